@@ -1,0 +1,246 @@
+"""Model extraction: from a parsed file to the ``gradlint.model.Model`` descriptions in it.
+
+Everything model-like the file builds (nn.Module subclasses, nn.Sequential anywhere,
+Keras Sequential / functional / subclassed models) is built symbolically; the models
+reported are the *roots*: those not owned by another model in the same file.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from gradlint.extract.interpreter import BudgetExceeded, Interpreter, span_of
+from gradlint.extract.values import (
+    UNKNOWN, Const, ContainerV, FunctionalModelV, FunctionV, InstanceV, ListV, TensorV, Value,
+)
+from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual, Span
+
+PER_ROOT_BUDGET = 150_000
+FILE_BUDGET = 600_000
+
+_TRAINING_CALLS = frozenset({"fit", "compile", "evaluate", "predict", "train_on_batch", "fit_generator", "save"})
+
+
+def extract_models(tree: ast.Module) -> list[Model]:
+    """All root models of a module, in source order."""
+    interp = Interpreter(tree, budget=FILE_BUDGET)
+    try:
+        interp.run_module()
+    except (BudgetExceeded, RecursionError):
+        pass
+    _build_unreached(interp)
+    module_names = _module_level_names(interp)
+    factories = _factory_names(interp)
+
+    models: list[Model] = []
+    seen: set[int] = set()
+    for value in interp.built:
+        if id(value) in seen or getattr(value, "owned", True):
+            continue
+        seen.add(id(value))
+        model = _describe(interp, value, module_names, factories, tree)
+        if model is not None:
+            models.append(model)
+    models.sort(key=lambda m: (m.span.line, m.span.col))
+    return _drop_duplicates(models)
+
+
+def _build_unreached(interp: Interpreter) -> None:
+    """Build what the module body did not: uncalled factory functions, never-instantiated classes."""
+    for func in interp.functions:
+        if id(func.node) in interp.called_functions:
+            continue
+        interp.budget = PER_ROOT_BUDGET
+        try:
+            result = interp.call_function(func, [], {})
+            _name_result(result, func.name, factory=True)
+        except (BudgetExceeded, RecursionError):
+            continue
+    # Later classes first: a network defined after its blocks instantiates them, so the blocks
+    # are owned and not reported on their own.
+    for info in reversed(interp.classes):
+        if info.framework is None or info.name in interp.instantiated_classes:
+            continue
+        if info.node.name.startswith("_") and False:
+            continue
+        interp.budget = PER_ROOT_BUDGET
+        try:
+            interp.instantiate(info, [], {}, info.node)
+        except (BudgetExceeded, RecursionError):
+            continue
+
+
+def _name_result(result: Value, name: str, factory: bool) -> None:
+    if isinstance(result, (ContainerV, FunctionalModelV)) and result.name is None:
+        result.name = name
+        result.factory = factory  # type: ignore[attr-defined]
+
+
+def _module_level_names(interp: Interpreter) -> dict[int, str]:
+    names: dict[int, str] = {}
+    for name, value in interp.module_scope.vars.items():
+        if isinstance(value, (ContainerV, FunctionalModelV, InstanceV)) and id(value) not in names:
+            names[id(value)] = name
+    return names
+
+
+def _factory_names(interp: Interpreter) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for value in interp.built:
+        if getattr(value, "factory", False) and getattr(value, "name", None):
+            out[id(value)] = value.name  # type: ignore[union-attr]
+    return out
+
+
+def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
+              tree: ast.Module) -> Model | None:
+    interp.budget = PER_ROOT_BUDGET
+    complete = True
+    try:
+        if isinstance(value, InstanceV):
+            if value.info.framework is None:
+                return None
+            name = value.info.name
+            span = span_of(value.info.node)
+            origin = "class"
+            hint = None
+            result = interp.forward(value, [TensorV((), None)], {}, value.info.node)
+            complete = not value.partial
+        elif isinstance(value, ContainerV):
+            if value.kind in ("modulelist", "moduledict"):
+                return None
+            name = value.name or module_names.get(id(value)) or f"Sequential@{value.span.line}"
+            span = value.span
+            origin = "sequential"
+            hint = value.input_hint
+            result = interp.apply_module(value, TensorV((), hint), [], {}, tree)
+            complete = not value.partial
+        elif isinstance(value, FunctionalModelV):
+            name = value.name or module_names.get(id(value)) or f"Model@{value.span.line}"
+            span = value.span
+            origin = "functional"
+            hint = value.output.hint
+            result = value.output
+        else:
+            return None
+    except (BudgetExceeded, RecursionError):
+        return None
+    tensor = _as_tensor(result)
+    if tensor is None:
+        return None
+    path = list(tensor.nodes)
+    if not any(isinstance(n, (Layer, Residual)) for n in path):
+        return None
+    framework = _framework_of(value, path)
+    model = Model(name=name, framework=framework, origin=origin, span=span, path=path, complete=complete,
+                  input_hint=hint or tensor.hint or _infer_input(path))
+    _set_build_target(model, value, module_names, factories, tree)
+    return model
+
+
+def _as_tensor(result: Value) -> TensorV | None:
+    if isinstance(result, TensorV):
+        return result
+    if isinstance(result, ListV):
+        tensors = [i for i in result.items if isinstance(i, TensorV)]
+        if tensors:
+            return max(tensors, key=lambda t: len(t.nodes))
+    return None
+
+
+def _framework_of(value: Value, path: list[Node]) -> str:
+    if isinstance(value, InstanceV) and value.info.framework:
+        return value.info.framework
+    if isinstance(value, ContainerV):
+        return value.framework
+    for node in path:
+        if isinstance(node, Layer):
+            return node.framework
+    return "keras"
+
+
+def _infer_input(path: list[Node]) -> InputHint | None:
+    for node in path:
+        if isinstance(node, Residual):
+            return None
+        if not isinstance(node, Layer):
+            continue
+        if node.kind == LayerKind.DENSE and node.fan_in:
+            return InputHint("features", (node.fan_in,))
+        if node.kind == LayerKind.CONV and node.fan_in and node.receptive:
+            channels = node.fan_in // node.receptive
+            if node.op.endswith("1d"):
+                return InputHint("sequence", (channels, 64))
+            if node.op.endswith("3d"):
+                return InputHint("image", (channels, 16, 16, 16))
+            return InputHint("image", (channels, 32, 32))
+        if node.kind == LayerKind.EMBEDDING:
+            return InputHint("tokens", (16,), vocab=node.fan_in)
+        if node.kind == LayerKind.RECURRENT and node.fan_in:
+            return InputHint("sequence", (16, node.fan_in))
+        if node.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.RECURRENT, LayerKind.UNKNOWN, LayerKind.ATTENTION):
+            return None
+    return None
+
+
+def _set_build_target(model: Model, value: Value, module_names: dict[int, str], factories: dict[int, str],
+                      tree: ast.Module) -> None:
+    """How the dynamic check can build this model from the module namespace."""
+    if isinstance(value, InstanceV):
+        var = module_names.get(id(value))
+        if var is not None:
+            model.symbol, model.build = var, "variable"
+            model.end_line = _last_building_line(tree, var)
+        elif any(isinstance(s, ast.ClassDef) and s.name == value.info.name for s in tree.body):
+            model.symbol, model.build = value.info.name, "class"
+        return
+    if id(value) in factories:
+        model.symbol, model.build = factories[id(value)], "factory"
+        return
+    var = module_names.get(id(value))
+    if var is not None:
+        model.symbol, model.build = var, "variable"
+        model.end_line = _last_building_line(tree, var)
+
+
+def _last_building_line(tree: ast.Module, var: str) -> int | None:
+    """Last top-level statement that builds ``var`` before training starts (for script-style files)."""
+    end = None
+    for stmt in tree.body:
+        if _is_training_statement(stmt):
+            if end is not None:
+                break
+            continue
+        if any(isinstance(n, ast.Name) and n.id == var for n in ast.walk(stmt)):
+            end = stmt.end_lineno or stmt.lineno
+    return end
+
+
+def _is_training_statement(stmt: ast.stmt) -> bool:
+    call = None
+    if isinstance(stmt, ast.Expr):
+        call = stmt.value
+    elif isinstance(stmt, ast.Assign):
+        call = stmt.value
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _TRAINING_CALLS
+
+
+def _drop_duplicates(models: list[Model]) -> list[Model]:
+    """The same definition built twice (two calls of one factory with equal result) is one model."""
+    out: list[Model] = []
+    keys: set[tuple[str, int, int, int]] = set()
+    for model in models:
+        key = (model.name, model.span.line, model.span.col, _signature(model.path))
+        if key in keys:
+            continue
+        keys.add(key)
+        out.append(model)
+    return out
+
+
+def _signature(path: list[Node]) -> int:
+    return hash(tuple((type(n).__name__, getattr(n, "op", ""), getattr(getattr(n, "span", None), "line", 0))
+                      for n in path))
+
+
+__all__ = ["extract_models", "UNKNOWN", "Const", "FunctionV", "Span"]

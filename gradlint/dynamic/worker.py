@@ -1,0 +1,395 @@
+"""Child side of the dynamic check: ``python -m gradlint.dynamic.worker``.
+
+Reads one JSON job on stdin, builds the user's model, runs forward/backward on synthetic
+input once per seed, and writes one JSON result on stdout. This is the only place that
+imports torch or keras; the parent never does. It runs the user's code: the parent puts it
+in its own process with a timeout and a memory cap.
+
+User code may print: fd 1 is pointed at stderr before anything runs, and the result goes to
+a private duplicate of the original stdout.
+"""
+
+from __future__ import annotations
+
+import ast
+import faulthandler
+import inspect
+import json
+import os
+import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any, Callable
+
+# Keras 3 must run on the torch backend: gradients are taken with torch autograd.
+os.environ["KERAS_BACKEND"] = "torch"
+
+
+class Skip(Exception):
+    """The model cannot be measured as described (not an error in the user's code)."""
+
+
+class Stage:
+    """What the worker is doing, for the failure reason."""
+
+    name = "starting the worker"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _module_name_for(path: Path) -> tuple[str, str | None, Path]:
+    """Dotted name, package and sys.path root for a file, so relative imports work.
+
+    Walks up while directories are packages (have __init__.py).
+    """
+    parts = [path.stem]
+    root = path.parent
+    while (root / "__init__.py").is_file() and root.parent != root:
+        parts.insert(0, root.name)
+        root = root.parent
+    if len(parts) == 1:
+        # A loose script: a private name, never "__main__", so its main guard stays shut.
+        return f"gradlint_target_{path.stem}", None, root
+    return ".".join(parts), ".".join(parts[:-1]), root
+
+
+def _statements_to_run(tree: ast.Module, kind: str, line: int, end_line: int | None) -> list[ast.stmt]:
+    """Top-level statements to execute for this target.
+
+    - 'variable' with end_line: everything up to the last statement that starts at or
+      before end_line (script-style files: ``model.fit(...)`` after the model is not run).
+    - otherwise: the whole module, as an import would (``if __name__ == "__main__"`` stays shut).
+    """
+    body = tree.body
+    if kind == "variable" and end_line is not None:
+        return [stmt for stmt in body if stmt.lineno <= end_line]
+    return list(body)
+
+
+def load_namespace(path: str, kind: str, line: int, end_line: int | None) -> dict[str, Any]:
+    """Execute the user's file (or its model-building prefix) as a module; return its namespace."""
+    file = Path(path).resolve()
+    source = file.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(file))
+    tree.body = _statements_to_run(tree, kind, line, end_line)
+    name, package, root = _module_name_for(file)
+    for entry in (str(file.parent), str(root)):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    module = types.ModuleType(name)
+    module.__file__ = str(file)
+    module.__package__ = package
+    sys.modules[name] = module  # dataclasses, pickling and relative imports look it up here
+    code = compile(tree, str(file), "exec")
+    exec(code, module.__dict__)
+    return module.__dict__
+
+
+# --------------------------------------------------------------------------- tf.keras shim
+
+
+def _missing_tf_attr(name: str) -> Any:
+    raise AttributeError(
+        f"tensorflow.{name} is not available: TensorFlow is not installed, and gradlint's "
+        "tf.keras shim (Keras 3 on the torch backend) maps only tensorflow.keras, tf.nn "
+        "activations and tf.random.set_seed"
+    )
+
+
+def install_tf_shim() -> bool:
+    """Let ``tensorflow.keras`` code run when only Keras 3 is installed.
+
+    Puts a fake ``tensorflow`` module in sys.modules whose ``keras`` is the keras package,
+    with the common submodules mapped. Returns False when real TensorFlow is importable
+    (then nothing is installed).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is not None:
+        return False
+    import keras
+
+    tf = types.ModuleType("tensorflow")
+    tf.__dict__["__gradlint_shim__"] = True
+    tf.__dict__["__getattr__"] = _missing_tf_attr  # PEP 562: clear message for anything unmapped
+    tf.keras = keras  # type: ignore[attr-defined]
+    tf.random = types.SimpleNamespace(set_seed=keras.utils.set_random_seed)  # type: ignore[attr-defined]
+    tf.nn = types.SimpleNamespace(  # type: ignore[attr-defined]
+        **{
+            name: getattr(keras.activations, name)
+            for name in ("relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "silu", "swish", "leaky_relu", "relu6", "softplus")
+            if hasattr(keras.activations, name)
+        }
+    )
+    tf.__version__ = "0+gradlint-shim"  # type: ignore[attr-defined]
+    sys.modules["tensorflow"] = tf
+    sys.modules["tensorflow.keras"] = keras
+    for sub in (
+        "layers", "models", "initializers", "activations", "optimizers", "losses", "regularizers",
+        "constraints", "callbacks", "metrics", "utils", "backend", "applications", "ops", "random",
+    ):
+        if hasattr(keras, sub):
+            sys.modules[f"tensorflow.keras.{sub}"] = getattr(keras, sub)
+    return True
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_model(job: dict[str, Any], namespace: dict[str, Any]) -> Any:
+    kind, symbol = job["kind"], job["symbol"]
+    if symbol not in namespace:
+        raise Skip(f"{symbol!r} is not defined at top level of {job['path']}")
+    obj = namespace[symbol]
+    args: dict[str, Any] = job.get("model_args") or {}
+    if kind == "variable":
+        return obj
+    if not callable(obj):
+        raise Skip(f"{symbol!r} is not callable (kind {kind!r})")
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        missing = [
+            p.name
+            for p in signature.parameters.values()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in args
+        ]
+        if missing:
+            raise Skip(
+                f"{symbol} needs constructor arguments {', '.join(missing)}; "
+                f"pass them with --model-args '{{\"{job['model']}\": {{...}}}}'"
+            )
+    return obj(**args)
+
+
+# --------------------------------------------------------------------------- input
+
+
+def _torch_first_layer(model: Any) -> Any:
+    """First module that tells the input shape, in definition order (execution order is unknown before a forward)."""
+    import torch.nn as nn
+
+    wanted = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding, nn.EmbeddingBag, nn.RNNBase)
+    for module in model.modules():
+        if isinstance(module, wanted):
+            return module
+    return None
+
+
+def make_input(model: Any, job: dict[str, Any], generator: Any) -> tuple[Any, str, Any]:
+    """Synthetic batch for the model: (tensor, kind, full shape)."""
+    import torch
+
+    batch = int(job["batch_size"])
+    seq = int(job["sequence_length"])
+    size = int(job["image_size"])
+    hint = job.get("input_hint") or {}
+    override = job.get("input_shape")
+    kind: str | None = hint.get("kind") if hint.get("kind") not in (None, "unknown") else None
+    shape: tuple[int, ...] | None = tuple(override) if override else (tuple(hint["shape"]) if hint.get("shape") else None)
+    vocab: int | None = hint.get("vocab")
+    seq_first = False
+
+    if job["framework"] == "keras":
+        kind, shape, vocab = _keras_input_spec(model, kind, shape, vocab, seq)
+    else:
+        first = _torch_first_layer(model)
+        import torch.nn as nn
+
+        if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
+            kind = "tokens"
+            vocab = vocab or first.num_embeddings
+        if shape is None:
+            if first is None:
+                raise Skip("cannot infer the input shape (no Linear/Conv/Embedding/RNN layer); pass --input-shape")
+            if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
+                shape = (seq,)
+            elif isinstance(first, nn.Linear):
+                if isinstance(first, nn.LazyLinear) or first.in_features == 0:
+                    raise Skip("first Linear is lazy, its input size is unknown; pass --input-shape")
+                shape, kind = (first.in_features,), kind or "features"
+            elif isinstance(first, nn.Bilinear):
+                raise Skip("Bilinear first layer takes two inputs; not supported")
+            elif isinstance(first, nn.modules.conv._ConvNd):
+                dims = len(first.kernel_size)
+                spatial = {1: seq * 2, 2: size, 3: max(8, size // 2)}[dims]
+                shape, kind = (first.in_channels, *([spatial] * dims)), kind or "image"
+            elif isinstance(first, nn.RNNBase):
+                shape, kind = (seq, first.input_size), kind or "sequence"
+                # A bare RNN without batch_first wants (T, B, F).
+                seq_first = first is model and not first.batch_first
+    if shape is None:
+        raise Skip("cannot infer the input shape; pass --input-shape")
+
+    if kind == "tokens":
+        high = int(vocab) if vocab else 100
+        full = (batch, *shape)
+        x = torch.randint(0, high, full, generator=generator)
+        if job["framework"] == "keras":
+            x = x.to(torch.int32)
+    else:
+        full = (shape[0], batch, *shape[1:]) if seq_first else (batch, *shape)
+        x = torch.randn(full, generator=generator)
+    return x, kind or "features", full
+
+
+def _keras_input_spec(
+    model: Any, kind: str | None, shape: tuple[int, ...] | None, vocab: int | None, seq: int
+) -> tuple[str | None, tuple[int, ...] | None, int | None]:
+    import keras
+
+    layers = [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
+    first_embedding = next((la for la in layers if isinstance(la, keras.layers.Embedding)), None)
+    if shape is None:
+        try:
+            declared = model.input_shape  # Sequential/functional built with Input or input_shape=
+        except (AttributeError, ValueError):
+            declared = None
+        if isinstance(declared, list):
+            raise Skip("model has several inputs; the dynamic check feeds one")
+        if declared is not None:
+            shape = tuple(seq if d is None else int(d) for d in declared[1:])
+        elif first_embedding is not None:
+            shape = (seq,)
+        else:
+            raise Skip("cannot infer the input shape of an unbuilt Keras model; pass --input-shape")
+    if kind is None:
+        dtype = None
+        try:
+            dtype = str(model.inputs[0].dtype)
+        except (AttributeError, IndexError, TypeError, ValueError):
+            pass
+        if first_embedding is not None or (dtype and "int" in dtype):
+            kind = "tokens"
+    if kind == "tokens" and not vocab and first_embedding is not None:
+        vocab = int(first_embedding.input_dim)
+    return kind, shape, vocab
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _seed_everything(seed: int, framework: str) -> Any:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if framework == "keras":
+        import keras
+
+        keras.utils.set_random_seed(seed)
+    generator = torch.Generator().manual_seed(10_000 + seed)
+    return generator
+
+
+def _is_model(obj: Any, framework: str) -> bool:
+    import torch
+
+    if framework == "keras":
+        import keras
+
+        return isinstance(obj, keras.layers.Layer)
+    return isinstance(obj, torch.nn.Module)
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    framework = job["framework"]
+    if framework not in ("torch", "keras"):
+        raise Skip(f"unknown framework {framework!r}")
+    Stage.name = "importing torch"
+    import torch
+
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))
+    shim = False
+    if framework == "keras":
+        Stage.name = "importing keras"
+        shim = install_tf_shim()
+
+    from gradlint.dynamic import measure
+
+    namespace: dict[str, Any] | None = None
+    per_seed: list[dict[str, Any]] = []
+    input_shape: Any = None
+    input_kind = None
+    for seed in range(max(1, int(job["seeds"]))):
+        generator = _seed_everything(seed, framework)
+        if namespace is None or job["kind"] == "variable":
+            # Module-level models are re-created per seed by re-running the file's prefix.
+            Stage.name = "loading the file"
+            namespace = load_namespace(job["path"], job["kind"], job["line"], job.get("end_line"))
+        Stage.name = "building the model"
+        model = build_model(job, namespace)
+        if not _is_model(model, framework):
+            raise Skip(f"{job['symbol']} is a {type(model).__name__}, not a {framework} model")
+        Stage.name = "making the input"
+        x, input_kind, input_shape = make_input(model, job, generator)
+        forward = _forward_fn(model, x, framework)
+        Stage.name = "measuring (forward/backward)"
+        per_seed.append(measure.measure_once(model, forward, framework, job["thresholds"], generator))
+    Stage.name = "aggregating"
+    result = measure.aggregate(per_seed, job["thresholds"])
+    result["input_shape"] = list(input_shape) if input_shape is not None else None
+    result["input_kind"] = input_kind
+    result["seeds"] = len(per_seed)
+    if shim:
+        result["notes"] = ["tensorflow.keras mapped to Keras 3 (torch backend) by gradlint's shim"]
+    return result
+
+
+def _forward_fn(model: Any, x: Any, framework: str) -> Callable[[], Any]:
+    if framework == "keras":
+        return lambda: model(x, training=True)
+    model.train()  # the gradients a user sees at the start of training
+    return lambda: model(x)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The exception's last line, e.g. 'ValueError: bad shape', plus the stage it came from."""
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    text = last
+    if isinstance(exc, MemoryError) or "can't allocate memory" in last or "not enough memory" in last.lower():
+        text = f"out of memory: {last}"
+    return f"{text} (while {Stage.name})"
+
+
+def main() -> int:
+    result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything the user's code prints goes to stderr, never into our JSON
+    faulthandler.enable()  # a segfault leaves a Python traceback on stderr for the parent
+    try:
+        job = json.load(sys.stdin)
+        result = run_job(job)
+        result["status"] = "measured"
+    except Skip as exc:
+        result = {"status": "skipped", "reason": str(exc)}
+    except BaseException as exc:  # noqa: BLE001 -- SystemExit/KeyboardInterrupt from user code too
+        result = {
+            "status": "failed",
+            "reason": describe_exception(exc),
+            "traceback": traceback.format_exc()[-4000:],
+        }
+    result_stream.write(json.dumps(result))
+    result_stream.write("\n")
+    result_stream.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: user code may have left non-daemon threads or atexit hooks.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    # Run the importable copy of this module, so that measure.py's `Skip` and `Stage` are
+    # the same objects as the ones main() catches (under -m this file is `__main__`).
+    from gradlint.dynamic.worker import main as _main
+
+    _main()

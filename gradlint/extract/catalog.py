@@ -1,0 +1,310 @@
+"""What gradlint knows about the PyTorch and Keras APIs, as plain data.
+
+Names here are canonical qualified names after import aliases are resolved and Keras'
+many spellings (``tf.keras``, ``tensorflow.keras``, ``keras.src``, keras 2 submodules) are
+folded to ``keras.*``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gradlint.model import LayerKind
+
+# --------------------------------------------------------------------------- activations
+
+# Aliases users write -> canonical names used by gradlint.gradflow.
+ACTIVATION_ALIASES: dict[str, str] = {
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "relu6": "relu6",
+    "leaky_relu": "leaky_relu",
+    "leakyrelu": "leaky_relu",
+    "prelu": "leaky_relu",
+    "rrelu": "leaky_relu",
+    "elu": "elu",
+    "selu": "selu",
+    "celu": "celu",
+    "gelu": "gelu",
+    "gelu_tanh": "gelu_tanh",
+    "gelu_new": "gelu_tanh",
+    "gelu_fast": "gelu_tanh",
+    "quick_gelu": "gelu",
+    "silu": "silu",
+    "swish": "silu",
+    "mish": "mish",
+    "softplus": "softplus",
+    "softsign": "softsign",
+    "hardtanh": "hardtanh",
+    "hard_tanh": "hardtanh",
+    "hardsigmoid": "hard_sigmoid",
+    "hard_sigmoid": "hard_sigmoid",
+    "hardswish": "hard_swish",
+    "hard_swish": "hard_swish",
+    "hard_silu": "hard_swish",
+    "exponential": "exponential",
+    "exp": "exponential",
+    "linear": "linear",
+    "identity": "linear",
+    "softmax": "softmax",
+    "log_softmax": "log_softmax",
+    "logsoftmax": "log_softmax",
+    "softmin": "softmax",
+    "logsigmoid": "log_sigmoid",
+    "log_sigmoid": "log_sigmoid",
+    "tanhshrink": "other",
+    "softshrink": "other",
+    "hardshrink": "other",
+    "threshold": "relu",
+}
+
+# Squashing activations whose derivative is bounded well below one away from zero.
+SATURATING = frozenset({"sigmoid", "tanh", "softsign", "hardtanh", "hard_sigmoid"})
+# Activations that make a multiplicative gate when one operand of ``*`` ends in them.
+GATE_ACTIVATIONS = frozenset({"sigmoid", "hard_sigmoid", "softmax", "tanh", "log_sigmoid"})
+
+
+def canonical_activation(name: str) -> str | None:
+    key = name.lower().strip()
+    if key.endswith("_") and key[:-1] in ACTIVATION_ALIASES:  # in-place variants: F.relu_
+        key = key[:-1]
+    return ACTIVATION_ALIASES.get(key)
+
+
+# --------------------------------------------------------------------------- torch layers
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    kind: LayerKind
+    # positional parameter names of the constructor, in order (for binding call arguments)
+    params: tuple[str, ...] = ()
+    activation: str | None = None
+
+
+_CONV_PARAMS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias")
+
+TORCH_LAYERS: dict[str, LayerSpec] = {
+    "Linear": LayerSpec(LayerKind.DENSE, ("in_features", "out_features", "bias")),
+    "LazyLinear": LayerSpec(LayerKind.DENSE, ("out_features", "bias")),
+    "Bilinear": LayerSpec(LayerKind.DENSE, ("in1_features", "in2_features", "out_features", "bias")),
+    **{f"Conv{d}d": LayerSpec(LayerKind.CONV, _CONV_PARAMS) for d in (1, 2, 3)},
+    **{f"ConvTranspose{d}d": LayerSpec(LayerKind.CONV, _CONV_PARAMS) for d in (1, 2, 3)},
+    **{f"LazyConv{d}d": LayerSpec(LayerKind.CONV, ("out_channels", "kernel_size")) for d in (1, 2, 3)},
+    "Embedding": LayerSpec(LayerKind.EMBEDDING, ("num_embeddings", "embedding_dim")),
+    "EmbeddingBag": LayerSpec(LayerKind.EMBEDDING, ("num_embeddings", "embedding_dim")),
+    **{n: LayerSpec(LayerKind.RECURRENT, ("input_size", "hidden_size", "num_layers")) for n in
+       ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")},
+    **{n: LayerSpec(LayerKind.ATTENTION) for n in
+       ("MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
+        "TransformerEncoderLayer", "TransformerDecoderLayer")},
+    **{n: LayerSpec(LayerKind.NORMALIZATION) for n in
+       ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm1d",
+        "LazyBatchNorm2d", "LazyBatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d",
+        "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CrossMapLRN2d")},
+    **{n: LayerSpec(LayerKind.DROPOUT) for n in
+       ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
+    **{n: LayerSpec(LayerKind.POOLING) for n in
+       ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+        "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+        "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d", "FractionalMaxPool2d")},
+    # activation modules
+    "Sigmoid": LayerSpec(LayerKind.ACTIVATION, (), "sigmoid"),
+    "Tanh": LayerSpec(LayerKind.ACTIVATION, (), "tanh"),
+    "ReLU": LayerSpec(LayerKind.ACTIVATION, (), "relu"),
+    "ReLU6": LayerSpec(LayerKind.ACTIVATION, (), "relu6"),
+    "LeakyReLU": LayerSpec(LayerKind.ACTIVATION, ("negative_slope",), "leaky_relu"),
+    "PReLU": LayerSpec(LayerKind.ACTIVATION, (), "leaky_relu"),
+    "RReLU": LayerSpec(LayerKind.ACTIVATION, (), "leaky_relu"),
+    "ELU": LayerSpec(LayerKind.ACTIVATION, ("alpha",), "elu"),
+    "CELU": LayerSpec(LayerKind.ACTIVATION, ("alpha",), "celu"),
+    "SELU": LayerSpec(LayerKind.ACTIVATION, (), "selu"),
+    "GELU": LayerSpec(LayerKind.ACTIVATION, ("approximate",), "gelu"),
+    "SiLU": LayerSpec(LayerKind.ACTIVATION, (), "silu"),
+    "Mish": LayerSpec(LayerKind.ACTIVATION, (), "mish"),
+    "Softplus": LayerSpec(LayerKind.ACTIVATION, (), "softplus"),
+    "Softsign": LayerSpec(LayerKind.ACTIVATION, (), "softsign"),
+    "Hardtanh": LayerSpec(LayerKind.ACTIVATION, (), "hardtanh"),
+    "Hardsigmoid": LayerSpec(LayerKind.ACTIVATION, (), "hard_sigmoid"),
+    "Hardswish": LayerSpec(LayerKind.ACTIVATION, (), "hard_swish"),
+    "Softmax": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
+    "Softmax2d": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
+    "LogSoftmax": LayerSpec(LayerKind.ACTIVATION, (), "log_softmax"),
+    "Softmin": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
+    "LogSigmoid": LayerSpec(LayerKind.ACTIVATION, (), "log_sigmoid"),
+    "Tanhshrink": LayerSpec(LayerKind.ACTIVATION, (), "other"),
+    "Softshrink": LayerSpec(LayerKind.ACTIVATION, (), "other"),
+    "Hardshrink": LayerSpec(LayerKind.ACTIVATION, (), "other"),
+    "Threshold": LayerSpec(LayerKind.ACTIVATION, (), "relu"),
+    "GLU": LayerSpec(LayerKind.OTHER),  # a gate: halves the input and multiplies by sigmoid
+}
+# Modules that do not change gradient flow: shape plumbing.
+TORCH_PASSTHROUGH = frozenset({
+    "Identity", "Flatten", "Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    "PixelShuffle", "PixelUnshuffle", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d",
+    "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d",
+    "ReplicationPad2d", "ChannelShuffle",
+})
+TORCH_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
+
+# torch.nn.functional / torch / Tensor method names that are activations.
+FUNCTIONAL_ACTIVATIONS: dict[str, str] = {
+    name: act for name, act in ACTIVATION_ALIASES.items()
+} | {"relu_": "relu", "sigmoid_": "sigmoid", "tanh_": "tanh", "elu_": "elu", "leaky_relu_": "leaky_relu",
+     "hardtanh_": "hardtanh", "silu_": "silu", "exp": "exponential"}
+FUNCTIONAL_NORMALIZATION = frozenset({"batch_norm", "layer_norm", "group_norm", "instance_norm",
+                                      "local_response_norm", "normalize", "rms_norm"})
+FUNCTIONAL_POOLING = frozenset({
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+    "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool2d", "mean", "amax", "max", "sum"})
+FUNCTIONAL_DROPOUT = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+                                "feature_alpha_dropout", "drop_path"})
+# Tensor plumbing: same values or a re-arrangement; no effect on gradient scale worth modelling.
+PASSTHROUGH_CALLS = frozenset({
+    "view", "reshape", "flatten", "unflatten", "permute", "transpose", "contiguous", "squeeze",
+    "unsqueeze", "expand", "expand_as", "repeat", "clone", "detach_", "to", "float", "half",
+    "double", "type", "type_as", "cuda", "cpu", "chunk", "split", "narrow", "roll", "flip",
+    "pad", "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle", "movedim", "swapaxes",
+    "view_as", "reshape_as", "mT", "T", "permute_", "t", "requires_grad_", "masked_fill",
+    "index_select", "gather", "unbind", "stack", "identity", "channel_shuffle", "rearrange",
+    "contiguous_format", "squeeze_", "unsqueeze_", "clamp", "clip", "nan_to_num", "abs",
+})
+
+# --------------------------------------------------------------------------- keras layers
+
+KERAS_LAYERS: dict[str, LayerSpec] = {
+    "Dense": LayerSpec(LayerKind.DENSE, ("units", "activation")),
+    "EinsumDense": LayerSpec(LayerKind.DENSE, ("equation", "output_shape", "activation")),
+    **{n: LayerSpec(LayerKind.CONV, ("filters", "kernel_size", "strides", "padding")) for n in
+       ("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
+        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "SeparableConv1D",
+        "SeparableConv2D")},
+    **{n: LayerSpec(LayerKind.CONV, ("kernel_size", "strides", "padding")) for n in
+       ("DepthwiseConv1D", "DepthwiseConv2D")},
+    "Embedding": LayerSpec(LayerKind.EMBEDDING, ("input_dim", "output_dim")),
+    **{n: LayerSpec(LayerKind.RECURRENT, ("units",)) for n in
+       ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RNN", "Bidirectional",
+        "SimpleRNNCell", "LSTMCell", "GRUCell")},
+    **{n: LayerSpec(LayerKind.ATTENTION) for n in ("MultiHeadAttention", "Attention", "AdditiveAttention",
+                                                   "GroupQueryAttention")},
+    **{n: LayerSpec(LayerKind.NORMALIZATION) for n in
+       ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+        "SpectralNormalization", "RMSNormalization")},
+    **{n: LayerSpec(LayerKind.DROPOUT) for n in
+       ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+        "GaussianDropout", "AlphaDropout", "ActivityRegularization")},
+    **{n: LayerSpec(LayerKind.POOLING) for n in
+       ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+        "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+        "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+        "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
+        "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D")},
+    "Activation": LayerSpec(LayerKind.ACTIVATION, ("activation",)),
+    "ReLU": LayerSpec(LayerKind.ACTIVATION, ("max_value", "negative_slope"), "relu"),
+    "LeakyReLU": LayerSpec(LayerKind.ACTIVATION, ("negative_slope",), "leaky_relu"),
+    "PReLU": LayerSpec(LayerKind.ACTIVATION, (), "leaky_relu"),
+    "ELU": LayerSpec(LayerKind.ACTIVATION, ("alpha",), "elu"),
+    "Softmax": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
+    "ThresholdedReLU": LayerSpec(LayerKind.ACTIVATION, (), "relu"),
+}
+KERAS_PASSTHROUGH = frozenset({
+    "Flatten", "Reshape", "Permute", "RepeatVector", "InputLayer", "Rescaling", "Normalization",
+    "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomCrop",
+    "RandomTranslation", "RandomContrast", "Identity", "Masking",
+} | {f"ZeroPadding{d}D" for d in (1, 2, 3)} | {f"Cropping{d}D" for d in (1, 2, 3)}
+  | {f"UpSampling{d}D" for d in (1, 2, 3)})
+KERAS_MERGE_ADD = frozenset({"Add", "add"})
+KERAS_MERGE_MULTIPLY = frozenset({"Multiply", "multiply"})
+KERAS_MERGE_CONCAT = frozenset({"Concatenate", "concatenate", "Average", "average", "Maximum",
+                                "maximum", "Subtract", "subtract", "Dot", "dot"})
+
+# --------------------------------------------------------------------------- initialisers
+
+# torch.nn.init functions -> (canonical scheme, positional parameter names after the tensor)
+TORCH_INIT_FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "zeros_": ("zeros", ()),
+    "ones_": ("ones", ()),
+    "constant_": ("constant", ("value",)),
+    "normal_": ("normal", ("mean", "std")),
+    "uniform_": ("uniform", ("a", "b")),
+    "trunc_normal_": ("trunc_normal", ("mean", "std", "a", "b")),
+    "xavier_uniform_": ("xavier_uniform", ("gain",)),
+    "xavier_normal_": ("xavier_normal", ("gain",)),
+    "kaiming_uniform_": ("kaiming_uniform", ("a", "mode", "nonlinearity")),
+    "kaiming_normal_": ("kaiming_normal", ("a", "mode", "nonlinearity")),
+    "orthogonal_": ("orthogonal", ("gain",)),
+    "eye_": ("eye", ()),
+    "dirac_": ("eye", ()),
+    "sparse_": ("sparse", ("sparsity", "std")),
+    "lecun_normal_": ("lecun_normal", ()),
+    "variance_scaling_": ("variance_scaling", ("scale", "mode", "distribution")),
+}
+# Deprecated spellings without the trailing underscore.
+TORCH_INIT_FUNCTIONS |= {name[:-1]: spec for name, spec in TORCH_INIT_FUNCTIONS.items()}
+# In-place tensor methods that initialise: tensor.normal_(mean, std), .fill_(v), .zero_() ...
+TENSOR_INIT_METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "zero_": ("zeros", ()),
+    "fill_": ("constant", ("value",)),
+    "normal_": ("normal", ("mean", "std")),
+    "uniform_": ("uniform", ("a", "b")),
+}
+
+KERAS_INIT_CLASSES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Zeros": ("zeros", ()),
+    "Ones": ("ones", ()),
+    "Constant": ("constant", ("value",)),
+    "RandomNormal": ("random_normal", ("mean", "stddev")),
+    "RandomUniform": ("random_uniform", ("minval", "maxval")),
+    "TruncatedNormal": ("truncated_normal", ("mean", "stddev")),
+    "GlorotUniform": ("glorot_uniform", ()),
+    "GlorotNormal": ("glorot_normal", ()),
+    "HeUniform": ("he_uniform", ()),
+    "HeNormal": ("he_normal", ()),
+    "LecunUniform": ("lecun_uniform", ()),
+    "LecunNormal": ("lecun_normal", ()),
+    "Orthogonal": ("orthogonal", ("gain",)),
+    "Identity": ("eye", ("gain",)),
+    "VarianceScaling": ("variance_scaling", ("scale", "mode", "distribution")),
+}
+KERAS_INIT_CLASSES |= {
+    "zeros": KERAS_INIT_CLASSES["Zeros"], "ones": KERAS_INIT_CLASSES["Ones"],
+    "constant": KERAS_INIT_CLASSES["Constant"], "random_normal": KERAS_INIT_CLASSES["RandomNormal"],
+    "random_uniform": KERAS_INIT_CLASSES["RandomUniform"],
+    "truncated_normal": KERAS_INIT_CLASSES["TruncatedNormal"],
+    "glorot_uniform": KERAS_INIT_CLASSES["GlorotUniform"], "glorot_normal": KERAS_INIT_CLASSES["GlorotNormal"],
+    "he_uniform": KERAS_INIT_CLASSES["HeUniform"], "he_normal": KERAS_INIT_CLASSES["HeNormal"],
+    "lecun_uniform": KERAS_INIT_CLASSES["LecunUniform"], "lecun_normal": KERAS_INIT_CLASSES["LecunNormal"],
+    "orthogonal": KERAS_INIT_CLASSES["Orthogonal"], "identity": KERAS_INIT_CLASSES["Identity"],
+    "xavier_uniform": KERAS_INIT_CLASSES["GlorotUniform"], "xavier_normal": KERAS_INIT_CLASSES["GlorotNormal"],
+    "variance_scaling": KERAS_INIT_CLASSES["VarianceScaling"],
+}
+
+# --------------------------------------------------------------------------- name folding
+
+_KERAS_PREFIXES = (
+    "tensorflow.python.keras.", "tensorflow.keras.", "tf_keras.", "keras.src.", "keras.api.",
+)
+
+
+def fold_name(qualname: str) -> str:
+    """Fold the many spellings of one API to one: ``tensorflow.keras.layers.Dense`` ->
+    ``keras.layers.Dense``; keras 2 submodules ``keras.layers.core.Dense`` -> ``keras.layers.Dense``."""
+    for prefix in _KERAS_PREFIXES:
+        if qualname.startswith(prefix):
+            qualname = "keras." + qualname[len(prefix):]
+            break
+    if qualname.startswith("keras."):
+        parts = qualname.split(".")
+        for family in ("layers", "initializers", "activations", "models", "ops"):
+            if len(parts) > 2 and parts[1] == family:
+                return f"keras.{family}.{parts[-1]}"
+        if len(parts) > 3 and parts[1] == "api" and parts[2] in ("layers", "initializers", "activations", "models"):
+            return f"keras.{parts[2]}.{parts[-1]}"
+    if qualname.startswith("torch.nn.modules.") or qualname.startswith("torch.nn.init."):
+        head = "torch.nn.init." if qualname.startswith("torch.nn.init.") else "torch.nn."
+        return head + qualname.rsplit(".", 1)[-1]
+    if qualname.startswith("torch.nn.functional."):
+        return qualname
+    return qualname

@@ -1,0 +1,212 @@
+"""Abstract values the extraction interpreter computes with.
+
+The interpreter runs model-building code symbolically: constants are real Python values,
+layer constructors make ``LayerObj`` values around a ``model.Layer``, and tensors in
+``forward()`` are ``TensorV`` values carrying the path of layers that produced them.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradlint.model import Init, InputHint, Layer, Node, Span
+
+
+class Value:
+    """Base of all abstract values."""
+
+
+class UnknownV(Value):
+    """Something the interpreter cannot know (config objects, imports from other modules)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = UnknownV()
+
+
+@dataclass(eq=False)
+class Const(Value):
+    value: Any
+
+
+@dataclass(eq=False)
+class ListV(Value):
+    items: list[Value]
+    partial: bool = False  # mutated a number of times gradlint could not count
+    is_tuple: bool = False
+
+
+@dataclass(eq=False)
+class DictV(Value):
+    items: dict[Any, Value]
+    partial: bool = False
+
+
+@dataclass(eq=False)
+class Ref(Value):
+    """A name from outside the file: ``torch.nn.Linear``, ``keras.layers.Dense``."""
+
+    qualname: str
+
+    @property
+    def leaf(self) -> str:
+        return self.qualname.rsplit(".", 1)[-1]
+
+
+@dataclass(eq=False)
+class LayerObj(Value):
+    """A framework layer object (nn.Linear, keras Dense, nn.Sigmoid ...)."""
+
+    layer: Layer
+    owned: bool = False
+
+
+@dataclass(eq=False)
+class ContainerV(Value):
+    """nn.Sequential / nn.ModuleList / nn.ModuleDict / keras Sequential."""
+
+    kind: str  # sequential | modulelist | moduledict | keras_sequential
+    items: list[Value]
+    keys: list[str] | None  # moduledict / named Sequential
+    span: Span
+    framework: str
+    partial: bool = False
+    owned: bool = False
+    input_hint: InputHint | None = None
+    name: str | None = None
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    name: str
+    node: ast.ClassDef
+    bases: list[Value]
+    methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
+    class_attrs: dict[str, Value]
+    framework: str | None  # torch | keras | None (not a model class)
+    container_base: str | None = None  # "sequential"/"modulelist" when subclassing nn.Sequential etc.
+    scope: Any = None  # defining scope
+
+    def mro(self) -> list["ClassInfo"]:
+        order: list[ClassInfo] = [self]
+        for base in self.bases:
+            if isinstance(base, ClassV):
+                for cls in base.info.mro():
+                    if cls not in order:
+                        order.append(cls)
+        return order
+
+    def find_method(self, name: str, after: "ClassInfo | None" = None) -> tuple["ClassInfo", ast.FunctionDef] | None:
+        chain = self.mro()
+        if after is not None and after in chain:
+            chain = chain[chain.index(after) + 1:]
+        for cls in chain:
+            if name in cls.methods:
+                return cls, cls.methods[name]  # type: ignore[return-value]
+        return None
+
+    def find_class_attr(self, name: str) -> Value | None:
+        for cls in self.mro():
+            if name in cls.class_attrs:
+                return cls.class_attrs[name]
+        return None
+
+
+@dataclass(eq=False)
+class ClassV(Value):
+    info: ClassInfo
+
+
+@dataclass(eq=False)
+class InstanceV(Value):
+    """An instance of a class defined in the linted file."""
+
+    info: ClassInfo
+    attrs: dict[str, Value]
+    span: Span
+    seq_items: list[Value] | None = None  # subclasses of nn.Sequential
+    owned: bool = False
+    partial: bool = False
+
+
+@dataclass(eq=False)
+class FunctionV(Value):
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+    scope: Any
+    defaults: dict[str, Value]
+    owner: ClassInfo | None = None  # class that defines it (for super())
+    name: str = "<lambda>"
+
+
+@dataclass(eq=False)
+class BoundV(Value):
+    self_val: Value
+    func: FunctionV
+
+
+@dataclass(eq=False)
+class MethodV(Value):
+    """A method of a non-user value: ``x.sigmoid``, ``layers.append``, ``self.apply``."""
+
+    target: Value
+    name: str
+
+
+@dataclass(eq=False)
+class TensorV(Value):
+    nodes: tuple[Node, ...]
+    hint: InputHint | None = None
+
+
+@dataclass(eq=False)
+class ParamV(Value):
+    """A weight/bias of a layer, or a free nn.Parameter."""
+
+    owner: Layer | None
+    role: str  # weight | bias | param
+    init: Init | None = None  # free parameters only
+    ndim: int | None = None
+
+
+@dataclass(eq=False)
+class TensorConstV(Value):
+    """torch.zeros(...), torch.ones(...)*c, torch.randn(...)*s: a tensor with a known init."""
+
+    init: Init
+
+
+@dataclass(eq=False)
+class InitV(Value):
+    """A Keras initializer object, or a torch init function reference partly applied."""
+
+    init: Init
+
+
+@dataclass(eq=False)
+class FunctionalModelV(Value):
+    """keras.Model(inputs, outputs) in the functional API."""
+
+    output: TensorV
+    span: Span
+    owned: bool = False
+    name: str | None = None
+
+
+@dataclass(eq=False)
+class TypeV(Value):
+    """type(x): the class of a value, compared against Refs and ClassVs."""
+
+    of: Value
+
+
+@dataclass(eq=False)
+class Frame:
+    """Per-call interpreter state."""
+
+    cls: ClassInfo | None = None
+    self_val: Value | None = None
+    returned: list[Value] = field(default_factory=list)

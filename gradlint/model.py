@@ -1,0 +1,169 @@
+"""The framework-neutral description of a model that rules judge.
+
+Extraction (``gradlint.extract``) turns syntax into these objects; rules never see syntax.
+A model is its main path: layers in execution order, with residual blocks and gating
+sub-paths as structured nodes, so that "what sits between two sigmoid layers" is a
+question about this list, not about tokens.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Iterator, Union
+
+
+@dataclass(frozen=True)
+class Span:
+    """A source range, 1-based lines and 0-based columns (as in ``ast``)."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+class LayerKind(str, enum.Enum):
+    DENSE = "dense"
+    CONV = "conv"
+    RECURRENT = "recurrent"
+    EMBEDDING = "embedding"
+    ATTENTION = "attention"
+    ACTIVATION = "activation"
+    NORMALIZATION = "normalization"
+    DROPOUT = "dropout"
+    POOLING = "pooling"
+    SCALE = "scale"  # multiplication by a learned or constant scalar/vector (layer scale, ReZero α)
+    OTHER = "other"
+    UNKNOWN = "unknown"  # a call gradlint could not resolve: rules must not guess across it
+
+
+WEIGHT_KINDS = frozenset({LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING})
+
+
+@dataclass
+class Init:
+    """A weight (or bias) initialisation, in the names ``gradlint.gradflow`` understands.
+
+    ``scheme`` is e.g. ``torch_default``, ``glorot_uniform``, ``kaiming_normal``, ``normal``,
+    ``zeros``, ``constant``; ``params`` holds its numeric arguments (std, gain, value, ...).
+    ``span`` is where the user set it (None for a framework default).
+    """
+
+    scheme: str
+    params: dict[str, float] = field(default_factory=dict)
+    span: Span | None = None
+
+    @property
+    def is_constant(self) -> bool:
+        return self.scheme in {"zeros", "ones", "constant"}
+
+    @property
+    def constant_value(self) -> float | None:
+        if self.scheme == "zeros":
+            return 0.0
+        if self.scheme == "ones":
+            return 1.0
+        if self.scheme == "constant":
+            return self.params.get("value")
+        return None
+
+    def describe(self) -> str:
+        if self.scheme == "torch_default":
+            return "PyTorch default init"
+        if self.scheme == "keras_default":
+            return "Keras default init (glorot_uniform)"
+        args = ", ".join(f"{k}={v:g}" for k, v in sorted(self.params.items()))
+        return f"{self.scheme}({args})" if args else self.scheme
+
+
+@dataclass(eq=False)
+class Layer:
+    """One operation on the main path. ``eq=False``: identity matters (shared modules)."""
+
+    kind: LayerKind
+    op: str  # the constructor or function as written, e.g. "Linear", "Dense", "sigmoid"
+    span: Span
+    framework: str  # "torch" | "keras"
+    name: str | None = None  # attribute path where known, e.g. "self.fc1"
+    activation: str | None = None  # canonical activation (ACTIVATION layers, or Keras' fused activation=)
+    act_param: float | None = None  # leaky_relu slope, elu alpha
+    fan_in: int | None = None
+    fan_out: int | None = None
+    weight_init: Init | None = None  # None: unknown
+    bias: bool | None = True
+    bias_init: Init | None = None
+    scale_value: float | None = None  # SCALE layers: the initial multiplier when constant
+    receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
+
+    @property
+    def has_weight(self) -> bool:
+        return self.kind in WEIGHT_KINDS
+
+    def describe(self) -> str:
+        where = f" ({self.name})" if self.name else ""
+        return f"{self.op}{where} at line {self.span.line}"
+
+
+@dataclass(eq=False)
+class Residual:
+    """``shortcut(x) + branch(x)``; an empty shortcut is the identity."""
+
+    branch: list["Node"]
+    shortcut: list["Node"]
+    span: Span
+    concat: bool = False  # DenseNet-style concatenation: gradient also bypasses the branch
+
+
+@dataclass(eq=False)
+class Gate:
+    """``x * g(x)``: the gating sub-path multiplies the main path; it is not on it."""
+
+    path: list["Node"]
+    span: Span
+
+
+Node = Union[Layer, Residual, Gate]
+
+
+@dataclass
+class InputHint:
+    """What input the model expects, as far as the source says."""
+
+    kind: str  # features | image | tokens | sequence | unknown
+    shape: tuple[int, ...] | None = None
+    vocab: int | None = None
+
+
+@dataclass(eq=False)
+class Model:
+    """A model definition found in a file."""
+
+    name: str
+    framework: str  # torch | keras
+    origin: str  # class | sequential | functional | factory
+    span: Span
+    path: list[Node]
+    # Top-level target the dynamic check can build: symbol name and how to build it.
+    symbol: str | None = None
+    build: str | None = None  # class | factory | variable
+    end_line: int | None = None
+    input_hint: InputHint | None = None
+    complete: bool = True  # False when part of the structure could not be resolved
+    # Initialisations applied to layers that the rules need to see (for the constant-init rule).
+    notes: list[str] = field(default_factory=list)
+
+    def layers(self) -> Iterator[Layer]:
+        """All layers in execution order, including residual branches and gates."""
+        yield from iter_layers(self.path)
+
+
+def iter_layers(path: list[Node], include_gates: bool = True) -> Iterator[Layer]:
+    for node in path:
+        if isinstance(node, Layer):
+            yield node
+        elif isinstance(node, Residual):
+            yield from iter_layers(node.shortcut, include_gates)
+            yield from iter_layers(node.branch, include_gates)
+        elif isinstance(node, Gate) and include_gates:
+            yield from iter_layers(node.path, include_gates)
