@@ -111,6 +111,15 @@ def install_tf_shim() -> bool:
         return False
     import keras
 
+    # Keras probes for TensorFlow through a lazy module (e.g. set_random_seed calls
+    # tf.random.set_seed when it is "available"); pin the probe to False before the fake
+    # module exists, so Keras itself keeps knowing TensorFlow is absent.
+    try:
+        from keras.src.utils import module_utils
+
+        module_utils.tensorflow._available = False
+    except (ImportError, AttributeError):
+        pass
     tf = types.ModuleType("tensorflow")
     tf.__dict__["__gradlint_shim__"] = True
     tf.__dict__["__getattr__"] = _missing_tf_attr  # PEP 562: clear message for anything unmapped
