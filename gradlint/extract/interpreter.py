@@ -1973,6 +1973,8 @@ class Interpreter:
                         layer.receptive = k ** dims
                     elif isinstance(k, tuple) and all(isinstance(i, int) for i in k):
                         layer.receptive = math.prod(k)
+                if layer.fan_out is not None and layer.receptive is not None:
+                    layer.fan_out *= layer.receptive  # Keras' fan_out counts the kernel area too
             elif spec.kind == LayerKind.EMBEDDING:
                 layer.fan_in = _int(bound.get("input_dim"))
                 layer.fan_out = _int(bound.get("output_dim"))

@@ -1,0 +1,275 @@
+"""Shared reasoning over a model description, for rules: weight units, plain runs, estimates.
+
+A *unit* is one weight layer together with what acts on its output before the next
+weight layer: its activation, and whether a normalization sits there. A *run* is a
+maximal sequence of units on the main path with no normalization, residual connection,
+recurrent/attention block or unresolved call between them — the stretch over which
+gradient-flow theory for a plain network applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from gradlint import gradflow
+from gradlint.model import Gate, Init, Layer, LayerKind, Model, Node, Residual
+
+# Activations that do not end a unit: they scale or re-arrange, they do not saturate.
+_TRANSPARENT_KINDS = frozenset({LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER})
+
+
+@dataclass
+class Unit:
+    layer: Layer
+    activation: str = "linear"
+    act_param: float | None = None
+    act_layer: Layer | None = None
+    normalized: bool = False
+    fan_in: int | None = None
+    fan_out: int | None = None
+    gated: bool = False  # a multiplicative gate acts on this unit's output (SE, GLU)
+
+    @property
+    def init(self) -> Init | None:
+        return self.layer.weight_init
+
+
+@dataclass
+class Run:
+    """Consecutive plain units; ``starts_at_input`` when nothing precedes the first unit."""
+
+    units: list[Unit]
+    starts_at_input: bool
+    ends_model: bool  # the last unit is the model's output head
+    after: str | None = None  # what precedes the run: "normalization", "residual", ...
+
+
+@dataclass
+class Estimate:
+    """A gradient-flow estimate over some units, with the assumptions it rests on."""
+
+    log10_weight_ratio: float
+    log10_backward_ratio: float
+    layers: int
+    exact: bool
+    assumptions: list[str] = field(default_factory=list)
+    per_layer_gain: float | None = None  # typical √χ, for messages
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "log10_gain": round(self.log10_weight_ratio, 3),
+            "log10_backward_gain": round(self.log10_backward_ratio, 3),
+            "layers": self.layers,
+            "exact": self.exact,
+            "assumptions": list(self.assumptions),
+        }
+
+
+def canonical_act(name: str | None) -> str:
+    if not name:
+        return "linear"
+    return name
+
+
+def main_path_items(path: list[Node]) -> list[Node]:
+    """The top-level main path (residual blocks and gates stay single items)."""
+    return path
+
+
+def units_and_barriers(path: list[Node]) -> Iterator[Unit | Node]:
+    """Linearize a path into units; barriers (residual, norm w/o unit, unknown, recurrent) pass through."""
+    current: Unit | None = None
+    width: int | None = None
+    for node in path:
+        if isinstance(node, Layer):
+            kind = node.kind
+            if kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING) or (
+                    kind == LayerKind.OTHER and node.op in ("matmul",)):
+                if current is not None:
+                    yield current
+                fan_in = node.fan_in
+                if fan_in is None and width is not None and kind != LayerKind.EMBEDDING:
+                    fan_in = width * (node.receptive or 1)
+                current = Unit(node, fan_in=fan_in, fan_out=node.fan_out)
+                if node.activation and node.activation != "linear":
+                    current.activation = node.activation
+                    current.act_param = node.act_param
+                    current.act_layer = node
+                if node.fan_out is not None:
+                    width = node.fan_out // (node.receptive or 1)
+                continue
+            if kind == LayerKind.ACTIVATION:
+                if current is not None and current.activation == "linear":
+                    current.activation = node.activation or "other"
+                    current.act_param = node.act_param
+                    current.act_layer = node
+                elif current is not None:
+                    # Two activations in a row (e.g. Dense(activation='relu') then Activation('sigmoid')):
+                    # the unit keeps the saturating one, which is what bounds the gradient.
+                    if (node.activation in gradflow.SATURATING) and current.activation not in gradflow.SATURATING:
+                        current.activation = node.activation or "other"
+                        current.act_layer = node
+                else:
+                    yield node
+                continue
+            if kind == LayerKind.NORMALIZATION:
+                if current is not None:
+                    current.normalized = True
+                    yield current
+                    current = None
+                yield node
+                continue
+            if kind in _TRANSPARENT_KINDS or kind == LayerKind.SCALE:
+                continue
+            # recurrent, attention, unknown: a barrier
+            if current is not None:
+                yield current
+                current = None
+            if node.fan_out is not None:
+                width = node.fan_out
+            yield node
+        elif isinstance(node, Gate):
+            if current is not None:
+                current.gated = True
+            continue
+        else:  # Residual
+            if current is not None:
+                yield current
+                current = None
+            yield node
+    if current is not None:
+        yield current
+
+
+def plain_runs(path: list[Node]) -> list[Run]:
+    """Maximal runs of units with no normalization, residual or barrier between them."""
+    runs: list[Run] = []
+    current: list[Unit] = []
+    after: str | None = None
+    seen_anything = False
+    items = list(units_and_barriers(path))
+    last_unit_index = max((i for i, item in enumerate(items) if isinstance(item, Unit)), default=-1)
+    for index, item in enumerate(items):
+        if isinstance(item, Unit):
+            current.append(item)
+            if item.normalized:
+                runs.append(Run(current, starts_at_input=after is None and not seen_anything,
+                                ends_model=index == last_unit_index, after=after))
+                seen_anything = True
+                current = []
+                after = "normalization"
+            continue
+        if isinstance(item, Layer) and item.kind == LayerKind.ACTIVATION:
+            continue
+        if current:
+            runs.append(Run(current, starts_at_input=after is None and not seen_anything,
+                            ends_model=False, after=after))
+            current = []
+        seen_anything = True
+        if isinstance(item, Residual):
+            after = "residual"
+        elif isinstance(item, Layer):
+            after = item.kind.value
+    if current:
+        runs.append(Run(current, starts_at_input=after is None and not seen_anything,
+                        ends_model=True, after=after))
+    return runs
+
+
+def sigma_w2_of(unit: Unit) -> tuple[float | None, str | None]:
+    """σ_w² of a unit's weights and, when it had to assume something, what."""
+    init = unit.init
+    if init is None or init.scheme == "unknown":
+        return None, f"init of {unit.layer.describe()} unknown"
+    scheme = init.scheme
+    if scheme == "keras_default":
+        scheme = "glorot_uniform"
+    fan_in, fan_out = unit.fan_in, unit.fan_out
+    value = gradflow.init_sigma_w2(scheme, init.params, fan_in, fan_out)
+    if value is None and scheme in ("glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal"):
+        value = gradflow.init_sigma_w2(scheme, init.params, 1, 1)
+        return value, f"fan-in of {unit.layer.describe()} unknown: assumed square for {scheme}"
+    if value is None:
+        return None, f"width of {unit.layer.describe()} unknown, needed for {init.describe()}"
+    return value, None
+
+
+def bias_var_of(unit: Unit) -> float:
+    layer = unit.layer
+    if layer.bias is False:
+        return 0.0
+    init = layer.bias_init
+    if init is None:
+        return 0.0
+    if init.scheme == "torch_default_bias":
+        return gradflow.torch_default_bias_var(unit.fan_in) or 0.0
+    if init.is_constant:
+        value = init.constant_value or 0.0
+        return value * value  # a constant bias shifts every unit alike; its square is what q sees
+    if init.scheme in ("normal", "random_normal", "truncated_normal", "trunc_normal"):
+        std = init.params.get("std", init.params.get("stddev", 1.0 if init.scheme in ("normal", "trunc_normal") else 0.05))
+        return std * std
+    if init.scheme in ("uniform", "random_uniform"):
+        a = init.params.get("a", init.params.get("minval", 0.0 if init.scheme == "uniform" else -0.05))
+        b = init.params.get("b", init.params.get("maxval", 1.0 if init.scheme == "uniform" else 0.05))
+        return (b - a) ** 2 / 12.0
+    return 0.0
+
+
+def estimate_units(units: list[Unit], input_q: float = 1.0) -> Estimate | None:
+    """Mean-field estimate of the weight-gradient ratio first/last over ``units``."""
+    chain: list[gradflow.WeightLayer] = []
+    assumptions: list[str] = []
+    for unit in units:
+        sigma_w2, note = sigma_w2_of(unit)
+        if note:
+            assumptions.append(note)
+        activation = unit.activation if unit.activation in gradflow.ACTIVATIONS else "linear"
+        if unit.activation not in gradflow.ACTIVATIONS and unit.activation != "linear":
+            assumptions.append(f"activation {unit.activation} treated as linear")
+        chain.append(gradflow.WeightLayer(
+            sigma_w2=sigma_w2, activation=activation, sigma_b2=bias_var_of(unit),
+            normalized=unit.normalized, act_param=unit.act_param, label=unit.layer.describe(),
+            fan_in=unit.fan_in,
+        ))
+    if len(chain) < 2:
+        return None
+    result = gradflow.estimate_chain(chain, input_q=input_q)
+    gains = [e.chi for e in result.layers[1:] if e.chi is not None and e.chi > 0]
+    typical = None
+    if gains:
+        import math
+        typical = math.exp(sum(0.5 * math.log(g) for g in gains) / len(gains))
+    return Estimate(
+        log10_weight_ratio=result.log10_weight_ratio,
+        log10_backward_ratio=result.log10_backward_ratio,
+        layers=len(chain),
+        exact=result.exact and not assumptions,
+        assumptions=assumptions + [a for a in result.assumptions if a not in assumptions],
+        per_layer_gain=typical,
+    )
+
+
+def describe_inits(units: list[Unit]) -> str:
+    names = []
+    for unit in units:
+        text = unit.init.describe() if unit.init else "unknown init"
+        if text not in names:
+            names.append(text)
+    return ", ".join(names)
+
+
+def format_ratio(log10_value: float) -> str:
+    if log10_value == float("-inf"):
+        return "0"
+    if log10_value == float("inf"):
+        return "inf"
+    value = 10 ** log10_value if abs(log10_value) < 300 else None
+    if value is None:
+        return f"1e{log10_value:+.0f}"
+    return f"{value:.1e}" if value < 0.01 or value >= 100 else f"{value:.2g}"
+
+
+def model_units(model: Model) -> list[Unit]:
+    return [u for u in units_and_barriers(model.path) if isinstance(u, Unit)]

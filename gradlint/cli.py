@@ -1,0 +1,164 @@
+"""Command line: a thin layer over the engine and the reporters.
+
+Exit codes: 0 no findings; 1 findings (warnings/errors, including files that cannot be read
+or parsed); 2 usage error, configuration error or an internal error of gradlint.
+Static linting imports neither torch nor keras nor tensorflow; only ``--dynamic`` does, in
+subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+import click
+
+from gradlint import __version__
+from gradlint.engine import LintConfig, Selection, lint_file, lint_paths
+from gradlint.reporters import Report, render
+from gradlint.rule import SYSTEM_CODES, all_rules
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _split_codes(values: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values:
+        out.extend(part.strip().upper() for part in value.split(",") if part.strip())
+    return tuple(out)
+
+
+def _validate_codes(codes: Sequence[str], option: str) -> None:
+    known = set(all_rules()) | set(SYSTEM_CODES)
+    for code in codes:
+        if code == "ALL":
+            continue
+        if not any(k.startswith(code) for k in known):
+            raise click.BadParameter(f"unknown rule code or prefix {code!r}", param_hint=option)
+
+
+class _DefaultToCheck(click.Group):
+    """``gradlint PATH...`` means ``gradlint check PATH...``, as users type it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gradlint")
+def main() -> None:
+    """gradlint: find vanishing and exploding gradients in PyTorch and Keras model code.
+
+    \b
+    gradlint PATH...            lint files and directories (same as `gradlint check`)
+    gradlint rules              list the rules
+    gradlint explain CODE       print a rule's documentation
+    """
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated; ALL for all).")
+@click.option("--extend-select", multiple=True, help="Codes or prefixes to enable on top of the default selection.")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
+@click.option("--exclude", multiple=True, help="Glob patterns of files/directories to skip.")
+@click.option("--stdin-filename", default=None, help="Path to report when linting standard input (`-`).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report to this file instead of standard output.")
+@click.option("--color/--no-color", default=None, help="Colour the text output (default: on a terminal).")
+def check(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], extend_select: tuple[str, ...],
+          ignore: tuple[str, ...], exclude: tuple[str, ...], stdin_filename: str | None, exit_zero: bool,
+          output_file: str | None, color: bool | None) -> None:
+    """Lint PATHS (files or directories; `-` reads standard input)."""
+    if not paths:
+        paths = (".",)
+    selected = _split_codes(select)
+    extended = _split_codes(extend_select)
+    ignored = _split_codes(ignore)
+    _validate_codes(selected, "--select")
+    _validate_codes(extended, "--extend-select")
+    _validate_codes(ignored, "--ignore")
+    if selected:
+        selection = Selection(selected + extended, ignored)
+    elif extended:
+        defaults = tuple(code for code, rule in all_rules().items() if rule.default_enabled) + tuple(SYSTEM_CODES)
+        selection = Selection(defaults + extended, ignored)
+    else:
+        selection = Selection((), ignored)
+    config = LintConfig(selection=selection, exclude=exclude)
+
+    results = []
+    file_paths = [p for p in paths if p != "-"]
+    if "-" in paths:
+        data = sys.stdin.buffer.read()
+        results.append(lint_file(stdin_filename or "<stdin>", config, data=data))
+    if file_paths:
+        results.extend(lint_paths(file_paths, config))
+
+    diagnostics = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
+    report = Report(
+        diagnostics=diagnostics,
+        files_linted=sum(1 for r in results if r.path and not r.path.startswith("<missing")),
+        files_with_models=sum(1 for r in results if r.models),
+        models=sum(len(r.models) for r in results),
+    )
+    use_color = color if color is not None else (output_file is None and sys.stdout.isatty()
+                                                  and "NO_COLOR" not in os.environ)
+    text = render(report, fmt, color=bool(use_color) and fmt == "text")
+    if output_file:
+        with open(output_file, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+
+    if any(d.code == "GRD902" for d in diagnostics):
+        sys.exit(EXIT_ERROR)
+    if report.failing and not exit_zero:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
+
+
+@main.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_command(fmt: str) -> None:
+    """List the rules: code, name, default on/off, fixable, summary."""
+    rules = all_rules()
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps([
+            {"code": code, "name": rule.name, "default": rule.default_enabled, "fixable": rule.fixable,
+             "summary": rule.summary} for code, rule in rules.items()], indent=2))
+        return
+    for code, rule in rules.items():
+        default = "on " if rule.default_enabled else "off"
+        fixable = "fix" if rule.fixable else "   "
+        click.echo(f"{code}  {rule.name:<32} {default} {fixable}  {rule.summary}")
+
+
+@main.command("explain")
+@click.argument("code")
+def explain_command(code: str) -> None:
+    """Print the documentation of rule CODE (e.g. GRD001 or saturating-activation-stack)."""
+    rules = all_rules()
+    wanted = code.upper()
+    for rule_code, rule in rules.items():
+        if rule_code == wanted or rule.name == code.lower():
+            click.echo(rule.docs())
+            return
+    if wanted in SYSTEM_CODES:
+        name, text = SYSTEM_CODES[wanted]
+        click.echo(f"{wanted} ({name})\n\n{text}")
+        return
+    click.echo(f"gradlint: unknown rule {code!r}; `gradlint rules` lists them.", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,45 @@
+"""Diagnostics: findings placed in a file, ready for reporters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gradlint.analysis import Estimate
+from gradlint.rule import Severity
+
+
+@dataclass
+class Diagnostic:
+    path: str
+    line: int
+    column: int  # 1-based, as editors count
+    end_line: int
+    end_column: int
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    model: str | None = None
+    estimate: Estimate | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.code)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value,
+            "message": self.message,
+            "model": self.model,
+        }
+        if self.estimate is not None:
+            out["estimate"] = self.estimate.to_json()
+        out.update(self.extra)
+        return out

@@ -1,0 +1,288 @@
+"""The engine: files in, diagnostics out. Reads and parses files, runs extraction and rules.
+
+Static linting never imports or runs the linted code: files are parsed with ``ast`` and
+interpreted symbolically by ``gradlint.extract``.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import io
+import os
+import re
+import sys
+import tokenize
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from gradlint.diagnostics import Diagnostic
+from gradlint.extract import extract_models
+from gradlint.model import Model, Span
+from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
+
+DEFAULT_EXCLUDES = (
+    ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "__pycache__", ".tox", ".nox", "build", "dist",
+    "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".gradlint_cache", ".eggs", "*.egg-info",
+    ".ipynb_checkpoints",
+)
+# A file that mentions none of these cannot define a PyTorch or Keras model: skip it unparsed.
+_MODEL_MARKERS = (b"torch", b"keras", b"nn.", b"tensorflow", b"Module")
+MAX_FILE_BYTES = 20 * 1024 * 1024
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+_FILE_NOQA = re.compile(r"#\s*gradlint\s*:\s*noqa\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which codes are on: ruff semantics, a code or prefix; ``ALL`` selects everything."""
+
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+    def enabled(self, code: str, default: bool = True) -> bool:
+        def matches(prefixes: Iterable[str]) -> int:
+            best = -1
+            for prefix in prefixes:
+                p = prefix.upper()
+                if p == "ALL":
+                    best = max(best, 0)
+                elif code.startswith(p):
+                    best = max(best, len(p))
+            return best
+
+        chosen = matches(self.select)
+        dropped = matches(self.ignore)
+        if chosen < 0 and dropped < 0:
+            return default if not self.select else False
+        return chosen > dropped if chosen >= 0 else False
+
+
+@dataclass
+class LintConfig:
+    selection: Selection = field(default_factory=Selection)
+    options: RuleOptions = field(default_factory=RuleOptions)
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass
+class FileResult:
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    models: list[Model] = field(default_factory=list)
+    skipped: bool = False  # no model marker: not parsed
+
+
+# ---------------------------------------------------------------------- discovery
+
+
+def _excluded(name: str, rel: str, patterns: Sequence[str]) -> bool:
+    for pattern in patterns:
+        if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
+            return True
+    return False
+
+
+def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> tuple[list[str], list[Diagnostic]]:
+    """Python files under ``paths`` (sorted, de-duplicated) and diagnostics for bad paths."""
+    patterns = tuple(DEFAULT_EXCLUDES) + tuple(exclude)
+    found: list[str] = []
+    problems: list[Diagnostic] = []
+    seen: set[str] = set()
+
+    def add(path: str) -> None:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            found.append(path)
+
+    for raw in paths:
+        if os.path.isdir(raw):
+            visited: set[str] = set()
+            for root, dirs, files in os.walk(raw, followlinks=True):
+                real_root = os.path.realpath(root)
+                if real_root in visited:  # symlink loop
+                    dirs[:] = []
+                    continue
+                visited.add(real_root)
+                rel_root = os.path.relpath(root, raw)
+                keep = []
+                for d in sorted(dirs):
+                    rel = os.path.normpath(os.path.join(rel_root, d))
+                    if _excluded(d, rel, patterns) or os.path.exists(os.path.join(root, d, "pyvenv.cfg")):
+                        continue
+                    keep.append(d)
+                dirs[:] = keep
+                for name in sorted(files):
+                    if not (name.endswith(".py") or name.endswith(".pyi")):
+                        continue
+                    rel = os.path.normpath(os.path.join(rel_root, name))
+                    if _excluded(name, rel, tuple(exclude)):
+                        continue
+                    add(os.path.join(root, name))
+        elif os.path.isfile(raw):
+            add(raw)  # explicitly named files are linted whatever their extension
+        else:
+            problems.append(_system_diagnostic(raw, "GRD900", "no such file or directory" if not os.path.lexists(raw)
+                                               else "not a regular file (broken symlink?)"))
+    return found, problems
+
+
+# ---------------------------------------------------------------------- reading
+
+
+class SourceError(Exception):
+    def __init__(self, code: str, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+def decode_source(data: bytes) -> str:
+    """Decode honouring a PEP 263 coding cookie and a UTF-8 BOM; raise SourceError otherwise."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise SourceError("GRD900", f"cannot determine the encoding: {exc}") from None
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        line = data[: getattr(exc, "start", 0)].count(b"\n") + 1
+        raise SourceError("GRD900", f"cannot decode as {encoding}: {exc}", line) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def parse_source(text: str, path: str) -> ast.Module:
+    try:
+        return ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        raise SourceError("GRD901", f"syntax error: {exc.msg}", exc.lineno or 1, (exc.offset or 1)) from None
+    except ValueError as exc:  # NUL bytes
+        raise SourceError("GRD901", f"cannot parse: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise SourceError("GRD901", "cannot parse: nesting too deep for the Python parser") from None
+
+
+# ---------------------------------------------------------------------- linting
+
+
+def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileResult:
+    """Lint one file. Never raises: every failure becomes a diagnostic of the file."""
+    result = FileResult(path)
+    try:
+        if data is None:
+            size = os.path.getsize(path)
+            if size > MAX_FILE_BYTES:
+                raise SourceError("GRD900", f"file is {size // (1024 * 1024)} MB, larger than the "
+                                            f"{MAX_FILE_BYTES // (1024 * 1024)} MB gradlint reads")
+            with open(path, "rb") as handle:
+                data = handle.read()
+        if not any(marker in data for marker in _MODEL_MARKERS):
+            result.skipped = True
+            return result
+        text = decode_source(data)
+        if _FILE_NOQA.search(text[:4096] if len(text) > 4096 else text) and _file_noqa_all(text):
+            return result
+        tree = parse_source(text, path)
+        result.diagnostics, result.models = lint_tree(tree, text, path, config)
+    except SourceError as exc:
+        result.diagnostics = _keep_selected([_system_diagnostic(path, exc.code, exc.message, exc.line, exc.column)],
+                                            config)
+    except OSError as exc:
+        result.diagnostics = _keep_selected([_system_diagnostic(path, "GRD900", exc.strerror or str(exc))], config)
+    except Exception as exc:  # a bug in gradlint: report it, lint the other files
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        result.diagnostics = [_system_diagnostic(
+            path, "GRD902", f"internal error ({detail}); please report it at the gradlint issue tracker "
+                            f"with this file")]
+    return result
+
+
+def _file_noqa_all(text: str) -> bool:
+    for line in text.splitlines()[:50]:
+        if _FILE_NOQA.search(line):
+            return True
+    return False
+
+
+def lint_tree(tree: ast.Module, text: str, path: str, config: LintConfig) -> tuple[list[Diagnostic], list[Model]]:
+    models = extract_models(tree)
+    context = RuleContext(config.options, models)
+    rules = [rule_cls() for code, rule_cls in all_rules().items()
+             if config.selection.enabled(code, rule_cls.default_enabled)]
+    diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
+    lines = text.splitlines()
+    for model in models:
+        for rule in rules:
+            for finding in rule.check(model, context):
+                diag = _to_diagnostic(path, rule, finding, model)
+                if _suppressed(lines, diag, model):
+                    continue
+                key = (diag.code, diag.line, diag.column)
+                previous = diagnostics.get(key)
+                if previous is None or _worse(diag, previous):
+                    diagnostics[key] = diag
+    return sorted(diagnostics.values(), key=Diagnostic.sort_key), models
+
+
+def _worse(a: Diagnostic, b: Diagnostic) -> bool:
+    order = {Severity.ERROR: 2, Severity.WARNING: 1, Severity.INFO: 0}
+    if order[a.severity] != order[b.severity]:
+        return order[a.severity] > order[b.severity]
+    ea = abs(a.estimate.log10_weight_ratio) if a.estimate else 0.0
+    eb = abs(b.estimate.log10_weight_ratio) if b.estimate else 0.0
+    return ea > eb
+
+
+def _to_diagnostic(path: str, rule: Rule, finding: "object", model: Model) -> Diagnostic:
+    from gradlint.rule import Finding
+
+    assert isinstance(finding, Finding)
+    span = finding.span
+    return Diagnostic(path, span.line, span.col + 1, span.end_line, span.end_col + 1, rule.code, rule.name,
+                      finding.severity, finding.message, model.name, finding.estimate)
+
+
+def _suppressed(lines: list[str], diag: Diagnostic, model: Model) -> bool:
+    for line_no in {diag.line, model.span.line}:
+        if 1 <= line_no <= len(lines):
+            match = _NOQA.search(lines[line_no - 1])
+            if match:
+                codes = match.group("codes")
+                if not codes:
+                    return True
+                if diag.code in {c.upper() for c in re.split(r"[\s,]+", codes) if c}:
+                    return True
+    return False
+
+
+def _system_diagnostic(path: str, code: str, message: str, line: int = 1, column: int = 1) -> Diagnostic:
+    name, _ = SYSTEM_CODES[code]
+    return Diagnostic(path, line, column, line, column, code, name, Severity.ERROR, message)
+
+
+def _keep_selected(diags: list[Diagnostic], config: LintConfig) -> list[Diagnostic]:
+    return [d for d in diags if config.selection.enabled(d.code)]
+
+
+def lint_paths(paths: Sequence[str], config: LintConfig) -> Iterator[FileResult]:
+    files, problems = discover(paths, config.exclude)
+    for problem in problems:
+        yield FileResult(problem.path, [problem])
+    for path in files:
+        yield lint_file(path, config)
+
+
+def lint_source(text: str, path: str = "<stdin>", config: LintConfig | None = None) -> FileResult:
+    """Lint source text (stdin, tests, editor integrations)."""
+    return lint_file(path, config or LintConfig(), data=text.encode("utf-8"))
+
+
+__all__ = ["LintConfig", "Selection", "FileResult", "lint_file", "lint_paths", "lint_source", "discover",
+           "Span", "sys"]

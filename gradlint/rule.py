@@ -1,0 +1,114 @@
+"""Rule base class, findings and the registry of rules.
+
+One rule = one module in ``gradlint.rules`` (the checkout's ``rules/`` folder) holding the
+check, its message, its docs and its own VALID / INVALID examples, which the test suite
+runs. Rules see ``gradlint.model.Model`` objects only: no syntax, no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterable, Mapping
+
+from gradlint.analysis import Estimate
+from gradlint.model import Model, Span
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"  # notes never change the exit code
+
+
+@dataclass
+class Finding:
+    """What a rule reports: where, how bad, why — with the estimate behind it when it has one."""
+
+    span: Span
+    message: str
+    severity: Severity = Severity.WARNING
+    estimate: Estimate | None = None
+    related: list[Span] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """Thresholds shared by the gradient rules (config keys in brackets)."""
+
+    # A first/last weight-gradient ratio below 10^-3 [vanishing-log10] is "vanishing": at that
+    # point Adam's per-parameter normalisation still moves the early layers, SGD effectively does
+    # not; AUTOTRAINER uses the same 1e-3 on measured ratios.
+    vanishing_log10: float = -3.0
+    # Above 10^3 [exploding-log10]: the early layers' updates dwarf the rest.
+    exploding_log10: float = 3.0
+    # Ten orders of magnitude or more [error-log10]: training cannot recover; severity error.
+    error_log10: float = 6.0
+
+
+@dataclass
+class RuleContext:
+    options: RuleOptions = field(default_factory=RuleOptions)
+    models: list[Model] = field(default_factory=list)  # every model of the file
+
+
+class Rule:
+    """Base class. Subclasses set the class attributes and implement ``check``."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    what_it_does: ClassVar[str]
+    why_bad: ClassVar[str]
+    example: ClassVar[str]
+    use_instead: ClassVar[str]
+    fix: ClassVar[str] = "No automatic fix."
+    formula: ClassVar[str] = ""
+    default_enabled: ClassVar[bool] = True
+    fixable: ClassVar[bool] = False
+    # Self-tests: each VALID source must draw no finding from this rule, each INVALID at least one.
+    VALID: ClassVar[list[str]] = []
+    INVALID: ClassVar[list[str]] = []
+
+    def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
+        raise NotImplementedError
+
+    @classmethod
+    def docs(cls) -> str:
+        parts = [f"{cls.code} ({cls.name})", "", cls.summary, "",
+                 "## What it does", cls.what_it_does.strip(), "",
+                 "## Why is this bad?", cls.why_bad.strip(), ""]
+        if cls.formula:
+            parts += ["## How it is estimated", cls.formula.strip(), ""]
+        parts += ["## Example", "```python", cls.example.strip("\n"), "```", "",
+                  "## Use instead", "```python", cls.use_instead.strip("\n"), "```", "",
+                  "## Fix", cls.fix.strip(), ""]
+        return "\n".join(parts)
+
+
+# Codes that are not rules but still diagnostics (file-level problems).
+SYSTEM_CODES: Mapping[str, tuple[str, str]] = {
+    "GRD900": ("unreadable-file", "The file could not be read or decoded."),
+    "GRD901": ("syntax-error", "The file is not valid Python (3.x) and was not linted."),
+    "GRD902": ("internal-error", "gradlint failed on this file; please report it with the file attached."),
+}
+
+_registry: dict[str, type[Rule]] | None = None
+
+
+def all_rules() -> dict[str, type[Rule]]:
+    """Every rule in ``gradlint.rules``, by code (imported once)."""
+    global _registry
+    if _registry is None:
+        import gradlint.rules as package
+
+        found: dict[str, type[Rule]] = {}
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for obj in vars(module).values():
+                if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and getattr(obj, "code", None):
+                    found[obj.code] = obj
+        _registry = dict(sorted(found.items()))
+    return _registry

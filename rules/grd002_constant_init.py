@@ -1,0 +1,205 @@
+"""GRD002: hidden weight layers initialised to zero or a constant."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from gradlint.analysis import Unit, units_and_barriers
+from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
+from gradlint.rule import Finding, Rule, RuleContext, Severity
+
+
+def _weight_layers(path: list[Node]) -> list[Layer]:
+    return [u.layer for u in units_and_barriers(path) if isinstance(u, Unit)
+            and u.layer.kind in (LayerKind.DENSE, LayerKind.CONV)]
+
+
+def exempt_layers(model: Model) -> set[int]:
+    """Layers whose zero init is a design, not a bug: the output head, the last weight layer
+    of each residual branch (Fixup, ReZero, zero_init_residual, adaLN-Zero), gate paths."""
+    exempt: set[int] = set()
+    top = _weight_layers(model.path)
+    if top:
+        exempt.add(id(top[-1]))
+
+    def visit(path: list[Node]) -> None:
+        for node in path:
+            if isinstance(node, Residual):
+                branch = _weight_layers(node.branch)
+                if branch:
+                    exempt.add(id(branch[-1]))
+                visit(node.branch)
+                visit(node.shortcut)
+            elif isinstance(node, Gate):
+                for layer in _all_layers(node.path):
+                    exempt.add(id(layer))
+
+    visit(model.path)
+    return exempt
+
+
+def _all_layers(path: list[Node]) -> Iterable[Layer]:
+    for node in path:
+        if isinstance(node, Layer):
+            yield node
+        elif isinstance(node, Residual):
+            yield from _all_layers(node.branch)
+            yield from _all_layers(node.shortcut)
+        elif isinstance(node, Gate):
+            yield from _all_layers(node.path)
+
+
+def _hidden_layers(model: Model) -> list[Layer]:
+    out: list[Layer] = []
+    seen: set[int] = set()
+
+    def visit(path: list[Node]) -> None:
+        for node in path:
+            if isinstance(node, Layer):
+                if node.kind in (LayerKind.DENSE, LayerKind.CONV) and id(node) not in seen:
+                    seen.add(id(node))
+                    out.append(node)
+            elif isinstance(node, Residual):
+                visit(node.shortcut)
+                visit(node.branch)
+
+    visit(model.path)
+    return out
+
+
+class ConstantWeightInit(Rule):
+    code = "GRD002"
+    name = "constant-weight-init"
+    summary = "A hidden weight layer is initialised to zero or a constant: its units stay identical or dead."
+    what_it_does = """
+Finds Linear/Dense/Conv layers on a model's path whose *weights* are set to zero or to a
+constant — `nn.init.zeros_/ones_/constant_`, `.data.fill_()`, `.data.zero_()`,
+`weight.data = torch.zeros(...)`, Keras `kernel_initializer="zeros"`/`"ones"`/`Constant(c)`.
+
+Not reported: biases; normalization weights; the output head; the last weight layer of a
+residual branch (Fixup, ReZero, `zero_init_residual`, adaLN-Zero and layer scale start a
+residual block as the identity on purpose); layers inside gating paths.
+"""
+    why_bad = """
+Units of a layer that start with identical weights compute identical outputs and receive
+identical updates (when the next layer is also constant) — the layer behaves like a single
+unit forever. With zero weights and ReLU, the pre-activations are 0 where ReLU's gradient is 0,
+so nothing upstream of the layer receives any gradient at all.
+"""
+    example = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 256)
+        self.fc2 = nn.Linear(256, 10)
+        nn.init.zeros_(self.fc1.weight)
+"""
+    use_instead = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 256)
+        self.fc2 = nn.Linear(256, 10)
+        nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")
+        nn.init.zeros_(self.fc1.bias)
+"""
+    fix = "Not yet automatic (planned as an unsafe fix: the init matching the layer's activation)."
+
+    VALID = [
+        # Zero biases and BatchNorm constants are fine.
+        """
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 32)
+        self.bn = nn.BatchNorm1d(32)
+        self.fc2 = nn.Linear(32, 2)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm1d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+    def forward(self, x):
+        return self.fc2(self.bn(self.fc1(x)).relu())
+""",
+        # Zero init of a residual branch's last layer (ReZero/Fixup style).
+        """
+import torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.fc1 = nn.Linear(d, d)
+        self.fc2 = nn.Linear(d, d)
+        nn.init.zeros_(self.fc2.weight)
+    def forward(self, x):
+        return x + self.fc2(self.fc1(x).relu())
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(*[Block(64) for _ in range(4)])
+    def forward(self, x):
+        return self.blocks(x)
+""",
+        # Zero-initialised output head.
+        """
+from keras import layers, Sequential
+model = Sequential([layers.Dense(64, activation="relu", input_shape=(8,)),
+                    layers.Dense(1, kernel_initializer="zeros")])
+""",
+    ]
+    INVALID = [
+        """
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 256)
+        self.fc2 = nn.Linear(256, 10)
+        nn.init.zeros_(self.fc1.weight)
+    def forward(self, x):
+        return self.fc2(self.fc1(x).relu())
+""",
+        """
+from keras import layers, Sequential
+model = Sequential([layers.Dense(64, activation="relu", kernel_initializer="zeros", input_shape=(8,)),
+                    layers.Dense(64, activation="relu", kernel_initializer="zeros"),
+                    layers.Dense(1)])
+""",
+        """
+import torch.nn as nn
+def init_weights(m):
+    if type(m) == nn.Linear:
+        m.weight.data.fill_(0.5)
+model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
+model.apply(init_weights)
+""",
+    ]
+
+    def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
+        exempt = exempt_layers(model)
+        by_site: dict[tuple[int, int], list[Layer]] = {}
+        for layer in _hidden_layers(model):
+            init = layer.weight_init
+            if init is None or not init.is_constant or id(layer) in exempt:
+                continue
+            span = init.span or layer.span
+            by_site.setdefault((span.line, span.col), []).append(layer)
+        for layers in by_site.values():
+            init = layers[0].weight_init
+            assert init is not None
+            span = init.span or layers[0].span
+            value = init.constant_value
+            what = "zero" if value == 0 else (f"the constant {value:g}" if value is not None else "a constant")
+            names = ", ".join(layer.describe() for layer in layers[:4]) + (
+                f" and {len(layers) - 4} more" if len(layers) > 4 else "")
+            count = f"{len(layers)} hidden weight layers" if len(layers) > 1 else "hidden weight layer"
+            message = (
+                f"{'These' if len(layers) > 1 else 'A'} {count} start with every weight {what} ({names}): "
+                f"the units of a layer stay identical (symmetry){', and with zero weights ReLU passes no gradient' if value == 0 else ''}. "
+                f"Initialise with the scheme that matches the activation (He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid); "
+                f"keep zeros for biases, the output head or a residual branch's last layer."
+            )
+            yield Finding(Span(span.line, span.col, span.end_line, span.end_col), message, Severity.WARNING)
