@@ -196,8 +196,10 @@ class _Recorder(TorchFunctionMode):
             unit = self.units[self.current]
             y = out.detach()
             axis = unit.act_axis % y.dim()
-            per_unit = y.movedim(axis, -1).reshape(-1, y.shape[axis])
-            unit.dead += int((~(per_unit > 0).any(0)).sum())
+            # A unit is dead when it is zero for every sample (and position); amax over the
+            # other axes reads the tensor once, without the copy a movedim+reshape makes.
+            peak = y.amax(dim=tuple(d for d in range(y.dim()) if d != axis))
+            unit.dead += int((peak <= 0).sum())
             unit.dead_total += y.shape[axis]
         return out
 
@@ -213,20 +215,39 @@ def _tensors(out: Any) -> list[torch.Tensor]:
     return []
 
 
-def _norm(tensors: list[torch.Tensor]) -> float:
+def _tensor_norms(tensors: list[torch.Tensor]) -> list[float]:
+    """L2 norm of each tensor: NaN if it holds a NaN, inf if it holds an inf.
+
+    One fused call in the tensors' own dtype (a float64 copy of every weight and gradient
+    doubled the cost on large layers); only a norm that overflowed to inf is redone in
+    float64, to tell a huge finite gradient from a real inf.
+    """
     if not tensors:
-        return 0.0
-    # float64 so that huge gradients give a large finite norm, not an overflowed inf.
-    norms = torch.stack([torch.linalg.vector_norm(t.detach(), dtype=torch.float64) for t in tensors])
-    return float(torch.linalg.vector_norm(norms))
+        return []
+    detached = [t.detach() for t in tensors]
+    try:
+        norms = torch.stack([n.float() for n in torch._foreach_norm(detached)]).tolist()
+    except (RuntimeError, TypeError):  # mixed dtypes/devices: one at a time
+        norms = [float(torch.linalg.vector_norm(t)) for t in detached]
+    for i, value in enumerate(norms):
+        if math.isinf(value):
+            norms[i] = float(torch.linalg.vector_norm(detached[i], dtype=torch.float64))
+    return norms
+
+
+def _combine(norms: list[float]) -> float:
+    return math.sqrt(sum(n * n for n in norms)) if norms else 0.0
 
 
 def _rows_identical(t: torch.Tensor, axis: int, tol: float) -> bool:
     rows = t.detach().movedim(axis, 0).reshape(t.shape[axis], -1)
     if rows.shape[0] < 2:
         return False
-    scale = float(rows.abs().max())
-    return float((rows - rows[:1]).abs().max()) <= tol * scale
+    # Two rows first: with random init they differ and the full passes are skipped.
+    pair = rows[:2]
+    if float((pair[1] - pair[0]).abs().max()) > tol * float(pair.abs().max()):
+        return False
+    return float((rows - rows[:1]).abs().max()) <= tol * float(rows.abs().max())
 
 
 @dataclass
@@ -273,12 +294,18 @@ def measure_once(
     result = SeedMeasurement(loss=float(loss.detach()))
     result.nonfinite = not math.isfinite(result.loss)
     tol = thresholds["symmetry_tol"]
+    # All norms in two fused calls rather than several small ops per layer.
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for u in ran for p in u.params]
+    grad_norms = _tensor_norms(grads)
+    weight_norms = _tensor_norms([p for u in ran for p in u.params])
+    start = 0
     for index, unit in enumerate(ran):
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in unit.params]
-        grad_norm = _norm(grads)
-        weight_norm = _norm(unit.params)
+        count = len(unit.params)
+        grad_norm = _combine(grad_norms[start : start + count])
+        weight_norm = _combine(weight_norms[start : start + count])
+        start += count
         numel = sum(p.numel() for p in unit.params)
-        finite = all(bool(torch.isfinite(g).all()) for g in grads)
+        finite = math.isfinite(grad_norm)
         result.nonfinite |= not finite
         if finite and numel:
             result.max_grad_rms = max(result.max_grad_rms, grad_norm / math.sqrt(numel))
@@ -298,7 +325,7 @@ def measure_once(
             {
                 "name": unit.name,
                 "kind": unit.kind,
-                "grad_norm": grad_norm if finite else float("nan"),
+                "grad_norm": grad_norm,
                 "weight_norm": weight_norm,
                 "relative_grad": (grad_norm / weight_norm if weight_norm > 0 else float("inf")) if finite else float("nan"),
                 "saturation": unit.sat / unit.sat_total if unit.sat_total else None,
