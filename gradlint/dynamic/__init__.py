@@ -109,6 +109,9 @@ class LayerMeasurement:
     relative_grad: float  # grad_norm / weight_norm
     saturation: float | None  # share of sigmoid/tanh pre-activations beyond ±saturation_bound
     dead_fraction: float | None  # share of ReLU units that are zero for the whole batch
+    # ‖∂L/∂y‖ of the layer's output y (batch-summed loss gradient wrt the pre-activation):
+    # the activation gradient the mean-field estimate ∏√χ is about; None if not captured.
+    output_grad_norm: float | None = None
     is_norm: bool = False  # normalization layer (never first/last for the ratio)
     symmetric: bool = False  # identical weight rows and gradient rows (hidden layers only)
 
@@ -119,6 +122,7 @@ class LayerMeasurement:
             "grad_norm": _finite_or_none(self.grad_norm),
             "weight_norm": _finite_or_none(self.weight_norm),
             "relative_grad": _finite_or_none(self.relative_grad),
+            "output_grad_norm": _finite_or_none(self.output_grad_norm),
             "saturation": self.saturation,
             "dead_fraction": self.dead_fraction,
             "is_norm": self.is_norm,
@@ -138,6 +142,7 @@ class LayerMeasurement:
             grad_norm=num("grad_norm"),
             weight_norm=num("weight_norm"),
             relative_grad=num("relative_grad"),
+            output_grad_norm=data.get("output_grad_norm"),
             saturation=data.get("saturation"),
             dead_fraction=data.get("dead_fraction"),
             is_norm=bool(data.get("is_norm", False)),
@@ -157,6 +162,9 @@ class DynamicResult:
     # ‖∂L/∂W_first‖ / ‖∂L/∂W_last‖: weight gradients of the first and last non-normalization
     # weight layers in execution order, median over seeds.
     ratio: float | None = None
+    # The same ratio on the layers' output gradients ‖∂L/∂y‖ (activation gradients), the
+    # quantity the static estimate ∏√χ predicts; weight gradients also scale with activations.
+    activation_ratio: float | None = None
     layers: list[LayerMeasurement] = field(default_factory=list)
     reason: str | None = None  # why skipped/failed, or what decided the verdict
     input_shape: tuple[int, ...] | None = None  # the synthetic batch's full shape
@@ -173,6 +181,7 @@ class DynamicResult:
             "status": self.status,
             "verdict": self.verdict,
             "ratio": _finite_or_none(self.ratio),
+            "activation_ratio": _finite_or_none(self.activation_ratio),
             "layers": [layer.to_json() for layer in self.layers],
             "reason": self.reason,
             "input_shape": list(self.input_shape) if self.input_shape else None,

@@ -64,6 +64,8 @@ class Unit:
     sat_total: int = 0
     dead: int = 0
     dead_total: int = 0
+    out_hooked: bool = False
+    out_grad_sq: float = 0.0
 
 
 def _split_bias(named: Iterable[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
@@ -165,26 +167,40 @@ class _Recorder(TorchFunctionMode):
         self.counter = 0
         self.current: int | None = None  # last non-norm weight layer that ran
 
-    def _note(self, value: Any) -> None:
+    def _note(self, value: Any) -> int | None:
         index = self.owner.get(id(value))
         if index is None:
-            return
+            return None
         unit = self.units[index]
         if unit.first_use is None:
             unit.first_use = self.counter
             self.counter += 1
         if not unit.is_norm:
             self.current = index
+        return index
+
+    def _hook_output(self, unit: Unit, out: torch.Tensor) -> None:
+        """Record ‖∂L/∂y‖ of the layer's output y (first use only): the activation gradient."""
+        unit.out_hooked = True
+
+        def record(grad: torch.Tensor) -> None:
+            unit.out_grad_sq += float(torch.linalg.vector_norm(grad.detach(), dtype=torch.float64)) ** 2
+
+        out.register_hook(record)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
+        seen: list[int] = []
+        has_activation = False  # a tensor argument that is not a weight: this call computes an output
         for arg in (*args, *kwargs.values()):
-            if isinstance(arg, torch.Tensor):
-                self._note(arg)
-            elif isinstance(arg, (list, tuple)):  # e.g. the flat weight list of nn.LSTM
-                for item in arg:
-                    if isinstance(item, torch.Tensor):
-                        self._note(item)
+            items = arg if isinstance(arg, (list, tuple)) else (arg,)  # lists: e.g. nn.LSTM's flat weights
+            for item in items:
+                if isinstance(item, torch.Tensor):
+                    index = self._note(item)
+                    if index is None:
+                        has_activation = True
+                    else:
+                        seen.append(index)
         if self.current is not None and func in _SATURATING and args and isinstance(args[0], torch.Tensor):
             # Pre-activation, read before the call because sigmoid_/tanh_ overwrite it.
             x = args[0].detach()
@@ -201,6 +217,17 @@ class _Recorder(TorchFunctionMode):
             peak = y.amax(dim=tuple(d for d in range(y.dim()) if d != axis))
             unit.dead += int((peak <= 0).sum())
             unit.dead_total += y.shape[axis]
+        if seen and has_activation:
+            # Not for e.g. kernel.to(dtype) (weights only): that output is still the weight.
+            # Tuples (nn.LSTM's output, hidden state): the first tensor is the output.
+            first = out if isinstance(out, torch.Tensor) else next(
+                (t for t in out if isinstance(t, torch.Tensor)) if isinstance(out, (list, tuple)) else iter(()), None
+            )
+            if first is not None and first.requires_grad:
+                for index in seen:
+                    unit = self.units[index]
+                    if not unit.is_norm and not unit.out_hooked:
+                        self._hook_output(unit, first)
         return out
 
 
@@ -326,6 +353,7 @@ def measure_once(
                 "name": unit.name,
                 "kind": unit.kind,
                 "grad_norm": grad_norm,
+                "output_grad_norm": math.sqrt(unit.out_grad_sq) if unit.out_hooked else None,
                 "weight_norm": weight_norm,
                 "relative_grad": (grad_norm / weight_norm if weight_norm > 0 else float("inf")) if finite else float("nan"),
                 "saturation": unit.sat / unit.sat_total if unit.sat_total else None,
@@ -345,11 +373,14 @@ def _skip(message: str) -> Exception:
     return Skip(message)
 
 
-def _ratio(seed: dict[str, Any]) -> float | None:
+def _ratio(seed: dict[str, Any], key: str = "grad_norm") -> float | None:
+    """First/last ratio of a per-layer gradient norm in one seed."""
     if seed["first"] is None:
         return None
-    first = seed["layers"][seed["first"]]["grad_norm"]
-    last = seed["layers"][seed["last"]]["grad_norm"]
+    first = seed["layers"][seed["first"]][key]
+    last = seed["layers"][seed["last"]][key]
+    if first is None or last is None:
+        return None
     if not (math.isfinite(first) and math.isfinite(last)):
         return float("nan")
     if last == 0:
@@ -373,7 +404,7 @@ def aggregate(seeds: list[dict[str, Any]], thresholds: dict[str, float]) -> dict
     layers = []
     for i, layer in enumerate(seeds[0]["layers"]):
         merged = dict(layer)
-        for key in ("grad_norm", "weight_norm", "relative_grad", "saturation", "dead_fraction"):
+        for key in ("grad_norm", "output_grad_norm", "weight_norm", "relative_grad", "saturation", "dead_fraction"):
             merged[key] = _median([s["layers"][i][key] for s in seeds])
         # Symmetry is structural (constant init): report it when most seeds show it.
         merged["symmetric"] = sum(s["layers"][i]["symmetric"] for s in seeds) * 2 > len(seeds)
@@ -391,6 +422,8 @@ def aggregate(seeds: list[dict[str, Any]], thresholds: dict[str, float]) -> dict
     return {
         "verdict": verdict,
         "ratio": ratio,
+        # ‖∂L/∂y_first‖ / ‖∂L/∂y_last‖ on layer outputs: what the static rules estimate (∏√χ).
+        "activation_ratio": _median([_ratio(s, "output_grad_norm") for s in seeds]),
         "reason": reason,
         "layers": layers,
         "loss": _median([s["loss"] for s in seeds]),

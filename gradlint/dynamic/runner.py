@@ -186,6 +186,8 @@ def _fill(result: DynamicResult, payload: dict[str, Any]) -> None:
     result.verdict = payload.get("verdict")
     ratio = payload.get("ratio")
     result.ratio = None if ratio is None else float(ratio)
+    activation_ratio = payload.get("activation_ratio")
+    result.activation_ratio = None if activation_ratio is None else float(activation_ratio)
     result.layers = [LayerMeasurement.from_json(layer) for layer in payload.get("layers", [])]
     shape = payload.get("input_shape")
     result.input_shape = tuple(shape) if shape else None
