@@ -151,11 +151,44 @@ def _gauss_legendre(n: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 
 _GH_Z, _GH_W = _gauss_hermite(100)
+#: nodes whose weight is below 1e-22 contribute nothing measurable; dropped for speed.
+_GH_KEEP = tuple((z, w) for z, w in zip(_GH_Z, _GH_W) if w > 1e-22)
 _GL_X, _GL_W = _gauss_legendre(16)
-#: above this q (in units where the activation's features have width ~1) the
-#: Hermite nodes near z=0 are too sparse to resolve φ′(√q z); switch to panels.
+#: above this q the Hermite nodes near z=0 are too sparse to resolve features of
+#: width ~1 in u = √q·z (φ′ of sigmoid/tanh); switch to panels.
 _GH_QMAX = 4.0
 _Z_MAX = 10.0
+
+
+@lru_cache(maxsize=1024)
+def _nodes(q: float, kinks: tuple[float, ...] = ()) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(z_i, w_i) with E[f(√q z)] ≈ Σ w_i f(√q z_i); weights include the Gaussian density.
+
+    Gauss–Hermite for moderate q and smooth f; otherwise composite Gauss–Legendre
+    over z ∈ [-10, 10] with panel edges at the kinks and at u = ±0.5…32.
+    """
+    s = math.sqrt(q)
+    if q <= _GH_QMAX and not kinks:
+        return tuple(z for z, _ in _GH_KEEP), tuple(w for _, w in _GH_KEEP)
+    edges = {0.0, _Z_MAX, -_Z_MAX}
+    for e in (1.0, 2.0, 3.0, 4.5, 6.0, 8.0):
+        edges.update((e, -e))
+    for c in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0):
+        if c / s < _Z_MAX:
+            edges.update((c / s, -c / s))
+    for b in kinks:
+        if abs(b / s) < _Z_MAX:
+            edges.add(b / s)
+    pts = sorted(edges)
+    zs: list[float] = []
+    ws: list[float] = []
+    for a, b in zip(pts, pts[1:]):
+        half, mid = 0.5 * (b - a), 0.5 * (b + a)
+        for x, w in zip(_GL_X, _GL_W):
+            z = mid + half * x
+            zs.append(z)
+            ws.append(w * half * math.exp(-0.5 * z * z) * _INV_SQRT_2PI)
+    return tuple(zs), tuple(ws)
 
 
 def gaussian_expectation(
@@ -165,55 +198,123 @@ def gaussian_expectation(
 
     Gauss–Hermite (probabilists', 100 nodes, computed once at import) when q is
     moderate and f is smooth.  Activation derivatives have features of width ~1
-    in u = √q·z, so for large q (and whenever ``breakpoints``, kinks of f in u,
-    are given) a composite Gauss–Legendre rule over z ∈ [-10, 10] is used, with
-    panel edges at the kinks and at u = ±0.5…32 so those features are resolved.
+    in u = √q·z, which Hermite nodes (spacing ~0.3 in z) miss once √q ≳ 2, so for
+    q > 4, and whenever ``breakpoints`` (kinks of f in u) are given, a composite
+    Gauss–Legendre rule with panel edges at those features is used instead.
     """
     if q < 0 or math.isnan(q):
         raise ValueError(f"variance must be >= 0, got {q}")
-    s = math.sqrt(q)
-    if s == 0.0:
+    if q == 0.0:
         return f(0.0)
-    if q <= _GH_QMAX and not breakpoints:
-        return math.fsum(w * f(s * z) for z, w in zip(_GH_Z, _GH_W))
-    edges = {0.0, _Z_MAX, -_Z_MAX}
-    for e in (1.0, 2.0, 3.0, 4.5, 6.0, 8.0):
-        edges.update((e, -e))
-    for c in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0):
-        if c / s < _Z_MAX:
-            edges.update((c / s, -c / s))
-    for b in breakpoints:
-        if abs(b / s) < _Z_MAX:
-            edges.add(b / s)
-    pts = sorted(edges)
-    total = []
-    for a, b in zip(pts, pts[1:]):
-        half, mid = 0.5 * (b - a), 0.5 * (b + a)
-        for x, w in zip(_GL_X, _GL_W):
-            z = mid + half * x
-            total.append(w * half * math.exp(-0.5 * z * z) * f(s * z))
-    return math.fsum(total) * _INV_SQRT_2PI
+    s = math.sqrt(q)
+    zs, ws = _nodes(q, tuple(breakpoints))
+    return math.fsum(w * f(s * z) for z, w in zip(zs, ws))
 
 
-# ------------------------------------------------------------------ exact pieces
+# ---------------------------------------------------------------- activations
 
 
 def _phi_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / _SQRT2)
 
 
-def _mills_exp(x: float) -> float:
-    """e^{x²/2}·Φ(−x), stable for large x (asymptotic series past x = 25)."""
-    if x < 25.0:
-        return math.exp(0.5 * x * x) * 0.5 * math.erfc(x / _SQRT2)
-    x2 = x * x
-    return _INV_SQRT_2PI / x * (1.0 - 1.0 / x2 + 3.0 / x2**2 - 15.0 / x2**3)
+def _sigmoid(u: float) -> float:
+    if u >= 0:
+        return 1.0 / (1.0 + math.exp(-u))
+    e = math.exp(u)
+    return e / (1.0 + e)
 
 
-def _exp_below0(k: float, q: float) -> float:
-    """E[e^{k u}·1(u<0)] for u ~ N(0, q), k ≥ 0."""
-    return _mills_exp(k * math.sqrt(q))
+def _softplus(u: float) -> float:
+    return u + math.log1p(math.exp(-u)) if u > 0 else math.log1p(math.exp(u))
 
+
+_K_GELU = math.sqrt(2.0 / math.pi)
+Fn = Callable[[float], float]
+
+
+def _act_fns(act: str, p: float) -> tuple[Fn, Fn, tuple[float, ...]]:
+    """(φ, φ′, kinks in u) for a canonical activation (torch definitions; φ′(0) right limit)."""
+    if act == "linear":
+        return (lambda u: u), (lambda u: 1.0), ()
+    if act == "relu":
+        return (lambda u: u if u > 0 else 0.0), (lambda u: 1.0 if u > 0 else 0.0), (0.0,)
+    if act == "relu6":
+        return (lambda u: min(max(u, 0.0), 6.0)), (lambda u: 1.0 if 0 < u < 6 else 0.0), (0.0, 6.0)
+    if act == "leaky_relu":
+        return (lambda u: u if u > 0 else p * u), (lambda u: 1.0 if u > 0 else p), (0.0,)
+    if act == "hardtanh":
+        return (lambda u: min(max(u, -1.0), 1.0)), (lambda u: 1.0 if -1 < u < 1 else 0.0), (-1.0, 1.0)
+    if act == "hard_sigmoid":  # relu6(u + 3) / 6 (torch and keras 3 agree)
+        return (
+            (lambda u: min(max(u + 3.0, 0.0), 6.0) / 6.0),
+            (lambda u: 1.0 / 6.0 if -3 < u < 3 else 0.0),
+            (-3.0, 3.0),
+        )
+    if act == "hard_swish":  # u · relu6(u + 3) / 6
+        return (
+            (lambda u: u * min(max(u + 3.0, 0.0), 6.0) / 6.0),
+            (lambda u: 0.0 if u < -3 else (1.0 if u > 3 else (2.0 * u + 3.0) / 6.0)),
+            (-3.0, 3.0),
+        )
+    if act == "exponential":
+        return math.exp, math.exp, ()
+    if act in ("elu", "selu", "celu"):
+        if act == "selu":
+            alpha, scale, k = _SELU_ALPHA, _SELU_SCALE, 1.0
+        elif act == "elu":
+            alpha, scale, k = p, 1.0, 1.0
+        else:  # celu: alpha·(e^{u/alpha} − 1)
+            alpha, scale, k = p, 1.0, 1.0 / p
+
+        def fe(u: float) -> float:
+            return scale * (u if u > 0 else alpha * math.expm1(k * u))
+
+        def dfe(u: float) -> float:
+            return scale * (1.0 if u > 0 else alpha * k * math.exp(k * u))
+
+        return fe, dfe, (0.0,)
+    if act == "sigmoid":
+        def ds(u: float) -> float:
+            s = _sigmoid(u)
+            return s * (1.0 - s)
+        return _sigmoid, ds, ()
+    if act == "tanh":
+        return math.tanh, (lambda u: 1.0 - math.tanh(u) ** 2), ()
+    if act == "softsign":
+        return (lambda u: u / (1.0 + abs(u))), (lambda u: 1.0 / (1.0 + abs(u)) ** 2), (0.0,)
+    if act == "softplus":
+        return _softplus, _sigmoid, ()
+    if act == "silu":
+        return (lambda u: u * _sigmoid(u)), (lambda u: _sigmoid(u) * (1.0 + u * (1.0 - _sigmoid(u)))), ()
+    if act == "gelu":
+        def g(u: float) -> float:
+            return u * _phi_cdf(u)
+
+        def dg(u: float) -> float:
+            return _phi_cdf(u) + u * _INV_SQRT_2PI * math.exp(-0.5 * u * u)
+        return g, dg, ()
+    if act == "gelu_tanh":
+        def gt(u: float) -> float:
+            return 0.5 * u * (1.0 + math.tanh(_K_GELU * (u + 0.044715 * u**3)))
+
+        def dgt(u: float) -> float:
+            t = math.tanh(_K_GELU * (u + 0.044715 * u**3))
+            return 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * _K_GELU * (1.0 + 3 * 0.044715 * u * u)
+        return gt, dgt, ()
+    if act == "mish":
+        def mi(u: float) -> float:
+            return u * math.tanh(_softplus(u))
+
+        def dmi(u: float) -> float:
+            t = math.tanh(_softplus(u))
+            return t + u * (1.0 - t * t) * _sigmoid(u)
+        return mi, dmi, ()
+    raise KeyError(act)
+
+
+# Exact second moments for the piecewise-polynomial activations (quadrature across a
+# kink converges slowly and these are the most common activations).
 
 def _trunc_moments(a: float, b: float, q: float, kmax: int) -> list[float]:
     """I_k = E[u^k·1(a<u<b)], u ~ N(0, q), k = 0..kmax (a, b may be ±inf)."""
@@ -247,8 +348,8 @@ def _poly_mul(p: Sequence[float], r: Sequence[float]) -> list[float]:
 Piecewise = tuple[tuple[float, float, tuple[float, ...]], ...]
 
 
-def _piecewise(act: str, param: float) -> tuple[Piecewise, Piecewise] | None:
-    """(φ, φ′) as piecewise polynomials in u, for activations where that is exact."""
+def _piecewise(act: str, p: float) -> tuple[Piecewise, Piecewise] | None:
+    """(φ, φ′) as (lo, hi, polynomial coefficients) pieces, where that is exact."""
     inf = math.inf
     if act == "linear":
         return ((-inf, inf, (0.0, 1.0)),), ((-inf, inf, (1.0,)),)
@@ -258,17 +359,17 @@ def _piecewise(act: str, param: float) -> tuple[Piecewise, Piecewise] | None:
         return ((0.0, 6.0, (0.0, 1.0)), (6.0, inf, (6.0,))), ((0.0, 6.0, (1.0,)),)
     if act == "leaky_relu":
         return (
-            ((-inf, 0.0, (0.0, param)), (0.0, inf, (0.0, 1.0))),
-            ((-inf, 0.0, (param,)), (0.0, inf, (1.0,))),
+            ((-inf, 0.0, (0.0, p)), (0.0, inf, (0.0, 1.0))),
+            ((-inf, 0.0, (p,)), (0.0, inf, (1.0,))),
         )
     if act == "hardtanh":
         return (
             ((-inf, -1.0, (-1.0,)), (-1.0, 1.0, (0.0, 1.0)), (1.0, inf, (1.0,))),
             ((-1.0, 1.0, (1.0,)),),
         )
-    if act == "hard_sigmoid":  # relu6(u + 3) / 6  (torch and keras 3 agree)
+    if act == "hard_sigmoid":
         return ((-3.0, 3.0, (0.5, 1.0 / 6.0)), (3.0, inf, (1.0,))), ((-3.0, 3.0, (1.0 / 6.0,)),)
-    if act == "hard_swish":  # u · relu6(u + 3) / 6
+    if act == "hard_swish":
         return (
             ((-3.0, 3.0, (0.0, 0.5, 1.0 / 6.0)), (3.0, inf, (0.0, 1.0))),
             ((-3.0, 3.0, (0.5, 1.0 / 3.0)), (3.0, inf, (1.0,))),
@@ -276,116 +377,125 @@ def _piecewise(act: str, param: float) -> tuple[Piecewise, Piecewise] | None:
     return None
 
 
-def _pw_second_moment(pieces: Piecewise, q: float) -> float:
+def _pw_moment(pieces: Piecewise, q: float, power: int) -> float:
     total = 0.0
     for a, b, poly in pieces:
-        sq = _poly_mul(poly, poly)
-        mom = _trunc_moments(a, b, q, len(sq) - 1)
-        total += sum(c * m for c, m in zip(sq, mom))
+        pp = poly if power == 1 else _poly_mul(poly, poly)
+        mom = _trunc_moments(a, b, q, len(pp) - 1)
+        total += sum(c * m for c, m in zip(pp, mom))
     return total
 
 
-def _pw_value_at0(pieces: Piecewise) -> float:
-    """φ(0)² or φ′(0)² for q = 0 (right limit, matching torch's subgradient at 0 for relu)."""
-    for a, b, poly in pieces:
-        if a <= 0.0 < b:
-            return poly[0] ** 2
-    return 0.0
+#: Hermite terms kept for two-sample (cross-batch) moments; the rest is a Parseval tail.
+_N_HERMITE = 24
 
 
-def _sigmoid(u: float) -> float:
-    if u >= 0:
-        return 1.0 / (1.0 + math.exp(-u))
-    e = math.exp(u)
-    return e / (1.0 + e)
+@dataclass(frozen=True)
+class _ActStats:
+    """Moments of one activation at one pre-activation variance q."""
+
+    mean: float  # E[φ]
+    m2: float  # E[φ²]
+    d2: float  # E[φ′²]
+    hf: tuple[float, ...]  # normalized Hermite coefficients of φ(√q z)
+    hd: tuple[float, ...]  # ... and of φ′(√q z)
 
 
-def _softplus(u: float) -> float:
-    return u + math.log1p(math.exp(-u)) if u > 0 else math.log1p(math.exp(u))
+def _hermite_coeffs(vals: Sequence[float], zs: Sequence[float], ws: Sequence[float]) -> tuple[float, ...]:
+    """a_k = E[f(z)·He_k(z)/√k!], k < _N_HERMITE, from values at quadrature nodes."""
+    out = [0.0] * _N_HERMITE
+    h_prev = [0.0] * len(zs)
+    h = [1.0] * len(zs)
+    for k in range(_N_HERMITE):
+        out[k] = math.fsum(w * v * hk for w, v, hk in zip(ws, vals, h))
+        sk, sk1 = math.sqrt(k), math.sqrt(k + 1)
+        h, h_prev = [(z * hk - sk * hp) / sk1 for z, hk, hp in zip(zs, h, h_prev)], h
+    return tuple(out)
 
 
-_K_GELU = math.sqrt(2.0 / math.pi)
-
-
-def _smooth_fns(act: str, param: float) -> tuple[Callable[[float], float], Callable[[float], float], tuple[float, ...]]:
-    """(φ, φ′, kinks) for activations integrated numerically."""
-    if act == "sigmoid":
-        def d(u: float) -> float:
-            s = _sigmoid(u)
-            return s * (1.0 - s)
-        return _sigmoid, d, ()
-    if act == "tanh":
-        return math.tanh, lambda u: 1.0 - math.tanh(u) ** 2, ()
-    if act == "softsign":
-        return (lambda u: u / (1.0 + abs(u))), (lambda u: 1.0 / (1.0 + abs(u)) ** 2), (0.0,)
-    if act == "softplus":
-        return _softplus, _sigmoid, ()
-    if act == "silu":
-        return (lambda u: u * _sigmoid(u)), (lambda u: _sigmoid(u) * (1.0 + u * (1.0 - _sigmoid(u)))), ()
-    if act == "gelu":
-        def g(u: float) -> float:
-            return u * _phi_cdf(u)
-
-        def dg(u: float) -> float:
-            return _phi_cdf(u) + u * _INV_SQRT_2PI * math.exp(-0.5 * u * u)
-        return g, dg, ()
-    if act == "gelu_tanh":
-        def gt(u: float) -> float:
-            return 0.5 * u * (1.0 + math.tanh(_K_GELU * (u + 0.044715 * u**3)))
-
-        def dgt(u: float) -> float:
-            t = math.tanh(_K_GELU * (u + 0.044715 * u**3))
-            return 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * _K_GELU * (1.0 + 3 * 0.044715 * u * u)
-        return gt, dgt, ()
-    if act == "mish":
-        def mi(u: float) -> float:
-            return u * math.tanh(_softplus(u))
-
-        def dmi(u: float) -> float:
-            t = math.tanh(_softplus(u))
-            return t + u * (1.0 - t * t) * _sigmoid(u)
-        return mi, dmi, ()
-    raise KeyError(act)
-
-
-@lru_cache(maxsize=4096)
-def activation_moments(act: str, q: float, act_param: float | None = None) -> tuple[float, float]:
-    """(E[φ(√q z)²], E[φ′(√q z)²]) for a canonical activation.
-
-    Exact closed forms (truncated Gaussian moments) for the piecewise-linear /
-    piecewise-polynomial activations and the ELU family, where quadrature would
-    converge slowly across the kinks; numerical quadrature for the rest.
-    """
-    param = _DEFAULT_ACT_PARAM.get(act, 0.0) if act_param is None else float(act_param)
+@lru_cache(maxsize=8192)
+def _act_stats(act: str, q: float, param: float) -> _ActStats:
+    f, df, kinks = _act_fns(act, param)
+    if q <= 0.0:
+        v, dv = f(0.0), df(0.0)
+        return _ActStats(v, v * v, dv * dv, (v,) + (0.0,) * (_N_HERMITE - 1), (dv,) + (0.0,) * (_N_HERMITE - 1))
     if act == "exponential":
-        if 2.0 * q > 700.0:
-            return math.inf, math.inf
+        if q > 350.0:
+            return _ActStats(math.inf, math.inf, math.inf, (), ())
         v = math.exp(2.0 * q)
-        return v, v
+        return _ActStats(math.exp(0.5 * q), v, v, (), ())
+    s = math.sqrt(q)
+    zs, ws = _nodes(q, kinks)
+    fv = [f(s * z) for z in zs]
+    dv = [df(s * z) for z in zs]
     pw = _piecewise(act, param)
     if pw is not None:
-        if q == 0.0:
-            return _pw_value_at0(pw[0]), _pw_value_at0(pw[1])
-        return _pw_second_moment(pw[0], q), _pw_second_moment(pw[1], q)
-    if act in ("elu", "selu", "celu"):
-        if act == "selu":
-            alpha, scale, k = _SELU_ALPHA, _SELU_SCALE, 1.0
-        elif act == "elu":
-            alpha, scale, k = param, 1.0, 1.0
-        else:  # celu: alpha·(e^{u/alpha} − 1)
-            alpha, scale, k = param, 1.0, 1.0 / param
-        if q == 0.0:
-            return 0.0, scale * scale  # right derivative, as torch uses at 0
-        half = 0.5
-        pos2 = 0.5 * q  # E[u²; u>0]
-        e1, e2 = _exp_below0(k, q), _exp_below0(2 * k, q)
-        neg2 = alpha * alpha * (e2 - 2 * e1 + half)
-        dneg = (alpha * k) ** 2 * e2
-        return scale * scale * (pos2 + neg2), scale * scale * (half + dneg)
-    f, df, kinks = _smooth_fns(act, param)
-    m2 = gaussian_expectation(lambda u: f(u) ** 2, q, kinks)
-    d2 = gaussian_expectation(lambda u: df(u) ** 2, q, kinks)
-    return m2, d2
+        mean, m2, d2 = _pw_moment(pw[0], q, 1), _pw_moment(pw[0], q, 2), _pw_moment(pw[1], q, 2)
+    else:
+        mean = math.fsum(w * v for w, v in zip(ws, fv))
+        m2 = math.fsum(w * v * v for w, v in zip(ws, fv))
+        d2 = math.fsum(w * v * v for w, v in zip(ws, dv))
+    return _ActStats(mean, m2, d2, _hermite_coeffs(fv, zs, ws), _hermite_coeffs(dv, zs, ws))
+
+
+def _cross(coeffs: tuple[float, ...], total: float, c: float) -> float:
+    """E[f(u_a) f(u_b)] for corr(u_a, u_b) = c by Mehler's expansion Σ c^k a_k².
+
+    The truncated tail is bounded by Parseval (Σ a_k² = E[f²]) and added as
+    c^K·(E[f²] − Σ a_k²), exact at c = 1 and at c = 0.
+    """
+    c = max(-1.0, min(1.0, c))
+    acc = 0.0
+    ck = 1.0
+    seen = 0.0
+    for a in coeffs:
+        acc += ck * a * a
+        seen += a * a
+        ck *= c
+    return acc + ck * max(0.0, total - seen)
+
+
+def _relu_cross(q: float, c: float, slope: float) -> tuple[float, float]:
+    """Exact two-sample moments of (leaky) ReLU: arc-cosine kernel (Cho & Saul 2009)."""
+    c = max(-1.0, min(1.0, c))
+    theta = math.acos(c)
+    both_pos = (math.pi - theta) / (2.0 * math.pi)  # P(u_a > 0, u_b > 0)
+    relu_relu = q / (2.0 * math.pi) * (math.sqrt(max(0.0, 1.0 - c * c)) + (math.pi - theta) * c)
+    a = slope
+    # φ(u) = (1−a)·relu(u) + a·u ;  E[relu(u_a)·u_b] = q·c/2
+    m_ab = (1 - a) ** 2 * relu_relu + 2 * a * (1 - a) * q * c / 2.0 + a * a * q * c
+    # φ′ = a + (1−a)·1(u>0)
+    d_ab = a * a + a * (1 - a) + (1 - a) ** 2 * both_pos
+    return m_ab, d_ab
+
+
+def _two_point(act: str, q: float, param: float, c: float, st: _ActStats) -> tuple[float, float]:
+    """(E[φ(u_a)φ(u_b)], E[φ′(u_a)φ′(u_b)]) for two samples with correlation c."""
+    if q <= 0.0:
+        return st.m2, st.d2
+    if act in ("relu", "leaky_relu", "linear"):
+        slope = {"relu": 0.0, "linear": 1.0}.get(act, param)
+        return _relu_cross(q, c, slope)
+    if act == "exponential":
+        if q * (1 + c) > 700:
+            return math.inf, math.inf
+        v = math.exp(q * (1.0 + c))
+        return v, v
+    return _cross(st.hf, st.m2, c), _cross(st.hd, st.d2, c)
+
+
+def _param(act: str, act_param: float | None) -> float:
+    return _DEFAULT_ACT_PARAM.get(act, 0.0) if act_param is None else float(act_param)
+
+
+def activation_moments(act: str, q: float, act_param: float | None = None) -> tuple[float, float]:
+    """(E[φ(√q z)²], E[φ′(√q z)²]) for a canonical activation name.
+
+    Exact closed forms (truncated Gaussian moments) for the piecewise-linear and
+    piecewise-quadratic activations; quadrature for the rest.
+    """
+    st = _act_stats(act, float(q), _param(act, act_param))
+    return st.m2, st.d2
 
 
 # ------------------------------------------------------------------------- inits
@@ -545,13 +655,18 @@ def torch_default_bias_var(fan_in: int | None) -> float | None:
 
 # --------------------------------------------------------------------- model types
 
+NormKind = str  # "batch" (BatchNorm, InstanceNorm) or "layer" (LayerNorm, GroupNorm, RMSNorm)
+
 
 @dataclass(frozen=True)
 class WeightLayer:
     """A weight layer (Linear/Dense/Conv) followed by optional norm and activation.
 
-    ``fan_in`` is an optional extension: when known for the first and the last
-    layer it enters the weight-gradient ratio through ‖x_l‖² = fan_in·m.
+    Extensions beyond the original API (all optional, appended at the end):
+    ``fan_in`` enters the weight-gradient ratio through ‖x_l‖² = fan_in·E[x²]
+    when known for the first and the last layer; ``norm_kind`` says which
+    statistics the norm uses, because BatchNorm removes each unit's offset
+    (its variance is taken across the batch) while LayerNorm does not.
     """
 
     sigma_w2: float | None
@@ -561,6 +676,7 @@ class WeightLayer:
     act_param: float | None = None
     label: str = ""
     fan_in: int | None = None
+    norm_kind: NormKind = "batch"
 
 
 @dataclass(frozen=True)
@@ -568,25 +684,30 @@ class ResidualBlock:
     """``x + branch(x)`` with an identity shortcut.
 
     ``normalized_branch`` means the branch *input* is normalized (pre-norm
-    transformer / pre-activation ResNet): the branch sees unit variance and the
+    transformer, pre-activation ResNet): the branch sees unit variance and the
     backward signal into the stream is divided by the stream's std.  Norms that
     follow a weight layer are expressed with ``WeightLayer.normalized`` instead.
     ``zero_init_last`` models the branch's last weight being zero (Fixup,
-    ReZero, zero_init_residual, adaLN-Zero): the block is the identity at init.
+    ReZero, zero_init_residual, adaLN-Zero): the block is the identity at init,
+    the last branch layer still gets a gradient, earlier branch layers get none.
     """
 
     branch: tuple[WeightLayer | ResidualBlock, ...]
     zero_init_last: bool = False
     normalized_branch: bool = False
     label: str = ""
+    norm_kind: NormKind = "layer"
 
 
 @dataclass
 class LayerEstimate:
-    """Per weight layer.  ``q`` is the variance entering the activation (1 after a
-    norm); ``chi`` the layer's own mean-field gain σ_w²·E[φ′²] (÷ pre-norm variance
-    when normalized); log10 values are relative to the last weight layer and are
-    −inf where the gradient is exactly zero at init."""
+    """Per weight layer, in execution order.
+
+    ``q``: variance entering the activation (1 after a norm).  ``chi``: the
+    layer's own mean-field gain σ_w²·E[φ′(√q z)²], divided by the variance the
+    norm divides by when normalized.  log10 values are relative to the last
+    weight layer; −inf where the gradient is exactly zero at init.
+    """
 
     label: str
     q: float | None
@@ -597,29 +718,23 @@ class LayerEstimate:
 
 @dataclass
 class ChainEstimate:
-    """Result of :func:`estimate_chain`; ratios are first/last weight layer."""
+    """Result of :func:`estimate_chain`; ratios are first / last weight layer.
+
+    ``log10_weight_ratio`` is for the batch gradient at ``batch_size`` (what a
+    training step and the dynamic check see); ``log10_weight_ratio_per_sample``
+    is the same ratio for single-example gradients.
+    """
 
     layers: list[LayerEstimate]
     log10_backward_ratio: float
     log10_weight_ratio: float
     exact: bool
     assumptions: list[str] = field(default_factory=list)
+    log10_weight_ratio_per_sample: float = 0.0
+    batch_size: int | None = None
 
 
 # ------------------------------------------------------------------------ estimator
-
-
-@dataclass
-class _Rec:
-    """Internal per-layer record, filled forward then backward."""
-
-    layer: WeightLayer
-    q_pre: float
-    q: float
-    m_in: float  # second moment of the layer's input x
-    d2: float  # E[φ′(√q z)²]
-    log_delta2: float = 0.0  # ln ‖δ‖² relative to the output gradient
-    zero_grad: bool = False
 
 
 def _ln(x: float) -> float:
@@ -635,88 +750,151 @@ def _logaddexp(a: float, b: float) -> float:
     return hi + math.log1p(math.exp(lo - hi))
 
 
+@dataclass
+class _Rec:
+    """Internal per-layer record, filled forward then backward.
+
+    Two-sample mean field: besides the per-sample second moments (q, m) the
+    covariance between two *different* examples of a batch (q_ab, m_ab) is
+    tracked.  It is what BatchNorm removes, and what makes batch-summed weight
+    gradients add coherently.
+    """
+
+    layer: WeightLayer
+    act: str
+    sw2: float
+    q_pre: float
+    q: float
+    norm_var: float | None  # the variance the norm divides by (None: not normalized)
+    m_in: float
+    mab_in: float
+    d2: float
+    dab: float
+    log_g: float = 0.0  # ln of the per-sample ‖δ‖² at the layer's output (pre-norm)
+    rho: float = 0.0  # δ_a·δ_b / ‖δ‖² across two examples
+
+
 class _Runner:
-    def __init__(self) -> None:
+    def __init__(self, fixed_point: bool = False) -> None:
         self.recs: list[_Rec] = []
         self.notes: list[str] = []
         self.exact = True
+        self.fixed_point = fixed_point
 
-    # forward: returns the second moment of the item's output
-    def forward_layer(self, layer: WeightLayer, m_in: float, zero_weight: bool) -> tuple[_Rec, float]:
+    def _note(self, text: str) -> None:
+        self.exact = False
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def _fixed_q(self, act: str, param: float, sw2: float, sb2: float) -> float:
+        q = 1.0
+        for _ in range(300):
+            q_new = sw2 * _act_stats(act, min(q, _Q_CLAMP), param).m2 + sb2
+            if not q_new < _Q_CLAMP:
+                return _Q_CLAMP
+            if abs(q_new - q) <= 1e-12 * max(q, 1e-300):
+                return q_new
+            q = q_new
+        return q
+
+    def forward_layer(self, layer: WeightLayer, m: float, mab: float, zero_weight: bool) -> tuple[float, float]:
         act = canonical_activation(layer.activation)
+        where = layer.label or "a layer"
         if act is None:
-            self.notes.append(
-                f"unknown activation {layer.activation!r} at {layer.label or 'a layer'}: treated as identity"
-            )
-            self.exact = False
+            self._note(f"unknown activation {layer.activation!r} at {where}: treated as identity")
             act = "linear"
+        param = _param(act, layer.act_param)
         sw2 = 0.0 if zero_weight else float(layer.sigma_w2 or 0.0)
-        q_pre = sw2 * m_in + layer.sigma_b2
-        if zero_weight:
-            q_pre = 0.0  # identity-at-init block: the branch output is exactly zero
+        sb2 = 0.0 if zero_weight else float(layer.sigma_b2)
+        q_pre, qab_pre = sw2 * m + sb2, sw2 * mab + sb2
+        if self.fixed_point and not layer.normalized:
+            q_pre = self._fixed_q(act, param, sw2, sb2)
+            qab_pre = min(qab_pre, q_pre)
         if q_pre > _Q_CLAMP:
-            self.notes.append(
-                f"forward variance overflows (q > {_Q_CLAMP:g}) at {layer.label or 'a layer'}: clamped"
-            )
-            self.exact = False
-            q_pre = _Q_CLAMP
-        q = 1.0 if (layer.normalized and q_pre > 0) else q_pre
-        m_out, d2 = activation_moments(act, q, layer.act_param)
+            self._note(f"forward variance overflows (q > {_Q_CLAMP:g}) at {where}: clamped")
+            qab_pre, q_pre = _Q_CLAMP * qab_pre / q_pre, _Q_CLAMP
+        norm_var: float | None = None
+        q, qab = q_pre, qab_pre
+        if layer.normalized and q_pre > 0:
+            if layer.norm_kind == "batch":
+                norm_var = max(q_pre - qab_pre, q_pre * 1e-12)
+                q, qab = 1.0, 0.0
+            else:
+                norm_var = q_pre
+                q, qab = 1.0, qab_pre / q_pre
+        st = _act_stats(act, q, param)
+        c = qab / q if q > 0 else 1.0
+        m_ab, d_ab = _two_point(act, q, param, c, st)
+        m_out, d2 = st.m2, st.d2
         if zero_weight:
-            m_out = 0.0
-        if math.isinf(m_out) or math.isinf(d2):
-            self.notes.append(f"activation moments overflow at {layer.label or 'a layer'}")
-            self.exact = False
-            m_out, d2 = min(m_out, _Q_CLAMP), min(d2, _Q_CLAMP)
-        rec = _Rec(layer=replace(layer, activation=act, sigma_w2=sw2), q_pre=q_pre, q=q, m_in=m_in, d2=d2)
-        self.recs.append(rec)
-        return rec, m_out
+            m_out = m_ab = 0.0
+        if not (math.isfinite(m_out) and math.isfinite(d2) and math.isfinite(m_ab)):
+            self._note(f"activation moments overflow at {where}: clamped")
+            m_out, d2, m_ab, d_ab = (min(v, _Q_CLAMP) for v in (m_out, d2, m_ab, d_ab))
+        self.recs.append(_Rec(layer, act, sw2, q_pre, q, norm_var, m, mab, d2, d_ab))
+        return m_out, m_ab
 
     def forward_seq(
-        self, items: Sequence[WeightLayer | ResidualBlock], m: float, zero_last: bool = False
-    ) -> tuple[list[tuple[object, object]], float]:
-        """Returns a trace (item, info) for the backward pass and the output moment."""
+        self, items: Sequence[WeightLayer | ResidualBlock], m: float, mab: float, zero_last: bool = False
+    ) -> tuple[list[tuple[object, object]], float, float]:
+        """Forward moments; returns a trace for the backward pass and the output (m, m_ab)."""
         trace: list[tuple[object, object]] = []
         for idx, item in enumerate(items):
             last = zero_last and idx == len(items) - 1
             if isinstance(item, WeightLayer):
-                rec, m = self.forward_layer(item, m, last)
-                trace.append((item, rec))
+                m, mab = self.forward_layer(item, m, mab, last)
+                trace.append((item, self.recs[-1]))
             else:
-                m_branch_in = 1.0 if item.normalized_branch else m
-                sub, m_b = self.forward_seq(item.branch, m_branch_in, item.zero_init_last or last)
-                trace.append((item, (sub, m, m_b)))
-                m = m + m_b
-        return trace, m
+                if item.normalized_branch and m > 0:
+                    b_in = (1.0, 0.0) if item.norm_kind == "batch" else (1.0, mab / m)
+                else:
+                    b_in = (m, mab)
+                sub, mb, mabb = self.forward_seq(item.branch, *b_in, zero_last=item.zero_init_last or last)
+                trace.append((item, (sub, m, mab)))
+                m, mab = m + mb, mab + mabb
+        return trace, m, mab
 
-    # backward: takes ln‖g‖² at the item's output, returns it at the item's input
-    def backward_seq(self, trace: list[tuple[object, object]], lg: float) -> float:
+    def backward_seq(self, trace: list[tuple[object, object]], lg: float, r: float) -> tuple[float, float]:
+        """Takes (ln‖g‖², coherence) at the output of ``trace``; returns them at its input."""
         for item, info in reversed(trace):
             if isinstance(item, WeightLayer):
                 rec = info
                 assert isinstance(rec, _Rec)
-                ld = lg + _ln(rec.d2)
-                if rec.layer.normalized and rec.q_pre > 0:
-                    ld -= math.log(rec.q_pre)
-                rec.log_delta2 = ld
-                lg = ld + _ln(rec.layer.sigma_w2 or 0.0)
+                lg = lg + _ln(rec.d2)
+                r = r * rec.dab / rec.d2 if rec.d2 > 0 else 0.0
+                if rec.norm_var is not None:
+                    if rec.layer.norm_kind == "batch":  # BN backward removes the batch mean
+                        lg += _ln(max(1.0 - r, 1e-300))
+                        r = 0.0
+                    lg -= math.log(rec.norm_var)
+                rec.log_g, rec.rho = lg, r
+                lg = lg + _ln(rec.sw2)
             else:
                 assert isinstance(item, ResidualBlock)
-                sub, m_stream, _m_b = info  # type: ignore[misc]
-                lb = self.backward_seq(sub, lg)
-                if item.normalized_branch and m_stream > 0:
-                    lb -= math.log(m_stream)
-                lg = _logaddexp(lg, lb)
-        return lg
+                sub, m_s, mab_s = info  # type: ignore[misc]
+                lb, rb = self.backward_seq(sub, lg, r)
+                if item.normalized_branch and m_s > 0:
+                    if item.norm_kind == "batch":
+                        lb += _ln(max(1.0 - rb, 1e-300)) - _ln(max(m_s - mab_s, m_s * 1e-12))
+                        rb = 0.0
+                    else:
+                        lb -= math.log(m_s)
+                total = _logaddexp(lg, lb)
+                if total == -math.inf:
+                    r = 0.0
+                else:
+                    r = r * math.exp(lg - total) + (rb * math.exp(lb - total) if lb > -math.inf else 0.0)
+                lg = total
+        return lg, r
 
 
-def _flatten_count(items: Sequence[WeightLayer | ResidualBlock]) -> list[WeightLayer]:
+def _flatten(items: Sequence[WeightLayer | ResidualBlock]) -> list[WeightLayer]:
     out: list[WeightLayer] = []
     for it in items:
         if isinstance(it, WeightLayer):
             out.append(it)
         else:
-            out.extend(_flatten_count(it.branch))
+            out.extend(_flatten(it.branch))
     return out
 
 
@@ -735,39 +913,53 @@ def _fill_unknown(
 _L10 = 1.0 / math.log(10.0)
 
 
-def _run(layers: Sequence[WeightLayer | ResidualBlock], input_q: float) -> ChainEstimate:
-    r = _Runner()
-    trace, _m_out = r.forward_seq(layers, float(input_q))
-    r.backward_seq(trace, 0.0)
+def _run(
+    layers: Sequence[WeightLayer | ResidualBlock],
+    input_q: float,
+    batch_size: int | None,
+    target_var: float,
+    fixed_point: bool = False,
+) -> ChainEstimate:
+    r = _Runner(fixed_point)
+    trace, m_out, mab_out = r.forward_seq(layers, float(input_q), 0.0)
+    rho_out = mab_out / (m_out + target_var) if m_out + target_var > 0 else 0.0
+    r.backward_seq(trace, 0.0, rho_out)
     recs = r.recs
     if not recs:
-        return ChainEstimate([], 0.0, 0.0, True, ["no weight layers"])
+        return ChainEstimate([], 0.0, 0.0, True, ["no weight layers"], 0.0, batch_size)
     last = recs[-1]
+    b = max(1, batch_size or 1)
 
-    def lw(rec: _Rec) -> float:
-        """ln ‖∂L/∂W‖² up to the common fan factor."""
-        return rec.log_delta2 + _ln(rec.m_in)
+    def lw(rec: _Rec, coherent: bool) -> float:
+        """ln ‖∂L/∂W‖² per example (up to the fan factor): ‖δ‖²·E[x²]·(1 + (B−1)·ρ_δ·ρ_x)."""
+        base = rec.log_g + _ln(rec.m_in)
+        if coherent and b > 1 and rec.m_in > 0:
+            boost = 1.0 + (b - 1) * rec.rho * (rec.mab_in / rec.m_in)
+            base += math.log(max(boost, 1.0 / b))
+        return base
 
-    fan_known = all(rc.layer.fan_in for rc in (recs[0], last))
+    fan_known = bool(recs[0].layer.fan_in and last.layer.fan_in)
     out: list[LayerEstimate] = []
+    per_sample: list[float] = []
     for rec in recs:
-        lyr = rec.layer
-        chi = lyr.sigma_w2 * rec.d2 if lyr.sigma_w2 is not None else None
-        if chi is not None and lyr.normalized and rec.q_pre > 0:
-            chi /= rec.q_pre
-        lb = 0.5 * (rec.log_delta2 - last.log_delta2) * _L10
-        lwg = 0.5 * (lw(rec) - lw(last)) * _L10
-        if fan_known and lyr.fan_in:
-            lwg += 0.5 * math.log10(lyr.fan_in / last.layer.fan_in)  # type: ignore[operator]
-        out.append(LayerEstimate(lyr.label, rec.q, chi, lb, lwg))
+        chi = rec.sw2 * rec.d2
+        if rec.norm_var is not None:
+            chi /= rec.norm_var
+        lb = 0.5 * (rec.log_g - last.log_g) * _L10
+        fan = 0.0
+        if fan_known and rec.layer.fan_in:
+            fan = 0.5 * math.log10(rec.layer.fan_in / last.layer.fan_in)  # type: ignore[operator]
+        lwg = 0.5 * (lw(rec, True) - lw(last, True)) * _L10 + fan
+        per_sample.append(0.5 * (lw(rec, False) - lw(last, False)) * _L10 + fan)
+        out.append(LayerEstimate(rec.layer.label, rec.q, chi, lb, lwg))
     first_i = next((i for i, e in enumerate(out) if e.log10_weight_grad not in (None, -math.inf)), 0)
     if first_i > 0:
         r.notes.append(
-            f"first {first_i} weight layer(s) have exactly zero gradient at init "
-            f"(zero-initialised residual branch / zero weights downstream): ratio taken from layer {first_i + 1}"
+            f"first {first_i} weight layer(s) have exactly zero gradient at init (zero weights "
+            f"downstream, e.g. a zero-initialised residual branch): ratio taken from layer {first_i + 1}"
         )
     if not fan_known and len(recs) > 1:
-        r.notes.append("fan-in of first/last layer unknown: ‖x‖² compared per unit (equal widths assumed)")
+        r.notes.append("fan-in of first/last layer unknown: compared per unit (equal widths assumed)")
     first = out[first_i]
     return ChainEstimate(
         layers=out,
@@ -775,29 +967,46 @@ def _run(layers: Sequence[WeightLayer | ResidualBlock], input_q: float) -> Chain
         log10_weight_ratio=first.log10_weight_grad if first.log10_weight_grad is not None else 0.0,
         exact=r.exact,
         assumptions=r.notes,
+        log10_weight_ratio_per_sample=per_sample[first_i],
+        batch_size=batch_size,
     )
 
 
 #: plausible σ_w² for an unknown init: PyTorch default, Glorot/LeCun (square), He.
 _UNKNOWN_CANDIDATES: tuple[float, ...] = (1.0 / 3.0, 1.0, 2.0)
+DEFAULT_BATCH_SIZE = 128
 
 
-def estimate_chain(layers: Sequence[WeightLayer | ResidualBlock], input_q: float = 1.0) -> ChainEstimate:
+def estimate_chain(
+    layers: Sequence[WeightLayer | ResidualBlock],
+    input_q: float = 1.0,
+    *,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+    target_var: float = 1.0,
+) -> ChainEstimate:
     """Predict gradient norms per weight layer at initialization.
 
-    ``input_q`` is the second moment of the network input per component.
+    ``input_q``: second moment of the network input per component (inputs are
+    taken as zero-mean and independent across examples).  ``batch_size``: the
+    weight-gradient ratio is for the gradient summed over a batch of this size;
+    examples become correlated with depth (shared per-unit offsets), so the
+    last layer's gradient adds up coherently across the batch and the ratio
+    first/last is smaller than for a single example (None or 1: per example).
+    ``target_var``: variance of a zero-mean regression target, which decides
+    how correlated the output errors of two examples are.
+
     Layers with ``sigma_w2=None`` (init unknown) are evaluated at each plausible
     σ_w² in {1/3, 1, 2}; the result closest to balanced (smallest |log10 weight
     ratio|) is returned, so a finding survives whatever common init was used.
     """
-    flat = _flatten_count(layers)
+    flat = _flatten(layers)
     unknown = [i for i, lyr in enumerate(flat) if lyr.sigma_w2 is None]
     if not unknown:
-        return _run(layers, input_q)
+        return _run(layers, input_q, batch_size, target_var)
     best: ChainEstimate | None = None
     best_v = 0.0
     for v in _UNKNOWN_CANDIDATES:
-        est = _run(_fill_unknown(layers, v), input_q)
+        est = _run(_fill_unknown(layers, v), input_q, batch_size, target_var)
         if best is None or abs(est.log10_weight_ratio) < abs(best.log10_weight_ratio):
             best, best_v = est, v
     assert best is not None
@@ -812,38 +1021,34 @@ def estimate_chain(layers: Sequence[WeightLayer | ResidualBlock], input_q: float
 
 
 @lru_cache(maxsize=256)
-def _sup_d2(act: str, act_param: float | None) -> float:
-    """sup over q of E[φ′(√q z)²] (grid over q plus the q→0 and q→∞ ends)."""
-    if act == "exponential":
-        return math.inf
-    best = 0.0
+def _sup_d2(act: str, param: float) -> float:
+    """sup over q of E[φ′(√q z)²] (log grid over q plus the q→0 end)."""
+    best = _act_stats(act, 1e-12, param).d2
     for k in range(-40, 41):
-        q = 10.0 ** (k / 8.0)
-        best = max(best, activation_moments(act, q, act_param)[1])
-    best = max(best, activation_moments(act, 1e-12, act_param)[1])
+        best = max(best, _act_stats(act, 10.0 ** (k / 8.0), param).d2)
     return best
+
+
+_EXACT_SUP = {
+    "linear": 1.0, "relu": 0.5, "sigmoid": 1.0 / 16.0, "tanh": 1.0, "hardtanh": 1.0,
+    "hard_sigmoid": 1.0 / 36.0, "softsign": 1.0, "relu6": 0.5,
+}
 
 
 def per_layer_bound(activation: str, sigma_w2: float, act_param: float | None = None) -> float:
     """Upper bound on √χ = σ_w·√E[φ′²] valid for every q (use when q is unknown).
 
-    sigmoid σ_w/4, tanh σ_w, relu σ_w/√2 (exact), leaky_relu σ_w·√((1+a²)/2), …
-    A 2 % margin covers the grid used for smooth activations whose sup is interior.
+    sigmoid σ_w/4, tanh σ_w, relu σ_w/√2 (exact for all q), leaky_relu
+    σ_w·√((1+a²)/2), …; for the smooth non-saturating ones the sup over a log
+    grid of q, plus a 2 % margin (the sup can sit between grid points).
     """
     act = canonical_activation(activation)
-    if act is None:
-        return math.inf
     s = math.sqrt(max(sigma_w2, 0.0))
-    if act in ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "hardtanh", "hard_sigmoid", "softsign"):
-        exact_sup = {
-            "linear": 1.0,
-            "relu": 0.5,
-            "leaky_relu": (1.0 + (0.01 if act_param is None else act_param) ** 2) / 2.0,
-            "sigmoid": 1.0 / 16.0,
-            "tanh": 1.0,
-            "hardtanh": 1.0,
-            "hard_sigmoid": 1.0 / 36.0,
-            "softsign": 1.0,
-        }[act]
-        return s * math.sqrt(exact_sup)
-    return s * math.sqrt(_sup_d2(act, act_param)) * 1.02
+    if act is None or act == "exponential":
+        return math.inf
+    if act in _EXACT_SUP:
+        return s * math.sqrt(_EXACT_SUP[act])
+    param = _param(act, act_param)
+    if act == "leaky_relu":
+        return s * math.sqrt((1.0 + param * param) / 2.0)
+    return s * math.sqrt(_sup_d2(act, param)) * 1.02

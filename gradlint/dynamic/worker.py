@@ -359,6 +359,15 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 def _forward_fn(model: Any, x: Any, framework: str) -> Callable[[], Any]:
     if framework == "keras":
         return lambda: model(x, training=True)
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    required = [
+        p.name for p in params if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(required) > 1:
+        raise Skip(f"forward takes {len(required)} inputs ({', '.join(required)}); the dynamic check feeds one tensor")
     model.train()  # the gradients a user sees at the start of training
     return lambda: model(x)
 

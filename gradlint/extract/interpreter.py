@@ -437,6 +437,13 @@ class Interpreter:
             except IndexError:
                 obj.partial = True
         elif isinstance(obj, DictV) and isinstance(key, Const):
+            if self.uncertain:
+                # A write under an undecidable condition (``if weights is not None: kwargs[k] = v``)
+                # must not override what the certain flow would see.
+                obj.partial = True
+                if key.value in obj.items:
+                    obj.items[key.value] = _prefer(obj.items[key.value], value)
+                return
             obj.items[key.value] = value
         elif isinstance(obj, ContainerV) and obj.kind == "moduledict" and isinstance(key, Const):
             self.own(value)
@@ -1897,7 +1904,7 @@ class Interpreter:
             value.input_hint = next((h for h in (_keras_hint_from_layer(i) for i in value.items[:2]) if h), None)
             self.built.append(value)
             return value
-        if q in ("keras.Model", "keras.models.Model") or (leaf == "Model" and q.startswith("keras.")):
+        if q in ("keras.Model", "keras.models.Model") or (leaf in ("Model", "Functional") and q.startswith("keras.")):
             outputs = kwargs.get("outputs", args[1] if len(args) > 1 else UNKNOWN)
             inputs = kwargs.get("inputs", args[0] if args else UNKNOWN)
             out = _longest_tensor(outputs)
@@ -2196,7 +2203,7 @@ def merge_residual(left: TensorV, right: TensorV, span: Span) -> TensorV:
         # Two unrelated inputs (e.g. two model inputs): keep the longer as the main path.
         return left if len(a) >= len(b) else right
     branch, shortcut = (a, b) if _weight_depth(a) >= _weight_depth(b) else (b, a)
-    return TensorV(left.nodes[:n] + (Residual(branch, shortcut, span),), hint)
+    return _bounded(TensorV(left.nodes[:n] + (Residual(branch, shortcut, span),), hint), span)
 
 
 def merge_gate(left: TensorV, right: TensorV, span: Span) -> TensorV:
@@ -2212,7 +2219,7 @@ def merge_gate(left: TensorV, right: TensorV, span: Span) -> TensorV:
     else:
         main, gate = (a, b) if _weight_depth(a) >= _weight_depth(b) else (b, a)
     base = left.nodes[:n]
-    return TensorV(base + tuple(main) + ((Gate(gate, span),) if gate else ()), hint)
+    return _bounded(TensorV(base + tuple(main) + ((Gate(gate, span),) if gate else ()), hint), span)
 
 
 def merge_other(left: TensorV, right: TensorV) -> TensorV:
@@ -2228,21 +2235,50 @@ def merge_many(tensors: list[TensorV], span: Span, concat: bool) -> TensorV:
         a, b = list(result.nodes[n:]), list(other.nodes[n:])
         if n and concat and (a or b):
             branch, shortcut = (a, b) if _weight_depth(a) >= _weight_depth(b) else (b, a)
-            result = TensorV(result.nodes[:n] + (Residual(branch, shortcut, span, concat=True),), result.hint or other.hint)
+            result = _bounded(TensorV(result.nodes[:n] + (Residual(branch, shortcut, span, concat=True),),
+                                      result.hint or other.hint), span)
         else:
             result = merge_other(result, other)
     return result
 
 
-def _weight_depth(nodes: list[Node]) -> int:
+MAX_STRUCTURE = 20_000  # nodes in one merged structure; beyond it the path becomes UNKNOWN
+
+
+def _weight_depth(nodes: "list[Node] | tuple[Node, ...]") -> int:
     depth = 0
     for node in nodes:
         if isinstance(node, Layer):
             depth += node.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.RECURRENT, LayerKind.ATTENTION,
                                    LayerKind.EMBEDDING, LayerKind.UNKNOWN)
-        elif isinstance(node, Residual):
-            depth += max(_weight_depth(node.branch), _weight_depth(node.shortcut))
+        else:
+            depth += _cached(node)[0]
     return depth
+
+
+def _size(nodes: "list[Node] | tuple[Node, ...]") -> int:
+    return sum(1 if isinstance(n, Layer) else _cached(n)[1] for n in nodes)
+
+
+def _cached(node: Node) -> tuple[int, int]:
+    """(weight depth, node count) of a Residual/Gate, computed once: paths are DAGs that a
+    recurrent loop (RAFT, unrolled RNNs) can make exponentially large as trees."""
+    cached = getattr(node, "_metrics", None)
+    if cached is None:
+        if isinstance(node, Residual):
+            cached = (max(_weight_depth(node.branch), _weight_depth(node.shortcut)),
+                      1 + _size(node.branch) + _size(node.shortcut))
+        else:
+            assert isinstance(node, Gate)
+            cached = (0, 1 + _size(node.path))
+        node._metrics = cached  # type: ignore[union-attr]
+    return cached
+
+
+def _bounded(result: TensorV, span: Span) -> TensorV:
+    if result.nodes and not isinstance(result.nodes[-1], Layer) and _cached(result.nodes[-1])[1] > MAX_STRUCTURE:
+        return TensorV(result.nodes[:-1] + (Layer(LayerKind.UNKNOWN, "too-complex", span, "torch"),), result.hint)
+    return result
 
 
 def _ends_in_gate(nodes: list[Node]) -> bool:
