@@ -9,6 +9,7 @@ gradient-flow theory for a plain network applies.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -58,12 +59,17 @@ class Estimate:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "log10_gain": round(self.log10_weight_ratio, 3),
-            "log10_backward_gain": round(self.log10_backward_ratio, 3),
+            "log10_gain": _finite(self.log10_weight_ratio),
+            "log10_backward_gain": _finite(self.log10_backward_ratio),
             "layers": self.layers,
             "exact": self.exact,
             "assumptions": list(self.assumptions),
         }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no inf/nan: a gradient that is exactly zero (log10 = -inf) is reported as null."""
+    return round(value, 3) if math.isfinite(value) else None
 
 
 def canonical_act(name: str | None) -> str:
@@ -223,6 +229,8 @@ def estimate_units(units: list[Unit], input_q: float = 1.0) -> Estimate | None:
     assumptions: list[str] = []
     for unit in units:
         sigma_w2, note = sigma_w2_of(unit)
+        if sigma_w2 == 0.0:
+            return None  # constant init: a symmetry problem (GRD002), not a gain to estimate
         if note:
             assumptions.append(note)
         activation = unit.activation if unit.activation in gradflow.ACTIVATIONS else "linear"
@@ -239,7 +247,6 @@ def estimate_units(units: list[Unit], input_q: float = 1.0) -> Estimate | None:
     gains = [e.chi for e in result.layers[1:] if e.chi is not None and e.chi > 0]
     typical = None
     if gains:
-        import math
         typical = math.exp(sum(0.5 * math.log(g) for g in gains) / len(gains))
     return Estimate(
         log10_weight_ratio=result.log10_weight_ratio,

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from gradlint.extract import catalog
 from gradlint.extract.values import (
-    UNKNOWN, BoundV, ClassInfo, ClassV, Const, ContainerV, DictV, Frame, FunctionalModelV,
+    next_serial, UNKNOWN, BoundV, ClassInfo, ClassV, Const, ContainerV, DictV, Frame, FunctionalModelV,
     FunctionV, InitV, InstanceV, LayerObj, ListV, MethodV, ParamV, Ref, TensorConstV, TensorV,
     TypeV, UnknownV, Value,
 )
@@ -119,6 +119,7 @@ class Interpreter:
         self.module_scope = Scope()
         self.depth = 0
         self.uncertain = 0
+        self.uncertain_since: list[int] = []  # serial at which each open uncertain region began
         self.classes: list[ClassInfo] = []
         self.functions: list[FunctionV] = []
         # Everything model-like that got built, in creation order; roots are those never owned.
@@ -133,6 +134,21 @@ class Interpreter:
         self.budget -= n
         if self.budget < 0:
             raise BudgetExceeded()
+
+    def enter_uncertain(self) -> None:
+        self.uncertain += 1
+        self.uncertain_since.append(next_serial())
+
+    def leave_uncertain(self) -> None:
+        self.uncertain -= 1
+        self.uncertain_since.pop()
+
+    def mutating_uncertainly(self, target: Value) -> bool:
+        """True when ``target`` existed before the innermost undecidable branch or loop began."""
+        if not self.uncertain_since:
+            return False
+        serial = getattr(target, "serial", None)
+        return serial is None or serial < self.uncertain_since[-1]
 
     def run_module(self) -> None:
         try:
@@ -272,7 +288,7 @@ class Interpreter:
             if before_attrs is not None and isinstance(self_val, InstanceV):
                 self_val.attrs = dict(before_attrs)
             returned = None
-            self.uncertain += 1
+            self.enter_uncertain()
             try:
                 self.exec_block(body, scope)
             except _Return as ret:
@@ -280,7 +296,7 @@ class Interpreter:
             except (_Break, _Continue):
                 pass
             finally:
-                self.uncertain -= 1
+                self.leave_uncertain()
             results.append((scope.vars, self_val.attrs if isinstance(self_val, InstanceV) else None, returned))
         (vars_a, attrs_a, ret_a), (vars_b, attrs_b, ret_b) = results
         scope.vars = _merge_envs(vars_a, vars_b)
@@ -316,7 +332,7 @@ class Interpreter:
     def exec_loop_once_uncertain(self, stmt: ast.For | ast.While, scope: Scope) -> None:
         if isinstance(stmt, ast.For):
             self.assign(stmt.target, UNKNOWN, scope)
-        self.uncertain += 1
+        self.enter_uncertain()
         try:
             self.exec_block(stmt.body, scope)
         except (_Break, _Continue):
@@ -324,7 +340,7 @@ class Interpreter:
         except _Return as ret:
             self.frame.returned.append(ret.value)
         finally:
-            self.uncertain -= 1
+            self.leave_uncertain()
 
     def stmt_While(self, stmt: ast.While, scope: Scope) -> None:
         for _ in range(MAX_LOOP_ITERATIONS):
@@ -437,7 +453,7 @@ class Interpreter:
             except IndexError:
                 obj.partial = True
         elif isinstance(obj, DictV) and isinstance(key, Const):
-            if self.uncertain:
+            if self.mutating_uncertainly(obj):
                 # A write under an undecidable condition (``if weights is not None: kwargs[k] = v``)
                 # must not override what the certain flow would see.
                 obj.partial = True
@@ -505,7 +521,7 @@ class Interpreter:
         if node.id in _BUILTINS:
             return Ref("builtins." + node.id)
         if node.id == "__name__":
-            return UNKNOWN
+            return Const("__main__")  # a script's main block builds models like any other code
         return UNKNOWN
 
     def eval_Attribute(self, node: ast.Attribute, scope: Scope) -> Value:
@@ -1180,7 +1196,7 @@ class Interpreter:
     def list_method(self, target: ListV, name: str, args: list[Value]) -> Value:
         if name == "append" and args:
             target.items.append(args[0])
-            if self.uncertain:
+            if self.mutating_uncertainly(target):
                 target.partial = True
             return Const(None)
         if name == "extend" and args:
@@ -1191,7 +1207,7 @@ class Interpreter:
                 target.items.insert(args[0].value, args[1])
             except TypeError:
                 target.partial = True
-            if self.uncertain:
+            if self.mutating_uncertainly(target):
                 target.partial = True
             return Const(None)
         if name == "pop":
@@ -1217,7 +1233,7 @@ class Interpreter:
             for item in items:
                 self.own(item)
         target.items.extend(items)
-        if self.uncertain or (isinstance(source, (ListV, ContainerV)) and source.partial):
+        if self.mutating_uncertainly(target) or (isinstance(source, (ListV, ContainerV)) and source.partial):
             target.partial = True
 
     def container_method(self, target: ContainerV, name: str, args: list[Value], kwargs: dict[str, Value],
@@ -1227,7 +1243,7 @@ class Interpreter:
             if target.kind == "moduledict":
                 return UNKNOWN
             target.items.append(args[0])
-            if self.uncertain:
+            if self.mutating_uncertainly(target):
                 target.partial = True
             if target.kind == "keras_sequential" and target.input_hint is None:
                 target.input_hint = _keras_hint_from_layer(args[0])
@@ -1244,7 +1260,7 @@ class Interpreter:
             target.items.append(args[1])
             if target.keys is not None and isinstance(args[0], Const):
                 target.keys.append(str(args[0].value))
-            if self.uncertain:
+            if self.mutating_uncertainly(target):
                 target.partial = True
             return Const(None)
         if name in ("items",) and target.kind == "moduledict":
@@ -1277,7 +1293,7 @@ class Interpreter:
                 self.own(args[1])
             if target.seq_items is not None:
                 target.seq_items.append(args[1])
-                if self.uncertain:
+                if self.mutating_uncertainly(target):
                     target.partial = True
             return Const(None)
         if name == "add" and target.seq_items is not None and args:  # keras Sequential subclass
@@ -2053,7 +2069,8 @@ class Interpreter:
             if layer.kind == LayerKind.RECURRENT or layer.kind == LayerKind.ATTENTION:
                 out = TensorV(tensor.nodes + (layer,), tensor.hint)
                 if layer.framework == "torch" and layer.op in ("RNN", "LSTM", "GRU", "MultiheadAttention"):
-                    return ListV([out, UNKNOWN], is_tuple=True)  # output, hidden state / weights
+                    # (output, hidden) — the hidden state (or (h, c)) carries the same path
+                    return ListV([out, out], is_tuple=True)
                 return out
             return TensorV(tensor.nodes + (layer,), tensor.hint)
         if isinstance(module, ContainerV):

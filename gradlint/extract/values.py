@@ -8,6 +8,7 @@ layer constructors make ``LayerObj`` values around a ``model.Layer``, and tensor
 from __future__ import annotations
 
 import ast
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,15 @@ from gradlint.model import Init, InputHint, Layer, Node, Span
 
 class Value:
     """Base of all abstract values."""
+
+
+_serials = itertools.count()
+
+
+def next_serial() -> int:
+    """Creation order of mutable values, to tell whether a mutation under an undecidable
+    condition touches something that existed before the condition."""
+    return next(_serials)
 
 
 class UnknownV(Value):
@@ -38,6 +48,7 @@ class ListV(Value):
     items: list[Value]
     partial: bool = False  # mutated a number of times gradlint could not count
     is_tuple: bool = False
+    serial: int = field(default_factory=next_serial)
 
 
 @dataclass(eq=False)
@@ -78,6 +89,7 @@ class ContainerV(Value):
     owned: bool = False
     input_hint: InputHint | None = None
     name: str | None = None
+    serial: int = field(default_factory=next_serial)
 
 
 @dataclass(eq=False)

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real command line, as users do."""
+    env = dict(os.environ, NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "gradlint", *args], input=input.decode() if input else None,
+                          capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=600)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
