@@ -16,6 +16,10 @@ from typing import Iterator
 from gradlint import gradflow
 from gradlint.model import Gate, Init, Layer, LayerKind, Model, Node, Residual
 
+# Pre-activation variance at which float32 values (max 3.4e38) overflow in the loss: an MSE
+# loss sums squares of outputs of scale √q, so q ≈ 1e38 already gives inf.
+FLOAT32_OVERFLOW_LOG10_Q = 38.0
+
 # Activations that do not end a unit: they scale or re-arrange, they do not saturate.
 _TRANSPARENT_KINDS = frozenset({LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER})
 
@@ -27,6 +31,7 @@ class Unit:
     act_param: float | None = None
     act_layer: Layer | None = None
     normalized: bool = False
+    norm_layer: Layer | None = None
     fan_in: int | None = None
     fan_out: int | None = None
     gated: bool = False  # a multiplicative gate acts on this unit's output (SE, GLU)
@@ -56,6 +61,12 @@ class Estimate:
     exact: bool
     assumptions: list[str] = field(default_factory=list)
     per_layer_gain: float | None = None  # typical √χ, for messages
+    max_log10_q: float | None = None  # largest forward pre-activation variance (log10)
+
+    @property
+    def overflows(self) -> bool:
+        """Activations beyond float32's range: the real forward pass returns inf/NaN."""
+        return self.max_log10_q is not None and self.max_log10_q >= FLOAT32_OVERFLOW_LOG10_Q
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -122,6 +133,7 @@ def units_and_barriers(path: list[Node]) -> Iterator[Unit | Node]:
             if kind == LayerKind.NORMALIZATION:
                 if current is not None:
                     current.normalized = True
+                    current.norm_layer = node
                     yield current
                     current = None
                 yield node
@@ -223,12 +235,24 @@ def bias_var_of(unit: Unit) -> float:
     return 0.0
 
 
-def estimate_units(units: list[Unit], input_q: float = 1.0) -> Estimate | None:
-    """Mean-field estimate of the weight-gradient ratio first/last over ``units``."""
+def _norm_kind(layer: Layer | None) -> str:
+    if layer is None or "batch" in layer.op.lower():
+        return "batch"
+    return "layer"
+
+
+def estimate_units(units: list[Unit], input_q: float = 1.0,
+                   sigma_override: dict[int, float] | None = None) -> Estimate | None:
+    """Mean-field estimate of the weight-gradient ratio first/last over ``units``.
+
+    ``sigma_override`` maps ``id(unit)`` to a σ_w² to use instead of the unit's own init
+    (to ask "what if this layer had the init matching its activation?")."""
     chain: list[gradflow.WeightLayer] = []
     assumptions: list[str] = []
     for unit in units:
         sigma_w2, note = sigma_w2_of(unit)
+        if sigma_override and id(unit) in sigma_override:
+            sigma_w2, note = sigma_override[id(unit)], None
         if sigma_w2 == 0.0:
             return None  # constant init: a symmetry problem (GRD002), not a gain to estimate
         if note:
@@ -239,7 +263,7 @@ def estimate_units(units: list[Unit], input_q: float = 1.0) -> Estimate | None:
         chain.append(gradflow.WeightLayer(
             sigma_w2=sigma_w2, activation=activation, sigma_b2=bias_var_of(unit),
             normalized=unit.normalized, act_param=unit.act_param, label=unit.layer.describe(),
-            fan_in=unit.fan_in,
+            fan_in=unit.fan_in, norm_kind=_norm_kind(unit.norm_layer),
         ))
     if len(chain) < 2:
         return None
@@ -255,7 +279,13 @@ def estimate_units(units: list[Unit], input_q: float = 1.0) -> Estimate | None:
         exact=result.exact and not assumptions,
         assumptions=assumptions + [a for a in result.assumptions if a not in assumptions],
         per_layer_gain=typical,
+        max_log10_q=_max_log10_q(result),
     )
+
+
+def _max_log10_q(result: "gradflow.ChainEstimate") -> float | None:
+    qs = [e.q for e in result.layers if e.q is not None and e.q > 0]
+    return max(math.log10(q) for q in qs) if qs else None
 
 
 def describe_inits(units: list[Unit]) -> str:
@@ -280,3 +310,168 @@ def format_ratio(log10_value: float) -> str:
 
 def model_units(model: Model) -> list[Unit]:
     return [u for u in units_and_barriers(model.path) if isinstance(u, Unit)]
+
+
+# ---------------------------------------------------------------------- diagnosis of runs
+
+# Inits whose scale is fixed, whatever the layer's width: they only suit one width.
+FIXED_SCALE_INITS = frozenset({"normal", "uniform", "random_normal", "random_uniform", "trunc_normal",
+                               "truncated_normal"})
+# Inits that scale with fan-in/out but carry a gain chosen for some activation.
+FAN_AWARE_INITS = frozenset({"kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal",
+                             "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+                             "lecun_normal", "orthogonal", "variance_scaling", "eye"})
+_RELU_LIKE = frozenset({"relu", "relu6", "leaky_relu", "gelu", "gelu_tanh", "silu", "mish", "hard_swish",
+                        "elu", "celu", "softplus"})
+
+
+def matched_sigma_w2(unit: Unit) -> float:
+    """The σ_w² of the textbook init for the unit's activation (He for ReLU-like, LeCun for SELU,
+    Glorot ≈ 1 for tanh, sigmoid and linear)."""
+    act = unit.activation
+    if act == "leaky_relu":
+        a = unit.act_param if unit.act_param is not None else 0.01
+        return 2.0 / (1.0 + a * a)
+    if act in _RELU_LIKE:
+        return 2.0
+    return 1.0
+
+
+def recommended_init(unit: Unit) -> str:
+    act = unit.activation
+    if unit.layer.framework == "keras":
+        return "he_normal" if act in _RELU_LIKE else ("lecun_normal" if act == "selu" else "glorot_uniform")
+    if act in _RELU_LIKE:
+        return f"nn.init.kaiming_normal_(w, nonlinearity='{'leaky_relu' if act == 'leaky_relu' else 'relu'}')"
+    if act == "selu":
+        return "nn.init.kaiming_normal_(w, nonlinearity='linear') (LeCun)"
+    if act == "tanh":
+        return "nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain('tanh'))"
+    return "nn.init.xavier_uniform_(w)"
+
+
+@dataclass
+class RunDiagnosis:
+    run: Run
+    estimate: Estimate
+    direction: str  # vanishing | exploding
+    cause: str  # saturating | init_scale | init_mismatch | depth
+    matched: Estimate | None = None  # the same run with the init matching each activation
+
+    @property
+    def units(self) -> list[Unit]:
+        return self.run.units
+
+
+def diagnose_runs(model: Model, vanishing_log10: float = -3.0, exploding_log10: float = 3.0) -> list[RunDiagnosis]:
+    """Every plain run whose estimated weight-gradient ratio crosses a threshold, with its cause.
+
+    Each run gets exactly one cause, so that exactly one rule reports it."""
+    cache_key = (vanishing_log10, exploding_log10)
+    cache = model.__dict__.setdefault("_run_diagnoses", {})
+    if cache_key in cache:
+        return cache[cache_key]
+    out: list[RunDiagnosis] = []
+    for run in plain_runs(model.path):
+        if len(run.units) < 2:
+            continue
+        estimate = estimate_units(run.units)
+        if estimate is None:
+            continue
+        ratio = estimate.log10_weight_ratio
+        if math.isnan(ratio):
+            continue
+        if ratio <= vanishing_log10:
+            direction = "vanishing"
+        elif ratio >= exploding_log10 or estimate.overflows:
+            direction = "exploding"
+        else:
+            continue
+        matched = estimate_units(run.units, sigma_override={id(u): matched_sigma_w2(u) for u in run.units})
+        matched_ok = (matched is not None and vanishing_log10 < matched.log10_weight_ratio < exploding_log10
+                      and not matched.overflows)
+        saturating = sum(u.activation in gradflow.SATURATING for u in run.units)
+        explicit = [u for u in run.units if u.init is not None and u.init.span is not None]
+        if direction == "vanishing" and saturating * 2 >= len(run.units):
+            cause = "saturating"
+        elif any(u.init.scheme in FIXED_SCALE_INITS for u in explicit if u.init):
+            cause = "init_scale"
+        elif matched_ok and any(u.init.scheme in FAN_AWARE_INITS for u in explicit if u.init):
+            cause = "init_mismatch"
+        else:
+            cause = "depth"
+        out.append(RunDiagnosis(run, estimate, direction, cause, matched))
+    cache[cache_key] = out
+    return out
+
+
+def model_segments(path: list[Node]) -> list[list["gradflow.WeightLayer | gradflow.ResidualBlock"]]:
+    """The main path as gradflow chains, residual blocks included, split where the estimate cannot
+    see through (unresolved calls, recurrent and attention layers)."""
+    segments: list[list[gradflow.WeightLayer | gradflow.ResidualBlock]] = [[]]
+    for item in units_and_barriers(path):
+        if isinstance(item, Unit):
+            sigma_w2, _ = sigma_w2_of(item)
+            if sigma_w2 is None:
+                segments.append([])
+                continue
+            segments[-1].append(gradflow.WeightLayer(
+                sigma_w2=sigma_w2, activation=item.activation if item.activation in gradflow.ACTIVATIONS else "linear",
+                sigma_b2=bias_var_of(item), normalized=item.normalized, act_param=item.act_param,
+                label=item.layer.describe(), fan_in=item.fan_in, norm_kind=_norm_kind(item.norm_layer)))
+        elif isinstance(item, Residual):
+            block = _residual_block(item)
+            if block is None:
+                segments.append([])
+            else:
+                segments[-1].append(block)
+        elif isinstance(item, Layer) and item.kind in (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION):
+            segments.append([])
+    return [s for s in segments if s]
+
+
+def _residual_block(node: Residual) -> "gradflow.ResidualBlock | None":
+    branch_units = [u for u in units_and_barriers(node.branch)]
+    if any(isinstance(u, Layer) and u.kind in (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)
+           for u in branch_units):
+        return None
+    inner = model_segments(node.branch)
+    if len(inner) != 1:
+        return None
+    units = [u for u in branch_units if isinstance(u, Unit)]
+    first = next((u for u in branch_units if not (isinstance(u, Layer) and u.kind == LayerKind.ACTIVATION)), None)
+    pre_norm = isinstance(first, Layer) and first.kind == LayerKind.NORMALIZATION
+    zero_last = bool(units) and (
+        (units[-1].init is not None and units[-1].init.is_constant and units[-1].init.constant_value == 0)
+        or _ends_in_zero_scale(node.branch)
+        or (units[-1].normalized and units[-1].norm_layer is not None and units[-1].norm_layer.weight_init is not None
+            and units[-1].norm_layer.weight_init.constant_value == 0))
+    return gradflow.ResidualBlock(tuple(inner[0]), zero_init_last=zero_last, normalized_branch=pre_norm,
+                                  norm_kind=_norm_kind(first if pre_norm else None))  # type: ignore[arg-type]
+
+
+def _ends_in_zero_scale(path: list[Node]) -> bool:
+    for node in reversed(path):
+        if isinstance(node, Layer):
+            if node.kind == LayerKind.SCALE:
+                return node.scale_value is not None and abs(node.scale_value) < 1e-3
+            if node.kind in (LayerKind.DROPOUT, LayerKind.ACTIVATION, LayerKind.OTHER):
+                continue
+        return False
+    return False
+
+
+def estimate_segment(segment: list["gradflow.WeightLayer | gradflow.ResidualBlock"]) -> Estimate | None:
+    count = _count_layers(segment)
+    if count < 2:
+        return None
+    result = gradflow.estimate_chain(segment)
+    return Estimate(result.log10_weight_ratio, result.log10_backward_ratio, count, result.exact,
+                    list(result.assumptions), max_log10_q=_max_log10_q(result))
+
+
+def _count_layers(items: list["gradflow.WeightLayer | gradflow.ResidualBlock"]) -> int:
+    total = 0
+    for item in items:
+        total += 1 if isinstance(item, gradflow.WeightLayer) else _count_layers(list(item.branch))
+    return total

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gradlint import gradflow
-from gradlint.analysis import describe_inits, estimate_units, format_ratio, plain_runs
-from gradlint.model import Model, Span
-from gradlint.rule import Finding, Rule, RuleContext, Severity
+from gradlint.analysis import diagnose_runs, format_ratio
+from gradlint.model import Model
+from gradlint.rule import Finding, Rule, RuleContext
+from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
 
 MIN_DEPTH = 6
 
@@ -85,25 +85,17 @@ model = nn.Sequential(*layers, nn.Linear(256, 10))
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for run in plain_runs(model.path):
-            units = run.units
-            if len(units) < MIN_DEPTH:
+        for diagnosis in diagnose_runs(model, options.vanishing_log10, options.exploding_log10):
+            units = diagnosis.units
+            if diagnosis.direction != "vanishing" or diagnosis.cause != "depth" or len(units) < MIN_DEPTH:
                 continue
-            saturating = sum(u.activation in gradflow.SATURATING for u in units)
-            if saturating * 2 >= len(units):
-                continue  # GRD001 reports sigmoid/tanh stacks
-            estimate = estimate_units(units)
-            if estimate is None or estimate.log10_weight_ratio > options.vanishing_log10:
-                continue
-            first, last = units[0].layer, units[-1].layer
-            acts = sorted({u.activation for u in units})
-            severity = Severity.ERROR if estimate.log10_weight_ratio <= -options.error_log10 else Severity.WARNING
+            hint = "use the init that matches the activation (He/kaiming for ReLU)"
+            if diagnosis.matched is not None:
+                hint += f": with it the estimate is ≈ {format_ratio(diagnosis.matched.log10_weight_ratio)}"
             message = (
                 f"{len(units)} weight layers in a row with no normalization or residual connection "
-                f"(line {first.span.line} to line {last.span.line}): estimated gradient attenuation "
-                f"≈ {format_ratio(estimate.log10_weight_ratio)} across {len(units)} layers "
-                f"({'/'.join(acts)}, {describe_inits(units)}). Add BatchNorm/LayerNorm or residual connections, "
-                f"or use the init that matches the activation (He/kaiming for ReLU)."
+                f"({lines_text(units)}): {estimate_text(diagnosis)}. Add BatchNorm/LayerNorm or residual "
+                f"connections, or {hint}."
             )
-            yield Finding(Span(first.span.line, first.span.col, last.span.end_line, last.span.end_col),
-                          message, severity, estimate)
+            yield Finding(run_span(units), message, severity_for(diagnosis.estimate.log10_weight_ratio, options),
+                          diagnosis.estimate)

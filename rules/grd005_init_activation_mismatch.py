@@ -1,0 +1,101 @@
+"""GRD005: an explicit fan-aware init whose gain does not match the activation, where it matters."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from gradlint.analysis import FAN_AWARE_INITS, diagnose_runs, format_ratio, recommended_init
+from gradlint.model import Model
+from gradlint.rule import Finding, Rule, RuleContext
+from gradlint.rules._shared import activations_text, estimate_text, lines_text, run_span, severity_for
+
+
+class InitActivationMismatch(Rule):
+    code = "GRD005"
+    name = "init-activation-mismatch"
+    summary = "The init's gain is meant for another activation (He on tanh/sigmoid, Glorot on deep ReLU, gain=5 on tanh) and the estimate says it matters at this depth."
+    what_it_does = """
+Finds runs of weight layers whose explicit init scales with fan-in (kaiming/He, xavier/Glorot,
+LeCun, orthogonal, variance scaling) but with a gain chosen for a different activation, and
+reports them only when the estimated weight-gradient ratio over the run crosses 1/1000 or
+1000× *and* the init matching each activation would bring it back within those bounds.
+"""
+    why_bad = """
+He init (σ_w² = 2) is derived for ReLU, which halves the variance; Glorot (σ_w² ≈ 1) for
+tanh/linear, which keep it. Glorot on a deep ReLU stack loses a factor √2 of the signal per
+layer (0.03 after ten layers); He on tanh puts the network in the chaotic phase; a large
+explicit gain makes tanh saturate and the gradient grow with depth.
+"""
+    formula = """
+Compares the mean-field estimate of GRD001 with the init as written against the same
+estimate with σ_w² of the matching init (2/(1+a²) for ReLU-like, 1 for tanh/sigmoid/linear,
+1 for SELU).
+"""
+    example = """
+for layer in self.layers:                 # 30 ReLU layers
+    nn.init.xavier_normal_(layer.weight)
+"""
+    use_instead = """
+for layer in self.layers:
+    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+"""
+    fix = "Not yet automatic (planned as an unsafe fix)."
+
+    VALID = [
+        """
+import torch.nn as nn
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(256, 256) for _ in range(30)])
+        for layer in self.layers:
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x).relu()
+        return x
+""",
+    ]
+    INVALID = [
+        """
+import torch.nn as nn
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(256, 256) for _ in range(40)])
+        for layer in self.layers:
+            nn.init.xavier_normal_(layer.weight)
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x).relu()
+        return x
+""",
+        """
+import torch.nn as nn
+model = nn.Sequential(*[m for _ in range(20) for m in (nn.Linear(128, 128), nn.Tanh())])
+for m in model:
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight, gain=5.0)
+""",
+    ]
+
+    def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
+        options = context.options
+        for diagnosis in diagnose_runs(model, options.vanishing_log10, options.exploding_log10):
+            if diagnosis.cause != "init_mismatch":
+                continue
+            units = diagnosis.units
+            explicit = [u for u in units if u.init is not None and u.init.span is not None
+                        and u.init.scheme in FAN_AWARE_INITS]
+            init = explicit[0].init
+            assert init is not None and init.span is not None
+            matched = diagnosis.matched
+            after = f" ≈ {format_ratio(matched.log10_weight_ratio)}" if matched else ""
+            message = (
+                f"{init.describe()} (line {init.span.line}) does not match the {activations_text(units)} "
+                f"activations of {len(units)} layers ({lines_text(units)}): {estimate_text(diagnosis)}. "
+                f"Use {recommended_init(units[0])} (estimate with it{after})."
+            )
+            yield Finding(run_span(units), message, severity_for(diagnosis.estimate.log10_weight_ratio, options),
+                          diagnosis.estimate)

@@ -1,0 +1,141 @@
+"""GRD006: gradients estimated to grow by 1000× or more from the last layer back to the first."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from gradlint import gradflow
+from gradlint.analysis import diagnose_runs, estimate_segment, format_ratio, model_segments
+from gradlint.model import Model
+from gradlint.rule import Finding, Rule, RuleContext
+from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
+
+
+class ExplodingGradient(Rule):
+    code = "GRD006"
+    name = "exploding-gradient"
+    summary = "The estimated gradient grows 1000× or more from the output back to the first layer."
+    what_it_does = """
+Estimates, for the model's main path, how the weight gradient grows from the last weight
+layer back to the first, and reports paths where it grows by 1000× or more: stacked
+`exponential` or other expanding activations, unnormalized residual stacks whose variance
+doubles block after block, and any plain stack in the chaotic phase. Explosions caused by a
+hand-picked init scale or gain are GRD004/GRD005's.
+"""
+    why_bad = """
+When early layers receive gradients thousands of times larger than late layers, a learning
+rate that suits one end is wrong for the other: updates overshoot, the loss spikes, NaNs
+follow. Each unnormalized residual block multiplies the backward variance by about
+(1 + χ_branch); twenty such blocks with χ ≈ 1 multiply it by 2^20.
+"""
+    formula = """
+Mean-field estimate of GRD001 extended to residual blocks: forward q_out = q_in + q_branch,
+backward variance gain per block (1 + χ_branch), with normalization inside the branch or a
+zero-initialised last branch layer keeping the block near the identity.
+"""
+    example = """
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.fc = nn.Linear(d, d)
+        nn.init.kaiming_normal_(self.fc.weight)
+    def forward(self, x):
+        return x + torch.relu(self.fc(x))   # x 40 blocks, no normalization
+"""
+    use_instead = """
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, d)
+    def forward(self, x):
+        return x + torch.relu(self.fc(self.norm(x)))
+"""
+    fix = "No automatic fix. Gradient clipping limits the damage during training but does not fix the cause."
+
+    VALID = [
+        """
+import torch, torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, d)
+    def forward(self, x):
+        return x + torch.relu(self.fc(self.norm(x)))
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(128) for _ in range(12)])
+        self.head = nn.Linear(128, 1)
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x)
+""",
+    ]
+    INVALID = [
+        # Stacked exponential activations.
+        """
+from keras import layers, Sequential
+model = Sequential([layers.Dense(64, activation="exponential", input_shape=(16,))]
+                   + [layers.Dense(64, activation="exponential") for _ in range(6)] + [layers.Dense(1)])
+""",
+        # Unnormalized residual blocks with large weights and a tanh after the sum.
+        """
+import torch, torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.branch = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, d))
+    def forward(self, x):
+        return torch.tanh(x + self.branch(x))
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(32, 128)
+        self.blocks = nn.Sequential(*[Block(128) for _ in range(12)])
+        self.head = nn.Linear(128, 1)
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.normal_(p, 0.0, 1.0)
+    def forward(self, x):
+        return self.head(self.blocks(self.inp(x)))
+""",
+    ]
+
+    def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
+        options = context.options
+        runs = diagnose_runs(model, options.vanishing_log10, options.exploding_log10)
+        reported = False
+        for diagnosis in runs:
+            if diagnosis.direction != "exploding":
+                continue
+            reported = True  # the run's own rule (GRD004/GRD005) or this one explains it
+            if diagnosis.cause != "depth":
+                continue
+            units = diagnosis.units
+            message = (
+                f"{len(units)} weight layers ({lines_text(units)}) amplify the gradient on its way back: "
+                f"{estimate_text(diagnosis)}. Add normalization, use bounded activations or the init matching "
+                f"the activation, and clip gradients during training."
+            )
+            yield Finding(run_span(units), message, severity_for(diagnosis.estimate.log10_weight_ratio, options),
+                          diagnosis.estimate)
+        if reported:
+            return
+        for segment in model_segments(model.path):
+            if not any(isinstance(item, gradflow.ResidualBlock) for item in segment):
+                continue
+            estimate = estimate_segment(segment)
+            if estimate is None or not (estimate.log10_weight_ratio >= options.exploding_log10 or estimate.overflows):
+                continue
+            blocks = sum(isinstance(item, gradflow.ResidualBlock) for item in segment)
+            message = (
+                f"{blocks} residual blocks without normalization in their branches let the variance grow block "
+                f"after block: estimated gradient growth ≈ {format_ratio(estimate.log10_weight_ratio)} across "
+                f"{estimate.layers} weight layers. Normalize the branch input (pre-norm), scale the branch "
+                f"(layer scale, ReZero) or zero-initialise each branch's last layer."
+            )
+            yield Finding(model.span, message, severity_for(estimate.log10_weight_ratio, options), estimate)
+            return

@@ -1,0 +1,55 @@
+"""Torch models exercising the measurement's corners."""
+
+import torch
+import torch.nn as nn
+
+print("user code printing to stdout must not corrupt the worker's result")
+
+
+class RawParamSigmoid(nn.Module):
+    """Weights as a ParameterList used by hand: order comes from first use in forward."""
+
+    def __init__(self, depth: int = 11, width: int = 32):
+        super().__init__()
+        dims = [10] + [width] * (depth - 1) + [1]
+        self.weights = nn.ParameterList(nn.Parameter(torch.randn(a, b) / a**0.5) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x):
+        for w in list(self.weights)[:-1]:
+            x = torch.sigmoid(x @ w)
+        return x @ self.weights[-1]
+
+
+class ReverseDefinitionOrder(nn.Module):
+    """Layers defined in the opposite order of use: the table follows execution order."""
+
+    def __init__(self):
+        super().__init__()
+        self.last = nn.Linear(16, 1)
+        self.middle = nn.Linear(16, 16)
+        self.first = nn.Linear(8, 16)
+
+    def forward(self, x):
+        return self.last(torch.relu(self.middle(torch.relu(self.first(x)))))
+
+
+class DeadRelu(nn.Module):
+    """A hidden layer whose bias pushes every unit negative: all ReLU units dead."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 1)
+        nn.init.constant_(self.fc1.bias, -100.0)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x, y):
+        return self.fc(x + y)
