@@ -94,10 +94,23 @@ def main_path_items(path: list[Node]) -> list[Node]:
     return path
 
 
-def units_and_barriers(path: list[Node]) -> Iterator[Unit | Node]:
-    """Linearize a path into units; barriers (residual, norm w/o unit, unknown, recurrent) pass through."""
+def input_width(model: Model) -> int | None:
+    """Features entering the first layer, from the model's input (Keras: channels last)."""
+    hint = model.input_hint
+    if hint is None or not hint.shape or hint.kind in ("tokens", "unknown"):
+        return None
+    if hint.kind == "image":
+        return hint.shape[-1] if model.framework == "keras" else hint.shape[0]
+    return hint.shape[-1]
+
+
+def units_and_barriers(path: list[Node], width: int | None = None) -> Iterator[Unit | Node]:
+    """Linearize a path into units; barriers (residual, norm w/o unit, unknown, recurrent) pass through.
+
+    ``width`` is the number of features entering the path when known; it fills in the fan-in of
+    layers that do not state it (Keras Dense/Conv). Residual nodes remember their input width
+    (``_in_width``) so their branches can be linearized the same way."""
     current: Unit | None = None
-    width: int | None = None
     for node in path:
         if isinstance(node, Layer):
             kind = node.kind
@@ -155,18 +168,28 @@ def units_and_barriers(path: list[Node]) -> Iterator[Unit | Node]:
             if current is not None:
                 yield current
                 current = None
+            node._in_width = width  # type: ignore[union-attr]
+            out = _out_width(node.branch, width)
+            width = out if out is not None else width
             yield node
     if current is not None:
         yield current
 
 
-def plain_runs(path: list[Node]) -> list[Run]:
+def _out_width(path: list[Node], width: int | None) -> int | None:
+    for item in units_and_barriers(path, width):
+        if isinstance(item, Unit) and item.fan_out is not None:
+            width = item.fan_out // (item.layer.receptive or 1)
+    return width
+
+
+def plain_runs(path: list[Node], width: int | None = None) -> list[Run]:
     """Maximal runs of units with no normalization, residual or barrier between them."""
     runs: list[Run] = []
     current: list[Unit] = []
     after: str | None = None
     seen_anything = False
-    items = list(units_and_barriers(path))
+    items = list(units_and_barriers(path, width))
     last_unit_index = max((i for i, item in enumerate(items) if isinstance(item, Unit)), default=-1)
     for index, item in enumerate(items):
         if isinstance(item, Unit):
@@ -309,7 +332,7 @@ def format_ratio(log10_value: float) -> str:
 
 
 def model_units(model: Model) -> list[Unit]:
-    return [u for u in units_and_barriers(model.path) if isinstance(u, Unit)]
+    return [u for u in units_and_barriers(model.path, input_width(model)) if isinstance(u, Unit)]
 
 
 # ---------------------------------------------------------------------- diagnosis of runs
@@ -372,7 +395,7 @@ def diagnose_runs(model: Model, vanishing_log10: float = -3.0, exploding_log10: 
     if cache_key in cache:
         return cache[cache_key]
     out: list[RunDiagnosis] = []
-    for run in plain_runs(model.path):
+    for run in plain_runs(model.path, input_width(model)):
         if len(run.units) < 2:
             continue
         estimate = estimate_units(run.units)
@@ -405,11 +428,11 @@ def diagnose_runs(model: Model, vanishing_log10: float = -3.0, exploding_log10: 
     return out
 
 
-def model_segments(path: list[Node]) -> list[list["gradflow.WeightLayer | gradflow.ResidualBlock"]]:
+def model_segments(path: list[Node], width: int | None = None) -> list[list["gradflow.WeightLayer | gradflow.ResidualBlock"]]:
     """The main path as gradflow chains, residual blocks included, split where the estimate cannot
     see through (unresolved calls, recurrent and attention layers)."""
     segments: list[list[gradflow.WeightLayer | gradflow.ResidualBlock]] = [[]]
-    for item in units_and_barriers(path):
+    for item in units_and_barriers(path, width):
         if isinstance(item, Unit):
             sigma_w2, _ = sigma_w2_of(item)
             if sigma_w2 is None:
@@ -431,11 +454,12 @@ def model_segments(path: list[Node]) -> list[list["gradflow.WeightLayer | gradfl
 
 
 def _residual_block(node: Residual) -> "gradflow.ResidualBlock | None":
-    branch_units = [u for u in units_and_barriers(node.branch)]
+    width = getattr(node, "_in_width", None)
+    branch_units = [u for u in units_and_barriers(node.branch, width)]
     if any(isinstance(u, Layer) and u.kind in (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)
            for u in branch_units):
         return None
-    inner = model_segments(node.branch)
+    inner = model_segments(node.branch, width)
     if len(inner) != 1:
         return None
     units = [u for u in branch_units if isinstance(u, Unit)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from gradlint import gradflow
-from gradlint.analysis import Unit, describe_inits, estimate_units, format_ratio, plain_runs
+from gradlint.analysis import Unit, describe_inits, estimate_units, format_ratio, input_width, plain_runs
 from gradlint.model import Model, Span
 from gradlint.rule import Finding, Rule, RuleContext, Severity
 
@@ -13,7 +13,7 @@ from gradlint.rule import Finding, Rule, RuleContext, Severity
 def saturating_stacks(model: Model) -> list[list[Unit]]:
     """Maximal runs of consecutive saturating units on the main path, nothing in between."""
     stacks: list[list[Unit]] = []
-    for run in plain_runs(model.path):
+    for run in plain_runs(model.path, input_width(model)):
         current: list[Unit] = []
         for unit in run.units:
             if unit.activation in gradflow.SATURATING and not unit.gated:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from gradlint import gradflow
-from gradlint.analysis import diagnose_runs, estimate_segment, format_ratio, model_segments
+from gradlint.analysis import diagnose_runs, estimate_segment, format_ratio, input_width, model_segments
 from gradlint.model import Model
 from gradlint.rule import Finding, Rule, RuleContext
 from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
@@ -124,7 +124,7 @@ class Net(nn.Module):
                           diagnosis.estimate)
         if reported:
             return
-        for segment in model_segments(model.path):
+        for segment in model_segments(model.path, input_width(model)):
             if not any(isinstance(item, gradflow.ResidualBlock) for item in segment):
                 continue
             estimate = estimate_segment(segment)
