@@ -21,8 +21,8 @@ setup-test: $(BIN)/python
 
 # Lint the seed example (flagged) and its fix (clean), then torchvision's model zoo.
 demo: setup
-	-$(BIN)/gradlint fixtures/keras/seed_sigmoid_stack.py
-	$(BIN)/gradlint fixtures/keras/seed_relu_batchnorm_fix.py
+	-$(BIN)/gradlint fixtures/keras/seed_sigmoid_deep.py
+	$(BIN)/gradlint fixtures/keras/seed_relu_batchnorm.py
 
 test: setup-test
 	$(BIN)/python -m pytest -q

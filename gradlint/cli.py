@@ -124,11 +124,25 @@ def check(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], extend_sele
     sys.exit(EXIT_CLEAN)
 
 
+def rules_markdown() -> str:
+    """The README's rules table (a test keeps the README in sync with this)."""
+    lines = ["| Code | Name | Default | Fixable | What it finds |", "|---|---|---|---|---|"]
+    for code, rule in all_rules().items():
+        lines.append(f"| {code} | `{rule.name}` | {'on' if rule.default_enabled else 'off'} | "
+                     f"{'yes' if rule.fixable else 'no'} | {rule.summary} |")
+    for code, (name, text) in SYSTEM_CODES.items():
+        lines.append(f"| {code} | `{name}` | on | no | {text} |")
+    return "\n".join(lines) + "\n"
+
+
 @main.command("rules")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 def rules_command(fmt: str) -> None:
     """List the rules: code, name, default on/off, fixable, summary."""
     rules = all_rules()
+    if fmt == "markdown":
+        click.echo(rules_markdown(), nl=False)
+        return
     if fmt == "json":
         import json
 

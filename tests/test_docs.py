@@ -1,0 +1,22 @@
+"""The README's rules table is generated from the rules themselves."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+from gradlint.cli import rules_markdown
+
+
+def test_readme_rules_table_in_sync() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- rules-table:start[^>]*-->\n(.*?)<!-- rules-table:end -->", readme, re.DOTALL)
+    assert match, "README lacks the rules-table markers"
+    assert match.group(1) == rules_markdown(), "README rules table is stale: paste `gradlint rules --format markdown`"
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in ci and "make test" in readme
