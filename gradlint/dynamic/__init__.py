@@ -80,6 +80,9 @@ class DynamicOptions:
     progress: bool = False  # progress line on stderr (only when it is a TTY and >1 model)
     jobs: int = 1  # models measured concurrently (each still in its own subprocess)
     python: str | None = None  # interpreter for the worker; default: the running one
+    # Linux: import torch/keras once in a server process and fork one child per model
+    # (still one process per model); False: a fresh interpreter per model (~2-5 s each).
+    fork_server: bool = True
 
     def thresholds_json(self) -> dict[str, float]:
         return {

@@ -11,9 +11,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,6 +41,8 @@ def build_job(target: DynamicTarget, options: DynamicOptions, threads: int | Non
     shape = _lookup(options.input_shapes, target)
     return {
         "path": str(Path(target.path).resolve()),
+        # relative paths in the user's file resolve as they would for the script itself
+        "cwd": str(Path(target.path).resolve().parent),
         "model": target.model,
         "line": target.line,
         "kind": target.kind,
@@ -57,19 +61,20 @@ def build_job(target: DynamicTarget, options: DynamicOptions, threads: int | Non
     }
 
 
-def _limits(memory_mb: int) -> Callable[[], None]:
-    def apply() -> None:  # runs in the child between fork and exec
-        import resource
+def apply_limits(memory_mb: int) -> None:
+    """Memory cap (RLIMIT_AS) and no core files, in the process that will run the model.
 
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfaulting model leaves no core file
-        if memory_mb > 0:
-            cap = memory_mb * 1024 * 1024
-            _, hard = resource.getrlimit(resource.RLIMIT_AS)
-            if hard != resource.RLIM_INFINITY:
-                cap = min(cap, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    Called between fork and exec for a fresh worker, and in each fork-server child.
+    """
+    import resource
 
-    return apply
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfaulting model leaves no core file
+    if memory_mb > 0:
+        cap = memory_mb * 1024 * 1024
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
 def _framework_missing(framework: str) -> str | None:
@@ -98,8 +103,202 @@ def _stderr_tail(stderr: str, lines: int = 3) -> str:
     return " | ".join(line.strip() for line in tail)
 
 
-def run_one(target: DynamicTarget, options: DynamicOptions, threads: int | None = None) -> DynamicResult:
-    """Measure one target in its own subprocess; never raises for problems of the model."""
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = "torch"  # gradients are taken with torch autograd, Keras included
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    # glibc reserves 64 MB of address space per malloc arena (one per thread); without a cap
+    # on arenas RLIMIT_AS can trip on many-core machines before any real allocation.
+    env.setdefault("MALLOC_ARENA_MAX", "4")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+@dataclass
+class _Outcome:
+    """How a worker process ended, whichever way it was started."""
+
+    payload: dict[str, Any] | None  # the JSON result, if the worker wrote one
+    exit_code: int | None  # -N: killed by signal N; None: timed out
+    log: str  # the worker's stderr (user prints, tracebacks, faulthandler dumps)
+    seconds: float
+
+
+def _interpret(result: DynamicResult, outcome: _Outcome, options: DynamicOptions) -> DynamicResult:
+    result.seconds = round(outcome.seconds, 3)
+    if outcome.exit_code is None:
+        result.status, result.reason = "failed", f"timed out after {_fmt_seconds(options.timeout)} s"
+    elif outcome.payload is not None:
+        _fill(result, outcome.payload)
+    elif outcome.exit_code < 0:
+        result.status, result.reason = "failed", _signal_reason(outcome.exit_code)
+    else:
+        tail = _stderr_tail(outcome.log)
+        result.status = "failed"
+        result.reason = f"worker exited with status {outcome.exit_code} without a result" + (f": {tail}" if tail else "")
+    return result
+
+
+def _run_subprocess(job: dict[str, Any], options: DynamicOptions) -> _Outcome:
+    """A fresh interpreter for one job: `python -m gradlint.dynamic.worker`."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [options.python or sys.executable, "-m", "gradlint.dynamic.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=job["cwd"],
+        env=_worker_env(),
+        start_new_session=True,  # its own process group: a timeout kills the model's children too
+        preexec_fn=lambda: apply_limits(options.memory_mb),
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    try:
+        stdout, stderr = proc.communicate(json.dumps(job), timeout=options.timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        _, stderr = proc.communicate()
+        return _Outcome(None, None, stderr, time.monotonic() - started)
+    except BaseException:  # KeyboardInterrupt: do not leave the model running
+        _kill_group(proc.pid)
+        proc.communicate()
+        raise
+    return _Outcome(_parse_payload(stdout), proc.returncode, stderr, time.monotonic() - started)
+
+
+class ForkServer:
+    """Parent side of `python -m gradlint.dynamic.worker --serve` (protocol in worker.py).
+
+    torch/keras are imported once in the server; each job runs in a child forked from it.
+    Thread-safe: run() may be called from several threads.
+    """
+
+    def __init__(self, frameworks: Sequence[str], options: DynamicOptions) -> None:
+        self.options = options
+        self.tmp = tempfile.TemporaryDirectory(prefix="gradlint-dynamic-")
+        self.server_log = open(Path(self.tmp.name) / "server.log", "w+", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [options.python or sys.executable, "-m", "gradlint.dynamic.worker", "--serve", *sorted(set(frameworks))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.server_log,
+            env=_worker_env(),
+            start_new_session=True,
+            text=True,
+            encoding="utf-8",
+        )
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.messages: dict[Any, list[dict[str, Any]]] = {}
+        self.ready: bool | None = None
+        self.error: str | None = None
+        self.next_id = 0
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            with self.changed:
+                if "ready" in message:
+                    self.ready, self.error = bool(message["ready"]), message.get("error")
+                else:
+                    self.messages.setdefault(message["id"], []).append(message)
+                self.changed.notify_all()
+        with self.changed:  # the server is gone: wake everyone up
+            if self.ready is None:
+                self.ready, self.error = False, "fork server exited during start-up"
+            self.changed.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = 180.0) -> bool:
+        with self.changed:
+            self.changed.wait_for(lambda: self.ready is not None, timeout)
+            return bool(self.ready)
+
+    def _wait_message(self, job_id: int, key: str, timeout: float | None) -> dict[str, Any] | None:
+        def found() -> dict[str, Any] | None:
+            return next((m for m in self.messages.get(job_id, []) if key in m), None)
+
+        with self.changed:
+            self.changed.wait_for(lambda: found() is not None or not self.alive, timeout)
+            return found()
+
+    def run(self, job: dict[str, Any]) -> _Outcome | None:
+        """Run one job in a forked child; None if the server is unusable (caller falls back)."""
+        with self.lock:
+            job_id = self.next_id
+            self.next_id += 1
+        files = Path(self.tmp.name)
+        job = dict(job, id=job_id, memory_mb=self.options.memory_mb,
+                   result_path=str(files / f"{job_id}.json"), log_path=str(files / f"{job_id}.log"))
+        started = time.monotonic()
+        try:
+            with self.lock:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(json.dumps(job) + "\n")
+                self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        forked = self._wait_message(job_id, "pid", 30.0)
+        if forked is None:
+            return None
+        remaining = self.options.timeout - (time.monotonic() - started)
+        ended = self._wait_message(job_id, "exit", max(remaining, 0.0))
+        timed_out = False
+        if ended is None:
+            if not self.alive:
+                return None
+            timed_out = True
+            _kill_group(int(forked["pid"]))
+            ended = self._wait_message(job_id, "exit", 30.0)
+        seconds = time.monotonic() - started
+        log = _read_text(job["log_path"])
+        payload = None if timed_out else _load_json(job["result_path"])
+        exit_code = None if timed_out else (int(ended["exit"]) if ended is not None else -signal.SIGKILL)
+        return _Outcome(payload, exit_code, log, seconds)
+
+    def close(self) -> None:
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()  # the server finishes and exits on end of input
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            _kill_group(self.proc.pid)
+            self.proc.wait()
+        self.server_log.close()
+        self.tmp.cleanup()
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _load_json(path: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "status" in data else None
+
+
+def run_one(
+    target: DynamicTarget, options: DynamicOptions, threads: int | None = None, server: ForkServer | None = None
+) -> DynamicResult:
+    """Measure one target in its own process; never raises for problems of the model."""
     result = DynamicResult(path=target.path, model=target.model, line=target.line, status="failed")
     missing = _framework_missing(target.framework)
     if missing:
@@ -108,63 +307,21 @@ def run_one(target: DynamicTarget, options: DynamicOptions, threads: int | None 
     if not Path(target.path).is_file():
         result.status, result.reason = "skipped", f"file not found: {target.path}"
         return result
-
-    env = dict(os.environ)
-    env["KERAS_BACKEND"] = "torch"  # gradients are taken with torch autograd, Keras included
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONFAULTHANDLER"] = "1"
-    # glibc reserves 64 MB of address space per malloc arena (one per thread); without a cap
-    # on arenas RLIMIT_AS can trip on many-core machines before any real allocation.
-    env.setdefault("MALLOC_ARENA_MAX", "4")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    job = json.dumps(build_job(target, options, threads))
-    python = options.python or sys.executable
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [python, "-m", "gradlint.dynamic.worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=str(Path(target.path).resolve().parent),  # relative paths in the user's file resolve as for a script
-        env=env,
-        start_new_session=True,  # its own process group: a timeout kills the model's children too
-        preexec_fn=_limits(options.memory_mb),
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    )
-    try:
-        stdout, stderr = proc.communicate(job, timeout=options.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
-        result.reason = f"timed out after {_fmt_seconds(options.timeout)} s"
-        result.seconds = round(time.monotonic() - started, 3)
-        return result
-    except BaseException:  # KeyboardInterrupt: do not leave the model running
-        _kill_group(proc)
-        proc.communicate()
-        raise
-    result.seconds = round(time.monotonic() - started, 3)
-
-    payload = _parse_payload(stdout)
-    if payload is None:
-        if proc.returncode < 0:
-            result.reason = _signal_reason(proc.returncode)
-        else:
-            tail = _stderr_tail(stderr)
-            result.reason = f"worker exited with status {proc.returncode} without a result" + (f": {tail}" if tail else "")
-        return result
-    _fill(result, payload)
-    return result
+    job = build_job(target, options, threads)
+    outcome = server.run(job) if server is not None else None
+    if outcome is None:  # no server, or it died: a fresh interpreter for this model
+        outcome = _run_subprocess(job, options)
+    return _interpret(result, outcome, options)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+def _kill_group(pid: int) -> None:
+    """Kill a worker and whatever it started (it leads its own session)."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue
 
 
 def _parse_payload(stdout: str) -> dict[str, Any] | None:
@@ -220,15 +377,30 @@ class _Progress:
             sys.stderr.flush()
 
 
+def _start_server(targets: Sequence[DynamicTarget], options: DynamicOptions) -> ForkServer | None:
+    """A fork server when it is safe and pays off; None means one fresh interpreter per model."""
+    if not options.fork_server or not hasattr(os, "fork") or sys.platform != "linux":
+        return None  # fork after importing torch is only trusted on Linux
+    frameworks = {t.framework for t in targets if t.framework in ("torch", "keras")}
+    if not frameworks or any(_framework_missing(f) for f in frameworks):
+        return None
+    server = ForkServer(sorted(frameworks), options)
+    if server.wait_ready():
+        return server
+    server.close()
+    return None
+
+
 def run_dynamic(targets: Sequence[DynamicTarget], options: DynamicOptions) -> list[DynamicResult]:
     jobs = max(1, min(options.jobs, len(targets) or 1))
     # Concurrent workers share the cores instead of each starting one thread per core.
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     progress = _Progress(len(targets), options.progress)
+    server = _start_server(targets, options) if targets else None
 
     def work(target: DynamicTarget) -> DynamicResult:
         progress.update(starting=target)
-        result = run_one(target, options, threads)
+        result = run_one(target, options, threads, server)
         progress.update(finished=result)
         return result
 
@@ -240,6 +412,8 @@ def run_dynamic(targets: Sequence[DynamicTarget], options: DynamicOptions) -> li
                 results = list(pool.map(work, targets))
     finally:
         progress.close()
+        if server is not None:
+            server.close()
 
     if options.plot_dir:
         _plot_all(results, options.plot_dir)

@@ -181,14 +181,63 @@ def build_model(job: dict[str, Any], namespace: dict[str, Any]) -> Any:
 
 
 def _torch_first_layer(model: Any) -> Any:
-    """First module that tells the input shape, in definition order (execution order is unknown before a forward)."""
+    """The layer that most likely reads the model's input.
+
+    Execution order is unknown before a forward pass, so: the first layer (in definition
+    order) whose input size no other layer produces -- `Linear(8, 16)` defined after
+    `Linear(16, 16)` is still the entry -- else simply the first one defined.
+    """
     import torch.nn as nn
 
     wanted = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding, nn.EmbeddingBag, nn.RNNBase)
-    for module in model.modules():
-        if isinstance(module, wanted):
-            return module
-    return None
+    layers = [m for m in model.modules() if isinstance(m, wanted)]
+    if not layers:
+        return None
+
+    def size_in(m: Any) -> int | None:
+        if isinstance(m, nn.Linear):
+            return m.in_features
+        if isinstance(m, nn.modules.conv._ConvNd):
+            return m.in_channels
+        if isinstance(m, nn.RNNBase):
+            return m.input_size
+        return None  # embeddings read ids: always an entry
+
+    produced = set()
+    for m in layers:
+        for attr in ("out_features", "out_channels", "hidden_size", "embedding_dim", "proj_size"):
+            value = getattr(m, attr, None)
+            if isinstance(value, int) and value > 0:
+                produced.add(value * (2 if attr == "hidden_size" and getattr(m, "bidirectional", False) else 1))
+    for m in layers:
+        if size_in(m) not in produced:
+            return m
+    return layers[0]
+
+
+def _torch_input_spec(
+    model: Any, seq: int, size: int
+) -> tuple[str | None, tuple[int, ...] | None, int | None, bool, str | None]:
+    """(kind, per-sample shape, vocab, sequence-first, problem) read off the first layer."""
+    import torch.nn as nn
+
+    first = _torch_first_layer(model)
+    if first is None:
+        return None, None, None, False, "cannot infer the input shape (no Linear/Conv/Embedding/RNN layer); pass --input-shape"
+    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
+        return "tokens", (seq,), first.num_embeddings, False, None
+    if isinstance(first, nn.Bilinear):
+        return None, None, None, False, "Bilinear first layer takes two inputs; pass --input-shape if forward takes one"
+    if isinstance(first, nn.Linear):
+        if isinstance(first, nn.LazyLinear) or first.in_features == 0:
+            return "features", None, None, False, "first Linear is lazy, its input size is unknown; pass --input-shape"
+        return "features", (first.in_features,), None, False, None
+    if isinstance(first, nn.modules.conv._ConvNd):
+        dims = len(first.kernel_size)
+        spatial = {1: seq * 2, 2: size, 3: max(8, size // 2)}[dims]
+        return "image", (first.in_channels, *([spatial] * dims)), None, False, None
+    # RNN: a bare one without batch_first wants (T, B, F).
+    return "sequence", (seq, first.input_size), None, first is model and not first.batch_first, None
 
 
 def make_input(model: Any, job: dict[str, Any], generator: Any) -> tuple[Any, str, Any]:
@@ -208,31 +257,16 @@ def make_input(model: Any, job: dict[str, Any], generator: Any) -> tuple[Any, st
     if job["framework"] == "keras":
         kind, shape, vocab = _keras_input_spec(model, kind, shape, vocab, seq)
     else:
-        first = _torch_first_layer(model)
-        import torch.nn as nn
-
-        if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
-            kind = "tokens"
-            vocab = vocab or first.num_embeddings
+        inferred_kind, inferred_shape, inferred_vocab, seq_first, problem = _torch_input_spec(model, seq, size)
+        if inferred_kind == "tokens":
+            kind = "tokens"  # an Embedding first: ids, whatever shape was given
+        kind = kind or inferred_kind
+        # ids must stay below the Embedding's size even if the hint says more
+        vocab = min(v for v in (vocab, inferred_vocab) if v) if (vocab or inferred_vocab) else None
         if shape is None:
-            if first is None:
-                raise Skip("cannot infer the input shape (no Linear/Conv/Embedding/RNN layer); pass --input-shape")
-            if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
-                shape = (seq,)
-            elif isinstance(first, nn.Linear):
-                if isinstance(first, nn.LazyLinear) or first.in_features == 0:
-                    raise Skip("first Linear is lazy, its input size is unknown; pass --input-shape")
-                shape, kind = (first.in_features,), kind or "features"
-            elif isinstance(first, nn.Bilinear):
-                raise Skip("Bilinear first layer takes two inputs; not supported")
-            elif isinstance(first, nn.modules.conv._ConvNd):
-                dims = len(first.kernel_size)
-                spatial = {1: seq * 2, 2: size, 3: max(8, size // 2)}[dims]
-                shape, kind = (first.in_channels, *([spatial] * dims)), kind or "image"
-            elif isinstance(first, nn.RNNBase):
-                shape, kind = (seq, first.input_size), kind or "sequence"
-                # A bare RNN without batch_first wants (T, B, F).
-                seq_first = first is model and not first.batch_first
+            if problem:
+                raise Skip(problem)
+            shape = inferred_shape
     if shape is None:
         raise Skip("cannot infer the input shape; pass --input-shape")
 
@@ -358,6 +392,12 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 def _forward_fn(model: Any, x: Any, framework: str) -> Callable[[], Any]:
     if framework == "keras":
+        if not model.built or not model.trainable_weights:
+            # A subclassed or input-less model creates its weights on the first call.
+            import torch
+
+            with torch.no_grad():
+                model(x, training=False)
         return lambda: model(x, training=True)
     try:
         params = list(inspect.signature(model.forward).parameters.values())
@@ -381,12 +421,9 @@ def describe_exception(exc: BaseException) -> str:
     return f"{text} (while {Stage.name})"
 
 
-def main() -> int:
-    result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # anything the user's code prints goes to stderr, never into our JSON
-    faulthandler.enable()  # a segfault leaves a Python traceback on stderr for the parent
+def run_guarded(job: dict[str, Any]) -> dict[str, Any]:
+    """run_job, with every outcome turned into a JSON-able result."""
     try:
-        job = json.load(sys.stdin)
         result = run_job(job)
         result["status"] = "measured"
     except Skip as exc:
@@ -397,17 +434,161 @@ def main() -> int:
             "reason": describe_exception(exc),
             "traceback": traceback.format_exc()[-4000:],
         }
-    result_stream.write(json.dumps(result))
-    result_stream.write("\n")
+    return result
+
+
+def main() -> None:
+    """One job from stdin, its result on stdout."""
+    result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything the user's code prints goes to stderr, never into our JSON
+    faulthandler.enable()  # a segfault leaves a Python traceback on stderr for the parent
+    result = run_guarded(json.load(sys.stdin))
+    result_stream.write(json.dumps(result) + "\n")
     result_stream.flush()
     sys.stderr.flush()
     # Skip interpreter teardown: user code may have left non-daemon threads or atexit hooks.
     os._exit(0)
 
 
+# --------------------------------------------------------------------------- fork server
+#
+# Importing torch (and keras) costs seconds per process; the model's own forward/backward
+# is usually milliseconds. `--serve` imports them once and forks one child per job: every
+# model still gets its own process (own memory cap, own session for the timeout kill, a
+# crash or segfault takes only that child), without paying the imports again.
+# Protocol on stdin/stdout, one JSON object per line:
+#   server -> parent  {"ready": true|false, "error"?: str}
+#   parent -> server  a job plus "id", "cwd", "memory_mb", "result_path", "log_path"
+#   server -> parent  {"id", "pid"} once forked, then {"id", "pid", "exit"} when reaped
+#                     (exit: the exit code, or -N for signal N)
+
+
+def _fork_child(job: dict[str, Any], protocol_fd: int) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        os.setsid()  # own process group: the parent's timeout kill reaches the model's children
+        os.close(protocol_fd)
+        log = os.open(job["log_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        from gradlint.dynamic.runner import apply_limits
+
+        apply_limits(int(job.get("memory_mb") or 0))
+        os.chdir(job["cwd"])
+        faulthandler.enable(file=sys.stderr)
+        result = run_guarded(job)
+        tmp = job["result_path"] + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(result))
+        os.replace(tmp, job["result_path"])  # the parent never reads a half-written result
+    except BaseException:  # noqa: BLE001 -- nothing may escape into the server's loop
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _fork_selftest() -> str | None:
+    """Fork once and run a multi-threaded op in the child: after an OpenMP pool has started,
+    a forked child hangs; the parent then falls back to one fresh interpreter per model."""
+    import select
+    import signal
+    import time
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            import torch
+
+            torch.nn.functional.conv2d(torch.randn(4, 16, 32, 32), torch.randn(16, 16, 3, 3)).sum().item()
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return None if os.waitstatus_to_exitcode(status) == 0 else "fork self-test failed"
+        select.select([], [], [], 0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return "a forked child hangs after the imports (OpenMP already started)"
+
+
+def serve(frameworks: list[str]) -> None:
+    import select
+
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+
+    def send(message: dict[str, Any]) -> None:
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
+
+    try:
+        import torch  # noqa: F401 -- the point of the server: children inherit it imported
+
+        if "keras" in frameworks:
+            import keras  # noqa: F401
+        error = _fork_selftest()
+    except BaseException as exc:  # noqa: BLE001
+        error = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    send({"ready": error is None, "error": error})
+    if error is not None:
+        return
+    children: dict[int, Any] = {}
+    stdin_fd = sys.stdin.fileno()
+    buffer = b""
+    open_input = True
+    while open_input or children:
+        readable, _, _ = select.select([stdin_fd] if open_input else [], [], [], 0.02)
+        if readable:
+            chunk = os.read(stdin_fd, 65536)
+            if not chunk:
+                open_input = False  # the parent is done (or gone): finish the running children
+                if children:
+                    _kill_children(children)
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    job = json.loads(line)
+                    pid = _fork_child(job, protocol.fileno())
+                    children[pid] = job["id"]
+                    send({"id": job["id"], "pid": pid})
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            job_id = children.pop(pid, None)
+            if job_id is not None:
+                send({"id": job_id, "pid": pid, "exit": os.waitstatus_to_exitcode(status)})
+    protocol.flush()
+
+
+def _kill_children(children: dict[int, Any]) -> None:
+    import signal
+
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _entry() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2:])
+    else:
+        main()
+
+
 if __name__ == "__main__":
     # Run the importable copy of this module, so that measure.py's `Skip` and `Stage` are
     # the same objects as the ones main() catches (under -m this file is `__main__`).
-    from gradlint.dynamic.worker import main as _main
+    from gradlint.dynamic.worker import _entry
 
-    _main()
+    _entry()

@@ -62,13 +62,12 @@ TORCH_TARGETS = [
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DynamicResult]:
+def results() -> dict[str, DynamicResult]:
     options = DynamicOptions(
         jobs=2,
         timeout=120,
         model_args={"NeedsArgsGiven": {"hidden": 8}},
-        input_shapes={"SmallCNN": (3, 16, 16)},
-        plot_dir=str(tmp_path_factory.mktemp("plots")),
+        input_shapes={"SmallCNN": (3, 16, 16), "RawParamSigmoid": (10,)},
     )
     measured = run_dynamic(TORCH_TARGETS, options)
     assert [r.model for r in measured] == [t.model for t in TORCH_TARGETS]  # target order kept
@@ -125,7 +124,8 @@ def test_keras_seed_fix_is_healthy(results: dict[str, DynamicResult]) -> None:
     r = results["keras_seed_fixed"]
     assert r.verdict == "healthy", _explain(r)
     assert sum(layer.kind == "BatchNormalization" for layer in r.layers) == 11
-    assert all(layer.dead_fraction is not None for layer in r.layers if layer.kind == "Dense")[:-1] if False else True
+    dense = [layer for layer in r.layers if layer.kind == "Dense"]
+    assert all(layer.dead_fraction is not None for layer in dense[:-1])  # ReLU layers follow them
 
 
 def test_keras_functional_factory_and_subclass(results: dict[str, DynamicResult]) -> None:
@@ -222,11 +222,14 @@ def test_render_table(results: dict[str, DynamicResult]) -> None:
     assert "\x1b[33m" in render_results([results["DeepSigmoidNet"]], color=True)
 
 
-def test_plots_written(results: dict[str, DynamicResult]) -> None:
+def test_plot_png(results: dict[str, DynamicResult], tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    r = results["DeepSigmoidNet"]
-    assert r.plot is not None and Path(r.plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert results["NeedsArgs"].plot is None
+    from gradlint.dynamic.plot import plot_result
+
+    for name in ("DeepSigmoidNet", "ZeroInitNet"):  # ZeroInitNet: zero gradients on a log axis
+        path = Path(plot_result(results[name], str(tmp_path)))
+        assert path.name == f"torch_models.{name}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # ----------------------------------------------------------------------------- failures
@@ -260,12 +263,23 @@ def test_missing_file_is_skipped(failures: dict[str, DynamicResult]) -> None:
     assert failures["Model:missing"].status == "skipped"
 
 
-def test_hang_times_out_and_the_run_goes_on() -> None:
+def test_hang_times_out_and_the_run_goes_on(tmp_path: Path) -> None:
     targets = [target("failing_models.py", "Hanging"), target("torch_models.py", "build_model", "factory")]
-    hang, after = run_dynamic(targets, DynamicOptions(timeout=5, seeds=1))
+    plots = tmp_path / "plots"
+    hang, after = run_dynamic(targets, DynamicOptions(timeout=5, seeds=1, plot_dir=str(plots)))
     assert hang.status == "failed" and hang.reason == "timed out after 5 s"
     assert hang.seconds is not None and hang.seconds < 15
     assert after.status == "measured", _explain(after)
+    if after.plot is not None:  # --plot wiring (None only without matplotlib)
+        assert Path(after.plot).parent == plots and hang.plot is None
+
+
+def test_without_fork_server() -> None:
+    """The plain path: one fresh interpreter per model (also the fallback)."""
+    targets = [target("torch_models.py", "DeepSigmoidNet"), target("failing_models.py", "Segfaulting")]
+    sig, seg = run_dynamic(targets, DynamicOptions(seeds=1, fork_server=False, jobs=2))
+    assert sig.verdict == "vanishing", _explain(sig)
+    assert seg.reason == "killed by signal 11 (SIGSEGV)"
 
 
 # ----------------------------------------------------------------------------- import cost
