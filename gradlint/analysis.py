@@ -119,7 +119,9 @@ def units_and_barriers(path: list[Node], width: int | None = None) -> Iterator[U
                 if current is not None:
                     yield current
                 fan_in = node.fan_in
-                if fan_in is None and width is not None and kind != LayerKind.EMBEDDING:
+                if kind == LayerKind.EMBEDDING:
+                    fan_in = 1  # a lookup: each output sees one row, σ_w² is the row variance
+                elif fan_in is None and width is not None:
                     fan_in = width * (node.receptive or 1)
                 current = Unit(node, fan_in=fan_in, fan_out=node.fan_out)
                 if node.activation and node.activation != "linear":

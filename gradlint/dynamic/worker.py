@@ -19,6 +19,7 @@ import os
 import sys
 import traceback
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -215,104 +216,124 @@ def _torch_first_layer(model: Any) -> Any:
     return layers[0]
 
 
-def _torch_input_spec(
-    model: Any, seq: int, size: int
-) -> tuple[str | None, tuple[int, ...] | None, int | None, bool, str | None]:
-    """(kind, per-sample shape, vocab, sequence-first, problem) read off the first layer."""
+@dataclass(frozen=True)
+class InputSpec:
+    """A synthetic input, per sample (no batch axis)."""
+
+    kind: str  # features | image | tokens | sequence
+    shape: tuple[int, ...]
+    vocab: int | None = None  # tokens: ids drawn below this
+    seq_first: bool = False  # a bare nn.RNN without batch_first wants (T, B, F)
+
+
+# Spatial sizes tried, in order, when only the channel count of an image input is known
+# (a Flatten -> Linear pins the size): CIFAR, MNIST, a latent 1x1 (DCGAN generators), ...
+_SPATIAL_SIZES = (32, 28, 1, 64, 224, 16, 96, 128, 256)
+
+
+def _unique(specs: list[InputSpec]) -> list[InputSpec]:
+    out: list[InputSpec] = []
+    for spec in specs:
+        if spec not in out:
+            out.append(spec)
+    return out
+
+
+def _torch_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> list[InputSpec]:
     import torch.nn as nn
 
+    seq = int(job["sequence_length"])
+    size = int(job["image_size"])
     first = _torch_first_layer(model)
-    if first is None:
-        return None, None, None, False, "cannot infer the input shape (no Linear/Conv/Embedding/RNN layer); pass --input-shape"
+    hint_kind = hint.get("kind") if hint.get("kind") not in (None, "unknown") else None
+    hint_shape = tuple(hint["shape"]) if hint.get("shape") else None
+    vocab = hint.get("vocab")
     if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
-        return "tokens", (seq,), first.num_embeddings, False, None
-    if isinstance(first, nn.Bilinear):
-        return None, None, None, False, "Bilinear first layer takes two inputs; pass --input-shape if forward takes one"
-    if isinstance(first, nn.Linear):
-        if isinstance(first, nn.LazyLinear) or first.in_features == 0:
-            return "features", None, None, False, "first Linear is lazy, its input size is unknown; pass --input-shape"
-        return "features", (first.in_features,), None, False, None
-    if isinstance(first, nn.modules.conv._ConvNd):
+        # ids must stay below the Embedding's size even if the hint says more
+        vocab = min(vocab, first.num_embeddings) if vocab else first.num_embeddings
+        return [InputSpec("tokens", hint_shape or (seq,), vocab)]
+    if hint_kind == "tokens":
+        return [InputSpec("tokens", hint_shape or (seq,), vocab or 100)]
+    specs: list[InputSpec] = []
+    if hint_shape:
+        specs.append(InputSpec(hint_kind or "features", hint_shape))
+    if isinstance(first, nn.Linear) and not isinstance(first, nn.LazyLinear) and first.in_features > 0:
+        specs.append(InputSpec("features", (first.in_features,)))
+    elif isinstance(first, nn.modules.conv._ConvNd):
         dims = len(first.kernel_size)
-        spatial = {1: seq * 2, 2: size, 3: max(8, size // 2)}[dims]
-        return "image", (first.in_channels, *([spatial] * dims)), None, False, None
-    # RNN: a bare one without batch_first wants (T, B, F).
-    return "sequence", (seq, first.input_size), None, first is model and not first.batch_first, None
+        sizes = _SPATIAL_SIZES if dims == 2 else ((seq * 2, seq, 64, 256) if dims == 1 else (16, 8, 32))
+        ordered = [size, *sizes] if dims == 2 else list(sizes)
+        specs += [InputSpec("image", (first.in_channels, *([n] * dims))) for n in ordered]
+    elif isinstance(first, nn.RNNBase):
+        specs.append(InputSpec("sequence", (seq, first.input_size), seq_first=first is model and not first.batch_first))
+    if not specs:
+        raise Skip("cannot infer the input shape (no Linear/Conv/Embedding/RNN layer reads it); pass --input-shape")
+    return _unique(specs)
 
 
-def make_input(model: Any, job: dict[str, Any], generator: Any) -> tuple[Any, str, Any]:
-    """Synthetic batch for the model: (tensor, kind, full shape)."""
+def _keras_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> list[InputSpec]:
+    import keras
+
+    seq = int(job["sequence_length"])
+    size = int(job["image_size"])
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    embedding = next((la for la in layers if isinstance(la, keras.layers.Embedding)), None)
+    hint_kind = hint.get("kind") if hint.get("kind") not in (None, "unknown") else None
+    hint_shape = tuple(hint["shape"]) if hint.get("shape") else None
+    try:
+        declared = model.input_shape  # Sequential/functional built with Input or input_shape=
+    except (AttributeError, ValueError):
+        declared = None
+    if isinstance(declared, list):
+        raise Skip("model has several inputs; the dynamic check feeds one")
+    declared_shape = tuple(seq if d is None else int(d) for d in declared[1:]) if declared is not None else None
+    dtype = ""
+    try:
+        dtype = str(model.inputs[0].dtype)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        pass
+    if embedding is not None or hint_kind == "tokens" or "int" in dtype:
+        vocab = int(embedding.input_dim) if embedding is not None else (hint.get("vocab") or 100)
+        return [InputSpec("tokens", declared_shape or hint_shape or (seq,), vocab)]
+    if declared_shape is not None:
+        return [InputSpec(hint_kind or "features", declared_shape)]
+    specs = [InputSpec(hint_kind or "features", hint_shape)] if hint_shape else []
+    # An unbuilt model: Keras layers size their weights from the first input they see, so
+    # any width fits a Dense; the guess follows the first layer's type (channels last).
+    first = next((la for la in layers if la.__class__.__name__ not in ("InputLayer",)), None)
+    name = type(first).__name__ if first is not None else ""
+    if name.startswith("Conv2D") or name.startswith("DepthwiseConv2D") or name.startswith("SeparableConv2D"):
+        specs += [InputSpec("image", (n, n, 3)) for n in (size, 28, 64)]
+    elif name.startswith("Conv1D") or name in ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "RNN"):
+        specs.append(InputSpec("sequence", (seq, 8)))
+    elif name.startswith("Conv3D"):
+        specs.append(InputSpec("image", (16, 16, 16, 3)))
+    else:
+        specs.append(InputSpec("features", (32,)))
+    return _unique(specs)
+
+
+def input_candidates(model: Any, job: dict[str, Any]) -> list[InputSpec]:
+    """Inputs to try, best first. --input-shape is the only candidate when given."""
+    hint = job.get("input_hint") or {}
+    override = job.get("input_shape")
+    specs = _keras_candidates(model, job, hint) if job["framework"] == "keras" else _torch_candidates(model, job, hint)
+    if override:
+        base = specs[0]
+        return [InputSpec(base.kind, tuple(override), base.vocab, base.seq_first)]
+    return specs
+
+
+def make_tensor(spec: InputSpec, job: dict[str, Any], generator: Any) -> tuple[Any, tuple[int, ...]]:
     import torch
 
     batch = int(job["batch_size"])
-    seq = int(job["sequence_length"])
-    size = int(job["image_size"])
-    hint = job.get("input_hint") or {}
-    override = job.get("input_shape")
-    kind: str | None = hint.get("kind") if hint.get("kind") not in (None, "unknown") else None
-    shape: tuple[int, ...] | None = tuple(override) if override else (tuple(hint["shape"]) if hint.get("shape") else None)
-    vocab: int | None = hint.get("vocab")
-    seq_first = False
-
-    if job["framework"] == "keras":
-        kind, shape, vocab = _keras_input_spec(model, kind, shape, vocab, seq)
-    else:
-        inferred_kind, inferred_shape, inferred_vocab, seq_first, problem = _torch_input_spec(model, seq, size)
-        if inferred_kind == "tokens":
-            kind = "tokens"  # an Embedding first: ids, whatever shape was given
-        kind = kind or inferred_kind
-        # ids must stay below the Embedding's size even if the hint says more
-        vocab = min(v for v in (vocab, inferred_vocab) if v) if (vocab or inferred_vocab) else None
-        if shape is None:
-            if problem:
-                raise Skip(problem)
-            shape = inferred_shape
-    if shape is None:
-        raise Skip("cannot infer the input shape; pass --input-shape")
-
-    if kind == "tokens":
-        high = int(vocab) if vocab else 100
-        full = (batch, *shape)
-        x = torch.randint(0, high, full, generator=generator)
-        if job["framework"] == "keras":
-            x = x.to(torch.int32)
-    else:
-        full = (shape[0], batch, *shape[1:]) if seq_first else (batch, *shape)
-        x = torch.randn(full, generator=generator)
-    return x, kind or "features", full
-
-
-def _keras_input_spec(
-    model: Any, kind: str | None, shape: tuple[int, ...] | None, vocab: int | None, seq: int
-) -> tuple[str | None, tuple[int, ...] | None, int | None]:
-    import keras
-
-    layers = [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
-    first_embedding = next((la for la in layers if isinstance(la, keras.layers.Embedding)), None)
-    if shape is None:
-        try:
-            declared = model.input_shape  # Sequential/functional built with Input or input_shape=
-        except (AttributeError, ValueError):
-            declared = None
-        if isinstance(declared, list):
-            raise Skip("model has several inputs; the dynamic check feeds one")
-        if declared is not None:
-            shape = tuple(seq if d is None else int(d) for d in declared[1:])
-        elif first_embedding is not None:
-            shape = (seq,)
-        else:
-            raise Skip("cannot infer the input shape of an unbuilt Keras model; pass --input-shape")
-    if kind is None:
-        dtype = None
-        try:
-            dtype = str(model.inputs[0].dtype)
-        except (AttributeError, IndexError, TypeError, ValueError):
-            pass
-        if first_embedding is not None or (dtype and "int" in dtype):
-            kind = "tokens"
-    if kind == "tokens" and not vocab and first_embedding is not None:
-        vocab = int(first_embedding.input_dim)
-    return kind, shape, vocab
+    if spec.kind == "tokens":
+        full = (batch, *spec.shape)
+        x = torch.randint(0, int(spec.vocab or 100), full, generator=generator)
+        return (x.to(torch.int32) if job["framework"] == "keras" else x), full
+    full = (spec.shape[0], batch, *spec.shape[1:]) if spec.seq_first else (batch, *spec.shape)
+    return torch.randn(full, generator=generator), full
 
 
 # --------------------------------------------------------------------------- main
@@ -362,10 +383,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     from gradlint.dynamic import measure
 
     namespace: dict[str, Any] | None = None
-    per_seed: list[dict[str, Any]] = []
-    input_shape: Any = None
-    input_kind = None
-    for seed in range(max(1, int(job["seeds"]))):
+
+    def fresh_model(seed: int) -> tuple[Any, Any]:
+        nonlocal namespace
         generator = _seed_everything(seed, framework)
         if namespace is None or job["kind"] == "variable":
             # Module-level models are re-created per seed by re-running the file's prefix.
@@ -375,15 +395,46 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         model = build_model(job, namespace)
         if not _is_model(model, framework):
             raise Skip(f"{job['symbol']} is a {type(model).__name__}, not a {framework} model")
-        Stage.name = "making the input"
-        x, input_kind, input_shape = make_input(model, job, generator)
-        forward = _forward_fn(model, x, framework)
+        return model, generator
+
+    def measure_with(model: Any, spec: InputSpec, generator: Any) -> tuple[dict[str, Any], tuple[int, ...]]:
         Stage.name = "measuring (forward/backward)"
-        per_seed.append(measure.measure_once(model, forward, framework, job["thresholds"], generator))
+        x, full = make_tensor(spec, job, generator)
+        forward = _forward_fn(model, x, framework)
+        return measure.measure_once(model, forward, framework, job["thresholds"], generator), full
+
+    # Seed 0 settles the input: candidates are tried in order on a fresh model each (a Keras
+    # model that saw a wrong shape stays built for it); the first error is the one reported.
+    model, generator = fresh_model(0)
+    Stage.name = "making the input"
+    candidates = input_candidates(model, job)
+    first_error: BaseException | None = None
+    chosen: InputSpec | None = None
+    per_seed: list[dict[str, Any]] = []
+    full_shape: tuple[int, ...] = ()
+    for number, spec in enumerate(candidates):
+        if number:
+            model, generator = fresh_model(0)
+        try:
+            measured, full_shape = measure_with(model, spec, generator)
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            if isinstance(exc, MemoryError) or "allocate memory" in str(exc):
+                raise
+            first_error = first_error or exc
+            continue
+        per_seed.append(measured)
+        chosen = spec
+        break
+    if chosen is None:
+        assert first_error is not None
+        raise first_error
+    for seed in range(1, max(1, int(job["seeds"]))):
+        model, generator = fresh_model(seed)
+        per_seed.append(measure_with(model, chosen, generator)[0])
     Stage.name = "aggregating"
     result = measure.aggregate(per_seed, job["thresholds"])
-    result["input_shape"] = list(input_shape) if input_shape is not None else None
-    result["input_kind"] = input_kind
+    result["input_shape"] = list(full_shape)
+    result["input_kind"] = chosen.kind
     result["seeds"] = len(per_seed)
     if shim:
         result["notes"] = ["tensorflow.keras mapped to Keras 3 (torch backend) by gradlint's shim"]

@@ -783,7 +783,7 @@ class Interpreter:
             params["a"], params["b"] = min(a, b), max(a, b)
         else:
             return UNKNOWN
-        return TensorConstV(Init(scheme, params))
+        return TensorConstV(Init(scheme, params), getattr(tensor, "shape", None))
 
     def tensor_binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
         span = span_of(node)
@@ -799,7 +799,10 @@ class Interpreter:
         other = right if tensor is left else left
         assert isinstance(tensor, TensorV)
         if isinstance(op, ast.MatMult) and isinstance(other, ParamV):
-            layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=other.init)
+            shape = other.shape if tensor is left else None
+            layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=other.init, bias=False,
+                          fan_in=shape[0] if shape and len(shape) == 2 else None,
+                          fan_out=shape[1] if shape and len(shape) == 2 else None)
             return TensorV(tensor.nodes + (layer,), tensor.hint)
         if isinstance(op, ast.Mult) and isinstance(other, ParamV):
             value = other.init.constant_value if other.init is not None else None
@@ -1489,6 +1492,9 @@ class Interpreter:
         # ---- keras
         if q.startswith("keras."):
             return self.call_keras(q, leaf, args, kwargs, node)
+        # Wrappers that return the module they were given (same weights at init).
+        if leaf in _MODULE_WRAPPERS and args and _is_module(args[0]):
+            return args[0]
         # timm / other libraries' well-known init helpers
         if leaf in ("trunc_normal_", "lecun_normal_", "variance_scaling_", "trunc_normal_tf_"):
             return self.call_torch_init(leaf if leaf != "trunc_normal_tf_" else "trunc_normal_", args, kwargs, node)
@@ -1699,8 +1705,8 @@ class Interpreter:
         if leaf == "Parameter":
             source = args[0] if args else kwargs.get("data", UNKNOWN)
             init = source.init if isinstance(source, TensorConstV) else None
-            ndim = None
-            return ParamV(None, "param", init=init, ndim=ndim)
+            shape = source.shape if isinstance(source, TensorConstV) else None
+            return ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
         spec = catalog.TORCH_LAYERS.get(leaf)
         if spec is None:
             return self.unknown_call(args, kwargs, node, leaf) if _first_tensor(args, kwargs) else UNKNOWN
@@ -1781,20 +1787,26 @@ class Interpreter:
         tensor = _first_tensor(args, kwargs)
         # tensor factories used for parameters and init
         if leaf in ("zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "randn", "rand", "empty",
-                    "tensor", "eye", "normal", "randn_like"):
+                    "tensor", "eye", "normal", "randn_like", "empty_like"):
+            shape = _shape_of(args if leaf not in ("full", "full_like") else args[:1])
+            init: Init | None = None
             if leaf in ("zeros", "zeros_like"):
-                return TensorConstV(Init("zeros"))
-            if leaf in ("ones", "ones_like"):
-                return TensorConstV(Init("ones"))
-            if leaf in ("full", "full_like") and len(args) >= 2 and isinstance(args[1], Const):
-                return TensorConstV(Init("constant", {"value": float(args[1].value)}))
-            if leaf in ("randn", "randn_like"):
-                return TensorConstV(Init("normal", {"std": 1.0}))
-            if leaf == "rand":
-                return TensorConstV(Init("uniform", {"a": 0.0, "b": 1.0}))
-            if leaf == "tensor" and args and isinstance(args[0], Const) and isinstance(args[0].value, (int, float)):
-                return TensorConstV(Init("constant", {"value": float(args[0].value)}))
-            return UNKNOWN
+                init = Init("zeros")
+            elif leaf in ("ones", "ones_like"):
+                init = Init("ones")
+            elif leaf in ("full", "full_like") and len(args) >= 2 and isinstance(args[1], Const):
+                init = Init("constant", {"value": float(args[1].value)})
+            elif leaf in ("randn", "randn_like"):
+                init = Init("normal", {"std": 1.0})
+            elif leaf == "rand":
+                init = Init("uniform", {"a": 0.0, "b": 1.0})
+            elif leaf == "eye":
+                init = Init("eye")
+            elif leaf == "tensor" and args and isinstance(args[0], Const) and isinstance(args[0].value, (int, float)):
+                init = Init("constant", {"value": float(args[0].value)})
+            elif leaf in ("empty", "empty_like"):
+                init = Init("unknown")
+            return TensorConstV(init, shape) if init is not None else UNKNOWN
         if tensor is None:
             if leaf in ("no_grad", "enable_grad", "inference_mode"):
                 return Const(None)
@@ -1849,7 +1861,10 @@ class Interpreter:
             if len(tensors) >= 2:
                 return merge_many(tensors, span, concat=False)
             if params:
-                layer = Layer(LayerKind.DENSE, leaf, span, "torch", weight_init=params[0].init)
+                shape = params[0].shape
+                layer = Layer(LayerKind.DENSE, leaf, span, "torch", weight_init=params[0].init, bias=False,
+                              fan_in=shape[0] if shape and len(shape) == 2 else None,
+                              fan_out=shape[1] if shape and len(shape) == 2 else None)
                 return TensorV(tensor.nodes + (layer,), tensor.hint)
             return tensor
         if leaf == "linear":
@@ -1858,7 +1873,15 @@ class Interpreter:
             owner = weight.owner if isinstance(weight, ParamV) else None
             if owner is not None:
                 return TensorV(tensor.nodes + (owner,), tensor.hint)
-            return TensorV(tensor.nodes + (Layer(LayerKind.DENSE, "linear", span, "torch", weight_init=init),), tensor.hint)
+            shape = weight.shape if isinstance(weight, ParamV) else None
+            bias_arg = args[2] if len(args) > 2 else kwargs.get("bias")
+            layer = Layer(LayerKind.DENSE, "linear", span, "torch", weight_init=init,
+                          fan_in=shape[1] if shape and len(shape) == 2 else None,
+                          fan_out=shape[0] if shape and len(shape) == 2 else None,
+                          bias=isinstance(bias_arg, ParamV))
+            if isinstance(bias_arg, ParamV) and bias_arg.init is not None:
+                layer.bias_init = bias_arg.init
+            return TensorV(tensor.nodes + (layer,), tensor.hint)
         if leaf in ("scaled_dot_product_attention", "multi_head_attention_forward"):
             return TensorV(tensor.nodes + (Layer(LayerKind.ATTENTION, leaf, span, "torch", bias=False),), tensor.hint)
         if leaf in ("embedding", "one_hot"):
@@ -2312,6 +2335,11 @@ def _ends_in_gate(nodes: list[Node]) -> bool:
 
 # ---------------------------------------------------------------------- small helpers
 
+_MODULE_WRAPPERS = frozenset({
+    "weight_norm", "spectral_norm", "DataParallel", "DistributedDataParallel", "compile", "script", "trace",
+    "checkpoint_wrapper", "remove_weight_norm", "remove_spectral_norm", "convert_sync_batchnorm",
+})
+
 _BUILTINS = frozenset({
     "range", "len", "int", "float", "bool", "str", "list", "tuple", "dict", "set", "enumerate", "zip",
     "isinstance", "type", "getattr", "setattr", "hasattr", "super", "print", "min", "max", "sum", "abs",
@@ -2387,6 +2415,20 @@ def _longest_tensor(value: Value) -> TensorV | None:
         if tensors:
             return max(tensors, key=lambda t: _weight_depth(list(t.nodes)))
     return None
+
+
+def _shape_of(args: list[Value]) -> tuple[int, ...] | None:
+    dims: list[int] = []
+    for arg in args:
+        if isinstance(arg, Const) and isinstance(arg.value, int) and not isinstance(arg.value, bool):
+            dims.append(arg.value)
+        elif isinstance(arg, Const) and isinstance(arg.value, tuple) and all(isinstance(d, int) for d in arg.value):
+            dims.extend(arg.value)
+        elif isinstance(arg, ListV) and all(isinstance(i, Const) and isinstance(i.value, int) for i in arg.items):
+            dims.extend(i.value for i in arg.items)  # type: ignore[union-attr]
+        else:
+            return None
+    return tuple(dims) or None
 
 
 def _int(value: Value | None) -> int | None:

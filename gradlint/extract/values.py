@@ -182,6 +182,7 @@ class ParamV(Value):
     role: str  # weight | bias | param
     init: Init | None = None  # free parameters only
     ndim: int | None = None
+    shape: tuple[int, ...] | None = None  # free parameters, when the factory call states it
 
 
 @dataclass(eq=False)
@@ -189,6 +190,7 @@ class TensorConstV(Value):
     """torch.zeros(...), torch.ones(...)*c, torch.randn(...)*s: a tensor with a known init."""
 
     init: Init
+    shape: tuple[int, ...] | None = None
 
 
 @dataclass(eq=False)
