@@ -72,9 +72,20 @@ def main() -> None:
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of standard output.")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: on a terminal).")
+@click.option("--dynamic", is_flag=True,
+              help="Also BUILD each model found and measure its real gradients (executes your code, in subprocesses).")
+@click.option("--model-args", default=None, metavar="JSON",
+              help='Constructor arguments per model for --dynamic, e.g. \'{"Net": {"depth": 4}}\'.')
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="[MODEL=]D1,D2,...",
+              help="Per-sample input shape for --dynamic (no batch axis), for one model or all.")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds per model for --dynamic.")
+@click.option("--seeds", default=3, show_default=True, help="Seeds per model for --dynamic (medians are reported).")
+@click.option("--plot", "plot_dir", default=None, type=click.Path(file_okay=False),
+              help="With --dynamic: write a gradient-flow PNG per model into this directory.")
 def check(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], exclude: tuple[str, ...], stdin_filename: str | None, exit_zero: bool,
-          output_file: str | None, color: bool | None) -> None:
+          output_file: str | None, color: bool | None, dynamic: bool, model_args: str | None,
+          input_shapes: tuple[str, ...], timeout: float, seeds: int, plot_dir: str | None) -> None:
     """Lint PATHS (files or directories; `-` reads standard input)."""
     if not paths:
         paths = (".",)
@@ -110,7 +121,21 @@ def check(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], extend_sele
     )
     use_color = color if color is not None else (output_file is None and sys.stdout.isatty()
                                                   and "NO_COLOR" not in os.environ)
-    text = render(report, fmt, color=bool(use_color) and fmt == "text")
+    dynamic_text = ""
+    if dynamic:
+        from gradlint.dynamic_bridge import run_dynamic_check  # only now: it starts subprocesses
+
+        try:
+            options = _dynamic_options(model_args, input_shapes, timeout, seeds, plot_dir)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        dynamic_results = run_dynamic_check(results, options, progress=sys.stderr.isatty())
+        report.extra["dynamic"] = [r.to_json() for r in dynamic_results]
+        if fmt == "text":
+            from gradlint.dynamic import render_results
+
+            dynamic_text = render_results(dynamic_results, color=bool(use_color))
+    text = render(report, fmt, color=bool(use_color) and fmt == "text") + dynamic_text
     if output_file:
         with open(output_file, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -133,6 +158,31 @@ def rules_markdown() -> str:
     for code, (name, text) in SYSTEM_CODES.items():
         lines.append(f"| {code} | `{name}` | on | no | {text} |")
     return "\n".join(lines) + "\n"
+
+
+def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeout: float, seeds: int,
+                     plot_dir: str | None) -> "object":
+    import json
+
+    from gradlint.dynamic import DynamicOptions
+
+    args: dict[str, dict] = {}
+    if model_args:
+        try:
+            parsed = json.loads(model_args)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--model-args is not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+            raise ValueError('--model-args must map model names to keyword arguments: {"Net": {"depth": 4}}')
+        args = parsed
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in input_shapes:
+        name, _, dims = spec.rpartition("=")
+        try:
+            shapes[name or "*"] = tuple(int(d) for d in dims.split(",") if d.strip())
+        except ValueError:
+            raise ValueError(f"--input-shape {spec!r}: expected [MODEL=]D1,D2,...") from None
+    return DynamicOptions(timeout=timeout, seeds=seeds, model_args=args, input_shapes=shapes, plot_dir=plot_dir)
 
 
 @main.command("rules")

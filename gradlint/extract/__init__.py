@@ -73,23 +73,36 @@ def _build_unreached(interp: Interpreter) -> None:
 def _name_result(result: Value, name: str, factory: bool) -> None:
     if isinstance(result, (ContainerV, FunctionalModelV)) and result.name is None:
         result.name = name
-        result.factory = factory  # type: ignore[attr-defined]
 
 
 def _module_level_names(interp: Interpreter) -> dict[int, str]:
+    """Models bound to module-level names that a plain import would define (not in a main block)."""
+    importable = _importable_names(interp.tree.body)
     names: dict[int, str] = {}
     for name, value in interp.module_scope.vars.items():
-        if isinstance(value, (ContainerV, FunctionalModelV, InstanceV)) and id(value) not in names:
+        if name in importable and isinstance(value, (ContainerV, FunctionalModelV, InstanceV)) and id(value) not in names:
             names[id(value)] = name
     return names
 
 
+def _importable_names(body: list[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, ast.If) and any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(stmt.test)):
+            continue
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        for field in ("body", "orelse", "finalbody"):
+            inner = getattr(stmt, field, None)
+            if isinstance(inner, list) and not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names |= _importable_names(inner)
+    return names
+
+
 def _factory_names(interp: Interpreter) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for value in interp.built:
-        if getattr(value, "factory", False) and getattr(value, "name", None):
-            out[id(value)] = value.name  # type: ignore[union-attr]
-    return out
+    return {id(v): v.factory for v in interp.built if getattr(v, "factory", None)}  # type: ignore[union-attr]
 
 
 def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
@@ -191,6 +204,8 @@ def _set_build_target(model: Model, value: Value, module_names: dict[int, str], 
         if var is not None:
             model.symbol, model.build = var, "variable"
             model.end_line = _last_building_line(tree, var)
+        elif id(value) in factories:
+            model.symbol, model.build = factories[id(value)], "factory"
         elif any(isinstance(s, ast.ClassDef) and s.name == value.info.name for s in tree.body):
             model.symbol, model.build = value.info.name, "class"
         return

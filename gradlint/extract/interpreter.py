@@ -1088,18 +1088,34 @@ class Interpreter:
         try:
             if isinstance(func.node, ast.Lambda):
                 return self.eval_safe(func.node.body, scope)
+            result: Value = Const(None)
             try:
                 self.exec_block(func.node.body, scope)
             except _Return as ret:
-                return ret.value
+                result = ret.value
             except (_Break, _Continue):
                 pass
-            if self.frame.returned:
-                return self.frame.returned[0]
-            return Const(None)
+            else:
+                if self.frame.returned:
+                    result = self.frame.returned[0]
+            self._note_factory(func, result)
+            return result
         finally:
             self.depth -= 1
             self.frame = saved
+
+    def _note_factory(self, func: FunctionV, result: Value) -> None:
+        """A module-level function that builds a model with all-default arguments is a factory the
+        dynamic check can call."""
+        if func.scope is not self.module_scope or isinstance(func.node, ast.Lambda) or func.owner is not None:
+            return
+        if not isinstance(result, (ContainerV, FunctionalModelV, InstanceV)) or getattr(result, "factory", None):
+            return
+        args = func.node.args
+        required = len(args.posonlyargs + args.args) - len(args.defaults)
+        if required > 0 or any(d is None for d in args.kw_defaults):
+            return
+        result.factory = func.name  # type: ignore[union-attr]
 
     def instantiate(self, info: ClassInfo, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         self.instantiated_classes.add(info.name)
