@@ -46,28 +46,43 @@ def extract_models(tree: ast.Module) -> list[Model]:
 
 
 def _build_unreached(interp: Interpreter) -> None:
-    """Build what the module body did not: uncalled factory functions, never-instantiated classes."""
-    for func in interp.functions:
-        if id(func.node) in interp.called_functions:
-            continue
-        interp.budget = PER_ROOT_BUDGET
-        try:
-            result = interp.call_function(func, [], {})
-            _name_result(result, func.name, factory=True)
-        except (BudgetExceeded, RecursionError):
-            continue
-    # Later classes first: a network defined after its blocks instantiates them, so the blocks
-    # are owned and not reported on their own.
-    for info in reversed(interp.classes):
-        if info.framework is None or info.name in interp.instantiated_classes:
-            continue
-        if info.node.name.startswith("_") and False:
-            continue
-        interp.budget = PER_ROOT_BUDGET
-        try:
-            interp.instantiate(info, [], {}, info.node)
-        except (BudgetExceeded, RecursionError):
-            continue
+    """Build what the module body did not: entry points first (classes and factory functions no
+    other definition uses), then, as a fallback, helpers that nothing reached."""
+    used = _names_used_in_definitions(interp.tree)
+    for helpers in (False, True):
+        # Later classes first: a network defined after its blocks instantiates them, so the
+        # blocks are owned and not reported on their own.
+        for info in reversed(interp.classes):
+            if info.framework is None or info.name in interp.instantiated_classes:
+                continue
+            if (info.name in used) != helpers and not helpers:
+                continue
+            _guarded(lambda: interp.instantiate(info, [], {}, info.node), interp)
+        for func in interp.functions:
+            if id(func.node) in interp.called_functions:
+                continue
+            if (func.name in used) != helpers and not helpers:
+                continue
+            _guarded(lambda: _name_result(interp.call_function(func, [], {}), func.name, factory=True), interp)
+
+
+def _guarded(action: "object", interp: Interpreter) -> None:
+    interp.budget = PER_ROOT_BUDGET
+    try:
+        action()  # type: ignore[operator]
+    except (BudgetExceeded, RecursionError):
+        pass
+
+
+def _names_used_in_definitions(tree: ast.Module) -> set[str]:
+    """Names read inside function and class bodies: such functions/classes are helpers."""
+    used: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # super(Net, self) inside Net does not make Net a helper.
+            used |= {inner.id for inner in ast.walk(node)
+                     if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load) and inner.id != node.name}
+    return used
 
 
 def _name_result(result: Value, name: str, factory: bool) -> None:
