@@ -67,6 +67,21 @@ def _hidden_layers(model: Model) -> list[Layer]:
     return out
 
 
+def _group_names(layers: list[Layer]) -> str:
+    """"3 × Linear (self.fc) at line 11, Conv2d at line 20": layers built in a loop share a line."""
+    groups: dict[tuple[str, int], list[Layer]] = {}
+    for layer in layers:
+        groups.setdefault((layer.op, layer.span.line), []).append(layer)
+    parts = []
+    for (op, line), members in list(groups.items())[:4]:
+        count = f"{len(members)} × " if len(members) > 1 else ""
+        name = f" ({members[0].name})" if members[0].name else ""
+        parts.append(f"{count}{op}{name} at line {line}")
+    if len(groups) > 4:
+        parts.append(f"and {len(groups) - 4} more")
+    return ", ".join(parts)
+
+
 class ConstantWeightInit(Rule):
     code = "GRD002"
     name = "constant-weight-init"
@@ -193,8 +208,7 @@ model.apply(init_weights)
             span = init.span or layers[0].span
             value = init.constant_value
             what = "zero" if value == 0 else (f"the constant {value:g}" if value is not None else "a constant")
-            names = ", ".join(layer.describe() for layer in layers[:4]) + (
-                f" and {len(layers) - 4} more" if len(layers) > 4 else "")
+            names = _group_names(layers)
             count = f"{len(layers)} hidden weight layers" if len(layers) > 1 else "hidden weight layer"
             message = (
                 f"{'These' if len(layers) > 1 else 'A'} {count} start with every weight {what} ({names}): "

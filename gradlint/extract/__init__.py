@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from gradlint.extract.interpreter import BudgetExceeded, Interpreter, span_of
+from gradlint.extract.interpreter import BudgetExceeded, Interpreter, _longest_tensor, span_of
 from gradlint.extract.values import (
     UNKNOWN, Const, ContainerV, FunctionalModelV, FunctionV, InstanceV, ListV, TensorV, Value,
 )
@@ -167,13 +167,8 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
 
 
 def _as_tensor(result: Value) -> TensorV | None:
-    if isinstance(result, TensorV):
-        return result
-    if isinstance(result, ListV):
-        tensors = [i for i in result.items if isinstance(i, TensorV)]
-        if tensors:
-            return max(tensors, key=lambda t: len(t.nodes))
-    return None
+    """The main output of forward(): a tensor, or the deepest tensor of a tuple/list/dict."""
+    return _longest_tensor(result)
 
 
 def _framework_of(value: Value, path: list[Node]) -> str:
