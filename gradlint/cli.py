@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import click
 
 from gradlint import __version__
 from gradlint.engine import LintConfig, Selection, lint_file, lint_paths
-from gradlint.reporters import Report, render
+from gradlint.config import ConfigError, FileConfig, find_config, load_config
+from gradlint.reporters import Report, render, render_statistics
 from gradlint.rule import SYSTEM_CODES, all_rules
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -61,12 +63,17 @@ def main() -> None:
 
 @main.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Read [tool.gradlint] from this file instead of the nearest pyproject.toml.")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated; ALL for all).")
 @click.option("--extend-select", multiple=True, help="Codes or prefixes to enable on top of the default selection.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
-@click.option("--exclude", multiple=True, help="Glob patterns of files/directories to skip.")
+@click.option("--exclude", multiple=True, help="Glob patterns of files/directories to skip (replaces the configured ones).")
+@click.option("--extend-exclude", multiple=True, help="Glob patterns to skip on top of the configured ones.")
 @click.option("--stdin-filename", default=None, help="Path to report when linting standard input (`-`).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -82,27 +89,50 @@ def main() -> None:
 @click.option("--seeds", default=3, show_default=True, help="Seeds per model for --dynamic (medians are reported).")
 @click.option("--plot", "plot_dir", default=None, type=click.Path(file_okay=False),
               help="With --dynamic: write a gradient-flow PNG per model into this directory.")
-def check(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], extend_select: tuple[str, ...],
-          ignore: tuple[str, ...], exclude: tuple[str, ...], stdin_filename: str | None, exit_zero: bool,
+def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: bool, statistics: bool,
+          select: tuple[str, ...], extend_select: tuple[str, ...],
+          ignore: tuple[str, ...], exclude: tuple[str, ...], extend_exclude: tuple[str, ...],
+          stdin_filename: str | None, exit_zero: bool,
           output_file: str | None, color: bool | None, dynamic: bool, model_args: str | None,
           input_shapes: tuple[str, ...], timeout: float, seeds: int, plot_dir: str | None) -> None:
     """Lint PATHS (files or directories; `-` reads standard input)."""
     if not paths:
         paths = (".",)
-    selected = _split_codes(select)
-    extended = _split_codes(extend_select)
-    ignored = _split_codes(ignore)
-    _validate_codes(selected, "--select")
-    _validate_codes(extended, "--extend-select")
-    _validate_codes(ignored, "--ignore")
+    try:
+        file_config = _file_config(config_path, isolated, paths)
+    except ConfigError as exc:
+        click.echo(f"gradlint: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    for label, codes in (("select", file_config.select), ("ignore", file_config.ignore),
+                         ("extend-select", file_config.extend_select)):
+        try:
+            _validate_codes(codes, label)
+        except click.BadParameter as exc:
+            click.echo(f"gradlint: error: {file_config.path}: {label}: {exc.message}", err=True)
+            sys.exit(EXIT_ERROR)
+    selected = _split_codes(select) or file_config.select
+    extended = file_config.extend_select + _split_codes(extend_select)
+    ignored = file_config.ignore + _split_codes(ignore)
+    _validate_codes(_split_codes(select), "--select")
+    _validate_codes(_split_codes(extend_select), "--extend-select")
+    _validate_codes(_split_codes(ignore), "--ignore")
     if selected:
         selection = Selection(selected + extended, ignored)
     elif extended:
-        defaults = tuple(code for code, rule in all_rules().items() if rule.default_enabled) + tuple(SYSTEM_CODES)
+        defaults = tuple(code for code, rule in all_rules().items() if rule.default_enabled) + tuple(
+            code for code in SYSTEM_CODES if code != "GRD100")
         selection = Selection(defaults + extended, ignored)
     else:
         selection = Selection((), ignored)
-    config = LintConfig(selection=selection, exclude=exclude)
+    config = LintConfig(selection=selection, options=file_config.options,
+                        exclude=(tuple(exclude) or file_config.exclude) + file_config.extend_exclude + tuple(extend_exclude),
+                        per_file_ignores=file_config.ignored_for if file_config.per_file_ignores else None)
+    ctx = click.get_current_context()
+    dyn_defaults = file_config.dynamic
+    if ctx.get_parameter_source("timeout") == click.core.ParameterSource.DEFAULT and "timeout" in dyn_defaults:
+        timeout = float(dyn_defaults["timeout"])
+    if ctx.get_parameter_source("seeds") == click.core.ParameterSource.DEFAULT and "seeds" in dyn_defaults:
+        seeds = int(dyn_defaults["seeds"])
 
     results = []
     file_paths = [p for p in paths if p != "-"]
@@ -126,7 +156,7 @@ def check(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], extend_sele
         from gradlint.dynamic_bridge import run_dynamic_check  # only now: it starts subprocesses
 
         try:
-            options = _dynamic_options(model_args, input_shapes, timeout, seeds, plot_dir)
+            options = _dynamic_options(model_args, input_shapes, timeout, seeds, plot_dir, dyn_defaults)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
         dynamic_results = run_dynamic_check(results, options, progress=sys.stderr.isatty())
@@ -135,7 +165,10 @@ def check(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], extend_sele
             from gradlint.dynamic import render_results
 
             dynamic_text = render_results(dynamic_results, color=bool(use_color))
-    text = render(report, fmt, color=bool(use_color) and fmt == "text") + dynamic_text
+    if statistics:
+        text = render_statistics(report)
+    else:
+        text = render(report, fmt, color=bool(use_color) and fmt == "text") + dynamic_text
     if output_file:
         with open(output_file, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -160,8 +193,22 @@ def rules_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _file_config(config_path: str | None, isolated: bool, paths: Sequence[str]) -> FileConfig:
+    if isolated:
+        return FileConfig()
+    if config_path:
+        return load_config(Path(config_path))
+    start = Path.cwd()
+    found = find_config(start)
+    if found is None:
+        first = next((p for p in paths if p != "-"), None)
+        if first is not None and os.path.exists(first):
+            found = find_config(Path(first).resolve())
+    return load_config(found) if found else FileConfig()
+
+
 def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeout: float, seeds: int,
-                     plot_dir: str | None) -> "object":
+                     plot_dir: str | None, defaults: dict | None = None) -> "object":
     import json
 
     from gradlint.dynamic import DynamicOptions
@@ -182,7 +229,13 @@ def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeou
             shapes[name or "*"] = tuple(int(d) for d in dims.split(",") if d.strip())
         except ValueError:
             raise ValueError(f"--input-shape {spec!r}: expected [MODEL=]D1,D2,...") from None
-    return DynamicOptions(timeout=timeout, seeds=seeds, model_args=args, input_shapes=shapes, plot_dir=plot_dir)
+    extra: dict = {}
+    for key, field_name in (("batch-size", "batch_size"), ("memory-mb", "memory_mb"),
+                            ("vanishing-ratio", "vanishing_ratio"), ("exploding-ratio", "exploding_ratio")):
+        if defaults and key in defaults:
+            extra[field_name] = type(getattr(DynamicOptions(), field_name))(defaults[key])
+    return DynamicOptions(timeout=timeout, seeds=seeds, model_args=args, input_shapes=shapes, plot_dir=plot_dir,
+                          **extra)
 
 
 @main.command("rules")

@@ -16,12 +16,13 @@ import tokenize
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from gradlint.diagnostics import Diagnostic
 from gradlint.extract import extract_models
 from gradlint.model import Model, Span
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
+from gradlint.suppress import Suppressions
 
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "__pycache__", ".tox", ".nox", "build", "dist",
@@ -31,8 +32,6 @@ DEFAULT_EXCLUDES = (
 # A file that mentions none of these cannot define a PyTorch or Keras model: skip it unparsed.
 _MODEL_MARKERS = (b"torch", b"keras", b"nn.", b"tensorflow", b"Module")
 MAX_FILE_BYTES = 20 * 1024 * 1024
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-_FILE_NOQA = re.compile(r"#\s*gradlint\s*:\s*noqa\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,14 @@ class LintConfig:
     selection: Selection = field(default_factory=Selection)
     options: RuleOptions = field(default_factory=RuleOptions)
     exclude: tuple[str, ...] = ()
+    # path -> codes switched off for it (per-file-ignores); None: no per-file ignores
+    per_file_ignores: "Callable[[str], tuple[str, ...]] | None" = None
+
+    def selection_for(self, path: str) -> Selection:
+        extra = self.per_file_ignores(path) if self.per_file_ignores else ()
+        if not extra:
+            return self.selection
+        return Selection(self.selection.select, self.selection.ignore + tuple(extra))
 
 
 @dataclass
@@ -187,10 +194,11 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
             result.skipped = True
             return result
         text = decode_source(data)
-        if _FILE_NOQA.search(text[:4096] if len(text) > 4096 else text) and _file_noqa_all(text):
+        suppressions = Suppressions(text)
+        if suppressions.file_level:
             return result
         tree = parse_source(text, path)
-        result.diagnostics, result.models = lint_tree(tree, text, path, config)
+        result.diagnostics, result.models = lint_tree(tree, suppressions, path, config)
     except SourceError as exc:
         result.diagnostics = _keep_selected([_system_diagnostic(path, exc.code, exc.message, exc.line, exc.column)],
                                             config)
@@ -204,30 +212,31 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
     return result
 
 
-def _file_noqa_all(text: str) -> bool:
-    for line in text.splitlines()[:50]:
-        if _FILE_NOQA.search(line):
-            return True
-    return False
-
-
-def lint_tree(tree: ast.Module, text: str, path: str, config: LintConfig) -> tuple[list[Diagnostic], list[Model]]:
+def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
+              config: LintConfig) -> tuple[list[Diagnostic], list[Model]]:
     models = extract_models(tree)
     context = RuleContext(config.options, models)
+    selection = config.selection_for(path)
     rules = [rule_cls() for code, rule_cls in all_rules().items()
-             if config.selection.enabled(code, rule_cls.default_enabled)]
+             if selection.enabled(code, rule_cls.default_enabled)]
     diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
-    lines = text.splitlines()
     for model in models:
         for rule in rules:
             for finding in rule.check(model, context):
                 diag = _to_diagnostic(path, rule, finding, model)
-                if _suppressed(lines, diag, model):
+                # A finding about a whole model can be silenced where the model is defined.
+                if suppressions.suppresses(diag.code, {diag.line, model.span.line}):
                     continue
                 key = (diag.code, diag.line, diag.column)
                 previous = diagnostics.get(key)
                 if previous is None or _worse(diag, previous):
                     diagnostics[key] = diag
+    if selection.enabled("GRD100", default=False):
+        for directive in suppressions.unused():
+            codes = ", ".join(sorted(directive.codes)) if directive.codes else "all codes"
+            diagnostics[("GRD100", directive.line, directive.column)] = Diagnostic(
+                path, directive.line, directive.column, directive.line, directive.column, "GRD100",
+                SYSTEM_CODES["GRD100"][0], Severity.WARNING, f"unused suppression ({codes}): nothing to silence here")
     return sorted(diagnostics.values(), key=Diagnostic.sort_key), models
 
 
@@ -249,26 +258,13 @@ def _to_diagnostic(path: str, rule: Rule, finding: "object", model: Model) -> Di
                       finding.severity, finding.message, model.name, finding.estimate)
 
 
-def _suppressed(lines: list[str], diag: Diagnostic, model: Model) -> bool:
-    for line_no in {diag.line, model.span.line}:
-        if 1 <= line_no <= len(lines):
-            match = _NOQA.search(lines[line_no - 1])
-            if match:
-                codes = match.group("codes")
-                if not codes:
-                    return True
-                if diag.code in {c.upper() for c in re.split(r"[\s,]+", codes) if c}:
-                    return True
-    return False
-
-
 def _system_diagnostic(path: str, code: str, message: str, line: int = 1, column: int = 1) -> Diagnostic:
     name, _ = SYSTEM_CODES[code]
     return Diagnostic(path, line, column, line, column, code, name, Severity.ERROR, message)
 
 
 def _keep_selected(diags: list[Diagnostic], config: LintConfig) -> list[Diagnostic]:
-    return [d for d in diags if config.selection.enabled(d.code)]
+    return [d for d in diags if config.selection_for(d.path).enabled(d.code)]
 
 
 def lint_paths(paths: Sequence[str], config: LintConfig) -> Iterator[FileResult]:

@@ -90,6 +90,8 @@ class Rule:
 
 # Codes that are not rules but still diagnostics (file-level problems).
 SYSTEM_CODES: Mapping[str, tuple[str, str]] = {
+    "GRD100": ("unused-suppression", "A `# noqa: GRD...` or `# gradlint: ignore[...]` comment that silences nothing "
+                                     "(off by default; enable with --extend-select GRD100)."),
     "GRD900": ("unreadable-file", "The file could not be read or decoded."),
     "GRD901": ("syntax-error", "The file is not valid Python (3.x) and was not linted."),
     "GRD902": ("internal-error", "gradlint failed on this file; please report it with the file attached."),

@@ -82,8 +82,14 @@ def _torch_units(model: nn.Module) -> list[Unit]:
         if not own:
             continue
         seen.update(id(p) for _, p in own)
-        container = isinstance(module, (nn.ParameterList, nn.ParameterDict)) or any(
-            True for child in module.children() for _ in child.parameters()
+        # Split into one unit per parameter: ParameterList/Dict, modules holding raw
+        # parameters beside child layers, and custom (non torch.nn) modules holding several
+        # weight matrices, e.g. `self.w1`, `self.w2` used with F.linear in forward.
+        custom = not type(module).__module__.startswith("torch.nn")
+        container = (
+            isinstance(module, (nn.ParameterList, nn.ParameterDict))
+            or any(True for child in module.children() for _ in child.parameters())
+            or (custom and sum(p.dim() >= 2 for _, p in own) > 1)
         )
         if container:
             # Raw parameters beside child layers (or in a ParameterList) are used one by one

@@ -224,6 +224,7 @@ class InputSpec:
     shape: tuple[int, ...]
     vocab: int | None = None  # tokens: ids drawn below this
     seq_first: bool = False  # a bare nn.RNN without batch_first wants (T, B, F)
+    parts: tuple["InputSpec", ...] = ()  # a Keras model with several inputs: one spec each
 
 
 # Spatial sizes tried, in order, when only the channel count of an image input is known
@@ -266,9 +267,12 @@ def _torch_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> 
         specs += [InputSpec("image", (first.in_channels, *([n] * dims))) for n in ordered]
     elif isinstance(first, nn.RNNBase):
         specs.append(InputSpec("sequence", (seq, first.input_size), seq_first=first is model and not first.batch_first))
+    # Raw 2-D parameters used by hand (x @ W or F.linear(x, W)): either side may be the input.
+    for p in [p for p in model.parameters() if p.dim() == 2][:3]:
+        specs += [InputSpec("features", (int(p.shape[0]),)), InputSpec("features", (int(p.shape[1]),))]
     if not specs:
         raise Skip("cannot infer the input shape (no Linear/Conv/Embedding/RNN layer reads it); pass --input-shape")
-    return _unique(specs)
+    return _unique(specs)[:12]
 
 
 def _keras_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> list[InputSpec]:
@@ -285,7 +289,7 @@ def _keras_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> 
     except (AttributeError, ValueError):
         declared = None
     if isinstance(declared, list):
-        raise Skip("model has several inputs; the dynamic check feeds one")
+        return [_keras_multi_input(model, layers, seq)]
     declared_shape = tuple(seq if d is None else int(d) for d in declared[1:]) if declared is not None else None
     dtype = ""
     try:
@@ -313,6 +317,22 @@ def _keras_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> 
     return _unique(specs)
 
 
+def _keras_multi_input(model: Any, layers: list[Any], seq: int) -> InputSpec:
+    """One part per keras.Input, from its declared shape and dtype."""
+    import keras
+
+    # Which Embedding reads which input is not tracked: ids below the smallest vocabulary fit all.
+    vocabs = [int(la.input_dim) for la in layers if isinstance(la, keras.layers.Embedding)]
+    parts = []
+    for tensor in model.inputs:
+        shape = tuple(seq if d is None else int(d) for d in tuple(tensor.shape)[1:])
+        if "int" in str(tensor.dtype):
+            parts.append(InputSpec("tokens", shape, min(vocabs) if vocabs else 100))
+        else:
+            parts.append(InputSpec("features", shape))
+    return InputSpec("+".join(p.kind for p in parts), parts[0].shape, parts=tuple(parts))
+
+
 def input_candidates(model: Any, job: dict[str, Any]) -> list[InputSpec]:
     """Inputs to try, best first. --input-shape is the only candidate when given."""
     hint = job.get("input_hint") or {}
@@ -325,9 +345,13 @@ def input_candidates(model: Any, job: dict[str, Any]) -> list[InputSpec]:
 
 
 def make_tensor(spec: InputSpec, job: dict[str, Any], generator: Any) -> tuple[Any, tuple[int, ...]]:
+    """The batch (a list of tensors for several inputs) and its (first) full shape."""
     import torch
 
     batch = int(job["batch_size"])
+    if spec.parts:
+        tensors = [make_tensor(part, job, generator) for part in spec.parts]
+        return [t for t, _ in tensors], tensors[0][1]
     if spec.kind == "tokens":
         full = (batch, *spec.shape)
         x = torch.randint(0, int(spec.vocab or 100), full, generator=generator)
@@ -392,7 +416,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             Stage.name = "loading the file"
             namespace = load_namespace(job["path"], job["kind"], job["line"], job.get("end_line"))
         Stage.name = "building the model"
-        model = build_model(job, namespace)
+        try:
+            model = build_model(job, namespace)
+        except NotImplementedError as exc:
+            raise Skip(f"{job['symbol']} raised NotImplementedError when built (an abstract base?): {exc}") from exc
         if not _is_model(model, framework):
             raise Skip(f"{job['symbol']} is a {type(model).__name__}, not a {framework} model")
         return model, generator

@@ -32,6 +32,25 @@ def render(report: Report, fmt: str, color: bool = False) -> str:
         from gradlint.reporters.json import render_json
 
         return render_json(report)
+    if fmt == "sarif":
+        from gradlint.reporters.sarif import render_sarif
+
+        return render_sarif(report)
+    if fmt == "github":
+        from gradlint.reporters.github import render_github
+
+        return render_github(report)
     from gradlint.reporters.text import render_text
 
     return render_text(report, color)
+
+
+def render_statistics(report: Report) -> str:
+    """``--statistics``: findings per code, most frequent first."""
+    counts: dict[tuple[str, str], int] = {}
+    for diag in report.diagnostics:
+        counts[(diag.code, diag.name)] = counts.get((diag.code, diag.name), 0) + 1
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
+    lines = [f"{count:>5}  {code}  {name}" for (code, name), count in rows]
+    lines.append(f"Found {len(report.diagnostics)} problem{'s' if len(report.diagnostics) != 1 else ''}.")
+    return "\n".join(lines) + "\n"

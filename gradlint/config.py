@@ -1,0 +1,155 @@
+"""Configuration from ``[tool.gradlint]`` in pyproject.toml, merged with the command line.
+
+Discovery: the nearest ``pyproject.toml`` with a ``[tool.gradlint]`` table, searched upward
+from the current directory (or from the first linted path); ``--config FILE`` names it;
+``--isolated`` ignores all configuration files. Unknown keys and bad values are errors that
+name the key and the file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from gradlint.rule import RuleOptions
+
+
+class ConfigError(Exception):
+    """A configuration problem the user must fix (exit code 2)."""
+
+
+@dataclass
+class FileConfig:
+    """What a ``[tool.gradlint]`` table may hold (kebab-case keys, as in ruff)."""
+
+    path: Path | None = None
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    extend_exclude: tuple[str, ...] = ()
+    per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    options: RuleOptions = field(default_factory=RuleOptions)
+    dynamic: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def ignored_for(self, file_path: str) -> tuple[str, ...]:
+        """Codes ``per-file-ignores`` switches off for this file (patterns relative to the config)."""
+        if not self.per_file_ignores:
+            return ()
+        try:
+            rel = os.path.relpath(os.path.abspath(file_path), self.root)
+        except ValueError:
+            rel = file_path
+        name = os.path.basename(file_path)
+        codes: list[str] = []
+        for pattern, ignored in self.per_file_ignores.items():
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
+                codes.extend(ignored)
+        return tuple(codes)
+
+
+_OPTION_KEYS = {"vanishing-log10": "vanishing_log10", "exploding-log10": "exploding_log10",
+                "error-log10": "error_log10"}
+_DYNAMIC_KEYS = {"timeout", "seeds", "batch-size", "memory-mb", "vanishing-ratio", "exploding-ratio"}
+_LIST_KEYS = {"select", "ignore", "extend-select", "exclude", "extend-exclude"}
+KNOWN_KEYS = _LIST_KEYS | {"per-file-ignores", "rules", "dynamic"}
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.gradlint] table, from ``start`` upward."""
+    current = start if start.is_dir() else start.parent
+    current = current.resolve()
+    for directory in (current, *current.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            if isinstance(data.get("tool"), dict) and "gradlint" in data["tool"]:
+                return candidate
+    return None
+
+
+def load_config(path: Path) -> FileConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("gradlint")
+    if table is None:
+        if path.name != "pyproject.toml":  # a dedicated gradlint.toml holds the table at top level
+            table = data
+        else:
+            raise ConfigError(f"{path}: no [tool.gradlint] table")
+    return parse_table(table, path)
+
+
+def parse_table(table: Mapping[str, Any], path: Path | None) -> FileConfig:
+    where = str(path) if path else "configuration"
+    config = FileConfig(path=path)
+    for key, value in table.items():
+        if key not in KNOWN_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r} in [tool.gradlint] "
+                              f"(known: {', '.join(sorted(KNOWN_KEYS))})")
+        if key in _LIST_KEYS:
+            setattr(config, key.replace("-", "_"), _string_list(value, key, where))
+        elif key == "per-file-ignores":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: per-file-ignores must be a table of pattern = [codes]")
+            config.per_file_ignores = {str(k): tuple(c.upper() for c in _string_list(v, f"per-file-ignores.{k}", where))
+                                       for k, v in value.items()}
+        elif key == "rules":
+            config.options = _rule_options(value, where)
+        elif key == "dynamic":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [tool.gradlint.dynamic] must be a table")
+            for dkey, dvalue in value.items():
+                if dkey not in _DYNAMIC_KEYS:
+                    raise ConfigError(f"{where}: unknown key {dkey!r} in [tool.gradlint.dynamic] "
+                                      f"(known: {', '.join(sorted(_DYNAMIC_KEYS))})")
+                if not isinstance(dvalue, (int, float)) or isinstance(dvalue, bool) or dvalue <= 0:
+                    raise ConfigError(f"{where}: dynamic.{dkey} must be a positive number, got {dvalue!r}")
+            config.dynamic = dict(value)
+    for key in ("select", "ignore", "extend_select"):
+        setattr(config, key, tuple(c.upper() for c in getattr(config, key)))
+    return config
+
+
+def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _rule_options(value: Any, where: str) -> RuleOptions:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [tool.gradlint.rules] must be a table")
+    options = RuleOptions()
+    for key, raw in value.items():
+        if key not in _OPTION_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r} in [tool.gradlint.rules] "
+                              f"(known: {', '.join(sorted(_OPTION_KEYS))})")
+        if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+            raise ConfigError(f"{where}: rules.{key} must be a number, got {raw!r}")
+        options = replace(options, **{_OPTION_KEYS[key]: float(raw)})
+    if options.vanishing_log10 >= 0 or options.exploding_log10 <= 0 or options.error_log10 <= 0:
+        raise ConfigError(f"{where}: rules: vanishing-log10 must be < 0, exploding-log10 and error-log10 > 0")
+    return options

@@ -1,0 +1,91 @@
+"""SARIF 2.1.0 output, as GitHub code scanning and other SARIF viewers read it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from gradlint import __version__
+from gradlint.reporters import Report
+from gradlint.rule import SYSTEM_CODES, Severity, all_rules
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def _rule_descriptors() -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for code, rule in all_rules().items():
+        docs = rule.docs()
+        out.append({
+            "id": code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.what_it_does.strip()},
+            "help": {"text": docs, "markdown": docs},
+            "defaultConfiguration": {"level": "warning", "enabled": rule.default_enabled},
+            "properties": {"tags": ["gradient-flow"], "fixable": rule.fixable},
+        })
+    for code, (name, text) in SYSTEM_CODES.items():
+        out.append({
+            "id": code,
+            "name": name,
+            "shortDescription": {"text": text},
+            "fullDescription": {"text": text},
+            "help": {"text": text},
+            "defaultConfiguration": {"level": "error" if code != "GRD100" else "warning",
+                                     "enabled": code != "GRD100"},
+        })
+    return out
+
+
+def _uri(path: str) -> str:
+    """Repository-relative URIs with forward slashes (what code scanning matches files by)."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = path
+    if rel.startswith(".."):
+        return Path(os.path.abspath(path)).as_uri()
+    return Path(rel).as_posix()
+
+
+def render_sarif(report: Report) -> str:
+    rules = _rule_descriptors()
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
+    results = []
+    for diag in report.diagnostics:
+        region = {"startLine": max(diag.line, 1), "startColumn": max(diag.column, 1)}
+        if (diag.end_line, diag.end_column) >= (diag.line, diag.column):
+            region["endLine"] = max(diag.end_line, 1)
+            region["endColumn"] = max(diag.end_column, 1)
+        result: dict[str, object] = {
+            "ruleId": diag.code,
+            "ruleIndex": index[diag.code],
+            "level": _LEVEL[diag.severity],
+            "message": {"text": diag.message},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": _uri(diag.path), "uriBaseId": "%SRCROOT%"},
+                "region": region,
+            }}],
+        }
+        properties: dict[str, object] = {}
+        if diag.model:
+            properties["model"] = diag.model
+        if diag.estimate is not None:
+            properties["estimate"] = diag.estimate.to_json()
+        if properties:
+            result["properties"] = properties
+        results.append(result)
+    payload = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "gradlint", "version": __version__, "semanticVersion": __version__,
+                                "informationUri": "https://github.com/gradlint/gradlint", "rules": rules}},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
