@@ -16,6 +16,7 @@ import faulthandler
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
 import types
@@ -351,7 +352,7 @@ def make_tensor(spec: InputSpec, job: dict[str, Any], generator: Any) -> tuple[A
     batch = int(job["batch_size"])
     if spec.parts:
         tensors = [make_tensor(part, job, generator) for part in spec.parts]
-        return [t for t, _ in tensors], tensors[0][1]
+        return [t for t, _ in tensors], tensors[0][1]  # packed into the model's structure by _forward_fn
     if spec.kind == "tokens":
         full = (batch, *spec.shape)
         x = torch.randint(0, int(spec.vocab or 100), full, generator=generator)
@@ -470,6 +471,12 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 def _forward_fn(model: Any, x: Any, framework: str) -> Callable[[], Any]:
     if framework == "keras":
+        structure = getattr(model, "_inputs_struct", None)
+        if isinstance(x, list) and structure is not None:
+            import keras
+
+            # model.inputs is the flattened structure (a dict of inputs flattens by key)
+            x = keras.tree.pack_sequence_as(structure, x)
         if not model.built or not model.trainable_weights:
             # A subclassed or input-less model creates its weights on the first call.
             import torch
@@ -491,8 +498,14 @@ def _forward_fn(model: Any, x: Any, framework: str) -> Callable[[], Any]:
 
 
 def describe_exception(exc: BaseException) -> str:
-    """The exception's last line, e.g. 'ValueError: bad shape', plus the stage it came from."""
+    """The exception's last line, e.g. 'ValueError: bad shape', plus the stage it came from.
+
+    Multi-line messages (Keras) are folded into one line without terminal colour codes.
+    """
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    last = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", last).split())
+    if len(last) > 400:
+        last = last[:399] + "…"
     text = last
     if isinstance(exc, MemoryError) or "can't allocate memory" in last or "not enough memory" in last.lower():
         text = f"out of memory: {last}"

@@ -134,8 +134,9 @@ def test_keras_functional_factory_and_subclass(results: dict[str, DynamicResult]
     deep = results["DeepTanhKeras"]
     assert deep.verdict == "exploding", _explain(deep)
     assert len(deep.layers) == 17
+    # No hint and unbuilt: a Dense takes any width, so a guessed one is used.
     unbuilt = results["DeepTanhKerasNoHint"]
-    assert unbuilt.status == "skipped" and "--input-shape" in (unbuilt.reason or "")
+    assert unbuilt.verdict == "exploding" and unbuilt.input_shape == (32, 32), _explain(unbuilt)
 
 
 def test_keras_tokens(results: dict[str, DynamicResult]) -> None:
