@@ -126,7 +126,8 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
         selection = Selection((), ignored)
     config = LintConfig(selection=selection, options=file_config.options,
                         exclude=(tuple(exclude) or file_config.exclude) + file_config.extend_exclude + tuple(extend_exclude),
-                        per_file_ignores=file_config.ignored_for if file_config.per_file_ignores else None)
+                        per_file_ignores=file_config.ignored_for if file_config.per_file_ignores else None,
+                        project_root=str(file_config.root))
     ctx = click.get_current_context()
     dyn_defaults = file_config.dynamic
     if ctx.get_parameter_source("timeout") == click.core.ParameterSource.DEFAULT and "timeout" in dyn_defaults:

@@ -66,6 +66,7 @@ class LintConfig:
     exclude: tuple[str, ...] = ()
     # path -> codes switched off for it (per-file-ignores); None: no per-file ignores
     per_file_ignores: "Callable[[str], tuple[str, ...]] | None" = None
+    project_root: str | None = None  # exclude patterns are relative to it (the config's directory)
 
     def selection_for(self, path: str) -> Selection:
         extra = self.per_file_ignores(path) if self.per_file_ignores else ()
@@ -85,16 +86,24 @@ class FileResult:
 # ---------------------------------------------------------------------- discovery
 
 
-def _excluded(name: str, rel: str, patterns: Sequence[str]) -> bool:
+def _excluded(name: str, rel: str, patterns: Sequence[str], full: str | None = None, root: str | None = None) -> bool:
+    """Patterns match a file or directory name, its path below the linted root, or its path
+    relative to the project root (the directory holding the configuration, else the cwd)."""
+    candidates = [name, rel]
+    if full is not None:
+        candidates.append(os.path.relpath(full, root or os.getcwd()))
     for pattern in patterns:
-        if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
-            return True
+        for candidate in candidates:
+            if fnmatch.fnmatch(candidate, pattern) or fnmatch.fnmatch(candidate, pattern.rstrip("/") + "/*"):
+                return True
     return False
 
 
-def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> tuple[list[str], list[Diagnostic]]:
+def discover(paths: Sequence[str], exclude: Sequence[str] = (),
+             root: str | None = None) -> tuple[list[str], list[Diagnostic]]:
     """Python files under ``paths`` (sorted, de-duplicated) and diagnostics for bad paths."""
     patterns = tuple(DEFAULT_EXCLUDES) + tuple(exclude)
+    project_root = root
     found: list[str] = []
     problems: list[Diagnostic] = []
     seen: set[str] = set()
@@ -118,7 +127,8 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> tuple[list[st
                 keep = []
                 for d in sorted(dirs):
                     rel = os.path.normpath(os.path.join(rel_root, d))
-                    if _excluded(d, rel, patterns) or os.path.exists(os.path.join(root, d, "pyvenv.cfg")):
+                    if _excluded(d, rel, patterns, os.path.join(root, d), project_root) or \
+                            os.path.exists(os.path.join(root, d, "pyvenv.cfg")):
                         continue
                     keep.append(d)
                 dirs[:] = keep
@@ -126,11 +136,14 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> tuple[list[st
                     if not (name.endswith(".py") or name.endswith(".pyi")):
                         continue
                     rel = os.path.normpath(os.path.join(rel_root, name))
-                    if _excluded(name, rel, tuple(exclude)):
+                    if _excluded(name, rel, tuple(exclude), os.path.join(root, name), project_root):
                         continue
                     add(os.path.join(root, name))
         elif os.path.isfile(raw):
-            add(raw)  # explicitly named files are linted whatever their extension
+            # Explicitly named files are linted whatever their extension, unless excluded (as
+            # pre-commit passes every staged file by name).
+            if not (exclude and _excluded(os.path.basename(raw), raw, tuple(exclude), raw, project_root)):
+                add(raw)
         else:
             problems.append(_system_diagnostic(raw, "GRD900", "no such file or directory" if not os.path.lexists(raw)
                                                else "not a regular file (broken symlink?)"))
@@ -268,7 +281,7 @@ def _keep_selected(diags: list[Diagnostic], config: LintConfig) -> list[Diagnost
 
 
 def lint_paths(paths: Sequence[str], config: LintConfig) -> Iterator[FileResult]:
-    files, problems = discover(paths, config.exclude)
+    files, problems = discover(paths, config.exclude, config.project_root)
     for problem in problems:
         yield FileResult(problem.path, [problem])
     for path in files:

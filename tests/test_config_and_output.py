@@ -1,0 +1,133 @@
+"""pyproject configuration, suppressions, SARIF / GitHub output and statistics — via the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import run_cli
+
+SEED = """\
+from tensorflow.keras.layers import Dense
+from tensorflow.keras.models import Sequential
+model = Sequential()
+model.add(Dense(64, activation='sigmoid', input_shape=(20,)))
+for _ in range(10):
+    model.add(Dense(64, activation='sigmoid'))
+model.add(Dense(1, activation='sigmoid'))
+"""
+ZERO = """\
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 8)
+        self.fc2 = nn.Linear(8, 1)
+        nn.init.zeros_(self.fc1.weight)
+    def forward(self, x):
+        return self.fc2(self.fc1(x).relu())
+"""
+
+
+def _project(tmp_path: Path, config: str) -> Path:
+    (tmp_path / "pyproject.toml").write_text(config)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "seed.py").write_text(SEED)
+    (tmp_path / "models" / "zero.py").write_text(ZERO)
+    return tmp_path
+
+
+def _codes(proc) -> set[str]:
+    return {d["code"] for d in json.loads(proc.stdout)["diagnostics"]}
+
+
+def test_config_is_discovered_upward_and_applied(tmp_path: Path) -> None:
+    root = _project(tmp_path, '[tool.gradlint]\nignore = ["GRD001"]\n')
+    proc = run_cli("--format", "json", "models", cwd=root)
+    assert _codes(proc) == {"GRD002"}
+    proc = run_cli("--format", "json", "seed.py", "zero.py", cwd=root / "models")
+    assert _codes(proc) == {"GRD002"}
+    assert _codes(run_cli("--format", "json", "--isolated", "models", cwd=root)) == {"GRD001", "GRD002"}
+
+
+def test_per_file_ignores_exclude_and_select(tmp_path: Path) -> None:
+    root = _project(tmp_path, '[tool.gradlint]\nselect = ["GRD0"]\nextend-exclude = ["models/zero.py"]\n'
+                              '[tool.gradlint.per-file-ignores]\n"models/seed.py" = ["GRD001"]\n')
+    proc = run_cli("--format", "json", "models", cwd=root)
+    assert proc.returncode == 0 and _codes(proc) == set()
+
+
+def test_rule_thresholds_are_configurable(tmp_path: Path) -> None:
+    root = _project(tmp_path, "[tool.gradlint.rules]\nvanishing-log10 = -9.0\n")
+    assert "GRD001" not in _codes(run_cli("--format", "json", "models", cwd=root))
+
+
+def test_config_errors_name_the_key_and_the_file(tmp_path: Path) -> None:
+    root = _project(tmp_path, '[tool.gradlint]\nselct = ["GRD001"]\n')
+    proc = run_cli("models", cwd=root)
+    assert proc.returncode == 2
+    assert "selct" in proc.stderr and "pyproject.toml" in proc.stderr
+    (root / "pyproject.toml").write_text("[tool.gradlint.rules]\nvanishing-log10 = 'low'\n")
+    proc = run_cli("models", cwd=root)
+    assert proc.returncode == 2 and "vanishing-log10" in proc.stderr
+    (root / "pyproject.toml").write_text('[tool.gradlint]\nselect = ["NOPE1"]\n')
+    assert run_cli("models", cwd=root).returncode == 2
+
+
+def test_explicit_config_file(tmp_path: Path) -> None:
+    root = _project(tmp_path, "")
+    (root / "other.toml").write_text('[tool.gradlint]\nignore = ["GRD002"]\n')
+    assert _codes(run_cli("--format", "json", "--config", "other.toml", "models", cwd=root)) == {"GRD001"}
+
+
+def test_gradlint_ignore_comment_and_unused_suppressions(tmp_path: Path) -> None:
+    path = tmp_path / "zero.py"
+    path.write_text(ZERO.replace("nn.init.zeros_(self.fc1.weight)", "nn.init.zeros_(self.fc1.weight)  # gradlint: ignore[GRD002]"))
+    assert run_cli(str(path)).returncode == 0
+    path.write_text(ZERO.replace("class Net(nn.Module):", "class Net(nn.Module):  # noqa: GRD002"))
+    assert run_cli(str(path)).returncode == 0  # a model's finding is silenced at its definition
+    path.write_text(ZERO.replace("self.fc2 = nn.Linear(8, 1)", "self.fc2 = nn.Linear(8, 1)  # noqa: GRD001"))
+    proc = run_cli("--format", "json", "--extend-select", "GRD100", str(path))
+    assert {(d["code"], d["line"]) for d in json.loads(proc.stdout)["diagnostics"]} == {("GRD002", 7), ("GRD100", 6)}
+
+
+def test_file_level_noqa(tmp_path: Path) -> None:
+    path = tmp_path / "zero.py"
+    path.write_text("# gradlint: noqa\n" + ZERO)
+    assert run_cli(str(path)).returncode == 0
+
+
+def test_sarif_output(tmp_path: Path) -> None:
+    path = tmp_path / "seed.py"
+    path.write_text(SEED)
+    proc = run_cli("--format", "sarif", "seed.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    sarif = json.loads(proc.stdout)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    (result,) = run["results"]
+    assert result["ruleId"] == "GRD001" and rule_ids[result["ruleIndex"]] == "GRD001"
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "seed.py"
+    assert location["region"]["startLine"] == 4
+    assert "help" in run["tool"]["driver"]["rules"][0]
+
+
+def test_github_output(tmp_path: Path) -> None:
+    path = tmp_path / "seed.py"
+    path.write_text(SEED)
+    proc = run_cli("--format", "github", "seed.py", cwd=tmp_path)
+    assert proc.stdout.startswith("::error file=seed.py,line=4,col=11,endLine=7,")
+    assert "title=GRD001 (saturating-activation-stack)::GRD001 " in proc.stdout
+
+
+def test_statistics_and_output_file(tmp_path: Path) -> None:
+    (tmp_path / "seed.py").write_text(SEED)
+    (tmp_path / "zero.py").write_text(ZERO)
+    proc = run_cli("--statistics", ".", cwd=tmp_path)
+    assert "GRD001" in proc.stdout and "GRD002" in proc.stdout
+    out = tmp_path / "report.json"
+    proc = run_cli("--format", "json", "-o", str(out), ".", cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert len(json.loads(out.read_text())["diagnostics"]) == 2
