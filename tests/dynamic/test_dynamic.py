@@ -50,6 +50,7 @@ TORCH_TARGETS = [
     target("torch_extra.py", "ReverseDefinitionOrder"),
     target("torch_extra.py", "DeadRelu"),
     target("torch_extra.py", "TwoInputs"),
+    target("torch_extra.py", "FreeParamsOnes"),
     target("pkg/net.py", "PackagedNet"),
     # Keras: the seed (tf.keras imports, model.fit after the model that must not run) and its fix.
     target("keras_seed.py", "model", "variable", "keras", model="keras_seed", line=11, end_line=15),
@@ -58,6 +59,7 @@ TORCH_TARGETS = [
     target("keras_models.py", "DeepTanhKeras", "class", "keras", hint=InputHint("features", (20,))),
     target("keras_models.py", "DeepTanhKeras", "class", "keras", model="DeepTanhKerasNoHint"),
     target("keras_models.py", "token_model", "variable", "keras"),
+    target("keras_models.py", "two_towers", "factory", "keras"),
 ]
 
 
@@ -189,6 +191,17 @@ def test_dead_relu_units(results: dict[str, DynamicResult]) -> None:
     assert r.verdict == "vanishing", _explain(r)
 
 
+def test_keras_several_inputs(results: dict[str, DynamicResult]) -> None:
+    r = results["two_towers"]
+    assert r.status == "measured" and r.input_kind == "features+features", _explain(r)
+
+
+def test_free_parameters_are_separate_layers(results: dict[str, DynamicResult]) -> None:
+    r = results["FreeParamsOnes"]
+    assert [layer.name for layer in r.layers] == ["w1", "b1", "w2"], _explain(r)
+    assert r.verdict == "symmetric", _explain(r)  # ones/d: every hidden unit the same
+
+
 def test_multi_input_forward_is_skipped(results: dict[str, DynamicResult]) -> None:
     r = results["TwoInputs"]
     assert r.status == "skipped" and "2 inputs" in (r.reason or "")
@@ -219,7 +232,7 @@ def test_render_table(results: dict[str, DynamicResult]) -> None:
     assert "\x1b[" not in text
     assert "DeepSigmoidNet" in text and "VANISHING" in text and "█" in text
     assert "SKIPPED" in text and "≡ symmetric" in text
-    assert text.rstrip().splitlines()[-1].startswith("gradlint dynamic: 21 models:")
+    assert text.rstrip().splitlines()[-1].startswith(f"gradlint dynamic: {len(TORCH_TARGETS)} models:")
     assert "\x1b[33m" in render_results([results["DeepSigmoidNet"]], color=True)
 
 

@@ -32,3 +32,12 @@ token_model = keras.Sequential([
     layers.LSTM(16),
     layers.Dense(1),
 ])
+
+
+def two_towers():
+    """Two named inputs given as a dict: the batch must be packed in that structure."""
+    numeric = keras.Input(shape=(12,), name="numeric")
+    flags = keras.Input(shape=(6,), name="flags")
+    x = layers.concatenate([numeric, flags])
+    x = layers.Dense(16, activation="relu")(x)
+    return keras.Model(inputs={"numeric": numeric, "flags": flags}, outputs=layers.Dense(1)(x))

@@ -53,3 +53,16 @@ class TwoInputs(nn.Module):
 
     def forward(self, x, y):
         return self.fc(x + y)
+
+
+class FreeParamsOnes(nn.Module):
+    """Weight matrices as plain attributes, used with F.linear: one layer per matrix."""
+
+    def __init__(self, d: int = 12, h: int = 24):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.ones(h, d) / d)
+        self.b1 = nn.Parameter(torch.zeros(h))
+        self.w2 = nn.Parameter(torch.full((1, h), 0.1))  # equal outgoing weights: equal gradients too
+
+    def forward(self, x):
+        return torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(x, self.w1, self.b1)), self.w2)
