@@ -167,11 +167,12 @@ class DynamicResult:
     # ‖∂L/∂W_first‖ / ‖∂L/∂W_last‖: weight gradients of the first and last non-normalization
     # weight layers in execution order, median over seeds.
     ratio: float | None = None
+    layers: list[LayerMeasurement] = field(default_factory=list)
+    reason: str | None = None  # why skipped/failed, or what decided the verdict
+    # (fields above keep the documented positional order; extras below)
     # The same ratio on the layers' output gradients ‖∂L/∂y‖ (activation gradients), the
     # quantity the static estimate ∏√χ predicts; weight gradients also scale with activations.
     activation_ratio: float | None = None
-    layers: list[LayerMeasurement] = field(default_factory=list)
-    reason: str | None = None  # why skipped/failed, or what decided the verdict
     input_shape: tuple[int, ...] | None = None  # the synthetic batch's full shape
     input_kind: str | None = None
     seeds: int = 0
