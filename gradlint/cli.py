@@ -17,6 +17,7 @@ import click
 
 from gradlint import __version__
 from gradlint.engine import LintConfig, Selection, lint_file, lint_paths
+from gradlint.cache import ResultCache, clear, default_cache_dir
 from gradlint.config import ConfigError, FileConfig, find_config, load_config
 from gradlint.reporters import Report, render, render_statistics
 from gradlint.rule import SYSTEM_CODES, all_rules
@@ -79,6 +80,11 @@ def main() -> None:
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of standard output.")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: on a terminal).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Cache directory (default: .gradlint_cache in the project root; env GRADLINT_CACHE_DIR).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Parallel processes (default: one per CPU; only used for many files).")
 @click.option("--dynamic", is_flag=True,
               help="Also BUILD each model found and measure its real gradients (executes your code, in subprocesses).")
 @click.option("--model-args", default=None, metavar="JSON",
@@ -93,7 +99,8 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
           select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], exclude: tuple[str, ...], extend_exclude: tuple[str, ...],
           stdin_filename: str | None, exit_zero: bool,
-          output_file: str | None, color: bool | None, dynamic: bool, model_args: str | None,
+          output_file: str | None, color: bool | None, no_cache: bool, cache_dir: str | None, jobs: int | None,
+          dynamic: bool, model_args: str | None,
           input_shapes: tuple[str, ...], timeout: float, seeds: int, plot_dir: str | None) -> None:
     """Lint PATHS (files or directories; `-` reads standard input)."""
     if not paths:
@@ -141,7 +148,11 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
         data = sys.stdin.buffer.read()
         results.append(lint_file(stdin_filename or "<stdin>", config, data=data))
     if file_paths:
-        results.extend(lint_paths(file_paths, config))
+        cache = None
+        if not no_cache and not dynamic:  # the dynamic check needs fresh model descriptions
+            directory = cache_dir or os.environ.get("GRADLINT_CACHE_DIR")
+            cache = ResultCache(Path(directory) if directory else default_cache_dir(config.project_root))
+        results.extend(lint_paths(file_paths, config, jobs=jobs, cache=cache))
 
     diagnostics = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
     report = Report(
@@ -237,6 +248,14 @@ def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeou
             extra[field_name] = type(getattr(DynamicOptions(), field_name))(defaults[key])
     return DynamicOptions(timeout=timeout, seeds=seeds, model_args=args, input_shapes=shapes, plot_dir=plot_dir,
                           **extra)
+
+
+@main.command("clean")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+def clean_command(cache_dir: str | None) -> None:
+    """Delete the result cache."""
+    directory = Path(cache_dir or os.environ.get("GRADLINT_CACHE_DIR") or default_cache_dir(None))
+    click.echo(f"removed {directory}" if clear(directory) else f"no gradlint cache at {directory}")
 
 
 @main.command("rules")

@@ -22,6 +22,7 @@ from gradlint.diagnostics import Diagnostic
 from gradlint.extract import extract_models
 from gradlint.model import Model, Span
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
+from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.suppress import Suppressions
 
 DEFAULT_EXCLUDES = (
@@ -32,6 +33,7 @@ DEFAULT_EXCLUDES = (
 # A file that mentions none of these cannot define a PyTorch or Keras model: skip it unparsed.
 _MODEL_MARKERS = (b"torch", b"keras", b"nn.", b"tensorflow", b"Module")
 MAX_FILE_BYTES = 20 * 1024 * 1024
+PARALLEL_THRESHOLD = 24  # below this many files, process start-up costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,6 @@ def _excluded(name: str, rel: str, patterns: Sequence[str], full: str | None = N
 def discover(paths: Sequence[str], exclude: Sequence[str] = (),
              root: str | None = None) -> tuple[list[str], list[Diagnostic]]:
     """Python files under ``paths`` (sorted, de-duplicated) and diagnostics for bad paths."""
-    patterns = tuple(DEFAULT_EXCLUDES) + tuple(exclude)
     project_root = root
     found: list[str] = []
     problems: list[Diagnostic] = []
@@ -127,7 +128,10 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (),
                 keep = []
                 for d in sorted(dirs):
                     rel = os.path.normpath(os.path.join(rel_root, d))
-                    if _excluded(d, rel, patterns, os.path.join(root, d), project_root) or \
+                    # Built-in excludes match directory names only: a root the user names
+                    # explicitly (even inside a virtualenv's site-packages) is linted.
+                    if _excluded(d, d, DEFAULT_EXCLUDES) or (exclude and _excluded(
+                            d, rel, tuple(exclude), os.path.join(root, d), project_root)) or \
                             os.path.exists(os.path.join(root, d, "pyvenv.cfg")):
                         continue
                     keep.append(d)
@@ -280,12 +284,73 @@ def _keep_selected(diags: list[Diagnostic], config: LintConfig) -> list[Diagnost
     return [d for d in diags if config.selection_for(d.path).enabled(d.code)]
 
 
-def lint_paths(paths: Sequence[str], config: LintConfig) -> Iterator[FileResult]:
+def config_fingerprint(config: LintConfig, path: str) -> str:
+    """Everything of the configuration that changes a file's result."""
+    selection = config.selection_for(path)
+    return repr((sorted(selection.select), sorted(selection.ignore), config.options))
+
+
+def _lint_cached(path: str, config: LintConfig, cache: "ResultCache | None") -> FileResult:
+    if cache is None:
+        return _summarized(lint_file(path, config))
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            return lint_file(path, config)
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return lint_file(path, config)
+    key = cache_key(data, config_fingerprint(config, path))
+    hit = cache.load(key, path)
+    if hit is not None:
+        diagnostics, models, skipped = hit
+        return FileResult(path, diagnostics, models, skipped)
+    result = _summarized(lint_file(path, config, data=data))
+    if not any(d.code == "GRD902" for d in result.diagnostics):  # never cache our own crash
+        cache.store(key, result.diagnostics, result.models, result.skipped)
+    return result
+
+
+def _summarized(result: FileResult) -> FileResult:
+    """Drop the layer structure (rules already ran): cheap to send between processes."""
+    result.models = [summarize(m) for m in result.models]
+    return result
+
+
+_POOL_CONFIG: tuple[LintConfig, "ResultCache | None"] | None = None
+
+
+def _pool_init(config: LintConfig, cache: "ResultCache | None") -> None:
+    global _POOL_CONFIG
+    _POOL_CONFIG = (config, cache)
+
+
+def _pool_lint(path: str) -> FileResult:
+    assert _POOL_CONFIG is not None
+    return _lint_cached(path, *_POOL_CONFIG)
+
+
+def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None,
+               cache: "ResultCache | None" = None) -> Iterator[FileResult]:
+    """Lint files and directories; in parallel processes when there are many files.
+
+    Results come in a stable order (discovery order), whatever the parallelism."""
     files, problems = discover(paths, config.exclude, config.project_root)
     for problem in problems:
         yield FileResult(problem.path, [problem])
-    for path in files:
-        yield lint_file(path, config)
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers <= 1 or len(files) < PARALLEL_THRESHOLD:
+        for path in files:
+            yield _lint_cached(path, config, cache)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pool_init,
+                                                initargs=(config, cache)) as pool:
+        yield from pool.map(_pool_lint, files, chunksize=max(1, min(32, len(files) // (workers * 4) or 1)))
 
 
 def lint_source(text: str, path: str = "<stdin>", config: LintConfig | None = None) -> FileResult:

@@ -1,0 +1,59 @@
+"""The result cache and parallel linting give exactly the results of a plain serial run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import FIXTURES, run_cli
+
+
+def _payload(proc) -> list[dict]:
+    return json.loads(proc.stdout)["diagnostics"]
+
+
+def test_warm_cache_and_parallel_match_serial_uncached(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    serial = run_cli("--format", "json", "--no-cache", "-j", "1", str(FIXTURES))
+    cold = run_cli("--format", "json", "--cache-dir", str(cache), "-j", "2", str(FIXTURES))
+    warm = run_cli("--format", "json", "--cache-dir", str(cache), "-j", "2", str(FIXTURES))
+    assert _payload(serial) == _payload(cold) == _payload(warm)
+    assert serial.returncode == cold.returncode == warm.returncode == 1
+    assert any(cache.rglob("*.json"))
+
+
+def test_corrupt_and_foreign_cache_entries_are_ignored(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    model = tmp_path / "zero.py"
+    model.write_text("import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                     "        self.a = nn.Linear(4, 4)\n        self.b = nn.Linear(4, 1)\n"
+                     "        nn.init.zeros_(self.a.weight)\n    def forward(self, x):\n        return self.b(self.a(x))\n")
+    first = run_cli("--format", "json", "--cache-dir", str(cache), str(model))
+    entries = list(cache.rglob("*.json"))
+    assert entries
+    for entry in entries:
+        entry.write_text("{not json")
+    second = run_cli("--format", "json", "--cache-dir", str(cache), str(model))
+    assert _payload(first) == _payload(second)
+    for entry in cache.rglob("*.json"):
+        entry.write_text(json.dumps({"format": 1, "key": "someone-else", "diagnostics": [], "models": []}))
+    assert _payload(run_cli("--format", "json", "--cache-dir", str(cache), str(model))) == _payload(first)
+
+
+def test_changed_file_or_config_is_linted_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    model = tmp_path / "m.py"
+    model.write_text("import torch.nn as nn\nm = nn.Sequential(*[nn.Sequential(nn.Linear(64, 64), nn.Sigmoid()) "
+                     "for _ in range(8)])\n")
+    assert run_cli("--cache-dir", str(cache), str(model)).returncode == 1
+    assert run_cli("--cache-dir", str(cache), "--ignore", "GRD001", str(model)).returncode == 0
+    model.write_text("import torch.nn as nn\nm = nn.Sequential(nn.Linear(64, 64), nn.ReLU())\n")
+    assert run_cli("--cache-dir", str(cache), str(model)).returncode == 0
+
+
+def test_clean_removes_the_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    run_cli("--cache-dir", str(cache), str(FIXTURES / "torch"))
+    assert cache.exists()
+    proc = run_cli("clean", "--cache-dir", str(cache))
+    assert proc.returncode == 0 and not cache.exists()
