@@ -105,10 +105,11 @@ def _diagnostic_from_json(raw: dict[str, Any], path: str) -> Diagnostic:
         estimate = Estimate(float(w), float(b), int(layers), bool(exact), [str(a) for a in assumptions],
                             gain, q)
     known = {"path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "model",
-             "estimate", "estimate_full"}
+             "estimate", "estimate_full", "fingerprint"}
     return Diagnostic(path, int(raw["line"]), int(raw["column"]), int(raw["end_line"]), int(raw["end_column"]),
                       str(raw["code"]), str(raw["name"]), Severity(raw["severity"]), str(raw["message"]),
-                      raw.get("model"), estimate, {k: v for k, v in raw.items() if k not in known})
+                      raw.get("model"), estimate, {k: v for k, v in raw.items() if k not in known},
+                      raw.get("fingerprint"))
 
 
 def _model_to_json(model: Model) -> dict[str, Any]:

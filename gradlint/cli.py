@@ -80,6 +80,9 @@ def main() -> None:
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of standard output.")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: on a terminal).")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
+              help="Report only findings not in this baseline file (created from the current findings if missing).")
+@click.option("--update-baseline", is_flag=True, help="With --baseline: rewrite the baseline from the current findings.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache directory (default: .gradlint_cache in the project root; env GRADLINT_CACHE_DIR).")
@@ -99,7 +102,8 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
           select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], exclude: tuple[str, ...], extend_exclude: tuple[str, ...],
           stdin_filename: str | None, exit_zero: bool,
-          output_file: str | None, color: bool | None, no_cache: bool, cache_dir: str | None, jobs: int | None,
+          output_file: str | None, color: bool | None, baseline_path: str | None, update_baseline: bool,
+          no_cache: bool, cache_dir: str | None, jobs: int | None,
           dynamic: bool, model_args: str | None,
           input_shapes: tuple[str, ...], timeout: float, seeds: int, plot_dir: str | None) -> None:
     """Lint PATHS (files or directories; `-` reads standard input)."""
@@ -155,6 +159,20 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
         results.extend(lint_paths(file_paths, config, jobs=jobs, cache=cache))
 
     diagnostics = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
+    if baseline_path:
+        from gradlint.baseline import load_baseline, new_findings, write_baseline
+
+        target = Path(baseline_path)
+        if update_baseline or not target.exists():
+            count = write_baseline(target, diagnostics)
+            click.echo(f"gradlint: recorded {count} finding{'s' if count != 1 else ''} in {target}", err=True)
+            diagnostics = []
+        else:
+            try:
+                diagnostics = new_findings(diagnostics, load_baseline(target), target)
+            except ValueError as exc:
+                click.echo(f"gradlint: error: {exc}", err=True)
+                sys.exit(EXIT_ERROR)
     report = Report(
         diagnostics=diagnostics,
         files_linted=sum(1 for r in results if r.path and not r.path.startswith("<missing")),

@@ -22,6 +22,8 @@ class Diagnostic:
     model: str | None = None
     estimate: Estimate | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    # Stable across edits elsewhere in the file: code, model and the reported source line's text.
+    fingerprint: str | None = None
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)
@@ -41,5 +43,7 @@ class Diagnostic:
         }
         if self.estimate is not None:
             out["estimate"] = self.estimate.to_json()
+        if self.fingerprint is not None:
+            out["fingerprint"] = self.fingerprint
         out.update(self.extra)
         return out

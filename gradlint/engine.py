@@ -216,6 +216,10 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
             return result
         tree = parse_source(text, path)
         result.diagnostics, result.models = lint_tree(tree, suppressions, path, config)
+        if result.diagnostics:
+            lines = text.splitlines()
+            for diag in result.diagnostics:
+                diag.fingerprint = fingerprint(diag, lines)
     except SourceError as exc:
         result.diagnostics = _keep_selected([_system_diagnostic(path, exc.code, exc.message, exc.line, exc.column)],
                                             config)
@@ -255,6 +259,14 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
                 path, directive.line, directive.column, directive.line, directive.column, "GRD100",
                 SYSTEM_CODES["GRD100"][0], Severity.WARNING, f"unused suppression ({codes}): nothing to silence here")
     return sorted(diagnostics.values(), key=Diagnostic.sort_key), models
+
+
+def fingerprint(diag: Diagnostic, lines: list[str]) -> str:
+    """Identity of a finding that survives edits elsewhere in the file (for baselines and SARIF)."""
+    import hashlib
+
+    text = lines[diag.line - 1].strip() if 1 <= diag.line <= len(lines) else ""
+    return hashlib.sha1(f"{diag.code}|{diag.model or ''}|{' '.join(text.split())}".encode()).hexdigest()[:16]
 
 
 def _worse(a: Diagnostic, b: Diagnostic) -> bool:

@@ -131,3 +131,19 @@ def test_statistics_and_output_file(tmp_path: Path) -> None:
     proc = run_cli("--format", "json", "-o", str(out), ".", cwd=tmp_path)
     assert proc.returncode == 1 and proc.stdout == ""
     assert len(json.loads(out.read_text())["diagnostics"]) == 2
+
+
+def test_baseline_reports_only_new_findings(tmp_path: Path) -> None:
+    (tmp_path / "seed.py").write_text(SEED)
+    baseline = tmp_path / "gradlint-baseline.json"
+    first = run_cli("--baseline", str(baseline), ".", cwd=tmp_path)
+    assert first.returncode == 0 and baseline.exists() and "recorded 1 finding" in first.stderr
+    # Unrelated edits move the finding down two lines: still known.
+    (tmp_path / "seed.py").write_text("# a comment\n# another\n" + SEED)
+    assert run_cli("--baseline", str(baseline), ".", cwd=tmp_path).returncode == 0
+    # A new problem is reported.
+    (tmp_path / "zero.py").write_text(ZERO)
+    proc = run_cli("--format", "json", "--baseline", str(baseline), ".", cwd=tmp_path)
+    assert proc.returncode == 1 and _codes(proc) == {"GRD002"}
+    assert run_cli("--baseline", str(baseline), "--update-baseline", ".", cwd=tmp_path).returncode == 0
+    assert run_cli("--baseline", str(baseline), ".", cwd=tmp_path).returncode == 0

@@ -70,6 +70,8 @@ def render_sarif(report: Report) -> str:
                 "region": region,
             }}],
         }
+        if diag.fingerprint:
+            result["partialFingerprints"] = {"gradlintFinding/v1": diag.fingerprint}
         properties: dict[str, object] = {}
         if diag.model:
             properties["model"] = diag.model
