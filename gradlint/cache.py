@@ -18,7 +18,7 @@ from gradlint import __version__
 from gradlint.analysis import Estimate
 from gradlint.diagnostics import Diagnostic
 from gradlint.model import InputHint, Model, Span
-from gradlint.rule import Severity
+from gradlint.rule import InitFix, Severity
 
 CACHE_DIR_NAME = ".gradlint_cache"
 _FORMAT = 1
@@ -91,6 +91,10 @@ def clear(directory: Path) -> bool:
 def _diagnostic_to_json(diag: Diagnostic) -> dict[str, Any]:
     out = diag.to_json()
     out.pop("path", None)
+    fix = diag.fix
+    if isinstance(fix, InitFix):
+        out["fix_full"] = [[fix.span.line, fix.span.col, fix.span.end_line, fix.span.end_col], fix.framework,
+                           fix.scheme, [list(k) for k in fix.keywords], fix.safe, fix.description]
     if diag.estimate is not None:
         e = diag.estimate
         out["estimate_full"] = [e.log10_weight_ratio, e.log10_backward_ratio, e.layers, e.exact,
@@ -105,11 +109,16 @@ def _diagnostic_from_json(raw: dict[str, Any], path: str) -> Diagnostic:
         estimate = Estimate(float(w), float(b), int(layers), bool(exact), [str(a) for a in assumptions],
                             gain, q)
     known = {"path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "model",
-             "estimate", "estimate_full", "fingerprint"}
+             "estimate", "estimate_full", "fingerprint", "fix", "fix_full"}
+    fix = None
+    if "fix_full" in raw:
+        span, framework, scheme, keywords, safe, description = raw["fix_full"]
+        fix = InitFix(Span(*[int(v) for v in span]), str(framework), str(scheme),
+                      tuple((str(k), str(v)) for k, v in keywords), bool(safe), str(description))
     return Diagnostic(path, int(raw["line"]), int(raw["column"]), int(raw["end_line"]), int(raw["end_column"]),
                       str(raw["code"]), str(raw["name"]), Severity(raw["severity"]), str(raw["message"]),
                       raw.get("model"), estimate, {k: v for k, v in raw.items() if k not in known},
-                      raw.get("fingerprint"))
+                      raw.get("fingerprint"), fix)
 
 
 def _model_to_json(model: Model) -> dict[str, Any]:

@@ -83,6 +83,9 @@ def main() -> None:
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
               help="Report only findings not in this baseline file (created from the current findings if missing).")
 @click.option("--update-baseline", is_flag=True, help="With --baseline: rewrite the baseline from the current findings.")
+@click.option("--fix", "apply_fix", is_flag=True, help="Apply fixes (safe ones; with --unsafe-fixes, all).")
+@click.option("--unsafe-fixes", is_flag=True, help="Allow fixes that change the model's behaviour (e.g. its init).")
+@click.option("--diff", "show_diff", is_flag=True, help="Print the fixes as a unified diff; change no file.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache directory (default: .gradlint_cache in the project root; env GRADLINT_CACHE_DIR).")
@@ -103,7 +106,7 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
           ignore: tuple[str, ...], exclude: tuple[str, ...], extend_exclude: tuple[str, ...],
           stdin_filename: str | None, exit_zero: bool,
           output_file: str | None, color: bool | None, baseline_path: str | None, update_baseline: bool,
-          no_cache: bool, cache_dir: str | None, jobs: int | None,
+          apply_fix: bool, unsafe_fixes: bool, show_diff: bool, no_cache: bool, cache_dir: str | None, jobs: int | None,
           dynamic: bool, model_args: str | None,
           input_shapes: tuple[str, ...], timeout: float, seeds: int, plot_dir: str | None) -> None:
     """Lint PATHS (files or directories; `-` reads standard input)."""
@@ -153,11 +156,13 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
         results.append(lint_file(stdin_filename or "<stdin>", config, data=data))
     if file_paths:
         cache = None
-        if not no_cache and not dynamic:  # the dynamic check needs fresh model descriptions
+        if not no_cache and not dynamic:
             directory = cache_dir or os.environ.get("GRADLINT_CACHE_DIR")
             cache = ResultCache(Path(directory) if directory else default_cache_dir(config.project_root))
         results.extend(lint_paths(file_paths, config, jobs=jobs, cache=cache))
 
+    if apply_fix or show_diff:
+        results = _apply_fixes(results, config, unsafe_fixes, show_diff, file_paths, jobs)
     diagnostics = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
     if baseline_path:
         from gradlint.baseline import load_baseline, new_findings, write_baseline
@@ -221,6 +226,40 @@ def rules_markdown() -> str:
     for code, (name, text) in SYSTEM_CODES.items():
         lines.append(f"| {code} | `{name}` | on | no | {text} |")
     return "\n".join(lines) + "\n"
+
+
+def _apply_fixes(results: list, config: LintConfig, unsafe: bool, diff_only: bool, file_paths: Sequence[str],
+                 jobs: int | None) -> list:
+    """Fix what can be fixed, then lint the changed files again (what remains is reported)."""
+    from gradlint.engine import decode_source
+    from gradlint.fixes import fix_file, write_atomically
+
+    changed: set[str] = set()
+    total = 0
+    for result in results:
+        if not result.diagnostics or result.path == "<stdin>" or not os.path.isfile(result.path):
+            continue
+        fixed = fix_file(result.path, result.diagnostics, unsafe)
+        if fixed is None:
+            continue
+        total += fixed.applied
+        if diff_only:
+            click.echo(fixed.diff(), nl=False)
+            continue
+        import io
+        import tokenize
+
+        with open(result.path, "rb") as handle:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(handle.read()).readline)
+        write_atomically(fixed, encoding)
+        changed.add(result.path)
+    if diff_only:
+        click.echo(f"gradlint: {total} fix{'es' if total != 1 else ''} available (--diff changed nothing)", err=True)
+        return results
+    if total:
+        click.echo(f"gradlint: fixed {total} problem{'s' if total != 1 else ''} in {len(changed)} "
+                   f"file{'s' if len(changed) != 1 else ''}", err=True)
+    return [lint_file(r.path, config) if r.path in changed else r for r in results]
 
 
 def _file_config(config_path: str | None, isolated: bool, paths: Sequence[str]) -> FileConfig:

@@ -24,6 +24,10 @@ class Diagnostic:
     extra: dict[str, object] = field(default_factory=dict)
     # Stable across edits elsewhere in the file: code, model and the reported source line's text.
     fingerprint: str | None = None
+    fix: "object | None" = None  # gradlint.rule.InitFix; not cached, --fix relints
+
+    def fix_json(self) -> dict[str, object] | None:
+        return self.fix.to_json() if self.fix is not None else None  # type: ignore[attr-defined]
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)
@@ -45,5 +49,7 @@ class Diagnostic:
             out["estimate"] = self.estimate.to_json()
         if self.fingerprint is not None:
             out["fingerprint"] = self.fingerprint
+        if self.fix is not None:
+            out["fix"] = self.fix_json()
         out.update(self.extra)
         return out

@@ -284,7 +284,7 @@ def _to_diagnostic(path: str, rule: Rule, finding: "object", model: Model) -> Di
     assert isinstance(finding, Finding)
     span = finding.span
     return Diagnostic(path, span.line, span.col + 1, span.end_line, span.end_col + 1, rule.code, rule.name,
-                      finding.severity, finding.message, model.name, finding.estimate)
+                      finding.severity, finding.message, model.name, finding.estimate, fix=finding.fix)
 
 
 def _system_diagnostic(path: str, code: str, message: str, line: int = 1, column: int = 1) -> Diagnostic:

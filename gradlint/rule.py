@@ -23,6 +23,22 @@ class Severity(str, enum.Enum):
     INFO = "info"  # notes never change the exit code
 
 
+@dataclass(frozen=True)
+class InitFix:
+    """A semantic edit: "make the init set at ``span`` this scheme". The fixer (gradlint.fixes)
+    turns it into a syntax edit; rules never touch source text."""
+
+    span: Span
+    framework: str  # torch | keras
+    scheme: str  # torch: kaiming_normal_ / xavier_uniform_ ...; keras: he_normal / glorot_uniform ...
+    keywords: tuple[tuple[str, str], ...] = ()  # extra keyword arguments as source text
+    safe: bool = False  # changing an init changes the model's behaviour: unsafe
+    description: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"applicability": "safe" if self.safe else "unsafe", "message": self.description}
+
+
 @dataclass
 class Finding:
     """What a rule reports: where, how bad, why — with the estimate behind it when it has one."""
@@ -32,6 +48,7 @@ class Finding:
     severity: Severity = Severity.WARNING
     estimate: Estimate | None = None
     related: list[Span] = field(default_factory=list)
+    fix: InitFix | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Iterable
 
 from gradlint.analysis import Unit, units_and_barriers
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
-from gradlint.rule import Finding, Rule, RuleContext, Severity
+from gradlint.rule import Finding, InitFix, Rule, RuleContext, Severity
 
 
 def _weight_layers(path: list[Node]) -> list[Layer]:
@@ -82,6 +82,22 @@ def _group_names(layers: list[Layer]) -> str:
     return ", ".join(parts)
 
 
+_RELU_LIKE = {"relu", "relu6", "leaky_relu", "gelu", "gelu_tanh", "silu", "mish", "hard_swish", "elu", "celu"}
+
+
+def _fix_for(layers: list[Layer], span: Span, activations: dict[int, str]) -> InitFix | None:
+    acts = {activations.get(id(layer), "linear") for layer in layers}
+    relu = bool(acts) and acts <= _RELU_LIKE
+    framework = layers[0].framework
+    if framework == "keras":
+        scheme = "he_normal" if relu else "glorot_uniform"
+        return InitFix(span, "keras", scheme, description=f"use kernel_initializer={scheme!r}")
+    if relu:
+        return InitFix(span, "torch", "kaiming_normal_", (("nonlinearity", '"relu"'),),
+                       description='use nn.init.kaiming_normal_(w, nonlinearity="relu")')
+    return InitFix(span, "torch", "xavier_uniform_", description="use nn.init.xavier_uniform_(w)")
+
+
 class ConstantWeightInit(Rule):
     code = "GRD002"
     name = "constant-weight-init"
@@ -118,7 +134,13 @@ class Net(nn.Module):
         nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")
         nn.init.zeros_(self.fc1.bias)
 """
-    fix = "Not yet automatic (planned as an unsafe fix: the init matching the layer's activation)."
+    fix = """
+Unsafe fix (`--fix --unsafe-fixes`): an `nn.init.zeros_/ones_/constant_(w, ...)` call becomes
+`nn.init.kaiming_normal_(w, nonlinearity="relu")` for ReLU-like layers or
+`nn.init.xavier_uniform_(w)` otherwise; Keras `kernel_initializer="zeros"` (or `Zeros()`,
+`Constant(c)`) becomes `"he_normal"` or `"glorot_uniform"`. In-place forms such as
+`w.data.fill_(0)` are not rewritten. Unsafe because it changes the model's initial weights."""
+    fixable = True
 
     VALID = [
         # Zero biases and BatchNorm constants are fine.
@@ -194,6 +216,7 @@ model.apply(init_weights)
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
+        activations = {id(u.layer): u.activation for u in units_and_barriers(model.path) if isinstance(u, Unit)}
         exempt = exempt_layers(model)
         by_site: dict[tuple[int, int], list[Layer]] = {}
         for layer in _hidden_layers(model):
@@ -216,4 +239,5 @@ model.apply(init_weights)
                 f"Initialise with the scheme that matches the activation (He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid); "
                 f"keep zeros for biases, the output head or a residual branch's last layer."
             )
-            yield Finding(Span(span.line, span.col, span.end_line, span.end_col), message, Severity.WARNING)
+            fix = _fix_for(layers, span, activations)
+            yield Finding(Span(span.line, span.col, span.end_line, span.end_col), message, Severity.WARNING, fix=fix)

@@ -147,3 +147,30 @@ def test_baseline_reports_only_new_findings(tmp_path: Path) -> None:
     assert proc.returncode == 1 and _codes(proc) == {"GRD002"}
     assert run_cli("--baseline", str(baseline), "--update-baseline", ".", cwd=tmp_path).returncode == 0
     assert run_cli("--baseline", str(baseline), ".", cwd=tmp_path).returncode == 0
+
+
+def test_unsafe_fix_rewrites_zero_init_atomically_and_idempotently(tmp_path: Path) -> None:
+    path = tmp_path / "zero.py"
+    source = ZERO.replace("nn.init.zeros_(self.fc1.weight)", "nn.init.zeros_(self.fc1.weight)  # keep me")
+    path.write_text(source)
+    diff = run_cli("--diff", "--unsafe-fixes", str(path))
+    assert '-        nn.init.zeros_(self.fc1.weight)  # keep me' in diff.stdout
+    assert '+        nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")  # keep me' in diff.stdout
+    assert path.read_text() == source  # --diff changes nothing
+    assert run_cli("--fix", str(path)).returncode == 1  # the only fix is unsafe: nothing applied
+    assert path.read_text() == source
+    proc = run_cli("--fix", "--unsafe-fixes", str(path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fixed = path.read_text()
+    assert 'nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")  # keep me' in fixed
+    assert run_cli("--fix", "--unsafe-fixes", str(path)).returncode == 0
+    assert path.read_text() == fixed  # a second run changes nothing
+
+
+def test_keras_zero_init_fix(tmp_path: Path) -> None:
+    path = tmp_path / "k.py"
+    path.write_text("from keras import layers, Sequential\n"
+                    "model = Sequential([layers.Dense(64, activation='tanh', kernel_initializer='zeros', input_shape=(8,)),\n"
+                    "                    layers.Dense(1)])\n")
+    assert run_cli("--fix", "--unsafe-fixes", str(path)).returncode == 0
+    assert "kernel_initializer=\"glorot_uniform\"" in path.read_text()
