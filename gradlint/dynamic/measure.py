@@ -171,7 +171,7 @@ class _Recorder(TorchFunctionMode):
         self.owner: dict[int, int] = {id(p): i for i, u in enumerate(units) for p in u.params}
         self.bound = saturation_bound
         self.counter = 0
-        self.current: int | None = None  # last non-norm weight layer that ran
+        self.current: int | None = None  # last layer with a weight matrix that ran
 
     def _note(self, value: Any) -> int | None:
         index = self.owner.get(id(value))
@@ -181,7 +181,7 @@ class _Recorder(TorchFunctionMode):
         if unit.first_use is None:
             unit.first_use = self.counter
             self.counter += 1
-        if not unit.is_norm:
+        if unit.main is not None:  # activations belong to weight matrices, not to norms or biases
             self.current = index
         return index
 

@@ -3,7 +3,8 @@
 Reads one JSON job on stdin, builds the user's model, runs forward/backward on synthetic
 input once per seed, and writes one JSON result on stdout. This is the only place that
 imports torch or keras; the parent never does. It runs the user's code: the parent puts it
-in its own process with a timeout and a memory cap.
+in its own process with a timeout and a memory cap. ``--serve FRAMEWORK...`` runs the fork
+server instead (protocol below, before ``serve``).
 
 User code may print: fd 1 is pointed at stderr before anything runs, and the result goes to
 a private duplicate of the original stdout.
@@ -57,7 +58,7 @@ def _module_name_for(path: Path) -> tuple[str, str | None, Path]:
     return ".".join(parts), ".".join(parts[:-1]), root
 
 
-def _statements_to_run(tree: ast.Module, kind: str, line: int, end_line: int | None) -> list[ast.stmt]:
+def _statements_to_run(tree: ast.Module, kind: str, end_line: int | None) -> list[ast.stmt]:
     """Top-level statements to execute for this target.
 
     - 'variable' with end_line: everything up to the last statement that starts at or
@@ -70,12 +71,12 @@ def _statements_to_run(tree: ast.Module, kind: str, line: int, end_line: int | N
     return list(body)
 
 
-def load_namespace(path: str, kind: str, line: int, end_line: int | None) -> dict[str, Any]:
+def load_namespace(path: str, kind: str, end_line: int | None) -> dict[str, Any]:
     """Execute the user's file (or its model-building prefix) as a module; return its namespace."""
     file = Path(path).resolve()
     source = file.read_text(encoding="utf-8")
     tree = ast.parse(source, filename=str(file))
-    tree.body = _statements_to_run(tree, kind, line, end_line)
+    tree.body = _statements_to_run(tree, kind, end_line)
     name, package, root = _module_name_for(file)
     for entry in (str(file.parent), str(root)):
         if entry not in sys.path:
@@ -400,10 +401,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
-    shim = False
     if framework == "keras":
         Stage.name = "importing keras"
-        shim = install_tf_shim()
+        install_tf_shim()
 
     from gradlint.dynamic import measure
 
@@ -415,7 +415,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         if namespace is None or job["kind"] == "variable":
             # Module-level models are re-created per seed by re-running the file's prefix.
             Stage.name = "loading the file"
-            namespace = load_namespace(job["path"], job["kind"], job["line"], job.get("end_line"))
+            namespace = load_namespace(job["path"], job["kind"], job.get("end_line"))
         Stage.name = "building the model"
         try:
             model = build_model(job, namespace)
@@ -446,7 +446,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         try:
             measured, full_shape = measure_with(model, spec, generator)
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-            if isinstance(exc, MemoryError) or "allocate memory" in str(exc):
+            if "allocate memory" in str(exc):  # out of memory is not a wrong input
                 raise
             first_error = first_error or exc
             continue
@@ -464,8 +464,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     result["input_shape"] = list(full_shape)
     result["input_kind"] = chosen.kind
     result["seeds"] = len(per_seed)
-    if shim:
-        result["notes"] = ["tensorflow.keras mapped to Keras 3 (torch backend) by gradlint's shim"]
     return result
 
 
