@@ -138,6 +138,12 @@ def test_activation_closed_forms() -> None:
     assert activation_moments("elu", 1e-10)[0] == pytest.approx(1e-10, rel=1e-3)
 
 
+def test_activation_moments_accepts_aliases_and_rejects_unknown() -> None:
+    assert activation_moments("swish", 1.0) == activation_moments("silu", 1.0)
+    with pytest.raises(ValueError):
+        activation_moments("softmax", 1.0)
+
+
 def test_canonical_activation_aliases() -> None:
     assert gf.canonical_activation("Swish") == "silu"
     assert gf.canonical_activation("hardswish") == "hard_swish"
@@ -161,6 +167,8 @@ def test_canonical_activation_aliases() -> None:
         ("kaiming_normal", {"fan_out_mode": 1}, 64, 32, 4.0),
         ("kaiming_uniform", {"mode": "fan_out"}, 64, 32, 4.0),
         ("kaiming_normal", {"fan_out_mode": 1}, 64, None, None),
+        ("kaiming_normal", {"nonlinearity": "tanh"}, 64, 32, 25 / 9),
+        ("kaiming_uniform", {"nonlinearity": "leaky_relu", "a": math.sqrt(5)}, 64, 32, 1 / 3),
         ("xavier_uniform", {}, 256, 256, 1.0),
         ("xavier_normal", {"gain": 2.0}, 100, 300, 4 * 2 * 100 / 400),
         ("xavier_uniform", {}, None, 10, None),
