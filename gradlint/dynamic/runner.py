@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from gradlint.dynamic import DynamicOptions, DynamicResult, DynamicTarget, LayerMeasurement
 
@@ -30,8 +30,8 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 def _lookup(mapping: dict[str, Any], target: DynamicTarget) -> Any:
-    """Per-model options are keyed by display name; the symbol and path:name work too."""
-    for key in (f"{target.path}:{target.model}", target.model, target.symbol):
+    """Per-model options are keyed by display name; path:name, the symbol and "*" work too."""
+    for key in (f"{target.path}:{target.model}", target.model, target.symbol, "*"):
         if key in mapping:
             return mapping[key]
     return None
