@@ -28,9 +28,34 @@ def default_cache_dir(project_root: str | None) -> Path:
     return Path(project_root or os.getcwd()) / CACHE_DIR_NAME
 
 
+_CODE_STAMP: str | None = None
+
+
+def _code_stamp() -> str:
+    """Identity of the installed gradlint code (sizes and mtimes of its modules): an editable
+    install that changes keeps no stale results, without reading every module."""
+    global _CODE_STAMP
+    if _CODE_STAMP is None:
+        import gradlint
+        import gradlint.rules
+
+        digest = hashlib.sha256()
+        for package in (gradlint, gradlint.rules):
+            for directory in package.__path__:
+                for path in sorted(Path(directory).rglob("*.py")):
+                    try:
+                        stat = path.stat()
+                    except OSError:
+                        continue
+                    digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        _CODE_STAMP = digest.hexdigest()
+    return _CODE_STAMP
+
+
 def cache_key(data: bytes, config_fingerprint: str) -> str:
     digest = hashlib.sha256()
     digest.update(__version__.encode())
+    digest.update(_code_stamp().encode())
     digest.update(b"\0")
     digest.update(config_fingerprint.encode())
     digest.update(b"\0")

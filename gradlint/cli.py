@@ -199,7 +199,7 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
         if fmt == "text":
             from gradlint.dynamic import render_results
 
-            dynamic_text = render_results(dynamic_results, color=bool(use_color))
+            dynamic_text = "\n" + render_results(dynamic_results, color=bool(use_color))
     if statistics:
         text = render_statistics(report)
     else:

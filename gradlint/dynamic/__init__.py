@@ -70,7 +70,7 @@ class DynamicOptions:
     # tanh nets from ~1.4e2; growth is capped by saturation, so explosion shows at smaller
     # ratios than vanishing does.
     vanishing_ratio: float = 1e-3
-    exploding_ratio: float = 1e2
+    exploding_ratio: float = 1e3
     # A layer whose gradient RMS (‖g‖/√numel) exceeds this is exploding whatever the ratio
     # (TheDeepChecker: mean |grad| > 1e6) -- catches nets whose forward pass blows up evenly.
     exploding_grad_rms: float = 1e6

@@ -150,7 +150,8 @@ TORCH_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "Paramet
 
 # torch.nn.functional / torch / Tensor method names that are activations.
 FUNCTIONAL_ACTIVATIONS: dict[str, str] = {
-    name: act for name, act in ACTIVATION_ALIASES.items()
+    # F.linear is a weight layer and F.threshold/identity are not activations worth a node.
+    name: act for name, act in ACTIVATION_ALIASES.items() if name not in ("linear", "identity", "threshold")
 } | {"relu_": "relu", "sigmoid_": "sigmoid", "tanh_": "tanh", "elu_": "elu", "leaky_relu_": "leaky_relu",
      "hardtanh_": "hardtanh", "silu_": "silu", "exp": "exponential"}
 FUNCTIONAL_NORMALIZATION = frozenset({"batch_norm", "layer_norm", "group_norm", "instance_norm",

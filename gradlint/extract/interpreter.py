@@ -722,6 +722,13 @@ class Interpreter:
         return Const("".join(parts))
 
     def eval_BinOp(self, node: ast.BinOp, scope: Scope) -> Value:
+        formula = _activation_formula(node)
+        if formula is not None:
+            name, operand = formula
+            inner = self.eval(operand, scope)
+            if isinstance(inner, TensorV):
+                layer = Layer(LayerKind.ACTIVATION, f"{name} formula", span_of(node), "torch", activation=name, bias=False)
+                return TensorV(inner.nodes + (layer,), inner.hint)
         left = self.eval(node.left, scope)
         right = self.eval(node.right, scope)
         return self.binop(node.op, left, right, node)
@@ -798,6 +805,10 @@ class Interpreter:
         tensor = left if isinstance(left, TensorV) else right
         other = right if tensor is left else left
         assert isinstance(tensor, TensorV)
+        if (isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)) and tensor is right) or isinstance(op, ast.Pow):
+            # c / x, x ** k: a nonlinearity we do not model; never reason across it.
+            if not (isinstance(op, ast.Pow) and isinstance(other, Const) and other.value == 1):
+                return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "elementwise", span, "torch"),), tensor.hint)
         if isinstance(op, ast.MatMult) and isinstance(other, ParamV):
             shape = other.shape if tensor is left else None
             layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=other.init, bias=False,
@@ -1329,6 +1340,11 @@ class Interpreter:
             return target
         if name in ("modules", "named_modules", "parameters", "named_parameters", "children", "named_children"):
             return self.module_listing(target, name)
+        if name == "state_dict":
+            pairs = self.module_listing(target, "named_parameters")
+            assert isinstance(pairs, ListV)
+            return DictV({p.items[0].value: p.items[1] for p in pairs.items  # type: ignore[union-attr]
+                          if isinstance(p, ListV) and isinstance(p.items[0], Const)})
         if name in ("forward", "__call__", "call"):
             return self.call_module(target, args, kwargs, node)
         if name in ("register_buffer", "register_parameter", "compile", "summary", "build", "fit",
@@ -1423,8 +1439,15 @@ class Interpreter:
                 params.extend(self.layer_params(module.layer, prefix))
             elif isinstance(module, InstanceV):
                 for key, value in module.attrs.items():
+                    name_ = f"{prefix}.{key}" if prefix else key
                     if isinstance(value, ParamV) and value.owner is None:
-                        params.append((f"{prefix}.{key}" if prefix else key, value))
+                        params.append((name_, value))
+                    elif isinstance(value, ListV):
+                        params.extend((f"{name_}.{i}", v) for i, v in enumerate(value.items)
+                                      if isinstance(v, ParamV) and v.owner is None)
+                    elif isinstance(value, DictV):
+                        params.extend((f"{name_}.{k}", v) for k, v in value.items.items()
+                                      if isinstance(v, ParamV) and v.owner is None)
         if name == "parameters":
             return ListV([p for _, p in params])
         return ListV([ListV([Const(n), p], is_tuple=True) for n, p in params])
@@ -1716,6 +1739,12 @@ class Interpreter:
                 self.own(item)
             self.built.append(value)
             return value
+        if leaf == "ParameterList":
+            items = self.iterate(args[0]) if args else []
+            return ListV(list(items or []), partial=items is None)
+        if leaf == "ParameterDict":
+            source = args[0] if args else DictV({})
+            return DictV(dict(source.items), source.partial) if isinstance(source, DictV) else DictV({}, partial=True)
         if leaf in catalog.TORCH_PASSTHROUGH:
             return LayerObj(Layer(LayerKind.OTHER, leaf, span, "torch", activation="linear", bias=False))
         if leaf == "Parameter":
@@ -2511,6 +2540,54 @@ def _keras_hint_from_layer(value: Value) -> InputHint | None:
             if value.layer.kind == LayerKind.EMBEDDING:
                 return InputHint("tokens", None, vocab=_int(kwargs["input_dim"]))
             return InputHint("features", (kwargs["input_dim"].value,))
+    return None
+
+
+def _is_exp_call(node: ast.expr) -> ast.expr | None:
+    """``torch.exp(e)`` / ``np.exp(e)`` / ``math.exp(e)`` / ``e.exp()`` -> e."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "exp":
+            if node.args and isinstance(func.value, ast.Name):
+                return node.args[0]
+            if not node.args:
+                return func.value
+        if isinstance(func, ast.Name) and func.id == "exp" and node.args:
+            return node.args[0]
+    return None
+
+
+def _is_one(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value in (1, 1.0)
+
+
+def _negated(node: ast.expr) -> ast.expr | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return node.operand
+    return None
+
+
+def _activation_formula(node: ast.BinOp) -> tuple[str, ast.expr] | None:
+    """Hand-written sigmoid and tanh: ``1 / (1 + exp(-x))``, ``exp(x) / (1 + exp(x))``,
+    ``(exp(x) - exp(-x)) / (exp(x) + exp(-x))``."""
+    if not isinstance(node.op, ast.Div):
+        return None
+    num, den = node.left, node.right
+    if isinstance(den, ast.BinOp) and isinstance(den.op, ast.Add):
+        terms = (den.left, den.right)
+        one = next((t for t in terms if _is_one(t)), None)
+        exp_arg = next((_is_exp_call(t) for t in terms if _is_exp_call(t) is not None), None)
+        if one is not None and exp_arg is not None:
+            inner = _negated(exp_arg)
+            if _is_one(num) and inner is not None:
+                return "sigmoid", inner
+            num_arg = _is_exp_call(num)
+            if num_arg is not None and ast.dump(num_arg) == ast.dump(exp_arg):
+                return "sigmoid", exp_arg
+        if isinstance(num, ast.BinOp) and isinstance(num.op, ast.Sub):
+            a, b = _is_exp_call(num.left), _is_exp_call(num.right)
+            if a is not None and b is not None and _negated(b) is not None and ast.dump(_negated(b)) == ast.dump(a):
+                return "tanh", a
     return None
 
 

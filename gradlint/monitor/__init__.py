@@ -1,0 +1,147 @@
+"""Training monitor: per-layer gradient norms during real training runs (opt-in).
+
+Two front ends share one core:
+
+- ``GradientMonitor`` (``gradlint.monitor.torch_monitor``): call ``monitor.step(loss)`` after
+  ``loss.backward()`` in a PyTorch loop, or use it as a context manager;
+- ``GradientMonitorCallback`` (``gradlint.monitor.keras_callback``): a Keras 3 callback for
+  ``model.fit`` on the torch backend.
+
+Every ``every`` steps they record the gradient norm of each weight layer (in execution order,
+found with the dynamic check's layer discovery), the first/last ratio, NaN/Inf, raise an alert
+when vanishing / exploding / NaN gradients or a loss plateau appear, and write one JSON object
+per recorded step to a JSON-lines log. Between recordings they only count steps.
+
+Importing this package is cheap: it imports neither torch, keras nor matplotlib; the two
+front ends are loaded on first access (``gradlint.monitor.GradientMonitor``). See
+docs/monitor.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+__all__ = [
+    "GradientAlert",
+    "LossPlateauAlert",
+    "Alert",
+    "GradientMonitor",
+    "GradientMonitorCallback",
+    "plateau_improvement",
+    "read_log",
+    "plot_record",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gradlint.monitor.keras_callback import GradientMonitorCallback
+    from gradlint.monitor.torch_monitor import GradientMonitor
+
+
+class GradientAlert(UserWarning):
+    """Warning category of every monitor alert: vanishing, exploding, NaN/Inf, loss plateau.
+
+    Silence them with ``warnings.simplefilter("ignore", GradientAlert)``, turn them into
+    exceptions with ``"error"``.
+    """
+
+
+class LossPlateauAlert(GradientAlert):
+    """The loss stopped improving (a subclass, so it can be silenced on its own)."""
+
+
+@dataclass
+class Alert:
+    """What ``on_alert`` receives: one condition that appeared at a recorded step."""
+
+    kind: str  # 'vanishing' | 'exploding' | 'nan' | 'plateau'
+    step: int
+    message: str
+    record: dict[str, Any] = field(repr=False, default_factory=dict)  # the full log record of that step
+
+    @property
+    def category(self) -> type[GradientAlert]:
+        return LossPlateauAlert if self.kind == "plateau" else GradientAlert
+
+
+def plateau_improvement(losses: Sequence[float], window: int) -> float | None:
+    """Relative loss improvement over the last ``window`` recorded losses, or None.
+
+    The window is split in two halves (the older and the newer ``window // 2`` values);
+    improvement = (median(older) - median(newer)) / |median(older)|. Medians make single noisy
+    batches harmless. None until ``window`` finite losses have been seen. Negative when the
+    loss went up. The monitor reports a plateau when this is below ``plateau_threshold``.
+    """
+    finite = [x for x in losses if math.isfinite(x)]
+    half = window // 2
+    if half < 1 or len(finite) < 2 * half:
+        return None
+    recent = finite[-2 * half :]
+    older = statistics.median(recent[:half])
+    newer = statistics.median(recent[half:])
+    scale = abs(older)
+    if scale == 0.0:
+        return 0.0 if newer == older else -math.inf
+    return (older - newer) / scale
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a monitor's JSON-lines log, in order (blank lines ignored)."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def plot_record(record: dict[str, Any], path: str | Path) -> str:
+    """Write the dynamic check's gradient-flow PNG for one log record; return the path.
+
+    Works on a record read back from a log (``read_log``) as well as on ``monitor.latest``.
+    Needs matplotlib (imported here, on first use). The plot is
+    ``gradlint.dynamic.plot.plot_result`` unchanged: this adapter turns the record into a
+    ``DynamicResult`` (title "<model> (step:<N>) — <verdict>, first/last ratio ...") and moves
+    the file, which ``plot_result`` names after the model, to ``path``.
+    """
+    import os
+    import tempfile
+
+    from gradlint.dynamic import DynamicResult, LayerMeasurement
+    from gradlint.dynamic.plot import plot_result
+
+    def number(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    ratio = number(record.get("ratio"))
+    if ratio is None and record.get("ratio_nonfinite"):
+        ratio = math.nan
+    result = DynamicResult(
+        path="step",
+        model=str(record.get("model") or "model"),
+        line=int(record.get("step", 0)),
+        status="measured",
+        verdict=record.get("verdict"),
+        ratio=ratio,
+        layers=[LayerMeasurement.from_json(layer) for layer in record.get("layers", [])],
+        reason=record.get("reason"),
+        seeds=1,
+    )
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        os.replace(plot_result(result, tmp), target)
+    return str(target)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing gradlint.monitor must not import torch or keras.
+    if name == "GradientMonitor":
+        from gradlint.monitor.torch_monitor import GradientMonitor
+
+        return GradientMonitor
+    if name == "GradientMonitorCallback":
+        from gradlint.monitor.keras_callback import GradientMonitorCallback
+
+        return GradientMonitorCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
