@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 
 from gradlint import __version__
 from gradlint.reporters import Report
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN/Infinity: non-finite numbers become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def render_json(report: Report) -> str:
@@ -23,4 +35,5 @@ def render_json(report: Report) -> str:
         },
     }
     payload.update(report.extra)
+    payload = _finite(payload)  # type: ignore[assignment]
     return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
