@@ -501,3 +501,33 @@ def _count_layers(items: list["gradflow.WeightLayer | gradflow.ResidualBlock"]) 
     for item in items:
         total += 1 if isinstance(item, gradflow.WeightLayer) else _count_layers(list(item.branch))
     return total
+
+
+# ---------------------------------------------------------------------- outputs and recurrence
+
+def output_activation(nodes: "list[Node] | tuple[Node, ...]") -> str | None:
+    """The activation a path ends with: ``linear`` for a bare weight layer; None when unknown."""
+    for node in reversed(nodes):
+        if not isinstance(node, Layer):
+            return None
+        if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.SCALE):
+            continue
+        if node.kind == LayerKind.ACTIVATION:
+            return node.activation
+        if node.kind in (LayerKind.DENSE, LayerKind.CONV):
+            return node.activation or "linear"
+        return None
+    return None
+
+
+def recurrent_step_gain(activation: str, sigma_rec2: float, sigma_in2: float) -> float:
+    """√χ of one time step of a plain RNN h_t = φ(W h_{t-1} + U x_t + b) at its fixed point."""
+    q = 1.0
+    for _ in range(200):
+        second, _ = gradflow.activation_moments(activation, q)
+        q_new = sigma_rec2 * second + sigma_in2
+        if abs(q_new - q) < 1e-10:
+            break
+        q = q_new
+    _, slope = gradflow.activation_moments(activation, q)
+    return math.sqrt(max(sigma_rec2 * slope, 0.0))

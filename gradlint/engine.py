@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from gradlint.diagnostics import Diagnostic
-from gradlint.extract import extract_models
+from gradlint.extract import extract
 from gradlint.model import Model, Span
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.cache import ResultCache, cache_key, summarize
@@ -235,8 +235,9 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
 
 def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
               config: LintConfig) -> tuple[list[Diagnostic], list[Model]]:
-    models = extract_models(tree)
-    context = RuleContext(config.options, models)
+    extraction = extract(tree)
+    models = extraction.models
+    context = RuleContext(config.options, models, extraction.training)
     selection = config.selection_for(path)
     rules = [rule_cls() for code, rule_cls in all_rules().items()
              if selection.enabled(code, rule_cls.default_enabled)]
@@ -252,6 +253,13 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
                 previous = diagnostics.get(key)
                 if previous is None or _worse(diag, previous):
                     diagnostics[key] = diag
+    for rule in rules:
+        for finding, model in rule.check_training(context):
+            diag = _to_diagnostic(path, rule, finding, model)
+            lines_to_check = {diag.line} | ({model.span.line} if model is not None else set())
+            if suppressions.suppresses(diag.code, lines_to_check):
+                continue
+            diagnostics.setdefault((diag.code, diag.line, diag.column), diag)
     if selection.enabled("GRD100", default=False):
         for directive in suppressions.unused():
             codes = ", ".join(sorted(directive.codes)) if directive.codes else "all codes"
@@ -278,13 +286,14 @@ def _worse(a: Diagnostic, b: Diagnostic) -> bool:
     return ea > eb
 
 
-def _to_diagnostic(path: str, rule: Rule, finding: "object", model: Model) -> Diagnostic:
+def _to_diagnostic(path: str, rule: Rule, finding: "object", model: Model | None) -> Diagnostic:
     from gradlint.rule import Finding
 
     assert isinstance(finding, Finding)
     span = finding.span
     return Diagnostic(path, span.line, span.col + 1, span.end_line, span.end_col + 1, rule.code, rule.name,
-                      finding.severity, finding.message, model.name, finding.estimate, fix=finding.fix)
+                      finding.severity, finding.message, model.name if model else None, finding.estimate,
+                      fix=finding.fix)
 
 
 def _system_diagnostic(path: str, code: str, message: str, line: int = 1, column: int = 1) -> Diagnostic:

@@ -15,6 +15,7 @@ from typing import ClassVar, Iterable, Mapping
 
 from gradlint.analysis import Estimate
 from gradlint.model import Model, Span
+from gradlint.training import TrainingFacts
 
 
 class Severity(str, enum.Enum):
@@ -69,6 +70,10 @@ class RuleOptions:
 class RuleContext:
     options: RuleOptions = field(default_factory=RuleOptions)
     models: list[Model] = field(default_factory=list)  # every model of the file
+    training: "TrainingFacts | None" = None  # what the file's training code does
+
+    def model_by_id(self, origin_id: int | None) -> Model | None:
+        return next((m for m in self.models if m.origin_id == origin_id), None) if origin_id is not None else None
 
 
 class Rule:
@@ -90,7 +95,12 @@ class Rule:
     INVALID: ClassVar[list[str]] = []
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
-        raise NotImplementedError
+        """Findings about one model definition."""
+        return ()
+
+    def check_training(self, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
+        """Findings about the file's training code (with the model each concerns, if known)."""
+        return ()
 
     @classmethod
     def docs(cls) -> str:

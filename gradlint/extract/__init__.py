@@ -8,12 +8,14 @@ reported are the *roots*: those not owned by another model in the same file.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter, _longest_tensor, span_of
 from gradlint.extract.values import (
     UNKNOWN, Const, ContainerV, FunctionalModelV, FunctionV, InstanceV, ListV, TensorV, Value,
 )
 from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual, Span
+from gradlint.training import TrainingFacts
 
 PER_ROOT_BUDGET = 150_000
 FILE_BUDGET = 600_000
@@ -21,8 +23,19 @@ FILE_BUDGET = 600_000
 _TRAINING_CALLS = frozenset({"fit", "compile", "evaluate", "predict", "train_on_batch", "fit_generator", "save"})
 
 
+@dataclass
+class Extraction:
+    models: list[Model]
+    training: TrainingFacts
+
+
 def extract_models(tree: ast.Module) -> list[Model]:
     """All root models of a module, in source order."""
+    return extract(tree).models
+
+
+def extract(tree: ast.Module) -> Extraction:
+    """Root models and training facts of a module."""
     interp = Interpreter(tree, budget=FILE_BUDGET)
     try:
         interp.run_module()
@@ -42,7 +55,12 @@ def extract_models(tree: ast.Module) -> list[Model]:
         if model is not None:
             models.append(model)
     models.sort(key=lambda m: (m.span.line, m.span.col))
-    return _drop_duplicates(models)
+    facts = interp.facts
+    for model in models:
+        seq = model.input_hint.shape if model.input_hint and model.input_hint.kind == "sequence" else None
+        if seq and model.origin_id is not None and model.framework == "keras":  # torch hints are guesses
+            facts.sequence_lengths[model.origin_id] = seq[0] if model.framework == "keras" else seq[-1]
+    return Extraction(_drop_duplicates(models), facts)
 
 
 def _build_unreached(interp: Interpreter) -> None:
@@ -161,7 +179,7 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
         return None
     framework = _framework_of(value, path)
     model = Model(name=name, framework=framework, origin=origin, span=span, path=path, complete=complete,
-                  input_hint=hint or tensor.hint or _infer_input(path))
+                  input_hint=hint or tensor.hint or _infer_input(path), origin_id=id(value))
     _set_build_target(model, value, module_names, factories, tree)
     return model
 

@@ -20,7 +20,20 @@ from gradlint.extract.values import (
     FunctionV, InitV, InstanceV, LayerObj, ListV, MethodV, ParamV, Ref, TensorConstV, TensorV,
     TypeV, UnknownV, Value,
 )
+from gradlint.extract.values import LossObjV, LossV, OptimizerV
 from gradlint.model import Gate, Init, InputHint, Layer, LayerKind, Node, Residual, Span
+from gradlint.training import (
+    KERAS_PROBABILISTIC_LOSSES, TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec, LossUse, ModelCall,
+    TrainingFacts,
+)
+
+_CLIP_CALLS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grad_value",
+                         "clip_by_global_norm", "clip_by_norm", "clip_by_value", "clip_gradients"})
+_CLIP_KWARGS = frozenset({"gradient_clip_val", "clipnorm", "clipvalue", "global_clipnorm", "max_grad_norm",
+                          "grad_clip", "clip_grad", "gradient_clipping", "clip_grad_norm", "max_norm"})
+_OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "Adamax", "RMSprop", "Adagrad", "Adadelta", "NAdam", "RAdam",
+                         "LBFGS", "SparseAdam", "ASGD", "Rprop", "Lion", "Adafactor", "LAMB", "Lamb", "Nadam",
+                         "Ftrl", "Adamw", "Muon"})
 
 MAX_CALL_DEPTH = 24
 MAX_LOOP_ITERATIONS = 512
@@ -127,6 +140,7 @@ class Interpreter:
         self.instantiated_classes: set[str] = set()
         self.called_functions: set[int] = set()
         self.frame = Frame()
+        self.facts = TrainingFacts()
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -529,6 +543,8 @@ class Interpreter:
         return self.get_attribute(obj, node.attr, node)
 
     def get_attribute(self, obj: Value, attr: str, node: ast.AST | None = None) -> Value:
+        if isinstance(obj, (LossV, OptimizerV)):
+            return MethodV(obj, attr)
         if isinstance(obj, Ref):
             if obj.qualname == "math" and attr in _MATH:
                 return Const(_MATH[attr]) if not callable(_MATH[attr]) else Ref(f"math.{attr}")
@@ -734,6 +750,8 @@ class Interpreter:
         return self.binop(node.op, left, right, node)
 
     def binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
+        if isinstance(left, LossV) or isinstance(right, LossV):
+            return left if isinstance(left, LossV) else right  # total = loss + 0.1 * aux
         if isinstance(left, Const) and isinstance(right, Const):
             fn = _BINOPS.get(type(op))
             if fn is None:
@@ -1039,9 +1057,33 @@ class Interpreter:
                     kwargs.update({str(k): v for k, v in extra.items.items()})
                 continue
             kwargs[kw.arg] = self.eval(kw.value, scope)
+        self._training_notes(node, args, kwargs)
         return self.call(func, args, kwargs, node)
 
+    def _training_notes(self, node: ast.Call, args: list[Value], kwargs: dict[str, Value]) -> None:
+        """Gradient clipping however it is spelled: a clip call, or a clipping argument."""
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _CLIP_CALLS:
+            self.facts.clips.append(span_of(node))
+            return
+        for key in _CLIP_KWARGS & kwargs.keys():
+            value = kwargs[key]
+            if not (isinstance(value, Const) and value.value in (None, 0, 0.0, False)):
+                self.facts.clips.append(span_of(node))
+                return
+        if name == "fit" and isinstance(func, ast.Attribute):
+            # trainer.fit(model): Lightning / HF-style trainers train the model they are given.
+            for value in list(args) + list(kwargs.values()):
+                if self._is_model(value):
+                    self.facts.fits.append((span_of(node), id(value)))
+                    break
+
     def call(self, func: Value, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        if isinstance(func, LossObjV):
+            return self.apply_loss(func.spec, args, kwargs, node)
+        if isinstance(func, LossV) or isinstance(func, OptimizerV):
+            return UNKNOWN
         if isinstance(func, Ref):
             return self.call_ref(func, args, kwargs, node)
         if isinstance(func, FunctionV):
@@ -1164,6 +1206,23 @@ class Interpreter:
     # ---- method calls on values that are not user functions
 
     def call_method(self, target: Value, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        if isinstance(target, LossV):
+            if name == "backward":
+                self.facts.backwards.append((span_of(node), target.use))
+                return Const(None)
+            return target if name in ("mean", "sum", "__add__", "float", "to") else UNKNOWN
+        if isinstance(target, OptimizerV):
+            if name == "step":
+                self.facts.steps.append(span_of(node))
+            return Const(None)
+        if name in ("fit", "fit_generator", "train_on_batch") and self._is_model(target):
+            self.facts.fits.append((span_of(node), id(target)))
+            return UNKNOWN
+        if name == "compile" and self._is_model(target):
+            self._keras_compile(target, args, kwargs, node)
+            return Const(None)
+        if name == "fit" and isinstance(target, UnknownV):
+            return UNKNOWN
         if isinstance(target, TensorV):
             return self.tensor_method(target, name, args, kwargs, node)
         if isinstance(target, (ListV,)):
@@ -1524,6 +1583,15 @@ class Interpreter:
         # ---- torch
         if q.startswith("torch.nn.init."):
             return self.call_torch_init(leaf, args, kwargs, node)
+        if q.startswith("transformers.") and leaf == "Trainer":
+            self.facts.clips.append(span_of(node))  # TrainingArguments.max_grad_norm defaults to 1.0
+        if (q.startswith("torch.optim.") and ".lr_scheduler" not in q and leaf[:1].isupper()) or leaf in _OPTIMIZERS:
+            return OptimizerV(span_of(node))
+        if q.startswith("torch.nn.") and leaf.endswith("Loss") and q.count(".") == 2:
+            return LossObjV(LossSpec(leaf, "torch", leaf in TORCH_LOGIT_LOSSES, span_of(node)))
+        if q.startswith("torch.nn.functional.") and (leaf in TORCH_LOGIT_LOSSES or leaf in TORCH_PROBABILITY_LOSSES
+                                                     or leaf in ("mse_loss", "nll_loss", "l1_loss")):
+            return self.apply_loss(LossSpec(leaf, "torch", leaf in TORCH_LOGIT_LOSSES, span_of(node)), args, kwargs, node)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             return self.construct_torch(leaf, args, kwargs, node)
         if q.startswith("torch.nn.functional.") or q.startswith("torch.") or q.startswith("F."):
@@ -1971,6 +2039,21 @@ class Interpreter:
             return tensor
         return self.unknown_call([tensor] + args, kwargs, node, name)
 
+    def _keras_compile(self, model: Value, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> None:
+        optimizer = kwargs.get("optimizer", args[0] if args else UNKNOWN)
+        loss = kwargs.get("loss", args[1] if len(args) > 1 else UNKNOWN)
+        spec: LossSpec | None = None
+        if isinstance(loss, LossObjV):
+            spec = loss.spec
+        elif isinstance(loss, Const) and isinstance(loss.value, str):
+            spec = LossSpec(loss.value, "keras", False, span_of(node))
+        elif isinstance(loss, Ref):
+            spec = LossSpec(loss.leaf, "keras", False, span_of(node))
+        clips = isinstance(optimizer, OptimizerV) and optimizer.clips
+        if clips:
+            self.facts.clips.append(span_of(node))
+        self.facts.compiled[id(model)] = (spec, clips, span_of(node))
+
     # ---- keras
 
     def call_keras(self, q: str, leaf: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
@@ -2000,6 +2083,16 @@ class Interpreter:
             value = FunctionalModelV(TensorV(out.nodes, hint), span)
             self.built.append(value)
             return value
+        if q.startswith("keras.losses.") or q.startswith("keras.optimizers."):
+            if q.startswith("keras.optimizers.") and leaf[:1].isupper():
+                clips = any(k in kwargs and not (isinstance(kwargs[k], Const) and kwargs[k].value in (None, 0))
+                            for k in ("clipnorm", "clipvalue", "global_clipnorm"))
+                return OptimizerV(span, clips)
+            if q.startswith("keras.losses.") and leaf[:1].isupper():
+                flag = kwargs.get("from_logits")
+                from_logits = isinstance(flag, Const) and flag.value is True
+                return LossObjV(LossSpec(leaf, "keras", from_logits, span, explicit_from_logits=flag is not None))
+            return Ref(q)
         if q.startswith("keras.initializers.") or (q.startswith("keras.") and leaf in catalog.KERAS_INIT_CLASSES
                                                    and leaf[0].isupper() and leaf not in catalog.KERAS_LAYERS):
             spec = catalog.KERAS_INIT_CLASSES.get(leaf)
@@ -2118,11 +2211,46 @@ class Interpreter:
             tensors = [a for a in _flatten_args(args) if isinstance(a, TensorV)]
             return self._merge_tensors(tensors, module.span, module.merge)
         tensor = _first_tensor(args, kwargs)
+        training_call = self._is_model(module) and not self._inside_model_code()
         if tensor is None:
-            if isinstance(module, LayerObj) and args and isinstance(args[0], UnknownV):
+            if not training_call:
                 return UNKNOWN
+            tensor = TensorV((), None)  # a batch from a data loader
+        result = self.apply_module(module, tensor, [tensor] + list(args[1:]) if args else [tensor], kwargs, node)
+        if training_call:
+            out = _longest_tensor(result)
+            if out is not None:
+                self.facts.model_calls.append(ModelCall(id(module), out.nodes[len(tensor.nodes):], span_of(node)))
+                result = TensorV(out.nodes[len(tensor.nodes):], out.hint) if out is result else result
+        return result
+
+    def _is_model(self, value: Value) -> bool:
+        if isinstance(value, InstanceV):
+            return value.info.framework is not None
+        if isinstance(value, ContainerV):
+            return value.kind in ("sequential", "keras_sequential")
+        return isinstance(value, FunctionalModelV)
+
+    def _inside_model_code(self) -> bool:
+        cls = self.frame.cls
+        return cls is not None and cls.framework is not None and not any(
+            m in cls.methods for m in ("training_step", "train_step"))
+
+    def apply_loss(self, spec: LossSpec, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        prediction = args[0] if args else kwargs.get("input", kwargs.get("y_pred", UNKNOWN))
+        tensor = _longest_tensor(prediction)
+        if tensor is None:
             return UNKNOWN
-        return self.apply_module(module, tensor, args, kwargs, node)
+        model_id = None
+        for call in reversed(self.facts.model_calls):
+            n = len(call.output)
+            if n and tensor.nodes[:n] == call.output or (n and all(a is b for a, b in zip(tensor.nodes[:n], call.output))
+                                                          and len(tensor.nodes) >= n):
+                model_id = call.model_id
+                break
+        use = LossUse(spec, tensor.nodes, span_of(node), model_id)
+        self.facts.losses.append(use)
+        return LossV(use)
 
     def apply_module(self, module: Value, tensor: TensorV, args: list[Value], kwargs: dict[str, Value],
                      node: ast.AST) -> Value:

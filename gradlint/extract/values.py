@@ -224,3 +224,23 @@ class Frame:
     cls: ClassInfo | None = None
     self_val: Value | None = None
     returned: list[Value] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class LossObjV(Value):
+    """A loss object (``nn.BCEWithLogitsLoss()``, ``keras.losses.BinaryCrossentropy(...)``)."""
+
+    spec: Any  # gradlint.training.LossSpec
+
+
+@dataclass(eq=False)
+class LossV(Value):
+    """The result of applying a loss: ``loss.backward()`` on it is a training step."""
+
+    use: Any  # gradlint.training.LossUse
+
+
+@dataclass(eq=False)
+class OptimizerV(Value):
+    span: Span
+    clips: bool = False

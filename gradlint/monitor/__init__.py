@@ -114,8 +114,6 @@ def plot_record(record: dict[str, Any], path: str | Path) -> str:
         return None if value is None else float(value)
 
     ratio = number(record.get("ratio"))
-    if ratio is None and record.get("ratio_nonfinite"):
-        ratio = math.nan
     result = DynamicResult(
         path="step",
         model=str(record.get("model") or "model"),

@@ -1,0 +1,67 @@
+"""What a file's *training code* does, as facts rules can judge: which model is called, which
+loss consumes its output, where ``backward()``/``step()``/``fit()`` happen and whether gradients
+are clipped. Extracted by the same abstract interpreter as the models; rules see only this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gradlint.model import Node, Span
+
+# Losses that apply sigmoid/softmax themselves and want raw logits.
+TORCH_LOGIT_LOSSES = frozenset({"BCEWithLogitsLoss", "CrossEntropyLoss", "MultiLabelSoftMarginLoss",
+                                "binary_cross_entropy_with_logits", "cross_entropy",
+                                "multilabel_soft_margin_loss"})
+# Losses that want probabilities (or log-probabilities) and are fed logits by mistake.
+TORCH_PROBABILITY_LOSSES = frozenset({"BCELoss", "binary_cross_entropy"})
+KERAS_PROBABILISTIC_LOSSES = frozenset({
+    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+    "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+    "binary_focal_crossentropy", "BinaryFocalCrossentropy", "categorical_focal_crossentropy",
+    "CategoricalFocalCrossentropy"})
+
+
+@dataclass(eq=False)
+class LossSpec:
+    """A loss as configured: its name, and whether it expects logits."""
+
+    name: str
+    framework: str
+    from_logits: bool  # True: applies sigmoid/softmax itself
+    span: Span
+    explicit_from_logits: bool = False  # Keras: from_logits was written
+
+
+@dataclass(eq=False)
+class ModelCall:
+    """``out = model(x)`` in training code: the model object and the output's path."""
+
+    model_id: int
+    output: tuple[Node, ...]
+    span: Span
+
+
+@dataclass(eq=False)
+class LossUse:
+    """``loss = criterion(out, y)``: the loss and the path of the tensor it received."""
+
+    loss: LossSpec
+    prediction: tuple[Node, ...]
+    span: Span
+    model_id: int | None  # the model whose output feeds the loss, when known
+
+
+@dataclass(eq=False)
+class TrainingFacts:
+    model_calls: list[ModelCall] = field(default_factory=list)
+    losses: list[LossUse] = field(default_factory=list)
+    backwards: list[tuple[Span, LossUse | None]] = field(default_factory=list)
+    steps: list[Span] = field(default_factory=list)  # optimizer.step()
+    fits: list[tuple[Span, int | None]] = field(default_factory=list)  # model.fit / trainer.fit (span, model id)
+    compiled: dict[int, tuple[LossSpec | None, bool, Span]] = field(default_factory=dict)  # keras: loss, clips
+    clips: list[Span] = field(default_factory=list)  # clip_grad_*, clipnorm=, gradient_clip_val=
+    sequence_lengths: dict[int, int] = field(default_factory=dict)  # model id -> known time steps
+
+    @property
+    def trains(self) -> bool:
+        return bool(self.backwards and self.steps) or bool(self.fits)

@@ -1,0 +1,106 @@
+"""GRD009: a sigmoid/softmax output fed to a loss that applies it again (or logits to a loss that wants probabilities)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from gradlint.analysis import output_activation
+from gradlint.model import Model
+from gradlint.rule import Finding, Rule, RuleContext, Severity
+from gradlint.training import KERAS_PROBABILISTIC_LOSSES, TORCH_PROBABILITY_LOSSES
+
+_SQUASH = frozenset({"sigmoid", "softmax"})
+
+
+class OutputSquashedTwice(Rule):
+    code = "GRD009"
+    name = "output-squashed-twice"
+    summary = "The model's sigmoid/softmax output goes into a loss that applies sigmoid/softmax itself (or raw logits into a loss that expects probabilities)."
+    what_it_does = """
+Follows the model's output into the loss computed from it in the same file. Reports a
+sigmoid/softmax output passed to `BCEWithLogitsLoss`, `CrossEntropyLoss`,
+`F.binary_cross_entropy_with_logits`, `F.cross_entropy`, or a Keras loss with
+`from_logits=True`; and a raw (linear) output passed to a loss that expects probabilities —
+Keras `binary_crossentropy`/`categorical_crossentropy` with `from_logits=False` (the default),
+or `nn.BCELoss`.
+"""
+    why_bad = """
+Squashing twice flattens the gradient at the output: sigmoid(sigmoid(x)) lies in (0.5, 0.73),
+so the loss can never be driven low and its gradient is scaled by sigmoid′ ≤ 1/4 on top of the
+loss's own. Feeding logits to a probability loss is numerically unstable (log of values
+outside (0, 1), clipping inside Keras) and trains the wrong objective.
+"""
+    example = """
+model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1), nn.Sigmoid())
+loss = nn.BCEWithLogitsLoss()(model(x), y)
+"""
+    use_instead = """
+model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1))   # logits
+loss = nn.BCEWithLogitsLoss()(model(x), y)
+"""
+    fix = "No automatic fix."
+
+    VALID = [
+        """
+import torch.nn as nn
+model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1))
+loss = nn.BCEWithLogitsLoss()(model(x), y)
+""",
+        """
+from tensorflow import keras
+model = keras.Sequential([keras.layers.Dense(10, input_shape=(8,))])
+model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer="adam")
+""",
+    ]
+    INVALID = [
+        """
+import torch
+import torch.nn as nn
+model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1), nn.Sigmoid())
+criterion = nn.BCEWithLogitsLoss()
+for x, y in loader:
+    loss = criterion(model(x), y)
+    loss.backward()
+""",
+        """
+from tensorflow import keras
+model = keras.Sequential([keras.layers.Dense(64, activation="relu", input_shape=(8,)),
+                          keras.layers.Dense(1)])
+model.compile(loss="binary_crossentropy", optimizer="adam")
+""",
+    ]
+
+    def check_training(self, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
+        facts = context.training
+        if facts is None:
+            return
+        for use in facts.losses:
+            model = context.model_by_id(use.model_id)
+            if model is None:
+                continue  # only when the data flow connects a model of this file to the loss
+            act = output_activation(use.prediction)
+            spec = use.loss
+            if spec.from_logits and act in _SQUASH:
+                yield Finding(use.span, (
+                    f"{spec.name} applies {'sigmoid' if 'BCE' in spec.name or 'binary' in spec.name else 'softmax'} "
+                    f"itself, but {model.name}'s output already went through {act}: the output is squashed twice "
+                    f"and its gradient flattened. Drop the final {act} and feed logits."), Severity.WARNING), model
+            elif spec.name in TORCH_PROBABILITY_LOSSES and act == "linear":
+                yield Finding(use.span, (
+                    f"{spec.name} expects probabilities but receives {model.name}'s raw output (no sigmoid): use "
+                    f"BCEWithLogitsLoss on the logits, which is also numerically stable."), Severity.WARNING), model
+        for model_id, (spec, _, span) in facts.compiled.items():
+            model = context.model_by_id(model_id)
+            if model is None or spec is None:
+                continue
+            act = output_activation(model.path)
+            if spec.from_logits and act in _SQUASH:
+                yield Finding(span, (
+                    f"loss {spec.name}(from_logits=True) applies {act} itself, but {model.name}'s last layer already "
+                    f"uses {act}: the output is squashed twice. Remove the output activation or set "
+                    f"from_logits=False."), Severity.WARNING), model
+            elif spec.name in KERAS_PROBABILISTIC_LOSSES and not spec.from_logits and act == "linear":
+                yield Finding(span, (
+                    f"loss {spec.name} expects probabilities (from_logits=False) but {model.name}'s last layer has no "
+                    f"activation, so it outputs logits: pass from_logits=True (numerically stable) or add "
+                    f"{'sigmoid' if 'binary' in spec.name.lower() else 'softmax'} to the output."), Severity.WARNING), model
