@@ -37,6 +37,7 @@ _OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "Adamax", "RMSprop", "Adagrad",
 
 MAX_CALL_DEPTH = 24
 MAX_LOOP_ITERATIONS = 512
+MAX_LIST_ITEMS = 20_000  # beyond this a symbolic list stands for "many": partial
 DEFAULT_BUDGET = 400_000
 
 
@@ -126,9 +127,10 @@ def _is_container_leaf(qualname: str) -> str | None:
 class Interpreter:
     """Interprets one file. ``run_module`` first; then ``forward`` / ``apply_path`` on roots."""
 
-    def __init__(self, tree: ast.Module, budget: int = DEFAULT_BUDGET) -> None:
+    def __init__(self, tree: ast.Module, budget: int = DEFAULT_BUDGET, file_budget: int = 2_000_000) -> None:
         self.tree = tree
-        self.budget = budget
+        self.budget = budget  # per root model; reset by the caller for each root
+        self.file_budget = file_budget  # all roots together: a huge file cannot take minutes
         self.module_scope = Scope()
         self.depth = 0
         self.uncertain = 0
@@ -146,7 +148,8 @@ class Interpreter:
 
     def tick(self, n: int = 1) -> None:
         self.budget -= n
-        if self.budget < 0:
+        self.file_budget -= n
+        if self.budget < 0 or self.file_budget < 0:
             raise BudgetExceeded()
 
     def enter_uncertain(self) -> None:
@@ -759,7 +762,12 @@ class Interpreter:
             try:
                 if isinstance(op, ast.Pow) and isinstance(right.value, (int, float)) and abs(right.value) > 64:
                     return UNKNOWN
-                if isinstance(op, ast.Mult) and isinstance(left.value, (str, tuple)) and isinstance(right.value, int) and right.value > 10_000:
+                for seq_value, count_value in ((left.value, right.value), (right.value, left.value)):
+                    if isinstance(op, ast.Mult) and isinstance(seq_value, (str, tuple, bytes, list)) and \
+                            isinstance(count_value, int) and len(seq_value) * count_value > MAX_LIST_ITEMS:
+                        return UNKNOWN
+                if isinstance(op, (ast.Add, ast.Mult, ast.LShift)) and isinstance(left.value, int) and \
+                        isinstance(right.value, int) and max(abs(left.value), abs(right.value)).bit_length() > 4096:
                     return UNKNOWN
                 result = fn(left.value, right.value)
             except Exception:
@@ -769,10 +777,12 @@ class Interpreter:
         if isinstance(op, ast.Mult):
             for seq, count in ((left, right), (right, left)):
                 if isinstance(seq, ListV) and isinstance(count, Const) and isinstance(count.value, int):
-                    if count.value > MAX_LOOP_ITERATIONS:
+                    if count.value > MAX_LOOP_ITERATIONS or len(seq.items) * count.value > MAX_LIST_ITEMS:
                         return ListV([], partial=True)
                     return ListV(seq.items * max(count.value, 0), seq.partial, seq.is_tuple)
         if isinstance(op, ast.Add) and isinstance(left, ListV) and isinstance(right, ListV):
+            if len(left.items) + len(right.items) > MAX_LIST_ITEMS:
+                return ListV([], partial=True)
             return ListV(left.items + right.items, left.partial or right.partial)
         if isinstance(op, ast.Add) and isinstance(left, ContainerV) and isinstance(right, ContainerV):
             return ContainerV(left.kind, left.items + right.items, None, left.span, left.framework,
@@ -1284,6 +1294,9 @@ class Interpreter:
 
     def list_method(self, target: ListV, name: str, args: list[Value]) -> Value:
         if name == "append" and args:
+            if len(target.items) >= MAX_LIST_ITEMS:
+                target.partial = True
+                return Const(None)
             target.items.append(args[0])
             if self.mutating_uncertainly(target):
                 target.partial = True
@@ -1321,6 +1334,9 @@ class Interpreter:
         if isinstance(target, ContainerV):
             for item in items:
                 self.own(item)
+        if len(target.items) + len(items) > MAX_LIST_ITEMS:
+            target.partial = True
+            return
         target.items.extend(items)
         if self.mutating_uncertainly(target) or (isinstance(source, (ListV, ContainerV)) and source.partial):
             target.partial = True

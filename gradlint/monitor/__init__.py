@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -32,7 +33,7 @@ __all__ = [
     "Alert",
     "GradientMonitor",
     "GradientMonitorCallback",
-    "plateau_improvement",
+    "PlateauDetector",
     "read_log",
     "plot_record",
 ]
@@ -68,25 +69,46 @@ class Alert:
         return LossPlateauAlert if self.kind == "plateau" else GradientAlert
 
 
-def plateau_improvement(losses: Sequence[float], window: int) -> float | None:
-    """Relative loss improvement over the last ``window`` recorded losses, or None.
+class PlateauDetector:
+    """The loss-plateau rule: Keras EarlyStopping's patience, on a rolling median.
 
-    The window is split in two halves (the older and the newer ``window // 2`` values);
-    improvement = (median(older) - median(newer)) / |median(older)|. Medians make single noisy
-    batches harmless. None until ``window`` finite losses have been seen. Negative when the
-    loss went up. The monitor reports a plateau when this is below ``plateau_threshold``.
+    After each recorded loss, ``median`` is the median of the last ``window // 2`` finite
+    recorded losses (a median, so single noisy batches do not count). It is an improvement
+    when it is below ``best - threshold * |best|``; then ``best`` becomes it. A plateau is
+    ``window`` records in a row without an improvement; it ends at the next improvement.
+    Non-finite losses are skipped (NaN has its own alert).
     """
-    finite = [x for x in losses if math.isfinite(x)]
-    half = window // 2
-    if half < 1 or len(finite) < 2 * half:
-        return None
-    recent = finite[-2 * half :]
-    older = statistics.median(recent[:half])
-    newer = statistics.median(recent[half:])
-    scale = abs(older)
-    if scale == 0.0:
-        return 0.0 if newer == older else -math.inf
-    return (older - newer) / scale
+
+    def __init__(self, window: int, threshold: float) -> None:
+        if window < 2:
+            raise ValueError(f"plateau_window must be >= 2 recorded steps, got {window!r}")
+        self.window = int(window)
+        self.threshold = float(threshold)
+        self.half = self.window // 2
+        self._recent: deque[float] = deque(maxlen=self.half)
+        self.median: float | None = None
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.since = 0  # records since the last improvement
+        self.active = False
+
+    def update(self, loss: float | None, step: int) -> bool:
+        """Feed one recorded loss; return whether the loss is on a plateau now."""
+        if loss is None or not math.isfinite(loss):
+            return self.active
+        self._recent.append(float(loss))
+        if len(self._recent) < self.half:
+            return False
+        self.median = statistics.median(self._recent)
+        if self.best is None or self.median < self.best - self.threshold * abs(self.best):
+            self.best, self.best_step, self.since, self.active = self.median, step, 0, False
+        else:
+            self.since += 1
+            self.active = self.since >= self.window
+        return self.active
+
+    def state(self) -> dict[str, Any]:
+        return {"median": self.median, "best": self.best, "best_step": self.best_step, "since": self.since}
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:

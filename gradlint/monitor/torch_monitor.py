@@ -40,7 +40,7 @@ import torch
 
 from gradlint.dynamic import LayerMeasurement
 from gradlint.dynamic.measure import Unit, _tensor_norms, _torch_units, decide_verdict
-from gradlint.monitor import Alert, GradientAlert, LossPlateauAlert, plateau_improvement, plot_record
+from gradlint.monitor import Alert, PlateauDetector, plot_record
 
 __all__ = ["GradientMonitor", "MonitorCore", "torch_execution_order"]
 
@@ -101,8 +101,6 @@ class MonitorCore:
     ) -> None:
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
-        if plateau_window < 2:
-            raise ValueError(f"plateau_window must be >= 2 recorded steps, got {plateau_window!r}")
         self.framework = framework
         self.every = every
         self.log_path = Path(log_path) if log_path else None
@@ -120,7 +118,7 @@ class MonitorCore:
         self.history: list[dict[str, Any]] = []  # one short summary per record (no layers)
         self.alerts: list[Alert] = []
         self._active: set[str] = set()  # conditions present at the last record
-        self._losses: deque[float] = deque(maxlen=self.plateau_window)
+        self._plateau = PlateauDetector(plateau_window, plateau_threshold)
         self._norms: deque[float] = deque(maxlen=_GROWTH_HISTORY)
         self._log_started = False
         self._plots_ok = True
@@ -269,25 +267,14 @@ class MonitorCore:
                 stacklevel=stacklevel,
             )
 
-        # Plateau on the recorded losses (see plateau_improvement for the rule).
-        if loss is not None and math.isfinite(loss):
-            self._losses.append(loss)
-        improvement = plateau_improvement(list(self._losses), self.plateau_window)
-        was_plateau = "plateau" in self._active
-        if improvement is not None and (
-            improvement < self.plateau_threshold if not was_plateau else improvement < 2 * self.plateau_threshold
-        ):
-            # Hysteresis: a plateau ends only once the improvement reaches twice the threshold.
+        # Plateau on the recorded losses (the rule: gradlint.monitor.PlateauDetector).
+        if self._plateau.update(loss, step):
             flags.add("plateau")
-            half = self.plateau_window // 2
-            span = self.plateau_window * self.every
-            older = statistics.median(list(self._losses)[:half])
-            newer = statistics.median(list(self._losses)[half:])
-            change = "rose" if improvement < 0 else "improved"
+            p = self._plateau
             reasons["plateau"] = (
-                f"loss plateau: median loss {newer:.4g} vs {older:.4g} over the last {self.plateau_window} "
-                f"records (~{span} steps): {change} by {abs(improvement):.2%} (threshold "
-                f"{self.plateau_threshold:.2%})"
+                f"loss plateau: the median of the last {p.half} recorded losses has not improved by "
+                f"{self.plateau_threshold:.0%} for {p.since} records (~{p.since * self.every} steps): "
+                f"{p.median:.4g} now, best {p.best:.4g} at step {p.best_step}"
             )
 
         name = self.name or "model"
@@ -309,7 +296,7 @@ class MonitorCore:
             "verdict": verdict,
             "reason": reason,
             "flags": [k for k in _KINDS if k in flags],
-            "plateau_improvement": improvement,
+            "plateau": self._plateau.state(),
             "alerts": [],
             "plot": None,
             "layers": layer_json,
