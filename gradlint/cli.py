@@ -159,7 +159,10 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
         if not no_cache and not dynamic:
             directory = cache_dir or os.environ.get("GRADLINT_CACHE_DIR")
             cache = ResultCache(Path(directory) if directory else default_cache_dir(config.project_root))
-        results.extend(lint_paths(file_paths, config, jobs=jobs, cache=cache))
+        progress = _progress_printer() if _show_progress() else None
+        results.extend(lint_paths(file_paths, config, jobs=jobs, cache=cache, on_progress=progress))
+        if progress is not None:
+            click.echo("\r\033[K", nl=False, err=True)
 
     if apply_fix or show_diff:
         results = _apply_fixes(results, config, unsafe_fixes, show_diff, file_paths, jobs)
@@ -260,6 +263,25 @@ def _apply_fixes(results: list, config: LintConfig, unsafe: bool, diff_only: boo
         click.echo(f"gradlint: fixed {total} problem{'s' if total != 1 else ''} in {len(changed)} "
                    f"file{'s' if len(changed) != 1 else ''}", err=True)
     return [lint_file(r.path, config) if r.path in changed else r for r in results]
+
+
+def _show_progress() -> bool:
+    """Progress only for a person watching: a terminal, and not under CI."""
+    return sys.stderr.isatty() and not os.environ.get("CI") and "NO_PROGRESS" not in os.environ
+
+
+def _progress_printer():  # type: ignore[no-untyped-def]
+    import time
+
+    last = [0.0]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if total >= 20 and (now - last[0] > 0.1 or done == total):
+            last[0] = now
+            click.echo(f"\rgradlint: {done}/{total} files", nl=False, err=True)
+
+    return show
 
 
 def _file_config(config_path: str | None, isolated: bool, paths: Sequence[str]) -> FileConfig:

@@ -353,13 +353,24 @@ def _pool_lint(path: str) -> FileResult:
 
 
 def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None,
-               cache: "ResultCache | None" = None) -> Iterator[FileResult]:
+               cache: "ResultCache | None" = None,
+               on_progress: "Callable[[int, int], None] | None" = None) -> Iterator[FileResult]:
     """Lint files and directories; in parallel processes when there are many files.
 
-    Results come in a stable order (discovery order), whatever the parallelism."""
+    Results come in a stable order (discovery order), whatever the parallelism.
+    ``on_progress(done, total)`` is called after each file."""
     files, problems = discover(paths, config.exclude, config.project_root)
     for problem in problems:
         yield FileResult(problem.path, [problem])
+    total = len(files)
+    for done, result in enumerate(_lint_files(files, config, jobs, cache), start=1):
+        if on_progress is not None:
+            on_progress(done, total)
+        yield result
+
+
+def _lint_files(files: list[str], config: LintConfig, jobs: int | None,
+                cache: "ResultCache | None") -> Iterator[FileResult]:
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if workers <= 1 or len(files) < PARALLEL_THRESHOLD:
         for path in files:
