@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SARIF_SCHEMA := $(VENV)/share/sarif/sarif-2.1.0-rtm.5.json
 
 .PHONY: demo test setup setup-test clean
 
@@ -18,6 +19,12 @@ setup: $(BIN)/python
 setup-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/pip install --quiet --no-deps -r requirements/precision.txt
+	# The official SARIF 2.1.0 schema, from Microsoft's npm package (read by tests, not committed).
+	@test -f $(SARIF_SCHEMA) || (mkdir -p $(VENV)/share/sarif && cd $(VENV)/share/sarif && \
+		npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null 2>&1 && \
+		tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json && \
+		mv package/lib/schemas/sarif-2.1.0-rtm.5.json . && rm -rf package *.tgz) || \
+		echo "note: could not fetch the SARIF schema with npm; its validation test will be skipped"
 
 # Lint the seed example (flagged) and its fix (clean), then torchvision's model zoo.
 demo: setup

@@ -174,3 +174,27 @@ def test_keras_zero_init_fix(tmp_path: Path) -> None:
                     "                    layers.Dense(1)])\n")
     assert run_cli("--fix", "--unsafe-fixes", str(path)).returncode == 0
     assert "kernel_initializer=\"glorot_uniform\"" in path.read_text()
+
+
+def test_sarif_validates_against_the_official_schema(tmp_path: Path) -> None:
+    import importlib.util
+    import sys
+
+    import pytest
+
+    from conftest import FIXTURES, ROOT
+
+    schema_path = ROOT / ".venv" / "share" / "sarif" / "sarif-2.1.0-rtm.5.json"
+    if not schema_path.exists():
+        schema_path = Path(sys.prefix) / "share" / "sarif" / "sarif-2.1.0-rtm.5.json"
+    if not schema_path.exists() or importlib.util.find_spec("jsonschema") is None:
+        pytest.skip("the official SARIF schema is fetched by `make setup-test` (npm) and needs jsonschema")
+    import jsonschema
+
+    schema = json.loads(schema_path.read_text())
+    proc = run_cli("--format", "sarif", str(FIXTURES))
+    sarif = json.loads(proc.stdout)
+    assert sarif["runs"][0]["results"], "the fixtures should produce findings to validate"
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(sarif), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
