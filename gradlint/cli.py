@@ -70,6 +70,8 @@ def main() -> None:
               help="Read [tool.gradlint] from this file instead of the nearest pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
+@click.option("--show-source/--no-show-source", default=True, show_default=True,
+              help="Text format: show the offending source line with a caret.")
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated; ALL for all).")
 @click.option("--extend-select", multiple=True, help="Codes or prefixes to enable on top of the default selection.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
@@ -102,6 +104,7 @@ def main() -> None:
 @click.option("--plot", "plot_dir", default=None, type=click.Path(file_okay=False),
               help="With --dynamic: write a gradient-flow PNG per model into this directory.")
 def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: bool, statistics: bool,
+          show_source: bool,
           select: tuple[str, ...], extend_select: tuple[str, ...],
           ignore: tuple[str, ...], exclude: tuple[str, ...], extend_exclude: tuple[str, ...],
           stdin_filename: str | None, exit_zero: bool,
@@ -206,7 +209,7 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
     if statistics:
         text = render_statistics(report)
     else:
-        text = render(report, fmt, color=bool(use_color) and fmt == "text") + dynamic_text
+        text = render(report, fmt, color=bool(use_color) and fmt == "text", show_source=show_source) + dynamic_text
     if output_file:
         with open(output_file, "w", encoding="utf-8") as handle:
             handle.write(text)

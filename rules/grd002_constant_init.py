@@ -234,7 +234,7 @@ model.apply(init_weights)
             names = _group_names(layers)
             count = f"{len(layers)} hidden weight layers" if len(layers) > 1 else "hidden weight layer"
             message = (
-                f"{'These' if len(layers) > 1 else 'A'} {count} start with every weight {what} ({names}): "
+                f"{'These' if len(layers) > 1 else 'A'} {count} start{'' if len(layers) > 1 else 's'} with every weight {what} ({names}): "
                 f"the units of a layer stay identical (symmetry){', and with zero weights ReLU passes no gradient' if value == 0 else ''}. "
                 f"Initialise with the scheme that matches the activation (He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid); "
                 f"keep zeros for biases, the output head or a residual branch's last layer."

@@ -27,7 +27,7 @@ class Report:
         return [d for d in self.diagnostics if d.severity != Severity.INFO]
 
 
-def render(report: Report, fmt: str, color: bool = False) -> str:
+def render(report: Report, fmt: str, color: bool = False, show_source: bool = True) -> str:
     if fmt == "json":
         from gradlint.reporters.json import render_json
 
@@ -42,7 +42,7 @@ def render(report: Report, fmt: str, color: bool = False) -> str:
         return render_github(report)
     from gradlint.reporters.text import render_text
 
-    return render_text(report, color)
+    return render_text(report, color, show_source)
 
 
 def render_statistics(report: Report) -> str:
