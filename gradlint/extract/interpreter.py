@@ -2259,9 +2259,9 @@ class Interpreter:
             return UNKNOWN
         model_id = None
         for call in reversed(self.facts.model_calls):
+            # The prediction is this call's output, possibly with more applied (e.g. a sigmoid).
             n = len(call.output)
-            if n and tensor.nodes[:n] == call.output or (n and all(a is b for a, b in zip(tensor.nodes[:n], call.output))
-                                                          and len(tensor.nodes) >= n):
+            if n and len(tensor.nodes) >= n and all(a is b for a, b in zip(tensor.nodes, call.output)):
                 model_id = call.model_id
                 break
         use = LossUse(spec, tensor.nodes, span_of(node), model_id)
