@@ -779,6 +779,7 @@ class Interpreter:
                 if isinstance(seq, ListV) and isinstance(count, Const) and isinstance(count.value, int):
                     if count.value > MAX_LOOP_ITERATIONS or len(seq.items) * count.value > MAX_LIST_ITEMS:
                         return ListV([], partial=True)
+                    self.tick(len(seq.items) * max(count.value, 0) // 32)
                     return ListV(seq.items * max(count.value, 0), seq.partial, seq.is_tuple)
         if isinstance(op, ast.Add) and isinstance(left, ListV) and isinstance(right, ListV):
             if len(left.items) + len(right.items) > MAX_LIST_ITEMS:
@@ -1023,6 +1024,12 @@ class Interpreter:
 
     def iterate(self, value: Value) -> list[Value] | None:
         """The items a ``for`` loop over ``value`` sees, or None when not knowable."""
+        items = self._iterate(value)
+        if items:
+            self.tick(len(items) // 32)  # copying a long list is work too
+        return items
+
+    def _iterate(self, value: Value) -> list[Value] | None:
         if isinstance(value, ListV):
             return None if value.partial else list(value.items)
         if isinstance(value, ContainerV):
