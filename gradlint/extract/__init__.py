@@ -17,8 +17,11 @@ from gradlint.extract.values import (
 from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.training import TrainingFacts
 
-PER_ROOT_BUDGET = 150_000
-FILE_BUDGET = 600_000
+# Symbolic steps (≈3 µs each). The largest file in timm/torchvision/transformers/keras needs
+# ~450k for everything; a generated or adversarial file stops at FILE_BUDGET (≈3 s).
+PER_ROOT_BUDGET = 150_000  # building one class/factory or running one forward()
+MODULE_BUDGET = 600_000  # the module body
+FILE_BUDGET = 1_000_000  # everything in one file
 
 _TRAINING_CALLS = frozenset({"fit", "compile", "evaluate", "predict", "train_on_batch", "fit_generator", "save"})
 
@@ -36,7 +39,7 @@ def extract_models(tree: ast.Module) -> list[Model]:
 
 def extract(tree: ast.Module) -> Extraction:
     """Root models and training facts of a module."""
-    interp = Interpreter(tree, budget=FILE_BUDGET)
+    interp = Interpreter(tree, budget=MODULE_BUDGET, file_budget=FILE_BUDGET)
     try:
         interp.run_module()
     except (BudgetExceeded, RecursionError):

@@ -127,7 +127,7 @@ def _is_container_leaf(qualname: str) -> str | None:
 class Interpreter:
     """Interprets one file. ``run_module`` first; then ``forward`` / ``apply_path`` on roots."""
 
-    def __init__(self, tree: ast.Module, budget: int = DEFAULT_BUDGET, file_budget: int = 2_000_000) -> None:
+    def __init__(self, tree: ast.Module, budget: int = DEFAULT_BUDGET, file_budget: int = 1_000_000) -> None:
         self.tree = tree
         self.budget = budget  # per root model; reset by the caller for each root
         self.file_budget = file_budget  # all roots together: a huge file cannot take minutes

@@ -234,6 +234,6 @@ class GradientMonitorCallback(keras.callbacks.Callback):
                 loss = (cumulative - self._previous[0]) / (step - self._previous[1])
             self._previous = (cumulative, step)
         extra = {"epoch": self._epoch, "batch": batch, "loss_epoch_mean": running}
-        record = self.core._finish(step, loss, self._units, grad_scale=_loss_scale(self.model), extra=extra, stacklevel=2)
+        record = self.core._finish(step, loss, self._units, grad_scale=_loss_scale(self.model), extra=extra)
         if self.stop_on_nan and "nan" in record["flags"]:
             self.model.stop_training = True

@@ -75,6 +75,27 @@ def _dense(t: torch.Tensor) -> torch.Tensor:
     return t.coalesce().values() if t.is_sparse else t
 
 
+_MONITOR_DIR = str(Path(__file__).resolve().parent)
+
+
+def _user_stacklevel() -> int:
+    """``stacklevel`` that makes a warning point at the user's line (``monitor.step(loss)``,
+    ``model.fit(...)``): the first frame outside gradlint.monitor, Keras and torch."""
+    import sys
+
+    internal = [_MONITOR_DIR]
+    for package in ("keras", "torch"):
+        module = sys.modules.get(package)
+        if module is not None and getattr(module, "__file__", None):
+            internal.append(str(Path(module.__file__).resolve().parent))
+    frame = sys._getframe(2)  # the caller of warnings.warn is level 1
+    level = 2
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(tuple(internal)):
+        frame = frame.f_back
+        level += 1
+    return level if frame is not None else 2
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "model"
 
@@ -179,7 +200,6 @@ class MonitorCore:
         *,
         grad_scale: float = 1.0,
         extra: dict[str, Any] | None = None,
-        stacklevel: int = 2,
     ) -> dict[str, Any]:
         """Measure, decide, alert, log. Returns the record (also kept as ``latest``)."""
         measured, has_grads = self._measure(units, grad_scale)
@@ -228,7 +248,8 @@ class MonitorCore:
         nonfinite = bool(nonfinite_layers) or not loss_finite
         flags: set[str] = set()
         reasons: dict[str, str] = {}
-        verdict, reason = "healthy", "no gradients found"
+        verdict: str | None = None
+        reason = "no gradients: every .grad is None"
         if nonfinite:
             flags.add("nan")
             verdict = "exploding"  # the dynamic check's word for NaN/Inf
@@ -264,7 +285,7 @@ class MonitorCore:
                 f"gradlint monitor: no gradients at step {step} (every .grad is None): record after "
                 "loss.backward() and before optimizer.zero_grad()",
                 RuntimeWarning,
-                stacklevel=stacklevel,
+                stacklevel=_user_stacklevel(),
             )
 
         # Plateau on the recorded losses (the rule: gradlint.monitor.PlateauDetector).
@@ -272,7 +293,7 @@ class MonitorCore:
             flags.add("plateau")
             p = self._plateau
             reasons["plateau"] = (
-                f"loss plateau: the median of the last {p.half} recorded losses has not improved by "
+                f"the median of the last {p.half} recorded losses has not improved by "
                 f"{self.plateau_threshold:.0%} for {p.since} records (~{p.since * self.every} steps): "
                 f"{p.median:.4g} now, best {p.best:.4g} at step {p.best_step}"
             )
@@ -311,14 +332,12 @@ class MonitorCore:
         for alert in alerts:
             alert.record = record
         self.latest = record
-        self.history.append(
-            {k: record[k] for k in ("step", "loss", "grad_norm", "ratio", "flags")}
-        )
+        self.history.append({k: record[k] for k in ("step", "loss", "grad_norm", "ratio", "flags")})
         self._write(record)
         for alert in alerts:
             self.alerts.append(alert)
             if self.warn:
-                warnings.warn(alert.message, alert.category, stacklevel=stacklevel)
+                warnings.warn(alert.message, alert.category, stacklevel=_user_stacklevel())
             if self.on_alert is not None:
                 self.on_alert(alert)
         return record
@@ -328,7 +347,8 @@ class MonitorCore:
             "torch.nn.utils.clip_grad_norm_" if self.framework == "torch" else "the optimizer's clipnorm/global_clipnorm"
         )
         advice = {
-            "nan": f"Lower the learning rate, clip gradients ({clip}), check the data and the loss for log(0)/division by zero.",
+            "nan": f"Lower the learning rate, clip gradients ({clip}), check the data and the loss for "
+            "log(0) or division by zero.",
             "exploding": f"Clip gradients ({clip}), lower the learning rate, or reduce the init scale.",
             "vanishing": "The first layers barely learn: use ReLU-family activations with He init, add "
             "normalization or residual connections (`gradlint --dynamic` shows the same at init).",
@@ -343,7 +363,9 @@ class MonitorCore:
             return plot_record(_clean(record), path)
         except ImportError as exc:  # matplotlib missing: warn once, keep training
             self._plots_ok = False
-            warnings.warn(f"gradlint monitor: no plots ({exc}); pip install matplotlib", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"gradlint monitor: no plots ({exc}); pip install matplotlib", RuntimeWarning, stacklevel=_user_stacklevel()
+            )
             return None
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -462,14 +484,14 @@ class GradientMonitor(MonitorCore):
         self.steps = step + 1
         if step % self.every:
             return None
-        return self._record(loss, step, stacklevel=4)
+        return self._record(loss, step)
 
     def record(self, loss: Any = None) -> dict[str, Any]:
         """Record now, whatever the step count (e.g. after the last step)."""
-        return self._record(loss, max(self.steps - 1, 0), stacklevel=4)
+        return self._record(loss, max(self.steps - 1, 0))
 
-    def _record(self, loss: Any, step: int, stacklevel: int) -> dict[str, Any]:
-        return self._finish(step, _loss_value(loss), self._layers(loss), stacklevel=stacklevel)
+    def _record(self, loss: Any, step: int) -> dict[str, Any]:
+        return self._finish(step, _loss_value(loss), self._layers(loss))
 
     @property
     def layers(self) -> list[str]:
