@@ -293,9 +293,9 @@ class MonitorCore:
             flags.add("plateau")
             p = self._plateau
             reasons["plateau"] = (
-                f"the median of the last {p.half} recorded losses has not improved by "
-                f"{self.plateau_threshold:.0%} for {p.since} records (~{p.since * self.every} steps): "
-                f"{p.median:.4g} now, best {p.best:.4g} at step {p.best_step}"
+                f"the loss (median of the last {p.half} records) has not improved by {self.plateau_threshold:.0%} "
+                f"for {p.since} records (~{p.since * self.every} steps): {p.median:.4g} now, best {p.best:.4g} "
+                f"at step {p.best_step}"
             )
 
         name = self.name or "model"
