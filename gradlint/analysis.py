@@ -292,7 +292,10 @@ def estimate_units(units: list[Unit], input_q: float = 1.0,
         ))
     if len(chain) < 2:
         return None
-    result = gradflow.estimate_chain(chain, input_q=input_q)
+    try:
+        result = gradflow.estimate_chain(chain, input_q=input_q)
+    except (ArithmeticError, ValueError):
+        return None  # absurd constants (a slope of 1e308): no number rather than a made-up one
     gains = [e.chi for e in result.layers[1:] if e.chi is not None and e.chi > 0]
     typical = None
     if gains:
@@ -491,7 +494,10 @@ def estimate_segment(segment: list["gradflow.WeightLayer | gradflow.ResidualBloc
     count = _count_layers(segment)
     if count < 2:
         return None
-    result = gradflow.estimate_chain(segment)
+    try:
+        result = gradflow.estimate_chain(segment)
+    except (ArithmeticError, ValueError):
+        return None
     return Estimate(result.log10_weight_ratio, result.log10_backward_ratio, count, result.exact,
                     list(result.assumptions), max_log10_q=_max_log10_q(result))
 

@@ -1583,7 +1583,8 @@ class Interpreter:
         if q.startswith("builtins."):
             return self.call_builtin(leaf, args, kwargs, node)
         if q.startswith("math.") and leaf in _MATH and callable(_MATH[leaf]):
-            if all(isinstance(a, Const) for a in args):
+            if all(isinstance(a, Const) for a in args) and _foldable([a.value for a in args]) and \
+                    not (leaf == "pow" and any(isinstance(a.value, (int, float)) and abs(a.value) > 64 for a in args[1:])):
                 try:
                     return Const(_MATH[leaf](*[a.value for a in args]))  # type: ignore[union-attr,operator]
                 except Exception:
@@ -1642,6 +1643,9 @@ class Interpreter:
                 items = self.iterate(args[0])
                 if items is not None:
                     return Const(len(items))
+            return UNKNOWN
+        if not _foldable(consts) or (name == "pow" and len(consts) >= 2 and isinstance(consts[1], (int, float))
+                                     and abs(consts[1]) > 64):
             return UNKNOWN
         if name in ("int", "float", "bool", "str", "abs", "round", "min", "max", "sum", "pow", "divmod") and all_const and args:
             try:
@@ -2628,13 +2632,28 @@ def _shape_of(args: list[Value]) -> tuple[int, ...] | None:
 
 
 def _int(value: Value | None) -> int | None:
-    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+    """A positive integer size (a width of 0 or less is no width at all)."""
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool) \
+            and value.value > 0:
         return value.value
     return None
 
 
-def _num(value: Value | None, default: float) -> float:
-    if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+def _foldable(args: list[Any]) -> bool:
+    """Constant folding calls the real function: refuse inputs that would take it minutes."""
+    for arg in args:
+        if isinstance(arg, range) and len(arg) > MAX_LIST_ITEMS:
+            return False
+        if isinstance(arg, int) and arg.bit_length() > 256:
+            return False
+        if isinstance(arg, (str, bytes, tuple, list)) and len(arg) > MAX_LIST_ITEMS:
+            return False
+    return True
+
+
+def _num(value: Value | None, default: float, limit: float = 1e6) -> float:
+    if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool) \
+            and math.isfinite(value.value) and abs(value.value) <= limit:
         return float(value.value)
     return default
 
