@@ -60,9 +60,10 @@ def _finite(value: float | None) -> float | None:
 
 
 def _clean(obj: Any) -> Any:
-    """JSON has no NaN/Infinity: non-finite floats become null, recursively."""
+    """JSON has no NaN/Infinity: non-finite floats become null; others keep 6 significant
+    digits (8-12 characters instead of up to 24 for a float64 repr), recursively."""
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        return float(f"{obj:.6g}") if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
