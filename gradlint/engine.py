@@ -11,6 +11,7 @@ import fnmatch
 import io
 import os
 import re
+import stat
 import sys
 import tokenize
 import traceback
@@ -101,6 +102,24 @@ def _excluded(name: str, rel: str, patterns: Sequence[str], full: str | None = N
     return False
 
 
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_bounded(path: str) -> bytes:
+    """The file's bytes, refusing more than MAX_FILE_BYTES whatever the size the file claims."""
+    if not _is_regular(path):
+        raise SourceError("GRD900", "not a regular file (FIFO, device or broken link): not read")
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise SourceError("GRD900", f"file is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MB gradlint reads")
+    return data
+
+
 def discover(paths: Sequence[str], exclude: Sequence[str] = (),
              root: str | None = None) -> tuple[list[str], list[Diagnostic]]:
     """Python files under ``paths`` (sorted, de-duplicated) and diagnostics for bad paths."""
@@ -140,9 +159,15 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (),
                     if not (name.endswith(".py") or name.endswith(".pyi")):
                         continue
                     rel = os.path.normpath(os.path.join(rel_root, name))
-                    if _excluded(name, rel, tuple(exclude), os.path.join(root, name), project_root):
+                    full = os.path.join(root, name)
+                    if _excluded(name, rel, tuple(exclude), full, project_root):
                         continue
-                    add(os.path.join(root, name))
+                    if not _is_regular(full):
+                        # A FIFO or a link to /dev/zero would block or never end: report, do not read.
+                        problems.append(_system_diagnostic(full, "GRD900", "not a regular file (FIFO, device or "
+                                                                            "broken link): not read"))
+                        continue
+                    add(full)
         elif os.path.isfile(raw):
             # Explicitly named files are linted whatever their extension, unless excluded (as
             # pre-commit passes every staged file by name).
@@ -201,12 +226,7 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
     result = FileResult(path)
     try:
         if data is None:
-            size = os.path.getsize(path)
-            if size > MAX_FILE_BYTES:
-                raise SourceError("GRD900", f"file is {size // (1024 * 1024)} MB, larger than the "
-                                            f"{MAX_FILE_BYTES // (1024 * 1024)} MB gradlint reads")
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = read_bounded(path)
         if not any(marker in data for marker in _MODEL_MARKERS):
             result.skipped = True
             return result
@@ -260,6 +280,11 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
             if suppressions.suppresses(diag.code, lines_to_check):
                 continue
             diagnostics.setdefault((diag.code, diag.line, diag.column), diag)
+    if selection.enabled("GRD903"):
+        for what, line in extraction.unanalysed[:5]:
+            diagnostics[("GRD903", line, 1)] = Diagnostic(
+                path, line, 1, line, 1, "GRD903", SYSTEM_CODES["GRD903"][0], Severity.INFO,
+                f"{what} is too large to analyse within gradlint's budget; it was not checked")
     if selection.enabled("GRD100", default=False):
         for directive in suppressions.unused():
             codes = ", ".join(sorted(directive.codes)) if directive.codes else "all codes"
@@ -315,13 +340,9 @@ def _lint_cached(path: str, config: LintConfig, cache: "ResultCache | None") -> 
     if cache is None:
         return _summarized(lint_file(path, config))
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            return lint_file(path, config)
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return lint_file(path, config)
+        data = read_bounded(path)
+    except (OSError, SourceError):
+        return lint_file(path, config)  # reports the problem as a diagnostic
     key = cache_key(data, config_fingerprint(config, path))
     hit = cache.load(key, path)
     if hit is not None:

@@ -122,6 +122,8 @@ SYSTEM_CODES: Mapping[str, tuple[str, str]] = {
     "GRD900": ("unreadable-file", "The file could not be read or decoded."),
     "GRD901": ("syntax-error", "The file is not valid Python (3.x) and was not linted."),
     "GRD902": ("internal-error", "gradlint failed on this file; please report it with the file attached."),
+    "GRD903": ("too-complex", "A definition needs more symbolic steps than gradlint allows per file; it was not "
+                              "checked (a note: never changes the exit code)."),
 }
 
 _registry: dict[str, type[Rule]] | None = None

@@ -8,7 +8,7 @@ reported are the *roots*: those not owned by another model in the same file.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter, _longest_tensor, span_of
 from gradlint.extract.values import (
@@ -30,6 +30,8 @@ _TRAINING_CALLS = frozenset({"fit", "compile", "evaluate", "predict", "train_on_
 class Extraction:
     models: list[Model]
     training: TrainingFacts
+    # Definitions whose analysis ran out of budget: (what, line). Reported, never silently dropped.
+    unanalysed: list[tuple[str, int]] = field(default_factory=list)
 
 
 def extract_models(tree: ast.Module) -> list[Model]:
@@ -40,13 +42,15 @@ def extract_models(tree: ast.Module) -> list[Model]:
 def extract(tree: ast.Module) -> Extraction:
     """Root models and training facts of a module."""
     interp = Interpreter(tree, budget=MODULE_BUDGET, file_budget=FILE_BUDGET)
+    unanalysed: list[tuple[str, int]] = []
     try:
         interp.run_module()
     except (BudgetExceeded, RecursionError):
-        pass
-    _build_unreached(interp)
+        unanalysed.append(("the module body", 1))
+    _build_unreached(interp, unanalysed)
     module_names = _module_level_names(interp)
     factories = _factory_names(interp)
+    module_facts = _ModuleFacts(tree)
 
     models: list[Model] = []
     seen: set[int] = set()
@@ -54,7 +58,11 @@ def extract(tree: ast.Module) -> Extraction:
         if id(value) in seen or getattr(value, "owned", True):
             continue
         seen.add(id(value))
-        model = _describe(interp, value, module_names, factories, tree)
+        try:
+            model = _describe(interp, value, module_names, factories, module_facts)
+        except _TooComplex as exc:
+            unanalysed.append((exc.what, exc.line))
+            continue
         if model is not None:
             models.append(model)
     models.sort(key=lambda m: (m.span.line, m.span.col))
@@ -63,10 +71,15 @@ def extract(tree: ast.Module) -> Extraction:
         seq = model.input_hint.shape if model.input_hint and model.input_hint.kind == "sequence" else None
         if seq and model.origin_id is not None and model.framework == "keras":  # torch hints are guesses
             facts.sequence_lengths[model.origin_id] = seq[0] if model.framework == "keras" else seq[-1]
-    return Extraction(_drop_duplicates(models), facts)
+    return Extraction(_drop_duplicates(models), facts, unanalysed)
 
 
-def _build_unreached(interp: Interpreter) -> None:
+class _TooComplex(Exception):
+    def __init__(self, what: str, line: int) -> None:
+        self.what, self.line = what, line
+
+
+def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> None:
     """Build what the module body did not: entry points first (classes and factory functions no
     other definition uses), then, as a fallback, helpers that nothing reached."""
     used = _names_used_in_definitions(interp.tree)
@@ -78,21 +91,26 @@ def _build_unreached(interp: Interpreter) -> None:
                 continue
             if (info.name in used) != helpers and not helpers:
                 continue
-            _guarded(lambda: interp.instantiate(info, [], {}, info.node), interp)
+            if not _guarded(lambda: interp.instantiate(info, [], {}, info.node), interp):
+                unanalysed.append((f"class {info.name}", info.node.lineno))
         for func in interp.functions:
             if id(func.node) in interp.called_functions:
                 continue
             if (func.name in used) != helpers and not helpers:
                 continue
-            _guarded(lambda: _name_result(interp.call_function(func, [], {}), func.name, factory=True), interp)
+            if not _guarded(lambda: _name_result(interp.call_function(func, [], {}), func.name, factory=True), interp):
+                unanalysed.append((f"function {func.name}", getattr(func.node, "lineno", 1)))
 
 
-def _guarded(action: "object", interp: Interpreter) -> None:
+def _guarded(action: "object", interp: Interpreter) -> bool:
+    if interp.file_budget <= 0:
+        return False
     interp.budget = PER_ROOT_BUDGET
     try:
         action()  # type: ignore[operator]
     except (BudgetExceeded, RecursionError):
-        pass
+        return False
+    return True
 
 
 def _names_used_in_definitions(tree: ast.Module) -> set[str]:
@@ -142,7 +160,7 @@ def _factory_names(interp: Interpreter) -> dict[int, str]:
 
 
 def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
-              tree: ast.Module) -> Model | None:
+              facts: "_ModuleFacts") -> Model | None:
     interp.budget = PER_ROOT_BUDGET
     complete = True
     try:
@@ -162,7 +180,7 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
             span = value.span
             origin = "sequential"
             hint = value.input_hint
-            result = interp.apply_module(value, TensorV((), hint), [], {}, tree)
+            result = interp.apply_module(value, TensorV((), hint), [], {}, facts.tree)
             complete = not value.partial
         elif isinstance(value, FunctionalModelV):
             name = value.name or module_names.get(id(value)) or f"Model@{value.span.line}"
@@ -173,7 +191,7 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
         else:
             return None
     except (BudgetExceeded, RecursionError):
-        return None
+        raise _TooComplex(f"model {name}", span.line) from None
     tensor = _as_tensor(result)
     if tensor is None:
         return None
@@ -183,7 +201,7 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
     framework = _framework_of(value, path)
     model = Model(name=name, framework=framework, origin=origin, span=span, path=path, complete=complete,
                   input_hint=hint or tensor.hint or _infer_input(path), origin_id=id(value))
-    _set_build_target(model, value, module_names, factories, tree)
+    _set_build_target(model, value, module_names, factories, facts)
     return model
 
 
@@ -227,17 +245,36 @@ def _infer_input(path: list[Node]) -> InputHint | None:
     return None
 
 
+class _ModuleFacts:
+    """What the dynamic check needs to know about the module's top level, computed in one pass
+    (per-model scans were quadratic on generated files with thousands of models)."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.class_names = {s.name for s in tree.body if isinstance(s, ast.ClassDef)}
+        self.building_line: dict[str, int] = {}
+        frozen: set[str] = set()  # names a training statement (fit/compile) has touched
+        for stmt in tree.body:
+            names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+            if _is_training_statement(stmt):
+                frozen |= names
+                continue
+            end = stmt.end_lineno or stmt.lineno
+            for name in names - frozen:
+                self.building_line[name] = end
+
+
 def _set_build_target(model: Model, value: Value, module_names: dict[int, str], factories: dict[int, str],
-                      tree: ast.Module) -> None:
+                      facts: _ModuleFacts) -> None:
     """How the dynamic check can build this model from the module namespace."""
     if isinstance(value, InstanceV):
         var = module_names.get(id(value))
         if var is not None:
             model.symbol, model.build = var, "variable"
-            model.end_line = _last_building_line(tree, var)
+            model.end_line = facts.building_line.get(var)
         elif id(value) in factories:
             model.symbol, model.build = factories[id(value)], "factory"
-        elif any(isinstance(s, ast.ClassDef) and s.name == value.info.name for s in tree.body):
+        elif value.info.name in facts.class_names:
             model.symbol, model.build = value.info.name, "class"
         return
     if id(value) in factories:
@@ -246,20 +283,7 @@ def _set_build_target(model: Model, value: Value, module_names: dict[int, str], 
     var = module_names.get(id(value))
     if var is not None:
         model.symbol, model.build = var, "variable"
-        model.end_line = _last_building_line(tree, var)
-
-
-def _last_building_line(tree: ast.Module, var: str) -> int | None:
-    """Last top-level statement that builds ``var`` before training starts (for script-style files)."""
-    end = None
-    for stmt in tree.body:
-        if _is_training_statement(stmt):
-            if end is not None:
-                break
-            continue
-        if any(isinstance(n, ast.Name) and n.id == var for n in ast.walk(stmt)):
-            end = stmt.end_lineno or stmt.lineno
-    return end
+        model.end_line = facts.building_line.get(var)
 
 
 def _is_training_statement(stmt: ast.stmt) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 from typing import Any, Callable, Iterable, Iterator
 
 from gradlint.extract import catalog
@@ -762,6 +763,10 @@ class Interpreter:
             try:
                 if isinstance(op, ast.Pow) and isinstance(right.value, (int, float)) and abs(right.value) > 64:
                     return UNKNOWN
+                if isinstance(op, ast.Mod) and isinstance(left.value, str) and _WIDE_FORMAT.search(left.value):
+                    return UNKNOWN  # '%0999999999d' % 1 would allocate a gigabyte
+                if isinstance(op, (ast.LShift, ast.RShift)) and isinstance(right.value, int) and abs(right.value) > 4096:
+                    return UNKNOWN
                 for seq_value, count_value in ((left.value, right.value), (right.value, left.value)):
                     if isinstance(op, ast.Mult) and isinstance(seq_value, (str, tuple, bytes, list)) and \
                             isinstance(count_value, int) and len(seq_value) * count_value > MAX_LIST_ITEMS:
@@ -1263,6 +1268,8 @@ class Interpreter:
                 target.partial = True
             return UNKNOWN
         if isinstance(target, Const) and isinstance(target.value, str):
+            if not _safe_string_call(target.value, name, [a.value for a in args if isinstance(a, Const)]):
+                return UNKNOWN
             try:
                 if all(isinstance(a, Const) for a in args):
                     return Const(getattr(target.value, name)(*[a.value for a in args]))  # type: ignore[union-attr]
@@ -2637,6 +2644,18 @@ def _int(value: Value | None) -> int | None:
             and value.value > 0:
         return value.value
     return None
+
+
+_WIDE_FORMAT = re.compile(r"\d{5,}")
+
+
+def _safe_string_call(text: str, method: str, args: list[Any]) -> bool:
+    """String methods whose result could be huge are not folded."""
+    if method == "format" and _WIDE_FORMAT.search(text):
+        return False
+    if method == "replace" and len(args) >= 2 and isinstance(args[1], str):
+        return len(text) * max(1, len(args[1])) <= MAX_LIST_ITEMS * 10
+    return _foldable(args)
 
 
 def _foldable(args: list[Any]) -> bool:
