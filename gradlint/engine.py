@@ -102,17 +102,36 @@ def _excluded(name: str, rel: str, patterns: Sequence[str], full: str | None = N
     return False
 
 
-def _is_regular(path: str) -> bool:
+def _irregular_reason(path: str) -> str | None:
+    """Why a path cannot be read as a source file, or None when it can."""
+    import errno
+
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop: not read"
+        if exc.errno == errno.ENOENT:
+            return "broken symbolic link: not read"
+        return f"cannot stat: {exc.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a regular file: not read"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a device or special file, not a regular file: not read"
+
+
+def _is_regular(path: str) -> bool:
+    return _irregular_reason(path) is None
 
 
 def read_bounded(path: str) -> bytes:
     """The file's bytes, refusing more than MAX_FILE_BYTES whatever the size the file claims."""
-    if not _is_regular(path):
-        raise SourceError("GRD900", "not a regular file (FIFO, device or broken link): not read")
+    reason = _irregular_reason(path)
+    if reason is not None:
+        raise SourceError("GRD900", reason)
     with open(path, "rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
@@ -162,10 +181,10 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (),
                     full = os.path.join(root, name)
                     if _excluded(name, rel, tuple(exclude), full, project_root):
                         continue
-                    if not _is_regular(full):
+                    reason = _irregular_reason(full)
+                    if reason is not None:
                         # A FIFO or a link to /dev/zero would block or never end: report, do not read.
-                        problems.append(_system_diagnostic(full, "GRD900", "not a regular file (FIFO, device or "
-                                                                            "broken link): not read"))
+                        problems.append(_system_diagnostic(full, "GRD900", reason))
                         continue
                     add(full)
         elif os.path.isfile(raw):
