@@ -229,7 +229,12 @@ def sigma_w2_of(unit: Unit) -> tuple[float | None, str | None]:
     if scheme == "keras_default":
         scheme = "glorot_uniform"
     fan_in, fan_out = unit.fan_in, unit.fan_out
-    value = gradflow.init_sigma_w2(scheme, init.params, fan_in, fan_out)
+    try:
+        value = gradflow.init_sigma_w2(scheme, init.params, fan_in, fan_out)
+    except (ArithmeticError, ValueError):
+        return None, f"init of {unit.layer.describe()} has absurd parameters"
+    if value is not None and not math.isfinite(value):
+        return None, f"init of {unit.layer.describe()} has absurd parameters"
     if value is None and scheme in ("glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal"):
         value = gradflow.init_sigma_w2(scheme, init.params, 1, 1)
         return value, f"fan-in of {unit.layer.describe()} unknown: assumed square for {scheme}"

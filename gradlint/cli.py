@@ -169,6 +169,9 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
 
     if apply_fix or show_diff:
         results = _apply_fixes(results, config, unsafe_fixes, show_diff, file_paths, jobs)
+    for raw in file_paths:
+        if os.path.isdir(raw) and not any(r.path.startswith(os.path.join(raw, "")) or r.path == raw for r in results):
+            click.echo(f"gradlint: warning: no Python files found under {raw}", err=True)
     diagnostics = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
     if baseline_path:
         from gradlint.baseline import load_baseline, new_findings, write_baseline

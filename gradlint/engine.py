@@ -246,6 +246,9 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
     try:
         if data is None:
             data = read_bounded(path)
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+            raise SourceError("GRD900", "UTF-16/UTF-32 encoded: Python source must be UTF-8 or declare an "
+                                        "ASCII-compatible encoding (PEP 263)")
         if not any(marker in data for marker in _MODEL_MARKERS):
             result.skipped = True
             return result

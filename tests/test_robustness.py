@@ -203,7 +203,6 @@ def test_stdin_with_invalid_bytes_is_reported(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------- NUL bytes
 
 
-UTF16_SKIPPED = "a UTF-16 file holds its model markers as 't\\0o\\0r\\0c\\0h' and is skipped unreported"
 
 
 def _nul_cases():
@@ -216,7 +215,7 @@ def _nul_cases():
     params = [pytest.param(n, s, id=n) for n, s in cases]
     params.append(pytest.param("utf16_file.py",
                                "import torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4))\n".encode("utf-16"),
-                               id="utf16_file.py", marks=pytest.mark.xfail(strict=True, reason=UTF16_SKIPPED)))
+                               id="utf16_file.py"))
     return params
 
 
@@ -430,8 +429,6 @@ def test_empty_directory_beside_a_model_file(tmp_path: Path) -> None:
     assert run.returncode == 1
 
 
-@pytest.mark.xfail(strict=True, reason="an explicitly given directory holding no Python file is not mentioned "
-                                       "anywhere (ruff warns 'No Python files found')")
 def test_empty_directory_is_mentioned(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     run = gradlint("empty", cwd=tmp_path)
@@ -549,12 +546,7 @@ def test_all_bad_inputs_together_in_parallel(tmp_path: Path) -> None:
 
 # file name -> why it still fails (strict xfail). Fixed so far (keep the files: they are regression tests):
 # negative_fan_in.py, leaky_relu_huge_slope.py, hang_sum_huge_range.py, hang_pow_huge.py, hang_math_prod_range.py.
-KNOWN_FAILURES: dict[str, str] = {
-    "uniform_init_huge_range.py": "GRD902 OverflowError in gradflow.init_sigma_w2: (b - a) ** 2 for a 1e308-wide "
-                                  "uniform range (via GRD006 / analysis.model_segments)",
-    "uniform_init_huge_range_torch.py": "GRD902 OverflowError in gradflow.init_sigma_w2: (b - a) ** 2 for "
-                                        "nn.init.uniform_(w, -1.0, 1e308)",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _cases():
