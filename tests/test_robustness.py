@@ -485,25 +485,9 @@ def test_fifo_inside_a_directory(tmp_path: Path) -> None:
     run = gradlint(".", cwd=tmp_path, timeout=60, memory_limit=4 << 30)
     run.assert_no_internal_error()
     run.assert_good_file_linted()
-
-
-MEMORY_CASE = CASES / "memory_huge_constants.py"
-
-
-def test_constant_folding_memory_is_bounded(tmp_path: Path) -> None:
-    """Peak memory of linting a 9-line file stays far below a gigabyte (a memory ceiling, not a timing).
-
-    Once ~4 GB: constant folding built '%0999999999d' % 1, '{:>999999999}'.format(2), 1 << 10**10 for real."""
-    probe = ("import resource, subprocess, sys\n"
-             "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
-             "subprocess.run([sys.executable, '-m', 'gradlint', '--no-cache', '--format', 'json', sys.argv[1]],\n"
-             "               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
-    proc = subprocess.run([sys.executable, "-c", probe, str(MEMORY_CASE)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=HANG_GUARD)
-    peak_kib = int(proc.stdout.strip())
-    assert peak_kib < 1024 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
     assert_reported(run, "pipe.py", {"GRD900"})
+
+
 
 
 def test_device_file_inside_a_directory(tmp_path: Path) -> None:
