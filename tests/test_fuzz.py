@@ -3,7 +3,7 @@
 Three sources of programs:
 
 * hypothesmith (grammar-derived Python; skipped with a reason when it is not installed:
-  ``pip install -r requirements/fuzz.txt``);
+  the ``test`` extra);
 * mutations of the labelled fixtures (lines deleted, duplicated, shuffled; fixed seeds);
 * model-shaped generators written here: random ``nn.Sequential`` / ``nn.Module`` classes and
   Keras Sequential / functional / subclassed models with loops, comprehensions, residual adds,
@@ -77,7 +77,7 @@ def _hypothesmith():
 
 _HM = _hypothesmith()
 needs_hypothesmith = pytest.mark.skipif(
-    _HM is None, reason="hypothesmith is not installed: pip install -r requirements/fuzz.txt")
+    _HM is None, reason="hypothesmith is not installed: it comes with the test extra (make setup-test)")
 
 
 if _HM is not None:
