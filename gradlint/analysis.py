@@ -244,6 +244,14 @@ def sigma_w2_of(unit: Unit) -> tuple[float | None, str | None]:
 
 
 def bias_var_of(unit: Unit) -> float:
+    try:
+        value = _bias_var(unit)
+    except (ArithmeticError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
+def _bias_var(unit: Unit) -> float:
     layer = unit.layer
     if layer.bias is False:
         return 0.0

@@ -1570,6 +1570,8 @@ class Interpreter:
         bound.update({k: v for k, v in kwargs.items() if k in names or k in ("gain", "std", "mean", "a", "b")})
         for key, value in bound.items():
             if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+                if not math.isfinite(value.value) or abs(value.value) > 1e6:
+                    return Init("unknown", {}, span_of(node))  # U(-1, 1e308): no number is better than a wrong one
                 params[key] = float(value.value)
             elif isinstance(value, Const) and isinstance(value.value, str):
                 if key == "mode":
