@@ -2622,7 +2622,9 @@ def _longest_tensor(value: Value) -> TensorV | None:
         items = value.items if isinstance(value, ListV) else list(value.items.values())
         tensors = [t for t in (_longest_tensor(i) for i in items) if t is not None]
         if tensors:
-            return max(tensors, key=lambda t: _weight_depth(list(t.nodes)))
+            # Path length, not weight depth: O(1) per candidate (an RNN's (out, hidden) inside a long
+            # loop made this quadratic).
+            return max(tensors, key=lambda t: len(t.nodes))
     return None
 
 
