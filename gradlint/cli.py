@@ -240,7 +240,6 @@ def rules_markdown() -> str:
 def _apply_fixes(results: list, config: LintConfig, unsafe: bool, diff_only: bool, file_paths: Sequence[str],
                  jobs: int | None) -> list:
     """Fix what can be fixed, then lint the changed files again (what remains is reported)."""
-    from gradlint.engine import decode_source
     from gradlint.fixes import fix_file, write_atomically
 
     changed: set[str] = set()

@@ -10,18 +10,16 @@ import ast
 import fnmatch
 import io
 import os
-import re
 import stat
 import sys
 import tokenize
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from gradlint.diagnostics import Diagnostic
 from gradlint.extract import extract
-from gradlint.model import Model, Span
+from gradlint.model import Model
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.suppress import Suppressions
@@ -433,5 +431,4 @@ def lint_source(text: str, path: str = "<stdin>", config: LintConfig | None = No
     return lint_file(path, config or LintConfig(), data=text.encode("utf-8"))
 
 
-__all__ = ["LintConfig", "Selection", "FileResult", "lint_file", "lint_paths", "lint_source", "discover",
-           "Span", "sys"]
+__all__ = ["LintConfig", "Selection", "FileResult", "lint_file", "lint_paths", "lint_source", "discover"]

@@ -11,10 +11,8 @@ import ast
 from dataclasses import dataclass, field
 
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter, _longest_tensor, span_of
-from gradlint.extract.values import (
-    UNKNOWN, Const, ContainerV, FunctionalModelV, FunctionV, InstanceV, ListV, TensorV, Value,
-)
-from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual, Span
+from gradlint.extract.values import ContainerV, FunctionalModelV, InstanceV, TensorV, Value
+from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual
 from gradlint.training import TrainingFacts
 
 # Symbolic steps (≈3 µs each). The largest file in timm/torchvision/transformers/keras needs
@@ -148,8 +146,8 @@ def _importable_names(body: list[ast.stmt]) -> set[str]:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-        for field in ("body", "orelse", "finalbody"):
-            inner = getattr(stmt, field, None)
+        for attr in ("body", "orelse", "finalbody"):
+            inner = getattr(stmt, attr, None)
             if isinstance(inner, list) and not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names |= _importable_names(inner)
     return names
@@ -313,4 +311,4 @@ def _signature(path: list[Node]) -> int:
                       for n in path))
 
 
-__all__ = ["extract_models", "UNKNOWN", "Const", "FunctionV", "Span"]
+__all__ = ["Extraction", "extract", "extract_models"]

@@ -24,7 +24,7 @@ from gradlint.extract.values import (
 from gradlint.extract.values import LossObjV, LossV, OptimizerV
 from gradlint.model import Gate, Init, InputHint, Layer, LayerKind, Node, Residual, Span
 from gradlint.training import (
-    KERAS_PROBABILISTIC_LOSSES, TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec, LossUse, ModelCall,
+    TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec, LossUse, ModelCall,
     TrainingFacts,
 )
 
