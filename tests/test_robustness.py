@@ -528,8 +528,8 @@ def test_all_bad_inputs_together_in_parallel(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------- minimized crash inputs
 
-# file name -> why it still fails (strict xfail). Fixed so far (keep the files: they are regression tests):
-# negative_fan_in.py, leaky_relu_huge_slope.py, hang_sum_huge_range.py, hang_pow_huge.py, hang_math_prod_range.py.
+# file name -> why it still fails (strict xfail). Every case in robustness_cases/ is fixed today; each file's
+# header says what it once did. Keep them all: they are the regression tests of the fuzz runs.
 KNOWN_FAILURES: dict[str, str] = {}
 
 
