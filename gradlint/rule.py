@@ -1,8 +1,11 @@
 """Rule base class, findings and the registry of rules.
 
 One rule = one module in ``gradlint.rules`` (the checkout's ``rules/`` folder) holding the
-check, its message, its docs and its own VALID / INVALID examples, which the test suite
-runs. Rules see ``gradlint.model.Model`` objects only: no syntax, no I/O.
+check, its message, its docs and its own typed ``Valid`` / ``Invalid`` cases, which
+tests/test_rule_examples.py runs. The docs' Example and Use instead are two of those cases
+(``Invalid(..., example=True)``, ``Valid(..., use_instead=True)``): every snippet a user reads
+in ``gradlint explain`` is one the suite ran. Rules see ``gradlint.model.Model`` objects only:
+no syntax, no I/O.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import enum
 import importlib
 import pkgutil
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterable, Mapping
+from typing import ClassVar
 
 from gradlint.analysis import Estimate
 from gradlint.model import Model, Span
@@ -70,10 +75,53 @@ class RuleOptions:
 class RuleContext:
     options: RuleOptions = field(default_factory=RuleOptions)
     models: list[Model] = field(default_factory=list)  # every model of the file
-    training: "TrainingFacts | None" = None  # what the file's training code does
+    training: TrainingFacts | None = None  # what the file's training code does
 
     def model_by_id(self, origin_id: int | None) -> Model | None:
         return next((m for m in self.models if m.origin_id == origin_id), None) if origin_id is not None else None
+
+
+def _case_source(code: str) -> str:
+    """A case as a user would save it: dedented, no blank first line, one final newline.
+    Expected lines count in this text, so `gradlint explain`'s snippet saved to a file
+    reports at the same line."""
+    return textwrap.dedent(code).strip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Source on which the rule must report nothing.
+
+    ``use_instead=True``: the one case `gradlint explain` shows under "Use instead" (the fix of
+    the rule's example); the suite also checks that no other default rule fires on it."""
+
+    code: str
+    use_instead: bool = False
+
+    @property
+    def source(self) -> str:
+        return _case_source(self.code)
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Source on which the rule must report ``count`` findings, the first (in reading order) at
+    ``line`` (1-based, in ``source``) and, when given, ``column``; ``message`` is a regular
+    expression searched in that finding's message (for the wording that matters, e.g. which
+    branch of the rule spoke).
+
+    ``example=True``: the one case `gradlint explain` shows under "Example"."""
+
+    code: str
+    line: int
+    column: int | None = None
+    message: str | None = None
+    count: int = 1
+    example: bool = False
+
+    @property
+    def source(self) -> str:
+        return _case_source(self.code)
 
 
 class Rule:
@@ -84,15 +132,13 @@ class Rule:
     summary: ClassVar[str]
     what_it_does: ClassVar[str]
     why_bad: ClassVar[str]
-    example: ClassVar[str]
-    use_instead: ClassVar[str]
     fix: ClassVar[str] = "No automatic fix."
     formula: ClassVar[str] = ""
     default_enabled: ClassVar[bool] = True
     fixable: ClassVar[bool] = False
-    # Self-tests: each VALID source must draw no finding from this rule, each INVALID at least one.
-    VALID: ClassVar[list[str]] = []
-    INVALID: ClassVar[list[str]] = []
+    # Self-tests (tests/test_rule_examples.py) and the docs' Example / Use instead.
+    VALID: ClassVar[Sequence[Valid]] = ()
+    INVALID: ClassVar[Sequence[Invalid]] = ()
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         """Findings about one model definition."""
@@ -103,14 +149,30 @@ class Rule:
         return ()
 
     @classmethod
+    def example_case(cls) -> Invalid:
+        """The INVALID case marked ``example=True`` (exactly one; the suite checks)."""
+        marked = [case for case in cls.INVALID if case.example]
+        if len(marked) != 1:
+            raise LookupError(f"{cls.code}: {len(marked)} INVALID cases marked example=True, want 1")
+        return marked[0]
+
+    @classmethod
+    def use_instead_case(cls) -> Valid:
+        """The VALID case marked ``use_instead=True`` (exactly one; the suite checks)."""
+        marked = [case for case in cls.VALID if case.use_instead]
+        if len(marked) != 1:
+            raise LookupError(f"{cls.code}: {len(marked)} VALID cases marked use_instead=True, want 1")
+        return marked[0]
+
+    @classmethod
     def docs(cls) -> str:
         parts = [f"{cls.code} ({cls.name})", "", cls.summary, "",
                  "## What it does", cls.what_it_does.strip(), "",
                  "## Why is this bad?", cls.why_bad.strip(), ""]
         if cls.formula:
             parts += ["## How it is estimated", cls.formula.strip(), ""]
-        parts += ["## Example", "```python", cls.example.strip("\n"), "```", "",
-                  "## Use instead", "```python", cls.use_instead.strip("\n"), "```", "",
+        parts += ["## Example", "```python", cls.example_case().source.rstrip("\n"), "```", "",
+                  "## Use instead", "```python", cls.use_instead_case().source.rstrip("\n"), "```", "",
                   "## Fix", cls.fix.strip(), ""]
         return "\n".join(parts)
 
@@ -133,8 +195,9 @@ def all_rules() -> dict[str, type[Rule]]:
     """Every rule in ``gradlint.rules``, by code (imported once)."""
     global _registry
     if _registry is None:
-        import gradlint.rules as package
-
+        # Imported by name: the package is the checkout's rules/ folder mapped onto gradlint.rules
+        # at install time, which static tools (mypy) cannot follow.
+        package = importlib.import_module("gradlint.rules")
         found: dict[str, type[Rule]] = {}
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             module = importlib.import_module(f"{package.__name__}.{info.name}")

@@ -7,7 +7,7 @@ from typing import Iterable
 from gradlint import gradflow
 from gradlint.analysis import Unit, describe_inits, estimate_units, format_ratio, input_width, plain_runs
 from gradlint.model import Model, Span
-from gradlint.rule import Finding, Rule, RuleContext, Severity
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
 
 def saturating_stacks(model: Model) -> list[list[Unit]]:
@@ -54,14 +54,13 @@ q_l = σ_w²·E[φ(√q_{l-1} z)²] + σ_b², backward gain χ_l = σ_w²·E[φ�
 ratio first/last is ∏√χ_l times the ratio of the layers' input norms. Reported when
 log10(ratio) ≤ vanishing-log10 (default −3); severity error at ≤ −error-log10 (default −6).
 """
-    example = """
-model = Sequential()
-model.add(Dense(64, activation="sigmoid", input_shape=(20,)))
-for _ in range(10):
-    model.add(Dense(64, activation="sigmoid"))
-model.add(Dense(1, activation="sigmoid"))
-"""
-    use_instead = """
+    fix = "No automatic fix: replacing an activation changes what the model computes."
+
+    VALID = [
+        Valid("""
+from tensorflow.keras.layers import BatchNormalization, Dense, ReLU
+from tensorflow.keras.models import Sequential
+
 model = Sequential()
 model.add(Dense(64, input_shape=(20,)))
 model.add(ReLU())
@@ -71,31 +70,28 @@ for _ in range(10):
     model.add(ReLU())
     model.add(BatchNormalization())
 model.add(Dense(1, activation="sigmoid"))
-"""
-    fix = "No automatic fix: replacing an activation changes what the model computes."
-
-    VALID = [
+""", use_instead=True),
         # A sigmoid output head after a ReLU body.
-        """
+        Valid("""
 import torch.nn as nn
 model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1), nn.Sigmoid())
-""",
+"""),
         # Four tanh layers at Glorot init are near-critical: tanh′(0) = 1 and σ_w² = 1.
-        """
+        Valid("""
 from keras import layers, Sequential
 model = Sequential([layers.Dense(128, activation="tanh", input_shape=(128,))]
                    + [layers.Dense(128, activation="tanh") for _ in range(3)])
-""",
+"""),
         # Deep sigmoid stack with BatchNorm between the layers.
-        """
+        Valid("""
 import torch.nn as nn
 layers = []
 for _ in range(12):
     layers += [nn.Linear(64, 64), nn.BatchNorm1d(64), nn.Sigmoid()]
 model = nn.Sequential(*layers)
-""",
+"""),
         # Squeeze-and-excitation gates in a ReLU network.
-        """
+        Valid("""
 import torch, torch.nn as nn
 class SE(nn.Module):
     def __init__(self, c):
@@ -110,21 +106,22 @@ class Net(nn.Module):
         self.blocks = nn.Sequential(*[nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), SE(32)) for _ in range(8)])
     def forward(self, x):
         return self.blocks(x)
-""",
+"""),
     ]
     INVALID = [
         # The seed: 11 sigmoid Dense layers built in a loop.
-        """
+        Invalid("""
 from tensorflow.keras.layers import Dense
 from tensorflow.keras.models import Sequential
+
 model = Sequential()
-model.add(Dense(64, activation='sigmoid', input_shape=(20,)))
+model.add(Dense(64, activation="sigmoid", input_shape=(20,)))
 for _ in range(10):
-    model.add(Dense(64, activation='sigmoid'))
-model.add(Dense(1, activation='sigmoid'))
-""",
+    model.add(Dense(64, activation="sigmoid"))
+model.add(Dense(1, activation="sigmoid"))
+""", line=5, column=11, message=r"12 stacked sigmoid layers", example=True),
         # Five sigmoid layers at PyTorch's default init.
-        """
+        Invalid("""
 import torch
 import torch.nn as nn
 class Net(nn.Module):
@@ -135,7 +132,7 @@ class Net(nn.Module):
         for layer in self.layers:
             x = torch.sigmoid(layer(x))
         return x
-""",
+""", line=6, column=38),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:

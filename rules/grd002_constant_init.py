@@ -6,7 +6,7 @@ from typing import Iterable
 
 from gradlint.analysis import Unit, units_and_barriers
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
-from gradlint.rule import Finding, InitFix, Rule, RuleContext, Severity
+from gradlint.rule import Finding, Invalid, InitFix, Rule, RuleContext, Severity, Valid
 
 
 def _weight_layers(path: list[Node]) -> list[Layer]:
@@ -117,23 +117,6 @@ identical updates (when the next layer is also constant) — the layer behaves l
 unit forever. With zero weights and ReLU, the pre-activations are 0 where ReLU's gradient is 0,
 so nothing upstream of the layer receives any gradient at all.
 """
-    example = """
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 256)
-        self.fc2 = nn.Linear(256, 10)
-        nn.init.zeros_(self.fc1.weight)
-"""
-    use_instead = """
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 256)
-        self.fc2 = nn.Linear(256, 10)
-        nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")
-        nn.init.zeros_(self.fc1.bias)
-"""
     fix = """
 Unsafe fix (`--fix --unsafe-fixes`): an `nn.init.zeros_/ones_/constant_(w, ...)` call becomes
 `nn.init.kaiming_normal_(w, nonlinearity="relu")` for ReLU-like layers or
@@ -143,8 +126,23 @@ Unsafe fix (`--fix --unsafe-fixes`): an `nn.init.zeros_/ones_/constant_(w, ...)`
     fixable = True
 
     VALID = [
+        Valid("""
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 256)
+        self.fc2 = nn.Linear(256, 10)
+        nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")
+        nn.init.zeros_(self.fc1.bias)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x).relu())
+""", use_instead=True),
         # Zero biases and BatchNorm constants are fine.
-        """
+        Valid("""
 import torch.nn as nn
 class Net(nn.Module):
     def __init__(self):
@@ -161,9 +159,9 @@ class Net(nn.Module):
                 nn.init.constant_(m.bias, 0)
     def forward(self, x):
         return self.fc2(self.bn(self.fc1(x)).relu())
-""",
+"""),
         # Zero init of a residual branch's last layer (ReZero/Fixup style).
-        """
+        Valid("""
 import torch.nn as nn
 class Block(nn.Module):
     def __init__(self, d):
@@ -179,40 +177,43 @@ class Net(nn.Module):
         self.blocks = nn.Sequential(*[Block(64) for _ in range(4)])
     def forward(self, x):
         return self.blocks(x)
-""",
+"""),
         # Zero-initialised output head.
-        """
+        Valid("""
 from keras import layers, Sequential
 model = Sequential([layers.Dense(64, activation="relu", input_shape=(8,)),
                     layers.Dense(1, kernel_initializer="zeros")])
-""",
+"""),
     ]
     INVALID = [
-        """
+        Invalid("""
 import torch.nn as nn
+
+
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc1 = nn.Linear(784, 256)
         self.fc2 = nn.Linear(256, 10)
         nn.init.zeros_(self.fc1.weight)
+
     def forward(self, x):
         return self.fc2(self.fc1(x).relu())
-""",
-        """
+""", line=9, column=9, message=r"every weight zero \(Linear \(self\.fc1\) at line 7\)", example=True),
+        Invalid("""
 from keras import layers, Sequential
 model = Sequential([layers.Dense(64, activation="relu", kernel_initializer="zeros", input_shape=(8,)),
                     layers.Dense(64, activation="relu", kernel_initializer="zeros"),
                     layers.Dense(1)])
-""",
-        """
+""", line=2, column=21, count=2, message=r"every weight zero \(Dense at line 2\)"),
+        Invalid("""
 import torch.nn as nn
 def init_weights(m):
     if type(m) == nn.Linear:
         m.weight.data.fill_(0.5)
 model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
 model.apply(init_weights)
-""",
+""", line=4, column=9, message=r"every weight the constant 0\.5"),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:

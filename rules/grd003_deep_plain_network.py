@@ -6,7 +6,7 @@ from typing import Iterable
 
 from gradlint.analysis import diagnose_runs, format_ratio
 from gradlint.model import Model
-from gradlint.rule import Finding, Rule, RuleContext
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
 
 MIN_DEPTH = 6
@@ -35,25 +35,21 @@ Same mean-field estimate as GRD001 (see `gradlint explain GRD001`), over the run
 default bias U(±1/√fan_in) puts a floor under the forward variance, which is why the default
 init vanishes even though ReLU networks without biases keep weight gradients balanced.
 """
-    example = """
-layers = []
-for _ in range(20):
-    layers += [nn.Linear(256, 256), nn.ReLU()]
-model = nn.Sequential(*layers, nn.Linear(256, 10))
-"""
-    use_instead = """
-layers = []
-for _ in range(20):
-    lin = nn.Linear(256, 256)
-    nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
-    layers += [lin, nn.BatchNorm1d(256), nn.ReLU()]
-model = nn.Sequential(*layers, nn.Linear(256, 10))
-"""
     fix = "No automatic fix."
 
     VALID = [
+        Valid("""
+import torch.nn as nn
+
+layers = []
+for _ in range(20):
+    linear = nn.Linear(256, 256)
+    nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+    layers += [linear, nn.BatchNorm1d(256), nn.ReLU()]
+model = nn.Sequential(*layers, nn.Linear(256, 10))
+""", use_instead=True),
         # He init keeps a deep ReLU stack critical.
-        """
+        Valid("""
 import torch.nn as nn
 class MLP(nn.Module):
     def __init__(self, depth=20, width=256):
@@ -66,21 +62,22 @@ class MLP(nn.Module):
         for layer in self.layers:
             x = layer(x).relu()
         return x
-""",
+"""),
         # A short plain network is fine.
-        """
+        Valid("""
 import torch.nn as nn
 model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
-""",
+"""),
     ]
     INVALID = [
-        """
+        Invalid("""
 import torch.nn as nn
+
 layers = []
 for _ in range(20):
     layers += [nn.Linear(256, 256), nn.ReLU()]
 model = nn.Sequential(*layers, nn.Linear(256, 10))
-""",
+""", line=5, column=16, message=r"21 weight layers in a row", example=True),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:

@@ -6,7 +6,7 @@ from typing import Iterable
 
 from gradlint.analysis import FIXED_SCALE_INITS, diagnose_runs, recommended_init
 from gradlint.model import Model
-from gradlint.rule import Finding, Rule, RuleContext
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
 
 
@@ -32,22 +32,29 @@ and the network is chaotic, ReLU activations overflow. Keras' `RandomNormal()` d
 σ_w² from the init: N(0, s²) → fan_in·s²; U(a, b) → fan_in·(b−a)²/12; then the mean-field
 estimate of GRD001. Reported when log10(ratio) ≤ vanishing-log10 (−3) or ≥ exploding-log10 (3).
 """
-    example = """
-for m in self.modules():
-    if isinstance(m, nn.Linear):
-        nn.init.normal_(m.weight, mean=0.0, std=0.01)   # 20 ReLU layers of width 256
-"""
-    use_instead = """
-for m in self.modules():
-    if isinstance(m, nn.Linear):
-        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-        nn.init.zeros_(m.bias)
-"""
     fix = "Not yet automatic (planned as an unsafe fix: the fan-aware init matching the activation)."
 
     VALID = [
+        Valid("""
+import torch.nn as nn
+
+
+class MLP(nn.Module):
+    def __init__(self, depth=20, width=256):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x).relu()
+        return x
+""", use_instead=True),
         # Small std on a shallow head is fine.
-        """
+        Valid("""
 import torch.nn as nn
 class Head(nn.Module):
     def __init__(self):
@@ -57,30 +64,33 @@ class Head(nn.Module):
         nn.init.normal_(self.fc2.weight, std=0.01)
     def forward(self, x):
         return self.fc2(self.fc1(x).relu())
-""",
+"""),
     ]
     INVALID = [
-        """
+        Invalid("""
 import torch.nn as nn
-class Deep(nn.Module):
+
+
+class MLP(nn.Module):
     def __init__(self, depth=20, width=256):
         super().__init__()
         self.layers = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, mean=0.0, std=0.01)
+
     def forward(self, x):
         for layer in self.layers:
             x = layer(x).relu()
         return x
-""",
-        """
+""", line=7, column=38, message=r"too small for 20 layers", example=True),
+        Invalid("""
 import torch.nn as nn
 net = nn.Sequential(*[nn.Sequential(nn.Linear(128, 128), nn.Tanh()) for _ in range(10)])
 for p in net.parameters():
     if p.dim() > 1:
         nn.init.normal_(p, std=1.0)
-""",
+""", line=2, column=37, message=r"normal\(std=1\) \(set at line 5\) is too large for 10 layers"),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:

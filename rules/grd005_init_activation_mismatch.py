@@ -6,7 +6,7 @@ from typing import Iterable
 
 from gradlint.analysis import FAN_AWARE_INITS, diagnose_runs, format_ratio, recommended_init
 from gradlint.model import Model
-from gradlint.rule import Finding, Rule, RuleContext
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 from gradlint.rules._shared import activations_text, estimate_text, lines_text, run_span, severity_for
 
 
@@ -31,53 +31,52 @@ Compares the mean-field estimate of GRD001 with the init as written against the 
 estimate with σ_w² of the matching init (2/(1+a²) for ReLU-like, 1 for tanh/sigmoid/linear,
 1 for SELU).
 """
-    example = """
-for layer in self.layers:                 # 30 ReLU layers
-    nn.init.xavier_normal_(layer.weight)
-"""
-    use_instead = """
-for layer in self.layers:
-    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-"""
     fix = "Not yet automatic (planned as an unsafe fix)."
 
     VALID = [
-        """
+        Valid("""
 import torch.nn as nn
+
+
 class MLP(nn.Module):
     def __init__(self):
         super().__init__()
-        self.layers = nn.ModuleList([nn.Linear(256, 256) for _ in range(30)])
+        self.layers = nn.ModuleList([nn.Linear(256, 256) for _ in range(40)])
         for layer in self.layers:
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
+
     def forward(self, x):
         for layer in self.layers:
             x = layer(x).relu()
         return x
-""",
+""", use_instead=True),
     ]
     INVALID = [
-        """
+        Invalid("""
 import torch.nn as nn
+
+
 class MLP(nn.Module):
     def __init__(self):
         super().__init__()
         self.layers = nn.ModuleList([nn.Linear(256, 256) for _ in range(40)])
         for layer in self.layers:
             nn.init.xavier_normal_(layer.weight)
+
     def forward(self, x):
         for layer in self.layers:
             x = layer(x).relu()
         return x
-""",
-        """
+""", line=7, column=38, example=True,
+                message=r"xavier_normal \(line 9\) does not match the relu activations of 40 layers"),
+        Invalid("""
 import torch.nn as nn
 model = nn.Sequential(*[m for _ in range(20) for m in (nn.Linear(128, 128), nn.Tanh())])
 for m in model:
     if isinstance(m, nn.Linear):
         nn.init.xavier_uniform_(m.weight, gain=5.0)
-""",
+""", line=2, column=56, message=r"xavier_uniform\(gain=5\) \(line 5\) does not match the tanh"),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:

@@ -7,7 +7,7 @@ from typing import Iterable
 from gradlint import gradflow
 from gradlint.analysis import diagnose_runs, estimate_segment, format_ratio, input_width, model_segments
 from gradlint.model import Model
-from gradlint.rule import Finding, Rule, RuleContext
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
 
 
@@ -33,28 +33,34 @@ Mean-field estimate of GRD001 extended to residual blocks: forward q_out = q_in 
 backward variance gain per block (1 + χ_branch), with normalization inside the branch or a
 zero-initialised last branch layer keeping the block near the identity.
 """
-    example = """
-class Block(nn.Module):
-    def __init__(self, d):
-        super().__init__()
-        self.fc = nn.Linear(d, d)
-        nn.init.kaiming_normal_(self.fc.weight)
-    def forward(self, x):
-        return x + torch.relu(self.fc(x))   # x 40 blocks, no normalization
-"""
-    use_instead = """
+    fix = "No automatic fix. Gradient clipping limits the damage during training but does not fix the cause."
+
+    VALID = [
+        Valid("""
+import torch.nn as nn
+
+
 class Block(nn.Module):
     def __init__(self, d):
         super().__init__()
         self.norm = nn.LayerNorm(d)
-        self.fc = nn.Linear(d, d)
-    def forward(self, x):
-        return x + torch.relu(self.fc(self.norm(x)))
-"""
-    fix = "No automatic fix. Gradient clipping limits the damage during training but does not fix the cause."
+        self.branch = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, d))
 
-    VALID = [
-        """
+    def forward(self, x):
+        return x + self.branch(self.norm(x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(32, 128)
+        self.blocks = nn.Sequential(*[Block(128) for _ in range(12)])
+        self.head = nn.Linear(128, 1)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.inp(x)))
+""", use_instead=True),
+        Valid("""
 import torch, torch.nn as nn
 class Block(nn.Module):
     def __init__(self, d):
@@ -72,24 +78,30 @@ class Net(nn.Module):
         for b in self.blocks:
             x = b(x)
         return self.head(x)
-""",
+"""),
     ]
     INVALID = [
         # Stacked exponential activations.
-        """
+        Invalid("""
 from keras import layers, Sequential
 model = Sequential([layers.Dense(64, activation="exponential", input_shape=(16,))]
                    + [layers.Dense(64, activation="exponential") for _ in range(6)] + [layers.Dense(1)])
-""",
+""", line=2, column=21, message=r"amplify the gradient on its way back"),
         # Unnormalized residual blocks with large weights and a tanh after the sum.
-        """
-import torch, torch.nn as nn
+        Invalid("""
+import torch
+import torch.nn as nn
+
+
 class Block(nn.Module):
     def __init__(self, d):
         super().__init__()
         self.branch = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, d))
+
     def forward(self, x):
         return torch.tanh(x + self.branch(x))
+
+
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
@@ -99,9 +111,10 @@ class Net(nn.Module):
         for p in self.parameters():
             if p.dim() > 1:
                 nn.init.normal_(p, 0.0, 1.0)
+
     def forward(self, x):
         return self.head(self.blocks(self.inp(x)))
-""",
+""", line=14, column=1, message=r"12 residual blocks without normalization", example=True),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from gradlint.model import LayerKind, Model
-from gradlint.rule import Finding, Rule, RuleContext, Severity
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
 _RECURRENT_OPS = frozenset({"RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "ConvLSTM1D",
                             "ConvLSTM2D", "ConvLSTM3D", "Bidirectional", "SimpleRNNCell"})
@@ -34,54 +34,69 @@ that happens to push its spectral radius above one makes the gradient explode wi
 hundred steps, and one such batch can throw the weights to NaN. Clipping the gradient norm
 is the standard, cheap guard (Pascanu et al., 2013).
 """
-    example = """
-model = nn.LSTM(32, 128, batch_first=True)
-for x, y in loader:
-    out, _ = model(x)
-    loss = criterion(out, y)
-    loss.backward()
-    optimizer.step()
-"""
-    use_instead = """
-for x, y in loader:
-    out, _ = model(x)
-    loss = criterion(out, y)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
-    optimizer.step()
-"""
     fix = "No automatic fix."
 
     VALID = [
-        """
-import torch, torch.nn as nn
-class Net(nn.Module):
+        Valid("""
+import torch
+import torch.nn as nn
+
+
+class Tagger(nn.Module):
     def __init__(self):
         super().__init__()
-        self.lstm = nn.LSTM(8, 32, batch_first=True)
-        self.fc = nn.Linear(32, 1)
+        self.lstm = nn.LSTM(32, 128, batch_first=True)
+        self.head = nn.Linear(128, 10)
+
     def forward(self, x):
         out, _ = self.lstm(x)
-        return self.fc(out[:, -1])
-model = Net()
-opt = torch.optim.Adam(model.parameters())
-loss_fn = nn.MSELoss()
+        return self.head(out)
+
+
+model = Tagger()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+criterion = nn.MSELoss()
 for x, y in loader:
-    opt.zero_grad()
-    loss = loss_fn(model(x), y)
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-""",
-        """
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    optimizer.step()
+""", use_instead=True),
+        Valid("""
 from tensorflow import keras
 model = keras.Sequential([keras.layers.LSTM(32, input_shape=(50, 8)), keras.layers.Dense(1)])
 model.compile(optimizer=keras.optimizers.Adam(clipnorm=1.0), loss="mse")
 model.fit(x, y)
-""",
+"""),
     ]
     INVALID = [
-        """
+        Invalid("""
+import torch
+import torch.nn as nn
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(32, 128, batch_first=True)
+        self.head = nn.Linear(128, 10)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out)
+
+
+model = Tagger()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+criterion = nn.MSELoss()
+for x, y in loader:
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    loss.backward()
+    optimizer.step()
+""", line=23, column=5, message=r"Tagger \(LSTM\) is trained without gradient clipping", example=True),
+        Invalid("""
 import torch, torch.nn as nn
 class Net(nn.Module):
     def __init__(self):
@@ -101,13 +116,13 @@ def train(model, loader):
         opt.step()
 if __name__ == "__main__":
     train(Net(), loader)
-""",
-        """
+""", line=17, column=9, message=r"Net \(GRU\) is trained without gradient clipping"),
+        Invalid("""
 from tensorflow import keras
 model = keras.Sequential([keras.layers.SimpleRNN(32, input_shape=(20, 8)), keras.layers.Dense(1)])
 model.compile(optimizer="adam", loss="mse")
 model.fit(x, y, epochs=3)
-""",
+""", line=4, column=1, message=r"model \(SimpleRNN\)"),
     ]
 
     def check_training(self, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:

@@ -7,7 +7,7 @@ from typing import Iterable
 
 from gradlint.analysis import Estimate, format_ratio, recurrent_step_gain
 from gradlint.model import LayerKind, Model
-from gradlint.rule import Finding, Rule, RuleContext, Severity
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
 
 class VanillaRnnLongSequence(Rule):
@@ -31,35 +31,29 @@ Per-step gain √χ = √(σ_rec²·E[tanh′(√q z)²]) at the fixed point q =
 (σ_rec² = 1 for Keras' orthogonal recurrent init, 1/3 for PyTorch's U(±1/√h)); over T steps the
 gradient scales by (√χ)^T. Reported when that is below 10^vanishing-log10 (−3).
 """
-    example = """
-inputs = keras.Input(shape=(200, 16))
-x = keras.layers.SimpleRNN(64)(inputs)
-"""
-    use_instead = """
-inputs = keras.Input(shape=(200, 16))
-x = keras.layers.LSTM(64)(inputs)
-"""
     fix = "No automatic fix."
 
     VALID = [
-        """
+        Valid("""
 from tensorflow import keras
+
 inputs = keras.Input(shape=(200, 16))
-outputs = keras.layers.Dense(1)(keras.layers.LSTM(64)(inputs))
-model = keras.Model(inputs, outputs)
-""",
-        """
+hidden = keras.layers.LSTM(64)(inputs)
+model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+""", use_instead=True),
+        Valid("""
 from tensorflow import keras
 model = keras.Sequential([keras.layers.SimpleRNN(32, input_shape=(8, 4)), keras.layers.Dense(1)])
-""",
+"""),
     ]
     INVALID = [
-        """
+        Invalid("""
 from tensorflow import keras
+
 inputs = keras.Input(shape=(200, 16))
-outputs = keras.layers.Dense(1)(keras.layers.SimpleRNN(64)(inputs))
-model = keras.Model(inputs, outputs)
-""",
+hidden = keras.layers.SimpleRNN(64)(inputs)
+model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+""", line=4, column=10, message=r"SimpleRNN over 200 time steps", example=True),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:

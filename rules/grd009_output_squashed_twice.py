@@ -6,7 +6,7 @@ from typing import Iterable
 
 from gradlint.analysis import output_activation
 from gradlint.model import Model
-from gradlint.rule import Finding, Rule, RuleContext, Severity
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import KERAS_PROBABILISTIC_LOSSES, TORCH_PROBABILITY_LOSSES
 
 _SQUASH = frozenset({"sigmoid", "softmax"})
@@ -30,44 +30,40 @@ so the loss can never be driven low and its gradient is scaled by sigmoid′ ≤
 loss's own. Feeding logits to a probability loss is numerically unstable (log of values
 outside (0, 1), clipping inside Keras) and trains the wrong objective.
 """
-    example = """
-model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1), nn.Sigmoid())
-loss = nn.BCEWithLogitsLoss()(model(x), y)
-"""
-    use_instead = """
-model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1))   # logits
-loss = nn.BCEWithLogitsLoss()(model(x), y)
-"""
     fix = "No automatic fix."
 
     VALID = [
-        """
+        Valid("""
 import torch.nn as nn
-model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1))
-loss = nn.BCEWithLogitsLoss()(model(x), y)
-""",
-        """
+
+model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1))  # logits: the loss applies the sigmoid
+criterion = nn.BCEWithLogitsLoss()
+for x, y in loader:
+    loss = criterion(model(x), y)
+    loss.backward()
+""", use_instead=True),
+        Valid("""
 from tensorflow import keras
 model = keras.Sequential([keras.layers.Dense(10, input_shape=(8,))])
 model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer="adam")
-""",
+"""),
     ]
     INVALID = [
-        """
-import torch
+        Invalid("""
 import torch.nn as nn
+
 model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1), nn.Sigmoid())
 criterion = nn.BCEWithLogitsLoss()
 for x, y in loader:
     loss = criterion(model(x), y)
     loss.backward()
-""",
-        """
+""", line=6, column=12, message=r"BCEWithLogitsLoss applies sigmoid itself", example=True),
+        Invalid("""
 from tensorflow import keras
 model = keras.Sequential([keras.layers.Dense(64, activation="relu", input_shape=(8,)),
                           keras.layers.Dense(1)])
 model.compile(loss="binary_crossentropy", optimizer="adam")
-""",
+""", line=4, column=1, message=r"binary_crossentropy expects probabilities \(from_logits=False\)"),
     ]
 
     def check_training(self, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
