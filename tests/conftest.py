@@ -21,3 +21,13 @@ def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None) -> 
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-snapshots", action="store_true", default=False,
+                     help="rewrite fixtures/**/*.expected from gradlint's current output (review the diff)")
+
+
+@pytest.fixture
+def update_snapshots(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-snapshots"))

@@ -1,12 +1,21 @@
-"""The fixture corpus: every model file's diagnostics match the ``.expected`` file beside it,
-and agree with the label measured on real gradients (see fixtures/README.md)."""
+"""The fixture corpus: every model file's diagnostics match the ``.expected`` snapshot beside it,
+and agree with the label measured on real gradients (see fixtures/README.md).
+
+A snapshot holds one line per diagnostic, ``line:col CODE message`` (``snapshot_line``, the only
+definition of the format), in reading order. The whole line is compared, so a changed estimate
+in a message (≈3.5e-08 -> ≈4e-08) fails here like a moved or lost finding. After a deliberate
+change: ``python tools/update_snapshots.py`` (or ``pytest tests/test_fixtures.py
+--update-snapshots``) rewrites them; review ``git diff fixtures/`` and commit it with the change.
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,13 +43,22 @@ KNOWN_MISSES = {
 }
 
 
+def snapshot_line(diag: dict[str, Any]) -> str:
+    """One diagnostic in a ``.expected`` snapshot (messages are single-line)."""
+    return f"{diag['line']}:{diag['column']} {diag['code']} {diag['message']}"
+
+
 @lru_cache(maxsize=1)
 def _lint_all() -> dict[str, list[str]]:
-    proc = run_cli("--format", "json", str(FIXTURES))
+    """Snapshot lines per fixture path, in reading order (line, column, code, message)."""
+    proc = run_cli("--no-cache", "--format", "json", str(FIXTURES))
     assert proc.returncode in (0, 1), proc.stderr
+    diagnostics = sorted(json.loads(proc.stdout)["diagnostics"],
+                         key=lambda d: (d["line"], d["column"], d["code"], d["message"]))
     found: dict[str, list[str]] = {}
-    for diag in json.loads(proc.stdout)["diagnostics"]:
-        found.setdefault(str(Path(diag["path"]).resolve()), []).append(f"{diag['line']}:{diag['column']} {diag['code']}")
+    for diag in diagnostics:
+        assert "\n" not in diag["message"], diag  # one line per diagnostic in the snapshot
+        found.setdefault(str(Path(diag["path"]).resolve()), []).append(snapshot_line(diag))
     return found
 
 
@@ -50,12 +68,27 @@ def _label(path: Path) -> str | None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(FIXTURES)) for p in FILES])
-def test_fixture_matches_expected(path: Path) -> None:
+def test_fixture_matches_expected(path: Path, update_snapshots: bool) -> None:
     expected_file = path.with_suffix(".expected")
-    assert expected_file.exists(), f"missing {expected_file.name}: run tools/update_fixture_expectations.py and review"
-    expected = sorted(line for line in expected_file.read_text().splitlines() if line.strip())
-    actual = sorted(_lint_all().get(str(path.resolve()), []))
-    assert actual == expected
+    actual = _lint_all().get(str(path.resolve()), [])
+    if update_snapshots:
+        expected_file.write_text("".join(f"{line}\n" for line in actual), encoding="utf-8")
+        return
+    assert expected_file.exists(), f"missing {expected_file.name}: run python tools/update_snapshots.py and review"
+    expected = [line for line in expected_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if actual != expected:
+        diff = "\n".join(difflib.unified_diff(expected, actual, expected_file.name, "gradlint now", lineterm=""))
+        pytest.fail(f"snapshot differs (deliberate? python tools/update_snapshots.py, then review):\n{diff}")
+
+
+def test_every_snapshot_has_its_fixture(update_snapshots: bool) -> None:
+    """A snapshot left behind by a renamed or deleted fixture would otherwise be dead weight."""
+    orphans = [p for p in FIXTURES.rglob("*.expected") if not p.with_suffix(".py").exists()]
+    if update_snapshots:
+        for orphan in orphans:
+            orphan.unlink()
+        return
+    assert not orphans, f"snapshots without a fixture (python tools/update_snapshots.py removes them): {orphans}"
 
 
 LABEL_CASES = [pytest.param(p, id=str(p.relative_to(FIXTURES)),
