@@ -113,7 +113,7 @@ def timed(steps: list[Callable[[], object]], reps: int) -> list[float]:
 
 def bench(name: str, model: nn.Module, x: torch.Tensor, reps: int) -> tuple[float, float]:
     model.train()
-    thresholds = DynamicOptions().thresholds_json()
+    thresholds = DynamicOptions().thresholds
 
     def bare() -> None:
         model.zero_grad(set_to_none=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
@@ -21,6 +21,9 @@ from gradlint.cache import ResultCache, clear, default_cache_dir
 from gradlint.config import ConfigError, FileConfig, find_config, load_config
 from gradlint.reporters import Report, render, render_statistics
 from gradlint.rule import SYSTEM_CODES, all_rules
+
+if TYPE_CHECKING:  # the dynamic package is imported only with --dynamic
+    from gradlint.dynamic import DynamicOptions
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -304,10 +307,12 @@ def _file_config(config_path: str | None, isolated: bool, paths: Sequence[str]) 
 
 
 def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeout: float, seeds: int,
-                     plot_dir: str | None, defaults: dict | None = None) -> "object":
+                     plot_dir: str | None, defaults: dict | None = None) -> DynamicOptions:
     import json
+    from dataclasses import replace
 
     from gradlint.dynamic import DynamicOptions
+    from gradlint.verdict import Thresholds
 
     args: dict[str, dict] = {}
     if model_args:
@@ -326,12 +331,15 @@ def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeou
         except ValueError:
             raise ValueError(f"--input-shape {spec!r}: expected [MODEL=]D1,D2,...") from None
     extra: dict = {}
-    for key, field_name in (("batch-size", "batch_size"), ("memory-mb", "memory_mb"),
-                            ("vanishing-ratio", "vanishing_ratio"), ("exploding-ratio", "exploding_ratio")):
+    for key, field_name in (("batch-size", "batch_size"), ("memory-mb", "memory_mb")):
         if defaults and key in defaults:
             extra[field_name] = type(getattr(DynamicOptions(), field_name))(defaults[key])
+    # The verdict's two ratio bounds can be set in [tool.gradlint.dynamic]; the rest of the
+    # protocol's thresholds are fixed (gradlint.verdict).
+    bounds = {name.replace("-", "_"): float(defaults[name]) for name in ("vanishing-ratio", "exploding-ratio")
+              if defaults and name in defaults}
     return DynamicOptions(timeout=timeout, seeds=seeds, model_args=args, input_shapes=shapes, plot_dir=plot_dir,
-                          **extra)
+                          thresholds=replace(Thresholds(), **bounds), **extra)
 
 
 @main.command("clean")

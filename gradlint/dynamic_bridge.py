@@ -3,12 +3,11 @@ measurement confirms each static finding. Imported only when ``--dynamic`` is gi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
-from gradlint.dynamic import DynamicOptions, DynamicResult, DynamicTarget, InputHint, run_dynamic
+from gradlint.dynamic import DynamicOptions, DynamicResult, DynamicTarget, run_dynamic
 from gradlint.engine import FileResult
-from gradlint.model import Model
 
 # What each static code predicts the measurement will show.
 EXPECTED_VERDICT = {
@@ -33,15 +32,8 @@ def targets_for(results: Sequence[FileResult]) -> tuple[list[DynamicTarget], lis
                 continue
             targets.append(DynamicTarget(
                 path=result.path, model=model.name, line=model.span.line, kind=model.build, symbol=model.symbol,
-                framework=model.framework, input_hint=_hint(model), end_line=model.end_line))
+                framework=model.framework, input_hint=model.input_hint, end_line=model.end_line))
     return targets, skipped
-
-
-def _hint(model: Model) -> InputHint | None:
-    hint = model.input_hint
-    if hint is None:
-        return None
-    return InputHint(hint.kind, hint.shape, hint.vocab)
 
 
 def run_dynamic_check(results: Sequence[FileResult], options: DynamicOptions, progress: bool = False) -> list[DynamicResult]:

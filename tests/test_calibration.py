@@ -15,7 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))  # the shared support lives in tools/
 import calibration_support as cs  # noqa: E402
 
 

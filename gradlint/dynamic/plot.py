@@ -12,9 +12,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never open a window (and no display is needed)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from gradlint.dynamic import DynamicResult  # noqa: E402
+from gradlint.dynamic.results import DynamicResult
 
 _VERDICT_COLORS = {"healthy": "#2a9d8f", "vanishing": "#e9c46a", "exploding": "#e76f51", "symmetric": "#9b5de5"}
 

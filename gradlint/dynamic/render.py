@@ -6,9 +6,9 @@ Pure text; no torch, no matplotlib.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
-from gradlint.dynamic import DynamicResult, LayerMeasurement
+from gradlint.dynamic.results import DynamicResult, LayerMeasurement
 
 BAR_WIDTH = 28
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -18,6 +18,7 @@ _COLORS = {
     "vanishing": "33",  # yellow
     "exploding": "31",  # red
     "symmetric": "35",  # magenta
+    "borderline": "36",  # cyan
     "failed": "31",
     "skipped": "2",  # dim
 }
@@ -80,6 +81,14 @@ def render_result(result: DynamicResult, color: bool = False) -> str:
         return "\n".join(lines)
     if result.reason:
         lines.append(f"  {result.reason}")
+    quantities = [f"loss {_num(result.loss)}"] if result.loss is not None else []
+    if result.relative_grad is not None:
+        quantities.append(f"‖∂L/∂θ‖/‖θ‖ {_num(result.relative_grad)}")
+    if result.first_relative_grad is not None:
+        quantities.append(f"first layer ‖∂W‖/‖W‖ {_num(result.first_relative_grad)}")
+    if quantities:
+        lines.append("  " + ", ".join(quantities))
+    lines.extend(f"  evidence: {line}" for line in result.evidence)
     if result.input_shape:
         lines.append(f"  input: {result.input_kind or 'features'} batch {tuple(result.input_shape)}, loss: MSE to N(0,1) targets")
     if not result.layers:

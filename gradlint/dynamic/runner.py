@@ -14,12 +14,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from gradlint.dynamic import DynamicOptions, DynamicResult, DynamicTarget, LayerMeasurement
+from gradlint.dynamic.results import (
+    DynamicOptions,
+    DynamicResult,
+    DynamicTarget,
+    LayerMeasurement,
+    hint_json,
+)
 
 # The directory that holds the `gradlint` package, so the worker imports this same copy.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -49,7 +56,7 @@ def build_job(target: DynamicTarget, options: DynamicOptions, threads: int | Non
         "symbol": target.symbol,
         "framework": target.framework,
         "end_line": target.end_line,
-        "input_hint": target.input_hint.to_json() if target.input_hint else None,
+        "input_hint": hint_json(target.input_hint),
         "input_shape": list(shape) if shape else None,
         "model_args": _lookup(options.model_args, target) or {},
         "seeds": options.seeds,
@@ -345,6 +352,10 @@ def _fill(result: DynamicResult, payload: dict[str, Any]) -> None:
     result.ratio = None if ratio is None else float(ratio)
     activation_ratio = payload.get("activation_ratio")
     result.activation_ratio = None if activation_ratio is None else float(activation_ratio)
+    for key in ("loss", "relative_grad", "first_relative_grad"):
+        value = payload.get(key)
+        setattr(result, key, None if value is None else float(value))
+    result.evidence = [str(e) for e in payload.get("evidence") or []]
     result.layers = [LayerMeasurement.from_json(layer) for layer in payload.get("layers", [])]
     shape = payload.get("input_shape")
     result.input_shape = tuple(shape) if shape else None
@@ -422,7 +433,9 @@ def run_dynamic(targets: Sequence[DynamicTarget], options: DynamicOptions) -> li
 
 def _plot_all(results: list[DynamicResult], plot_dir: str) -> None:
     try:
-        from gradlint.dynamic import plot  # matplotlib only when plots are asked for
+        from gradlint.dynamic.plot import (
+            plot_result,  # matplotlib only when plots are asked for
+        )
     except ImportError as exc:
         for result in results:
             if result.status == "measured":
@@ -431,4 +444,4 @@ def _plot_all(results: list[DynamicResult], plot_dir: str) -> None:
     Path(plot_dir).mkdir(parents=True, exist_ok=True)
     for result in results:
         if result.status == "measured" and result.layers:
-            result.plot = plot.plot_result(result, plot_dir)
+            result.plot = plot_result(result, plot_dir)

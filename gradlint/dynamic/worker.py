@@ -21,22 +21,16 @@ import re
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from gradlint.dynamic.errors import Skip, Stage
+from gradlint.verdict import Thresholds
 
 # Keras 3 must run on the torch backend: gradients are taken with torch autograd.
 os.environ["KERAS_BACKEND"] = "torch"
-
-
-class Skip(Exception):
-    """The model cannot be measured as described (not an error in the user's code)."""
-
-
-class Stage:
-    """What the worker is doing, for the failure reason."""
-
-    name = "starting the worker"
 
 
 # --------------------------------------------------------------------------- loading
@@ -112,13 +106,13 @@ def install_tf_shim() -> bool:
 
     if importlib.util.find_spec("tensorflow") is not None:
         return False
-    import keras
+    import keras  # type: ignore[import-untyped]
 
     # Keras probes for TensorFlow through a lazy module (e.g. set_random_seed calls
     # tf.random.set_seed when it is "available"); pin the probe to False before the fake
     # module exists, so Keras itself keeps knowing TensorFlow is absent.
     try:
-        from keras.src.utils import module_utils
+        from keras.src.utils import module_utils  # type: ignore[import-untyped]
 
         module_utils.tensorflow._available = False
     except (ImportError, AttributeError):
@@ -190,7 +184,7 @@ def _torch_first_layer(model: Any) -> Any:
     order) whose input size no other layer produces -- `Linear(8, 16)` defined after
     `Linear(16, 16)` is still the entry -- else simply the first one defined.
     """
-    import torch.nn as nn
+    from torch import nn
 
     wanted = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding, nn.EmbeddingBag, nn.RNNBase)
     layers = [m for m in model.modules() if isinstance(m, wanted)]
@@ -226,7 +220,7 @@ class InputSpec:
     shape: tuple[int, ...]
     vocab: int | None = None  # tokens: ids drawn below this
     seq_first: bool = False  # a bare nn.RNN without batch_first wants (T, B, F)
-    parts: tuple["InputSpec", ...] = ()  # a Keras model with several inputs: one spec each
+    parts: tuple[InputSpec, ...] = ()  # a Keras model with several inputs: one spec each
 
 
 # Spatial sizes tried, in order, when only the channel count of an image input is known
@@ -243,7 +237,7 @@ def _unique(specs: list[InputSpec]) -> list[InputSpec]:
 
 
 def _torch_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> list[InputSpec]:
-    import torch.nn as nn
+    from torch import nn
 
     seq = int(job["sequence_length"])
     size = int(job["image_size"])
@@ -308,7 +302,7 @@ def _keras_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> 
     # any width fits a Dense; the guess follows the first layer's type (channels last).
     first = next((la for la in layers if la.__class__.__name__ not in ("InputLayer",)), None)
     name = type(first).__name__ if first is not None else ""
-    if name.startswith("Conv2D") or name.startswith("DepthwiseConv2D") or name.startswith("SeparableConv2D"):
+    if name.startswith(("Conv2D", "DepthwiseConv2D", "SeparableConv2D")):
         specs += [InputSpec("image", (n, n, 3)) for n in (size, 28, 64)]
     elif name.startswith("Conv1D") or name in ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "RNN"):
         specs.append(InputSpec("sequence", (seq, 8)))
@@ -405,8 +399,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         Stage.name = "importing keras"
         install_tf_shim()
 
-    from gradlint.dynamic import measure
+    from gradlint.dynamic import measure  # imports torch: only in the worker
 
+    thresholds = Thresholds.from_json(job.get("thresholds"))
     namespace: dict[str, Any] | None = None
 
     def fresh_model(seed: int) -> tuple[Any, Any]:
@@ -429,7 +424,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         Stage.name = "measuring (forward/backward)"
         x, full = make_tensor(spec, job, generator)
         forward = _forward_fn(model, x, framework)
-        return measure.measure_once(model, forward, framework, job["thresholds"], generator), full
+        return measure.measure_once(model, forward, framework, thresholds, generator), full
 
     # Seed 0 settles the input: candidates are tried in order on a fresh model each (a Keras
     # model that saw a wrong shape stays built for it); the first error is the one reported.
@@ -460,7 +455,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         model, generator = fresh_model(seed)
         per_seed.append(measure_with(model, chosen, generator)[0])
     Stage.name = "aggregating"
-    result = measure.aggregate(per_seed, job["thresholds"])
+    result = measure.aggregate(per_seed, thresholds)
     result["input_shape"] = list(full_shape)
     result["input_kind"] = chosen.kind
     result["seeds"] = len(per_seed)
@@ -676,8 +671,4 @@ def _entry() -> None:
 
 
 if __name__ == "__main__":
-    # Run the importable copy of this module, so that measure.py's `Skip` and `Stage` are
-    # the same objects as the ones main() catches (under -m this file is `__main__`).
-    from gradlint.dynamic.worker import _entry
-
     _entry()

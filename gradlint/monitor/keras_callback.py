@@ -19,7 +19,7 @@ Because the callback overrides ``on_train_batch_end``, Keras calls the batch-end
 synchronously (it dispatches them to a thread only when no user callback needs the batch),
 which is what reading ``.grad`` before the next batch's ``zero_grad`` requires.
 
-Layer order: the dynamic check's Keras layer discovery (``_keras_units``: one unit per layer
+Layer order: the dynamic check's Keras layer discovery (``gradlint.dynamic.layers.keras_units``: one unit per layer
 owning trainable variables, biases excluded), ordered by the backward pass of the first
 recorded batch -- a one-off gradient hook on each weight records the order in which autograd
 finishes them (the reverse of the forward order); the hooks are removed at that batch's end.
@@ -32,15 +32,17 @@ means (exact for equal batch sizes); ``loss_epoch_mean`` is Keras' own number.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import keras
+import keras  # type: ignore[import-untyped]
 import torch
 
-from gradlint.dynamic.measure import Unit, _keras_units
-from gradlint.monitor import Alert
-from gradlint.monitor.torch_monitor import MonitorCore
+from gradlint.dynamic.layers import Unit, keras_units
+from gradlint.monitor.common import Alert
+from gradlint.monitor.core import MonitorCore, monitor_thresholds
+from gradlint.verdict import Thresholds
 
 __all__ = ["GradientMonitorCallback", "keras_execution_order"]
 
@@ -86,13 +88,13 @@ class GradientMonitorCallback(keras.callbacks.Callback):
         every: int = 100,
         log_path: str | Path | None = "gradlint-monitor.jsonl",
         plot_dir: str | Path | None = None,
-        vanishing_ratio: float = 1e-3,
-        exploding_ratio: float = 1e3,
+        vanishing_ratio: float | None = None,
+        exploding_ratio: float | None = None,
         plateau_window: int = 10,
         on_alert: Callable[[Alert], Any] | None = None,
         *,
         plateau_threshold: float = 0.01,
-        exploding_grad_rms: float = 1e6,
+        thresholds: Thresholds | None = None,
         growth_ratio: float = 1e3,
         warn: bool = True,
         name: str | None = None,
@@ -104,9 +106,7 @@ class GradientMonitorCallback(keras.callbacks.Callback):
             every=every,
             log_path=log_path,
             plot_dir=plot_dir,
-            vanishing_ratio=vanishing_ratio,
-            exploding_ratio=exploding_ratio,
-            exploding_grad_rms=exploding_grad_rms,
+            thresholds=monitor_thresholds(vanishing_ratio, exploding_ratio, thresholds),
             growth_ratio=growth_ratio,
             plateau_window=plateau_window,
             plateau_threshold=plateau_threshold,
@@ -116,7 +116,6 @@ class GradientMonitorCallback(keras.callbacks.Callback):
         )
         self.every = every
         self.stop_on_nan = stop_on_nan
-        self.steps = 0  # batches seen, over all epochs and fit calls
         self._units: list[Unit] | None = None
         self._hooks: list[Any] = []
         self._fired: list[int] = []
@@ -131,6 +130,11 @@ class GradientMonitorCallback(keras.callbacks.Callback):
     history = property(lambda self: self.core.history)
     alerts = property(lambda self: self.core.alerts)
     flags = property(lambda self: self.core.flags)
+
+    @property
+    def steps(self) -> int:
+        """Batches seen, over all epochs and fit calls."""
+        return self.core.steps
 
     @property
     def layers(self) -> list[str]:
@@ -172,11 +176,9 @@ class GradientMonitorCallback(keras.callbacks.Callback):
             self._arm_order_hooks()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        step = self.steps
-        self.steps = step + 1
-        if step % self.every:
-            return
-        self._record(step, batch, logs or {})
+        step = self.core.tick()
+        if step is not None:
+            self._record(step, batch, logs or {})
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._disarm()
@@ -186,7 +188,7 @@ class GradientMonitorCallback(keras.callbacks.Callback):
 
     def _arm_order_hooks(self) -> None:
         self._disarm()
-        units = _keras_units(self.model)
+        units = keras_units(self.model)
         if not units:  # not built yet: order falls back to discovery order at batch end
             return
         self._units_pending = units
@@ -215,7 +217,7 @@ class GradientMonitorCallback(keras.callbacks.Callback):
         if pending is not None and self._fired:
             units = keras_execution_order(pending, self._fired)
         else:
-            units = _keras_units(self.model)
+            units = keras_units(self.model)
         self._units_pending = None
         self._fired = []
         return units
