@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 import click
 
 from gradlint import __version__
-from gradlint.engine import LintConfig, Selection, lint_file, lint_paths
+from gradlint.engine import FileResult, LintConfig, Selection, lint_file, lint_paths
 from gradlint.cache import ResultCache, clear, default_cache_dir
 from gradlint.config import ConfigError, FileConfig, find_config, load_config
 from gradlint.reporters import Report, render, render_statistics
@@ -91,6 +91,7 @@ def main() -> None:
 @click.option("--fix", "apply_fix", is_flag=True, help="Apply fixes (safe ones; with --unsafe-fixes, all).")
 @click.option("--unsafe-fixes", is_flag=True, help="Allow fixes that change the model's behaviour (e.g. its init).")
 @click.option("--diff", "show_diff", is_flag=True, help="Print the fixes as a unified diff; change no file.")
+@click.option("--fix-read-only", is_flag=True, help="With --fix: also rewrite files without write permission bits.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache directory (default: .gradlint_cache in the project root; env GRADLINT_CACHE_DIR).")
@@ -112,7 +113,7 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
           ignore: tuple[str, ...], exclude: tuple[str, ...], extend_exclude: tuple[str, ...],
           stdin_filename: str | None, exit_zero: bool,
           output_file: str | None, color: bool | None, baseline_path: str | None, update_baseline: bool,
-          apply_fix: bool, unsafe_fixes: bool, show_diff: bool, no_cache: bool, cache_dir: str | None, jobs: int | None,
+          apply_fix: bool, unsafe_fixes: bool, show_diff: bool, fix_read_only: bool, no_cache: bool, cache_dir: str | None, jobs: int | None,
           dynamic: bool, model_args: str | None,
           input_shapes: tuple[str, ...], timeout: float, seeds: int, plot_dir: str | None) -> None:
     """Lint PATHS (files or directories; `-` reads standard input)."""
@@ -157,9 +158,10 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
 
     results = []
     file_paths = [p for p in paths if p != "-"]
+    stdin_data: bytes | None = None
     if "-" in paths:
-        data = sys.stdin.buffer.read()
-        results.append(lint_file(stdin_filename or "<stdin>", config, data=data))
+        stdin_data = sys.stdin.buffer.read()
+        results.append(lint_file(stdin_filename or "<stdin>", config, data=stdin_data))
     if file_paths:
         cache = None
         if not no_cache and not dynamic:
@@ -170,8 +172,19 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
         if progress is not None:
             click.echo("\r\033[K", nl=False, err=True)
 
+    fix_failed = False
+    report_to_stderr = False
     if apply_fix or show_diff:
-        results = _apply_fixes(results, config, unsafe_fixes, show_diff, file_paths, jobs)
+        stdin_result = results[0] if stdin_data is not None else None
+        if stdin_result is not None:
+            # As ruff does: the fixed source (or, with --diff, the diff) on stdout, the report on stderr.
+            fixed_stdin = _fix_stdin(stdin_result, stdin_data or b"", unsafe_fixes, show_diff)
+            if fixed_stdin is not None:
+                results[0] = lint_file(stdin_result.path, config, data=fixed_stdin)
+            report_to_stderr = not output_file
+        rest = results[1:] if stdin_result is not None else results
+        fixed_rest, fix_failed = _apply_fixes(rest, config, unsafe_fixes, show_diff, fix_read_only)
+        results = ([results[0]] if stdin_result is not None else []) + fixed_rest
     for raw in file_paths:
         if os.path.isdir(raw) and not any(r.path.startswith(os.path.join(raw, "")) or r.path == raw for r in results):
             click.echo(f"gradlint: warning: no Python files found under {raw}", err=True)
@@ -220,9 +233,9 @@ def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: b
         with open(output_file, "w", encoding="utf-8") as handle:
             handle.write(text)
     else:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, err=report_to_stderr)
 
-    if any(d.code == "GRD902" for d in diagnostics):
+    if fix_failed or any(d.code == "GRD902" for d in diagnostics):
         sys.exit(EXIT_ERROR)
     if report.failing and not exit_zero:
         sys.exit(EXIT_FINDINGS)
@@ -240,37 +253,55 @@ def rules_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _apply_fixes(results: list, config: LintConfig, unsafe: bool, diff_only: bool, file_paths: Sequence[str],
-                 jobs: int | None) -> list:
-    """Fix what can be fixed, then lint the changed files again (what remains is reported)."""
-    from gradlint.fixes import fix_file, write_atomically
+def _fix_stdin(result: FileResult, data: bytes, unsafe: bool, diff_only: bool) -> bytes | None:
+    """Standard input with --fix: the fixed source on stdout (the input as is when nothing
+    applies); with --diff: the diff. Returns the fixed bytes, None when nothing changed."""
+    from gradlint.fixes import fix_source
 
-    changed: set[str] = set()
-    total = 0
-    for result in results:
-        if not result.diagnostics or result.path == "<stdin>" or not os.path.isfile(result.path):
-            continue
-        fixed = fix_file(result.path, result.diagnostics, unsafe)
-        if fixed is None:
-            continue
-        total += fixed.applied
-        if diff_only:
-            click.echo(fixed.diff(), nl=False)
-            continue
-        import io
-        import tokenize
-
-        with open(result.path, "rb") as handle:
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(handle.read()).readline)
-        write_atomically(fixed, encoding)
-        changed.add(result.path)
+    plan = fix_source(data, result.diagnostics, unsafe)
     if diff_only:
+        if plan is not None:
+            click.echo(plan.diff(result.path), nl=False)
+        return None
+    sys.stdout.buffer.write(plan.fixed if plan is not None else data)
+    sys.stdout.buffer.flush()
+    return plan.fixed if plan is not None else None
+
+
+def _apply_fixes(results: list, config: LintConfig, unsafe: bool, diff_only: bool,
+                 allow_read_only: bool) -> tuple[list, bool]:
+    """Fix what can be fixed, say per file what changed or why it did not, then lint the changed
+    files again (what remains is reported). Returns the results and whether any write failed."""
+    from gradlint.fixes import fix_results
+
+    run = fix_results(results, unsafe, diff_only, allow_read_only)
+    for diff in run.diffs:
+        click.echo(diff, nl=False)
+    for entry in run.files:
+        if entry.error is not None:
+            click.echo(f"gradlint: error: {entry.path}: not fixed: {entry.error}", err=True)
+        elif entry.applied and not diff_only:
+            lines = ", ".join(str(f.span.line) for f in sorted(entry.applied, key=lambda f: f.span.line))
+            count = len(entry.applied)
+            note = f" ({entry.note})" if entry.note else ""
+            click.echo(f"gradlint: fixed {count} problem{'s' if count != 1 else ''} in {entry.path}, "
+                       f"line{'s' if count != 1 else ''} {lines}{note}", err=True)
+        elif entry.note:
+            click.echo(f"gradlint: {entry.path}: {entry.note}", err=True)
+    total = run.applied if not diff_only else sum(len(f.applied) for f in run.files if f.error is None)
+    if diff_only and run.files:
         click.echo(f"gradlint: {total} fix{'es' if total != 1 else ''} available (--diff changed nothing)", err=True)
-        return results
-    if total:
-        click.echo(f"gradlint: fixed {total} problem{'s' if total != 1 else ''} in {len(changed)} "
-                   f"file{'s' if len(changed) != 1 else ''}", err=True)
-    return [lint_file(r.path, config) if r.path in changed else r for r in results]
+    elif run.changed:
+        files = len(run.changed)
+        click.echo(f"gradlint: fixed {total} problem{'s' if total != 1 else ''} in {files} "
+                   f"file{'s' if files != 1 else ''}", err=True)
+    if run.hidden_unsafe and not unsafe:
+        n = run.hidden_unsafe
+        click.echo(f"gradlint: {n} fix{'es' if n != 1 else ''} available with `--unsafe-fixes`", err=True)
+    changed = {entry.path for entry in run.changed}
+    if diff_only or not changed:
+        return results, bool(run.failed)
+    return [lint_file(r.path, config) if r.path in changed else r for r in results], bool(run.failed)
 
 
 def _show_progress() -> bool:

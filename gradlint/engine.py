@@ -82,6 +82,7 @@ class FileResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     models: list[Model] = field(default_factory=list)
     skipped: bool = False  # no model marker: not parsed
+    digest: str | None = None  # sha-256 of the bytes linted: --fix writes only over these bytes
 
 
 # ---------------------------------------------------------------------- discovery
@@ -244,6 +245,7 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
     try:
         if data is None:
             data = read_bounded(path)
+        result.digest = content_digest(data)
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
             raise SourceError("GRD900", "UTF-16/UTF-32 encoded: Python source must be UTF-8 or declare an "
                                         "ASCII-compatible encoding (PEP 263)")
@@ -260,6 +262,7 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
             lines = text.splitlines()
             for diag in result.diagnostics:
                 diag.fingerprint = fingerprint(diag, lines)
+            _keep_applicable_fixes(data, result.diagnostics)
     except SourceError as exc:
         result.diagnostics = _keep_selected([_system_diagnostic(path, exc.code, exc.message, exc.line, exc.column)],
                                             config)
@@ -312,6 +315,28 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
                 path, directive.line, directive.column, directive.line, directive.column, "GRD100",
                 SYSTEM_CODES["GRD100"][0], Severity.WARNING, f"unused suppression ({codes}): nothing to silence here")
     return sorted(diagnostics.values(), key=Diagnostic.sort_key), models
+
+
+def content_digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _keep_applicable_fixes(data: bytes, diagnostics: list[Diagnostic]) -> None:
+    """A finding carries a fix only if ``--fix --unsafe-fixes`` applies it: a dry run of the
+    fixer on the same bytes (LibCST is imported only for files that have a fix to offer)."""
+    if not any(d.fix is not None for d in diagnostics):
+        return
+    try:
+        from gradlint.fixes import applicable, fix_key
+
+        keep = applicable(data, diagnostics)
+    except Exception:  # noqa: BLE001 -- offering no fix is always safe
+        keep = set()
+    for diag in diagnostics:
+        if diag.fix is not None and fix_key(diag.fix) not in keep:  # type: ignore[arg-type]
+            diag.fix = None
 
 
 def fingerprint(diag: Diagnostic, lines: list[str]) -> str:
@@ -367,7 +392,7 @@ def _lint_cached(path: str, config: LintConfig, cache: "ResultCache | None") -> 
     hit = cache.load(key, path)
     if hit is not None:
         diagnostics, models, skipped = hit
-        return FileResult(path, diagnostics, models, skipped)
+        return FileResult(path, diagnostics, models, skipped, digest=content_digest(data))
     result = _summarized(lint_file(path, config, data=data))
     if not any(d.code == "GRD902" for d in result.diagnostics):  # never cache our own crash
         cache.store(key, result.diagnostics, result.models, result.skipped)
@@ -427,8 +452,16 @@ def _lint_files(files: list[str], config: LintConfig, jobs: int | None,
 
 
 def lint_source(text: str, path: str = "<stdin>", config: LintConfig | None = None) -> FileResult:
-    """Lint source text (stdin, tests, editor integrations)."""
-    return lint_file(path, config or LintConfig(), data=text.encode("utf-8"))
+    """Lint source text (stdin, tests, editor integrations). Never raises: text that cannot be
+    UTF-8 (a lone surrogate such as ``"\\ud800"``) is reported as GRD900."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text[: exc.start].count("\n") + 1
+        return FileResult(path, _keep_selected([_system_diagnostic(
+            path, "GRD900", f"text cannot be encoded as UTF-8 ({exc.reason} at character {exc.start})", line)],
+            config or LintConfig()))
+    return lint_file(path, config or LintConfig(), data=data)
 
 
 __all__ = ["LintConfig", "Selection", "FileResult", "lint_file", "lint_paths", "lint_source", "discover"]

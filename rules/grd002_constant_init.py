@@ -121,8 +121,11 @@ so nothing upstream of the layer receives any gradient at all.
 Unsafe fix (`--fix --unsafe-fixes`): an `nn.init.zeros_/ones_/constant_(w, ...)` call becomes
 `nn.init.kaiming_normal_(w, nonlinearity="relu")` for ReLU-like layers or
 `nn.init.xavier_uniform_(w)` otherwise; Keras `kernel_initializer="zeros"` (or `Zeros()`,
-`Constant(c)`) becomes `"he_normal"` or `"glorot_uniform"`. In-place forms such as
-`w.data.fill_(0)` are not rewritten. Unsafe because it changes the model's initial weights."""
+`Constant(c)`) becomes `"he_normal"` or `"glorot_uniform"`. In-place forms `w.data.fill_(c)` /
+`w.data.zero_()` become the same `nn.init` call on `w` when the file imports `torch.nn` (a
+finding carries a `fix` only when it can be applied). An init the code changes afterwards
+(`w.add_(noise)`) is not a constant init and is never rewritten. Unsafe because it changes the
+model's initial weights."""
     fixable = True
 
     VALID = [

@@ -173,7 +173,7 @@ def test_keras_zero_init_fix(tmp_path: Path) -> None:
                     "model = Sequential([layers.Dense(64, activation='tanh', kernel_initializer='zeros', input_shape=(8,)),\n"
                     "                    layers.Dense(1)])\n")
     assert run_cli("--fix", "--unsafe-fixes", str(path)).returncode == 0
-    assert "kernel_initializer=\"glorot_uniform\"" in path.read_text()
+    assert "kernel_initializer='glorot_uniform'" in path.read_text()  # the file's own quote style
 
 
 def test_sarif_validates_against_the_official_schema(tmp_path: Path) -> None:

@@ -493,6 +493,22 @@ class Interpreter:
             init = value.init
         self.set_param_init(param, init)
 
+    def perturb_param(self, param: ParamV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> None:
+        """``w.add_(noise)`` after ``zeros_(w)``: a constant init the code changes afterwards.
+        By a tensor or an unknown value it is no longer known to be constant (no finding, no
+        fix); by constants it stays constant, but the site is now the in-place call, which no
+        fix rewrites (rewriting the first init would change what the second one does)."""
+        owner = param.owner
+        current = param.init if owner is None else owner.weight_init if param.role == "weight" else \
+            owner.bias_init if param.role == "bias" else None
+        if current is None or not current.is_constant:
+            return
+        values = [*args, *kwargs.values()]
+        if all(isinstance(v, Const) and isinstance(v.value, (int, float)) for v in values):
+            self.set_param_init(param, Init("constant", {}, span_of(node)))
+        else:
+            self.set_param_init(param, Init("unknown", {}, span_of(node)))
+
     def set_param_init(self, param: ParamV, init: Init | None) -> None:
         if param.owner is None:
             param.init = init
@@ -1560,6 +1576,7 @@ class Interpreter:
         if name in ("requires_grad_", "detach", "clone", "to"):
             return target
         if name in ("mul_", "div_", "clamp_", "add_", "sub_"):
+            self.perturb_param(target, args, kwargs, node)
             return target
         return UNKNOWN
 
