@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gradlint import __version__
-from gradlint.analysis import Estimate
 from gradlint.diagnostics import Diagnostic
+from gradlint.estimate import Estimate
 from gradlint.model import InputHint, Model, Span
 from gradlint.rule import InitFix, Severity
 
@@ -151,7 +151,6 @@ def _model_to_json(model: Model) -> dict[str, Any]:
     return {"name": model.name, "framework": model.framework, "origin": model.origin,
             "span": [model.span.line, model.span.col, model.span.end_line, model.span.end_col],
             "symbol": model.symbol, "build": model.build, "end_line": model.end_line,
-            "complete": model.complete,
             "hint": None if hint is None else {"kind": hint.kind, "shape": list(hint.shape) if hint.shape else None,
                                                "vocab": hint.vocab}}
 
@@ -163,8 +162,7 @@ def _model_from_json(raw: dict[str, Any]) -> Model:
                  span=Span(*[int(v) for v in raw["span"]]), path=[], symbol=raw.get("symbol"),
                  build=raw.get("build"), end_line=raw.get("end_line"),
                  input_hint=None if hint is None else InputHint(
-                     str(hint["kind"]), tuple(hint["shape"]) if hint.get("shape") else None, hint.get("vocab")),
-                 complete=bool(raw.get("complete", True)))
+                     str(hint["kind"]), tuple(hint["shape"]) if hint.get("shape") else None, hint.get("vocab")))
 
 
 def summarize(model: Model) -> Model:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gradlint.analysis import Estimate
+from gradlint.estimate import Estimate
 from gradlint.rule import Severity
 
 

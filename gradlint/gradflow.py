@@ -50,6 +50,8 @@ __all__ = [
     "ChainEstimate",
     "gaussian_expectation",
     "activation_moments",
+    "ACTIVATION_ALIASES",
+    "activation_alias",
     "canonical_activation",
     "init_sigma_w2",
     "torch_default_bias_var",
@@ -70,16 +72,27 @@ SATURATING: frozenset[str] = frozenset({"sigmoid", "tanh", "softsign", "hardtanh
 
 _DEFAULT_ACT_PARAM: dict[str, float] = {"leaky_relu": 0.01, "elu": 1.0, "celu": 1.0}
 
-_ALIASES: dict[str, str] = {
+#: Every spelling users write (torch, keras, HF, functional) -> one canonical name. The one
+#: table of activation names: extraction (``gradlint.extract.catalog``) reads it too. Canonical
+#: names outside ``ACTIVATIONS`` (softmax, log_softmax, log_sigmoid, other) are activations the
+#: extractor recognizes but this estimator does not model.
+ACTIVATION_ALIASES: dict[str, str] = {
+    **{name: name for name in ACTIVATIONS},
     "identity": "linear", "none": "linear", "": "linear",
     "logistic": "sigmoid",
-    "leakyrelu": "leaky_relu",
+    "leakyrelu": "leaky_relu", "prelu": "leaky_relu", "rrelu": "leaky_relu",
     "swish": "silu",
     "hardswish": "hard_swish", "hard_silu": "hard_swish", "hardsilu": "hard_swish",
     "hardsigmoid": "hard_sigmoid",
     "hard_tanh": "hardtanh",
     "exp": "exponential",
-    "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "approx_gelu": "gelu_tanh",
+    "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "approx_gelu": "gelu_tanh", "gelu_fast": "gelu_tanh",
+    "quick_gelu": "gelu",
+    "softmax": "softmax", "softmin": "softmax",
+    "log_softmax": "log_softmax", "logsoftmax": "log_softmax",
+    "logsigmoid": "log_sigmoid", "log_sigmoid": "log_sigmoid",
+    "tanhshrink": "other", "softshrink": "other", "hardshrink": "other",
+    "threshold": "relu",
 }
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -90,12 +103,21 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _Q_CLAMP = 1e250
 
 
+def activation_alias(name: str) -> str | None:
+    """The canonical name of an activation as written (``F.relu_`` in-place forms included);
+    None when ``name`` is no activation gradlint knows."""
+    key = name.strip().lower().replace("-", "_")
+    if key.endswith("_") and key[:-1] in ACTIVATION_ALIASES:  # in-place variants: F.relu_
+        key = key[:-1]
+    return ACTIVATION_ALIASES.get(key)
+
+
 def canonical_activation(name: str | None) -> str | None:
-    """Map common spellings (torch/keras/HF) to a canonical name; None if unsupported."""
+    """Map common spellings (torch/keras/HF) to a canonical name; None if the estimator does
+    not model it (softmax, unknown names)."""
     if name is None:
         return "linear"
-    key = name.strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
+    key = activation_alias(name)
     return key if key in ACTIVATIONS else None
 
 
@@ -528,8 +550,10 @@ def activation_moments(act: str, q: float, act_param: float | None = None) -> tu
 # ------------------------------------------------------------------------- inits
 
 
-def torch_gain(nonlinearity: str, param: float | None = None) -> float:
-    """``torch.nn.init.calculate_gain`` (used by kaiming/xavier with a named nonlinearity)."""
+def torch_gain(nonlinearity: str, param: float | None = None, *, strict: bool = True) -> float:
+    """``torch.nn.init.calculate_gain`` (used by kaiming/xavier with a named nonlinearity).
+
+    Unsupported names raise ValueError, as torch does; with ``strict=False`` they give 1."""
     n = nonlinearity.lower()
     if n in ("linear", "sigmoid", "identity") or n.startswith("conv"):
         return 1.0
@@ -542,6 +566,8 @@ def torch_gain(nonlinearity: str, param: float | None = None) -> float:
         return math.sqrt(2.0 / (1.0 + a * a))
     if n == "selu":
         return 0.75
+    if not strict:
+        return 1.0
     raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
 
 

@@ -149,10 +149,7 @@ class Model:
     build: str | None = None  # class | factory | variable
     end_line: int | None = None
     input_hint: InputHint | None = None
-    complete: bool = True  # False when part of the structure could not be resolved
     origin_id: int | None = None  # identity of the built object, to tie training facts to the model
-    # Initialisations applied to layers that the rules need to see (for the constant-init rule).
-    notes: list[str] = field(default_factory=list)
 
     def layers(self) -> Iterator[Layer]:
         """All layers in execution order, including residual branches and gates."""

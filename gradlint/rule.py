@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from gradlint.analysis import Estimate
+from gradlint.estimate import Estimate
 from gradlint.model import Model, Span
 from gradlint.training import TrainingFacts
 
@@ -53,7 +53,6 @@ class Finding:
     message: str
     severity: Severity = Severity.WARNING
     estimate: Estimate | None = None
-    related: list[Span] = field(default_factory=list)
     fix: InitFix | None = None
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from gradlint.analysis import RunDiagnosis, Unit, describe_inits, format_ratio
+from gradlint.analysis.inits import describe_inits
+from gradlint.analysis.triage import Diagnosis
+from gradlint.analysis.units import Unit
+from gradlint.estimate import format_ratio
 from gradlint.model import Span
 from gradlint.rule import RuleOptions, Severity
 
@@ -33,7 +36,7 @@ def lines_text(units: list[Unit]) -> str:
     return f"lines {lines[0]}–{lines[-1]}"
 
 
-def estimate_text(diagnosis: RunDiagnosis) -> str:
+def estimate_text(diagnosis: Diagnosis) -> str:
     units = diagnosis.units
     estimate = diagnosis.estimate
     word = "attenuation" if estimate.log10_weight_ratio < 0 else "growth"

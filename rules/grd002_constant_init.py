@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gradlint.analysis import Unit, units_and_barriers
+from gradlint.analysis.inits import RELU_LIKE
+from gradlint.analysis.units import Unit, units_and_barriers
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.rule import Finding, Invalid, InitFix, Rule, RuleContext, Severity, Valid
 
@@ -82,12 +83,9 @@ def _group_names(layers: list[Layer]) -> str:
     return ", ".join(parts)
 
 
-_RELU_LIKE = {"relu", "relu6", "leaky_relu", "gelu", "gelu_tanh", "silu", "mish", "hard_swish", "elu", "celu"}
-
-
 def _fix_for(layers: list[Layer], span: Span, activations: dict[int, str]) -> InitFix | None:
     acts = {activations.get(id(layer), "linear") for layer in layers}
-    relu = bool(acts) and acts <= _RELU_LIKE
+    relu = bool(acts) and acts <= RELU_LIKE
     framework = layers[0].framework
     if framework == "keras":
         scheme = "he_normal" if relu else "glorot_uniform"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gradlint.analysis import diagnose_runs, format_ratio
+from gradlint.analysis.triage import diagnoses_for
+from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
-
-MIN_DEPTH = 6
 
 
 class DeepPlainNetwork(Rule):
@@ -82,10 +81,8 @@ model = nn.Sequential(*layers, nn.Linear(256, 10))
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for diagnosis in diagnose_runs(model, options.vanishing_log10, options.exploding_log10):
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
             units = diagnosis.units
-            if diagnosis.direction != "vanishing" or diagnosis.cause != "depth" or len(units) < MIN_DEPTH:
-                continue
             hint = "use the init that matches the activation (He/kaiming for ReLU)"
             if diagnosis.matched is not None:
                 hint += f": with it the estimate is ≈ {format_ratio(diagnosis.matched.log10_weight_ratio)}"

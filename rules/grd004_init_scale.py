@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gradlint.analysis import FIXED_SCALE_INITS, diagnose_runs, recommended_init
+from gradlint.analysis.inits import FIXED_SCALE_INITS, recommended_init
+from gradlint.analysis.triage import diagnoses_for
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
@@ -95,9 +96,7 @@ for p in net.parameters():
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for diagnosis in diagnose_runs(model, options.vanishing_log10, options.exploding_log10):
-            if diagnosis.cause != "init_scale":
-                continue
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
             units = diagnosis.units
             fixed = [u for u in units if u.init is not None and u.init.scheme in FIXED_SCALE_INITS]
             init = fixed[0].init

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gradlint.analysis import FAN_AWARE_INITS, diagnose_runs, format_ratio, recommended_init
+from gradlint.analysis.inits import FAN_AWARE_INITS, recommended_init
+from gradlint.analysis.triage import diagnoses_for
+from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 from gradlint.rules._shared import activations_text, estimate_text, lines_text, run_span, severity_for
@@ -81,9 +83,7 @@ for m in model:
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for diagnosis in diagnose_runs(model, options.vanishing_log10, options.exploding_log10):
-            if diagnosis.cause != "init_mismatch":
-                continue
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
             units = diagnosis.units
             explicit = [u for u in units if u.init is not None and u.init.span is not None
                         and u.init.scheme in FAN_AWARE_INITS]

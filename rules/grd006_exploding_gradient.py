@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gradlint import gradflow
-from gradlint.analysis import diagnose_runs, estimate_segment, format_ratio, input_width, model_segments
+from gradlint.analysis.triage import Cause, diagnoses_for
+from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
@@ -119,13 +119,16 @@ class Net(nn.Module):
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        runs = diagnose_runs(model, options.vanishing_log10, options.exploding_log10)
-        reported = False
-        for diagnosis in runs:
-            if diagnosis.direction != "exploding":
-                continue
-            reported = True  # the run's own rule (GRD004/GRD005) or this one explains it
-            if diagnosis.cause != "depth":
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
+            estimate = diagnosis.estimate
+            if diagnosis.cause == Cause.RESIDUAL_GROWTH:
+                message = (
+                    f"{diagnosis.blocks} residual blocks without normalization in their branches let the variance "
+                    f"grow block after block: estimated gradient growth ≈ {format_ratio(estimate.log10_weight_ratio)} "
+                    f"across {estimate.layers} weight layers. Normalize the branch input (pre-norm), scale the branch "
+                    f"(layer scale, ReZero) or zero-initialise each branch's last layer."
+                )
+                yield Finding(model.span, message, severity_for(estimate.log10_weight_ratio, options), estimate)
                 continue
             units = diagnosis.units
             message = (
@@ -133,22 +136,4 @@ class Net(nn.Module):
                 f"{estimate_text(diagnosis)}. Add normalization, use bounded activations or the init matching "
                 f"the activation, and clip gradients during training."
             )
-            yield Finding(run_span(units), message, severity_for(diagnosis.estimate.log10_weight_ratio, options),
-                          diagnosis.estimate)
-        if reported:
-            return
-        for segment in model_segments(model.path, input_width(model)):
-            if not any(isinstance(item, gradflow.ResidualBlock) for item in segment):
-                continue
-            estimate = estimate_segment(segment)
-            if estimate is None or not (estimate.log10_weight_ratio >= options.exploding_log10 or estimate.overflows):
-                continue
-            blocks = sum(isinstance(item, gradflow.ResidualBlock) for item in segment)
-            message = (
-                f"{blocks} residual blocks without normalization in their branches let the variance grow block "
-                f"after block: estimated gradient growth ≈ {format_ratio(estimate.log10_weight_ratio)} across "
-                f"{estimate.layers} weight layers. Normalize the branch input (pre-norm), scale the branch "
-                f"(layer scale, ReZero) or zero-initialise each branch's last layer."
-            )
-            yield Finding(model.span, message, severity_for(estimate.log10_weight_ratio, options), estimate)
-            return
+            yield Finding(run_span(units), message, severity_for(estimate.log10_weight_ratio, options), estimate)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from gradlint.analysis import Estimate, format_ratio, recurrent_step_gain
+from gradlint.analysis.estimation import recurrent_step_gain
+from gradlint.estimate import Estimate, format_ratio
 from gradlint.model import LayerKind, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 

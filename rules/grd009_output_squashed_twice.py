@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from gradlint.analysis import output_activation
+from gradlint.analysis.units import output_activation
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import KERAS_PROBABILISTIC_LOSSES, TORCH_PROBABILITY_LOSSES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import textwrap
 
-from gradlint.analysis import model_units
+from gradlint.analysis.units import model_units
 from gradlint.extract import extract_models
 from gradlint.model import Gate, Layer, LayerKind, Model, Residual
 

@@ -160,7 +160,6 @@ def _factory_names(interp: Interpreter) -> dict[int, str]:
 def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
               facts: "_ModuleFacts") -> Model | None:
     interp.budget = PER_ROOT_BUDGET
-    complete = True
     try:
         if isinstance(value, InstanceV):
             if value.info.framework is None:
@@ -170,7 +169,6 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
             origin = "class"
             hint = None
             result = interp.forward(value, [TensorV((), None)], {}, value.info.node)
-            complete = not value.partial
         elif isinstance(value, ContainerV):
             if value.kind in ("modulelist", "moduledict"):
                 return None
@@ -179,7 +177,6 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
             origin = "sequential"
             hint = value.input_hint
             result = interp.apply_module(value, TensorV((), hint), [], {}, facts.tree)
-            complete = not value.partial
         elif isinstance(value, FunctionalModelV):
             name = value.name or module_names.get(id(value)) or f"Model@{value.span.line}"
             span = value.span
@@ -197,7 +194,7 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
     if not any(isinstance(n, (Layer, Residual)) for n in path):
         return None
     framework = _framework_of(value, path)
-    model = Model(name=name, framework=framework, origin=origin, span=span, path=path, complete=complete,
+    model = Model(name=name, framework=framework, origin=origin, span=span, path=path,
                   input_hint=hint or tensor.hint or _infer_input(path), origin_id=id(value))
     _set_build_target(model, value, module_names, factories, facts)
     return model

@@ -9,67 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gradlint.gradflow import ACTIVATION_ALIASES, activation_alias
 from gradlint.model import LayerKind
 
 # --------------------------------------------------------------------------- activations
 
-# Aliases users write -> canonical names used by gradlint.gradflow.
-ACTIVATION_ALIASES: dict[str, str] = {
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "relu": "relu",
-    "relu6": "relu6",
-    "leaky_relu": "leaky_relu",
-    "leakyrelu": "leaky_relu",
-    "prelu": "leaky_relu",
-    "rrelu": "leaky_relu",
-    "elu": "elu",
-    "selu": "selu",
-    "celu": "celu",
-    "gelu": "gelu",
-    "gelu_tanh": "gelu_tanh",
-    "gelu_new": "gelu_tanh",
-    "gelu_fast": "gelu_tanh",
-    "quick_gelu": "gelu",
-    "silu": "silu",
-    "swish": "silu",
-    "mish": "mish",
-    "softplus": "softplus",
-    "softsign": "softsign",
-    "hardtanh": "hardtanh",
-    "hard_tanh": "hardtanh",
-    "hardsigmoid": "hard_sigmoid",
-    "hard_sigmoid": "hard_sigmoid",
-    "hardswish": "hard_swish",
-    "hard_swish": "hard_swish",
-    "hard_silu": "hard_swish",
-    "exponential": "exponential",
-    "exp": "exponential",
-    "linear": "linear",
-    "identity": "linear",
-    "softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "logsoftmax": "log_softmax",
-    "softmin": "softmax",
-    "logsigmoid": "log_sigmoid",
-    "log_sigmoid": "log_sigmoid",
-    "tanhshrink": "other",
-    "softshrink": "other",
-    "hardshrink": "other",
-    "threshold": "relu",
-}
-
-# Squashing activations whose derivative is bounded well below one away from zero.
-SATURATING = frozenset({"sigmoid", "tanh", "softsign", "hardtanh", "hard_sigmoid"})
 # Activations that make a multiplicative gate when one operand of ``*`` ends in them.
 GATE_ACTIVATIONS = frozenset({"sigmoid", "hard_sigmoid", "softmax", "tanh", "log_sigmoid"})
 
 
 def canonical_activation(name: str) -> str | None:
-    key = name.lower().strip()
-    if key.endswith("_") and key[:-1] in ACTIVATION_ALIASES:  # in-place variants: F.relu_
-        key = key[:-1]
-    return ACTIVATION_ALIASES.get(key)
+    return activation_alias(name)
 
 
 # --------------------------------------------------------------------------- torch layers
@@ -151,7 +101,7 @@ TORCH_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "Paramet
 # torch.nn.functional / torch / Tensor method names that are activations.
 FUNCTIONAL_ACTIVATIONS: dict[str, str] = {
     # F.linear is a weight layer and F.threshold/identity are not activations worth a node.
-    name: act for name, act in ACTIVATION_ALIASES.items() if name not in ("linear", "identity", "threshold")
+    name: act for name, act in ACTIVATION_ALIASES.items() if name not in ("linear", "identity", "threshold", "none", "")
 } | {"relu_": "relu", "sigmoid_": "sigmoid", "tanh_": "tanh", "elu_": "elu", "leaky_relu_": "leaky_relu",
      "hardtanh_": "hardtanh", "silu_": "silu", "exp": "exponential"}
 FUNCTIONAL_NORMALIZATION = frozenset({"batch_norm", "layer_norm", "group_norm", "instance_norm",

@@ -16,6 +16,7 @@ import re
 from typing import Any, Callable, Iterable, Iterator
 
 from gradlint.extract import catalog
+from gradlint.gradflow import torch_gain
 from gradlint.extract.values import (
     next_serial, UNKNOWN, BoundV, ClassInfo, ClassV, Const, ContainerV, DictV, Frame, FunctionalModelV,
     FunctionV, InitV, InstanceV, LayerObj, ListV, MethodV, ParamV, Ref, TensorConstV, TensorV,
@@ -1594,11 +1595,11 @@ class Interpreter:
                 if key == "mode":
                     params["fan_out_mode"] = 1.0 if value.value == "fan_out" else 0.0
                 elif key == "nonlinearity":
-                    params["gain"] = _gain(value.value, params.get("a", 0.0))
+                    params["gain"] = torch_gain(value.value, params.get("a", 0.0), strict=False)
             elif key in ("value", "std", "gain", "a", "b", "mean"):
                 return Init("unknown", {}, span_of(node))
         if scheme.startswith("kaiming") and "gain" not in params:
-            params["gain"] = _gain("leaky_relu", params.get("a", 0.0))  # torch's default nonlinearity
+            params["gain"] = torch_gain("leaky_relu", params.get("a", 0.0))  # torch's default nonlinearity
         return Init(scheme, params, span_of(node))
 
     # ---- calls to external names: torch/keras API
@@ -2702,19 +2703,6 @@ def _param_ndim(layer: Layer, role: str) -> int:
     if role == "bias" or layer.kind == LayerKind.NORMALIZATION:
         return 1
     return 2
-
-
-def _gain(nonlinearity: str, a: float) -> float:
-    nonlinearity = nonlinearity.lower()
-    if nonlinearity == "tanh":
-        return 5.0 / 3.0
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        return math.sqrt(2.0 / (1.0 + a * a))
-    if nonlinearity == "selu":
-        return 0.75
-    return 1.0
 
 
 def _activation_of(value: Value) -> str | None:

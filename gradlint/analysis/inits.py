@@ -1,0 +1,121 @@
+"""Init semantics: what a unit's init means for σ_w² and σ_b², and which init its activation wants.
+
+One source of truth for "which activations are ReLU-like" and "which init matches an
+activation", shared by every rule that recommends an init (GRD002's fix, GRD003-005's
+messages), so that they never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gradlint import gradflow
+from gradlint.analysis.units import Unit
+from gradlint.model import Layer
+
+# Inits whose scale is fixed, whatever the layer's width: they only suit one width.
+FIXED_SCALE_INITS = frozenset({"normal", "uniform", "random_normal", "random_uniform", "trunc_normal",
+                               "truncated_normal"})
+# Inits that scale with fan-in/out but carry a gain chosen for some activation.
+FAN_AWARE_INITS = frozenset({"kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal",
+                             "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+                             "lecun_normal", "orthogonal", "variance_scaling", "eye"})
+# Activations that halve (roughly) the forward variance, as ReLU does: He init matches them.
+RELU_LIKE = frozenset({"relu", "relu6", "leaky_relu", "gelu", "gelu_tanh", "silu", "mish", "hard_swish",
+                       "elu", "celu", "softplus"})
+
+
+def sigma_w2_of(unit: Unit) -> tuple[float | None, str | None]:
+    """σ_w² of a unit's weights and, when it had to assume something, what."""
+    init = unit.init
+    if init is None or init.scheme == "unknown":
+        return None, f"init of {unit.layer.describe()} unknown"
+    scheme = init.scheme
+    if scheme == "keras_default":
+        scheme = "glorot_uniform"
+    fan_in, fan_out = unit.fan_in, unit.fan_out
+    try:
+        value = gradflow.init_sigma_w2(scheme, init.params, fan_in, fan_out)
+    except (ArithmeticError, ValueError):
+        return None, f"init of {unit.layer.describe()} has absurd parameters"
+    if value is not None and not math.isfinite(value):
+        return None, f"init of {unit.layer.describe()} has absurd parameters"
+    if value is None and scheme in ("glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal"):
+        value = gradflow.init_sigma_w2(scheme, init.params, 1, 1)
+        return value, f"fan-in of {unit.layer.describe()} unknown: assumed square for {scheme}"
+    if value is None:
+        return None, f"width of {unit.layer.describe()} unknown, needed for {init.describe()}"
+    return value, None
+
+
+def bias_var_of(unit: Unit) -> float:
+    """σ_b² of a unit's bias (0 when there is none or it is unknown)."""
+    try:
+        value = _bias_var(unit)
+    except (ArithmeticError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
+def _bias_var(unit: Unit) -> float:
+    layer = unit.layer
+    if layer.bias is False:
+        return 0.0
+    init = layer.bias_init
+    if init is None:
+        return 0.0
+    if init.scheme == "torch_default_bias":
+        return gradflow.torch_default_bias_var(unit.fan_in) or 0.0
+    if init.is_constant:
+        value = init.constant_value or 0.0
+        return value * value  # a constant bias shifts every unit alike; its square is what q sees
+    if init.scheme in ("normal", "random_normal", "truncated_normal", "trunc_normal"):
+        std = init.params.get("std", init.params.get("stddev", 1.0 if init.scheme in ("normal", "trunc_normal") else 0.05))
+        return std * std
+    if init.scheme in ("uniform", "random_uniform"):
+        a = init.params.get("a", init.params.get("minval", 0.0 if init.scheme == "uniform" else -0.05))
+        b = init.params.get("b", init.params.get("maxval", 1.0 if init.scheme == "uniform" else 0.05))
+        return (b - a) ** 2 / 12.0
+    return 0.0
+
+
+def norm_kind(layer: Layer | None) -> str:
+    """``batch`` (statistics per unit over the batch) or ``layer`` (per sample over features)."""
+    if layer is None or "batch" in layer.op.lower():
+        return "batch"
+    return "layer"
+
+
+def describe_inits(units: list[Unit]) -> str:
+    names = []
+    for unit in units:
+        text = unit.init.describe() if unit.init else "unknown init"
+        if text not in names:
+            names.append(text)
+    return ", ".join(names)
+
+
+def matched_sigma_w2(unit: Unit) -> float:
+    """The σ_w² of the textbook init for the unit's activation (He for ReLU-like, LeCun for SELU,
+    Glorot ≈ 1 for tanh, sigmoid and linear)."""
+    act = unit.activation
+    if act == "leaky_relu":
+        a = unit.act_param if unit.act_param is not None else 0.01
+        return 2.0 / (1.0 + a * a)
+    if act in RELU_LIKE:
+        return 2.0
+    return 1.0
+
+
+def recommended_init(unit: Unit) -> str:
+    """The matching init as the user would write it, in the unit's framework."""
+    act = unit.activation
+    if unit.layer.framework == "keras":
+        return "he_normal" if act in RELU_LIKE else ("lecun_normal" if act == "selu" else "glorot_uniform")
+    if act in RELU_LIKE:
+        return f"nn.init.kaiming_normal_(w, nonlinearity='{'leaky_relu' if act == 'leaky_relu' else 'relu'}')"
+    if act == "selu":
+        return "nn.init.kaiming_normal_(w, nonlinearity='linear') (LeCun)"
+    if act == "tanh":
+        return "nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain('tanh'))"
+    return "nn.init.xavier_uniform_(w)"

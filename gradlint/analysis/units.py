@@ -1,0 +1,191 @@
+"""Weight units and plain runs: the main path linearized for gradient-flow reasoning.
+
+A *unit* is one weight layer together with what acts on its output before the next
+weight layer: its activation, and whether a normalization sits there. A *run* is a
+maximal sequence of units on the main path with no normalization, residual connection,
+recurrent/attention block or unresolved call between them — the stretch over which
+gradient-flow theory for a plain network applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from gradlint import gradflow
+from gradlint.model import Gate, Init, Layer, LayerKind, Model, Node, Residual
+
+# Layers that do not end a unit: they scale or re-arrange, they do not saturate.
+_TRANSPARENT_KINDS = frozenset({LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER})
+
+
+@dataclass
+class Unit:
+    layer: Layer
+    activation: str = "linear"
+    act_param: float | None = None
+    act_layer: Layer | None = None
+    normalized: bool = False
+    norm_layer: Layer | None = None
+    fan_in: int | None = None
+    fan_out: int | None = None
+    gated: bool = False  # a multiplicative gate acts on this unit's output (SE, GLU)
+
+    @property
+    def init(self) -> Init | None:
+        return self.layer.weight_init
+
+
+@dataclass
+class Run:
+    """Consecutive plain units; ``starts_at_input`` when nothing precedes the first unit."""
+
+    units: list[Unit]
+    starts_at_input: bool
+    ends_model: bool  # the last unit is the model's output head
+    after: str | None = None  # what precedes the run: "normalization", "residual", ...
+
+
+def input_width(model: Model) -> int | None:
+    """Features entering the first layer, from the model's input (Keras: channels last)."""
+    hint = model.input_hint
+    if hint is None or not hint.shape or hint.kind in ("tokens", "unknown"):
+        return None
+    if hint.kind == "image":
+        return hint.shape[-1] if model.framework == "keras" else hint.shape[0]
+    return hint.shape[-1]
+
+
+def units_and_barriers(path: list[Node], width: int | None = None) -> Iterator[Unit | Node]:
+    """Linearize a path into units; barriers (residual, norm w/o unit, unknown, recurrent) pass through.
+
+    ``width`` is the number of features entering the path when known; it fills in the fan-in of
+    layers that do not state it (Keras Dense/Conv). Residual nodes remember their input width
+    (``_in_width``) so their branches can be linearized the same way."""
+    current: Unit | None = None
+    for node in path:
+        if isinstance(node, Layer):
+            kind = node.kind
+            if kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING) or (
+                    kind == LayerKind.OTHER and node.op in ("matmul",)):
+                if current is not None:
+                    yield current
+                fan_in = node.fan_in
+                if kind == LayerKind.EMBEDDING:
+                    fan_in = 1  # a lookup: each output sees one row, σ_w² is the row variance
+                elif fan_in is None and width is not None:
+                    fan_in = width * (node.receptive or 1)
+                current = Unit(node, fan_in=fan_in, fan_out=node.fan_out)
+                if node.activation and node.activation != "linear":
+                    current.activation = node.activation
+                    current.act_param = node.act_param
+                    current.act_layer = node
+                if node.fan_out is not None:
+                    width = node.fan_out // (node.receptive or 1)
+                continue
+            if kind == LayerKind.ACTIVATION:
+                if current is not None and current.activation == "linear":
+                    current.activation = node.activation or "other"
+                    current.act_param = node.act_param
+                    current.act_layer = node
+                elif current is not None:
+                    # Two activations in a row (e.g. Dense(activation='relu') then Activation('sigmoid')):
+                    # the unit keeps the saturating one, which is what bounds the gradient.
+                    if (node.activation in gradflow.SATURATING) and current.activation not in gradflow.SATURATING:
+                        current.activation = node.activation or "other"
+                        current.act_layer = node
+                else:
+                    yield node
+                continue
+            if kind == LayerKind.NORMALIZATION:
+                if current is not None:
+                    current.normalized = True
+                    current.norm_layer = node
+                    yield current
+                    current = None
+                yield node
+                continue
+            if kind in _TRANSPARENT_KINDS or kind == LayerKind.SCALE:
+                continue
+            # recurrent, attention, unknown: a barrier
+            if current is not None:
+                yield current
+                current = None
+            if node.fan_out is not None:
+                width = node.fan_out
+            yield node
+        elif isinstance(node, Gate):
+            if current is not None:
+                current.gated = True
+            continue
+        else:  # Residual
+            if current is not None:
+                yield current
+                current = None
+            node._in_width = width  # type: ignore[attr-defined]
+            out = _out_width(node.branch, width)
+            width = out if out is not None else width
+            yield node
+    if current is not None:
+        yield current
+
+
+def _out_width(path: list[Node], width: int | None) -> int | None:
+    for item in units_and_barriers(path, width):
+        if isinstance(item, Unit) and item.fan_out is not None:
+            width = item.fan_out // (item.layer.receptive or 1)
+    return width
+
+
+def plain_runs(path: list[Node], width: int | None = None) -> list[Run]:
+    """Maximal runs of units with no normalization, residual or barrier between them."""
+    runs: list[Run] = []
+    current: list[Unit] = []
+    after: str | None = None
+    seen_anything = False
+    items = list(units_and_barriers(path, width))
+    last_unit_index = max((i for i, item in enumerate(items) if isinstance(item, Unit)), default=-1)
+    for index, item in enumerate(items):
+        if isinstance(item, Unit):
+            current.append(item)
+            if item.normalized:
+                runs.append(Run(current, starts_at_input=after is None and not seen_anything,
+                                ends_model=index == last_unit_index, after=after))
+                seen_anything = True
+                current = []
+                after = "normalization"
+            continue
+        if isinstance(item, Layer) and item.kind == LayerKind.ACTIVATION:
+            continue
+        if current:
+            runs.append(Run(current, starts_at_input=after is None and not seen_anything,
+                            ends_model=False, after=after))
+            current = []
+        seen_anything = True
+        if isinstance(item, Residual):
+            after = "residual"
+        elif isinstance(item, Layer):
+            after = item.kind.value
+    if current:
+        runs.append(Run(current, starts_at_input=after is None and not seen_anything,
+                        ends_model=True, after=after))
+    return runs
+
+
+def model_units(model: Model) -> list[Unit]:
+    return [u for u in units_and_barriers(model.path, input_width(model)) if isinstance(u, Unit)]
+
+
+def output_activation(nodes: list[Node] | tuple[Node, ...]) -> str | None:
+    """The activation a path ends with: ``linear`` for a bare weight layer; None when unknown."""
+    for node in reversed(nodes):
+        if not isinstance(node, Layer):
+            return None
+        if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.SCALE):
+            continue
+        if node.kind == LayerKind.ACTIVATION:
+            return node.activation
+        if node.kind in (LayerKind.DENSE, LayerKind.CONV):
+            return node.activation or "linear"
+        return None
+    return None

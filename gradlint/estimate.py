@@ -1,0 +1,63 @@
+"""What a gradient finding says about the numbers behind it: the ``Estimate`` value object.
+
+This module sits below the model description: the output layer (``rule``, ``diagnostics``,
+``cache``, reporters) imports it without importing the analysis that computes estimates.
+It holds no reasoning, only the value, its JSON form and how numbers are displayed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+# Pre-activation variance at which float32 values (max 3.4e38) overflow in the loss: an MSE
+# loss sums squares of outputs of scale √q, so q ≈ 1e38 already gives inf.
+FLOAT32_OVERFLOW_LOG10_Q = 38.0
+# float32's largest finite value is 3.4e38: a ratio or norm above it is inf in a real run.
+FLOAT32_MAX_LOG10 = math.log10(3.4028234663852886e38)
+# float32's smallest positive (subnormal) value is 1.4e-45: anything below is exactly 0.
+FLOAT32_TINY_LOG10 = math.log10(1.401298464324817e-45)
+
+
+@dataclass
+class Estimate:
+    """A gradient-flow estimate over some units, with the assumptions it rests on."""
+
+    log10_weight_ratio: float
+    log10_backward_ratio: float
+    layers: int
+    exact: bool
+    assumptions: list[str] = field(default_factory=list)
+    per_layer_gain: float | None = None  # typical √χ, for messages
+    max_log10_q: float | None = None  # largest forward pre-activation variance (log10)
+
+    @property
+    def overflows(self) -> bool:
+        """Activations beyond float32's range: the real forward pass returns inf/NaN."""
+        return self.max_log10_q is not None and self.max_log10_q >= FLOAT32_OVERFLOW_LOG10_Q
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "log10_gain": finite_or_none(self.log10_weight_ratio),
+            "log10_backward_gain": finite_or_none(self.log10_backward_ratio),
+            "layers": self.layers,
+            "exact": self.exact,
+            "assumptions": list(self.assumptions),
+        }
+
+
+def finite_or_none(value: float | None, digits: int = 3) -> float | None:
+    """JSON has no inf/nan: a gradient that is exactly zero (log10 = -inf) is reported as null."""
+    return round(value, digits) if value is not None and math.isfinite(value) else None
+
+
+def format_ratio(log10_value: float) -> str:
+    """A ratio given by its log10, for messages: "3.5e-08", "0.42", "0"."""
+    if log10_value == float("-inf"):
+        return "0"
+    if log10_value == float("inf"):
+        return "inf"
+    value = 10 ** log10_value if abs(log10_value) < 300 else None
+    if value is None:
+        return f"1e{log10_value:+.0f}"
+    return f"{value:.1e}" if value < 0.01 or value >= 100 else f"{value:.2g}"
