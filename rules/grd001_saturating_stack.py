@@ -142,7 +142,7 @@ model = nn.Sequential(*layers, nn.Linear(128, 1))
             first, last = units[0].layer, units[-1].layer
             acts = sorted({u.activation for u in units})
             gain = f"; each layer passes on ≈{estimate.per_layer_gain:.2g} of the gradient" if estimate.per_layer_gain else ""
-            norms = ("BatchNorm (LayerNorm keeps the per-unit offsets of sigmoid's mean-½ outputs and does not help)"
+            norms = ("BatchNorm (not LayerNorm: it keeps the per-unit offsets of sigmoid outputs)"
                      if set(acts) & _NONZERO_MEAN else "BatchNorm/LayerNorm")
             saturating = [u for u in units if u.activation in gradflow.SATURATING]
             sat_acts = "/".join(sorted({u.activation for u in saturating}))
