@@ -10,38 +10,56 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gradlint import __version__
-from gradlint.engine import FileResult, LintConfig, Selection, lint_file, lint_paths
 from gradlint.cache import ResultCache, clear, default_cache_dir
 from gradlint.config import ConfigError, FileConfig, find_config, load_config
-from gradlint.reporters import Report, render, render_statistics
-from gradlint.rule import SYSTEM_CODES, all_rules
+from gradlint.diagnostics import Diagnostic
+from gradlint.engine import (
+    MAX_FILE_BYTES,
+    FileResult,
+    LintConfig,
+    Selection,
+    SourceError,
+    decode_source,
+    lint_file,
+    lint_paths,
+)
+from gradlint.reporters import (
+    STATISTICS_FORMATS,
+    BaselineNote,
+    Report,
+    render,
+    render_statistics,
+)
+from gradlint.rule import SYSTEM_CODES, all_rules, code_for_selector, unknown_selector
 
-if TYPE_CHECKING:  # the dynamic package is imported only with --dynamic
+if TYPE_CHECKING:
     from gradlint.dynamic import DynamicOptions
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
-def _split_codes(values: Sequence[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    for value in values:
-        out.extend(part.strip().upper() for part in value.split(",") if part.strip())
-    return tuple(out)
+class _Failure(Exception):
+    """A problem the user must fix before gradlint can report (exit 2, one line on stderr)."""
 
 
-def _validate_codes(codes: Sequence[str], option: str) -> None:
-    known = set(all_rules()) | set(SYSTEM_CODES)
-    for code in codes:
-        if code == "ALL":
-            continue
-        if not any(k.startswith(code) for k in known):
-            raise click.BadParameter(f"unknown rule code or prefix {code!r}", param_hint=option)
+def _cli_codes(values: Sequence[str], option: str) -> tuple[str, ...]:
+    """Comma-separated codes, prefixes or rule names from the command line, as codes."""
+    written = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    out = tuple(code_for_selector(part) for part in written)
+    unknown = unknown_selector(out)
+    if unknown is not None:
+        typed = written[out.index(unknown)]
+        raise click.BadParameter(f"unknown rule code, prefix or name {typed!r} (`gradlint rules` lists them)",
+                                 param_hint=option)
+    return out
 
 
 class _DefaultToCheck(click.Group):
@@ -72,22 +90,22 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Read [tool.gradlint] from this file instead of the nearest pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
-@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings (text, json or github).")
 @click.option("--show-source/--no-show-source", default=True, show_default=True,
               help="Text format: show the offending source line with a caret.")
-@click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated; ALL for all).")
-@click.option("--extend-select", multiple=True, help="Codes or prefixes to enable on top of the default selection.")
-@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
+@click.option("--select", multiple=True, help="Rule codes, prefixes or names to enable (comma-separated; ALL for all).")
+@click.option("--extend-select", multiple=True, help="Codes, prefixes or names to enable on top of the default selection.")
+@click.option("--ignore", multiple=True, help="Rule codes, prefixes or names to disable.")
 @click.option("--exclude", multiple=True, help="Glob patterns of files/directories to skip (replaces the configured ones).")
 @click.option("--extend-exclude", multiple=True, help="Glob patterns to skip on top of the configured ones.")
 @click.option("--stdin-filename", default=None, help="Path to report when linting standard input (`-`).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of standard output.")
-@click.option("--color/--no-color", default=None, help="Colour the text output (default: on a terminal).")
+@click.option("--color/--no-color", default=None, help="Colour the text output, also into a pipe or file (default: on a terminal, unless NO_COLOR is set).")
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
               help="Report only findings not in this baseline file (created from the current findings if missing).")
-@click.option("--update-baseline", is_flag=True, help="With --baseline: rewrite the baseline from the current findings.")
+@click.option("--update-baseline", is_flag=True, help="Rewrite the --baseline file from the current findings.")
 @click.option("--fix", "apply_fix", is_flag=True, help="Apply fixes (safe ones; with --unsafe-fixes, all).")
 @click.option("--unsafe-fixes", is_flag=True, help="Allow fixes that change the model's behaviour (e.g. its init).")
 @click.option("--diff", "show_diff", is_flag=True, help="Print the fixes as a unified diff; change no file.")
@@ -107,149 +125,339 @@ def main() -> None:
 @click.option("--seeds", default=3, show_default=True, help="Seeds per model for --dynamic (medians are reported).")
 @click.option("--plot", "plot_dir", default=None, type=click.Path(file_okay=False),
               help="With --dynamic: write a gradient-flow PNG per model into this directory.")
-def check(paths: tuple[str, ...], fmt: str, config_path: str | None, isolated: bool, statistics: bool,
-          show_source: bool,
-          select: tuple[str, ...], extend_select: tuple[str, ...],
-          ignore: tuple[str, ...], exclude: tuple[str, ...], extend_exclude: tuple[str, ...],
-          stdin_filename: str | None, exit_zero: bool,
-          output_file: str | None, color: bool | None, baseline_path: str | None, update_baseline: bool,
-          apply_fix: bool, unsafe_fixes: bool, show_diff: bool, fix_read_only: bool, no_cache: bool, cache_dir: str | None, jobs: int | None,
-          dynamic: bool, model_args: str | None,
-          input_shapes: tuple[str, ...], timeout: float, seeds: int, plot_dir: str | None) -> None:
+def check(**params: Any) -> None:
     """Lint PATHS (files or directories; `-` reads standard input)."""
-    if not paths:
-        paths = (".",)
+    options = CheckOptions(**params)
     try:
-        file_config = _file_config(config_path, isolated, paths)
-    except ConfigError as exc:
+        code = run_check(options)
+    except _Failure as exc:
         click.echo(f"gradlint: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
-    for label, codes in (("select", file_config.select), ("ignore", file_config.ignore),
-                         ("extend-select", file_config.extend_select)):
-        try:
-            _validate_codes(codes, label)
-        except click.BadParameter as exc:
-            click.echo(f"gradlint: error: {file_config.path}: {label}: {exc.message}", err=True)
-            sys.exit(EXIT_ERROR)
-    selected = _split_codes(select) or file_config.select
-    extended = file_config.extend_select + _split_codes(extend_select)
-    ignored = file_config.ignore + _split_codes(ignore)
-    _validate_codes(_split_codes(select), "--select")
-    _validate_codes(_split_codes(extend_select), "--extend-select")
-    _validate_codes(_split_codes(ignore), "--ignore")
-    if selected:
-        selection = Selection(selected + extended, ignored)
-    elif extended:
-        defaults = tuple(code for code, rule in all_rules().items() if rule.default_enabled) + tuple(
-            code for code in SYSTEM_CODES if code != "GRD100")
-        selection = Selection(defaults + extended, ignored)
-    else:
-        selection = Selection((), ignored)
-    config = LintConfig(selection=selection, options=file_config.options,
-                        exclude=(tuple(exclude) or file_config.exclude) + file_config.extend_exclude + tuple(extend_exclude),
-                        per_file_ignores=file_config.ignored_for if file_config.per_file_ignores else None,
-                        project_root=str(file_config.root))
-    ctx = click.get_current_context()
-    dyn_defaults = file_config.dynamic
-    if ctx.get_parameter_source("timeout") == click.core.ParameterSource.DEFAULT and "timeout" in dyn_defaults:
-        timeout = float(dyn_defaults["timeout"])
-    if ctx.get_parameter_source("seeds") == click.core.ParameterSource.DEFAULT and "seeds" in dyn_defaults:
-        seeds = int(dyn_defaults["seeds"])
+        code = EXIT_ERROR
+    sys.exit(code)
 
-    results = []
-    file_paths = [p for p in paths if p != "-"]
-    stdin_data: bytes | None = None
-    if "-" in paths:
-        stdin_data = sys.stdin.buffer.read()
-        results.append(lint_file(stdin_filename or "<stdin>", config, data=stdin_data))
-    if file_paths:
-        cache = None
-        if not no_cache and not dynamic:
-            directory = cache_dir or os.environ.get("GRADLINT_CACHE_DIR")
-            cache = ResultCache(Path(directory) if directory else default_cache_dir(config.project_root))
-        progress = _progress_printer() if _show_progress() else None
-        results.extend(lint_paths(file_paths, config, jobs=jobs, cache=cache, on_progress=progress))
-        if progress is not None:
-            click.echo("\r\033[K", nl=False, err=True)
 
-    fix_failed = False
-    report_to_stderr = False
-    if apply_fix or show_diff:
-        stdin_result = results[0] if stdin_data is not None else None
-        if stdin_result is not None:
-            # As ruff does: the fixed source (or, with --diff, the diff) on stdout, the report on stderr.
-            fixed_stdin = _fix_stdin(stdin_result, stdin_data or b"", unsafe_fixes, show_diff)
-            if fixed_stdin is not None:
-                results[0] = lint_file(stdin_result.path, config, data=fixed_stdin)
-            report_to_stderr = not output_file
-        rest = results[1:] if stdin_result is not None else results
-        fixed_rest, fix_failed = _apply_fixes(rest, config, unsafe_fixes, show_diff, fix_read_only)
-        results = ([results[0]] if stdin_result is not None else []) + fixed_rest
-    for raw in file_paths:
-        if os.path.isdir(raw) and not any(r.path.startswith(os.path.join(raw, "")) or r.path == raw for r in results):
-            click.echo(f"gradlint: warning: no Python files found under {raw}", err=True)
+@dataclass
+class CheckOptions:
+    """The options of `gradlint check`, as click parsed them."""
+
+    paths: tuple[str, ...]
+    fmt: str
+    config_path: str | None
+    isolated: bool
+    statistics: bool
+    show_source: bool
+    select: tuple[str, ...]
+    extend_select: tuple[str, ...]
+    ignore: tuple[str, ...]
+    exclude: tuple[str, ...]
+    extend_exclude: tuple[str, ...]
+    stdin_filename: str | None
+    exit_zero: bool
+    output_file: str | None
+    color: bool | None
+    baseline_path: str | None
+    update_baseline: bool
+    apply_fix: bool
+    unsafe_fixes: bool
+    show_diff: bool
+    fix_read_only: bool
+    no_cache: bool
+    cache_dir: str | None
+    jobs: int | None
+    dynamic: bool
+    model_args: str | None
+    input_shapes: tuple[str, ...]
+    timeout: float
+    seeds: int
+    plot_dir: str | None
+
+
+def run_check(options: CheckOptions) -> int:
+    """Option checks -> configuration -> lint -> fixes -> baseline -> report; the exit code."""
+    _check_usage(options)
+    file_config = _load_file_config(options)
+    config = _lint_config(options, file_config)
+    results, stdin = _lint(options, config)
+    fix_failed, report_to_stderr = False, False
+    if options.apply_fix or options.show_diff:
+        results, fix_failed, report_to_stderr = _fix(options, config, results, stdin)
+    _warn_empty_directories(options.paths, results)
     diagnostics = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
-    if baseline_path:
-        from gradlint.baseline import load_baseline, new_findings, write_baseline
-
-        target = Path(baseline_path)
-        if update_baseline or not target.exists():
-            count = write_baseline(target, diagnostics)
-            click.echo(f"gradlint: recorded {count} finding{'s' if count != 1 else ''} in {target}", err=True)
-            diagnostics = []
-        else:
-            try:
-                diagnostics = new_findings(diagnostics, load_baseline(target), target)
-            except ValueError as exc:
-                click.echo(f"gradlint: error: {exc}", err=True)
-                sys.exit(EXIT_ERROR)
+    diagnostics, note = _apply_baseline(options, diagnostics)
     report = Report(
         diagnostics=diagnostics,
         files_linted=sum(1 for r in results if r.path and not r.path.startswith("<missing")),
         files_with_models=sum(1 for r in results if r.models),
         models=sum(len(r.models) for r in results),
+        source_lines=_source_loader(*stdin),
+        baseline=note,
     )
-    use_color = color if color is not None else (output_file is None and sys.stdout.isatty()
-                                                  and "NO_COLOR" not in os.environ)
-    dynamic_text = ""
-    if dynamic:
-        from gradlint.dynamic_bridge import run_dynamic_check  # only now: it starts subprocesses
+    use_color = _use_color(options)
+    dynamic_text = _run_dynamic(options, file_config, results, report, use_color)
+    if options.statistics:
+        text = render_statistics(report, options.fmt)
+    else:
+        text = render(report, options.fmt, color=use_color and options.fmt == "text",
+                      show_source=options.show_source) + dynamic_text
+    _emit(text, options.output_file, use_color, to_stderr=report_to_stderr)
+    _note_baseline(options, note)
+    return EXIT_ERROR if fix_failed else _exit_code(report, options.exit_zero)
 
+
+# ---------------------------------------------------------------------- option checks
+
+
+def _check_usage(options: CheckOptions) -> None:
+    """Option combinations that cannot work, refused before any file is read."""
+    if not options.paths:
+        options.paths = (".",)
+    if options.update_baseline and not options.baseline_path:
+        raise click.UsageError("--update-baseline needs --baseline FILE (the baseline to rewrite)")
+    if options.statistics and options.fmt not in STATISTICS_FORMATS:
+        raise click.UsageError(f"--statistics prints counts per rule, which {options.fmt} cannot hold; use "
+                               f"--format {' or '.join(STATISTICS_FORMATS)}, or drop --statistics")
+    if options.output_file:
+        _check_output_file(options.output_file)
+
+
+def _check_output_file(path: str) -> None:
+    """-o FILE must be writable before linting starts (a long --dynamic run is not wasted)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise _Failure(f"cannot write the report to {path}: the directory {os.path.dirname(path) or '.'} "
+                       f"does not exist")
+    if os.path.isdir(path):
+        raise _Failure(f"cannot write the report to {path}: it is a directory")
+    target = path if os.path.exists(path) else directory
+    if not os.access(target, os.W_OK):
+        raise _Failure(f"cannot write the report to {path}: permission denied")
+
+
+# ---------------------------------------------------------------------- configuration
+
+
+def _load_file_config(options: CheckOptions) -> FileConfig:
+    try:
+        return _file_config(options.config_path, options.isolated, options.paths)
+    except ConfigError as exc:
+        raise _Failure(str(exc)) from None
+
+
+def _selection(options: CheckOptions, file_config: FileConfig) -> Selection:
+    """ruff semantics: --select replaces the configured selection, --extend-select and --ignore add."""
+    selected = _cli_codes(options.select, "--select") or file_config.select
+    extended = file_config.extend_select + _cli_codes(options.extend_select, "--extend-select")
+    ignored = file_config.ignore + _cli_codes(options.ignore, "--ignore")
+    if selected:
+        return Selection(selected + extended, ignored)
+    if extended:
+        defaults = tuple(code for code, rule in all_rules().items() if rule.default_enabled) + tuple(
+            code for code in SYSTEM_CODES if code != "GRD100")
+        return Selection(defaults + extended, ignored)
+    return Selection((), ignored)
+
+
+def _lint_config(options: CheckOptions, file_config: FileConfig) -> LintConfig:
+    exclude = (tuple(options.exclude) or file_config.exclude) + file_config.extend_exclude + tuple(options.extend_exclude)
+    return LintConfig(selection=_selection(options, file_config), options=file_config.options, exclude=exclude,
+                      per_file_ignores=file_config.ignored_for if file_config.per_file_ignores else None,
+                      project_root=str(file_config.root))
+
+
+# ---------------------------------------------------------------------- linting
+
+
+def _lint(options: CheckOptions, config: LintConfig) -> tuple[list[FileResult], tuple[str | None, bytes]]:
+    """Results of stdin (`-`) and the paths; and (name, bytes) of stdin, for snippets."""
+    results: list[FileResult] = []
+    stdin: tuple[str | None, bytes] = (None, b"")
+    if "-" in options.paths:
+        name = options.stdin_filename or "<stdin>"
+        stdin = (name, sys.stdin.buffer.read())
+        results.append(lint_file(name, config, data=stdin[1]))
+    file_paths = [p for p in options.paths if p != "-"]
+    if file_paths:
+        cache = None
+        if not options.no_cache and not options.dynamic:
+            directory = options.cache_dir or os.environ.get("GRADLINT_CACHE_DIR")
+            cache = ResultCache(Path(directory) if directory else default_cache_dir(config.project_root))
+        progress = _progress_printer() if _show_progress() else None
+        results.extend(lint_paths(file_paths, config, jobs=options.jobs, cache=cache, on_progress=progress))
+        if progress is not None:
+            click.echo("\r\033[K", nl=False, err=True)
+    return results, stdin
+
+
+def _warn_empty_directories(paths: Sequence[str], results: list[FileResult]) -> None:
+    for raw in paths:
+        if raw != "-" and os.path.isdir(raw) and not any(
+                r.path.startswith(os.path.join(raw, "")) or r.path == raw for r in results):
+            click.echo(f"gradlint: warning: no Python files found under {raw}", err=True)
+
+
+def _source_loader(stdin_name: str | None, stdin_data: bytes) -> Callable[[str], list[str] | None]:
+    """Source lines for the text reporter's snippets: stdin from memory, files from disk."""
+
+    def lines(path: str) -> list[str] | None:
         try:
-            options = _dynamic_options(model_args, input_shapes, timeout, seeds, plot_dir, dyn_defaults)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-        dynamic_results = run_dynamic_check(results, options, progress=sys.stderr.isatty())
-        report.extra["dynamic"] = [r.to_json() for r in dynamic_results]
-        if fmt == "text":
-            from gradlint.dynamic import render_results
+            if stdin_name is not None and path == stdin_name:
+                return decode_source(stdin_data).splitlines()
+            with open(path, "rb") as handle:
+                return decode_source(handle.read(MAX_FILE_BYTES)).splitlines()
+        except (OSError, SourceError):
+            return None
 
-            dynamic_text = "\n" + render_results(dynamic_results, color=bool(use_color))
-    if statistics:
-        text = render_statistics(report)
-    else:
-        text = render(report, fmt, color=bool(use_color) and fmt == "text", show_source=show_source) + dynamic_text
+    return lines
+
+
+# ---------------------------------------------------------------------- fixes
+
+
+def _fix(options: CheckOptions, config: LintConfig, results: list[FileResult],
+         stdin: tuple[str | None, bytes]) -> tuple[list[FileResult], bool, bool]:
+    """--fix / --diff: the results after fixing, whether a write failed, and whether the report
+    goes to stderr (stdin's fixed source or diff holds stdout, as in ruff)."""
+    stdin_result = results[0] if stdin[0] is not None else None
+    report_to_stderr = False
+    if stdin_result is not None:
+        fixed_stdin = _fix_stdin(stdin_result, stdin[1], options.unsafe_fixes, options.show_diff)
+        if fixed_stdin is not None:
+            results[0] = lint_file(stdin_result.path, config, data=fixed_stdin)
+        report_to_stderr = not options.output_file
+    rest = results[1:] if stdin_result is not None else results
+    fixed_rest, fix_failed = _apply_fixes(rest, config, options.unsafe_fixes, options.show_diff,
+                                          options.fix_read_only)
+    return ([results[0]] if stdin_result is not None else []) + fixed_rest, fix_failed, report_to_stderr
+
+
+# ---------------------------------------------------------------------- baseline
+
+
+def _apply_baseline(options: CheckOptions, diagnostics: list[Diagnostic]) -> tuple[list[Diagnostic], BaselineNote | None]:
+    """First run (or --update-baseline): record every finding, report none. Later: hide the known."""
+    if not options.baseline_path:
+        return diagnostics, None
+    from gradlint.baseline import load_baseline, new_findings, write_baseline
+
+    target = Path(options.baseline_path)
+    if options.update_baseline or not target.exists():
+        try:
+            count = write_baseline(target, diagnostics)
+        except OSError as exc:
+            raise _Failure(f"cannot write the baseline {target}: {exc.strerror or exc}") from None
+        return [], BaselineNote(str(target), recorded=count)
+    try:
+        kept = new_findings(diagnostics, load_baseline(target), target)
+    except ValueError as exc:
+        raise _Failure(str(exc)) from None
+    return kept, BaselineNote(str(target), hidden=len(diagnostics) - len(kept))
+
+
+def _note_baseline(options: CheckOptions, note: BaselineNote | None) -> None:
+    """What the baseline did, on stderr, when the report itself does not say it (machine formats,
+    --statistics, -o): stdout stays parseable."""
+    if note is None or (options.fmt == "text" and not options.statistics and not options.output_file):
+        return
+    if note.recorded is not None:
+        click.echo(f"gradlint: recorded {note.recorded} finding{'s' if note.recorded != 1 else ''} in {note.path}",
+                   err=True)
+    elif note.hidden:
+        click.echo(f"gradlint: {note.hidden} known finding{'s' if note.hidden != 1 else ''} hidden by the "
+                   f"baseline {note.path}", err=True)
+
+
+# ---------------------------------------------------------------------- dynamic check
+
+
+def _run_dynamic(options: CheckOptions, file_config: FileConfig, results: list[FileResult], report: Report,
+                 use_color: bool) -> str:
+    """--dynamic: measure the models; the text block for the text format ('' otherwise)."""
+    if not options.dynamic:
+        return ""
+    from gradlint.dynamic_bridge import (
+        run_dynamic_check,  # only now: it starts subprocesses
+    )
+
+    try:
+        dynamic_options = _dynamic_options(options.model_args, options.input_shapes, *_dynamic_budget(options, file_config),
+                                           options.plot_dir, file_config.dynamic)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    dynamic_results = run_dynamic_check(results, dynamic_options, progress=sys.stderr.isatty(),
+                                        warn=lambda message: click.echo(f"gradlint: warning: {message}", err=True))
+    report.extra["dynamic"] = [r.to_json() for r in dynamic_results]
+    if options.fmt != "text":
+        return ""
+    from gradlint.dynamic import render_results
+
+    return "\n" + render_results(dynamic_results, color=use_color) + "\n"
+
+
+def _dynamic_budget(options: CheckOptions, file_config: FileConfig) -> tuple[float, int]:
+    """--timeout and --seeds, or [tool.gradlint.dynamic] when they were not given."""
+    ctx = click.get_current_context()
+    defaults = file_config.dynamic
+    timeout, seeds = options.timeout, options.seeds
+    if ctx.get_parameter_source("timeout") == click.core.ParameterSource.DEFAULT and "timeout" in defaults:
+        timeout = float(defaults["timeout"])
+    if ctx.get_parameter_source("seeds") == click.core.ParameterSource.DEFAULT and "seeds" in defaults:
+        seeds = int(defaults["seeds"])
+    return timeout, seeds
+
+
+# ---------------------------------------------------------------------- output
+
+
+def _use_color(options: CheckOptions) -> bool:
+    """--color / --no-color decide; otherwise colour on a terminal unless NO_COLOR is set."""
+    if options.color is not None:
+        return options.color
+    return options.output_file is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _emit(text: str, output_file: str | None, color: bool, to_stderr: bool = False) -> None:
     if output_file:
-        with open(output_file, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
-        click.echo(text, nl=False, err=report_to_stderr)
+        try:
+            with open(output_file, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise _Failure(f"cannot write the report to {output_file}: {exc.strerror or exc}") from None
+        return
+    # color=True keeps the escape codes even when stdout is a pipe (click strips them otherwise).
+    click.echo(text, nl=False, color=color, err=to_stderr)
 
-    if fix_failed or any(d.code == "GRD902" for d in diagnostics):
-        sys.exit(EXIT_ERROR)
+
+def _exit_code(report: Report, exit_zero: bool) -> int:
+    if any(d.code == "GRD902" for d in report.diagnostics):
+        return EXIT_ERROR
     if report.failing and not exit_zero:
-        sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_CLEAN)
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+@dataclass(frozen=True)
+class _RuleRow:
+    code: str
+    name: str
+    default: bool
+    fixable: bool
+    summary: str
+
+
+def _rule_rows() -> list[_RuleRow]:
+    """Every code gradlint reports: the rules, then the system codes (GRD100 is off by default)."""
+    rows = [_RuleRow(code, rule.name, rule.default_enabled, rule.fixable, rule.summary)
+            for code, rule in all_rules().items()]
+    rows += [_RuleRow(code, name, code != "GRD100", False, text) for code, (name, text) in SYSTEM_CODES.items()]
+    return rows
 
 
 def rules_markdown() -> str:
     """The README's rules table (a test keeps the README in sync with this)."""
     lines = ["| Code | Name | Default | Fixable | What it finds |", "|---|---|---|---|---|"]
-    for code, rule in all_rules().items():
-        lines.append(f"| {code} | `{rule.name}` | {'on' if rule.default_enabled else 'off'} | "
-                     f"{'yes' if rule.fixable else 'no'} | {rule.summary} |")
-    for code, (name, text) in SYSTEM_CODES.items():
-        lines.append(f"| {code} | `{name}` | on | no | {text} |")
+    for row in _rule_rows():
+        lines.append(f"| {row.code} | `{row.name}` | {'on' if row.default else 'off'} | "
+                     f"{'yes' if row.fixable else 'no'} | {row.summary} |")
     return "\n".join(lines) + "\n"
 
 
@@ -337,6 +545,15 @@ def _file_config(config_path: str | None, isolated: bool, paths: Sequence[str]) 
     return load_config(found) if found else FileConfig()
 
 
+def _project_root() -> str | None:
+    """The directory of the configuration `gradlint check` would read from here (None: the cwd)."""
+    try:
+        found = find_config(Path.cwd())
+    except ConfigError:
+        return None
+    return str(found.parent) if found else None
+
+
 def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeout: float, seeds: int,
                      plot_dir: str | None, defaults: dict | None = None) -> DynamicOptions:
     import json
@@ -374,32 +591,33 @@ def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeou
 
 
 @main.command("clean")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="The cache directory to delete (default: the one `gradlint check` uses, .gradlint_cache in "
+                   "the project root; env GRADLINT_CACHE_DIR).")
 def clean_command(cache_dir: str | None) -> None:
     """Delete the result cache."""
-    directory = Path(cache_dir or os.environ.get("GRADLINT_CACHE_DIR") or default_cache_dir(None))
+    directory = Path(cache_dir or os.environ.get("GRADLINT_CACHE_DIR") or default_cache_dir(_project_root()))
     click.echo(f"removed {directory}" if clear(directory) else f"no gradlint cache at {directory}")
 
 
 @main.command("rules")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 def rules_command(fmt: str) -> None:
-    """List the rules: code, name, default on/off, fixable, summary."""
-    rules = all_rules()
+    """List the rules and system codes: code, name, default on/off, fixable, summary."""
+    rows = _rule_rows()
     if fmt == "markdown":
         click.echo(rules_markdown(), nl=False)
         return
     if fmt == "json":
         import json
 
-        click.echo(json.dumps([
-            {"code": code, "name": rule.name, "default": rule.default_enabled, "fixable": rule.fixable,
-             "summary": rule.summary} for code, rule in rules.items()], indent=2))
+        click.echo(json.dumps([{"code": r.code, "name": r.name, "default": r.default, "fixable": r.fixable,
+                                "summary": r.summary} for r in rows], indent=2))
         return
-    for code, rule in rules.items():
-        default = "on " if rule.default_enabled else "off"
-        fixable = "fix" if rule.fixable else "   "
-        click.echo(f"{code}  {rule.name:<32} {default} {fixable}  {rule.summary}")
+    width = max(len(r.name) for r in rows)
+    for row in rows:
+        click.echo(f"{row.code}  {row.name:<{width}}  {'on ' if row.default else 'off'}  "
+                   f"{'fix' if row.fixable else '   '}  {row.summary}")
 
 
 @main.command("explain")

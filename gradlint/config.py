@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
-from gradlint.rule import RuleOptions
+from gradlint.rule import RuleOptions, code_for_selector, unknown_selector
 
 
 class ConfigError(Exception):
@@ -69,28 +70,59 @@ KNOWN_KEYS = _LIST_KEYS | {"per-file-ignores", "rules", "dynamic"}
 
 
 def find_config(start: Path) -> Path | None:
-    """The nearest pyproject.toml with a [tool.gradlint] table, from ``start`` upward."""
+    """The nearest pyproject.toml with a [tool.gradlint] table, from ``start`` upward.
+
+    A pyproject.toml on the way that is not valid TOML is an error (as in ruff): it may hold the
+    configuration the user meant, and silently skipping it would lint with other settings."""
     current = start if start.is_dir() else start.parent
     current = current.resolve()
     for directory in (current, *current.parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                continue
+                data = _read_toml(candidate)
+            except ConfigError:
+                if _unreadable(candidate):
+                    continue  # a file we may not read (permissions) is not ours to judge
+                raise
             if isinstance(data.get("tool"), dict) and "gradlint" in data["tool"]:
                 return candidate
     return None
 
 
-def load_config(path: Path) -> FileConfig:
+def _unreadable(path: Path) -> bool:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        path.read_bytes()
+    except OSError:
+        return True
+    return False
+
+
+_TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """Parsed TOML; errors name the file and, for syntax errors, ``file:line[:column]``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _TOML_POSITION.search(message)
+        if match is None:
+            raise ConfigError(f"{path}: not valid TOML: {message}") from None
+        line, column = match.groups()
+        # "at end of document" (an unclosed array or string): the last line is where it ends.
+        where = f"{line}:{column}" if line else str(len(text.splitlines()) or 1)
+        raise ConfigError(f"{path}:{where}: not valid TOML: {message[:match.start()]}") from None
+
+
+def load_config(path: Path) -> FileConfig:
+    data = _read_toml(path)
     table = data.get("tool", {}).get("gradlint")
     if table is None:
         if path.name != "pyproject.toml":  # a dedicated gradlint.toml holds the table at top level
@@ -107,12 +139,14 @@ def parse_table(table: Mapping[str, Any], path: Path | None) -> FileConfig:
         if key not in KNOWN_KEYS:
             raise ConfigError(f"{where}: unknown key {key!r} in [tool.gradlint] "
                               f"(known: {', '.join(sorted(KNOWN_KEYS))})")
-        if key in _LIST_KEYS:
+        if key in ("select", "ignore", "extend-select"):
+            setattr(config, key.replace("-", "_"), _selectors(value, key, where))
+        elif key in _LIST_KEYS:
             setattr(config, key.replace("-", "_"), _string_list(value, key, where))
         elif key == "per-file-ignores":
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: per-file-ignores must be a table of pattern = [codes]")
-            config.per_file_ignores = {str(k): tuple(c.upper() for c in _string_list(v, f"per-file-ignores.{k}", where))
+            config.per_file_ignores = {str(k): _selectors(v, f"per-file-ignores.{k}", where)
                                        for k, v in value.items()}
         elif key == "rules":
             config.options = _rule_options(value, where)
@@ -126,9 +160,18 @@ def parse_table(table: Mapping[str, Any], path: Path | None) -> FileConfig:
                 if not isinstance(dvalue, (int, float)) or isinstance(dvalue, bool) or dvalue <= 0:
                     raise ConfigError(f"{where}: dynamic.{dkey} must be a positive number, got {dvalue!r}")
             config.dynamic = dict(value)
-    for key in ("select", "ignore", "extend_select"):
-        setattr(config, key, tuple(c.upper() for c in getattr(config, key)))
     return config
+
+
+def _selectors(value: Any, key: str, where: str) -> tuple[str, ...]:
+    """Codes, prefixes or rule names (mapped to codes); an unknown one is an error naming the key."""
+    written = _string_list(value, key, where)
+    codes = tuple(code_for_selector(c) for c in written)
+    unknown = unknown_selector(codes)
+    if unknown is not None:
+        raise ConfigError(f"{where}: {key}: unknown rule code, prefix or name {written[codes.index(unknown)]!r} "
+                          f"(`gradlint rules` lists them)")
+    return codes
 
 
 def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:

@@ -3,7 +3,7 @@ measurement confirms each static finding. Imported only when ``--dynamic`` is gi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from gradlint.dynamic import DynamicOptions, DynamicResult, DynamicTarget, run_dynamic
@@ -36,8 +36,30 @@ def targets_for(results: Sequence[FileResult]) -> tuple[list[DynamicTarget], lis
     return targets, skipped
 
 
-def run_dynamic_check(results: Sequence[FileResult], options: DynamicOptions, progress: bool = False) -> list[DynamicResult]:
+def unmatched_options(options: DynamicOptions, targets: Sequence[DynamicTarget],
+                      skipped: Sequence[DynamicResult]) -> list[str]:
+    """Warnings for --model-args / --input-shape entries that name no model found."""
+    keys: set[str] = {"*"}
+    for t in targets:
+        keys |= {t.model, t.symbol, f"{t.path}:{t.model}"}
+    keys |= {r.model for r in skipped} | {f"{r.path}:{r.model}" for r in skipped}
+    found = sorted({t.model for t in targets} | {r.model for r in skipped})
+    listed = ", ".join(found) if found else "none"
+    warnings = []
+    for option, mapping in (("--model-args", options.model_args), ("--input-shape", options.input_shapes)):
+        for name in mapping:
+            if name not in keys:
+                warnings.append(f"{option} names {name!r}, but no model of that name was found "
+                                f"(models found: {listed}); it is not used")
+    return warnings
+
+
+def run_dynamic_check(results: Sequence[FileResult], options: DynamicOptions, progress: bool = False,
+                      warn: Callable[[str], None] | None = None) -> list[DynamicResult]:
     targets, skipped = targets_for(results)
+    if warn is not None:
+        for message in unmatched_options(options, targets, skipped):
+            warn(message)
     if "*" in options.input_shapes:
         shared = options.input_shapes["*"]
         shapes = {t.model: shared for t in targets} | {k: v for k, v in options.input_shapes.items() if k != "*"}

@@ -190,6 +190,29 @@ SYSTEM_CODES: Mapping[str, tuple[str, str]] = {
 _registry: dict[str, type[Rule]] | None = None
 
 
+def code_for_selector(selector: str) -> str:
+    """A code or prefix as written in select/ignore, with rule names (``saturating-activation-stack``)
+    mapped to their codes, as ``explain`` accepts them. Codes are case-insensitive."""
+    text = selector.strip()
+    lowered = text.lower()
+    for code, rule in all_rules().items():
+        if rule.name == lowered:
+            return code
+    for code, (name, _) in SYSTEM_CODES.items():
+        if name == lowered:
+            return code
+    return text.upper()
+
+
+def unknown_selector(codes: Iterable[str]) -> str | None:
+    """The first code that is neither ``ALL`` nor a prefix of a known code (None: all are known)."""
+    known = set(all_rules()) | set(SYSTEM_CODES)
+    for code in codes:
+        if code != "ALL" and not any(k.startswith(code) for k in known):
+            return code
+    return None
+
+
 def all_rules() -> dict[str, type[Rule]]:
     """Every rule in ``gradlint.rules``, by code (imported once)."""
     global _registry

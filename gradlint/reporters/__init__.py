@@ -1,11 +1,26 @@
-"""Reporters turn diagnostics into text for people and machines. They never lint."""
+"""Reporters turn diagnostics into text for people and machines. They never lint, and they
+import nothing of the engine: what they need (source lines for snippets) comes in the Report."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gradlint.diagnostics import Diagnostic
 from gradlint.rule import Severity
+
+
+@dataclass(frozen=True)
+class BaselineNote:
+    """What ``--baseline`` did: recorded the findings (first run, ``--update-baseline``) or hid
+    the known ones."""
+
+    path: str
+    recorded: int | None = None  # findings written to the baseline on this run
+    hidden: int = 0  # known findings not reported
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "recorded": self.recorded, "hidden": self.hidden}
 
 
 @dataclass
@@ -15,6 +30,9 @@ class Report:
     files_with_models: int = 0
     models: int = 0
     extra: dict[str, object] = field(default_factory=dict)  # e.g. "dynamic" results
+    # The lines of a reported file, for source snippets (None: no snippets for it).
+    source_lines: Callable[[str], list[str] | None] | None = None
+    baseline: BaselineNote | None = None
 
     def counts(self) -> dict[str, int]:
         out = {"error": 0, "warning": 0, "info": 0}
@@ -25,6 +43,11 @@ class Report:
     @property
     def failing(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity != Severity.INFO]
+
+
+FORMATS = ("text", "json", "sarif", "github")
+# --statistics: SARIF is a log of individual results and has no place for counts per rule.
+STATISTICS_FORMATS = ("text", "json", "github")
 
 
 def render(report: Report, fmt: str, color: bool = False, show_source: bool = True) -> str:
@@ -45,12 +68,45 @@ def render(report: Report, fmt: str, color: bool = False, show_source: bool = Tr
     return render_text(report, color, show_source)
 
 
-def render_statistics(report: Report) -> str:
-    """``--statistics``: findings per code, most frequent first."""
-    counts: dict[tuple[str, str], int] = {}
+@dataclass(frozen=True)
+class RuleCount:
+    code: str
+    name: str
+    count: int
+    fixable_count: int
+
+
+def statistics(report: Report) -> list[RuleCount]:
+    """Findings per code, most frequent first (ties by code)."""
+    counts: dict[tuple[str, str], list[int]] = {}
     for diag in report.diagnostics:
-        counts[(diag.code, diag.name)] = counts.get((diag.code, diag.name), 0) + 1
-    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
-    lines = [f"{count:>5}  {code}  {name}" for (code, name), count in rows]
-    lines.append(f"Found {len(report.diagnostics)} problem{'s' if len(report.diagnostics) != 1 else ''}.")
+        entry = counts.setdefault((diag.code, diag.name), [0, 0])
+        entry[0] += 1
+        entry[1] += diag.fix is not None
+    rows = [RuleCount(code, name, n, fixable) for (code, name), (n, fixable) in counts.items()]
+    return sorted(rows, key=lambda r: (-r.count, r.code))
+
+
+def render_statistics(report: Report, fmt: str = "text") -> str:
+    """``--statistics``: findings per code in the chosen format (JSON as ruff prints it)."""
+    rows = statistics(report)
+    if fmt == "json":
+        import json
+
+        return json.dumps([{"code": r.code, "name": r.name, "count": r.count,
+                            "fixable": r.count > 0 and r.fixable_count == r.count,
+                            "fixable_count": r.fixable_count} for r in rows], indent=2) + "\n"
+    total = len(report.diagnostics)
+    summary = f"Found {total} problem{'s' if total != 1 else ''}."
+    if fmt == "github":
+        # Workflow commands without a file: they appear in the job's annotation list.
+        lines = [f"::notice title=gradlint statistics::{r.code} ({r.name}): {r.count} finding{'s' if r.count != 1 else ''}"
+                 for r in rows]
+        return "".join(line + "\n" for line in [*lines, f"::notice title=gradlint statistics::{summary}"])
+    if fmt != "text":
+        raise ValueError(f"--statistics has no {fmt} form")
+    width = max((len(r.name) for r in rows), default=0)
+    lines = [f"{r.count:>5}  {r.code}  {r.name:<{width}}  {'[*]' if r.fixable_count else '   '}".rstrip()
+             for r in rows]
+    lines.append(summary)
     return "\n".join(lines) + "\n"

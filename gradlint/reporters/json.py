@@ -34,6 +34,8 @@ def render_json(report: Report) -> str:
             "infos": counts["info"],
         },
     }
+    if report.baseline is not None:
+        payload["summary"]["baseline"] = report.baseline.to_json()  # type: ignore[index]
     payload.update(report.extra)
     payload = _finite(payload)  # type: ignore[assignment]
     return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
