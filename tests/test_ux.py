@@ -205,14 +205,11 @@ def test_reporters_do_not_import_the_engine() -> None:
 
 
 def _complexity(func: ast.AST) -> int:
-    """McCabe's number as mccabe/ruff count it: 1 + decisions (branches, handlers, boolean operands)."""
+    """McCabe's number as ruff's C901 counts it: 1 + branches (if/elif, loops, except, case)."""
     count = 1
     for node in ast.walk(func):
-        if isinstance(node, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.IfExp, ast.ExceptHandler, ast.With,
-                             ast.AsyncWith, ast.Assert, ast.comprehension, ast.match_case)):
+        if isinstance(node, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.match_case)):
             count += 1
-        elif isinstance(node, ast.BoolOp):
-            count += len(node.values) - 1
     return count
 
 
@@ -220,4 +217,4 @@ def test_cli_functions_stay_small() -> None:
     tree = ast.parse((ROOT / "gradlint" / "cli.py").read_text(encoding="utf-8"))
     worst = {node.name: _complexity(node) for node in ast.walk(tree)
              if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    assert max(worst.values()) <= 15, sorted(worst.items(), key=lambda kv: -kv[1])[:3]
+    assert max(worst.values()) <= 12, sorted(worst.items(), key=lambda kv: -kv[1])[:3]
