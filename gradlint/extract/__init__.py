@@ -10,8 +10,15 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from gradlint.extract.interpreter import BudgetExceeded, Interpreter, _longest_tensor, span_of
-from gradlint.extract.values import ContainerV, FunctionalModelV, InstanceV, TensorV, Value
+from gradlint.extract.common import longest_tensor, span_of
+from gradlint.extract.interpreter import BudgetExceeded, Interpreter
+from gradlint.extract.values import (
+    ContainerV,
+    FunctionalModelV,
+    InstanceV,
+    TensorV,
+    Value,
+)
 from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual
 from gradlint.training import TrainingFacts
 
@@ -202,7 +209,7 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
 
 def _as_tensor(result: Value) -> TensorV | None:
     """The main output of forward(): a tensor, or the deepest tensor of a tuple/list/dict."""
-    return _longest_tensor(result)
+    return longest_tensor(result)
 
 
 def _framework_of(value: Value, path: list[Node]) -> str:

@@ -7,6 +7,7 @@ folded to ``keras.*``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from gradlint.gradflow import ACTIVATION_ALIASES, activation_alias
@@ -96,7 +97,16 @@ TORCH_PASSTHROUGH = frozenset({
     "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d",
     "ReplicationPad2d", "ChannelShuffle",
 })
-TORCH_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
+# Container constructors -> the ContainerV kind they build.
+TORCH_CONTAINER_KINDS: dict[str, str] = {
+    "torch.nn.Sequential": "sequential", "torch.nn.ModuleList": "modulelist", "torch.nn.ModuleDict": "moduledict",
+}
+# Class names of container kinds, for type(m).__name__ and isinstance.
+CONTAINER_CLASS_NAMES: dict[str, str] = {
+    "sequential": "Sequential", "modulelist": "ModuleList", "moduledict": "ModuleDict", "keras_sequential": "Sequential",
+}
+# Modules whose forward returns (output, hidden): the hidden state carries the same path.
+TORCH_TUPLE_OUTPUT = frozenset({"RNN", "LSTM", "GRU", "MultiheadAttention"})
 
 # torch.nn.functional / torch / Tensor method names that are activations.
 FUNCTIONAL_ACTIVATIONS: dict[str, str] = {
@@ -231,6 +241,60 @@ KERAS_INIT_CLASSES |= {
     "xavier_uniform": KERAS_INIT_CLASSES["GlorotUniform"], "xavier_normal": KERAS_INIT_CLASSES["GlorotNormal"],
     "variance_scaling": KERAS_INIT_CLASSES["VarianceScaling"],
 }
+
+# Layers that only re-arrange values, in either framework.
+PASSTHROUGH_LAYERS = TORCH_PASSTHROUGH | KERAS_PASSTHROUGH
+
+# --------------------------------------------------------------------------- model base classes
+
+# A class deriving from one of these builds a model (torch: any *LightningModule too).
+TORCH_MODULE_BASES = frozenset({"torch.nn.Module", "torch.nn.Sequential", "torch.nn.ModuleList",
+                                "torch.nn.ModuleDict", "lightning.LightningModule",
+                                "pytorch_lightning.LightningModule", "lightning.pytorch.LightningModule"})
+KERAS_MODEL_BASES = frozenset({"keras.Model", "keras.models.Model", "keras.layers.Layer", "keras.Layer",
+                               "keras.Sequential", "keras.models.Sequential"})
+# Private torch base classes user code tests against: ``isinstance(m, nn.modules.conv._ConvNd)``.
+TORCH_ABSTRACT_BASES: dict[str, tuple[str, ...] | None] = {
+    "_ConvNd": ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
+    "_ConvTransposeNd": ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
+    "_BatchNorm": ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"),
+    "_NormBase": ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "InstanceNorm1d",
+                  "InstanceNorm2d", "InstanceNorm3d"),
+    "_InstanceNorm": ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"),
+    "RNNBase": ("RNN", "LSTM", "GRU"),
+    "_RNNBase": ("RNN", "LSTM", "GRU"),
+    "Module": None,  # matches every module
+}
+# Wrappers that return the module they are given (same weights at init), from any library.
+MODULE_WRAPPERS = frozenset({
+    "weight_norm", "spectral_norm", "DataParallel", "DistributedDataParallel", "compile", "script", "trace",
+    "checkpoint_wrapper", "remove_weight_norm", "remove_spectral_norm", "convert_sync_batchnorm",
+})
+
+# --------------------------------------------------------------------------- training
+
+CLIP_CALLS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grad_value",
+                        "clip_by_global_norm", "clip_by_norm", "clip_by_value", "clip_gradients"})
+CLIP_KWARGS = frozenset({"gradient_clip_val", "clipnorm", "clipvalue", "global_clipnorm", "max_grad_norm",
+                         "grad_clip", "clip_grad", "gradient_clipping", "clip_grad_norm", "max_norm"})
+# Optimizer class names, whatever library they come from.
+OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "Adamax", "RMSprop", "Adagrad", "Adadelta", "NAdam", "RAdam",
+                        "LBFGS", "SparseAdam", "ASGD", "Rprop", "Lion", "Adafactor", "LAMB", "Lamb", "Nadam",
+                        "Ftrl", "Adamw", "Muon"})
+
+# --------------------------------------------------------------------------- python
+
+BUILTIN_NAMES = frozenset({
+    "range", "len", "int", "float", "bool", "str", "list", "tuple", "dict", "set", "enumerate", "zip",
+    "isinstance", "type", "getattr", "setattr", "hasattr", "super", "print", "min", "max", "sum", "abs",
+    "round", "sorted", "reversed", "pow", "divmod", "callable", "delattr",
+})
+MATH: dict[str, object] = {
+    "sqrt": math.sqrt, "log": math.log, "log2": math.log2, "exp": math.exp, "ceil": math.ceil,
+    "floor": math.floor, "pow": math.pow, "prod": math.prod, "pi": math.pi, "e": math.e, "inf": math.inf}
+# str methods folded on constants (``"conv{}".format(i)``).
+STR_METHODS = frozenset({"find", "startswith", "endswith", "lower", "upper", "split", "replace", "format",
+                         "join", "strip", "rstrip", "lstrip", "count", "index", "rfind", "title"})
 
 # --------------------------------------------------------------------------- name folding
 

@@ -74,6 +74,8 @@ class LayerObj(Value):
 
     layer: Layer
     owned: bool = False
+    # The input a model starting with this layer expects, when its arguments say (Keras input_shape=).
+    input_hint: InputHint | None = None
 
 
 @dataclass(eq=False)

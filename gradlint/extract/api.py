@@ -1,0 +1,206 @@
+"""The typed seams between the parts of the extraction interpreter.
+
+The interpreter is assembled from mixins (statements, expressions, calls, builtins, modules), and
+framework knowledge (torch, keras, ...) lives in handler modules. None of them imports the module
+that assembles them: they talk to it through the protocols here, the way mypy's expression checker
+talks to its type checker through a shared API class.
+
+- ``Interp``: the small interface framework handlers, the training recorder and invocable values use.
+- ``Core``: everything the mixins ask of each other (the mixins subclass it; ``Interpreter`` implements it).
+- ``Framework``: one framework's handler, consulted by qualified-name prefix (registered in ``frameworks``).
+- ``InvocableV``: a value with its own call semantics, dispatched by ``Interp.call`` like any other value.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Mapping, Protocol, Sequence
+
+from gradlint.extract.state import Scope
+from gradlint.extract.values import (
+    ClassInfo,
+    ContainerV,
+    Frame,
+    FunctionV,
+    InstanceV,
+    ListV,
+    TensorV,
+    Value,
+)
+from gradlint.training import TrainingFacts
+
+Args = list[Value]
+Kwargs = dict[str, Value]
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+
+
+class Interp(Protocol):
+    """The interpreter as framework handlers, the training recorder and invocable values see it."""
+
+    facts: TrainingFacts  # what training code does: losses, backward(), clipping, fit/compile
+    built: list[Value]  # every model-like value built, in creation order (roots are the unowned ones)
+    frame: Frame  # the current call: its class and ``self``
+
+    def tick(self, n: int = 1) -> None:
+        """Spend ``n`` symbolic steps of the budget (raises ``BudgetExceeded`` when it runs out)."""
+        ...
+
+    def iterate(self, value: Value) -> list[Value] | None:
+        """The items a ``for`` loop over ``value`` sees, or None when not knowable."""
+        ...
+
+    def own(self, value: Value) -> None:
+        """Mark modules stored inside another module: they are not roots."""
+        ...
+
+    def call(self, func: Value, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        ...
+
+    def call_function(self, func: FunctionV, args: Args, kwargs: Kwargs, self_val: Value | None = None) -> Value:
+        ...
+
+    def make_function(self, node: FunctionNode, scope: Scope, owner: ClassInfo | None = None) -> FunctionV:
+        ...
+
+    def unknown_call(self, args: Args, kwargs: Kwargs, node: ast.AST, name: str) -> Value:
+        """A call we cannot model: an UNKNOWN layer on the tensor it is applied to."""
+        ...
+
+    def sequential_items(self, args: Args) -> tuple[list[Value], list[str] | None, bool]:
+        """(items, keys, partial) of ``Sequential(*args)`` / ``Sequential(OrderedDict(...))``."""
+        ...
+
+    def fill_sequential(self, instance: InstanceV, args: Args, kwargs: Kwargs) -> None:
+        ...
+
+    def apply_module(self, module: Value, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        ...
+
+    def tensor_binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
+        ...
+
+    def is_framework_base(self, qualname: str) -> bool:
+        """``qualname`` is a model base class a registered framework defines (``torch.nn.Module``)."""
+        ...
+
+
+class Core(Interp, Protocol):
+    """Everything the interpreter's mixins ask of each other."""
+
+    tree: ast.Module
+    module_scope: Scope
+    depth: int
+    classes: list[ClassInfo]
+    functions: list[FunctionV]
+    instantiated_classes: set[str]
+    called_functions: set[int]
+    frameworks: Sequence[Framework]
+
+    def enter_uncertain(self) -> None:
+        ...
+
+    def leave_uncertain(self) -> None:
+        ...
+
+    def mutating_uncertainly(self, target: Value) -> bool:
+        ...
+
+    def framework_of_base(self, qualname: str) -> tuple[str, str | None] | None:
+        ...
+
+    def exec_block(self, body: list[ast.stmt], scope: Scope) -> None:
+        ...
+
+    def exec_stmt(self, stmt: ast.stmt, scope: Scope) -> None:
+        ...
+
+    def assign(self, target: ast.expr, value: Value, scope: Scope) -> None:
+        ...
+
+    def set_attribute(self, obj: Value, attr: str, value: Value, node: ast.AST) -> None:
+        ...
+
+    def list_extend(self, target: ListV | ContainerV, source: Value) -> None:
+        ...
+
+    def eval(self, node: ast.expr, scope: Scope) -> Value:
+        ...
+
+    def eval_safe(self, node: ast.expr, scope: Scope) -> Value:
+        ...
+
+    def get_attribute(self, obj: Value, attr: str, node: ast.AST | None = None) -> Value:
+        ...
+
+    def binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
+        ...
+
+    def truth(self, value: Value) -> bool | None:
+        ...
+
+    def isinstance_check(self, value: Value, classes: Value, exact: bool) -> bool | None:
+        ...
+
+    def call_builtin(self, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        ...
+
+    def call_stdlib(self, q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
+        ...
+
+    def call_method(self, target: Value, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        ...
+
+    def call_module(self, module: Value, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        ...
+
+    def instantiate(self, info: ClassInfo, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        ...
+
+    def forward(self, instance: InstanceV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        ...
+
+
+class Framework(Protocol):
+    """One framework's API knowledge. The interpreter hands it every call of a qualified name that
+    starts with one of its ``prefixes`` (after ``catalog.fold_name``); adding a framework is adding a
+    handler to ``gradlint.extract.frameworks.FRAMEWORKS``, not editing the interpreter."""
+
+    @property
+    def name(self) -> str:
+        """``Layer.framework`` / ``ClassInfo.framework`` of what it builds."""
+        ...
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        ...
+
+    @property
+    def model_bases(self) -> Mapping[str, str | None]:
+        """Base classes that make a user class a model -> the container kind they imply (or None)."""
+        ...
+
+    @property
+    def model_base_suffixes(self) -> tuple[str, ...]:
+        """Base classes recognised by the end of their name (``*LightningModule``)."""
+        ...
+
+    def call(self, interp: Interp, qualname: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        """A call of a name under one of ``prefixes``."""
+        ...
+
+    def call_unprefixed(self, interp: Interp, qualname: str, leaf: str, args: Args, kwargs: Kwargs,
+                        node: ast.AST) -> Value | None:
+        """A call of a name no framework's prefix claimed (e.g. timm's ``trunc_normal_``); None: not mine."""
+        ...
+
+    def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
+               node: ast.AST) -> Value | None:
+        """``target.name(...)`` on a tensor or parameter; None: not mine."""
+        ...
+
+
+class InvocableV(Value):
+    """A value with its own call semantics (``super().f``, ``functools.partial``, a Keras merge layer)."""
+
+    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        raise NotImplementedError

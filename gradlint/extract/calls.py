@@ -1,0 +1,238 @@
+"""Calls: argument evaluation, dispatch on what is called, binding, user functions and classes.
+
+External names go to Python's builtins, the training recorder, then the registered framework
+handlers by qualified-name prefix (``frameworks.FRAMEWORKS``); the interpreter itself knows no
+framework API.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from gradlint.extract import catalog, recorder
+from gradlint.extract.api import Core, InvocableV
+from gradlint.extract.common import first_tensor, is_module, span_of
+from gradlint.extract.state import (
+    MAX_CALL_DEPTH,
+    BreakSignal,
+    ContinueSignal,
+    ReturnSignal,
+    Scope,
+)
+from gradlint.extract.values import (
+    UNKNOWN,
+    BoundV,
+    ClassInfo,
+    ClassV,
+    Const,
+    ContainerV,
+    DictV,
+    Frame,
+    FunctionalModelV,
+    FunctionV,
+    InitV,
+    InstanceV,
+    LayerObj,
+    ListV,
+    LossObjV,
+    LossV,
+    MethodV,
+    OptimizerV,
+    Ref,
+    TensorV,
+    UnknownV,
+    Value,
+)
+from gradlint.model import Layer, LayerKind
+
+
+class CallsMixin(Core):
+    """``eval_Call`` and everything a call can reach that is not a builtin or a method of a value."""
+
+    def eval_Call(self, node: ast.Call, scope: Scope) -> Value:
+        func = self.eval(node.func, scope)
+        args: list[Value] = []
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                items = self.iterate(self.eval(arg.value, scope))
+                if items is None:
+                    args.append(UNKNOWN)
+                    continue
+                args.extend(items)
+            else:
+                args.append(self.eval(arg, scope))
+        kwargs: dict[str, Value] = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                extra = self.eval(kw.value, scope)
+                if isinstance(extra, DictV):
+                    kwargs.update({str(k): v for k, v in extra.items.items()})
+                continue
+            kwargs[kw.arg] = self.eval(kw.value, scope)
+        recorder.note_call(self, node, args, kwargs)
+        return self.call(func, args, kwargs, node)
+
+    def call(self, func: Value, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        if isinstance(func, InvocableV):
+            return func.invoke(self, args, kwargs, node)
+        if isinstance(func, LossObjV):
+            return recorder.apply_loss(self, func.spec, args, kwargs, node)
+        if isinstance(func, LossV) or isinstance(func, OptimizerV):
+            return UNKNOWN
+        if isinstance(func, Ref):
+            return self.call_ref(func, args, kwargs, node)
+        if isinstance(func, FunctionV):
+            return self.call_function(func, args, kwargs)
+        if isinstance(func, BoundV):
+            return self.call_function(func.func, [func.self_val] + args, kwargs, self_val=func.self_val)
+        if isinstance(func, ClassV):
+            return self.instantiate(func.info, args, kwargs, node)
+        if isinstance(func, MethodV):
+            return self.call_method(func.target, func.name, args, kwargs, node)
+        if isinstance(func, (LayerObj, ContainerV, InstanceV, FunctionalModelV)):
+            return self.call_module(func, args, kwargs, node)
+        if isinstance(func, InitV):
+            return UNKNOWN
+        return self.unknown_call(args, kwargs, node, "call")
+
+    def call_ref(self, ref: Ref, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        """A call of a name from outside the file: Python's builtins and stdlib, training objects, then
+        the framework whose prefix the name has, then wrappers and helpers known by their leaf name."""
+        q = ref.qualname
+        leaf = ref.leaf
+        if q.startswith("builtins."):
+            return self.call_builtin(leaf, args, kwargs, node)
+        result = self.call_stdlib(q, leaf, args, kwargs)
+        if result is None:
+            result = recorder.construct(self, q, leaf, node)
+        if result is not None:
+            return result
+        for framework in self.frameworks:
+            if q.startswith(framework.prefixes):
+                return framework.call(self, q, leaf, args, kwargs, node)
+        if leaf in catalog.MODULE_WRAPPERS and args and is_module(args[0]):
+            return args[0]
+        for framework in self.frameworks:
+            result = framework.call_unprefixed(self, q, leaf, args, kwargs, node)
+            if result is not None:
+                return result
+        return self.unknown_call(args, kwargs, node, leaf)
+
+    def unknown_call(self, args: list[Value], kwargs: dict[str, Value], node: ast.AST, name: str) -> Value:
+        tensor = first_tensor(args, kwargs)
+        if tensor is None:
+            return UNKNOWN
+        layer = Layer(LayerKind.UNKNOWN, name, span_of(node), "torch")
+        return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+    def bind(self, fnode: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, defaults: dict[str, Value],
+             args: list[Value], kwargs: dict[str, Value], scope: Scope) -> None:
+        a = fnode.args
+        positional = [p.arg for p in a.posonlyargs + a.args]
+        for name, value in zip(positional, args):
+            scope.vars[name] = value
+        if a.vararg is not None:
+            scope.vars[a.vararg.arg] = ListV(list(args[len(positional):]), is_tuple=True)
+        extra: dict[str, Value] = {}
+        known = set(positional) | {p.arg for p in a.kwonlyargs}
+        for name, value in kwargs.items():
+            if name in known:
+                scope.vars[name] = value
+            else:
+                extra[name] = value
+        if a.kwarg is not None:
+            scope.vars[a.kwarg.arg] = DictV(dict(extra))
+        for name in positional + [p.arg for p in a.kwonlyargs]:
+            if name not in scope.vars:
+                scope.vars[name] = defaults.get(name, UNKNOWN)
+
+    def call_function(self, func: FunctionV, args: list[Value], kwargs: dict[str, Value],
+                      self_val: Value | None = None) -> Value:
+        if self.depth >= MAX_CALL_DEPTH:
+            return self.unknown_call(args, kwargs, func.node, func.name)
+        self.called_functions.add(id(func.node))
+        scope = Scope(func.scope)
+        self.bind(func.node, func.defaults, args, kwargs, scope)
+        saved = self.frame
+        self.frame = Frame(cls=func.owner, self_val=self_val if self_val is not None else (args[0] if args and func.owner else None))
+        self.depth += 1
+        try:
+            if isinstance(func.node, ast.Lambda):
+                return self.eval_safe(func.node.body, scope)
+            result: Value = Const(None)
+            try:
+                self.exec_block(func.node.body, scope)
+            except ReturnSignal as ret:
+                result = ret.value
+            except (BreakSignal, ContinueSignal):
+                pass
+            else:
+                if self.frame.returned:
+                    result = self.frame.returned[0]
+            self._note_factory(func, result)
+            return result
+        finally:
+            self.depth -= 1
+            self.frame = saved
+
+    def _note_factory(self, func: FunctionV, result: Value) -> None:
+        """A module-level function that builds a model with all-default arguments is a factory the
+        dynamic check can call."""
+        if func.scope is not self.module_scope or isinstance(func.node, ast.Lambda) or func.owner is not None:
+            return
+        if not isinstance(result, (ContainerV, FunctionalModelV, InstanceV)) or getattr(result, "factory", None):
+            return
+        args = func.node.args
+        required = len(args.posonlyargs + args.args) - len(args.defaults)
+        if required > 0 or any(d is None for d in args.kw_defaults):
+            return
+        result.factory = func.name  # type: ignore[union-attr]
+
+    def instantiate(self, info: ClassInfo, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        self.instantiated_classes.add(info.name)
+        instance = InstanceV(info, {}, span_of(info.node))
+        if info.container_base in ("sequential", "keras_sequential"):
+            instance.seq_items = []
+        init = info.find_method("__init__")
+        if init is not None:
+            cls, fnode = init
+            self.call_function(self.make_function(fnode, cls.scope, cls), [instance] + args, kwargs, self_val=instance)
+        elif instance.seq_items is not None:
+            self.fill_sequential(instance, args, kwargs)
+        if info.framework is not None:
+            self.built.append(instance)
+        return instance
+
+    def fill_sequential(self, instance: InstanceV, args: list[Value], kwargs: dict[str, Value]) -> None:
+        assert instance.seq_items is not None
+        items, keys, partial = self.sequential_items(args)
+        for item in items:
+            self.own(item)
+        instance.seq_items.extend(items)
+        instance.partial = instance.partial or partial
+
+    def sequential_items(self, args: list[Value]) -> tuple[list[Value], list[str] | None, bool]:
+        if len(args) == 1 and isinstance(args[0], DictV):
+            return list(args[0].items.values()), [str(k) for k in args[0].items], args[0].partial
+        if len(args) == 1 and isinstance(args[0], ListV) and args[0].items and all(
+                isinstance(i, ListV) and len(i.items) == 2 for i in args[0].items):  # OrderedDict([(name, m)])
+            pairs = [i for i in args[0].items if isinstance(i, ListV)]
+            return [p.items[1] for p in pairs], [str(getattr(p.items[0], "value", "?")) for p in pairs], args[0].partial
+        partial = any(isinstance(a, UnknownV) for a in args)
+        return [a for a in args if not isinstance(a, UnknownV)], None, partial
+
+    def forward(self, instance: InstanceV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        method_name = "forward" if instance.info.framework != "keras" else "call"
+        found = instance.info.find_method(method_name) or instance.info.find_method("__call__")
+        if found is None and instance.info.framework == "keras":
+            found = instance.info.find_method("forward")
+        if found is None:
+            if instance.seq_items is not None:
+                seq = ContainerV("sequential", instance.seq_items, None, instance.span, instance.info.framework or "torch",
+                                 instance.partial, owned=True)
+                tensor = first_tensor(args, kwargs)
+                return self.apply_module(seq, tensor, [tensor], {}, node) if tensor else UNKNOWN
+            return self.unknown_call(args, kwargs, node, instance.info.name)
+        cls, fnode = found
+        func = self.make_function(fnode, cls.scope, cls)
+        return self.call_function(func, [instance] + list(args), kwargs, self_val=instance)

@@ -1,0 +1,176 @@
+"""Small pure helpers over abstract values: spans, numbers, tensors among call arguments, and
+how two values an undecidable condition could produce are merged."""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from typing import Any, Iterable, Iterator
+
+from gradlint.extract import catalog
+from gradlint.extract.state import MAX_LIST_ITEMS
+from gradlint.extract.values import (
+    Const,
+    ContainerV,
+    DictV,
+    InstanceV,
+    LayerObj,
+    ListV,
+    Ref,
+    TensorV,
+    UnknownV,
+    Value,
+)
+from gradlint.model import Layer, LayerKind, Span
+
+
+def span_of(node: ast.AST) -> Span:
+    line = getattr(node, "lineno", 1)
+    col = getattr(node, "col_offset", 0)
+    return Span(line, col, getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or col)
+
+
+def merge_envs(a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:
+    out = dict(a)
+    for key, value in b.items():
+        if key not in out:
+            out[key] = value
+        elif out[key] is not value:
+            out[key] = prefer(out[key], value)
+    return out
+
+
+def _informative(value: Value) -> int:
+    if isinstance(value, UnknownV):
+        return 0
+    if isinstance(value, Const) and value.value is None:
+        return 1
+    if isinstance(value, TensorV):
+        unknown = any(isinstance(n, Layer) and n.kind == LayerKind.UNKNOWN for n in value.nodes[-1:])
+        return 2 if unknown else 4
+    if isinstance(value, LayerObj) and value.layer.kind == LayerKind.OTHER and value.layer.op == "Identity":
+        return 2
+    return 3
+
+
+def prefer(a: Value, b: Value) -> Value:
+    """Of two values an undecidable condition could produce, the more informative (then-branch on ties)."""
+    return a if _informative(a) >= _informative(b) else b
+
+
+def is_none(value: Value) -> bool | None:
+    if isinstance(value, Const):
+        return value.value is None
+    if isinstance(value, UnknownV):
+        return None
+    return False
+
+
+def is_module(value: Value) -> bool:
+    return isinstance(value, (LayerObj, ContainerV, InstanceV))
+
+
+def first_tensor(args: list[Value], kwargs: dict[str, Value]) -> TensorV | None:
+    for value in list(args) + list(kwargs.values()):
+        if isinstance(value, TensorV):
+            return value
+        if isinstance(value, ListV):
+            for item in value.items:
+                if isinstance(item, TensorV):
+                    return item
+    return None
+
+
+def flatten_args(args: Iterable[Value]) -> Iterator[Value]:
+    for arg in args:
+        if isinstance(arg, ListV):
+            yield from arg.items
+        else:
+            yield arg
+
+
+def longest_tensor(value: Value) -> TensorV | None:
+    if isinstance(value, TensorV):
+        return value
+    if isinstance(value, (ListV, DictV)):
+        items = value.items if isinstance(value, ListV) else list(value.items.values())
+        tensors = [t for t in (longest_tensor(i) for i in items) if t is not None]
+        if tensors:
+            # Path length, not weight depth: O(1) per candidate (an RNN's (out, hidden) inside a long
+            # loop made this quadratic).
+            return max(tensors, key=lambda t: len(t.nodes))
+    return None
+
+
+def shape_of(args: list[Value]) -> tuple[int, ...] | None:
+    dims: list[int] = []
+    for arg in args:
+        if isinstance(arg, Const) and isinstance(arg.value, int) and not isinstance(arg.value, bool):
+            dims.append(arg.value)
+        elif isinstance(arg, Const) and isinstance(arg.value, tuple) and all(isinstance(d, int) for d in arg.value):
+            dims.extend(arg.value)
+        elif isinstance(arg, ListV) and all(isinstance(i, Const) and isinstance(i.value, int) for i in arg.items):
+            dims.extend(i.value for i in arg.items)  # type: ignore[union-attr]
+        else:
+            return None
+    return tuple(dims) or None
+
+
+def positive_int(value: Value | None) -> int | None:
+    """A positive integer size (a width of 0 or less is no width at all)."""
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool) \
+            and value.value > 0:
+        return value.value
+    return None
+
+
+WIDE_FORMAT = re.compile(r"\d{5,}")
+
+
+def safe_string_call(text: str, method: str, args: list[Any]) -> bool:
+    """String methods whose result could be huge are not folded."""
+    if method == "format" and WIDE_FORMAT.search(text):
+        return False
+    if method == "replace" and len(args) >= 2 and isinstance(args[1], str):
+        return len(text) * max(1, len(args[1])) <= MAX_LIST_ITEMS * 10
+    return foldable(args)
+
+
+def foldable(args: list[Any]) -> bool:
+    """Constant folding calls the real function: refuse inputs that would take it minutes."""
+    for arg in args:
+        if isinstance(arg, range) and len(arg) > MAX_LIST_ITEMS:
+            return False
+        if isinstance(arg, int) and arg.bit_length() > 256:
+            return False
+        if isinstance(arg, (str, bytes, tuple, list)) and len(arg) > MAX_LIST_ITEMS:
+            return False
+    return True
+
+
+def number(value: Value | None, default: float, limit: float = 1e6) -> float:
+    if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool) \
+            and math.isfinite(value.value) and abs(value.value) <= limit:
+        return float(value.value)
+    return default
+
+
+def param_ndim(layer: Layer, role: str) -> int:
+    if role == "bias" or layer.kind == LayerKind.NORMALIZATION:
+        return 1
+    return 2
+
+
+def activation_of(value: Value) -> str | None:
+    if isinstance(value, Const) and isinstance(value.value, str):
+        return catalog.canonical_activation(value.value)
+    if isinstance(value, Ref):
+        return catalog.canonical_activation(value.leaf)
+    if isinstance(value, LayerObj) and value.layer.kind == LayerKind.ACTIVATION:
+        return value.layer.activation
+    return None
+
+
+def is_property(fnode: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(isinstance(d, ast.Name) and d.id in ("property", "cached_property") for d in fnode.decorator_list)

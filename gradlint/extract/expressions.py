@@ -1,0 +1,585 @@
+"""Expressions: constants, names, attributes, subscripts, operators, comparisons, comprehensions.
+
+Constant subexpressions fold to real Python values (guarded against inputs that would take the
+real operation minutes); operators on tensors combine their layer paths (``paths``).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from typing import Any, Callable
+
+from gradlint.extract import catalog
+from gradlint.extract.api import Core
+from gradlint.extract.common import (
+    WIDE_FORMAT,
+    is_none,
+    is_property,
+    param_ndim,
+    prefer,
+    span_of,
+)
+from gradlint.extract.formulas import activation_formula
+from gradlint.extract.inits import scale_init
+from gradlint.extract.invocable import SuperMethodV, SuperV
+from gradlint.extract.paths import merge_gate, merge_other, merge_residual
+from gradlint.extract.state import (
+    MAX_LIST_ITEMS,
+    MAX_LOOP_ITERATIONS,
+    BreakSignal,
+    BudgetExceeded,
+    ContinueSignal,
+    ReturnSignal,
+    Scope,
+)
+from gradlint.extract.values import (
+    UNKNOWN,
+    BoundV,
+    ClassV,
+    Const,
+    ContainerV,
+    DictV,
+    FunctionalModelV,
+    FunctionV,
+    InstanceV,
+    LayerObj,
+    ListV,
+    LossV,
+    MethodV,
+    OptimizerV,
+    ParamV,
+    Ref,
+    TensorConstV,
+    TensorV,
+    TypeV,
+    Value,
+)
+from gradlint.model import Layer, LayerKind
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.BitOr: operator.or_,
+    ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
+}
+_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+}
+
+
+class ExpressionsMixin(Core):
+    """``eval_<Node>`` handlers, dispatched by ``eval``; attribute and item access on every value kind."""
+
+    def eval_safe(self, node: ast.expr, scope: Scope) -> Value:
+        try:
+            return self.eval(node, scope)
+        except (BudgetExceeded, ReturnSignal, BreakSignal, ContinueSignal, RecursionError):
+            raise
+        except Exception:  # a construct we model wrongly must not take the file down
+            return UNKNOWN
+
+    def eval(self, node: ast.expr, scope: Scope) -> Value:
+        self.tick()
+        method = getattr(self, "eval_" + type(node).__name__, None)
+        if method is None:
+            return UNKNOWN
+        return method(node, scope)
+
+    def eval_Constant(self, node: ast.Constant, scope: Scope) -> Value:
+        return Const(node.value)
+
+    def eval_Name(self, node: ast.Name, scope: Scope) -> Value:
+        found = scope.lookup(node.id)
+        if found is not None:
+            return found
+        if node.id in catalog.BUILTIN_NAMES:
+            return Ref("builtins." + node.id)
+        if node.id == "__name__":
+            return Const("__main__")  # a script's main block builds models like any other code
+        return UNKNOWN
+
+    def eval_Attribute(self, node: ast.Attribute, scope: Scope) -> Value:
+        obj = self.eval(node.value, scope)
+        return self.get_attribute(obj, node.attr, node)
+
+    def get_attribute(self, obj: Value, attr: str, node: ast.AST | None = None) -> Value:
+        if isinstance(obj, SuperV):
+            return SuperMethodV(obj, attr)
+        if isinstance(obj, (LossV, OptimizerV)):
+            return MethodV(obj, attr)
+        if isinstance(obj, Ref):
+            if obj.qualname == "math" and attr in catalog.MATH:
+                return Const(catalog.MATH[attr]) if not callable(catalog.MATH[attr]) else Ref(f"math.{attr}")
+            return Ref(catalog.fold_name(f"{obj.qualname}.{attr}"))
+        if isinstance(obj, InstanceV):
+            if attr in obj.attrs:
+                return obj.attrs[attr]
+            found = obj.info.find_method(attr)
+            if found is not None:
+                cls, fnode = found
+                if is_property(fnode):
+                    return self.call_function(self.make_function(fnode, cls.scope, cls), [obj], {})
+                return BoundV(obj, self.make_function(fnode, cls.scope, cls))
+            cattr = obj.info.find_class_attr(attr)
+            if cattr is not None:
+                return cattr
+            if attr == "__class__":
+                return ClassV(obj.info)
+            return MethodV(obj, attr)
+        if isinstance(obj, ClassV):
+            if attr in obj.info.methods:
+                return self.make_function(obj.info.methods[attr], obj.info.scope, obj.info)
+            cattr = obj.info.find_class_attr(attr)
+            if cattr is not None:
+                return cattr
+            if attr == "__name__":
+                return Const(obj.info.name)
+            return UNKNOWN
+        if isinstance(obj, LayerObj):
+            if attr in ("weight", "bias"):
+                return ParamV(obj.layer, attr, ndim=param_ndim(obj.layer, attr))
+            if attr == "__class__":
+                return TypeV(obj)
+            if attr in ("in_features", "in_channels") and obj.layer.fan_in is not None:
+                return Const(obj.layer.fan_in // (obj.layer.receptive or 1))
+            if attr in ("out_features", "out_channels", "units", "filters", "embedding_dim"):
+                return Const(obj.layer.fan_out) if obj.layer.fan_out is not None else UNKNOWN
+            return MethodV(obj, attr)
+        if isinstance(obj, TypeV) and attr == "__name__":
+            return self.type_name(obj.of)
+        if isinstance(obj, ParamV):
+            if attr == "data":
+                return obj
+            if attr in ("ndim",):
+                return Const(obj.ndim) if obj.ndim is not None else UNKNOWN
+            if attr == "shape":
+                return UNKNOWN
+            return MethodV(obj, attr)
+        if isinstance(obj, Const):
+            value = obj.value
+            if isinstance(value, str) and attr in catalog.STR_METHODS:
+                return MethodV(obj, attr)
+            if attr in ("real", "imag") and isinstance(value, (int, float)):
+                return Const(getattr(value, attr))
+            return UNKNOWN
+        if isinstance(obj, (TensorV, ContainerV, ListV, DictV, FunctionalModelV, TensorConstV)):
+            if isinstance(obj, TensorV) and attr in ("T", "mT", "shape", "dtype", "device"):
+                return obj if attr in ("T", "mT") else UNKNOWN
+            if isinstance(obj, ContainerV) and obj.kind == "moduledict" and obj.keys and attr in obj.keys:
+                return obj.items[obj.keys.index(attr)]
+            if isinstance(obj, ContainerV) and obj.keys and attr in obj.keys:
+                return obj.items[obj.keys.index(attr)]
+            return MethodV(obj, attr)
+        return UNKNOWN
+
+    def type_name(self, value: Value) -> Value:
+        if isinstance(value, LayerObj):
+            return Const(value.layer.op)
+        if isinstance(value, InstanceV):
+            return Const(value.info.name)
+        if isinstance(value, ContainerV):
+            return Const(catalog.CONTAINER_CLASS_NAMES[value.kind])
+        return UNKNOWN
+
+    def eval_Subscript(self, node: ast.Subscript, scope: Scope) -> Value:
+        obj = self.eval(node.value, scope)
+        key = self.eval(node.slice, scope)
+        return self.get_item(obj, key)
+
+    def get_item(self, obj: Value, key: Value) -> Value:
+        if isinstance(obj, (ListV, ContainerV)):
+            items = obj.items
+            partial = obj.partial
+            if isinstance(obj, ContainerV) and obj.kind == "moduledict" and isinstance(key, Const) and obj.keys:
+                if key.value in obj.keys:
+                    return obj.items[obj.keys.index(key.value)]
+                return UNKNOWN
+            if isinstance(key, Const) and isinstance(key.value, int) and not partial:
+                try:
+                    return items[key.value]
+                except IndexError:
+                    return UNKNOWN
+            if isinstance(key, Const) and isinstance(key.value, slice) and not partial:
+                if isinstance(obj, ContainerV):
+                    return ContainerV(obj.kind, items[key.value], None, obj.span, obj.framework, owned=True)
+                return ListV(items[key.value], is_tuple=obj.is_tuple)
+            return UNKNOWN
+        if isinstance(obj, DictV) and isinstance(key, Const):
+            try:
+                return obj.items.get(key.value, UNKNOWN)
+            except TypeError:
+                return UNKNOWN
+        if isinstance(obj, Const) and isinstance(key, Const):
+            try:
+                return Const(obj.value[key.value])
+            except Exception:
+                return UNKNOWN
+        if isinstance(obj, TensorV):
+            return obj  # x[:, 0] keeps the path
+        return UNKNOWN
+
+    def eval_Slice(self, node: ast.Slice, scope: Scope) -> Value:
+        parts = []
+        for part in (node.lower, node.upper, node.step):
+            if part is None:
+                parts.append(None)
+                continue
+            value = self.eval(part, scope)
+            if not isinstance(value, Const) or not isinstance(value.value, (int, type(None))):
+                return UNKNOWN
+            parts.append(value.value)
+        return Const(slice(*parts))
+
+    def eval_Tuple(self, node: ast.Tuple, scope: Scope) -> Value:
+        items = self.eval_elements(node.elts, scope)
+        if items is not None and all(isinstance(i, Const) for i in items.items):
+            return Const(tuple(i.value for i in items.items))  # type: ignore[union-attr]
+        if items is None:
+            return UNKNOWN
+        items.is_tuple = True
+        return items
+
+    def eval_List(self, node: ast.List, scope: Scope) -> Value:
+        items = self.eval_elements(node.elts, scope)
+        return items if items is not None else ListV([], partial=True)
+
+    eval_Set = eval_List
+
+    def eval_elements(self, elts: list[ast.expr], scope: Scope) -> ListV | None:
+        out = ListV([])
+        for elt in elts:
+            if isinstance(elt, ast.Starred):
+                value = self.eval(elt.value, scope)
+                items = self.iterate(value)
+                if items is None:
+                    out.partial = True
+                    continue
+                out.items.extend(items)
+                if isinstance(value, (ListV, ContainerV)) and value.partial:
+                    out.partial = True
+            else:
+                out.items.append(self.eval(elt, scope))
+        return out
+
+    def eval_Dict(self, node: ast.Dict, scope: Scope) -> Value:
+        out = DictV({})
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                merged = self.eval(value, scope)
+                if isinstance(merged, DictV):
+                    out.items.update(merged.items)
+                else:
+                    out.partial = True
+                continue
+            k = self.eval(key, scope)
+            if isinstance(k, Const):
+                try:
+                    out.items[k.value] = self.eval(value, scope)
+                except TypeError:
+                    out.partial = True
+            else:
+                out.partial = True
+        return out
+
+    def eval_JoinedStr(self, node: ast.JoinedStr, scope: Scope) -> Value:
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                parts.append(str(value.value))
+            elif isinstance(value, ast.FormattedValue):
+                inner = self.eval(value.value, scope)
+                if not isinstance(inner, Const):
+                    return UNKNOWN
+                parts.append(str(inner.value))
+        return Const("".join(parts))
+
+    def eval_BinOp(self, node: ast.BinOp, scope: Scope) -> Value:
+        formula = activation_formula(node)
+        if formula is not None:
+            name, operand = formula
+            inner = self.eval(operand, scope)
+            if isinstance(inner, TensorV):
+                layer = Layer(LayerKind.ACTIVATION, f"{name} formula", span_of(node), "torch", activation=name, bias=False)
+                return TensorV(inner.nodes + (layer,), inner.hint)
+        left = self.eval(node.left, scope)
+        right = self.eval(node.right, scope)
+        return self.binop(node.op, left, right, node)
+
+    def binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
+        if isinstance(left, LossV) or isinstance(right, LossV):
+            return left if isinstance(left, LossV) else right  # total = loss + 0.1 * aux
+        if isinstance(left, Const) and isinstance(right, Const):
+            fn = _BINOPS.get(type(op))
+            if fn is None:
+                return UNKNOWN
+            try:
+                if isinstance(op, ast.Pow) and isinstance(right.value, (int, float)) and abs(right.value) > 64:
+                    return UNKNOWN
+                if isinstance(op, ast.Mod) and isinstance(left.value, str) and WIDE_FORMAT.search(left.value):
+                    return UNKNOWN  # '%0999999999d' % 1 would allocate a gigabyte
+                if isinstance(op, (ast.LShift, ast.RShift)) and isinstance(right.value, int) and abs(right.value) > 4096:
+                    return UNKNOWN
+                for seq_value, count_value in ((left.value, right.value), (right.value, left.value)):
+                    if isinstance(op, ast.Mult) and isinstance(seq_value, (str, tuple, bytes, list)) and \
+                            isinstance(count_value, int) and len(seq_value) * count_value > MAX_LIST_ITEMS:
+                        return UNKNOWN
+                if isinstance(op, (ast.Add, ast.Mult, ast.LShift)) and isinstance(left.value, int) and \
+                        isinstance(right.value, int) and max(abs(left.value), abs(right.value)).bit_length() > 4096:
+                    return UNKNOWN
+                result = fn(left.value, right.value)
+            except Exception:
+                return UNKNOWN
+            return Const(result)
+        # [layers] * n, n * [layers]
+        if isinstance(op, ast.Mult):
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, ListV) and isinstance(count, Const) and isinstance(count.value, int):
+                    if count.value > MAX_LOOP_ITERATIONS or len(seq.items) * count.value > MAX_LIST_ITEMS:
+                        return ListV([], partial=True)
+                    self.tick(len(seq.items) * max(count.value, 0) // 32)
+                    return ListV(seq.items * max(count.value, 0), seq.partial, seq.is_tuple)
+        if isinstance(op, ast.Add) and isinstance(left, ListV) and isinstance(right, ListV):
+            if len(left.items) + len(right.items) > MAX_LIST_ITEMS:
+                return ListV([], partial=True)
+            return ListV(left.items + right.items, left.partial or right.partial)
+        if isinstance(op, ast.Add) and isinstance(left, ContainerV) and isinstance(right, ContainerV):
+            return ContainerV(left.kind, left.items + right.items, None, left.span, left.framework,
+                              left.partial or right.partial)
+        if isinstance(left, TensorV) or isinstance(right, TensorV):
+            return self.tensor_binop(op, left, right, node)
+        if isinstance(left, (TensorConstV, ParamV)) or isinstance(right, (TensorConstV, ParamV)):
+            return scale_init(op, left, right)
+        return UNKNOWN
+
+    def tensor_binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
+        span = span_of(node)
+        if isinstance(left, TensorV) and isinstance(right, TensorV):
+            if isinstance(op, ast.Add) or isinstance(op, ast.Sub):
+                return merge_residual(left, right, span)
+            if isinstance(op, ast.Mult):
+                return merge_gate(left, right, span)
+            return merge_other(left, right)
+        tensor = left if isinstance(left, TensorV) else right
+        other = right if tensor is left else left
+        assert isinstance(tensor, TensorV)
+        if (isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)) and tensor is right) or isinstance(op, ast.Pow):
+            # c / x, x ** k: a nonlinearity we do not model; never reason across it.
+            if not (isinstance(op, ast.Pow) and isinstance(other, Const) and other.value == 1):
+                return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "elementwise", span, "torch"),), tensor.hint)
+        if isinstance(op, ast.MatMult) and isinstance(other, ParamV):
+            shape = other.shape if tensor is left else None
+            layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=other.init, bias=False,
+                          fan_in=shape[0] if shape and len(shape) == 2 else None,
+                          fan_out=shape[1] if shape and len(shape) == 2 else None)
+            return TensorV(tensor.nodes + (layer,), tensor.hint)
+        if isinstance(op, ast.Mult) and isinstance(other, ParamV):
+            value = other.init.constant_value if other.init is not None else None
+            layer = Layer(LayerKind.SCALE, "scale", span, "torch", scale_value=value, weight_init=other.init)
+            return TensorV(tensor.nodes + (layer,), tensor.hint)
+        if isinstance(op, ast.Mult) and isinstance(other, Const) and isinstance(other.value, (int, float)) \
+                and other.value == 0:
+            layer = Layer(LayerKind.SCALE, "scale", span, "torch", scale_value=0.0)
+            return TensorV(tensor.nodes + (layer,), tensor.hint)
+        return tensor  # scaling by a constant or an unknown scalar: same path
+
+    def eval_UnaryOp(self, node: ast.UnaryOp, scope: Scope) -> Value:
+        operand = self.eval(node.operand, scope)
+        if isinstance(operand, Const):
+            try:
+                if isinstance(node.op, ast.USub):
+                    return Const(-operand.value)
+                if isinstance(node.op, ast.UAdd):
+                    return Const(+operand.value)
+                if isinstance(node.op, ast.Not):
+                    return Const(not operand.value)
+                if isinstance(node.op, ast.Invert):
+                    return Const(~operand.value)
+            except Exception:
+                return UNKNOWN
+        if isinstance(node.op, ast.Not):
+            truth = self.truth(operand)
+            return Const(not truth) if truth is not None else UNKNOWN
+        if isinstance(operand, TensorV):
+            return operand
+        return UNKNOWN
+
+    def eval_BoolOp(self, node: ast.BoolOp, scope: Scope) -> Value:
+        is_and = isinstance(node.op, ast.And)
+        result: Value = UNKNOWN
+        for value_node in node.values:
+            value = self.eval(value_node, scope)
+            truth = self.truth(value)
+            if truth is None:
+                return UNKNOWN
+            result = value
+            if is_and and not truth:
+                return value
+            if not is_and and truth:
+                return value
+        return result
+
+    def eval_Compare(self, node: ast.Compare, scope: Scope) -> Value:
+        left = self.eval(node.left, scope)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.eval(comparator, scope)
+            result = self.compare(op, left, right)
+            if result is None:
+                return UNKNOWN
+            if not result:
+                return Const(False)
+            left = right
+        return Const(True)
+
+    def compare(self, op: ast.cmpop, left: Value, right: Value) -> bool | None:
+        if isinstance(op, (ast.Is, ast.IsNot)):
+            left_none = is_none(left)
+            right_none = is_none(right)
+            if left_none is None or right_none is None:
+                return None
+            same = left_none and right_none
+            if left_none != right_none:
+                same = False
+            elif not left_none:
+                same = left is right if not isinstance(left, Const) else None  # type: ignore[assignment]
+                if same is None:
+                    return None
+            return same if isinstance(op, ast.Is) else not same
+        if isinstance(left, Const) and isinstance(right, Const):
+            try:
+                return bool(_CMPOPS[type(op)](left.value, right.value))
+            except Exception:
+                return None
+        if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(left, TypeV):
+            match = self.isinstance_check(left.of, right, exact=True)
+            if match is None:
+                return None
+            return match if isinstance(op, ast.Eq) else not match
+        if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ListV, DictV)) and isinstance(left, Const):
+            keys = right.items if isinstance(right, DictV) else [i.value for i in right.items if isinstance(i, Const)]
+            if isinstance(right, ListV) and len(keys) != len(right.items):
+                return None
+            if right.partial:
+                return None
+            found = left.value in keys
+            return found if isinstance(op, ast.In) else not found
+        return None
+
+    def truth(self, value: Value) -> bool | None:
+        if isinstance(value, Const):
+            try:
+                return bool(value.value)
+            except Exception:
+                return None
+        if isinstance(value, (LayerObj, ContainerV, InstanceV, ClassV, FunctionV, BoundV)):
+            return True
+        if isinstance(value, ListV):
+            return None if value.partial else bool(value.items)
+        if isinstance(value, DictV):
+            return None if value.partial else bool(value.items)
+        return None
+
+    def eval_IfExp(self, node: ast.IfExp, scope: Scope) -> Value:
+        cond = self.truth(self.eval(node.test, scope))
+        if cond is True:
+            return self.eval(node.body, scope)
+        if cond is False:
+            return self.eval(node.orelse, scope)
+        a = self.eval_safe(node.body, scope)
+        b = self.eval_safe(node.orelse, scope)
+        return prefer(a, b)
+
+    def eval_Lambda(self, node: ast.Lambda, scope: Scope) -> Value:
+        return self.make_function(node, scope)
+
+    def eval_NamedExpr(self, node: ast.NamedExpr, scope: Scope) -> Value:
+        value = self.eval(node.value, scope)
+        self.assign(node.target, value, scope)
+        return value
+
+    def eval_Starred(self, node: ast.Starred, scope: Scope) -> Value:
+        return self.eval(node.value, scope)
+
+    def eval_ListComp(self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp, scope: Scope) -> Value:
+        out = ListV([])
+        self.comprehension(node.generators, 0, Scope(scope), lambda s: out.items.append(self.eval(node.elt, s)), out)
+        return out
+
+    eval_GeneratorExp = eval_ListComp
+
+    eval_SetComp = eval_ListComp
+
+    def eval_DictComp(self, node: ast.DictComp, scope: Scope) -> Value:
+        out = DictV({})
+        holder = ListV([])
+
+        def add(s: Scope) -> None:
+            key = self.eval(node.key, s)
+            if isinstance(key, Const):
+                out.items[key.value] = self.eval(node.value, s)
+            else:
+                out.partial = True
+
+        self.comprehension(node.generators, 0, Scope(scope), add, holder)
+        out.partial = out.partial or holder.partial
+        return out
+
+    def comprehension(self, gens: list[ast.comprehension], index: int, scope: Scope,
+                      emit: Callable[[Scope], None], out: ListV) -> None:
+        if index == len(gens):
+            emit(scope)
+            return
+        gen = gens[index]
+        items = self.iterate(self.eval(gen.iter, scope))
+        if items is None:
+            out.partial = True
+            return
+        for count, item in enumerate(items):
+            if count >= MAX_LOOP_ITERATIONS:
+                out.partial = True
+                break
+            self.assign(gen.target, item, scope)
+            keep = True
+            for cond in gen.ifs:
+                truth = self.truth(self.eval(cond, scope))
+                if truth is None:
+                    out.partial = True
+                    keep = False
+                    break
+                if not truth:
+                    keep = False
+                    break
+            if keep:
+                self.comprehension(gens, index + 1, scope, emit, out)
+
+    def iterate(self, value: Value) -> list[Value] | None:
+        """The items a ``for`` loop over ``value`` sees, or None when not knowable."""
+        items = self._iterate(value)
+        if items:
+            self.tick(len(items) // 32)  # copying a long list is work too
+        return items
+
+    def _iterate(self, value: Value) -> list[Value] | None:
+        if isinstance(value, ListV):
+            return None if value.partial else list(value.items)
+        if isinstance(value, ContainerV):
+            if value.partial:
+                return None
+            if value.kind == "moduledict":
+                return [Const(k) for k in (value.keys or [])]
+            return list(value.items)
+        if isinstance(value, InstanceV) and value.seq_items is not None:
+            return list(value.seq_items)
+        if isinstance(value, DictV):
+            return None if value.partial else [Const(k) for k in value.items]
+        if isinstance(value, Const):
+            v = value.value
+            if isinstance(v, range):
+                if len(v) > MAX_LOOP_ITERATIONS:
+                    return None
+                return [Const(i) for i in v]
+            if isinstance(v, (tuple, list, str)):
+                return [Const(i) for i in v]
+        return None

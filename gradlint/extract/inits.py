@@ -1,0 +1,98 @@
+"""Initialisation schemes from call arguments (``nn.init.kaiming_normal_(w, a=0.1)``, Keras
+initialiser objects), constant tensors scaled by a number, and writing an init onto a parameter."""
+
+from __future__ import annotations
+
+import ast
+import math
+
+from gradlint.extract.common import span_of
+from gradlint.extract.values import UNKNOWN, Const, ParamV, TensorConstV, Value
+from gradlint.gradflow import torch_gain
+from gradlint.model import Init
+
+
+def make_init(scheme: str, names: tuple[str, ...], args: list[Value], kwargs: dict[str, Value],
+              node: ast.AST) -> Init | None:
+    params: dict[str, float] = {}
+    bound = dict(zip(names, args))
+    bound.update({k: v for k, v in kwargs.items() if k in names or k in ("gain", "std", "mean", "a", "b")})
+    for key, value in bound.items():
+        if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+            if not math.isfinite(value.value) or abs(value.value) > 1e6:
+                return Init("unknown", {}, span_of(node))  # U(-1, 1e308): no number is better than a wrong one
+            params[key] = float(value.value)
+        elif isinstance(value, Const) and isinstance(value.value, str):
+            if key == "mode":
+                params["fan_out_mode"] = 1.0 if value.value == "fan_out" else 0.0
+            elif key == "nonlinearity":
+                params["gain"] = torch_gain(value.value, params.get("a", 0.0), strict=False)
+        elif key in ("value", "std", "gain", "a", "b", "mean"):
+            return Init("unknown", {}, span_of(node))
+    if scheme.startswith("kaiming") and "gain" not in params:
+        params["gain"] = torch_gain("leaky_relu", params.get("a", 0.0))  # torch's default nonlinearity
+    return Init(scheme, params, span_of(node))
+
+
+def scale_init(op: ast.operator, left: Value, right: Value) -> Value:
+    """``torch.ones(d) * 1e-5``, ``torch.randn(n, m) * 0.01``: keep the init, scaled."""
+    tensor, scalar = (left, right) if isinstance(left, (TensorConstV, ParamV)) else (right, left)
+    init = tensor.init if isinstance(tensor, (TensorConstV, ParamV)) else None
+    if init is None or not isinstance(scalar, Const) or not isinstance(scalar.value, (int, float)):
+        return UNKNOWN
+    factor = float(scalar.value)
+    if isinstance(op, ast.Div) and tensor is left:
+        factor = 1.0 / factor if factor else math.inf
+    elif not isinstance(op, ast.Mult):
+        return UNKNOWN
+    params = dict(init.params)
+    scheme = init.scheme
+    if scheme in ("zeros",):
+        pass
+    elif scheme in ("ones", "constant"):
+        params["value"] = params.get("value", 1.0) * factor
+        scheme = "constant"
+    elif scheme == "normal":
+        params["std"] = params.get("std", 1.0) * abs(factor)
+    elif scheme == "uniform":
+        a, b = params.get("a", 0.0) * factor, params.get("b", 1.0) * factor
+        params["a"], params["b"] = min(a, b), max(a, b)
+    else:
+        return UNKNOWN
+    return TensorConstV(Init(scheme, params), getattr(tensor, "shape", None))
+
+
+def apply_init_value(param: ParamV, value: Value, node: ast.AST) -> None:
+    init: Init | None = None
+    if isinstance(value, TensorConstV):
+        init = Init(value.init.scheme, dict(value.init.params), span_of(node))
+    elif isinstance(value, ParamV) and value.init is not None:
+        init = value.init
+    set_param_init(param, init)
+
+
+def set_param_init(param: ParamV, init: Init | None) -> None:
+    if param.owner is None:
+        param.init = init
+        return
+    if param.role == "weight":
+        param.owner.weight_init = init
+    elif param.role == "bias":
+        param.owner.bias_init = init
+
+
+def perturb_param(param: ParamV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> None:
+    """``w.add_(noise)`` after ``zeros_(w)``: a constant init the code changes afterwards.
+    By a tensor or an unknown value it is no longer known to be constant (no finding, no
+    fix); by constants it stays constant, but the site is now the in-place call, which no
+    fix rewrites (rewriting the first init would change what the second one does)."""
+    owner = param.owner
+    current = param.init if owner is None else owner.weight_init if param.role == "weight" else \
+        owner.bias_init if param.role == "bias" else None
+    if current is None or not current.is_constant:
+        return
+    values = [*args, *kwargs.values()]
+    if all(isinstance(v, Const) and isinstance(v.value, (int, float)) for v in values):
+        set_param_init(param, Init("constant", {}, span_of(node)))
+    else:
+        set_param_init(param, Init("unknown", {}, span_of(node)))

@@ -1,0 +1,77 @@
+"""Values with their own call semantics: ``super()`` and its methods, ``functools.partial``.
+
+``Interp.call`` dispatches every ``InvocableV`` to its ``invoke``, like any other value kind.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
+from gradlint.extract.common import first_tensor
+from gradlint.extract.values import (
+    UNKNOWN,
+    ClassInfo,
+    ClassV,
+    Const,
+    ContainerV,
+    InstanceV,
+    Ref,
+    Value,
+)
+
+
+class SuperV(Value):
+    """``super()`` inside a method: attribute lookup starts after the current class."""
+
+    def __init__(self, cls: ClassInfo | None, self_val: Value | None) -> None:
+        self.cls = cls
+        self.self_val = self_val
+
+
+class PartialV(InvocableV):
+    """``functools.partial(f, *args, **kwargs)``."""
+
+    def __init__(self, func: Value, args: Args, kwargs: Kwargs) -> None:
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+
+    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        return interp.call(self.func, self.args + args, {**self.kwargs, **kwargs}, node)
+
+
+class SuperMethodV(InvocableV):
+    """``super().name``: the next definition in the MRO, or the framework base class's behaviour."""
+
+    def __init__(self, sup: SuperV, name: str) -> None:
+        self.sup = sup
+        self.name = name
+
+    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        sup = self.sup
+        instance = sup.self_val
+        if sup.cls is None or not isinstance(instance, InstanceV):
+            return UNKNOWN
+        found = instance.info.find_method(self.name, after=sup.cls)
+        if found is not None:
+            cls, fnode = found
+            return interp.call_function(interp.make_function(fnode, cls.scope, cls), [instance] + args, kwargs,
+                                        self_val=instance)
+        # Reached the framework base class.
+        if self.name == "__init__" and instance.seq_items is not None:
+            interp.fill_sequential(instance, args, kwargs)
+            return Const(None)
+        if self.name in ("forward", "call", "__call__"):
+            if instance.seq_items is not None:
+                seq = ContainerV("sequential", instance.seq_items, None, instance.span, instance.info.framework or "torch",
+                                 instance.partial, owned=True)
+                tensor = first_tensor(args, kwargs)
+                return interp.apply_module(seq, tensor, [tensor], {}, node) if tensor else UNKNOWN
+            return interp.unknown_call(args, kwargs, node, "super." + self.name)
+        if self.name == "__init__":
+            if any(not isinstance(b, ClassV) and not (isinstance(b, Ref) and interp.is_framework_base(b.qualname))
+                   for b in sup.cls.bases):
+                instance.partial = True  # an unknown base class may build layers we cannot see
+            return Const(None)
+        return UNKNOWN

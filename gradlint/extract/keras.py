@@ -1,0 +1,279 @@
+"""Keras knowledge: layers, ``Input`` / ``Sequential`` / functional ``Model``, initialisers,
+activations, merge layers (``Add``, ``Multiply``, ``Concatenate``), losses and optimizers.
+
+Names arrive folded to ``keras.*`` whatever the spelling (``tf.keras``, ``keras.src``, keras 2
+submodules; see ``catalog.fold_name``). Never imports keras or tensorflow.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Callable, Mapping
+
+from gradlint.extract import catalog
+from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
+from gradlint.extract.common import (
+    activation_of,
+    first_tensor,
+    flatten_args,
+    is_none,
+    longest_tensor,
+    number,
+    positive_int,
+    span_of,
+)
+from gradlint.extract.inits import make_init
+from gradlint.extract.paths import merge_all, merge_gate, merge_residual
+from gradlint.extract.values import (
+    UNKNOWN,
+    Const,
+    ContainerV,
+    FunctionalModelV,
+    InitV,
+    LayerObj,
+    ListV,
+    LossObjV,
+    OptimizerV,
+    Ref,
+    TensorV,
+    Value,
+)
+from gradlint.model import Init, InputHint, Layer, LayerKind, Span
+from gradlint.training import LossSpec
+
+Merge = Callable[[TensorV, TensorV, Span], TensorV]
+_WEIGHTED = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)
+_OPTIMIZER_CLIP_KWARGS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+class KerasFramework:
+    """The ``Framework`` handler for Keras (2 and 3, ``tf.keras``)."""
+
+    name = "keras"
+    prefixes = ("keras.",)
+    model_bases: Mapping[str, str | None] = {q: "keras_sequential" if q.endswith("Sequential") else None
+                                             for q in catalog.KERAS_MODEL_BASES}
+    model_base_suffixes: tuple[str, ...] = ()
+
+    def call(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        return call_keras(interp, q, leaf, args, kwargs, node)
+
+    def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
+                        node: ast.AST) -> Value | None:
+        return None
+
+    def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
+               node: ast.AST) -> Value | None:
+        return None
+
+
+KERAS = KerasFramework()
+
+
+class MergeLayerV(InvocableV):
+    """keras ``Add()`` / ``Multiply()`` / ``Concatenate()`` layer objects, called on a list."""
+
+    def __init__(self, name: str, span: Span, merge: Merge | None) -> None:
+        self.name = name
+        self.span = span
+        self.merge = merge
+        self.owned = False
+
+    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        tensors = [a for a in flatten_args(args) if isinstance(a, TensorV)]
+        return merge_all(tensors, self.span, self.merge)
+
+
+def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    span = span_of(node)
+    if q in ("keras.Input", "keras.layers.Input") or leaf == "Input":
+        shape = kwargs.get("shape", args[0] if args else UNKNOWN)
+        return TensorV((), _keras_hint(shape))
+    if q in ("keras.Sequential", "keras.models.Sequential") or leaf == "Sequential" and q.startswith("keras."):
+        return _sequential(interp, args, kwargs, span)
+    if q in ("keras.Model", "keras.models.Model") or (leaf in ("Model", "Functional") and q.startswith("keras.")):
+        return _functional_model(interp, args, kwargs, span)
+    if q.startswith("keras.losses.") or q.startswith("keras.optimizers."):
+        return _loss_or_optimizer(q, leaf, kwargs, span)
+    if q.startswith("keras.initializers.") or (q.startswith("keras.") and leaf in catalog.KERAS_INIT_CLASSES
+                                               and leaf[0].isupper() and leaf not in catalog.KERAS_LAYERS):
+        return _initializer(leaf, args, kwargs, node)
+    if q.startswith("keras.activations.") or q in ("keras.ops.sigmoid", "keras.ops.tanh", "keras.ops.relu"):
+        act = catalog.canonical_activation(leaf)
+        tensor = first_tensor(args, kwargs)
+        if tensor is not None and act:
+            return TensorV(tensor.nodes + (Layer(LayerKind.ACTIVATION, leaf, span, "keras", activation=act, bias=False),),
+                           tensor.hint)
+        return Ref(q)
+    if leaf in catalog.KERAS_MERGE_ADD:
+        return keras_merge(leaf, args, span, merge_residual)
+    if leaf in catalog.KERAS_MERGE_MULTIPLY:
+        return keras_merge(leaf, args, span, merge_gate)
+    if leaf in catalog.KERAS_MERGE_CONCAT:
+        return keras_merge(leaf, args, span, None)
+    if leaf in catalog.KERAS_PASSTHROUGH:
+        return LayerObj(Layer(LayerKind.OTHER, leaf, span, "keras", activation="linear", bias=False))
+    return _layer(interp, leaf, args, kwargs, node)
+
+
+def _sequential(interp: Interp, args: Args, kwargs: Kwargs, span: Span) -> Value:
+    layers_arg = args[0] if args else kwargs.get("layers", ListV([]))
+    items = interp.iterate(layers_arg)
+    value = ContainerV("keras_sequential", list(items or []), None, span, "keras",
+                       partial=items is None or (isinstance(layers_arg, ListV) and layers_arg.partial))
+    for item in value.items:
+        interp.own(item)
+    value.input_hint = next((h for h in (layer_input_hint(i) for i in value.items[:2]) if h), None)
+    interp.built.append(value)
+    return value
+
+
+def _functional_model(interp: Interp, args: Args, kwargs: Kwargs, span: Span) -> Value:
+    outputs = kwargs.get("outputs", args[1] if len(args) > 1 else UNKNOWN)
+    inputs = kwargs.get("inputs", args[0] if args else UNKNOWN)
+    out = longest_tensor(outputs)
+    if out is None:
+        return UNKNOWN
+    hint = out.hint
+    if isinstance(inputs, TensorV) and inputs.hint is not None:
+        hint = inputs.hint
+    value = FunctionalModelV(TensorV(out.nodes, hint), span)
+    interp.built.append(value)
+    return value
+
+
+def _loss_or_optimizer(q: str, leaf: str, kwargs: Kwargs, span: Span) -> Value:
+    if q.startswith("keras.optimizers.") and leaf[:1].isupper():
+        clips = any(k in kwargs and not (isinstance(kwargs[k], Const) and kwargs[k].value in (None, 0))  # type: ignore[attr-defined]
+                    for k in _OPTIMIZER_CLIP_KWARGS)
+        return OptimizerV(span, clips)
+    if q.startswith("keras.losses.") and leaf[:1].isupper():
+        flag = kwargs.get("from_logits")
+        from_logits = isinstance(flag, Const) and flag.value is True
+        return LossObjV(LossSpec(leaf, "keras", from_logits, span, explicit_from_logits=flag is not None))
+    return Ref(q)
+
+
+def _initializer(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    spec = catalog.KERAS_INIT_CLASSES.get(leaf)
+    if spec is None:
+        return UNKNOWN
+    scheme, names = spec
+    init = make_init(scheme, names, args, {k: v for k, v in kwargs.items() if k in names or k == "seed"}, node)
+    if init is not None and init.params.get("seed") is not None:
+        init.params.pop("seed", None)
+    return InitV(init) if init is not None else UNKNOWN
+
+
+def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    spec = catalog.KERAS_LAYERS.get(leaf)
+    if spec is None:
+        return interp.unknown_call(args, kwargs, node, leaf) if first_tensor(args, kwargs) else UNKNOWN
+    bound = dict(zip(spec.params, args))
+    bound.update(kwargs)
+    layer = Layer(spec.kind, leaf, span_of(node), "keras", activation=spec.activation)
+    act_value = bound.get("activation")
+    if act_value is not None:
+        act = activation_of(act_value)
+        layer.activation = act if act is not None else ("unknown" if not is_none(act_value) else spec.activation)
+    if leaf in ("LeakyReLU",):
+        layer.act_param = number(bound.get("negative_slope", bound.get("alpha")), 0.3)
+    if leaf == "ELU":
+        layer.act_param = number(bound.get("alpha"), 1.0)
+    if spec.kind in _WEIGHTED:
+        _weighted_layer(layer, leaf, bound, node)
+    elif spec.kind == LayerKind.NORMALIZATION:
+        layer.weight_init = keras_init(bound.get("gamma_initializer"), node, Init("ones"))
+        layer.bias = True
+    else:
+        layer.bias = False
+    return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound))
+
+
+def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.AST) -> None:
+    use_bias = bound.get("use_bias")
+    layer.bias = not (isinstance(use_bias, Const) and use_bias.value is False)
+    embedding = layer.kind == LayerKind.EMBEDDING
+    init_key = "embeddings_initializer" if embedding else "kernel_initializer"
+    default = Init("random_uniform") if embedding else Init("glorot_uniform")
+    layer.weight_init = keras_init(bound.get(init_key), node, default)
+    layer.bias_init = keras_init(bound.get("bias_initializer"), node, Init("zeros"))
+    if layer.kind == LayerKind.DENSE:
+        layer.fan_out = positive_int(bound.get("units"))
+        dim = positive_int(bound.get("input_dim"))
+        if dim is not None:
+            layer.fan_in = dim
+        shape = bound.get("input_shape")
+        if isinstance(shape, Const) and isinstance(shape.value, tuple) and shape.value and isinstance(shape.value[-1], int):
+            layer.fan_in = shape.value[-1]
+    elif layer.kind == LayerKind.CONV:
+        layer.fan_out = positive_int(bound.get("filters"))
+        kernel = bound.get("kernel_size")
+        dims = int(leaf[-2]) if leaf[-2].isdigit() else 2
+        if isinstance(kernel, Const):
+            k = kernel.value
+            if isinstance(k, int):
+                layer.receptive = k ** dims
+            elif isinstance(k, tuple) and all(isinstance(i, int) for i in k):
+                layer.receptive = math.prod(k)
+        if layer.fan_out is not None and layer.receptive is not None:
+            layer.fan_out *= layer.receptive  # Keras' fan_out counts the kernel area too
+    elif embedding:
+        layer.fan_in = positive_int(bound.get("input_dim"))
+        layer.fan_out = positive_int(bound.get("output_dim"))
+
+
+def keras_init(value: Value | None, node: ast.AST, default: Init) -> Init | None:
+    """A layer's ``kernel_initializer=``: an initialiser object, a name, or the default; None: unknown."""
+    if value is None or is_none(value):
+        return default
+    if isinstance(value, InitV):
+        return value.init
+    if isinstance(value, Const) and isinstance(value.value, str):
+        spec = catalog.KERAS_INIT_CLASSES.get(value.value) or catalog.KERAS_INIT_CLASSES.get(value.value.lower())
+        if spec is None:
+            return None
+        return Init(spec[0], {}, span_of(node))
+    if isinstance(value, Ref):
+        spec = catalog.KERAS_INIT_CLASSES.get(value.leaf)
+        return Init(spec[0], {}, span_of(node)) if spec else None
+    return None
+
+
+def keras_merge(leaf: str, args: Args, span: Span, merge: Merge | None) -> Value:
+    if leaf[0].islower():  # functional form: add([a, b])
+        tensors = [a for a in flatten_args(args) if isinstance(a, TensorV)]
+        return merge_all(tensors, span, merge)
+    return MergeLayerV(leaf, span, merge)
+
+
+def layer_input_hint(value: Value) -> InputHint | None:
+    """The input a model starting with ``value`` expects, when the layer states it."""
+    return value.input_hint if isinstance(value, LayerObj) else None
+
+
+def _hint_from_arguments(layer: Layer, bound: dict[str, Value]) -> InputHint | None:
+    """``Dense(4, input_shape=(8,))``, ``Embedding(input_dim=1000, ...)``."""
+    if "input_shape" in bound:
+        return _keras_hint(bound["input_shape"])
+    dim = bound.get("input_dim")
+    if isinstance(dim, Const):
+        if layer.kind == LayerKind.EMBEDDING:
+            return InputHint("tokens", None, vocab=positive_int(dim))
+        return InputHint("features", (dim.value,))
+    return None
+
+
+def _keras_hint(shape: Value) -> InputHint | None:
+    if isinstance(shape, Const) and isinstance(shape.value, tuple) and all(isinstance(s, (int, type(None))) for s in shape.value):
+        dims = shape.value
+        if any(d is None for d in dims):
+            return InputHint("unknown", None)
+        if len(dims) == 1:
+            return InputHint("features", tuple(dims))
+        if len(dims) == 3:
+            return InputHint("image", tuple(dims))
+        if len(dims) == 2:
+            return InputHint("sequence", tuple(dims))
+    return None

@@ -1,0 +1,288 @@
+"""Python's builtins and the few stdlib calls model code uses (``math``, ``OrderedDict``, ``partial``).
+
+Calls on constants fold with the real function, after ``common.foldable`` has refused inputs that
+would take it minutes; calls on symbolic values (``len(self.layers)``, ``isinstance(m, nn.Conv2d)``,
+``getattr(self, name)``) answer from the abstract value, or UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Callable
+
+from gradlint.extract import catalog
+from gradlint.extract.api import Args, Core, Kwargs
+from gradlint.extract.common import foldable
+from gradlint.extract.invocable import PartialV, SuperV
+from gradlint.extract.values import (
+    UNKNOWN,
+    BoundV,
+    ClassV,
+    Const,
+    ContainerV,
+    DictV,
+    FunctionV,
+    InstanceV,
+    LayerObj,
+    ListV,
+    MethodV,
+    ParamV,
+    Ref,
+    TensorV,
+    TypeV,
+    UnknownV,
+    Value,
+)
+from gradlint.model import LayerKind
+
+# Builtins folded on all-constant arguments.
+_FOLDED: dict[str, Callable[..., Any]] = {
+    "int": int, "float": float, "bool": bool, "str": str, "abs": abs, "round": round,
+    "min": min, "max": max, "sum": sum, "pow": pow, "divmod": divmod,
+}
+_BUILTIN_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool, "tuple": tuple,
+                                   "list": list, "dict": dict}
+_PARAMETERLESS = (LayerKind.ACTIVATION, LayerKind.DROPOUT, LayerKind.POOLING)
+
+Handler = Callable[["BuiltinsMixin", str, Args, Kwargs, ast.AST], Value]
+
+
+class BuiltinsMixin(Core):
+    """``call_builtin`` (one handler per builtin), ``isinstance_check`` and ``call_stdlib``."""
+
+    def call_builtin(self, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        if name == "range":
+            consts = [a.value for a in args if isinstance(a, Const)]
+            if len(consts) == len(args) and all(isinstance(c, int) for c in consts) and consts:
+                return Const(range(*consts))
+            return UNKNOWN
+        if name == "len":
+            items = self.iterate(args[0]) if args else None
+            return Const(len(items)) if items is not None else UNKNOWN
+        consts = [a.value for a in args if isinstance(a, Const)]
+        if not foldable(consts) or (name == "pow" and len(consts) >= 2 and isinstance(consts[1], (int, float))
+                                    and abs(consts[1]) > 64):
+            return UNKNOWN
+        if name in _FOLDED and len(consts) == len(args) and args:
+            try:
+                return Const(_FOLDED[name](*consts))
+            except Exception:
+                return UNKNOWN
+        handler = _HANDLERS.get(name)
+        return handler(self, name, args, kwargs, node) if handler is not None else UNKNOWN
+
+    # ---- isinstance / type(x) == C
+
+    def isinstance_check(self, value: Value, classes: Value, exact: bool) -> bool | None:
+        if isinstance(classes, ListV):
+            results = [self.isinstance_check(value, c, exact) for c in classes.items]
+            if any(r is True for r in results):
+                return True
+            if any(r is None for r in results):
+                return None
+            return False
+        if isinstance(classes, Const) and isinstance(classes.value, tuple):
+            return None
+        if isinstance(value, LayerObj):
+            return _layer_isinstance(value, classes, exact)
+        if isinstance(value, InstanceV):
+            return _instance_isinstance(value, classes, exact)
+        if isinstance(value, ContainerV):
+            if isinstance(classes, Ref):
+                if classes.leaf == "Module" and not exact:
+                    return True
+                return catalog.CONTAINER_CLASS_NAMES[value.kind] == classes.leaf
+            return False if isinstance(classes, ClassV) else None
+        if isinstance(value, Const):
+            if isinstance(classes, Ref) and classes.qualname.startswith("builtins."):
+                typ = _BUILTIN_TYPES.get(classes.leaf)
+                if typ is not None:
+                    return isinstance(value.value, typ)
+            if isinstance(classes, Ref) and classes.qualname.startswith("torch.nn."):
+                return False
+            return None
+        if isinstance(value, ListV) and isinstance(classes, Ref) and classes.qualname.startswith("builtins."):
+            return classes.leaf in (("tuple",) if value.is_tuple else ("list",))
+        if isinstance(value, ParamV) and isinstance(classes, Ref):
+            if classes.leaf in ("Parameter", "Tensor"):
+                return True
+            if classes.qualname.startswith("torch.nn."):
+                return False
+        return None
+
+    # ---- stdlib
+
+    def call_stdlib(self, q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
+        """``math.*`` on constants, ``OrderedDict(...)``, ``functools.partial(...)``; None for other names."""
+        if q.startswith("math.") and leaf in catalog.MATH and callable(catalog.MATH[leaf]):
+            if all(isinstance(a, Const) for a in args) and foldable([a.value for a in args]) and \
+                    not (leaf == "pow" and any(isinstance(a.value, (int, float)) and abs(a.value) > 64 for a in args[1:])):
+                try:
+                    return Const(catalog.MATH[leaf](*[a.value for a in args]))  # type: ignore[union-attr,operator]
+                except Exception:
+                    return UNKNOWN
+            return UNKNOWN
+        if q in ("collections.OrderedDict", "typing.OrderedDict"):
+            return _ordered_dict(args, kwargs)
+        if q in ("functools.partial",) and args:
+            return PartialV(args[0], args[1:], kwargs)
+        return None
+
+
+def _layer_isinstance(value: LayerObj, classes: Value, exact: bool) -> bool | None:
+    if isinstance(classes, Ref):
+        leaf = classes.leaf
+        if not (classes.qualname.startswith("torch.nn.") or classes.qualname.startswith("keras.")):
+            return None if not exact else False
+        if leaf in catalog.TORCH_ABSTRACT_BASES:
+            group = catalog.TORCH_ABSTRACT_BASES[leaf]
+            return True if group is None and not exact else (value.layer.op in group if group else exact is False)
+        if leaf == "Layer" and classes.qualname.startswith("keras."):
+            return not exact
+        return value.layer.op == leaf
+    if isinstance(classes, ClassV):
+        return False
+    return None
+
+
+def _instance_isinstance(value: InstanceV, classes: Value, exact: bool) -> bool | None:
+    if isinstance(classes, ClassV):
+        if exact:
+            return value.info is classes.info
+        return classes.info in value.info.mro()
+    if isinstance(classes, Ref):
+        if classes.leaf in ("Module", "Layer", "Model") and not exact:
+            return value.info.framework is not None
+        if classes.leaf == "Sequential" and value.seq_items is not None:
+            return True
+        return False if classes.qualname.startswith(("torch.nn.", "keras.")) else None
+    return None
+
+
+def _ordered_dict(args: Args, kwargs: Kwargs) -> Value:
+    if args and isinstance(args[0], ListV):
+        out = DictV({}, args[0].partial)
+        for pair in args[0].items:
+            if isinstance(pair, ListV) and len(pair.items) == 2 and isinstance(pair.items[0], Const):
+                out.items[pair.items[0].value] = pair.items[1]
+            else:
+                out.partial = True
+        return out
+    if args and isinstance(args[0], DictV):
+        return DictV(dict(args[0].items), args[0].partial)
+    return DictV(dict(kwargs))
+
+
+def _reduce(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """min/max/sum over one iterable of constants."""
+    if len(args) != 1:
+        return UNKNOWN
+    items = interp.iterate(args[0])
+    if items is not None and all(isinstance(i, Const) for i in items) and items:
+        try:
+            return Const(_FOLDED[name](i.value for i in items))  # type: ignore[union-attr]
+        except Exception:
+            return UNKNOWN
+    return UNKNOWN
+
+def _sequence(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """list/tuple/set/sorted/reversed of an iterable."""
+    if not args:
+        return ListV([])
+    items = interp.iterate(args[0])
+    if items is None:
+        if isinstance(args[0], TensorV):
+            return args[0]
+        return ListV([], partial=True)
+    if name == "reversed":
+        items = items[::-1]
+    if name == "sorted" and all(isinstance(i, Const) for i in items):
+        try:
+            items = [Const(v) for v in sorted(i.value for i in items)]  # type: ignore[union-attr]
+        except Exception:
+            pass
+    return ListV(items, is_tuple=name == "tuple")
+
+def _enumerate(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    items = interp.iterate(args[0]) if args else None
+    if items is None:
+        return UNKNOWN
+    consts = [a.value for a in args if isinstance(a, Const)]
+    start = consts[1] if len(consts) > 1 else 0
+    return ListV([ListV([Const(i + start), v], is_tuple=True) for i, v in enumerate(items)])
+
+def _zip(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    lists = [interp.iterate(a) for a in args]
+    if any(item is None for item in lists):
+        return UNKNOWN
+    return ListV([ListV(list(group), is_tuple=True) for group in zip(*lists)])  # type: ignore[arg-type]
+
+def _getattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if not (len(args) >= 2 and isinstance(args[1], Const) and isinstance(args[1].value, str)):
+        return UNKNOWN
+    value = interp.get_attribute(args[0], args[1].value)
+    if isinstance(value, (UnknownV, MethodV)) and len(args) == 3 and not isinstance(args[0], InstanceV):
+        return args[2] if isinstance(value, UnknownV) else value
+    if isinstance(value, MethodV) and isinstance(args[0], InstanceV) and len(args) == 3:
+        return args[2]
+    return value
+
+def _setattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if len(args) == 3 and isinstance(args[1], Const) and isinstance(args[1].value, str):
+        interp.set_attribute(args[0], args[1].value, args[2], node)
+    return Const(None)
+
+def _hasattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if not (len(args) == 2 and isinstance(args[1], Const)):
+        return UNKNOWN
+    obj, attr = args[0], args[1].value
+    if isinstance(obj, LayerObj):
+        if attr == "weight":
+            return Const(obj.layer.kind not in _PARAMETERLESS)
+        if attr == "bias":
+            return Const(obj.layer.kind not in _PARAMETERLESS and obj.layer.bias is not False)
+        if attr in ("reset_parameters",):
+            return Const(True)
+    if isinstance(obj, InstanceV) and (attr in obj.attrs or obj.info.find_method(attr)):
+        return Const(True)
+    return UNKNOWN
+
+
+def _dict(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if args and isinstance(args[0], DictV):
+        return DictV(dict(args[0].items) | {k: v for k, v in kwargs.items()}, args[0].partial)
+    return DictV(dict(kwargs))
+
+
+def _isinstance(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if len(args) != 2:
+        return UNKNOWN
+    result = interp.isinstance_check(args[0], args[1], exact=False)
+    return Const(result) if result is not None else UNKNOWN
+
+
+def _type(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    return TypeV(args[0]) if len(args) == 1 else UNKNOWN
+
+
+def _super(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    return SuperV(interp.frame.cls, interp.frame.self_val)
+
+
+def _none(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    return Const(None)
+
+
+def _callable(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if not args:
+        return UNKNOWN
+    return Const(isinstance(args[0], (FunctionV, BoundV, Ref, ClassV, LayerObj, ContainerV, InstanceV)))
+
+
+_HANDLERS: dict[str, Handler] = {
+    "min": _reduce, "max": _reduce, "sum": _reduce,
+    "list": _sequence, "tuple": _sequence, "set": _sequence, "sorted": _sequence, "reversed": _sequence,
+    "dict": _dict, "enumerate": _enumerate, "zip": _zip, "isinstance": _isinstance, "type": _type,
+    "getattr": _getattr, "setattr": _setattr, "hasattr": _hasattr, "super": _super,
+    "print": _none, "delattr": _none, "callable": _callable,
+}

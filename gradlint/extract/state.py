@@ -1,0 +1,47 @@
+"""Interpreter state shared by every part of the extraction: scopes, limits and control-flow signals."""
+
+from __future__ import annotations
+
+from gradlint.extract.values import Value
+
+MAX_CALL_DEPTH = 24
+MAX_LOOP_ITERATIONS = 512
+MAX_LIST_ITEMS = 20_000  # beyond this a symbolic list stands for "many": partial
+DEFAULT_BUDGET = 400_000
+
+
+class BudgetExceeded(Exception):
+    """The file needs more symbolic steps than we allow; its models stay unresolved."""
+
+
+class ReturnSignal(Exception):
+    """``return`` (and ``raise``, as an UNKNOWN result) unwinding to the call."""
+
+    def __init__(self, value: Value) -> None:
+        self.value = value
+
+
+class BreakSignal(Exception):
+    """``break`` unwinding to its loop."""
+
+
+class ContinueSignal(Exception):
+    """``continue`` unwinding to its loop."""
+
+
+class Scope:
+    """Variables of one function call, class body or the module; lookups walk to the parent."""
+
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, parent: "Scope | None" = None) -> None:
+        self.vars: dict[str, Value] = {}
+        self.parent = parent
+
+    def lookup(self, name: str) -> Value | None:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.vars:
+                return scope.vars[name]
+            scope = scope.parent
+        return None

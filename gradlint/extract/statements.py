@@ -1,0 +1,358 @@
+"""Statements: the module body, class bodies, functions, control flow and assignment targets.
+
+Undecidable ``if`` conditions run both arms and keep, per variable, the more informative result;
+loops with unknown trip counts run once under an "uncertain" mark so that mutations of older
+lists and dicts become partial instead of exact.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from gradlint.extract import catalog
+from gradlint.extract.api import Core
+from gradlint.extract.common import merge_envs, prefer
+from gradlint.extract.inits import apply_init_value
+from gradlint.extract.state import (
+    MAX_LOOP_ITERATIONS,
+    BreakSignal,
+    BudgetExceeded,
+    ContinueSignal,
+    ReturnSignal,
+    Scope,
+)
+from gradlint.extract.values import (
+    UNKNOWN,
+    ClassInfo,
+    ClassV,
+    Const,
+    ContainerV,
+    DictV,
+    FunctionalModelV,
+    FunctionV,
+    InstanceV,
+    LayerObj,
+    ListV,
+    ParamV,
+    Ref,
+    TensorV,
+    Value,
+)
+
+
+class StatementsMixin(Core):
+    """``stmt_<Node>`` handlers, dispatched by ``exec_stmt``; assignment to names, attributes, items."""
+
+    def exec_block(self, body: list[ast.stmt], scope: Scope) -> None:
+        for stmt in body:
+            self.exec_stmt(stmt, scope)
+
+    def exec_stmt(self, stmt: ast.stmt, scope: Scope) -> None:
+        self.tick()
+        method = getattr(self, "stmt_" + type(stmt).__name__, None)
+        if method is not None:
+            method(stmt, scope)
+
+    def stmt_Import(self, stmt: ast.Import, scope: Scope) -> None:
+        for alias in stmt.names:
+            if alias.asname:
+                scope.vars[alias.asname] = Ref(catalog.fold_name(alias.name))
+            else:
+                top = alias.name.split(".")[0]
+                scope.vars[top] = Ref(top)
+
+    def stmt_ImportFrom(self, stmt: ast.ImportFrom, scope: Scope) -> None:
+        module = stmt.module or ""
+        if stmt.level:  # relative import: a project module we do not read
+            module = "." * stmt.level + module
+        for alias in stmt.names:
+            if alias.name == "*":
+                continue
+            scope.vars[alias.asname or alias.name] = Ref(catalog.fold_name(f"{module}.{alias.name}"))
+
+    def stmt_FunctionDef(self, stmt: ast.FunctionDef, scope: Scope) -> None:
+        func = self.make_function(stmt, scope)
+        scope.vars[stmt.name] = func
+        if scope is self.module_scope:
+            self.functions.append(func)
+
+    stmt_AsyncFunctionDef = stmt_FunctionDef
+
+    def make_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, scope: Scope,
+                      owner: ClassInfo | None = None) -> FunctionV:
+        args = node.args
+        defaults: dict[str, Value] = {}
+        positional = args.posonlyargs + args.args
+        for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+            defaults[arg.arg] = self.eval_safe(default, scope)
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+            if default is not None:
+                defaults[arg.arg] = self.eval_safe(default, scope)
+        name = getattr(node, "name", "<lambda>")
+        return FunctionV(node, scope, defaults, owner, name)
+
+    def stmt_ClassDef(self, stmt: ast.ClassDef, scope: Scope) -> None:
+        bases = [self.eval_safe(b, scope) for b in stmt.bases]
+        methods: dict[str, Any] = {}
+        info = ClassInfo(stmt.name, stmt, bases, methods, {}, None, scope=scope)
+        class_scope = Scope(scope)
+        for item in stmt.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                methods[item.name] = item
+            elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+                try:
+                    self.exec_stmt(item, class_scope)
+                except (BudgetExceeded, RecursionError):
+                    raise
+                except Exception:
+                    pass
+        info.class_attrs.update(class_scope.vars)
+        info.framework, info.container_base = self._class_framework(info)
+        scope.vars[stmt.name] = ClassV(info)
+        self.classes.append(info)
+
+    def _class_framework(self, info: ClassInfo) -> tuple[str | None, str | None]:
+        for base in info.bases:
+            if isinstance(base, Ref):
+                found = self.framework_of_base(base.qualname)
+                if found is not None:
+                    return found
+            elif isinstance(base, ClassV) and base.info.framework:
+                return base.info.framework, base.info.container_base
+        # A base class imported from elsewhere: judge by the methods it defines.
+        if any(not isinstance(b, (ClassV,)) for b in info.bases) and info.bases:
+            if "forward" in info.methods:
+                return "torch", None
+            if "call" in info.methods:
+                return "keras", None
+        return None, None
+
+    def stmt_Return(self, stmt: ast.Return, scope: Scope) -> None:
+        raise ReturnSignal(self.eval(stmt.value, scope) if stmt.value is not None else Const(None))
+
+    def stmt_Expr(self, stmt: ast.Expr, scope: Scope) -> None:
+        self.eval_safe(stmt.value, scope)
+
+    def stmt_Assign(self, stmt: ast.Assign, scope: Scope) -> None:
+        value = self.eval_safe(stmt.value, scope)
+        for target in stmt.targets:
+            self.assign(target, value, scope)
+
+    def stmt_AnnAssign(self, stmt: ast.AnnAssign, scope: Scope) -> None:
+        if stmt.value is not None:
+            self.assign(stmt.target, self.eval_safe(stmt.value, scope), scope)
+
+    def stmt_AugAssign(self, stmt: ast.AugAssign, scope: Scope) -> None:
+        current = self.eval_safe(stmt.target, scope)
+        right = self.eval_safe(stmt.value, scope)
+        if isinstance(stmt.op, ast.Add) and isinstance(current, (ListV, ContainerV)) and isinstance(right, (ListV, ContainerV)):
+            self.list_extend(current, right)  # in place, like list.__iadd__
+            return
+        result = self.binop(stmt.op, current, right, stmt)
+        self.assign(stmt.target, result, scope)
+
+    def stmt_If(self, stmt: ast.If, scope: Scope) -> None:
+        cond = self.truth(self.eval_safe(stmt.test, scope))
+        if cond is True:
+            self.exec_block(stmt.body, scope)
+        elif cond is False:
+            self.exec_block(stmt.orelse, scope)
+        else:
+            self.exec_uncertain_branches(stmt.body, stmt.orelse, scope)
+
+    def exec_uncertain_branches(self, then: list[ast.stmt], orelse: list[ast.stmt], scope: Scope) -> None:
+        """Run both arms of an ``if`` we cannot decide and keep, per variable, the more informative result."""
+        self_val = self.frame.self_val
+        before_vars = dict(scope.vars)
+        before_attrs = dict(self_val.attrs) if isinstance(self_val, InstanceV) else None
+        results = []
+        for body in (then, orelse):
+            scope.vars = dict(before_vars)
+            if before_attrs is not None and isinstance(self_val, InstanceV):
+                self_val.attrs = dict(before_attrs)
+            returned = None
+            self.enter_uncertain()
+            try:
+                self.exec_block(body, scope)
+            except ReturnSignal as ret:
+                returned = ret.value
+            except (BreakSignal, ContinueSignal):
+                pass
+            finally:
+                self.leave_uncertain()
+            results.append((scope.vars, self_val.attrs if isinstance(self_val, InstanceV) else None, returned))
+        (vars_a, attrs_a, ret_a), (vars_b, attrs_b, ret_b) = results
+        scope.vars = merge_envs(vars_a, vars_b)
+        if isinstance(self_val, InstanceV) and attrs_a is not None and attrs_b is not None:
+            self_val.attrs = merge_envs(attrs_a, attrs_b)
+        # An early return in an undecidable branch: keep it as a candidate unless the flow continues.
+        for ret in (ret_a, ret_b):
+            if ret is not None:
+                self.frame.returned.append(ret)
+
+    def stmt_For(self, stmt: ast.For, scope: Scope) -> None:
+        iterable = self.eval_safe(stmt.iter, scope)
+        items = self.iterate(iterable)
+        if items is None:
+            self.exec_loop_once_uncertain(stmt, scope)
+            return
+        try:
+            for count, item in enumerate(items):
+                if count >= MAX_LOOP_ITERATIONS:
+                    break
+                self.assign(stmt.target, item, scope)
+                try:
+                    self.exec_block(stmt.body, scope)
+                except ContinueSignal:
+                    continue
+            else:
+                self.exec_block(stmt.orelse, scope)
+        except BreakSignal:
+            pass
+
+    stmt_AsyncFor = stmt_For
+
+    def exec_loop_once_uncertain(self, stmt: ast.For | ast.While, scope: Scope) -> None:
+        if isinstance(stmt, ast.For):
+            self.assign(stmt.target, UNKNOWN, scope)
+        self.enter_uncertain()
+        try:
+            self.exec_block(stmt.body, scope)
+        except (BreakSignal, ContinueSignal):
+            pass
+        except ReturnSignal as ret:
+            self.frame.returned.append(ret.value)
+        finally:
+            self.leave_uncertain()
+
+    def stmt_While(self, stmt: ast.While, scope: Scope) -> None:
+        for _ in range(MAX_LOOP_ITERATIONS):
+            cond = self.truth(self.eval_safe(stmt.test, scope))
+            if cond is False:
+                return
+            if cond is None:
+                self.exec_loop_once_uncertain(stmt, scope)
+                return
+            try:
+                self.exec_block(stmt.body, scope)
+            except ContinueSignal:
+                continue
+            except BreakSignal:
+                return
+
+    def stmt_With(self, stmt: ast.With, scope: Scope) -> None:
+        for item in stmt.items:
+            value = self.eval_safe(item.context_expr, scope)
+            if item.optional_vars is not None:
+                self.assign(item.optional_vars, value, scope)
+        self.exec_block(stmt.body, scope)
+
+    stmt_AsyncWith = stmt_With
+
+    def stmt_Try(self, stmt: ast.Try, scope: Scope) -> None:
+        try:
+            self.exec_block(stmt.body, scope)
+            self.exec_block(stmt.orelse, scope)
+        finally:
+            self.exec_block(stmt.finalbody, scope)
+
+    stmt_TryStar = stmt_Try
+
+    def stmt_Break(self, stmt: ast.Break, scope: Scope) -> None:
+        raise BreakSignal()
+
+    def stmt_Continue(self, stmt: ast.Continue, scope: Scope) -> None:
+        raise ContinueSignal()
+
+    def stmt_Raise(self, stmt: ast.Raise, scope: Scope) -> None:
+        raise ReturnSignal(UNKNOWN)
+
+    def stmt_Global(self, stmt: ast.Global, scope: Scope) -> None:
+        pass
+
+    def stmt_Delete(self, stmt: ast.Delete, scope: Scope) -> None:
+        for target in stmt.targets:
+            if isinstance(target, ast.Name):
+                scope.vars.pop(target.id, None)
+
+    def assign(self, target: ast.expr, value: Value, scope: Scope) -> None:
+        if isinstance(target, ast.Name):
+            scope.vars[target.id] = value
+            if isinstance(value, (ContainerV, FunctionalModelV)) and value.name is None:
+                value.name = target.id
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            items = self.unpack(value, len(target.elts))
+            starred = [i for i, t in enumerate(target.elts) if isinstance(t, ast.Starred)]
+            if starred and items is not None:
+                i = starred[0]
+                tail = len(target.elts) - i - 1
+                middle = items[i:len(items) - tail] if tail else items[i:]
+                items = items[:i] + [ListV(list(middle))] + (items[len(items) - tail:] if tail else [])
+            for i, elt in enumerate(target.elts):
+                item = items[i] if items is not None and i < len(items) else UNKNOWN
+                if isinstance(elt, ast.Starred):
+                    elt = elt.value
+                self.assign(elt, item, scope)
+        elif isinstance(target, ast.Attribute):
+            obj = self.eval_safe(target.value, scope)
+            self.set_attribute(obj, target.attr, value, target)
+        elif isinstance(target, ast.Subscript):
+            obj = self.eval_safe(target.value, scope)
+            key = self.eval_safe(target.slice, scope)
+            self.set_item(obj, key, value)
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, value, scope)
+
+    def unpack(self, value: Value, n: int) -> list[Value] | None:
+        if isinstance(value, ListV) and not value.partial:
+            return list(value.items)
+        if isinstance(value, Const) and isinstance(value.value, (tuple, list)):
+            return [Const(v) for v in value.value]
+        if isinstance(value, TensorV):
+            return [value] * n  # q, k, v = x.chunk(3): each carries the same path
+        return None
+
+    def set_attribute(self, obj: Value, attr: str, value: Value, node: ast.AST) -> None:
+        if isinstance(obj, InstanceV):
+            obj.attrs[attr] = value
+            self.own(value)
+            if isinstance(value, LayerObj) and value.layer.name is None:
+                value.layer.name = f"self.{attr}"
+        elif isinstance(obj, ParamV) and attr == "data":
+            apply_init_value(obj, value, node)
+        elif isinstance(obj, LayerObj) and attr in ("weight", "bias"):
+            apply_init_value(ParamV(obj.layer, attr), value, node)
+        elif isinstance(obj, ClassV):
+            obj.info.class_attrs[attr] = value
+
+    def set_item(self, obj: Value, key: Value, value: Value) -> None:
+        if isinstance(obj, ListV) and isinstance(key, Const) and isinstance(key.value, int):
+            try:
+                obj.items[key.value] = value
+            except IndexError:
+                obj.partial = True
+        elif isinstance(obj, DictV) and isinstance(key, Const):
+            if self.mutating_uncertainly(obj):
+                # A write under an undecidable condition (``if weights is not None: kwargs[k] = v``)
+                # must not override what the certain flow would see.
+                obj.partial = True
+                if key.value in obj.items:
+                    obj.items[key.value] = prefer(obj.items[key.value], value)
+                return
+            obj.items[key.value] = value
+        elif isinstance(obj, ContainerV) and obj.kind == "moduledict" and isinstance(key, Const):
+            self.own(value)
+            if obj.keys is not None:
+                obj.keys.append(str(key.value))
+            obj.items.append(value)
+
+    def own(self, value: Value) -> None:
+        if isinstance(value, (LayerObj, ContainerV, InstanceV, FunctionalModelV)):
+            value.owned = True
+        elif isinstance(value, ListV):
+            for item in value.items:
+                self.own(item)
+        elif isinstance(value, DictV):
+            for item in value.items.values():
+                self.own(item)

@@ -1,0 +1,438 @@
+"""PyTorch knowledge: ``torch.nn`` constructors, ``torch`` / ``torch.nn.functional`` functions,
+``torch.nn.init``, tensor methods and parameter (``nn.Parameter``, ``layer.weight``) methods.
+
+Never imports torch: names arrive as qualified strings (``torch.nn.Conv2d``) from the interpreter,
+which hands over every call under the ``torch.`` prefix (see ``frameworks``).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Callable, Mapping
+
+from gradlint.extract import catalog, recorder
+from gradlint.extract.api import Args, Interp, Kwargs
+from gradlint.extract.common import (
+    first_tensor,
+    flatten_args,
+    number,
+    positive_int,
+    shape_of,
+    span_of,
+)
+from gradlint.extract.inits import (
+    apply_init_value,
+    make_init,
+    perturb_param,
+    set_param_init,
+)
+from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual
+from gradlint.extract.values import (
+    UNKNOWN,
+    Const,
+    ContainerV,
+    DictV,
+    LayerObj,
+    ListV,
+    LossObjV,
+    ParamV,
+    TensorConstV,
+    TensorV,
+    Value,
+)
+from gradlint.model import Gate, Init, Layer, LayerKind, Span
+from gradlint.training import TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec
+
+# torch.zeros(...), torch.randn(...): tensors with a known init, used for parameters.
+_TENSOR_FACTORIES = frozenset({"zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "randn", "rand",
+                               "empty", "tensor", "eye", "normal", "randn_like", "empty_like"})
+_FACTORY_INITS: dict[str, Init] = {
+    "zeros": Init("zeros"), "zeros_like": Init("zeros"), "ones": Init("ones"), "ones_like": Init("ones"),
+    "randn": Init("normal", {"std": 1.0}), "randn_like": Init("normal", {"std": 1.0}),
+    "rand": Init("uniform", {"a": 0.0, "b": 1.0}), "eye": Init("eye"),
+    "empty": Init("unknown"), "empty_like": Init("unknown"),
+}
+# Functions that combine several tensors (found inside a list argument when no argument is a tensor).
+_MULTI_TENSOR = frozenset({"cat", "stack", "concat", "add", "mul", "matmul", "bmm", "einsum", "where"})
+_MATMULS = frozenset({"matmul", "bmm", "einsum", "baddbmm", "addmm", "mm"})
+_OTHER_LOSSES = frozenset({"mse_loss", "nll_loss", "l1_loss"})
+# Tensor methods that keep the path (or leave it for a number: .size(), .item()).
+_TENSOR_KEEPS = frozenset({"div", "div_", "sub", "sub_", "neg", "pow", "sqrt", "norm", "softmax", "log_softmax",
+                           "masked_fill_", "clamp_", "detach", "item", "numpy", "size", "dim", "chunk", "split",
+                           "tolist"})
+# timm and other libraries' copies of torch.nn.init functions, found by their leaf name.
+_INIT_HELPERS = {"trunc_normal_": "trunc_normal_", "lecun_normal_": "lecun_normal_",
+                 "variance_scaling_": "variance_scaling_", "trunc_normal_tf_": "trunc_normal_"}
+
+
+class TorchFramework:
+    """The ``Framework`` handler for PyTorch (and Lightning modules, which are torch modules)."""
+
+    name = "torch"
+    prefixes = ("torch.", "F.")
+    model_bases: Mapping[str, str | None] = {q: catalog.TORCH_CONTAINER_KINDS.get(q)
+                                             for q in catalog.TORCH_MODULE_BASES}
+    model_base_suffixes = ("LightningModule",)
+
+    def call(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        if q.startswith("torch.nn.init."):
+            return call_torch_init(interp, leaf, args, kwargs, node)
+        if q.startswith("torch.nn.") and leaf.endswith("Loss") and q.count(".") == 2:
+            return LossObjV(LossSpec(leaf, "torch", leaf in TORCH_LOGIT_LOSSES, span_of(node)))
+        if q.startswith("torch.nn.functional.") and (leaf in TORCH_LOGIT_LOSSES or leaf in TORCH_PROBABILITY_LOSSES
+                                                     or leaf in _OTHER_LOSSES):
+            spec = LossSpec(leaf, "torch", leaf in TORCH_LOGIT_LOSSES, span_of(node))
+            return recorder.apply_loss(interp, spec, args, kwargs, node)
+        if q.startswith("torch.nn.") and q.count(".") == 2:
+            return construct_torch(interp, leaf, args, kwargs, node)
+        return call_torch_function(interp, q, leaf, args, kwargs, node)
+
+    def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
+                        node: ast.AST) -> Value | None:
+        if leaf in _INIT_HELPERS:
+            return call_torch_init(interp, _INIT_HELPERS[leaf], args, kwargs, node)
+        return None
+
+    def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
+               node: ast.AST) -> Value | None:
+        if isinstance(target, TensorV):
+            return tensor_method(interp, target, name, args, kwargs, node)
+        if isinstance(target, ParamV):
+            return param_method(target, name, args, kwargs, node)
+        return None
+
+
+TORCH = TorchFramework()
+
+
+# ---------------------------------------------------------------------- torch.nn.init
+
+
+def call_torch_init(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    spec = catalog.TORCH_INIT_FUNCTIONS.get(leaf)
+    if spec is None:
+        return UNKNOWN
+    scheme, names = spec
+    target = args[0] if args else kwargs.get("tensor", UNKNOWN)
+    init = make_init(scheme, names, args[1:], kwargs, node)
+    if isinstance(target, ParamV):
+        set_param_init(target, init)
+    elif isinstance(target, ListV):
+        for item in target.items:
+            if isinstance(item, ParamV):
+                set_param_init(item, init)
+    return target
+
+
+# ---------------------------------------------------------------------- torch.nn constructors
+
+
+def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    span = span_of(node)
+    container = catalog.TORCH_CONTAINER_KINDS.get(f"torch.nn.{leaf}")
+    if container is not None:
+        return _container(interp, container, args, span)
+    if leaf == "ParameterList":
+        items = interp.iterate(args[0]) if args else []
+        return ListV(list(items or []), partial=items is None)
+    if leaf == "ParameterDict":
+        source = args[0] if args else DictV({})
+        return DictV(dict(source.items), source.partial) if isinstance(source, DictV) else DictV({}, partial=True)
+    if leaf in catalog.TORCH_PASSTHROUGH:
+        return LayerObj(Layer(LayerKind.OTHER, leaf, span, "torch", activation="linear", bias=False))
+    if leaf == "Parameter":
+        source = args[0] if args else kwargs.get("data", UNKNOWN)
+        init = source.init if isinstance(source, TensorConstV) else None
+        shape = source.shape if isinstance(source, TensorConstV) else None
+        return ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
+    spec = catalog.TORCH_LAYERS.get(leaf)
+    if spec is None:
+        return interp.unknown_call(args, kwargs, node, leaf) if first_tensor(args, kwargs) else UNKNOWN
+    bound = dict(zip(spec.params, args))
+    bound.update(kwargs)
+    layer = Layer(spec.kind, leaf, span, "torch", activation=spec.activation)
+    if spec.kind == LayerKind.ACTIVATION:
+        _activation_module(layer, leaf, bound)
+    elif spec.kind in (LayerKind.DENSE, LayerKind.CONV):
+        _torch_weight_layer(layer, leaf, bound)
+    elif spec.kind == LayerKind.EMBEDDING:
+        layer.fan_in = positive_int(bound.get("num_embeddings"))
+        layer.fan_out = positive_int(bound.get("embedding_dim"))
+        layer.weight_init = Init("normal", {"std": 1.0})
+        layer.bias = False
+    elif spec.kind == LayerKind.RECURRENT:
+        layer.fan_in = positive_int(bound.get("input_size"))
+        layer.fan_out = positive_int(bound.get("hidden_size"))
+        layer.weight_init = Init("torch_rnn_default")
+    elif spec.kind == LayerKind.NORMALIZATION:
+        affine = bound.get("affine", bound.get("elementwise_affine"))
+        layer.bias = not (isinstance(affine, Const) and affine.value is False)
+        layer.weight_init = Init("ones")
+    else:
+        layer.bias = False
+    return LayerObj(layer)
+
+
+def _container(interp: Interp, kind: str, args: Args, span: Span) -> Value:
+    """nn.Sequential / nn.ModuleList / nn.ModuleDict."""
+    if kind == "moduledict":
+        source = args[0] if args else DictV({})
+        if isinstance(source, DictV):
+            value = ContainerV("moduledict", list(source.items.values()), [str(k) for k in source.items],
+                               span, "torch", source.partial)
+        else:
+            value = ContainerV("moduledict", [], [], span, "torch", partial=True)
+    elif kind == "modulelist":
+        source = args[0] if args else ListV([])
+        items = interp.iterate(source)
+        value = ContainerV("modulelist", list(items or []), None, span, "torch", items is None or
+                           (isinstance(source, (ListV, ContainerV)) and source.partial))
+    else:
+        items, keys, partial = interp.sequential_items(args)
+        value = ContainerV("sequential", items, keys, span, "torch", partial)
+    for item in value.items:
+        interp.own(item)
+    interp.built.append(value)
+    return value
+
+
+def _activation_module(layer: Layer, leaf: str, bound: dict[str, Value]) -> None:
+    if leaf == "LeakyReLU":
+        layer.act_param = number(bound.get("negative_slope"), 0.01)
+    elif leaf in ("ELU", "CELU"):
+        layer.act_param = number(bound.get("alpha"), 1.0)
+    elif leaf == "PReLU":
+        layer.act_param = 0.25
+    elif leaf == "GELU":
+        approx = bound.get("approximate")
+        if isinstance(approx, Const) and approx.value == "tanh":
+            layer.activation = "gelu_tanh"
+    layer.bias = False
+
+
+def _torch_weight_layer(layer: Layer, leaf: str, bound: dict[str, Value]) -> None:
+    bias = bound.get("bias")
+    layer.bias = not (isinstance(bias, Const) and bias.value is False)
+    layer.weight_init = Init("torch_default")
+    layer.bias_init = Init("torch_default_bias")
+    if layer.kind == LayerKind.DENSE:
+        if leaf == "LazyLinear":
+            layer.fan_out = positive_int(bound.get("out_features"))
+        elif leaf == "Bilinear":
+            layer.fan_in = positive_int(bound.get("in1_features"))
+            layer.fan_out = positive_int(bound.get("out_features"))
+        else:
+            layer.fan_in = positive_int(bound.get("in_features"))
+            layer.fan_out = positive_int(bound.get("out_features"))
+        return
+    in_ch = positive_int(bound.get("in_channels"))
+    out_ch = positive_int(bound.get("out_channels"))
+    kernel = bound.get("kernel_size")
+    groups = positive_int(bound.get("groups")) or 1
+    area = None
+    dims = int(leaf[-2]) if leaf[-2].isdigit() else 2
+    if isinstance(kernel, Const):
+        k = kernel.value
+        if isinstance(k, int):
+            area = k ** dims
+        elif isinstance(k, tuple) and all(isinstance(i, int) for i in k):
+            area = math.prod(k)
+    transpose = "Transpose" in leaf
+    if area is not None:
+        if transpose and out_ch is not None:
+            layer.fan_in = out_ch // groups * area  # torch computes fan_in from weight.size(1)
+        elif in_ch is not None:
+            layer.fan_in = in_ch // groups * area
+        if out_ch is not None:
+            layer.fan_out = out_ch * area
+    layer.receptive = area
+
+
+# ---------------------------------------------------------------------- torch / torch.nn.functional
+
+
+def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if leaf in _TENSOR_FACTORIES:
+        return _tensor_factory(leaf, args)
+    tensor = first_tensor(args, kwargs)
+    if tensor is None:
+        if leaf in ("no_grad", "enable_grad", "inference_mode"):
+            return Const(None)
+        if q.startswith("torch.nn.functional.") or leaf not in _MULTI_TENSOR:
+            return UNKNOWN
+        tensors = [a for a in flatten_args(args) if isinstance(a, TensorV)]
+        if not tensors:
+            return UNKNOWN
+        args = [ListV(list(tensors))] + args[1:]
+        tensor = tensors[0]
+    span = span_of(node)
+    handler = _FUNCTIONS.get(leaf)
+    if handler is not None:
+        return handler(interp, leaf, tensor, args, kwargs, node)
+    act = catalog.FUNCTIONAL_ACTIVATIONS.get(leaf)
+    if act is not None:
+        return _functional_activation(leaf, act, tensor, args, kwargs, span)
+    if leaf in catalog.FUNCTIONAL_NORMALIZATION:
+        return TensorV(tensor.nodes + (Layer(LayerKind.NORMALIZATION, leaf, span, "torch", bias=False),), tensor.hint)
+    if leaf in catalog.FUNCTIONAL_POOLING or leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
+        return tensor
+    return interp.unknown_call(args, kwargs, node, leaf)
+
+
+def _tensor_factory(leaf: str, args: Args) -> Value:
+    shape = shape_of(args if leaf not in ("full", "full_like") else args[:1])
+    init = _FACTORY_INITS.get(leaf)
+    if leaf in ("full", "full_like") and len(args) >= 2 and isinstance(args[1], Const):
+        init = Init("constant", {"value": float(args[1].value)})
+    elif leaf == "tensor" and args and isinstance(args[0], Const) and isinstance(args[0].value, (int, float)):
+        init = Init("constant", {"value": float(args[0].value)})
+    # A fresh Init per call: callers scale and re-span it.
+    return TensorConstV(Init(init.scheme, dict(init.params)), shape) if init is not None else UNKNOWN
+
+
+def _functional_activation(leaf: str, act: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span) -> Value:
+    layer = Layer(LayerKind.ACTIVATION, leaf, span, "torch", activation=act, bias=False)
+    if act == "leaky_relu":
+        layer.act_param = number(args[1] if len(args) > 1 else kwargs.get("negative_slope"), 0.01)
+    elif act == "gelu":
+        approx = kwargs.get("approximate")
+        if isinstance(approx, Const) and approx.value == "tanh":
+            layer.activation = "gelu_tanh"
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
+def _glu(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    span = span_of(node)
+    gate = Gate([Layer(LayerKind.ACTIVATION, "glu", span, "torch", activation="sigmoid")], span)
+    return TensorV(tensor.nodes + (gate,), tensor.hint)
+
+
+def _concat(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    tensors = [a for a in flatten_args(args[:1]) if isinstance(a, TensorV)]
+    return merge_many(tensors, span_of(node), concat=True) if tensors else tensor
+
+
+def _add(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    tensors = [a for a in args if isinstance(a, TensorV)]
+    return merge_residual(tensors[0], tensors[1], span_of(node)) if len(tensors) >= 2 else tensor
+
+
+def _mul(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    tensors = [a for a in args if isinstance(a, TensorV)]
+    return merge_gate(tensors[0], tensors[1], span_of(node)) if len(tensors) >= 2 else tensor
+
+
+def _matmul(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """x @ y of two tensors merges paths; x @ W with a free parameter is a dense layer."""
+    span = span_of(node)
+    tensors = [a for a in flatten_args(args) if isinstance(a, TensorV)]
+    params = [a for a in args if isinstance(a, ParamV)]
+    if len(tensors) >= 2:
+        return merge_many(tensors, span, concat=False)
+    if params:
+        shape = params[0].shape
+        layer = Layer(LayerKind.DENSE, leaf, span, "torch", weight_init=params[0].init, bias=False,
+                      fan_in=shape[0] if shape and len(shape) == 2 else None,
+                      fan_out=shape[1] if shape and len(shape) == 2 else None)
+        return TensorV(tensor.nodes + (layer,), tensor.hint)
+    return tensor
+
+
+def _linear(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """F.linear(x, weight, bias): the layer owning ``weight``, or a dense layer of free parameters."""
+    weight = args[1] if len(args) > 1 else kwargs.get("weight", UNKNOWN)
+    init = weight.init if isinstance(weight, ParamV) else None
+    owner = weight.owner if isinstance(weight, ParamV) else None
+    if owner is not None:
+        return TensorV(tensor.nodes + (owner,), tensor.hint)
+    shape = weight.shape if isinstance(weight, ParamV) else None
+    bias_arg = args[2] if len(args) > 2 else kwargs.get("bias")
+    layer = Layer(LayerKind.DENSE, "linear", span_of(node), "torch", weight_init=init,
+                  fan_in=shape[1] if shape and len(shape) == 2 else None,
+                  fan_out=shape[0] if shape and len(shape) == 2 else None,
+                  bias=isinstance(bias_arg, ParamV))
+    if isinstance(bias_arg, ParamV) and bias_arg.init is not None:
+        layer.bias_init = bias_arg.init
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
+def _attention(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    return TensorV(tensor.nodes + (Layer(LayerKind.ATTENTION, leaf, span_of(node), "torch", bias=False),), tensor.hint)
+
+
+def _same(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    return tensor
+
+
+def _checkpoint(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """torch.utils.checkpoint(fn, *args): fn(*args)."""
+    if not args:
+        return interp.unknown_call(args, kwargs, node, leaf)
+    return interp.call(args[0], args[1:], {}, node)
+
+
+_FunctionHandler = Callable[[Interp, str, TensorV, Args, Kwargs, ast.AST], Value]
+# Functions with their own semantics; checked before the activation / normalisation / plumbing tables
+# (``stack`` is plumbing and a merge: the merge wins).
+_FUNCTIONS: dict[str, _FunctionHandler] = {
+    "glu": _glu, "cat": _concat, "concat": _concat, "stack": _concat, "add": _add, "mul": _mul,
+    **{name: _matmul for name in _MATMULS}, "linear": _linear,
+    "scaled_dot_product_attention": _attention, "multi_head_attention_forward": _attention,
+    "embedding": _same, "one_hot": _same,
+    "checkpoint": _checkpoint, "checkpoint_sequential": _checkpoint, "checkpoint_seq": _checkpoint,
+}
+
+
+# ---------------------------------------------------------------------- tensor and parameter methods
+
+
+def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    span = span_of(node)
+    act = catalog.FUNCTIONAL_ACTIVATIONS.get(name)
+    if act is not None:
+        return TensorV(tensor.nodes + (Layer(LayerKind.ACTIVATION, name, span, "torch", activation=act, bias=False),),
+                       tensor.hint)
+    other = args[0] if args else UNKNOWN
+    if name in ("add", "add_", "__add__"):
+        return merge_residual(tensor, other, span) if isinstance(other, TensorV) else tensor
+    if name in ("mul", "mul_", "__mul__"):
+        if isinstance(other, TensorV):
+            return merge_gate(tensor, other, span)
+        return interp.tensor_binop(ast.Mult(), tensor, other, node)
+    if name in ("matmul", "bmm", "mm"):
+        if isinstance(other, TensorV):
+            return merge_other(tensor, other)
+        return interp.tensor_binop(ast.MatMult(), tensor, other, node)
+    if name in catalog.FUNCTIONAL_POOLING or name in catalog.PASSTHROUGH_CALLS or name in _TENSOR_KEEPS:
+        if name in ("softmax", "log_softmax"):
+            layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)
+            return TensorV(tensor.nodes + (layer,), tensor.hint)
+        if name in ("size", "dim", "item", "tolist", "numpy"):
+            return UNKNOWN
+        if name in ("chunk", "split", "unbind"):
+            return ListV([tensor, tensor], partial=False, is_tuple=True)
+        return tensor
+    return interp.unknown_call([tensor] + args, kwargs, node, name)
+
+
+def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    spec = catalog.TENSOR_INIT_METHODS.get(name)
+    if spec is not None:
+        scheme, params = spec
+        set_param_init(target, make_init(scheme, params, args, kwargs, node))
+        return target
+    if name == "copy_":
+        source = args[0] if args else UNKNOWN
+        apply_init_value(target, source, node)
+        return target
+    if name in ("dim", "ndimension"):
+        return Const(target.ndim) if target.ndim is not None else UNKNOWN
+    if name in ("size",):
+        return UNKNOWN
+    if name in ("requires_grad_", "detach", "clone", "to"):
+        return target
+    if name in ("mul_", "div_", "clamp_", "add_", "sub_"):
+        perturb_param(target, args, kwargs, node)
+        return target
+    return UNKNOWN
