@@ -107,7 +107,7 @@ def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> 
                 unanalysed.append((f"function {func.name}", getattr(func.node, "lineno", 1)))
 
 
-def _guarded(action: "object", interp: Interpreter) -> bool:
+def _guarded(action: object, interp: Interpreter) -> bool:
     if interp.file_budget <= 0:
         return False
     interp.budget = PER_ROOT_BUDGET
@@ -165,7 +165,7 @@ def _factory_names(interp: Interpreter) -> dict[int, str]:
 
 
 def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
-              facts: "_ModuleFacts") -> Model | None:
+              facts: _ModuleFacts) -> Model | None:
     interp.budget = PER_ROOT_BUDGET
     try:
         if isinstance(value, InstanceV):
@@ -290,9 +290,7 @@ def _set_build_target(model: Model, value: Value, module_names: dict[int, str], 
 
 def _is_training_statement(stmt: ast.stmt) -> bool:
     call = None
-    if isinstance(stmt, ast.Expr):
-        call = stmt.value
-    elif isinstance(stmt, ast.Assign):
+    if isinstance(stmt, ast.Expr) or isinstance(stmt, ast.Assign):
         call = stmt.value
     return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _TRAINING_CALLS
 

@@ -14,7 +14,8 @@ talks to its type checker through a shared API class.
 from __future__ import annotations
 
 import ast
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from gradlint.extract.state import Scope
 from gradlint.extract.values import (

@@ -77,7 +77,7 @@ class CallsMixin(Core):
             return func.invoke(self, args, kwargs, node)
         if isinstance(func, LossObjV):
             return recorder.apply_loss(self, func.spec, args, kwargs, node)
-        if isinstance(func, LossV) or isinstance(func, OptimizerV):
+        if isinstance(func, (LossV, OptimizerV)):
             return UNKNOWN
         if isinstance(func, Ref):
             return self.call_ref(func, args, kwargs, node)
@@ -205,7 +205,7 @@ class CallsMixin(Core):
 
     def fill_sequential(self, instance: InstanceV, args: list[Value], kwargs: dict[str, Value]) -> None:
         assert instance.seq_items is not None
-        items, keys, partial = self.sequential_items(args)
+        items, _keys, partial = self.sequential_items(args)
         for item in items:
             self.own(item)
         instance.seq_items.extend(items)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from gradlint.extract import catalog
 from gradlint.extract.state import MAX_LIST_ITEMS

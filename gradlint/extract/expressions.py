@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gradlint.extract import catalog
 from gradlint.extract.api import Core
@@ -115,20 +116,7 @@ class ExpressionsMixin(Core):
                 return Const(catalog.MATH[attr]) if not callable(catalog.MATH[attr]) else Ref(f"math.{attr}")
             return Ref(catalog.fold_name(f"{obj.qualname}.{attr}"))
         if isinstance(obj, InstanceV):
-            if attr in obj.attrs:
-                return obj.attrs[attr]
-            found = obj.info.find_method(attr)
-            if found is not None:
-                cls, fnode = found
-                if is_property(fnode):
-                    return self.call_function(self.make_function(fnode, cls.scope, cls), [obj], {})
-                return BoundV(obj, self.make_function(fnode, cls.scope, cls))
-            cattr = obj.info.find_class_attr(attr)
-            if cattr is not None:
-                return cattr
-            if attr == "__class__":
-                return ClassV(obj.info)
-            return MethodV(obj, attr)
+            return self._instance_attribute(obj, attr)
         if isinstance(obj, ClassV):
             if attr in obj.info.methods:
                 return self.make_function(obj.info.methods[attr], obj.info.scope, obj.info)
@@ -139,25 +127,11 @@ class ExpressionsMixin(Core):
                 return Const(obj.info.name)
             return UNKNOWN
         if isinstance(obj, LayerObj):
-            if attr in ("weight", "bias"):
-                return ParamV(obj.layer, attr, ndim=param_ndim(obj.layer, attr))
-            if attr == "__class__":
-                return TypeV(obj)
-            if attr in ("in_features", "in_channels") and obj.layer.fan_in is not None:
-                return Const(obj.layer.fan_in // (obj.layer.receptive or 1))
-            if attr in ("out_features", "out_channels", "units", "filters", "embedding_dim"):
-                return Const(obj.layer.fan_out) if obj.layer.fan_out is not None else UNKNOWN
-            return MethodV(obj, attr)
+            return _layer_attribute(obj, attr)
         if isinstance(obj, TypeV) and attr == "__name__":
             return self.type_name(obj.of)
         if isinstance(obj, ParamV):
-            if attr == "data":
-                return obj
-            if attr in ("ndim",):
-                return Const(obj.ndim) if obj.ndim is not None else UNKNOWN
-            if attr == "shape":
-                return UNKNOWN
-            return MethodV(obj, attr)
+            return _param_attribute(obj, attr)
         if isinstance(obj, Const):
             value = obj.value
             if isinstance(value, str) and attr in catalog.STR_METHODS:
@@ -174,6 +148,23 @@ class ExpressionsMixin(Core):
                 return obj.items[obj.keys.index(attr)]
             return MethodV(obj, attr)
         return UNKNOWN
+
+    def _instance_attribute(self, obj: InstanceV, attr: str) -> Value:
+        """Instance attributes, then methods (properties are called), then class attributes."""
+        if attr in obj.attrs:
+            return obj.attrs[attr]
+        found = obj.info.find_method(attr)
+        if found is not None:
+            cls, fnode = found
+            if is_property(fnode):
+                return self.call_function(self.make_function(fnode, cls.scope, cls), [obj], {})
+            return BoundV(obj, self.make_function(fnode, cls.scope, cls))
+        cattr = obj.info.find_class_attr(attr)
+        if cattr is not None:
+            return cattr
+        if attr == "__class__":
+            return ClassV(obj.info)
+        return MethodV(obj, attr)
 
     def type_name(self, value: Value) -> Value:
         if isinstance(value, LayerObj):
@@ -357,7 +348,7 @@ class ExpressionsMixin(Core):
     def tensor_binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
         span = span_of(node)
         if isinstance(left, TensorV) and isinstance(right, TensorV):
-            if isinstance(op, ast.Add) or isinstance(op, ast.Sub):
+            if isinstance(op, (ast.Add, ast.Sub)):
                 return merge_residual(left, right, span)
             if isinstance(op, ast.Mult):
                 return merge_gate(left, right, span)
@@ -365,10 +356,10 @@ class ExpressionsMixin(Core):
         tensor = left if isinstance(left, TensorV) else right
         other = right if tensor is left else left
         assert isinstance(tensor, TensorV)
-        if (isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)) and tensor is right) or isinstance(op, ast.Pow):
-            # c / x, x ** k: a nonlinearity we do not model; never reason across it.
-            if not (isinstance(op, ast.Pow) and isinstance(other, Const) and other.value == 1):
-                return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "elementwise", span, "torch"),), tensor.hint)
+        # c / x, x ** k: a nonlinearity we do not model; never reason across it.
+        if ((isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)) and tensor is right) or isinstance(op, ast.Pow)) \
+                and not (isinstance(op, ast.Pow) and isinstance(other, Const) and other.value == 1):
+            return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "elementwise", span, "torch"),), tensor.hint)
         if isinstance(op, ast.MatMult) and isinstance(other, ParamV):
             shape = other.shape if tensor is left else None
             layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=other.init, bias=False,
@@ -583,3 +574,25 @@ class ExpressionsMixin(Core):
             if isinstance(v, (tuple, list, str)):
                 return [Const(i) for i in v]
         return None
+
+
+def _layer_attribute(obj: LayerObj, attr: str) -> Value:
+    if attr in ("weight", "bias"):
+        return ParamV(obj.layer, attr, ndim=param_ndim(obj.layer, attr))
+    if attr == "__class__":
+        return TypeV(obj)
+    if attr in ("in_features", "in_channels") and obj.layer.fan_in is not None:
+        return Const(obj.layer.fan_in // (obj.layer.receptive or 1))
+    if attr in ("out_features", "out_channels", "units", "filters", "embedding_dim"):
+        return Const(obj.layer.fan_out) if obj.layer.fan_out is not None else UNKNOWN
+    return MethodV(obj, attr)
+
+
+def _param_attribute(obj: ParamV, attr: str) -> Value:
+    if attr == "data":
+        return obj
+    if attr in ("ndim",):
+        return Const(obj.ndim) if obj.ndim is not None else UNKNOWN
+    if attr == "shape":
+        return UNKNOWN
+    return MethodV(obj, attr)

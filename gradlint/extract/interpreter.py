@@ -14,7 +14,7 @@ and later turns into an explicit UNKNOWN layer that rules do not reason across.
 from __future__ import annotations
 
 import ast
-from typing import Sequence
+from collections.abc import Sequence
 
 from gradlint.extract.api import Framework
 from gradlint.extract.calls import CallsMixin

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from gradlint.extract import catalog
 from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
@@ -94,7 +94,7 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         return _sequential(interp, args, kwargs, span)
     if q in ("keras.Model", "keras.models.Model") or (leaf in ("Model", "Functional") and q.startswith("keras.")):
         return _functional_model(interp, args, kwargs, span)
-    if q.startswith("keras.losses.") or q.startswith("keras.optimizers."):
+    if q.startswith(("keras.losses.", "keras.optimizers.")):
         return _loss_or_optimizer(q, leaf, kwargs, span)
     if q.startswith("keras.initializers.") or (q.startswith("keras.") and leaf in catalog.KERAS_INIT_CLASSES
                                                and leaf[0].isupper() and leaf not in catalog.KERAS_LAYERS):

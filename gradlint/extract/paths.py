@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from gradlint.extract import catalog
 from gradlint.extract.values import UNKNOWN, TensorV, Value
@@ -71,7 +71,7 @@ def merge_many(tensors: list[TensorV], span: Span, concat: bool) -> TensorV:
 MAX_STRUCTURE = 20_000  # nodes in one merged structure; beyond it the path becomes UNKNOWN
 
 
-def _weight_depth(nodes: "list[Node] | tuple[Node, ...]") -> int:
+def _weight_depth(nodes: list[Node] | tuple[Node, ...]) -> int:
     depth = 0
     for node in nodes:
         if isinstance(node, Layer):
@@ -82,7 +82,7 @@ def _weight_depth(nodes: "list[Node] | tuple[Node, ...]") -> int:
     return depth
 
 
-def _size(nodes: "list[Node] | tuple[Node, ...]") -> int:
+def _size(nodes: list[Node] | tuple[Node, ...]) -> int:
     return sum(1 if isinstance(n, Layer) else _cached(n)[1] for n in nodes)
 
 

@@ -8,7 +8,8 @@ would take it minutes; calls on symbolic values (``len(self.layers)``, ``isinsta
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gradlint.extract import catalog
 from gradlint.extract.api import Args, Core, Kwargs

@@ -32,9 +32,9 @@ class ContinueSignal(Exception):
 class Scope:
     """Variables of one function call, class body or the module; lookups walk to the parent."""
 
-    __slots__ = ("vars", "parent")
+    __slots__ = ("parent", "vars")
 
-    def __init__(self, parent: "Scope | None" = None) -> None:
+    def __init__(self, parent: Scope | None = None) -> None:
         self.vars: dict[str, Value] = {}
         self.parent = parent
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from gradlint.extract import catalog, recorder
 from gradlint.extract.api import Args, Interp, Kwargs

@@ -105,7 +105,7 @@ class ClassInfo:
     container_base: str | None = None  # "sequential"/"modulelist" when subclassing nn.Sequential etc.
     scope: Any = None  # defining scope
 
-    def mro(self) -> list["ClassInfo"]:
+    def mro(self) -> list[ClassInfo]:
         order: list[ClassInfo] = [self]
         for base in self.bases:
             if isinstance(base, ClassV):
@@ -114,7 +114,7 @@ class ClassInfo:
                         order.append(cls)
         return order
 
-    def find_method(self, name: str, after: "ClassInfo | None" = None) -> tuple["ClassInfo", ast.FunctionDef] | None:
+    def find_method(self, name: str, after: ClassInfo | None = None) -> tuple[ClassInfo, ast.FunctionDef] | None:
         chain = self.mro()
         if after is not None and after in chain:
             chain = chain[chain.index(after) + 1:]
