@@ -5,20 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import SEED, run_cli
 
 from gradlint.rule import all_rules
-
-SEED = """\
-from tensorflow.keras.layers import Dense
-from tensorflow.keras.models import Sequential
-model = Sequential()
-model.add(Dense(64, activation='sigmoid', input_shape=(20,)))
-for _ in range(10):
-    model.add(Dense(64, activation='sigmoid'))
-model.add(Dense(1, activation='sigmoid'))
-"""
-
 
 def test_findings_exit_1_and_text_format(tmp_path: Path) -> None:
     path = tmp_path / "seed.py"

@@ -5,17 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import SEED, run_cli
 
-SEED = """\
-from tensorflow.keras.layers import Dense
-from tensorflow.keras.models import Sequential
-model = Sequential()
-model.add(Dense(64, activation='sigmoid', input_shape=(20,)))
-for _ in range(10):
-    model.add(Dense(64, activation='sigmoid'))
-model.add(Dense(1, activation='sigmoid'))
-"""
 ZERO = """\
 import torch.nn as nn
 class Net(nn.Module):

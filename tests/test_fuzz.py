@@ -30,13 +30,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES as FIXTURE_DIR
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradlint.engine import LintConfig, Selection, lint_source
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = sorted((ROOT / "fixtures").rglob("*.py"))
+FIXTURES = sorted(FIXTURE_DIR.rglob("*.py"))
 LONG = int(os.environ.get("GRADLINT_FUZZ_EXAMPLES", "0") or 0)
 CONFIG = LintConfig(selection=Selection(("ALL",)))
 
@@ -578,11 +579,15 @@ def test_generated_programs_are_mostly_valid_model_code() -> None:
 
 
 def test_cli_output_does_not_depend_on_hash_seed() -> None:
-    """Set and dict ordering must not leak into the report: run the fixtures under two hash seeds."""
+    """Set and dict ordering must not leak into the report: run the fixtures under two hash seeds.
+
+    --no-cache: with the cache on, the second run (and the first, after any earlier run) would be
+    served from the cache and compare a file with itself."""
     outputs = []
     for seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=seed, NO_COLOR="1")
-        proc = subprocess.run([sys.executable, "-m", "gradlint", "--format", "json", "--select", "ALL", "fixtures"],
+        proc = subprocess.run([sys.executable, "-m", "gradlint", "--no-cache", "--format", "json", "--select", "ALL",
+                               "fixtures"],
                               capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
         assert proc.returncode in (0, 1), proc.stderr
         outputs.append(json.loads(proc.stdout))
