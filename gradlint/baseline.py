@@ -11,8 +11,8 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from gradlint.diagnostics import Diagnostic
 

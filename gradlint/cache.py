@@ -7,6 +7,7 @@ cache never see half-written data.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -37,10 +38,11 @@ def _code_stamp() -> str:
     global _CODE_STAMP
     if _CODE_STAMP is None:
         import gradlint
-        import gradlint.rules
 
+        # By name: gradlint.rules is the checkout's rules/ folder mapped at install time (mypy cannot follow it).
+        rules = importlib.import_module("gradlint.rules")
         digest = hashlib.sha256()
-        for package in (gradlint, gradlint.rules):
+        for package in (gradlint, rules):
             for directory in package.__path__:
                 for path in sorted(Path(directory).rglob("*.py")):
                     try:

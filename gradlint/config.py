@@ -12,9 +12,10 @@ import fnmatch
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,7 +58,8 @@ class FileConfig:
         name = os.path.basename(file_path)
         codes: list[str] = []
         for pattern, ignored in self.per_file_ignores.items():
-            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
+            directory = pattern.rstrip("/") + "/*"
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(rel, directory):
                 codes.extend(ignored)
         return tuple(codes)
 

@@ -24,7 +24,7 @@ class Diagnostic:
     extra: dict[str, object] = field(default_factory=dict)
     # Stable across edits elsewhere in the file: code, model and the reported source line's text.
     fingerprint: str | None = None
-    fix: "object | None" = None  # gradlint.rule.InitFix; not cached, --fix relints
+    fix: object | None = None  # gradlint.rule.InitFix; not cached, --fix relints
 
     def fix_json(self) -> dict[str, object] | None:
         return self.fix.to_json() if self.fix is not None else None  # type: ignore[attr-defined]

@@ -297,9 +297,9 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
                 if previous is None or _worse(diag, previous):
                     diagnostics[key] = diag
     for rule in rules:
-        for finding, model in rule.check_training(context):
-            diag = _to_diagnostic(path, rule, finding, model)
-            lines_to_check = {diag.line} | ({model.span.line} if model is not None else set())
+        for finding, trained in rule.check_training(context):  # trained: the model concerned, if known
+            diag = _to_diagnostic(path, rule, finding, trained)
+            lines_to_check = {diag.line} | ({trained.span.line} if trained is not None else set())
             if suppressions.suppresses(diag.code, lines_to_check):
                 continue
             diagnostics.setdefault((diag.code, diag.line, diag.column), diag)

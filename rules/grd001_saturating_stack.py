@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint import gradflow
 from gradlint.analysis.inits import describe_inits
@@ -10,7 +10,8 @@ from gradlint.analysis.triage import diagnoses_for
 from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
-from gradlint.rules._shared import run_span, severity_for
+
+from ._shared import run_span, severity_for
 
 # Saturating activations whose outputs have mean ½: they give the next layer fixed per-unit offsets
 # that LayerNorm (per sample, over features) keeps and BatchNorm (per unit, over the batch) removes.
@@ -21,7 +22,8 @@ _NONZERO_MEAN = frozenset({"sigmoid", "hard_sigmoid"})
 class SaturatingActivationStack(Rule):
     code = "GRD001"
     name = "saturating-activation-stack"
-    summary = "Consecutive sigmoid/tanh layers with no normalization or residual path shrink the gradient geometrically."
+    summary = ("Consecutive sigmoid/tanh layers with no normalization or residual path shrink the gradient "
+               "geometrically.")
     what_it_does = """
 Finds runs of weight layers (Linear, Dense, Conv) whose activation squashes — sigmoid, tanh,
 hard_sigmoid, softsign, hardtanh — following each other on the model's main path with no
@@ -95,7 +97,8 @@ class SE(nn.Module):
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
-        self.blocks = nn.Sequential(*[nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), SE(32)) for _ in range(8)])
+        self.blocks = nn.Sequential(*[nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                                                    SE(32)) for _ in range(8)])
     def forward(self, x):
         return self.blocks(x)
 """),
@@ -141,7 +144,8 @@ model = nn.Sequential(*layers, nn.Linear(128, 1))
             units, estimate = diagnosis.units, diagnosis.estimate
             first, last = units[0].layer, units[-1].layer
             acts = sorted({u.activation for u in units})
-            gain = f"; each layer passes on ≈{estimate.per_layer_gain:.2g} of the gradient" if estimate.per_layer_gain else ""
+            gain = (f"; each layer passes on ≈{estimate.per_layer_gain:.2g} of the gradient"
+                    if estimate.per_layer_gain else "")
             norms = ("BatchNorm (not LayerNorm: it keeps the per-unit offsets of sigmoid outputs)"
                      if set(acts) & _NONZERO_MEAN else "BatchNorm/LayerNorm")
             saturating = [u for u in units if u.activation in gradflow.SATURATING]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint.analysis.inits import RELU_LIKE
 from gradlint.analysis.units import Unit, units_and_barriers
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
-from gradlint.rule import Finding, Invalid, InitFix, Rule, RuleContext, Severity, Valid
+from gradlint.rule import Finding, InitFix, Invalid, Rule, RuleContext, Severity, Valid
 
 
 def _weight_layers(path: list[Node]) -> list[Layer]:
@@ -235,11 +235,13 @@ model.apply(init_weights)
             what = "zero" if value == 0 else (f"the constant {value:g}" if value is not None else "a constant")
             names = _group_names(layers)
             count = f"{len(layers)} hidden weight layers" if len(layers) > 1 else "hidden weight layer"
+            these, verb = ("These", "start") if len(layers) > 1 else ("A", "starts")
+            relu_note = ", and with zero weights ReLU passes no gradient" if value == 0 else ""
             message = (
-                f"{'These' if len(layers) > 1 else 'A'} {count} start{'' if len(layers) > 1 else 's'} with every weight {what} ({names}): "
-                f"the units of a layer stay identical (symmetry){', and with zero weights ReLU passes no gradient' if value == 0 else ''}. "
-                f"Initialise with the scheme that matches the activation (He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid); "
-                f"keep zeros for biases, the output head or a residual branch's last layer."
+                f"{these} {count} {verb} with every weight {what} ({names}): "
+                f"the units of a layer stay identical (symmetry){relu_note}. "
+                f"Initialise with the scheme that matches the activation (He/kaiming for ReLU, Glorot/xavier for "
+                f"tanh/sigmoid); keep zeros for biases, the output head or a residual branch's last layer."
             )
             fix = _fix_for(layers, span, activations)
             yield Finding(Span(span.line, span.col, span.end_line, span.end_col), message, Severity.WARNING, fix=fix)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint.analysis.triage import diagnoses_for
 from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
-from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
+
+from ._shared import estimate_text, lines_text, run_span, severity_for
 
 
 class DeepPlainNetwork(Rule):
     code = "GRD003"
     name = "deep-plain-network"
-    summary = "A long stack of weight layers with neither normalization nor residual connections, whose gradient vanishes at init."
+    summary = ("A long stack of weight layers with neither normalization nor residual connections, whose gradient "
+               "vanishes at init.")
     what_it_does = """
 Finds long runs (six or more) of weight layers on a model's main path with no normalization
 and no residual connection, of any activation, and estimates the weight-gradient ratio

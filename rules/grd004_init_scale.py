@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint.analysis.inits import FIXED_SCALE_INITS, recommended_init
 from gradlint.analysis.triage import diagnoses_for
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
-from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
+
+from ._shared import estimate_text, lines_text, run_span, severity_for
 
 
 class InitScale(Rule):
     code = "GRD004"
     name = "init-scale"
-    summary = "A fixed-scale weight init (normal/uniform with a hand-picked std) makes gradients vanish or explode at this width and depth."
+    summary = ("A fixed-scale weight init (normal/uniform with a hand-picked std) makes gradients vanish or explode "
+               "at this width and depth.")
     what_it_does = """
 Finds runs of weight layers initialised with a fixed scale that ignores the layer's width —
 `nn.init.normal_(w, 0, 0.01)`, `w.data.uniform_(-1, 1)`, `torch.randn(n, m) * s`, Keras

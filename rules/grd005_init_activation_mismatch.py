@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint.analysis.inits import FAN_AWARE_INITS, recommended_init
 from gradlint.analysis.triage import diagnoses_for
 from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
-from gradlint.rules._shared import activations_text, estimate_text, lines_text, run_span, severity_for
+
+from ._shared import activations_text, estimate_text, lines_text, run_span, severity_for
 
 
 class InitActivationMismatch(Rule):
     code = "GRD005"
     name = "init-activation-mismatch"
-    summary = "The init's gain is meant for another activation (He on tanh/sigmoid, Glorot on deep ReLU, gain=5 on tanh) and the estimate says it matters at this depth."
+    summary = ("The init's gain is meant for another activation (He on tanh/sigmoid, Glorot on deep ReLU, gain=5 on "
+               "tanh) and the estimate says it matters at this depth.")
     what_it_does = """
 Finds runs of weight layers whose explicit init scales with fan-in (kaiming/He, xavier/Glorot,
 LeCun, orthogonal, variance scaling) but with a gain chosen for a different activation, and

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint.analysis.triage import Cause, diagnoses_for
 from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
-from gradlint.rules._shared import estimate_text, lines_text, run_span, severity_for
+
+from ._shared import estimate_text, lines_text, run_span, severity_for
 
 
 class ExplodingGradient(Rule):

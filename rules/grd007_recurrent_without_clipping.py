@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint.model import LayerKind, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
@@ -140,7 +140,7 @@ model.fit(x, y, epochs=3)
             if model is None or id(model) in reported or not is_recurrent(model):
                 continue
             reported.add(id(model))
-            ops = sorted({l.op for l in model.layers() if l.kind == LayerKind.RECURRENT})
+            ops = sorted({layer.op for layer in model.layers() if layer.kind == LayerKind.RECURRENT})
             message = (f"{model.name} ({'/'.join(ops)}) is trained without gradient clipping: one long or unlucky "
                        f"sequence can make the gradient through time explode. Clip the norm before the update "
                        f"(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); Keras optimizer clipnorm=1.0; "

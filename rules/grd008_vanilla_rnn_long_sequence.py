@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint.analysis.estimation import recurrent_step_gain
 from gradlint.estimate import Estimate, format_ratio

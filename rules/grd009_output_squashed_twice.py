@@ -1,8 +1,8 @@
-"""GRD009: a sigmoid/softmax output fed to a loss that applies it again (or logits to a loss that wants probabilities)."""
+"""GRD009: a sigmoid/softmax output fed to a loss that applies it again (or logits to a loss wanting probabilities)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gradlint.analysis.units import output_activation
 from gradlint.model import Model
@@ -15,7 +15,8 @@ _SQUASH = frozenset({"sigmoid", "softmax"})
 class OutputSquashedTwice(Rule):
     code = "GRD009"
     name = "output-squashed-twice"
-    summary = "The model's sigmoid/softmax output goes into a loss that applies sigmoid/softmax itself (or raw logits into a loss that expects probabilities)."
+    summary = ("The model's sigmoid/softmax output goes into a loss that applies sigmoid/softmax itself (or raw logits "
+               "into a loss that expects probabilities).")
     what_it_does = """
 Follows the model's output into the loss computed from it in the same file. Reports a
 sigmoid/softmax output passed to `BCEWithLogitsLoss`, `CrossEntropyLoss`,
@@ -85,18 +86,19 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                 yield Finding(use.span, (
                     f"{spec.name} expects probabilities but receives {model.name}'s raw output (no sigmoid): use "
                     f"BCEWithLogitsLoss on the logits, which is also numerically stable."), Severity.WARNING), model
-        for model_id, (spec, _, span) in facts.compiled.items():
+        for model_id, (loss, _, span) in facts.compiled.items():
             model = context.model_by_id(model_id)
-            if model is None or spec is None:
+            if model is None or loss is None:
                 continue
             act = output_activation(model.path)
-            if spec.from_logits and act in _SQUASH:
+            if loss.from_logits and act in _SQUASH:
                 yield Finding(span, (
-                    f"loss {spec.name}(from_logits=True) applies {act} itself, but {model.name}'s last layer already "
+                    f"loss {loss.name}(from_logits=True) applies {act} itself, but {model.name}'s last layer already "
                     f"uses {act}: the output is squashed twice. Remove the output activation or set "
                     f"from_logits=False."), Severity.WARNING), model
-            elif spec.name in KERAS_PROBABILISTIC_LOSSES and not spec.from_logits and act == "linear":
+            elif loss.name in KERAS_PROBABILISTIC_LOSSES and not loss.from_logits and act == "linear":
                 yield Finding(span, (
-                    f"loss {spec.name} expects probabilities (from_logits=False) but {model.name}'s last layer has no "
+                    f"loss {loss.name} expects probabilities (from_logits=False) but {model.name}'s last layer has no "
                     f"activation, so it outputs logits: pass from_logits=True (numerically stable) or add "
-                    f"{'sigmoid' if 'binary' in spec.name.lower() else 'softmax'} to the output."), Severity.WARNING), model
+                    f"{'sigmoid' if 'binary' in loss.name.lower() else 'softmax'} to the output."),
+                    Severity.WARNING), model

@@ -100,8 +100,8 @@ def render_statistics(report: Report, fmt: str = "text") -> str:
     summary = f"Found {total} problem{'s' if total != 1 else ''}."
     if fmt == "github":
         # Workflow commands without a file: they appear in the job's annotation list.
-        lines = [f"::notice title=gradlint statistics::{r.code} ({r.name}): {r.count} finding{'s' if r.count != 1 else ''}"
-                 for r in rows]
+        title = "::notice title=gradlint statistics::"
+        lines = [f"{title}{r.code} ({r.name}): {r.count} finding{'s' if r.count != 1 else ''}" for r in rows]
         return "".join(line + "\n" for line in [*lines, f"::notice title=gradlint statistics::{summary}"])
     if fmt != "text":
         raise ValueError(f"--statistics has no {fmt} form")

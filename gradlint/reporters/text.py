@@ -32,7 +32,8 @@ def _source_line(report: Report, path: str, line: int, cache: dict[str, list[str
 
 def _snippet(diag: Diagnostic, text: str, color: bool) -> list[str]:
     gutter = f"{diag.line:>5} | "
-    width = max(1, (diag.end_column - diag.column) if diag.end_line == diag.line else len(text.rstrip()) - diag.column + 1)
+    one_line = diag.end_line == diag.line
+    width = max(1, (diag.end_column - diag.column) if one_line else len(text.rstrip()) - diag.column + 1)
     caret = "^" * max(1, min(width, len(text) - diag.column + 1))
     if color:
         caret = f"{_COLORS[diag.severity]}{caret}{_RESET}"
