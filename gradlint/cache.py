@@ -1,16 +1,28 @@
 """Result cache: a file's diagnostics keyed by its content, the effective configuration and
-gradlint's version. Plain JSON, validated on load: a corrupt or foreign entry is ignored and
-rebuilt. Entries are written atomically (temp file + rename), so concurrent runs sharing a
-cache never see half-written data.
+gradlint's version. Entries are written atomically (temp file + rename), so concurrent runs
+sharing a cache never see half-written data.
+
+A cache directory may be shared, restored from an archive, or written by someone else: an
+entry is trusted only if it is a regular file (never a FIFO, device or symlink: opened with
+O_NOFOLLOW | O_NONBLOCK), at most ``MAX_ENTRY_BYTES``, and carries an HMAC-SHA256 of its key and
+body under a per-user secret kept outside the cache (``$XDG_CACHE_HOME/gradlint/secret``, else
+``~/.cache/gradlint/secret``; only if neither can be written, a secret inside the cache
+directory). The body is parsed only after the MAC matches, and validated field by field
+(finite numbers, bounded integers, strings where strings belong). Anything else is a miss:
+the file is linted again and the entry rewritten.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import hmac
 import importlib
 import json
+import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +34,10 @@ from gradlint.model import InputHint, Model, Span
 from gradlint.rule import InitFix, Severity
 
 CACHE_DIR_NAME = ".gradlint_cache"
-_FORMAT = 1
+_FORMAT = 2
+MAX_ENTRY_BYTES = 32 * 1024 * 1024  # a 10 MB file with 100,000 models needs ~20 MB
+_SECRET_BYTES = 32
+_MAX_INT = 10**9  # lines, columns, layer counts: anything larger is not ours
 
 
 def default_cache_dir(project_root: str | None) -> Path:
@@ -65,54 +80,221 @@ def cache_key(data: bytes, config_fingerprint: str) -> str:
     return digest.hexdigest()
 
 
+class BadEntry(Exception):
+    """A cache entry that is not exactly what gradlint writes: treated as a miss."""
+
+
+def _open_regular(path: Path, flags: int, mode: int = 0o600) -> int:
+    """A descriptor on a regular file, never following a symlink, never blocking on a FIFO."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file; OSError for anything else or anything larger."""
+    fd = _open_regular(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, "larger than a cache entry can be")
+    return data
+
+
+def _secret_locations(directory: Path) -> list[Path]:
+    base = os.environ.get("XDG_CACHE_HOME") or (os.path.join(os.path.expanduser("~"), ".cache")
+                                                if os.path.expanduser("~") != "~" else "")
+    out = [Path(base) / "gradlint" / "secret"] if base else []
+    return out + [directory / "secret"]
+
+
+def _load_secret(directory: Path) -> bytes | None:
+    """The per-user key of entry MACs: read, or created (0600, O_EXCL) on first use."""
+    for path in _secret_locations(directory):
+        for _ in range(2):
+            try:
+                secret = read_regular(path, 4096)
+                if len(secret) >= _SECRET_BYTES:
+                    return secret
+                break  # truncated or foreign: try the next location
+            except FileNotFoundError:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    fd = _open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+                except FileExistsError:
+                    continue  # another run created it just now: read that one
+                except OSError:
+                    break
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(os.urandom(_SECRET_BYTES))
+            except OSError:
+                break
+    return None
+
+
 class ResultCache:
     def __init__(self, directory: Path) -> None:
+        self.root = directory
         self.directory = directory / f"v{_FORMAT}-{__version__}"
+        self._secret: bytes | None | bool = False  # False: not loaded yet (loaded per process)
+
+    def __getstate__(self) -> dict[str, Any]:  # pool workers load the secret themselves
+        return {"root": self.root, "directory": self.directory, "_secret": False}
+
+    def _key(self) -> bytes | None:
+        if self._secret is False:
+            self._secret = _load_secret(self.root)
+        return self._secret if isinstance(self._secret, bytes) else None
 
     def _entry(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
+    def _mac(self, secret: bytes, key: str, body: str) -> str:
+        return hmac.new(secret, f"{_FORMAT}\0{key}\0{body}".encode(), hashlib.sha256).hexdigest()
+
     def load(self, key: str, path: str) -> tuple[list[Diagnostic], list[Model], bool] | None:
+        secret = self._key()
+        if secret is None:
+            return None
         try:
-            raw = json.loads(self._entry(key).read_text(encoding="utf-8"))
-            if raw.get("format") != _FORMAT or raw.get("key") != key:
+            raw = _strict_json(read_regular(self._entry(key), MAX_ENTRY_BYTES))
+            if not isinstance(raw, dict) or raw.get("format") != _FORMAT or raw.get("key") != key:
                 return None
-            diagnostics = [_diagnostic_from_json(d, path) for d in raw["diagnostics"]]
-            models = [_model_from_json(m) for m in raw["models"]]
-            return diagnostics, models, bool(raw.get("skipped", False))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None  # missing, corrupt or foreign: lint again
+            body, mac = raw.get("body"), raw.get("mac")
+            if not isinstance(body, str) or not isinstance(mac, str) or \
+                    not hmac.compare_digest(mac, self._mac(secret, key, body)):
+                return None  # forged, or written under another secret
+            payload = _strict_json(body.encode())
+            if not isinstance(payload, dict):
+                return None
+            diagnostics = [_diagnostic_from_json(d, path) for d in _list(payload["diagnostics"])]
+            models = [_model_from_json(m) for m in _list(payload["models"])]
+            return diagnostics, models, _bool(payload.get("skipped", False))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError,
+                MemoryError, BadEntry):
+            return None  # missing, corrupt, foreign or hostile: lint again
 
     def store(self, key: str, diagnostics: list[Diagnostic], models: list[Model], skipped: bool) -> None:
-        payload = {"format": _FORMAT, "key": key, "skipped": skipped,
-                   "diagnostics": [_diagnostic_to_json(d) for d in diagnostics],
-                   "models": [_model_to_json(m) for m in models]}
+        secret = self._key()
+        if secret is None:
+            return
+        body = json.dumps({"skipped": skipped, "diagnostics": [_diagnostic_to_json(d) for d in diagnostics],
+                           "models": [_model_to_json(m) for m in models]}, allow_nan=False)
+        payload = {"format": _FORMAT, "key": key, "mac": self._mac(secret, key, body), "body": body}
         target = self._entry(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._write_tag()
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle)
-            os.replace(tmp, target)
-        except OSError:
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(payload, handle)
+                os.replace(tmp, target)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except (OSError, ValueError):
             pass  # a read-only checkout still lints; it just does not cache
 
     def _write_tag(self) -> None:
         # Backup tools and git skip the directory (the same tag as other tools' caches).
-        tag = self.directory.parent / "CACHEDIR.TAG"
-        if not tag.exists():
-            tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# gradlint result cache\n")
-        ignore = self.directory.parent / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("*\n")
+        # O_EXCL | O_NOFOLLOW: a planted symlink named like the tag is never written through.
+        for name, text in (("CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n# gradlint result cache\n"),
+                           (".gitignore", "*\n")):
+            try:
+                fd = _open_regular(self.root / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except OSError:
+                continue  # exists already (or cannot be written): leave it
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text!r}")
+    return value
+
+
+def _reject_constant(text: str) -> float:
+    raise ValueError(f"{text} is not allowed")
+
+
+def _strict_json(data: bytes) -> Any:
+    return json.loads(data.decode("utf-8"), parse_float=_finite_float, parse_constant=_reject_constant)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not -_MAX_INT <= value <= _MAX_INT:
+        raise BadEntry(f"not a small integer: {value!r}")
+    return value
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadEntry(f"not a finite number: {value!r}")
+    return float(value)
+
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _enc(value: float | None) -> float | str | None:
+    """JSON has no inf/nan (an exactly-zero gradient is log10 = -inf): spelled as strings."""
+    if value is None or math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def _dec(value: Any) -> float:
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    return _float(value)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadEntry(f"not a string: {value!r}")
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadEntry(f"not a boolean: {value!r}")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise BadEntry(f"not a list: {value!r}")
+    return value
+
+
+def _span(value: Any) -> Span:
+    items = _list(value)
+    if len(items) != 4:
+        raise BadEntry("a span has four numbers")
+    return Span(*[_int(v) for v in items])
 
 
 def clear(directory: Path) -> bool:
-    if directory.is_dir() and (directory / "CACHEDIR.TAG").exists():
-        shutil.rmtree(directory)
-        return True
-    return False
+    """Delete a gradlint cache directory (one holding our CACHEDIR.TAG; never through a symlink)."""
+    if directory.is_symlink() or not directory.is_dir() or not (directory / "CACHEDIR.TAG").is_file():
+        return False
+    shutil.rmtree(directory)
+    return True
 
 
 def _diagnostic_to_json(diag: Diagnostic) -> dict[str, Any]:
@@ -124,28 +306,33 @@ def _diagnostic_to_json(diag: Diagnostic) -> dict[str, Any]:
                            fix.scheme, [list(k) for k in fix.keywords], fix.safe, fix.description]
     if diag.estimate is not None:
         e = diag.estimate
-        out["estimate_full"] = [e.log10_weight_ratio, e.log10_backward_ratio, e.layers, e.exact,
-                                list(e.assumptions), e.per_layer_gain, e.max_log10_q]
+        out["estimate_full"] = [_enc(e.log10_weight_ratio), _enc(e.log10_backward_ratio), e.layers, e.exact,
+                                list(e.assumptions), _enc(e.per_layer_gain), _enc(e.max_log10_q)]
     return out
 
 
-def _diagnostic_from_json(raw: dict[str, Any], path: str) -> Diagnostic:
+def _diagnostic_from_json(raw: Any, path: str) -> Diagnostic:
+    if not isinstance(raw, dict):
+        raise BadEntry("a diagnostic is an object")
     estimate = None
     if "estimate_full" in raw:
-        w, b, layers, exact, assumptions, gain, q = raw["estimate_full"]
-        estimate = Estimate(float(w), float(b), int(layers), bool(exact), [str(a) for a in assumptions],
-                            gain, q)
+        w, b, layers, exact, assumptions, gain, q = _list(raw["estimate_full"])
+        estimate = Estimate(_dec(w), _dec(b), _int(layers), _bool(exact), [_str(a) for a in _list(assumptions)],
+                            None if gain is None else _dec(gain), None if q is None else _dec(q))
     known = {"path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "model",
              "estimate", "estimate_full", "fingerprint", "fix", "fix_full"}
     fix = None
     if "fix_full" in raw:
-        span, framework, scheme, keywords, safe, description = raw["fix_full"]
-        fix = InitFix(Span(*[int(v) for v in span]), str(framework), str(scheme),
-                      tuple((str(k), str(v)) for k, v in keywords), bool(safe), str(description))
-    return Diagnostic(path, int(raw["line"]), int(raw["column"]), int(raw["end_line"]), int(raw["end_column"]),
-                      str(raw["code"]), str(raw["name"]), Severity(raw["severity"]), str(raw["message"]),
-                      raw.get("model"), estimate, {k: v for k, v in raw.items() if k not in known},
-                      raw.get("fingerprint"), fix)
+        span, framework, scheme, keywords, safe, description = _list(raw["fix_full"])
+        pairs = []
+        for pair in _list(keywords):
+            k, v = _list(pair)
+            pairs.append((_str(k), _str(v)))
+        fix = InitFix(_span(span), _str(framework), _str(scheme), tuple(pairs), _bool(safe), _str(description))
+    return Diagnostic(path, _int(raw["line"]), _int(raw["column"]), _int(raw["end_line"]), _int(raw["end_column"]),
+                      _str(raw["code"]), _str(raw["name"]), Severity(_str(raw["severity"])), _str(raw["message"]),
+                      _opt_str(raw.get("model")), estimate, {k: v for k, v in raw.items() if k not in known},
+                      _opt_str(raw.get("fingerprint")), fix)
 
 
 def _model_to_json(model: Model) -> dict[str, Any]:
@@ -157,14 +344,24 @@ def _model_to_json(model: Model) -> dict[str, Any]:
                                                "vocab": hint.vocab}}
 
 
-def _model_from_json(raw: dict[str, Any]) -> Model:
+def _model_from_json(raw: Any) -> Model:
     """A model summary: everything but its layers (the rules already ran)."""
+    if not isinstance(raw, dict):
+        raise BadEntry("a model is an object")
     hint = raw.get("hint")
-    return Model(name=str(raw["name"]), framework=str(raw["framework"]), origin=str(raw["origin"]),
-                 span=Span(*[int(v) for v in raw["span"]]), path=[], symbol=raw.get("symbol"),
-                 build=raw.get("build"), end_line=raw.get("end_line"),
-                 input_hint=None if hint is None else InputHint(
-                     str(hint["kind"]), tuple(hint["shape"]) if hint.get("shape") else None, hint.get("vocab")))
+    input_hint = None
+    if hint is not None:
+        if not isinstance(hint, dict):
+            raise BadEntry("a hint is an object")
+        shape = hint.get("shape")
+        vocab = hint.get("vocab")
+        input_hint = InputHint(_str(hint["kind"]), tuple(_int(d) for d in _list(shape)) if shape else None,
+                               None if vocab is None else _int(vocab))
+    end_line = raw.get("end_line")
+    return Model(name=_str(raw["name"]), framework=_str(raw["framework"]), origin=_str(raw["origin"]),
+                 span=_span(raw["span"]), path=[], symbol=_opt_str(raw.get("symbol")),
+                 build=_opt_str(raw.get("build")), end_line=None if end_line is None else _int(end_line),
+                 input_hint=input_hint)
 
 
 def summarize(model: Model) -> Model:

@@ -70,6 +70,36 @@ class _DefaultToCheck(click.Group):
             args = ["check", *args]
         return super().parse_args(ctx, args)
 
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Every way gradlint itself fails exits 2 with a message, never 1 ("findings")."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:  # usage errors: click's message, exit 2
+            exc.show()
+            sys.exit(exc.exit_code if exc.exit_code != EXIT_FINDINGS else EXIT_ERROR)
+        except click.exceptions.Abort:  # Ctrl-C (click's own handler would exit 1)
+            click.echo("\ngradlint: interrupted", err=True)
+            sys.exit(EXIT_ERROR)
+        except BrokenPipeError:  # the reader went away (`gradlint . | head`)
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(EXIT_ERROR)
+        except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 -- a bug in gradlint
+            import traceback
+
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            click.echo(f"gradlint: internal error: {detail}\n(please report it at the gradlint issue tracker, "
+                       f"with the command line; GRADLINT_DEBUG=1 prints the traceback)", err=True)
+            if os.environ.get("GRADLINT_DEBUG"):
+                traceback.print_exc()
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
+
 
 @click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gradlint")
@@ -273,7 +303,7 @@ def _lint(options: CheckOptions, config: LintConfig) -> tuple[list[FileResult], 
     stdin: tuple[str | None, bytes] = (None, b"")
     if "-" in options.paths:
         name = options.stdin_filename or "<stdin>"
-        stdin = (name, sys.stdin.buffer.read())
+        stdin = (name, sys.stdin.buffer.read(MAX_FILE_BYTES + 1))  # more is reported as too large, not read
         results.append(lint_file(name, config, data=stdin[1]))
     file_paths = [p for p in options.paths if p != "-"]
     if file_paths:

@@ -50,7 +50,37 @@ FORMATS = ("text", "json", "sarif", "github")
 STATISTICS_FORMATS = ("text", "json", "github")
 
 
+def printable(text: str) -> str:
+    """Text that encodes as UTF-8. POSIX file names are bytes: one that is not UTF-8 arrives as
+    lone surrogates (``os.fsdecode``); those bytes are shown as ``\\xNN`` escapes, so JSON,
+    SARIF and annotations stay valid UTF-8 (and every other character is kept as is)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # surrogates outside the file-name range, e.g. "\ud800" in text
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def printable_tree(value: object) -> object:
+    """``printable`` applied to every string (keys included) of a JSON-able value."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable_tree(k): printable_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [printable_tree(v) for v in value]
+    return value
+
+
 def render(report: Report, fmt: str, color: bool = False, show_source: bool = True) -> str:
+    return printable(_render(report, fmt, color, show_source))
+
+
+def _render(report: Report, fmt: str, color: bool, show_source: bool) -> str:
     if fmt == "json":
         from gradlint.reporters.json import render_json
 

@@ -6,7 +6,7 @@ import json
 import math
 
 from gradlint import __version__
-from gradlint.reporters import Report
+from gradlint.reporters import Report, printable_tree
 
 
 def _finite(value: object) -> object:
@@ -37,5 +37,5 @@ def render_json(report: Report) -> str:
     if report.baseline is not None:
         payload["summary"]["baseline"] = report.baseline.to_json()  # type: ignore[index]
     payload.update(report.extra)
-    payload = _finite(payload)  # type: ignore[assignment]
+    payload = printable_tree(_finite(payload))  # type: ignore[assignment]
     return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"

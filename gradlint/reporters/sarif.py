@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from pathlib import Path
 
 from gradlint import __version__
-from gradlint.reporters import Report
+from gradlint.reporters import Report, printable_tree
 from gradlint.rule import SYSTEM_CODES, Severity, all_rules
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -46,9 +47,10 @@ def _uri(path: str) -> str:
         rel = os.path.relpath(path)
     except ValueError:
         rel = path
+    # Percent-encoded bytes (RFC 3986): a file name that is not UTF-8 stays exact and valid.
     if rel.startswith(".."):
-        return Path(os.path.abspath(path)).as_uri()
-    return Path(rel).as_posix()
+        return "file://" + urllib.parse.quote(os.fsencode(Path(os.path.abspath(path)).as_posix()), safe="/")
+    return urllib.parse.quote(os.fsencode(Path(rel).as_posix()), safe="/")
 
 
 def render_sarif(report: Report) -> str:
@@ -90,4 +92,4 @@ def render_sarif(report: Report) -> str:
             "results": results,
         }],
     }
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(printable_tree(payload), indent=2, ensure_ascii=False) + "\n"
