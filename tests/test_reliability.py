@@ -325,3 +325,175 @@ def test_fix_never_rewrites_a_constant_init_perturbed_afterwards(tmp_path: Path,
     (tmp_path / "net.py").write_text(src)
     fix("net.py", cwd=tmp_path)
     assert (tmp_path / "net.py").read_text() == src
+
+
+# =========================================================== costs bounded, budgets never hide
+
+SIGMOID_MODEL = ("model = keras.Sequential([keras.layers.Dense(64, activation='sigmoid', input_shape=(20,))] + "
+                 "[keras.layers.Dense(64, activation='sigmoid') for _ in range(11)])\n")
+
+
+def test_huge_range_literals_are_no_internal_error() -> None:
+    """``range(2**63)`` (any bound beyond sys.maxsize items) wherever a fixture uses ``range(``."""
+    import re
+
+    from gradlint.engine import LintConfig, Selection, lint_source
+
+    config = LintConfig(selection=Selection(("ALL",)))
+    sources = ["import torch.nn as nn\nfor i in range(2**63):\n    pass\nr = range(2**63)\nn = len(r)\n"
+               "m = nn.Sequential(*[nn.Linear(4, 4) for _ in range(-2**64, 2**64, 2**62)])\n"]
+    for path in sorted(FIXTURES.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "range(" in text:
+            sources.append(re.sub(r"range\(", "range(2**63 + ", text, count=1))
+            sources.append(text.replace("range(", "range(2**64, "))
+    for source in sources:
+        internal = [d for d in lint_source(source, "huge_range.py", config).diagnostics if d.code == "GRD902"]
+        assert not internal, (internal, source[:500])
+
+
+def test_lone_surrogate_in_lint_source_does_not_raise() -> None:
+    from gradlint.engine import lint_source
+
+    result = lint_source('import torch\nx = "\ud800"\n')
+    assert [d.code for d in result.diagnostics] == ["GRD900"] and result.diagnostics[0].line == 2
+
+
+def test_files_above_the_read_limit_are_reported_with_their_size(tmp_path: Path) -> None:
+    """Memory is bounded by the 2 MiB read limit (~200 bytes of syntax tree per byte of source):
+    a larger file is reported with its size and the knob, never read whole; the knob works."""
+    (tmp_path / "good.py").write_text("import keras\n" + SIGMOID_MODEL)
+    with open(tmp_path / "huge.py", "wb") as handle:
+        handle.write(b"import torch\n")
+        handle.truncate(2 * 1024 * 1024 + 1)  # sparse: one byte past the limit
+    proc = gradlint("--format", "json", "--no-cache", ".", cwd=tmp_path)
+    huge = [d for d in report(proc)["diagnostics"] if d["path"].endswith("huge.py")]
+    assert proc.returncode == 1 and [d["code"] for d in huge] == ["GRD900"], huge
+    assert "MiB" in huge[0]["message"] and "GRADLINT_MAX_FILE_MB" in huge[0]["message"]
+    assert any(d["code"] == "GRD001" for d in report(proc)["diagnostics"])  # the good file beside
+    proc = gradlint("--format", "json", "--no-cache", "good.py", cwd=tmp_path, env={"GRADLINT_MAX_FILE_MB": "0.0001"})
+    assert [d["code"] for d in report(proc)["diagnostics"]] == ["GRD900"]
+    proc = gradlint("--format", "json", "--no-cache", "-", cwd=tmp_path, stdin=b"import torch\n" + b"#" * (3 << 20))
+    assert [d["code"] for d in report(proc)["diagnostics"]] == ["GRD900"]
+
+
+# ============================================= the cache and the output cannot be turned on the user
+
+
+def _entries(cache: Path) -> list[Path]:
+    return [p for p in cache.rglob("*.json") if not p.name.startswith(".")]
+
+
+def _hostile_entries(entry: Path, key: str, secret: bytes) -> dict[str, object]:
+    import hmac
+
+    def signed(body: str) -> str:
+        mac = hmac.new(secret, f"2\0{key}\0{body}".encode(), hashlib.sha256).hexdigest()
+        return json.dumps({"format": 2, "key": key, "mac": mac, "body": body})
+
+    no_findings = json.dumps({"skipped": False, "diagnostics": [], "models": []})
+    return {
+        "deeply nested": "[" * 200_000 + "]" * 200_000,
+        "1e400 outside": '{"format": 2, "key": "%s", "mac": 1e400, "body": "{}"}' % key,
+        "forged, no findings, no MAC": json.dumps({"format": 2, "key": key, "body": no_findings}),
+        "forged, no findings, wrong MAC": json.dumps({"format": 2, "key": key, "mac": "0" * 64, "body": no_findings}),
+        "signed, 1e400 inside": signed('{"skipped": false, "diagnostics": [{"line": 1e400}], "models": []}'),
+        "signed, nested inside": signed('{"skipped": false, "diagnostics": ' + "[" * 100_000 + "]" * 100_000 + ', "models": []}'),
+        "signed, huge int": signed('{"skipped": false, "diagnostics": [{"line": ' + "9" * 4000 + '}], "models": []}'),
+        "signed, wrong types": signed('{"skipped": "no", "diagnostics": {}, "models": 3}'),
+        "FIFO": "fifo",
+        "symlink to /dev/zero": "zero",
+    }
+
+
+def test_hostile_cache_entries_are_misses(tmp_path: Path) -> None:
+    """Every hostile entry is a miss: the finding is reported, nothing hangs or crashes, and the
+    next run is fine. The signed ones use the real secret: strict validation is the second wall."""
+    (tmp_path / "good.py").write_text("import keras\n" + SIGMOID_MODEL)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    cache = tmp_path / ".gradlint_cache"
+    first = report(gradlint("--format", "json", ".", cwd=tmp_path, env=env))
+    assert [d["code"] for d in first["diagnostics"]] == ["GRD001"]
+    (entry,) = _entries(cache)
+    key = entry.stem
+    secret = (tmp_path / "xdg" / "gradlint" / "secret").read_bytes()
+    for name, content in _hostile_entries(entry, key, secret).items():
+        entry.unlink()
+        if content == "fifo":
+            os.mkfifo(entry)
+        elif content == "zero":
+            os.symlink("/dev/zero", entry)
+        else:
+            entry.write_text(str(content))
+        proc = gradlint("--format", "json", ".", cwd=tmp_path, env=env, timeout=60)
+        assert proc.returncode == 1, (name, proc.stderr)
+        assert [d["code"] for d in report(proc)["diagnostics"]] == ["GRD001"], name
+    entry.unlink(missing_ok=True)
+    assert [d["code"] for d in report(gradlint("--format", "json", ".", cwd=tmp_path, env=env))["diagnostics"]] == ["GRD001"]
+
+
+def test_cache_tag_is_never_written_through_a_planted_symlink(tmp_path: Path) -> None:
+    (tmp_path / "good.py").write_text("import keras\n" + SIGMOID_MODEL)
+    cache = tmp_path / ".gradlint_cache"
+    cache.mkdir()
+    victim = tmp_path / "victim.txt"
+    os.symlink(victim, cache / "CACHEDIR.TAG")
+    gradlint("--format", "json", ".", cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert not victim.exists()
+
+
+def test_internal_errors_exit_2_with_a_message(tmp_path: Path) -> None:
+    """A bug anywhere in a run (here: injected into the engine) is exit 2 and one message, never 1."""
+    (tmp_path / "good.py").write_text("import keras\n" + SIGMOID_MODEL)
+    code = ("import sys, gradlint.cli as cli\n"
+            "def boom(*a, **k):\n    raise RuntimeError('injected')\n"
+            "cli.lint_paths = boom\nsys.argv = ['gradlint', '.']\ncli.main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD)
+    assert proc.returncode == 2, proc.stderr
+    assert "internal error" in proc.stderr and "injected" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreadable_subdirectory_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.walk cannot list a directory: GRD900 names it (as root a chmod 000 directory is readable,
+    so the listing failure is injected; tests/test_robustness.py runs the chmod case as a user)."""
+    from gradlint.engine import discover
+
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "m.py").write_text("import torch\n")
+    real_scandir = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    files, problems = discover([str(tmp_path)])
+    assert [(Path(p.path).name, p.code) for p in problems] == [("locked", "GRD900")]
+    assert "Permission denied" in problems[0].message
+
+
+def test_non_utf8_file_names_are_escaped_in_every_format(tmp_path: Path) -> None:
+    raw = os.path.join(os.fsencode(tmp_path), b"mod\xe8le.py")
+    with open(raw, "wb") as handle:
+        handle.write(("import keras\n" + SIGMOID_MODEL).encode())
+    for fmt in ("json", "sarif", "github", "text"):
+        proc = subprocess.run([sys.executable, "-m", "gradlint", "--no-cache", "--format", fmt, "."], cwd=tmp_path,
+                              capture_output=True, timeout=HANG_GUARD)
+        assert proc.returncode == 1, proc.stderr
+        text = proc.stdout.decode("utf-8")  # strict: valid UTF-8
+        if fmt == "json":
+            assert json.loads(text)["diagnostics"][0]["path"].endswith("mod\\xe8le.py")
+        elif fmt == "sarif":
+            uri = json.loads(text)["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            assert uri.endswith("mod%E8le.py")
+        else:
+            assert "mod\\xe8le.py" in text
+
+
+def test_python_m_gradlint_does_not_import_modules_from_the_linted_directory(tmp_path: Path) -> None:
+    (tmp_path / "good.py").write_text("import keras\n" + SIGMOID_MODEL)
+    for name in ("click", "tomllib", "libcst", "json", "hashlib"):
+        (tmp_path / f"{name}.py").write_text(f"open({str(tmp_path / ('PWNED-' + name))!r}, 'w').close()\n")
+    proc = gradlint("--format", "json", "--no-cache", ".", cwd=tmp_path)
+    assert proc.returncode == 1 and not list(tmp_path.glob("PWNED-*")), list(tmp_path.glob("PWNED-*"))

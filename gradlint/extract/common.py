@@ -141,8 +141,8 @@ def safe_string_call(text: str, method: str, args: list[Any]) -> bool:
 def foldable(args: list[Any]) -> bool:
     """Constant folding calls the real function: refuse inputs that would take it minutes."""
     for arg in args:
-        if isinstance(arg, range) and len(arg) > MAX_LIST_ITEMS:
-            return False
+        if isinstance(arg, range) and (arg.stop - arg.start) // (arg.step or 1) > MAX_LIST_ITEMS:
+            return False  # (not len(): it raises OverflowError beyond sys.maxsize items)
         if isinstance(arg, int) and arg.bit_length() > 256:
             return False
         if isinstance(arg, (str, bytes, tuple, list)) and len(arg) > MAX_LIST_ITEMS:

@@ -568,7 +568,10 @@ class ExpressionsMixin(Core):
         if isinstance(value, Const):
             v = value.value
             if isinstance(v, range):
-                if len(v) > MAX_LOOP_ITERATIONS:
+                # len() of a range beyond sys.maxsize items raises OverflowError (range(2**63)).
+                if v.start >= v.stop if v.step > 0 else v.start <= v.stop:
+                    return []
+                if abs((v.stop - v.start) // v.step) > MAX_LOOP_ITERATIONS:
                     return None
                 return [Const(i) for i in v]
             if isinstance(v, (tuple, list, str)):
