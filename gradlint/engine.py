@@ -185,8 +185,8 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (),
         if os.path.isdir(raw):
             visited: set[str] = set()
 
-            def unreadable(exc: OSError) -> None:  # a directory os.walk cannot list: say so
-                where = exc.filename if isinstance(exc.filename, str) else raw
+            def unreadable(exc: OSError, top: str = raw) -> None:  # a directory os.walk cannot list: say so
+                where = exc.filename if isinstance(exc.filename, str) else top
                 problems.append(_system_diagnostic(where, "GRD900", f"cannot read directory: {exc.strerror or exc}"))
 
             for root, dirs, files in os.walk(raw, followlinks=True, onerror=unreadable):
