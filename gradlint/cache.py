@@ -320,7 +320,7 @@ def _diagnostic_from_json(raw: Any, path: str) -> Diagnostic:
         estimate = Estimate(_dec(w), _dec(b), _int(layers), _bool(exact), [_str(a) for a in _list(assumptions)],
                             None if gain is None else _dec(gain), None if q is None else _dec(q))
     known = {"path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "model",
-             "estimate", "estimate_full", "fingerprint", "fix", "fix_full"}
+             "estimate", "estimate_full", "fingerprint", "fix", "fix_full", "cell"}
     fix = None
     if "fix_full" in raw:
         span, framework, scheme, keywords, safe, description = _list(raw["fix_full"])
@@ -332,7 +332,7 @@ def _diagnostic_from_json(raw: Any, path: str) -> Diagnostic:
     return Diagnostic(path, _int(raw["line"]), _int(raw["column"]), _int(raw["end_line"]), _int(raw["end_column"]),
                       _str(raw["code"]), _str(raw["name"]), Severity(_str(raw["severity"])), _str(raw["message"]),
                       _opt_str(raw.get("model")), estimate, {k: v for k, v in raw.items() if k not in known},
-                      _opt_str(raw.get("fingerprint")), fix)
+                      _opt_str(raw.get("fingerprint")), fix, None if raw.get("cell") is None else _int(raw["cell"]))
 
 
 def _model_to_json(model: Model) -> dict[str, Any]:

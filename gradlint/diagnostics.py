@@ -25,12 +25,15 @@ class Diagnostic:
     # Stable across edits elsewhere in the file: code, model and the reported source line's text.
     fingerprint: str | None = None
     fix: object | None = None  # gradlint.rule.InitFix; not cached, --fix relints
+    # Notebooks: the cell (1-based over all cells) and ``line``/``end_line`` are within it.
+    # A fix's span stays in the notebook's virtual source (gradlint.notebook).
+    cell: int | None = None
 
     def fix_json(self) -> dict[str, object] | None:
         return self.fix.to_json() if self.fix is not None else None  # type: ignore[attr-defined]
 
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.code)
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.cell or 0, self.line, self.column, self.code)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -45,6 +48,8 @@ class Diagnostic:
             "message": self.message,
             "model": self.model,
         }
+        if self.cell is not None:
+            out["cell"] = self.cell
         if self.estimate is not None:
             out["estimate"] = self.estimate.to_json()
         if self.fingerprint is not None:

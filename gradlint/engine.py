@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from gradlint.diagnostics import Diagnostic
 from gradlint.extract import extract
 from gradlint.model import Model
+from gradlint.notebook import NotebookError, VirtualSource, is_notebook, load_notebook, mask_python
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.suppress import Suppressions
@@ -208,7 +209,7 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = (),
                     keep.append(d)
                 dirs[:] = keep
                 for name in sorted(files):
-                    if not (name.endswith(".py") or name.endswith(".pyi")):
+                    if not name.endswith((".py", ".pyi", ".ipynb")):
                         continue
                     rel = os.path.normpath(os.path.join(rel_root, name))
                     full = os.path.join(root, name)
@@ -288,16 +289,17 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
         if not any(marker in data for marker in _MODEL_MARKERS):
             result.skipped = True
             return result
-        text = decode_source(data)
-        suppressions = Suppressions(text)
-        if suppressions.file_level:
+        if path.lower().endswith(".ipynb"):
+            source = notebook_source(data)
+            if source is None:  # a notebook of another language (R, Julia...)
+                result.skipped = True
+                return result
+            cells = lint_virtual(source, path, config)
+            result.diagnostics, result.models = cells.diagnostics, cells.models
+            _keep_applicable_fixes(data, result.diagnostics, notebook=True)
             return result
-        tree = parse_source(text, path)
-        result.diagnostics, result.models = lint_tree(tree, suppressions, path, config)
+        _lint_text(result, decode_source(data), path, config)
         if result.diagnostics:
-            lines = text.splitlines()
-            for diag in result.diagnostics:
-                diag.fingerprint = fingerprint(diag, lines)
             _keep_applicable_fixes(data, result.diagnostics)
     except SourceError as exc:
         result.diagnostics = _keep_selected([_system_diagnostic(path, exc.code, exc.message, exc.line, exc.column)],
@@ -309,6 +311,60 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
         result.diagnostics = [_system_diagnostic(
             path, "GRD902", f"internal error ({detail}); please report it at the gradlint issue tracker "
                             f"with this file")]
+    return result
+
+
+def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> None:
+    suppressions = Suppressions(text)
+    if suppressions.file_level:
+        return
+    try:
+        tree = parse_source(text, path)
+    except SourceError as exc:
+        # A file exported from a notebook keeps its `!pip install` / `%cd` lines: lint the rest
+        # (lines are masked one for one, so locations do not move). Valid Python is never masked.
+        masked = mask_python(text) if exc.code == "GRD901" else text
+        if masked is text:
+            raise
+        try:
+            tree = parse_source(masked, path)
+        except SourceError:
+            raise exc from None
+    result.diagnostics, result.models = lint_tree(tree, suppressions, path, config)
+    if result.diagnostics:
+        lines = text.splitlines()
+        for diag in result.diagnostics:
+            diag.fingerprint = fingerprint(diag, lines)
+
+
+def notebook_source(data: bytes) -> VirtualSource | None:
+    """A notebook's code cells as one Python text (None: not a Python notebook)."""
+    try:
+        notebook = load_notebook(data)
+    except NotebookError as exc:
+        raise SourceError("GRD900", exc.message, exc.line, exc.column) from None
+    return notebook.source() if notebook.language == "python" else None
+
+
+def lint_virtual(source: VirtualSource, path: str, config: LintConfig) -> FileResult:
+    """Lint notebook cells (``gradlint.notebook.virtual_source``): every location is given
+    as a cell and a line within it. Never raises."""
+    result = FileResult(path)
+    try:
+        _lint_text(result, source.text, path, config)
+    except SourceError as exc:
+        result.diagnostics = _keep_selected([_system_diagnostic(path, exc.code, exc.message, exc.line, exc.column)],
+                                            config)
+    except Exception as exc:  # a bug in gradlint: report it, lint the other files
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        result.diagnostics = [_system_diagnostic(
+            path, "GRD902", f"internal error ({detail}); please report it at the gradlint issue tracker "
+                            f"with this file")]
+    for diag in result.diagnostics:
+        diag.message = source.relocate_message(diag.message, source.locate(diag.line)[0])
+        diag.cell, diag.line = source.locate(diag.line)
+        end_cell, end_line = source.locate(diag.end_line)
+        diag.end_line = end_line if end_cell == diag.cell else diag.line
     return result
 
 
@@ -359,7 +415,7 @@ def content_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _keep_applicable_fixes(data: bytes, diagnostics: list[Diagnostic]) -> None:
+def _keep_applicable_fixes(data: bytes, diagnostics: list[Diagnostic], notebook: bool = False) -> None:
     """A finding carries a fix only if ``--fix --unsafe-fixes`` applies it: a dry run of the
     fixer on the same bytes (LibCST is imported only for files that have a fix to offer)."""
     if not any(d.fix is not None for d in diagnostics):
@@ -367,7 +423,7 @@ def _keep_applicable_fixes(data: bytes, diagnostics: list[Diagnostic]) -> None:
     try:
         from gradlint.fixes import applicable, fix_key
 
-        keep = applicable(data, diagnostics)
+        keep = applicable(data, diagnostics, notebook)
     except Exception:  # noqa: BLE001 -- offering no fix is always safe
         keep = set()
     for diag in diagnostics:
@@ -500,4 +556,5 @@ def lint_source(text: str, path: str = "<stdin>", config: LintConfig | None = No
     return lint_file(path, config or LintConfig(), data=data)
 
 
-__all__ = ["LintConfig", "Selection", "FileResult", "lint_file", "lint_paths", "lint_source", "discover"]
+__all__ = ["LintConfig", "Selection", "FileResult", "lint_file", "lint_paths", "lint_source", "lint_virtual",
+           "discover"]

@@ -19,8 +19,19 @@ def _escape_property(text: str) -> str:
 def render_github(report: Report) -> str:
     lines = []
     for diag in report.diagnostics:
-        props = (f"file={_escape_property(diag.path)},line={diag.line},col={diag.column},"
-                 f"endLine={diag.end_line},endColumn={diag.end_column},"
+        line, column, end_line, end_column = diag.line, diag.column, diag.end_line, diag.end_column
+        message = f"{diag.code} {diag.message}"
+        if diag.cell is not None:
+            # Annotations know only lines of the file as stored: point at the line of the
+            # .ipynb JSON that holds the code, and name the cell in the text.
+            from gradlint.notebook import raw_location
+
+            line, column = raw_location(diag.path, diag.cell, diag.line, diag.column)
+            end_line, end_column = line, column + max(diag.end_column - diag.column, 0) if \
+                diag.end_line == diag.line else column
+            message = f"{diag.code} {diag.message} [notebook cell {diag.cell}, line {diag.line}]"
+        props = (f"file={_escape_property(diag.path)},line={line},col={column},"
+                 f"endLine={end_line},endColumn={end_column},"
                  f"title={_escape_property(f'{diag.code} ({diag.name})')}")
-        lines.append(f"::{_COMMAND[diag.severity]} {props}::{_escape_data(f'{diag.code} {diag.message}')}")
+        lines.append(f"::{_COMMAND[diag.severity]} {props}::{_escape_data(message)}")
     return "".join(line + "\n" for line in lines)

@@ -8,6 +8,7 @@ import urllib.parse
 from pathlib import Path
 
 from gradlint import __version__
+from gradlint.diagnostics import Diagnostic
 from gradlint.reporters import Report, printable_tree
 from gradlint.rule import SYSTEM_CODES, Severity, all_rules
 
@@ -53,28 +54,52 @@ def _uri(path: str) -> str:
     return urllib.parse.quote(os.fsencode(Path(rel).as_posix()), safe="/")
 
 
+def _notebook_region(diag: Diagnostic) -> tuple[tuple[int, int], tuple[int, int]]:
+    from gradlint.notebook import raw_location
+
+    assert diag.cell is not None
+    start = raw_location(diag.path, diag.cell, diag.line, diag.column)
+    if diag.end_line == diag.line:
+        return start, (start[0], start[1] + max(diag.end_column - diag.column, 0))
+    return start, raw_location(diag.path, diag.cell, diag.end_line, diag.end_column)
+
+
 def render_sarif(report: Report) -> str:
     rules = _rule_descriptors()
     index = {rule["id"]: i for i, rule in enumerate(rules)}
     results = []
     for diag in report.diagnostics:
-        region = {"startLine": max(diag.line, 1), "startColumn": max(diag.column, 1)}
-        if (diag.end_line, diag.end_column) >= (diag.line, diag.column):
-            region["endLine"] = max(diag.end_line, 1)
-            region["endColumn"] = max(diag.end_column, 1)
+        start, end = (diag.line, diag.column), (diag.end_line, diag.end_column)
+        message = diag.message
+        if diag.cell is not None:
+            # SARIF has no notebook cells: the region points into the .ipynb file as stored
+            # (the JSON string holding the line), the cell is named in the message, a
+            # logical location and properties (docs/notebooks.md says what viewers show).
+            start, end = _notebook_region(diag)
+            message = f"{message} [notebook cell {diag.cell}, line {diag.line}]"
+        region = {"startLine": max(start[0], 1), "startColumn": max(start[1], 1)}
+        if end >= start:
+            region["endLine"] = max(end[0], 1)
+            region["endColumn"] = max(end[1], 1)
+        location: dict[str, object] = {"physicalLocation": {
+            "artifactLocation": {"uri": _uri(diag.path), "uriBaseId": "%SRCROOT%"},
+            "region": region,
+        }}
+        if diag.cell is not None:
+            location["logicalLocations"] = [{"name": f"cell {diag.cell}", "kind": "module",
+                                             "fullyQualifiedName": f"{_uri(diag.path)}:cell {diag.cell}"}]
         result: dict[str, object] = {
             "ruleId": diag.code,
             "ruleIndex": index[diag.code],
             "level": _LEVEL[diag.severity],
-            "message": {"text": diag.message},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": _uri(diag.path), "uriBaseId": "%SRCROOT%"},
-                "region": region,
-            }}],
+            "message": {"text": message},
+            "locations": [location],
         }
         if diag.fingerprint:
             result["partialFingerprints"] = {"gradlintFinding/v1": diag.fingerprint}
         properties: dict[str, object] = {}
+        if diag.cell is not None:
+            properties.update(cell=diag.cell, cellLine=diag.line, cellColumn=diag.column)
         if diag.model:
             properties["model"] = diag.model
         if diag.estimate is not None:

@@ -15,10 +15,18 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def _source_line(report: Report, path: str, line: int, cache: dict[str, list[str] | None]) -> str | None:
+def _source_line(report: Report, path: str, line: int, cache: dict[str, list[str] | None],
+                 cell: int | None = None) -> str | None:
     """The reported line of the user's file (read once per file; None if it cannot be read)."""
     if report.source_lines is None:
         return None
+    if cell is not None:  # a notebook: the line within the cell, as the user wrote it
+        from gradlint.notebook import cell_lines
+
+        key = f"{path}\0{cell}"
+        if key not in cache:
+            cache[key] = cell_lines(path, cell)
+        path = key
     if path not in cache:
         try:
             cache[path] = report.source_lines(path)
@@ -65,7 +73,8 @@ def render_text(report: Report, color: bool = False, show_source: bool = True) -
     lines = []
     sources: dict[str, list[str] | None] = {}
     for diag in report.diagnostics:
-        location = f"{diag.path}:{diag.line}:{diag.column}:"
+        cell = f"cell {diag.cell}:" if diag.cell is not None else ""  # ruff's notebook form
+        location = f"{diag.path}:{cell}{diag.line}:{diag.column}:"
         code = diag.code
         if color:
             location = f"{_BOLD}{location}{_RESET}"
@@ -73,7 +82,7 @@ def render_text(report: Report, color: bool = False, show_source: bool = True) -
         model = f" [{diag.model}]" if diag.model else ""
         lines.append(f"{location} {code} {diag.message}{model}")
         wanted = show_source and not diag.code.startswith("GRD90")
-        text = _source_line(report, diag.path, diag.line, sources) if wanted else None
+        text = _source_line(report, diag.path, diag.line, sources, diag.cell) if wanted else None
         if text is not None and text.strip():
             lines.extend(_snippet(diag, text, color))
     lines.append(_summary(report))
