@@ -496,7 +496,7 @@ def _fix_stdin(result: FileResult, data: bytes, unsafe: bool, diff_only: bool) -
     applies); with --diff: the diff. Returns the fixed bytes, None when nothing changed."""
     from gradlint.fixes import fix_source
 
-    plan = fix_source(data, result.diagnostics, unsafe)
+    plan = fix_source(data, result.diagnostics, unsafe, notebook=result.path.lower().endswith(".ipynb"))
     if diff_only:
         if plan is not None:
             click.echo(plan.diff(result.path), nl=False)

@@ -81,19 +81,33 @@ def selected_fixes(diagnostics: Sequence[Diagnostic], unsafe: bool) -> list[Init
     return [d.fix for d in diagnostics if isinstance(d.fix, InitFix) and (d.fix.safe or unsafe)]
 
 
-def plan_fixes(data: bytes, fixes: Sequence[InitFix]) -> FixPlan | None:
-    """The file's bytes with ``fixes`` applied, or None when none of them applies safely."""
+def plan_fixes(data: bytes, fixes: Sequence[InitFix], notebook: bool = False,
+               imports_from: bytes | None = None) -> FixPlan | None:
+    """The file's bytes with ``fixes`` applied, or None when none of them applies safely.
+
+    ``notebook``: ``data`` is an .ipynb file (gradlint.notebook_fix plans it cell by cell).
+    ``imports_from``: the source whose top-level imports say how to name ``torch.nn.init``
+    (default: ``data``; a notebook cell uses the whole notebook's)."""
     if not fixes:
         return None
+    if notebook:
+        from gradlint.notebook_fix import plan_notebook
+
+        return plan_notebook(data, fixes)
     try:
         module = cst.parse_module(data)
         if module.bytes != data:  # LibCST would not write the untouched parts back byte for byte
             return None
-        init_ref = _torch_init_reference(module)
+        init_ref = _torch_init_reference(module if imports_from is None else cst.parse_module(imports_from))
         rewriter = _Rewriter(fixes, init_ref)
         fixed_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(rewriter)
         fixed = fixed_module.bytes
-    except (cst.ParserSyntaxError, RecursionError, ValueError, UnicodeError, MemoryError):
+    except cst.ParserSyntaxError:
+        # An exported notebook's `!pip install` lines: fix with them masked.
+        from gradlint.notebook_fix import plan_masked
+
+        return plan_masked(data, fixes, imports_from=imports_from)
+    except (RecursionError, ValueError, UnicodeError, MemoryError):
         return None
     if not rewriter.applied or fixed == data:
         return None
@@ -108,10 +122,10 @@ def plan_fixes(data: bytes, fixes: Sequence[InitFix]) -> FixPlan | None:
     return FixPlan(data, fixed, module.encoding, rewriter.applied)
 
 
-def applicable(data: bytes, diagnostics: Sequence[Diagnostic]) -> set[tuple[int, int]]:
+def applicable(data: bytes, diagnostics: Sequence[Diagnostic], notebook: bool = False) -> set[tuple[int, int]]:
     """Keys of the fixes in ``diagnostics`` that ``--fix --unsafe-fixes`` would apply (dry run)."""
     fixes = [d.fix for d in diagnostics if isinstance(d.fix, InitFix)]
-    plan = plan_fixes(data, fixes)
+    plan = plan_fixes(data, fixes, notebook)
     if plan is None:
         return set()
     applied = {fix_key(f) for f in plan.applied}
@@ -119,7 +133,7 @@ def applicable(data: bytes, diagnostics: Sequence[Diagnostic]) -> set[tuple[int,
         # Fixes are independent edits of different calls; confirm that the ones that applied
         # still make a valid file on their own (what --fix without --unsafe-fixes may write).
         for fix in [f for f in fixes if fix_key(f) in applied]:
-            if plan_fixes(data, [fix]) is None:
+            if plan_fixes(data, [fix], notebook) is None:
                 applied.discard(fix_key(fix))
     return applied
 
@@ -552,7 +566,7 @@ def fix_results(results: Sequence[Any], unsafe: bool, diff_only: bool, allow_rea
             data = _read_limited(target)
             if digest(data) != result.digest:
                 raise FixError("changed on disk since it was linted: not rewritten (run gradlint again)")
-            plan = plan_fixes(data, chosen)
+            plan = plan_fixes(data, chosen, notebook=result.path.lower().endswith(".ipynb"))
             if plan is None:
                 raise FixError("the fix no longer applies cleanly: not rewritten")
             if diff_only:
@@ -575,6 +589,6 @@ def fix_results(results: Sequence[Any], unsafe: bool, diff_only: bool, allow_rea
     return run
 
 
-def fix_source(data: bytes, diagnostics: Sequence[Diagnostic], unsafe: bool) -> FixPlan | None:
+def fix_source(data: bytes, diagnostics: Sequence[Diagnostic], unsafe: bool, notebook: bool = False) -> FixPlan | None:
     """Standard input: the fixed bytes (printed, as ruff does), or None when nothing applies."""
-    return plan_fixes(data, selected_fixes(diagnostics, unsafe))
+    return plan_fixes(data, selected_fixes(diagnostics, unsafe), notebook)

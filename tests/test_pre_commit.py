@@ -53,3 +53,33 @@ def test_pre_commit_hook_blocks_bad_model_and_passes_good(tmp_path: Path) -> Non
     good = try_repo("good_model.py")
     assert good.returncode == 0, good.stdout + good.stderr
     assert "Passed" in good.stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_pre_commit_hook_lints_notebooks(tmp_path: Path) -> None:
+    """types_or includes jupyter: a staged notebook is linted, reported at its cell."""
+    pre_commit = Path(sys.executable).with_name("pre-commit")
+    if not pre_commit.exists():
+        pytest.skip("pre-commit is not installed (make setup-test installs it)")
+    repo = tmp_path / "project"
+    (repo / "notebooks").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "cache"), NO_COLOR="1")
+    env.pop("VIRTUAL_ENV", None)
+    shutil.copy(ROOT / "fixtures" / "notebooks" / "deep_sigmoid.ipynb", repo / "notebooks" / "bad.ipynb")
+    shutil.copy(ROOT / "fixtures" / "notebooks" / "clean_relu.ipynb", repo / "notebooks" / "good.ipynb")
+    _git(repo, "add", ".")
+
+    def run(*files: str) -> subprocess.CompletedProcess[str]:
+        # No --files: pre-commit picks the staged files whose type matches the hook's types_or.
+        args = ["--files", *files] if files else ["--all-files"]
+        return subprocess.run([str(pre_commit), "try-repo", str(ROOT), "gradlint", *args],
+                              cwd=repo, capture_output=True, text=True, env=env, timeout=900)
+
+    both = run()
+    assert both.returncode == 1, both.stdout + both.stderr
+    assert "notebooks/bad.ipynb:cell 3:3:16: GRD001" in both.stdout
+    assert "good.ipynb:" not in both.stdout  # passed to the hook, nothing to report
+    good = run("notebooks/good.ipynb")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Passed" in good.stdout
