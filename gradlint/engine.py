@@ -15,15 +15,17 @@ import sys
 import tokenize
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from gradlint.diagnostics import Diagnostic
 from gradlint.extract import extract
 from gradlint.model import Model
-from gradlint.notebook import NotebookError, VirtualSource, is_notebook, load_notebook, mask_python
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.suppress import Suppressions
+
+if TYPE_CHECKING:
+    from gradlint.notebook import VirtualSource
 
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "__pycache__", ".tox", ".nox", "build", "dist",
@@ -323,6 +325,9 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
     except SourceError as exc:
         # A file exported from a notebook keeps its `!pip install` / `%cd` lines: lint the rest
         # (lines are masked one for one, so locations do not move). Valid Python is never masked.
+        # imported only when a file does not parse
+        from gradlint.notebook import mask_python
+
         masked = mask_python(text) if exc.code == "GRD901" else text
         if masked is text:
             raise
@@ -339,6 +344,8 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
 
 def notebook_source(data: bytes) -> VirtualSource | None:
     """A notebook's code cells as one Python text (None: not a Python notebook)."""
+    from gradlint.notebook import NotebookError, load_notebook
+
     try:
         notebook = load_notebook(data)
     except NotebookError as exc:
@@ -355,7 +362,7 @@ def lint_virtual(source: VirtualSource, path: str, config: LintConfig) -> FileRe
     except SourceError as exc:
         result.diagnostics = _keep_selected([_system_diagnostic(path, exc.code, exc.message, exc.line, exc.column)],
                                             config)
-    except Exception as exc:  # a bug in gradlint: report it, lint the other files
+    except Exception as exc:  # noqa: BLE001 -- a bug in gradlint: report it, lint the other files
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result.diagnostics = [_system_diagnostic(
             path, "GRD902", f"internal error ({detail}); please report it at the gradlint issue tracker "

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 NOTEBOOK_SUFFIX = ".ipynb"
 
@@ -404,7 +404,7 @@ def load_notebook(data: bytes | str) -> Notebook:
     if isinstance(nbformat, int) and nbformat < 4:
         raise NotebookError(f"nbformat {nbformat} notebook: only nbformat 4 is read (convert it with "
                             f"`jupyter nbconvert --to notebook`)")
-    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    metadata: dict[str, object] = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
     language = "python"
     for holder, key in ((metadata.get("language_info"), "name"), (metadata.get("kernelspec"), "language")):
         if isinstance(holder, dict) and isinstance(holder.get(key), str):

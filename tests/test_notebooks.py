@@ -8,11 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, run_cli
 
 nbformat = pytest.importorskip("nbformat")  # test dependency only: gradlint reads notebooks with json
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NOTEBOOKS = FIXTURES / "notebooks"
 DEEP = NOTEBOOKS / "deep_sigmoid.ipynb"
@@ -151,7 +150,7 @@ def test_syntax_error_in_a_cell_is_reported_in_that_cell(tmp_path: Path) -> None
                   new_code_cell("x = 1\nmodel = nn.Sequential(nn.Linear(2, 2)"))
     code, report = _json(str(path))
     (diag,) = report["diagnostics"]
-    assert (diag["code"], diag["cell"]) == ("GRD901", 3)
+    assert (code, diag["code"], diag["cell"]) == (1, "GRD901", 3)
 
 
 def test_exported_py_with_shell_escapes_lints(tmp_path: Path) -> None:
@@ -165,7 +164,7 @@ def test_exported_py_with_shell_escapes_lints(tmp_path: Path) -> None:
     # Python that is only a syntax error stays one.
     path.write_text("import torch.nn as nn\n!pip install torch\nmodel = nn.Sequential(\n")
     code, report = _json(str(path))
-    assert [d["code"] for d in report["diagnostics"]] == ["GRD901"]
+    assert code == 1 and [d["code"] for d in report["diagnostics"]] == ["GRD901"]
 
 
 def _fixable_notebook(path: Path) -> Path:
