@@ -230,3 +230,14 @@ def test_baseline_keeps_notebook_findings_matched(tmp_path: Path) -> None:
     (tmp_path / "deep.ipynb").write_text(json.dumps(raw, indent=1))
     assert run_cli("--baseline", str(baseline), ".", cwd=tmp_path).returncode == 0
     assert ":cell 4:3:16: GRD001" in run_cli("--no-cache", ".", cwd=tmp_path).stdout
+
+
+def test_fix_in_an_exported_py_keeps_its_shell_escapes(tmp_path: Path) -> None:
+    path = tmp_path / "exported.py"
+    source = "!pip install torch\nimport torch.nn as nn\n" + ZERO_CELL.replace(
+        "        nn.init.zeros_", "        %time\n        nn.init.zeros_") + "\n"
+    path.write_text(source)
+    proc = run_cli("--fix", "--unsafe-fixes", "--no-cache", str(path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert path.read_text() == source.replace("nn.init.zeros_(self.fc1.weight)",
+                                              'nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")')
