@@ -331,10 +331,7 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
         masked = mask_python(text) if exc.code == "GRD901" else text
         if masked is text:
             raise
-        try:
-            tree = parse_source(masked, path)
-        except SourceError:
-            raise exc from None
+        tree = parse_source(masked, path)  # still invalid: the error past the IPython lines
     result.diagnostics, result.models = lint_tree(tree, suppressions, path, config)
     if result.diagnostics:
         lines = text.splitlines()
