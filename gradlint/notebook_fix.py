@@ -125,7 +125,7 @@ def plan_notebook(data: bytes, fixes: Sequence[InitFix]) -> NotebookFixPlan | No
         return None
     if len(check.cells) != len(notebook.cells):
         return None
-    for old, new in zip(notebook.cells, check.cells):
+    for old, new in zip(notebook.cells, check.cells, strict=True):
         if new.source != changed.get(old.number, old.source) or new.kind != old.kind:
             return None
     bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
