@@ -8,10 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from conftest import FIXTURES, run_cli
 
 nbformat = pytest.importorskip("nbformat")  # test dependency only: gradlint reads notebooks with json
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+new_code_cell = nbformat.v4.new_code_cell
+new_markdown_cell = nbformat.v4.new_markdown_cell
+new_notebook = nbformat.v4.new_notebook
 
 NOTEBOOKS = FIXTURES / "notebooks"
 DEEP = NOTEBOOKS / "deep_sigmoid.ipynb"
