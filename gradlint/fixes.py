@@ -65,8 +65,15 @@ class FixPlan:
     fixed: bytes
     encoding: str
     applied: list[InitFix] = field(default_factory=list)
+    # Notebooks: (cell, old source, new source) of each changed cell; the diff is per cell.
+    cells: list[tuple[int, str, str]] | None = None
 
     def diff(self, path: str) -> str:
+        if self.cells is not None:
+            from gradlint.notebook_fix import cell_diff
+
+            return cell_diff(path, self.cells)
+
         def lines(data: bytes) -> list[str]:
             return data.decode(self.encoding, errors="replace").splitlines(keepends=True)
 
@@ -93,7 +100,8 @@ def plan_fixes(data: bytes, fixes: Sequence[InitFix], notebook: bool = False,
     if notebook:
         from gradlint.notebook_fix import plan_notebook
 
-        return plan_notebook(data, fixes)
+        planned = plan_notebook(data, fixes, _plan_text)
+        return None if planned is None else FixPlan(data, planned[0], "utf-8", planned[1], planned[2])
     try:
         module = cst.parse_module(data)
         if module.bytes != data:  # LibCST would not write the untouched parts back byte for byte
@@ -106,7 +114,8 @@ def plan_fixes(data: bytes, fixes: Sequence[InitFix], notebook: bool = False,
         # An exported notebook's `!pip install` lines: fix with them masked.
         from gradlint.notebook_fix import plan_masked
 
-        return plan_masked(data, fixes, imports_from=imports_from)
+        masked = plan_masked(data, fixes, _plan_text, imports_from)
+        return None if masked is None else FixPlan(data, masked[0], masked[1], masked[2])
     except (RecursionError, ValueError, UnicodeError, MemoryError):
         return None
     if not rewriter.applied or fixed == data:
@@ -120,6 +129,12 @@ def plan_fixes(data: bytes, fixes: Sequence[InitFix], notebook: bool = False,
     if _comments(original_text) != _comments(fixed_text):
         return None  # a comment would be lost: not this fix
     return FixPlan(data, fixed, module.encoding, rewriter.applied)
+
+
+def _plan_text(data: bytes, fixes: Sequence[InitFix], imports_from: bytes | None) -> tuple[bytes, list[InitFix]] | None:
+    """plan_fixes for gradlint.notebook_fix (which cannot import this module: no cycle)."""
+    plan = plan_fixes(data, fixes, imports_from=imports_from)
+    return None if plan is None else (plan.fixed, plan.applied)
 
 
 def applicable(data: bytes, diagnostics: Sequence[Diagnostic], notebook: bool = False) -> set[tuple[int, int]]:

@@ -4,8 +4,9 @@ A notebook is fixed cell by cell: each cell with fixes is masked (its IPython li
 uniquely tagged ``pass`` statements), planned by the ordinary fixer (gradlint.fixes, with
 all its checks) and unmasked; then only that cell's ``source`` value is spliced into the
 file text (gradlint.notebook.replace_cells). Indentation, key order, outputs and metadata
-stay byte for byte. Fix spans are in the notebook's virtual source; the plan's ``applied``
-holds the caller's fixes, so dry runs (``fixes.applicable``) match them by key.
+stay byte for byte. Fix spans are in the notebook's virtual source; the returned ``applied``
+holds the caller's fixes, so dry runs (``fixes.applicable``) match them by key. The planner
+is passed in by gradlint.fixes, so this module never imports it (no import cycle).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import difflib
 import io
 import re
 import tokenize
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from gradlint.fixes import FixPlan, plan_fixes
 from gradlint.model import Span
 from gradlint.notebook import (
     NotebookError,
@@ -31,17 +31,18 @@ from gradlint.rule import InitFix
 _TAG = re.compile(r"[ \t]*pass  # gradlint-masked-(\d+)(\r\n|\r|\n)?")
 
 
-@dataclass
-class NotebookFixPlan(FixPlan):
-    cells: list[tuple[int, str, str]] = field(default_factory=list)  # (cell, old source, new source)
+# What gradlint.fixes passes in: Python bytes + fixes (+ the source naming torch.nn.init) ->
+# (fixed bytes, fixes applied), or None. Injected so that this module does not import fixes.
+Planner = Callable[[bytes, Sequence[InitFix], "bytes | None"], "tuple[bytes, list[InitFix]] | None"]
 
-    def diff(self, path: str) -> str:
-        """One unified diff per changed cell, headed ``path:cell N`` (as ruff prints them)."""
-        out: list[str] = []
-        for number, old, new in self.cells:
-            out.extend(difflib.unified_diff(_diff_lines(old), _diff_lines(new), fromfile=f"a/{path}:cell {number}",
-                                            tofile=f"b/{path}:cell {number}"))
-        return "".join(out)
+
+def cell_diff(path: str, cells: Sequence[tuple[int, str, str]]) -> str:
+    """One unified diff per changed cell, headed ``path:cell N`` (as ruff prints them)."""
+    out: list[str] = []
+    for number, old, new in cells:
+        out.extend(difflib.unified_diff(_diff_lines(old), _diff_lines(new), fromfile=f"a/{path}:cell {number}",
+                                        tofile=f"b/{path}:cell {number}"))
+    return "".join(out)
 
 
 def _diff_lines(text: str) -> list[str]:
@@ -51,23 +52,25 @@ def _diff_lines(text: str) -> list[str]:
     return lines
 
 
-def _fix_masked_text(text: str, fixes: Sequence[InitFix], cell_magics: bool,
+def _fix_masked_text(text: str, fixes: Sequence[InitFix], cell_magics: bool, plan: Planner,
                      imports_from: bytes | None) -> tuple[str, list[InitFix]] | None:
     """Fix Python text holding IPython lines: masked, planned, unmasked. None: nothing applies."""
     lines = split_lines(text)
     masked, indices = mask_lines(lines, lambda i, indent: f"{indent}pass  # gradlint-masked-{i}", cell_magics)
-    plan = plan_fixes("".join(masked).encode("utf-8"), fixes, imports_from=imports_from)
-    if plan is None:
+    planned = plan("".join(masked).encode("utf-8"), fixes, imports_from)
+    if planned is None:
         return None
     restored = []
-    for line in split_lines(plan.fixed.decode("utf-8")):
+    for line in split_lines(planned[0].decode("utf-8")):
         tag = _TAG.fullmatch(line) if indices else None
         restored.append(lines[int(tag.group(1))] if tag and int(tag.group(1)) < len(lines) else line)
-    return "".join(restored), plan.applied
+    return "".join(restored), planned[1]
 
 
-def plan_masked(data: bytes, fixes: Sequence[InitFix], imports_from: bytes | None = None) -> FixPlan | None:
-    """A .py file that LibCST cannot parse: if IPython lines are the reason, fix around them."""
+def plan_masked(data: bytes, fixes: Sequence[InitFix], plan: Planner,
+                imports_from: bytes | None = None) -> tuple[bytes, str, list[InitFix]] | None:
+    """A .py file that LibCST cannot parse: if IPython lines are the reason, fix around them.
+    Returns (fixed bytes, encoding, fixes applied)."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
@@ -78,13 +81,15 @@ def plan_masked(data: bytes, fixes: Sequence[InitFix], imports_from: bytes | Non
     _, indices = mask_lines(split_lines(text), cell_magics=False)
     if not indices:
         return None  # a real syntax error
-    fixed = _fix_masked_text(text, fixes, False, imports_from)
+    fixed = _fix_masked_text(text, fixes, False, plan, imports_from)
     if fixed is None:
         return None
-    return FixPlan(data, fixed[0].encode(encoding), encoding, fixed[1])
+    return fixed[0].encode(encoding), encoding, fixed[1]
 
 
-def plan_notebook(data: bytes, fixes: Sequence[InitFix]) -> NotebookFixPlan | None:
+def plan_notebook(data: bytes, fixes: Sequence[InitFix],
+                  plan: Planner) -> tuple[bytes, list[InitFix], list[tuple[int, str, str]]] | None:
+    """(fixed file bytes, fixes applied, changed cells as (cell, old, new)), or None."""
     try:
         notebook = load_notebook(data)
     except NotebookError:
@@ -110,7 +115,7 @@ def plan_notebook(data: bytes, fixes: Sequence[InitFix]) -> NotebookFixPlan | No
         cell = notebook.cell(number)
         if cell is None:
             continue
-        result = _fix_masked_text(cell.source, cell_fixes, True, imports)
+        result = _fix_masked_text(cell.source, cell_fixes, True, plan, imports)
         if result is None or result[0] == cell.source:
             continue
         changed[number] = result[0]
@@ -129,4 +134,4 @@ def plan_notebook(data: bytes, fixes: Sequence[InitFix]) -> NotebookFixPlan | No
         if new.source != changed.get(old.number, old.source) or new.kind != old.kind:
             return None
     bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
-    return NotebookFixPlan(data, (bom + text).encode("utf-8"), "utf-8", applied, cells)
+    return (bom + text).encode("utf-8"), applied, cells
