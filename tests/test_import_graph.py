@@ -10,6 +10,7 @@ edge is not counted (as in import-linter and pydeps): it would make every packag
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from conftest import ROOT
@@ -53,6 +54,12 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
 
 
 def import_graph() -> dict[str, set[str]]:
+    """module -> the project modules it imports (a fresh copy: callers may edit it)."""
+    return {name: set(targets) for name, targets in _import_graph().items()}
+
+
+@functools.cache
+def _import_graph() -> dict[str, frozenset[str]]:
     modules = _modules()
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
@@ -74,7 +81,7 @@ def import_graph() -> dict[str, set[str]]:
                 resolved = _resolve(target, modules)
                 if resolved is not None and resolved != name:
                     graph[name].add(resolved)
-    return graph
+    return {name: frozenset(targets) for name, targets in graph.items()}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

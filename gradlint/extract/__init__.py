@@ -161,7 +161,8 @@ def _importable_names(body: list[ast.stmt]) -> set[str]:
 
 
 def _factory_names(interp: Interpreter) -> dict[int, str]:
-    return {id(v): v.factory for v in interp.built if getattr(v, "factory", None)}  # type: ignore[union-attr]
+    return {id(v): v.factory for v in interp.built
+            if isinstance(v, (ContainerV, FunctionalModelV, InstanceV)) and v.factory}
 
 
 def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],

@@ -49,6 +49,8 @@ from gradlint.model import Layer, LayerKind
 class CallsMixin(Core):
     """``eval_Call`` and everything a call can reach that is not a builtin or a method of a value."""
 
+    frame: Frame  # set per call by call_function (declared here too: mypy cannot infer it across the mixins)
+
     def eval_Call(self, node: ast.Call, scope: Scope) -> Value:
         func = self.eval(node.func, scope)
         args: list[Value] = []
@@ -153,7 +155,7 @@ class CallsMixin(Core):
         self.called_functions.add(id(func.node))
         scope = Scope(func.scope)
         self.bind(func.node, func.defaults, args, kwargs, scope)
-        saved = self.frame
+        saved: Frame = self.frame
         self.frame = Frame(cls=func.owner, self_val=self_val if self_val is not None else (args[0] if args and func.owner else None))
         self.depth += 1
         try:
@@ -180,13 +182,13 @@ class CallsMixin(Core):
         dynamic check can call."""
         if func.scope is not self.module_scope or isinstance(func.node, ast.Lambda) or func.owner is not None:
             return
-        if not isinstance(result, (ContainerV, FunctionalModelV, InstanceV)) or getattr(result, "factory", None):
+        if not isinstance(result, (ContainerV, FunctionalModelV, InstanceV)) or result.factory:
             return
         args = func.node.args
         required = len(args.posonlyargs + args.args) - len(args.defaults)
         if required > 0 or any(d is None for d in args.kw_defaults):
             return
-        result.factory = func.name  # type: ignore[union-attr]
+        result.factory = func.name
 
     def instantiate(self, info: ClassInfo, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         self.instantiated_classes.add(info.name)

@@ -111,8 +111,9 @@ def shape_of(args: list[Value]) -> tuple[int, ...] | None:
             dims.append(arg.value)
         elif isinstance(arg, Const) and isinstance(arg.value, tuple) and all(isinstance(d, int) for d in arg.value):
             dims.extend(arg.value)
-        elif isinstance(arg, ListV) and all(isinstance(i, Const) and isinstance(i.value, int) for i in arg.items):
-            dims.extend(i.value for i in arg.items)  # type: ignore[union-attr]
+        elif isinstance(arg, ListV) and (ints := const_values(arg.items)) is not None and \
+                all(isinstance(d, int) for d in ints):
+            dims.extend(ints)
         else:
             return None
     return tuple(dims) or None
@@ -175,3 +176,13 @@ def activation_of(value: Value) -> str | None:
 
 def is_property(fnode: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any(isinstance(d, ast.Name) and d.id in ("property", "cached_property") for d in fnode.decorator_list)
+
+
+def const_values(values: Iterable[Value]) -> list[Any] | None:
+    """The Python values of ``values`` when every one is a constant, else None."""
+    out = []
+    for value in values:
+        if not isinstance(value, Const):
+            return None
+        out.append(value.value)
+    return out

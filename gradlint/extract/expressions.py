@@ -15,6 +15,7 @@ from gradlint.extract import catalog
 from gradlint.extract.api import Core
 from gradlint.extract.common import (
     WIDE_FORMAT,
+    const_values,
     is_none,
     is_property,
     param_ndim,
@@ -213,7 +214,7 @@ class ExpressionsMixin(Core):
         return UNKNOWN
 
     def eval_Slice(self, node: ast.Slice, scope: Scope) -> Value:
-        parts = []
+        parts: list[int | None] = []
         for part in (node.lower, node.upper, node.step):
             if part is None:
                 parts.append(None)
@@ -226,8 +227,9 @@ class ExpressionsMixin(Core):
 
     def eval_Tuple(self, node: ast.Tuple, scope: Scope) -> Value:
         items = self.eval_elements(node.elts, scope)
-        if items is not None and all(isinstance(i, Const) for i in items.items):
-            return Const(tuple(i.value for i in items.items))  # type: ignore[union-attr]
+        values = const_values(items.items) if items is not None else None
+        if values is not None:
+            return Const(tuple(values))
         if items is None:
             return UNKNOWN
         items.is_tuple = True

@@ -49,6 +49,7 @@ def activation_formula(node: ast.BinOp) -> tuple[str, ast.expr] | None:
                 return "sigmoid", exp_arg
         if isinstance(num, ast.BinOp) and isinstance(num.op, ast.Sub):
             a, b = _is_exp_call(num.left), _is_exp_call(num.right)
-            if a is not None and b is not None and _negated(b) is not None and ast.dump(_negated(b)) == ast.dump(a):
+            neg = _negated(b) if b is not None else None
+            if a is not None and neg is not None and ast.dump(neg) == ast.dump(a):
                 return "tanh", a
     return None

@@ -10,6 +10,7 @@ import ast
 from gradlint.extract import catalog, recorder
 from gradlint.extract.api import Core
 from gradlint.extract.common import (
+    const_values,
     first_tensor,
     is_module,
     longest_tensor,
@@ -395,9 +396,10 @@ def _dict_method(target: DictV, name: str, args: list[Value]) -> Value:
 def _str_method(text: str, name: str, args: list[Value]) -> Value:
     if not safe_string_call(text, name, [a.value for a in args if isinstance(a, Const)]):
         return UNKNOWN
+    values = const_values(args)
     try:
-        if all(isinstance(a, Const) for a in args):
-            return Const(getattr(text, name)(*[a.value for a in args]))  # type: ignore[union-attr]
+        if values is not None:
+            return Const(getattr(text, name)(*values))
     except Exception:
         return UNKNOWN
     return UNKNOWN

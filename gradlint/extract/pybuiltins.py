@@ -13,7 +13,7 @@ from typing import Any
 
 from gradlint.extract import catalog
 from gradlint.extract.api import Args, Core, Kwargs
-from gradlint.extract.common import foldable
+from gradlint.extract.common import const_values, foldable
 from gradlint.extract.invocable import PartialV, SuperV
 from gradlint.extract.values import (
     UNKNOWN,
@@ -116,10 +116,11 @@ class BuiltinsMixin(Core):
     def call_stdlib(self, q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
         """``math.*`` on constants, ``OrderedDict(...)``, ``functools.partial(...)``; None for other names."""
         if q.startswith("math.") and leaf in catalog.MATH and callable(catalog.MATH[leaf]):
-            if all(isinstance(a, Const) for a in args) and foldable([a.value for a in args]) and \
-                    not (leaf == "pow" and any(isinstance(a.value, (int, float)) and abs(a.value) > 64 for a in args[1:])):
+            values = const_values(args)
+            if values is not None and foldable(values) and \
+                    not (leaf == "pow" and any(isinstance(v, (int, float)) and abs(v) > 64 for v in values[1:])):
                 try:
-                    return Const(catalog.MATH[leaf](*[a.value for a in args]))  # type: ignore[union-attr,operator]
+                    return Const(catalog.MATH[leaf](*values))  # type: ignore[operator]
                 except Exception:
                     return UNKNOWN
             return UNKNOWN
@@ -179,9 +180,10 @@ def _reduce(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: 
     if len(args) != 1:
         return UNKNOWN
     items = interp.iterate(args[0])
-    if items is not None and all(isinstance(i, Const) for i in items) and items:
+    values = const_values(items) if items is not None else None
+    if values:
         try:
-            return Const(_FOLDED[name](i.value for i in items))  # type: ignore[union-attr]
+            return Const(_FOLDED[name](values))
         except Exception:
             return UNKNOWN
     return UNKNOWN
@@ -197,9 +199,10 @@ def _sequence(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node
         return ListV([], partial=True)
     if name == "reversed":
         items = items[::-1]
-    if name == "sorted" and all(isinstance(i, Const) for i in items):
+    values = const_values(items) if name == "sorted" else None
+    if values is not None:
         try:
-            items = [Const(v) for v in sorted(i.value for i in items)]  # type: ignore[union-attr]
+            items = [Const(v) for v in sorted(values)]
         except Exception:
             pass
     return ListV(items, is_tuple=name == "tuple")

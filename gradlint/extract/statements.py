@@ -86,9 +86,9 @@ class StatementsMixin(Core):
         positional = args.posonlyargs + args.args
         for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
             defaults[arg.arg] = self.eval_safe(default, scope)
-        for arg, default in zip(args.kwonlyargs, args.kw_defaults):
-            if default is not None:
-                defaults[arg.arg] = self.eval_safe(default, scope)
+        for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults):
+            if kw_default is not None:
+                defaults[arg.arg] = self.eval_safe(kw_default, scope)
         name = getattr(node, "name", "<lambda>")
         return FunctionV(node, scope, defaults, owner, name)
 
@@ -187,9 +187,9 @@ class StatementsMixin(Core):
         if isinstance(self_val, InstanceV) and attrs_a is not None and attrs_b is not None:
             self_val.attrs = merge_envs(attrs_a, attrs_b)
         # An early return in an undecidable branch: keep it as a candidate unless the flow continues.
-        for ret in (ret_a, ret_b):
-            if ret is not None:
-                self.frame.returned.append(ret)
+        for early in (ret_a, ret_b):
+            if early is not None:
+                self.frame.returned.append(early)
 
     def stmt_For(self, stmt: ast.For, scope: Scope) -> None:
         iterable = self.eval_safe(stmt.iter, scope)

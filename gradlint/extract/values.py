@@ -92,6 +92,7 @@ class ContainerV(Value):
     input_hint: InputHint | None = None
     name: str | None = None
     serial: int = field(default_factory=next_serial)
+    factory: str | None = None  # the module-level function that builds it with default arguments
 
 
 @dataclass(eq=False)
@@ -145,6 +146,7 @@ class InstanceV(Value):
     seq_items: list[Value] | None = None  # subclasses of nn.Sequential
     owned: bool = False
     partial: bool = False
+    factory: str | None = None  # the module-level function that builds it with default arguments
 
 
 @dataclass(eq=False)
@@ -210,6 +212,7 @@ class FunctionalModelV(Value):
     span: Span
     owned: bool = False
     name: str | None = None
+    factory: str | None = None  # the module-level function that builds it with default arguments
 
 
 @dataclass(eq=False)
