@@ -110,6 +110,7 @@ def main() -> None:
     gradlint PATH...            lint files and directories (same as `gradlint check`)
     gradlint rules              list the rules
     gradlint explain CODE       print a rule's documentation
+    gradlint server             language server for editors (LSP over stdio; needs pygls)
     """
 
 
@@ -618,6 +619,20 @@ def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeou
               if defaults and name in defaults}
     return DynamicOptions(timeout=timeout, seeds=seeds, model_args=args, input_shapes=shapes, plot_dir=plot_dir,
                           thresholds=replace(Thresholds(), **bounds), **extra)
+
+
+@main.command("server")
+def server_command() -> None:
+    """Run the language server (LSP over stdio) for editors: see docs/editors.md."""
+    try:
+        from gradlint.server import serve  # pygls: the optional `server` extra
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("pygls", "lsprotocol", "cattrs", "attrs"):
+            raise
+        click.echo("gradlint: error: `gradlint server` needs pygls 2: pip install 'pygls>=2' "
+                   "(the `server` extra of gradlint)", err=True)
+        sys.exit(EXIT_ERROR)
+    serve()
 
 
 @main.command("clean")

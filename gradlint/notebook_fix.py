@@ -52,7 +52,7 @@ def _diff_lines(text: str) -> list[str]:
     return lines
 
 
-def _fix_masked_text(text: str, fixes: Sequence[InitFix], cell_magics: bool, plan: Planner,
+def fix_masked_text(text: str, fixes: Sequence[InitFix], cell_magics: bool, plan: Planner,
                      imports_from: bytes | None) -> tuple[str, list[InitFix]] | None:
     """Fix Python text holding IPython lines: masked, planned, unmasked. None: nothing applies."""
     lines = split_lines(text)
@@ -81,7 +81,7 @@ def plan_masked(data: bytes, fixes: Sequence[InitFix], plan: Planner,
     _, indices = mask_lines(split_lines(text), cell_magics=False)
     if not indices:
         return None  # a real syntax error
-    fixed = _fix_masked_text(text, fixes, False, plan, imports_from)
+    fixed = fix_masked_text(text, fixes, False, plan, imports_from)
     if fixed is None:
         return None
     return fixed[0].encode(encoding), encoding, fixed[1]
@@ -115,7 +115,7 @@ def plan_notebook(data: bytes, fixes: Sequence[InitFix],
         cell = notebook.cell(number)
         if cell is None:
             continue
-        result = _fix_masked_text(cell.source, cell_fixes, True, plan, imports)
+        result = fix_masked_text(cell.source, cell_fixes, True, plan, imports)
         if result is None or result[0] == cell.source:
             continue
         changed[number] = result[0]
