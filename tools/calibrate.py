@@ -1,8 +1,16 @@
-"""Run the calibration grid and print the table of docs/calibration.md (markdown).
+"""Calibration against measured gradients (docs/calibration.md).
+
+The per-layer estimator grid (a table of docs/calibration.md, markdown):
 
     .venv/bin/python tools/calibrate.py            # full grid (636 cells, a few minutes)
     .venv/bin/python tools/calibrate.py --ci       # the subset tests/test_calibration.py runs
     .venv/bin/python tools/calibrate.py --update-docs   # also rewrite the table in docs/calibration.md
+
+The generated, measured corpus (tools/measured_corpus.py; labels in docs/measured_corpus.json):
+
+    .venv/bin/python tools/calibrate.py corpus generate [--dir DIR]   # write the model files
+    .venv/bin/python tools/calibrate.py corpus label [--jobs 2]       # measure them, rewrite the labels
+    .venv/bin/python tools/calibrate.py corpus compare [--dynamic]    # static (and dynamic) vs labels
 
 Measurement and comparison code lives in tools/calibration_support.py (shared with tests/test_calibration.py).
 """
@@ -13,6 +21,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DOC = os.path.join(ROOT, "docs", "calibration.md")
@@ -22,7 +31,33 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import calibration_support as cs  # noqa: E402
 
 
+def corpus_main(argv: list[str]) -> int:
+    import measured_corpus as mc
+
+    ap = argparse.ArgumentParser(prog="calibrate.py corpus", description=mc.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("action", choices=("generate", "label", "compare"))
+    ap.add_argument("--dir", type=Path, default=mc.DEFAULT_DIR, help=f"corpus directory (default {mc.DEFAULT_DIR})")
+    ap.add_argument("--labels", type=Path, default=mc.LABELS_PATH, help="the labels table")
+    ap.add_argument("--jobs", type=int, default=2, help="label: processes (default 2)")
+    ap.add_argument("--dynamic", action="store_true", help="compare: also run gradlint --dynamic")
+    ap.add_argument("--misses", type=int, default=15, help="compare: disagreements to list")
+    args = ap.parse_args(argv)
+    if args.action == "generate":
+        files = mc.generate(args.dir)
+        print(f"{len(files)} files in {args.dir}")
+    elif args.action == "label":
+        table = mc.label(args.dir, args.labels, jobs=args.jobs)
+        print(f"{len(table['models'])} models labelled in {table['seconds']} s: {table['counts']} -> {args.labels}")
+    else:
+        print(mc.compare(args.dir, args.labels, dynamic=args.dynamic, misses=args.misses), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["corpus"]:
+        return corpus_main(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ci", action="store_true", help="only the CI subset")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

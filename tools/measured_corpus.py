@@ -1,0 +1,764 @@
+"""A generated, measured calibration corpus: model source files and their measured labels.
+
+Three steps, each a subcommand of ``tools/calibrate.py corpus`` (docs/calibration.md):
+
+* ``generate``: write every configuration as a real source file (PyTorch; Keras 3 for a
+  subset) into a corpus directory (default ``build/measured-corpus``). Deterministic: the
+  configurations come from a fixed seed, and each file's SHA-256 is stored with its label,
+  so the labels can be checked against regenerated sources.
+* ``label``: import each file, build its model once per seed and run one forward/backward
+  pass at init (the measurement protocol of ../shared/reference.md §1b, restated below);
+  write the table ``docs/measured_corpus.json``.
+* ``compare``: run the static ``gradlint --format json`` (and, with ``--dynamic``, the
+  dynamic check) on the same files and print a confusion matrix per class and the median
+  |log10 error| of each estimated quantity against the measurement.
+
+The labelling harness is independent of ``gradlint.dynamic`` (its own layer discovery with
+forward hooks, its own norms, batch 128 instead of the dynamic check's 32), so comparing the
+dynamic verdicts with these labels checks the dynamic check against a second measurement.
+Only the thresholds and the order of the criteria are shared (``gradlint.verdict``): they
+*are* the protocol.
+
+Protocol: N(0, 1) input of batch 128, train mode (batch statistics), MSE loss to N(0, 1)
+targets, one backward pass, seeds 0, 1, 2 (torch.manual_seed / keras.utils.set_random_seed
+before the model is built), medians over seeds. Weight layers: ``nn.Linear`` / ``Dense`` in
+execution order; first/last = first and last executed. NaN/Inf in a majority of seeds is
+non-finite; a hidden layer (not the last executed, ≥ 2 units) whose weight rows and
+gradient rows are all identical (allclose, rtol 1e-5, atol 1e-7·max|W|) in a majority of
+seeds is symmetric.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Iterable
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = ROOT / "build" / "measured-corpus"
+LABELS_PATH = ROOT / "docs" / "measured_corpus.json"
+GENERATOR_VERSION = 1
+GENERATOR_SEED = 20_250_611
+BATCH = 128
+SEEDS = (0, 1, 2)
+IN_FEATURES = 32
+OUT_FEATURES = 10
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "selu", "leaky_relu", "softplus", "elu", "linear")
+INITS = ("default", "xavier", "kaiming", "normal0.01", "normal0.05", "normal1.0", "uniform0.05", "zeros",
+         "constant", "orthogonal")
+WIDTHS = (32, 64, 128, 256, 512)
+DEPTHS = (2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 30)
+NORMS = ("none", "batch", "layer")
+RESIDUALS = ("none", "add", "preln", "zero_branch", "scaled_branch")
+HEADS = ("linear", "sigmoid", "softmax", "softmax1")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One generated model. ``depth``: hidden layers (plain) or residual blocks."""
+
+    act: str
+    init: str
+    width: int
+    depth: int
+    norm: str = "none"
+    residual: str = "none"
+    head: str = "linear"
+    framework: str = "torch"
+
+    @property
+    def name(self) -> str:
+        return (f"{self.framework}_{self.act}_{self.init}_w{self.width}_d{self.depth}_{self.norm}_"
+                f"{self.residual}_{self.head}").replace(".", "p")
+
+    @property
+    def path(self) -> str:
+        return f"{self.framework}/{self.name}.py"
+
+    def describe(self) -> str:
+        kind = {"none": f"{self.depth} hidden layers", "add": f"{self.depth} residual blocks x = x + act(fc(x))",
+                "preln": f"{self.depth} pre-norm residual blocks", "zero_branch":
+                f"{self.depth} residual blocks, last branch layer zero-initialised",
+                "scaled_branch": f"{self.depth} residual blocks, branch scaled by 1/sqrt({self.depth})"}[self.residual]
+        return (f"{self.act} MLP, width {self.width}, {kind}, init {self.init}, norm {self.norm}, "
+                f"head {self.head} ({self.framework})")
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def _sample(count: int, rng: random.Random, framework: str) -> list[Config]:
+    """``count`` configurations; every level of every factor appears about equally often
+    (each factor cycles through a shuffled repetition of its levels)."""
+
+    def column(levels: tuple[Any, ...]) -> list[Any]:
+        reps = [lv for _ in range(count // len(levels) + 1) for lv in levels]
+        rng.shuffle(reps)
+        return reps[:count]
+
+    acts, inits, widths, depths = column(ACTIVATIONS), column(INITS), column(WIDTHS), column(DEPTHS)
+    norms, residuals, heads = column(NORMS), column(RESIDUALS), column(HEADS)
+    out = []
+    for i in range(count):
+        norm, residual = norms[i], residuals[i]
+        if residual == "preln" and norm == "none":
+            norm = "layer"  # a pre-norm block has a norm by definition
+        out.append(Config(acts[i], inits[i], widths[i], depths[i], norm, residual, heads[i], framework))
+    return out
+
+
+#: Cases named in issue 11 / reference §1b, always in the corpus.
+NAMED = (
+    Config("sigmoid", "default", 128, 14, "layer"),  # LayerNorm does not rescue a sigmoid stack
+    Config("sigmoid", "default", 128, 14, "batch"),  # BatchNorm does
+    Config("relu", "normal1.0", 256, 8),  # forward blow-up, ratio ~1e-2
+    Config("relu", "kaiming", 128, 16, residual="add"),  # residual variance ~2^L
+    Config("gelu", "default", 128, 24, "layer", "preln"),  # pre-LN: healthy
+    Config("relu", "uniform0.05", 64, 20),  # uniform vanishing (Keras' old default)
+    Config("relu", "uniform0.05", 64, 20, framework="keras"),
+    Config("tanh", "normal1.0", 128, 10),  # chaos, most units saturated
+    Config("relu", "default", 64, 4, head="softmax1"),  # softmax over one unit: all gradients 0
+    Config("relu", "default", 64, 4, head="softmax1", framework="keras"),
+    Config("relu", "default", 256, 20),  # the default is not He
+    Config("relu", "kaiming", 256, 20),
+    Config("sigmoid", "default", 256, 10),
+    Config("tanh", "xavier", 256, 10),
+    Config("relu", "zeros", 64, 4),  # symmetric, not vanishing
+    Config("tanh", "constant", 64, 4),
+    Config("relu", "kaiming", 128, 12, residual="zero_branch"),
+    Config("relu", "kaiming", 128, 12, residual="scaled_branch"),
+)
+
+
+def corpus_configs(torch_count: int = 380, keras_count: int = 60) -> list[Config]:
+    rng = random.Random(GENERATOR_SEED)
+    found: dict[str, Config] = {}
+    for cfg in (*NAMED, *_sample(torch_count, rng, "torch"), *_sample(keras_count, rng, "keras")):
+        found.setdefault(cfg.name, cfg)
+    return list(found.values())
+
+
+# --------------------------------------------------------------------------- torch source
+
+_TORCH_ACT = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()", "gelu": "nn.GELU()",
+              "selu": "nn.SELU()", "leaky_relu": "nn.LeakyReLU(0.01)", "softplus": "nn.Softplus()",
+              "elu": "nn.ELU()", "linear": "nn.Identity()"}
+_TORCH_INIT = {
+    "xavier": ["nn.init.xavier_uniform_(m.weight)", "nn.init.zeros_(m.bias)"],
+    "kaiming": ['nn.init.kaiming_normal_(m.weight, nonlinearity="relu")', "nn.init.zeros_(m.bias)"],
+    "normal0.01": ["nn.init.normal_(m.weight, mean=0.0, std=0.01)", "nn.init.zeros_(m.bias)"],
+    "normal0.05": ["nn.init.normal_(m.weight, mean=0.0, std=0.05)", "nn.init.zeros_(m.bias)"],
+    "normal1.0": ["nn.init.normal_(m.weight, mean=0.0, std=1.0)", "nn.init.zeros_(m.bias)"],
+    "uniform0.05": ["nn.init.uniform_(m.weight, -0.05, 0.05)", "nn.init.zeros_(m.bias)"],
+    "zeros": ["nn.init.zeros_(m.weight)", "nn.init.zeros_(m.bias)"],
+    "constant": ["nn.init.constant_(m.weight, 0.05)", "nn.init.zeros_(m.bias)"],
+    "orthogonal": ["nn.init.orthogonal_(m.weight)", "nn.init.zeros_(m.bias)"],
+}
+_TORCH_HEAD = {"linear": ("OUT", None), "sigmoid": ("1", "nn.Sigmoid()"), "softmax": ("OUT", "nn.Softmax(dim=-1)"),
+               "softmax1": ("1", "nn.Softmax(dim=-1)")}
+_TORCH_NORM = {"batch": "nn.BatchNorm1d(width)", "layer": "nn.LayerNorm(width)"}
+
+
+def torch_source(cfg: Config) -> str:
+    out_units, head_act = _TORCH_HEAD[cfg.head]
+    out_units = str(OUT_FEATURES) if out_units == "OUT" else out_units
+    norm = _TORCH_NORM.get(cfg.norm)
+    act = _TORCH_ACT[cfg.act]
+    lines = [f"# generated by tools/calibrate.py corpus generate: {cfg.describe()}",
+             "import torch.nn as nn", ""]
+    if cfg.residual != "none":
+        lines += _torch_block(cfg, act, norm)
+    lines += ["", "class Net(nn.Module):",
+              f"    def __init__(self, in_features={IN_FEATURES}, width={cfg.width}, depth={cfg.depth}):",
+              "        super().__init__()"]
+    if cfg.residual == "none":
+        lines.append("        layers = []")
+        lines.append("        size = in_features")
+        lines.append("        for _ in range(depth):")
+        lines.append("            layers.append(nn.Linear(size, width))")
+        if norm:
+            lines.append(f"            layers.append({norm})")
+        if cfg.act != "linear":
+            lines.append(f"            layers.append({act})")
+        lines.append("            size = width")
+        lines.append("        self.body = nn.Sequential(*layers)")
+    else:
+        lines.append("        self.stem = nn.Linear(in_features, width)")
+        lines.append("        self.blocks = nn.ModuleList([Block(width, depth) for _ in range(depth)])")
+    lines.append(f"        self.head = nn.Linear(width, {out_units})")
+    if head_act:
+        lines.append(f"        self.out = {head_act}")
+    if cfg.init in _TORCH_INIT:
+        lines.append("        self.reset_parameters()")
+        lines += ["", "    def reset_parameters(self):", "        for m in self.modules():",
+                  "            if isinstance(m, nn.Linear):"]
+        lines += [f"                {stmt}" for stmt in _TORCH_INIT[cfg.init]]
+        if cfg.residual == "zero_branch":
+            lines += ["        for block in self.blocks:", "            nn.init.zeros_(block.fc2.weight)",
+                      "            nn.init.zeros_(block.fc2.bias)"]
+    lines += ["", "    def forward(self, x):"]
+    if cfg.residual == "none":
+        lines.append("        x = self.body(x)")
+    else:
+        lines += ["        x = self.stem(x)", "        for block in self.blocks:", "            x = block(x)"]
+    lines.append("        return self.out(self.head(x))" if head_act else "        return self.head(x)")
+    lines += ["", "", "def build_model():", "    return Net()", ""]
+    return "\n".join(lines)
+
+
+def _torch_block(cfg: Config, act: str, norm: str | None) -> list[str]:
+    lines = ["", "class Block(nn.Module):", "    def __init__(self, width, depth):", "        super().__init__()"]
+    if cfg.residual == "add":
+        lines.append("        self.fc = nn.Linear(width, width)")
+        if norm:
+            lines.append(f"        self.norm = {norm}")
+        lines.append(f"        self.act = {act}")
+        lines += ["", "    def forward(self, x):",
+                  f"        return x + self.act({'self.norm(self.fc(x))' if norm else 'self.fc(x)'})"]
+        return lines
+    if cfg.residual == "preln":
+        lines.append(f"        self.norm = {norm or _TORCH_NORM['layer']}")
+    elif norm:
+        lines.append(f"        self.norm = {norm}")
+    lines += ["        self.fc1 = nn.Linear(width, width)", f"        self.act = {act}",
+              "        self.fc2 = nn.Linear(width, width)"]
+    if cfg.residual == "scaled_branch":
+        lines.append("        self.scale = depth ** -0.5")
+    if cfg.residual == "zero_branch" and cfg.init not in _TORCH_INIT:
+        lines += ["        nn.init.zeros_(self.fc2.weight)", "        nn.init.zeros_(self.fc2.bias)"]
+    lines += ["", "    def forward(self, x):"]
+    if cfg.residual == "preln":
+        branch = "self.fc2(self.act(self.fc1(self.norm(x))))"
+    elif norm:
+        branch = "self.fc2(self.act(self.norm(self.fc1(x))))"
+    else:
+        branch = "self.fc2(self.act(self.fc1(x)))"
+    if cfg.residual == "scaled_branch":
+        branch = f"self.scale * {branch}"
+    lines.append(f"        return x + {branch}")
+    return lines
+
+
+# --------------------------------------------------------------------------- keras source
+
+_KERAS_INIT = {"default": None, "xavier": '"glorot_uniform"', "kaiming": '"he_normal"',
+               "normal0.01": "keras.initializers.RandomNormal(stddev=0.01)",
+               "normal0.05": "keras.initializers.RandomNormal(stddev=0.05)",
+               "normal1.0": "keras.initializers.RandomNormal(stddev=1.0)",
+               "uniform0.05": "keras.initializers.RandomUniform(-0.05, 0.05)", "zeros": '"zeros"',
+               "constant": "keras.initializers.Constant(0.05)", "orthogonal": '"orthogonal"'}
+_KERAS_NORM = {"batch": "layers.BatchNormalization()", "layer": "layers.LayerNormalization()"}
+_KERAS_HEAD = {"linear": (OUT_FEATURES, None), "sigmoid": (1, "sigmoid"), "softmax": (OUT_FEATURES, "softmax"),
+               "softmax1": (1, "softmax")}
+
+
+def keras_source(cfg: Config) -> str:
+    init = _KERAS_INIT[cfg.init]
+    kernel = f", kernel_initializer={init}" if init else ""
+    norm = _KERAS_NORM.get(cfg.norm)
+    act = f'"{cfg.act}"'
+    units, head_act = _KERAS_HEAD[cfg.head]
+    head = f'layers.Dense({units}{", activation=" + repr(head_act).replace(chr(39), chr(34)) if head_act else ""}{kernel})'
+    lines = [f"# generated by tools/calibrate.py corpus generate: {cfg.describe()}",
+             "import keras", "from keras import layers", "", "",
+             "def build_model():"]
+    if cfg.residual == "none" and not norm:
+        lines.append(f"    model = keras.Sequential([keras.Input(shape=({IN_FEATURES},))])")
+        lines.append(f"    for _ in range({cfg.depth}):")
+        lines.append(f"        model.add(layers.Dense({cfg.width}, activation={act}{kernel}))")
+        lines.append(f"    model.add({head})")
+        lines.append("    return model")
+        return "\n".join(lines) + "\n"
+    lines.append(f"    inputs = keras.Input(shape=({IN_FEATURES},))")
+    if cfg.residual == "none":
+        lines += ["    x = inputs", f"    for _ in range({cfg.depth}):",
+                  f"        x = layers.Dense({cfg.width}{kernel})(x)", f"        x = {norm}(x)",
+                  f"        x = layers.Activation({act})(x)"]
+    else:
+        lines.append(f"    x = layers.Dense({cfg.width}{kernel})(inputs)")
+        lines.append(f"    for _ in range({cfg.depth}):")
+        if cfg.residual == "add":
+            lines.append(f"        h = layers.Dense({cfg.width}{kernel})(x)")
+            if norm:
+                lines.append(f"        h = {norm}(h)")
+            lines.append(f"        x = layers.Add()([x, layers.Activation({act})(h)])")
+        else:
+            last_init = ', kernel_initializer="zeros"' if cfg.residual == "zero_branch" else kernel
+            src = "x"
+            if cfg.residual == "preln":
+                lines.append(f"        h = {norm or _KERAS_NORM['layer']}(x)")
+                src = "h"
+            lines.append(f"        h = layers.Dense({cfg.width}{kernel})({src})")
+            if norm and cfg.residual != "preln":
+                lines.append(f"        h = {norm}(h)")
+            lines.append(f"        h = layers.Activation({act})(h)")
+            lines.append(f"        h = layers.Dense({cfg.width}{last_init})(h)")
+            if cfg.residual == "scaled_branch":
+                lines.append(f"        h = layers.Rescaling({cfg.depth ** -0.5!r})(h)")
+            lines.append("        x = layers.Add()([x, h])")
+    lines.append(f"    outputs = {head}(x)")
+    lines.append("    return keras.Model(inputs, outputs)")
+    return "\n".join(lines) + "\n"
+
+
+def source(cfg: Config) -> str:
+    return keras_source(cfg) if cfg.framework == "keras" else torch_source(cfg)
+
+
+def generate(directory: Path = DEFAULT_DIR, configs: Iterable[Config] | None = None) -> list[tuple[Config, Path, str]]:
+    """Write the corpus; returns (config, path, sha256) per file."""
+    written = []
+    for cfg in configs if configs is not None else corpus_configs():
+        text = source(cfg)
+        path = directory / cfg.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        written.append((cfg, path, hashlib.sha256(text.encode()).hexdigest()))
+    return written
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def _load(path: Path) -> Any:
+    namespace: dict[str, Any] = {"__name__": f"corpus_{path.stem}", "__file__": str(path)}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102 -- our own generated file
+    return namespace["build_model"]
+
+
+def _rows_identical(t: Any) -> bool:
+    import torch
+
+    if t.shape[0] < 2:
+        return False
+    scale = float(t.abs().max())
+    return bool(torch.allclose(t, t[:1].expand_as(t), rtol=1e-5, atol=1e-7 * scale))
+
+
+def _measure_seed(build: Any, framework: str, seed: int) -> dict[str, Any]:
+    """One forward/backward at init. Weight layers are Linear/Dense, ordered by first call."""
+    import torch
+
+    torch.manual_seed(seed)
+    if framework == "keras":
+        import keras
+
+        keras.utils.set_random_seed(seed)
+    model = build()
+    g = torch.Generator().manual_seed(1000 + seed)
+    x = torch.randn(BATCH, IN_FEATURES, generator=g)
+    order: list[Any] = []  # (weight tensor, name) in execution order
+    outputs: dict[int, Any] = {}
+    pre_q: list[float] = []
+    if framework == "keras":
+        import keras
+
+        dense = [la for la in model.layers if isinstance(la, keras.layers.Dense)]
+        originals = {}
+        for la in dense:
+            originals[id(la)] = la.call
+
+            def wrapped(inputs: Any, *args: Any, _la: Any = la, **kwargs: Any) -> Any:
+                out = originals[id(_la)](inputs, *args, **kwargs)
+                if id(_la) not in outputs:
+                    order.append((_la.kernel.value, _la.name, _la))
+                    pre_q.append(float(out.detach().double().pow(2).mean()))
+                    if out.requires_grad:
+                        out.retain_grad()
+                    outputs[id(_la)] = out
+                return out
+
+            la.call = wrapped
+        y = model(x, training=True)
+        for la in dense:
+            la.call = originals[id(la)]
+        params = [v.value for v in model.trainable_weights]
+    else:
+        model.train()
+        handles = []
+        for name, m in model.named_modules():
+            if isinstance(m, torch.nn.Linear):
+                def hook(mod: Any, inp: Any, out: Any, _name: str = name) -> None:
+                    if id(mod) not in outputs:
+                        order.append((mod.weight, _name, mod))
+                        pre_q.append(float(out.detach().double().pow(2).mean()))
+                        out.retain_grad()
+                        outputs[id(mod)] = out
+                handles.append(m.register_forward_hook(hook))
+        y = model(x)
+        for h in handles:
+            h.remove()
+        params = [p for p in model.parameters() if p.requires_grad]
+    t = torch.randn(y.shape, generator=g)
+    loss = torch.nn.functional.mse_loss(y.float(), t)
+    loss.backward()
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    gnorm = math.sqrt(sum(float(gr.double().pow(2).sum()) for gr in grads))
+    wnorm = math.sqrt(sum(float(p.detach().double().pow(2).sum()) for p in params))
+    (w1, n1, m1), (wl, nl, ml) = order[0], order[-1]
+
+    def grad_of(w: Any) -> Any:
+        return w.grad if w.grad is not None else torch.zeros_like(w)
+
+    g1, gl = float(grad_of(w1).double().norm()), float(grad_of(wl).double().norm())
+    h1, hl = outputs[id(m1)], outputs[id(ml)]
+    a1 = float(h1.grad.double().norm()) if h1.grad is not None else 0.0
+    al = float(hl.grad.double().norm()) if hl.grad is not None else 0.0
+    symmetric = []
+    for w, name, _ in order[:-1]:
+        rows = w.detach().t() if framework == "keras" else w.detach()  # rows = output units
+        grad = grad_of(w).detach()
+        grad = grad.t() if framework == "keras" else grad
+        if rows.shape[0] >= 2 and _rows_identical(rows) and _rows_identical(grad):
+            symmetric.append(name)
+    finite = math.isfinite(float(loss.detach())) and math.isfinite(gnorm) and math.isfinite(g1) and math.isfinite(gl)
+    return {
+        "loss": float(loss.detach()),
+        "ratio": _div(g1, gl),
+        "activation_ratio": _div(a1, al),
+        "relative_grad": gnorm / wnorm if wnorm > 0 else math.inf,
+        "first_relative_grad": _div(g1, float(w1.detach().double().norm())),
+        "max_log10_q": max((math.log10(q) for q in pre_q if q > 0 and math.isfinite(q)), default=None),
+        "output_log10_q": math.log10(pre_q[-1]) if pre_q and pre_q[-1] > 0 and math.isfinite(pre_q[-1]) else None,
+        "nonfinite": not finite,
+        "symmetric": symmetric,
+        "first": n1,
+        "last": nl,
+        "weight_layers": len(order),
+    }
+
+
+def _div(a: float, b: float) -> float:
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.nan
+    if b == 0:
+        return math.nan if a == 0 else math.inf
+    return a / b
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    if not present:
+        return math.nan if any(v is not None for v in values) else None
+    return statistics.median(present)
+
+
+def measure(path: Path, framework: str) -> dict[str, Any]:
+    """Medians over SEEDS, and the protocol's label (gradlint.verdict.judge)."""
+    from gradlint.verdict import Quantities, judge
+
+    build = _load(path)
+    seeds = [_measure_seed(build, framework, seed) for seed in SEEDS]
+    majority = len(seeds) // 2 + 1
+    nonfinite = sum(s["nonfinite"] for s in seeds) >= majority
+    names = [n for n in seeds[0]["symmetric"] if sum(n in s["symmetric"] for s in seeds) >= majority]
+    medians = {key: _median([s[key] for s in seeds]) for key in
+               ("loss", "ratio", "activation_ratio", "relative_grad", "first_relative_grad", "max_log10_q",
+                "output_log10_q")}
+    verdict = judge(Quantities(ratio=medians["ratio"], loss=medians["loss"], nonfinite=nonfinite,
+                               relative_grad=medians["relative_grad"],
+                               first_relative_grad=medians["first_relative_grad"], symmetric=names,
+                               first=seeds[0]["first"], last=seeds[0]["last"]))
+    return {
+        "label": verdict.label,
+        "reason": verdict.reason,
+        "measured": {**{k: _json_number(v) for k, v in medians.items()},
+                     "nonfinite_seeds": sum(s["nonfinite"] for s in seeds),
+                     "symmetric_layers": names,
+                     "weight_layers": seeds[0]["weight_layers"],
+                     "per_seed_ratio": [_json_number(s["ratio"]) for s in seeds]},
+    }
+
+
+def _json_number(value: float | None) -> float | str | None:
+    """Finite floats rounded to 4 significant digits; non-finite as strings ('inf', 'nan')."""
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        return str(value)
+    return float(f"{value:.4g}")
+
+
+def number(value: Any) -> float | None:
+    """Inverse of _json_number."""
+    if value is None:
+        return None
+    return float(value)
+
+
+def _label_one(item: tuple[str, str, str]) -> dict[str, Any]:
+    path, framework, threads = item
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import torch
+
+    torch.set_num_threads(int(threads))
+    torch.set_flush_denormal(True)  # denormal gradients (1e-38) slow CPU math ~5x; labels unchanged
+    try:
+        return measure(Path(path), framework)
+    except Exception as exc:  # noqa: BLE001 -- a generator bug must show, not stop the run
+        return {"label": "error", "reason": f"{type(exc).__name__}: {exc}", "measured": {}}
+
+
+def label(directory: Path = DEFAULT_DIR, out: Path = LABELS_PATH, jobs: int = 2,
+          configs: list[Config] | None = None) -> dict[str, Any]:
+    """Generate, measure every file, write the labels table; returns it."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gradlint.verdict import Thresholds
+
+    files = generate(directory, configs)
+    os.environ["KERAS_BACKEND"] = "torch"
+    started = time.perf_counter()
+    items = [(str(path), cfg.framework, "1") for cfg, path, _ in files]
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_label_one, items, chunksize=4))
+    else:
+        results = [_label_one(item) for item in items]
+    seconds = time.perf_counter() - started
+    models = [{"file": cfg.path, "framework": cfg.framework, "config": asdict(cfg), "sha256": sha, **result}
+              for (cfg, _, sha), result in zip(files, results)]
+    table = {
+        "description": "Measured labels of the generated corpus (tools/measured_corpus.py; docs/calibration.md).",
+        "protocol": {"batch": BATCH, "seeds": list(SEEDS), "input": f"N(0, 1), {IN_FEATURES} features",
+                     "loss": "MSE to N(0, 1) targets", "mode": "train", "statistic": "median over seeds",
+                     "thresholds": Thresholds().to_json()},
+        "generator": {"version": GENERATOR_VERSION, "seed": GENERATOR_SEED, "models": len(models)},
+        "seconds": round(seconds, 1),
+        "counts": _counts(m["label"] for m in models),
+        "models": models,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(table, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return table
+
+
+def _counts(labels: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for lab in labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def load_labels(path: Path = LABELS_PATH) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def config_of(entry: dict[str, Any]) -> Config:
+    names = {f.name for f in fields(Config)}
+    return Config(**{k: v for k, v in entry["config"].items() if k in names})
+
+
+# --------------------------------------------------------------------------- comparison
+
+SCORED = ("healthy", "vanishing", "exploding", "symmetric")
+# What a static code says, when its estimate does not say more. New codes (the estimator is
+# growing) are read from their estimate's sign and, failing that, from their message.
+_CODE_CLASS = {"GRD001": "vanishing", "GRD002": "symmetric", "GRD003": "vanishing", "GRD006": "exploding"}
+_NOT_GRADIENT = {"GRD007", "GRD009", "GRD100"}
+# (measured quantity, how to get log10 of it from the label table, estimate JSON keys that may
+# hold the static twin, in order of preference). Read defensively: the estimate's fields grow.
+QUANTITIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("first/last weight-gradient ratio", "ratio", ("log10_gain", "log10_weight_ratio")),
+    ("first/last activation-gradient ratio", "activation_ratio", ("log10_backward_gain", "log10_backward_ratio")),
+    ("loss at init (MSE to N(0,1))", "loss", ("log10_loss",)),
+    ("largest pre-activation second moment", "max_log10_q", ("max_log10_q", "log10_max_q")),
+    ("output pre-activation second moment", "output_log10_q", ("log10_output_q", "output_log10_q", "log10_forward_gain")),
+    ("‖∂L/∂θ‖/‖θ‖", "relative_grad", ("log10_relative_grad", "log10_relative_gradient")),
+    ("first layer ‖∂W‖/‖W‖", "first_relative_grad", ("log10_first_relative_grad", "log10_first_layer_relative_grad",
+                                                     "log10_early_relative_grad")),
+)
+_ALREADY_LOG10 = {"max_log10_q", "output_log10_q"}
+
+
+def _message_class(message: str) -> str | None:
+    text = message.lower()
+    if "symmetr" in text or "identical" in text:
+        return "symmetric"
+    if any(w in text for w in ("explod", "blow", "overflow", "grow")):
+        return "exploding"
+    if any(w in text for w in ("vanish", "frozen", "dead", "attenuat", "saturat", "zero gradient", "collapse")):
+        return "vanishing"
+    return None
+
+
+def diagnostic_class(diag: dict[str, Any]) -> str | None:
+    """The class a static diagnostic predicts (None: not a gradient finding)."""
+    code = str(diag.get("code", ""))
+    if code in _NOT_GRADIENT or code.startswith("GRD9") or diag.get("severity") == "info":
+        return None
+    if code in _CODE_CLASS:
+        return _CODE_CLASS[code]
+    estimate = diag.get("estimate") or {}
+    gain = estimate.get("log10_gain") if isinstance(estimate, dict) else None
+    by_message = _message_class(str(diag.get("message", "")))
+    if by_message in ("symmetric", "exploding"):
+        return by_message
+    if isinstance(gain, (int, float)):
+        return "exploding" if gain > 0 else "vanishing"
+    return by_message
+
+
+def static_class(diags: list[dict[str, Any]]) -> str:
+    classes = {c for c in (diagnostic_class(d) for d in diags) if c}
+    for cls in ("symmetric", "exploding", "vanishing"):
+        if cls in classes:
+            return cls
+    return "healthy"
+
+
+def run_gradlint(directory: Path, *extra: str) -> dict[str, Any]:
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "gradlint", "check", "--isolated", "--no-cache", "--format", "json", "--exit-zero",
+         *extra, str(directory)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+        env={**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": str(ROOT)},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"gradlint exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return dict(json.loads(proc.stdout))
+
+
+def _relative(path: str, directory: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(directory.resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def confusion(pairs: list[tuple[str, str]], columns: tuple[str, ...] = SCORED) -> str:
+    """Markdown confusion matrix (rows: measured label, columns: prediction), per-class P/R."""
+    rows = [lab for lab in (*SCORED, "borderline", "error") if any(m == lab for m, _ in pairs)]
+    head = "| measured \\ predicted | " + " | ".join(columns) + " | recall |"
+    lines = [head, "|---" * (len(columns) + 2) + "|"]
+    for lab in rows:
+        counts = [sum(1 for m, p in pairs if m == lab and p == col) for col in columns]
+        total = sum(1 for m, _ in pairs if m == lab)
+        recall = f"{counts[columns.index(lab)] / total:.2f}" if lab in columns and total else "-"
+        lines.append(f"| {lab} ({total}) | " + " | ".join(map(str, counts)) + f" | {recall} |")
+    precisions = []
+    for col in columns:
+        predicted = [m for m, p in pairs if p == col and m in SCORED]
+        precisions.append(f"{sum(m == col for m in predicted) / len(predicted):.2f}" if predicted else "-")
+    lines.append("| precision | " + " | ".join(precisions) + " | |")
+    scored = [(m, p) for m, p in pairs if m in SCORED]
+    agree = sum(m == p for m, p in scored)
+    problems = [(m, p) for m, p in scored if m != "healthy"]
+    caught = sum(p != "healthy" for _, p in problems)
+    flagged = [(m, p) for m, p in scored if p != "healthy"]
+    lines.append("")
+    lines.append(f"agreement on scored models: {agree}/{len(scored)} = {agree / max(len(scored), 1):.3f}; "
+                 f"problem recall (any problem class): {caught}/{len(problems)} = {caught / max(len(problems), 1):.3f}; "
+                 f"problem precision: {sum(m != 'healthy' for m, _ in flagged)}/{len(flagged)} = "
+                 f"{sum(m != 'healthy' for m, _ in flagged) / max(len(flagged), 1):.3f}")
+    return "\n".join(lines)
+
+
+def _log10(value: Any) -> float | None:
+    v = number(value)
+    if v is None or not math.isfinite(v) or v <= 0:
+        return None
+    return math.log10(v)
+
+
+def estimate_errors(table: dict[str, Any], by_file: dict[str, list[dict[str, Any]]]) -> tuple[str, set[str]]:
+    """Median |log10 error| per quantity, over the flagged models whose estimate has the key."""
+    seen_keys: set[str] = set()
+    lines = ["| quantity | estimate key | models | median abs log10 error | within 10^0.5 | within 10 |",
+             "|---|---|---|---|---|---|"]
+    for title, measured_key, keys in QUANTITIES:
+        errors: list[float] = []
+        used = None
+        for entry in table["models"]:
+            estimates = [d.get("estimate") for d in by_file.get(entry["file"], []) if isinstance(d.get("estimate"), dict)]
+            if not estimates:
+                continue
+            raw = entry["measured"].get(measured_key)
+            measured = number(raw) if measured_key in _ALREADY_LOG10 else _log10(raw)
+            if measured is None:
+                continue
+            for est in estimates:
+                key = next((k for k in keys if isinstance(est.get(k), (int, float))), None)
+                if key is not None:
+                    used = used or key
+                    errors.append(abs(float(est[key]) - measured))
+                    break
+        if errors:
+            med = statistics.median(errors)
+            near = sum(e <= 0.5 for e in errors) / len(errors)
+            ten = sum(e <= 1.0 for e in errors) / len(errors)
+            lines.append(f"| {title} | `{used}` | {len(errors)} | {med:.2f} | {near:.0%} | {ten:.0%} |")
+        else:
+            lines.append(f"| {title} | (none of {', '.join(keys)}) | 0 | - | - | - |")
+    for diags in by_file.values():
+        for d in diags:
+            est = d.get("estimate")
+            if isinstance(est, dict):
+                seen_keys.update(k for k, v in est.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+    return "\n".join(lines), seen_keys
+
+
+def compare(directory: Path = DEFAULT_DIR, labels_path: Path = LABELS_PATH, dynamic: bool = False,
+            misses: int = 15) -> str:
+    """The report of ``calibrate.py corpus compare`` (markdown)."""
+    table = load_labels(labels_path)
+    configs = [config_of(m) for m in table["models"]]
+    files = generate(directory, configs)
+    stale = [cfg.path for (cfg, _, sha), entry in zip(files, table["models"]) if sha != entry["sha256"]]
+    out = [f"# Measured corpus: {len(table['models'])} models, labels {table['counts']}"]
+    if stale:
+        out.append(f"WARNING: {len(stale)} regenerated sources differ from the labelled ones "
+                   f"(relabel with `calibrate.py corpus label`): {stale[:5]}")
+    started = time.perf_counter()
+    payload = run_gradlint(directory)
+    static_seconds = time.perf_counter() - started
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for diag in payload.get("diagnostics", []):
+        by_file.setdefault(_relative(diag["path"], directory), []).append(diag)
+    pairs = [(m["label"], static_class(by_file.get(m["file"], []))) for m in table["models"]]
+    out += ["", f"## Static gradlint vs measured labels ({static_seconds:.0f} s)", "", confusion(pairs)]
+    errors, keys = estimate_errors(table, by_file)
+    out += ["", "## Estimated quantities against measurement (flagged models with an estimate)", "", errors,
+            "", f"numeric estimate fields seen: {', '.join(sorted(keys)) or 'none'}"]
+    codes: dict[str, int] = {}
+    for diags in by_file.values():
+        for d in diags:
+            codes[d["code"]] = codes.get(d["code"], 0) + 1
+    out.append(f"codes: {dict(sorted(codes.items()))}")
+    wrong = [(m, p) for m, p in zip(table["models"], (p for _, p in pairs)) if m["label"] in SCORED and m["label"] != p]
+    if wrong:
+        out += ["", f"## Disagreements ({len(wrong)}; first {misses})", ""]
+        for entry, predicted in wrong[:misses]:
+            meas = entry["measured"]
+            out.append(f"- `{entry['file']}`: measured {entry['label']} (ratio {meas.get('ratio')}, loss "
+                       f"{meas.get('loss')}, rel {meas.get('relative_grad')}, first {meas.get('first_relative_grad')}), "
+                       f"static {predicted} {sorted({d['code'] for d in by_file.get(entry['file'], [])})}")
+    if dynamic:
+        started = time.perf_counter()
+        payload = run_gradlint(directory, "--dynamic")
+        dyn_seconds = time.perf_counter() - started
+        verdicts: dict[str, str] = {}
+        for item in payload.get("dynamic", []):
+            verdicts[_relative(item["path"], directory)] = item.get("verdict") or item.get("status") or "?"
+        dpairs = [(m["label"], verdicts.get(m["file"], "missing")) for m in table["models"]]
+        columns = (*SCORED, "borderline")
+        out += ["", f"## --dynamic verdicts vs measured labels ({dyn_seconds:.0f} s)", "", confusion(dpairs, columns)]
+        off = [(m["file"], m["label"], v) for m, (_, v) in zip(table["models"], dpairs) if m["label"] in SCORED and m["label"] != v]
+        out += [f"- `{f}`: measured {lab}, dynamic {v}" for f, lab, v in off[:misses]]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use tools/calibrate.py corpus ...")
