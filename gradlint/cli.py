@@ -41,7 +41,7 @@ from gradlint.reporters import (
 from gradlint.rule import SYSTEM_CODES, all_rules, code_for_selector, unknown_selector
 
 if TYPE_CHECKING:
-    from gradlint.dynamic import DynamicOptions
+    from gradlint.dynamic import DynamicOptions, DynamicResult
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -213,7 +213,8 @@ def run_check(options: CheckOptions) -> int:
     if options.apply_fix or options.show_diff:
         results, fix_failed, report_to_stderr = _fix(options, config, results, stdin)
     _warn_empty_directories(options.paths, results)
-    diagnostics = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
+    dynamic_results, measured = _run_dynamic(options, file_config, config, results)
+    diagnostics = sorted([*(d for r in results for d in r.diagnostics), *measured], key=lambda d: d.sort_key())
     diagnostics, note = _apply_baseline(options, diagnostics)
     report = Report(
         diagnostics=diagnostics,
@@ -224,7 +225,7 @@ def run_check(options: CheckOptions) -> int:
         baseline=note,
     )
     use_color = _use_color(options)
-    dynamic_text = _run_dynamic(options, file_config, results, report, use_color)
+    dynamic_text = _dynamic_report(options, dynamic_results, report, use_color)
     if options.statistics:
         text = render_statistics(report, options.fmt)
     else:
@@ -400,13 +401,15 @@ def _note_baseline(options: CheckOptions, note: BaselineNote | None) -> None:
 # ---------------------------------------------------------------------- dynamic check
 
 
-def _run_dynamic(options: CheckOptions, file_config: FileConfig, results: list[FileResult], report: Report,
-                 use_color: bool) -> str:
-    """--dynamic: measure the models; the text block for the text format ('' otherwise)."""
+def _run_dynamic(options: CheckOptions, file_config: FileConfig, config: LintConfig,
+                 results: list[FileResult]) -> tuple[list[DynamicResult] | None, list[Diagnostic]]:
+    """--dynamic: measure the models (static findings get confirmed / not reproduced); a measured
+    problem no static finding covers becomes a diagnostic of its own (GRD801)."""
     if not options.dynamic:
-        return ""
-    from gradlint.dynamic_bridge import (
-        run_dynamic_check,  # only now: it starts subprocesses
+        return None, []
+    from gradlint.dynamic_bridge import (  # only now: it starts subprocesses
+        measured_diagnostics,
+        run_dynamic_check,
     )
 
     try:
@@ -416,6 +419,14 @@ def _run_dynamic(options: CheckOptions, file_config: FileConfig, results: list[F
         raise click.BadParameter(str(exc)) from None
     dynamic_results = run_dynamic_check(results, dynamic_options, progress=sys.stderr.isatty(),
                                         warn=lambda message: click.echo(f"gradlint: warning: {message}", err=True))
+    return dynamic_results, measured_diagnostics(results, dynamic_results, config)
+
+
+def _dynamic_report(options: CheckOptions, dynamic_results: list[DynamicResult] | None, report: Report,
+                    use_color: bool) -> str:
+    """The measurements in the JSON report; the text block for the text format ('' otherwise)."""
+    if dynamic_results is None:
+        return ""
     report.extra["dynamic"] = [r.to_json() for r in dynamic_results]
     if options.fmt != "text":
         return ""

@@ -1,15 +1,24 @@
-"""Connects static results to the dynamic check: which models to build, and whether the
-measurement confirms each static finding. Imported only when ``--dynamic`` is given."""
+"""Connects static results to the dynamic check: which models to build, whether the measurement
+confirms each static finding, and a diagnostic (GRD801) for each measured problem that no
+static finding covers. Imported only when ``--dynamic`` is given."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from gradlint.diagnostics import Diagnostic
 from gradlint.dynamic import DynamicOptions, DynamicResult, DynamicTarget, run_dynamic
-from gradlint.engine import FileResult
+from gradlint.engine import FileResult, LintConfig, fingerprint
+from gradlint.rule import Severity
+from gradlint.suppress import Suppressions
 
-# What each static code predicts the measurement will show.
+MEASURED_CODE = "GRD801"
+MEASURED_NAME = "measured-gradient-problem"
+
+# What each static code predicts the measurement will show. A code not listed here that
+# carries an estimate covers the direction of its estimate (codes are being added).
 EXPECTED_VERDICT = {
     "GRD001": {"vanishing"},
     "GRD002": {"symmetric", "vanishing"},  # zero weights under ReLU pass no gradient at all
@@ -69,18 +78,88 @@ def run_dynamic_check(results: Sequence[FileResult], options: DynamicOptions, pr
     return measured + skipped
 
 
+def covers(diag: Diagnostic, verdict: str | None) -> bool:
+    """Whether a static finding predicts this measured verdict."""
+    expected = EXPECTED_VERDICT.get(diag.code)
+    if expected is not None:
+        return verdict in expected
+    estimate = diag.estimate
+    if estimate is None or diag.severity == Severity.INFO:
+        return False
+    gain = estimate.log10_weight_ratio
+    if not math.isfinite(gain) or getattr(estimate, "overflows", False):
+        return verdict in ("vanishing", "exploding")
+    return verdict == ("exploding" if gain > 0 else "vanishing")
+
+
 def _mark_findings(results: Sequence[FileResult], measured: Sequence[DynamicResult]) -> None:
     """Each static finding on a measured model: ``confirmed`` or ``not reproduced``."""
     by_model = {(r.path, r.model): r for r in measured if r.status == "measured"}
     for result in results:
         for diag in result.diagnostics:
-            expected = EXPECTED_VERDICT.get(diag.code)
             outcome = by_model.get((diag.path, diag.model or ""))
-            if expected is None or outcome is None:
+            if outcome is None or (diag.code not in EXPECTED_VERDICT and diag.estimate is None):
                 continue
-            confirmed = outcome.verdict in expected
+            confirmed = covers(diag, outcome.verdict)
             ratio = f"{outcome.ratio:.1e}" if outcome.ratio is not None else "n/a"
             diag.extra["dynamic"] = {"status": "confirmed" if confirmed else "not reproduced",
-                                     "verdict": outcome.verdict, "ratio": outcome.ratio}
+                                     "verdict": outcome.verdict, "ratio": _finite(outcome.ratio)}
             diag.message += (f" [dynamic: {'confirmed' if confirmed else 'NOT reproduced'} — measured "
                              f"{outcome.verdict}, ratio {ratio}]")
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None  # JSON has no NaN/inf
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.1e}"
+
+
+def measured_diagnostics(results: Sequence[FileResult], measured: Sequence[DynamicResult],
+                         config: LintConfig) -> list[Diagnostic]:
+    """GRD801 for every measured problem (vanishing/exploding/symmetric) that no static finding
+    on the same model covers; placed at the model's definition, severity error."""
+    files = {r.path: r for r in results}
+    out: list[Diagnostic] = []
+    for outcome in measured:
+        if not outcome.problem:
+            continue
+        result = files.get(outcome.path)
+        if result is None or not config.selection_for(outcome.path).enabled(MEASURED_CODE):
+            continue
+        model = next((m for m in result.models if m.name == outcome.model and m.span.line == outcome.line), None)
+        if model is None:
+            continue
+        if any(d.model == outcome.model and covers(d, outcome.verdict) for d in result.diagnostics):
+            continue
+        try:
+            with open(outcome.path, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        suppressions = Suppressions(text)
+        if suppressions.file_level or suppressions.suppresses(MEASURED_CODE, {model.span.line}):
+            continue
+        evidence = "".join(f"; {e}" for e in outcome.evidence)
+        message = (f"{outcome.model} measured {outcome.verdict} at init: {outcome.reason}{evidence} "
+                   f"(loss {_num(outcome.loss)}, ‖∂L/∂θ‖/‖θ‖ {_num(outcome.relative_grad)}, first layer "
+                   f"‖∂W‖/‖W‖ {_num(outcome.first_relative_grad)}; median of {outcome.seeds} seed"
+                   f"{'s' if outcome.seeds != 1 else ''}, MSE to N(0,1) targets); no static finding explains it")
+        span = model.span
+        diag = Diagnostic(outcome.path, span.line, span.col + 1, span.end_line, span.end_col + 1, MEASURED_CODE,
+                          MEASURED_NAME, Severity.ERROR, message, outcome.model,
+                          extra={"dynamic": {"status": "measured", "verdict": outcome.verdict,
+                                             "ratio": _finite(outcome.ratio), "loss": _finite(outcome.loss),
+                                             "relative_grad": _finite(outcome.relative_grad),
+                                             "first_relative_grad": _finite(outcome.first_relative_grad),
+                                             "evidence": list(outcome.evidence)}})
+        diag.fingerprint = fingerprint(diag, text.splitlines())
+        out.append(diag)
+    return out

@@ -135,6 +135,9 @@ class Rule:
     formula: ClassVar[str] = ""
     default_enabled: ClassVar[bool] = True
     fixable: ClassVar[bool] = False
+    # Reported by the dynamic check (``--dynamic``), never by ``check``: its cases are run with
+    # --dynamic (tests/dynamic/test_measured_rule.py), not by the static case tests.
+    measured: ClassVar[bool] = False
     # Self-tests (tests/test_rule_examples.py) and the docs' Example / Use instead.
     VALID: ClassVar[Sequence[Valid]] = ()
     INVALID: ClassVar[Sequence[Invalid]] = ()
@@ -169,7 +172,7 @@ class Rule:
                  "## What it does", cls.what_it_does.strip(), "",
                  "## Why is this bad?", cls.why_bad.strip(), ""]
         if cls.formula:
-            parts += ["## How it is estimated", cls.formula.strip(), ""]
+            parts += ["## How it is measured" if cls.measured else "## How it is estimated", cls.formula.strip(), ""]
         parts += ["## Example", "```python", cls.example_case().source.rstrip("\n"), "```", "",
                   "## Use instead", "```python", cls.use_instead_case().source.rstrip("\n"), "```", "",
                   "## Fix", cls.fix.strip(), ""]

@@ -189,6 +189,43 @@ def test_torch_deep_sigmoid_vanishes_and_plateaus():
     assert monitor.latest["plateau"]["since"] >= 10
 
 
+def test_torch_frozen_run_with_a_healthy_looking_ratio_is_vanishing():
+    """Every layer's gradient ~1e-8 while the first/last ratio is ~1 (U(-0.05, 0.05) under 11 ReLU
+    layers: the forward signal collapses): the ratio alone called this healthy. The first layer's
+    ‖∂W‖/‖W‖ is below 1e-7 (frozen, under SGD and Adam alike), and the loss stops improving."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [nn.Linear(20, 64), nn.ReLU()]
+    for _ in range(10):
+        layers += [nn.Linear(64, 64), nn.ReLU()]
+    model = nn.Sequential(*layers, nn.Linear(64, 1))
+    for m in model:
+        if isinstance(m, nn.Linear):
+            nn.init.uniform_(m.weight, -0.05, 0.05)
+            nn.init.zeros_(m.bias)
+    monitor = GradientMonitor(model, every=5, log_path=None, warn=False, plateau_window=10)
+    _train(model, monitor, 200)
+    first = monitor.history[0]
+    assert 1e-2 < first["ratio"] < 1e2  # inside every "healthy" ratio band
+    record0 = monitor.alerts[0].record
+    assert all(layer["grad_norm"] < 1e-6 for layer in record0["layers"])
+    assert (monitor.alerts[0].kind, monitor.alerts[0].step) == ("vanishing", 0)
+    assert "frozen" in monitor.alerts[0].message and record0["first_relative_grad"] < 1e-7
+    assert "plateau" in [a.kind for a in monitor.alerts]
+
+
+def test_torch_constant_init_is_symmetric():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1))
+    for m in model:
+        if isinstance(m, nn.Linear):
+            nn.init.constant_(m.weight, 0.05)
+            nn.init.zeros_(m.bias)
+    monitor = GradientMonitor(model, every=5, log_path=None, warn=False)
+    _train(model, monitor, 20)
+    assert [(a.kind, a.step) for a in monitor.alerts][:1] == [("symmetric", 0)]
+    assert monitor.latest["symmetric_layers"] == ["0", "2"] and "initialize the weights randomly" in monitor.alerts[0].message
+
+
 class _OutOfOrder(nn.Module):
     """Registered head-first, runs input-first: the log must follow execution."""
 

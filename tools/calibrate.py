@@ -41,13 +41,14 @@ def corpus_main(argv: list[str]) -> int:
     ap.add_argument("--labels", type=Path, default=mc.LABELS_PATH, help="the labels table")
     ap.add_argument("--jobs", type=int, default=2, help="label: processes (default 2)")
     ap.add_argument("--dynamic", action="store_true", help="compare: also run gradlint --dynamic")
+    ap.add_argument("--all", action="store_true", help="label: measure every file again (default: new/changed only)")
     ap.add_argument("--misses", type=int, default=15, help="compare: disagreements to list")
     args = ap.parse_args(argv)
     if args.action == "generate":
         files = mc.generate(args.dir)
         print(f"{len(files)} files in {args.dir}")
     elif args.action == "label":
-        table = mc.label(args.dir, args.labels, jobs=args.jobs)
+        table = mc.label(args.dir, args.labels, jobs=args.jobs, reuse=not args.all)
         print(f"{len(table['models'])} models labelled in {table['seconds']} s: {table['counts']} -> {args.labels}")
     else:
         print(mc.compare(args.dir, args.labels, dynamic=args.dynamic, misses=args.misses), end="")

@@ -60,6 +60,16 @@ DEPTHS = (2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 30)
 NORMS = ("none", "batch", "layer")
 RESIDUALS = ("none", "add", "preln", "zero_branch", "scaled_branch")
 HEADS = ("linear", "sigmoid", "softmax", "softmax1")
+# How often each level is drawn (relative). Every level appears; the weights keep trivial
+# outcomes (constant inits: symmetric; a softmax over one unit: no gradient at all) from
+# crowding out the informative ones, and over-sample the large init that explodes.
+WEIGHTS: dict[str, dict[str, int]] = {
+    "init": {"default": 4, "xavier": 4, "kaiming": 4, "normal0.01": 2, "normal0.05": 2, "normal1.0": 6,
+             "uniform0.05": 2, "zeros": 1, "constant": 1, "orthogonal": 2},
+    "norm": {"none": 3, "batch": 2, "layer": 2},
+    "residual": {"none": 4, "add": 3, "preln": 2, "zero_branch": 2, "scaled_branch": 2},
+    "head": {"linear": 5, "sigmoid": 2, "softmax": 2, "softmax1": 1},
+}
 
 
 @dataclass(frozen=True)
@@ -100,13 +110,15 @@ def _sample(count: int, rng: random.Random, framework: str) -> list[Config]:
     """``count`` configurations; every level of every factor appears about equally often
     (each factor cycles through a shuffled repetition of its levels)."""
 
-    def column(levels: tuple[Any, ...]) -> list[Any]:
-        reps = [lv for _ in range(count // len(levels) + 1) for lv in levels]
+    def column(levels: tuple[Any, ...], factor: str = "") -> list[Any]:
+        weights = WEIGHTS.get(factor, {})
+        cycle = [lv for lv in levels for _ in range(weights.get(lv, 1))]
+        reps = [lv for _ in range(count // len(cycle) + 1) for lv in cycle]
         rng.shuffle(reps)
         return reps[:count]
 
-    acts, inits, widths, depths = column(ACTIVATIONS), column(INITS), column(WIDTHS), column(DEPTHS)
-    norms, residuals, heads = column(NORMS), column(RESIDUALS), column(HEADS)
+    acts, inits, widths, depths = column(ACTIVATIONS), column(INITS, "init"), column(WIDTHS), column(DEPTHS)
+    norms, residuals, heads = column(NORMS, "norm"), column(RESIDUALS, "residual"), column(HEADS, "head")
     out = []
     for i in range(count):
         norm, residual = norms[i], residuals[i]
@@ -139,10 +151,23 @@ NAMED = (
 )
 
 
-def corpus_configs(torch_count: int = 380, keras_count: int = 60) -> list[Config]:
+def _sample_unnormalized(count: int, rng: random.Random) -> list[Config]:
+    """A stratum where the init scale is not normalized away (no norm layer, linear head, large or
+    variance-preserving inits, plain or plain-add residual): where forward blow-up and exploding
+    gradients live, which the uniform draw visits rarely (norms reset the scale)."""
+    out = []
+    for _ in range(count):
+        init = rng.choice(("normal1.0", "normal1.0", "kaiming", "orthogonal", "xavier", "normal0.05"))
+        residual = rng.choice(("none", "add", "add", "scaled_branch"))
+        out.append(Config(rng.choice(ACTIVATIONS), init, rng.choice(WIDTHS), rng.choice(DEPTHS), "none", residual))
+    return out
+
+
+def corpus_configs(torch_count: int = 380, keras_count: int = 60, unnormalized: int = 60) -> list[Config]:
     rng = random.Random(GENERATOR_SEED)
     found: dict[str, Config] = {}
-    for cfg in (*NAMED, *_sample(torch_count, rng, "torch"), *_sample(keras_count, rng, "keras")):
+    for cfg in (*NAMED, *_sample(torch_count, rng, "torch"), *_sample(keras_count, rng, "keras"),
+                *_sample_unnormalized(unnormalized, random.Random(GENERATOR_SEED + 1))):
         found.setdefault(cfg.name, cfg)
     return list(found.values())
 
@@ -339,7 +364,7 @@ def _load(path: Path) -> Any:
 def _rows_identical(t: Any) -> bool:
     import torch
 
-    if t.shape[0] < 2:
+    if t.shape[0] < 2 or not bool(torch.isfinite(t).all()):
         return False
     scale = float(t.abs().max())
     return bool(torch.allclose(t, t[:1].expand_as(t), rtol=1e-5, atol=1e-7 * scale))
@@ -426,7 +451,7 @@ def _measure_seed(build: Any, framework: str, seed: int) -> dict[str, Any]:
         "loss": float(loss.detach()),
         "ratio": _div(g1, gl),
         "activation_ratio": _div(a1, al),
-        "relative_grad": gnorm / wnorm if wnorm > 0 else math.inf,
+        "relative_grad": gnorm / wnorm if wnorm > 0 else None,
         "first_relative_grad": _div(g1, float(w1.detach().double().norm())),
         "max_log10_q": max((math.log10(q) for q in pre_q if q > 0 and math.isfinite(q)), default=None),
         "output_log10_q": math.log10(pre_q[-1]) if pre_q and pre_q[-1] > 0 and math.isfinite(pre_q[-1]) else None,
@@ -510,21 +535,29 @@ def _label_one(item: tuple[str, str, str]) -> dict[str, Any]:
 
 
 def label(directory: Path = DEFAULT_DIR, out: Path = LABELS_PATH, jobs: int = 2,
-          configs: list[Config] | None = None) -> dict[str, Any]:
-    """Generate, measure every file, write the labels table; returns it."""
+          configs: list[Config] | None = None, reuse: bool = True) -> dict[str, Any]:
+    """Generate, measure every new or changed file, write the labels table; returns it."""
     from concurrent.futures import ProcessPoolExecutor
 
     from gradlint.verdict import Thresholds
 
     files = generate(directory, configs)
     os.environ["KERAS_BACKEND"] = "torch"
+    # Labels of unchanged files (same source hash) are kept; only new or changed files are measured.
+    previous: dict[tuple[str, str], dict[str, Any]] = {}
+    if reuse and out.exists():
+        previous = {(m["file"], m["sha256"]): m for m in load_labels(out)["models"] if m.get("label") != "error"}
     started = time.perf_counter()
-    items = [(str(path), cfg.framework, "1") for cfg, path, _ in files]
-    if jobs > 1:
+    todo = [(str(path), cfg.framework, "1") for cfg, path, sha in files if (cfg.path, sha) not in previous]
+    if jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_label_one, items, chunksize=4))
+            fresh = iter(list(pool.map(_label_one, todo, chunksize=4)))
     else:
-        results = [_label_one(item) for item in items]
+        fresh = iter([_label_one(item) for item in todo])
+    results = []
+    for cfg, _, sha in files:
+        old = previous.get((cfg.path, sha))
+        results.append({k: old[k] for k in ("label", "reason", "measured")} if old else next(fresh))
     seconds = time.perf_counter() - started
     models = [{"file": cfg.path, "framework": cfg.framework, "config": asdict(cfg), "sha256": sha, **result}
               for (cfg, _, sha), result in zip(files, results)]
@@ -534,7 +567,8 @@ def label(directory: Path = DEFAULT_DIR, out: Path = LABELS_PATH, jobs: int = 2,
                      "loss": "MSE to N(0, 1) targets", "mode": "train", "statistic": "median over seeds",
                      "thresholds": Thresholds().to_json()},
         "generator": {"version": GENERATOR_VERSION, "seed": GENERATOR_SEED, "models": len(models)},
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds, 1),  # of this run (reused labels cost nothing)
+        "measured_now": len(todo),
         "counts": _counts(m["label"] for m in models),
         "models": models,
     }
