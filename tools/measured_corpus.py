@@ -465,6 +465,12 @@ def _measure_seed(build: Any, framework: str, seed: int) -> dict[str, Any]:
     }
 
 
+def _clear_keras() -> None:
+    import keras
+
+    keras.backend.clear_session()
+
+
 def _div(a: float, b: float) -> float:
     if not (math.isfinite(a) and math.isfinite(b)):
         return math.nan
@@ -485,7 +491,13 @@ def measure(path: Path, framework: str) -> dict[str, Any]:
     from gradlint.verdict import Quantities, judge
 
     build = _load(path)
-    seeds = [_measure_seed(build, framework, seed) for seed in SEEDS]
+    seeds = []
+    for seed in SEEDS:
+        if framework == "keras":
+            _clear_keras()  # fresh layer names per build, and no graph state carried between models
+        seeds.append(_measure_seed(build, framework, seed))
+    if framework == "keras":
+        _clear_keras()
     majority = len(seeds) // 2 + 1
     nonfinite = sum(s["nonfinite"] for s in seeds) >= majority
     names = [n for n in seeds[0]["symmetric"] if sum(n in s["symmetric"] for s in seeds) >= majority]
