@@ -62,6 +62,16 @@ def _cli_codes(values: Sequence[str], option: str) -> tuple[str, ...]:
     return out
 
 
+def _limit(key: str, value: Any) -> Any:
+    """A dynamic-check limit given on the command line, checked against gradlint.limits."""
+    from gradlint.limits import limit_error
+
+    problem = limit_error(key, value)
+    if problem is not None:
+        raise click.BadParameter(problem)
+    return value
+
+
 class _DefaultToCheck(click.Group):
     """``gradlint PATH...`` means ``gradlint check PATH...``, as users type it."""
 
@@ -152,8 +162,10 @@ def main() -> None:
               help='Constructor arguments per model for --dynamic, e.g. \'{"Net": {"depth": 4}}\'.')
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="[MODEL=]D1,D2,...",
               help="Per-sample input shape for --dynamic (no batch axis), for one model or all.")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds per model for --dynamic.")
-@click.option("--seeds", default=3, show_default=True, help="Seeds per model for --dynamic (medians are reported).")
+@click.option("--timeout", default=60.0, show_default=True, callback=lambda c, p, v: _limit("timeout", v),
+              help="Seconds per model for --dynamic.")
+@click.option("--seeds", default=3, show_default=True, callback=lambda c, p, v: _limit("seeds", v),
+              help="Seeds per model for --dynamic (medians are reported).")
 @click.option("--plot", "plot_dir", default=None, type=click.Path(file_okay=False),
               help="With --dynamic: write a gradient-flow PNG per model into this directory.")
 def check(**params: Any) -> None:
@@ -623,7 +635,7 @@ def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeou
     extra: dict = {}
     for key, field_name in (("batch-size", "batch_size"), ("memory-mb", "memory_mb")):
         if defaults and key in defaults:
-            extra[field_name] = type(getattr(DynamicOptions(), field_name))(defaults[key])
+            extra[field_name] = defaults[key]  # validated as is (config, DynamicOptions): never rounded
     # The verdict's two ratio bounds can be set in [tool.gradlint.dynamic]; the rest of the
     # protocol's thresholds are fixed (gradlint.verdict).
     bounds = {name.replace("-", "_"): float(defaults[name]) for name in ("vanishing-ratio", "exploding-ratio")

@@ -22,6 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
+from gradlint.limits import limit_error
 from gradlint.rule import RuleOptions, code_for_selector, unknown_selector
 
 
@@ -159,8 +160,9 @@ def parse_table(table: Mapping[str, Any], path: Path | None) -> FileConfig:
                 if dkey not in _DYNAMIC_KEYS:
                     raise ConfigError(f"{where}: unknown key {dkey!r} in [tool.gradlint.dynamic] "
                                       f"(known: {', '.join(sorted(_DYNAMIC_KEYS))})")
-                if not isinstance(dvalue, (int, float)) or isinstance(dvalue, bool) or dvalue <= 0:
-                    raise ConfigError(f"{where}: dynamic.{dkey} must be a positive number, got {dvalue!r}")
+                problem = limit_error(dkey, dvalue)
+                if problem is not None:
+                    raise ConfigError(f"{where}: dynamic.{problem}")
             config.dynamic = dict(value)
     return config
 

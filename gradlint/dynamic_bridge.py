@@ -34,7 +34,9 @@ def targets_for(results: Sequence[FileResult]) -> tuple[list[DynamicTarget], lis
     targets: list[DynamicTarget] = []
     skipped: list[DynamicResult] = []
     for result in results:
-        for model in result.models:
+        # Every model the file defines, also those no rule could see (opaque: their forward
+        # always raises or returns None): the report says what became of each.
+        for model in [*result.models, *result.opaque]:
             if model.symbol is None or model.build is None:
                 skipped.append(DynamicResult(result.path, model.name, model.span.line, "skipped", None, None, [],
                                              "built inside a function or class the check cannot call on its own"))

@@ -105,6 +105,8 @@ class FileResult:
     models: list[Model] = field(default_factory=list)
     skipped: bool = False  # no model marker: not parsed
     digest: str | None = None  # sha-256 of the bytes linted: --fix writes only over these bytes
+    # Models no rule could see (forward always raises, returns None ...): for --dynamic only.
+    opaque: list[Model] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------- discovery
@@ -332,7 +334,7 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
         if masked is text:
             raise
         tree = parse_source(masked, path)  # still invalid: the error past the IPython lines
-    result.diagnostics, result.models = lint_tree(tree, suppressions, path, config)
+    result.diagnostics, result.models = lint_tree(tree, suppressions, path, config, result)
     if result.diagnostics:
         lines = text.splitlines()
         for diag in result.diagnostics:
@@ -373,9 +375,11 @@ def lint_virtual(source: VirtualSource, path: str, config: LintConfig) -> FileRe
 
 
 def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
-              config: LintConfig) -> tuple[list[Diagnostic], list[Model]]:
+              config: LintConfig, sink: FileResult | None = None) -> tuple[list[Diagnostic], list[Model]]:
     extraction = extract(tree)
     models = extraction.models
+    if sink is not None:
+        sink.opaque = extraction.opaque
     context = RuleContext(config.options, models, extraction.training)
     selection = config.selection_for(path)
     rules = [rule_cls() for code, rule_cls in all_rules().items()
@@ -498,6 +502,7 @@ def _lint_cached(path: str, config: LintConfig, cache: "ResultCache | None") -> 
 def _summarized(result: FileResult) -> FileResult:
     """Drop the layer structure (rules already ran): cheap to send between processes."""
     result.models = [summarize(m) for m in result.models]
+    result.opaque = [summarize(m) for m in result.opaque]
     return result
 
 

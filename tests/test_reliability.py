@@ -497,3 +497,164 @@ def test_python_m_gradlint_does_not_import_modules_from_the_linted_directory(tmp
         (tmp_path / f"{name}.py").write_text(f"open({str(tmp_path / ('PWNED-' + name))!r}, 'w').close()\n")
     proc = gradlint("--format", "json", "--no-cache", ".", cwd=tmp_path)
     assert proc.returncode == 1 and not list(tmp_path.glob("PWNED-*")), list(tmp_path.glob("PWNED-*"))
+
+
+# ========================================================= the dynamic check contains what it runs
+
+needs_torch = pytest.mark.skipif(__import__("importlib").util.find_spec("torch") is None,
+                                 reason="the dynamic check needs torch (the dynamic extra)")
+
+FORKER = """\
+import os, subprocess, sys
+import torch.nn as nn
+# Started by the model: a plain child, one in its own session, a double-forked daemon.
+subprocess.Popen(["sleep", "{token}1"])
+subprocess.Popen(["sleep", "{token}2"], start_new_session=True)
+if os.fork() == 0:
+    if os.fork() == 0:
+        os.setsid()
+        os.execvp("sleep", ["sleep", "{token}3"])
+    os._exit(0)
+{tail}
+model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+"""
+KILLER = """\
+import os, signal
+import torch.nn as nn
+with open({log!r}, "a") as handle:
+    handle.write("ran\\n")
+os.kill(os.getppid(), signal.SIGKILL)
+model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+"""
+NOISY = """\
+import sys
+import torch.nn as nn
+line = "x" * (1 << 20) + "\\n"
+for _ in range(400):  # 400 MB of output
+    sys.stdout.write(line)
+model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+"""
+OPAQUE = """\
+import torch.nn as nn
+
+
+class AlwaysRaises(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        raise RuntimeError("always")
+
+
+class ReturnsNone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        self.fc(x)
+"""
+
+
+def _alive_with(token: str) -> list[str]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if token in cmdline and "pytest" not in cmdline:
+                found.append(f"{name}: {cmdline}")
+    return found
+
+
+def _kill_alive(token: str) -> None:
+    for entry in _alive_with(token):
+        try:
+            os.kill(int(entry.split(":")[0]), 9)
+        except OSError:
+            pass
+
+
+@needs_torch
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="process accounting through /proc (Linux)")
+def test_dynamic_check_contains_what_models_start(tmp_path: Path) -> None:
+    """One --dynamic run (fork server): processes a model starts die with it; a model that kills
+    the fork server is reported and run once, the others still measured; 400 MB of output is
+    not read into gradlint; a model whose forward always raises or returns None gets an entry."""
+    token = f"9{os.getpid() % 1000:03d}.{int.from_bytes(os.urandom(3), 'big')}"
+    (tmp_path / "forker.py").write_text(FORKER.format(token=token, tail=""))
+    (tmp_path / "killer.py").write_text(KILLER.format(log=str(tmp_path / "runs.log")))
+    (tmp_path / "noisy.py").write_text(NOISY)
+    (tmp_path / "opaque.py").write_text(OPAQUE)
+    (tmp_path / "z_last.py").write_text(FORKER.format(token=token + "9", tail=""))
+    probe = ("import resource, sys\nfrom gradlint.cli import main\n"
+             "try:\n    main()\nfinally:\n"
+             "    print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    env = dict(os.environ, NO_COLOR="1")
+    try:
+        proc = subprocess.run([sys.executable, "-c", probe, "--no-cache", "--format", "json", "--dynamic", "--seeds",
+                               "1", "--timeout", "60", "."], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=400, env=env)
+        survivors = _alive_with(token)
+    finally:
+        _kill_alive(token)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert not survivors, survivors
+    entries = {(Path(r["path"]).name, r["model"]): r for r in report(proc)["dynamic"]}
+    assert set(entries) == {("forker.py", "model"), ("killer.py", "model"), ("noisy.py", "model"),
+                            ("opaque.py", "AlwaysRaises"), ("opaque.py", "ReturnsNone"), ("z_last.py", "model")}, entries
+    killer = entries[("killer.py", "model")]
+    assert killer["status"] == "failed" and "not run again" in killer["reason"], killer
+    assert (tmp_path / "runs.log").read_text() == "ran\n"  # never re-run
+    for name in ("forker.py", "noisy.py", "z_last.py"):
+        assert entries[(name, "model")]["status"] == "measured", entries[(name, "model")]
+    assert entries[("opaque.py", "AlwaysRaises")]["status"] == "failed"
+    assert "always" in entries[("opaque.py", "AlwaysRaises")]["reason"]
+    peak_mib = int(proc.stderr.split("PEAK_KIB")[-1].split()[0]) / 1024
+    assert peak_mib < 300, f"gradlint's own peak RSS {peak_mib:.0f} MiB after a model printed 400 MB"
+
+
+@needs_torch
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="process accounting through /proc (Linux)")
+def test_fresh_worker_contains_a_timed_out_model_and_survives_a_parent_kill(tmp_path: Path) -> None:
+    """Without the fork server (one interpreter per model): a model that kills its parent kills
+    only the worker's guard, not gradlint; a model that times out is killed with all it started."""
+    from gradlint.dynamic import DynamicOptions, DynamicTarget, run_dynamic
+
+    token = f"8{os.getpid() % 1000:03d}.{int.from_bytes(os.urandom(3), 'big')}"
+    (tmp_path / "hangs.py").write_text(FORKER.format(token=token, tail="import time\ntime.sleep(1000)"))
+    (tmp_path / "killer.py").write_text(KILLER.format(log=str(tmp_path / "runs.log")))
+    options = DynamicOptions(seeds=1, timeout=15, fork_server=False)
+    targets = [DynamicTarget(path=str(tmp_path / name), model="model", line=1, kind="variable", symbol="model",
+                             framework="torch") for name in ("killer.py", "hangs.py")]
+    try:
+        killer, hangs = run_dynamic(targets, options)
+        survivors = _alive_with(token)
+    finally:
+        _kill_alive(token)
+    assert killer.status == "failed" and "parent" in (killer.reason or ""), killer.reason
+    assert hangs.status == "failed" and "timed out" in (hangs.reason or ""), hangs.reason
+    assert not survivors, survivors
+
+
+@pytest.mark.parametrize("setting", ["memory-mb = 0.5", "memory-mb = 16", "seeds = 2.5", "timeout = nan",
+                                     "timeout = inf", "batch-size = 0", "vanishing-ratio = 5", "exploding-ratio = 0.5"])
+def test_every_dynamic_limit_is_validated(tmp_path: Path, setting: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.gradlint.dynamic]\n{setting}\n")
+    (tmp_path / "good.py").write_text("import keras\n" + SIGMOID_MODEL)
+    proc = gradlint("--no-cache", "good.py", cwd=tmp_path)
+    assert proc.returncode == 2 and setting.split(" =")[0] in proc.stderr, proc.stderr
+
+
+def test_dynamic_limits_on_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "good.py").write_text("import keras\n" + SIGMOID_MODEL)
+    for args in (("--timeout", "nan"), ("--timeout", "0"), ("--seeds", "0"), ("--timeout", "inf")):
+        proc = gradlint("--no-cache", *args, "good.py", cwd=tmp_path)
+        assert proc.returncode == 2 and args[0].lstrip("-") in proc.stderr, (args, proc.stderr)
+    from gradlint.dynamic import DynamicOptions
+
+    with pytest.raises(ValueError):
+        DynamicOptions(memory_mb=0.5)  # type: ignore[arg-type]

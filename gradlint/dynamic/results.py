@@ -61,6 +61,19 @@ class DynamicOptions:
     # (still one process per model); False: a fresh interpreter per model (~2-5 s each).
     fork_server: bool = True
 
+    def __post_init__(self) -> None:
+        """Every limit in its range (gradlint.limits): a bad one is a ValueError, never rounded."""
+        from gradlint.limits import limit_error
+
+        checks = [("timeout", self.timeout), ("seeds", self.seeds), ("batch-size", self.batch_size),
+                  ("jobs", self.jobs), ("sequence-length", self.sequence_length), ("image-size", self.image_size)]
+        if self.memory_mb != 0:  # 0: no memory cap (the API's explicit opt-out)
+            checks.append(("memory-mb", self.memory_mb))
+        for key, value in checks:
+            problem = limit_error(key, value)
+            if problem is not None:
+                raise ValueError(problem)
+
     def thresholds_json(self) -> dict[str, float]:
         return self.thresholds.to_json()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gradlint.dynamic.contain import kill_tree, read_head, read_tail
 from gradlint.dynamic.results import (
     DynamicOptions,
     DynamicResult,
@@ -28,6 +29,8 @@ from gradlint.dynamic.results import (
     hint_json,
 )
 
+# Written by the worker's guard when the model's own process died of a signal (worker.py).
+_GUARD_MARKER = "gradlint-worker: the model's process ended by signal"
 # The directory that holds the `gradlint` package, so the worker imports this same copy.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -130,6 +133,7 @@ class _Outcome:
     exit_code: int | None  # -N: killed by signal N; None: timed out
     log: str  # the worker's stderr (user prints, tracebacks, faulthandler dumps)
     seconds: float
+    guarded: bool = False  # a fresh worker: the model ran in a child of a guard process
 
 
 def _interpret(result: DynamicResult, outcome: _Outcome, options: DynamicOptions) -> DynamicResult:
@@ -138,6 +142,10 @@ def _interpret(result: DynamicResult, outcome: _Outcome, options: DynamicOptions
         result.status, result.reason = "failed", f"timed out after {_fmt_seconds(options.timeout)} s"
     elif outcome.payload is not None:
         _fill(result, outcome.payload)
+    elif outcome.exit_code < 0 and outcome.guarded and _GUARD_MARKER not in outcome.log:
+        # The guard between gradlint and the model died, not the model's own process.
+        result.status, result.reason = "failed", (f"the worker process was killed by signal {-outcome.exit_code} "
+                                                  "while the model ran (did the model kill its parent process?)")
     elif outcome.exit_code < 0:
         result.status, result.reason = "failed", _signal_reason(outcome.exit_code)
     else:
@@ -148,32 +156,45 @@ def _interpret(result: DynamicResult, outcome: _Outcome, options: DynamicOptions
 
 
 def _run_subprocess(job: dict[str, Any], options: DynamicOptions) -> _Outcome:
-    """A fresh interpreter for one job: `python -m gradlint.dynamic.worker`."""
+    """A fresh interpreter for one job: `python -m gradlint.dynamic.worker`, in its own session.
+
+    Its stdout (the result) and stderr (the model's prints) go to files read back bounded;
+    when it ends or times out, its whole process tree is killed (gradlint.dynamic.contain)."""
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [options.python or sys.executable, "-m", "gradlint.dynamic.worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=job["cwd"],
-        env=_worker_env(),
-        start_new_session=True,  # its own process group: a timeout kills the model's children too
-        preexec_fn=lambda: apply_limits(options.memory_mb),
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    )
-    try:
-        stdout, stderr = proc.communicate(json.dumps(job), timeout=options.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        _, stderr = proc.communicate()
-        return _Outcome(None, None, stderr, time.monotonic() - started)
-    except BaseException:  # KeyboardInterrupt: do not leave the model running
-        _kill_group(proc.pid)
-        proc.communicate()
-        raise
-    return _Outcome(_parse_payload(stdout), proc.returncode, stderr, time.monotonic() - started)
+    with tempfile.TemporaryDirectory(prefix="gradlint-worker-") as tmp:
+        out_path, log_path = Path(tmp) / "result.json", Path(tmp) / "worker.log"
+        with open(out_path, "wb") as out, open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [options.python or sys.executable, "-m", "gradlint.dynamic.worker"],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=log,
+                cwd=job["cwd"],
+                env=_worker_env(),
+                start_new_session=True,  # its own process group: a timeout kills the model's children too
+                preexec_fn=lambda: apply_limits(options.memory_mb),
+            )
+        timed_out = False
+        try:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps(job).encode())
+                proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass  # the worker died at once: its exit status says why
+            try:
+                proc.wait(timeout=max(options.timeout - (time.monotonic() - started), 0.001))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+        finally:  # also on KeyboardInterrupt: never leave the model running
+            kill_tree(proc.pid)
+            proc.wait()
+        log_text = read_tail(log_path)
+        if timed_out:
+            return _Outcome(None, None, log_text, time.monotonic() - started)
+        raw = read_head(out_path)
+        return _Outcome(_parse_payload(raw.decode("utf-8", "replace")) if raw else None, proc.returncode, log_text,
+                        time.monotonic() - started, guarded=hasattr(os, "fork"))
 
 
 class ForkServer:
@@ -203,6 +224,7 @@ class ForkServer:
         self.ready: bool | None = None
         self.error: str | None = None
         self.next_id = 0
+        self.died_with_job = False  # the server died while one of our jobs was in it
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -242,7 +264,10 @@ class ForkServer:
             return found()
 
     def run(self, job: dict[str, Any]) -> _Outcome | None:
-        """Run one job in a forked child; None if the server is unusable (caller falls back)."""
+        """Run one job in a forked child. None only when the job certainly did not start (the
+        server was gone before it could read it): the caller may then run it elsewhere. A
+        server that dies once the job is sent -- the model may have killed it -- gives a
+        failed outcome: that model is never run again."""
         with self.lock:
             job_id = self.next_id
             self.next_id += 1
@@ -250,30 +275,42 @@ class ForkServer:
         job = dict(job, id=job_id, memory_mb=self.options.memory_mb,
                    result_path=str(files / f"{job_id}.json"), log_path=str(files / f"{job_id}.log"))
         started = time.monotonic()
+        if not self.alive:
+            return None
         try:
             with self.lock:
                 assert self.proc.stdin is not None
                 self.proc.stdin.write(json.dumps(job) + "\n")
                 self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
-            return None
+            return None  # nothing was read: the job never started
         forked = self._wait_message(job_id, "pid", 30.0)
         if forked is None:
-            return None
+            return self._server_died(job, started)
+        pid = int(forked["pid"])
         remaining = self.options.timeout - (time.monotonic() - started)
         ended = self._wait_message(job_id, "exit", max(remaining, 0.0))
         timed_out = False
         if ended is None:
             if not self.alive:
-                return None
+                kill_tree(pid)
+                return self._server_died(job, started)
             timed_out = True
-            _kill_group(int(forked["pid"]))
+            kill_tree(pid)
             ended = self._wait_message(job_id, "exit", 30.0)
+        kill_tree(pid, include_root=False)  # its session, whatever it left running
         seconds = time.monotonic() - started
-        log = _read_text(job["log_path"])
+        log = read_tail(job["log_path"])
         payload = None if timed_out else _load_json(job["result_path"])
         exit_code = None if timed_out else (int(ended["exit"]) if ended is not None else -signal.SIGKILL)
         return _Outcome(payload, exit_code, log, seconds)
+
+    def _server_died(self, job: dict[str, Any], started: float) -> _Outcome:
+        self.died_with_job = True
+        tail = _stderr_tail(read_tail(job["log_path"]))
+        return _Outcome({"status": "failed", "reason": (
+            "the fork server running this model died (did the model kill its parent process?); "
+            "the model was not run again" + (f": {tail}" if tail else ""))}, 0, "", time.monotonic() - started)
 
     def close(self) -> None:
         try:
@@ -281,29 +318,26 @@ class ForkServer:
                 self.proc.stdin.close()  # the server finishes and exits on end of input
             self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
-            _kill_group(self.proc.pid)
+            kill_tree(self.proc.pid)
             self.proc.wait()
+        kill_tree(self.proc.pid)  # its session: nothing a model started survives the run
         self.server_log.close()
         self.tmp.cleanup()
 
 
-def _read_text(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
 def _load_json(path: str) -> dict[str, Any] | None:
+    raw = read_head(path)
+    if raw is None:
+        return None
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(raw.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) and "status" in data else None
 
 
 def run_one(
-    target: DynamicTarget, options: DynamicOptions, threads: int | None = None, server: ForkServer | None = None
+    target: DynamicTarget, options: DynamicOptions, threads: int | None = None, server: _Servers | ForkServer | None = None
 ) -> DynamicResult:
     """Measure one target in its own process; never raises for problems of the model."""
     result = DynamicResult(path=target.path, model=target.model, line=target.line, status="failed")
@@ -319,16 +353,6 @@ def run_one(
     if outcome is None:  # no server, or it died: a fresh interpreter for this model
         outcome = _run_subprocess(job, options)
     return _interpret(result, outcome, options)
-
-
-def _kill_group(pid: int) -> None:
-    """Kill a worker and whatever it started (it leads its own session)."""
-    for kill in (os.killpg, os.kill):
-        try:
-            kill(pid, signal.SIGKILL)
-            return
-        except (ProcessLookupError, PermissionError):
-            continue
 
 
 def _parse_payload(stdout: str) -> dict[str, Any] | None:
@@ -402,12 +426,47 @@ def _start_server(targets: Sequence[DynamicTarget], options: DynamicOptions) -> 
     return None
 
 
+class _Servers:
+    """The fork server of a run, restarted (at most ``MAX_RESTARTS`` times) when a model kills
+    it; after that, or when none can start, one fresh interpreter per model."""
+
+    MAX_RESTARTS = 2
+
+    def __init__(self, targets: Sequence[DynamicTarget], options: DynamicOptions) -> None:
+        self.targets, self.options = targets, options
+        self.lock = threading.Lock()
+        self.current = _start_server(targets, options)
+        self.restarts = 0
+
+    def run(self, job: dict[str, Any]) -> _Outcome | None:
+        server = self._live()
+        return server.run(job) if server is not None else None
+
+    def _live(self) -> ForkServer | None:
+        with self.lock:
+            server = self.current
+            if server is None or server.alive:
+                return server
+            server.close()
+            self.current = None
+            if self.restarts < self.MAX_RESTARTS:
+                self.restarts += 1
+                self.current = _start_server(self.targets, self.options)
+            return self.current
+
+    def close(self) -> None:
+        with self.lock:
+            if self.current is not None:
+                self.current.close()
+                self.current = None
+
+
 def run_dynamic(targets: Sequence[DynamicTarget], options: DynamicOptions) -> list[DynamicResult]:
     jobs = max(1, min(options.jobs, len(targets) or 1))
     # Concurrent workers share the cores instead of each starting one thread per core.
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     progress = _Progress(len(targets), options.progress)
-    server = _start_server(targets, options) if targets else None
+    server = _Servers(targets, options) if targets else None
 
     def work(target: DynamicTarget) -> DynamicResult:
         progress.update(starting=target)

@@ -18,6 +18,7 @@ import inspect
 import json
 import os
 import re
+import signal
 import sys
 import traceback
 import types
@@ -521,12 +522,52 @@ def run_guarded(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+GUARD_MARKER = "gradlint-worker: the model's process ended by signal"
+
+
 def main() -> None:
-    """One job from stdin, its result on stdout."""
+    """One job from stdin, its result on stdout.
+
+    Where ``fork`` exists the model runs in a child of this process, which stays a small
+    guard: a subreaper for whatever the model starts, killed with all of it when the model
+    ends. A model that kills its parent kills only the guard (gradlint sees the worker die
+    and reports it); it never reaches gradlint itself."""
+    job = json.load(sys.stdin)
+    if not hasattr(os, "fork"):
+        _run_and_write(job)
+    from gradlint.dynamic.contain import become_subreaper, kill_tree
+
+    become_subreaper()
+    child = os.fork()
+    if child == 0:
+        _run_and_write(job)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except ChildProcessError:
+            status = 0
+            break
+        except InterruptedError:
+            continue
+    kill_tree(os.getpid(), include_root=False, group=False)  # what the model left running
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:  # die the same way, so the parent's reason ("killed by signal 9 ...") holds
+        sys.stderr.write(f"\n{GUARD_MARKER} {-code}\n")  # the guard itself was not killed
+        sys.stderr.flush()
+        try:
+            signal.signal(-code, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # SIGKILL/SIGSTOP: their default action cannot be changed anyway
+        os.kill(os.getpid(), -code)
+    os._exit(code)
+
+
+def _run_and_write(job: dict[str, Any]) -> None:
     result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # anything the user's code prints goes to stderr, never into our JSON
     faulthandler.enable()  # a segfault leaves a Python traceback on stderr for the parent
-    result = run_guarded(json.load(sys.stdin))
+    result = run_guarded(job)
     result_stream.write(json.dumps(result) + "\n")
     result_stream.flush()
     sys.stderr.flush()
@@ -554,6 +595,9 @@ def _fork_child(job: dict[str, Any], protocol_fd: int) -> int:
     code = 0
     try:
         os.setsid()  # own process group: the parent's timeout kill reaches the model's children
+        from gradlint.dynamic.contain import become_subreaper, kill_tree
+
+        become_subreaper()  # what the model starts and orphans stays our descendant
         os.close(protocol_fd)
         log = os.open(job["log_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(log, 1)
@@ -570,6 +614,7 @@ def _fork_child(job: dict[str, Any], protocol_fd: int) -> int:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(result))
         os.replace(tmp, job["result_path"])  # the parent never reads a half-written result
+        kill_tree(os.getpid(), include_root=False, group=False)  # nothing the model started outlives it
     except BaseException:  # noqa: BLE001 -- nothing may escape into the server's loop
         code = 70
     finally:
@@ -623,6 +668,17 @@ def serve(frameworks: list[str]) -> None:
     send({"ready": error is None, "error": error})
     if error is not None:
         return
+    from gradlint.dynamic.contain import become_subreaper, children_of, kill_tree
+
+    # Processes that escape a model's session (setsid, then their parent dies) are re-parented
+    # here, not to init: they are killed whenever a model ends and when the server stops.
+    become_subreaper()
+
+    def kill_strays() -> None:
+        for pid in children_of(os.getpid()):
+            if pid not in children:
+                kill_tree(pid)
+
     children: dict[int, Any] = {}
     stdin_fd = sys.stdin.fileno()
     buffer = b""
@@ -643,24 +699,27 @@ def serve(frameworks: list[str]) -> None:
                     pid = _fork_child(job, protocol.fileno())
                     children[pid] = job["id"]
                     send({"id": job["id"], "pid": pid})
-        while children:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
             if pid == 0:
                 break
             job_id = children.pop(pid, None)
             if job_id is not None:
+                kill_tree(pid, include_root=False)  # its group: whatever it left running
+                kill_strays()
                 send({"id": job_id, "pid": pid, "exit": os.waitstatus_to_exitcode(status)})
+    kill_strays()
     protocol.flush()
 
 
 def _kill_children(children: dict[int, Any]) -> None:
-    import signal
+    from gradlint.dynamic.contain import kill_tree
 
     for pid in children:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_tree(pid)
 
 
 def _entry() -> None:

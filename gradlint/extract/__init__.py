@@ -37,6 +37,10 @@ class Extraction:
     training: TrainingFacts
     # Definitions whose analysis ran out of budget: (what, line). Reported, never silently dropped.
     unanalysed: list[tuple[str, int]] = field(default_factory=list)
+    # Root models whose forward could not be described (it always raises, returns None, passes
+    # through no layer): no rule sees them, but the dynamic check still builds them and says
+    # what became of each (path empty; the build target is set).
+    opaque: list[Model] = field(default_factory=list)
 
 
 def extract_models(tree: ast.Module) -> list[Model]:
@@ -58,13 +62,14 @@ def extract(tree: ast.Module) -> Extraction:
     module_facts = _ModuleFacts(tree)
 
     models: list[Model] = []
+    opaque: list[Model] = []
     seen: set[int] = set()
     for value in interp.built:
         if id(value) in seen or getattr(value, "owned", True):
             continue
         seen.add(id(value))
         try:
-            model = _describe(interp, value, module_names, factories, module_facts)
+            model = _describe(interp, value, module_names, factories, module_facts, opaque)
         except _TooComplex as exc:
             unanalysed.append((exc.what, exc.line))
             continue
@@ -76,7 +81,9 @@ def extract(tree: ast.Module) -> Extraction:
         seq = model.input_hint.shape if model.input_hint and model.input_hint.kind == "sequence" else None
         if seq and model.origin_id is not None and model.framework == "keras":  # torch hints are guesses
             facts.sequence_lengths[model.origin_id] = seq[0] if model.framework == "keras" else seq[-1]
-    return Extraction(_drop_duplicates(models), facts, unanalysed)
+    described = {(m.name, m.span.line) for m in models}
+    opaque = [m for m in opaque if (m.name, m.span.line) not in described and m.symbol is not None]
+    return Extraction(_drop_duplicates(models), facts, unanalysed, _drop_duplicates(opaque))
 
 
 class _TooComplex(Exception):
@@ -166,7 +173,7 @@ def _factory_names(interp: Interpreter) -> dict[int, str]:
 
 
 def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
-              facts: _ModuleFacts) -> Model | None:
+              facts: _ModuleFacts, opaque: list[Model] | None = None) -> Model | None:
     interp.budget = PER_ROOT_BUDGET
     try:
         if isinstance(value, InstanceV):
@@ -196,10 +203,13 @@ def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], f
     except (BudgetExceeded, RecursionError):
         raise _TooComplex(f"model {name}", span.line) from None
     tensor = _as_tensor(result)
-    if tensor is None:
-        return None
-    path = list(tensor.nodes)
+    path = list(tensor.nodes) if tensor is not None else []
     if not any(isinstance(n, (Layer, Residual)) for n in path):
+        if opaque is not None and isinstance(value, (InstanceV, ContainerV)):
+            skeleton = Model(name=name, framework=_framework_of(value, []), origin=origin, span=span, path=[],
+                             input_hint=hint, origin_id=id(value))
+            _set_build_target(skeleton, value, module_names, factories, facts)
+            opaque.append(skeleton)
         return None
     framework = _framework_of(value, path)
     model = Model(name=name, framework=framework, origin=origin, span=span, path=path,
