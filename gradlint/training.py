@@ -14,6 +14,8 @@ TORCH_LOGIT_LOSSES = frozenset({"BCEWithLogitsLoss", "CrossEntropyLoss", "MultiL
                                 "multilabel_soft_margin_loss"})
 # Losses that want probabilities (or log-probabilities) and are fed logits by mistake.
 TORCH_PROBABILITY_LOSSES = frozenset({"BCELoss", "binary_cross_entropy"})
+# TensorFlow losses that want probabilities: tf.losses.log_loss and a hand-written -sum(y * tf.log(p)).
+TF_PROBABILITY_LOSSES = frozenset({"log_loss", "log"})
 KERAS_PROBABILISTIC_LOSSES = frozenset({
     "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
     "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",

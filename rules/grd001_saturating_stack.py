@@ -104,6 +104,32 @@ class Net(nn.Module):
 """),
     ]
     INVALID = [
+        Invalid("""
+import tensorflow as tf
+x = tf.placeholder(tf.float32, [None, 64])
+net = x
+for i in range(10):
+    net = tf.layers.dense(net, 128, activation=tf.nn.sigmoid)
+logits = tf.layers.dense(net, 1)
+""", line=5, message=r"10 stacked sigmoid layers"),
+        Invalid("""
+import tensorflow as tf
+from tensorflow import keras
+
+class SigmoidDense(keras.layers.Layer):
+    def __init__(self, units):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros")
+
+    def call(self, x):
+        return tf.nn.sigmoid(tf.matmul(x, self.w) + self.b)
+
+model = keras.Sequential([keras.Input(shape=(64,))] + [SigmoidDense(64) for _ in range(8)])
+""", line=14, message=r"8 stacked sigmoid layers"),
         # The seed: 11 sigmoid Dense layers built in a loop.
         Invalid("""
 from tensorflow.keras.layers import Dense

@@ -87,6 +87,8 @@ def _fix_for(layers: list[Layer], span: Span, activations: dict[int, str]) -> In
     acts = {activations.get(id(layer), "linear") for layer in layers}
     relu = bool(acts) and acts <= RELU_LIKE
     framework = layers[0].framework
+    if framework not in ("torch", "keras"):
+        return None  # TensorFlow graph code: tf.Variable(tf.zeros(...)) has no one-argument rewrite
     if framework == "keras":
         scheme = "he_normal" if relu else "glorot_uniform"
         return InitFix(span, "keras", scheme, description=f"use kernel_initializer={scheme!r}")
@@ -127,6 +129,16 @@ model's initial weights."""
     fixable = True
 
     VALID = [
+        # Zero biases in TensorFlow graph code; the zero-initialised output layer of a softmax regression.
+        Valid("""
+import tensorflow as tf
+x = tf.placeholder(tf.float32, [None, 784])
+W1 = tf.get_variable("W1", [784, 128])
+b1 = tf.Variable(tf.zeros([128]))
+h = tf.nn.relu(tf.matmul(x, W1) + b1)
+W2 = tf.Variable(tf.zeros([128, 10]))
+logits = tf.matmul(h, W2) + tf.Variable(tf.zeros([10]))
+"""),
         Valid("""
 import torch.nn as nn
 
@@ -187,6 +199,22 @@ model = Sequential([layers.Dense(64, activation="relu", input_shape=(8,)),
 """),
     ]
     INVALID = [
+        Invalid("""
+import tensorflow as tf
+x = tf.placeholder(tf.float32, [None, 784])
+W1 = tf.Variable(tf.zeros([784, 128]))
+b1 = tf.Variable(tf.zeros([128]))
+h = tf.nn.relu(tf.matmul(x, W1) + b1)
+W2 = tf.Variable(tf.zeros([128, 10]))
+logits = tf.matmul(h, W2)
+""", line=3, column=6, message=r"every weight zero"),
+        Invalid("""
+import keras
+from keras import layers
+model = keras.Sequential([keras.Input(shape=(16,)),
+                          layers.Dense(64, activation="relu", kernel_initializer="zero"),
+                          layers.Dense(1)])
+""", line=4, message=r"every weight zero"),
         Invalid("""
 import torch.nn as nn
 

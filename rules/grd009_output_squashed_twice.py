@@ -7,7 +7,11 @@ from collections.abc import Iterable
 from gradlint.analysis.units import output_activation
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
-from gradlint.training import KERAS_PROBABILISTIC_LOSSES, TORCH_PROBABILITY_LOSSES
+from gradlint.training import (
+    KERAS_PROBABILISTIC_LOSSES,
+    TF_PROBABILITY_LOSSES,
+    TORCH_PROBABILITY_LOSSES,
+)
 
 _SQUASH = frozenset({"sigmoid", "softmax"})
 
@@ -20,10 +24,12 @@ class OutputSquashedTwice(Rule):
     what_it_does = """
 Follows the model's output into the loss computed from it in the same file. Reports a
 sigmoid/softmax output passed to `BCEWithLogitsLoss`, `CrossEntropyLoss`,
-`F.binary_cross_entropy_with_logits`, `F.cross_entropy`, or a Keras loss with
-`from_logits=True`; and a raw (linear) output passed to a loss that expects probabilities —
-Keras `binary_crossentropy`/`categorical_crossentropy` with `from_logits=False` (the default),
-or `nn.BCELoss`.
+`F.binary_cross_entropy_with_logits`, `F.cross_entropy`, a Keras loss with
+`from_logits=True`, or TensorFlow's `tf.nn.softmax_cross_entropy_with_logits(_v2)`,
+`sigmoid_cross_entropy_with_logits` and `tf.losses.*_cross_entropy`; and a raw (linear) output
+passed to a loss that expects probabilities — Keras `binary_crossentropy`/`categorical_crossentropy`
+with `from_logits=False` (the default), `nn.BCELoss`, `tf.losses.log_loss`, or a hand-written
+`-tf.reduce_sum(y * tf.log(p))` that is minimized.
 """
     why_bad = """
 Squashing twice flattens the gradient at the output: sigmoid(sigmoid(x)) lies in (0.5, 0.73),
@@ -34,6 +40,18 @@ outside (0, 1), clipping inside Keras) and trains the wrong objective.
     fix = "No automatic fix."
 
     VALID = [
+        Valid("""
+import tensorflow as tf
+x = tf.placeholder(tf.float32, [None, 784])
+y_ = tf.placeholder(tf.float32, [None, 10])
+W = tf.Variable(tf.zeros([784, 10]))
+b = tf.Variable(tf.zeros([10]))
+logits = tf.matmul(x, W) + b
+y = tf.nn.softmax(logits)
+loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=y_, logits=logits))
+xent = tf.reduce_mean(-tf.reduce_sum(y_ * tf.log(y), axis=1))
+train_step = tf.train.AdamOptimizer(1e-3).minimize(loss + xent)
+"""),
         Valid("""
 import torch.nn as nn
 
@@ -50,6 +68,34 @@ model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
 """),
     ]
     INVALID = [
+        Invalid("""
+import tensorflow as tf
+x = tf.placeholder(tf.float32, [None, 784])
+y_ = tf.placeholder(tf.float32, [None, 10])
+W = tf.Variable(tf.zeros([784, 10]))
+b = tf.Variable(tf.zeros([10]))
+y = tf.nn.softmax(tf.matmul(x, W) + b)
+loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=y_, logits=y))
+train_step = tf.train.GradientDescentOptimizer(0.5).minimize(loss)
+""", line=7, message=r"softmax_cross_entropy_with_logits applies softmax itself"),
+        Invalid("""
+import tensorflow as tf
+x = tf.placeholder(tf.float32, [None, 784])
+y_ = tf.placeholder(tf.float32, [None, 10])
+W = tf.Variable(tf.zeros([784, 10]))
+b = tf.Variable(tf.zeros([10]))
+logits = tf.matmul(x, W) + b
+loss = tf.reduce_mean(-tf.reduce_sum(y_ * tf.log(logits), axis=1))
+train_step = tf.train.GradientDescentOptimizer(0.5).minimize(loss)
+""", line=7, message=r"tf\.log\(\.\.\.\) in this cross-entropy expects probabilities"),
+        Invalid("""
+import tensorflow.compat.v1 as tf
+x = tf.placeholder(tf.float32, [None, 20])
+y_ = tf.placeholder(tf.float32, [None, 1])
+h = tf.layers.dense(x, 32, activation=tf.nn.relu)
+p = tf.layers.dense(h, 1, activation=tf.nn.sigmoid)
+loss = tf.losses.sigmoid_cross_entropy(multi_class_labels=y_, logits=p)
+""", line=6, message=r"sigmoid_cross_entropy applies sigmoid itself"),
         Invalid("""
 import torch.nn as nn
 
@@ -79,13 +125,19 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
             spec = use.loss
             if spec.from_logits and act in _SQUASH:
                 yield Finding(use.span, (
-                    f"{spec.name} applies {'sigmoid' if 'BCE' in spec.name or 'binary' in spec.name else 'softmax'} "
+                    f"{spec.name} applies {'sigmoid' if _applies_sigmoid(spec.name) else 'softmax'} "
                     f"itself, but {model.name}'s output already went through {act}: the output is squashed twice "
                     f"and its gradient flattened. Drop the final {act} and feed logits."), Severity.WARNING), model
             elif spec.name in TORCH_PROBABILITY_LOSSES and act == "linear":
                 yield Finding(use.span, (
                     f"{spec.name} expects probabilities but receives {model.name}'s raw output (no sigmoid): use "
                     f"BCEWithLogitsLoss on the logits, which is also numerically stable."), Severity.WARNING), model
+            elif spec.framework == "tensorflow" and spec.name in TF_PROBABILITY_LOSSES and act == "linear":
+                what = "tf.log(...) in this cross-entropy" if spec.name == "log" else spec.name
+                yield Finding(use.span, (
+                    f"{what} expects probabilities but receives {model.name}'s raw output (no softmax/sigmoid): "
+                    f"pass the logits to tf.nn.softmax_cross_entropy_with_logits_v2 (or "
+                    f"sigmoid_cross_entropy_with_logits), which is also numerically stable."), Severity.WARNING), model
         for model_id, (loss, _, span) in facts.compiled.items():
             model = context.model_by_id(model_id)
             if model is None or loss is None:
@@ -102,3 +154,7 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                     f"activation, so it outputs logits: pass from_logits=True (numerically stable) or add "
                     f"{'sigmoid' if 'binary' in loss.name.lower() else 'softmax'} to the output."),
                     Severity.WARNING), model
+
+
+def _applies_sigmoid(loss: str) -> bool:
+    return "BCE" in loss or "binary" in loss or "sigmoid" in loss

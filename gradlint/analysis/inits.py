@@ -112,6 +112,10 @@ def recommended_init(unit: Unit) -> str:
     act = unit.activation
     if unit.layer.framework == "keras":
         return "he_normal" if act in RELU_LIKE else ("lecun_normal" if act == "selu" else "glorot_uniform")
+    if unit.layer.framework == "tensorflow":
+        if act in RELU_LIKE:
+            return "tf.contrib.layers.variance_scaling_initializer() (He; TF 2: tf.keras.initializers.he_normal())"
+        return "tf.glorot_uniform_initializer() (TF 2: tf.keras.initializers.GlorotUniform())"
     if act in RELU_LIKE:
         return f"nn.init.kaiming_normal_(w, nonlinearity='{'leaky_relu' if act == 'leaky_relu' else 'relu'}')"
     if act == "selu":

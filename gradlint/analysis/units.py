@@ -52,7 +52,7 @@ def input_width(model: Model) -> int | None:
     if hint is None or not hint.shape or hint.kind in ("tokens", "unknown"):
         return None
     if hint.kind == "image":
-        return hint.shape[-1] if model.framework == "keras" else hint.shape[0]
+        return hint.shape[-1] if model.framework in ("keras", "tensorflow") else hint.shape[0]  # TF: NHWC
     return hint.shape[-1]
 
 

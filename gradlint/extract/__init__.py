@@ -57,6 +57,8 @@ def extract(tree: ast.Module) -> Extraction:
     except (BudgetExceeded, RecursionError):
         unanalysed.append(("the module body", 1))
     _build_unreached(interp, unanalysed)
+    for framework in interp.frameworks:  # TensorFlow graphs become models once everything has run
+        framework.finish(interp)
     module_names = _module_level_names(interp)
     factories = _factory_names(interp)
     module_facts = _ModuleFacts(tree)

@@ -41,6 +41,11 @@ class Interp(Protocol):
     facts: TrainingFacts  # what training code does: losses, backward(), clipping, fit/compile
     built: list[Value]  # every model-like value built, in creation order (roots are the unowned ones)
     frame: Frame  # the current call: its class and ``self``
+    tree: ast.Module  # the file
+    module_scope: Scope  # its module-level names
+    # Per-file state a framework handler keeps between calls, by framework name (TensorFlow: the
+    # graph's placeholders and candidate outputs). Handlers themselves are shared and stateless.
+    framework_state: dict[str, object]
 
     def tick(self, n: int = 1) -> None:
         """Spend ``n`` symbolic steps of the budget (raises ``BudgetExceeded`` when it runs out)."""
@@ -88,8 +93,6 @@ class Interp(Protocol):
 class Core(Interp, Protocol):
     """Everything the interpreter's mixins ask of each other."""
 
-    tree: ast.Module
-    module_scope: Scope
     depth: int
     classes: list[ClassInfo]
     functions: list[FunctionV]
@@ -196,7 +199,22 @@ class Framework(Protocol):
 
     def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
                node: ast.AST) -> Value | None:
-        """``target.name(...)`` on a tensor or parameter; None: not mine."""
+        """``target.name(...)`` on a tensor or parameter, or on a model-class instance whose class does
+        not define ``name`` (Keras ``self.add_weight``); None: not mine."""
+        ...
+
+    def binop(self, interp: Interp, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:
+        """An operator with a parameter operand (``x @ W``, ``h + b`` with a ``tf.Variable``); None: not mine."""
+        ...
+
+    def before_call(self, interp: Interp, instance: InstanceV, args: Args, kwargs: Kwargs) -> None:
+        """An instance of one of this framework's model classes is about to run its forward/call
+        (Keras runs ``build(input_shape)`` on a layer's first call)."""
+        ...
+
+    def finish(self, interp: Interp) -> None:
+        """The whole file ran (module body and unreached definitions): models the framework builds
+        only from what the file did as a whole (TensorFlow graphs) go into ``interp.built`` now."""
         ...
 
 

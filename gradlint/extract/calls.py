@@ -224,6 +224,9 @@ class CallsMixin(Core):
         return [a for a in args if not isinstance(a, UnknownV)], None, partial
 
     def forward(self, instance: InstanceV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        for framework in self.frameworks:
+            if framework.name == instance.info.framework:
+                framework.before_call(self, instance, args, kwargs)
         method_name = "forward" if instance.info.framework != "keras" else "call"
         found = instance.info.find_method(method_name) or instance.info.find_method("__call__")
         if found is None and instance.info.framework == "keras":

@@ -240,6 +240,10 @@ KERAS_INIT_CLASSES |= {
     "orthogonal": KERAS_INIT_CLASSES["Orthogonal"], "identity": KERAS_INIT_CLASSES["Identity"],
     "xavier_uniform": KERAS_INIT_CLASSES["GlorotUniform"], "xavier_normal": KERAS_INIT_CLASSES["GlorotNormal"],
     "variance_scaling": KERAS_INIT_CLASSES["VarianceScaling"],
+    # Keras 1/2/3 aliases (keras.initializers.ALL_OBJECTS_DICT; Keras 1 'normal'/'uniform' are also ±0.05 scale)
+    "zero": KERAS_INIT_CLASSES["Zeros"], "one": KERAS_INIT_CLASSES["Ones"],
+    "normal": KERAS_INIT_CLASSES["RandomNormal"], "uniform": KERAS_INIT_CLASSES["RandomUniform"],
+    "IdentityInitializer": KERAS_INIT_CLASSES["Identity"], "OrthogonalInitializer": KERAS_INIT_CLASSES["Orthogonal"],
 }
 
 # Layers that only re-arrange values, in either framework.
@@ -253,6 +257,8 @@ TORCH_MODULE_BASES = frozenset({"torch.nn.Module", "torch.nn.Sequential", "torch
                                 "pytorch_lightning.LightningModule", "lightning.pytorch.LightningModule"})
 KERAS_MODEL_BASES = frozenset({"keras.Model", "keras.models.Model", "keras.layers.Layer", "keras.Layer",
                                "keras.Sequential", "keras.models.Sequential"})
+# Of those, the bases of a *layer* (part of a model, never trained on its own).
+KERAS_LAYER_BASES = frozenset({"keras.layers.Layer", "keras.Layer"})
 # Private torch base classes user code tests against: ``isinstance(m, nn.modules.conv._ConvNd)``.
 TORCH_ABSTRACT_BASES: dict[str, tuple[str, ...] | None] = {
     "_ConvNd": ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
@@ -303,9 +309,17 @@ _KERAS_PREFIXES = (
 )
 
 
+_TF_COMPAT_PREFIXES = ("tensorflow.compat.v1.", "tensorflow.compat.v2.")
+
+
 def fold_name(qualname: str) -> str:
     """Fold the many spellings of one API to one: ``tensorflow.keras.layers.Dense`` ->
-    ``keras.layers.Dense``; keras 2 submodules ``keras.layers.core.Dense`` -> ``keras.layers.Dense``."""
+    ``keras.layers.Dense``; keras 2 submodules ``keras.layers.core.Dense`` -> ``keras.layers.Dense``;
+    ``tensorflow.compat.v1.X`` -> ``tensorflow.X`` (``import tensorflow.compat.v1 as tf``)."""
+    for prefix in _TF_COMPAT_PREFIXES:
+        if qualname.startswith(prefix):
+            qualname = "tensorflow." + qualname[len(prefix):]
+            break
     for prefix in _KERAS_PREFIXES:
         if qualname.startswith(prefix):
             qualname = "keras." + qualname[len(prefix):]

@@ -341,6 +341,11 @@ class ExpressionsMixin(Core):
         if isinstance(op, ast.Add) and isinstance(left, ContainerV) and isinstance(right, ContainerV):
             return ContainerV(left.kind, left.items + right.items, None, left.span, left.framework,
                               left.partial or right.partial)
+        if isinstance(left, ParamV) or isinstance(right, ParamV):
+            for framework in self.frameworks:  # x @ W with a tf.Variable, h + b
+                result = framework.binop(self, op, left, right, node)
+                if result is not None:
+                    return result
         if isinstance(left, TensorV) or isinstance(right, TensorV):
             return self.tensor_binop(op, left, right, node)
         if isinstance(left, (TensorConstV, ParamV)) or isinstance(right, (TensorConstV, ParamV)):
@@ -395,8 +400,8 @@ class ExpressionsMixin(Core):
         if isinstance(node.op, ast.Not):
             truth = self.truth(operand)
             return Const(not truth) if truth is not None else UNKNOWN
-        if isinstance(operand, TensorV):
-            return operand
+        if isinstance(operand, (TensorV, LossV)):
+            return operand  # -x; -tf.reduce_sum(y * tf.log(p)) is still the loss
         return UNKNOWN
 
     def eval_BoolOp(self, node: ast.BoolOp, scope: Scope) -> Value:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from gradlint.extract.api import Framework
 from gradlint.extract.keras import KERAS
+from gradlint.extract.tensorflow import TENSORFLOW
 from gradlint.extract.torch import TORCH
 
-FRAMEWORKS: tuple[Framework, ...] = (TORCH, KERAS)
+# TensorFlow before Keras: it claims ``keras.ops.*`` (and hands what it does not model to Keras).
+FRAMEWORKS: tuple[Framework, ...] = (TORCH, TENSORFLOW, KERAS)

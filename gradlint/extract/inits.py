@@ -24,7 +24,10 @@ def make_init(scheme: str, names: tuple[str, ...], args: list[Value], kwargs: di
             params[key] = float(value.value)
         elif isinstance(value, Const) and isinstance(value.value, str):
             if key == "mode":
-                params["fan_out_mode"] = 1.0 if value.value == "fan_out" else 0.0
+                if value.value.lower() == "fan_avg":
+                    params["mode"] = 2.0  # gradflow's numeric mode code (VarianceScaling(mode="fan_avg"))
+                else:
+                    params["fan_out_mode"] = 1.0 if value.value == "fan_out" else 0.0
             elif key == "nonlinearity":
                 params["gain"] = torch_gain(value.value, params.get("a", 0.0), strict=False)
         elif key in ("value", "std", "gain", "a", "b", "mean"):

@@ -55,6 +55,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.called_functions: set[int] = set()
         self.frame = Frame()
         self.facts = TrainingFacts()
+        self.framework_state: dict[str, object] = {}
 
     def tick(self, n: int = 1) -> None:
         self.budget -= n

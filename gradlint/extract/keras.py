@@ -24,13 +24,14 @@ from gradlint.extract.common import (
     span_of,
 )
 from gradlint.extract.inits import make_init
-from gradlint.extract.paths import merge_all, merge_gate, merge_residual
+from gradlint.extract.paths import current_width, merge_all, merge_gate, merge_residual
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
     ContainerV,
     FunctionalModelV,
     InitV,
+    InstanceV,
     LayerObj,
     ListV,
     LossObjV,
@@ -38,6 +39,7 @@ from gradlint.extract.values import (
     Ref,
     TensorV,
     Value,
+    VariableV,
 )
 from gradlint.model import Init, InputHint, Layer, LayerKind, Span
 from gradlint.training import LossSpec
@@ -65,10 +67,74 @@ class KerasFramework:
 
     def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
                node: ast.AST) -> Value | None:
+        if isinstance(target, InstanceV) and target.info.framework == "keras" and name in ("add_weight", "add_variable"):
+            return add_weight(args, kwargs, node)
+        return None
+
+    def binop(self, interp: Interp, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:
+        return None
+
+    def before_call(self, interp: Interp, instance: InstanceV, args: Args, kwargs: Kwargs) -> None:
+        build_on_first_call(interp, instance, args, kwargs)
+
+    def finish(self, interp: Interp) -> None:
         return None
 
 
 KERAS = KerasFramework()
+
+
+def add_weight(args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``self.add_weight(shape=..., initializer=...)`` in a custom layer: Keras 3 puts ``shape`` first,
+    Keras 2 ``name``; no initializer means glorot_uniform (zeros for integer weights), as in Keras."""
+    keras2 = bool(args) and isinstance(args[0], Const) and isinstance(args[0].value, str)
+    order = ("name", "shape", "dtype", "initializer") if keras2 else ("shape", "initializer", "dtype")
+    bound = dict(zip(order, args))
+    bound.update(kwargs)
+    dtype = bound.get("dtype")
+    integer = isinstance(dtype, Const) and isinstance(dtype.value, str) and "int" in dtype.value
+    init = keras_init(bound.get("initializer"), node, Init("zeros") if integer else Init("glorot_uniform"))
+    dims = shape_dims(bound.get("shape"))
+    span = span_of(node)
+    init = Init(init.scheme, dict(init.params), span) if init is not None else Init("unknown", {}, span)
+    known = tuple(d for d in dims if d is not None) if dims is not None and None not in dims else None
+    return VariableV(None, "param", init=init, ndim=len(dims) if dims is not None else None, shape=known, dims=dims,
+                     framework="keras")
+
+
+def build_on_first_call(interp: Interp, instance: InstanceV, args: Args, kwargs: Kwargs) -> None:
+    """Keras runs ``build(input_shape)`` on a layer's first call: do the same, with the width of the
+    tensor it is called on (and once more if the first call did not know the width)."""
+    found = instance.info.find_method("build")
+    if found is None:
+        return
+    tensor = first_tensor(args, kwargs)
+    width = current_width(tensor)
+    if instance.built and (instance.built_width is not None or width is None):
+        return
+    instance.built, instance.built_width = True, width
+    shape: Value = UNKNOWN
+    hint = tensor.hint if tensor is not None else None
+    if tensor is not None and not tensor.nodes and hint is not None and hint.shape and hint.kind != "unknown":
+        shape = Const((None, *hint.shape))
+    elif width is not None:
+        shape = Const((None, width))
+    cls, fnode = found
+    interp.call_function(interp.make_function(fnode, cls.scope, cls), [instance, shape], {}, self_val=instance)
+
+
+def shape_dims(value: Value | None) -> tuple[int | None, ...] | None:
+    """A shape as written: ``[None, 784]``, ``(n_in, n_out)``, ``[3, 3, c, 16]``; unknown entries None."""
+    if isinstance(value, Const):
+        if isinstance(value.value, tuple):
+            return tuple(d if isinstance(d, int) and not isinstance(d, bool) and d >= 0 else None for d in value.value)
+        if isinstance(value.value, int) and not isinstance(value.value, bool):
+            return (value.value,) if value.value >= 0 else (None,)
+        return None
+    if isinstance(value, ListV) and not value.partial:
+        return tuple(i.value if isinstance(i, Const) and isinstance(i.value, int) and not isinstance(i.value, bool)
+                     and i.value >= 0 else None for i in value.items)
+    return None
 
 
 class MergeLayerV(InvocableV):
@@ -120,11 +186,13 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
 def _sequential(interp: Interp, args: Args, kwargs: Kwargs, span: Span) -> Value:
     layers_arg = args[0] if args else kwargs.get("layers", ListV([]))
     items = interp.iterate(layers_arg)
-    value = ContainerV("keras_sequential", list(items or []), None, span, "keras",
-                       partial=items is None or (isinstance(layers_arg, ListV) and layers_arg.partial))
+    inputs = [i for i in items or [] if isinstance(i, TensorV) and not i.nodes]  # keras.Input(shape=...) first
+    value = ContainerV("keras_sequential", [i for i in items or [] if not any(i is t for t in inputs)], None, span,
+                       "keras", partial=items is None or (isinstance(layers_arg, ListV) and layers_arg.partial))
     for item in value.items:
         interp.own(item)
-    value.input_hint = next((h for h in (layer_input_hint(i) for i in value.items[:2]) if h), None)
+    value.input_hint = next((t.hint for t in inputs if t.hint is not None), None) or next(
+        (h for h in (layer_input_hint(i) for i in value.items[:2]) if h), None)
     interp.built.append(value)
     return value
 
@@ -156,6 +224,9 @@ def _loss_or_optimizer(q: str, leaf: str, kwargs: Kwargs, span: Span) -> Value:
 
 
 def _initializer(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if leaf == "get" and args and isinstance(args[0], (Const, InitV)):  # initializers.get("he_normal")
+        got = keras_init(args[0], node, Init("glorot_uniform"))
+        return InitV(got) if got is not None else UNKNOWN
     spec = catalog.KERAS_INIT_CLASSES.get(leaf)
     if spec is None:
         return UNKNOWN
@@ -182,6 +253,8 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     if leaf == "ELU":
         layer.act_param = number(bound.get("alpha"), 1.0)
     if spec.kind in _WEIGHTED:
+        if leaf.startswith("Convolution") and len(args) > 2 and "nb_row" not in bound:
+            bound["nb_row"], bound["nb_col"] = args[1], args[2]  # Keras 1: Convolution2D(32, 3, 3)
         _weighted_layer(layer, leaf, bound, node)
     elif spec.kind == LayerKind.NORMALIZATION:
         layer.weight_init = keras_init(bound.get("gamma_initializer"), node, Init("ones"))
@@ -192,15 +265,15 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
 
 
 def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.AST) -> None:
-    use_bias = bound.get("use_bias")
+    use_bias = bound.get("use_bias", bound.get("bias"))  # Keras 1: bias=False
     layer.bias = not (isinstance(use_bias, Const) and use_bias.value is False)
     embedding = layer.kind == LayerKind.EMBEDDING
     init_key = "embeddings_initializer" if embedding else "kernel_initializer"
     default = Init("random_uniform") if embedding else Init("glorot_uniform")
-    layer.weight_init = keras_init(bound.get(init_key), node, default)
+    layer.weight_init = keras_init(bound.get(init_key, bound.get("init")), node, default)  # Keras 1: init='uniform'
     layer.bias_init = keras_init(bound.get("bias_initializer"), node, Init("zeros"))
     if layer.kind == LayerKind.DENSE:
-        layer.fan_out = positive_int(bound.get("units"))
+        layer.fan_out = positive_int(bound.get("units", bound.get("output_dim")))  # Keras 1: output_dim
         dim = positive_int(bound.get("input_dim"))
         if dim is not None:
             layer.fan_in = dim
@@ -208,9 +281,12 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
         if isinstance(shape, Const) and isinstance(shape.value, tuple) and shape.value and isinstance(shape.value[-1], int):
             layer.fan_in = shape.value[-1]
     elif layer.kind == LayerKind.CONV:
-        layer.fan_out = positive_int(bound.get("filters"))
+        layer.fan_out = positive_int(bound.get("filters", bound.get("nb_filter")))  # Keras 1: nb_filter
         kernel = bound.get("kernel_size")
         dims = int(leaf[-2]) if leaf[-2].isdigit() else 2
+        rows, cols = positive_int(bound.get("nb_row")), positive_int(bound.get("nb_col"))
+        if dims == 2 and rows and cols:  # Keras 1: Convolution2D(32, 3, 3) / nb_row=, nb_col=
+            kernel = Const((rows, cols))
         if isinstance(kernel, Const):
             k = kernel.value
             if isinstance(k, int):

@@ -141,6 +141,9 @@ class ModulesMixin(Core):
     def container_method(self, target: ContainerV, name: str, args: list[Value], kwargs: dict[str, Value],
                          node: ast.AST) -> Value:
         if name in ("append", "add") and args:
+            if target.kind == "keras_sequential" and isinstance(args[0], TensorV) and not args[0].nodes:
+                target.input_hint = target.input_hint or args[0].hint  # model.add(keras.Input(shape=...))
+                return Const(None)
             self.own(args[0])
             if target.kind == "moduledict":
                 return UNKNOWN
@@ -224,6 +227,10 @@ class ModulesMixin(Core):
             return Const(None)
         if name in _SAME_MODULE:
             return target
+        for framework in self.frameworks:  # Keras: self.add_weight(...)
+            result = framework.method(self, target, name, args, kwargs, node)
+            if result is not None:
+                return result
         return UNKNOWN
 
     def children_of(self, value: Value) -> list[tuple[str, Value]]:
@@ -325,6 +332,8 @@ class ModulesMixin(Core):
     def call_module(self, module: Value, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         tensor = first_tensor(args, kwargs)
         training_call = recorder.is_model(module) and not recorder.inside_model_code(self.frame)
+        if tensor is not None and isinstance(module, InstanceV) and recorder.is_layer_class(module.info):
+            self.own(module)  # a custom Keras layer called in a functional graph is part of that graph
         if tensor is None:
             if not training_call:
                 return UNKNOWN

@@ -130,3 +130,44 @@ def merge_all(tensors: list[TensorV], span: Span,
     for other in tensors[1:]:
         result = merge(result, other, span)
     return result
+
+
+def current_width(tensor: TensorV | None) -> int | None:
+    """Features on ``tensor``'s last axis: the last weight layer's output width, or the model input's
+    (channels last, as in Keras and TensorFlow); None when a barrier, a concatenation or an unknown
+    width sits in between. Keras passes this to ``build(input_shape)``; TF layer functions use it."""
+    if tensor is None:
+        return None
+    width = _path_width(list(tensor.nodes))
+    if width is not None:
+        return width or _input_width(tensor)
+    return None
+
+
+def _input_width(tensor: TensorV) -> int | None:
+    hint = tensor.hint
+    if hint is None or not hint.shape or hint.kind not in ("features", "image", "sequence"):
+        return None
+    last = hint.shape[-1]
+    return last if isinstance(last, int) and last > 0 else None
+
+
+def _path_width(nodes: list[Node]) -> int | None:
+    """The width after ``nodes``; 0: no weight layer on the path (the input's width applies)."""
+    for node in reversed(nodes):
+        if isinstance(node, Layer):
+            if node.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT):
+                if node.fan_out is None:
+                    return None
+                return node.fan_out // (node.receptive or 1) if node.kind == LayerKind.CONV else node.fan_out
+            if node.kind in (LayerKind.UNKNOWN, LayerKind.ATTENTION):
+                return None
+        elif isinstance(node, Residual):
+            if node.concat:
+                return None
+            width = _path_width(node.branch)
+            if width:
+                return width
+            if width is None:
+                return None
+    return 0

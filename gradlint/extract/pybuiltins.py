@@ -8,6 +8,7 @@ would take it minutes; calls on symbolic values (``len(self.layers)``, ``isinsta
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -124,6 +125,8 @@ class BuiltinsMixin(Core):
                 except Exception:
                     return UNKNOWN
             return UNKNOWN
+        if q.startswith("numpy."):
+            return _numpy_number(leaf, args)
         if q in ("collections.OrderedDict", "typing.OrderedDict"):
             return _ordered_dict(args, kwargs)
         if q in ("functools.partial",) and args:
@@ -290,3 +293,33 @@ _HANDLERS: dict[str, Handler] = {
     "getattr": _getattr, "setattr": _setattr, "hasattr": _hasattr, "super": _super,
     "print": _none, "delattr": _none, "callable": _callable,
 }
+
+
+_NUMPY_SCALAR = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "square": lambda v: v * v, "abs": abs,
+                 "float32": float, "float64": float, "int32": int, "int64": int}
+
+
+def _numpy_number(name: str, args: Args) -> Value | None:
+    """``np.sqrt(2.0 / n)``, ``np.prod(shape[:-1])``: numbers that set init scales (TF code computes its
+    stddevs with numpy); None for everything else numpy does."""
+    if name == "prod" and len(args) == 1:
+        source = args[0]
+        raw: list[object] | None = None
+        if isinstance(source, Const) and isinstance(source.value, tuple):
+            raw = list(source.value)
+        elif isinstance(source, ListV) and not source.partial:
+            raw = [i.value if isinstance(i, Const) else None for i in source.items]
+        if raw is None or len(raw) > 64 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+            return None
+        return Const(math.prod(raw))  # type: ignore[arg-type]
+    fn = _NUMPY_SCALAR.get(name)
+    if fn is None or len(args) != 1 or not isinstance(args[0], Const):
+        return None
+    value = args[0].value
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or abs(value) > 1e12:
+        return None
+    try:
+        result = fn(value)  # type: ignore[operator]
+    except (ValueError, OverflowError):
+        return None
+    return Const(result) if isinstance(result, (int, float)) and math.isfinite(result) else None

@@ -14,6 +14,7 @@ from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import longest_tensor, span_of
 from gradlint.extract.values import (
     UNKNOWN,
+    ClassInfo,
     Const,
     ContainerV,
     Frame,
@@ -33,12 +34,27 @@ _TRAINING_METHODS = frozenset({"fit", "fit_generator", "train_on_batch"})
 
 
 def is_model(value: Value) -> bool:
-    """A value a training loop can train: a model class instance, a Sequential, a functional model."""
+    """A value a training loop can train: a model class instance, a Sequential, a functional model
+    (a custom Keras *layer* is part of a model, not one)."""
     if isinstance(value, InstanceV):
-        return value.info.framework is not None
+        return value.info.framework is not None and not is_layer_class(value.info)
     if isinstance(value, ContainerV):
         return value.kind in ("sequential", "keras_sequential")
     return isinstance(value, FunctionalModelV)
+
+
+def is_layer_class(info: ClassInfo) -> bool:
+    """A subclass of ``keras.layers.Layer`` that is not a ``keras.Model``."""
+    if info.framework != "keras":
+        return False
+    layer = False
+    for cls in info.mro():
+        for base in cls.bases:
+            if isinstance(base, Ref):
+                if base.qualname in catalog.KERAS_MODEL_BASES and base.qualname not in catalog.KERAS_LAYER_BASES:
+                    return False
+                layer = layer or base.qualname in catalog.KERAS_LAYER_BASES
+    return layer
 
 
 def inside_model_code(frame: Frame) -> bool:
@@ -81,13 +97,17 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
     """``loss.backward()``, ``optimizer.step()``, ``model.fit(...)``, ``model.compile(...)``; None otherwise."""
     if isinstance(target, LossV):
         if name == "backward":
-            interp.facts.backwards.append((span_of(node), target.use))
+            backward(interp, target, node)
             return Const(None)
         return target if name in ("mean", "sum", "__add__", "float", "to") else UNKNOWN
     if isinstance(target, OptimizerV):
-        if name == "step":
+        # opt.minimize(loss) is backward and step at once (TF, Keras); compute_gradients + apply_gradients
+        # split them; optimizer.step() after loss.backward() (torch).
+        if name in ("minimize", "compute_gradients", "get_gradients"):
+            backward(interp, args[0] if args else kwargs.get("loss", UNKNOWN), node)
+        if name in ("step", "minimize", "apply_gradients"):
             interp.facts.steps.append(span_of(node))
-        return Const(None)
+        return UNKNOWN if name in ("minimize", "compute_gradients", "get_gradients", "apply_gradients") else Const(None)
     if name in _TRAINING_METHODS and is_model(target):
         interp.facts.fits.append((span_of(node), id(target)))
         return UNKNOWN
@@ -97,6 +117,14 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
     if name == "fit" and isinstance(target, UnknownV):
         return UNKNOWN
     return None
+
+
+def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
+    """Gradients of ``loss`` are taken: a pending hand-written loss becomes a recorded one now."""
+    if isinstance(loss, LossV) and loss.pending:
+        loss.pending = False
+        interp.facts.losses.append(loss.use)
+    interp.facts.backwards.append((span_of(node), loss.use if isinstance(loss, LossV) else None))
 
 
 def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:

@@ -33,6 +33,7 @@ from gradlint.extract.values import (
     Const,
     ContainerV,
     DictV,
+    InstanceV,
     LayerObj,
     ListV,
     LossObjV,
@@ -100,6 +101,15 @@ class TorchFramework:
             return tensor_method(interp, target, name, args, kwargs, node)
         if isinstance(target, ParamV):
             return param_method(target, name, args, kwargs, node)
+        return None
+
+    def binop(self, interp: Interp, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:
+        return None
+
+    def before_call(self, interp: Interp, instance: InstanceV, args: Args, kwargs: Kwargs) -> None:
+        return None
+
+    def finish(self, interp: Interp) -> None:
         return None
 
 

@@ -147,6 +147,8 @@ class InstanceV(Value):
     owned: bool = False
     partial: bool = False
     factory: str | None = None  # the module-level function that builds it with default arguments
+    built: bool = False  # Keras: build(input_shape) ran (on the first call)
+    built_width: int | None = None  # ... for this input width (None: unknown; rebuilt once it is known)
 
 
 @dataclass(eq=False)
@@ -187,6 +189,16 @@ class ParamV(Value):
     init: Init | None = None  # free parameters only
     ndim: int | None = None
     shape: tuple[int, ...] | None = None  # free parameters, when the factory call states it
+
+
+@dataclass(eq=False)
+class VariableV(ParamV):
+    """A ``tf.Variable`` / ``tf.get_variable`` / Keras ``add_weight`` weight. ``dims`` may have
+    unknown entries (``add_weight(shape=(input_shape[-1], units))`` before the width is known);
+    ``framework`` is what a layer using it belongs to (``keras`` inside a Keras layer)."""
+
+    dims: tuple[int | None, ...] | None = None
+    framework: str = "tensorflow"
 
 
 @dataclass(eq=False)
@@ -243,6 +255,9 @@ class LossV(Value):
     """The result of applying a loss: ``loss.backward()`` on it is a training step."""
 
     use: Any  # gradlint.training.LossUse
+    # A hand-written loss (``-tf.reduce_sum(y * tf.log(p))``) is a loss only once it is minimized or
+    # differentiated: until then it is not in the training facts (a log inside model code is not one).
+    pending: bool = False
 
 
 @dataclass(eq=False)
