@@ -244,3 +244,19 @@ def test_fix_in_an_exported_py_keeps_its_shell_escapes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert path.read_text() == source.replace("nn.init.zeros_(self.fc1.weight)",
                                               'nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")')
+
+
+def test_dynamic_check_builds_a_notebook_model(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    path = _write(tmp_path / "nb.ipynb", new_code_cell("!pip install torch\nimport torch.nn as nn"),
+                  new_markdown_cell("The model:"),
+                  new_code_cell("layers = []\nfor _ in range(10):\n    layers += [nn.Linear(32, 32), nn.Sigmoid()]\n"
+                                "model = nn.Sequential(*layers)\n%time model"),
+                  new_code_cell("raise RuntimeError('cells after the model are not run')"))
+    proc = run_cli("--dynamic", "--format", "json", "--seeds", "1", "--no-cache", str(path))
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    (result,) = report["dynamic"]
+    assert (result["status"], result["verdict"]) == ("measured", "vanishing"), result
+    (diag,) = report["diagnostics"]
+    assert diag["cell"] == 3 and diag["dynamic"]["status"] == "confirmed"

@@ -69,8 +69,21 @@ def _statements_to_run(tree: ast.Module, kind: str, end_line: int | None) -> lis
 def load_namespace(path: str, kind: str, end_line: int | None) -> dict[str, Any]:
     """Execute the user's file (or its model-building prefix) as a module; return its namespace."""
     file = Path(path).resolve()
-    source = file.read_text(encoding="utf-8")
-    tree = ast.parse(source, filename=str(file))
+    if file.suffix.lower() == ".ipynb":
+        # The code cells as the static pass read them (IPython lines masked): its line
+        # numbers, so ``end_line`` means the same here.
+        from gradlint.notebook import load_notebook
+
+        source = load_notebook(file.read_bytes()).source().text
+    else:
+        source = file.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(source, filename=str(file))
+    except SyntaxError:
+        # An exported notebook's `!pip install` / `%cd` lines: masked, never run.
+        from gradlint.notebook import mask_python
+
+        tree = ast.parse(mask_python(source), filename=str(file))
     tree.body = _statements_to_run(tree, kind, end_line)
     name, package, root = _module_name_for(file)
     for entry in (str(file.parent), str(root)):
