@@ -443,3 +443,70 @@ def test_keras_functional_code_with_tf_ops_adds_no_graph_model() -> None:
     """)
     assert [m.name for m in ex.models] == ["model"]
     assert [u.activation for u in model_units(ex.models[0])] == ["relu"] * 3 + ["linear"]
+
+
+def test_hand_unrolled_recurrence_is_an_explicit_unknown() -> None:
+    """h = tanh(x_t W + h U) over time steps reuses U along one path: not a 30-layer tanh stack."""
+    src = """
+        import tensorflow as tf
+        x = tf.placeholder(tf.float32, [None, 30, 8])
+        W = tf.Variable(tf.random_normal([8, 64], stddev=0.1))
+        U = tf.Variable(tf.random_normal([64, 64], stddev=0.1))
+        h = tf.zeros([1, 64])
+        h = tf.nn.tanh(tf.matmul(x[:, 0], W))
+        for t in range(1, 30):
+            h = tf.nn.tanh(tf.matmul(x[:, t], W) + tf.matmul(h, U))
+        out = tf.matmul(h, tf.Variable(tf.random_normal([64, 1], stddev=0.1)))
+    """
+    model = one(src)
+    assert any(n.kind == LayerKind.UNKNOWN and n.op == "recurrence" for n in model.path)
+    assert codes(src) == []
+
+
+def test_slim_arg_scope_makes_contrib_defaults_unknown() -> None:
+    src = """
+        import tensorflow as tf
+        slim = tf.contrib.slim
+        x = tf.placeholder(tf.float32, [None, 32])
+        with slim.arg_scope([slim.fully_connected], activation_fn=tf.nn.relu,
+                            weights_initializer=tf.truncated_normal_initializer(stddev=0.01)):
+            net = x
+            for _ in range(12):
+                net = slim.fully_connected(net, 64)
+            logits = slim.fully_connected(net, 1, activation_fn=None)
+    """
+    units = model_units(one(src))
+    assert units[0].init is not None and units[0].init.scheme == "unknown"
+    assert codes(src) == []
+
+
+def test_reshape_and_flatten_widths_and_rearranged_initial_values() -> None:
+    model = one("""
+        import tensorflow as tf
+        x = tf.placeholder(tf.float32, [None, 784])
+        image = tf.reshape(x, [-1, 28, 28, 1])
+        kernel = tf.Variable(tf.transpose(tf.reshape(tf.random_uniform([800, 1], -0.08, 0.08), [32, 5, 5, 1]),
+                                          perm=[1, 2, 3, 0]))
+        h = tf.nn.relu(tf.nn.conv2d(image, kernel, [1, 1, 1, 1], "SAME"))
+        h = tf.nn.max_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "SAME")
+        flat = tf.reshape(h, [-1, 14 * 14 * 32])
+        hidden = tf.layers.dense(flat, 128, activation=tf.nn.relu)
+        W = tf.Variable(tf.zeros([128, 10]))
+        logits = tf.nn.xw_plus_b(hidden, W, tf.Variable(tf.constant(0.1, shape=[10])))
+    """)
+    conv, dense, out = model_units(model)
+    assert (conv.fan_in, conv.fan_out) == (25, 800)  # the filter [5, 5, 1, 32] after reshape + transpose
+    assert conv.init is not None and conv.init.scheme == "uniform" and conv.init.params == {"a": -0.08, "b": 0.08}
+    assert dense.fan_in == 14 * 14 * 32  # the width the reshape wrote, not the conv's 32 channels
+    assert out.layer.bias_init is not None and out.layer.bias_init.params == {"value": 0.1}
+
+
+def test_unmodelled_tf_calls_stay_tensorflow_unknowns() -> None:
+    model = one("""
+        import tensorflow as tf
+        x = tf.placeholder(tf.float32, [None, 8])
+        h = tf.some_future_op(x)
+        out = tf.matmul(h, tf.Variable(tf.random_normal([8, 1], stddev=0.1)))
+    """)
+    assert model.framework == "tensorflow"
+    assert model.path[0].kind == LayerKind.UNKNOWN and model.path[0].framework == "tensorflow"

@@ -132,6 +132,9 @@ def merge_all(tensors: list[TensorV], span: Span,
     return result
 
 
+_RESHAPES = frozenset({"reshape", "Flatten", "Reshape"})
+
+
 def current_width(tensor: TensorV | None) -> int | None:
     """Features on ``tensor``'s last axis: the last weight layer's output width, or the model input's
     (channels last, as in Keras and TensorFlow); None when a barrier, a concatenation or an unknown
@@ -162,6 +165,8 @@ def _path_width(nodes: list[Node]) -> int | None:
                 return node.fan_out // (node.receptive or 1) if node.kind == LayerKind.CONV else node.fan_out
             if node.kind in (LayerKind.UNKNOWN, LayerKind.ATTENTION):
                 return None
+            if node.kind == LayerKind.OTHER and node.op in _RESHAPES:  # flattening: width as written, or unknown
+                return node.fan_out
         elif isinstance(node, Residual):
             if node.concat:
                 return None

@@ -81,7 +81,10 @@ class TensorFlowFramework:
             return result
         if q.startswith("keras."):  # keras.ops names this module does not model: Keras' own handling
             return call_keras(interp, q, leaf, args, kwargs, node)
-        return interp.unknown_call(args, kwargs, node, leaf)
+        tensor = first_tensor(args, kwargs)
+        if tensor is None:
+            return UNKNOWN
+        return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, leaf, span_of(node), "tensorflow"),), tensor.hint)
 
     def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
                         node: ast.AST) -> Value | None:
@@ -120,10 +123,20 @@ class TFGraph:
     def __init__(self, interp: Interp) -> None:
         self.interp = interp
         self._tf1: bool | None = None
+        self._arg_scope: bool | None = None
         self.roots: dict[int, tuple[InputHint, Span]] = {}  # id(hint) -> placeholder's hint (kept alive), span
         self.candidates: list[TensorV] = []
         self.models: list[tuple[FunctionalModelV, frozenset[int]]] = []
         self.scope_initializer = False  # a variable_scope(initializer=...) changes get_variable's default
+
+    @property
+    def arg_scope(self) -> bool:
+        """``slim.arg_scope(...)`` anywhere in the file may change contrib layers' defaults (activation,
+        initializer, normalizer) for any call: then those defaults are unknown, not contrib's."""
+        if self._arg_scope is None:
+            self._arg_scope = any(isinstance(n, ast.Attribute) and n.attr == "arg_scope" or
+                                  isinstance(n, ast.Name) and n.id == "arg_scope" for n in ast.walk(self.interp.tree))
+        return self._arg_scope
 
     @property
     def tf1(self) -> bool:
@@ -171,7 +184,10 @@ class TFGraph:
             return self._append(args, kwargs, Layer(LayerKind.NORMALIZATION, leaf, span_of(node), self.framework,
                                                     bias=False))
         if name in tf_catalog.LAYER_DROPOUT or name in tf_catalog.LAYER_PASSTHROUGH:
-            return first_tensor(args, kwargs) or UNKNOWN
+            tensor = first_tensor(args, kwargs)
+            if tensor is not None and leaf == "flatten" and tensor.nodes:
+                return TensorV(tensor.nodes + (_reshaped(span_of(node), None, self.framework),), tensor.hint)
+            return tensor or UNKNOWN
         if name in tf_catalog.LOSSES:
             return self.loss(name, args, kwargs, node)
         if any(name.startswith(ns) for ns in tf_catalog.OPTIMIZER_NAMESPACES) and leaf.endswith("Optimizer"):
@@ -331,6 +347,14 @@ class TFGraph:
             return self.matmul(a, b, span, transpose_b)
         if leaf in tf_catalog.CONV_OPS:
             return self.conv(leaf, args, kwargs, span)
+        if leaf in ("xw_plus_b", "relu_layer") and len(args) >= 2:  # matmul + bias (+ relu) in one op
+            out = self.matmul(args[0], args[1], span)
+            if isinstance(out, TensorV) and len(args) > 2 and isinstance(args[2], ParamV):
+                out = attach_bias(out, args[2])
+            if isinstance(out, TensorV) and leaf == "relu_layer":
+                out = self.record(TensorV(out.nodes + (Layer(LayerKind.ACTIVATION, leaf, span, self.framework,
+                                                             activation="relu", bias=False),), out.hint))
+            return out
         if leaf == "embedding_lookup":
             params = args[0] if args else kwargs.get("params", UNKNOWN)
             ids = args[1] if len(args) > 1 else kwargs.get("ids", UNKNOWN)
@@ -343,6 +367,8 @@ class TFGraph:
                 return self.record(TensorV(root.nodes + (layer,), root.hint))
             return None
         tensor = first_tensor(args, kwargs)
+        if tensor is None and leaf in ("reshape", "transpose") and args and isinstance(args[0], TensorConstV):
+            return _rearranged(leaf, args, kwargs)  # tf.Variable(tf.transpose(tf.reshape(tf.random_uniform(...))))
         loss = next((a for a in list(args) + list(kwargs.values()) if isinstance(a, LossV)), None)
         if loss is not None and tensor is None:  # tf.reduce_mean(-tf.reduce_sum(y * tf.log(p))), tf.add(l1, l2)
             return loss
@@ -375,7 +401,7 @@ class TFGraph:
         if leaf in tf_catalog.DROPOUT_OPS:
             return tensor
         if leaf == "reshape":
-            return self.reshape(tensor, args, kwargs)
+            return self.reshape(tensor, args, kwargs, node)
         if leaf in tf_catalog.PASSTHROUGH_OPS:
             return tensor
         if leaf in tf_catalog.CONCAT_OPS:
@@ -437,6 +463,10 @@ class TFGraph:
     def _weight_layer(self, source: Value, weight: ParamV, kind: LayerKind, op: str, span: Span,
                       fan_in: int | None, fan_out: int | None, receptive: int | None) -> Value:
         tensor = source if isinstance(source, TensorV) else self._root(fan_in if kind == LayerKind.DENSE else None)
+        if any(getattr(seen, "_tf_weight", None) == id(weight) for seen in iter_layers(list(tensor.nodes))):
+            # The same variable again on one path: a hand-unrolled recurrence (h = tanh(x W + h U)), whose
+            # gradient through time is not a plain stack's; an explicit unknown rather than a guess.
+            return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "recurrence", span, self.framework),), tensor.hint)
         layer = Layer(kind, op, span, self.framework, weight_init=weight.init, bias=False, fan_in=fan_in,
                       fan_out=fan_out, receptive=receptive)
         layer._tf_weight = id(weight)  # type: ignore[attr-defined]  # layers sharing a variable: one network
@@ -460,11 +490,16 @@ class TFGraph:
             return attach_bias(tensors[0], other)
         return tensors[0]
 
-    def reshape(self, tensor: TensorV, args: list[Value], kwargs: dict[str, Value]) -> Value:
-        """``tf.reshape(x, [-1, 28, 28, 1])`` before any layer tells the input's real shape."""
-        if tensor.nodes or tensor.hint is None or id(tensor.hint) not in self.roots:
-            return tensor
+    def reshape(self, tensor: TensorV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        """``tf.reshape(x, [-1, 28, 28, 1])`` before any layer tells the input's real shape; after layers,
+        ``tf.reshape(h, [-1, 7 * 7 * 64])`` tells the width the next layer sees (unknown when not written)."""
         dims = shape_dims(args[1] if len(args) > 1 else kwargs.get("shape"))
+        if tensor.nodes:
+            last = dims[-1] if dims else None
+            return TensorV(tensor.nodes + (_reshaped(span_of(node), last if last else None, self.framework),),
+                           tensor.hint)
+        if tensor.hint is None or id(tensor.hint) not in self.roots:
+            return tensor
         if dims is None or len(dims) < 2:
             return tensor
         hint = _hint_from_shape(dims)
@@ -502,7 +537,10 @@ class TFGraph:
             layer.fan_in = width * receptive if width is not None and receptive is not None else None
             layer.fan_out = units * receptive if units is not None and receptive is not None else None
         init_value = bound.get(spec.kernel_initializer)
-        if init_value is None or is_none(init_value) is True:
+        scoped = spec.contrib and self.arg_scope  # defaults set elsewhere by slim.arg_scope
+        if init_value is None and scoped:
+            layer.weight_init = Init("unknown")
+        elif init_value is None or is_none(init_value) is True:
             layer.weight_init = Init("glorot_uniform")
         else:
             layer.weight_init = self.init_of(init_value, node)[0]
@@ -523,7 +561,9 @@ class TFGraph:
                 out = TensorV(out.nodes + (Layer(LayerKind.NORMALIZATION, _leaf(norm), span, self.framework,
                                                  bias=False),), out.hint)
         act_value = bound.get(spec.activation)
-        if act_value is None and spec.default_activation is not None:
+        if act_value is None and scoped:
+            out = TensorV(out.nodes + (Layer(LayerKind.UNKNOWN, "arg_scope", span, self.framework),), out.hint)
+        elif act_value is None and spec.default_activation is not None:
             out = TensorV(out.nodes + (Layer(LayerKind.ACTIVATION, spec.default_activation, span, self.framework,
                                              activation=spec.default_activation, bias=False),), out.hint)
         elif act_value is not None and is_none(act_value) is False:
@@ -671,6 +711,32 @@ def attach_bias(tensor: TensorV, bias: ParamV) -> TensorV:
         last.bias = True
         last.bias_init = bias.init
     return tensor
+
+
+def _reshaped(span: Span, width: int | None, framework: str) -> Layer:
+    """A reshape/flatten after layers: same values, but the width on the last axis changes (known only
+    when written: ``tf.reshape(h, [-1, 7 * 7 * 64])``)."""
+    return Layer(LayerKind.OTHER, "reshape", span, framework, activation="linear", bias=False, fan_out=width)
+
+
+def _rearranged(leaf: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
+    """``tf.reshape`` / ``tf.transpose`` of a tensor with a known init: the same init, the new shape."""
+    source = args[0]
+    assert isinstance(source, TensorConstV)
+    shape: tuple[int, ...] | None = None
+    if leaf == "reshape":
+        dims = shape_dims(args[1] if len(args) > 1 else kwargs.get("shape"))
+        shape = _known(dims)
+        if dims is not None and shape is None and source.shape is not None and dims.count(None) == 1:
+            rest = math.prod(d for d in dims if d is not None)  # one -1 entry: what the total leaves
+            if rest and math.prod(source.shape) % rest == 0:
+                shape = tuple(d if d is not None else math.prod(source.shape) // rest for d in dims)
+    elif source.shape is not None:
+        perm = shape_dims(args[1] if len(args) > 1 else kwargs.get("perm"))
+        order = _known(perm) if perm is not None else tuple(reversed(range(len(source.shape))))
+        if order is not None and sorted(order) == list(range(len(source.shape))):
+            shape = tuple(source.shape[i] for i in order)
+    return TensorConstV(source.init, shape)
 
 
 def _weight_keys(nodes: tuple[Node, ...] | list[Node]) -> frozenset[int]:

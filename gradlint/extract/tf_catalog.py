@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 # Namespaces whose members are plain ops (tf.nn.relu, tf.math.sigmoid, tf.sigmoid, keras.ops.relu).
 OP_NAMESPACES = ("", "nn.", "math.", "ops.", "ops.nn.", "ops.math.", "ops.numpy.", "linalg.", "random.",
-                 "compat.v1.nn.")
+                 "compat.v1.nn.", "contrib.rnn.", "nn.rnn_cell.", "image.")
 
 # --------------------------------------------------------------------------- tensors with a known init
 
