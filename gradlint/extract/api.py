@@ -223,3 +223,15 @@ class InvocableV(Value):
 
     def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
         raise NotImplementedError
+
+
+class AttributedV(Value):
+    """A value with its own attribute semantics (an argparse parser or namespace, a project module):
+    ``Core.get_attribute`` and ``set_attribute`` hand it every attribute access."""
+
+    def attribute(self, interp: Interp, name: str) -> Value:
+        raise NotImplementedError
+
+    def set_attribute(self, interp: Interp, name: str, value: Value) -> bool:
+        """``obj.name = value``; False when the value does not model assignment."""
+        return False

@@ -12,6 +12,7 @@ import ast
 from gradlint.extract import catalog, recorder
 from gradlint.extract.api import Core, InvocableV
 from gradlint.extract.common import first_tensor, is_module, span_of
+from gradlint.extract.configs import construct_dataclass, dataclass_fields
 from gradlint.extract.state import (
     MAX_CALL_DEPTH,
     BreakSignal,
@@ -144,9 +145,33 @@ class CallsMixin(Core):
                 extra[name] = value
         if a.kwarg is not None:
             scope.vars[a.kwarg.arg] = DictV(dict(extra))
-        for name in positional + [p.arg for p in a.kwonlyargs]:
-            if name not in scope.vars:
-                scope.vars[name] = defaults.get(name, UNKNOWN)
+        for param in a.posonlyargs + a.args + a.kwonlyargs:
+            name = param.arg
+            value = scope.vars.get(name)
+            if value is None:
+                value = scope.vars[name] = defaults.get(name, UNKNOWN)
+            if isinstance(value, UnknownV):
+                # A value the call site cannot know (args.depth from a config file, a parameter of an
+                # unreached train(num_layers)): the definition is judged on what its author wrote as
+                # the default. Known call-site values always win.
+                if name in defaults:
+                    scope.vars[name] = defaults[name]
+                elif param.annotation is not None:
+                    config = self._default_config(param.annotation, scope, fnode)
+                    if config is not None:
+                        scope.vars[name] = config
+
+    def _default_config(self, annotation: ast.expr, scope: Scope, node: ast.AST) -> Value | None:
+        """``def train(cfg: Config)`` called with an unknown ``cfg``: the dataclass built on its defaults."""
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            found = scope.lookup(annotation.value) if annotation.value.isidentifier() else None
+        elif isinstance(annotation, (ast.Name, ast.Attribute)):
+            found = self.eval_safe(annotation, scope)
+        else:
+            return None
+        if isinstance(found, ClassV) and found.info.framework is None and dataclass_fields(found.info) is not None:
+            return self.instantiate(found.info, [], {}, node)
+        return None
 
     def call_function(self, func: FunctionV, args: list[Value], kwargs: dict[str, Value],
                       self_val: Value | None = None) -> Value:
@@ -196,7 +221,14 @@ class CallsMixin(Core):
         if info.container_base in ("sequential", "keras_sequential"):
             instance.seq_items = []
         init = info.find_method("__init__")
-        if init is not None:
+        fields = dataclass_fields(info) if init is None else None
+        if fields is not None:  # the generated __init__ of a dataclass / NamedTuple
+            instance.attrs.update(construct_dataclass(self, info, fields, args, kwargs, node))
+            post = info.find_method("__post_init__")
+            if post is not None:
+                cls, fnode = post
+                self.call_function(self.make_function(fnode, cls.scope, cls), [instance], {}, self_val=instance)
+        elif init is not None:
             cls, fnode = init
             self.call_function(self.make_function(fnode, cls.scope, cls), [instance] + args, kwargs, self_val=instance)
         elif instance.seq_items is not None:

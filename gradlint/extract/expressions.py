@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gradlint.extract import catalog
-from gradlint.extract.api import Core
+from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.common import (
     WIDE_FORMAT,
     const_values,
@@ -108,6 +108,8 @@ class ExpressionsMixin(Core):
         return self.get_attribute(obj, node.attr, node)
 
     def get_attribute(self, obj: Value, attr: str, node: ast.AST | None = None) -> Value:
+        if isinstance(obj, AttributedV):
+            return obj.attribute(self, attr)
         if isinstance(obj, SuperV):
             return SuperMethodV(obj, attr)
         if isinstance(obj, (LossV, OptimizerV)):

@@ -15,6 +15,7 @@ from typing import Any
 from gradlint.extract import catalog
 from gradlint.extract.api import Args, Core, Kwargs
 from gradlint.extract.common import const_values, foldable
+from gradlint.extract.configs import call_config, namespace_dict
 from gradlint.extract.invocable import PartialV, SuperV
 from gradlint.extract.values import (
     UNKNOWN,
@@ -131,7 +132,7 @@ class BuiltinsMixin(Core):
             return _ordered_dict(args, kwargs)
         if q in ("functools.partial",) and args:
             return PartialV(args[0], args[1:], kwargs)
-        return None
+        return call_config(self, q, leaf, args, kwargs)
 
 
 def _layer_isinstance(value: LayerObj, classes: Value, exact: bool) -> bool | None:
@@ -280,6 +281,11 @@ def _none(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: as
     return Const(None)
 
 
+def _vars(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    found = namespace_dict(args[0]) if len(args) == 1 else None
+    return found if found is not None else UNKNOWN
+
+
 def _callable(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if not args:
         return UNKNOWN
@@ -291,7 +297,7 @@ _HANDLERS: dict[str, Handler] = {
     "list": _sequence, "tuple": _sequence, "set": _sequence, "sorted": _sequence, "reversed": _sequence,
     "dict": _dict, "enumerate": _enumerate, "zip": _zip, "isinstance": _isinstance, "type": _type,
     "getattr": _getattr, "setattr": _setattr, "hasattr": _hasattr, "super": _super,
-    "print": _none, "delattr": _none, "callable": _callable,
+    "print": _none, "delattr": _none, "callable": _callable, "vars": _vars,
 }
 
 

@@ -11,7 +11,8 @@ import ast
 from typing import Any
 
 from gradlint.extract import catalog
-from gradlint.extract.api import Core
+from gradlint.extract.api import AttributedV, Core
+from gradlint.extract.configs import click_defaults
 from gradlint.extract.common import merge_envs, prefer
 from gradlint.extract.inits import apply_init_value
 from gradlint.extract.state import (
@@ -73,6 +74,9 @@ class StatementsMixin(Core):
 
     def stmt_FunctionDef(self, stmt: ast.FunctionDef, scope: Scope) -> None:
         func = self.make_function(stmt, scope)
+        if stmt.decorator_list:  # @click.option("--depth", default=20): main() runs with depth=20
+            for name, value in click_defaults([self.eval_safe(d, scope) for d in stmt.decorator_list]).items():
+                func.defaults.setdefault(name, value)
         scope.vars[stmt.name] = func
         if scope is self.module_scope:
             self.functions.append(func)
@@ -108,6 +112,10 @@ class StatementsMixin(Core):
                 except Exception:
                     pass
         info.class_attrs.update(class_scope.vars)
+        decorators = [self.eval_safe(d.func if isinstance(d, ast.Call) else d, scope) for d in stmt.decorator_list]
+        if _is_config_class(bases, decorators):
+            info.fields = [item.target.id for item in stmt.body if isinstance(item, ast.AnnAssign)
+                           and isinstance(item.target, ast.Name) and not _is_classvar(item.annotation)]
         info.framework, info.container_base = self._class_framework(info)
         scope.vars[stmt.name] = ClassV(info)
         self.classes.append(info)
@@ -314,7 +322,9 @@ class StatementsMixin(Core):
         return None
 
     def set_attribute(self, obj: Value, attr: str, value: Value, node: ast.AST) -> None:
-        if isinstance(obj, InstanceV):
+        if isinstance(obj, AttributedV):
+            obj.set_attribute(self, attr, value)
+        elif isinstance(obj, InstanceV):
             obj.attrs[attr] = value
             self.own(value)
             if isinstance(value, LayerObj) and value.layer.name is None:
@@ -356,3 +366,22 @@ class StatementsMixin(Core):
         elif isinstance(value, DictV):
             for item in value.items.values():
                 self.own(item)
+
+
+_CONFIG_DECORATORS = frozenset({"dataclasses.dataclass", "attr.s", "attr.define", "attrs.define", "attr.attrs",
+                                "attrs.frozen", "attr.frozen"})
+_CONFIG_BASES = frozenset({"typing.NamedTuple"})
+
+
+def _is_config_class(bases: list[Value], decorators: list[Value]) -> bool:
+    """A dataclass (or attrs class, or ``typing.NamedTuple``): its annotated fields are its constructor.
+    ``decorators`` are the decorators' callees (``dataclass`` of ``@dataclass(frozen=True)``)."""
+    if any(isinstance(d, Ref) and d.qualname in _CONFIG_DECORATORS for d in decorators):
+        return True
+    return any(isinstance(b, Ref) and b.qualname in _CONFIG_BASES for b in bases)
+
+
+def _is_classvar(annotation: ast.expr) -> bool:
+    target = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+    return (isinstance(target, ast.Name) and target.id == "ClassVar") or \
+        (isinstance(target, ast.Attribute) and target.attr == "ClassVar")

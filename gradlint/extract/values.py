@@ -105,6 +105,7 @@ class ClassInfo:
     framework: str | None  # torch | keras | None (not a model class)
     container_base: str | None = None  # "sequential"/"modulelist" when subclassing nn.Sequential etc.
     scope: Any = None  # defining scope
+    fields: list[str] | None = None  # a dataclass / NamedTuple: its own fields, in order
 
     def mro(self) -> list[ClassInfo]:
         order: list[ClassInfo] = [self]

@@ -1,0 +1,273 @@
+"""Where scripts take their hyperparameters from: argparse parsers and their defaults, click and
+typer option defaults, dataclass (and ``NamedTuple``) config objects.
+
+A script's ``parser.add_argument("--depth", type=int, default=20)`` is what its author runs by
+default: ``args.depth`` is 20, exactly as ``argparse`` would make it with no command-line
+arguments. A value that only the command line can give (a required option, a positional argument
+without default) stays UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from gradlint.extract.api import Args, AttributedV, Interp, InvocableV, Kwargs
+from gradlint.extract.values import UNKNOWN, ClassInfo, Const, DictV, ListV, Ref, UnknownV, Value
+
+# argparse ``type=`` converters applied to string defaults and parsed strings (argparse applies
+# ``type`` to a default only when the default is a string).
+_CONVERTERS: dict[str, type] = {"builtins.int": int, "builtins.float": float, "builtins.str": str}
+
+
+class ArgParserV(AttributedV):
+    """``argparse.ArgumentParser()``: the options added so far, with their defaults."""
+
+    def __init__(self) -> None:
+        self.defaults: dict[str, Value] = {}
+        self.converters: dict[str, type] = {}
+        self.flags: dict[str, str] = {}  # "--depth" -> "depth"
+        self.switches: dict[str, Value] = {}  # "--amp" -> the value a store_true/false switch stores
+
+    def attribute(self, interp: Interp, name: str) -> Value:
+        return _ParserMethodV(self, name)
+
+    def add_argument(self, args: Args, kwargs: Kwargs) -> None:
+        flags = [a.value for a in args if isinstance(a, Const) and isinstance(a.value, str)]
+        if not flags or len(flags) != len(args):
+            return
+        dest_value = kwargs.get("dest")
+        positional = not flags[0].startswith("-")
+        if isinstance(dest_value, Const) and isinstance(dest_value.value, str):
+            dest = dest_value.value
+        elif positional:
+            dest = flags[0]
+        else:
+            long = next((f for f in flags if f.startswith("--")), flags[0])
+            dest = long.lstrip("-").replace("-", "_")
+        action = _const_str(kwargs.get("action"))
+        nargs = _const_str(kwargs.get("nargs"))
+        required = kwargs.get("required")
+        default: Value
+        if "default" in kwargs:
+            default = kwargs["default"]
+        elif action == "store_true":
+            default = Const(False)
+        elif action == "store_false":
+            default = Const(True)
+        elif positional and nargs not in ("?", "*"):
+            default = UNKNOWN  # required: only the command line gives it
+        else:
+            default = Const(None)
+        if isinstance(required, Const) and required.value is True:
+            default = UNKNOWN
+        converter = _CONVERTERS.get(kwargs["type"].qualname) if isinstance(kwargs.get("type"), Ref) else None
+        if converter is not None:
+            self.converters[dest] = converter
+            if isinstance(default, Const) and isinstance(default.value, str):
+                default = _convert(converter, default.value)
+        self.defaults[dest] = default
+        for flag in flags:
+            self.flags[flag] = dest
+            if action in ("store_true", "store_false"):
+                self.switches[flag] = Const(action == "store_true")
+
+    def parse(self, argv: Value) -> Value:
+        """The namespace ``parse_args(argv)`` returns: the defaults, then what a literal ``argv`` sets."""
+        values = dict(self.defaults)
+        if isinstance(argv, Const) and argv.value is None:
+            return NamespaceV(values)
+        items: list[Any] | None = None
+        if isinstance(argv, ListV) and not argv.partial:
+            items = [i.value if isinstance(i, Const) else None for i in argv.items]
+        elif isinstance(argv, Const) and isinstance(argv.value, (list, tuple)):
+            items = list(argv.value)
+        if items is None or not all(isinstance(i, str) for i in items):
+            return UNKNOWN  # sys.argv[1:] or a computed list: not knowable
+        i = 0
+        while i < len(items):
+            flag, _, inline = items[i].partition("=")
+            dest = self.flags.get(flag)
+            if dest is None:
+                return UNKNOWN
+            if flag in self.switches:
+                values[dest] = self.switches[flag]
+                i += 1
+                continue
+            if inline:
+                raw = inline
+                i += 1
+            elif i + 1 < len(items):
+                raw = items[i + 1]
+                i += 2
+            else:
+                return UNKNOWN
+            converter = self.converters.get(dest, str)
+            values[dest] = _convert(converter, raw)
+        return NamespaceV(values)
+
+
+class _ParserMethodV(InvocableV):
+    def __init__(self, parser: ArgParserV, name: str) -> None:
+        self.parser = parser
+        self.name = name
+
+    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        parser, name = self.parser, self.name
+        if name == "add_argument":
+            parser.add_argument(args, kwargs)
+            return UNKNOWN
+        if name in ("add_argument_group", "add_mutually_exclusive_group"):
+            return parser  # a group adds to its parser's namespace
+        if name == "set_defaults":
+            parser.defaults.update(kwargs)
+            return Const(None)
+        if name in ("parse_args", "parse_known_args", "parse_intermixed_args"):
+            argv = args[0] if args else kwargs.get("args", Const(None))
+            namespace = parser.parse(argv)
+            if name == "parse_known_args":
+                return ListV([namespace, UNKNOWN], is_tuple=True)
+            return namespace
+        if name in ("print_help", "print_usage", "error", "exit"):
+            return Const(None)
+        return UNKNOWN
+
+
+class NamespaceV(AttributedV):
+    """An ``argparse.Namespace`` (or ``types.SimpleNamespace``): attributes by name."""
+
+    def __init__(self, attrs: dict[str, Value]) -> None:
+        self.attrs = attrs
+
+    def attribute(self, interp: Interp, name: str) -> Value:
+        return self.attrs.get(name, UNKNOWN)
+
+    def set_attribute(self, interp: Interp, name: str, value: Value) -> bool:
+        self.attrs[name] = value
+        return True
+
+
+class FieldV(Value):
+    """``dataclasses.field(default=..., default_factory=...)`` in a dataclass body."""
+
+    def __init__(self, default: Value | None, factory: Value | None) -> None:
+        self.default = default
+        self.factory = factory
+
+
+def call_config(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
+    """Constructors of configuration sources; None for other names."""
+    if q == "argparse.ArgumentParser":
+        return ArgParserV()
+    if q in ("argparse.Namespace", "types.SimpleNamespace"):
+        return NamespaceV(dict(kwargs))
+    if q == "dataclasses.field":
+        factory = kwargs.get("default_factory")
+        return FieldV(kwargs.get("default"), factory)
+    if q in ("click.option", "click.argument"):
+        return click_decorator(leaf, args, kwargs)
+    if q.startswith("typer.") and leaf in ("Option", "Argument"):
+        # def main(depth: int = typer.Option(20)): the option's default; ``...`` marks it required.
+        default = args[0] if args else kwargs.get("default", UNKNOWN)
+        return UNKNOWN if isinstance(default, Const) and default.value is Ellipsis else default
+    return None
+
+
+def namespace_dict(value: Value) -> Value | None:
+    """``vars(args)``."""
+    if isinstance(value, NamespaceV):
+        return DictV(dict(value.attrs))
+    return None
+
+
+def click_defaults(decorators: list[Value]) -> dict[str, Value]:
+    """Parameter defaults a ``@click.option(...)`` / ``@click.argument(...)`` stack gives a command
+    function (``main()`` called with no arguments runs with them)."""
+    out: dict[str, Value] = {}
+    for value in decorators:
+        if isinstance(value, _ClickDecoratorV):
+            out.setdefault(value.param, value.default)
+    return out
+
+
+class _ClickDecoratorV(Value):
+    def __init__(self, param: str, default: Value) -> None:
+        self.param = param
+        self.default = default
+
+
+def click_decorator(leaf: str, args: Args, kwargs: Kwargs) -> Value:
+    """``click.option("--depth", default=20)`` / ``click.argument("path")``, as the parameter it fills."""
+    decls = [a.value for a in args if isinstance(a, Const) and isinstance(a.value, str)]
+    if not decls:
+        return UNKNOWN
+    names = [d for d in decls if d.isidentifier()]
+    if names:
+        param = names[0]
+    else:
+        long = next((d for d in decls if d.startswith("--")), decls[0])
+        param = long.split("/")[0].lstrip("-").replace("-", "_").lower()
+    default: Value
+    if "default" in kwargs:
+        default = kwargs["default"]
+    elif isinstance(kwargs.get("is_flag"), Const) and kwargs["is_flag"].value is True:  # type: ignore[union-attr]
+        default = Const(False)
+    elif leaf == "argument":
+        default = UNKNOWN  # required unless given a default
+    else:
+        default = Const(None)
+    required = kwargs.get("required")
+    if isinstance(required, Const) and required.value is True:
+        default = UNKNOWN
+    return _ClickDecoratorV(param, default)
+
+
+def dataclass_fields(info: ClassInfo) -> list[str] | None:
+    """The fields of a dataclass / NamedTuple, base classes first; None for other classes."""
+    out: list[str] = []
+    found = False
+    for cls in reversed(info.mro()):
+        if cls.fields is None:
+            continue
+        found = True
+        out.extend(f for f in cls.fields if f not in out)
+    return out if found else None
+
+
+def construct_dataclass(interp: Interp, info: ClassInfo, fields: list[str], args: Args, kwargs: Kwargs,
+                        node: ast.AST) -> dict[str, Value]:
+    """The attributes the generated ``__init__`` sets: arguments, then defaults (factories called)."""
+    attrs: dict[str, Value] = {}
+    for i, name in enumerate(fields):
+        if i < len(args):
+            attrs[name] = args[i]
+            continue
+        if name in kwargs:
+            attrs[name] = kwargs[name]
+            continue
+        default = info.find_class_attr(name)
+        if isinstance(default, FieldV):
+            if default.default is not None:
+                attrs[name] = default.default
+            elif default.factory is not None:
+                attrs[name] = interp.call(default.factory, [], {}, node)
+            else:
+                attrs[name] = UNKNOWN
+        else:
+            attrs[name] = default if default is not None else UNKNOWN
+    return attrs
+
+
+def is_unknown(value: Value) -> bool:
+    return isinstance(value, UnknownV)
+
+
+def _const_str(value: Value | None) -> str | None:
+    return value.value if isinstance(value, Const) and isinstance(value.value, str) else None
+
+
+def _convert(converter: type, raw: str) -> Value:
+    try:
+        return Const(converter(raw))
+    except (TypeError, ValueError):
+        return UNKNOWN
