@@ -404,10 +404,17 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
                 continue
             diagnostics.setdefault((diag.code, diag.line, diag.column), diag)
     if selection.enabled("GRD903"):
-        for what, line in extraction.unanalysed[:5]:
+        shown = extraction.unanalysed[:5]
+        for index, (what, line) in enumerate(shown):
+            more = len(extraction.unanalysed) - len(shown)
+            tail = ""
+            if more and index == len(shown) - 1:
+                lines = ", ".join(str(ln) for _, ln in extraction.unanalysed[5:25])
+                tail = f" (and {more} more not checked, at line{'s' if more > 1 else ''} {lines}" + \
+                    (", ..." if more > 20 else "") + ")"
             diagnostics[("GRD903", line, 1)] = Diagnostic(
                 path, line, 1, line, 1, "GRD903", SYSTEM_CODES["GRD903"][0], Severity.INFO,
-                f"{what} is too large to analyse within gradlint's budget; it was not checked")
+                f"{what} is too large to analyse within gradlint's budget; it was not checked{tail}")
     if selection.enabled("GRD100", default=False):
         for directive in suppressions.unused():
             codes = ", ".join(sorted(directive.codes)) if directive.codes else "all codes"

@@ -333,6 +333,62 @@ SIGMOID_MODEL = ("model = keras.Sequential([keras.layers.Dense(64, activation='s
                  "[keras.layers.Dense(64, activation='sigmoid') for _ in range(11)])\n")
 
 
+KERAS_HEAD = "import keras\nfrom tensorflow.keras.layers import Dense\nfrom tensorflow.keras.models import Sequential\n"
+RUNAWAY_LINES = {
+    # Each shape once cost the whole file's budget (or minutes); 25 of them precede the model.
+    "loop_nest": "m{k} = Sequential()\nfor i in range(512):\n    for j in range(512):\n        m{k}.add(Dense(8))\n",
+    "comprehension_nest": "m{k} = Sequential(); [[m{k}.add(Dense(8)) for j in range(512)] for i in range(512)]\n",
+    "nested_containers": "x{k} = keras.layers.Dense(4)\nfor _ in range(6):\n    x{k} = Sequential([x{k}] * 8)\n",
+    "recursive_factory": ("def grow{k}(n):\n    return Sequential([Dense(8), grow{k}(n - 1)]) if n else Dense(8)\n"
+                          "m{k} = grow{k}(100000)\n"),
+}
+PATH_CEILING = 60.0  # seconds for one small file through the CLI; these took 16-90 s before, ~2-5 s now
+
+
+@pytest.mark.parametrize("shape", sorted(RUNAWAY_LINES))
+def test_a_runaway_definition_never_starves_the_others(tmp_path: Path, shape: str) -> None:
+    """25 runaway definitions, then a 12-layer sigmoid model on the last line: it is reported
+    (exit 1; budgets are per definition), within a stated ceiling."""
+    import time
+
+    body = "".join(RUNAWAY_LINES[shape].format(k=k) for k in range(25))
+    (tmp_path / "runaway.py").write_text(KERAS_HEAD + body + SIGMOID_MODEL)
+    started = time.monotonic()
+    proc = gradlint("--format", "json", "--no-cache", "runaway.py", cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    codes = [d["code"] for d in report(proc)["diagnostics"]]
+    last = KERAS_HEAD.count("\n") + body.count("\n") + 1
+    assert proc.returncode == 1 and any(d["code"] == "GRD001" and d["line"] == last
+                                        for d in report(proc)["diagnostics"]), codes
+    assert elapsed < PATH_CEILING, f"{elapsed:.1f} s"
+
+
+def test_path_building_is_linear(tmp_path: Path) -> None:
+    """The path of a model is built in linear time: 8**6 nested Sequentials, 512 x 512 model.add."""
+    import time
+
+    (tmp_path / "nested.py").write_text("import torch.nn as nn\nx = nn.Linear(4, 4)\nfor _ in range(6):\n"
+                                        "    x = nn.Sequential(*[x] * 8)\n")
+    (tmp_path / "adds.py").write_text(KERAS_HEAD + RUNAWAY_LINES["loop_nest"].format(k=0))
+    for name in ("nested.py", "adds.py"):
+        started = time.monotonic()
+        proc = gradlint("--format", "json", "--no-cache", name, cwd=tmp_path)
+        assert proc.returncode in (0, 1) and time.monotonic() - started < PATH_CEILING, (name, proc.stderr)
+        assert not [d for d in report(proc)["diagnostics"] if d["code"] == "GRD902"]
+
+
+def test_the_file_wall_clock_ceiling_reports_what_it_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past FILE_SECONDS the rest of the file is reported as not checked (GRD903), never dropped."""
+    import gradlint.extract as extraction
+    from gradlint.engine import lint_source
+
+    monkeypatch.setattr(extraction, "FILE_SECONDS", 0.0)
+    source = KERAS_HEAD + "".join(RUNAWAY_LINES["loop_nest"].format(k=k) for k in range(3)) + SIGMOID_MODEL
+    result = lint_source(source, "slow.py")
+    notes = [d for d in result.diagnostics if d.code == "GRD903"]
+    assert notes and "not checked" in notes[0].message, result.diagnostics
+
+
 def test_huge_range_literals_are_no_internal_error() -> None:
     """``range(2**63)`` (any bound beyond sys.maxsize items) wherever a fixture uses ``range(``."""
     import re

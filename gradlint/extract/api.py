@@ -55,6 +55,10 @@ class Interp(Protocol):
         """The items a ``for`` loop over ``value`` sees, or None when not knowable."""
         ...
 
+    def trip_count(self, value: Value) -> int | None:
+        """How many items a loop over ``value`` sees, when cheap to tell; None otherwise."""
+        ...
+
     def own(self, value: Value) -> None:
         """Mark modules stored inside another module: they are not roots."""
         ...
@@ -99,6 +103,7 @@ class Core(Interp, Protocol):
     instantiated_classes: set[str]
     called_functions: set[int]
     frameworks: Sequence[Framework]
+    unrolled: int  # iterations of the enclosing loop nest run one by one (see state.MAX_UNROLLED)
 
     def enter_uncertain(self) -> None:
         ...

@@ -29,6 +29,7 @@ from gradlint.extract.paths import merge_gate, merge_other, merge_residual
 from gradlint.extract.state import (
     MAX_LIST_ITEMS,
     MAX_LOOP_ITERATIONS,
+    MAX_UNROLLED,
     BreakSignal,
     BudgetExceeded,
     ContinueSignal,
@@ -532,10 +533,33 @@ class ExpressionsMixin(Core):
             emit(scope)
             return
         gen = gens[index]
-        items = self.iterate(self.eval(gen.iter, scope))
-        if items is None:
+        iterable = self.eval(gen.iter, scope)
+        count = self.trip_count(iterable)
+        items = None if count is not None and self.unrolled * count > MAX_UNROLLED else self.iterate(iterable)
+        if items is None and count is None:
             out.partial = True
             return
+        if items is None or self.unrolled * len(items) > MAX_UNROLLED:
+            # Too many iterations in this nest: the element once, with an unknown target, for
+            # its side effects (what it adds to becomes partial); the result is partial.
+            out.partial = True
+            self.assign(gen.target, UNKNOWN, scope)
+            self.enter_uncertain()
+            try:
+                self.comprehension(gens, index + 1, scope, emit, out)
+            finally:
+                self.leave_uncertain()
+            return
+        outer = self.unrolled
+        self.unrolled = outer * max(1, len(items))
+        try:
+            self._comprehension_items(gens, index, scope, emit, out, items)
+        finally:
+            self.unrolled = outer
+
+    def _comprehension_items(self, gens: list[ast.comprehension], index: int, scope: Scope,
+                             emit: Callable[[Scope], None], out: ListV, items: list[Value]) -> None:
+        gen = gens[index]
         for count, item in enumerate(items):
             if count >= MAX_LOOP_ITERATIONS:
                 out.partial = True
@@ -553,6 +577,18 @@ class ExpressionsMixin(Core):
                     break
             if keep:
                 self.comprehension(gens, index + 1, scope, emit, out)
+
+    def trip_count(self, value: Value) -> int | None:
+        """How many items a loop over ``value`` would see, when cheap to tell (before building them)."""
+        if isinstance(value, Const):
+            v = value.value
+            if isinstance(v, range):
+                return max(0, (v.stop - v.start + (v.step - (1 if v.step > 0 else -1))) // v.step)
+            if isinstance(v, (tuple, list, str)):
+                return len(v)
+        if isinstance(value, ListV):
+            return len(value.items)
+        return None
 
     def iterate(self, value: Value) -> list[Value] | None:
         """The items a ``for`` loop over ``value`` sees, or None when not knowable."""

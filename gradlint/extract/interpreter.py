@@ -14,6 +14,7 @@ and later turns into an explicit UNKNOWN layer that rules do not reason across.
 from __future__ import annotations
 
 import ast
+import time
 from collections.abc import Sequence
 
 from gradlint.extract.api import Framework
@@ -31,7 +32,7 @@ from gradlint.extract.state import (
     Scope,
 )
 from gradlint.extract.statements import StatementsMixin
-from gradlint.extract.values import ClassInfo, Frame, FunctionV, Value, next_serial
+from gradlint.extract.values import UNKNOWN, ClassInfo, Frame, FunctionV, Value, next_serial
 from gradlint.training import TrainingFacts
 
 
@@ -56,12 +57,24 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.frame = Frame()
         self.facts = TrainingFacts()
         self.framework_state: dict[str, object] = {}
+        self.unrolled = 1  # iterations of the enclosing loop nest run one by one
+        # Wall-clock backstop (seconds of monotonic time; None: none): steps are the budget,
+        # this only bounds what steps do not measure (a slow machine, an expensive step).
+        self.deadline: float | None = None
+        self._until_clock = 4096
+        self.statement_line = 1  # the top-level statement being run
 
     def tick(self, n: int = 1) -> None:
         self.budget -= n
         self.file_budget -= n
         if self.budget < 0 or self.file_budget < 0:
             raise BudgetExceeded()
+        self._until_clock -= n
+        if self._until_clock <= 0:
+            self._until_clock = 4096
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self.file_budget = 0  # nothing more in this file: everything left is reported
+                raise BudgetExceeded()
 
     def enter_uncertain(self) -> None:
         self.uncertain_since.append(next_serial())
@@ -86,11 +99,42 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
     def is_framework_base(self, qualname: str) -> bool:
         return any(qualname in framework.model_bases for framework in self.frameworks)
 
-    def run_module(self) -> None:
-        try:
-            self.exec_block(self.tree.body, self.module_scope)
-        except (ReturnSignal, BreakSignal, ContinueSignal):
-            pass
+    def run_module(self, statement_budget: int | None = None) -> list[tuple[str, int]]:
+        """Run the module body. With ``statement_budget`` each top-level statement has its own
+        budget: one that runs out (a runaway loop) is abandoned -- the models it built or
+        touched are not reported as analysed -- and the next statement runs, so one runaway
+        statement cannot starve the others. Returns what was abandoned, as (what, line).
+        ``BudgetExceeded`` still escapes when the whole file's budget is spent."""
+        abandoned: list[tuple[str, int]] = []
+        for stmt in self.tree.body:
+            self.statement_line = stmt.lineno
+            if statement_budget is not None:
+                self.budget = statement_budget
+            built_before = len(self.built)
+            try:
+                self.exec_stmt(stmt, self.module_scope)
+            except (ReturnSignal, BreakSignal, ContinueSignal):
+                return abandoned
+            except (BudgetExceeded, RecursionError):
+                if statement_budget is None or self.file_budget <= 0:
+                    raise
+                abandoned.append((self._abandon(stmt, built_before), stmt.lineno))
+        return abandoned
+
+    def _abandon(self, stmt: ast.stmt, built_before: int) -> str:
+        """Models built or touched by a statement that ran out of budget: not analysed."""
+        names: list[str] = []
+        for value in self.built[built_before:]:
+            value.abandoned = True  # type: ignore[attr-defined]
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and node.id not in names:
+                value = self.module_scope.vars.get(node.id)
+                if value is not None and getattr(value, "owned", None) is not None:  # model-like
+                    value.abandoned = True  # type: ignore[attr-defined]
+                    self.module_scope.vars[node.id] = UNKNOWN
+                    names.append(node.id)
+        kind = {ast.For: "loop", ast.While: "loop", ast.AsyncFor: "loop"}.get(type(stmt), "statement")
+        return f"the {kind} at line {stmt.lineno}" + (f" (building {', '.join(names[:3])})" if names else "")
 
 
 __all__ = ["BudgetExceeded", "Interpreter"]

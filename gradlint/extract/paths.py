@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from gradlint.extract import catalog
-from gradlint.extract.values import UNKNOWN, TensorV, Value
+from gradlint.extract.values import UNKNOWN, NodeSeq, TensorV, Value
 from gradlint.model import Gate, Layer, LayerKind, Node, Residual, Span
 
 
-def _common_prefix(a: tuple[Node, ...], b: tuple[Node, ...]) -> int:
+def _common_prefix(a: Sequence[Node], b: Sequence[Node]) -> int:
+    if isinstance(a, NodeSeq):
+        known = a.common_prefix(b)
+        if known is not None:
+            return known  # two views of one path list: O(1)
     n = 0
     for x, y in zip(a, b):
         if x is not y:

@@ -17,6 +17,7 @@ from gradlint.extract.common import merge_envs, prefer
 from gradlint.extract.inits import apply_init_value
 from gradlint.extract.state import (
     MAX_LOOP_ITERATIONS,
+    MAX_UNROLLED,
     BreakSignal,
     BudgetExceeded,
     ContinueSignal,
@@ -201,10 +202,13 @@ class StatementsMixin(Core):
 
     def stmt_For(self, stmt: ast.For, scope: Scope) -> None:
         iterable = self.eval_safe(stmt.iter, scope)
-        items = self.iterate(iterable)
-        if items is None:
+        count = self.trip_count(iterable)  # before building the items: an inner loop of a big nest
+        items = None if count is not None and self.unrolled * count > MAX_UNROLLED else self.iterate(iterable)
+        if items is None or self.unrolled * len(items) > MAX_UNROLLED:
             self.exec_loop_once_uncertain(stmt, scope)
             return
+        outer = self.unrolled
+        self.unrolled = outer * max(1, len(items))
         try:
             for count, item in enumerate(items):
                 if count >= MAX_LOOP_ITERATIONS:
@@ -218,6 +222,8 @@ class StatementsMixin(Core):
                 self.exec_block(stmt.orelse, scope)
         except BreakSignal:
             pass
+        finally:
+            self.unrolled = outer
 
     stmt_AsyncFor = stmt_For
 
@@ -235,19 +241,25 @@ class StatementsMixin(Core):
             self.leave_uncertain()
 
     def stmt_While(self, stmt: ast.While, scope: Scope) -> None:
-        for _ in range(MAX_LOOP_ITERATIONS):
-            cond = self.truth(self.eval_safe(stmt.test, scope))
-            if cond is False:
-                return
-            if cond is None:
-                self.exec_loop_once_uncertain(stmt, scope)
-                return
-            try:
-                self.exec_block(stmt.body, scope)
-            except ContinueSignal:
-                continue
-            except BreakSignal:
-                return
+        outer = self.unrolled
+        try:
+            for count in range(MAX_LOOP_ITERATIONS):
+                cond = self.truth(self.eval_safe(stmt.test, scope))
+                if cond is False:
+                    return
+                if cond is None or outer * (count + 1) > MAX_UNROLLED:
+                    self.unrolled = outer
+                    self.exec_loop_once_uncertain(stmt, scope)
+                    return
+                self.unrolled = outer * (count + 1)
+                try:
+                    self.exec_block(stmt.body, scope)
+                except ContinueSignal:
+                    continue
+                except BreakSignal:
+                    return
+        finally:
+            self.unrolled = outer
 
     def stmt_With(self, stmt: ast.With, scope: Scope) -> None:
         for item in stmt.items:
