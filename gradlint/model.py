@@ -95,6 +95,7 @@ class Layer:
     bias_init: Init | None = None
     scale_value: float | None = None  # SCALE layers: the initial multiplier when constant
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
+    reason: str | None = None  # UNKNOWN layers: why extraction could not resolve it (for `gradlint inspect`)
 
     @property
     def has_weight(self) -> bool:

@@ -72,7 +72,7 @@ class Interp(Protocol):
     def make_function(self, node: FunctionNode, scope: Scope, owner: ClassInfo | None = None) -> FunctionV:
         ...
 
-    def unknown_call(self, args: Args, kwargs: Kwargs, node: ast.AST, name: str) -> Value:
+    def unknown_call(self, args: Args, kwargs: Kwargs, node: ast.AST, name: str, reason: str | None = None) -> Value:
         """A call we cannot model: an UNKNOWN layer on the tensor it is applied to."""
         ...
 

@@ -11,7 +11,7 @@ import ast
 
 from gradlint.extract import catalog, recorder
 from gradlint.extract.api import Core, InvocableV
-from gradlint.extract.common import first_tensor, is_module, span_of
+from gradlint.extract.common import first_tensor, is_module, source_text, span_of
 from gradlint.extract.configs import construct_dataclass, dataclass_fields
 from gradlint.extract.state import (
     MAX_CALL_DEPTH,
@@ -96,7 +96,10 @@ class CallsMixin(Core):
             return self.call_module(func, args, kwargs, node)
         if isinstance(func, InitV):
             return UNKNOWN
-        return self.unknown_call(args, kwargs, node, "call")
+        reason = func.reason if isinstance(func, UnknownV) else None
+        if reason is None:
+            reason = f"unresolved call {source_text(getattr(node, 'func', node))}"
+        return self.unknown_call(args, kwargs, node, "call", reason)
 
     def call_ref(self, ref: Ref, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         """A call of a name from outside the file: Python's builtins and stdlib, training objects, then
@@ -119,13 +122,15 @@ class CallsMixin(Core):
             result = framework.call_unprefixed(self, q, leaf, args, kwargs, node)
             if result is not None:
                 return result
-        return self.unknown_call(args, kwargs, node, leaf)
+        return self.unknown_call(args, kwargs, node, leaf, f"unresolved import {q}")
 
-    def unknown_call(self, args: list[Value], kwargs: dict[str, Value], node: ast.AST, name: str) -> Value:
+    def unknown_call(self, args: list[Value], kwargs: dict[str, Value], node: ast.AST, name: str,
+                     reason: str | None = None) -> Value:
         tensor = first_tensor(args, kwargs)
         if tensor is None:
-            return UNKNOWN
-        layer = Layer(LayerKind.UNKNOWN, name, span_of(node), "torch")
+            # An object built by an unresolved call (``TanhBlock(20)``) keeps the reason for when it is applied.
+            return UnknownV(reason) if reason else UNKNOWN
+        layer = Layer(LayerKind.UNKNOWN, name, span_of(node), "torch", reason=reason)
         return TensorV(tensor.nodes + (layer,), tensor.hint)
 
     def bind(self, fnode: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, defaults: dict[str, Value],

@@ -32,6 +32,15 @@ def span_of(node: ast.AST) -> Span:
     return Span(line, col, getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or col)
 
 
+def source_text(node: ast.AST, limit: int = 48) -> str:
+    """The expression as written, shortened, to say which call an UNKNOWN came from."""
+    try:
+        text = ast.unparse(node)
+    except (ValueError, TypeError, RecursionError):
+        return "?"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def merge_envs(a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:
     out = dict(a)
     for key, value in b.items():

@@ -13,7 +13,7 @@ from typing import Any
 from gradlint.extract import catalog
 from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.configs import click_defaults
-from gradlint.extract.common import merge_envs, prefer
+from gradlint.extract.common import merge_envs, prefer, source_text
 from gradlint.extract.inits import apply_init_value
 from gradlint.extract.state import (
     MAX_LOOP_ITERATIONS,
@@ -39,6 +39,7 @@ from gradlint.extract.values import (
     ParamV,
     Ref,
     TensorV,
+    UnknownV,
     Value,
 )
 
@@ -229,7 +230,7 @@ class StatementsMixin(Core):
 
     def exec_loop_once_uncertain(self, stmt: ast.For | ast.While, scope: Scope) -> None:
         if isinstance(stmt, ast.For):
-            self.assign(stmt.target, UNKNOWN, scope)
+            self.assign(stmt.target, UnknownV(f"unknown depth: loop over {source_text(stmt.iter)} of unknown length"), scope)
         self.enter_uncertain()
         try:
             self.exec_block(stmt.body, scope)

@@ -30,7 +30,13 @@ def next_serial() -> int:
 
 
 class UnknownV(Value):
-    """Something the interpreter cannot know (config objects, imports from other modules)."""
+    """Something the interpreter cannot know (config objects, imports from other modules).
+
+    ``reason`` says why when it is worth telling the user (an unresolved import, a loop of
+    unknown length); the shared ``UNKNOWN`` has none. Compare with ``isinstance``, never ``is``."""
+
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason
 
     def __repr__(self) -> str:
         return "UNKNOWN"
