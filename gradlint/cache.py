@@ -34,7 +34,7 @@ from gradlint.model import InputHint, Model, Span
 from gradlint.rule import InitFix, Severity
 
 CACHE_DIR_NAME = ".gradlint_cache"
-_FORMAT = 2
+_FORMAT = 3  # 3: model summaries say whether the model was fully understood
 MAX_ENTRY_BYTES = 32 * 1024 * 1024  # a 10 MB file with 100,000 models needs ~20 MB
 _SECRET_BYTES = 32
 _MAX_INT = 10**9  # lines, columns, layer counts: anything larger is not ours
@@ -340,6 +340,7 @@ def _model_to_json(model: Model) -> dict[str, Any]:
     return {"name": model.name, "framework": model.framework, "origin": model.origin,
             "span": [model.span.line, model.span.col, model.span.end_line, model.span.end_col],
             "symbol": model.symbol, "build": model.build, "end_line": model.end_line,
+            "understood": model.fully_understood,
             "hint": None if hint is None else {"kind": hint.kind, "shape": list(hint.shape) if hint.shape else None,
                                                "vocab": hint.vocab}}
 
@@ -361,7 +362,7 @@ def _model_from_json(raw: Any) -> Model:
     return Model(name=_str(raw["name"]), framework=_str(raw["framework"]), origin=_str(raw["origin"]),
                  span=_span(raw["span"]), path=[], symbol=_opt_str(raw.get("symbol")),
                  build=_opt_str(raw.get("build")), end_line=None if end_line is None else _int(end_line),
-                 input_hint=input_hint)
+                 input_hint=input_hint, understood=_bool(raw.get("understood", True)))
 
 
 def summarize(model: Model) -> Model:

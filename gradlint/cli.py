@@ -233,6 +233,7 @@ def run_check(options: CheckOptions) -> int:
         files_linted=sum(1 for r in results if r.path and not r.path.startswith("<missing")),
         files_with_models=sum(1 for r in results if r.models),
         models=sum(len(r.models) for r in results),
+        models_understood=sum(1 for r in results for m in r.models if m.fully_understood),
         source_lines=_source_loader(*stdin),
         baseline=note,
     )

@@ -151,6 +151,16 @@ class Model:
     end_line: int | None = None
     input_hint: InputHint | None = None
     origin_id: int | None = None  # identity of the built object, to tie training facts to the model
+    # Whether no UNKNOWN node sits on the main path; None: read it off ``path`` (a cached summary
+    # has no layers, so it carries the answer computed when the layers were there).
+    understood: bool | None = None
+
+    @property
+    def fully_understood(self) -> bool:
+        """No UNKNOWN node on the main path (residual branches included, gating sub-paths not)."""
+        if self.understood is not None:
+            return self.understood
+        return not any(layer.kind == LayerKind.UNKNOWN for layer in iter_layers(self.path, include_gates=False))
 
     def layers(self) -> Iterator[Layer]:
         """All layers in execution order, including residual branches and gates."""

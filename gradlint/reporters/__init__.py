@@ -29,6 +29,7 @@ class Report:
     files_linted: int
     files_with_models: int = 0
     models: int = 0
+    models_understood: int = 0  # models with no UNKNOWN node on the main path
     extra: dict[str, object] = field(default_factory=dict)  # e.g. "dynamic" results
     # The lines of a reported file, for source snippets (None: no snippets for it).
     source_lines: Callable[[str], list[str] | None] | None = None

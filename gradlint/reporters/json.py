@@ -28,6 +28,7 @@ def render_json(report: Report) -> str:
         "summary": {
             "files": report.files_linted,
             "models": report.models,
+            "models_understood": report.models_understood,
             "diagnostics": len(report.diagnostics),
             "errors": counts["error"],
             "warnings": counts["warning"],

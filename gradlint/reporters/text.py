@@ -50,17 +50,21 @@ def _snippet(diag: Diagnostic, text: str, color: bool) -> list[str]:
 
 def _summary(report: Report) -> str:
     scope = f"{_plural(report.files_linted, 'file')}, {_plural(report.models, 'model')}"
+    # Silence about a model gradlint fully understood differs from silence about one it could not
+    # follow (an unresolved import, an unknown depth): the summary says how many it understood.
+    understood = f"{report.models_understood} fully understood" if report.models else ""
     note = report.baseline
     total = len(report.diagnostics)
     if note is not None and note.recorded is not None:
-        return (f"Recorded {_plural(note.recorded, 'finding')} in {note.path} ({scope}); "
+        return (f"Recorded {_plural(note.recorded, 'finding')} in {note.path} ({scope}"
+                f"{', ' + understood if understood else ''}); "
                 f"runs with --baseline {note.path} report only findings not in it.")
     hidden = _hidden(note)
     if total == 0:
-        return f"All checks passed! ({scope}{'; ' + hidden if hidden else ''})"
+        return f"All checks passed! ({scope}{', ' + understood if understood else ''}{'; ' + hidden if hidden else ''})"
     parts = [f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in report.counts().items() if n]
     return (f"Found {_plural(total, 'problem')} ({', '.join(parts)}) in {scope}"
-            f"{'; ' + hidden if hidden else ''}.")
+            f"{' (' + understood + ')' if understood else ''}{'; ' + hidden if hidden else ''}.")
 
 
 def _hidden(note: BaselineNote | None) -> str:
