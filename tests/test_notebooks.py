@@ -84,7 +84,7 @@ def test_deep_sigmoid_sarif_and_github_name_cell_3() -> None:
 def test_clean_notebook_exits_0() -> None:
     proc = run_cli("--no-cache", str(NOTEBOOKS / "clean_relu.ipynb"))
     assert proc.returncode == 0, proc.stdout
-    assert "All checks passed! (1 file, 1 model)" in proc.stdout
+    assert "All checks passed! (1 file, 1 model, 1 fully understood)" in proc.stdout
 
 
 def test_magics_and_shell_escapes_lint() -> None:
