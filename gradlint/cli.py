@@ -645,6 +645,30 @@ def _dynamic_options(model_args: str | None, input_shapes: Sequence[str], timeou
                           thresholds=replace(Thresholds(), **bounds), **extra)
 
 
+@main.command("inspect")
+@click.argument("target", metavar="PATH[:MODEL]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def inspect_command(target: str, fmt: str) -> None:
+    """Show what gradlint understood of each model in a file (or the named one): layers, structure,
+    unknowns with their reasons, and the estimated forward scale and gradient per layer."""
+    import json
+
+    from gradlint.inspection import ModelNotFound, describe_file, render_text, select, split_target
+
+    path, name = split_target(target, os.path.exists)
+    if not os.path.isfile(path):
+        click.echo(f"gradlint: error: {path}: {'not a file' if os.path.exists(path) else 'no such file'}", err=True)
+        sys.exit(EXIT_ERROR)
+    result = lint_file(path, LintConfig())  # the engine's reading: encodings, notebooks, masked magics
+    try:
+        models = select(result.models, name)
+    except ModelNotFound as exc:
+        click.echo(f"gradlint: error: {path}: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    report = describe_file(path, models)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if fmt == "json" else render_text(report), nl=fmt == "json")
+
+
 @main.command("server")
 def server_command() -> None:
     """Run the language server (LSP over stdio) for editors: see docs/editors.md."""
