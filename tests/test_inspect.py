@@ -1,0 +1,201 @@
+"""`gradlint inspect PATH[:MODEL]` through the real command line: structure, unknowns with their
+reasons, per-layer estimates, model selection, and the JSON schema's keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import FIXTURES, run_cli
+
+RESIDUAL_SE = """\
+import torch
+import torch.nn as nn
+
+
+class SE(nn.Module):
+    def __init__(self, c, r=4):
+        super().__init__()
+        self.fc1 = nn.Linear(c, c // r)
+        self.fc2 = nn.Linear(c // r, c)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc = nn.Linear(c, c)
+        nn.init.kaiming_normal_(self.fc.weight, mode='fan_out', nonlinearity='relu')
+        self.bn = nn.BatchNorm1d(c)
+        self.se = SE(c)
+
+    def forward(self, x):
+        return x + self.se(torch.relu(self.bn(self.fc(x))))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(16, 64)
+        self.blocks = nn.Sequential(Block(64), Block(64))
+        self.out = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.out(self.blocks(torch.relu(self.inp(x))))
+"""
+
+UNRESOLVED = """\
+import torch.nn as nn
+from mylib.blocks import TanhBlock
+
+
+class Unresolved(nn.Module):
+    def __init__(self, depth):
+        super().__init__()
+        self.fc = nn.Linear(10, 20)
+        self.block = TanhBlock(20)
+        self.layers = nn.ModuleList([nn.Linear(20, 20) for _ in range(depth)])
+        self.out = nn.Linear(20, 1)
+
+    def forward(self, x):
+        x = self.block(self.fc(x).relu())
+        for layer in self.layers:
+            x = layer(x)
+        return self.out(x)
+
+
+class Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+MODEL_KEYS = {"name", "framework", "origin", "line", "fully_understood", "unknowns", "nodes", "assumptions"}
+LAYER_KEYS = {"type", "kind", "op", "name", "line", "fan_in", "fan_out", "activation", "init", "normalization",
+              "reason", "estimate"}
+ESTIMATE_KEYS = {"log10_q", "log10_backward", "log10_weight_grad"}
+
+
+def _write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _json(*args: str) -> dict:
+    proc = run_cli("inspect", "--format", "json", *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_torch_residual_block_with_se_gate(tmp_path: Path) -> None:
+    path = _write(tmp_path, "resnet_se.py", RESIDUAL_SE)
+    proc = run_cli("inspect", path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "Net (torch class) — fully understood" in out
+    assert out.count("residual[") == 2 and out.count("| shortcut: identity") == 2
+    assert out.count("gate[") == 2
+    assert "init=kaiming_normal(mode='fan_out', gain=1.41)" in out and "norm=BatchNorm1d" in out
+    assert "init=PyTorch default" in out and "64 → 16" in out
+    # the gate sits inside the residual branch, indented below it
+    lines = out.splitlines()
+    res = next(i for i, line in enumerate(lines) if "residual[" in line)
+    gate = next(i for i, line in enumerate(lines) if "gate[" in line)
+    assert gate > res and len(lines[gate]) - len(lines[gate].lstrip()) > len(lines[res]) - len(lines[res].lstrip())
+
+    (model,) = _json(path)["models"]
+    top = [n["type"] for n in model["nodes"]]
+    assert top == ["layer", "layer", "residual", "residual", "layer"]
+    branch = model["nodes"][2]["branch"]
+    assert [n["type"] for n in branch] == ["layer", "layer", "layer", "gate"]
+    assert branch[0]["normalization"] == "BatchNorm1d" and branch[0]["estimate"] is not None
+    assert model["nodes"][2]["shortcut"] == []
+    assert branch[3]["path"][-1]["activation"] == "sigmoid"
+
+
+def test_keras_sequential_estimates_vanishing_per_layer() -> None:
+    (model,) = _json(str(FIXTURES / "keras" / "seed_sigmoid_deep.py"))["models"]
+    assert model["framework"] == "keras" and model["fully_understood"] and model["unknowns"] == []
+    dense = [n for n in model["nodes"] if n["kind"] == "dense"]
+    assert len(dense) == 12 and all(n["activation"] == "sigmoid" for n in dense)
+    assert (dense[0]["fan_in"], dense[0]["fan_out"]) == (20, 64) and dense[-1]["fan_out"] == 1
+    grads = [n["estimate"]["log10_weight_grad"] for n in dense]
+    # 12 sigmoid layers: the first layer's weight gradient is ~1e-7.5 of the last one's, decreasing towards the input
+    assert grads[-1] == 0.0 and grads[0] < -6 and grads == sorted(grads)
+
+
+def test_unresolved_import_and_unknown_depth_show_their_reason(tmp_path: Path) -> None:
+    path = _write(tmp_path, "unresolved.py", UNRESOLVED)
+    proc = run_cli("inspect", f"{path}:Unresolved")
+    assert proc.returncode == 0, proc.stderr
+    assert "Unresolved (torch class) — not fully understood" in proc.stdout
+    assert "unresolved import mylib.blocks.TanhBlock" in proc.stdout
+    assert "unknown depth: loop over self.layers" in proc.stdout
+    assert "Small" not in proc.stdout
+    (model,) = _json(f"{path}:Unresolved")["models"]
+    assert not model["fully_understood"]
+    assert [u["reason"] for u in model["unknowns"]] == [
+        "unresolved import mylib.blocks.TanhBlock", "unknown depth: loop over self.layers of unknown length"]
+
+
+def test_missing_model_exits_2_and_names_the_models_found(tmp_path: Path) -> None:
+    path = _write(tmp_path, "unresolved.py", UNRESOLVED)
+    proc = run_cli("inspect", f"{path}:Nope")
+    assert proc.returncode == 2
+    assert "no model named 'Nope'" in proc.stderr and "Small" in proc.stderr and "Unresolved" in proc.stderr
+    assert run_cli("inspect", str(tmp_path / "missing.py")).returncode == 2
+
+
+def test_json_schema_keys_are_stable(tmp_path: Path) -> None:
+    report = _json(_write(tmp_path, "resnet_se.py", RESIDUAL_SE))
+    assert set(report) == {"version", "path", "models"} and report["version"] == 1
+    (model,) = report["models"]
+    assert set(model) == MODEL_KEYS
+
+    def walk(nodes: list[dict]) -> None:
+        for node in nodes:
+            if node["type"] == "layer":
+                assert set(node) == LAYER_KEYS
+                if node["estimate"] is not None:
+                    assert set(node["estimate"]) == ESTIMATE_KEYS
+            elif node["type"] == "residual":
+                assert set(node) == {"type", "line", "concat", "branch", "shortcut"}
+                walk(node["branch"])
+                walk(node["shortcut"])
+            else:
+                assert set(node) == {"type", "line", "path"}
+                walk(node["path"])
+    walk(model["nodes"])
+    unknowns = _json(_write(tmp_path, "unresolved.py", UNRESOLVED))["models"][0]["unknowns"]
+    assert unknowns and all(set(u) == {"line", "op", "reason", "main_path"} for u in unknowns)
+
+
+def test_notebook_is_inspected() -> None:
+    report = _json(str(FIXTURES / "notebooks" / "deep_sigmoid.ipynb"))
+    assert report["models"] and any(n["type"] == "layer" for n in report["models"][0]["nodes"])
+
+
+def test_lint_summary_counts_fully_understood_models(tmp_path: Path) -> None:
+    path = _write(tmp_path, "unresolved.py", UNRESOLVED)
+    proc = run_cli("--no-cache", path)
+    assert proc.returncode == 0, proc.stdout
+    assert "All checks passed! (1 file, 2 models, 1 fully understood)" in proc.stdout
+    payload = json.loads(run_cli("--no-cache", "--format", "json", path).stdout)
+    assert payload["summary"]["models"] == 2 and payload["summary"]["models_understood"] == 1
+    # a cached re-run keeps the count (the cache keeps model summaries, not layers)
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        again = json.loads(run_cli("--cache-dir", str(cache), "--format", "json", path).stdout)
+        assert again["summary"]["models_understood"] == 1
+
+
+def test_found_summary_says_how_many_were_understood() -> None:
+    proc = run_cli("--no-cache", str(FIXTURES / "keras" / "seed_sigmoid_deep.py"))
+    assert proc.returncode == 1
+    assert proc.stdout.rstrip().endswith("Found 1 problem (1 error) in 1 file, 1 model (1 fully understood).")
