@@ -109,7 +109,7 @@ def layer_estimates(model: Model) -> tuple[dict[int, LayerNumbers], list[str]]:
     assumptions: list[str] = []
     if len(segments) != len(groups):
         return out, assumptions
-    for segment, layers in zip(segments, groups):
+    for segment, layers in zip(segments, groups, strict=True):
         try:
             result = gradflow.estimate_chain(segment)
         except (ArithmeticError, ValueError):
@@ -117,7 +117,7 @@ def layer_estimates(model: Model) -> tuple[dict[int, LayerNumbers], list[str]]:
         if len(result.layers) != len(layers):
             continue
         assumptions.extend(a for a in result.assumptions if a not in assumptions)
-        for layer, est in zip(layers, result.layers):
+        for layer, est in zip(layers, result.layers, strict=True):
             out[id(layer)] = LayerNumbers(_log10(est.q), _finite(est.log10_backward), _finite(est.log10_weight_grad))
     return out, assumptions
 

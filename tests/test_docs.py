@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT
-
 from gradlint.cli import rules_markdown
+
+from conftest import ROOT
 
 
 def test_readme_rules_table_in_sync() -> None:
