@@ -185,6 +185,7 @@ def _layer_json(layer: Layer, unit: Unit | None, numbers: LayerNumbers | None) -
         "line": layer.span.line,
         "fan_in": fan_in,
         "fan_out": fan_out,
+        "receptive": layer.receptive,  # conv kernel area: fan_in/fan_out are channels x receptive
         "activation": activation if layer.has_weight or layer.kind == LayerKind.ACTIVATION else None,
         "init": render_init(layer.weight_init) if layer.has_weight or layer.kind == LayerKind.NORMALIZATION else None,
         "normalization": norm,
@@ -255,8 +256,11 @@ def _num(value: float | None) -> str:
 def _layer_line(node: dict[str, Any]) -> str:
     width = ""
     if node["fan_in"] is not None or node["fan_out"] is not None:
-        width = f"{node['fan_in'] if node['fan_in'] is not None else '?'} → " \
-                f"{node['fan_out'] if node['fan_out'] is not None else '?'}"
+        # conv: channels in → out and the kernel area, not torch's fan (channels x kernel area)
+        area = node["receptive"] if node["kind"] == LayerKind.CONV.value and node["receptive"] else 1
+        fan_in = "?" if node["fan_in"] is None else str(node["fan_in"] // area)
+        fan_out = "?" if node["fan_out"] is None else str(node["fan_out"] // area)
+        width = f"{fan_in} → {fan_out}" + (f" k={area}" if area > 1 else "")
     label = node["op"] + (f" ({node['name']})" if node["name"] else "")
     parts = [f"{node['line']:>4}  {node['kind']:<13} {label:<28} {width:<12}"]
     if node["kind"] == LayerKind.UNKNOWN.value:

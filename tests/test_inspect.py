@@ -76,8 +76,8 @@ class Small(nn.Module):
 """
 
 MODEL_KEYS = {"name", "framework", "origin", "line", "fully_understood", "unknowns", "nodes", "assumptions"}
-LAYER_KEYS = {"type", "kind", "op", "name", "line", "fan_in", "fan_out", "activation", "init", "normalization",
-              "reason", "estimate"}
+LAYER_KEYS = {"type", "kind", "op", "name", "line", "fan_in", "fan_out", "receptive", "activation", "init",
+              "normalization", "reason", "estimate"}
 ESTIMATE_KEYS = {"log10_q", "log10_backward", "log10_weight_grad"}
 
 
