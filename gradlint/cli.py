@@ -547,8 +547,9 @@ def _apply_fixes(results: list, config: LintConfig, unsafe: bool, diff_only: boo
             lines = ", ".join(str(f.span.line) for f in sorted(entry.applied, key=lambda f: f.span.line))
             count = len(entry.applied)
             note = f" ({entry.note})" if entry.note else ""
+            where = ", ".join(entry.where) if entry.where else f"line{'s' if count != 1 else ''} {lines}"
             click.echo(f"gradlint: fixed {count} problem{'s' if count != 1 else ''} in {entry.path}, "
-                       f"line{'s' if count != 1 else ''} {lines}{note}", err=True)
+                       f"{where}{note}", err=True)
         elif entry.note:
             click.echo(f"gradlint: {entry.path}: {entry.note}", err=True)
     total = run.applied if not diff_only else sum(len(f.applied) for f in run.files if f.error is None)

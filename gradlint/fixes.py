@@ -67,6 +67,7 @@ class FixPlan:
     applied: list[InitFix] = field(default_factory=list)
     # Notebooks: (cell, old source, new source) of each changed cell; the diff is per cell.
     cells: list[tuple[int, str, str]] | None = None
+    where: list[str] | None = None  # notebooks: "cell N line L" of each applied fix, for messages
 
     def diff(self, path: str) -> str:
         if self.cells is not None:
@@ -101,7 +102,7 @@ def plan_fixes(data: bytes, fixes: Sequence[InitFix], notebook: bool = False,
         from gradlint.notebook_fix import plan_notebook
 
         planned = plan_notebook(data, fixes, _plan_text)
-        return None if planned is None else FixPlan(data, planned[0], "utf-8", planned[1], planned[2])
+        return None if planned is None else FixPlan(data, planned[0], "utf-8", planned[1], planned[2], planned[3])
     try:
         module = cst.parse_module(data)
         if module.bytes != data:  # LibCST would not write the untouched parts back byte for byte
@@ -527,6 +528,7 @@ class FileFix:
     applied: list[InitFix] = field(default_factory=list)
     error: str | None = None  # why the file was not fixed (None: fixed, or nothing to do)
     note: str = ""  # e.g. "through the symlink to X", "in place"
+    where: list[str] | None = None  # notebooks: where each fix is ("cell 3 line 6"), else lines
 
 
 @dataclass
@@ -585,11 +587,11 @@ def fix_results(results: Sequence[Any], unsafe: bool, diff_only: bool, allow_rea
             if plan is None:
                 raise FixError("the fix no longer applies cleanly: not rewritten")
             if diff_only:
-                entry.applied = plan.applied
+                entry.applied, entry.where = plan.applied, plan.where
                 run.diffs.append(plan.diff(result.path))
                 continue
             outcome = write_fixed(result.path, result.digest, plan.fixed, allow_read_only)
-            entry.applied = plan.applied
+            entry.applied, entry.where = plan.applied, plan.where
             written[identity] = written[target] = result.path
             notes = []
             if outcome.target != os.path.abspath(result.path):

@@ -87,9 +87,10 @@ def plan_masked(data: bytes, fixes: Sequence[InitFix], plan: Planner,
     return fixed[0].encode(encoding), encoding, fixed[1]
 
 
-def plan_notebook(data: bytes, fixes: Sequence[InitFix],
-                  plan: Planner) -> tuple[bytes, list[InitFix], list[tuple[int, str, str]]] | None:
-    """(fixed file bytes, fixes applied, changed cells as (cell, old, new)), or None."""
+def plan_notebook(data: bytes, fixes: Sequence[InitFix], plan: Planner
+                  ) -> tuple[bytes, list[InitFix], list[tuple[int, str, str]], list[str]] | None:
+    """(fixed file bytes, fixes applied, changed cells as (cell, old, new), "cell N line L" of
+    each applied fix), or None."""
     try:
         notebook = load_notebook(data)
     except NotebookError:
@@ -111,6 +112,7 @@ def plan_notebook(data: bytes, fixes: Sequence[InitFix],
     changed: dict[int, str] = {}
     cells: list[tuple[int, str, str]] = []
     applied: list[InitFix] = []
+    where: list[str] = []
     for number, cell_fixes in sorted(by_cell.items()):
         cell = notebook.cell(number)
         if cell is None:
@@ -121,6 +123,7 @@ def plan_notebook(data: bytes, fixes: Sequence[InitFix],
         changed[number] = result[0]
         cells.append((number, cell.source, result[0]))
         applied.extend(original_of.get(id(f), f) for f in result[1])
+        where.extend(f"cell {number} line {f.span.line}" for f in result[1])
     if not changed:
         return None
     try:
@@ -134,4 +137,4 @@ def plan_notebook(data: bytes, fixes: Sequence[InitFix],
         if new.source != changed.get(old.number, old.source) or new.kind != old.kind:
             return None
     bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
-    return (bom + text).encode("utf-8"), applied, cells
+    return (bom + text).encode("utf-8"), applied, cells, where

@@ -188,6 +188,7 @@ def test_fix_changes_only_the_fixed_cell_byte_for_byte(tmp_path: Path) -> None:
 
     proc = run_cli("--fix", "--unsafe-fixes", "--no-cache", str(path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"fixed 1 problem in {path}, cell 3 line 6" in proc.stderr
     after = path.read_bytes()
     old_line = b'"        nn.init.zeros_(self.fc1.weight)  # keep me\\n",'
     new_line = b'"        nn.init.kaiming_normal_(self.fc1.weight, nonlinearity=\\"relu\\")  # keep me\\n",'

@@ -109,6 +109,10 @@ async def test_change_is_linted_again(client: LanguageClient) -> None:
         text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
         content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=CLEAN)]))
     assert await _diagnostics(client, uri) == []
+    # Saving lints again (a save without a change republishes the same result).
+    del client.diagnostics[uri]
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
+    assert await _diagnostics(client, uri) == []
 
 
 @pytest.mark.asyncio
