@@ -27,7 +27,7 @@ from gradlint import __version__
 from gradlint.config import ConfigError, FileConfig, find_config, load_config
 from gradlint.diagnostics import Diagnostic
 from gradlint.engine import LintConfig, Selection, lint_file, lint_virtual
-from gradlint.model import Span
+from gradlint.model import Model, Span
 from gradlint.notebook import split_lines, virtual_source
 from gradlint.rule import SYSTEM_CODES, InitFix, Severity, all_rules
 
@@ -47,6 +47,8 @@ class _Published:
     # cell starts in it (1-based line).
     notebook_source: str | None = None
     cell_start: int = 1
+    path: str = ""
+    models: list[Model] = field(default_factory=list)  # for hover: per-layer figures (gradlint inspect)
 
 
 class GradlintServer(LanguageServer):
@@ -73,7 +75,7 @@ class GradlintServer(LanguageServer):
             return
         path = _path_of(uri)
         result = lint_file(path, _config_for(path), data=document.source.encode("utf-8"))
-        self.published[uri] = _Published(result.diagnostics, document.source)
+        self.published[uri] = _Published(result.diagnostics, document.source, path=path, models=result.models)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, version=document.version, diagnostics=[_to_lsp(d) for d in result.diagnostics]))
 
@@ -102,7 +104,8 @@ class GradlintServer(LanguageServer):
         for number, uri in uris.items():
             span = source.cell(number)
             diags = by_cell.get(number, [])
-            self.published[uri] = _Published(diags, texts[number], source.text, span.start if span else 1)
+            self.published[uri] = _Published(diags, texts[number], source.text, span.start if span else 1, path,
+                                             result.models)
             self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
                 uri=uri, diagnostics=[_to_lsp(d) for d in diags]))
 
@@ -181,8 +184,22 @@ def _overlaps(diag: Diagnostic, wanted: lsp.Range) -> bool:
         (wanted.start.line, wanted.start.character) <= (r.end.line, r.end.character)
 
 
-def hover_text(diag: Diagnostic) -> str:
-    """Markdown for a finding: code, name, message, and the estimate behind it."""
+def per_layer_text(published: _Published, diag: Diagnostic) -> str | None:
+    """The finding's model as `gradlint inspect` prints it (per-layer forward scale and gradient)."""
+    models = [m for m in published.models if m.name == diag.model]
+    if not models:
+        return None
+    try:
+        from gradlint.inspection import describe_file, render_text
+
+        return render_text(describe_file(published.path, models[:1])).rstrip("\n")
+    except Exception:  # noqa: BLE001 -- the per-layer view is extra: the hover shows the finding anyway
+        return None
+
+
+def hover_text(diag: Diagnostic, per_layer: str | None = None) -> str:
+    """Markdown for a finding: code, name, message, the estimate behind it, and the per-layer
+    figures of its model when known."""
     lines = [f"**{diag.code}** `{diag.name}`" + (f" — model `{diag.model}`" if diag.model else ""), "",
              diag.message]
     estimate = diag.estimate
@@ -202,6 +219,9 @@ def hover_text(diag: Diagnostic) -> str:
         lines.append("- exact for this architecture" if estimate.exact else "- approximate")
         for assumption in estimate.assumptions:
             lines.append(f"- assumes {assumption}")
+    if per_layer:
+        lines += ["", "**Per layer** (as `gradlint inspect` prints it; log10 of the estimates):", "", "```",
+                  per_layer, "```"]
     if diag.fix is not None:
         lines += ["", "A fix is available (code action)."]
     lines += ["", f"`gradlint explain {diag.code}` for the rule's documentation."]
@@ -326,7 +346,8 @@ def build_server() -> GradlintServer:
         if not found:
             return None
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown,
-                                                    value="\n\n---\n\n".join(hover_text(d) for d in found)),
+                                                    value="\n\n---\n\n".join(
+                                                        hover_text(d, per_layer_text(published, d)) for d in found)),
                          range=_range(found[0]))
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(

@@ -95,6 +95,7 @@ async def test_python_file_diagnostics_and_hover(client: LanguageClient) -> None
     text = hover.contents.value
     assert "**GRD001**" in text and "10 stacked sigmoid layers" in text
     assert "weight-gradient ratio first/last ≈ 10^-" in text  # the estimate, not only the message
+    assert "**Per layer**" in text and "act=sigmoid" in text and "∂W" in text  # as gradlint inspect prints it
     nothing = await client.text_document_hover_async(lsp.HoverParams(
         text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=0, character=0)))
     assert nothing is None
