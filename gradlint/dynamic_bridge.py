@@ -13,12 +13,13 @@ from gradlint.dynamic import DynamicOptions, DynamicResult, DynamicTarget, run_d
 from gradlint.engine import FileResult, LintConfig, fingerprint
 from gradlint.rule import Severity
 from gradlint.suppress import Suppressions
+from gradlint.verdict import PROBLEMS
 
 MEASURED_CODE = "GRD801"
 MEASURED_NAME = "measured-gradient-problem"
 
-# What each static code predicts the measurement will show. A code not listed here that
-# carries an estimate covers the direction of its estimate (codes are being added).
+# What each static code predicts the measurement will show. A code not listed here covers what
+# its estimate predicts: the estimate's ``verdict`` when it has one, else the direction of its ratio.
 EXPECTED_VERDICT = {
     "GRD001": {"vanishing"},
     "GRD002": {"symmetric", "vanishing"},  # zero weights under ReLU pass no gradient at all
@@ -26,6 +27,7 @@ EXPECTED_VERDICT = {
     "GRD004": {"vanishing", "exploding"},
     "GRD005": {"vanishing", "exploding"},
     "GRD006": {"exploding"},
+    "GRD010": {"vanishing"},  # dead output (softmax over one unit, saturated head): no gradient at all
 }
 
 
@@ -88,6 +90,9 @@ def covers(diag: Diagnostic, verdict: str | None) -> bool:
     estimate = diag.estimate
     if estimate is None or diag.severity == Severity.INFO:
         return False
+    predicted = getattr(estimate, "verdict", None)  # the static estimate's own protocol verdict
+    if isinstance(predicted, str) and predicted in PROBLEMS:
+        return verdict == predicted
     gain = estimate.log10_weight_ratio
     if not math.isfinite(gain) or getattr(estimate, "overflows", False):
         return verdict in ("vanishing", "exploding")

@@ -610,9 +610,10 @@ def config_of(entry: dict[str, Any]) -> Config:
 # --------------------------------------------------------------------------- comparison
 
 SCORED = ("healthy", "vanishing", "exploding", "symmetric")
-# What a static code says, when its estimate does not say more. New codes (the estimator is
+# What a static code says when its estimate carries no ``verdict``. Other codes (the estimator is
 # growing) are read from their estimate's sign and, failing that, from their message.
-_CODE_CLASS = {"GRD001": "vanishing", "GRD002": "symmetric", "GRD003": "vanishing", "GRD006": "exploding"}
+_CODE_CLASS = {"GRD001": "vanishing", "GRD002": "symmetric", "GRD003": "vanishing", "GRD006": "exploding",
+               "GRD010": "vanishing"}
 _NOT_GRADIENT = {"GRD007", "GRD009", "GRD100"}
 # (measured quantity, how to get log10 of it from the label table, estimate JSON keys that may
 # hold the static twin, in order of preference). Read defensively: the estimate's fields grow.
@@ -622,7 +623,7 @@ QUANTITIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("loss at init (MSE to N(0,1))", "loss", ("log10_loss",)),
     ("largest pre-activation second moment", "max_log10_q", ("max_log10_q", "log10_max_q")),
     ("output pre-activation second moment", "output_log10_q",
-     ("log10_output_q", "output_log10_q", "log10_forward_gain")),
+     ("log10_forward_growth", "log10_output_q", "output_log10_q", "log10_forward_gain")),
     ("‖∂L/∂θ‖/‖θ‖", "relative_grad", ("log10_relative_grad", "log10_relative_gradient")),
     ("first layer ‖∂W‖/‖W‖", "first_relative_grad", ("log10_first_relative_grad", "log10_first_layer_relative_grad",
                                                      "log10_early_relative_grad")),
@@ -646,9 +647,12 @@ def diagnostic_class(diag: dict[str, Any]) -> str | None:
     code = str(diag.get("code", ""))
     if code in _NOT_GRADIENT or code.startswith("GRD9") or diag.get("severity") == "info":
         return None
+    estimate = diag.get("estimate") or {}
+    predicted = estimate.get("verdict") if isinstance(estimate, dict) else None
+    if predicted in ("vanishing", "exploding", "symmetric"):  # the estimate's own protocol verdict
+        return str(predicted)
     if code in _CODE_CLASS:
         return _CODE_CLASS[code]
-    estimate = diag.get("estimate") or {}
     gain = estimate.get("log10_gain") if isinstance(estimate, dict) else None
     by_message = _message_class(str(diag.get("message", "")))
     if by_message in ("symmetric", "exploding"):
@@ -704,15 +708,17 @@ def confusion(pairs: list[tuple[str, str]], columns: tuple[str, ...] = SCORED) -
     lines.append("| precision | " + " | ".join(precisions) + " | |")
     scored = [(m, p) for m, p in pairs if m in SCORED]
     agree = sum(m == p for m, p in scored)
-    problems = [(m, p) for m, p in scored if m != "healthy"]
-    caught = sum(p != "healthy" for _, p in problems)
-    flagged = [(m, p) for m, p in scored if p != "healthy"]
+    problem = ("vanishing", "exploding", "symmetric")
+    problems = [(m, p) for m, p in scored if m in problem]
+    caught = sum(p in problem for _, p in problems)
+    flagged = [(m, p) for m, p in scored if p in problem]  # predicted problems (borderline is none)
+    right = sum(m in problem for m, _ in flagged)
+    exact = sum(m == p for m, p in flagged)
     lines.append("")
     lines.append(f"agreement on scored models: {agree}/{len(scored)} = {agree / max(len(scored), 1):.3f}; "
                  f"problem recall (any problem class): {caught}/{len(problems)} = "
-                 f"{caught / max(len(problems), 1):.3f}; "
-                 f"problem precision: {sum(m != 'healthy' for m, _ in flagged)}/{len(flagged)} = "
-                 f"{sum(m != 'healthy' for m, _ in flagged) / max(len(flagged), 1):.3f}")
+                 f"{caught / max(len(problems), 1):.3f}; problem precision: {right}/{len(flagged)} = "
+                 f"{right / max(len(flagged), 1):.3f} (same class: {exact}/{len(flagged)})")
     return "\n".join(lines)
 
 
@@ -760,6 +766,31 @@ def estimate_errors(table: dict[str, Any], by_file: dict[str, list[dict[str, Any
     return "\n".join(lines), seen_keys
 
 
+# Bump when the dynamic check changes how it measures (cached verdicts are then measured again).
+DYNAMIC_CACHE_VERSION = 2  # 2: protocol batch 128 for small inputs
+
+
+def dynamic_verdicts(directory: Path, table: dict[str, Any], jobs: int = 2) -> dict[str, str]:
+    """The dynamic check's verdict per file: the worker and verdict ``gradlint --dynamic`` uses
+    (its defaults: batch 32, 3 seeds), one target per file (``build_model``), ``jobs`` at a time.
+    Cached in ``<directory>/dynamic-verdicts.json`` by source hash."""
+    from gradlint.dynamic import DynamicOptions, DynamicTarget, run_dynamic
+
+    cache_path = directory / "dynamic-verdicts.json"
+    cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    if cache.pop("__version__", None) != DYNAMIC_CACHE_VERSION:
+        cache = {}
+    todo = [m for m in table["models"] if cache.get(m["file"], {}).get("sha256") != m["sha256"]
+            or cache[m["file"]].get("verdict") in ("failed", "skipped")]  # a fixed worker gets another try
+    targets = [DynamicTarget(str(directory / m["file"]), m["file"], 1, "factory", "build_model", m["framework"])
+               for m in todo]
+    for entry, result in zip(todo, run_dynamic(targets, DynamicOptions(jobs=jobs, timeout=300)), strict=True):
+        verdict = result.verdict if result.status == "measured" else result.status
+        cache[entry["file"]] = {"sha256": entry["sha256"], "verdict": verdict, "reason": result.reason}
+    cache_path.write_text(json.dumps({"__version__": DYNAMIC_CACHE_VERSION, **cache}, indent=1) + "\n")
+    return {f: str(v["verdict"]) for f, v in cache.items()}
+
+
 def compare(directory: Path = DEFAULT_DIR, labels_path: Path = LABELS_PATH, dynamic: bool = False,
             misses: int = 15) -> str:
     """The report of ``calibrate.py corpus compare`` (markdown)."""
@@ -799,14 +830,12 @@ def compare(directory: Path = DEFAULT_DIR, labels_path: Path = LABELS_PATH, dyna
                        f"static {predicted} {sorted({d['code'] for d in by_file.get(entry['file'], [])})}")
     if dynamic:
         started = time.perf_counter()
-        payload = run_gradlint(directory, "--dynamic")
+        verdicts = dynamic_verdicts(directory, table)
         dyn_seconds = time.perf_counter() - started
-        verdicts: dict[str, str] = {}
-        for item in payload.get("dynamic", []):
-            verdicts[_relative(item["path"], directory)] = item.get("verdict") or item.get("status") or "?"
         dpairs = [(m["label"], verdicts.get(m["file"], "missing")) for m in table["models"]]
         columns = (*SCORED, "borderline")
-        out += ["", f"## --dynamic verdicts vs measured labels ({dyn_seconds:.0f} s)", "", confusion(dpairs, columns)]
+        out += ["", f"## gradlint.dynamic verdicts vs measured labels ({dyn_seconds:.0f} s)", "",
+                confusion(dpairs, columns)]
         off = [(m["file"], m["label"], v) for m, (_, v) in zip(table["models"], dpairs, strict=True)
                if m["label"] in SCORED and m["label"] != v]
         out += [f"- `{f}`: measured {lab}, dynamic {v}" for f, lab, v in off[:misses]]

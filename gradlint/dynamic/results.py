@@ -46,7 +46,8 @@ class DynamicOptions:
     timeout: float = 60.0  # seconds per model (all seeds together), wall clock
     memory_mb: int = 4096  # address-space cap of each worker (RLIMIT_AS); 0 disables it
     seeds: int = 3  # models are built and measured once per seed; numbers are medians
-    batch_size: int = 32
+    # None: 128 (the protocol's) for inputs of up to 4096 values per sample, 32 above (worker.batch_size)
+    batch_size: int | None = None
     model_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # model name -> constructor kwargs
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # model name -> per-sample shape
     # The measurement protocol's thresholds (gradlint.verdict; sources in docs/dynamic.md).
@@ -65,8 +66,10 @@ class DynamicOptions:
         """Every limit in its range (gradlint.limits): a bad one is a ValueError, never rounded."""
         from gradlint.limits import limit_error
 
-        checks = [("timeout", self.timeout), ("seeds", self.seeds), ("batch-size", self.batch_size),
+        checks = [("timeout", self.timeout), ("seeds", self.seeds),
                   ("jobs", self.jobs), ("sequence-length", self.sequence_length), ("image-size", self.image_size)]
+        if self.batch_size is not None:  # None: chosen per input (worker.batch_size)
+            checks.append(("batch-size", self.batch_size))
         if self.memory_mb != 0:  # 0: no memory cap (the API's explicit opt-out)
             checks.append(("memory-mb", self.memory_mb))
         for key, value in checks:

@@ -60,6 +60,7 @@ TORCH_TARGETS = [
     target("keras_models.py", "DeepTanhKeras", "class", "keras", model="DeepTanhKerasNoHint"),
     target("keras_models.py", "token_model", "variable", "keras"),
     target("keras_models.py", "two_towers", "factory", "keras"),
+    target("keras_models.py", "rescaled", "factory", "keras"),
 ]
 
 
@@ -90,7 +91,7 @@ def test_seed_style_torch_sigmoid_stack_vanishes(results: dict[str, DynamicResul
     # reference.md section 1: sigmoid, PyTorch default, 11 layers: ‖∂L/∂h₁‖/‖∂L/∂h₁₁‖ ≈ 3e-9
     assert r.activation_ratio is not None and 1e-10 < r.activation_ratio < 1e-7
     assert len(r.layers) == 11 and r.seeds == 3
-    assert r.input_shape == (32, 20) and r.input_kind == "features"
+    assert r.input_shape == (128, 20) and r.input_kind == "features"
 
 
 def test_relu_batchnorm_fix_is_healthy(results: dict[str, DynamicResult]) -> None:
@@ -119,7 +120,7 @@ def test_keras_seed_vanishes_without_running_fit(results: dict[str, DynamicResul
     r = results["keras_seed"]
     assert r.status == "measured" and r.verdict == "vanishing", _explain(r)
     assert [layer.kind for layer in r.layers] == ["Dense"] * 12
-    assert r.input_shape == (32, 20)
+    assert r.input_shape == (128, 20)
 
 
 def test_keras_seed_fix_is_healthy(results: dict[str, DynamicResult]) -> None:
@@ -132,19 +133,19 @@ def test_keras_seed_fix_is_healthy(results: dict[str, DynamicResult]) -> None:
 
 def test_keras_functional_factory_and_subclass(results: dict[str, DynamicResult]) -> None:
     assert results["keras_functional"].verdict == "healthy", _explain(results["keras_functional"])
-    assert results["keras_functional"].input_shape == (32, 12)
+    assert results["keras_functional"].input_shape == (128, 12)
     deep = results["DeepTanhKeras"]
     assert deep.verdict == "exploding", _explain(deep)
     assert len(deep.layers) == 17
     # No hint and unbuilt: a Dense takes any width, so a guessed one is used.
     unbuilt = results["DeepTanhKerasNoHint"]
-    assert unbuilt.verdict == "exploding" and unbuilt.input_shape == (32, 32), _explain(unbuilt)
+    assert unbuilt.verdict == "exploding" and unbuilt.input_shape == (128, 32), _explain(unbuilt)
 
 
 def test_keras_tokens(results: dict[str, DynamicResult]) -> None:
     r = results["token_model"]
     assert r.status == "measured", _explain(r)
-    assert r.input_kind == "tokens" and r.input_shape == (32, 16)
+    assert r.input_kind == "tokens" and r.input_shape == (128, 16)
     assert [layer.kind for layer in r.layers] == ["Embedding", "LSTMCell", "Dense"]
 
 
@@ -155,20 +156,20 @@ def test_constructor_arguments(results: dict[str, DynamicResult]) -> None:
     skipped = results["NeedsArgs"]
     assert skipped.status == "skipped" and "hidden" in (skipped.reason or "") and "--model-args" in (skipped.reason or "")
     given = results["NeedsArgsGiven"]
-    assert given.status == "measured" and given.input_shape == (32, 10), _explain(given)
+    assert given.status == "measured" and given.input_shape == (128, 10), _explain(given)
 
 
 def test_factory_and_module_level_variable(results: dict[str, DynamicResult]) -> None:
-    assert results["build_model"].status == "measured" and results["build_model"].input_shape == (32, 8)
-    assert results["model"].status == "measured" and results["model"].input_shape == (32, 5)
+    assert results["build_model"].status == "measured" and results["build_model"].input_shape == (128, 8)
+    assert results["model"].status == "measured" and results["model"].input_shape == (128, 5)
 
 
 def test_input_inference(results: dict[str, DynamicResult]) -> None:
     cnn = results["SmallCNN"]
-    assert cnn.input_shape == (32, 3, 16, 16) and cnn.input_kind == "image"  # --input-shape override
+    assert cnn.input_shape == (128, 3, 16, 16) and cnn.input_kind == "image"  # --input-shape override
     assert [layer.kind for layer in cnn.layers] == ["Conv2d", "Conv2d", "Linear"]
     tokens = results["TokenModel"]
-    assert tokens.input_kind == "tokens" and tokens.input_shape == (32, 16), _explain(tokens)
+    assert tokens.input_kind == "tokens" and tokens.input_shape == (128, 16), _explain(tokens)
     assert [layer.kind for layer in tokens.layers] == ["Embedding", "LSTM", "Linear"]
     assert all(layer.output_grad_norm is not None for layer in tokens.layers)
 
@@ -189,6 +190,11 @@ def test_dead_relu_units(results: dict[str, DynamicResult]) -> None:
     assert r.layers[0].dead_fraction == 1.0
     assert r.layers[0].grad_norm == 0.0  # no gradient through dead units
     assert r.verdict == "vanishing", _explain(r)
+
+
+def test_keras_preprocessing_layer_under_the_tf_shim(results: dict[str, DynamicResult]) -> None:
+    r = results["rescaled"]
+    assert r.status == "measured" and r.verdict == "healthy", _explain(r)
 
 
 def test_keras_several_inputs(results: dict[str, DynamicResult]) -> None:

@@ -41,3 +41,11 @@ def two_towers():
     x = layers.concatenate([numeric, flags])
     x = layers.Dense(16, activation="relu")(x)
     return keras.Model(inputs={"numeric": numeric, "flags": flags}, outputs=layers.Dense(1)(x))
+
+
+def rescaled():
+    """A preprocessing layer (Rescaling) asks Keras whether TensorFlow runs eagerly."""
+    inputs = keras.Input(shape=(12,))
+    x = layers.Dense(32, activation="relu", kernel_initializer="he_normal")(inputs)
+    x = layers.Rescaling(0.5)(x)
+    return keras.Model(inputs, layers.Dense(1)(x))
