@@ -245,6 +245,8 @@ class ExpressionsMixin(Core):
     eval_Set = eval_List
 
     def eval_elements(self, elts: list[ast.expr], scope: Scope) -> ListV | None:
+        if len(elts) > 256 and _large_data_literal(elts):
+            return None  # exported weights: "many", without a step per number
         out = ListV([])
         for elt in elts:
             if isinstance(elt, ast.Starred):
@@ -622,6 +624,20 @@ class ExpressionsMixin(Core):
             if isinstance(v, (tuple, list, str)):
                 return [Const(i) for i in v]
         return None
+
+
+_DATA_NODES = (ast.Constant, ast.List, ast.Tuple, ast.UnaryOp, ast.USub, ast.UAdd, ast.Load)
+
+
+def _large_data_literal(elts: list[ast.expr]) -> bool:
+    """Numbers and strings only, nested lists/tuples, more than MAX_LIST_ITEMS in all."""
+    count = 0
+    for elt in elts:
+        for node in ast.walk(elt):
+            if not isinstance(node, _DATA_NODES):
+                return False
+            count += 1
+    return count > MAX_LIST_ITEMS
 
 
 def _layer_attribute(obj: LayerObj, attr: str) -> Value:
