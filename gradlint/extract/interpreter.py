@@ -58,8 +58,8 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.facts = TrainingFacts()
         self.framework_state: dict[str, object] = {}
         self.unrolled = 1  # iterations of the enclosing loop nest run one by one
-        # Wall-clock backstop (seconds of monotonic time; None: none): steps are the budget,
-        # this only bounds what steps do not measure (a slow machine, an expensive step).
+        # CPU-time backstop (time.process_time() seconds; None: none): steps are the budget,
+        # this only bounds what steps do not measure (an expensive step).
         self.deadline: float | None = None
         self._until_clock = 4096
         self.statement_line = 1  # the top-level statement being run
@@ -72,7 +72,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self._until_clock -= n
         if self._until_clock <= 0:
             self._until_clock = 4096
-            if self.deadline is not None and time.monotonic() > self.deadline:
+            if self.deadline is not None and time.process_time() > self.deadline:
                 self.file_budget = 0  # nothing more in this file: everything left is reported
                 raise BudgetExceeded()
 
