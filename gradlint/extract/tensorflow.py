@@ -363,6 +363,7 @@ class TFGraph:
                 layer = Layer(LayerKind.EMBEDDING, "embedding_lookup", span, self.framework, bias=False,
                               weight_init=params.init, fan_in=_dim(dims, 0), fan_out=_dim(dims, 1))
                 layer._tf_weight = id(params)  # type: ignore[attr-defined]
+                layer._tf_weight_ref = params  # type: ignore[attr-defined]  # keeps the id unique (see below)
                 root = ids if isinstance(ids, TensorV) else self._root(None)
                 return self.record(TensorV(root.nodes + (layer,), root.hint))
             return None
@@ -470,6 +471,10 @@ class TFGraph:
         layer = Layer(kind, op, span, self.framework, weight_init=weight.init, bias=False, fan_in=fan_in,
                       fan_out=fan_out, receptive=receptive)
         layer._tf_weight = id(weight)  # type: ignore[attr-defined]  # layers sharing a variable: one network
+        # The variable must outlive the layer: a helper's local tf.Variable is freed when the helper
+        # returns, and the next helper call's variable could reuse its id -- two different weights
+        # then looked like one (a "recurrence"), at random.
+        layer._tf_weight_ref = weight  # type: ignore[attr-defined]
         return self.record(TensorV(tensor.nodes + (layer,), tensor.hint))
 
     def _root(self, width: int | None) -> TensorV:
