@@ -105,7 +105,10 @@ def _mark_findings(results: Sequence[FileResult], measured: Sequence[DynamicResu
     for result in results:
         for diag in result.diagnostics:
             outcome = by_model.get((diag.path, diag.model or ""))
-            if outcome is None or (diag.code not in EXPECTED_VERDICT and diag.estimate is None):
+            # Only findings that predict a verdict of the protocol: GRD008 (through time), GRD007 or
+            # GRD009 (training code) say nothing the layer measurement could confirm.
+            predicts = diag.code in EXPECTED_VERDICT or getattr(diag.estimate, "verdict", None) in PROBLEMS
+            if outcome is None or not predicts:
                 continue
             confirmed = covers(diag, outcome.verdict)
             ratio = f"{outcome.ratio:.1e}" if outcome.ratio is not None else "n/a"
