@@ -510,3 +510,29 @@ def test_unmodelled_tf_calls_stay_tensorflow_unknowns() -> None:
     """)
     assert model.framework == "tensorflow"
     assert model.path[0].kind == LayerKind.UNKNOWN and model.path[0].framework == "tensorflow"
+
+
+def test_keras_initializer_objects_called_with_a_shape() -> None:
+    """``keras.initializers.X()(shape)`` inside a custom layer is a tensor with that init."""
+    model = one("""
+        import keras
+        import tensorflow as tf
+        class Linear(keras.layers.Layer):
+            def __init__(self, n_in, n_out):
+                super().__init__()
+                init = keras.initializers.RandomNormal(stddev=1.0)
+                self.w = tf.Variable(init(shape=(n_in, n_out)))
+            def call(self, x):
+                return keras.ops.tanh(keras.ops.matmul(x, self.w))
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.layers_ = [Linear(32, 32) for _ in range(3)]
+            def call(self, x):
+                for layer in self.layers_:
+                    x = layer(x)
+                return x
+    """)
+    units = model_units(model)
+    assert [(u.fan_in, u.fan_out) for u in units] == [(32, 32)] * 3
+    assert units[0].init is not None and units[0].init.scheme == "random_normal" and units[0].init.params == {"stddev": 1.0}

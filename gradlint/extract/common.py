@@ -195,3 +195,17 @@ def const_values(values: Iterable[Value]) -> list[Any] | None:
             return None
         out.append(value.value)
     return out
+
+
+def shape_dims(value: Value | None) -> tuple[int | None, ...] | None:
+    """A shape as written: ``[None, 784]``, ``(n_in, n_out)``, ``[3, 3, c, 16]``; unknown entries None."""
+    if isinstance(value, Const):
+        if isinstance(value.value, tuple):
+            return tuple(d if isinstance(d, int) and not isinstance(d, bool) and d >= 0 else None for d in value.value)
+        if isinstance(value.value, int) and not isinstance(value.value, bool):
+            return (value.value,) if value.value >= 0 else (None,)
+        return None
+    if isinstance(value, ListV) and not value.partial:
+        return tuple(i.value if isinstance(i, Const) and isinstance(i.value, int) and not isinstance(i.value, bool)
+                     and i.value >= 0 else None for i in value.items)
+    return None

@@ -1,4 +1,5 @@
-"""Values with their own call semantics: ``super()`` and its methods, ``functools.partial``.
+"""Values with their own call semantics: ``super()`` and its methods, ``functools.partial``,
+initializer objects (``w_init(shape=(n, m))``).
 
 ``Interp.call`` dispatches every ``InvocableV`` to its ``invoke``, like any other value kind.
 """
@@ -8,17 +9,33 @@ from __future__ import annotations
 import ast
 
 from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
-from gradlint.extract.common import first_tensor
+from dataclasses import dataclass
+
+from gradlint.extract.common import first_tensor, shape_dims
 from gradlint.extract.values import (
     UNKNOWN,
     ClassInfo,
     ClassV,
     Const,
     ContainerV,
+    InitV,
     InstanceV,
     Ref,
+    TensorConstV,
     Value,
 )
+from gradlint.model import Init
+
+
+@dataclass(eq=False)
+class InitializerV(InitV, InvocableV):
+    """A Keras or TensorFlow initializer object. Called with a shape it is a tensor with its init:
+    the Keras guide's custom layers create weights as ``tf.Variable(w_init(shape=(n, m)))``."""
+
+    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        dims = shape_dims(kwargs.get("shape", args[0] if args else None))
+        shape = tuple(d for d in dims if d is not None) if dims is not None and None not in dims else None
+        return TensorConstV(Init(self.init.scheme, dict(self.init.params), self.init.span), shape)
 
 
 class SuperV(Value):

@@ -21,9 +21,11 @@ from gradlint.extract.common import (
     longest_tensor,
     number,
     positive_int,
+    shape_dims,
     span_of,
 )
 from gradlint.extract.inits import make_init
+from gradlint.extract.invocable import InitializerV
 from gradlint.extract.paths import current_width, merge_all, merge_gate, merge_residual
 from gradlint.extract.values import (
     UNKNOWN,
@@ -123,20 +125,6 @@ def build_on_first_call(interp: Interp, instance: InstanceV, args: Args, kwargs:
     interp.call_function(interp.make_function(fnode, cls.scope, cls), [instance, shape], {}, self_val=instance)
 
 
-def shape_dims(value: Value | None) -> tuple[int | None, ...] | None:
-    """A shape as written: ``[None, 784]``, ``(n_in, n_out)``, ``[3, 3, c, 16]``; unknown entries None."""
-    if isinstance(value, Const):
-        if isinstance(value.value, tuple):
-            return tuple(d if isinstance(d, int) and not isinstance(d, bool) and d >= 0 else None for d in value.value)
-        if isinstance(value.value, int) and not isinstance(value.value, bool):
-            return (value.value,) if value.value >= 0 else (None,)
-        return None
-    if isinstance(value, ListV) and not value.partial:
-        return tuple(i.value if isinstance(i, Const) and isinstance(i.value, int) and not isinstance(i.value, bool)
-                     and i.value >= 0 else None for i in value.items)
-    return None
-
-
 class MergeLayerV(InvocableV):
     """keras ``Add()`` / ``Multiply()`` / ``Concatenate()`` layer objects, called on a list."""
 
@@ -234,7 +222,7 @@ def _initializer(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     init = make_init(scheme, names, args, {k: v for k, v in kwargs.items() if k in names or k == "seed"}, node)
     if init is not None and init.params.get("seed") is not None:
         init.params.pop("seed", None)
-    return InitV(init) if init is not None else UNKNOWN
+    return InitializerV(init) if init is not None else UNKNOWN
 
 
 def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass
 from collections.abc import Mapping
 
 from gradlint.extract import catalog, recorder, tf_catalog
-from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
+from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     activation_of,
     first_tensor,
@@ -27,9 +26,11 @@ from gradlint.extract.common import (
     is_none,
     longest_tensor,
     positive_int,
+    shape_dims,
     span_of,
 )
-from gradlint.extract.keras import call_keras, keras_init, shape_dims
+from gradlint.extract.invocable import InitializerV
+from gradlint.extract.keras import call_keras, keras_init
 from gradlint.extract.paths import current_width, merge_gate, merge_many, merge_residual
 from gradlint.extract.values import (
     UNKNOWN,
@@ -54,16 +55,6 @@ from gradlint.model import WEIGHT_KINDS, Init, InputHint, Layer, LayerKind, Node
 from gradlint.training import LossSpec, LossUse
 
 MAX_CANDIDATES = 4096  # graph tensors remembered as possible model outputs (a generated file can build millions)
-
-
-@dataclass(eq=False)
-class TFInitV(InitV, InvocableV):
-    """A TensorFlow initializer object: ``w_init(shape=(n, m))`` is a tensor with its init (the
-    Keras guide's custom layers create their weights this way)."""
-
-    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-        shape = shape_dims(kwargs.get("shape", args[0] if args else None))
-        return TensorConstV(Init(self.init.scheme, dict(self.init.params), self.init.span), _known(shape))
 
 
 class TensorFlowFramework:
@@ -285,7 +276,7 @@ class TFGraph:
             elif isinstance(value, Const) and isinstance(value.value, (str, bool)) or isinstance(value, Const) and value.value is None:
                 continue
             elif key in ("stddev", "minval", "maxval", "value", "gain", "scale", "factor"):
-                return TFInitV(Init("unknown", {}, span_of(node)))
+                return InitializerV(Init("unknown", {}, span_of(node)))
         scheme = spec.scheme
         params: dict[str, float] = {}
         if scheme == "normal":
@@ -296,7 +287,7 @@ class TFGraph:
             params["a"], params["b"] = values.get("minval", 0.0), values.get("maxval", 1.0)
         elif scheme == "constant":
             init = _constant_init(values.get("value", 0.0))
-            return TFInitV(Init(init.scheme, init.params, span_of(node)))
+            return InitializerV(Init(init.scheme, init.params, span_of(node)))
         elif scheme in ("orthogonal", "eye"):
             if "gain" in values:
                 params["gain"] = values["gain"]
@@ -308,8 +299,8 @@ class TFGraph:
                 scheme = "glorot_normal"
         for key in ("stddev", "std", "a", "b", "scale"):
             if key in params and not (math.isfinite(params[key]) and abs(params[key]) <= 1e6):
-                return TFInitV(Init("unknown", {}, span_of(node)))
-        return TFInitV(Init(scheme, params, span_of(node)))
+                return InitializerV(Init("unknown", {}, span_of(node)))
+        return InitializerV(Init(scheme, params, span_of(node)))
 
     def tensor_factory(self, name: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
         spec = tf_catalog.TENSOR_FACTORIES[name]
@@ -852,4 +843,4 @@ def _uses_tf1(tree: ast.Module) -> bool:
     return False
 
 
-__all__ = ["TENSORFLOW", "TFGraph", "TFInitV", "TensorFlowFramework", "attach_bias"]
+__all__ = ["TENSORFLOW", "TFGraph", "TensorFlowFramework", "attach_bias"]
