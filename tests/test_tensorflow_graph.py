@@ -535,4 +535,25 @@ def test_keras_initializer_objects_called_with_a_shape() -> None:
     """)
     units = model_units(model)
     assert [(u.fan_in, u.fan_out) for u in units] == [(32, 32)] * 3
-    assert units[0].init is not None and units[0].init.scheme == "random_normal" and units[0].init.params == {"stddev": 1.0}
+    init = units[0].init
+    assert init is not None and init.scheme == "random_normal" and init.params == {"stddev": 1.0}
+
+
+@pytest.mark.parametrize("call", [
+    "tf.nn.softmax_cross_entropy_with_logits(y_conv, y_)",  # TF 0.x: (logits, labels)
+    "tf.nn.softmax_cross_entropy_with_logits(y_, y_conv)",  # TF 2: (labels, logits)
+    "tf.nn.softmax_cross_entropy_with_logits(labels=y_, logits=y_conv)",
+])
+def test_softmax_into_a_logits_loss_whatever_the_argument_order(call: str) -> None:
+    src = f"""
+        import tensorflow as tf
+        x = tf.placeholder(tf.float32, [None, 784])
+        y_ = tf.placeholder(tf.float32, [None, 10])
+        W1 = tf.Variable(tf.truncated_normal([784, 64], stddev=0.05))
+        h = tf.nn.relu(tf.matmul(x, W1))
+        W2 = tf.Variable(tf.truncated_normal([64, 10], stddev=0.05))
+        y_conv = tf.nn.softmax(tf.matmul(h, W2))
+        loss = tf.reduce_mean({call})
+        train = tf.train.GradientDescentOptimizer(0.5).minimize(loss)
+    """
+    assert codes(src) == ["GRD009"]

@@ -591,6 +591,11 @@ class TFGraph:
         prediction: Value = next((kwargs[k] for k in spec.prediction if k in kwargs), UNKNOWN)
         if isinstance(prediction, UnknownV) and len(args) > spec.position:
             prediction = args[spec.position]
+            # TF 0.x took (logits, labels) positionally, TF 1.x/2 (labels, logits): the model output is
+            # the one of the two that went through weight layers (labels come from a placeholder).
+            through_layers = [a for a in args[:2] if (t := longest_tensor(a)) is not None and _weight_count(t.nodes)]
+            if len(through_layers) == 1:
+                prediction = through_layers[0]
         tensor = longest_tensor(prediction)
         if tensor is None:
             return UNKNOWN

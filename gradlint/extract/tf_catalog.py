@@ -136,7 +136,7 @@ CONV_OPS: dict[str, ConvSpec] = {
 }
 
 MATMUL_OPS = frozenset({"matmul", "dot", "mm", "tensordot"})
-ADD_OPS = frozenset({"add", "add_v2", "bias_add", "subtract"})
+ADD_OPS = frozenset({"add", "add_v2", "bias_add", "subtract", "sub"})  # tf.sub: TF 0.x
 MULTIPLY_OPS = frozenset({"multiply", "mul"})
 ACTIVATION_OPS = frozenset({
     "sigmoid", "tanh", "relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "swish", "softplus", "softsign",
