@@ -178,9 +178,11 @@ model = nn.Sequential(*layers, nn.Linear(128, 1))
             sat_acts = "/".join(sorted({u.activation for u in saturating}))
             what = (f"{len(units)} stacked {sat_acts} layers" if len(saturating) == len(units) else
                     f"{len(units)} weight layers, {len(saturating)} of them {sat_acts},")
+            lines = (f"line {first.span.line}" if first.span.line == last.span.line
+                     else f"line {first.span.line} to line {last.span.line}")  # a loop builds them on one line
             message = (
                 f"{what} with no normalization or residual connection "
-                f"(line {first.span.line} to line {last.span.line}): estimated gradient attenuation "
+                f"({lines}): estimated gradient attenuation "
                 f"≈ {format_ratio(estimate.log10_weight_ratio)} across {len(units)} layers "
                 f"({'/'.join(acts)}, {describe_inits(units)}){gain}. Use ReLU-family activations with He init, "
                 f"or add {norms} between the layers, or residual connections."

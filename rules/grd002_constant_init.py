@@ -98,6 +98,17 @@ def _fix_for(layers: list[Layer], span: Span, activations: dict[int, str]) -> In
     return InitFix(span, "torch", "xavier_uniform_", description="use nn.init.xavier_uniform_(w)")
 
 
+def _advice(layers: list[Layer], activations: dict[int, str]) -> str:
+    """The init to use, named for the layers' own activation (the message follows it)."""
+    acts = {activations.get(id(layer), "linear") for layer in layers}
+    if acts and acts <= RELU_LIKE:
+        return f"He/kaiming init, the scheme for {'/'.join(sorted(acts))}"
+    named = acts - {"linear", "identity", "unknown"}
+    if named and acts == named:
+        return f"Glorot/xavier init, the scheme for {'/'.join(sorted(named))}"
+    return "the scheme that matches the activation (He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid)"
+
+
 class ConstantWeightInit(Rule):
     code = "GRD002"
     name = "constant-weight-init"
@@ -114,8 +125,10 @@ residual block as the identity on purpose); layers inside gating paths.
     why_bad = """
 Units of a layer that start with identical weights compute identical outputs and receive
 identical updates (when the next layer is also constant) — the layer behaves like a single
-unit forever. With zero weights and ReLU, the pre-activations are 0 where ReLU's gradient is 0,
-so nothing upstream of the layer receives any gradient at all.
+unit forever. Zero weights also pass no gradient back: the error reaching the layer before is
+φ′(z) ⊙ Wᵀδ = 0, so every layer upstream of a zero layer receives no gradient at all, whatever
+the activation. With ReLU and zero biases the zero layer's own pre-activations sit at 0, where
+PyTorch's and Keras' ReLU gradient is 0.
 """
     fix = """
 Unsafe fix (`--fix --unsafe-fixes`): an `nn.init.zeros_/ones_/constant_(w, ...)` call becomes
@@ -249,7 +262,9 @@ model.apply(init_weights)
         activations = {id(u.layer): u.activation for u in units_and_barriers(model.path) if isinstance(u, Unit)}
         exempt = exempt_layers(model)
         by_site: dict[tuple[int, int], list[Layer]] = {}
-        for layer in _hidden_layers(model):
+        hidden = _hidden_layers(model)
+        first_layer = hidden[0] if hidden else None
+        for layer in hidden:
             init = layer.weight_init
             if init is None or not init.is_constant or id(layer) in exempt:
                 continue
@@ -264,12 +279,15 @@ model.apply(init_weights)
             names = _group_names(layers)
             count = f"{len(layers)} hidden weight layers" if len(layers) > 1 else "hidden weight layer"
             these, verb = ("These", "start") if len(layers) > 1 else ("A", "starts")
-            relu_note = ", and with zero weights ReLU passes no gradient" if value == 0 else ""
+            # Zero weights pass no gradient back (δ_{l-1} = φ'(z) ⊙ Wᵀδ_l = 0), whatever the activation;
+            # the first weight layer has nothing before it to starve.
+            starves = value == 0 and any(layer is not first_layer for layer in layers)
+            starve_note = ", and no gradient flows back through zero weights to the earlier layers" if starves else ""
             message = (
                 f"{these} {count} {verb} with every weight {what} ({names}): "
-                f"the units of a layer stay identical (symmetry){relu_note}. "
-                f"Initialise with the scheme that matches the activation (He/kaiming for ReLU, Glorot/xavier for "
-                f"tanh/sigmoid); keep zeros for biases, the output head or a residual branch's last layer."
+                f"the units of a layer stay identical (symmetry){starve_note}. "
+                f"Initialise with {_advice(layers, activations)}; "
+                f"keep zeros for biases, the output head or a residual branch's last layer."
             )
             fix = _fix_for(layers, span, activations)
             yield Finding(Span(span.line, span.col, span.end_line, span.end_col), message, Severity.WARNING, fix=fix)

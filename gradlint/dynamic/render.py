@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from gradlint.dynamic.results import DynamicResult, LayerMeasurement
 
@@ -91,6 +92,8 @@ def render_result(result: DynamicResult, color: bool = False) -> str:
     lines.extend(f"  evidence: {line}" for line in result.evidence)
     if result.input_shape:
         lines.append(f"  input: {result.input_kind or 'features'} batch {tuple(result.input_shape)}, loss: MSE to N(0,1) targets")
+    if result.plot:
+        lines.append(f"  plot: {result.plot}")
     if not result.layers:
         return "\n".join(lines)
     lo, hi = _decades(result.layers)
@@ -125,4 +128,10 @@ def render_results(results: Sequence[DynamicResult], color: bool = False) -> str
         key = r.verdict if r.status == "measured" and r.verdict else r.status
         counts[key] = counts.get(key, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    return "\n\n".join(blocks) + f"\n\ngradlint dynamic: {len(results)} model{'s' if len(results) != 1 else ''}: {summary}"
+    plots = [r.plot for r in results if r.plot]
+    where = ""
+    if plots:  # --plot DIR: say where the PNGs went
+        directories = sorted({str(Path(p).parent) for p in plots})
+        where = f"; {len(plots)} plot{'s' if len(plots) != 1 else ''} written to {', '.join(directories)}"
+    return "\n\n".join(blocks) + (f"\n\ngradlint dynamic: {len(results)} model{'s' if len(results) != 1 else ''}: "
+                                  f"{summary}{where}")

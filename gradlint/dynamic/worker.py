@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import tokenize
 import traceback
 import types
 from collections.abc import Callable
@@ -59,7 +60,8 @@ def _statements_to_run(tree: ast.Module, kind: str, end_line: int | None) -> lis
 
     - 'variable' with end_line: everything up to the last statement that starts at or
       before end_line (script-style files: ``model.fit(...)`` after the model is not run).
-    - otherwise: the whole module, as an import would (``if __name__ == "__main__"`` stays shut).
+    - otherwise: the whole module, as an import would (``if __name__ == "__main__"`` stays shut);
+      ``load_namespace`` then skips the training statements among them.
     """
     body = tree.body
     if kind == "variable" and end_line is not None:
@@ -67,8 +69,107 @@ def _statements_to_run(tree: ast.Module, kind: str, end_line: int | None) -> lis
     return list(body)
 
 
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+_COMPOUND = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.If, ast.Try)
+
+
+def _model_types() -> tuple[type, ...]:
+    """torch Module and Keras Layer, for the frameworks the user's code already imported
+    (nothing is imported here)."""
+    types_: list[type] = []
+    torch_nn = sys.modules.get("torch.nn")
+    if torch_nn is not None:
+        types_.append(torch_nn.Module)
+    layer = getattr(getattr(sys.modules.get("keras"), "layers", None), "Layer", None)
+    if isinstance(layer, type):
+        types_.append(layer)
+    return tuple(types_)
+
+
+def _is_model_object(value: Any, kinds: tuple[type, ...]) -> bool:
+    """A built model, or a list/tuple/dict holding one (``models[0](x)``)."""
+    if not kinds:
+        return False
+    if isinstance(value, kinds):
+        return True
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(item, kinds) for item in value[:100])
+    return False
+
+
+def _uses_model(stmt: ast.stmt, namespace: dict[str, Any], skipped_names: set[str]) -> bool:
+    """Training code, as the dynamic check skips it for class and factory targets: a statement
+    that calls a model object the module already built (``model(x)``, ``model.fit(...)``,
+    ``SGD(model.parameters())``), a loop or block that calls a model class (``Net()(x)`` in a
+    loop), or a statement that reads a name only a skipped statement would have set."""
+    kinds = _model_types()
+    compound = isinstance(stmt, _COMPOUND)
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in skipped_names:
+            return True
+        if not isinstance(node, ast.Call):
+            continue
+        for inner in ast.walk(node):
+            if not (isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)):
+                continue
+            value = namespace.get(inner.id)
+            if _is_model_object(value, kinds) or (compound and isinstance(value, type) and kinds
+                                                  and issubclass(value, kinds)):
+                return True
+    return False
+
+
+def _bound_names(stmt: ast.stmt) -> set[str]:
+    return {node.id for node in ast.walk(stmt) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+
+
+def _future_flags(tree: ast.Module) -> int:
+    """Compiler flags of the file's ``from __future__`` imports (statements are compiled one by one)."""
+    import __future__
+
+    flags = 0
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            for alias in stmt.names:
+                feature = getattr(__future__, alias.name, None)
+                flags |= getattr(feature, "compiler_flag", 0)
+    return flags
+
+
+class _StderrTail:
+    """sys.stderr while the file loads: passes everything on, keeps the tail, so that a
+    SystemExit (argparse) can be reported with the message the user's code printed."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tail = ""
+
+    def write(self, text: str) -> int:
+        self.tail = (self.tail + text)[-2000:]
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _exit_message(exc: SystemExit, printed: str) -> str:
+    """What a SystemExit while loading says: its own text, or the last line the code printed."""
+    if isinstance(exc.code, str):
+        return exc.code
+    lines = [line.strip() for line in printed.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 def load_namespace(path: str, kind: str, end_line: int | None) -> dict[str, Any]:
-    """Execute the user's file (or its model-building prefix) as a module; return its namespace."""
+    """Execute the user's file (or its model-building prefix) as a module; return its namespace.
+
+    The source is decoded as Python decodes it (PEP 263 cookie, UTF-8 BOM); the code sees
+    ``sys.argv == [path]``, as a script run without arguments would. For class and factory
+    targets, top-level training statements (see ``_uses_model``) are not executed."""
     file = Path(path).resolve()
     if file.suffix.lower() == ".ipynb":
         # The code cells as the static pass read them (IPython lines masked): its line
@@ -77,7 +178,8 @@ def load_namespace(path: str, kind: str, end_line: int | None) -> dict[str, Any]
 
         source = load_notebook(file.read_bytes()).source().text
     else:
-        source = file.read_text(encoding="utf-8")
+        with tokenize.open(file) as handle:  # PEP 263 cookie and BOM, as Python reads source
+            source = handle.read()
     try:
         tree = ast.parse(source, filename=str(file))
     except SyntaxError:
@@ -85,7 +187,7 @@ def load_namespace(path: str, kind: str, end_line: int | None) -> dict[str, Any]
         from gradlint.notebook import mask_python
 
         tree = ast.parse(mask_python(source), filename=str(file))
-    tree.body = _statements_to_run(tree, kind, end_line)
+    statements = _statements_to_run(tree, kind, end_line)
     name, package, root = _module_name_for(file)
     for entry in (str(file.parent), str(root)):
         if entry not in sys.path:
@@ -94,9 +196,25 @@ def load_namespace(path: str, kind: str, end_line: int | None) -> dict[str, Any]
     module.__file__ = str(file)
     module.__package__ = package
     sys.modules[name] = module  # dataclasses, pickling and relative imports look it up here
-    code = compile(tree, str(file), "exec")
-    exec(code, module.__dict__)
-    return module.__dict__
+    sys.argv = [str(file)]  # not the worker's own arguments (argparse in user code reads them)
+    namespace = module.__dict__
+    flags = _future_flags(tree)
+    skipped: set[str] = set()
+    tail = _StderrTail(sys.stderr)
+    sys.stderr = tail
+    try:
+        for stmt in statements:
+            if kind != "variable" and not isinstance(stmt, _DEFINITIONS) and _uses_model(stmt, namespace, skipped):
+                skipped |= _bound_names(stmt)
+                continue
+            code = compile(ast.Module(body=[stmt], type_ignores=[]), str(file), "exec", flags=flags, dont_inherit=True)
+            exec(code, namespace)
+    except SystemExit as exc:
+        exc.gradlint_message = _exit_message(exc, tail.tail)  # type: ignore[attr-defined]
+        raise
+    finally:
+        sys.stderr = tail.stream
+    return namespace
 
 
 # --------------------------------------------------------------------------- tf.keras shim
@@ -535,6 +653,9 @@ def describe_exception(exc: BaseException) -> str:
     Multi-line messages (Keras) are folded into one line without terminal colour codes.
     """
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    if isinstance(exc, SystemExit):  # `SystemExit: 2` alone says nothing; argparse printed why
+        said = getattr(exc, "gradlint_message", "")
+        last = f"SystemExit: {exc.code}" + (f": {said}" if said and said != str(exc.code) else "")
     last = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", last).split())
     if len(last) > 400:
         last = last[:399] + "…"

@@ -46,14 +46,25 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradlint.monitor.torch_monitor import GradientMonitor
 
 
+_FRONT_ENDS = {"GradientMonitor": "torch_monitor", "GradientMonitorCallback": "keras_callback"}
+
+
 def __getattr__(name: str) -> Any:
     # Lazy: importing gradlint.monitor must not import torch or keras.
-    if name == "GradientMonitor":
-        from gradlint.monitor.torch_monitor import GradientMonitor
+    if name not in _FRONT_ENDS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return GradientMonitor
-    if name == "GradientMonitorCallback":
-        from gradlint.monitor.keras_callback import GradientMonitorCallback
-
-        return GradientMonitorCallback
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"{__name__}.{_FRONT_ENDS[name]}")
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing == "tensorflow":  # Keras 3 defaults to the TensorFlow backend
+            raise ImportError(f"gradlint.monitor.{name} runs Keras on the torch backend: set "
+                              f"KERAS_BACKEND=torch before keras is imported", name=missing) from None
+        if missing not in ("torch", "keras"):
+            raise
+        # One line that says what to do, instead of a traceback ending in torch's absence.
+        raise ImportError(f"gradlint.monitor.{name} needs {missing}, which is not installed: "
+                          f"pip install -e '.[dynamic]' (torch, keras, matplotlib)", name=missing) from None
+    return getattr(module, name)
