@@ -38,7 +38,7 @@ from gradlint.reporters import (
     render,
     render_statistics,
 )
-from gradlint.rule import SYSTEM_CODES, all_rules, code_for_selector, unknown_selector
+from gradlint.rule import SYSTEM_ADVICE, SYSTEM_CODES, all_rules, code_for_selector, unknown_selector
 
 if TYPE_CHECKING:
     from gradlint.dynamic import DynamicOptions, DynamicResult
@@ -724,9 +724,11 @@ def explain_command(code: str) -> None:
         if rule_code == wanted or rule.name == code.lower():
             click.echo(rule.docs())
             return
-    if wanted in SYSTEM_CODES:
-        name, text = SYSTEM_CODES[wanted]
-        click.echo(f"{wanted} ({name})\n\n{text}")
+    system = code_for_selector(code)
+    if system in SYSTEM_CODES:
+        name, text = SYSTEM_CODES[system]
+        advice = SYSTEM_ADVICE.get(system, "")
+        click.echo(f"{system} ({name})\n\n{text}\n" + (f"\n{advice}\n" if advice else ""), nl=False)
         return
     click.echo(f"gradlint: unknown rule {code!r}; `gradlint rules` lists them.", err=True)
     sys.exit(EXIT_ERROR)

@@ -220,3 +220,157 @@ def test_cli_functions_stay_small() -> None:
     worst = {node.name: _complexity(node) for node in ast.walk(tree)
              if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     assert max(worst.values()) <= 12, sorted(worst.items(), key=lambda kv: -kv[1])[:3]
+
+
+# ---------------------------------------------------------------------- messages
+
+
+def test_grd001_names_one_line_once(tmp_path: Path) -> None:
+    path = tmp_path / "loop.py"
+    path.write_text("import torch.nn as nn\n"
+                    "model = nn.Sequential(*[m for _ in range(12) for m in (nn.Linear(64, 64), nn.Sigmoid())],\n"
+                    "                      nn.Linear(64, 1))\n")
+    proc = run_cli("--format", "json", str(path))
+    (diag,) = [d for d in json.loads(proc.stdout)["diagnostics"] if d["code"] == "GRD001"]
+    assert "(line 2)" in diag["message"] and "to line" not in diag["message"], diag["message"]
+
+
+TANH_ZERO = """\
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 16)
+        self.fc3 = nn.Linear(16, 1)
+        nn.init.zeros_(self.fc2.weight)
+    def forward(self, x):
+        return self.fc3(self.fc2(self.fc1(x).ACT()).ACT())
+"""
+
+
+def test_grd002_message_follows_the_activation(tmp_path: Path) -> None:
+    messages = {}
+    for act in ("tanh", "relu"):
+        path = tmp_path / f"{act}.py"
+        path.write_text(TANH_ZERO.replace("ACT", act))
+        proc = run_cli("--format", "json", str(path))
+        (diag,) = [d for d in json.loads(proc.stdout)["diagnostics"] if d["code"] == "GRD002"]
+        messages[act] = diag["message"]
+    assert "ReLU" not in messages["tanh"] and "relu" not in messages["tanh"], messages["tanh"]
+    assert "Glorot/xavier init, the scheme for tanh" in messages["tanh"]
+    assert "He/kaiming init, the scheme for relu" in messages["relu"]
+    # True whatever the activation: zero weights pass no gradient back to the layers before them.
+    assert all("no gradient flows back through zero weights" in m for m in messages.values())
+
+
+def test_explain_grd903_gives_advice() -> None:
+    for name in ("GRD903", "too-complex"):
+        proc = run_cli("explain", name)
+        assert proc.returncode == 0
+        assert "## What to do" in proc.stdout and "--dynamic" in proc.stdout and "noqa: GRD903" in proc.stdout
+
+
+HEAVY_LOOP = """\
+import torch.nn as nn
+
+table = []
+for i in range(500):
+    for j in range(500):
+        table.append(i * j)
+
+model = nn.Sequential(*[m for _ in range(12) for m in (nn.Linear(64, 64), nn.Sigmoid())], nn.Linear(64, 1))
+"""
+TRAINING_LOOP = """\
+import torch
+import torch.nn as nn
+
+model = nn.Sequential(*[m for _ in range(12) for m in (nn.Linear(64, 64), nn.Sigmoid())], nn.Linear(64, 1))
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+x = torch.randn(32, 64)
+for epoch in range(500):
+    for step in range(500):
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_grd903_says_precisely_what_was_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "heavy.py"
+    path.write_text(HEAVY_LOOP)
+    proc = run_cli("--format", "json", "--no-cache", str(path))
+    diags = json.loads(proc.stdout)["diagnostics"]
+    (note,) = [d for d in diags if d["code"] == "GRD903"]
+    assert note["line"] == 4 and "for loop at lines 4-6" in note["message"], note["message"]
+    assert "module body" not in note["message"]
+    # The model after the loop is still checked (and reported).
+    assert any(d["code"] == "GRD001" and d["line"] == 8 for d in diags), diags
+
+
+def test_training_loops_spend_no_budget(tmp_path: Path) -> None:
+    """A 250,000-step training loop: one iteration tells the interpreter all there is to know."""
+    import time
+
+    head, loop = TRAINING_LOOP.split("for epoch", 1)
+    in_function = head + "def main():\n" + "".join(f"    {line}\n" for line in ("for epoch" + loop).splitlines())
+    for name, source in (("module_level.py", TRAINING_LOOP), ("in_function.py", in_function)):
+        path = tmp_path / name
+        path.write_text(source)
+        started = time.monotonic()
+        proc = run_cli("--format", "json", "--no-cache", str(path))
+        seconds = time.monotonic() - started
+        codes = [d["code"] for d in json.loads(proc.stdout)["diagnostics"]]
+        assert "GRD903" not in codes and "GRD001" in codes, (name, codes)
+        assert seconds < 20, seconds
+
+
+# ---------------------------------------------------------------------- README and Makefile
+
+
+def test_readme_sample_output_is_what_gradlint_prints() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```\n\$ gradlint (fixtures/keras/seed_sigmoid_deep\.py)\n(.*?)```\n", readme, re.S)
+    assert match, "README lacks the sample run"
+    proc = run_cli("--no-cache", match.group(1))
+    assert proc.stdout == match.group(2)
+    assert "12 stacked sigmoid layers" in proc.stdout and "12 sigmoid `Dense` layers" in readme
+    assert "11 sigmoid" not in readme
+
+
+def test_make_demo_does_not_look_like_a_failure() -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("make is not installed")
+    # -o setup: use this interpreter's environment instead of (re)building .venv.
+    proc = subprocess.run(["make", "-o", "setup", "demo", f"BIN={Path(sys.executable).parent}"], cwd=ROOT,
+                          capture_output=True, text=True, env=dict(os.environ, NO_COLOR="1"), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Error" not in proc.stdout + proc.stderr and "ignored" not in proc.stdout + proc.stderr
+    assert "exits 1 (expected)" in proc.stdout and "All checks passed!" in proc.stdout
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    demo = makefile[makefile.index("demo: setup"):].split("\n\n")[0]
+    comment = makefile[:makefile.index("demo: setup")].rstrip().splitlines()[-2:]
+    assert "torchvision" not in demo + "\n".join(comment)
+
+
+def test_docs_cite_only_files_in_the_repository() -> None:
+    docs = [ROOT / "README.md", ROOT / "fixtures" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    missing = []
+    for doc in docs:
+        text = doc.read_text(encoding="utf-8")
+        for m in re.finditer(r"`([A-Za-z0-9_.][\w./-]*/[\w./-]+\.(?:md|py|json|toml|txt|yaml|expected))"
+                             r"(?:::[\w\[\]-]+)?`", text):
+            if not (ROOT / m.group(1)).exists() and not (doc.parent / m.group(1)).exists():
+                missing.append(f"{doc.name}: {m.group(1)}")
+        for m in re.finditer(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            if not (doc.parent / m.group(1)).exists():
+                missing.append(f"{doc.name}: {m.group(1)}")
+    assert not missing, missing

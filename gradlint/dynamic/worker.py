@@ -104,13 +104,15 @@ def _is_model_object(value: Any, kinds: tuple[type, ...]) -> bool:
 def _uses_model(stmt: ast.stmt, namespace: dict[str, Any], skipped_names: set[str]) -> bool:
     """Training code, as the dynamic check skips it for class and factory targets: a statement
     that calls a model object the module already built (``model(x)``, ``model.fit(...)``,
-    ``SGD(model.parameters())``), a loop or block that calls a model class (``Net()(x)`` in a
-    loop), or a statement that reads a name only a skipped statement would have set."""
+    ``SGD(model.parameters())``), a loop or block that uses one or calls a model class
+    (``for net in nets: net(x)``, ``Net()(x)`` in a loop), or a statement that reads a name only a
+    skipped statement would have set."""
     kinds = _model_types()
     compound = isinstance(stmt, _COMPOUND)
     for node in ast.walk(stmt):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in skipped_names:
-            return True
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and (
+                node.id in skipped_names or (compound and _is_model_object(namespace.get(node.id), kinds))):
+            return True  # a loop or block over built models (`for net in nets: net(x)`) trains them
         if not isinstance(node, ast.Call):
             continue
         for inner in ast.walk(node):

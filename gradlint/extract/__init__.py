@@ -8,6 +8,7 @@ reported are the *roots*: those not owned by another model in the same file.
 from __future__ import annotations
 
 import ast
+import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ def extract(tree: ast.Module) -> Extraction:
         framework.finish(interp)
     module_names = _module_level_names(interp)
     factories = _factory_names(interp)
-    module_facts = _ModuleFacts(tree)
+    module_facts = _ModuleFacts(tree, interp.facts)
 
     models: list[Model] = []
     opaque: list[Model] = []
@@ -312,19 +313,38 @@ class _ModuleFacts:
     """What the dynamic check needs to know about the module's top level, computed in one pass
     (per-model scans were quadratic on generated files with thousands of models)."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, training: TrainingFacts | None = None) -> None:
         self.tree = tree
         self.class_names = {s.name for s in tree.body if isinstance(s, ast.ClassDef)}
         self.building_line: dict[str, int] = {}
+        trained = _training_lines(training) if training is not None else []
         frozen: set[str] = set()  # names a training statement (fit/compile) has touched
         for stmt in tree.body:
             names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-            if _is_training_statement(stmt):
+            if _is_training_statement(stmt) or _holds_training(stmt, trained):
                 frozen |= names
                 continue
             end = stmt.end_lineno or stmt.lineno
             for name in names - frozen:
                 self.building_line[name] = end
+
+
+def _training_lines(training: TrainingFacts) -> list[int]:
+    """Lines where the interpreter saw training code run: a model called outside model code,
+    ``backward()``, an optimizer step, ``fit``."""
+    spans = [c.span for c in training.model_calls] + [s for s, _ in training.backwards] + list(training.steps) + [
+        s for s, _ in training.fits]
+    return sorted({span.line for span in spans})
+
+
+def _holds_training(stmt: ast.stmt, lines: list[int]) -> bool:
+    """A top-level statement (not a definition) that contains training code: a training loop is
+    not part of building the model, so the dynamic check does not run it."""
+    if not lines or isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return False
+    start, end = stmt.lineno, stmt.end_lineno or stmt.lineno
+    index = bisect.bisect_left(lines, start)
+    return index < len(lines) and lines[index] <= end
 
 
 def _set_build_target(model: Model, value: Value, module_names: dict[int, str], factories: dict[int, str],

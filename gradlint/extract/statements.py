@@ -214,11 +214,16 @@ class StatementsMixin(Core):
             for count, item in enumerate(items):
                 if count >= MAX_LOOP_ITERATIONS:
                     break
+                before = _model_state(self) if count == 0 and len(items) > 1 else None
                 self.assign(stmt.target, item, scope)
                 try:
                     self.exec_block(stmt.body, scope)
                 except ContinueSignal:
-                    continue
+                    pass
+                if before is not None and _trained_only(self, before):
+                    _forget_loop_names(stmt, scope)  # a training loop: one iteration tells all
+                    self.exec_block(stmt.orelse, scope)
+                    break
             else:
                 self.exec_block(stmt.orelse, scope)
         except BreakSignal:
@@ -253,11 +258,15 @@ class StatementsMixin(Core):
                     self.exec_loop_once_uncertain(stmt, scope)
                     return
                 self.unrolled = outer * (count + 1)
+                before = _model_state(self) if count == 0 else None
                 try:
                     self.exec_block(stmt.body, scope)
                 except ContinueSignal:
-                    continue
+                    pass
                 except BreakSignal:
+                    return
+                if before is not None and _trained_only(self, before):
+                    _forget_loop_names(stmt, scope)  # a training loop: one iteration tells all
                     return
         finally:
             self.unrolled = outer
@@ -398,3 +407,32 @@ def _is_classvar(annotation: ast.expr) -> bool:
     target = annotation.value if isinstance(annotation, ast.Subscript) else annotation
     return (isinstance(target, ast.Name) and target.id == "ClassVar") or \
         (isinstance(target, ast.Attribute) and target.attr == "ClassVar")
+
+
+# ---------------------------------------------------------------------- training loops
+#
+# A training loop (`for step in range(10_000): loss = model(x)...; loss.backward(); opt.step()`)
+# repeats the same facts every iteration and builds nothing: after its first iteration the
+# interpreter stops, and the names the loop sets become UNKNOWN (their values after N
+# iterations are not known). This keeps the budget for the models.
+
+
+def _model_state(core: Core) -> tuple[int, int, int]:
+    """(training facts recorded, models built, items in built containers) — what an iteration changes."""
+    facts = core.facts
+    recorded = len(facts.model_calls) + len(facts.backwards) + len(facts.steps) + len(facts.fits)
+    items = sum(len(v.items) for v in core.built if isinstance(v, ContainerV))
+    return recorded, len(core.built), items
+
+
+def _trained_only(core: Core, before: tuple[int, int, int]) -> bool:
+    """The first iteration ran training code (a model called outside model code, backward(),
+    an optimizer step, fit) and built no model and grew no model container."""
+    after = _model_state(core)
+    return after[0] > before[0] and after[1:] == before[1:]
+
+
+def _forget_loop_names(stmt: ast.For | ast.AsyncFor | ast.While, scope: Scope) -> None:
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            scope.vars[node.id] = UNKNOWN
