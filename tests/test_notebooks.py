@@ -50,7 +50,7 @@ def test_deep_sigmoid_is_reported_at_cell_3_in_text() -> None:
     assert first.startswith(f"{DEEP}:cell 3:3:16: GRD001 12 stacked sigmoid layers"), first
     # The snippet is the cell's own line, and line references in the message are cell lines.
     assert "    3 |     layers += [nn.Linear(64, 64), nn.Sigmoid()]" in proc.stdout
-    assert "(line 3 to line 3)" in first
+    assert "(line 3)" in first  # the cell-relative line (one line: named once)
 
 
 def test_deep_sigmoid_json_has_cell_and_cell_relative_line() -> None:
