@@ -151,7 +151,7 @@ class _StderrTail:
         self.tail = ""
 
     def write(self, text: str) -> int:
-        self.tail = (self.tail + text)[-2000:]
+        self.tail = (self.tail + text[-2000:])[-2000:]  # a 400 MB print costs no copy of it
         return self.stream.write(text)
 
     def __getattr__(self, name: str) -> Any:
