@@ -144,12 +144,14 @@ def _interpret(result: DynamicResult, outcome: _Outcome, options: DynamicOptions
     result.seconds = round(outcome.seconds, 3)
     if outcome.exit_code is None:
         result.status, result.reason = "failed", f"timed out after {_fmt_seconds(options.timeout)} s"
-    elif outcome.payload is not None:
-        _fill(result, outcome.payload)
     elif outcome.exit_code < 0 and outcome.guarded and _GUARD_MARKER not in outcome.log:
-        # The guard between gradlint and the model died, not the model's own process.
+        # The guard between gradlint and the model died, not the model's own process. Checked
+        # before the payload: the model's process may still have written a result before the
+        # tree was killed (a race), but a model that kills its parent is not measured.
         result.status, result.reason = "failed", (f"the worker process was killed by signal {-outcome.exit_code} "
                                                   "while the model ran (did the model kill its parent process?)")
+    elif outcome.payload is not None:
+        _fill(result, outcome.payload)
     elif outcome.exit_code < 0:
         result.status, result.reason = "failed", _signal_reason(outcome.exit_code)
     else:
