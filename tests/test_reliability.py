@@ -646,9 +646,12 @@ def test_dynamic_check_contains_what_models_start(tmp_path: Path) -> None:
     (tmp_path / "noisy.py").write_text(NOISY)
     (tmp_path / "opaque.py").write_text(OPAQUE)
     (tmp_path / "z_last.py").write_text(FORKER.format(token=token + "9", tail=""))
-    probe = ("import resource, sys\nfrom gradlint.cli import main\n"
+    # VmHWM is this process's own peak: ru_maxrss(SELF) also counts the parent's RSS copied in
+    # before exec (pytest's, with torch and keras imported -- 600+ MiB in a full run).
+    probe = ("import sys\nfrom gradlint.cli import main\n"
              "try:\n    main()\nfinally:\n"
-             "    print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+             "    hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+             "    print('PEAK_KIB', hwm, file=sys.stderr)\n")
     env = dict(os.environ, NO_COLOR="1")
     try:
         proc = subprocess.run([sys.executable, "-c", probe, "--no-cache", "--format", "json", "--dynamic", "--seeds",
