@@ -34,7 +34,8 @@ from gradlint.model import InputHint, Model, Span
 from gradlint.rule import InitFix, Severity
 
 CACHE_DIR_NAME = ".gradlint_cache"
-_FORMAT = 3  # 3: model summaries say whether the model was fully understood
+# 3: model summaries say whether the model was fully understood; 4: estimates carry the protocol's quantities
+_FORMAT = 4
 MAX_ENTRY_BYTES = 32 * 1024 * 1024  # a 10 MB file with 100,000 models needs ~20 MB
 _SECRET_BYTES = 32
 _MAX_INT = 10**9  # lines, columns, layer counts: anything larger is not ours
@@ -260,6 +261,10 @@ def _dec(value: Any) -> float:
     return _float(value)
 
 
+def _opt_dec(value: Any) -> float | None:
+    return None if value is None else _dec(value)
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise BadEntry(f"not a string: {value!r}")
@@ -307,7 +312,10 @@ def _diagnostic_to_json(diag: Diagnostic) -> dict[str, Any]:
     if diag.estimate is not None:
         e = diag.estimate
         out["estimate_full"] = [_enc(e.log10_weight_ratio), _enc(e.log10_backward_ratio), e.layers, e.exact,
-                                list(e.assumptions), _enc(e.per_layer_gain), _enc(e.max_log10_q)]
+                                list(e.assumptions), _enc(e.per_layer_gain), _enc(e.max_log10_q),
+                                _enc(e.log10_loss), _enc(e.log10_forward_growth), _enc(e.log10_relative_grad),
+                                _enc(e.log10_first_relative_grad), e.nonfinite, e.dead_output, e.verdict,
+                                e.criterion]
     return out
 
 
@@ -316,9 +324,11 @@ def _diagnostic_from_json(raw: Any, path: str) -> Diagnostic:
         raise BadEntry("a diagnostic is an object")
     estimate = None
     if "estimate_full" in raw:
-        w, b, layers, exact, assumptions, gain, q = _list(raw["estimate_full"])
+        (w, b, layers, exact, assumptions, gain, q, loss, growth, rel, first, nonfinite, dead, verdict,
+         criterion) = _list(raw["estimate_full"])
         estimate = Estimate(_dec(w), _dec(b), _int(layers), _bool(exact), [_str(a) for a in _list(assumptions)],
-                            None if gain is None else _dec(gain), None if q is None else _dec(q))
+                            _opt_dec(gain), _opt_dec(q), _opt_dec(loss), _opt_dec(growth), _opt_dec(rel),
+                            _opt_dec(first), _bool(nonfinite), _bool(dead), _opt_str(verdict), _opt_str(criterion))
     known = {"path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "model",
              "estimate", "estimate_full", "fingerprint", "fix", "fix_full", "cell"}
     fix = None

@@ -66,7 +66,7 @@ class FileConfig:
 
 
 _OPTION_KEYS = {"vanishing-log10": "vanishing_log10", "exploding-log10": "exploding_log10",
-                "error-log10": "error_log10"}
+                "error-log10": "error_log10", "frozen-log10": "frozen_log10"}
 _DYNAMIC_KEYS = {"timeout", "seeds", "batch-size", "memory-mb", "vanishing-ratio", "exploding-ratio"}
 _LIST_KEYS = {"select", "ignore", "extend-select", "exclude", "extend-exclude"}
 KNOWN_KEYS = _LIST_KEYS | {"per-file-ignores", "rules", "dynamic"}
@@ -197,6 +197,8 @@ def _rule_options(value: Any, where: str) -> RuleOptions:
         if not isinstance(raw, (int, float)) or isinstance(raw, bool):
             raise ConfigError(f"{where}: rules.{key} must be a number, got {raw!r}")
         options = replace(options, **{_OPTION_KEYS[key]: float(raw)})
-    if options.vanishing_log10 >= 0 or options.exploding_log10 <= 0 or options.error_log10 <= 0:
-        raise ConfigError(f"{where}: rules: vanishing-log10 must be < 0, exploding-log10 and error-log10 > 0")
+    if options.vanishing_log10 >= 0 or options.exploding_log10 <= 0 or options.error_log10 <= 0 \
+            or options.frozen_log10 >= 0:
+        raise ConfigError(f"{where}: rules: vanishing-log10 and frozen-log10 must be < 0, exploding-log10 and "
+                          f"error-log10 > 0")
     return options

@@ -8,7 +8,7 @@ It holds no reasoning, only the value, its JSON form and how numbers are display
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 # Pre-activation variance at which float32 values (max 3.4e38) overflow in the loss: an MSE
 # loss sums squares of outputs of scale √q, so q ≈ 1e38 already gives inf.
@@ -30,11 +30,20 @@ class Estimate:
     assumptions: list[str] = field(default_factory=list)
     per_layer_gain: float | None = None  # typical √χ, for messages
     max_log10_q: float | None = None  # largest forward pre-activation variance (log10)
+    # The end-to-end quantities of the measurement protocol (None where not estimated):
+    log10_loss: float | None = None  # (b) MSE to N(0, 1) targets at init
+    log10_forward_growth: float | None = None  # (b) output second moment over a unit-variance input
+    log10_relative_grad: float | None = None  # (c) ‖∂L/∂θ‖/‖θ‖ over the path's parameters
+    log10_first_relative_grad: float | None = None  # (c) the first weight layer's ‖∂L/∂W‖/‖W‖
+    nonfinite: bool = False  # float32 overflows: the real pass gives inf/NaN
+    dead_output: bool = False  # every gradient is exactly 0 at init (dead or saturated head)
+    verdict: str | None = None  # vanishing | exploding, as the protocol would label it
+    criterion: str | None = None  # the quantity that decided: ratio | loss | relative_grad | frozen | ...
 
     @property
     def overflows(self) -> bool:
         """Activations beyond float32's range: the real forward pass returns inf/NaN."""
-        return self.max_log10_q is not None and self.max_log10_q >= FLOAT32_OVERFLOW_LOG10_Q
+        return self.nonfinite or (self.max_log10_q is not None and self.max_log10_q >= FLOAT32_OVERFLOW_LOG10_Q)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -43,7 +52,24 @@ class Estimate:
             "layers": self.layers,
             "exact": self.exact,
             "assumptions": list(self.assumptions),
+            "verdict": self.verdict,
+            "criterion": self.criterion,
+            "log10_loss": finite_or_none(self.log10_loss),
+            "log10_forward_growth": finite_or_none(self.log10_forward_growth),
+            "log10_relative_grad": finite_or_none(self.log10_relative_grad),
+            "log10_first_relative_grad": finite_or_none(self.log10_first_relative_grad),
+            "nonfinite": self.nonfinite,
+            "dead_output": self.dead_output,
         }
+
+    def to_state(self) -> dict[str, object]:
+        """Every field, for the result cache (``from_state`` reads it back)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, object]) -> Estimate:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in state.items() if k in names})  # type: ignore[arg-type]
 
 
 def finite_or_none(value: float | None, digits: int = 3) -> float | None:
@@ -61,3 +87,19 @@ def format_ratio(log10_value: float) -> str:
     if value is None:
         return f"1e{log10_value:+.0f}"
     return f"{value:.1e}" if value < 0.01 or value >= 100 else f"{value:.2g}"
+
+
+def approx(log10_value: float | None, plain: bool = False) -> str:
+    """A number given by its log10, for messages, within float32's range: "≈ 3.5e-08";
+    "overflows float32" above 3.4e38 (never "≈ 1e+1049"); "below float32's range" under 1.4e-45.
+    ``plain``: without the leading "≈ "."""
+    if log10_value is None:
+        return "unknown"
+    if log10_value != log10_value:  # NaN: 0/0
+        return "undefined (0/0)"
+    if log10_value > FLOAT32_MAX_LOG10:
+        return "overflows float32 (inf)"
+    if log10_value < FLOAT32_TINY_LOG10:
+        return "0 (below float32's range)" if plain else "≈ 0 (below float32's range)"
+    text = format_ratio(log10_value)
+    return text if plain else f"≈ {text}"

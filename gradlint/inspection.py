@@ -17,11 +17,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from gradlint import gradflow
-from gradlint.analysis.estimation import model_segments
-from gradlint.analysis.inits import sigma_w2_of
+from gradlint.analysis.flow import model_segments, segment_flow
 from gradlint.analysis.units import Unit, input_width, units_and_barriers
-from gradlint.model import Gate, Init, Layer, LayerKind, Model, Node, Residual
+from gradlint.model import INIT_MODES, Gate, Init, Layer, LayerKind, Model, Node, Residual
 
 SCHEMA_VERSION = 1
 
@@ -76,49 +74,25 @@ def select(models: list[Model], name: str | None) -> list[Model]:
 # ---------------------------------------------------------------------- estimates (the adapter)
 
 
-def _segment_layers(path: list[Node], width: int | None) -> list[list[Layer]]:
-    """The weight layers of each gradflow segment ``model_segments`` builds, in the same order."""
-    groups: list[list[Layer]] = [[]]
-    for item in units_and_barriers(path, width):
-        if isinstance(item, Unit):
-            if sigma_w2_of(item)[0] is None:
-                groups.append([])
-            else:
-                groups[-1].append(item.layer)
-        elif isinstance(item, Residual):
-            inner_width = getattr(item, "_in_width", None)
-            if model_segments([item], inner_width):  # the block is estimable: its branch joins the segment
-                inner = _segment_layers(item.branch, inner_width)
-                groups[-1].extend(inner[0] if len(inner) == 1 else [])
-            else:
-                groups.append([])
-        elif isinstance(item, Layer) and item.kind in (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION):
-            groups.append([])
-    return [g for g in groups if g]
-
-
 def layer_estimates(model: Model) -> tuple[dict[int, LayerNumbers], list[str]]:
-    """Per weight layer (by ``id``), the mean-field estimate at init; and the assumptions it rests on.
+    """Per weight layer (by ``id``), the end-to-end estimate at init; and the assumptions it rests on.
 
-    Adapter over ``gradflow.estimate_chain`` on the segments the rules estimate; a layer whose
-    segment cannot be lined up with its numbers gets none rather than another layer's."""
-    width = input_width(model)
-    segments = model_segments(model.path, width)
-    groups = _segment_layers(model.path, width)
+    Adapter over the propagation the rules judge (``gradlint.analysis.flow``): per segment of the
+    main path, the pre-activation variance q, and the backward and weight gradients relative to the
+    segment's last weight layer."""
     out: dict[int, LayerNumbers] = {}
     assumptions: list[str] = []
-    if len(segments) != len(groups):
-        return out, assumptions
-    for segment, layers in zip(segments, groups, strict=True):
-        try:
-            result = gradflow.estimate_chain(segment)
-        except (ArithmeticError, ValueError):
+    for segment in model_segments(model):
+        flow = segment_flow(segment)
+        if flow is None or not flow.layers:
             continue
-        if len(result.layers) != len(layers):
-            continue
-        assumptions.extend(a for a in result.assumptions if a not in assumptions)
-        for layer, est in zip(layers, result.layers, strict=True):
-            out[id(layer)] = LayerNumbers(_log10(est.q), _finite(est.log10_backward), _finite(est.log10_weight_grad))
+        assumptions.extend(a for a in flow.assumptions if a not in assumptions)
+        last = flow.layers[-1]
+        for lf in flow.layers:
+            if lf.key is None:
+                continue
+            out[lf.key] = LayerNumbers(_log10(lf.q_pre), _finite(lf.log10_backward - last.log10_backward),
+                                       _finite(lf.log10_grad - last.log10_grad))
     return out, assumptions
 
 
@@ -142,7 +116,10 @@ def render_init(init: Init | None) -> str | None:
     if init.scheme == "keras_default":
         return "Keras default (glorot_uniform)"
     args = []
-    for key, value in sorted(init.params.items()):
+    for key, value in sorted(init.params.items(), key=lambda kv: (kv[0] != "mode", kv[0])):  # mode first
+        if key == "mode":  # a code (params are numbers): say which mode
+            args.append(f"mode='{INIT_MODES.get(int(value), value)}'")
+            continue
         if key.endswith("_mode"):  # mode flags are stored as 1.0: say which mode
             if value:
                 args.append(f"mode='{key[: -len('_mode')]}'")

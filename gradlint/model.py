@@ -41,6 +41,10 @@ class LayerKind(str, enum.Enum):
 WEIGHT_KINDS = frozenset({LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING})
 
 
+# Init.params["mode"] codes (params are numbers): the fan a variance-scaling init divides by.
+INIT_MODES = {0: "fan_in", 1: "fan_out", 2: "fan_avg"}
+
+
 @dataclass
 class Init:
     """A weight (or bias) initialisation, in the names ``gradlint.gradflow`` understands.
@@ -53,6 +57,8 @@ class Init:
     scheme: str
     params: dict[str, float] = field(default_factory=dict)
     span: Span | None = None
+    written: str | None = None  # the init as the source writes it, for messages
+
 
     @property
     def is_constant(self) -> bool:
@@ -69,11 +75,14 @@ class Init:
         return None
 
     def describe(self) -> str:
+        if self.written:
+            return self.written
         if self.scheme == "torch_default":
             return "PyTorch default init"
         if self.scheme == "keras_default":
             return "Keras default init (glorot_uniform)"
-        args = ", ".join(f"{k}={v:g}" for k, v in sorted(self.params.items()))
+        args = ", ".join(f"mode={INIT_MODES.get(int(v), v)!r}" if k == "mode" else f"{k}={v:g}"
+                         for k, v in sorted(self.params.items(), key=lambda kv: (kv[0] != "mode", kv[0])))
         return f"{self.scheme}({args})" if args else self.scheme
 
 

@@ -68,6 +68,9 @@ class RuleOptions:
     exploding_log10: float = 3.0
     # Ten orders of magnitude or more [error-log10]: training cannot recover; severity error.
     error_log10: float = 6.0
+    # A first weight layer whose ‖∂L/∂W‖/‖W‖ is below 10^-7 [frozen-log10] is frozen: Adam's ε
+    # (1e-8 torch, 1e-7 Keras) dominates its updates, SGD moves it by nothing (the protocol's threshold).
+    frozen_log10: float = -7.0
 
 
 @dataclass

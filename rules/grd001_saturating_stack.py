@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gradlint import gradflow
 from gradlint.analysis.inits import describe_inits
 from gradlint.analysis.triage import diagnoses_for
-from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
-from ._shared import run_span, severity_for
+from ._shared import activations_text, diagnosis_severity, path_text, quantity_text, run_span
 
 # Saturating activations whose outputs have mean ½: they give the next layer fixed per-unit offsets
 # that LayerNorm (per sample, over features) keeps and BatchNorm (per unit, over the batch) removes.
@@ -25,12 +23,14 @@ class SaturatingActivationStack(Rule):
     summary = ("Consecutive sigmoid/tanh layers with no normalization or residual path shrink the gradient "
                "geometrically.")
     what_it_does = """
-Finds runs of weight layers (Linear, Dense, Conv) whose activation squashes — sigmoid, tanh,
-hard_sigmoid, softsign, hardtanh — following each other on the model's main path with no
-normalization layer and no residual connection in between — also when they alternate with
-other layers (sigmoid, ReLU, sigmoid, ...) and make up at least half of the run. It estimates,
-from the layers' init and width, how much smaller the weight gradient of the first layer of
-the run is than that of the last, and reports the run when that attenuation exceeds 1000×.
+Finds stacks of weight layers (Linear, Dense, Conv) whose activation squashes — sigmoid, tanh,
+hard_sigmoid, softsign, hardtanh — on the model's main path whose gradient vanishes: with no
+normalization or residual connection between them, or with a normalization that does not
+rescue them (LayerNorm between sigmoid layers keeps the per-unit offsets of their mean-½
+outputs), also when they alternate with other layers (sigmoid, ReLU, sigmoid, ...). It
+estimates, from the layers' init, width and norms, how much smaller the weight gradient of the
+first layer is than that of the last (or how small the first layer's gradient is relative to
+its weights) and reports the stack when that attenuation exceeds 1000× (or 1e-7).
 
 Sigmoid used as a gate (squeeze-and-excitation, GLU, LSTM/GRU gates), as a single output
 head, or in short stacks is not reported: only the depth of the stack makes it a problem.
@@ -43,10 +43,28 @@ passes on about 0.14 of the gradient, so eleven of them pass on about 3e-9. The 
 then barely learn while the loss plateaus.
 """
     formula = """
-Mean-field estimate at initialization: per layer σ_w² = fan_in·Var(W), forward variance
-q_l = σ_w²·E[φ(√q_{l-1} z)²] + σ_b², backward gain χ_l = σ_w²·E[φ′(√q_l z)²]; the weight-gradient
-ratio first/last is ∏√χ_l times the ratio of the layers' input norms. Reported when
-log10(ratio) ≤ vanishing-log10 (default −3); severity error at ≤ −error-log10 (default −6).
+One end-to-end mean-field propagation over the model's main path at init (the static twin of
+one forward/backward pass on N(0, 1) input, MSE to N(0, 1) targets, batch 128, train mode),
+split only at what it cannot see through (unresolved calls, recurrent and attention layers).
+Per weight layer: σ_w² = fan_in·Var(W); forward, the second moment q_l = σ_w²·m_{l-1} + σ_b² of the
+pre-activations, the share of it two examples have in common (per-unit offsets: biases, and
+σ_w²·μ² from an activation of mean μ), and the stream's mean; BatchNorm removes the offsets,
+LayerNorm/RMSNorm keep them, residual sums add variances, gates multiply, a branch scale
+(ReZero, layer scale, SkipInit) or a zero-initialised last branch layer multiplies the branch.
+Backward: ‖δ‖² per example from the MSE gradient, times χ_l = σ_w²·E[φ′(√q_l z)²] per layer
+(over the variance a norm divides by), with the coherence of δ across the batch.
+‖∂L/∂W_l‖² ≈ B·‖δ_l‖²·fan_in·m_{l-1}·(1 + (B−1)·ρ_δ·ρ_x); ‖W_l‖² = fan_out·σ_w².
+
+The verdict uses the measurement protocol's three quantities, in its order:
+(b) the loss at init > 1e6, or float32 overflow → exploding;
+(c) ‖∂L/∂θ‖/‖θ‖ > 1e2 → exploding;
+(a) the weight-gradient ratio first/last ≤ 10^vanishing-log10 (default −3) → vanishing;
+(c) the first weight layer's ‖∂L/∂W‖/‖W‖ < 1e-7 (frozen: below Adam's ε) → vanishing (for a
+    sigmoid/softmax head, with the cross-entropy gradient at the logits);
+(a) the ratio ≥ 10^exploding-log10 (default 3; 1e4 on batch-normalized paths) → exploding.
+This rule reports vanishing where sigmoid/tanh-family layers are at least half of the path's
+weight layers or cause at least half of its attenuation. Severity error at a ratio beyond
+10^±error-log10 (default 6), a frozen layer below 1e-10, a loss ≥ 1e12 or inf/NaN.
 """
     fix = "No automatic fix: replacing an activation changes what the model computes."
 
@@ -162,29 +180,44 @@ for i in range(17):
     layers += [nn.Linear(128, 128), nn.Sigmoid() if i % 2 == 0 else nn.ReLU()]
 model = nn.Sequential(*layers, nn.Linear(128, 1))
 """, line=4, column=16, message=r"18 weight layers, 9 of them sigmoid"),
+        # LayerNorm between sigmoid layers does not rescue them (measured ratio 5.6e-7, BatchNorm: 0.13).
+        Invalid("""
+import torch.nn as nn
+blocks = []
+for i in range(14):
+    blocks += [nn.Linear(128, 128), nn.LayerNorm(128), nn.Sigmoid()]
+model = nn.Sequential(*blocks, nn.Linear(128, 1))
+""", line=4, column=16, message=r"replace LayerNorm by BatchNorm"),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10,
+                                       options.frozen_log10):
             units, estimate = diagnosis.units, diagnosis.estimate
+            every = diagnosis.all_units
             first, last = units[0].layer, units[-1].layer
             acts = sorted({u.activation for u in units})
             gain = (f"; each layer passes on ≈{estimate.per_layer_gain:.2g} of the gradient"
                     if estimate.per_layer_gain else "")
-            norms = ("BatchNorm (not LayerNorm: it keeps the per-unit offsets of sigmoid outputs)"
-                     if set(acts) & _NONZERO_MEAN else "BatchNorm/LayerNorm")
-            saturating = [u for u in units if u.activation in gradflow.SATURATING]
-            sat_acts = "/".join(sorted({u.activation for u in saturating}))
-            what = (f"{len(units)} stacked {sat_acts} layers" if len(saturating) == len(units) else
-                    f"{len(units)} weight layers, {len(saturating)} of them {sat_acts},")
+            path = path_text(diagnosis)
+            sigmoid_like = bool(set(acts) & _NONZERO_MEAN)
+            if "LayerNorm" in path and sigmoid_like:
+                norms = ("replace LayerNorm by BatchNorm (LayerNorm keeps the per-unit offsets of sigmoid outputs "
+                         "and does not rescue them)")
+            elif sigmoid_like:
+                norms = ("add BatchNorm (not LayerNorm: it keeps the per-unit offsets of sigmoid outputs) "
+                         "between the layers")
+            else:
+                norms = "add BatchNorm/LayerNorm between the layers"
+            body = every[:-1] if len(every) > 1 and every[-1].activation == "linear" else every  # minus a linear head
+            what = (f"{len(units)} stacked {'/'.join(acts)} layers" if len(units) >= len(body) else
+                    f"{len(every)} weight layers, {len(units)} of them {'/'.join(acts)},")
             lines = (f"line {first.span.line}" if first.span.line == last.span.line
                      else f"line {first.span.line} to line {last.span.line}")  # a loop builds them on one line
             message = (
-                f"{what} with no normalization or residual connection "
-                f"({lines}): estimated gradient attenuation "
-                f"≈ {format_ratio(estimate.log10_weight_ratio)} across {len(units)} layers "
-                f"({'/'.join(acts)}, {describe_inits(units)}){gain}. Use ReLU-family activations with He init, "
-                f"or add {norms} between the layers, or residual connections."
+                f"{what} {path} ({lines}): "
+                f"{quantity_text(diagnosis)} ({activations_text(every)}, {describe_inits(every)}){gain}. "
+                f"Use ReLU-family activations with He init, or {norms}, or residual connections."
             )
-            yield Finding(run_span(units), message, severity_for(estimate.log10_weight_ratio, options), estimate)
+            yield Finding(run_span(units), message, diagnosis_severity(diagnosis, options), estimate)

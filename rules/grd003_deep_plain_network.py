@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gradlint.analysis.triage import diagnoses_for
-from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
-from ._shared import estimate_text, lines_text, run_span, severity_for
+from ._shared import diagnosis_severity, estimate_text, lines_text, matched_text, path_text, run_span
 
 
 class DeepPlainNetwork(Rule):
@@ -32,9 +31,12 @@ not train. He init restores the gain of ReLU layers to 1; normalization and resi
 connections make depth safe whatever the init.
 """
     formula = """
-Same mean-field estimate as GRD001 (see `gradlint explain GRD001`), over the run. PyTorch's
-default bias U(±1/√fan_in) puts a floor under the forward variance, which is why the default
-init vanishes even though ReLU networks without biases keep weight gradients balanced.
+The end-to-end estimate and the three quantities of GRD001 (see `gradlint explain GRD001`):
+reported when the path vanishes by (a) the ratio or (c) a frozen first layer and no other rule
+owns the cause (saturating layers: GRD001; a hand-set init: GRD004/GRD005). A ratio-only
+verdict needs six weight layers or more. PyTorch's default bias U(±1/√fan_in) puts a floor
+under the forward variance, which is why the default init vanishes even though ReLU networks
+without biases keep weight gradients balanced.
 """
     fix = "No automatic fix."
 
@@ -83,15 +85,15 @@ model = nn.Sequential(*layers, nn.Linear(256, 10))
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10,
+                                       options.frozen_log10):
             units = diagnosis.units
-            hint = "use the init that matches the activation (He/kaiming for ReLU)"
-            if diagnosis.matched is not None:
-                hint += f": with it the estimate is ≈ {format_ratio(diagnosis.matched.log10_weight_ratio)}"
+            init = "use the init that matches the activation (He/kaiming for ReLU)" + matched_text(diagnosis)
+            fix = (f"Use the init that matches the activation (He/kaiming for ReLU){matched_text(diagnosis)}, or add "
+                   f"BatchNorm/LayerNorm or residual connections" if diagnosis.matched_ok else
+                   f"Add BatchNorm/LayerNorm or residual connections; {init}")
             message = (
-                f"{len(units)} weight layers in a row with no normalization or residual connection "
-                f"({lines_text(units)}): {estimate_text(diagnosis)}. Add BatchNorm/LayerNorm or residual "
-                f"connections, or {hint}."
+                f"{len(units)} weight layers in a row {path_text(diagnosis)} ({lines_text(units)}): "
+                f"{estimate_text(diagnosis)}. {fix}."
             )
-            yield Finding(run_span(units), message, severity_for(diagnosis.estimate.log10_weight_ratio, options),
-                          diagnosis.estimate)
+            yield Finding(run_span(units), message, diagnosis_severity(diagnosis, options), diagnosis.estimate)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gradlint.analysis.inits import FIXED_SCALE_INITS, recommended_init
+from gradlint.analysis.inits import matched_sigma_w2, recommended_init, sigma_w2_of
 from gradlint.analysis.triage import diagnoses_for
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
-from ._shared import estimate_text, lines_text, run_span, severity_for
+from ._shared import diagnosis_severity, estimate_text, lines_text, matched_text, run_span
 
 
 class InitScale(Rule):
@@ -32,8 +32,13 @@ and the network is chaotic, ReLU activations overflow. Keras' `RandomNormal()` d
 (stddev 0.05) is only right near fan-in 400–800 for ReLU.
 """
     formula = """
-σ_w² from the init: N(0, s²) → fan_in·s²; U(a, b) → fan_in·(b−a)²/12; then the mean-field
-estimate of GRD001. Reported when log10(ratio) ≤ vanishing-log10 (−3) or ≥ exploding-log10 (3).
+σ_w² from the init: N(0, s²) → fan_in·s²; U(a, b) → fan_in·(b−a)²/12; then the end-to-end
+estimate of GRD001 (`gradlint explain GRD001`) and its three quantities: (a) the ratio
+first/last beyond 10^∓3, (b) the loss at init > 1e6 or float32 overflow (a forward blow-up:
+ReLU layers with N(0, 1) weights), (c) ‖∂L/∂θ‖/‖θ‖ > 1e2, or a first layer frozen below 1e-7
+of its weights (uniform vanishing: every layer starved alike while the ratio stays ≈ 1).
+Reported when any of them says vanishing or exploding and a layer on the path has an explicit
+fixed-scale init; the message gives the same quantities with the matching fan-aware init.
 """
     fix = "Not yet automatic (planned as an unsafe fix: the fan-aware init matching the activation)."
 
@@ -93,24 +98,25 @@ net = nn.Sequential(*[nn.Sequential(nn.Linear(128, 128), nn.Tanh()) for _ in ran
 for p in net.parameters():
     if p.dim() > 1:
         nn.init.normal_(p, std=1.0)
-""", line=2, column=37, message=r"normal\(std=1\) \(set at line 5\) is too large for 10 layers"),
+""", line=2, column=37, message=r"nn\.init\.normal_\(p, std=1\.0\) \(set at line 5\) is too large for 10 layers"),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10,
+                                       options.frozen_log10):
             units = diagnosis.units
-            fixed = [u for u in units if u.init is not None and u.init.scheme in FIXED_SCALE_INITS]
-            init = fixed[0].init
+            init = units[0].init
             assert init is not None
             where = f" (set at line {init.span.line})" if init.span else ""
-            too = "too small" if diagnosis.direction == "vanishing" else "too large"
-            matched = ""
-            if diagnosis.matched is not None:
-                matched = f"; with the matching init the estimate is ≈ 10^{diagnosis.matched.log10_weight_ratio:.1f}"
+            larger = [s > matched_sigma_w2(u) for u in units if (s := sigma_w2_of(u)[0]) is not None]
+            if larger:
+                too = "too large" if 2 * sum(larger) >= len(larger) else "too small"
+            else:
+                too = "too large" if diagnosis.direction == "exploding" else "too small"
             message = (
                 f"{init.describe()}{where} is {too} for {len(units)} layers of this width ({lines_text(units)}): "
-                f"{estimate_text(diagnosis)}. Use a fan-aware init such as {recommended_init(units[0])}{matched}."
+                f"{estimate_text(diagnosis, inits=False)}. Use a fan-aware init such as {recommended_init(units[0])}"
+                f"{matched_text(diagnosis)}."
             )
-            yield Finding(run_span(units), message, severity_for(diagnosis.estimate.log10_weight_ratio, options),
-                          diagnosis.estimate)
+            yield Finding(run_span(units), message, diagnosis_severity(diagnosis, options), diagnosis.estimate)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gradlint.analysis.inits import FAN_AWARE_INITS, recommended_init
+from gradlint.analysis.inits import recommended_init
 from gradlint.analysis.triage import diagnoses_for
-from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
-from ._shared import activations_text, estimate_text, lines_text, run_span, severity_for
+from ._shared import activations_text, diagnosis_severity, estimate_text, lines_text, matched_text, run_span
 
 
 class InitActivationMismatch(Rule):
@@ -31,9 +30,10 @@ layer (0.03 after ten layers); He on tanh puts the network in the chaotic phase;
 explicit gain makes tanh saturate and the gradient grow with depth.
 """
     formula = """
-Compares the mean-field estimate of GRD001 with the init as written against the same
-estimate with σ_w² of the matching init (2/(1+a²) for ReLU-like, 1 for tanh/sigmoid/linear,
-1 for SELU).
+Compares the end-to-end estimate of GRD001 (its three quantities: ratio, loss at init,
+relative gradients) with the init as written against the same estimate with σ_w² of the
+matching init (2/(1+a²) for ReLU-like, 1 for tanh/sigmoid/linear, 1 for SELU); reported when
+the first says vanishing or exploding and the second is healthy.
 """
     fix = "Not yet automatic (planned as an unsafe fix)."
 
@@ -73,30 +73,28 @@ class MLP(nn.Module):
             x = layer(x).relu()
         return x
 """, line=7, column=38, example=True,
-                message=r"xavier_normal \(line 9\) does not match the relu activations of 40 layers"),
+                message=r"nn\.init\.xavier_normal_\(layer\.weight\) \(line 9\) does not match the relu activations "
+                        r"of 40 layers"),
         Invalid("""
 import torch.nn as nn
 model = nn.Sequential(*[m for _ in range(20) for m in (nn.Linear(128, 128), nn.Tanh())])
 for m in model:
     if isinstance(m, nn.Linear):
         nn.init.xavier_uniform_(m.weight, gain=5.0)
-""", line=2, column=56, message=r"xavier_uniform\(gain=5\) \(line 5\) does not match the tanh"),
+""", line=2, column=56,
+                message=r"nn\.init\.xavier_uniform_\(m\.weight, gain=5\.0\) \(line 5\) does not match the tanh"),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10,
+                                       options.frozen_log10):
             units = diagnosis.units
-            explicit = [u for u in units if u.init is not None and u.init.span is not None
-                        and u.init.scheme in FAN_AWARE_INITS]
-            init = explicit[0].init
+            init = units[0].init
             assert init is not None and init.span is not None
-            matched = diagnosis.matched
-            after = f" ≈ {format_ratio(matched.log10_weight_ratio)}" if matched else ""
             message = (
                 f"{init.describe()} (line {init.span.line}) does not match the {activations_text(units)} "
-                f"activations of {len(units)} layers ({lines_text(units)}): {estimate_text(diagnosis)}. "
-                f"Use {recommended_init(units[0])} (estimate with it{after})."
+                f"activations of {len(units)} layers ({lines_text(units)}): {estimate_text(diagnosis, inits=False)}. "
+                f"Use {recommended_init(units[0])}{matched_text(diagnosis)}."
             )
-            yield Finding(run_span(units), message, severity_for(diagnosis.estimate.log10_weight_ratio, options),
-                          diagnosis.estimate)
+            yield Finding(run_span(units), message, diagnosis_severity(diagnosis, options), diagnosis.estimate)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gradlint.analysis.triage import Cause, diagnoses_for
-from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
-from ._shared import estimate_text, lines_text, run_span, severity_for
+from ._shared import diagnosis_severity, estimate_text, lines_text, quantity_text, run_span
 
 
 class ExplodingGradient(Rule):
@@ -30,9 +29,13 @@ follow. Each unnormalized residual block multiplies the backward variance by abo
 (1 + χ_branch); twenty such blocks with χ ≈ 1 multiply it by 2^20.
 """
     formula = """
-Mean-field estimate of GRD001 extended to residual blocks: forward q_out = q_in + q_branch,
-backward variance gain per block (1 + χ_branch), with normalization inside the branch or a
-zero-initialised last branch layer keeping the block near the identity.
+The end-to-end estimate of GRD001 (`gradlint explain GRD001`): residual blocks add variances,
+q_out = q_in + q_branch, so that without normalization or a branch scale the forward variance
+grows ~2^L for variance-preserving branches (pre-norm: ~linearly; post-norm: reset per block);
+backward, ‖δ‖² grows by (1 + χ_branch) per block. Reported when (b) the loss at init > 1e6 or
+float32 overflows, (c) ‖∂L/∂θ‖/‖θ‖ > 1e2, or (a) the ratio first/last ≥ 10^exploding-log10
+(default 3; the protocol's 1e4 on batch-normalized paths, where BatchNorm's own gradient growth
+is overestimated), and no hand-set init is the cause (GRD004/GRD005).
 """
     fix = "No automatic fix. Gradient clipping limits the damage during training but does not fix the cause."
 
@@ -87,8 +90,8 @@ class Net(nn.Module):
 from keras import layers, Sequential
 model = Sequential([layers.Dense(64, activation="exponential", input_shape=(16,))]
                    + [layers.Dense(64, activation="exponential") for _ in range(6)] + [layers.Dense(1)])
-""", line=2, column=21, message=r"amplify the gradient on its way back"),
-        # Unnormalized residual blocks with large weights and a tanh after the sum.
+""", line=2, column=21, message=r"amplify the signal"),
+        # 16 unnormalized residual blocks at He init: the variance doubles per block (loss ≈ 2.5e6 measured).
         Invalid("""
 import torch
 import torch.nn as nn
@@ -97,44 +100,42 @@ import torch.nn as nn
 class Block(nn.Module):
     def __init__(self, d):
         super().__init__()
-        self.branch = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, d))
+        self.fc = nn.Linear(d, d)
+        nn.init.kaiming_normal_(self.fc.weight, nonlinearity="relu")
 
     def forward(self, x):
-        return torch.tanh(x + self.branch(x))
+        return x + torch.relu(self.fc(x))
 
 
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.inp = nn.Linear(32, 128)
-        self.blocks = nn.Sequential(*[Block(128) for _ in range(12)])
+        self.blocks = nn.Sequential(*[Block(128) for _ in range(16)])
         self.head = nn.Linear(128, 1)
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.normal_(p, 0.0, 1.0)
 
     def forward(self, x):
         return self.head(self.blocks(self.inp(x)))
-""", line=14, column=1, message=r"12 residual blocks without normalization", example=True),
+""", line=15, column=1, message=r"16 residual blocks without normalization", example=True),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         options = context.options
-        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10):
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10,
+                                       options.frozen_log10):
             estimate = diagnosis.estimate
             if diagnosis.cause == Cause.RESIDUAL_GROWTH:
                 message = (
                     f"{diagnosis.blocks} residual blocks without normalization in their branches let the variance "
-                    f"grow block after block: estimated gradient growth ≈ {format_ratio(estimate.log10_weight_ratio)} "
-                    f"across {estimate.layers} weight layers. Normalize the branch input (pre-norm), scale the branch "
-                    f"(layer scale, ReZero) or zero-initialise each branch's last layer."
+                    f"grow block after block: {quantity_text(diagnosis)}. Normalize the branch input (pre-norm), "
+                    f"scale the branch (layer scale, ReZero) or zero-initialise each branch's last layer."
                 )
-                yield Finding(model.span, message, severity_for(estimate.log10_weight_ratio, options), estimate)
+                yield Finding(model.span, message, diagnosis_severity(diagnosis, options), estimate)
                 continue
             units = diagnosis.units
             message = (
-                f"{len(units)} weight layers ({lines_text(units)}) amplify the gradient on its way back: "
+                f"{len(units)} weight layers ({lines_text(units)}) amplify the signal: "
                 f"{estimate_text(diagnosis)}. Add normalization, use bounded activations or the init matching "
                 f"the activation, and clip gradients during training."
             )
-            yield Finding(run_span(units), message, severity_for(estimate.log10_weight_ratio, options), estimate)
+            yield Finding(run_span(units), message, diagnosis_severity(diagnosis, options), estimate)

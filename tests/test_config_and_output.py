@@ -49,8 +49,12 @@ def test_per_file_ignores_exclude_and_select(tmp_path: Path) -> None:
 
 
 def test_rule_thresholds_are_configurable(tmp_path: Path) -> None:
-    root = _project(tmp_path, "[tool.gradlint.rules]\nvanishing-log10 = -9.0\n")
+    root = _project(tmp_path, "[tool.gradlint.rules]\nvanishing-log10 = -9.0\nfrozen-log10 = -12.0\n")
     assert "GRD001" not in _codes(run_cli("--format", "json", "models", cwd=root))
+    # The seed's first layer is frozen too (‖∂W‖/‖W‖ ≈ 1e-8): the ratio threshold alone keeps GRD001.
+    (tmp_path / "ratio-only").mkdir()
+    root = _project(tmp_path / "ratio-only", "[tool.gradlint.rules]\nvanishing-log10 = -9.0\n")
+    assert "GRD001" in _codes(run_cli("--format", "json", "models", cwd=root))
 
 
 def test_config_errors_name_the_key_and_the_file(tmp_path: Path) -> None:

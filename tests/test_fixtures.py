@@ -24,8 +24,8 @@ from conftest import FIXTURES, run_cli
 FILES = sorted(p for p in FIXTURES.rglob("*.py"))
 # Which codes may explain each measured label.
 LABEL_CODES = {
-    "vanishing": {"GRD001", "GRD003", "GRD004", "GRD005"},
-    "exploding": {"GRD004", "GRD005", "GRD006"},
+    "vanishing": {"GRD001", "GRD003", "GRD004", "GRD005", "GRD010"},  # GRD010: every gradient exactly 0
+    "exploding": {"GRD004", "GRD005", "GRD006", "GRD010"},  # GRD010: a head saturated by a blow-up
     "symmetric": {"GRD002"},
     "healthy": set(),
 }
@@ -38,9 +38,6 @@ KNOWN_MISSES = {
                                             "construction: values computed from arrays are not modelled",
     "holdout/torch/sine_activation_default_init.py": "sin(30·x) activation (SIREN w0) is not in the estimator's "
                                                      "activation set",
-    "tensorflow/mlp_random_normal_relu.py": "forward blow-up with a balanced weight-gradient ratio (estimated q≈1e10, "
-                                             "measured loss 1.4e10, ratio 0.16): no rule reports a forward scale "
-                                             "below float32 overflow yet (issue 11)",
     "holdout/torch/weight_norm_large_g_tanh.py": "weight_norm magnitude `original0` filled after wrapping: the "
                                                  "parametrization's effective weight scale is not modelled",
 }

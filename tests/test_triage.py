@@ -53,7 +53,7 @@ def test_every_diagnosis_is_reported_by_exactly_one_rule(name: str, source: str)
             for finding in rule.check(model, context):
                 assert finding.estimate is not None, f"{rule.code} finding without an estimate"
                 reported.setdefault(id(finding.estimate), []).append(rule.code)
-        diagnoses = diagnose(model, options.vanishing_log10, options.exploding_log10)
+        diagnoses = diagnose(model, options.vanishing_log10, options.exploding_log10, options.frozen_log10)
         for diagnosis in diagnoses:
             codes = reported.pop(id(diagnosis.estimate), [])
             assert codes == [diagnosis.owner], (model.name, diagnosis.cause, codes)

@@ -1,9 +1,12 @@
 """Triage: which gradient problem a model has, and which single rule reports it.
 
-``diagnose`` turns the estimates over a model's plain runs and residual segments into
-``Diagnosis`` objects, each with exactly one ``Cause``; ``OWNERS`` says which rule reports
-each cause. Rules ask for their own diagnoses (``diagnoses_for``) instead of re-deriving
-them, so a problem can neither be reported twice nor fall between two rules.
+``diagnose`` judges each propagation segment of a model (``gradlint.analysis.flow``: the whole
+main path, split only where the estimate cannot see through) by the measurement protocol's
+three quantities — (a) the first/last weight-gradient ratio, (b) the forward scale (the loss at
+init, float32 overflow), (c) the relative gradient ‖∂L/∂W‖/‖W‖ — plus dead outputs, and gives
+each problem found one ``Cause``; ``OWNERS`` says which rule reports each cause. Rules ask for
+their own diagnoses (``diagnoses_for``) instead of re-deriving them, so a problem can neither
+be reported twice nor fall between two rules.
 """
 
 from __future__ import annotations
@@ -14,30 +17,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gradlint import gradflow
-from gradlint.analysis.estimation import (
-    estimate_segment,
-    estimate_units,
-    model_segments,
-)
+from gradlint.analysis.flow import Segment, model_segments, run_segment, segment_flow
 from gradlint.analysis.inits import FAN_AWARE_INITS, FIXED_SCALE_INITS, matched_sigma_w2
-from gradlint.analysis.units import Run, Unit, input_width, plain_runs
+from gradlint.analysis.units import Unit
 from gradlint.estimate import Estimate
+from gradlint.gradflow.propagate import Propagation
 from gradlint.model import Model
+from gradlint.verdict import DEFAULT as PROTOCOL
 
-# A vanishing run of non-saturating layers shorter than this is not reported: shallow stacks
-# with an attenuation estimate near the threshold are where the estimate is least reliable.
+# A ratio-only vanishing verdict on a plain stack of non-saturating layers shorter than this is
+# not reported: shallow stacks near the threshold are where the estimate is least reliable.
 MIN_DEPTH = 6
+LOG10_EXPLODING_LOSS = math.log10(PROTOCOL.exploding_loss)  # (b) loss > 1e6
+LOG10_EXPLODING_RELATIVE = math.log10(PROTOCOL.exploding_relative_grad)  # (c) ‖∂L/∂θ‖/‖θ‖ > 1e2
+LOG10_FROZEN = math.log10(PROTOCOL.frozen_first_relative_grad)  # (c) first layer ‖∂W‖/‖W‖ < 1e-7
 
 
 class Cause(str, enum.Enum):
     """Why gradients vanish or explode; each cause has exactly one owning rule (``OWNERS``)."""
 
-    SATURATING = "saturating"  # vanishing through sigmoid/tanh-family layers
-    DEPTH = "depth"  # vanishing through a deep plain stack of other activations
+    SATURATING = "saturating"  # vanishing through sigmoid/tanh-family layers (LayerNorm does not rescue)
+    DEPTH = "depth"  # vanishing through a deep stack of other activations
     INIT_SCALE = "init_scale"  # a fixed-scale init (N(0, s²), U(a, b)) wrong for the width
     INIT_MISMATCH = "init_mismatch"  # a fan-aware init whose gain suits another activation
-    EXPANDING = "expanding"  # a plain stack that amplifies the gradient (chaos, exponential)
+    EXPANDING = "expanding"  # a stack that amplifies (chaos, exponential activations)
     RESIDUAL_GROWTH = "residual_growth"  # unnormalized residual blocks whose variance compounds
+    DEAD_OUTPUT = "dead_output"  # softmax over one unit, or a head saturated by a forward blow-up
 
 
 # The one table of who reports what.
@@ -48,121 +53,188 @@ OWNERS: Mapping[Cause, str] = {
     Cause.INIT_MISMATCH: "GRD005",
     Cause.EXPANDING: "GRD006",
     Cause.RESIDUAL_GROWTH: "GRD006",
+    Cause.DEAD_OUTPUT: "GRD010",
 }
 
 
 @dataclass(eq=False)
 class Diagnosis:
-    """One gradient problem of a model: the units it spans, the estimate behind it, its cause."""
+    """One gradient problem of a model: the units it implicates, the estimate behind it, its cause."""
 
     cause: Cause
     direction: str  # vanishing | exploding
     estimate: Estimate
-    units: list[Unit] = field(default_factory=list)  # empty for a whole-path diagnosis
-    run: Run | None = None
-    matched: Estimate | None = None  # the same units with the init matching each activation
+    units: list[Unit] = field(default_factory=list)  # the implicated weight layers (message, span)
+    segment: Segment | None = None
+    flow: Propagation | None = None
+    matched: Estimate | None = None  # the same path with the init matching each activation
+    matched_ok: bool = False  # ... and that path is healthy: the matching init is a fix
+    criterion: str = "ratio"  # ratio | loss | relative_grad | frozen | nonfinite | dead_output
     blocks: int = 0  # residual blocks involved (RESIDUAL_GROWTH)
+    upstream: Cause | None = None  # DEAD_OUTPUT after a blow-up: what blew it up
 
     @property
     def owner(self) -> str:
         return OWNERS[self.cause]
 
-
-def saturating_stacks(run: Run) -> list[list[Unit]]:
-    """Maximal stretches of consecutive saturating units of a run (gated units excluded)."""
-    stacks: list[list[Unit]] = []
-    current: list[Unit] = []
-    for unit in run.units:
-        if unit.activation in gradflow.SATURATING and not unit.gated:
-            current.append(unit)
-        else:
-            if len(current) >= 2:
-                stacks.append(current)
-            current = []
-    if len(current) >= 2:
-        stacks.append(current)
-    return stacks
+    @property
+    def all_units(self) -> list[Unit]:
+        return self.segment.units if self.segment is not None else self.units
 
 
-def _direction(estimate: Estimate, vanishing_log10: float, exploding_log10: float) -> str | None:
-    ratio = estimate.log10_weight_ratio
-    if math.isnan(ratio):
-        return None
-    if ratio <= vanishing_log10:
-        return "vanishing"
-    if ratio >= exploding_log10 or estimate.overflows:
-        return "exploding"
+def _judge(p: Propagation, seg: Segment, vanishing_log10: float, exploding_log10: float,
+           frozen_log10: float = LOG10_FROZEN) -> tuple[str, str] | None:
+    """(direction, criterion) by the protocol's order (gradlint.verdict.judge), or None: healthy."""
+    whole = seg.starts_input and seg.ends_output
+    ratio = p.log10_ratio if len(p.layers) >= 2 else None
+    if ratio is not None and not seg.ends_output and p.layers[-1].depth > 0:
+        ratio = None  # a segment ending inside a residual branch: its last layer is no reference
+    explode = exploding_log10
+    if seg.batch_normalized:
+        # BatchNorm makes deep nets' gradients grow toward the input (Yang et al. 2019) and the
+        # estimate overshoots it on deep conv stacks (ResNet-152: 10^3.6 estimated, 264 measured):
+        # only the protocol's exploding label (> 1e4) is reported for a ratio alone.
+        explode = max(exploding_log10, math.log10(PROTOCOL.exploding_ratio))
+    if p.dead_head is not None:
+        return "vanishing", "dead_output"
+    if p.nonfinite:
+        return "exploding", "nonfinite"
+    if p.log10_loss is not None and p.log10_loss > LOG10_EXPLODING_LOSS:
+        return "exploding", "loss"
+    if whole and p.log10_relative_grad is not None and p.log10_relative_grad > LOG10_EXPLODING_RELATIVE:
+        return "exploding", "relative_grad"
+    if ratio is not None and not math.isnan(ratio) and ratio <= vanishing_log10:
+        return "vanishing", "ratio"
+    first = p.log10_first_relative_grad
+    if first is not None and p.log10_ce_rescale is not None:
+        first += p.log10_ce_rescale  # a probability head trains with cross-entropy, not MSE through it
+    if whole and first is not None and first < frozen_log10:
+        return "vanishing", "frozen"
+    if ratio is not None and not math.isnan(ratio) and ratio >= explode:
+        return "exploding", "ratio"
     return None
 
 
-def _vanishing_stacks(run: Run, vanishing_log10: float) -> list[tuple[list[Unit], Estimate]]:
-    out = []
-    for stack in saturating_stacks(run):
-        estimate = estimate_units(stack)
-        if estimate is not None and estimate.log10_weight_ratio <= vanishing_log10:
-            out.append((stack, estimate))
-    return out
+def to_estimate(p: Propagation, direction: str | None = None, criterion: str | None = None,
+                whole: bool = True) -> Estimate:
+    """The value a finding carries, from a propagation."""
+    gains = [math.sqrt(lf.chi) for lf in p.layers[1:] if lf.chi > 0]
+    typical = math.exp(sum(math.log(g) for g in gains) / len(gains)) if gains else None
+    return Estimate(
+        log10_weight_ratio=p.log10_ratio,
+        log10_backward_ratio=p.log10_backward_ratio,
+        layers=len(p.layers),
+        exact=p.exact,
+        assumptions=list(p.assumptions),
+        per_layer_gain=typical,
+        max_log10_q=p.log10_max_m,
+        log10_loss=p.log10_loss,
+        log10_forward_growth=p.log10_out_m,
+        log10_relative_grad=p.log10_relative_grad if whole else None,
+        log10_first_relative_grad=p.log10_first_relative_grad if whole else None,
+        nonfinite=p.nonfinite,
+        dead_output=p.dead_head is not None,
+        verdict=direction,
+        criterion=criterion,
+    )
 
 
-def _diagnose_run(run: Run, vanishing_log10: float, exploding_log10: float) -> list[Diagnosis]:
-    if len(run.units) < 2:
-        return []
-    estimate = estimate_units(run.units)
-    direction = None if estimate is None else _direction(estimate, vanishing_log10, exploding_log10)
-    stacks = _vanishing_stacks(run, vanishing_log10)
-    if estimate is None or direction is None:
-        # The run as a whole is within bounds, yet a saturating stack inside it is not.
-        return [Diagnosis(Cause.SATURATING, "vanishing", e, s, run) for s, e in stacks]
-    matched = estimate_units(run.units, sigma_override={id(u): matched_sigma_w2(u) for u in run.units})
-    matched_ok = (matched is not None and vanishing_log10 < matched.log10_weight_ratio < exploding_log10
-                  and not matched.overflows)
-    saturating = sum(u.activation in gradflow.SATURATING for u in run.units)
-    explicit = [u.init for u in run.units if u.init is not None and u.init.span is not None]
-    if direction == "vanishing" and saturating * 2 >= len(run.units):
-        if stacks:  # point at the stacks themselves, where the attenuation happens
-            return [Diagnosis(Cause.SATURATING, "vanishing", e, s, run) for s, e in stacks]
-        cause = Cause.SATURATING  # interleaved with other layers (sigmoid/ReLU alternating): the run
-    elif any(init.scheme in FIXED_SCALE_INITS for init in explicit):
-        cause = Cause.INIT_SCALE
-    elif matched_ok and any(init.scheme in FAN_AWARE_INITS for init in explicit):
-        cause = Cause.INIT_MISMATCH
-    elif direction == "vanishing" and stacks:
-        # A minority of saturating layers, but they alone attenuate past the threshold: report the stack.
-        return [Diagnosis(Cause.SATURATING, "vanishing", e, s, run) for s, e in stacks]
-    elif direction == "vanishing":
-        if len(run.units) < MIN_DEPTH:
-            return []
-        cause = Cause.DEPTH
-    else:
-        cause = Cause.EXPANDING
-    return [Diagnosis(cause, direction, estimate, run.units, run, matched)]
+def _explicit(units: list[Unit], schemes: frozenset[str]) -> list[Unit]:
+    return [u for u in units if u.init is not None and u.init.span is not None and u.init.scheme in schemes]
 
 
-def diagnose(model: Model, vanishing_log10: float = -3.0, exploding_log10: float = 3.0) -> list[Diagnosis]:
+def _healthy_with(seg: Segment, units: list[Unit], vanishing_log10: float, exploding_log10: float
+                  ) -> tuple[bool, Propagation | None]:
+    """Would the segment be healthy with the init matching each activation on ``units``?"""
+    override = {id(u.layer): matched_sigma_w2(u) for u in units}
+    what_if = run_segment(seg, override)
+    if what_if is None:
+        return False, None
+    return _judge(what_if, seg, vanishing_log10, exploding_log10) is None, what_if
+
+
+def _saturating_share(p: Propagation, seg: Segment) -> tuple[list[Unit], float]:
+    """The main-path saturating units and the share of the attenuation they cause (log √χ)."""
+    by_key = seg.unit_by_key
+    sat: list[Unit] = []
+    total = own = 0.0
+    for lf in p.layers:
+        unit = by_key.get(lf.key) if lf.key is not None else None
+        if unit is None or lf.chi <= 0:
+            continue
+        loss = -min(0.0, 0.5 * math.log10(lf.chi))
+        total += loss
+        if unit.activation in gradflow.SATURATING and not unit.gated:
+            sat.append(unit)
+            own += loss
+    return sat, (own / total if total > 0 else 0.0)
+
+
+def _attribute(seg: Segment, p: Propagation, direction: str, criterion: str,
+               vanishing_log10: float, exploding_log10: float) -> Diagnosis | None:
+    units = seg.units
+    estimate = to_estimate(p, direction, criterion, seg.starts_input and seg.ends_output)
+    fixed = _explicit(units, FIXED_SCALE_INITS)
+    fan = _explicit(units, FAN_AWARE_INITS)
+    sat, share = _saturating_share(p, seg)
+
+    def diagnosis(cause: Cause, implicated: list[Unit], what_if: tuple[bool, Propagation | None] = (False, None)
+                  ) -> Diagnosis:
+        ok, matched = what_if
+        m = to_estimate(matched) if matched is not None else None
+        return Diagnosis(cause, direction, estimate, implicated or units, seg, p, m, ok, criterion,
+                         blocks=seg.residual_blocks)
+
+    if criterion == "dead_output":
+        upstream = None
+        if p.head_q is not None and p.head_q > 1e2:  # saturated by a blow-up: say what blew it up
+            upstream = Cause.INIT_SCALE if fixed else Cause.INIT_MISMATCH if fan else (
+                Cause.RESIDUAL_GROWTH if seg.unnormalized_blocks else Cause.EXPANDING)
+        d = diagnosis(Cause.DEAD_OUTPUT, units[-1:])
+        d.upstream = upstream
+        return d
+    if direction == "vanishing" and len(sat) >= 2 and (2 * len(sat) >= len(units) or share >= 0.5):
+        return diagnosis(Cause.SATURATING, sat, _healthy_with(seg, units, vanishing_log10, exploding_log10))
+    if fixed:
+        return diagnosis(Cause.INIT_SCALE, fixed, _healthy_with(seg, units, vanishing_log10, exploding_log10))
+    if fan:
+        what_if = _healthy_with(seg, units, vanishing_log10, exploding_log10)
+        if what_if[0]:
+            return diagnosis(Cause.INIT_MISMATCH, fan, what_if)
+    if direction == "vanishing":
+        if criterion == "ratio" and len(units) < MIN_DEPTH:
+            return None
+        return diagnosis(Cause.DEPTH, units, _healthy_with(seg, units, vanishing_log10, exploding_log10))
+    if seg.unnormalized_blocks:
+        return diagnosis(Cause.RESIDUAL_GROWTH, units)
+    return diagnosis(Cause.EXPANDING, units)
+
+
+def diagnose(model: Model, vanishing_log10: float = -3.0, exploding_log10: float = 3.0,
+             frozen_log10: float = LOG10_FROZEN) -> list[Diagnosis]:
     """Every gradient problem of ``model`` the estimate sees, each with one cause (cached per model)."""
-    cache_key = (vanishing_log10, exploding_log10)
+    cache_key = (vanishing_log10, exploding_log10, frozen_log10)
     cache = model.__dict__.setdefault("_diagnoses", {})
     if cache_key in cache:
         return cache[cache_key]  # type: ignore[no-any-return]
     out: list[Diagnosis] = []
-    for run in plain_runs(model.path, input_width(model)):
-        out.extend(_diagnose_run(run, vanishing_log10, exploding_log10))
-    if not any(d.direction == "exploding" for d in out):
-        # Residual stacks: the runs between them may each be fine while the blocks compound.
-        for segment in model_segments(model.path, input_width(model)):
-            blocks = sum(isinstance(item, gradflow.ResidualBlock) for item in segment)
-            if not blocks:
-                continue
-            estimate = estimate_segment(segment)
-            if estimate is None or not (estimate.log10_weight_ratio >= exploding_log10 or estimate.overflows):
-                continue
-            out.append(Diagnosis(Cause.RESIDUAL_GROWTH, "exploding", estimate, blocks=blocks))
-            break  # one finding per model: the first segment that explodes explains the rest
+    for seg in model_segments(model):
+        if seg.constant_hidden:
+            continue  # a constant hidden init is a symmetry problem (GRD002), its estimate meaningless
+        p = segment_flow(seg)
+        if p is None:
+            continue
+        verdict = _judge(p, seg, vanishing_log10, exploding_log10, frozen_log10)
+        if verdict is None:
+            continue
+        diagnosis = _attribute(seg, p, *verdict, vanishing_log10, exploding_log10)
+        if diagnosis is not None:
+            out.append(diagnosis)
     cache[cache_key] = out
     return out
 
 
-def diagnoses_for(model: Model, code: str, vanishing_log10: float = -3.0,
-                  exploding_log10: float = 3.0) -> list[Diagnosis]:
+def diagnoses_for(model: Model, code: str, vanishing_log10: float = -3.0, exploding_log10: float = 3.0,
+                  frozen_log10: float = LOG10_FROZEN) -> list[Diagnosis]:
     """The diagnoses of ``model`` that rule ``code`` owns."""
-    return [d for d in diagnose(model, vanishing_log10, exploding_log10) if OWNERS[d.cause] == code]
+    return [d for d in diagnose(model, vanishing_log10, exploding_log10, frozen_log10) if OWNERS[d.cause] == code]

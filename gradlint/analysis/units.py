@@ -1,10 +1,8 @@
-"""Weight units and plain runs: the main path linearized for gradient-flow reasoning.
+"""Weight units: the main path linearized for messages and simple questions.
 
 A *unit* is one weight layer together with what acts on its output before the next
-weight layer: its activation, and whether a normalization sits there. A *run* is a
-maximal sequence of units on the main path with no normalization, residual connection,
-recurrent/attention block or unresolved call between them — the stretch over which
-gradient-flow theory for a plain network applies.
+weight layer: its activation, and whether a normalization sits there. (The estimate itself
+propagates over the whole path: ``gradlint.analysis.flow``.)
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gradlint import gradflow
-from gradlint.model import Gate, Init, Layer, LayerKind, Model, Node, Residual
+from gradlint.model import Gate, Init, Layer, LayerKind, Model, Node
 
 # Layers that do not end a unit: they scale or re-arrange, they do not saturate.
 _TRANSPARENT_KINDS = frozenset({LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER})
@@ -34,16 +32,6 @@ class Unit:
     @property
     def init(self) -> Init | None:
         return self.layer.weight_init
-
-
-@dataclass
-class Run:
-    """Consecutive plain units; ``starts_at_input`` when nothing precedes the first unit."""
-
-    units: list[Unit]
-    starts_at_input: bool
-    ends_model: bool  # the last unit is the model's output head
-    after: str | None = None  # what precedes the run: "normalization", "residual", ...
 
 
 def input_width(model: Model) -> int | None:
@@ -135,41 +123,6 @@ def _out_width(path: list[Node], width: int | None) -> int | None:
         if isinstance(item, Unit) and item.fan_out is not None:
             width = item.fan_out // (item.layer.receptive or 1)
     return width
-
-
-def plain_runs(path: list[Node], width: int | None = None) -> list[Run]:
-    """Maximal runs of units with no normalization, residual or barrier between them."""
-    runs: list[Run] = []
-    current: list[Unit] = []
-    after: str | None = None
-    seen_anything = False
-    items = list(units_and_barriers(path, width))
-    last_unit_index = max((i for i, item in enumerate(items) if isinstance(item, Unit)), default=-1)
-    for index, item in enumerate(items):
-        if isinstance(item, Unit):
-            current.append(item)
-            if item.normalized:
-                runs.append(Run(current, starts_at_input=after is None and not seen_anything,
-                                ends_model=index == last_unit_index, after=after))
-                seen_anything = True
-                current = []
-                after = "normalization"
-            continue
-        if isinstance(item, Layer) and item.kind == LayerKind.ACTIVATION:
-            continue
-        if current:
-            runs.append(Run(current, starts_at_input=after is None and not seen_anything,
-                            ends_model=False, after=after))
-            current = []
-        seen_anything = True
-        if isinstance(item, Residual):
-            after = "residual"
-        elif isinstance(item, Layer):
-            after = item.kind.value
-    if current:
-        runs.append(Run(current, starts_at_input=after is None and not seen_anything,
-                        ends_model=True, after=after))
-    return runs
 
 
 def model_units(model: Model) -> list[Unit]:

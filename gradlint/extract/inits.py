@@ -23,18 +23,33 @@ def make_init(scheme: str, names: tuple[str, ...], args: list[Value], kwargs: di
                 return Init("unknown", {}, span_of(node))  # U(-1, 1e308): no number is better than a wrong one
             params[key] = float(value.value)
         elif isinstance(value, Const) and isinstance(value.value, str):
-            if key == "mode":
-                if value.value.lower() == "fan_avg":
-                    params["mode"] = 2.0  # gradflow's numeric mode code (VarianceScaling(mode="fan_avg"))
-                else:
-                    params["fan_out_mode"] = 1.0 if value.value == "fan_out" else 0.0
+            if key == "mode":  # a code, as params are numbers (gradlint.model.INIT_MODES)
+                params["mode"] = {"fan_in": 0.0, "fan_out": 1.0, "fan_avg": 2.0}.get(value.value.lower(), 0.0)
             elif key == "nonlinearity":
                 params["gain"] = torch_gain(value.value, params.get("a", 0.0), strict=False)
         elif key in ("value", "std", "gain", "a", "b", "mean"):
             return Init("unknown", {}, span_of(node))
     if scheme.startswith("kaiming") and "gain" not in params:
         params["gain"] = torch_gain("leaky_relu", params.get("a", 0.0))  # torch's default nonlinearity
-    return Init(scheme, params, span_of(node))
+    return Init(scheme, params, span_of(node), written_as(node))
+
+
+def written_as(node: ast.AST, limit: int = 100) -> str | None:
+    """A call as the source writes it (normalized by ``ast.unparse``), for messages."""
+    if not isinstance(node, ast.Call):
+        return None
+    values = list(node.args[1:] if isinstance(node.func, ast.Attribute) and node.args and node.func.attr.endswith("_")
+                  else node.args) + [k.value for k in node.keywords]
+    if not all(_literal(v) for v in values):
+        return None  # `std=scale`: the numbers (Init.params) say more than the names
+    text = ast.unparse(node)
+    return text if len(text) <= limit else None
+
+
+def _literal(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Constant)
 
 
 def scale_init(op: ast.operator, left: Value, right: Value) -> Value:

@@ -298,7 +298,7 @@ def keras_init(value: Value | None, node: ast.AST, default: Init) -> Init | None
         spec = catalog.KERAS_INIT_CLASSES.get(value.value) or catalog.KERAS_INIT_CLASSES.get(value.value.lower())
         if spec is None:
             return None
-        return Init(spec[0], {}, span_of(node))
+        return Init(spec[0], {}, span_of(node), repr(value.value))
     if isinstance(value, Ref):
         spec = catalog.KERAS_INIT_CLASSES.get(value.leaf)
         return Init(spec[0], {}, span_of(node)) if spec else None

@@ -1,0 +1,392 @@
+"""One end-to-end propagation per model: the model description as ``gradflow.propagate`` items.
+
+The whole main path — weight layers with the norm and activation that follow them, norms and
+activations on their own (post-LN, ``tanh(x + f(x))``), residual blocks with their shortcut,
+branch scale (ReZero, layer scale, SkipInit) or zero-initialised last layer, gates, the output
+head — becomes one chain of items. Only what the estimate cannot see through splits it into
+*segments*: unresolved calls, recurrent and attention layers, a scale or gate whose value is
+unknown. A segment after such a barrier starts from an assumed unit-variance input, and its
+absolute quantities are only judged when it ends the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from gradlint import gradflow
+from gradlint.analysis.inits import bias_var_of, sigma_w2_of
+from gradlint.analysis.units import Unit, input_width
+from gradlint.gradflow.chain import WeightLayer
+from gradlint.gradflow.propagate import Activation, Block, Gated, Item, Norm, Propagation, Scale, propagate
+from gradlint.model import Gate, Layer, LayerKind, Model, Node
+
+_WEIGHT_KINDS = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
+_BARRIER_KINDS = (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)
+_TRANSPARENT_KINDS = (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER)
+#: Plausible σ_w² for an init gradlint could not resolve (PyTorch default, Glorot/LeCun, He).
+_UNKNOWN_CANDIDATES = (1.0 / 3.0, 1.0, 2.0)
+
+
+class _Barrier(Exception):
+    """A node the estimate cannot see through, inside a block or a gate: the block is a barrier."""
+
+
+def norm_kind_of(op: str) -> str | None:
+    """``batch`` / ``layer`` / ``rms`` from a normalization's name; None: not a variance reset."""
+    name = op.lower()
+    if "batch" in name or "instance" in name:
+        return "batch"  # statistics per unit (and per example for InstanceNorm): offsets removed
+    if "rms" in name:
+        return "rms"
+    if "layer" in name or "group" in name:
+        return "layer"
+    return None  # LocalResponseNorm, F.normalize, UnitNormalization, SpectralNormalization
+
+
+@dataclass
+class Segment:
+    """A stretch of the main path the propagation sees through, with what it needs to report."""
+
+    items: list[Item]
+    units: list[Unit]  # main-path weight layers in execution order
+    starts_input: bool
+    ends_output: bool
+    after: Layer | None = None  # the barrier before it
+    unknown_init: bool = False
+    constant_hidden: bool = False  # a hidden weight layer with a constant init: GRD002's, not ours
+    residual_blocks: int = 0
+    unnormalized_blocks: int = 0  # residual blocks with no norm and no scale in their branch
+    head: Layer | None = None  # the layer holding the output activation
+    notes: list[str] = field(default_factory=list)
+    flow: Propagation | None = None
+
+    @property
+    def batch_normalized(self) -> bool:
+        """Some weight layer or stream of the segment is batch-normalized."""
+        def visit(items: list[Item] | tuple[Item, ...]) -> bool:
+            for item in items:
+                if isinstance(item, WeightLayer) and item.normalized and item.norm_kind == "batch":
+                    return True
+                if isinstance(item, Norm) and item.kind == "batch":
+                    return True
+                if isinstance(item, Block) and (visit(item.branch) or visit(item.shortcut)):
+                    return True
+            return False
+        return visit(self.items)
+
+    @property
+    def unit_by_key(self) -> dict[int, Unit]:
+        return {id(u.layer): u for u in self.units}
+
+
+@dataclass
+class _Ctx:
+    units: list[Unit] = field(default_factory=list)
+    unknown_init: bool = False
+    constant_hidden: bool = False
+    blocks: int = 0
+    unnormalized: int = 0
+    notes: list[str] = field(default_factory=list)
+    head: Layer | None = None
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+class _Builder:
+    def __init__(self, framework: str, flat_input: bool) -> None:
+        self.framework = framework
+        # torch's nn.Softmax(dim=1) after a 1-unit Linear is the constant 1 only when dim 1 holds the
+        # features: on flat (batch, features) inputs; on sequences it is attention pooling over time.
+        self.flat_input = flat_input
+
+    def weight(self, layer: Layer, width: int | None, ctx: _Ctx, main: bool) -> tuple[WeightLayer, Unit, int | None]:
+        receptive = layer.receptive or 1
+        fan_in = layer.fan_in
+        rows = None
+        if layer.kind == LayerKind.EMBEDDING:
+            rows, fan_in = layer.fan_in, 1
+        elif fan_in is None and width is not None:
+            fan_in = width * receptive
+        unit = Unit(layer, fan_in=fan_in, fan_out=layer.fan_out)
+        if layer.activation and layer.activation != "linear":
+            unit.activation, unit.act_param, unit.act_layer = layer.activation, layer.act_param, layer
+        sigma_w2, note = sigma_w2_of(unit)
+        if note:
+            ctx.note(note)
+        if sigma_w2 is None:
+            ctx.unknown_init = True
+        out = layer.fan_out // receptive if layer.fan_out is not None and layer.kind == LayerKind.CONV else layer.fan_out
+        act = unit.activation if unit.activation in gradflow.ACTIVATIONS else "linear"
+        if unit.activation not in gradflow.ACTIVATIONS and unit.activation not in ("linear", "softmax"):
+            ctx.note(f"activation {unit.activation} treated as linear")
+        has_bias = layer.bias is not False and layer.kind != LayerKind.EMBEDDING
+        wl = WeightLayer(sigma_w2, act, bias_var_of(unit), False, unit.act_param, layer.describe(), fan_in,
+                         fan_out=out, embedding=layer.kind == LayerKind.EMBEDDING, rows=rows,
+                         bias_width=out if has_bias else None, key=id(layer))
+        if main:
+            ctx.units.append(unit)
+        return wl, unit, out if out is not None else width
+
+    def path(self, nodes: list[Node], width: int | None, ctx: _Ctx, main: bool, top: bool = False
+             ) -> tuple[list[list[Item]], list[Layer | None], int | None]:
+        """Items of ``nodes`` split at barriers (only at the top level; inside, a barrier raises)."""
+        segments: list[list[Item]] = [[]]
+        barriers: list[Layer | None] = [None]
+        pending: tuple[int, Unit] | None = None  # the last weight layer, while a norm/act can still fold in
+        last_meaningful = _last_meaningful(nodes) if top else None
+        for node in nodes:
+            items = segments[-1]
+            if isinstance(node, Layer):
+                kind = node.kind
+                if kind in _WEIGHT_KINDS or (kind == LayerKind.OTHER and node.op == "matmul"):
+                    wl, unit, width = self.weight(node, width, ctx, main)
+                    items.append(wl)
+                    pending = (len(items) - 1, unit)
+                    if top and node is last_meaningful:
+                        ctx.head = node
+                    if unit.activation == "softmax":  # Keras Dense(k, activation="softmax"): the last axis
+                        if top and node is last_meaningful:
+                            items.append(Activation("softmax", label=node.describe(), width=width))
+                        pending = None
+                    continue
+                if kind == LayerKind.ACTIVATION:
+                    act = node.activation or "other"
+                    if act == "softmax":
+                        if top and node is last_meaningful:
+                            after_dense = pending is not None and pending[1].layer.kind == LayerKind.DENSE
+                            known = after_dense and (self.framework == "keras" or self.flat_input)
+                            items.append(Activation("softmax", label=node.describe(), width=width if known else None))
+                            ctx.head = node
+                        pending = None  # mid-path softmax (attention weights): passes the values on
+                        continue
+                    if act not in gradflow.ACTIVATIONS:
+                        ctx.note(f"activation {act} treated as linear")
+                        continue
+                    if top and node is last_meaningful:
+                        ctx.head = node
+                    if pending is not None and isinstance(items[pending[0]], WeightLayer) and \
+                            items[pending[0]].activation == "linear":  # type: ignore[union-attr]
+                        index, unit = pending
+                        items[index] = replace(items[index], activation=act, act_param=node.act_param)  # type: ignore[arg-type]
+                        unit.activation, unit.act_param, unit.act_layer = act, node.act_param, node
+                    else:
+                        items.append(Activation(act, node.act_param, node.describe(), width))
+                        if pending is not None and pending[1].activation == "linear":
+                            pending[1].activation, pending[1].act_layer = act, node
+                    pending = None
+                    continue
+                if kind == LayerKind.NORMALIZATION:
+                    norm = norm_kind_of(node.op)
+                    if norm is None:
+                        if "normalize" in node.op.lower() or "unit" in node.op.lower():
+                            pending = None
+                            self._barrier(node, segments, barriers, top)
+                        continue  # local response norm: close to the identity
+                    zero_gamma = node.weight_init is not None and node.weight_init.constant_value == 0
+                    folded = False
+                    if pending is not None:
+                        index, unit = pending
+                        wl = items[index]
+                        if isinstance(wl, WeightLayer) and wl.activation == "linear" and not wl.normalized:
+                            items[index] = replace(wl, normalized=True, norm_kind="batch" if norm == "batch" else "layer")
+                            unit.normalized, unit.norm_layer = True, node
+                            folded = True
+                    if not folded:
+                        items.append(Norm(norm, node.describe(), width))
+                        pending = None
+                    if zero_gamma:
+                        items.append(Scale(0.0, f"zero-initialised {node.op} weight"))
+                        pending = None
+                    continue
+                if kind == LayerKind.SCALE:
+                    if node.scale_value is None or not math.isfinite(node.scale_value):
+                        pending = None
+                        self._barrier(node, segments, barriers, top)
+                        continue
+                    items.append(Scale(node.scale_value, node.describe()))
+                    pending = None
+                    continue
+                if kind in _TRANSPARENT_KINDS:
+                    continue
+                # recurrent, attention, unknown
+                pending = None
+                self._barrier(node, segments, barriers, top)
+                if node.fan_out is not None:
+                    width = node.fan_out
+                continue
+            if isinstance(node, Gate):
+                if pending is not None:
+                    pending[1].gated = True
+                try:
+                    sub, _, _ = self.path(node.path, width, _Ctx(), main=False)
+                except _Barrier:
+                    pending = None
+                    self._barrier(None, segments, barriers, top)
+                    continue
+                items.append(Gated(tuple(sub[0]), "gate"))
+                pending = None
+                continue
+            # Residual
+            pending = None
+            try:
+                branch, _, w_branch = self.path(node.branch, width, ctx, main)
+                shortcut, _, w_short = self.path(node.shortcut, width, ctx, main)
+            except _Barrier:
+                self._barrier(None, segments, barriers, top)
+                continue
+            self._check_branch(branch[0], ctx)
+            ctx.blocks += 1
+            if not any(isinstance(i, (Norm, Scale)) or (isinstance(i, WeightLayer) and i.normalized)
+                       for i in branch[0]):
+                ctx.unnormalized += 1
+            items.append(Block(tuple(branch[0]), tuple(shortcut[0]), node.concat, "residual block",
+                               (w_short if node.shortcut else width, w_branch)))
+            width = (w_short or 0) + (w_branch or 0) if node.concat and w_short and w_branch else (w_branch or width)
+        return segments, barriers, width
+
+    def _barrier(self, node: Layer | None, segments: list[list[Item]], barriers: list[Layer | None],
+                 top: bool) -> None:
+        if not top:
+            raise _Barrier()
+        segments.append([])
+        barriers.append(node)
+
+    def _check_branch(self, branch: list[Item], ctx: _Ctx) -> None:
+        """A zero init is a design at a branch's last weight layer (Fixup, ReZero, SkipInit),
+        a symmetry problem anywhere else (GRD002's)."""
+        weights = [i for i in branch if isinstance(i, WeightLayer)]
+        for wl in weights[:-1]:
+            if wl.sigma_w2 == 0.0:
+                ctx.constant_hidden = True
+
+
+def _last_meaningful(nodes: list[Node]) -> Node | None:
+    for node in reversed(nodes):
+        if isinstance(node, Layer) and node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER,
+                                                     LayerKind.SCALE) and node.op != "matmul":
+            continue
+        return node
+    return None
+
+
+def model_segments(model: Model) -> list[Segment]:
+    """The model's main path as propagation segments (cached on the model)."""
+    cached = model.__dict__.get("_flow_segments")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    ctx = _Ctx()
+    hint = model.input_hint
+    builder = _Builder(model.framework, hint is not None and hint.kind == "features" and bool(hint.shape)
+                       and len(hint.shape) == 1)
+    try:
+        raw, barriers, _ = builder.path(model.path, input_width(model), ctx, main=True, top=True)
+    except (_Barrier, RecursionError):
+        raw, barriers = [], []
+    # Units per segment, in order: split ctx.units by which segment holds their weight layer.
+    where: dict[int, int] = {}
+    for index, items in enumerate(raw):
+        for key in _keys(items):
+            where[key] = index
+    segments: list[Segment] = []
+    for index, items in enumerate(raw):
+        units = [u for u in ctx.units if where.get(id(u.layer)) == index]
+        seg = Segment(items, units, starts_input=index == 0, ends_output=index == len(raw) - 1,
+                      after=barriers[index])
+        seg.unknown_init = any(_is_unknown(i) for i in items)
+        top_weights = [i for i in items if isinstance(i, WeightLayer)]
+        seg.constant_hidden = ctx.constant_hidden or any(w.sigma_w2 == 0.0 for w in top_weights)
+        seg.residual_blocks = sum(isinstance(i, Block) for i in items)
+        seg.unnormalized_blocks = ctx.unnormalized if seg.residual_blocks else 0
+        seg.head = ctx.head if seg.ends_output else None
+        seg.notes = list(ctx.notes)
+        segments.append(seg)
+    model.__dict__["_flow_segments"] = segments
+    return segments
+
+
+def _keys(items: list[Item] | tuple[Item, ...]) -> list[int]:
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, WeightLayer) and item.key is not None:
+            out.append(item.key)
+        elif isinstance(item, Block):
+            out += _keys(item.shortcut) + _keys(item.branch)
+    return out
+
+
+def _is_unknown(item: Item) -> bool:
+    if isinstance(item, WeightLayer):
+        return item.sigma_w2 is None
+    if isinstance(item, Block):
+        return any(_is_unknown(i) for i in item.branch + item.shortcut)
+    if isinstance(item, Gated):
+        return any(_is_unknown(i) for i in item.path)
+    return False
+
+
+def _fill(items: list[Item] | tuple[Item, ...], value: float, override: dict[int, float] | None) -> list[Item]:
+    out: list[Item] = []
+    for item in items:
+        if isinstance(item, WeightLayer):
+            if override and item.key in override:
+                item = replace(item, sigma_w2=override[item.key])
+            elif item.sigma_w2 is None:
+                item = replace(item, sigma_w2=value)
+        elif isinstance(item, Block):
+            item = replace(item, branch=tuple(_fill(item.branch, value, override)),
+                           shortcut=tuple(_fill(item.shortcut, value, override)))
+        elif isinstance(item, Gated):
+            item = replace(item, path=tuple(_fill(item.path, value, override)))
+        out.append(item)
+    return out
+
+
+def _badness(p: Propagation) -> float:
+    """How far a propagation is from healthy (to keep, for an unknown init, the most benign guess)."""
+    bad = max(0.0, abs(p.log10_ratio) - 2.0) if math.isfinite(p.log10_ratio) else 50.0
+    if p.log10_loss is not None:
+        bad += max(0.0, p.log10_loss - 3.0)
+    first = p.log10_first_relative_grad
+    if first is not None and math.isfinite(first):
+        bad += max(0.0, -4.0 - first)
+    return bad + (50.0 if p.nonfinite else 0.0)
+
+
+def run_segment(seg: Segment, override: dict[int, float] | None = None) -> Propagation | None:
+    """Propagate one segment; ``override`` maps layer keys to a σ_w² to use instead (what-ifs).
+
+    An unknown init is tried at each plausible σ_w² and the most benign result kept, so that a
+    finding survives whatever common init was used."""
+    if not seg.units:
+        return None
+    candidates = _UNKNOWN_CANDIDATES if seg.unknown_init else (1.0,)
+    best: Propagation | None = None
+    for value in candidates:
+        items = _fill(seg.items, value, override)
+        try:
+            prop = propagate(items, ends_output=seg.ends_output)
+        except (ArithmeticError, ValueError):
+            return None  # absurd constants: no number rather than a made-up one
+        if best is None or _badness(prop) < _badness(best):
+            best = prop
+    assert best is not None
+    if seg.unknown_init:
+        best.exact = False
+        best.assumptions.insert(0, "init unknown for some layers: tried σ_w² ∈ {1/3, 1, 2}, kept the most benign")
+    if not seg.starts_input and seg.after is not None:
+        best.exact = False
+        best.assumptions.insert(0, f"after {seg.after.describe()}: unit-variance input assumed")
+    for note in seg.notes:
+        if note not in best.assumptions:
+            best.assumptions.append(note)
+            best.exact = False
+    return best
+
+
+def segment_flow(seg: Segment) -> Propagation | None:
+    if seg.flow is None:
+        seg.flow = run_segment(seg)
+    return seg.flow

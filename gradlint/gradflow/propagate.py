@@ -1,0 +1,586 @@
+"""End-to-end propagation: one forward and one backward mean-field pass over a whole path.
+
+The static twin of the measurement protocol (reference.md §1b): N(0, 1) input, MSE loss to
+N(0, 1) targets, a batch of ``batch_size`` in train mode. Where :mod:`.chain` reasons about
+the ratio between two weight layers, this module tracks absolute scales, so it also sees a
+forward blow-up (the loss at init), frozen layers (‖∂L/∂W‖/‖W‖) and saturated heads.
+
+State carried forward, per component of the stream (the mean-field "two-sample" picture):
+
+* ``m``   = E[x²], the second moment of one example;
+* ``mab`` = E[x_a·x_b] for two different examples: what they share — per-unit offsets
+  (biases, the mean of a non-centred activation seen through the next weight layer) and the
+  global mean. BatchNorm removes it; LayerNorm keeps the per-unit part;
+* ``mu``  = E[x], the global mean (over units and examples): non-zero after ReLU, sigmoid,
+  softplus… and after residual sums of such outputs. A weight layer (zero-mean weights)
+  maps it to zero; LayerNorm removes it; an activation of a non-centred input uses it.
+
+Backward, per example: ``lg`` = ln‖δ‖² (δ = ∂L/∂(stream), summed over the stream's units)
+and ``r`` = δ_a·δ_b/‖δ‖², the coherence across two examples (what makes batch-summed weight
+gradients add up). At the output of the path, for MSE over B·n outputs (mean reduction):
+‖δ‖² = 4·(m_y + 1)/(B²·n) per example and r = mab_y/(m_y + 1).
+
+Weight layer l: ‖∂L/∂W‖² (batch) ≈ B·‖δ_l‖²·fan_in·m_in·(1 + (B−1)·r_l·mab_in/m_in) and
+‖W‖² = rows·fan_out·Var(W) = fan_out·σ_w² (rows = fan_in; an embedding: rows = vocabulary).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gradlint.gradflow.activations import (
+    _Q_CLAMP,
+    _act_stats,
+    _param,
+    _phi_cdf,
+    _two_point,
+    canonical_activation,
+    shifted_moments,
+)
+from gradlint.gradflow.chain import ResidualBlock, WeightLayer
+
+#: float32's largest value: an activation beyond it is inf (its square, the loss, at 3.4e38).
+F32_MAX = 3.4028234663852886e38
+#: Saturating heads: outside (lo, hi) in the pre-activation, float32 gives a gradient of exactly 0
+#: (sigmoid rounds to 1 above 17 and its e^u underflows below −88; tanh rounds to ±1 beyond 9).
+_DEAD_BANDS: dict[str, tuple[float, float]] = {
+    "sigmoid": (-88.0, 17.0), "softmax": (-88.0, 17.0), "tanh": (-9.0, 9.0),
+    "hard_sigmoid": (-3.0, 3.0), "hardtanh": (-1.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class Norm:
+    """A normalization on its own (not right after a weight layer): ``batch`` (BatchNorm,
+    InstanceNorm: statistics per unit), ``layer`` (LayerNorm, GroupNorm: per example over
+    features, centred), ``rms`` (RMSNorm: per example, not centred)."""
+
+    kind: str
+    label: str = ""
+    width: int | None = None  # for its affine parameters in ‖θ‖
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation on its own: after a residual sum, after a norm, or a second activation.
+
+    ``softmax`` over ``width`` outputs is modelled per unit as sigmoid(u − ln(width − 1)); over
+    one output it is the constant 1."""
+
+    activation: str
+    act_param: float | None = None
+    label: str = ""
+    width: int | None = None
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Multiplication by a constant (layer scale, ReZero α, SkipInit, DeepNorm's α): ``value``."""
+
+    value: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Gated:
+    """``x * g(x)``: the stream times the output of ``path`` (SE, GLU, SwiGLU), applied to the
+    current stream. The gate path's weights are not on the main path (no records)."""
+
+    path: tuple[Item, ...]
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Block:
+    """``shortcut(x) + branch(x)`` (``concat``: DenseNet-style concatenation), general form of
+    :class:`ResidualBlock`: any items in the branch and the shortcut (empty = identity)."""
+
+    branch: tuple[Item, ...]
+    shortcut: tuple[Item, ...] = ()
+    concat: bool = False
+    label: str = ""
+    widths: tuple[int | None, int | None] = (None, None)  # (shortcut, branch) output widths, for concat
+
+
+Item = WeightLayer | ResidualBlock | Norm | Activation | Scale | Gated | Block
+
+
+@dataclass
+class LayerFlow:
+    """One weight layer of the main path (execution order), absolute at init."""
+
+    label: str
+    q: float  # pre-activation variance entering its activation (1 after a norm)
+    q_pre: float  # before the norm, if any
+    chi: float  # its backward gain σ_w²·E[φ′²] (over the norm's variance when normalized)
+    log10_grad: float  # log10 ‖∂L/∂W‖ for the batch; −inf when exactly zero
+    log10_weight: float  # log10 ‖W‖; −inf for a zero init
+    log10_backward: float  # log10 ‖δ‖ per example at the layer's output
+    key: int | None = None
+    embedding: bool = False
+    depth: int = 0  # residual nesting: 0 on the top-level path
+
+    @property
+    def log10_relative(self) -> float:
+        if self.log10_weight == -math.inf:
+            return math.inf if self.log10_grad > -math.inf else -math.inf
+        return self.log10_grad - self.log10_weight
+
+
+@dataclass
+class Propagation:
+    """Result of :func:`propagate`. log10 quantities; ratios are first / last weight layer."""
+
+    layers: list[LayerFlow]
+    log10_ratio: float  # weight-gradient ratio (batch), first layer with a gradient over the last
+    log10_backward_ratio: float
+    log10_out_m: float  # output second moment (forward growth from a unit-variance input)
+    log10_max_m: float  # the largest second moment anywhere on the path
+    log10_loss: float | None  # MSE to N(0, 1) targets (None when the path does not end the model)
+    log10_relative_grad: float | None  # ‖∂L/∂θ‖/‖θ‖ over the path's parameters
+    nonfinite: bool  # float32 overflows somewhere (inf/NaN in the forward or the loss)
+    dead_head: str | None  # why every gradient is exactly 0 at init, if it is
+    head_q: float | None  # pre-activation variance of a saturating head
+    exact: bool
+    assumptions: list[str] = field(default_factory=list)
+    # A probability head (sigmoid/softmax) is trained with cross-entropy, whose gradient at the logits is
+    # ≈ (p − y)/B whatever the head's Jacobian: log10 of (that) / (the MSE gradient there), else None.
+    log10_ce_rescale: float | None = None
+
+    @property
+    def first(self) -> LayerFlow | None:
+        return next((lf for lf in self.layers if lf.log10_grad > -math.inf and not lf.embedding), None)
+
+    @property
+    def log10_first_relative_grad(self) -> float | None:
+        first = self.first
+        return first.log10_relative if first is not None else None
+
+
+def _ln(x: float) -> float:
+    return math.log(x) if x > 0 else -math.inf
+
+
+def _logaddexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    hi, lo = max(a, b), min(a, b)
+    return hi + math.log1p(math.exp(lo - hi))
+
+
+@dataclass
+class _Rec:
+    layer: WeightLayer
+    sw2: float
+    sb2: float
+    q_pre: float
+    q: float
+    norm_var: float | None
+    m_in: float
+    mab_in: float
+    d2: float
+    dab: float
+    key_path: bool  # on the main path (not a gate path)
+    depth: int = 0
+    breaks: int = 0  # non-homogeneous items seen before it (see _Pass.breaks)
+    lg: float = -math.inf
+    rho: float = 0.0
+
+
+@dataclass
+class _State:
+    m: float
+    mab: float
+    mu: float
+    width: int | None = None
+
+    def clamp(self) -> _State:
+        if self.m > _Q_CLAMP:
+            f = _Q_CLAMP / self.m
+            return _State(_Q_CLAMP, self.mab * f, self.mu * math.sqrt(f), self.width)
+        return self
+
+
+class _Pass:
+    """One forward pass building a tape, then one backward pass over it."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+        self.recs: list[_Rec] = []
+        self.notes: list[str] = []
+        self.exact = True
+        self.max_m = 0.0
+        self.params: list[tuple[float, float]] = []  # (ln ‖∂θ‖², ln ‖θ‖²) of norm affine params, filled backward
+        # Items that are not positively homogeneous (norms, smooth or saturating activations, gates):
+        # a weight layer with none after it scales the output linearly (Euler: ⟨W, ∂L/∂W⟩ = 2·Σy²/N).
+        self.breaks = 0
+        self.depth = 0
+
+    def note(self, text: str) -> None:
+        self.exact = False
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # ---------------------------------------------------------------- forward
+
+    def forward(self, items: Sequence[Item], s: _State, main: bool = True) -> tuple[list[tuple[Item, object]], _State]:
+        tape: list[tuple[Item, object]] = []
+        for item in items:
+            if isinstance(item, WeightLayer):
+                s, info = self._weight(item, s, main)
+            elif isinstance(item, ResidualBlock):
+                block = Block(tuple(_residual_branch(item)), label=item.label)
+                s, info = self._block(block, s, main)
+                item = block
+            elif isinstance(item, Block):
+                s, info = self._block(item, s, main)
+            elif isinstance(item, Norm):
+                s, info = self._norm(item, s)
+            elif isinstance(item, Activation):
+                s, info = self._activation(item, s)
+            elif isinstance(item, Scale):
+                s, info = _State(s.m * item.value ** 2, s.mab * item.value ** 2, s.mu * abs(item.value), s.width), None
+            elif isinstance(item, Gated):
+                _, g = self.forward(item.path, s, main=False)
+                info = g
+                s = _State(s.m * g.m, s.mab * g.mab, s.mu * g.mu, s.width)
+            else:  # pragma: no cover - the Item union is closed
+                raise TypeError(item)
+            if not _homogeneous(item):
+                self.breaks += 1
+            s = s.clamp()
+            self.max_m = max(self.max_m, s.m)
+            tape.append((item, info))
+        return tape, s
+
+    def _weight(self, layer: WeightLayer, s: _State, main: bool) -> tuple[_State, _Rec]:
+        act = canonical_activation(layer.activation)
+        where = layer.label or "a layer"
+        if act is None:
+            self.note(f"unknown activation {layer.activation!r} at {where}: treated as identity")
+            act = "linear"
+        param = _param(act, layer.act_param)
+        sw2, sb2 = float(layer.sigma_w2 or 0.0), float(layer.sigma_b2)
+        m_in, mab_in = (1.0, 0.0) if layer.embedding else (s.m, s.mab)
+        q_pre, qab_pre = sw2 * m_in + sb2, min(sw2 * mab_in + sb2, sw2 * m_in + sb2)
+        if q_pre > _Q_CLAMP:
+            self.note(f"forward variance overflows (q > {_Q_CLAMP:g}) at {where}: clamped")
+            qab_pre, q_pre = _Q_CLAMP * qab_pre / q_pre, _Q_CLAMP
+        self.max_m = max(self.max_m, q_pre)
+        norm_var: float | None = None
+        q, qab = q_pre, qab_pre
+        if layer.normalized and q_pre > 0:
+            if layer.norm_kind == "batch":
+                norm_var = max(q_pre - qab_pre, q_pre * 1e-12)
+                q, qab = 1.0, 0.0
+            else:
+                norm_var = q_pre
+                q, qab = 1.0, qab_pre / q_pre
+        st = _act_stats(act, q, param)
+        m_ab, d_ab = _two_point(act, q, param, qab / q if q > 0 else 1.0, st)
+        m_out, d2, mean = st.m2, st.d2, st.mean
+        if not (math.isfinite(m_out) and math.isfinite(d2) and math.isfinite(m_ab)):
+            self.note(f"activation moments overflow at {where}: clamped")
+            m_out, d2, m_ab, d_ab = (min(v, _Q_CLAMP) for v in (m_out, d2, m_ab, d_ab))
+            mean = min(mean, math.sqrt(_Q_CLAMP))
+        rec = _Rec(layer, sw2, sb2, q_pre, q, norm_var, m_in, mab_in, d2, d_ab, main, self.depth, self.breaks)
+        self.recs.append(rec)
+        return _State(m_out, min(m_ab, m_out), mean, layer.fan_out), rec
+
+    def _norm(self, norm: Norm, s: _State) -> tuple[_State, tuple[float, float]]:
+        width = norm.width or s.width
+        if norm.kind == "batch":
+            var = max(s.m - s.mab, s.m * 1e-12)
+            return _State(1.0, 0.0, 0.0, width), (var, 0.0)
+        if norm.kind == "rms":
+            var = max(s.m, 1e-300)
+            return _State(1.0, s.mab / var, s.mu / math.sqrt(var), width), (var, 1.0)
+        var = max(s.m - s.mu * s.mu, s.m * 1e-12, 1e-300)
+        return _State(1.0, max(0.0, (s.mab - s.mu * s.mu) / var), 0.0, width), (var, 1.0)
+
+    def _activation(self, item: Activation, s: _State) -> tuple[_State, tuple[float, float]]:
+        act = item.activation
+        mu = s.mu
+        if act == "softmax":
+            k = item.width
+            if k == 1:
+                return _State(1.0, 1.0, 1.0, 1), (0.0, 0.0)  # the constant 1: no gradient at all
+            if k is None:
+                self.note("softmax width unknown: modelled as a 10-way softmax")
+                k = 10
+            act, mu = "sigmoid", mu - math.log(k - 1)
+        name = canonical_activation(act)
+        if name is None:
+            self.note(f"activation {act!r} treated as identity")
+            return s, (1.0, 1.0)
+        v = max(s.m - s.mu * s.mu, 0.0)
+        c = (s.mab - s.mu * s.mu) / v if v > 0 else 1.0
+        st = shifted_moments(name, mu, v, _param(name, item.act_param), c)
+        if not (math.isfinite(st.m2) and math.isfinite(st.d2)):
+            self.note(f"activation moments overflow at {item.label or act}: clamped")
+            return _State(_Q_CLAMP, _Q_CLAMP, math.sqrt(_Q_CLAMP), s.width), (_Q_CLAMP, 1.0)
+        return _State(st.m2, min(st.m_ab, st.m2), st.mean, s.width), (st.d2, st.d_ab)
+
+    def _block(self, block: Block, s: _State, main: bool) -> tuple[_State, tuple[object, object]]:
+        self.depth += 1
+        tb, sb = self.forward(block.branch, s, main)
+        ts, ss = self.forward(block.shortcut, s, main)
+        self.depth -= 1
+        if block.concat:
+            ws = block.widths[0] or ss.width or 1
+            wb = block.widths[1] or sb.width or 1
+            t = ws + wb
+            out = _State((ws * ss.m + wb * sb.m) / t, (ws * ss.mab + wb * sb.mab) / t, (ws * ss.mu + wb * sb.mu) / t,
+                         t if block.widths[0] and block.widths[1] else None)
+            return out, (tb, ts, ws / t, wb / t)
+        cross = 2.0 * ss.mu * sb.mu
+        out = _State(ss.m + sb.m + cross, ss.mab + sb.mab + cross, ss.mu + sb.mu, sb.width or ss.width)
+        return out, (tb, ts, 1.0, 1.0)
+
+    # --------------------------------------------------------------- backward
+
+    def backward(self, tape: list[tuple[Item, object]], lg: float, r: float) -> tuple[float, float]:
+        for item, info in reversed(tape):
+            if isinstance(item, WeightLayer):
+                rec = info
+                assert isinstance(rec, _Rec)
+                lg = lg + _ln(rec.d2)
+                r = r * rec.dab / rec.d2 if rec.d2 > 0 else 0.0
+                if rec.norm_var is not None:
+                    width = rec.layer.fan_out
+                    if width:
+                        self._affine(width, lg + math.log(rec.norm_var), r)
+                    if rec.layer.norm_kind == "batch":
+                        lg += _ln(max(1.0 - r, 1e-300))
+                        r = 0.0
+                    lg -= math.log(rec.norm_var)
+                rec.lg, rec.rho = lg, r
+                lg = lg + _ln(rec.sw2) if not rec.layer.embedding else -math.inf
+            elif isinstance(item, Block):
+                tb, ts, fs, fb = info  # type: ignore[misc]
+                lb, rb = self.backward(tb, lg + _ln(fb), r)
+                ls, rs = self.backward(ts, lg + _ln(fs), r)
+                total = _logaddexp(ls, lb)
+                if total == -math.inf:
+                    r = 0.0
+                else:
+                    r = (rs * math.exp(ls - total) if ls > -math.inf else 0.0) + (
+                        rb * math.exp(lb - total) if lb > -math.inf else 0.0)
+                lg = total
+            elif isinstance(item, Norm):
+                var, _ = info  # type: ignore[misc]
+                width = item.width
+                if width:
+                    self._affine(width, lg, r)
+                if item.kind == "batch":
+                    lg += _ln(max(1.0 - r, 1e-300))
+                    r = 0.0
+                lg -= math.log(var)
+            elif isinstance(item, Activation):
+                d2, dab = info  # type: ignore[misc]
+                lg += _ln(d2)
+                r = r * dab / d2 if d2 > 0 else 0.0
+            elif isinstance(item, Scale):
+                lg += _ln(item.value ** 2)
+            elif isinstance(item, Gated):
+                g = info
+                assert isinstance(g, _State)
+                lg += _ln(g.m)
+                r = r * g.mab / g.m if g.m > 0 else 0.0
+        return lg, r
+
+    def _affine(self, width: int, lg: float, r: float) -> None:
+        """γ (ones) and β (zeros) of a norm: ‖∂γ‖² ≈ B·‖δ‖², ‖∂β‖² ≈ B·‖δ‖²·(1 + (B−1)·r)."""
+        b = self.batch
+        grad = lg + math.log(b) + math.log(1.0 + max(1.0 + (b - 1) * r, 1.0 / b))
+        self.params.append((grad, math.log(width)))
+
+
+_HOMOGENEOUS_ACTS = frozenset({"relu", "leaky_relu", "linear"})
+
+
+def _homogeneous(item: Item) -> bool:
+    """Positively homogeneous of degree 1 in its input (ReLU, linear maps, sums of such)."""
+    if isinstance(item, WeightLayer):
+        return not item.normalized and canonical_activation(item.activation) in _HOMOGENEOUS_ACTS
+    if isinstance(item, Activation):
+        return item.activation in _HOMOGENEOUS_ACTS
+    if isinstance(item, Scale):
+        return True
+    if isinstance(item, Block):
+        return all(_homogeneous(i) for i in item.branch + item.shortcut)
+    if isinstance(item, ResidualBlock):
+        return not item.normalized_branch and all(_homogeneous(i) for i in item.branch)
+    return False
+
+
+def _residual_branch(block: ResidualBlock) -> list[Item]:
+    """The :class:`ResidualBlock` of the chain API as a :class:`Block` branch."""
+    items: list[Item] = []
+    if block.normalized_branch:
+        items.append(Norm(block.norm_kind))
+    items.extend(block.branch)
+    if block.zero_init_last:
+        items.append(Scale(0.0))
+    return items
+
+
+def _dead_head(items: Sequence[Item], p: _Pass, batch: int, n_out: int) -> tuple[str | None, float | None]:
+    """Why a saturating head passes exactly zero gradient in float32, if it does."""
+    head: str | None = None
+    width: int | None = None
+    for item in reversed(items):
+        if isinstance(item, Activation):
+            head, width = item.activation, item.width
+            break
+        if isinstance(item, WeightLayer):
+            head = canonical_activation(item.activation)
+            break
+        if isinstance(item, (Scale, Norm)):
+            continue
+        return None, None
+    if head is None:
+        return None, None
+    if head == "softmax" and width == 1:  # the width the softmax normalizes over, when it is known
+        return "softmax over a single output is the constant 1", None
+    band = _DEAD_BANDS.get(head)
+    last = next((r for r in reversed(p.recs) if r.key_path), None)
+    if band is None or last is None:
+        return None, None
+    q = last.q
+    if q <= 0:
+        return None, q
+    s = math.sqrt(q)
+    alive = _phi_cdf(band[1] / s) - _phi_cdf(band[0] / s)
+    if batch * max(n_out, 1) * alive < 0.5:  # fewer than half a live (example, unit) expected: dead
+        return f"{head} head saturated: pre-activations of std ≈ {s:.1e}", q
+    return None, q
+
+
+def propagate(
+    items: Sequence[Item],
+    *,
+    batch_size: int = 128,
+    ends_output: bool = True,
+    n_out: int | None = None,
+    input_m: float = 1.0,
+) -> Propagation:
+    """One forward and one backward pass over ``items`` at init (see the module docstring).
+
+    ``ends_output``: the path ends the model, so the MSE loss's gradient is the start of the
+    backward pass (absolute scale); otherwise the backward pass starts at ‖δ‖ = 1 and only
+    ratios mean something. ``n_out``: outputs per example (the last layer's width)."""
+    b = max(1, batch_size)
+    p = _Pass(b)
+    tape, out = p.forward(items, _State(input_m, 0.0, 0.0))
+    main = [r for r in p.recs if r.key_path]
+    n = n_out or (main[-1].layer.fan_out if main else None) or out.width
+    if ends_output and not n:
+        p.note("number of outputs unknown: taken as 1")
+    n = n or 1
+    m_y = out.m
+    loss = m_y + 1.0
+    if ends_output:
+        lg0 = math.log(4.0 * loss / (b * b * n))
+        r0 = out.mab / loss
+    else:
+        lg0, r0 = 0.0, 0.0
+    p.backward(tape, lg0, r0)
+    nonfinite = p.max_m >= F32_MAX * F32_MAX * 1e-1 or (ends_output and loss >= F32_MAX)
+    # Share of the output that scales with each layer's weights (biases added downstream do not):
+    # suffix products of σ_w²·m_in / q_pre, for the coherent prediction term below.
+    signal: list[float] = [1.0] * len(main)
+    acc = 1.0
+    for i in range(len(main) - 1, -1, -1):
+        rec = main[i]
+        acc *= (rec.sw2 * rec.m_in / rec.q_pre) if rec.q_pre > 0 else 0.0
+        signal[i] = acc
+    layers: list[LayerFlow] = []
+    grad_terms: list[float] = [g for g, _ in p.params]
+    weight_terms: list[float] = [w for _, w in p.params]
+    for index, rec in enumerate(main):
+        fan_in = rec.layer.fan_in or 1
+        fan_out = rec.layer.fan_out or fan_in
+        m_in = rec.m_in
+        ln_grad = -math.inf
+        if rec.lg > -math.inf and m_in > 0:
+            boost = max(1.0 + (b - 1) * rec.rho * (rec.mab_in / m_in), 1.0 / b)
+            ln_grad = math.log(b) + rec.lg + math.log((1 if rec.layer.embedding else fan_in) * m_in * boost)
+        rows = rec.layer.rows or fan_in
+        ln_w = _ln(rec.sw2 * fan_out * (rows / fan_in if rec.layer.embedding else 1.0))
+        coherent = m_y * signal[index]
+        if ends_output and rec.breaks == p.breaks and ln_w > -math.inf and not rec.layer.embedding and coherent > 0:
+            # The prediction part of the MSE gradient adds up coherently over the batch: for the part
+            # of y of degree 1 in W (Euler), its component along W is 2·m_y/‖W‖ (dominant once m_y ≫ 1).
+            ln_grad = _logaddexp(ln_grad, math.log(4.0 * coherent * coherent) - ln_w)
+        grad_terms.append(ln_grad)
+        weight_terms.append(ln_w)
+        if rec.layer.bias_width and rec.lg > -math.inf:
+            grad_terms.append(math.log(b) + rec.lg + math.log(max(1.0 + (b - 1) * rec.rho, 1.0 / b)))
+            if rec.sb2 > 0:
+                weight_terms.append(math.log(rec.sb2 * rec.layer.bias_width))
+        chi = rec.sw2 * rec.d2 / (rec.norm_var or 1.0)
+        layers.append(LayerFlow(rec.layer.label, rec.q, rec.q_pre, chi, 0.5 * ln_grad / math.log(10),
+                                0.5 * ln_w / math.log(10), 0.5 * rec.lg / math.log(10), rec.layer.key,
+                                rec.layer.embedding, rec.depth))
+    dead, head_q = _dead_head(items, p, b, n) if ends_output else (None, None)
+    total_g = _logsum(grad_terms)
+    total_w = _logsum(weight_terms)
+    rel = 0.5 * (total_g - total_w) / math.log(10) if ends_output and total_w > -math.inf else None
+    first = next((lf for lf in layers if lf.log10_grad > -math.inf), None)
+    last = layers[-1] if layers else None
+    if first is not None and last is not None and last.log10_grad > -math.inf:
+        ratio = first.log10_grad - last.log10_grad
+        back = first.log10_backward - last.log10_backward
+    elif last is not None and last.log10_grad == -math.inf:
+        ratio, back = math.nan, math.nan
+    else:
+        ratio, back = 0.0, 0.0
+    if dead is not None:
+        p.note(dead + ": every gradient is exactly 0 in float32")
+    ce = _ce_rescale(tape, main, lg0, b) if ends_output else None
+    return Propagation(
+        layers=layers,
+        log10_ratio=ratio,
+        log10_backward_ratio=back,
+        log10_out_m=math.log10(m_y) if m_y > 0 else -math.inf,
+        log10_max_m=math.log10(p.max_m) if p.max_m > 0 else -math.inf,
+        log10_loss=math.log10(loss) if ends_output else None,
+        log10_relative_grad=rel,
+        nonfinite=nonfinite,
+        dead_head=dead,
+        head_q=head_q,
+        exact=p.exact,
+        assumptions=p.notes,
+        log10_ce_rescale=ce,
+    )
+
+
+def _ce_rescale(tape: list[tuple[Item, object]], main: list[_Rec], lg0: float, b: int) -> float | None:
+    """log10 of (cross-entropy gradient at the logits) / (MSE gradient there), for a probability head."""
+    d2: float | None = None
+    share = 1.0  # ‖p − y‖² per example: ≈ 1 for a softmax over k classes, ≈ ¼ for a sigmoid unit
+    for item, info in reversed(tape):
+        if isinstance(item, (Scale, Norm)):
+            continue
+        if isinstance(item, Activation) and item.activation in ("softmax", "sigmoid"):
+            d2 = info[0]  # type: ignore[index]
+            share = 1.0 if item.activation == "softmax" else 0.25 * (item.width or 1)
+        elif isinstance(item, WeightLayer) and canonical_activation(item.activation) == "sigmoid" and main:
+            d2 = main[-1].d2
+            share = 0.25 * (item.fan_out or 1)
+        break
+    if d2 is None or d2 <= 0:
+        return None
+    return 0.5 * (math.log(share / (b * b)) - (lg0 + math.log(d2))) / math.log(10)
+
+
+def _logsum(terms: Sequence[float]) -> float:
+    acc = -math.inf
+    for t in terms:
+        acc = _logaddexp(acc, t)
+    return acc

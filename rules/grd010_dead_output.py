@@ -1,0 +1,121 @@
+"""GRD010: an output that passes no gradient at all at init: softmax over one unit, or a saturated head."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from gradlint.analysis.inits import recommended_init
+from gradlint.analysis.triage import Cause, diagnoses_for
+from gradlint.estimate import approx
+from gradlint.model import Model, Span
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
+
+from ._shared import diagnosis_severity
+
+_UPSTREAM_FIX = {
+    Cause.INIT_SCALE: "use a fan-aware init such as {init} instead of the fixed-scale one",
+    Cause.INIT_MISMATCH: "use the init matching the activations, {init}",
+    Cause.RESIDUAL_GROWTH: "normalize the residual branches (pre-norm) or scale them (layer scale, ReZero)",
+    Cause.EXPANDING: "bound the forward pass (normalization, the init matching the activations)",
+}
+
+
+class DeadOutput(Rule):
+    code = "GRD010"
+    name = "dead-output"
+    summary = ("The model's output passes no gradient at init: softmax over a single unit, or a head saturated by a "
+               "forward blow-up.")
+    what_it_does = """
+Finds outputs whose gradient is exactly zero at initialization, so that no layer of the model
+can learn: a softmax over a single output (`Dense(1, activation="softmax")`, `nn.Softmax` or
+`torch.softmax` after a 1-unit `Linear`), which is the constant 1 whatever the input; and a
+sigmoid/tanh/softmax head whose pre-activations the estimate puts so far beyond the head's
+float32 range (sigmoid: 17 above, 88 below; tanh: ±9) that no example of a batch of 128 keeps
+a non-zero derivative.
+"""
+    why_bad = """
+softmax normalizes over its units: over one unit it outputs exactly 1, its Jacobian is 0, and
+the loss is a constant of the model — every gradient is exactly 0 and training does nothing
+(a frequent bug: one output unit with the softmax of a multi-class head). A head that
+receives pre-activations of std 1e6 rounds to 0 or 1 in float32: sigmoid′ = σ(1 − σ) is
+exactly 0, and so is every gradient behind it, however the layers below are built.
+"""
+    formula = """
+Softmax over one unit: structural. Saturated head: the end-to-end propagation (see
+`gradlint explain GRD004`) gives the head's pre-activation variance q; with u ~ N(0, q), the
+share of (example, unit) pairs whose derivative survives float32 is P(lo < u < hi) for the
+head's band (lo, hi); reported when 128 examples × the head's units leave fewer than ½ alive.
+"""
+    fix = "No automatic fix: for one binary output use sigmoid (with BCE) instead of softmax."
+
+    VALID = [
+        Valid("""
+from keras import layers, Sequential
+
+model = Sequential([layers.Dense(64, activation="relu", input_shape=(16,)),
+                    layers.Dense(1, activation="sigmoid")])
+""", use_instead=True),
+        # A softmax over ten classes.
+        Valid("""
+import torch.nn as nn
+model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 10), nn.Softmax(dim=-1))
+"""),
+        # A sigmoid head after a He-initialized ReLU body: not saturated.
+        Valid("""
+import torch.nn as nn
+layers = []
+for _ in range(8):
+    lin = nn.Linear(256, 256)
+    nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+    layers += [lin, nn.ReLU()]
+model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
+"""),
+    ]
+    INVALID = [
+        Invalid("""
+from keras import layers, Sequential
+
+model = Sequential([layers.Dense(64, activation="relu", input_shape=(16,)),
+                    layers.Dense(1, activation="softmax")])
+""", line=4, column=21, message=r"softmax over a single output", example=True),
+        Invalid("""
+import torch.nn as nn
+model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1), nn.Softmax(dim=1))
+""", line=2, column=71, message=r"softmax over a single output"),
+        # 8 ReLU layers with N(0, 1) weights into a sigmoid head.
+        Invalid("""
+import torch.nn as nn
+layers = []
+for _ in range(8):
+    lin = nn.Linear(256, 256)
+    nn.init.normal_(lin.weight, std=1.0)
+    layers += [lin, nn.ReLU()]
+model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
+""", line=7, column=51, message=r"sigmoid head .* saturates"),
+    ]
+
+    def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
+        options = context.options
+        for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10,
+                                       options.frozen_log10):
+            seg = diagnosis.segment
+            head = seg.head if seg is not None and seg.head is not None else diagnosis.units[-1].layer
+            flow = diagnosis.flow
+            where = f"{head.op} at line {head.span.line}"
+            if flow is not None and flow.dead_head is not None and flow.dead_head.startswith("softmax over"):
+                message = (f"softmax over a single output ({where}) is the constant 1: the loss does not depend on "
+                           f"the model and every gradient is exactly 0. For one binary output use sigmoid (with a "
+                           f"binary cross-entropy); for k classes, softmax over k ≥ 2 units.")
+            else:
+                act = (flow.dead_head or "head").split(" ")[0] if flow is not None else "head"
+                q = flow.head_q if flow is not None else None
+                std = approx(0.5 * math.log10(q), plain=True) if q else "unknown"
+                upstream = _UPSTREAM_FIX.get(diagnosis.upstream or Cause.EXPANDING, "")
+                units = diagnosis.all_units
+                fix = upstream.format(init=recommended_init(units[0])) if units else upstream
+                message = (f"the {act} head ({where}) receives pre-activations of std ≈ {std}: the forward pass "
+                           f"blows up on the way and the head saturates, so every gradient is exactly 0 in float32. "
+                           f"To fix the cause, {fix}.")
+            span = Span(head.span.line, head.span.col, head.span.end_line, head.span.end_col)
+            yield Finding(span, message, diagnosis_severity(diagnosis, options), diagnosis.estimate)

@@ -1,0 +1,121 @@
+"""The end-to-end propagation (gradlint.gradflow.propagate) against measured numbers.
+
+Each reference value below was measured by the protocol (reference.md §1b: N(0, 1) input, MSE to
+N(0, 1) targets, batch 128, train mode, median of 3 seeds) on the fixture named next to it; the
+fixture's header carries the measurement. The estimate must land within the stated number of
+decades: the static twin of the measurement, not an order-of-magnitude guess.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+
+from gradlint.analysis.flow import model_segments, segment_flow
+from gradlint.extract import extract
+from gradlint.gradflow import WeightLayer
+from gradlint.gradflow.propagate import Activation, Block, Norm, Scale, propagate
+
+from conftest import FIXTURES
+
+
+def _flow(rel: str):  # type: ignore[no-untyped-def]
+    (model,) = extract(ast.parse((FIXTURES / rel).read_text(encoding="utf-8"))).models
+    (segment,) = model_segments(model)
+    flow = segment_flow(segment)
+    assert flow is not None
+    return flow
+
+
+# (fixture, quantity, measured log10, tolerance in decades)
+MEASURED = [
+    ("torch/relu_normal_8_blowup.py", "loss", 18.82, 0.7),
+    ("torch/relu_normal_8_blowup.py", "rel", 16.57, 0.7),
+    ("torch/relu_normal_8_blowup.py", "ratio", -0.93, 0.5),
+    ("torch/residual_relu_he_16.py", "loss", 5.46, 1.0),
+    ("torch/residual_relu_he_16.py", "rel", 5.63, 0.7),
+    ("torch/residual_relu_he_16.py", "ratio", -2.12, 0.5),
+    ("keras/uniform_relu_frozen.py", "first", -15.05, 1.0),
+    ("torch/layernorm_sigmoid_deep.py", "ratio", -6.25, 0.5),
+    ("torch/batchnorm_sigmoid_deep.py", "ratio", -0.89, 0.5),
+    ("torch/sigmoid_relu_alternating.py", "ratio", math.log10(5.3e-12), 0.5),
+]
+
+
+@pytest.mark.parametrize("rel,quantity,measured,tol", MEASURED, ids=[f"{r}:{q}" for r, q, _, _ in MEASURED])
+def test_estimate_matches_the_measurement(rel: str, quantity: str, measured: float, tol: float) -> None:
+    flow = _flow(rel)
+    value = {"loss": flow.log10_loss, "rel": flow.log10_relative_grad, "ratio": flow.log10_ratio,
+             "first": flow.log10_first_relative_grad}[quantity]
+    assert value is not None and abs(value - measured) <= tol, (value, measured)
+
+
+def test_layernorm_keeps_the_offsets_batchnorm_removes() -> None:
+    """The same 14 sigmoid layers: LayerNorm vanishes (5.6e-7 measured), BatchNorm does not (0.13)."""
+    assert _flow("torch/layernorm_sigmoid_deep.py").log10_ratio < -5
+    assert _flow("torch/batchnorm_sigmoid_deep.py").log10_ratio > -1.5
+
+
+def test_dead_heads() -> None:
+    assert "softmax over a single output" in (_flow("torch/softmax_single_unit.py").dead_head or "")
+    assert "softmax over a single output" in (_flow("keras/softmax_single_unit.py").dead_head or "")
+    assert "sigmoid head saturated" in (_flow("torch/blowup_sigmoid_head.py").dead_head or "")
+    # a sigmoid head at a healthy scale is alive
+    layers = [WeightLayer(2.0, "relu", fan_in=64, fan_out=64) for _ in range(8)]
+    assert propagate([*layers, WeightLayer(1.0, "sigmoid", fan_in=64, fan_out=1)]).dead_head is None
+    # a softmax over ten classes is not the constant 1
+    ten = [*layers, WeightLayer(1.0, fan_in=64, fan_out=10), Activation("softmax", width=10)]
+    assert propagate(ten).dead_head is None
+
+
+def test_residual_variance_adds_and_is_tamed_by_norms_and_scales() -> None:
+    """x + relu(fc(x)), He init: the variance doubles per block; pre-LN: ~linear; ReZero α=0: flat."""
+    stem = [WeightLayer(2.0, fan_in=32, fan_out=128)]
+    head = [WeightLayer(1.0, fan_in=128, fan_out=1)]
+
+    def out(branch: tuple) -> float:  # type: ignore[type-arg]
+        return propagate(stem + [Block(branch) for _ in range(16)] + head).log10_out_m
+
+    fc = WeightLayer(2.0, "relu", fan_in=128, fan_out=128)
+    plain, pre_ln = out((fc,)), out((Norm("layer"), fc))
+    # At least 2^16 (each branch adds the stream's variance; the shared means of ReLU outputs add more):
+    # the fixture torch/residual_relu_he_16.py measures a loss of 2.9e5 (its stem has σ_w² = 1/3).
+    assert plain >= 0.3 + 16 * math.log10(2.0) - 0.1
+    # pre-LN: each branch adds O(1); ReLU branch means add up coherently (≈ (16·0.56)² + 16): polynomial
+    assert pre_ln < 2.5 and pre_ln < plain - 2
+    assert out((fc, Scale(0.0))) == pytest.approx(math.log10(2.0), abs=0.01)  # ReZero / zero-init: identity
+
+
+def test_frozen_layers_come_from_the_absolute_scale_not_the_ratio() -> None:
+    """20 ReLU layers with U(±0.05) at width 64: ratio ≈ 1, yet every gradient ≈ 1e-15."""
+    v = 64 * 0.1 ** 2 / 12
+    layers = [WeightLayer(v, "relu", fan_in=64, fan_out=64) for _ in range(20)] + [WeightLayer(v, fan_in=64, fan_out=1)]
+    flow = propagate(layers)
+    assert abs(flow.log10_ratio) < 0.5
+    assert flow.log10_first_relative_grad is not None and flow.log10_first_relative_grad < -12
+
+
+def test_overflow_is_nonfinite() -> None:
+    layers = [WeightLayer(256.0, "relu", fan_in=256, fan_out=256) for _ in range(20)]
+    flow = propagate([*layers, WeightLayer(256.0, fan_in=256, fan_out=1)])
+    assert flow.nonfinite and flow.log10_loss is not None and flow.log10_loss > 38
+
+
+def test_propagation_is_fast() -> None:
+    """Pre-commit speed: a 100-block pre-LN stack with GELU in well under a second of pure Python."""
+    import time
+
+    block = Block((Norm("layer"), WeightLayer(1.0, "gelu", 1e-3, fan_in=512, fan_out=2048),
+                   WeightLayer(0.5, fan_in=2048, fan_out=512)))
+    t0 = time.perf_counter()
+    propagate([WeightLayer(1.0, fan_in=64, fan_out=512), *[block] * 100, WeightLayer(1.0, fan_in=512, fan_out=10)])
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_fixture_headers_hold_the_numbers_used_here() -> None:
+    for rel, _, _, _ in MEASURED:
+        head = Path(FIXTURES / rel).read_text(encoding="utf-8").splitlines()[1]
+        assert head.startswith("# measured:"), rel
