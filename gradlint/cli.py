@@ -131,19 +131,24 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Read [tool.gradlint] from this file instead of the nearest pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
-@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings (text, json or github).")
+@click.option("--statistics", is_flag=True,
+              help="Print the number of findings per rule instead of the findings (text, json or github).")
 @click.option("--show-source/--no-show-source", default=True, show_default=True,
               help="Text format: show the offending source line with a caret.")
 @click.option("--select", multiple=True, help="Rule codes, prefixes or names to enable (comma-separated; ALL for all).")
-@click.option("--extend-select", multiple=True, help="Codes, prefixes or names to enable on top of the default selection.")
+@click.option("--extend-select", multiple=True,
+              help="Codes, prefixes or names to enable on top of the default selection.")
 @click.option("--ignore", multiple=True, help="Rule codes, prefixes or names to disable.")
-@click.option("--exclude", multiple=True, help="Glob patterns of files/directories to skip (replaces the configured ones).")
+@click.option("--exclude", multiple=True,
+              help="Glob patterns of files/directories to skip (replaces the configured ones).")
 @click.option("--extend-exclude", multiple=True, help="Glob patterns to skip on top of the configured ones.")
 @click.option("--stdin-filename", default=None, help="Path to report when linting standard input (`-`).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of standard output.")
-@click.option("--color/--no-color", default=None, help="Colour the text output, also into a pipe or file (default: on a terminal, unless NO_COLOR is set).")
+@click.option("--color/--no-color", default=None,
+              help="Colour the text output, also into a pipe or file"
+              " (default: on a terminal, unless NO_COLOR is set).")
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
               help="Report only findings not in this baseline file (created from the current findings if missing).")
 @click.option("--update-baseline", is_flag=True, help="Rewrite the --baseline file from the current findings.")
@@ -303,7 +308,8 @@ def _selection(options: CheckOptions, file_config: FileConfig) -> Selection:
 
 
 def _lint_config(options: CheckOptions, file_config: FileConfig) -> LintConfig:
-    exclude = (tuple(options.exclude) or file_config.exclude) + file_config.extend_exclude + tuple(options.extend_exclude)
+    exclude = ((tuple(options.exclude) or file_config.exclude) + file_config.extend_exclude
+               + tuple(options.extend_exclude))
     return LintConfig(selection=_selection(options, file_config), options=file_config.options, exclude=exclude,
                       per_file_ignores=file_config.ignored_for if file_config.per_file_ignores else None,
                       project_root=str(file_config.root))
@@ -378,7 +384,9 @@ def _fix(options: CheckOptions, config: LintConfig, results: list[FileResult],
 # ---------------------------------------------------------------------- baseline
 
 
-def _apply_baseline(options: CheckOptions, diagnostics: list[Diagnostic]) -> tuple[list[Diagnostic], BaselineNote | None]:
+def _apply_baseline(
+    options: CheckOptions, diagnostics: list[Diagnostic]
+) -> tuple[list[Diagnostic], BaselineNote | None]:
     """First run (or --update-baseline): record every finding, report none. Later: hide the known."""
     if not options.baseline_path:
         return diagnostics, None
@@ -426,8 +434,9 @@ def _run_dynamic(options: CheckOptions, file_config: FileConfig, config: LintCon
     )
 
     try:
-        dynamic_options = _dynamic_options(options.model_args, options.input_shapes, *_dynamic_budget(options, file_config),
-                                           options.plot_dir, file_config.dynamic)
+        dynamic_options = _dynamic_options(options.model_args, options.input_shapes,
+                                           *_dynamic_budget(options, file_config), options.plot_dir,
+                                           file_config.dynamic)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     dynamic_results = run_dynamic_check(results, dynamic_options, progress=sys.stderr.isatty(),
@@ -667,7 +676,8 @@ def inspect_command(target: str, fmt: str) -> None:
         click.echo(f"gradlint: error: {path}: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     report = describe_file(path, models)
-    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if fmt == "json" else render_text(report), nl=fmt == "json")
+    text = json.dumps(report, indent=2, ensure_ascii=False) if fmt == "json" else render_text(report)
+    click.echo(text, nl=fmt == "json")
 
 
 @main.command("server")

@@ -14,14 +14,15 @@ import stat
 import sys
 import tokenize
 import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
+from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.diagnostics import Diagnostic
 from gradlint.extract import extract
 from gradlint.model import Model
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
-from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.suppress import Suppressions
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class LintConfig:
     options: RuleOptions = field(default_factory=RuleOptions)
     exclude: tuple[str, ...] = ()
     # path -> codes switched off for it (per-file-ignores); None: no per-file ignores
-    per_file_ignores: "Callable[[str], tuple[str, ...]] | None" = None
+    per_file_ignores: Callable[[str], tuple[str, ...]] | None = None
     project_root: str | None = None  # exclude patterns are relative to it (the config's directory)
 
     def selection_for(self, path: str) -> Selection:
@@ -463,7 +464,7 @@ def _worse(a: Diagnostic, b: Diagnostic) -> bool:
     return ea > eb
 
 
-def _to_diagnostic(path: str, rule: Rule, finding: "object", model: Model | None) -> Diagnostic:
+def _to_diagnostic(path: str, rule: Rule, finding: object, model: Model | None) -> Diagnostic:
     from gradlint.rule import Finding
 
     assert isinstance(finding, Finding)
@@ -488,7 +489,7 @@ def config_fingerprint(config: LintConfig, path: str) -> str:
     return repr((sorted(selection.select), sorted(selection.ignore), config.options))
 
 
-def _lint_cached(path: str, config: LintConfig, cache: "ResultCache | None") -> FileResult:
+def _lint_cached(path: str, config: LintConfig, cache: ResultCache | None) -> FileResult:
     if cache is None:
         return _summarized(lint_file(path, config))
     try:
@@ -513,10 +514,10 @@ def _summarized(result: FileResult) -> FileResult:
     return result
 
 
-_POOL_CONFIG: tuple[LintConfig, "ResultCache | None"] | None = None
+_POOL_CONFIG: tuple[LintConfig, ResultCache | None] | None = None
 
 
-def _pool_init(config: LintConfig, cache: "ResultCache | None") -> None:
+def _pool_init(config: LintConfig, cache: ResultCache | None) -> None:
     global _POOL_CONFIG
     _POOL_CONFIG = (config, cache)
 
@@ -527,8 +528,8 @@ def _pool_lint(path: str) -> FileResult:
 
 
 def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None,
-               cache: "ResultCache | None" = None,
-               on_progress: "Callable[[int, int], None] | None" = None) -> Iterator[FileResult]:
+               cache: ResultCache | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> Iterator[FileResult]:
     """Lint files and directories; in parallel processes when there are many files.
 
     Results come in a stable order (discovery order), whatever the parallelism.
@@ -544,7 +545,7 @@ def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None
 
 
 def _lint_files(files: list[str], config: LintConfig, jobs: int | None,
-                cache: "ResultCache | None") -> Iterator[FileResult]:
+                cache: ResultCache | None) -> Iterator[FileResult]:
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if workers <= 1 or len(files) < PARALLEL_THRESHOLD:
         for path in files:

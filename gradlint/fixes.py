@@ -175,7 +175,8 @@ def _torch_init_reference(module: cst.Module) -> str | None:
             if isinstance(small, cst.Import):
                 for alias in small.names:
                     name = _dotted(alias.name)
-                    bound = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                    asname = alias.asname
+                    bound = asname.name.value if asname and isinstance(asname.name, cst.Name) else None
                     if name == "torch.nn.init" and bound:
                         found.setdefault("init", bound)
                     elif name == "torch.nn" and bound:

@@ -9,8 +9,8 @@ question about this list, not about tokens.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Union
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,8 @@ class Layer:
 class Residual:
     """``shortcut(x) + branch(x)``; an empty shortcut is the identity."""
 
-    branch: list["Node"]
-    shortcut: list["Node"]
+    branch: list[Node]
+    shortcut: list[Node]
     span: Span
     concat: bool = False  # DenseNet-style concatenation: gradient also bypasses the branch
 
@@ -129,11 +129,11 @@ class Residual:
 class Gate:
     """``x * g(x)``: the gating sub-path multiplies the main path; it is not on it."""
 
-    path: list["Node"]
+    path: list[Node]
     span: Span
 
 
-Node = Union[Layer, Residual, Gate]
+Node = Layer | Residual | Gate
 
 
 @dataclass

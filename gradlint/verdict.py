@@ -148,10 +148,12 @@ def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
         return Verdict("exploding", f"loss {_num(q.loss)} > {t.exploding_loss:g} (forward blow-up)", evidence)
     if q.relative_grad is not None and q.relative_grad > t.exploding_relative_grad:
         return Verdict(
-            "exploding", f"relative gradient ‖∂L/∂θ‖/‖θ‖ {_num(q.relative_grad)} > {t.exploding_relative_grad:g}", evidence
+            "exploding", f"relative gradient ‖∂L/∂θ‖/‖θ‖ {_num(q.relative_grad)} > {t.exploding_relative_grad:g}",
+            evidence,
         )
     if q.ratio is not None and math.isnan(q.ratio):
-        return Verdict("vanishing", "no gradient reaches the first or the last weight layer (both zero)" + ends, evidence)
+        return Verdict("vanishing", "no gradient reaches the first or the last weight layer (both zero)" + ends,
+                       evidence)
     if q.ratio is not None and q.ratio < t.vanishing_ratio:
         return Verdict(
             "vanishing", f"first/last weight-gradient ratio {_num(q.ratio)} < {t.vanishing_ratio:g}{ends}", evidence
@@ -170,9 +172,11 @@ def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
     outside = []
     if q.ratio is not None and not t.healthy_ratio_low <= q.ratio <= t.healthy_ratio_high:
         outside.append(
-            f"first/last weight-gradient ratio {_num(q.ratio)} outside [{t.healthy_ratio_low:g}, {t.healthy_ratio_high:g}]"
+            f"first/last weight-gradient ratio {_num(q.ratio)}"
+            f" outside [{t.healthy_ratio_low:g}, {t.healthy_ratio_high:g}]"
         )
-    if q.relative_grad is not None and not t.healthy_relative_grad_low <= q.relative_grad <= t.healthy_relative_grad_high:
+    healthy_rel = (t.healthy_relative_grad_low, t.healthy_relative_grad_high)
+    if q.relative_grad is not None and not healthy_rel[0] <= q.relative_grad <= healthy_rel[1]:
         outside.append(
             f"‖∂L/∂θ‖/‖θ‖ {_num(q.relative_grad)} outside "
             f"[{t.healthy_relative_grad_low:g}, {t.healthy_relative_grad_high:g}]"

@@ -72,7 +72,8 @@ def _title(result: DynamicResult, color: bool) -> str:
     head = f"{_paint(result.model, '1', color)}  {result.path}:{result.line}  {label}"
     if result.status != "measured":
         return f"{head}  {result.reason or ''}".rstrip()
-    ratio = f"  ratio {_num(result.ratio)} (‖∂L/∂W‖ first/last, median of {result.seeds} seed{'s' if result.seeds != 1 else ''})"
+    seeds = f"{result.seeds} seed{'s' if result.seeds != 1 else ''}"
+    ratio = f"  ratio {_num(result.ratio)} (‖∂L/∂W‖ first/last, median of {seeds})"
     return head + ratio
 
 
@@ -91,7 +92,8 @@ def render_result(result: DynamicResult, color: bool = False) -> str:
         lines.append("  " + ", ".join(quantities))
     lines.extend(f"  evidence: {line}" for line in result.evidence)
     if result.input_shape:
-        lines.append(f"  input: {result.input_kind or 'features'} batch {tuple(result.input_shape)}, loss: MSE to N(0,1) targets")
+        lines.append(f"  input: {result.input_kind or 'features'} batch {tuple(result.input_shape)},"
+                     " loss: MSE to N(0,1) targets")
     if result.plot:
         lines.append(f"  plot: {result.plot}")
     if not result.layers:

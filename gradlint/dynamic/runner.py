@@ -157,7 +157,8 @@ def _interpret(result: DynamicResult, outcome: _Outcome, options: DynamicOptions
     else:
         tail = _stderr_tail(outcome.log)
         result.status = "failed"
-        result.reason = f"worker exited with status {outcome.exit_code} without a result" + (f": {tail}" if tail else "")
+        result.reason = (f"worker exited with status {outcome.exit_code} without a result"
+                         + (f": {tail}" if tail else ""))
     return result
 
 
@@ -343,7 +344,10 @@ def _load_json(path: str) -> dict[str, Any] | None:
 
 
 def run_one(
-    target: DynamicTarget, options: DynamicOptions, threads: int | None = None, server: _Servers | ForkServer | None = None
+    target: DynamicTarget,
+    options: DynamicOptions,
+    threads: int | None = None,
+    server: _Servers | ForkServer | None = None,
 ) -> DynamicResult:
     """Measure one target in its own process; never raises for problems of the model."""
     result = DynamicResult(path=target.path, model=target.model, line=target.line, status="failed")

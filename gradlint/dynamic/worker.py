@@ -260,7 +260,8 @@ def install_tf_shim() -> bool:
     tf.nn = types.SimpleNamespace(  # type: ignore[attr-defined]
         **{
             name: getattr(keras.activations, name)
-            for name in ("relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "silu", "swish", "leaky_relu", "relu6", "softplus")
+            for name in ("relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "silu", "swish", "leaky_relu",
+                         "relu6", "softplus")
             if hasattr(keras.activations, name)
         }
     )
@@ -641,7 +642,8 @@ def _forward_fn(model: Any, x: Any, framework: str) -> Callable[[], Any]:
     except (TypeError, ValueError):
         params = []
     required = [
-        p.name for p in params if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        p.name for p in params
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     if len(required) > 1:
         raise Skip(f"forward takes {len(required)} inputs ({', '.join(required)}); the dynamic check feeds one tensor")

@@ -188,7 +188,7 @@ class MonitorCore:
         grads = [p.grad for p in tensors]
         present = [i for i, g in enumerate(grads) if g is not None]
         grad_norms = [0.0] * len(tensors)
-        for i, value in zip(present, tensor_norms([_dense(g) for g in grads if g is not None])):
+        for i, value in zip(present, tensor_norms([_dense(g) for g in grads if g is not None]), strict=True):
             grad_norms[i] = value / grad_scale
         weight_norms = tensor_norms([_dense(p) for p in tensors])
         layers = []
@@ -369,7 +369,8 @@ class MonitorCore:
 
     def _message(self, kind: str, step: int, reason: str, name: str) -> str:
         clip = (
-            "torch.nn.utils.clip_grad_norm_" if self.framework == "torch" else "the optimizer's clipnorm/global_clipnorm"
+            "torch.nn.utils.clip_grad_norm_" if self.framework == "torch"
+            else "the optimizer's clipnorm/global_clipnorm"
         )
         advice = {
             "nan": f"Lower the learning rate, clip gradients ({clip}), check the data and the loss for "
@@ -391,7 +392,8 @@ class MonitorCore:
         except ImportError as exc:  # matplotlib missing: warn once, keep training
             self._plots_ok = False
             warnings.warn(
-                f"gradlint monitor: no plots ({exc}); pip install matplotlib", RuntimeWarning, stacklevel=_user_stacklevel()
+                f"gradlint monitor: no plots ({exc}); pip install matplotlib", RuntimeWarning,
+                stacklevel=_user_stacklevel(),
             )
             return None
 
