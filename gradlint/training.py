@@ -64,6 +64,15 @@ class TrainingFacts:
     clips: list[Span] = field(default_factory=list)  # clip_grad_*, clipnorm=, gradient_clip_val=
     sequence_lengths: dict[int, int] = field(default_factory=dict)  # model id -> known time steps
 
+    def trained(self) -> list[tuple[int | None, Span]]:
+        """Each model the file trains (its id, None when unknown) with where it is updated: the
+        optimizer step after a ``backward()`` of a loss on its output, or ``fit``."""
+        sites: list[tuple[int | None, Span]] = []
+        if self.steps:
+            sites += [(use.model_id if use else None, self.steps[0]) for _, use in self.backwards]
+        sites += [(model_id, span) for span, model_id in self.fits]
+        return sites
+
     @property
     def trains(self) -> bool:
         return bool(self.backwards and self.steps) or bool(self.fits)

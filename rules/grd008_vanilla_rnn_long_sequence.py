@@ -9,6 +9,7 @@ from gradlint.analysis.estimation import recurrent_step_gain
 from gradlint.estimate import Estimate, format_ratio
 from gradlint.model import LayerKind, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
+from ._shared import long_sequence_steps, unclipped_long_recurrence
 
 
 class VanillaRnnLongSequence(Rule):
@@ -62,7 +63,11 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
         if facts is None or model.origin_id not in facts.sequence_lengths:
             return
         steps = facts.sequence_lengths[model.origin_id]
+        # Trained here without clipping over a long sequence: GRD007 reports the layer, with this estimate.
+        exploding = unclipped_long_recurrence(model, context, long_sequence_steps(context.options))
         for layer in model.layers():
+            if exploding is not None and layer is exploding[0]:
+                continue
             if layer.kind != LayerKind.RECURRENT or layer.op not in ("SimpleRNN", "RNN"):
                 continue
             if layer.activation not in (None, "tanh"):

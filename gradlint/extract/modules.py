@@ -340,7 +340,7 @@ class ModulesMixin(Core):
             tensor = TensorV((), None)  # a batch from a data loader
         result = self.apply_module(module, tensor, [tensor] + list(args[1:]) if args else [tensor], kwargs, node)
         if training_call:
-            result = recorder.record_model_call(self, module, tensor, result, node)
+            result = recorder.record_model_call(self, module, tensor, result, node, args[0] if args else None)
         return result
 
     def apply_module(self, module: Value, tensor: TensorV, args: list[Value], kwargs: dict[str, Value],

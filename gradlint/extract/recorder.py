@@ -17,17 +17,22 @@ from gradlint.extract.values import (
     ClassInfo,
     Const,
     ContainerV,
+    DictV,
     Frame,
     FunctionalModelV,
     InstanceV,
+    LayerObj,
+    ListV,
     LossObjV,
     LossV,
     OptimizerV,
     Ref,
+    TensorConstV,
     TensorV,
     UnknownV,
     Value,
 )
+from gradlint.model import Layer, LayerKind, Node
 from gradlint.training import LossSpec, LossUse, ModelCall
 
 _TRAINING_METHODS = frozenset({"fit", "fit_generator", "train_on_batch"})
@@ -161,11 +166,87 @@ def record_compile(interp: Interp, model: Value, args: Args, kwargs: Kwargs, nod
     interp.facts.compiled[id(model)] = (spec, clips, span_of(node))
 
 
-def record_model_call(interp: Interp, module: Value, tensor: TensorV, result: Value, node: ast.AST) -> Value:
+def record_model_call(interp: Interp, module: Value, tensor: TensorV, result: Value, node: ast.AST,
+                      batch: Value | None = None) -> Value:
     """A model called on a batch in training code: remember its output path (a loss on it later is
-    this model's loss) and return only the model's part of the path."""
+    this model's loss) and return only the model's part of the path. A batch of known shape
+    (``torch.randn(32, 600, 1)``) also tells the sequence length its recurrent layer runs over."""
     out = longest_tensor(result)
     if out is None:
         return result
-    interp.facts.model_calls.append(ModelCall(id(module), out.nodes[len(tensor.nodes):], span_of(node)))
-    return TensorV(out.nodes[len(tensor.nodes):], out.hint) if out is result else result
+    own = out.nodes[len(tensor.nodes):]
+    interp.facts.model_calls.append(ModelCall(id(module), own, span_of(node)))
+    if isinstance(batch, TensorConstV) and batch.shape:
+        steps = _time_steps(module, batch.shape, own)
+        if steps is not None:
+            known = interp.facts.sequence_lengths.get(id(module), 0)
+            interp.facts.sequence_lengths[id(module)] = max(known, steps)
+    return TensorV(own, out.hint) if out is result else result
+
+
+# What may stand between a model's input and its first recurrent layer without moving the time axis:
+# they act on the last (feature) axis, or elementwise.
+_TIME_PRESERVING = frozenset({LayerKind.EMBEDDING, LayerKind.DENSE, LayerKind.ACTIVATION, LayerKind.NORMALIZATION})
+# Tensor operations that can move the time axis; a model whose code uses any is not read.
+_AXIS_MOVES = frozenset({"transpose", "permute", "swapaxes", "swapdims", "movedim", "moveaxis", "t", "T", "mT"})
+
+
+def _time_steps(module: Value, shape: tuple[int, ...], path: tuple[Node, ...] | list[Node]) -> int | None:
+    """The number of time steps the model's first torch RNN/LSTM/GRU runs over for an input batch
+    of ``shape``, when the layer's ``batch_first`` and the path before it say which axis is time."""
+    first: Layer | None = None
+    embedded = False
+    for item in path:
+        if not isinstance(item, Layer):
+            return None  # a residual, gate or merge before the recurrence: not a plain input path
+        if item.kind == LayerKind.RECURRENT:
+            first = item
+            break
+        if item.kind not in _TIME_PRESERVING and not (item.kind == LayerKind.OTHER and item.activation == "linear"):
+            return None
+        embedded = embedded or item.kind == LayerKind.EMBEDDING
+    if first is None or first.framework != "torch":
+        return None
+    layer_obj = _layer_object(module, first)
+    if layer_obj is None or layer_obj.time_axis is None or _moves_axes(module):
+        return None
+    # (B, T, F) / (T, B, F) features, (B, T) / (T, B) token ids; an unbatched (T, F) sequence.
+    batched = len(shape) == (2 if embedded else 3)
+    if not batched and len(shape) != (1 if embedded else 2):
+        return None
+    steps = shape[layer_obj.time_axis] if batched else shape[0]
+    return steps if steps > 0 else None
+
+
+def _layer_object(root: Value, layer: Layer) -> LayerObj | None:
+    """The layer object holding ``layer`` among the modules reachable from ``root``."""
+    return next((v for v in _modules(root) if isinstance(v, LayerObj) and v.layer is layer), None)
+
+
+def _modules(root: Value) -> list[Value]:
+    """``root`` and every module value reachable from it through attributes and containers."""
+    seen: set[int] = set()
+    found: list[Value] = []
+    stack: list[Value] = [root]
+    while stack and len(seen) < 10_000:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        found.append(value)
+        if isinstance(value, InstanceV):
+            stack.extend(value.attrs.values())
+            stack.extend(value.seq_items or [])
+        elif isinstance(value, (ContainerV, ListV)):
+            stack.extend(value.items)
+        elif isinstance(value, DictV):
+            stack.extend(value.items.values())
+    return found
+
+
+def _moves_axes(module: Value) -> bool:
+    """Whether the code of the model's classes (its own and its submodules') transposes or permutes
+    a tensor anywhere: the time axis of the batch may then not be the one the layer reads."""
+    classes = {id(c): c for v in _modules(module) if isinstance(v, InstanceV) for c in v.info.mro()}
+    return any(isinstance(sub, ast.Attribute) and sub.attr in _AXIS_MOVES
+               for cls in classes.values() for sub in ast.walk(cls.node))

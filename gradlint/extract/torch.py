@@ -175,6 +175,10 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         layer.fan_in = positive_int(bound.get("input_size"))
         layer.fan_out = positive_int(bound.get("hidden_size"))
         layer.weight_init = Init("torch_rnn_default")
+        if leaf in ("RNN", "LSTM", "GRU") and len(args) <= len(spec.params):  # batch_first is the 6th
+            batch_first = bound.get("batch_first", Const(False))
+            if isinstance(batch_first, Const) and isinstance(batch_first.value, bool):
+                return LayerObj(layer, time_axis=1 if batch_first.value else 0)
     elif spec.kind == LayerKind.NORMALIZATION:
         affine = bound.get("affine", bound.get("elementwise_affine"))
         layer.bias = not (isinstance(affine, Const) and affine.value is False)

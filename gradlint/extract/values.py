@@ -83,6 +83,8 @@ class LayerObj(Value):
     owned: bool = False
     # The input a model starting with this layer expects, when its arguments say (Keras input_shape=).
     input_hint: InputHint | None = None
+    # torch nn.RNN/LSTM/GRU: the axis of an input batch that is time (0, or 1 with batch_first=True).
+    time_axis: int | None = None
 
 
 @dataclass(eq=False)
