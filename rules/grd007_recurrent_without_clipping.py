@@ -9,7 +9,9 @@ from gradlint.analysis.estimation import recurrent_step_gain
 from gradlint.estimate import format_ratio
 from gradlint.model import Layer, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
+
 from ._shared import GROWN_RECURRENT_STEP_GAIN, long_sequence_steps, unclipped_long_recurrence
+
 
 class RecurrentWithoutClipping(Rule):
     code = "GRD007"

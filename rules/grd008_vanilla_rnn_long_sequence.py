@@ -9,6 +9,7 @@ from gradlint.analysis.estimation import recurrent_step_gain
 from gradlint.estimate import Estimate, format_ratio
 from gradlint.model import LayerKind, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
+
 from ._shared import long_sequence_steps, unclipped_long_recurrence
 
 
