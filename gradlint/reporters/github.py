@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradlint.reporters import Report
+from gradlint.reporters.report import Report
 from gradlint.rule import Severity
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

@@ -6,7 +6,7 @@ import json
 import math
 
 from gradlint import __version__
-from gradlint.reporters import Report, printable_tree
+from gradlint.reporters.report import Report, printable_tree
 
 
 def _finite(value: object) -> object:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gradlint import __version__
 from gradlint.diagnostics import Diagnostic
-from gradlint.reporters import Report, printable_tree
+from gradlint.reporters.report import Report, printable_tree
 from gradlint.rule import SYSTEM_CODES, Severity, all_rules
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

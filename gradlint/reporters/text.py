@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradlint.diagnostics import Diagnostic
-from gradlint.reporters import BaselineNote, Report
+from gradlint.reporters.report import BaselineNote, Report
 from gradlint.rule import Severity
 
 _COLORS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
