@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gradlint.analysis.units import output_activation
-from gradlint.model import Model
+from gradlint.model import Layer, Model, Node
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import (
     KERAS_PROBABILISTIC_LOSSES,
@@ -29,7 +29,11 @@ sigmoid/softmax output passed to `BCEWithLogitsLoss`, `CrossEntropyLoss`,
 `sigmoid_cross_entropy_with_logits` and `tf.losses.*_cross_entropy`; and a raw (linear) output
 passed to a loss that expects probabilities — Keras `binary_crossentropy`/`categorical_crossentropy`
 with `from_logits=False` (the default), `nn.BCELoss`, `tf.losses.log_loss`, or a hand-written
-`-tf.reduce_sum(y * tf.log(p))` that is minimized.
+cross-entropy whose gradient is taken — `-tf.reduce_sum(y * tf.log(p))`, `-torch.sum(y * torch.log(p))`,
+`-(y * p.log()).sum()`, `-(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()`,
+`F.nll_loss(torch.log(p), y)`. And `torch.log(softmax(logits))` where the training code applies
+the softmax to a model's logits (use `log_softmax`). A model that itself ends in softmax/sigmoid,
+then a hand-written log, is a correct cross-entropy and is not reported.
 """
     why_bad = """
 Squashing twice flattens the gradient at the output: sigmoid(sigmoid(x)) lies in (0.5, 0.73),
@@ -40,6 +44,31 @@ outside (0, 1), clipping inside Keras) and trains the wrong objective.
     fix = "No automatic fix."
 
     VALID = [
+        Valid("""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10), nn.Softmax(dim=1))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    optimizer.zero_grad()
+    loss = -(F.one_hot(y, 10) * torch.log(model(x))).sum(dim=1).mean()
+    loss.backward()
+    optimizer.step()
+"""),
+        Valid("""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    optimizer.zero_grad()
+    F.nll_loss(F.log_softmax(model(x), dim=1), y).backward()
+    optimizer.step()
+"""),
         Valid("""
 import tensorflow as tf
 x = tf.placeholder(tf.float32, [None, 784])
@@ -68,6 +97,32 @@ model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
 """),
     ]
     INVALID = [
+        Invalid("""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    optimizer.zero_grad()
+    loss = -torch.sum(F.one_hot(y, 10) * torch.log(model(x)))
+    loss.backward()
+    optimizer.step()
+""", line=9, message=r"torch\.log\(\.\.\.\) in this hand-written cross-entropy expects probabilities.*F\.cross_entropy"),
+        Invalid("""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    optimizer.zero_grad()
+    loss = F.nll_loss(torch.log(F.softmax(model(x), dim=1)), y)
+    loss.backward()
+    optimizer.step()
+""", line=9, message=r"numerically unstable.*F\.log_softmax"),
         Invalid("""
 import tensorflow as tf
 x = tf.placeholder(tf.float32, [None, 784])
@@ -132,6 +187,23 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                 yield Finding(use.span, (
                     f"{spec.name} expects probabilities but receives {model.name}'s raw output (no sigmoid): use "
                     f"BCEWithLogitsLoss on the logits, which is also numerically stable."), Severity.WARNING), model
+            elif spec.framework == "torch" and spec.name == "log" and act == "linear":
+                binary = _output_width(use.prediction) == 1
+                fix = ("F.binary_cross_entropy_with_logits(logits, target) (nn.BCEWithLogitsLoss)" if binary else
+                       "F.cross_entropy(logits, target) (log-softmax and NLL in one)")
+                yield Finding(use.span, (
+                    f"torch.log(...) in this hand-written cross-entropy expects probabilities but receives "
+                    f"{model.name}'s raw output (no softmax/sigmoid): the log of logits is NaN for every negative "
+                    f"one and the loss is not a likelihood. Use {fix} on the logits, which is also numerically "
+                    f"stable."), Severity.WARNING), model
+            elif spec.framework == "torch" and spec.name == "log" and act == "softmax" \
+                    and output_activation(model.path) == "linear":
+                yield Finding(use.span, (
+                    f"torch.log(softmax(...)) of {model.name}'s logits is numerically unstable: in float32 a "
+                    f"target logit 90 below the largest already gives an inf/NaN gradient (104: log(0) = -inf "
+                    f"loss). Use F.log_softmax(logits, dim=...) with F.nll_loss, or F.cross_entropy on the "
+                    f"logits."),
+                    Severity.WARNING), model
             elif spec.framework == "tensorflow" and spec.name in TF_PROBABILITY_LOSSES and act == "linear":
                 what = "tf.log(...) in this cross-entropy" if spec.name == "log" else spec.name
                 yield Finding(use.span, (
@@ -154,6 +226,14 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                     f"activation, so it outputs logits: pass from_logits=True (numerically stable) or add "
                     f"{'sigmoid' if 'binary' in loss.name.lower() else 'softmax'} to the output."),
                     Severity.WARNING), model
+
+
+def _output_width(nodes: tuple[Node, ...] | list[Node]) -> int | None:
+    """The output width of the last weight layer on a path, when known."""
+    for node in reversed(nodes):
+        if isinstance(node, Layer) and node.has_weight:
+            return node.fan_out
+    return None
 
 
 def _applies_sigmoid(loss: str) -> bool:

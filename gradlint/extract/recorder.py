@@ -134,19 +134,35 @@ def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
 
 def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     prediction = args[0] if args else kwargs.get("input", kwargs.get("y_pred", UNKNOWN))
+    if isinstance(prediction, LossV) and prediction.pending:
+        return prediction  # F.nll_loss(torch.log(p), y): the hand-written log is what to judge
     tensor = longest_tensor(prediction)
     if tensor is None:
         return UNKNOWN
-    model_id = None
-    for call in reversed(interp.facts.model_calls):
-        # The prediction is this call's output, possibly with more applied (e.g. a sigmoid).
-        n = len(call.output)
-        if n and len(tensor.nodes) >= n and all(a is b for a, b in zip(tensor.nodes, call.output)):
-            model_id = call.model_id
-            break
-    use = LossUse(spec, tensor.nodes, span_of(node), model_id)
+    use = LossUse(spec, tensor.nodes, span_of(node), _model_of(interp, tensor))
     interp.facts.losses.append(use)
     return LossV(use)
+
+
+def _model_of(interp: Interp, tensor: TensorV) -> int | None:
+    """The model whose training-code output ``tensor`` is, possibly with more applied (a sigmoid)."""
+    for call in reversed(interp.facts.model_calls):
+        n = len(call.output)
+        if n and len(tensor.nodes) >= n and all(a is b for a, b in zip(tensor.nodes, call.output)):
+            return call.model_id
+    return None
+
+
+def hand_written_log(interp: Interp, framework: str, tensor: TensorV, node: ast.AST) -> LossV | None:
+    """``torch.log(p)`` on a model's output in training code: the start of a hand-written
+    cross-entropy (``-(y * torch.log(p)).sum()``), recorded once its gradient is taken."""
+    if inside_model_code(interp.frame):
+        return None
+    model_id = _model_of(interp, tensor)
+    if model_id is None:
+        return None
+    use = LossUse(LossSpec("log", framework, False, span_of(node)), tensor.nodes, span_of(node), model_id)
+    return LossV(use, pending=True)
 
 
 def record_compile(interp: Interp, model: Value, args: Args, kwargs: Kwargs, node: ast.AST) -> None:

@@ -35,6 +35,7 @@ from gradlint.extract.values import (
     DictV,
     InstanceV,
     LayerObj,
+    LossV,
     ListV,
     LossObjV,
     ParamV,
@@ -271,6 +272,9 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         return _tensor_factory(leaf, args)
     tensor = first_tensor(args, kwargs)
     if tensor is None:
+        loss = next((a for a in list(flatten_args(args)) + list(kwargs.values()) if isinstance(a, LossV)), None)
+        if loss is not None:
+            return loss  # torch.sum(y * torch.log(p)), torch.mean(...): still the hand-written loss
         if leaf in ("no_grad", "enable_grad", "inference_mode"):
             return Const(None)
         if q.startswith("torch.nn.functional.") or leaf not in _MULTI_TENSOR:
@@ -379,6 +383,13 @@ def _same(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs
     return tensor
 
 
+def _log(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """torch.log(p): a hand-written cross-entropy on a model's output in training code; otherwise
+    an elementwise op gradlint does not model."""
+    loss = recorder.hand_written_log(interp, "torch", tensor, node)
+    return loss if loss is not None else interp.unknown_call(args, kwargs, node, leaf)
+
+
 def _checkpoint(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     """torch.utils.checkpoint(fn, *args): fn(*args)."""
     if not args:
@@ -393,7 +404,7 @@ _FUNCTIONS: dict[str, _FunctionHandler] = {
     "glu": _glu, "cat": _concat, "concat": _concat, "stack": _concat, "add": _add, "mul": _mul,
     **{name: _matmul for name in _MATMULS}, "linear": _linear,
     "scaled_dot_product_attention": _attention, "multi_head_attention_forward": _attention,
-    "embedding": _same, "one_hot": _same,
+    "embedding": _same, "one_hot": _same, "log": _log,
     "checkpoint": _checkpoint, "checkpoint_sequential": _checkpoint, "checkpoint_seq": _checkpoint,
 }
 
@@ -418,6 +429,10 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
         if isinstance(other, TensorV):
             return merge_other(tensor, other)
         return interp.tensor_binop(ast.MatMult(), tensor, other, node)
+    if name == "log":
+        loss = recorder.hand_written_log(interp, "torch", tensor, node)
+        if loss is not None:
+            return loss
     if name in catalog.FUNCTIONAL_POOLING or name in catalog.PASSTHROUGH_CALLS or name in _TENSOR_KEEPS:
         if name in ("softmax", "log_softmax"):
             layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)
