@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gradlint.estimate import Estimate
 from gradlint.rule import Severity
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def character_columns(text: str) -> Callable[[int, int], int]:
+    """``(line, column)`` -> the column counted in characters, for 1-based lines and columns.
+
+    Python's ``ast`` counts columns in UTF-8 bytes; people, LibCST, ruff and editors count
+    characters. The same for ASCII lines; a line with "é" or "😋" before a finding differs."""
+    if text.isascii():
+        return lambda line, column: column
+    lines = _LINE_BREAK.split(text)
+
+    def convert(line: int, column: int) -> int:
+        if not 1 <= line <= len(lines) or lines[line - 1].isascii():
+            return column
+        raw = lines[line - 1].encode("utf-8", "surrogatepass")
+        return len(raw[:max(column - 1, 0)].decode("utf-8", "ignore")) + 1
+
+    return convert
 
 
 @dataclass

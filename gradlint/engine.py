@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gradlint.cache import ResultCache, cache_key, summarize
-from gradlint.diagnostics import Diagnostic
+from gradlint.diagnostics import Diagnostic, character_columns
 from gradlint.extract import extract
 from gradlint.model import Model
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
@@ -337,6 +337,10 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
         tree = parse_source(masked, path)  # still invalid: the error past the IPython lines
     result.diagnostics, result.models = lint_tree(tree, suppressions, path, config, result)
     if result.diagnostics:
+        to_characters = character_columns(text)  # ast's columns count UTF-8 bytes
+        for diag in result.diagnostics:
+            diag.column, diag.end_column = to_characters(diag.line, diag.column), to_characters(diag.end_line,
+                                                                                                diag.end_column)
         lines = text.splitlines()
         for diag in result.diagnostics:
             diag.fingerprint = fingerprint(diag, lines)

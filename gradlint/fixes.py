@@ -30,14 +30,14 @@ import os
 import stat
 import tempfile
 import tokenize
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from gradlint.diagnostics import Diagnostic
+from gradlint.diagnostics import Diagnostic, character_columns
 from gradlint.rule import InitFix
 
 _CONSTANT_INITS = {"zeros_", "ones_", "constant_", "zeros", "ones", "constant"}
@@ -108,7 +108,7 @@ def plan_fixes(data: bytes, fixes: Sequence[InitFix], notebook: bool = False,
         if module.bytes != data:  # LibCST would not write the untouched parts back byte for byte
             return None
         init_ref = _torch_init_reference(module if imports_from is None else cst.parse_module(imports_from))
-        rewriter = _Rewriter(fixes, init_ref)
+        rewriter = _Rewriter(fixes, init_ref, character_columns(module.code))
         fixed_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(rewriter)
         fixed = fixed_module.bytes
     except cst.ParserSyntaxError:
@@ -232,9 +232,12 @@ def _is_keras_constant(value: Any) -> bool:
 class _Rewriter(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, fixes: Sequence[InitFix], init_ref: str | None) -> None:
+    def __init__(self, fixes: Sequence[InitFix], init_ref: str | None,
+                 to_characters: Callable[[int, int], int]) -> None:
         super().__init__()
-        self.pending = {fix_key(f): f for f in fixes}
+        # Fix spans count UTF-8 bytes (ast); LibCST positions count characters.
+        self.pending = {(f.span.line, to_characters(f.span.line, f.span.col + 1) - 1): f for f in fixes}
+        self.keys = {id(f): key for key, f in self.pending.items()}
         self.init_ref = init_ref
         self.applied: list[InitFix] = []
         self.lost: list[list[str]] = []  # per enclosing statement: comments to keep above it
@@ -261,7 +264,7 @@ class _Rewriter(cst.CSTTransformer):
 
     def _done(self, fix: InitFix, original: cst.CSTNode, new: cst.CSTNode) -> None:
         self.applied.append(fix)
-        del self.pending[fix_key(fix)]
+        del self.pending[self.keys[id(fix)]]
         kept = collections.Counter(_comments_under(new))
         for comment in _comments_under(original):
             if kept[comment] > 0:

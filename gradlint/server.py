@@ -22,6 +22,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
+from pygls.workspace import PositionCodec
 
 from gradlint import __version__
 from gradlint.config import ConfigError, FileConfig, find_config, load_config
@@ -76,8 +77,9 @@ class GradlintServer(LanguageServer):
         path = _path_of(uri)
         result = lint_file(path, _config_for(path), data=document.source.encode("utf-8"))
         self.published[uri] = _Published(result.diagnostics, document.source, path=path, models=result.models)
+        columns = self.columns(document.source)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=uri, version=document.version, diagnostics=[_to_lsp(d) for d in result.diagnostics]))
+            uri=uri, version=document.version, diagnostics=[_to_lsp(d, columns) for d in result.diagnostics]))
 
     def lint_notebook(self, notebook_uri: str) -> None:
         notebook = self.workspace.get_notebook_document(notebook_uri=notebook_uri)
@@ -106,8 +108,12 @@ class GradlintServer(LanguageServer):
             diags = by_cell.get(number, [])
             self.published[uri] = _Published(diags, texts[number], source.text, span.start if span else 1, path,
                                              result.models)
+            columns = self.columns(texts[number])
             self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-                uri=uri, diagnostics=[_to_lsp(d) for d in diags]))
+                uri=uri, diagnostics=[_to_lsp(d, columns) for d in diags]))
+
+    def columns(self, text: str) -> Columns:
+        return Columns(text, self.workspace.position_codec)
 
     def schedule(self, key: str, action: str) -> None:
         """Lint ``key`` (a document or notebook uri) once edits pause."""
@@ -158,28 +164,49 @@ def _config_for(path: str) -> LintConfig:
                       project_root=str(file_config.root))
 
 
-def _range(diag: Diagnostic) -> lsp.Range:
-    start = lsp.Position(line=max(diag.line - 1, 0), character=max(diag.column - 1, 0))
-    end = lsp.Position(line=max(diag.end_line - 1, 0), character=max(diag.end_column - 1, 0))
+class Columns:
+    """Columns as the client counts them. gradlint counts code points; an LSP position counts
+    UTF-16 code units unless the client negotiated UTF-8 or UTF-32 (``position_codec``), so a
+    line with a non-ASCII character before the finding would otherwise be off."""
+
+    def __init__(self, text: str, codec: PositionCodec | None = None) -> None:
+        self.lines = [line.rstrip("\r\n") for line in split_lines(text)]
+        self.codec = codec or PositionCodec()
+
+    def client(self, line: int, column: int) -> int:
+        """0-based ``line``, code-point ``column`` -> the client's units."""
+        if 0 <= line < len(self.lines):
+            text = self.lines[line]
+            return int(self.codec.client_num_units(text[:column])) + max(column - len(text), 0)
+        return column
+
+
+def _range(diag: Diagnostic, columns: Columns | None = None) -> lsp.Range:
+    line, end_line = max(diag.line - 1, 0), max(diag.end_line - 1, 0)
+    column, end_column = max(diag.column - 1, 0), max(diag.end_column - 1, 0)
+    if columns is not None:
+        column, end_column = columns.client(line, column), columns.client(end_line, end_column)
+    start = lsp.Position(line=line, character=column)
+    end = lsp.Position(line=end_line, character=end_column)
     if (end.line, end.character) < (start.line, start.character):
         end = start
     return lsp.Range(start=start, end=end)
 
 
-def _to_lsp(diag: Diagnostic) -> lsp.Diagnostic:
-    return lsp.Diagnostic(range=_range(diag), message=diag.message, severity=_SEVERITY[diag.severity],
+def _to_lsp(diag: Diagnostic, columns: Columns | None = None) -> lsp.Diagnostic:
+    return lsp.Diagnostic(range=_range(diag, columns), message=diag.message, severity=_SEVERITY[diag.severity],
                           code=diag.code, source=SOURCE,
                           data={"fixable": diag.fix is not None, "model": diag.model})
 
 
-def _contains(diag: Diagnostic, position: lsp.Position) -> bool:
-    r = _range(diag)
+def _contains(diag: Diagnostic, position: lsp.Position, columns: Columns | None = None) -> bool:
+    r = _range(diag, columns)
     here = (position.line, position.character)
     return (r.start.line, r.start.character) <= here <= (r.end.line, max(r.end.character, r.start.character + 1))
 
 
-def _overlaps(diag: Diagnostic, wanted: lsp.Range) -> bool:
-    r = _range(diag)
+def _overlaps(diag: Diagnostic, wanted: lsp.Range, columns: Columns | None = None) -> bool:
+    r = _range(diag, columns)
     return (r.start.line, r.start.character) <= (wanted.end.line, wanted.end.character) and \
         (wanted.start.line, wanted.start.character) <= (r.end.line, r.end.character)
 
@@ -255,7 +282,7 @@ def fixed_text(published: _Published, diag: Diagnostic) -> str | None:
     return None if result is None or result[0] == published.text else result[0]
 
 
-def _replace_edit(old: str, new: str) -> lsp.TextEdit:
+def _replace_edit(old: str, new: str, columns: Columns | None = None) -> lsp.TextEdit:
     """One edit replacing the lines that differ (the common head and tail are kept)."""
     a, b = split_lines(old), split_lines(new)
     head = 0
@@ -269,13 +296,15 @@ def _replace_edit(old: str, new: str) -> lsp.TextEdit:
     if end_line < len(a) or (a and a[-1].endswith(("\n", "\r"))):
         end = lsp.Position(line=end_line, character=0)
     else:  # the last line has no line ending: end at its end
-        end = lsp.Position(line=max(end_line - 1, 0), character=len(a[-1]) if a else 0)
+        last = max(end_line - 1, 0)
+        character = len(a[-1]) if a else 0
+        end = lsp.Position(line=last, character=columns.client(last, character) if columns else character)
         if end_line - 1 < head:
             end = start
     return lsp.TextEdit(range=lsp.Range(start=start, end=end), new_text="".join(b[head:len(b) - tail]))
 
 
-def noqa_edit(text: str, diag: Diagnostic) -> lsp.TextEdit | None:
+def noqa_edit(text: str, diag: Diagnostic, columns: Columns | None = None) -> lsp.TextEdit | None:
     """Append ``# noqa: CODE`` to the finding's line (or add the code to a noqa already there)."""
     import re
 
@@ -286,12 +315,15 @@ def noqa_edit(text: str, diag: Diagnostic) -> lsp.TextEdit | None:
     existing = re.search(r"#\s*noqa(:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", line, re.IGNORECASE)
     if existing is not None and existing.group("codes") is None:
         return None  # a bare noqa silences everything already
+    def client(column: int) -> int:
+        return columns.client(diag.line - 1, column) if columns else column
+
     if existing is not None:
-        end = existing.end("codes")
+        end = client(existing.end("codes"))
         return lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=diag.line - 1, character=end),
                                             end=lsp.Position(line=diag.line - 1, character=end)),
                             new_text=f", {diag.code}")
-    at = len(line)
+    at = client(len(line))
     return lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=diag.line - 1, character=at),
                                         end=lsp.Position(line=diag.line - 1, character=at)),
                         new_text=f"  # noqa: {diag.code}")
@@ -342,13 +374,14 @@ def build_server() -> GradlintServer:
         published = ls.published.get(params.text_document.uri)
         if published is None:
             return None
-        found = [d for d in published.diagnostics if _contains(d, params.position)]
+        columns = ls.columns(published.text)
+        found = [d for d in published.diagnostics if _contains(d, params.position, columns)]
         if not found:
             return None
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown,
                                                     value="\n\n---\n\n".join(
                                                         hover_text(d, per_layer_text(published, d)) for d in found)),
-                         range=_range(found[0]))
+                         range=_range(found[0], columns))
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(
         code_action_kinds=[lsp.CodeActionKind.QuickFix]))
@@ -361,18 +394,19 @@ def build_server() -> GradlintServer:
         if document.source != published.text:
             return []  # edited since the last lint: the next publish brings fresh actions
         actions: list[lsp.CodeAction] = []
+        columns = ls.columns(published.text)
         for diag in published.diagnostics:
-            if not _overlaps(diag, params.range):
+            if not _overlaps(diag, params.range, columns):
                 continue
-            lsp_diag = _to_lsp(diag)
+            lsp_diag = _to_lsp(diag, columns)
             new = fixed_text(published, diag)
             if new is not None:
                 description = getattr(diag.fix, "description", "") or "apply the fix"
                 actions.append(lsp.CodeAction(
                     title=f"gradlint: {description} ({diag.code})", kind=lsp.CodeActionKind.QuickFix,
                     diagnostics=[lsp_diag], is_preferred=True,
-                    edit=lsp.WorkspaceEdit(changes={uri: [_replace_edit(published.text, new)]})))
-            edit = noqa_edit(published.text, diag)
+                    edit=lsp.WorkspaceEdit(changes={uri: [_replace_edit(published.text, new, columns)]})))
+            edit = noqa_edit(published.text, diag, columns)
             if edit is not None:
                 actions.append(lsp.CodeAction(
                     title=f"gradlint: silence {diag.code} on this line (# noqa: {diag.code})",

@@ -195,3 +195,35 @@ def test_sarif_validates_against_the_official_schema(tmp_path: Path) -> None:
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(sarif), key=lambda e: list(e.path))
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+
+
+WIDE_ZERO = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 8)
+        self.fc2 = nn.Linear(8, 1)
+        note = "ü😋"; nn.init.zeros_(self.fc1.weight)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x).relu())
+"""
+
+
+def test_columns_count_characters_and_fixes_apply_after_non_ascii(tmp_path: Path) -> None:
+    """ast counts columns in UTF-8 bytes; a finding after "ü😋" is at the character column (as ruff
+    reports it, as SARIF and editors expect), and its fix still finds the call it rewrites."""
+    path = tmp_path / "wide.py"
+    path.write_text(WIDE_ZERO, encoding="utf-8")
+    line = WIDE_ZERO.splitlines()[8]
+    proc = run_cli("--no-cache", "--format", "json", str(path))
+    (diag,) = json.loads(proc.stdout)["diagnostics"]
+    assert (diag["code"], diag["line"], diag["column"]) == ("GRD002", 9, line.index("nn.init") + 1)
+    assert diag["end_column"] == line.index(")") + 2
+    proc = run_cli("--no-cache", "--fix", "--unsafe-fixes", str(path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert path.read_text(encoding="utf-8") == WIDE_ZERO.replace(
+        "nn.init.zeros_(self.fc1.weight)", 'nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")')

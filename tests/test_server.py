@@ -210,3 +210,44 @@ def test_server_without_pygls_prints_an_install_hint(tmp_path: Path) -> None:
                           cwd=ROOT, timeout=120, input="")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "pip install 'pygls>=2'" in proc.stderr
+
+
+def _utf16_apply(text: str, edit: lsp.TextEdit) -> str:
+    """Apply an edit whose positions count UTF-16 code units, as an editor does."""
+    lines = text.splitlines(keepends=True)
+
+    def offset(pos: lsp.Position) -> int:
+        line = lines[pos.line] if pos.line < len(lines) else ""
+        units, chars = 0, 0
+        while units < pos.character and chars < len(line):
+            units += 2 if ord(line[chars]) > 0xFFFF else 1
+            chars += 1
+        return sum(len(line) for line in lines[:pos.line]) + chars
+
+    return text[:offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end):]
+
+
+WIDE = """\
+import torch.nn as nn
+tag = "ünï😋"; model = nn.Sequential(*[m for _ in range(10) for m in (nn.Linear(64, 64), nn.Sigmoid())])
+"""
+
+
+@pytest.mark.asyncio
+async def test_columns_are_utf16_code_units(client: LanguageClient) -> None:
+    """LSP positions count UTF-16 code units: '😋' is two of them, 'ü' one; gradlint counts code points."""
+    uri = _open(client, "wide.py", WIDE)
+    (diag,) = await _diagnostics(client, uri)
+    line = WIDE.splitlines()[1]
+    start = len(line[:line.index("nn.Linear")].encode("utf-16-le")) // 2
+    assert (diag.code, diag.range.start.line, diag.range.start.character) == ("GRD001", 1, start)
+    assert diag.range.start.character == line.index("nn.Linear") + 1  # one more than the code-point column
+    hover = await client.text_document_hover_async(lsp.HoverParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=1, character=start)))
+    assert hover is not None and "**GRD001**" in hover.contents.value
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), range=diag.range,
+        context=lsp.CodeActionContext(diagnostics=[diag])))
+    noqa = next(a for a in actions or [] if "noqa" in a.title)
+    (edit,) = noqa.edit.changes[uri]
+    assert _utf16_apply(WIDE, edit) == WIDE.replace("])\n", "])  # noqa: GRD001\n")

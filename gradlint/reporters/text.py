@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from gradlint.diagnostics import Diagnostic
 from gradlint.reporters.report import BaselineNote, Report
 from gradlint.rule import Severity
@@ -42,10 +44,24 @@ def _snippet(diag: Diagnostic, text: str, color: bool) -> list[str]:
     gutter = f"{diag.line:>5} | "
     one_line = diag.end_line == diag.line
     width = max(1, (diag.end_column - diag.column) if one_line else len(text.rstrip()) - diag.column + 1)
-    caret = "^" * max(1, min(width, len(text) - diag.column + 1))
+    shown = text.rstrip().expandtabs(_TAB)
+    before = text[:diag.column - 1].expandtabs(_TAB)
+    marked = text[diag.column - 1:diag.column - 1 + max(1, min(width, len(text) - diag.column + 1))]
+    caret = "^" * max(1, _display_width(marked))
     if color:
         caret = f"{_COLORS[diag.severity]}{caret}{_RESET}"
-    return [f"{gutter}{text.rstrip()}", f"{' ' * (len(gutter) - 2)}| {' ' * (diag.column - 1)}{caret}"]
+    return [f"{gutter}{shown}", f"{' ' * (len(gutter) - 2)}| {' ' * _display_width(before)}{caret}"]
+
+
+_TAB = 4
+
+
+def _display_width(text: str) -> int:
+    """Terminal cells: wide (CJK, emoji) characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
 
 
 def _summary(report: Report) -> str:
