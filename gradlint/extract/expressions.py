@@ -38,6 +38,7 @@ from gradlint.extract.state import (
 )
 from gradlint.extract.values import (
     UNKNOWN,
+    UnknownV,
     BoundV,
     ClassV,
     Const,
@@ -382,11 +383,21 @@ class ExpressionsMixin(Core):
             value = other.init.constant_value if other.init is not None else None
             layer = Layer(LayerKind.SCALE, "scale", span, "torch", scale_value=value, weight_init=other.init)
             return TensorV(tensor.nodes + (layer,), tensor.hint)
-        if isinstance(op, ast.Mult) and isinstance(other, Const) and isinstance(other.value, (int, float)) \
-                and other.value == 0:
-            layer = Layer(LayerKind.SCALE, "scale", span, "torch", scale_value=0.0)
-            return TensorV(tensor.nodes + (layer,), tensor.hint)
-        return tensor  # scaling by a constant or an unknown scalar: same path
+        if isinstance(op, (ast.Mult, ast.Div)) and not (isinstance(op, ast.Div) and tensor is right):
+            # x * c, c * x, x / c: a scale the propagation follows (a branch scaled by depth ** -0.5 does
+            # not compound like an unscaled one). An unresolved factor is a SCALE of unknown value,
+            # which the estimate does not reason across.
+            value = _scalar(other)
+            if value is not None and isinstance(op, ast.Div):
+                value = 1.0 / value if value != 0 else None
+            if value == 1.0:
+                return tensor
+            if value is None and not isinstance(other, Const) and _maybe_scalar(other):
+                return TensorV(tensor.nodes + (Layer(LayerKind.SCALE, "scale", span, "torch"),), tensor.hint)
+            if value is not None:
+                layer = Layer(LayerKind.SCALE, "scale", span, "torch", scale_value=value)
+                return TensorV(tensor.nodes + (layer,), tensor.hint)
+        return tensor  # x + c, x - c: a shift; the variance of the path is unchanged
 
     def eval_UnaryOp(self, node: ast.UnaryOp, scope: Scope) -> Value:
         operand = self.eval(node.operand, scope)
@@ -660,3 +671,18 @@ def _param_attribute(obj: ParamV, attr: str) -> Value:
     if attr == "shape":
         return UNKNOWN
     return MethodV(obj, attr)
+
+
+def _scalar(value: Value) -> float | None:
+    """The number a tensor is multiplied by, when it is a known finite constant."""
+    if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+        number = float(value.value)
+        return number if number == number and abs(number) < 1e300 else None
+    if isinstance(value, TensorConstV):
+        return value.init.constant_value
+    return None
+
+
+def _maybe_scalar(value: Value) -> bool:
+    """An unresolved operand of ``x * other`` (a config value, an imported constant, a noise tensor)."""
+    return isinstance(value, (UnknownV, Ref, TensorConstV))

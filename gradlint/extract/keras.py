@@ -166,9 +166,26 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         return keras_merge(leaf, args, span, merge_gate)
     if leaf in catalog.KERAS_MERGE_CONCAT:
         return keras_merge(leaf, args, span, None)
+    if leaf == "Rescaling":
+        rescaled = _rescaling(args, kwargs, span)
+        if rescaled is not None:
+            return rescaled
     if leaf in catalog.KERAS_PASSTHROUGH:
         return LayerObj(Layer(LayerKind.OTHER, leaf, span, "keras", activation="linear", bias=False))
     return _layer(interp, leaf, args, kwargs, node)
+
+
+def _rescaling(args: Args, kwargs: Kwargs, span: Span) -> Value | None:
+    """``Rescaling(scale)`` without an offset: a constant multiplier (a scaled residual branch);
+    None (a pass-through) with an offset, which shifts pixel ranges rather than scaling a stream."""
+    offset = kwargs.get("offset", args[1] if len(args) > 1 else None)
+    if offset is not None and number(offset, math.nan) != 0.0:
+        return None
+    scale = kwargs.get("scale", args[0] if args else None)
+    value = number(scale, math.nan, limit=1e300)
+    known = value if math.isfinite(value) else None
+    return LayerObj(Layer(LayerKind.SCALE, "Rescaling", span, "keras", activation="linear", bias=False,
+                          scale_value=known))
 
 
 def _sequential(interp: Interp, args: Args, kwargs: Kwargs, span: Span) -> Value:

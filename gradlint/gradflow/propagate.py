@@ -352,8 +352,8 @@ class _Pass:
                 r = r * rec.dab / rec.d2 if rec.d2 > 0 else 0.0
                 if rec.norm_var is not None:
                     width = rec.layer.fan_out
-                    if width:
-                        self._affine(width, lg + math.log(rec.norm_var), r)
+                    if width:  # γ, β see the gradient at the norm's output (before its 1/σ)
+                        self._affine(width, lg, r)
                     if rec.layer.norm_kind == "batch":
                         lg += _ln(max(1.0 - r, 1e-300))
                         r = 0.0
