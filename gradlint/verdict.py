@@ -18,7 +18,8 @@ Thresholds (docs/dynamic.md says where each comes from): vanishing when the rati
 1e-4 or the first layer's relative gradient below 1e-7 (it is frozen: below Adam's ε, SGD and
 Adam alike leave it in place); exploding when ‖∂L/∂θ‖/‖θ‖ > 1e2, the loss > 1e6, the ratio
 > 1e4 or a value is NaN/Inf; symmetric when a hidden layer has identical weight rows and
-identical gradient rows (constant init: its units stay copies of each other); healthy when
+identical gradient rows (constant init: its units stay copies of each other) — unless no
+parameter gets any gradient at all (a dead output: vanishing, checked first); healthy when
 the ratio is in [1e-2, 1e2], ‖∂L/∂θ‖/‖θ‖ in [1e-5, 10] and the first layer's ‖∂W‖/‖W‖ ≥ 1e-4;
 anything between is borderline.
 
@@ -131,8 +132,9 @@ def _finite(value: float | None) -> bool:
 def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
     """The protocol's label for one measurement.
 
-    Order: a non-finite value; identical units (a constant init is symmetric, not vanishing,
-    even when its gradients are zero); forward scale and relative gradient too large; the
+    Order: a non-finite value; no gradient at all (‖∂L/∂θ‖ exactly 0 with ‖θ‖ > 0: a dead
+    output, whatever else the model has); identical units (a constant init is symmetric, not
+    vanishing, even when its hidden gradients are zero); forward scale and relative gradient too large; the
     ratio or the first layer's relative gradient too small; the ratio too large; healthy;
     borderline. Forward blow-up wins over a small ratio: both directions grow together, and a
     blown-up forward pass is the cause.
@@ -141,6 +143,12 @@ def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
     ends = f" [first: {q.first}, last: {q.last}]" if q.first is not None else ""
     if q.nonfinite or (q.loss is not None and math.isnan(q.loss)):
         return Verdict("exploding", "loss or gradients are NaN/Inf", evidence)
+    if q.relative_grad == 0.0:
+        # Every gradient is exactly 0 while some weight is not (‖θ‖ > 0): the output passes nothing
+        # back (softmax over one unit, a saturated head). Identical rows then say nothing about the
+        # init — a zero-initialised branch layer looks like copies only because nothing reaches it.
+        return Verdict("vanishing", "no gradient at all: every parameter's gradient is exactly 0 (dead output)" + ends,
+                       evidence)
     if q.symmetric:
         shown = ", ".join(q.symmetric[:3]) + (", ..." if len(q.symmetric) > 3 else "")
         return Verdict("symmetric", f"hidden units with identical weights and identical gradients in {shown}", evidence)

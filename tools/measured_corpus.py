@@ -515,8 +515,25 @@ def measure(path: Path, framework: str) -> dict[str, Any]:
                      "nonfinite_seeds": sum(s["nonfinite"] for s in seeds),
                      "symmetric_layers": names,
                      "weight_layers": seeds[0]["weight_layers"],
+                     "first": seeds[0]["first"], "last": seeds[0]["last"],
                      "per_seed_ratio": [_json_number(s["ratio"]) for s in seeds]},
     }
+
+
+def rejudge(measured: dict[str, Any]) -> tuple[str, str]:
+    """(label, reason) of a stored measurement under the current protocol (gradlint.verdict.judge):
+    a change of the protocol's order relabels the table without measuring again."""
+    from gradlint.verdict import Quantities, judge
+
+    seeds = len(SEEDS)
+    verdict = judge(Quantities(
+        ratio=number(measured.get("ratio")), loss=number(measured.get("loss")),
+        nonfinite=int(measured.get("nonfinite_seeds") or 0) >= seeds // 2 + 1,
+        relative_grad=number(measured.get("relative_grad")),
+        first_relative_grad=number(measured.get("first_relative_grad")),
+        symmetric=list(measured.get("symmetric_layers") or ()),
+        first=measured.get("first"), last=measured.get("last")))
+    return verdict.label, verdict.reason
 
 
 def _json_number(value: float | None) -> float | str | None:
@@ -571,7 +588,13 @@ def label(directory: Path = DEFAULT_DIR, out: Path = LABELS_PATH, jobs: int = 2,
     results = []
     for cfg, _, sha in files:
         old = previous.get((cfg.path, sha))
-        results.append({k: old[k] for k in ("label", "reason", "measured")} if old else next(fresh))
+        if old and old["label"] != "error":
+            lab, why = rejudge(old["measured"])
+            # the reason names the first/last layers only when the measurement recorded them
+            results.append({"label": lab, "reason": why if lab != old["label"] else old["reason"],
+                            "measured": old["measured"]})
+        else:
+            results.append(next(fresh))
     seconds = time.perf_counter() - started
     models = [{"file": cfg.path, "framework": cfg.framework, "config": asdict(cfg), "sha256": sha, **result}
               for (cfg, _, sha), result in zip(files, results, strict=True)]
@@ -663,6 +686,11 @@ def diagnostic_class(diag: dict[str, Any]) -> str | None:
 
 
 def static_class(diags: list[dict[str, Any]]) -> str:
+    # A dead output (no gradient at all) outranks identical units, as in the protocol's order
+    # (gradlint.verdict.judge): with a softmax over one unit nothing learns, symmetric or not.
+    if any(isinstance(d.get("estimate"), dict) and d["estimate"].get("dead_output") for d in diags
+           if diagnostic_class(d) == "vanishing"):
+        return "vanishing"
     classes = {c for c in (diagnostic_class(d) for d in diags) if c}
     for cls in ("symmetric", "exploding", "vanishing"):
         if cls in classes:
@@ -767,7 +795,7 @@ def estimate_errors(table: dict[str, Any], by_file: dict[str, list[dict[str, Any
 
 
 # Bump when the dynamic check changes how it measures (cached verdicts are then measured again).
-DYNAMIC_CACHE_VERSION = 2  # 2: protocol batch 128 for small inputs
+DYNAMIC_CACHE_VERSION = 3  # 2: protocol batch 128 for small inputs; 3: no gradient at all outranks symmetry
 
 
 def dynamic_verdicts(directory: Path, table: dict[str, Any], jobs: int = 2) -> dict[str, str]:

@@ -95,10 +95,10 @@ def _judge(p: Propagation, seg: Segment, vanishing_log10: float, exploding_log10
         # estimate overshoots it on deep conv stacks (ResNet-152: 10^3.6 estimated, 264 measured):
         # only the protocol's exploding label (> 1e4) is reported for a ratio alone.
         explode = max(exploding_log10, math.log10(PROTOCOL.exploding_ratio))
+    if p.nonfinite:  # an inf activation into a saturated head makes NaN gradients (inf · 0), not zeros
+        return "exploding", "nonfinite"
     if p.dead_head is not None:
         return "vanishing", "dead_output"
-    if p.nonfinite:
-        return "exploding", "nonfinite"
     if p.log10_loss is not None and p.log10_loss > LOG10_EXPLODING_LOSS:
         return "exploding", "loss"
     if whole and p.log10_relative_grad is not None and p.log10_relative_grad > LOG10_EXPLODING_RELATIVE:
@@ -219,10 +219,12 @@ def diagnose(model: Model, vanishing_log10: float = -3.0, exploding_log10: float
         return cache[cache_key]  # type: ignore[no-any-return]
     out: list[Diagnosis] = []
     for seg in model_segments(model):
-        if seg.constant_hidden:
-            continue  # a constant hidden init is a symmetry problem (GRD002), its estimate meaningless
         p = segment_flow(seg)
         if p is None:
+            continue
+        if seg.constant_hidden and not (p.dead_head is not None and p.head_q is None):
+            # A constant hidden init is a symmetry problem (GRD002), its estimate meaningless; a softmax
+            # over one unit is dead whatever the init (and outranks the symmetry: no gradient at all).
             continue
         verdict = _judge(p, seg, vanishing_log10, exploding_log10, frozen_log10)
         if verdict is None:

@@ -45,6 +45,10 @@ def test_each_criterion_and_its_threshold() -> None:
 def test_precedence() -> None:
     # identical units are symmetric even when no gradient flows (a zero init)
     assert _label(ratio=math.nan, first_relative_grad=0.0, symmetric=["fc1"]) == "symmetric"
+    # ... but when no parameter gets any gradient (‖∂L/∂θ‖ = 0, ‖θ‖ > 0) the output is dead: a
+    # zero-initialised branch layer behind a softmax over one unit is not a symmetry problem
+    verdict = judge(Quantities(ratio=math.nan, relative_grad=0.0, first_relative_grad=0.0, symmetric=["fc2"]))
+    assert verdict.label == "vanishing" and "exactly 0" in verdict.reason
     # a forward blow-up is exploding even though its ratio is small
     assert _label(ratio=1e-5, loss=1e14, relative_grad=1e13) == "exploding"
     # NaN beats everything
