@@ -149,6 +149,15 @@ NAMED = (
     Config("tanh", "constant", 64, 4),
     Config("relu", "kaiming", 128, 12, residual="zero_branch"),
     Config("relu", "kaiming", 128, 12, residual="scaled_branch"),
+    # Constant inits across norms, residual styles and heads: symmetric whatever surrounds them
+    # (a softmax over one unit would make them dead outputs instead: no gradient at all).
+    Config("relu", "zeros", 128, 8, "batch"),
+    Config("tanh", "constant", 256, 12, "layer"),
+    Config("gelu", "constant", 128, 6, "layer", "preln"),
+    Config("sigmoid", "zeros", 64, 6, residual="add", head="sigmoid"),
+    Config("elu", "constant", 64, 10, residual="scaled_branch", head="softmax"),
+    Config("relu", "zeros", 64, 6, framework="keras"),
+    Config("tanh", "constant", 128, 4, "batch", framework="keras"),
 )
 
 
