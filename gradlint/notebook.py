@@ -8,8 +8,10 @@ reader sees.
 
 Masking: a line that IPython would treat as a magic or shell escape (``!cmd``, ``%magic``,
 ``var = !cmd``, ``var = %magic``, ``obj?``, ``??obj``) becomes ``pass`` at its indentation;
-a cell whose first line is a cell magic (``%%time``, ``%%bash``...) becomes blank lines
-(its body may not be Python). Line numbers and the columns of every other line are kept,
+a cell whose first line is a cell magic (``%%bash``, ``%%html``...) becomes blank lines
+(its body may not be Python), except the magics whose body IPython runs as Python code
+(``%%time``, ``%%timeit``, ``%%capture``, ``%%prun``, ``%%debug``): only their first line is
+masked. Autocall lines (``/f x``, ``,f a b``, ``;f``) are masked too. Line numbers and the columns of every other line are kept,
 so locations need no column map. Only lines that start a logical line are considered: a
 ``%`` that continues an expression inside brackets is Python's modulo, never a magic.
 
@@ -67,7 +69,7 @@ def is_magic_line(line: str) -> bool:
     stripped = line.strip()
     if not stripped or stripped[0] == "#":
         return False
-    if stripped[0] in "!%?":
+    if stripped[0] in "!%?/,;":  # no Python statement starts so; "/ , ;" are IPython's autocall
         return True
     if _ASSIGN_MAGIC.match(stripped):
         return True
@@ -143,13 +145,24 @@ class _Scanner:
         self.continued = not comment and body.endswith("\\")
 
 
+# Cell magics whose body IPython runs as Python (the rest of the first line is options or,
+# for %%timeit, a setup statement, which is masked with the magic).
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
+
+
+def _python_cell_magic(line: str) -> bool:
+    stripped = line.strip()
+    return stripped.startswith("%%") and stripped[2:].split(" ", 1)[0] in PYTHON_CELL_MAGICS
+
+
 def mask_lines(lines: Sequence[str], placeholder: Callable[[int, str], str] | None = None,
                cell_magics: bool = True) -> tuple[list[str], list[int]]:
     """Mask IPython syntax in ``lines`` (each with its line ending).
 
     Returns the masked lines (same count) and the indices of the masked ones.
     ``placeholder(index, indent)`` gives the replacement statement (default ``pass``).
-    With ``cell_magics``, a first line starting with ``%%`` masks the whole cell."""
+    With ``cell_magics``, a first line starting with ``%%`` masks the whole cell, unless the magic
+    runs its body as Python (``PYTHON_CELL_MAGICS``): then only that line is masked."""
     make = placeholder or (lambda _index, indent: f"{indent}pass")
     out = list(lines)
     masked: list[int] = []
@@ -158,7 +171,8 @@ def mask_lines(lines: Sequence[str], placeholder: Callable[[int, str], str] | No
         return line[len(line.rstrip("\r\n")):]
 
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if cell_magics and first is not None and lines[first].lstrip().startswith("%%"):
+    python_body = first is not None and _python_cell_magic(lines[first])
+    if cell_magics and first is not None and lines[first].lstrip().startswith("%%") and not python_body:
         for i, line in enumerate(lines):
             out[i] = ending(line) if placeholder is None else make(i, "") + ending(line)
             masked.append(i)

@@ -104,6 +104,23 @@ def test_magics_keep_locations_of_the_code_around_them(tmp_path: Path) -> None:
     assert [(d["code"], d["cell"], d["line"], d["column"]) for d in report["diagnostics"]] == [("GRD001", 3, 7, 16)]
 
 
+def test_cell_magics_that_run_python_have_their_body_linted(tmp_path: Path) -> None:
+    """%%time / %%capture run their body as Python: a model built there is linted (only the
+    magic line is masked); %%bash's body is not Python and stays unlinted; autocall lines are masked."""
+    path = _write(tmp_path / "nb.ipynb",
+                  new_code_cell("import torch.nn as nn\n/print building\n,print a b\n;print"),
+                  new_code_cell("%%time\nlayers = []\nfor _ in range(10):\n"
+                                "    layers += [nn.Linear(8, 8), nn.Sigmoid()]\nmodel = nn.Sequential(*layers)"),
+                  new_code_cell("%%capture out\n%matplotlib inline\n"
+                                "net = nn.Sequential(*[m for _ in range(12) for m in (nn.Linear(64, 64), nn.Sigmoid())])"),
+                  new_code_cell("%%bash\nfor i in 1 2; do echo nn.Sigmoid ($i); done"))
+    code, report = _json(str(path))
+    assert code == 1
+    assert [(d["code"], d["cell"], d["line"], d["column"]) for d in report["diagnostics"]] == [
+        ("GRD001", 2, 4, 16), ("GRD001", 3, 3, 54)], report["diagnostics"]
+    assert report["summary"]["models"] == 2
+
+
 def test_directory_scan_finds_notebooks_and_exclude_applies(tmp_path: Path) -> None:
     shutil.copy(DEEP, tmp_path / "deep.ipynb")
     (tmp_path / ".ipynb_checkpoints").mkdir()
