@@ -12,8 +12,9 @@ a cell whose first line is a cell magic (``%%bash``, ``%%html``...) becomes blan
 (its body may not be Python), except the magics whose body IPython runs as Python code
 (``%%time``, ``%%timeit``, ``%%capture``, ``%%prun``, ``%%debug``): only their first line is
 masked. Autocall lines (``/f x``, ``,f a b``, ``;f``) are masked too. Line numbers and the
-columns of every other line are kept, so locations need no column map. Only lines that start a logical line are considered: a
-``%`` that continues an expression inside brackets is Python's modulo, never a magic.
+columns of every other line are kept, so locations need no column map. Only lines that start
+a logical line are considered: a ``%`` that continues an expression inside brackets is
+Python's modulo, never a magic.
 
 Only the standard library is used (``json``): the static install stays libcst + click.
 """
