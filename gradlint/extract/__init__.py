@@ -109,12 +109,28 @@ def extract(tree: ast.Module) -> Extraction:
     models.sort(key=lambda m: (m.span.line, m.span.col))
     facts = interp.facts
     for model in models:
-        seq = model.input_hint.shape if model.input_hint and model.input_hint.kind == "sequence" else None
-        if seq and model.origin_id is not None and model.framework == "keras":  # torch hints are guesses
-            facts.sequence_lengths[model.origin_id] = seq[0] if model.framework == "keras" else seq[-1]
+        steps = _keras_time_steps(model)
+        if steps is not None and model.origin_id is not None:
+            facts.sequence_lengths[model.origin_id] = steps
     described = {(m.name, m.span.line) for m in models}
     opaque = [m for m in opaque if (m.name, m.span.line) not in described and m.symbol is not None]
     return Extraction(_drop_duplicates(models), facts, unanalysed, _drop_duplicates(opaque))
+
+
+def _keras_time_steps(model: Model) -> int | None:
+    """The time steps a Keras model's input declares: ``Input(shape=(T, F))`` / ``input_shape=``, or
+    ``Input(shape=(T,))`` / ``Embedding(input_length=T)`` token ids into an embedding. (torch input
+    hints are guesses; torch lengths come from the training batch, see recorder.)"""
+    hint = model.input_hint
+    if model.framework != "keras" or hint is None or not hint.shape:
+        return None
+    if hint.kind == "sequence":
+        return hint.shape[0]
+    first = next(iter(model.layers()), None)
+    if hint.kind in ("features", "tokens") and len(hint.shape) == 1 and first is not None \
+            and first.kind == LayerKind.EMBEDDING:
+        return hint.shape[0]
+    return None
 
 
 class _TooComplex(Exception):

@@ -341,7 +341,8 @@ def _hint_from_arguments(layer: Layer, bound: dict[str, Value]) -> InputHint | N
     dim = bound.get("input_dim")
     if isinstance(dim, Const):
         if layer.kind == LayerKind.EMBEDDING:
-            return InputHint("tokens", None, vocab=positive_int(dim))
+            length = positive_int(bound.get("input_length", UNKNOWN))  # Keras 2: the padded sequence length
+            return InputHint("tokens", (length,) if length else None, vocab=positive_int(dim))
         return InputHint("features", (dim.value,))
     return None
 
