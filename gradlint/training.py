@@ -32,6 +32,7 @@ class LossSpec:
     from_logits: bool  # True: applies sigmoid/softmax itself
     span: Span
     explicit_from_logits: bool = False  # Keras: from_logits was written
+    function: str | None = None  # a hand-written loss: the user function computing it (Keras compile(loss=f))
 
 
 @dataclass(eq=False)

@@ -31,7 +31,8 @@ passed to a loss that expects probabilities — Keras `binary_crossentropy`/`cat
 with `from_logits=False` (the default), `nn.BCELoss`, `tf.losses.log_loss`, or a hand-written
 cross-entropy whose gradient is taken — `-tf.reduce_sum(y * tf.log(p))`, `-torch.sum(y * torch.log(p))`,
 `-(y * p.log()).sum()`, `-(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()`,
-`F.nll_loss(torch.log(p), y)`. And `torch.log(softmax(logits))` where the training code applies
+`F.nll_loss(torch.log(p), y)`, a Keras `compile(loss=f)` whose `f(y_true, y_pred)` takes
+`K.log(y_pred)` (run symbolically on the prediction). And `torch.log(softmax(logits))` where the training code applies
 the softmax to a model's logits (use `log_softmax`). A model that itself ends in softmax/sigmoid,
 then a hand-written log, is a correct cross-entropy and is not reported.
 """
@@ -97,6 +98,18 @@ model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
 """),
     ]
     INVALID = [
+        Invalid("""
+from tensorflow import keras
+from tensorflow.keras import backend as K
+
+
+def xent(y_true, y_pred):
+    return -K.sum(y_true * K.log(y_pred), axis=-1)
+
+
+model = keras.Sequential([keras.layers.Dense(64, activation="relu", input_shape=(20,)), keras.layers.Dense(10)])
+model.compile(optimizer="adam", loss=xent)
+""", line=10, column=1, message=r"the hand-written loss xent\(\) takes the log of y_pred"),
         Invalid("""
 import torch
 import torch.nn as nn
@@ -220,6 +233,12 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                     f"loss {loss.name}(from_logits=True) applies {act} itself, but {model.name}'s last layer already "
                     f"uses {act}: the output is squashed twice. Remove the output activation or set "
                     f"from_logits=False."), Severity.WARNING), model
+            elif loss.function is not None and loss.name == "log" and act == "linear":
+                yield Finding(span, (
+                    f"the hand-written loss {loss.function}() takes the log of y_pred, but {model.name}'s last layer "
+                    f"has no activation, so y_pred are logits: the log of a negative logit is NaN and the loss is not "
+                    f"a likelihood. Add softmax (or sigmoid) to the output layer, or use "
+                    f"keras.losses.CategoricalCrossentropy(from_logits=True)."), Severity.WARNING), model
             elif loss.name in KERAS_PROBABILISTIC_LOSSES and not loss.from_logits and act == "linear":
                 yield Finding(span, (
                     f"loss {loss.name} expects probabilities (from_logits=False) but {model.name}'s last layer has no "

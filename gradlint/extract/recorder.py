@@ -20,6 +20,7 @@ from gradlint.extract.values import (
     DictV,
     Frame,
     FunctionalModelV,
+    FunctionV,
     InstanceV,
     LayerObj,
     ListV,
@@ -176,10 +177,23 @@ def record_compile(interp: Interp, model: Value, args: Args, kwargs: Kwargs, nod
         spec = LossSpec(loss.value, "keras", False, span_of(node))
     elif isinstance(loss, Ref):
         spec = LossSpec(loss.leaf, "keras", False, span_of(node))
+    elif isinstance(loss, FunctionV) and _logs_prediction(interp, loss):
+        spec = LossSpec("log", "keras", False, span_of(node), function=loss.name)
     clips = isinstance(optimizer, OptimizerV) and optimizer.clips
     if clips:
         interp.facts.clips.append(span_of(node))
     interp.facts.compiled[id(model)] = (spec, clips, span_of(node))
+
+
+def _logs_prediction(interp: Interp, loss: FunctionV) -> bool:
+    """A hand-written Keras loss ``f(y_true, y_pred)`` that takes the log of ``y_pred`` as it comes
+    (``-K.sum(y_true * K.log(y_pred))``): run symbolically on a fresh prediction tensor, its result
+    starts with that log. A softmax, clip or normalization before the log is not this."""
+    if isinstance(loss.node, ast.Lambda) or len(loss.node.args.args) != 2:
+        return False
+    result = longest_tensor(interp.call_function(loss, [UNKNOWN, TensorV((), None)], {}))
+    first = result.nodes[0] if result is not None and len(result.nodes) else None
+    return isinstance(first, Layer) and first.kind == LayerKind.UNKNOWN and first.op == "log"
 
 
 def record_model_call(interp: Interp, module: Value, tensor: TensorV, result: Value, node: ast.AST,
