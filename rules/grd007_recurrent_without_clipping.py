@@ -23,7 +23,7 @@ Finds a model with a plain (Elman) recurrence â€” `nn.RNN`, Keras `SimpleRNN` â€
 length is known from the code (a Keras `Input(shape=(T, F))` / `input_shape=`, or the batch a
 PyTorch training loop feeds it, e.g. `torch.randn(32, 600, 1)` read through `batch_first`), when
 the same file trains it (`loss.backward()` then `optimizer.step()`, Keras `model.fit`, a
-trainer's `fit(model)`) and nothing in the file clips gradients: no
+trainer's `fit(model)`, a TF 2 `tape.gradient(loss, ...)` then `optimizer.apply_gradients`) and nothing in the file clips gradients: no
 `torch.nn.utils.clip_grad_norm_`/`clip_grad_value_`, no Keras optimizer `clipnorm`/`clipvalue`/
 `global_clipnorm`, no Lightning `gradient_clip_val`, no `tf.clip_by_global_norm`/`clip_by_norm`,
 no Hugging Face `Trainer` (it clips at max_grad_norm=1.0). A sequence is long from 177 steps on
@@ -227,8 +227,12 @@ def _fit_spans(context: RuleContext) -> list[object]:
 
 def _fix(model: Model, layer: Layer, by_fit: bool) -> str:
     """The clipping fix in the framework the file uses, and the architectural one."""
-    if model.framework == "keras":
+    if model.framework == "keras" and by_fit:
         clip = "Clip in the optimizer: keras.optimizers.Adam(clipnorm=1.0)"
+        gated = "keras.layers.LSTM/GRU"
+    elif model.framework == "keras":  # a custom loop: tape.gradient, then apply_gradients
+        clip = ("Clip before applying: grads, _ = tf.clip_by_global_norm(grads, 1.0) (or the optimizer's "
+                "clipnorm=1.0)")
         gated = "keras.layers.LSTM/GRU"
     elif by_fit:
         clip = "Clip in the trainer: Trainer(gradient_clip_val=1.0)"

@@ -200,6 +200,13 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                 yield Finding(use.span, (
                     f"{spec.name} expects probabilities but receives {model.name}'s raw output (no sigmoid): use "
                     f"BCEWithLogitsLoss on the logits, which is also numerically stable."), Severity.WARNING), model
+            elif spec.framework == "keras" and spec.name in KERAS_PROBABILISTIC_LOSSES and not spec.from_logits \
+                    and act == "linear":
+                yield Finding(use.span, (
+                    f"{spec.name} expects probabilities (from_logits=False) but receives {model.name}'s raw output "
+                    f"(no activation): pass from_logits=True (numerically stable) or add "
+                    f"{'sigmoid' if 'binary' in spec.name.lower() else 'softmax'} to the output."),
+                    Severity.WARNING), model
             elif spec.framework == "torch" and spec.name == "log" and act == "linear":
                 binary = _output_width(use.prediction) == 1
                 fix = ("F.binary_cross_entropy_with_logits(logits, target) (nn.BCEWithLogitsLoss)" if binary else

@@ -49,6 +49,7 @@ from gradlint.extract.values import (
     InstanceV,
     LayerObj,
     ListV,
+    GradientTapeV,
     LossV,
     MethodV,
     OptimizerV,
@@ -114,7 +115,7 @@ class ExpressionsMixin(Core):
             return obj.attribute(self, attr)
         if isinstance(obj, SuperV):
             return SuperMethodV(obj, attr)
-        if isinstance(obj, (LossV, OptimizerV)):
+        if isinstance(obj, (LossV, OptimizerV, GradientTapeV)):
             return MethodV(obj, attr)
         if isinstance(obj, Ref):
             if obj.qualname == "math" and attr in catalog.MATH:

@@ -21,6 +21,7 @@ from gradlint.extract.values import (
     Frame,
     FunctionalModelV,
     FunctionV,
+    GradientTapeV,
     InstanceV,
     LayerObj,
     ListV,
@@ -92,6 +93,8 @@ def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs) -> Non
 
 def construct(interp: Interp, q: str, leaf: str, node: ast.AST) -> Value | None:
     """Optimizers and trainers, from any library; None when ``q`` is neither."""
+    if q.startswith("tensorflow.") and leaf == "GradientTape":
+        return GradientTapeV()
     if q.startswith("transformers.") and leaf == "Trainer":
         interp.facts.clips.append(span_of(node))  # TrainingArguments.max_grad_norm defaults to 1.0
     if (q.startswith("torch.optim.") and ".lr_scheduler" not in q and leaf[:1].isupper()) or leaf in catalog.OPTIMIZERS:
@@ -106,6 +109,11 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
             backward(interp, target, node)
             return Const(None)
         return target if name in ("mean", "sum", "__add__", "float", "to") else UNKNOWN
+    if isinstance(target, GradientTapeV):
+        if name == "gradient":
+            backward(interp, args[0] if args else kwargs.get("target", UNKNOWN), node)
+            return UNKNOWN
+        return target if name == "__enter__" else Const(None)
     if isinstance(target, OptimizerV):
         # opt.minimize(loss) is backward and step at once (TF, Keras); compute_gradients + apply_gradients
         # split them; optimizer.step() after loss.backward() (torch).
@@ -134,7 +142,10 @@ def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
 
 
 def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    prediction = args[0] if args else kwargs.get("input", kwargs.get("y_pred", UNKNOWN))
+    if spec.framework == "keras":  # Keras losses take (y_true, y_pred)
+        prediction = args[1] if len(args) > 1 else kwargs.get("y_pred", UNKNOWN)
+    else:
+        prediction = args[0] if args else kwargs.get("input", kwargs.get("y_pred", UNKNOWN))
     if isinstance(prediction, LossV) and prediction.pending:
         return prediction  # F.nll_loss(torch.log(p), y): the hand-written log is what to judge
     tensor = longest_tensor(prediction)

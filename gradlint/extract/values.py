@@ -358,6 +358,11 @@ class LossV(Value):
 
 
 @dataclass(eq=False)
+class GradientTapeV(Value):
+    """``tf.GradientTape()``: ``tape.gradient(loss, variables)`` takes the loss's gradient (TF 2 loops)."""
+
+
+@dataclass(eq=False)
 class OptimizerV(Value):
     span: Span
     clips: bool = False
