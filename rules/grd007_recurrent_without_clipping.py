@@ -23,7 +23,8 @@ Finds a model with a plain (Elman) recurrence â€” `nn.RNN`, Keras `SimpleRNN` â€
 length is known from the code (a Keras `Input(shape=(T, F))` / `input_shape=`, or the batch a
 PyTorch training loop feeds it, e.g. `torch.randn(32, 600, 1)` read through `batch_first`), when
 the same file trains it (`loss.backward()` then `optimizer.step()`, Keras `model.fit`, a
-trainer's `fit(model)`, a TF 2 `tape.gradient(loss, ...)` then `optimizer.apply_gradients`) and nothing in the file clips gradients: no
+trainer's `fit(model)`, a TF 2 `tape.gradient(loss, ...)` then `optimizer.apply_gradients`)
+and nothing in the file clips gradients: no
 `torch.nn.utils.clip_grad_norm_`/`clip_grad_value_`, no Keras optimizer `clipnorm`/`clipvalue`/
 `global_clipnorm`, no Lightning `gradient_clip_val`, no `tf.clip_by_global_norm`/`clip_by_norm`,
 no Hugging Face `Trainer` (it clips at max_grad_norm=1.0). A sequence is long from 177 steps on
