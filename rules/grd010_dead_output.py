@@ -108,14 +108,21 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
                            f"the model and every gradient is exactly 0. For one binary output use sigmoid (with a "
                            f"binary cross-entropy); for k classes, softmax over k ≥ 2 units.")
             else:
-                act = (flow.dead_head or "head").split(" ")[0] if flow is not None else "head"
+                act = (flow.dead_head.split(" ")[0] if flow is not None and flow.dead_head
+                       else (flow.head_activation or "head") if flow is not None else "head")
                 q = flow.head_q if flow is not None else None
                 std = approx(0.5 * math.log10(q), plain=True) if q else "unknown"
                 upstream = _UPSTREAM_FIX.get(diagnosis.upstream or Cause.EXPANDING, "")
                 units = diagnosis.all_units
                 fix = upstream.format(init=recommended_init(units[0])) if units else upstream
+                if flow is not None and flow.dead_head is None:
+                    # Not exactly 0: the few examples near the head's centre carry a typical batch.
+                    first = flow.log10_first_relative_grad
+                    effect = (f"only the rare examples near its centre pass a gradient: the first layer's "
+                              f"‖∂W‖/‖W‖ {approx(first)} (frozen), and exactly 0 for many inits")
+                else:
+                    effect = "every gradient is exactly 0 in float32"
                 message = (f"the {act} head ({where}) receives pre-activations of std ≈ {std}: the forward pass "
-                           f"blows up on the way and the head saturates, so every gradient is exactly 0 in float32. "
-                           f"To fix the cause, {fix}.")
+                           f"blows up on the way and the head saturates, so {effect}. To fix the cause, {fix}.")
             span = Span(head.span.line, head.span.col, head.span.end_line, head.span.end_col)
             yield Finding(span, message, diagnosis_severity(diagnosis, options), diagnosis.estimate)

@@ -109,6 +109,8 @@ def _judge(p: Propagation, seg: Segment, vanishing_log10: float, exploding_log10
     if first is not None and p.log10_ce_rescale is not None:
         first += p.log10_ce_rescale  # a probability head trains with cross-entropy, not MSE through it
     if whole and first is not None and first < frozen_log10:
+        if p.log10_head_factor < 0 and first - p.log10_head_factor >= frozen_log10:
+            return "vanishing", "dead_output"  # frozen by a saturated head: without its loss, not frozen
         return "vanishing", "frozen"
     if ratio is not None and not math.isnan(ratio) and ratio >= explode:
         return "exploding", "ratio"

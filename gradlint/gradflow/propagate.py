@@ -144,6 +144,10 @@ class Propagation:
     dead_head: str | None  # why every gradient is exactly 0 at init, if it is
     head_q: float | None  # pre-activation variance of a saturating head
     exact: bool
+    # log10 of what a saturated head leaves of every gradient in a typical batch, against the mean
+    # field (≤ 0; 0 when the head is not saturated): one pair near the centre carries the batch.
+    log10_head_factor: float = 0.0
+    head_activation: str | None = None  # the output head's saturating activation, if it has one
     assumptions: list[str] = field(default_factory=list)
     # A probability head (sigmoid/softmax) is trained with cross-entropy, whose gradient at the logits is
     # ≈ (p − y)/B whatever the head's Jacobian: log10 of (that) / (the MSE gradient there), else None.
@@ -192,6 +196,19 @@ class _Rec:
 
 
 @dataclass
+class _HeadIn:
+    """What enters the last top-level activation: u = c + ε per (example, unit), with a per-unit
+    offset c ~ N(mu, qab) shared by the batch and ε ~ N(0, q − qab) per example."""
+
+    item: object
+    act: str
+    q: float
+    qab: float
+    mu: float
+    d2: float  # the mean-field E[φ′(u)²]
+
+
+@dataclass
 class _State:
     m: float
     mab: float
@@ -219,6 +236,7 @@ class _Pass:
         # a weight layer with none after it scales the output linearly (Euler: ⟨W, ∂L/∂W⟩ = 2·Σy²/N).
         self.breaks = 0
         self.depth = 0
+        self.head_in: _HeadIn | None = None  # the last top-level activation's input (the output head)
 
     def note(self, text: str) -> None:
         self.exact = False
@@ -289,6 +307,8 @@ class _Pass:
             mean = min(mean, math.sqrt(_Q_CLAMP))
         rec = _Rec(layer, sw2, sb2, q_pre, q, norm_var, m_in, mab_in, d2, d_ab, main, self.depth, self.breaks)
         self.recs.append(rec)
+        if main and self.depth == 0:
+            self.head_in = _HeadIn(layer, act, q, min(max(qab, 0.0), q), 0.0, d2)
         return _State(m_out, min(m_ab, m_out), mean, layer.fan_out), rec
 
     def _norm(self, norm: Norm, s: _State) -> tuple[_State, tuple[float, float]]:
@@ -320,6 +340,9 @@ class _Pass:
         v = max(s.m - s.mu * s.mu, 0.0)
         c = (s.mab - s.mu * s.mu) / v if v > 0 else 1.0
         st = shifted_moments(name, mu, v, _param(name, item.act_param), c)
+        if self.depth == 0:
+            kind = "softmax" if item.activation == "softmax" else name  # softmax: per unit sigmoid(u − ln(k − 1))
+            self.head_in = _HeadIn(item, kind, v, min(max(s.mab - s.mu * s.mu, 0.0), v), mu, st.d2)
         if not (math.isfinite(st.m2) and math.isfinite(st.d2)):
             self.note(f"activation moments overflow at {item.label or act}: clamped")
             return _State(_Q_CLAMP, _Q_CLAMP, math.sqrt(_Q_CLAMP), s.width), (_Q_CLAMP, 1.0)
@@ -429,36 +452,111 @@ def _residual_branch(block: ResidualBlock) -> list[Item]:
     return items
 
 
-def _dead_head(items: Sequence[Item], p: _Pass, batch: int, n_out: int) -> tuple[str | None, float | None]:
-    """Why a saturating head passes exactly zero gradient in float32, if it does."""
+#: Where a saturating head's float32 derivative is exactly 0: sigmoid rounds to 1 above 16.6 (then
+#: σ(1 − σ) = 0) and its e^u underflows below −88 (flushed denormals); tanh rounds to ±1 beyond 9.
+#: Inside the band the derivative decays like e^{−|u|} (sigmoid, softmax) or 4e^{−2|u|} (tanh).
+_SMOOTH_HEADS = frozenset({"sigmoid", "softmax", "tanh"})
+
+
+def _head_derivative(act: str, u: float) -> float:
+    if act == "tanh":
+        return 1.0 - math.tanh(u) ** 2
+    if act in ("hard_sigmoid", "hardtanh"):
+        lo, hi = _DEAD_BANDS[act]
+        return (1.0 / (hi - lo)) * (hi - lo) / 6.0 if act == "hard_sigmoid" else 1.0
+    e = math.exp(-abs(u))
+    return e / (1.0 + e) ** 2
+
+
+def _typical_margin(h: _HeadIn, batch: int, n_units: int) -> float | None:
+    """The margin m of the (example, unit) pair that carries a typical batch's head gradient.
+
+    Every gradient behind a saturating head is a sum over the batch of φ′(u)·(error); once the
+    pre-activations are spread far wider than φ′ (std ≫ 1), the sum is carried by the few pairs
+    that happen to fall near the centre, and for most draws of the weights there are none: the
+    mean-field E[φ′²] is a mean over draws dominated by rare ones. This finds the smallest m such
+    that, with probability ½ over the init (the protocol's median over seeds), some pair lies in
+    the window {u : |u| ≤ m} ∩ (float32 band): per unit with probability p* = 1 − 2^{−1/n}, where a
+    unit "has" a pair when its batch of B puts ≥ ln 2 of them in the window (the median of a
+    Poisson count ≥ 1). None: no window inside the band will do — every gradient is exactly 0."""
+    lo, hi = _DEAD_BANDS[h.act]
+    s_c = math.sqrt(max(h.qab, 0.0))
+    s_e = math.sqrt(max(h.q - h.qab, 0.0))
+    target = 1.0 - 2.0 ** (-1.0 / max(n_units, 1))
+    nodes = [(-8.0 + 16.0 * (i + 0.5) / 400) for i in range(400)] if s_c > 0 else [0.0]
+    weights = [math.exp(-0.5 * z * z) for z in nodes]
+    total = sum(weights)
+    need = math.log(2.0) / max(batch, 1)
+
+    def share(m: float) -> float:
+        a, b = max(-m, lo), min(m, hi)
+        if a >= b:
+            return 0.0
+        got = 0.0
+        for z, w in zip(nodes, weights):
+            c = h.mu + s_c * z
+            if s_e > 0:
+                inside = _phi_cdf((b - c) / s_e) - _phi_cdf((a - c) / s_e)
+            else:
+                inside = 1.0 if a <= c <= b else 0.0
+            if inside >= need:
+                got += w
+        return got / total
+
+    top = max(-lo, hi)
+    if share(top) < target:
+        return None
+    if h.act in ("hard_sigmoid", "hardtanh"):
+        return 0.0  # a flat derivative inside the band: any pair inside carries the full gradient
+    low, high = 0.0, top
+    for _ in range(40):
+        mid = 0.5 * (low + high)
+        if share(mid) >= target:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def _dead_head(items: Sequence[Item], p: _Pass, batch: int, n_out: int
+               ) -> tuple[str | None, float | None, float]:
+    """(why every gradient is exactly 0 in float32, the head's pre-activation variance, ln of the
+    factor by which a typical batch's head gradient falls short of the mean field (≤ 0)).
+
+    The factor: one pair at the typical margin m (:func:`_typical_margin`) carries Σφ′² ≈ φ′(m)²
+    instead of the mean field's B·n·E[φ′²]; applied only when the typical batch has no pair
+    within |u| ≤ 1 (otherwise the mean field describes the batch)."""
     head: str | None = None
     width: int | None = None
+    found: object = None
     for item in reversed(items):
         if isinstance(item, Activation):
-            head, width = item.activation, item.width
+            head, width, found = item.activation, item.width, item
             break
         if isinstance(item, WeightLayer):
-            head = canonical_activation(item.activation)
+            head, found = canonical_activation(item.activation), item
             break
         if isinstance(item, (Scale, Norm)):
             continue
-        return None, None
+        return None, None, 0.0
     if head is None:
-        return None, None
+        return None, None, 0.0
     if head == "softmax" and width == 1:  # the width the softmax normalizes over, when it is known
-        return "softmax over a single output is the constant 1", None
-    band = _DEAD_BANDS.get(head)
-    last = next((r for r in reversed(p.recs) if r.key_path), None)
-    if band is None or last is None:
-        return None, None
-    q = last.q
-    if q <= 0:
-        return None, q
-    s = math.sqrt(q)
-    alive = _phi_cdf(band[1] / s) - _phi_cdf(band[0] / s)
-    if batch * max(n_out, 1) * alive < 0.5:  # fewer than half a live (example, unit) expected: dead
-        return f"{head} head saturated: pre-activations of std ≈ {s:.1e}", q
-    return None, q
+        return "softmax over a single output is the constant 1", None, 0.0
+    h = p.head_in
+    if head not in _DEAD_BANDS or h is None or h.item is not found:
+        return None, None, 0.0
+    q = h.q + h.mu * h.mu
+    if q <= 4.0:
+        return None, q, 0.0  # the centre is populated: mean field
+    n = max(n_out, 1)
+    margin = _typical_margin(h, batch, n)
+    if margin is None:
+        return f"{head} head saturated: pre-activations of std ≈ {math.sqrt(q):.1e}", q, 0.0
+    if margin <= 1.0 or h.d2 <= 0:
+        return None, q, 0.0
+    typical = _head_derivative(head, margin) ** 2
+    return None, q, min(0.0, math.log(typical) - math.log(batch * n * h.d2))
 
 
 def propagate(
@@ -484,12 +582,15 @@ def propagate(
     n = n or 1
     m_y = out.m
     loss = m_y + 1.0
+    dead, head_q, ln_head = _dead_head(items, p, b, n) if ends_output else (None, None, 0.0)
     if ends_output:
         lg0 = math.log(4.0 * loss / (b * b * n))
         r0 = out.mab / loss
     else:
         lg0, r0 = 0.0, 0.0
-    p.backward(tape, lg0, r0)
+    # A saturated head passes a typical batch far less than the mean field says: every gradient
+    # behind it shrinks by the same factor (the ratios do not change).
+    p.backward(tape, lg0 + ln_head, r0)
     nonfinite = p.max_m >= F32_MAX * F32_MAX * 1e-1 or (ends_output and loss >= F32_MAX)
     # Share of the output that scales with each layer's weights (biases added downstream do not):
     # suffix products of σ_w²·m_in / q_pre, for the coherent prediction term below.
@@ -527,7 +628,6 @@ def propagate(
         layers.append(LayerFlow(rec.layer.label, rec.q, rec.q_pre, chi, 0.5 * ln_grad / math.log(10),
                                 0.5 * ln_w / math.log(10), 0.5 * rec.lg / math.log(10), rec.layer.key,
                                 rec.layer.embedding, rec.depth))
-    dead, head_q = _dead_head(items, p, b, n) if ends_output else (None, None)
     total_g = _logsum(grad_terms)
     total_w = _logsum(weight_terms)
     rel = 0.5 * (total_g - total_w) / math.log(10) if ends_output and total_w > -math.inf else None
@@ -542,7 +642,9 @@ def propagate(
         ratio, back = 0.0, 0.0
     if dead is not None:
         p.note(dead + ": every gradient is exactly 0 in float32")
-    ce = _ce_rescale(tape, main, lg0, b) if ends_output else None
+    # Cross-entropy's (p − y) at the logits does not survive a head saturated in float32 (p rounds to
+    # 0 or 1, its clamps cut the rest): no rescue for a sparse head.
+    ce = _ce_rescale(tape, main, lg0, b) if ends_output and ln_head == 0.0 else None
     return Propagation(
         layers=layers,
         log10_ratio=ratio,
@@ -554,6 +656,8 @@ def propagate(
         nonfinite=nonfinite,
         dead_head=dead,
         head_q=head_q,
+        log10_head_factor=0.5 * ln_head / math.log(10),
+        head_activation=p.head_in.act if p.head_in is not None and head_q is not None else None,
         exact=p.exact,
         assumptions=p.notes,
         log10_ce_rescale=ce,
