@@ -69,6 +69,26 @@ def test_dead_heads() -> None:
     # a softmax over ten classes is not the constant 1
     ten = [*layers, WeightLayer(1.0, fan_in=64, fan_out=10), Activation("softmax", width=10)]
     assert propagate(ten).dead_head is None
+    assert propagate(ten).log10_head_factor == 0.0
+
+
+def test_a_saturated_head_starves_a_typical_batch() -> None:
+    """Pre-activations far wider than the head's derivative: a typical batch has no example near the
+    centre, so every gradient shrinks far below the mean field (measured: softmax after 3 residual GELU
+    blocks at N(0, 1), width 64, ‖∂W₁‖/‖W₁‖ 6.6e-20; a sigmoid after 8 unnormalized softplus blocks at
+    He init: exactly 0), while the ratio first/last stays what it was."""
+    blocks = [Block((WeightLayer(64.0, "gelu", fan_in=64, fan_out=64),)) for _ in range(3)]
+    wide = [WeightLayer(32.0, fan_in=32, fan_out=64), *blocks, WeightLayer(64.0, fan_in=64, fan_out=10),
+            Activation("softmax", width=10)]
+    flow = propagate(wide)
+    assert flow.dead_head is None and flow.log10_head_factor < -10
+    assert flow.log10_first_relative_grad is not None and flow.log10_first_relative_grad < -7
+    # the mean field alone would leave it far from frozen
+    assert flow.log10_first_relative_grad - flow.log10_head_factor > -7
+    # a moderately wide head (std ≈ 3) still has examples near its centre in a batch of 128
+    mild = [WeightLayer(2.0, "relu", fan_in=64, fan_out=64), WeightLayer(9.0, fan_in=64, fan_out=1),
+            Activation("sigmoid", width=1)]
+    assert propagate(mild).log10_head_factor == 0.0
 
 
 def test_residual_variance_adds_and_is_tamed_by_norms_and_scales() -> None:

@@ -367,9 +367,14 @@ def generate(directory: Path = DEFAULT_DIR, configs: Iterable[Config] | None = N
 
 
 def _load(path: Path) -> Any:
+    return _load_with_shape(path)[0]
+
+
+def _load_with_shape(path: Path) -> tuple[Any, tuple[int, ...]]:
+    """``build_model`` and the per-example input shape (a generated file's ``INPUT_SHAPE``, else flat)."""
     namespace: dict[str, Any] = {"__name__": f"corpus_{path.stem}", "__file__": str(path)}
     exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102 -- our own generated file
-    return namespace["build_model"]
+    return namespace["build_model"], tuple(namespace.get("INPUT_SHAPE", (IN_FEATURES,)))
 
 
 def _rows_identical(t: Any) -> bool:
@@ -381,8 +386,17 @@ def _rows_identical(t: Any) -> bool:
     return bool(torch.allclose(t, t[:1].expand_as(t), rtol=1e-5, atol=1e-7 * scale))
 
 
-def _measure_seed(build: Any, framework: str, seed: int) -> dict[str, Any]:
-    """One forward/backward at init. Weight layers are Linear/Dense, ordered by first call."""
+def _output_rows(w: Any, framework: str) -> Any:
+    """A weight as (output units, everything else): torch Linear/Conv (out, in, *k); Keras (*k, in, out)."""
+    t = w.detach() if hasattr(w, "detach") else w
+    if framework == "keras":
+        return t.reshape(-1, t.shape[-1]).t()
+    return t.reshape(t.shape[0], -1)
+
+
+def _measure_seed(build: Any, framework: str, seed: int, shape: tuple[int, ...] = (IN_FEATURES,)) -> dict[str, Any]:
+    """One forward/backward at init. Weight layers are Linear/Conv1d/Conv2d (Keras: Dense/Conv1D/Conv2D),
+    ordered by first call."""
     import torch
 
     torch.manual_seed(seed)
@@ -392,14 +406,15 @@ def _measure_seed(build: Any, framework: str, seed: int) -> dict[str, Any]:
         keras.utils.set_random_seed(seed)
     model = build()
     g = torch.Generator().manual_seed(1000 + seed)
-    x = torch.randn(BATCH, IN_FEATURES, generator=g)
+    x = torch.randn(BATCH, *shape, generator=g)
     order: list[Any] = []  # (weight tensor, name) in execution order
     outputs: dict[int, Any] = {}
     pre_q: list[float] = []
     if framework == "keras":
         import keras
 
-        dense = [la for la in model.layers if isinstance(la, keras.layers.Dense)]
+        kinds = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D)
+        dense = [la for la in model._flatten_layers(include_self=False, recursive=True) if isinstance(la, kinds)]
         originals = {}
         for la in dense:
             originals[id(la)] = la.call
@@ -423,7 +438,7 @@ def _measure_seed(build: Any, framework: str, seed: int) -> dict[str, Any]:
         model.train()
         handles = []
         for name, m in model.named_modules():
-            if isinstance(m, torch.nn.Linear):
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)):
                 def hook(mod: Any, inp: Any, out: Any, _name: str = name) -> None:
                     if id(mod) not in outputs:
                         order.append((mod.weight, _name, mod))
@@ -452,9 +467,8 @@ def _measure_seed(build: Any, framework: str, seed: int) -> dict[str, Any]:
     al = float(hl.grad.double().norm()) if hl.grad is not None else 0.0
     symmetric = []
     for w, name, _ in order[:-1]:
-        rows = w.detach().t() if framework == "keras" else w.detach()  # rows = output units
-        grad = grad_of(w).detach()
-        grad = grad.t() if framework == "keras" else grad
+        rows = _output_rows(w, framework)  # rows = output units
+        grad = _output_rows(grad_of(w), framework)
         if rows.shape[0] >= 2 and _rows_identical(rows) and _rows_identical(grad):
             symmetric.append(name)
     finite = math.isfinite(float(loss.detach())) and math.isfinite(gnorm) and math.isfinite(g1) and math.isfinite(gl)
@@ -499,12 +513,12 @@ def measure(path: Path, framework: str) -> dict[str, Any]:
     """Medians over SEEDS, and the protocol's label (gradlint.verdict.judge)."""
     from gradlint.verdict import Quantities, judge
 
-    build = _load(path)
+    build, shape = _load_with_shape(path)
     seeds = []
     for seed in SEEDS:
         if framework == "keras":
             _clear_keras()  # fresh layer names per build, and no graph state carried between models
-        seeds.append(_measure_seed(build, framework, seed))
+        seeds.append(_measure_seed(build, framework, seed, shape))
     if framework == "keras":
         _clear_keras()
     majority = len(seeds) // 2 + 1

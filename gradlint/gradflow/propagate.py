@@ -518,14 +518,34 @@ def _typical_margin(h: _HeadIn, batch: int, n_units: int) -> float | None:
     return high
 
 
+def _head_moment(h: _HeadIn, m: float) -> float:
+    """E[φ′(u)²; |u| ≥ m] for u ~ N(mu, q) inside the head's float32 band (midpoint rule: φ′ is about
+    one unit wide, the band at most ~105)."""
+    lo, hi = _DEAD_BANDS[h.act]
+    s = math.sqrt(max(h.q, 1e-300))
+    a, b = max(lo, h.mu - 9.0 * s), min(hi, h.mu + 9.0 * s)
+    if a >= b:
+        return 0.0
+    steps = 2000
+    du = (b - a) / steps
+    total = 0.0
+    for i in range(steps):
+        u = a + (i + 0.5) * du
+        if abs(u) < m:
+            continue
+        z = (u - h.mu) / s
+        total += _head_derivative(h.act, u) ** 2 * math.exp(-0.5 * z * z)
+    return total * du / (s * math.sqrt(2.0 * math.pi))
+
+
 def _dead_head(items: Sequence[Item], p: _Pass, batch: int, n_out: int
                ) -> tuple[str | None, float | None, float]:
     """(why every gradient is exactly 0 in float32, the head's pre-activation variance, ln of the
     factor by which a typical batch's head gradient falls short of the mean field (≤ 0)).
 
-    The factor: one pair at the typical margin m (:func:`_typical_margin`) carries Σφ′² ≈ φ′(m)²
-    instead of the mean field's B·n·E[φ′²]; applied only when the typical batch has no pair
-    within |u| ≤ 1 (otherwise the mean field describes the batch)."""
+    The factor: a typical batch has no pair within the margin m* of :func:`_typical_margin`, so its
+    Σφ′² is the mean field's over |u| ≥ m* (pairs there are plentiful) plus one pair at m*, against
+    the mean field's B·n·E[φ′²] over all u. When the centre is populated m* ≈ 0 and the factor is 1."""
     head: str | None = None
     width: int | None = None
     found: object = None
@@ -547,16 +567,19 @@ def _dead_head(items: Sequence[Item], p: _Pass, batch: int, n_out: int
     if head not in _DEAD_BANDS or h is None or h.item is not found:
         return None, None, 0.0
     q = h.q + h.mu * h.mu
-    if q <= 4.0:
-        return None, q, 0.0  # the centre is populated: mean field
+    if h.q <= 4.0:
+        return None, q, 0.0  # spread no wider than φ′ itself: the mean field describes the batch
     n = max(n_out, 1)
     margin = _typical_margin(h, batch, n)
     if margin is None:
         return f"{head} head saturated: pre-activations of std ≈ {math.sqrt(q):.1e}", q, 0.0
-    if margin <= 1.0 or h.d2 <= 0:
+    if h.act in ("hard_sigmoid", "hardtanh"):
         return None, q, 0.0
-    typical = _head_derivative(head, margin) ** 2
-    return None, q, min(0.0, math.log(typical) - math.log(batch * n * h.d2))
+    full = _head_moment(h, 0.0)
+    if full <= 0:
+        return None, q, 0.0
+    typical = batch * n * _head_moment(h, margin) + _head_derivative(head, margin) ** 2
+    return None, q, min(0.0, math.log(typical) - math.log(batch * n * full))
 
 
 def propagate(
