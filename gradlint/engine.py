@@ -385,10 +385,10 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
     models = extraction.models
     if sink is not None:
         sink.opaque = extraction.opaque
-    context = RuleContext(config.options, models, extraction.training)
     selection = config.selection_for(path)
     rules = [rule_cls() for code, rule_cls in all_rules().items()
              if selection.enabled(code, rule_cls.default_enabled)]
+    context = RuleContext(config.options, models, extraction.training, frozenset(rule.code for rule in rules))
     diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
     for model in models:
         for rule in rules:

@@ -78,6 +78,11 @@ class RuleContext:
     options: RuleOptions = field(default_factory=RuleOptions)
     models: list[Model] = field(default_factory=list)  # every model of the file
     training: TrainingFacts | None = None  # what the file's training code does
+    # The codes that run on this file (None: all). A rule that leaves a finding to another checks it runs.
+    enabled: frozenset[str] | None = None
+
+    def runs(self, code: str) -> bool:
+        return self.enabled is None or code in self.enabled
 
     def model_by_id(self, origin_id: int | None) -> Model | None:
         return next((m for m in self.models if m.origin_id == origin_id), None) if origin_id is not None else None

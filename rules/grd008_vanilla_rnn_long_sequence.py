@@ -65,7 +65,8 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
             return
         steps = facts.sequence_lengths[model.origin_id]
         # Trained here without clipping over a long sequence: GRD007 reports the layer, with this estimate.
-        exploding = unclipped_long_recurrence(model, context, long_sequence_steps(context.options))
+        exploding = unclipped_long_recurrence(model, context, long_sequence_steps(context.options)) \
+            if context.runs("GRD007") else None
         for layer in model.layers():
             if exploding is not None and layer is exploding[0]:
                 continue

@@ -24,7 +24,7 @@ from gradlint.extract.values import (
     TensorV,
     Value,
 )
-from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual
+from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.training import TrainingFacts
 
 # Symbolic steps (~3-10 µs of CPU each, ~10 µs measured on 2 busy cores). Budgets are per
@@ -80,6 +80,8 @@ def extract(tree: ast.Module) -> Extraction:
         framework.finish(interp)
     module_names = _module_level_names(interp)
     factories = _factory_names(interp)
+    if not interp.facts.clips:
+        interp.facts.clips.extend(_unevaluated_clipping(tree))
     module_facts = _ModuleFacts(tree, interp.facts)
 
     models: list[Model] = []
@@ -323,6 +325,40 @@ def _infer_input(path: list[Node]) -> InputHint | None:
         if node.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.RECURRENT, LayerKind.UNKNOWN, LayerKind.ATTENTION):
             return None
     return None
+
+
+# Gradient-clipping calls by their unambiguous names (tf.clip_by_value is left to the interpreter:
+# on a model's tensor it bounds an activation).
+_GRADIENT_CLIP_NAMES = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grad_value",
+                                  "clip_by_global_norm", "clip_by_norm"})
+
+
+def _unevaluated_clipping(tree: ast.Module) -> list[Span]:
+    """Clipping in code the interpreter did not run (a comprehension over gradients it cannot list,
+    ``[tf.clip_by_norm(g, 1.0) for g in grads]``; a branch it could not decide), and gradients
+    clamped by hand (``p.grad.data.clamp_(-1, 1)``). Missing one would make GRD007 cry wolf."""
+    found: list[Span] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _GRADIENT_CLIP_NAMES:
+            found.append(span_of(node))
+        elif name in ("clamp_", "clamp", "clip_") and isinstance(func, ast.Attribute) and any(
+                isinstance(sub, ast.Attribute) and sub.attr == "grad" for sub in ast.walk(func.value)):
+            found.append(span_of(node))
+    # [tf.clip_by_value(g, -1, 1) for g in grads]: clip_by_value of each item of a list, the way
+    # gradient lists are clipped (a model's tensor is clipped whole).
+    for comp in ast.walk(tree):
+        if isinstance(comp, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+            items = {n.id for gen in comp.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
+            for call in ast.walk(comp.elt):
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                        and call.func.attr == "clip_by_value" and call.args \
+                        and isinstance(call.args[0], ast.Name) and call.args[0].id in items:
+                    found.append(span_of(call))
+    return found
 
 
 class _ModuleFacts:

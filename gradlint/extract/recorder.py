@@ -76,9 +76,13 @@ def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs) -> Non
     func = node.func
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
     if name in catalog.CLIP_CALLS:
-        interp.facts.clips.append(span_of(node))
+        # tf.clip_by_value(probabilities, 1e-7, 1) on a model's tensor bounds an activation, not a gradient
+        if not (args and isinstance(args[0], TensorV)):
+            interp.facts.clips.append(span_of(node))
         return
     for key in catalog.CLIP_KWARGS & kwargs.keys():
+        if key == "max_norm" and name in catalog.TORCH_LAYERS:
+            continue  # nn.Embedding(max_norm=...) renormalizes embedding rows
         value = kwargs[key]
         if not (isinstance(value, Const) and value.value in (None, 0, 0.0, False)):
             interp.facts.clips.append(span_of(node))

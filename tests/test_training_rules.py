@@ -1,0 +1,163 @@
+"""GRD007 by risk and GRD009 on hand-written losses: boundaries the fixtures do not pin down."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gradlint.rule import RuleOptions
+from gradlint.rules._shared import GROWN_RECURRENT_STEP_GAIN, long_sequence_steps
+
+from conftest import run_cli
+
+KERAS_RNN = """
+from tensorflow import keras
+model = keras.Sequential([keras.Input(shape=({steps}, 4)), keras.layers.{layer}(32), keras.layers.Dense(1)])
+model.compile(optimizer={optimizer}, loss="mse")
+model.fit(x, y)
+"""
+
+TORCH_RNN = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.{layer}(4, 32{batch_first})
+        self.fc = nn.Linear(32, 1)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[-1])
+
+
+model = Net()
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+x = torch.randn({shape})
+for step in range(10):
+    opt.zero_grad()
+    loss = nn.functional.mse_loss(model(x), torch.randn(8, 1))
+    loss.backward()
+    opt.step()
+"""
+
+
+def _codes(tmp_path: Path, source: str, *args: str) -> list[str]:
+    path = tmp_path / "case.py"
+    path.write_text(source, encoding="utf-8")
+    proc = run_cli("--no-cache", "--format", "json", *args, str(path))
+    assert proc.returncode in (0, 1), proc.stderr
+    return sorted(d["code"] for d in json.loads(proc.stdout)["diagnostics"])
+
+
+def test_long_threshold_is_where_the_grown_recurrence_reaches_1e3() -> None:
+    steps = long_sequence_steps(RuleOptions())
+    assert GROWN_RECURRENT_STEP_GAIN ** steps >= 1e3 > GROWN_RECURRENT_STEP_GAIN ** (steps - 1)
+    assert steps == 177  # the number the docs and fixtures quote
+
+
+@pytest.mark.parametrize("steps,expected", [(176, ["GRD008"]), (177, ["GRD007"]), (1000, ["GRD007"])])
+def test_keras_simple_rnn_length_boundary(tmp_path: Path, steps: int, expected: list[str]) -> None:
+    # Below the threshold GRD008 reports the vanishing at init; from it on GRD007 reports both, once.
+    source = KERAS_RNN.format(steps=steps, layer="SimpleRNN", optimizer='"adam"')
+    assert _codes(tmp_path, source) == expected
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU"])
+def test_gated_layers_over_long_sequences_are_not_reported(tmp_path: Path, layer: str) -> None:
+    assert _codes(tmp_path, KERAS_RNN.format(steps=1000, layer=layer, optimizer='"adam"')) == []
+
+
+def test_clipping_optimizer_silences_grd007_but_not_the_vanishing(tmp_path: Path) -> None:
+    source = KERAS_RNN.format(steps=500, layer="SimpleRNN", optimizer="keras.optimizers.Adam(clipnorm=1.0)")
+    assert _codes(tmp_path, source) == ["GRD008"]
+
+
+def test_grd008_reports_itself_when_grd007_is_not_selected(tmp_path: Path) -> None:
+    source = KERAS_RNN.format(steps=500, layer="SimpleRNN", optimizer='"adam"')
+    assert _codes(tmp_path, source, "--select", "GRD008") == ["GRD008"]
+    assert _codes(tmp_path, source, "--ignore", "GRD007") == ["GRD008"]
+
+
+@pytest.mark.parametrize("batch_first,shape,expected", [
+    ("", "600, 8, 4", ["GRD007"]),                    # (T, B, F): time is axis 0
+    (", batch_first=True", "8, 600, 4", ["GRD007"]),  # (B, T, F)
+    (", batch_first=True", "600, 8, 4", ["GRD008"]),  # 8 steps of a batch of 600: short
+    ("", "8, 600, 4", ["GRD008"]),                    # likewise, time-major
+])
+def test_torch_time_axis_follows_batch_first(tmp_path: Path, batch_first: str, shape: str,
+                                             expected: list[str]) -> None:
+    source = TORCH_RNN.format(layer="RNN", batch_first=batch_first, shape=shape)
+    assert _codes(tmp_path, source) == expected
+
+
+def test_torch_unknown_axis_is_not_long(tmp_path: Path) -> None:
+    source = TORCH_RNN.format(layer="RNN", batch_first="", shape="600, 8, 4").replace(
+        "self.rnn(x)", "self.rnn(x.permute(1, 0, 2))")
+    assert _codes(tmp_path, source) == []
+
+
+def test_torch_lstm_over_long_batch_is_not_reported(tmp_path: Path) -> None:
+    assert _codes(tmp_path, TORCH_RNN.format(layer="LSTM", batch_first="", shape="600, 8, 4")) == []
+
+
+def test_embedding_max_norm_is_not_gradient_clipping(tmp_path: Path) -> None:
+    source = TORCH_RNN.format(layer="RNN", batch_first="", shape="600, 8, 4").replace(
+        "self.fc = nn.Linear(32, 1)",
+        "self.fc = nn.Linear(32, 1)\n        self.unused = nn.Embedding(100, 4, max_norm=1.0)")
+    assert _codes(tmp_path, source) == ["GRD007"]
+
+
+def test_clipping_a_prediction_is_not_gradient_clipping(tmp_path: Path) -> None:
+    source = """
+import tensorflow as tf
+from tensorflow import keras
+inputs = keras.Input(shape=(400, 4))
+model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.SimpleRNN(32)(inputs)))
+optimizer = keras.optimizers.Adam()
+loss_fn = keras.losses.MeanSquaredError()
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        pred = model(x)
+        loss = loss_fn(y, pred)
+    shown = tf.clip_by_value(pred, 0.0, 1.0)  # for a metric
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+    assert _codes(tmp_path, source) == ["GRD007"]
+    clip = "    grads = [tf.clip_by_value(g, -1.0, 1.0) for g in grads]\n"
+    clipped = source.replace("    optimizer.apply_gradients", clip + "    optimizer.apply_gradients")
+    assert _codes(tmp_path, clipped) == ["GRD008"]
+
+
+@pytest.mark.parametrize("clip", [
+    "    grads = [tf.clip_by_norm(g, 1.0) for g in grads]\n",
+    "    grads, _ = tf.clip_by_global_norm(grads, 5.0)\n",
+])
+def test_tf2_clipping_in_comprehensions_counts(tmp_path: Path, clip: str) -> None:
+    source = """
+import tensorflow as tf
+from tensorflow import keras
+inputs = keras.Input(shape=(400, 4))
+model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.SimpleRNN(32)(inputs)))
+optimizer = keras.optimizers.Adam()
+loss_fn = keras.losses.MeanSquaredError()
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x))
+    grads = tape.gradient(loss, model.trainable_variables)
+CLIP    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+    assert _codes(tmp_path, source.replace("CLIP", "")) == ["GRD007"]
+    assert _codes(tmp_path, source.replace("CLIP", clip)) == ["GRD008"]
+
+
+def test_hand_clamped_gradients_count_as_clipping(tmp_path: Path) -> None:
+    source = TORCH_RNN.format(layer="RNN", batch_first="", shape="600, 8, 4").replace(
+        "    loss.backward()\n",
+        "    loss.backward()\n    for p in model.parameters():\n        p.grad.data.clamp_(-1, 1)\n")
+    assert _codes(tmp_path, source) == ["GRD008"]
