@@ -161,3 +161,11 @@ def test_hand_clamped_gradients_count_as_clipping(tmp_path: Path) -> None:
         "    loss.backward()\n",
         "    loss.backward()\n    for p in model.parameters():\n        p.grad.data.clamp_(-1, 1)\n")
     assert _codes(tmp_path, source) == ["GRD008"]
+
+
+@pytest.mark.parametrize("layer,expected", [("SimpleRNN", ["GRD007"]), ("LSTM", [])])
+def test_bidirectional_wraps_its_recurrence(tmp_path: Path, layer: str, expected: list[str]) -> None:
+    source = KERAS_RNN.format(steps=300, layer=layer, optimizer='"adam"').replace(
+        f"keras.layers.{layer}(32)", f"keras.layers.Bidirectional(keras.layers.{layer}(32))")
+    assert "Bidirectional" in source
+    assert _codes(tmp_path, source) == expected

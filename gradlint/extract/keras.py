@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from gradlint.extract import catalog
 from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
@@ -243,6 +244,16 @@ def _initializer(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
 
 
 def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    inner = args[0] if args else kwargs.get("layer")
+    if leaf == "Bidirectional" and isinstance(inner, LayerObj) and inner.layer.kind == LayerKind.RECURRENT:
+        # Bidirectional(SimpleRNN(32)): the wrapped recurrence, run both ways (its kind and init are the inner
+        # layer's; the default concat merge doubles the width).
+        wrapped = replace(inner.layer, span=span_of(node))
+        merge = kwargs.get("merge_mode", Const("concat"))
+        if wrapped.fan_out is not None:
+            wrapped.fan_out = 2 * wrapped.fan_out if isinstance(merge, Const) and merge.value == "concat" else None
+        inner.owned = True
+        return LayerObj(wrapped, input_hint=_hint_from_arguments(wrapped, kwargs))
     spec = catalog.KERAS_LAYERS.get(leaf)
     if spec is None:
         return interp.unknown_call(args, kwargs, node, leaf) if first_tensor(args, kwargs) else UNKNOWN
