@@ -69,8 +69,11 @@ class TrainingFacts:
         """Each model the file trains (its id, None when unknown) with where it is updated: the
         optimizer step after a ``backward()`` of a loss on its output, or ``fit``."""
         sites: list[tuple[int | None, Span]] = []
-        if self.steps:
-            sites += [(use.model_id if use else None, self.steps[0]) for _, use in self.backwards]
+        for span, use in self.backwards if self.steps else []:
+            # The step that follows this backward (another model's loop may come first in the file).
+            after = [step for step in self.steps if (step.line, step.col) >= (span.line, span.col)]
+            sites.append((use.model_id if use else None, min(after, key=lambda s: (s.line, s.col)) if after
+                          else self.steps[0]))
         sites += [(model_id, span) for span, model_id in self.fits]
         return sites
 

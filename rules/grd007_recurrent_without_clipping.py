@@ -21,7 +21,9 @@ class RecurrentWithoutClipping(Rule):
     what_it_does = """
 Finds a model with a plain (Elman) recurrence — `nn.RNN`, Keras `SimpleRNN` — whose sequence
 length is known from the code (a Keras `Input(shape=(T, F))` / `input_shape=`, or the batch a
-PyTorch training loop feeds it, e.g. `torch.randn(32, 600, 1)` read through `batch_first`), when
+PyTorch training loop feeds it, e.g. `torch.randn(32, 600, 1)` read through `batch_first`; token
+ids `Input(shape=(T,))` / `Embedding(input_length=T)` into an embedding; `Bidirectional` wrappers
+count as their recurrence), when
 the same file trains it (`loss.backward()` then `optimizer.step()`, Keras `model.fit`, a
 trainer's `fit(model)`, a TF 2 `tape.gradient(loss, ...)` then `optimizer.apply_gradients`)
 and nothing in the file clips gradients: no
@@ -36,7 +38,8 @@ grows the recurrent matrix (Adam takes an orthogonal W_hh from spectral radius 1
 300 steps); past radius ~1.4 the product grows with every step — measured ×99 over 100 steps and
 ×1.7e5 over 300 at radius 1.5 — and one such batch throws the weights to NaN (Pascanu et al.,
 2013). LSTM and GRU gate the path through time: with the same grown matrices their gradient
-through time still shrinks, so they are not reported.
+through time still shrinks, so they are not reported. When GRD008 would report the same layer's
+vanishing at init, this finding carries that estimate instead (one finding per layer).
 """
     formula = """
 Long = T ≥ exploding-log10 / log10(g), with g ≈ 1.04 the measured gain per step of a tanh RNN whose

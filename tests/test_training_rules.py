@@ -169,3 +169,21 @@ def test_bidirectional_wraps_its_recurrence(tmp_path: Path, layer: str, expected
         f"keras.layers.{layer}(32)", f"keras.layers.Bidirectional(keras.layers.{layer}(32))")
     assert "Bidirectional" in source
     assert _codes(tmp_path, source) == expected
+
+
+def test_reported_at_the_step_after_this_models_backward(tmp_path: Path) -> None:
+    first = """
+mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+mlp_opt = torch.optim.SGD(mlp.parameters(), lr=0.1)
+for xb, yb in loader:
+    mlp_opt.zero_grad()
+    nn.functional.mse_loss(mlp(xb), yb).backward()
+    mlp_opt.step()
+"""
+    source = TORCH_RNN.format(layer="RNN", batch_first="", shape="600, 8, 4")
+    source = source.replace("\nmodel = Net()", first + "\nmodel = Net()")
+    path = tmp_path / "case.py"
+    path.write_text(source, encoding="utf-8")
+    proc = run_cli("--no-cache", "--format", "json", "--select", "GRD007", str(path))
+    (diag,) = json.loads(proc.stdout)["diagnostics"]
+    assert source.splitlines()[diag["line"] - 1].strip() == "opt.step()"
