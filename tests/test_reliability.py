@@ -678,8 +678,6 @@ def test_dynamic_check_contains_what_models_start(tmp_path: Path) -> None:
 
 @needs_torch
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="process accounting through /proc (Linux)")
-@pytest.mark.xfail(strict=False, reason="known regression at stop 16: without the fork server, a model that kills "
-                   "its parent is reported as measured instead of failed (the run itself survives); to be fixed")
 def test_fresh_worker_contains_a_timed_out_model_and_survives_a_parent_kill(tmp_path: Path) -> None:
     """Without the fork server (one interpreter per model): a model that kills its parent kills
     only the worker's guard, not gradlint; a model that times out is killed with all it started."""
