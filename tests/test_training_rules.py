@@ -187,3 +187,14 @@ for xb, yb in loader:
     proc = run_cli("--no-cache", "--format", "json", "--select", "GRD007", str(path))
     (diag,) = json.loads(proc.stdout)["diagnostics"]
     assert source.splitlines()[diag["line"] - 1].strip() == "opt.step()"
+
+
+def test_relu_rnn_is_reported_by_grd007_without_tanh_numbers(tmp_path: Path) -> None:
+    source = TORCH_RNN.format(layer="RNN", batch_first=", nonlinearity='relu'", shape="600, 8, 4")
+    path = tmp_path / "case.py"
+    path.write_text(source, encoding="utf-8")
+    proc = run_cli("--no-cache", "--format", "json", str(path))
+    (diag,) = json.loads(proc.stdout)["diagnostics"]
+    assert diag["code"] == "GRD007" and "at init it vanishes" not in diag["message"]
+    assert _codes(tmp_path, source.replace("loss.backward()\n", "loss.backward()\n    nn.utils.clip_grad_norm_("
+                                           "model.parameters(), 1.0)\n")) == []  # GRD008 is about tanh

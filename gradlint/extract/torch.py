@@ -176,6 +176,12 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         layer.fan_in = positive_int(bound.get("input_size"))
         layer.fan_out = positive_int(bound.get("hidden_size"))
         layer.weight_init = Init("torch_rnn_default")
+        if leaf in ("RNN", "RNNCell"):  # nonlinearity is the 4th parameter of both
+            nonlinearity = kwargs.get("nonlinearity", args[3] if len(args) > 3 else Const("tanh"))
+            if isinstance(nonlinearity, Const) and nonlinearity.value in ("tanh", "relu"):
+                layer.activation = None if nonlinearity.value == "tanh" else "relu"  # None: the tanh default
+            else:
+                layer.activation = "unknown"
         if leaf in ("RNN", "LSTM", "GRU") and len(args) <= len(spec.params):  # batch_first is the 6th
             batch_first = bound.get("batch_first", Const(False))
             if isinstance(batch_first, Const) and isinstance(batch_first.value, bool):
