@@ -56,6 +56,7 @@ class Estimate:
             "criterion": self.criterion,
             "log10_loss": finite_or_none(self.log10_loss),
             "log10_forward_growth": finite_or_none(self.log10_forward_growth),
+            "log10_max_q": finite_or_none(self.max_log10_q),
             "log10_relative_grad": finite_or_none(self.log10_relative_grad),
             "log10_first_relative_grad": finite_or_none(self.log10_first_relative_grad),
             "nonfinite": self.nonfinite,

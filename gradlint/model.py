@@ -104,6 +104,7 @@ class Layer:
     bias_init: Init | None = None
     scale_value: float | None = None  # SCALE layers: the initial multiplier when constant
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
+    axis: int | None = None  # softmax: the dimension it normalizes over, when written (torch's dim=)
     reason: str | None = None  # UNKNOWN layers: why extraction could not resolve it (for `gradlint inspect`)
 
     @property

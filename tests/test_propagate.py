@@ -139,3 +139,63 @@ def test_fixture_headers_hold_the_numbers_used_here() -> None:
     for rel, _, _, _ in MEASURED:
         head = Path(FIXTURES / rel).read_text(encoding="utf-8").splitlines()[1]
         assert head.startswith("# measured:"), rel
+
+
+def _source_flow(source: str):  # type: ignore[no-untyped-def]
+    (model,) = extract(ast.parse(source)).models
+    flow = segment_flow(model_segments(model)[-1])
+    assert flow is not None
+    return flow
+
+
+_CONV_HEAD = """
+import torch, torch.nn as nn, torch.nn.functional as F
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 32, UNITS)
+    def forward(self, x):
+        return F.softmax(self.fc(torch.flatten(F.relu(self.conv(x)), 1)), dim=DIM)
+"""
+
+
+def test_softmax_over_the_last_axis_of_a_linear_is_over_its_outputs() -> None:
+    """A Linear maps the last axis, so softmax(dim=-1) after a 1-unit Linear is the constant 1 even on
+    image or sequence inputs (measured: every gradient exactly 0); dim=1 there is left undecided."""
+    dead = _source_flow(_CONV_HEAD.replace("UNITS", "1").replace("DIM", "-1"))
+    assert "softmax over a single output" in (dead.dead_head or "")
+    assert _source_flow(_CONV_HEAD.replace("UNITS", "10").replace("DIM", "-1")).dead_head is None
+    assert _source_flow(_CONV_HEAD.replace("UNITS", "1").replace("DIM", "1")).dead_head is None
+
+
+def test_a_constant_factor_on_a_branch_is_a_scale() -> None:
+    """x + c·f(x) with c = depth ** -0.5 bounds the variance growth (measured loss 30, not 2e6)."""
+    source = """
+import torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, width, depth):
+        super().__init__()
+        self.fc1 = nn.Linear(width, width)
+        self.fc2 = nn.Linear(width, width)
+        self.scale = depth ** -0.5
+        for m in (self.fc1, self.fc2):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    def forward(self, x):
+        return x + self.scale * self.fc2(self.fc1(x).relu())
+class Net(nn.Module):
+    def __init__(self, depth=12):
+        super().__init__()
+        self.stem = nn.Linear(32, 128)
+        self.blocks = nn.ModuleList([Block(128, depth) for _ in range(depth)])
+        self.head = nn.Linear(128, 10)
+    def forward(self, x):
+        x = self.stem(x)
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x)
+"""
+    flow = _source_flow(source)
+    assert flow.log10_loss is not None and flow.log10_loss < 3  # measured 29.6 (log10 1.47)
+    unscaled = _source_flow(source.replace("self.scale * ", ""))
+    assert unscaled.log10_loss is not None and unscaled.log10_loss > 4

@@ -157,7 +157,9 @@ class _Builder:
                     if act == "softmax":
                         if top and node is last_meaningful:
                             after_dense = pending is not None and pending[1].layer.kind == LayerKind.DENSE
-                            known = after_dense and (self.framework == "keras" or self.flat_input)
+                            # A Linear maps the last axis: a softmax over dim=-1 right after it normalizes
+                            # over its outputs whatever the input's layout; over dim=1 only on flat inputs.
+                            known = after_dense and (self.framework == "keras" or self.flat_input or node.axis == -1)
                             items.append(Activation("softmax", label=node.describe(), width=width if known else None))
                             ctx.head = node
                         pending = None  # mid-path softmax (attention weights): passes the values on

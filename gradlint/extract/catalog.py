@@ -79,7 +79,7 @@ TORCH_LAYERS: dict[str, LayerSpec] = {
     "Hardtanh": LayerSpec(LayerKind.ACTIVATION, (), "hardtanh"),
     "Hardsigmoid": LayerSpec(LayerKind.ACTIVATION, (), "hard_sigmoid"),
     "Hardswish": LayerSpec(LayerKind.ACTIVATION, (), "hard_swish"),
-    "Softmax": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
+    "Softmax": LayerSpec(LayerKind.ACTIVATION, ("dim",), "softmax"),
     "Softmax2d": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
     "LogSoftmax": LayerSpec(LayerKind.ACTIVATION, (), "log_softmax"),
     "Softmin": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),

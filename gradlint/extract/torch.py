@@ -225,6 +225,8 @@ def _activation_module(layer: Layer, leaf: str, bound: dict[str, Value]) -> None
         layer.act_param = number(bound.get("alpha"), 1.0)
     elif leaf == "PReLU":
         layer.act_param = 0.25
+    elif leaf == "Softmax":
+        layer.axis = _axis(bound.get("dim"))
     elif leaf == "GELU":
         approx = bound.get("approximate")
         if isinstance(approx, Const) and approx.value == "tanh":
@@ -317,6 +319,8 @@ def _tensor_factory(leaf: str, args: Args) -> Value:
 
 def _functional_activation(leaf: str, act: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span) -> Value:
     layer = Layer(LayerKind.ACTIVATION, leaf, span, "torch", activation=act, bias=False)
+    if act == "softmax":  # F.softmax(x, dim), torch.softmax(x, dim)
+        layer.axis = _axis(args[1] if len(args) > 1 else kwargs.get("dim"))
     if act == "leaky_relu":
         layer.act_param = number(args[1] if len(args) > 1 else kwargs.get("negative_slope"), 0.01)
     elif act == "gelu":
@@ -422,8 +426,10 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
     span = span_of(node)
     act = catalog.FUNCTIONAL_ACTIVATIONS.get(name)
     if act is not None:
-        return TensorV(tensor.nodes + (Layer(LayerKind.ACTIVATION, name, span, "torch", activation=act, bias=False),),
-                       tensor.hint)
+        layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=act, bias=False)
+        if act == "softmax":  # x.softmax(dim)
+            layer.axis = _axis(args[0] if args else kwargs.get("dim"))
+        return TensorV(tensor.nodes + (layer,), tensor.hint)
     other = args[0] if args else UNKNOWN
     if name in ("add", "add_", "__add__"):
         return merge_residual(tensor, other, span) if isinstance(other, TensorV) else tensor
@@ -442,6 +448,7 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
     if name in catalog.FUNCTIONAL_POOLING or name in catalog.PASSTHROUGH_CALLS or name in _TENSOR_KEEPS:
         if name in ("softmax", "log_softmax"):
             layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)
+            layer.axis = _axis(args[0] if args else kwargs.get("dim"))
             return TensorV(tensor.nodes + (layer,), tensor.hint)
         if name in ("size", "dim", "item", "tolist", "numpy"):
             return UNKNOWN
@@ -471,3 +478,10 @@ def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: as
         perturb_param(target, args, kwargs, node)
         return target
     return UNKNOWN
+
+
+def _axis(value: Value | None) -> int | None:
+    """A softmax's ``dim`` when it is a literal integer."""
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return int(value.value)
+    return None
