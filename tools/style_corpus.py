@@ -80,7 +80,7 @@ class StyleConfig:
         return f"{self.framework}/{self.name}.py"
 
 
-def configs(count: int = 200) -> list[StyleConfig]:
+def configs(count: int = 200, unnormalized: int = 60) -> list[StyleConfig]:
     rng = random.Random(SEED)
     out: dict[str, StyleConfig] = {}
 
@@ -102,6 +102,22 @@ def configs(count: int = 200) -> list[StyleConfig]:
         depth = rng.choice((2, 3, 4, 6, 8)) if conv else rng.choice(mc.DEPTHS)
         cfg = StyleConfig(style, rng.choice(mc.ACTIVATIONS), pick(mc.INITS, "init"), width, depth, norm, residual,
                           pick(mc.HEADS, "head"), framework)
+        out.setdefault(cfg.name, cfg)
+    # A stratum where the init scale is not normalized away (no norm, linear head, large or
+    # variance-preserving inits, plain or residual): where forward blow-up and exploding gradients live.
+    strat = random.Random(SEED + 1)
+    while len(out) < count + unnormalized:
+        framework = "keras" if strat.random() < 0.4 else "torch"
+        style = strat.choice(KERAS_STYLES if framework == "keras" else TORCH_STYLES)
+        conv = style.startswith("conv")
+        residual = strat.choice(("none", "add", "add", "scaled_branch"))
+        if residual not in _RESIDUALS[style]:
+            residual = "none"
+        init = strat.choice(("normal1.0", "normal1.0", "kaiming", "orthogonal", "xavier", "normal0.05"))
+        width = strat.choice((8, 16, 32)) if conv else strat.choice(mc.WIDTHS)
+        depth = strat.choice((2, 3, 4, 6, 8)) if conv else strat.choice(mc.DEPTHS)
+        act = strat.choice(mc.ACTIVATIONS)
+        cfg = StyleConfig(style, act, init, width, depth, "none", residual, "linear", framework)
         out.setdefault(cfg.name, cfg)
     return list(out.values())
 
