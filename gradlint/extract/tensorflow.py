@@ -617,6 +617,10 @@ class TFGraph:
             use = LossUse(LossSpec("log", "tensorflow", False, span_of(node)), tensor.nodes, span_of(node),
                           id(model) if model is not None else None)
             return LossV(use, pending=True)  # recorded once minimized (recorder.backward)
+        # TF 2: the log of a Keras model's output in a GradientTape loop (recorded at tape.gradient)
+        loss = recorder.hand_written_log(self.interp, "tensorflow", tensor, node) if last is not None else None
+        if loss is not None:
+            return loss
         return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "log", span_of(node), self.framework),), tensor.hint)
 
     def binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:
