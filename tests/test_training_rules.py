@@ -198,3 +198,23 @@ def test_relu_rnn_is_reported_by_grd007_without_tanh_numbers(tmp_path: Path) -> 
     assert diag["code"] == "GRD007" and "at init it vanishes" not in diag["message"]
     assert _codes(tmp_path, source.replace("loss.backward()\n", "loss.backward()\n    nn.utils.clip_grad_norm_("
                                            "model.parameters(), 1.0)\n")) == []  # GRD008 is about tanh
+
+
+@pytest.mark.parametrize("loss,expected", [
+    ("keras.losses.CategoricalCrossentropy()", ["GRD009"]),  # logits into a probability loss
+    ("keras.losses.CategoricalCrossentropy(from_logits=True)", []),
+])
+def test_keras_loss_objects_in_a_tape_loop_read_y_pred(tmp_path: Path, loss: str, expected: list[str]) -> None:
+    source = f"""
+import tensorflow as tf
+from tensorflow import keras
+model = keras.Sequential([keras.layers.Dense(64, activation="relu", input_shape=(20,)), keras.layers.Dense(10)])
+loss_fn = {loss}
+optimizer = keras.optimizers.Adam()
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+    assert _codes(tmp_path, source) == expected
