@@ -18,7 +18,7 @@ from gradlint import gradflow
 from gradlint.analysis.inits import bias_var_of, sigma_w2_of
 from gradlint.analysis.units import Unit, input_width
 from gradlint.gradflow.chain import WeightLayer
-from gradlint.gradflow.propagate import Activation, Block, Gated, Item, Norm, Propagation, Scale, propagate
+from gradlint.gradflow.propagate import Activation, Block, Gated, Item, MaxPool, Norm, Propagation, Scale, propagate
 from gradlint.model import Gate, Layer, LayerKind, Model, Node
 
 _WEIGHT_KINDS = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
@@ -209,6 +209,10 @@ class _Builder:
                         self._barrier(node, segments, barriers, top)
                         continue
                     items.append(Scale(node.scale_value, node.describe()))
+                    pending = None
+                    continue
+                if kind == LayerKind.POOLING and node.op.lower().startswith("max") and (node.receptive or 0) > 1:
+                    items.append(MaxPool(int(node.receptive or 1), node.describe()))
                     pending = None
                     continue
                 if kind in _TRANSPARENT_KINDS:

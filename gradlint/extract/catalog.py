@@ -56,8 +56,9 @@ TORCH_LAYERS: dict[str, LayerSpec] = {
         "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CrossMapLRN2d")},
     **{n: LayerSpec(LayerKind.DROPOUT) for n in
        ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
+    **{n: LayerSpec(LayerKind.POOLING, ("kernel_size",)) for n in ("MaxPool1d", "MaxPool2d", "MaxPool3d")},
     **{n: LayerSpec(LayerKind.POOLING) for n in
-       ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+       ("AvgPool1d", "AvgPool2d", "AvgPool3d",
         "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
         "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d", "FractionalMaxPool2d")},
     # activation modules
@@ -156,11 +157,13 @@ KERAS_LAYERS: dict[str, LayerSpec] = {
     **{n: LayerSpec(LayerKind.DROPOUT) for n in
        ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
         "GaussianDropout", "AlphaDropout", "ActivityRegularization")},
+    **{n: LayerSpec(LayerKind.POOLING, ("pool_size",)) for n in
+       ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D")},
     **{n: LayerSpec(LayerKind.POOLING) for n in
-       ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+       ("AveragePooling1D", "AveragePooling2D",
         "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
         "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-        "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
+        "AvgPool1D", "AvgPool2D", "AvgPool3D",
         "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D")},
     "Activation": LayerSpec(LayerKind.ACTIVATION, ("activation",)),
     "ReLU": LayerSpec(LayerKind.ACTIVATION, ("max_value", "negative_slope"), "relu"),

@@ -275,6 +275,9 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     elif spec.kind == LayerKind.NORMALIZATION:
         layer.weight_init = keras_init(bound.get("gamma_initializer"), node, Init("ones"))
         layer.bias = True
+    elif spec.kind == LayerKind.POOLING and leaf.startswith("MaxPool"):
+        layer.bias = False
+        layer.receptive = _pool_window(bound.get("pool_size"), int(leaf[-2]))
     else:
         layer.bias = False
     return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound))
@@ -369,4 +372,16 @@ def _keras_hint(shape: Value) -> InputHint | None:
             return InputHint("image", tuple(dims))
         if len(dims) == 2:
             return InputHint("sequence", tuple(dims))
+    return None
+
+
+def _pool_window(value: Value | None, dims: int) -> int | None:
+    """A Keras max-pooling window's area (``pool_size`` defaults to 2 per axis)."""
+    if value is None:
+        return 2 ** dims
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return int(value.value) ** dims if value.value > 0 else None
+    if isinstance(value, Const) and isinstance(value.value, tuple) and len(value.value) == dims \
+            and all(isinstance(v, int) and v > 0 for v in value.value):
+        return math.prod(value.value)
     return None

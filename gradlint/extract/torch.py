@@ -163,6 +163,8 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
     bound = dict(zip(spec.params, args))
     bound.update(kwargs)
     layer = Layer(spec.kind, leaf, span, "torch", activation=spec.activation)
+    if spec.kind == LayerKind.POOLING and leaf.startswith("MaxPool"):
+        layer.receptive = _window(bound.get("kernel_size"), int(leaf[-2]))
     if spec.kind == LayerKind.ACTIVATION:
         _activation_module(layer, leaf, bound)
     elif spec.kind in (LayerKind.DENSE, LayerKind.CONV):
@@ -484,4 +486,19 @@ def _axis(value: Value | None) -> int | None:
     """A softmax's ``dim`` when it is a literal integer."""
     if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
         return int(value.value)
+    return None
+
+
+def _window(value: Value | None, dims: int, default: int | None = None) -> int | None:
+    """A pooling window's area from ``kernel_size``/``pool_size`` (an int or a tuple of ints)."""
+    if value is None and default is not None:
+        return default ** dims
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return int(value.value) ** dims if value.value > 0 else None
+    if isinstance(value, Const) and isinstance(value.value, tuple) and len(value.value) == dims \
+            and all(isinstance(v, int) and v > 0 for v in value.value):
+        return math.prod(value.value)
+    if isinstance(value, ListV) and len(value.items) == dims and all(
+            isinstance(v, Const) and isinstance(v.value, int) and v.value > 0 for v in value.items):
+        return math.prod(int(v.value) for v in value.items)  # type: ignore[union-attr]
     return None

@@ -84,6 +84,18 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class MaxPool:
+    """Max over a window of ``k`` positions (non-global max pooling). The window's values are taken
+    as the stream's per-unit offset (shared by the window) plus independent fluctuations, so the
+    pool raises the mean by √(m − mab)·E[M_k] and keeps Var[M_k] of the fluctuation (M_k: the largest
+    of k standard normals). Backward the gradient is routed to one position of each window: its
+    norm is kept."""
+
+    k: int
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class Gated:
     """``x * g(x)``: the stream times the output of ``path`` (SE, GLU, SwiGLU), applied to the
     current stream. The gate path's weights are not on the main path (no records)."""
@@ -104,7 +116,7 @@ class Block:
     widths: tuple[int | None, int | None] = (None, None)  # (shortcut, branch) output widths, for concat
 
 
-Item = WeightLayer | ResidualBlock | Norm | Activation | Scale | Gated | Block
+Item = WeightLayer | ResidualBlock | Norm | Activation | Scale | Gated | Block | MaxPool
 
 
 @dataclass
@@ -262,6 +274,8 @@ class _Pass:
                 s, info = self._activation(item, s)
             elif isinstance(item, Scale):
                 s, info = _State(s.m * item.value ** 2, s.mab * item.value ** 2, s.mu * abs(item.value), s.width), None
+            elif isinstance(item, MaxPool):
+                s, info = _max_pool(s, item.k), None
             elif isinstance(item, Gated):
                 _, g = self.forward(item.path, s, main=False)
                 info = g
@@ -426,8 +440,33 @@ class _Pass:
 _HOMOGENEOUS_ACTS = frozenset({"relu", "leaky_relu", "linear"})
 
 
+def _max_moments(k: int) -> tuple[float, float]:
+    """(E[M_k], Var[M_k]) of the largest of k standard normals (midpoint rule on [−8, 8])."""
+    steps = 1600
+    dz = 16.0 / steps
+    first = second = 0.0
+    for i in range(steps):
+        z = -8.0 + (i + 0.5) * dz
+        w = k * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) * _phi_cdf(z) ** (k - 1) * dz
+        first += z * w
+        second += z * z * w
+    return first, max(second - first * first, 0.0)
+
+
+def _max_pool(s: _State, k: int) -> _State:
+    if k <= 1:
+        return s
+    mean_k, var_k = _max_moments(k)
+    shared = max(s.mab - s.mu * s.mu, 0.0)  # per-unit offsets: the same across the window
+    fluct = max(s.m - s.mab, 0.0)
+    mu = s.mu + math.sqrt(fluct) * mean_k
+    return _State(shared + mu * mu + fluct * var_k, shared + mu * mu, mu, s.width)
+
+
 def _homogeneous(item: Item) -> bool:
     """Positively homogeneous of degree 1 in its input (ReLU, linear maps, sums of such)."""
+    if isinstance(item, MaxPool):
+        return True
     if isinstance(item, WeightLayer):
         return not item.normalized and canonical_activation(item.activation) in _HOMOGENEOUS_ACTS
     if isinstance(item, Activation):
