@@ -34,8 +34,9 @@ from gradlint.model import InputHint, Model, Span
 from gradlint.rule import InitFix, Severity
 
 CACHE_DIR_NAME = ".gradlint_cache"
-# 3: model summaries say whether the model was fully understood; 4: estimates carry the protocol's quantities
-_FORMAT = 4
+# 3: model summaries say whether the model was fully understood; 4: estimates carry the protocol's quantities;
+# 5: entries carry the project modules the file's imports resolved to
+_FORMAT = 5
 MAX_ENTRY_BYTES = 32 * 1024 * 1024  # a 10 MB file with 100,000 models needs ~20 MB
 _SECRET_BYTES = 32
 _MAX_INT = 10**9  # lines, columns, layer counts: anything larger is not ours
@@ -173,6 +174,8 @@ class ResultCache:
             payload = _strict_json(body.encode())
             if not isinstance(payload, dict):
                 return None
+            if not _dependencies_unchanged(payload.get("deps", {}), payload.get("missing", [])):
+                return None  # a module the file imports changed (or appeared): lint again
             diagnostics = [_diagnostic_from_json(d, path) for d in _list(payload["diagnostics"])]
             models = [_model_from_json(m) for m in _list(payload["models"])]
             return diagnostics, models, _bool(payload.get("skipped", False))
@@ -180,12 +183,16 @@ class ResultCache:
                 MemoryError, BadEntry):
             return None  # missing, corrupt, foreign or hostile: lint again
 
-    def store(self, key: str, diagnostics: list[Diagnostic], models: list[Model], skipped: bool) -> None:
+    def store(self, key: str, diagnostics: list[Diagnostic], models: list[Model], skipped: bool,
+              dependencies: dict[str, str] | None = None, missing: list[str] | None = None) -> None:
+        """``dependencies``: project modules the result depends on (path -> sha-256 of their bytes);
+        ``missing``: files whose absence it depends on. The entry is a hit only while both hold."""
         secret = self._key()
         if secret is None:
             return
         body = json.dumps({"skipped": skipped, "diagnostics": [_diagnostic_to_json(d) for d in diagnostics],
-                           "models": [_model_to_json(m) for m in models]}, allow_nan=False)
+                           "models": [_model_to_json(m) for m in models],
+                           "deps": dict(dependencies or {}), "missing": list(missing or [])}, allow_nan=False)
         payload = {"format": _FORMAT, "key": key, "mac": self._mac(secret, key, body), "body": body}
         target = self._entry(key)
         try:
@@ -291,7 +298,8 @@ def _span(value: Any) -> Span:
     items = _list(value)
     if len(items) != 4:
         raise BadEntry("a span has four numbers")
-    return Span(*[_int(v) for v in items])
+    line, col, end_line, end_col = (_int(v) for v in items)
+    return Span(line, col, end_line, end_col)
 
 
 def clear(directory: Path) -> bool:
@@ -299,6 +307,42 @@ def clear(directory: Path) -> bool:
     if directory.is_symlink() or not directory.is_dir() or not (directory / "CACHEDIR.TAG").is_file():
         return False
     shutil.rmtree(directory)
+    return True
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str) -> str | None:
+    """sha-256 of a file's bytes (memoized per size and mtime), None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (path, st.st_size, st.st_mtime_ns)
+    found = _DIGESTS.get(key)
+    if found is None:
+        try:
+            found = hashlib.sha256(read_regular(Path(path), MAX_ENTRY_BYTES)).hexdigest()
+        except OSError:
+            return None
+        _DIGESTS[key] = found
+    return found
+
+
+def _dependencies_unchanged(deps: Any, missing: Any) -> bool:
+    if not isinstance(deps, dict) or not isinstance(missing, list):
+        raise BadEntry("dependencies")
+    for path, digest in deps.items():
+        if not isinstance(path, str) or not isinstance(digest, str):
+            raise BadEntry("dependency")
+        if (file_digest(path) or "") != digest:
+            return False
+    for path in missing:
+        if not isinstance(path, str):
+            raise BadEntry("missing")
+        if os.path.exists(path):
+            return False
     return True
 
 

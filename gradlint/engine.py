@@ -15,12 +15,14 @@ import sys
 import tokenize
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.diagnostics import Diagnostic, character_columns
 from gradlint.extract import extract
+from gradlint.extract.project import FILES as PROJECT_FILES
+from gradlint.extract.project import import_root, imports_project_module
 from gradlint.model import Model
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.suppress import Suppressions
@@ -91,6 +93,9 @@ class LintConfig:
     # path -> codes switched off for it (per-file-ignores); None: no per-file ignores
     per_file_ignores: Callable[[str], tuple[str, ...]] | None = None
     project_root: str | None = None  # exclude patterns are relative to it (the config's directory)
+    # Where project imports are resolved when a file has no project marker (pyproject.toml, .git,
+    # ...) above it: the paths given to lint_paths (set there when empty).
+    search_roots: tuple[str, ...] = ()
 
     def selection_for(self, path: str) -> Selection:
         extra = self.per_file_ignores(path) if self.per_file_ignores else ()
@@ -108,6 +113,10 @@ class FileResult:
     digest: str | None = None  # sha-256 of the bytes linted: --fix writes only over these bytes
     # Models no rule could see (forward always raises, returns None ...): for --dynamic only.
     opaque: list[Model] = field(default_factory=list)
+    # Project modules the file's imports were resolved to (path -> sha-256), and files whose
+    # absence mattered: the cached result is valid while both hold.
+    dependencies: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------- discovery
@@ -281,6 +290,7 @@ def parse_source(text: str, path: str) -> ast.Module:
 
 def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileResult:
     """Lint one file. Never raises: every failure becomes a diagnostic of the file."""
+    PROJECT_FILES.forget_lookups()  # a sibling module created or deleted since the last lint counts
     result = FileResult(path)
     try:
         if data is None:
@@ -291,7 +301,8 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
             raise SourceError("GRD900", "UTF-16/UTF-32 encoded: Python source must be UTF-8 or declare an "
                                         "ASCII-compatible encoding (PEP 263)")
-        if not any(marker in data for marker in _MODEL_MARKERS):
+        if not any(marker in data for marker in _MODEL_MARKERS) and \
+                not imports_project_module(path, data, config.search_roots):
             result.skipped = True
             return result
         if path.lower().endswith(".ipynb"):
@@ -301,6 +312,7 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
                 return result
             cells = lint_virtual(source, path, config)
             result.diagnostics, result.models = cells.diagnostics, cells.models
+            result.dependencies, result.missing = cells.dependencies, cells.missing
             _keep_applicable_fixes(data, result.diagnostics, notebook=True)
             return result
         _lint_text(result, decode_source(data), path, config)
@@ -360,6 +372,7 @@ def notebook_source(data: bytes) -> VirtualSource | None:
 def lint_virtual(source: VirtualSource, path: str, config: LintConfig) -> FileResult:
     """Lint notebook cells (``gradlint.notebook.virtual_source``): every location is given
     as a cell and a line within it. Never raises."""
+    PROJECT_FILES.forget_lookups()
     result = FileResult(path)
     try:
         _lint_text(result, source.text, path, config)
@@ -381,10 +394,11 @@ def lint_virtual(source: VirtualSource, path: str, config: LintConfig) -> FileRe
 
 def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
               config: LintConfig, sink: FileResult | None = None) -> tuple[list[Diagnostic], list[Model]]:
-    extraction = extract(tree)
+    extraction = extract(tree, path=path if os.path.isfile(path) else None, roots=config.search_roots)
     models = extraction.models
     if sink is not None:
         sink.opaque = extraction.opaque
+        sink.dependencies, sink.missing = extraction.dependencies, extraction.missing
     selection = config.selection_for(path)
     rules = [rule_cls() for code, rule_cls in all_rules().items()
              if selection.enabled(code, rule_cls.default_enabled)]
@@ -473,9 +487,21 @@ def _to_diagnostic(path: str, rule: Rule, finding: object, model: Model | None) 
 
     assert isinstance(finding, Finding)
     span = finding.span
+    message, fix = finding.message, finding.fix
+    if span.origin is not None:
+        # About a definition imported from another project file: reported at the line of this
+        # file that uses it, naming where the definition is. A fix would edit the other file: none.
+        where, line = span.origin
+        try:
+            where = os.path.relpath(where, os.path.dirname(os.path.abspath(path)))
+        except ValueError:
+            pass
+        message = f"{message} (in {where}:{line})"
+        fix = None
+    if fix is not None and getattr(getattr(fix, "span", None), "origin", None) is not None:
+        fix = None
     return Diagnostic(path, span.line, span.col + 1, span.end_line, span.end_col + 1, rule.code, rule.name,
-                      finding.severity, finding.message, model.name if model else None, finding.estimate,
-                      fix=finding.fix)
+                      finding.severity, message, model.name if model else None, finding.estimate, fix=fix)
 
 
 def _system_diagnostic(path: str, code: str, message: str, line: int = 1, column: int = 1) -> Diagnostic:
@@ -488,9 +514,11 @@ def _keep_selected(diags: list[Diagnostic], config: LintConfig) -> list[Diagnost
 
 
 def config_fingerprint(config: LintConfig, path: str) -> str:
-    """Everything of the configuration that changes a file's result."""
+    """Everything of the configuration that changes a file's result (the project root decides
+    which imports resolve; the contents of what they resolved to are checked on load)."""
     selection = config.selection_for(path)
-    return repr((sorted(selection.select), sorted(selection.ignore), config.options))
+    return repr((sorted(selection.select), sorted(selection.ignore), config.options,
+                 import_root(path, config.search_roots)))
 
 
 def _lint_cached(path: str, config: LintConfig, cache: ResultCache | None) -> FileResult:
@@ -507,7 +535,7 @@ def _lint_cached(path: str, config: LintConfig, cache: ResultCache | None) -> Fi
         return FileResult(path, diagnostics, models, skipped, digest=content_digest(data))
     result = _summarized(lint_file(path, config, data=data))
     if not any(d.code == "GRD902" for d in result.diagnostics):  # never cache our own crash
-        cache.store(key, result.diagnostics, result.models, result.skipped)
+        cache.store(key, result.diagnostics, result.models, result.skipped, result.dependencies, result.missing)
     return result
 
 
@@ -539,6 +567,9 @@ def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None
     Results come in a stable order (discovery order), whatever the parallelism.
     ``on_progress(done, total)`` is called after each file."""
     files, problems = discover(paths, config.exclude, config.project_root)
+    if not config.search_roots:
+        roots = tuple(os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".") for p in paths)
+        config = replace(config, search_roots=roots)
     for problem in problems:
         yield FileResult(problem.path, [problem])
     total = len(files)

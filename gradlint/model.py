@@ -21,6 +21,9 @@ class Span:
     col: int
     end_line: int
     end_col: int
+    # (path, line) of the definition in another file of the project this span stands for (a layer
+    # of a block imported from a sibling module); the span itself is where the linted file uses it.
+    origin: tuple[str, int] | None = None
 
 
 class LayerKind(str, enum.Enum):

@@ -26,7 +26,16 @@ def run_span(units: list[Unit]) -> Span:
     if (last.end_line, last.end_col) < (first.line, first.col):
         # The last layer was built before the first (a helper defined earlier): point at the first.
         return first
-    return Span(first.line, first.col, last.end_line, last.end_col)
+    return Span(first.line, first.col, last.end_line, last.end_col, first.origin)
+
+
+def set_at(span: Span | None) -> str:
+    """`` (set at line 5)``; for an init written in another project file, where it is written."""
+    if span is None:
+        return ""
+    if span.origin is not None:
+        return f" (set in {span.origin[0].rsplit('/', 1)[-1]}:{span.origin[1]})"
+    return f" (set at line {span.line})"
 
 
 def severity_for(log10_ratio: float, options: RuleOptions) -> Severity:

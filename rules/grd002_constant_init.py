@@ -290,4 +290,5 @@ model.apply(init_weights)
                 f"keep zeros for biases, the output head or a residual branch's last layer."
             )
             fix = _fix_for(layers, span, activations)
-            yield Finding(Span(span.line, span.col, span.end_line, span.end_col), message, Severity.WARNING, fix=fix)
+            where = Span(span.line, span.col, span.end_line, span.end_col, span.origin)
+            yield Finding(where, message, Severity.WARNING, fix=fix)

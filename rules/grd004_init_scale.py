@@ -9,7 +9,7 @@ from gradlint.analysis.triage import diagnoses_for
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
-from ._shared import diagnosis_severity, estimate_text, lines_text, matched_text, run_span
+from ._shared import diagnosis_severity, estimate_text, lines_text, matched_text, run_span, set_at
 
 
 class InitScale(Rule):
@@ -108,7 +108,7 @@ for p in net.parameters():
             units = diagnosis.units
             init = units[0].init
             assert init is not None
-            where = f" (set at line {init.span.line})" if init.span else ""
+            where = set_at(init.span)
             larger = [s > matched_sigma_w2(u) for u in units if (s := sigma_w2_of(u)[0]) is not None]
             if larger:
                 too = "too large" if 2 * sum(larger) >= len(larger) else "too small"

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gradlint.extract.common import longest_tensor, span_of
+from gradlint.extract.common import ANCHOR, longest_tensor
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
 from gradlint.extract.values import (
     ClassInfo,
@@ -44,6 +44,7 @@ PROBE_BUDGET = 25_000
 PER_ROOT_BUDGET = 150_000
 FILE_BUDGET = 1_500_000  # everything in one file: ~5-15 s of CPU at most
 FILE_CPU_SECONDS = 15.0  # extraction of one file, CPU time of this process (not wall clock)
+FACTORY_BUDGET = 100_000  # all the factory functions nothing in the file calls (a model zoo), together
 
 _TRAINING_CALLS = frozenset({"fit", "compile", "evaluate", "predict", "train_on_batch", "fit_generator", "save"})
 
@@ -58,6 +59,10 @@ class Extraction:
     # through no layer): no rule sees them, but the dynamic check still builds them and says
     # what became of each (path empty; the build target is set).
     opaque: list[Model] = field(default_factory=list)
+    # Project modules the file's imports resolved to (path -> sha-256 of the bytes read), and
+    # candidate files whose absence decided a resolution: the result cache depends on both.
+    dependencies: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
 
 
 def extract_models(tree: ast.Module) -> list[Model]:
@@ -65,10 +70,19 @@ def extract_models(tree: ast.Module) -> list[Model]:
     return extract(tree).models
 
 
-def extract(tree: ast.Module) -> Extraction:
-    """Root models and training facts of a module."""
-    interp = Interpreter(tree, budget=STATEMENT_BUDGET, file_budget=FILE_BUDGET)
+def extract(tree: ast.Module, path: str | None = None, roots: tuple[str, ...] = ()) -> Extraction:
+    """Root models and training facts of a module. With the file's ``path``, imports of its own
+    project (under its project root, or under one of ``roots``) are read and interpreted too."""
+    ANCHOR.reset()
+    interp = Interpreter(tree, budget=STATEMENT_BUDGET, file_budget=FILE_BUDGET, path=path, roots=roots)
     interp.deadline = time.process_time() + FILE_CPU_SECONDS
+    try:
+        return _extract(interp, tree)
+    finally:
+        ANCHOR.reset()
+
+
+def _extract(interp: Interpreter, tree: ast.Module) -> Extraction:
     unanalysed: list[tuple[str, int]] = []
     try:
         unanalysed.extend(interp.run_module(statement_budget=STATEMENT_BUDGET))
@@ -116,7 +130,9 @@ def extract(tree: ast.Module) -> Extraction:
             facts.sequence_lengths[model.origin_id] = steps
     described = {(m.name, m.span.line) for m in models}
     opaque = [m for m in opaque if (m.name, m.span.line) not in described and m.symbol is not None]
-    return Extraction(_drop_duplicates(models), facts, unanalysed, _drop_duplicates(opaque))
+    project = interp.project
+    return Extraction(_drop_duplicates(models), facts, unanalysed, _drop_duplicates(opaque),
+                      dict(project.dependencies) if project else {}, sorted(project.missing) if project else [])
 
 
 def _keras_time_steps(model: Model) -> int | None:
@@ -146,9 +162,29 @@ def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> 
 
     Two passes: each build first gets PROBE_BUDGET; those that need more are retried with
     PER_ROOT_BUDGET once every other definition has been built, so a few runaway definitions
-    cannot spend the file's budget before the cheap ones ran."""
+    cannot spend the file's budget before the cheap ones ran.
+
+    Factory functions nothing calls are entry points too; a model zoo (timm registers dozens of
+    variants of one class per file) must not cost a full build per variant:
+    - functions of other project modules (generic builders, arch decoders) stay unknown for them,
+      as when those modules were not read (``Core.entry_configs``); classes are still built;
+    - a factory calling only builders of this file that gave nothing new in an earlier factory
+      gives nothing new either and is not run;
+    - all factories share FACTORY_BUDGET steps; past it the rest are reported (GRD903), once."""
+    interp.entry_configs = {}
+    try:
+        _build_entry_points(interp, unanalysed)
+    finally:
+        interp.entry_configs = None
+
+
+def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> None:
     used = _names_used_in_definitions(interp.tree)
     deferred: list[tuple[Callable[[], object], str, int]] = []
+    module_functions = {f.name for f in interp.functions}
+    exhausted: set[str] = set()
+    skipped: list[FunctionV] = []
+    start = interp.file_budget
     for helpers in (False, True):
         # Later classes first: a network defined after its blocks instantiates them, so the
         # blocks are owned and not reported on their own.
@@ -168,15 +204,42 @@ def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> 
                 continue
             if (func.name in used) != helpers and not helpers:
                 continue
+            builders = _called_names(func.node) & module_functions if exhausted else set()
+            if builders and builders <= exhausted:
+                continue
+            if start - interp.file_budget > FACTORY_BUDGET:
+                skipped.append(func)
+                continue
 
             def build_factory(func: FunctionV = func) -> object:
                 return _name_result(interp.call_function(func, [], {}), func.name, factory=True)
 
+            before = len(interp.built)
             if not _guarded(build_factory, interp, PROBE_BUDGET):
                 deferred.append((build_factory, f"function {func.name}", getattr(func.node, "lineno", 1)))
+            elif not any(not getattr(v, "owned", True) for v in interp.built[before:]):
+                exhausted |= builders or _called_names(func.node) & module_functions
     for action, what, line in deferred:
         if not _guarded(action, interp, PER_ROOT_BUDGET):
             unanalysed.append((what, line))
+    if skipped:
+        unanalysed.append((f"the model zoo from factory function {skipped[0].name} on ({len(skipped)} functions)",
+                           getattr(skipped[0].node, "lineno", 1)))
+
+
+def _called_names(node: ast.AST) -> set[str]:
+    """Names a function calls directly (``_create_resnet(...)``): its own body only."""
+    out: set[str] = set()
+    body = getattr(node, "body", [])
+    stack: list[ast.AST] = list(body) if isinstance(body, list) else [body]
+    while stack:
+        inner = stack.pop()
+        if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name):
+            out.add(inner.func.id)
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(ast.iter_child_nodes(inner))
+    return out
 
 
 def _guarded(action: Callable[[], object], interp: Interpreter, budget: int = PER_ROOT_BUDGET) -> bool:
@@ -244,12 +307,23 @@ def _factory_names(interp: Interpreter) -> dict[int, str]:
 def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
               facts: _ModuleFacts, opaque: list[Model] | None = None, budget: int = PER_ROOT_BUDGET) -> Model | None:
     interp.budget = budget
+    # A model of an imported class: what its forward builds is reported where the file built it.
+    ANCHOR.span = value.span if isinstance(value, (InstanceV, ContainerV, FunctionalModelV)) and \
+        value.span.origin is not None else None
+    try:
+        return _describe_value(interp, value, module_names, factories, facts, opaque)
+    finally:
+        ANCHOR.span = None
+
+
+def _describe_value(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
+                    facts: _ModuleFacts, opaque: list[Model] | None = None) -> Model | None:
     try:
         if isinstance(value, InstanceV):
             if value.info.framework is None:
                 return None
             name = value.info.name
-            span = span_of(value.info.node)
+            span = value.span
             origin = "class"
             hint = None
             result = interp.forward(value, [TensorV((), None)], {}, value.info.node)

@@ -94,9 +94,33 @@ class Interp(Protocol):
         ...
 
 
+class Imports(Protocol):
+    """Resolution of the file's imports inside its own project (``gradlint.extract.project``).
+    Each method returns None when the module is not a project module (it stays an external ``Ref``)."""
+
+    def import_module(self, node: ast.AST, dotted: str) -> Value | None:
+        ...
+
+    def import_name(self, node: ast.AST, module: str, level: int, name: str) -> Value | None:
+        ...
+
+    def star_import(self, node: ast.AST, module: str, level: int, scope: Scope) -> bool:
+        ...
+
+    def cannot_build(self, func: FunctionV) -> bool:
+        ...
+
+    def plain_data(self, values: Sequence[Value]) -> bool:
+        ...
+
+
 class Core(Interp, Protocol):
     """Everything the interpreter's mixins ask of each other."""
 
+    project: Imports | None  # None: the file has no path on disk (stdin, a test string)
+    entry_configs: dict[int, int] | None  # not None while unreached factory functions run
+    foreign_depth: int  # calls of project modules' functions on the stack
+    deferrable: ast.AST | None  # the call a module-level ``name = f(...)`` assigns (see eval_Call)
     depth: int
     classes: list[ClassInfo]
     functions: list[FunctionV]

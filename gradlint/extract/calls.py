@@ -11,7 +11,7 @@ import ast
 
 from gradlint.extract import catalog, recorder
 from gradlint.extract.api import Core, InvocableV
-from gradlint.extract.common import first_tensor, is_module, source_text, span_of
+from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, first_tensor, is_module, source_text, span_of
 from gradlint.extract.configs import construct_dataclass, dataclass_fields
 from gradlint.extract.state import (
     MAX_CALL_DEPTH,
@@ -34,6 +34,7 @@ from gradlint.extract.values import (
     InitV,
     InstanceV,
     LayerObj,
+    LazyV,
     ListV,
     LossObjV,
     LossV,
@@ -73,7 +74,20 @@ class CallsMixin(Core):
                 continue
             kwargs[kw.arg] = self.eval(kw.value, scope)
         recorder.note_call(self, node, args, kwargs)
-        return self.call(func, args, kwargs, node)
+        if node is self.deferrable and isinstance(func, FunctionV) and self.project is not None \
+                and self.project.plain_data([*args, *kwargs.values()]) and self.project.cannot_build(func):
+            # ``default_cfgs = generate_default_cfgs({...})``: a project function that reaches no
+            # framework, given plain data, builds nothing a rule judges; run it only if its value is read.
+            deferred_func, saved_anchor = func, node
+            return LazyV(lambda: self.call(deferred_func, args, kwargs, saved_anchor))
+        if node.lineno >= FOREIGN_LINE_BASE:
+            return self.call(func, args, kwargs, node)
+        saved = ANCHOR.node
+        ANCHOR.node = node  # what a project module's code reached from here is reported at
+        try:
+            return self.call(func, args, kwargs, node)
+        finally:
+            ANCHOR.node = saved
 
     def call(self, func: Value, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         if isinstance(func, InvocableV):
@@ -85,6 +99,13 @@ class CallsMixin(Core):
         if isinstance(func, Ref):
             return self.call_ref(func, args, kwargs, node)
         if isinstance(func, FunctionV):
+            if func.node.lineno >= FOREIGN_LINE_BASE and func.name != "<lambda>":
+                # A project module's copy of a framework helper (``trunc_normal_``) keeps the meaning
+                # the frameworks give that name, as it had when the module was not read.
+                for framework in self.frameworks:
+                    known = framework.call_unprefixed(self, func.name, func.name, args, kwargs, node)
+                    if known is not None:
+                        return known
             return self.call_function(func, args, kwargs)
         if isinstance(func, BoundV):
             return self.call_function(func.func, [func.self_val] + args, kwargs, self_val=func.self_val)
@@ -182,6 +203,22 @@ class CallsMixin(Core):
                       self_val: Value | None = None) -> Value:
         if self.depth >= MAX_CALL_DEPTH:
             return self.unknown_call(args, kwargs, func.node, func.name)
+        foreign = func.node.lineno >= FOREIGN_LINE_BASE
+        if foreign and self.entry_configs is not None and func.owner is None:
+            # Factories nothing in the file calls (a model zoo: timm registers dozens per file) hand
+            # their variants to another module's generic builders and arch decoders; those stay
+            # unknown for them, as when the module was not read. Its classes are still built.
+            return self.unknown_call(args, kwargs, func.node, func.name)
+        if foreign:
+            self.foreign_depth += 1
+            try:
+                return self._call_function(func, args, kwargs, self_val)
+            finally:
+                self.foreign_depth -= 1
+        return self._call_function(func, args, kwargs, self_val)
+
+    def _call_function(self, func: FunctionV, args: list[Value], kwargs: dict[str, Value],
+                       self_val: Value | None) -> Value:
         self.called_functions.add(id(func.node))
         scope = Scope(func.scope)
         self.bind(func.node, func.defaults, args, kwargs, scope)
@@ -221,6 +258,9 @@ class CallsMixin(Core):
         result.factory = func.name
 
     def instantiate(self, info: ClassInfo, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        return self._instantiate(info, args, kwargs, node)
+
+    def _instantiate(self, info: ClassInfo, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         self.instantiated_classes.add(info.name)
         instance = InstanceV(info, {}, span_of(info.node))
         if info.container_base in ("sequential", "keras_sequential"):

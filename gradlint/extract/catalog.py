@@ -313,6 +313,8 @@ _KERAS_PREFIXES = (
 
 
 _TF_COMPAT_PREFIXES = ("tensorflow.compat.v1.", "tensorflow.compat.v2.")
+# Top-level packages whose API the framework handlers model: an import of them is never a project file.
+FRAMEWORK_PACKAGES = frozenset(p.split(".")[0] for p in _KERAS_PREFIXES + _TF_COMPAT_PREFIXES) | {"torch", "keras"}
 
 
 def fold_name(qualname: str) -> str:

@@ -26,7 +26,48 @@ from gradlint.extract.values import (
 from gradlint.model import Layer, LayerKind, Span
 
 
-def span_of(node: ast.AST) -> Span:
+# Project modules read for a linted file have their line numbers shifted by file_id × this base
+# (``gradlint.extract.project``): any span made from their syntax is recognised as foreign.
+FOREIGN_LINE_BASE = 1 << 24
+_FOREIGN_FILES: list[str] = [""]  # file id -> path (id 0: the linted file itself)
+
+
+def register_foreign_file(path: str) -> int:
+    _FOREIGN_FILES.append(path)
+    return len(_FOREIGN_FILES) - 1
+
+
+def foreign_file_of(node: ast.AST) -> str | None:
+    line = getattr(node, "lineno", 1)
+    return _FOREIGN_FILES[line // FOREIGN_LINE_BASE] if line >= FOREIGN_LINE_BASE else None
+
+
+class Anchor:
+    """Where in the linted file the code being interpreted was reached from: the innermost call
+    of the linted file under evaluation (else its current statement, or a model's own span while
+    its forward runs). Spans of a project module's syntax are placed there."""
+
+    __slots__ = ("node", "stmt", "span")
+
+    def __init__(self) -> None:
+        self.node: ast.AST | None = None
+        self.stmt: ast.AST | None = None
+        self.span: Span | None = None
+
+    def reset(self) -> None:
+        self.node = self.stmt = self.span = None
+
+    def here(self) -> Span:
+        if self.span is not None:
+            return self.span
+        node = self.node if self.node is not None else self.stmt
+        return _local_span(node) if node is not None else Span(1, 0, 1, 0)
+
+
+ANCHOR = Anchor()
+
+
+def _local_span(node: ast.AST) -> Span:
     line = getattr(node, "lineno", 1)
     col = getattr(node, "col_offset", 0)
     return Span(line, col, getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or col)
@@ -39,6 +80,14 @@ def source_text(node: ast.AST, limit: int = 48) -> str:
     except (ValueError, TypeError, RecursionError):
         return "?"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+def span_of(node: ast.AST) -> Span:
+    line = getattr(node, "lineno", 1)
+    if line < FOREIGN_LINE_BASE:
+        col = getattr(node, "col_offset", 0)
+        return Span(line, col, getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or col)
+    file_id, real = divmod(line, FOREIGN_LINE_BASE)
+    here = ANCHOR.here()
+    return Span(here.line, here.col, here.end_line, here.end_col, origin=(_FOREIGN_FILES[file_id], real))
 
 
 def merge_envs(a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:

@@ -14,14 +14,18 @@ and later turns into an explicit UNKNOWN layer that rules do not reason across.
 from __future__ import annotations
 
 import ast
+import os
 import time
 from collections.abc import Sequence
+
+from gradlint.extract import catalog
 
 from gradlint.extract.api import Framework
 from gradlint.extract.calls import CallsMixin
 from gradlint.extract.expressions import ExpressionsMixin
 from gradlint.extract.frameworks import FRAMEWORKS
 from gradlint.extract.modules import ModulesMixin
+from gradlint.extract.project import ProjectView
 from gradlint.extract.pybuiltins import BuiltinsMixin
 from gradlint.extract.state import (
     DEFAULT_BUDGET,
@@ -40,7 +44,8 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
     """Interprets one file. ``run_module`` first; then ``forward`` / ``apply_module`` on roots."""
 
     def __init__(self, tree: ast.Module, budget: int = DEFAULT_BUDGET, file_budget: int = 1_000_000,
-                 frameworks: Sequence[Framework] = FRAMEWORKS) -> None:
+                 frameworks: Sequence[Framework] = FRAMEWORKS, path: str | None = None,
+                 roots: tuple[str, ...] = ()) -> None:
         self.tree = tree
         self.budget = budget  # per root model; reset by the caller for each root
         self.file_budget = file_budget  # all roots together: a huge file cannot take minutes
@@ -63,6 +68,15 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.deadline: float | None = None
         self._until_clock = 4096
         self.statement_line = 1  # the top-level statement being run
+        # While unreached factory functions run: model classes -> configurations built so far.
+        self.entry_configs: dict[int, int] | None = None
+        self.foreign_depth = 0  # calls of project modules' functions on the stack
+        self.deferrable: ast.AST | None = None  # see CallsMixin.eval_Call
+        # Imports of the file's own project are read (never run) when the file's path is known.
+        self.project: ProjectView | None = None
+        if path is not None and os.path.isfile(path):
+            external = {p.split(".")[0] for f in frameworks for p in f.prefixes} | catalog.FRAMEWORK_PACKAGES
+            self.project = ProjectView(self, path, roots, tuple(sorted(external)))
 
     def tick(self, n: int = 1) -> None:
         self.budget -= n

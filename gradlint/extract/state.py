@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from gradlint.extract.values import Value
+from collections.abc import Callable
+
+from gradlint.extract.values import LazyV, Value
 
 MAX_CALL_DEPTH = 24
 MAX_LOOP_ITERATIONS = 512
@@ -37,18 +39,27 @@ class ContinueSignal(Exception):
 
 
 class Scope:
-    """Variables of one function call, class body or the module; lookups walk to the parent."""
+    """Variables of one function call, class body or the module; lookups walk to the parent.
 
-    __slots__ = ("parent", "vars")
+    A project module's scope has a ``loader``: a name it does not hold yet is defined on demand
+    (``gradlint.extract.project``). Names imported from project modules are ``LazyV`` until read."""
+
+    __slots__ = ("parent", "vars", "loader")
 
     def __init__(self, parent: Scope | None = None) -> None:
         self.vars: dict[str, Value] = {}
         self.parent = parent
+        self.loader: Callable[[str], Value | None] | None = None
 
     def lookup(self, name: str) -> Value | None:
         scope: Scope | None = self
         while scope is not None:
-            if name in scope.vars:
-                return scope.vars[name]
+            found = scope.vars.get(name)
+            if found is not None:
+                if type(found) is LazyV:
+                    found = scope.vars[name] = found.force()
+                return found
+            if scope.parent is None and scope.loader is not None:
+                return scope.loader(name)
             scope = scope.parent
         return None

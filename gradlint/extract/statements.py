@@ -13,7 +13,7 @@ from typing import Any
 from gradlint.extract import catalog
 from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.configs import click_defaults
-from gradlint.extract.common import merge_envs, prefer, source_text
+from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, merge_envs, prefer, source_text
 from gradlint.extract.inits import apply_init_value
 from gradlint.extract.state import (
     MAX_LOOP_ITERATIONS,
@@ -53,26 +53,37 @@ class StatementsMixin(Core):
 
     def exec_stmt(self, stmt: ast.stmt, scope: Scope) -> None:
         self.tick()
+        if stmt.lineno < FOREIGN_LINE_BASE:
+            ANCHOR.stmt = stmt
         method = getattr(self, "stmt_" + type(stmt).__name__, None)
         if method is not None:
             method(stmt, scope)
 
     def stmt_Import(self, stmt: ast.Import, scope: Scope) -> None:
         for alias in stmt.names:
-            if alias.asname:
+            name = alias.asname or alias.name.split(".")[0]
+            found = None
+            if self.project is not None:  # a module of the file's own project: read, never run
+                found = self.project.import_module(stmt, alias.name if alias.asname else name)
+            if found is not None:
+                scope.vars[name] = found
+            elif alias.asname:
                 scope.vars[alias.asname] = Ref(catalog.fold_name(alias.name))
             else:
-                top = alias.name.split(".")[0]
-                scope.vars[top] = Ref(top)
+                scope.vars[name] = Ref(name)
 
     def stmt_ImportFrom(self, stmt: ast.ImportFrom, scope: Scope) -> None:
         module = stmt.module or ""
-        if stmt.level:  # relative import: a project module we do not read
-            module = "." * stmt.level + module
+        project = self.project
         for alias in stmt.names:
             if alias.name == "*":
+                if project is not None:
+                    project.star_import(stmt, module, stmt.level, scope)
                 continue
-            scope.vars[alias.asname or alias.name] = Ref(catalog.fold_name(f"{module}.{alias.name}"))
+            found = project.import_name(stmt, module, stmt.level, alias.name) if project is not None else None
+            if found is None:  # not a project module (or not found in the project): an external name
+                found = Ref(catalog.fold_name(f"{'.' * stmt.level}{module}.{alias.name}"))
+            scope.vars[alias.asname or alias.name] = found
 
     def stmt_FunctionDef(self, stmt: ast.FunctionDef, scope: Scope) -> None:
         func = self.make_function(stmt, scope)
@@ -120,7 +131,8 @@ class StatementsMixin(Core):
                            and isinstance(item.target, ast.Name) and not _is_classvar(item.annotation)]
         info.framework, info.container_base = self._class_framework(info)
         scope.vars[stmt.name] = ClassV(info)
-        self.classes.append(info)
+        if stmt.lineno < FOREIGN_LINE_BASE:  # a project module's classes are judged where they are linted
+            self.classes.append(info)
 
     def _class_framework(self, info: ClassInfo) -> tuple[str | None, str | None]:
         for base in info.bases:
@@ -145,7 +157,15 @@ class StatementsMixin(Core):
         self.eval_safe(stmt.value, scope)
 
     def stmt_Assign(self, stmt: ast.Assign, scope: Scope) -> None:
-        value = self.eval_safe(stmt.value, scope)
+        if scope is self.module_scope and self.project is not None and isinstance(stmt.value, ast.Call) \
+                and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            self.deferrable = stmt.value  # a project function's plain-data result may be computed when read
+            try:
+                value = self.eval_safe(stmt.value, scope)
+            finally:
+                self.deferrable = None
+        else:
+            value = self.eval_safe(stmt.value, scope)
         for target in stmt.targets:
             self.assign(target, value, scope)
 

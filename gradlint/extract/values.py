@@ -45,6 +45,23 @@ class UnknownV(Value):
 UNKNOWN = UnknownV()
 
 
+class LazyV(Value):
+    """A name imported from a project module, resolved when first read (``Scope.lookup`` forces it):
+    a module's names cost nothing until used."""
+
+    __slots__ = ("thunk", "value")
+
+    def __init__(self, thunk: Any) -> None:
+        self.thunk = thunk
+        self.value: Value | None = None
+
+    def force(self) -> Value:
+        if self.value is None:
+            self.value = UNKNOWN  # a cycle reaching this name while it resolves sees UNKNOWN
+            self.value = self.thunk()
+        return self.value
+
+
 @dataclass(eq=False)
 class Const(Value):
     value: Any

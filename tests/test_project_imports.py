@@ -1,0 +1,233 @@
+"""Project-wide resolution (issue 12.2): imports of the linted file's own project are read and
+interpreted like same-file definitions, never imported or run; findings about an imported
+definition are reported in the linted file, at the line that uses it, naming the definition."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from conftest import run_cli
+
+from gradlint.engine import LintConfig, lint_file
+
+TANH_BLOCK = """
+import torch
+import torch.nn as nn
+
+WIDTH = 128
+
+
+class TanhBlock(nn.Module):
+    def __init__(self, dim=WIDTH):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        nn.init.normal_(self.fc.weight, std=1.0)
+
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+"""
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+def lint(path: Path) -> list[tuple[str, int, str]]:
+    result = lint_file(str(path), LintConfig(search_roots=(str(path.parent),)))
+    return [(d.code, d.line, d.message) for d in result.diagnostics]
+
+
+def project(tmp_path: Path, train: str, extra: dict[str, str] | None = None) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")
+    write(tmp_path, {"models/__init__.py": "", "models/blocks.py": TANH_BLOCK, "train.py": train, **(extra or {})})
+    return tmp_path / "train.py"
+
+
+def test_relative_and_absolute_imports_resolve_and_report_at_the_use(tmp_path: Path) -> None:
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.blocks import TanhBlock
+
+        model = nn.Sequential(*[TanhBlock() for _ in range(12)])
+    """)
+    found = lint(train)
+    assert [(c, line) for c, line, _ in found] == [("GRD004", 5)]
+    assert "(set in blocks.py:12)" in found[0][2]
+
+
+def test_module_alias_package_reexport_and_star_import(tmp_path: Path) -> None:
+    write(tmp_path, {"models/net.py": """
+        import torch.nn as nn
+        from .blocks import *
+
+        class Net(nn.Module):
+            def __init__(self, depth=12):
+                super().__init__()
+                self.body = nn.Sequential(*[TanhBlock(WIDTH) for _ in range(depth)])
+
+            def forward(self, x):
+                return self.body(x)
+    """})
+    train = project(tmp_path, """
+        import models.net as M
+
+        model = M.Net()
+    """, {"models/__init__.py": "from .net import Net\n"})
+    assert [(c, line) for c, line, _ in lint(train)] == [("GRD004", 4)]
+    (tmp_path / "train.py").write_text("import models\nmodel = models.Net()\n")
+    assert [(c, line) for c, line, _ in lint(train)] == [("GRD004", 2)]
+    (tmp_path / "train.py").write_text("from models import net\nmodel = net.Net(depth=2)\n")
+    assert lint(train) == []  # the call site's 2 wins: too shallow to explode
+
+
+def test_namespace_package_without_init(tmp_path: Path) -> None:
+    write(tmp_path, {"layers/tanh.py": TANH_BLOCK,
+                     "train.py": "import torch.nn as nn\nfrom layers.tanh import TanhBlock\n"
+                                 "m = nn.Sequential(*[TanhBlock() for _ in range(12)])\n"})
+    assert [c for c, _, _ in lint(tmp_path / "train.py")] == ["GRD004"]
+
+
+def test_missing_module_and_missing_name_stay_unknown(tmp_path: Path) -> None:
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.missing import Block
+        from models.blocks import NotThere
+
+        model = nn.Sequential(*[nn.Sequential(nn.Linear(64, 64), nn.Sigmoid(), Block(), NotThere())
+                                for _ in range(12)])
+    """)
+    assert lint(train) == []  # unknown blocks between the sigmoids: never guessed across
+
+
+def test_import_cycles_end_in_unknown(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": "", "pkg/__init__.py": "", "pkg/a.py": """
+        from .b import B
+        A = B
+    """, "pkg/b.py": """
+        from .a import A
+        B = A
+    """, "train.py": """
+        import torch.nn as nn
+        from pkg.a import A
+        model = nn.Sequential(nn.Linear(4, 4), A)
+    """})
+    assert lint(tmp_path / "train.py") == []
+
+
+def test_nothing_is_imported_or_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    train = project(tmp_path, """
+        from models.side import Net
+        model = Net()
+    """, {"models/side.py": f"""
+        import torch.nn as nn
+        open({str(marker)!r}, "w").write("imported")
+        class Net(nn.Module):
+            def forward(self, x):
+                return x
+    """})
+    lint(train)
+    assert not marker.exists()
+
+
+def test_a_modules_own_main_block_and_top_level_models_are_not_this_files(tmp_path: Path) -> None:
+    train = project(tmp_path, "from models.script import helper\nx = helper()\n", {"models/script.py": """
+        import torch.nn as nn
+        deep = nn.Sequential(*[nn.Sequential(nn.Linear(64, 64), nn.Sigmoid()) for _ in range(12)])
+        def helper():
+            return 1
+        if __name__ == "__main__":
+            other = nn.Sequential(*[nn.Sequential(nn.Linear(64, 64), nn.Sigmoid()) for _ in range(12)])
+    """})
+    assert lint(train) == []
+
+
+def test_framework_helpers_keep_their_meaning_when_their_module_is_read(tmp_path: Path) -> None:
+    # a project copy of timm's trunc_normal_ is still the init it names, not its body's uniform_ step
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.init import trunc_normal_
+        layers = []
+        for _ in range(12):
+            lin = nn.Linear(256, 256)
+            trunc_normal_(lin.weight, std=0.02)
+            layers += [lin, nn.Tanh()]
+        model = nn.Sequential(*layers)
+    """, {"models/init.py": """
+        def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+            tensor.uniform_(-1, 1)
+            tensor.erfinv_()
+            tensor.mul_(std)
+            return tensor
+    """})
+    messages = [m for _, _, m in lint(train)]
+    assert not any("uniform" in m for m in messages), messages
+
+
+def test_cache_is_invalidated_when_an_imported_module_changes(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.blocks import TanhBlock
+        model = nn.Sequential(*[TanhBlock() for _ in range(12)])
+    """)
+    first = run_cli("--format", "json", "--cache-dir", str(cache), str(train))
+    assert [d["code"] for d in json.loads(first.stdout)["diagnostics"]] == ["GRD004"]
+    blocks = tmp_path / "models" / "blocks.py"
+    blocks.write_text(blocks.read_text().replace("nn.init.normal_(self.fc.weight, std=1.0)", "pass"))
+    second = run_cli("--format", "json", "--cache-dir", str(cache), str(train))
+    assert json.loads(second.stdout)["diagnostics"] == []
+    # a module that did not exist and now does changes the result too
+    (tmp_path / "train.py").write_text("import torch.nn as nn\nfrom models.late import Deep\nmodel = Deep()\n")
+    assert json.loads(run_cli("--format", "json", "--cache-dir", str(cache), str(train)).stdout)["diagnostics"] == []
+    (tmp_path / "models" / "late.py").write_text(
+        "import torch.nn as nn\ndef Deep():\n    return nn.Sequential(*[nn.Sequential(nn.Linear(64, 64), nn.Sigmoid())"
+        " for _ in range(12)])\n")
+    third = run_cli("--format", "json", "--cache-dir", str(cache), str(train))
+    assert [d["code"] for d in json.loads(third.stdout)["diagnostics"]] == ["GRD001"]
+
+
+def test_parallel_jobs_give_the_serial_results(tmp_path: Path) -> None:
+    files = {"pyproject.toml": "", "models/__init__.py": "", "models/blocks.py": TANH_BLOCK}
+    for i in range(30):
+        files[f"scripts/train_{i}.py"] = (f"import torch.nn as nn\nfrom models.blocks import TanhBlock\n"
+                                         f"model = nn.Sequential(*[TanhBlock() for _ in range({i % 14 + 1})])\n")
+    write(tmp_path, files)
+    serial = run_cli("--format", "json", "--no-cache", "-j", "1", str(tmp_path))
+    parallel = run_cli("--format", "json", "--no-cache", "-j", "2", str(tmp_path))
+    assert json.loads(serial.stdout)["diagnostics"] == json.loads(parallel.stdout)["diagnostics"]
+    assert len(json.loads(serial.stdout)["diagnostics"]) > 5
+
+
+def test_a_long_lived_process_sees_a_module_created_since_the_last_lint(tmp_path: Path) -> None:
+    # the language server and watch mode lint the same file again in one process
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.late import Deep
+        model = Deep()
+    """)
+    assert lint(train) == []
+    (tmp_path / "models" / "late.py").write_text(
+        "import torch.nn as nn\ndef Deep():\n    return nn.Sequential(*[nn.Sequential(nn.Linear(64, 64), nn.Sigmoid())"
+        " for _ in range(12)])\n")
+    assert [c for c, _, _ in lint(train)] == ["GRD001"]
+    (tmp_path / "models" / "late.py").unlink()
+    assert lint(train) == []
+
+
+def test_a_notebook_imports_its_projects_modules(tmp_path: Path) -> None:
+    project(tmp_path, "")
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": ["import torch.nn as nn\n", "from models.blocks import TanhBlock\n"]},
+             {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": ["model = nn.Sequential(*[TanhBlock() for _ in range(12)])\n"]}]
+    notebook = tmp_path / "explore.ipynb"
+    notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    result = lint_file(str(notebook), LintConfig(search_roots=(str(tmp_path),)))
+    assert [(d.code, d.cell, d.line) for d in result.diagnostics] == [("GRD004", 2, 1)]
+    assert str(tmp_path / "models" / "blocks.py") in result.dependencies
