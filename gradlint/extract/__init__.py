@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gradlint.extract.common import ANCHOR, longest_tensor
+from gradlint.extract.common import ANCHOR, longest_tensor, span_of
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
 from gradlint.extract.values import (
     ClassInfo,
