@@ -231,3 +231,79 @@ def test_a_notebook_imports_its_projects_modules(tmp_path: Path) -> None:
     result = lint_file(str(notebook), LintConfig(search_roots=(str(tmp_path),)))
     assert [(d.code, d.cell, d.line) for d in result.diagnostics] == [("GRD004", 2, 1)]
     assert str(tmp_path / "models" / "blocks.py") in result.dependencies
+
+
+def test_a_config_function_of_the_project_gives_its_values_when_read(tmp_path: Path) -> None:
+    # get_config reaches no framework: its call is computed when `cfg` is read, and then it counts
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.config import get_config
+        from models.blocks import TanhBlock
+        cfg = get_config()
+        unused = get_config(depth=2)
+        model = nn.Sequential(*[TanhBlock(cfg["width"]) for _ in range(cfg["depth"])])
+    """, {"models/config.py": """
+        from dataclasses import dataclass, field
+
+        DEFAULTS = {"width": 128, "depth": 12}
+
+        def get_config(**overrides):
+            out = dict(DEFAULTS)
+            out.update(overrides)
+            return out
+    """})
+    assert [c for c, _, _ in lint(train)] == ["GRD004"]
+
+
+def test_which_project_functions_provably_build_nothing(tmp_path: Path) -> None:
+    import ast
+
+    from gradlint.extract.interpreter import Interpreter
+    from gradlint.extract.values import FunctionV
+
+    train = project(tmp_path, "from models.helpers import *\n", {"models/helpers.py": """
+        import collections
+        import torch.nn as nn
+        from .blocks import TanhBlock
+        from .stats import mean
+
+        def pure(xs):
+            return [mean(x) for x in xs if x] + list(collections.Counter(xs))
+
+        def recursive(n):
+            return 1 if n <= 1 else n * recursive(n - 1)
+
+        def layer(width):
+            return nn.Linear(width, width)
+
+        def via_helper(width):
+            return layer(width)
+
+        def via_block():
+            return TanhBlock()
+
+        def imports_inside():
+            import torch
+            return torch.zeros(3)
+
+        def calls_its_argument(make):
+            return make()
+
+        def opaque(name):
+            return eval(name)
+
+        def unknown_name():
+            return undefined_helper()
+    """, "models/stats.py": "def mean(x):\n    return sum(x) / len(x)\n"})
+    interp = Interpreter(ast.parse(train.read_text()), path=str(train), roots=(str(tmp_path),))
+    interp.run_module()
+    assert interp.project is not None
+    verdicts = {}
+    for name in ("pure", "recursive", "layer", "via_helper", "via_block", "imports_inside", "calls_its_argument",
+                 "opaque", "unknown_name"):
+        func = interp.module_scope.lookup(name)
+        assert isinstance(func, FunctionV), name
+        verdicts[name] = interp.project.cannot_build(func)
+    # calls_its_argument is provably framework-free by itself: its call is deferred only with plain-data arguments
+    assert verdicts == {"pure": True, "recursive": True, "layer": False, "via_helper": False, "via_block": False,
+                        "imports_inside": False, "calls_its_argument": True, "opaque": False, "unknown_name": False}
