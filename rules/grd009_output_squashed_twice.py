@@ -14,6 +14,10 @@ from gradlint.training import (
 )
 
 _SQUASH = frozenset({"sigmoid", "softmax"})
+# Output activations whose values are not probabilities: a Keras probability loss clips them into
+# [ε, 1 − ε], and every output clipped (relu's zeros, tanh's negatives, anything above 1) passes no gradient.
+_NOT_PROBABILITIES = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish",
+                                "softplus", "tanh", "exponential", "hard_swish"})
 
 
 class OutputSquashedTwice(Rule):
@@ -33,8 +37,10 @@ cross-entropy whose gradient is taken — `-tf.reduce_sum(y * tf.log(p))`, `-tor
 `-(y * p.log()).sum()`, `-(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()`,
 `F.nll_loss(torch.log(p), y)`, a Keras `compile(loss=f)` whose `f(y_true, y_pred)` takes
 `K.log(y_pred)` (run symbolically on the prediction). And `torch.log(softmax(logits))` where the training code applies
-the softmax to a model's logits (use `log_softmax`). A model that itself ends in softmax/sigmoid,
-then a hand-written log, is a correct cross-entropy and is not reported.
+the softmax to a model's logits (use `log_softmax`). Also a Keras probability loss on an output
+whose activation does not produce probabilities (`relu`, `tanh`, `elu`, `softplus`...). A model
+that itself ends in softmax/sigmoid, then a hand-written log, is a correct cross-entropy and is not
+reported.
 """
     why_bad = """
 Squashing twice flattens the gradient at the output: sigmoid(sigmoid(x)) lies in (0.5, 0.73),
@@ -98,6 +104,13 @@ model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
 """),
     ]
     INVALID = [
+        Invalid("""
+from tensorflow import keras
+
+model = keras.Sequential([keras.Input(shape=(100,)), keras.layers.Dense(64, activation="relu"),
+                          keras.layers.Dense(10, activation="relu")])
+model.compile(loss="categorical_crossentropy", optimizer="sgd")
+""", line=5, message=r"last layer uses relu, whose outputs are not probabilities"),
         Invalid("""
 from tensorflow import keras
 from tensorflow.keras import backend as K
@@ -207,6 +220,9 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                     f"(no activation): pass from_logits=True (numerically stable) or add "
                     f"{'sigmoid' if 'binary' in spec.name.lower() else 'softmax'} to the output."),
                     Severity.WARNING), model
+            elif spec.framework == "keras" and spec.name in KERAS_PROBABILISTIC_LOSSES and not spec.from_logits \
+                    and act in _NOT_PROBABILITIES:
+                yield Finding(use.span, _not_probabilities(spec.name, model.name, act), Severity.WARNING), model
             elif spec.framework == "torch" and spec.name == "log" and act == "linear":
                 binary = _output_width(use.prediction) == 1
                 fix = ("F.binary_cross_entropy_with_logits(logits, target) (nn.BCEWithLogitsLoss)" if binary else
@@ -252,6 +268,15 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                     f"activation, so it outputs logits: pass from_logits=True (numerically stable) or add "
                     f"{'sigmoid' if 'binary' in loss.name.lower() else 'softmax'} to the output."),
                     Severity.WARNING), model
+            elif loss.name in KERAS_PROBABILISTIC_LOSSES and not loss.from_logits and act in _NOT_PROBABILITIES:
+                yield Finding(span, _not_probabilities(loss.name, model.name, act), Severity.WARNING), model
+
+
+def _not_probabilities(loss: str, model: str, act: str) -> str:
+    squash = "sigmoid" if "binary" in loss.lower() else "softmax"
+    return (f"loss {loss} expects probabilities (from_logits=False) but {model}'s last layer uses {act}, whose "
+            f"outputs are not probabilities: Keras clips them into [ε, 1 − ε], and every output clipped passes no "
+            f"gradient. Use {squash} on the output layer (or no activation and from_logits=True).")
 
 
 def _output_width(nodes: tuple[Node, ...] | list[Node]) -> int | None:
