@@ -19,7 +19,8 @@ Thresholds (docs/dynamic.md says where each comes from): vanishing when the rati
 Adam alike leave it in place); exploding when ‖∂L/∂θ‖/‖θ‖ > 1e2, the loss > 1e6, the ratio
 > 1e4 or a value is NaN/Inf; symmetric when a hidden layer has identical weight rows and
 identical gradient rows (constant init: its units stay copies of each other) — unless no
-parameter gets any gradient at all (a dead output: vanishing, checked first); healthy when
+parameter gets any gradient at all because the output passes none back (a dead output:
+vanishing, checked first); healthy when
 the ratio is in [1e-2, 1e2], ‖∂L/∂θ‖/‖θ‖ in [1e-5, 10] and the first layer's ‖∂W‖/‖W‖ ≥ 1e-4;
 anything between is borderline.
 
@@ -97,6 +98,9 @@ class Quantities:
     nonfinite: bool = False  # (b): a NaN/Inf loss or gradient
     relative_grad: float | None = None  # (c) ‖∂L/∂θ‖/‖θ‖ over all trainable parameters
     first_relative_grad: float | None = None  # (c) the first weight layer's ‖∂W‖/‖W‖
+    # ‖∂L/∂y‖ at the last weight layer's output: 0 with no gradient anywhere means the output passes
+    # none back (a dead output); None: not measured (the dead-output criterion is not applied)
+    output_grad: float | None = None
     symmetric: Sequence[str] = ()  # hidden layers with identical weight and gradient rows
     first: str | None = None  # names of the first and last weight layers, for the reason
     last: str | None = None
@@ -132,23 +136,25 @@ def _finite(value: float | None) -> bool:
 def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
     """The protocol's label for one measurement.
 
-    Order: a non-finite value; no gradient at all (‖∂L/∂θ‖ exactly 0 with ‖θ‖ > 0: a dead
-    output, whatever else the model has); identical units (a constant init is symmetric, not
-    vanishing, even when its hidden gradients are zero); forward scale and relative gradient too large; the
-    ratio or the first layer's relative gradient too small; the ratio too large; healthy;
-    borderline. Forward blow-up wins over a small ratio: both directions grow together, and a
-    blown-up forward pass is the cause.
+    Order: a non-finite value; no gradient at all (‖∂L/∂θ‖ exactly 0 with ‖θ‖ > 0 and none at
+    the last weight layer's output: a dead output, whatever else the model has); identical units
+    (a constant init is symmetric, not vanishing, even when its hidden gradients are zero); forward
+    scale and relative gradient too large; the ratio or the first layer's relative gradient too
+    small; the ratio too large; healthy; borderline. Forward blow-up wins over a small ratio: both
+    directions grow together, and a blown-up forward pass is the cause.
     """
     evidence = tuple(q.evidence)
     ends = f" [first: {q.first}, last: {q.last}]" if q.first is not None else ""
     if q.nonfinite or (q.loss is not None and math.isnan(q.loss)):
         return Verdict("exploding", "loss or gradients are NaN/Inf", evidence)
-    if q.relative_grad == 0.0:
-        # Every gradient is exactly 0 while some weight is not (‖θ‖ > 0): the output passes nothing
-        # back (softmax over one unit, a saturated head). Identical rows then say nothing about the
-        # init — a zero-initialised branch layer looks like copies only because nothing reaches it.
-        return Verdict("vanishing", "no gradient at all: every parameter's gradient is exactly 0 (dead output)" + ends,
-                       evidence)
+    if q.relative_grad == 0.0 and q.output_grad == 0.0:
+        # Every gradient is exactly 0 while some weight is not (‖θ‖ > 0), and already at the output of
+        # the last weight layer: the output passes nothing back (softmax over one unit, a saturated
+        # head). Identical rows then say nothing about the init — a zero-initialised branch layer looks
+        # like copies only because nothing reaches it. (A zero init without biases also gets no
+        # gradient anywhere, but its output does pass one back: that stays symmetric.)
+        return Verdict("vanishing", "no gradient at all: the output passes none back, every parameter's gradient is "
+                       "exactly 0 (dead output)" + ends, evidence)
     if q.symmetric:
         shown = ", ".join(q.symmetric[:3]) + (", ..." if len(q.symmetric) > 3 else "")
         return Verdict("symmetric", f"hidden units with identical weights and identical gradients in {shown}", evidence)

@@ -416,23 +416,33 @@ def _measure_seed(build: Any, framework: str, seed: int, shape: tuple[int, ...] 
         kinds = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D)
         dense = [la for la in model._flatten_layers(include_self=False, recursive=True) if isinstance(la, kinds)]
         originals = {}
+        activations = {}
+        pre: dict[int, Any] = {}  # the layer's pre-activation (Keras fuses `activation=` into the layer)
         for la in dense:
             originals[id(la)] = la.call
+            activations[id(la)] = la.activation
+
+            def act_wrapped(t: Any, _la: Any = la) -> Any:
+                pre.setdefault(id(_la), t)
+                return activations[id(_la)](t)
 
             def wrapped(inputs: Any, *args: Any, _la: Any = la, **kwargs: Any) -> Any:
                 out = originals[id(_la)](inputs, *args, **kwargs)
+                src = pre.get(id(_la), out)  # the weight layer's output before its fused activation
                 if id(_la) not in outputs:
                     order.append((_la.kernel.value, _la.name, _la))
-                    pre_q.append(float(out.detach().double().pow(2).mean()))
-                    if out.requires_grad:
-                        out.retain_grad()
-                    outputs[id(_la)] = out
+                    pre_q.append(float(src.detach().double().pow(2).mean()))
+                    if src.requires_grad:
+                        src.retain_grad()
+                    outputs[id(_la)] = src
                 return out
 
             la.call = wrapped
+            la.activation = act_wrapped
         y = model(x, training=True)
         for la in dense:
             la.call = originals[id(la)]
+            la.activation = activations[id(la)]
         params = [v.value for v in model.trainable_weights]
     else:
         model.train()
@@ -476,6 +486,7 @@ def _measure_seed(build: Any, framework: str, seed: int, shape: tuple[int, ...] 
         "loss": float(loss.detach()),
         "ratio": _div(g1, gl),
         "activation_ratio": _div(a1, al),
+        "last_output_grad": al,
         "relative_grad": gnorm / wnorm if wnorm > 0 else None,
         "first_relative_grad": _div(g1, float(w1.detach().double().norm())),
         "max_log10_q": max((math.log10(q) for q in pre_q if q > 0 and math.isfinite(q)), default=None),
@@ -526,10 +537,11 @@ def measure(path: Path, framework: str) -> dict[str, Any]:
     names = [n for n in seeds[0]["symmetric"] if sum(n in s["symmetric"] for s in seeds) >= majority]
     medians = {key: _median([s[key] for s in seeds]) for key in
                ("loss", "ratio", "activation_ratio", "relative_grad", "first_relative_grad", "max_log10_q",
-                "output_log10_q")}
+                "output_log10_q", "last_output_grad")}
     verdict = judge(Quantities(ratio=medians["ratio"], loss=medians["loss"], nonfinite=nonfinite,
                                relative_grad=medians["relative_grad"],
-                               first_relative_grad=medians["first_relative_grad"], symmetric=names,
+                               first_relative_grad=medians["first_relative_grad"],
+                               output_grad=medians["last_output_grad"], symmetric=names,
                                first=seeds[0]["first"], last=seeds[0]["last"]))
     return {
         "label": verdict.label,
@@ -543,17 +555,29 @@ def measure(path: Path, framework: str) -> dict[str, Any]:
     }
 
 
+def reusable(entry: dict[str, Any]) -> bool:
+    """A stored measurement the current protocol can judge: not an error, and (when no parameter got
+    a gradient) with the gradient at the last weight layer's output, which tells a dead output from
+    a zero init (Keras layers fuse their activation, so older tables cannot derive it)."""
+    measured = entry.get("measured") or {}
+    if entry.get("label") == "error":
+        return False
+    return number(measured.get("relative_grad")) != 0.0 or "last_output_grad" in measured
+
+
 def rejudge(measured: dict[str, Any]) -> tuple[str, str]:
     """(label, reason) of a stored measurement under the current protocol (gradlint.verdict.judge):
     a change of the protocol's order relabels the table without measuring again."""
     from gradlint.verdict import Quantities, judge
 
     seeds = len(SEEDS)
+    output_grad = number(measured.get("last_output_grad"))
     verdict = judge(Quantities(
         ratio=number(measured.get("ratio")), loss=number(measured.get("loss")),
         nonfinite=int(measured.get("nonfinite_seeds") or 0) >= seeds // 2 + 1,
         relative_grad=number(measured.get("relative_grad")),
         first_relative_grad=number(measured.get("first_relative_grad")),
+        output_grad=output_grad,
         symmetric=list(measured.get("symmetric_layers") or ()),
         first=measured.get("first"), last=measured.get("last")))
     return verdict.label, verdict.reason
@@ -600,7 +624,7 @@ def label(directory: Path = DEFAULT_DIR, out: Path = LABELS_PATH, jobs: int = 2,
     # Labels of unchanged files (same source hash) are kept; only new or changed files are measured.
     previous: dict[tuple[str, str], dict[str, Any]] = {}
     if reuse and out.exists():
-        previous = {(m["file"], m["sha256"]): m for m in load_labels(out)["models"] if m.get("label") != "error"}
+        previous = {(m["file"], m["sha256"]): m for m in load_labels(out)["models"] if reusable(m)}
     started = time.perf_counter()
     todo = [(str(path), cfg.framework, "1") for cfg, path, sha in files if (cfg.path, sha) not in previous]
     if jobs > 1 and len(todo) > 1:

@@ -443,8 +443,7 @@ def label(directory: Path = DEFAULT_DIR, out: Path = LABELS_PATH, jobs: int = 2)
     files = generate(directory)
     previous: dict[tuple[str, str], dict[str, Any]] = {}
     if out.exists():
-        previous = {(m["file"], m["sha256"]): m for m in json.loads(out.read_text())["models"]
-                    if m.get("label") != "error"}
+        previous = {(m["file"], m["sha256"]): m for m in json.loads(out.read_text())["models"] if mc.reusable(m)}
     todo = [(str(path), cfg.framework, "1") for cfg, path, sha in files if (cfg.path, sha) not in previous]
     started = time.perf_counter()
     if jobs > 1 and len(todo) > 1:

@@ -272,6 +272,7 @@ def aggregate(seeds: list[dict[str, Any]], thresholds: Thresholds) -> dict[str, 
         relative_grad=_median([s["relative_grad"] for s in seeds]),
         first_relative_grad=(_median([s["layers"][first]["relative_grad"] for s in seeds])
                              if first is not None else None),
+        output_grad=layers[last]["output_grad_norm"] if last is not None else None,
         symmetric=[layer["name"] for layer in layers if layer["symmetric"]],
         first=layers[first]["name"] if first is not None else None,
         last=layers[last]["name"] if last is not None else None,

@@ -47,8 +47,12 @@ def test_precedence() -> None:
     assert _label(ratio=math.nan, first_relative_grad=0.0, symmetric=["fc1"]) == "symmetric"
     # ... but when no parameter gets any gradient (‖∂L/∂θ‖ = 0, ‖θ‖ > 0) the output is dead: a
     # zero-initialised branch layer behind a softmax over one unit is not a symmetry problem
-    verdict = judge(Quantities(ratio=math.nan, relative_grad=0.0, first_relative_grad=0.0, symmetric=["fc2"]))
+    verdict = judge(Quantities(ratio=math.nan, relative_grad=0.0, first_relative_grad=0.0, output_grad=0.0,
+                               symmetric=["fc2"]))
     assert verdict.label == "vanishing" and "exactly 0" in verdict.reason
+    # a zero init without biases gets no gradient anywhere either, but its output passes one back
+    assert _label(ratio=math.nan, relative_grad=0.0, output_grad=0.5, symmetric=["fc1"]) == "symmetric"
+    assert _label(ratio=math.nan, relative_grad=0.0, symmetric=["fc1"]) == "symmetric"  # not measured
     # a forward blow-up is exploding even though its ratio is small
     assert _label(ratio=1e-5, loss=1e14, relative_grad=1e13) == "exploding"
     # NaN beats everything
