@@ -307,3 +307,30 @@ def test_which_project_functions_provably_build_nothing(tmp_path: Path) -> None:
     # calls_its_argument is provably framework-free by itself: its call is deferred only with plain-data arguments
     assert verdicts == {"pure": True, "recursive": True, "layer": False, "via_helper": False, "via_block": False,
                         "imports_inside": False, "calls_its_argument": True, "opaque": False, "unknown_name": False}
+
+
+def test_a_class_follows_helper_functions_imported_from_a_sibling(tmp_path: Path) -> None:
+    """A network class that nothing in its file instantiates is built on its own defaults; the
+    layer helpers it calls from another project module are followed (only unreached factory
+    functions of a model zoo leave other modules' builders unknown)."""
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.layers import make_sigmoid_layer
+
+
+        class Deep(nn.Module):
+            def __init__(self, depth=12):
+                super().__init__()
+                self.body = nn.Sequential(*[make_sigmoid_layer(128) for _ in range(depth)])
+                self.head = nn.Linear(128, 10)
+
+            def forward(self, x):
+                return self.head(self.body(x))
+    """, {"models/layers.py": """
+        import torch.nn as nn
+
+
+        def make_sigmoid_layer(width):
+            return nn.Sequential(nn.Linear(width, width), nn.Sigmoid())
+    """})
+    assert [(c, line) for c, line, _ in lint(train)] == [("GRD001", 9)]

@@ -167,7 +167,8 @@ def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> 
     Factory functions nothing calls are entry points too; a model zoo (timm registers dozens of
     variants of one class per file) must not cost a full build per variant:
     - functions of other project modules (generic builders, arch decoders) stay unknown for them,
-      as when those modules were not read (``Core.entry_configs``); classes are still built;
+      as when those modules were not read (``Core.entry_configs``); classes are built in full,
+      helpers of other project modules included;
     - a factory calling only builders of this file that gave nothing new in an earlier factory
       gives nothing new either and is not run;
     - all factories share FACTORY_BUDGET steps; past it the rest are reported (GRD903), once."""
@@ -195,7 +196,13 @@ def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]]) 
                 continue
 
             def build_class(info: ClassInfo = info) -> object:
-                return interp.instantiate(info, [], {}, info.node)
+                # A class follows the helpers it calls from other project modules (`from .blocks
+                # import make_layer`); only unreached factory functions leave them unknown.
+                saved, interp.entry_configs = interp.entry_configs, None
+                try:
+                    return interp.instantiate(info, [], {}, info.node)
+                finally:
+                    interp.entry_configs = saved
 
             if not _guarded(build_class, interp, PROBE_BUDGET):
                 deferred.append((build_class, f"class {info.name}", info.node.lineno))
