@@ -23,7 +23,7 @@ from gradlint.diagnostics import Diagnostic, character_columns
 from gradlint.extract import extract
 from gradlint.extract.project import FILES as PROJECT_FILES
 from gradlint.extract.project import import_root, imports_project_module
-from gradlint.model import Model
+from gradlint.model import Configuration, Model
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.suppress import Suppressions
 
@@ -403,7 +403,10 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
     rules = [rule_cls() for code, rule_cls in all_rules().items()
              if selection.enabled(code, rule_cls.default_enabled)]
     context = RuleContext(config.options, models, extraction.training, frozenset(rule.code for rule in rules))
-    diagnostics: dict[tuple[str, int, int], Diagnostic] = {}
+    # (code, line, column, configuration label): one finding per code and place, the worse kept;
+    # models of a configuration loop keep one per configuration that reports something different
+    diagnostics: dict[tuple[str, int, int, str], Diagnostic] = {}
+    found: list[tuple[Diagnostic, Configuration | None]] = []
     for model in models:
         for rule in rules:
             for finding in rule.check(model, context):
@@ -411,17 +414,19 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
                 # A finding about a whole model can be silenced where the model is defined.
                 if suppressions.suppresses(diag.code, {diag.line, model.span.line}):
                     continue
-                key = (diag.code, diag.line, diag.column)
-                previous = diagnostics.get(key)
-                if previous is None or _worse(diag, previous):
-                    diagnostics[key] = diag
+                found.append((diag, model.configuration))
+    for diag, label in _name_configurations(found):
+        key = (diag.code, diag.line, diag.column, label)
+        previous = diagnostics.get(key)
+        if previous is None or _worse(diag, previous):
+            diagnostics[key] = diag
     for rule in rules:
         for finding, trained in rule.check_training(context):  # trained: the model concerned, if known
             diag = _to_diagnostic(path, rule, finding, trained)
             lines_to_check = {diag.line} | ({trained.span.line} if trained is not None else set())
             if suppressions.suppresses(diag.code, lines_to_check):
                 continue
-            diagnostics.setdefault((diag.code, diag.line, diag.column), diag)
+            diagnostics.setdefault((diag.code, diag.line, diag.column, ""), diag)
     if selection.enabled("GRD903"):
         shown = extraction.unanalysed[:5]
         for index, (what, line) in enumerate(shown):
@@ -431,16 +436,39 @@ def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
                 lines = ", ".join(str(ln) for _, ln in extraction.unanalysed[5:25])
                 tail = f" (and {more} more not checked, at line{'s' if more > 1 else ''} {lines}" + \
                     (", ..." if more > 20 else "") + ")"
-            diagnostics[("GRD903", line, 1)] = Diagnostic(
+            diagnostics[("GRD903", line, 1, "")] = Diagnostic(
                 path, line, 1, line, 1, "GRD903", SYSTEM_CODES["GRD903"][0], Severity.INFO,
                 f"{what} is too large to analyse within gradlint's budget; it was not checked{tail}")
     if selection.enabled("GRD100", default=False):
         for directive in suppressions.unused():
             codes = ", ".join(sorted(directive.codes)) if directive.codes else "all codes"
-            diagnostics[("GRD100", directive.line, directive.column)] = Diagnostic(
+            diagnostics[("GRD100", directive.line, directive.column, "")] = Diagnostic(
                 path, directive.line, directive.column, directive.line, directive.column, "GRD100",
                 SYSTEM_CODES["GRD100"][0], Severity.WARNING, f"unused suppression ({codes}): nothing to silence here")
     return sorted(diagnostics.values(), key=Diagnostic.sort_key), models
+
+
+def _name_configurations(found: list[tuple[Diagnostic, Configuration | None]]) -> list[tuple[Diagnostic, str]]:
+    """Findings of models built by a configuration loop name the configurations they hold for
+    (``(configuration init='zero')``), unless every configuration of the loop, or a model built
+    outside it, gives the same finding. Returned with the label that tells them apart ("" none)."""
+    groups: dict[tuple[str, int, int, str], list[tuple[Diagnostic, Configuration | None]]] = {}
+    for diag, configuration in found:
+        groups.setdefault((diag.code, diag.line, diag.column, diag.message), []).append((diag, configuration))
+    out: list[tuple[Diagnostic, str]] = []
+    for members in groups.values():
+        diag = members[0][0]
+        configurations = [c for _, c in members]
+        known = [c for c in configurations if c is not None]
+        loops = {c.group for c in known}
+        labels = list(dict.fromkeys(c.label for c in known))
+        if len(known) < len(configurations) or (len(loops) == 1 and len(labels) == known[0].count):
+            out.append((diag, ""))
+            continue
+        label = "; ".join(labels)
+        diag.message = f"{diag.message} (configuration{'s' if len(labels) > 1 else ''} {label})"
+        out.append((diag, label))
+    return out
 
 
 def content_digest(data: bytes) -> str:

@@ -149,6 +149,16 @@ class InputHint:
     vocab: int | None = None
 
 
+@dataclass(frozen=True)
+class Configuration:
+    """One iteration of a loop over literal configurations that builds a model per iteration
+    (``for name, init in [("glorot", "glorot_uniform"), ("zero", "zero")]:``)."""
+
+    label: str  # the loop variables that vary, as written: "init='zero'"
+    group: str  # which loop (nested loops: outer/inner), to tell when every configuration agrees
+    count: int  # how many configurations the loop (nest) has
+
+
 @dataclass(eq=False)
 class Model:
     """A model definition found in a file."""
@@ -167,6 +177,7 @@ class Model:
     # Whether no UNKNOWN node sits on the main path; None: read it off ``path`` (a cached summary
     # has no layers, so it carries the answer computed when the layers were there).
     understood: bool | None = None
+    configuration: Configuration | None = None  # built by one iteration of a configuration loop
 
     @property
     def fully_understood(self) -> bool:

@@ -363,7 +363,8 @@ def _describe_value(interp: Interpreter, value: Value, module_names: dict[int, s
         return None
     framework = _framework_of(value, path)
     model = Model(name=name, framework=framework, origin=origin, span=span, path=path,
-                  input_hint=hint or tensor.hint or _infer_input(path), origin_id=id(value))
+                  input_hint=hint or tensor.hint or _infer_input(path), origin_id=id(value),
+                  configuration=value.configuration)
     _set_build_target(model, value, module_names, factories, facts)
     return model
 
@@ -512,9 +513,10 @@ def _is_training_statement(stmt: ast.stmt) -> bool:
 def _drop_duplicates(models: list[Model]) -> list[Model]:
     """The same definition built twice (two calls of one factory with equal result) is one model."""
     out: list[Model] = []
-    keys: set[tuple[str, int, int, int]] = set()
+    keys: set[tuple[str, int, int, int, str | None]] = set()
     for model in models:
-        key = (model.name, model.span.line, model.span.col, _signature(model.path))
+        key = (model.name, model.span.line, model.span.col, _signature(model.path),
+               model.configuration.label if model.configuration else None)
         if key in keys:
             continue
         keys.add(key)

@@ -24,6 +24,7 @@ from gradlint.extract.state import (
     ReturnSignal,
     Scope,
 )
+from gradlint.model import Configuration
 from gradlint.extract.values import (
     UNKNOWN,
     ClassInfo,
@@ -230,16 +231,22 @@ class StatementsMixin(Core):
             return
         outer = self.unrolled
         self.unrolled = outer * max(1, len(items))
+        labels: list[str] | None = None  # computed once an iteration builds a model
         try:
             for count, item in enumerate(items):
                 if count >= MAX_LOOP_ITERATIONS:
                     break
                 before = _model_state(self) if count == 0 and len(items) > 1 else None
+                start = len(self.built)
                 self.assign(stmt.target, item, scope)
                 try:
                     self.exec_block(stmt.body, scope)
                 except ContinueSignal:
                     pass
+                except BreakSignal:
+                    labels = _tag_configuration(self, start, labels, count, stmt, items)
+                    raise
+                labels = _tag_configuration(self, start, labels, count, stmt, items)
                 if before is not None and _trained_only(self, before):
                     _forget_loop_names(stmt, scope)  # a training loop: one iteration tells all
                     self.exec_block(stmt.orelse, scope)
@@ -435,6 +442,56 @@ def _is_classvar(annotation: ast.expr) -> bool:
 # repeats the same facts every iteration and builds nothing: after its first iteration the
 # interpreter stops, and the names the loop sets become UNKNOWN (their values after N
 # iterations are not known). This keeps the budget for the models.
+
+
+def configuration_labels(target: ast.expr, items: list[Value]) -> list[str] | None:
+    """``name='zero', init='zero'`` per item of a loop over literal configurations (constants, or
+    tuples of constants unpacked into names); only the variables whose values differ are named.
+    None for any other loop."""
+    if len(items) < 2:
+        return None
+    names = [target.id] if isinstance(target, ast.Name) else \
+        [e.id if isinstance(e, ast.Name) else "" for e in target.elts] if isinstance(target, ast.Tuple) else []
+    if not names or "" in names:
+        return None
+    rows: list[list[Any]] = []
+    for item in items:
+        parts: list[Value] | None = [item] if len(names) == 1 else item.items if isinstance(item, ListV) else \
+            [Const(v) for v in item.value] if isinstance(item, Const) and isinstance(item.value, tuple) else None
+        if parts is None or len(parts) != len(names):
+            return None
+        row: list[str] = []
+        for part in parts:  # a constant as Python writes it; a framework name by its own name (nn.Tanh)
+            if isinstance(part, Const) and (part.value is None or isinstance(part.value, (str, int, float, bool))):
+                row.append(repr(part.value)[:40])
+            elif isinstance(part, Ref):
+                row.append(".".join(part.qualname.split(".")[-2:]))
+            else:
+                return None
+        rows.append(row)
+    varying = [i for i in range(len(names)) if len({row[i] for row in rows}) > 1]
+    if not varying:
+        return None
+    return [", ".join(f"{names[i]}={row[i]}" for i in varying) for row in rows]
+
+
+def _tag_configuration(core: Core, start: int, labels: list[str] | None, index: int,
+                       stmt: ast.For | ast.AsyncFor, items: list[Value]) -> list[str] | None:
+    """Models built by iteration ``index`` carry its configuration (an inner loop's label comes
+    after). Returns the loop's labels, computed on the first iteration that built a model."""
+    if len(core.built) == start or len(items) < 2:
+        return labels
+    if labels is None:
+        labels = configuration_labels(stmt.target, items) or []
+    if not labels:
+        return labels
+    group, label, count = str(stmt.lineno), labels[index], len(labels)
+    for value in core.built[start:]:
+        if isinstance(value, (InstanceV, ContainerV, FunctionalModelV)):
+            inner = value.configuration
+            value.configuration = Configuration(label, group, count) if inner is None else \
+                Configuration(f"{label}, {inner.label}", f"{group}/{inner.group}", count * inner.count)
+    return labels
 
 
 def _model_state(core: Core) -> tuple[int, int, int]:

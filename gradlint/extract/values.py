@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from gradlint.model import Init, InputHint, Layer, Node, Span
+from gradlint.model import Configuration, Init, InputHint, Layer, Node, Span
 
 
 class Value:
@@ -119,6 +119,7 @@ class ContainerV(Value):
     name: str | None = None
     serial: int = field(default_factory=next_serial)
     factory: str | None = None  # the module-level function that builds it with default arguments
+    configuration: Configuration | None = None  # the configuration-loop iteration that built it
 
 
 @dataclass(eq=False)
@@ -176,6 +177,7 @@ class InstanceV(Value):
     factory: str | None = None  # the module-level function that builds it with default arguments
     built: bool = False  # Keras: build(input_shape) ran (on the first call)
     built_width: int | None = None  # ... for this input width (None: unknown; rebuilt once it is known)
+    configuration: Configuration | None = None  # the configuration-loop iteration that built it
 
 
 @dataclass(eq=False)
@@ -339,6 +341,7 @@ class FunctionalModelV(Value):
     owned: bool = False
     name: str | None = None
     factory: str | None = None  # the module-level function that builds it with default arguments
+    configuration: Configuration | None = None  # the configuration-loop iteration that built it
 
 
 @dataclass(eq=False)
