@@ -26,6 +26,7 @@ Weight layer l: ‖∂L/∂W‖² (batch) ≈ B·‖δ_l‖²·fan_in·m_in·(1 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -440,6 +441,7 @@ class _Pass:
 _HOMOGENEOUS_ACTS = frozenset({"relu", "leaky_relu", "linear"})
 
 
+@functools.lru_cache(maxsize=64)
 def _max_moments(k: int) -> tuple[float, float]:
     """(E[M_k], Var[M_k]) of the largest of k standard normals (midpoint rule on [−8, 8])."""
     steps = 1600
