@@ -118,7 +118,8 @@ class _Builder:
             ctx.note(note)
         if sigma_w2 is None:
             ctx.unknown_init = True
-        out = layer.fan_out // receptive if layer.fan_out is not None and layer.kind == LayerKind.CONV else layer.fan_out
+        conv = layer.fan_out is not None and layer.kind == LayerKind.CONV
+        out = layer.fan_out // receptive if conv and layer.fan_out is not None else layer.fan_out
         act = unit.activation if unit.activation in gradflow.ACTIVATIONS else "linear"
         if unit.activation not in gradflow.ACTIVATIONS and unit.activation not in ("linear", "softmax"):
             ctx.note(f"activation {unit.activation} treated as linear")
@@ -153,55 +154,10 @@ class _Builder:
                         pending = None
                     continue
                 if kind == LayerKind.ACTIVATION:
-                    act = node.activation or "other"
-                    if act == "softmax":
-                        if top and node is last_meaningful:
-                            after_dense = pending is not None and pending[1].layer.kind == LayerKind.DENSE
-                            # A Linear maps the last axis: a softmax over dim=-1 right after it normalizes
-                            # over its outputs whatever the input's layout; over dim=1 only on flat inputs.
-                            known = after_dense and (self.framework == "keras" or self.flat_input or node.axis == -1)
-                            items.append(Activation("softmax", label=node.describe(), width=width if known else None))
-                            ctx.head = node
-                        pending = None  # mid-path softmax (attention weights): passes the values on
-                        continue
-                    if act not in gradflow.ACTIVATIONS:
-                        ctx.note(f"activation {act} treated as linear")
-                        continue
-                    if top and node is last_meaningful:
-                        ctx.head = node
-                    if pending is not None and isinstance(items[pending[0]], WeightLayer) and \
-                            items[pending[0]].activation == "linear":  # type: ignore[union-attr]
-                        index, unit = pending
-                        items[index] = replace(items[index], activation=act, act_param=node.act_param)  # type: ignore[arg-type]
-                        unit.activation, unit.act_param, unit.act_layer = act, node.act_param, node
-                    else:
-                        items.append(Activation(act, node.act_param, node.describe(), width))
-                        if pending is not None and pending[1].activation == "linear":
-                            pending[1].activation, pending[1].act_layer = act, node
-                    pending = None
+                    pending = self._activation_node(node, items, pending, width, ctx, top and node is last_meaningful)
                     continue
                 if kind == LayerKind.NORMALIZATION:
-                    norm = norm_kind_of(node.op)
-                    if norm is None:
-                        if "normalize" in node.op.lower() or "unit" in node.op.lower():
-                            pending = None
-                            self._barrier(node, segments, barriers, top)
-                        continue  # local response norm: close to the identity
-                    zero_gamma = node.weight_init is not None and node.weight_init.constant_value == 0
-                    folded = False
-                    if pending is not None:
-                        index, unit = pending
-                        wl = items[index]
-                        if isinstance(wl, WeightLayer) and wl.activation == "linear" and not wl.normalized:
-                            items[index] = replace(wl, normalized=True, norm_kind="batch" if norm == "batch" else "layer")
-                            unit.normalized, unit.norm_layer = True, node
-                            folded = True
-                    if not folded:
-                        items.append(Norm(norm, node.describe(), width))
-                        pending = None
-                    if zero_gamma:
-                        items.append(Scale(0.0, f"zero-initialised {node.op} weight"))
-                        pending = None
+                    pending = self._norm_node(node, items, pending, width, segments, barriers, top)
                     continue
                 if kind == LayerKind.SCALE:
                     if node.scale_value is None or not math.isfinite(node.scale_value):
@@ -253,6 +209,63 @@ class _Builder:
             width = (w_short or 0) + (w_branch or 0) if node.concat and w_short and w_branch else (w_branch or width)
         return segments, barriers, width
 
+    def _activation_node(self, node: Layer, items: list[Item], pending: tuple[int, Unit] | None,
+                         width: int | None, ctx: _Ctx, is_head: bool) -> tuple[int, Unit] | None:
+        """An activation layer: folded into the weight layer before it when it can be; the new pending."""
+        act = node.activation or "other"
+        if act == "softmax":
+            if is_head:
+                after_dense = pending is not None and pending[1].layer.kind == LayerKind.DENSE
+                # A Linear maps the last axis: a softmax over dim=-1 right after it normalizes
+                # over its outputs whatever the input's layout; over dim=1 only on flat inputs.
+                known = after_dense and (self.framework == "keras" or self.flat_input or node.axis == -1)
+                items.append(Activation("softmax", label=node.describe(), width=width if known else None))
+                ctx.head = node
+            return None  # mid-path softmax (attention weights): passes the values on
+        if act not in gradflow.ACTIVATIONS:
+            ctx.note(f"activation {act} treated as linear")
+            return pending
+        if is_head:
+            ctx.head = node
+        if pending is not None and isinstance(items[pending[0]], WeightLayer) and \
+                items[pending[0]].activation == "linear":  # type: ignore[union-attr]
+            index, unit = pending
+            items[index] = replace(items[index], activation=act, act_param=node.act_param)  # type: ignore[arg-type]
+            unit.activation, unit.act_param, unit.act_layer = act, node.act_param, node
+        else:
+            items.append(Activation(act, node.act_param, node.describe(), width))
+            if pending is not None and pending[1].activation == "linear":
+                pending[1].activation, pending[1].act_layer = act, node
+        return None
+
+    def _norm_node(self, node: Layer, items: list[Item], pending: tuple[int, Unit] | None, width: int | None,
+                   segments: list[list[Item]], barriers: list[Layer | None], top: bool) -> tuple[int, Unit] | None:
+        """A normalization layer: folded into the weight layer before it when it can be; the new pending."""
+        norm = norm_kind_of(node.op)
+        if norm is None:
+            if "normalize" in node.op.lower() or "unit" in node.op.lower():
+                pending = None
+                self._barrier(node, segments, barriers, top)
+            return pending  # local response norm: close to the identity
+        zero_gamma = node.weight_init is not None and node.weight_init.constant_value == 0
+        folded = False
+        if pending is not None:
+            index, unit = pending
+            folded_into = items[index]
+            if isinstance(folded_into, WeightLayer) and folded_into.activation == "linear" \
+                    and not folded_into.normalized:
+                items[index] = replace(folded_into, normalized=True,
+                                       norm_kind="batch" if norm == "batch" else "layer")
+                unit.normalized, unit.norm_layer = True, node
+                folded = True
+        if not folded:
+            items.append(Norm(norm, node.describe(), width))
+            pending = None
+        if zero_gamma:
+            items.append(Scale(0.0, f"zero-initialised {node.op} weight"))
+            pending = None
+        return pending
+
     def _barrier(self, node: Layer | None, segments: list[list[Item]], barriers: list[Layer | None],
                  top: bool) -> None:
         if not top:
@@ -285,7 +298,7 @@ def model_segments(model: Model) -> list[Segment]:
         return cached  # type: ignore[no-any-return]
     ctx = _Ctx()
     hint = model.input_hint
-    builder = _Builder(model.framework, hint is not None and hint.kind == "features" and bool(hint.shape)
+    builder = _Builder(model.framework, hint is not None and hint.kind == "features" and hint.shape is not None
                        and len(hint.shape) == 1)
     try:
         raw, barriers, _ = builder.path(model.path, input_width(model), ctx, main=True, top=True)

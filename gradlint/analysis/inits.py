@@ -70,7 +70,8 @@ def _bias_var(unit: Unit) -> float:
         value = init.constant_value or 0.0
         return value * value  # a constant bias shifts every unit alike; its square is what q sees
     if init.scheme in ("normal", "random_normal", "truncated_normal", "trunc_normal"):
-        std = init.params.get("std", init.params.get("stddev", 1.0 if init.scheme in ("normal", "trunc_normal") else 0.05))
+        default_std = 1.0 if init.scheme in ("normal", "trunc_normal") else 0.05
+        std = init.params.get("std", init.params.get("stddev", default_std))
         return std * std
     if init.scheme in ("uniform", "random_uniform"):
         a = init.params.get("a", init.params.get("minval", 0.0 if init.scheme == "uniform" else -0.05))

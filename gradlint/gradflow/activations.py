@@ -89,6 +89,50 @@ _K_GELU = math.sqrt(2.0 / math.pi)
 Fn = Callable[[float], float]
 
 
+# The smooth activations, which have no parameter: (φ, φ′, no kinks).
+def _ds(u: float) -> float:
+    s = _sigmoid(u)
+    return s * (1.0 - s)
+
+
+def _gelu(u: float) -> float:
+    return u * _phi_cdf(u)
+
+
+def _dgelu(u: float) -> float:
+    return _phi_cdf(u) + u * _INV_SQRT_2PI * math.exp(-0.5 * u * u)
+
+
+def _gelu_tanh(u: float) -> float:
+    return 0.5 * u * (1.0 + math.tanh(_K_GELU * (u + 0.044715 * u**3)))
+
+
+def _dgelu_tanh(u: float) -> float:
+    t = math.tanh(_K_GELU * (u + 0.044715 * u**3))
+    return 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * _K_GELU * (1.0 + 3 * 0.044715 * u * u)
+
+
+def _mish(u: float) -> float:
+    return u * math.tanh(_softplus(u))
+
+
+def _dmish(u: float) -> float:
+    t = math.tanh(_softplus(u))
+    return t + u * (1.0 - t * t) * _sigmoid(u)
+
+
+_SMOOTH: dict[str, tuple[Fn, Fn, tuple[float, ...]]] = {
+    "sigmoid": (_sigmoid, _ds, ()),
+    "tanh": (math.tanh, lambda u: 1.0 - math.tanh(u) ** 2, ()),
+    "softsign": (lambda u: u / (1.0 + abs(u)), lambda u: 1.0 / (1.0 + abs(u)) ** 2, (0.0,)),
+    "softplus": (_softplus, _sigmoid, ()),
+    "silu": (lambda u: u * _sigmoid(u), lambda u: _sigmoid(u) * (1.0 + u * (1.0 - _sigmoid(u))), ()),
+    "gelu": (_gelu, _dgelu, ()),
+    "gelu_tanh": (_gelu_tanh, _dgelu_tanh, ()),
+    "mish": (_mish, _dmish, ()),
+}
+
+
 def _act_fns(act: str, p: float) -> tuple[Fn, Fn, tuple[float, ...]]:
     """(φ, φ′, kinks in u) for a canonical activation (torch definitions; φ′(0) right limit)."""
     if act == "linear":
@@ -130,42 +174,9 @@ def _act_fns(act: str, p: float) -> tuple[Fn, Fn, tuple[float, ...]]:
             return scale * (1.0 if u > 0 else alpha * k * math.exp(k * u))
 
         return fe, dfe, (0.0,)
-    if act == "sigmoid":
-        def ds(u: float) -> float:
-            s = _sigmoid(u)
-            return s * (1.0 - s)
-        return _sigmoid, ds, ()
-    if act == "tanh":
-        return math.tanh, (lambda u: 1.0 - math.tanh(u) ** 2), ()
-    if act == "softsign":
-        return (lambda u: u / (1.0 + abs(u))), (lambda u: 1.0 / (1.0 + abs(u)) ** 2), (0.0,)
-    if act == "softplus":
-        return _softplus, _sigmoid, ()
-    if act == "silu":
-        return (lambda u: u * _sigmoid(u)), (lambda u: _sigmoid(u) * (1.0 + u * (1.0 - _sigmoid(u)))), ()
-    if act == "gelu":
-        def g(u: float) -> float:
-            return u * _phi_cdf(u)
-
-        def dg(u: float) -> float:
-            return _phi_cdf(u) + u * _INV_SQRT_2PI * math.exp(-0.5 * u * u)
-        return g, dg, ()
-    if act == "gelu_tanh":
-        def gt(u: float) -> float:
-            return 0.5 * u * (1.0 + math.tanh(_K_GELU * (u + 0.044715 * u**3)))
-
-        def dgt(u: float) -> float:
-            t = math.tanh(_K_GELU * (u + 0.044715 * u**3))
-            return 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * _K_GELU * (1.0 + 3 * 0.044715 * u * u)
-        return gt, dgt, ()
-    if act == "mish":
-        def mi(u: float) -> float:
-            return u * math.tanh(_softplus(u))
-
-        def dmi(u: float) -> float:
-            t = math.tanh(_softplus(u))
-            return t + u * (1.0 - t * t) * _sigmoid(u)
-        return mi, dmi, ()
+    smooth = _SMOOTH.get(act)
+    if smooth is not None:
+        return smooth
     raise KeyError(act)
 
 
@@ -238,7 +249,7 @@ def _pw_moment(pieces: Piecewise, q: float, power: int) -> float:
     for a, b, poly in pieces:
         pp = poly if power == 1 else _poly_mul(poly, poly)
         mom = _trunc_moments(a, b, q, len(pp) - 1)
-        total += sum(c * m for c, m in zip(pp, mom))
+        total += sum(c * m for c, m in zip(pp, mom, strict=False))
     return total
 
 
@@ -257,14 +268,14 @@ class _ActStats:
 
 def _hermite_coeffs(vals: Sequence[float], zs: Sequence[float], ws: Sequence[float]) -> tuple[float, ...]:
     """a_k = E[f(z)·He_k(z)/√k!], k < _N_HERMITE, from values at quadrature nodes."""
-    wv = [w * v for w, v in zip(ws, vals)]
+    wv = [w * v for w, v in zip(ws, vals, strict=False)]
     out = [0.0] * _N_HERMITE
     h_prev = [0.0] * len(zs)
     h = [1.0] * len(zs)
     for k in range(_N_HERMITE):
         out[k] = sum(map(_mul, wv, h))
         sk, sk1 = math.sqrt(k), 1.0 / math.sqrt(k + 1)
-        h, h_prev = [(z * hk - sk * hp) * sk1 for z, hk, hp in zip(zs, h, h_prev)], h
+        h, h_prev = [(z * hk - sk * hp) * sk1 for z, hk, hp in zip(zs, h, h_prev, strict=False)], h
     return tuple(out)
 
 
@@ -285,10 +296,9 @@ def _act_stats(act: str, q: float, param: float) -> _ActStats:
     s = math.sqrt(q)
     zs, ws = _nodes(q, kinks)
     fv = [f(s * z) for z in zs]
-    dv = [df(s * z) for z in zs]
-    return _ActStats(
-        sum(map(_mul, ws, fv)), sum(w * v * v for w, v in zip(ws, fv)), sum(w * v * v for w, v in zip(ws, dv))
-    )
+    dfv = [df(s * z) for z in zs]
+    return _ActStats(sum(map(_mul, ws, fv)), sum(w * x * x for w, x in zip(ws, fv, strict=True)),
+                     sum(w * x * x for w, x in zip(ws, dfv, strict=True)))
 
 
 @lru_cache(maxsize=4096)
@@ -447,8 +457,8 @@ def _shifted(act: str, mu: float, v: float, param: float, c: float) -> ShiftedSt
     fv = [f(mu + s * z) for z in zs]
     dv = [df(mu + s * z) for z in zs]
     mean = sum(map(_mul, ws, fv))
-    m2 = sum(w * x * x for w, x in zip(ws, fv))
-    d2 = sum(w * x * x for w, x in zip(ws, dv))
+    m2 = sum(w * x * x for w, x in zip(ws, fv, strict=False))
+    d2 = sum(w * x * x for w, x in zip(ws, dv, strict=False))
     m_ab = _cross(_hermite_coeffs(fv, zs, ws), m2, c)
     d_ab = _cross(_hermite_coeffs(dv, zs, ws), d2, c)
     return ShiftedStats(mean, m2, d2, m_ab, d_ab)

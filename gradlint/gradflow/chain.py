@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 from gradlint.gradflow.activations import (
     _Q_CLAMP,
@@ -238,7 +239,7 @@ class _Runner:
                 lg = lg + _ln(rec.sw2)
             else:
                 assert isinstance(item, ResidualBlock)
-                sub, m_s, mab_s = info  # type: ignore[misc]
+                sub, m_s, mab_s = cast("tuple[list[tuple[Any, Any]], float, float]", info)
                 lb, rb = self.backward_seq(sub, lg, r)
                 if item.normalized_branch and m_s > 0:
                     if item.norm_kind == "batch":

@@ -30,6 +30,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from gradlint.gradflow.activations import (
     _Q_CLAMP,
@@ -261,6 +262,7 @@ class _Pass:
     def forward(self, items: Sequence[Item], s: _State, main: bool = True) -> tuple[list[tuple[Item, object]], _State]:
         tape: list[tuple[Item, object]] = []
         for item in items:
+            info: object  # what the backward pass needs of this item (a _Rec, moments, a sub-tape)
             if isinstance(item, WeightLayer):
                 s, info = self._weight(item, s, main)
             elif isinstance(item, ResidualBlock):
@@ -363,7 +365,7 @@ class _Pass:
             return _State(_Q_CLAMP, _Q_CLAMP, math.sqrt(_Q_CLAMP), s.width), (_Q_CLAMP, 1.0)
         return _State(st.m2, min(st.m_ab, st.m2), st.mean, s.width), (st.d2, st.d_ab)
 
-    def _block(self, block: Block, s: _State, main: bool) -> tuple[_State, tuple[object, object]]:
+    def _block(self, block: Block, s: _State, main: bool) -> tuple[_State, tuple[object, ...]]:
         self.depth += 1
         tb, sb = self.forward(block.branch, s, main)
         ts, ss = self.forward(block.shortcut, s, main)
@@ -399,7 +401,7 @@ class _Pass:
                 rec.lg, rec.rho = lg, r
                 lg = lg + _ln(rec.sw2) if not rec.layer.embedding else -math.inf
             elif isinstance(item, Block):
-                tb, ts, fs, fb = info  # type: ignore[misc]
+                tb, ts, fs, fb = cast("tuple[list[tuple[Item, object]], list[tuple[Item, object]], float, float]", info)
                 lb, rb = self.backward(tb, lg + _ln(fb), r)
                 ls, rs = self.backward(ts, lg + _ln(fs), r)
                 total = _logaddexp(ls, lb)
@@ -410,7 +412,7 @@ class _Pass:
                         rb * math.exp(lb - total) if lb > -math.inf else 0.0)
                 lg = total
             elif isinstance(item, Norm):
-                var, _ = info  # type: ignore[misc]
+                var, _ = cast("tuple[float, float]", info)
                 width = item.width
                 if width:
                     self._affine(width, lg, r)
@@ -419,7 +421,7 @@ class _Pass:
                     r = 0.0
                 lg -= math.log(var)
             elif isinstance(item, Activation):
-                d2, dab = info  # type: ignore[misc]
+                d2, dab = cast("tuple[float, float]", info)
                 lg += _ln(d2)
                 r = r * dab / d2 if d2 > 0 else 0.0
             elif isinstance(item, Scale):
@@ -534,7 +536,7 @@ def _typical_margin(h: _HeadIn, batch: int, n_units: int) -> float | None:
         if a >= b:
             return 0.0
         got = 0.0
-        for z, w in zip(nodes, weights):
+        for z, w in zip(nodes, weights, strict=False):
             c = h.mu + s_c * z
             if s_e > 0:
                 inside = _phi_cdf((b - c) / s_e) - _phi_cdf((a - c) / s_e)

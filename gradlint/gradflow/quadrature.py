@@ -72,7 +72,7 @@ def _gauss_legendre(n: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 _GH_Z, _GH_W = _gauss_hermite(100)
 #: nodes whose weight is below 1e-22 contribute nothing measurable; dropped for speed.
-_GH_KEEP = tuple((z, w) for z, w in zip(_GH_Z, _GH_W) if w > 1e-22)
+_GH_KEEP = tuple((z, w) for z, w in zip(_GH_Z, _GH_W, strict=False) if w > 1e-22)
 _GL_X, _GL_W = _gauss_legendre(10)
 #: above this q the Hermite nodes near z=0 are too sparse to resolve features of
 #: width ~1 in u = √q·z (φ′ of sigmoid/tanh); switch to panels.
@@ -102,9 +102,9 @@ def _nodes(q: float, kinks: tuple[float, ...] = ()) -> tuple[tuple[float, ...], 
     pts = sorted(edges)
     zs: list[float] = []
     ws: list[float] = []
-    for a, b in zip(pts, pts[1:]):
+    for a, b in zip(pts, pts[1:], strict=False):
         half, mid = 0.5 * (b - a), 0.5 * (b + a)
-        for x, w in zip(_GL_X, _GL_W):
+        for x, w in zip(_GL_X, _GL_W, strict=False):
             z = mid + half * x
             zs.append(z)
             ws.append(w * half * math.exp(-0.5 * z * z) * _INV_SQRT_2PI)
@@ -130,6 +130,6 @@ def gaussian_expectation(
         return f(0.0)
     s = math.sqrt(q)
     zs, ws = _nodes(q, tuple(breakpoints))
-    return math.fsum(w * f(s * z) for z, w in zip(zs, ws))
+    return math.fsum(w * f(s * z) for z, w in zip(zs, ws, strict=False))
 
 
