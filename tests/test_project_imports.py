@@ -334,3 +334,25 @@ def test_a_class_follows_helper_functions_imported_from_a_sibling(tmp_path: Path
             return nn.Sequential(nn.Linear(width, width), nn.Sigmoid())
     """})
     assert [(c, line) for c, line, _ in lint(train)] == [("GRD001", 9)]
+
+
+def test_relative_imports_stop_at_the_project_root(tmp_path: Path) -> None:
+    """Without a project marker the given path is the root: a relative import inside it is read,
+    one that climbs above it (an installed package linted in site-packages: `from ...modeling_utils
+    import PreTrainedModel`) is not the project's code and stays unknown, unread."""
+    write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/blocks.py": TANH_BLOCK,
+        "pkg/models/__init__.py": "",
+        "pkg/models/net.py": """
+            import torch.nn as nn
+            from ..blocks import TanhBlock
+
+            model = nn.Sequential(*[TanhBlock() for _ in range(12)])
+        """,
+    })
+    outside = lint_file(str(tmp_path / "pkg/models/net.py"),
+                        LintConfig(search_roots=(str(tmp_path / "pkg/models"),)))
+    assert [d.code for d in outside.diagnostics if d.code.startswith("GRD0")] == []
+    inside = lint_file(str(tmp_path / "pkg/models/net.py"), LintConfig(search_roots=(str(tmp_path / "pkg"),)))
+    assert [d.code for d in inside.diagnostics] == ["GRD004"]

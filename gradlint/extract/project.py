@@ -556,6 +556,9 @@ class ProjectView:
             directory = os.path.dirname(importer)
             for _ in range(level - 1):
                 directory = os.path.dirname(directory)
+            root = self._root_of(os.path.dirname(importer))
+            if not (directory == root or directory.startswith(root.rstrip(os.sep) + os.sep)):
+                return None  # above the project root (or the given paths): not the project's code
             if not dotted:
                 init = os.path.join(directory, "__init__.py")
                 found = init if os.path.isfile(init) else directory
