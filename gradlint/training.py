@@ -4,6 +4,7 @@ are clipped. Extracted by the same abstract interpreter as the models; rules see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gradlint.model import Node, Span
@@ -40,7 +41,7 @@ class ModelCall:
     """``out = model(x)`` in training code: the model object and the output's path."""
 
     model_id: int
-    output: tuple[Node, ...]
+    output: Sequence[Node]
     span: Span
 
 
@@ -49,7 +50,7 @@ class LossUse:
     """``loss = criterion(out, y)``: the loss and the path of the tensor it received."""
 
     loss: LossSpec
-    prediction: tuple[Node, ...]
+    prediction: Sequence[Node]
     span: Span
     model_id: int | None  # the model whose output feeds the loss, when known
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from gradlint.analysis.units import output_activation
 from gradlint.model import Layer, Model, Node
@@ -279,7 +279,7 @@ def _not_probabilities(loss: str, model: str, act: str) -> str:
             f"gradient. Use {squash} on the output layer (or no activation and from_logits=True).")
 
 
-def _output_width(nodes: tuple[Node, ...] | list[Node]) -> int | None:
+def _output_width(nodes: Sequence[Node]) -> int | None:
     """The output width of the last weight layer on a path, when known."""
     for node in reversed(nodes):
         if isinstance(node, Layer) and node.has_weight:

@@ -7,7 +7,7 @@ propagates over the whole path: ``gradlint.analysis.flow``.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from gradlint import gradflow
@@ -129,7 +129,7 @@ def model_units(model: Model) -> list[Unit]:
     return [u for u in units_and_barriers(model.path, input_width(model)) if isinstance(u, Unit)]
 
 
-def output_activation(nodes: list[Node] | tuple[Node, ...]) -> str | None:
+def output_activation(nodes: Sequence[Node]) -> str | None:
     """The activation a path ends with: ``linear`` for a bare weight layer; None when unknown."""
     for node in reversed(nodes):
         if not isinstance(node, Layer):

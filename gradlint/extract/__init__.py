@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from gradlint.extract.values import (
     FunctionalModelV,
     FunctionV,
     InstanceV,
+    NodeSeq,
     TensorV,
     Value,
 )
@@ -211,7 +213,7 @@ def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]]) 
                 # networks run named_apply over every submodule): built as when those modules were
                 # not read. Following them in full cost timm/models 2.4x the steps, and 5 networks
                 # their analysis (GRD903).
-                deferred.append((lambda info=info: build_class(info, follow=False), f"class {info.name}",
+                deferred.append((functools.partial(build_class, info, follow=False), f"class {info.name}",
                                  info.node.lineno))
         for func in interp.functions:
             if id(func.node) in interp.called_functions:
@@ -226,7 +228,8 @@ def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]]) 
                 continue
 
             def build_factory(func: FunctionV = func) -> object:
-                return _name_result(interp.call_function(func, [], {}), func.name, factory=True)
+                _name_result(interp.call_function(func, [], {}), func.name, factory=True)
+                return None
 
             before = len(interp.built)
             if not _guarded(build_factory, interp, PROBE_BUDGET):
@@ -292,7 +295,8 @@ def _module_level_names(interp: Interpreter) -> dict[int, str]:
     importable = _importable_names(interp.tree.body)
     names: dict[int, str] = {}
     for name, value in interp.module_scope.vars.items():
-        if name in importable and isinstance(value, (ContainerV, FunctionalModelV, InstanceV)) and id(value) not in names:
+        model_like = isinstance(value, (ContainerV, FunctionalModelV, InstanceV))
+        if name in importable and model_like and id(value) not in names:
             names[id(value)] = name
     return names
 
@@ -300,7 +304,9 @@ def _module_level_names(interp: Interpreter) -> dict[int, str]:
 def _importable_names(body: list[ast.stmt]) -> set[str]:
     names: set[str] = set()
     for stmt in body:
-        if isinstance(stmt, ast.If) and any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(stmt.test)):
+        if isinstance(stmt, ast.If) and any(
+            isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(stmt.test)
+        ):
             continue
         if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -314,24 +320,41 @@ def _importable_names(body: list[ast.stmt]) -> set[str]:
 
 
 def _factory_names(interp: Interpreter) -> dict[int, str]:
-    return {id(v): v.factory for v in interp.built
-            if isinstance(v, (ContainerV, FunctionalModelV, InstanceV)) and v.factory}
+    return {
+        id(v): v.factory for v in interp.built if isinstance(v, (ContainerV, FunctionalModelV, InstanceV)) and v.factory
+    }
 
 
-def _describe(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
-              facts: _ModuleFacts, opaque: list[Model] | None = None, budget: int = PER_ROOT_BUDGET) -> Model | None:
+def _describe(
+    interp: Interpreter,
+    value: Value,
+    module_names: dict[int, str],
+    factories: dict[int, str],
+    facts: _ModuleFacts,
+    opaque: list[Model] | None = None,
+    budget: int = PER_ROOT_BUDGET,
+) -> Model | None:
     interp.budget = budget
     # A model of an imported class: what its forward builds is reported where the file built it.
-    ANCHOR.span = value.span if isinstance(value, (InstanceV, ContainerV, FunctionalModelV)) and \
-        value.span.origin is not None else None
+    ANCHOR.span = (
+        value.span
+        if isinstance(value, (InstanceV, ContainerV, FunctionalModelV)) and value.span.origin is not None
+        else None
+    )
     try:
         return _describe_value(interp, value, module_names, factories, facts, opaque)
     finally:
         ANCHOR.span = None
 
 
-def _describe_value(interp: Interpreter, value: Value, module_names: dict[int, str], factories: dict[int, str],
-                    facts: _ModuleFacts, opaque: list[Model] | None = None) -> Model | None:
+def _describe_value(
+    interp: Interpreter,
+    value: Value,
+    module_names: dict[int, str],
+    factories: dict[int, str],
+    facts: _ModuleFacts,
+    opaque: list[Model] | None = None,
+) -> Model | None:
     try:
         if isinstance(value, InstanceV):
             if value.info.framework is None:
@@ -340,7 +363,7 @@ def _describe_value(interp: Interpreter, value: Value, module_names: dict[int, s
             span = value.span
             origin = "class"
             hint = None
-            result = interp.forward(value, [TensorV((), None)], {}, value.info.node)
+            result = interp.forward(value, [TensorV(NodeSeq(), None)], {}, value.info.node)
         elif isinstance(value, ContainerV):
             if value.kind in ("modulelist", "moduledict"):
                 return None
@@ -348,7 +371,7 @@ def _describe_value(interp: Interpreter, value: Value, module_names: dict[int, s
             span = value.span
             origin = "sequential"
             hint = value.input_hint
-            result = interp.apply_module(value, TensorV((), hint), [], {}, facts.tree)
+            result = interp.apply_module(value, TensorV(NodeSeq(), hint), [], {}, facts.tree)
         elif isinstance(value, FunctionalModelV):
             name = value.name or module_names.get(id(value)) or f"Model@{value.span.line}"
             span = value.span
@@ -363,15 +386,29 @@ def _describe_value(interp: Interpreter, value: Value, module_names: dict[int, s
     path = list(tensor.nodes) if tensor is not None else []
     if not any(isinstance(n, (Layer, Residual)) for n in path):
         if opaque is not None and isinstance(value, (InstanceV, ContainerV)):
-            skeleton = Model(name=name, framework=_framework_of(value, []), origin=origin, span=span, path=[],
-                             input_hint=hint, origin_id=id(value))
+            skeleton = Model(
+                name=name,
+                framework=_framework_of(value, []),
+                origin=origin,
+                span=span,
+                path=[],
+                input_hint=hint,
+                origin_id=id(value),
+            )
             _set_build_target(skeleton, value, module_names, factories, facts)
             opaque.append(skeleton)
         return None
     framework = _framework_of(value, path)
-    model = Model(name=name, framework=framework, origin=origin, span=span, path=path,
-                  input_hint=hint or tensor.hint or _infer_input(path), origin_id=id(value),
-                  configuration=value.configuration)
+    model = Model(
+        name=name,
+        framework=framework,
+        origin=origin,
+        span=span,
+        path=path,
+        input_hint=hint or (tensor.hint if tensor is not None else None) or _infer_input(path),
+        origin_id=id(value),
+        configuration=value.configuration,
+    )
     _set_build_target(model, value, module_names, factories, facts)
     return model
 
@@ -418,8 +455,9 @@ def _infer_input(path: list[Node]) -> InputHint | None:
 
 # Gradient-clipping calls by their unambiguous names (tf.clip_by_value is left to the interpreter:
 # on a model's tensor it bounds an activation).
-_GRADIENT_CLIP_NAMES = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grad_value",
-                                  "clip_by_global_norm", "clip_by_norm"})
+_GRADIENT_CLIP_NAMES = frozenset(
+    {"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grad_value", "clip_by_global_norm", "clip_by_norm"}
+)
 
 
 def _unevaluated_clipping(tree: ast.Module) -> list[Span]:
@@ -434,8 +472,11 @@ def _unevaluated_clipping(tree: ast.Module) -> list[Span]:
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         if name in _GRADIENT_CLIP_NAMES:
             found.append(span_of(node))
-        elif name in ("clamp_", "clamp", "clip_") and isinstance(func, ast.Attribute) and any(
-                isinstance(sub, ast.Attribute) and sub.attr == "grad" for sub in ast.walk(func.value)):
+        elif (
+            name in ("clamp_", "clamp", "clip_")
+            and isinstance(func, ast.Attribute)
+            and any(isinstance(sub, ast.Attribute) and sub.attr == "grad" for sub in ast.walk(func.value))
+        ):
             found.append(span_of(node))
     # [tf.clip_by_value(g, -1, 1) for g in grads]: clip_by_value of each item of a list, the way
     # gradient lists are clipped (a model's tensor is clipped whole).
@@ -443,9 +484,14 @@ def _unevaluated_clipping(tree: ast.Module) -> list[Span]:
         if isinstance(comp, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
             items = {n.id for gen in comp.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
             for call in ast.walk(comp.elt):
-                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
-                        and call.func.attr == "clip_by_value" and call.args \
-                        and isinstance(call.args[0], ast.Name) and call.args[0].id in items:
+                if (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "clip_by_value"
+                    and call.args
+                    and isinstance(call.args[0], ast.Name)
+                    and call.args[0].id in items
+                ):
                     found.append(span_of(call))
     return found
 
@@ -473,8 +519,12 @@ class _ModuleFacts:
 def _training_lines(training: TrainingFacts) -> list[int]:
     """Lines where the interpreter saw training code run: a model called outside model code,
     ``backward()``, an optimizer step, ``fit``."""
-    spans = [c.span for c in training.model_calls] + [s for s, _ in training.backwards] + list(training.steps) + [
-        s for s, _ in training.fits]
+    spans = (
+        [c.span for c in training.model_calls]
+        + [s for s, _ in training.backwards]
+        + list(training.steps)
+        + [s for s, _ in training.fits]
+    )
     return sorted({span.line for span in spans})
 
 
@@ -488,8 +538,9 @@ def _holds_training(stmt: ast.stmt, lines: list[int]) -> bool:
     return index < len(lines) and lines[index] <= end
 
 
-def _set_build_target(model: Model, value: Value, module_names: dict[int, str], factories: dict[int, str],
-                      facts: _ModuleFacts) -> None:
+def _set_build_target(
+    model: Model, value: Value, module_names: dict[int, str], factories: dict[int, str], facts: _ModuleFacts
+) -> None:
     """How the dynamic check can build this model from the module namespace."""
     if isinstance(value, InstanceV):
         var = module_names.get(id(value))
@@ -522,8 +573,13 @@ def _drop_duplicates(models: list[Model]) -> list[Model]:
     out: list[Model] = []
     keys: set[tuple[str, int, int, int, str | None]] = set()
     for model in models:
-        key = (model.name, model.span.line, model.span.col, _signature(model.path),
-               model.configuration.label if model.configuration else None)
+        key = (
+            model.name,
+            model.span.line,
+            model.span.col,
+            _signature(model.path),
+            model.configuration.label if model.configuration else None,
+        )
         if key in keys:
             continue
         keys.add(key)
@@ -532,8 +588,9 @@ def _drop_duplicates(models: list[Model]) -> list[Model]:
 
 
 def _signature(path: list[Node]) -> int:
-    return hash(tuple((type(n).__name__, getattr(n, "op", ""), getattr(getattr(n, "span", None), "line", 0))
-                      for n in path))
+    return hash(
+        tuple((type(n).__name__, getattr(n, "op", ""), getattr(getattr(n, "span", None), "line", 0)) for n in path)
+    )
 
 
 __all__ = ["Extraction", "extract", "extract_models"]

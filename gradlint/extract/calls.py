@@ -158,7 +158,7 @@ class CallsMixin(Core):
              args: list[Value], kwargs: dict[str, Value], scope: Scope) -> None:
         a = fnode.args
         positional = [p.arg for p in a.posonlyargs + a.args]
-        for name, value in zip(positional, args):
+        for name, value in zip(positional, args, strict=False):
             scope.vars[name] = value
         if a.vararg is not None:
             scope.vars[a.vararg.arg] = ListV(list(args[len(positional):]), is_tuple=True)
@@ -173,9 +173,10 @@ class CallsMixin(Core):
             scope.vars[a.kwarg.arg] = DictV(dict(extra))
         for param in a.posonlyargs + a.args + a.kwonlyargs:
             name = param.arg
-            value = scope.vars.get(name)
-            if value is None:
-                value = scope.vars[name] = defaults.get(name, UNKNOWN)
+            found = scope.vars.get(name)
+            value = found if found is not None else defaults.get(name, UNKNOWN)
+            if found is None:
+                scope.vars[name] = value
             if isinstance(value, UnknownV):
                 # A value the call site cannot know (args.depth from a config file, a parameter of an
                 # unreached train(num_layers)): the definition is judged on what its author wrote as
@@ -223,7 +224,8 @@ class CallsMixin(Core):
         scope = Scope(func.scope)
         self.bind(func.node, func.defaults, args, kwargs, scope)
         saved: Frame = self.frame
-        self.frame = Frame(cls=func.owner, self_val=self_val if self_val is not None else (args[0] if args and func.owner else None))
+        bound_self = self_val if self_val is not None else (args[0] if args and func.owner else None)
+        self.frame = Frame(cls=func.owner, self_val=bound_self)
         self.depth += 1
         try:
             if isinstance(func.node, ast.Lambda):
@@ -293,8 +295,12 @@ class CallsMixin(Core):
     def sequential_items(self, args: list[Value]) -> tuple[list[Value], list[str] | None, bool]:
         if len(args) == 1 and isinstance(args[0], DictV):
             return list(args[0].items.values()), [str(k) for k in args[0].items], args[0].partial
-        if len(args) == 1 and isinstance(args[0], ListV) and args[0].items and all(
-                isinstance(i, ListV) and len(i.items) == 2 for i in args[0].items):  # OrderedDict([(name, m)])
+        if (
+            len(args) == 1
+            and isinstance(args[0], ListV)
+            and args[0].items
+            and all(isinstance(i, ListV) and len(i.items) == 2 for i in args[0].items)
+        ):  # OrderedDict([(name, m)])
             pairs = [i for i in args[0].items if isinstance(i, ListV)]
             return [p.items[1] for p in pairs], [str(getattr(p.items[0], "value", "?")) for p in pairs], args[0].partial
         partial = any(isinstance(a, UnknownV) for a in args)
@@ -310,8 +316,15 @@ class CallsMixin(Core):
             found = instance.info.find_method("forward")
         if found is None:
             if instance.seq_items is not None:
-                seq = ContainerV("sequential", instance.seq_items, None, instance.span, instance.info.framework or "torch",
-                                 instance.partial, owned=True)
+                seq = ContainerV(
+                    "sequential",
+                    instance.seq_items,
+                    None,
+                    instance.span,
+                    instance.info.framework or "torch",
+                    instance.partial,
+                    owned=True,
+                )
                 tensor = first_tensor(args, kwargs)
                 return self.apply_module(seq, tensor, [tensor], {}, node) if tensor else UNKNOWN
             return self.unknown_call(args, kwargs, node, instance.info.name)

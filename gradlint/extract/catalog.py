@@ -104,7 +104,8 @@ TORCH_CONTAINER_KINDS: dict[str, str] = {
 }
 # Class names of container kinds, for type(m).__name__ and isinstance.
 CONTAINER_CLASS_NAMES: dict[str, str] = {
-    "sequential": "Sequential", "modulelist": "ModuleList", "moduledict": "ModuleDict", "keras_sequential": "Sequential",
+    "sequential": "Sequential", "modulelist": "ModuleList", "moduledict": "ModuleDict",
+    "keras_sequential": "Sequential",
 }
 # Modules whose forward returns (output, hidden): the hidden state carries the same path.
 TORCH_TUPLE_OUTPUT = frozenset({"RNN", "LSTM", "GRU", "MultiheadAttention"})

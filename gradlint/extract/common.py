@@ -25,7 +25,6 @@ from gradlint.extract.values import (
 )
 from gradlint.model import Layer, LayerKind, Span
 
-
 # Project modules read for a linted file have their line numbers shifted by file_id × this base
 # (``gradlint.extract.project``): any span made from their syntax is recognised as foreign.
 FOREIGN_LINE_BASE = 1 << 24

@@ -61,7 +61,8 @@ class ArgParserV(AttributedV):
             default = Const(None)
         if isinstance(required, Const) and required.value is True:
             default = UNKNOWN
-        converter = _CONVERTERS.get(kwargs["type"].qualname) if isinstance(kwargs.get("type"), Ref) else None
+        kind = kwargs.get("type")
+        converter = _CONVERTERS.get(kind.qualname) if isinstance(kind, Ref) else None
         if converter is not None:
             self.converters[dest] = converter
             if isinstance(default, Const) and isinstance(default.value, str):
@@ -210,7 +211,7 @@ def click_decorator(leaf: str, args: Args, kwargs: Kwargs) -> Value:
     default: Value
     if "default" in kwargs:
         default = kwargs["default"]
-    elif isinstance(kwargs.get("is_flag"), Const) and kwargs["is_flag"].value is True:  # type: ignore[union-attr]
+    elif isinstance(flag := kwargs.get("is_flag"), Const) and flag.value is True:
         default = Const(False)
     elif leaf == "argument":
         default = UNKNOWN  # required unless given a default

@@ -38,7 +38,6 @@ from gradlint.extract.state import (
 )
 from gradlint.extract.values import (
     UNKNOWN,
-    UnknownV,
     BoundV,
     ClassV,
     Const,
@@ -46,10 +45,10 @@ from gradlint.extract.values import (
     DictV,
     FunctionalModelV,
     FunctionV,
+    GradientTapeV,
     InstanceV,
     LayerObj,
     ListV,
-    GradientTapeV,
     LossV,
     MethodV,
     OptimizerV,
@@ -58,6 +57,7 @@ from gradlint.extract.values import (
     TensorConstV,
     TensorV,
     TypeV,
+    UnknownV,
     Value,
 )
 from gradlint.model import Layer, LayerKind
@@ -77,6 +77,8 @@ _CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
 
 class ExpressionsMixin(Core):
     """``eval_<Node>`` handlers, dispatched by ``eval``; attribute and item access on every value kind."""
+
+    unrolled: int
 
     def eval_safe(self, node: ast.expr, scope: Scope) -> Value:
         try:
@@ -266,7 +268,7 @@ class ExpressionsMixin(Core):
 
     def eval_Dict(self, node: ast.Dict, scope: Scope) -> Value:
         out = DictV({})
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=False):
             if key is None:
                 merged = self.eval(value, scope)
                 if isinstance(merged, DictV):
@@ -302,7 +304,8 @@ class ExpressionsMixin(Core):
             name, operand = formula
             inner = self.eval(operand, scope)
             if isinstance(inner, TensorV):
-                layer = Layer(LayerKind.ACTIVATION, f"{name} formula", span_of(node), "torch", activation=name, bias=False)
+                layer = Layer(LayerKind.ACTIVATION, f"{name} formula", span_of(node), "torch", activation=name,
+                              bias=False)
                 return TensorV(inner.nodes + (layer,), inner.hint)
         left = self.eval(node.left, scope)
         right = self.eval(node.right, scope)
@@ -320,14 +323,26 @@ class ExpressionsMixin(Core):
                     return UNKNOWN
                 if isinstance(op, ast.Mod) and isinstance(left.value, str) and WIDE_FORMAT.search(left.value):
                     return UNKNOWN  # '%0999999999d' % 1 would allocate a gigabyte
-                if isinstance(op, (ast.LShift, ast.RShift)) and isinstance(right.value, int) and abs(right.value) > 4096:
+                if (
+                    isinstance(op, (ast.LShift, ast.RShift))
+                    and isinstance(right.value, int)
+                    and abs(right.value) > 4096
+                ):
                     return UNKNOWN
                 for seq_value, count_value in ((left.value, right.value), (right.value, left.value)):
-                    if isinstance(op, ast.Mult) and isinstance(seq_value, (str, tuple, bytes, list)) and \
-                            isinstance(count_value, int) and len(seq_value) * count_value > MAX_LIST_ITEMS:
+                    if (
+                        isinstance(op, ast.Mult)
+                        and isinstance(seq_value, (str, tuple, bytes, list))
+                        and isinstance(count_value, int)
+                        and len(seq_value) * count_value > MAX_LIST_ITEMS
+                    ):
                         return UNKNOWN
-                if isinstance(op, (ast.Add, ast.Mult, ast.LShift)) and isinstance(left.value, int) and \
-                        isinstance(right.value, int) and max(abs(left.value), abs(right.value)).bit_length() > 4096:
+                if (
+                    isinstance(op, (ast.Add, ast.Mult, ast.LShift))
+                    and isinstance(left.value, int)
+                    and isinstance(right.value, int)
+                    and max(abs(left.value), abs(right.value)).bit_length() > 4096
+                ):
                     return UNKNOWN
                 result = fn(left.value, right.value)
             except Exception:
@@ -346,8 +361,9 @@ class ExpressionsMixin(Core):
                 return ListV([], partial=True)
             return ListV(left.items + right.items, left.partial or right.partial)
         if isinstance(op, ast.Add) and isinstance(left, ContainerV) and isinstance(right, ContainerV):
-            return ContainerV(left.kind, left.items + right.items, None, left.span, left.framework,
-                              left.partial or right.partial)
+            return ContainerV(
+                left.kind, left.items + right.items, None, left.span, left.framework, left.partial or right.partial
+            )
         if isinstance(left, ParamV) or isinstance(right, ParamV):
             for framework in self.frameworks:  # x @ W with a tf.Variable, h + b
                 result = framework.binop(self, op, left, right, node)
@@ -371,14 +387,22 @@ class ExpressionsMixin(Core):
         other = right if tensor is left else left
         assert isinstance(tensor, TensorV)
         # c / x, x ** k: a nonlinearity we do not model; never reason across it.
-        if ((isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)) and tensor is right) or isinstance(op, ast.Pow)) \
-                and not (isinstance(op, ast.Pow) and isinstance(other, Const) and other.value == 1):
+        if ((isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod)) and tensor is right) or isinstance(op, ast.Pow)) and not (
+            isinstance(op, ast.Pow) and isinstance(other, Const) and other.value == 1
+        ):
             return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "elementwise", span, "torch"),), tensor.hint)
         if isinstance(op, ast.MatMult) and isinstance(other, ParamV):
             shape = other.shape if tensor is left else None
-            layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=other.init, bias=False,
-                          fan_in=shape[0] if shape and len(shape) == 2 else None,
-                          fan_out=shape[1] if shape and len(shape) == 2 else None)
+            layer = Layer(
+                LayerKind.DENSE,
+                "matmul",
+                span,
+                "torch",
+                weight_init=other.init,
+                bias=False,
+                fan_in=shape[0] if shape and len(shape) == 2 else None,
+                fan_out=shape[1] if shape and len(shape) == 2 else None,
+            )
             return TensorV(tensor.nodes + (layer,), tensor.hint)
         if isinstance(op, ast.Mult) and isinstance(other, ParamV):
             value = other.init.constant_value if other.init is not None else None
@@ -438,7 +462,7 @@ class ExpressionsMixin(Core):
 
     def eval_Compare(self, node: ast.Compare, scope: Scope) -> Value:
         left = self.eval(node.left, scope)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=False):
             right = self.eval(comparator, scope)
             result = self.compare(op, left, right)
             if result is None:
@@ -541,8 +565,9 @@ class ExpressionsMixin(Core):
         out.partial = out.partial or holder.partial
         return out
 
-    def comprehension(self, gens: list[ast.comprehension], index: int, scope: Scope,
-                      emit: Callable[[Scope], None], out: ListV) -> None:
+    def comprehension(
+        self, gens: list[ast.comprehension], index: int, scope: Scope, emit: Callable[[Scope], None], out: ListV
+    ) -> None:
         if index == len(gens):
             emit(scope)
             return
@@ -571,8 +596,15 @@ class ExpressionsMixin(Core):
         finally:
             self.unrolled = outer
 
-    def _comprehension_items(self, gens: list[ast.comprehension], index: int, scope: Scope,
-                             emit: Callable[[Scope], None], out: ListV, items: list[Value]) -> None:
+    def _comprehension_items(
+        self,
+        gens: list[ast.comprehension],
+        index: int,
+        scope: Scope,
+        emit: Callable[[Scope], None],
+        out: ListV,
+        items: list[Value],
+    ) -> None:
         gen = gens[index]
         for count, item in enumerate(items):
             if count >= MAX_LOOP_ITERATIONS:

@@ -15,7 +15,7 @@ from gradlint.model import Init
 def make_init(scheme: str, names: tuple[str, ...], args: list[Value], kwargs: dict[str, Value],
               node: ast.AST) -> Init | None:
     params: dict[str, float] = {}
-    bound = dict(zip(names, args))
+    bound = dict(zip(names, args, strict=False))
     bound.update({k: v for k, v in kwargs.items() if k in names or k in ("gain", "std", "mean", "a", "b")})
     for key, value in bound.items():
         if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):

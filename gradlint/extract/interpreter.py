@@ -19,7 +19,6 @@ import time
 from collections.abc import Sequence
 
 from gradlint.extract import catalog
-
 from gradlint.extract.api import Framework
 from gradlint.extract.calls import CallsMixin
 from gradlint.extract.expressions import ExpressionsMixin
@@ -142,9 +141,9 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
             value.abandoned = True  # type: ignore[attr-defined]
         for node in ast.walk(stmt):
             if isinstance(node, ast.Name) and node.id not in names:
-                value = self.module_scope.vars.get(node.id)
-                if value is not None and getattr(value, "owned", None) is not None:  # model-like
-                    value.abandoned = True  # type: ignore[attr-defined]
+                bound = self.module_scope.vars.get(node.id)
+                if bound is not None and getattr(bound, "owned", None) is not None:  # model-like
+                    bound.abandoned = True  # type: ignore[attr-defined]
                     self.module_scope.vars[node.id] = UNKNOWN
                     names.append(node.id)
         kind = {ast.For: "loop", ast.While: "loop", ast.AsyncFor: "loop"}.get(type(stmt), "statement")

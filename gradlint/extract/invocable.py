@@ -7,10 +7,9 @@ initializer objects (``w_init(shape=(n, m))``).
 from __future__ import annotations
 
 import ast
-
-from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
 from dataclasses import dataclass
 
+from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
 from gradlint.extract.common import first_tensor, shape_dims
 from gradlint.extract.values import (
     UNKNOWN,
@@ -81,14 +80,23 @@ class SuperMethodV(InvocableV):
             return Const(None)
         if self.name in ("forward", "call", "__call__"):
             if instance.seq_items is not None:
-                seq = ContainerV("sequential", instance.seq_items, None, instance.span, instance.info.framework or "torch",
-                                 instance.partial, owned=True)
+                seq = ContainerV(
+                    "sequential",
+                    instance.seq_items,
+                    None,
+                    instance.span,
+                    instance.info.framework or "torch",
+                    instance.partial,
+                    owned=True,
+                )
                 tensor = first_tensor(args, kwargs)
                 return interp.apply_module(seq, tensor, [tensor], {}, node) if tensor else UNKNOWN
             return interp.unknown_call(args, kwargs, node, "super." + self.name)
         if self.name == "__init__":
-            if any(not isinstance(b, ClassV) and not (isinstance(b, Ref) and interp.is_framework_base(b.qualname))
-                   for b in sup.cls.bases):
+            if any(
+                not isinstance(b, ClassV) and not (isinstance(b, Ref) and interp.is_framework_base(b.qualname))
+                for b in sup.cls.bases
+            ):
                 instance.partial = True  # an unknown base class may build layers we cannot see
             return Const(None)
         return UNKNOWN

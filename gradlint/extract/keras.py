@@ -38,6 +38,7 @@ from gradlint.extract.values import (
     LayerObj,
     ListV,
     LossObjV,
+    NodeSeq,
     OptimizerV,
     Ref,
     TensorV,
@@ -70,7 +71,11 @@ class KerasFramework:
 
     def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
                node: ast.AST) -> Value | None:
-        if isinstance(target, InstanceV) and target.info.framework == "keras" and name in ("add_weight", "add_variable"):
+        if (
+            isinstance(target, InstanceV)
+            and target.info.framework == "keras"
+            and name in ("add_weight", "add_variable")
+        ):
             return add_weight(args, kwargs, node)
         return None
 
@@ -92,7 +97,7 @@ def add_weight(args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     Keras 2 ``name``; no initializer means glorot_uniform (zeros for integer weights), as in Keras."""
     keras2 = bool(args) and isinstance(args[0], Const) and isinstance(args[0].value, str)
     order = ("name", "shape", "dtype", "initializer") if keras2 else ("shape", "initializer", "dtype")
-    bound = dict(zip(order, args))
+    bound = dict(zip(order, args, strict=False))
     bound.update(kwargs)
     dtype = bound.get("dtype")
     integer = isinstance(dtype, Const) and isinstance(dtype.value, str) and "int" in dtype.value
@@ -101,8 +106,15 @@ def add_weight(args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     span = span_of(node)
     init = Init(init.scheme, dict(init.params), span) if init is not None else Init("unknown", {}, span)
     known = tuple(d for d in dims if d is not None) if dims is not None and None not in dims else None
-    return VariableV(None, "param", init=init, ndim=len(dims) if dims is not None else None, shape=known, dims=dims,
-                     framework="keras")
+    return VariableV(
+        None,
+        "param",
+        init=init,
+        ndim=len(dims) if dims is not None else None,
+        shape=known,
+        dims=dims,
+        framework="keras",
+    )
 
 
 def build_on_first_call(interp: Interp, instance: InstanceV, args: Args, kwargs: Kwargs) -> None:
@@ -144,22 +156,28 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
     span = span_of(node)
     if q in ("keras.Input", "keras.layers.Input") or leaf == "Input":
         shape = kwargs.get("shape", args[0] if args else UNKNOWN)
-        return TensorV((), _keras_hint(shape))
+        return TensorV(NodeSeq(), _keras_hint(shape))
     if q in ("keras.Sequential", "keras.models.Sequential") or leaf == "Sequential" and q.startswith("keras."):
         return _sequential(interp, args, kwargs, span)
     if q in ("keras.Model", "keras.models.Model") or (leaf in ("Model", "Functional") and q.startswith("keras.")):
         return _functional_model(interp, args, kwargs, span)
     if q.startswith(("keras.losses.", "keras.optimizers.")):
         return _loss_or_optimizer(q, leaf, kwargs, span)
-    if q.startswith("keras.initializers.") or (q.startswith("keras.") and leaf in catalog.KERAS_INIT_CLASSES
-                                               and leaf[0].isupper() and leaf not in catalog.KERAS_LAYERS):
+    if q.startswith("keras.initializers.") or (
+        q.startswith("keras.")
+        and leaf in catalog.KERAS_INIT_CLASSES
+        and leaf[0].isupper()
+        and leaf not in catalog.KERAS_LAYERS
+    ):
         return _initializer(leaf, args, kwargs, node)
     if q.startswith("keras.activations.") or q in ("keras.ops.sigmoid", "keras.ops.tanh", "keras.ops.relu"):
         act = catalog.canonical_activation(leaf)
         tensor = first_tensor(args, kwargs)
         if tensor is not None and act:
-            return TensorV(tensor.nodes + (Layer(LayerKind.ACTIVATION, leaf, span, "keras", activation=act, bias=False),),
-                           tensor.hint)
+            return TensorV(
+                tensor.nodes + (Layer(LayerKind.ACTIVATION, leaf, span, "keras", activation=act, bias=False),),
+                tensor.hint,
+            )
         return Ref(q)
     if leaf in catalog.KERAS_MERGE_ADD:
         return keras_merge(leaf, args, span, merge_residual)
@@ -185,20 +203,28 @@ def _rescaling(args: Args, kwargs: Kwargs, span: Span) -> Value | None:
     scale = kwargs.get("scale", args[0] if args else None)
     value = number(scale, math.nan, limit=1e300)
     known = value if math.isfinite(value) else None
-    return LayerObj(Layer(LayerKind.SCALE, "Rescaling", span, "keras", activation="linear", bias=False,
-                          scale_value=known))
+    return LayerObj(
+        Layer(LayerKind.SCALE, "Rescaling", span, "keras", activation="linear", bias=False, scale_value=known)
+    )
 
 
 def _sequential(interp: Interp, args: Args, kwargs: Kwargs, span: Span) -> Value:
     layers_arg = args[0] if args else kwargs.get("layers", ListV([]))
     items = interp.iterate(layers_arg)
     inputs = [i for i in items or [] if isinstance(i, TensorV) and not i.nodes]  # keras.Input(shape=...) first
-    value = ContainerV("keras_sequential", [i for i in items or [] if not any(i is t for t in inputs)], None, span,
-                       "keras", partial=items is None or (isinstance(layers_arg, ListV) and layers_arg.partial))
+    value = ContainerV(
+        "keras_sequential",
+        [i for i in items or [] if not any(i is t for t in inputs)],
+        None,
+        span,
+        "keras",
+        partial=items is None or (isinstance(layers_arg, ListV) and layers_arg.partial),
+    )
     for item in value.items:
         interp.own(item)
     value.input_hint = next((t.hint for t in inputs if t.hint is not None), None) or next(
-        (h for h in (layer_input_hint(i) for i in value.items[:2]) if h), None)
+        (h for h in (layer_input_hint(i) for i in value.items[:2]) if h), None
+    )
     interp.built.append(value)
     return value
 
@@ -219,8 +245,10 @@ def _functional_model(interp: Interp, args: Args, kwargs: Kwargs, span: Span) ->
 
 def _loss_or_optimizer(q: str, leaf: str, kwargs: Kwargs, span: Span) -> Value:
     if q.startswith("keras.optimizers.") and leaf[:1].isupper():
-        clips = any(k in kwargs and not (isinstance(kwargs[k], Const) and kwargs[k].value in (None, 0))  # type: ignore[attr-defined]
-                    for k in _OPTIMIZER_CLIP_KWARGS)
+        clips = any(
+            k in kwargs and not (isinstance(kwargs[k], Const) and kwargs[k].value in (None, 0))  # type: ignore[attr-defined]
+            for k in _OPTIMIZER_CLIP_KWARGS
+        )
         return OptimizerV(span, clips)
     if q.startswith("keras.losses.") and leaf[:1].isupper():
         flag = kwargs.get("from_logits")
@@ -257,7 +285,7 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     spec = catalog.KERAS_LAYERS.get(leaf)
     if spec is None:
         return interp.unknown_call(args, kwargs, node, leaf) if first_tensor(args, kwargs) else UNKNOWN
-    bound = dict(zip(spec.params, args))
+    bound = dict(zip(spec.params, args, strict=False))
     bound.update(kwargs)
     layer = Layer(spec.kind, leaf, span_of(node), "keras", activation=spec.activation)
     act_value = bound.get("activation")
@@ -297,7 +325,12 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
         if dim is not None:
             layer.fan_in = dim
         shape = bound.get("input_shape")
-        if isinstance(shape, Const) and isinstance(shape.value, tuple) and shape.value and isinstance(shape.value[-1], int):
+        if (
+            isinstance(shape, Const)
+            and isinstance(shape.value, tuple)
+            and shape.value
+            and isinstance(shape.value[-1], int)
+        ):
             layer.fan_in = shape.value[-1]
     elif layer.kind == LayerKind.CONV:
         layer.fan_out = positive_int(bound.get("filters", bound.get("nb_filter")))  # Keras 1: nb_filter
@@ -309,7 +342,7 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
         if isinstance(kernel, Const):
             k = kernel.value
             if isinstance(k, int):
-                layer.receptive = k ** dims
+                layer.receptive = k**dims
             elif isinstance(k, tuple) and all(isinstance(i, int) for i in k):
                 layer.receptive = math.prod(k)
         if layer.fan_out is not None and layer.receptive is not None:
@@ -362,7 +395,11 @@ def _hint_from_arguments(layer: Layer, bound: dict[str, Value]) -> InputHint | N
 
 
 def _keras_hint(shape: Value) -> InputHint | None:
-    if isinstance(shape, Const) and isinstance(shape.value, tuple) and all(isinstance(s, (int, type(None))) for s in shape.value):
+    if (
+        isinstance(shape, Const)
+        and isinstance(shape.value, tuple)
+        and all(isinstance(s, (int, type(None))) for s in shape.value)
+    ):
         dims = shape.value
         if any(d is None for d in dims):
             return InputHint("unknown", None)
@@ -378,10 +415,14 @@ def _keras_hint(shape: Value) -> InputHint | None:
 def _pool_window(value: Value | None, dims: int) -> int | None:
     """A Keras max-pooling window's area (``pool_size`` defaults to 2 per axis)."""
     if value is None:
-        return 2 ** dims
+        return 2**dims
     if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
         return int(value.value) ** dims if value.value > 0 else None
-    if isinstance(value, Const) and isinstance(value.value, tuple) and len(value.value) == dims \
-            and all(isinstance(v, int) and v > 0 for v in value.value):
+    if (
+        isinstance(value, Const)
+        and isinstance(value.value, tuple)
+        and len(value.value) == dims
+        and all(isinstance(v, int) and v > 0 for v in value.value)
+    ):
         return math.prod(value.value)
     return None

@@ -27,6 +27,7 @@ from gradlint.extract.values import (
     InstanceV,
     LayerObj,
     ListV,
+    NodeSeq,
     ParamV,
     TensorV,
     Value,
@@ -40,7 +41,9 @@ _SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train
 class ModulesMixin(Core):
     """Method calls on values that are not user functions, and module application."""
 
-    def call_method(self, target: Value, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+    def call_method(
+        self, target: Value, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST
+    ) -> Value:
         recorded = recorder.method(self, target, name, args, kwargs, node)
         if recorded is not None:
             return recorded
@@ -68,8 +71,9 @@ class ModulesMixin(Core):
             return UNKNOWN
         return UNKNOWN
 
-    def layer_method(self, target: LayerObj, name: str, args: list[Value], kwargs: dict[str, Value],
-                     node: ast.AST) -> Value:
+    def layer_method(
+        self, target: LayerObj, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST
+    ) -> Value:
         """nn.Module / keras Layer methods on a framework layer."""
         if name in ("reset_parameters", "_reset_parameters"):
             return Const(None)
@@ -138,8 +142,9 @@ class ModulesMixin(Core):
         if self.mutating_uncertainly(target) or (isinstance(source, (ListV, ContainerV)) and source.partial):
             target.partial = True
 
-    def container_method(self, target: ContainerV, name: str, args: list[Value], kwargs: dict[str, Value],
-                         node: ast.AST) -> Value:
+    def container_method(
+        self, target: ContainerV, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST
+    ) -> Value:
         if name in ("append", "add") and args:
             if target.kind == "keras_sequential" and isinstance(args[0], TensorV) and not args[0].nodes:
                 target.input_hint = target.input_hint or args[0].hint  # model.add(keras.Input(shape=...))
@@ -169,8 +174,10 @@ class ModulesMixin(Core):
                 target.partial = True
             return Const(None)
         if name in ("items",) and target.kind == "moduledict":
-            return ListV([ListV([Const(k), v], is_tuple=True) for k, v in zip(target.keys or [], target.items)],
-                         target.partial)
+            return ListV(
+                [ListV([Const(k), v], is_tuple=True) for k, v in zip(target.keys or [], target.items, strict=False)],
+                target.partial,
+            )
         if name in ("values", "children"):
             return ListV(list(target.items), target.partial)
         if name == "keys":
@@ -189,8 +196,9 @@ class ModulesMixin(Core):
             return Const(None)
         return UNKNOWN
 
-    def instance_builtin_method(self, target: InstanceV, name: str, args: list[Value], kwargs: dict[str, Value],
-                                node: ast.AST) -> Value:
+    def instance_builtin_method(
+        self, target: InstanceV, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST
+    ) -> Value:
         """nn.Module / keras.Model methods the user did not override."""
         if name in ("add_module", "register_module") and len(args) == 2:
             if isinstance(args[0], Const):
@@ -218,12 +226,27 @@ class ModulesMixin(Core):
         if name == "state_dict":
             pairs = self.module_listing(target, "named_parameters")
             assert isinstance(pairs, ListV)
-            return DictV({p.items[0].value: p.items[1] for p in pairs.items  # type: ignore[union-attr]
-                          if isinstance(p, ListV) and isinstance(p.items[0], Const)})
+            return DictV(
+                {
+                    p.items[0].value: p.items[1]
+                    for p in pairs.items  # type: ignore[union-attr]
+                    if isinstance(p, ListV) and isinstance(p.items[0], Const)
+                }
+            )
         if name in ("forward", "__call__", "call"):
             return self.call_module(target, args, kwargs, node)
-        if name in ("register_buffer", "register_parameter", "compile", "summary", "build", "fit",
-                    "init_weights", "initialize", "post_init", "tie_weights"):
+        if name in (
+            "register_buffer",
+            "register_parameter",
+            "compile",
+            "summary",
+            "build",
+            "fit",
+            "init_weights",
+            "initialize",
+            "post_init",
+            "tie_weights",
+        ):
             return Const(None)
         if name in _SAME_MODULE:
             return target
@@ -252,8 +275,12 @@ class ModulesMixin(Core):
                             out.append((f"{key}.{i}", sub))
                             seen.add(id(sub))
         elif isinstance(value, ContainerV):
-            keys = value.keys if value.keys and len(value.keys) == len(value.items) else [str(i) for i in range(len(value.items))]
-            for key, item in zip(keys, value.items):
+            keys = (
+                value.keys
+                if value.keys and len(value.keys) == len(value.items)
+                else [str(i) for i in range(len(value.items))]
+            )
+            for key, item in zip(keys, value.items, strict=False):
                 if is_module(item):
                     out.append((key, item))
         return out
@@ -292,8 +319,14 @@ class ModulesMixin(Core):
     def layer_params(self, layer: Layer, prefix: str) -> list[tuple[str, ParamV]]:
         dot = f"{prefix}." if prefix else ""
         params = []
-        if layer.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT,
-                          LayerKind.NORMALIZATION, LayerKind.ATTENTION):
+        if layer.kind in (
+            LayerKind.DENSE,
+            LayerKind.CONV,
+            LayerKind.EMBEDDING,
+            LayerKind.RECURRENT,
+            LayerKind.NORMALIZATION,
+            LayerKind.ATTENTION,
+        ):
             params.append((f"{dot}weight", ParamV(layer, "weight", ndim=param_ndim(layer, "weight"))))
             if layer.bias is not False and layer.kind != LayerKind.EMBEDDING:
                 params.append((f"{dot}bias", ParamV(layer, "bias", ndim=1)))
@@ -320,11 +353,17 @@ class ModulesMixin(Core):
                     if isinstance(value, ParamV) and value.owner is None:
                         params.append((name_, value))
                     elif isinstance(value, ListV):
-                        params.extend((f"{name_}.{i}", v) for i, v in enumerate(value.items)
-                                      if isinstance(v, ParamV) and v.owner is None)
+                        params.extend(
+                            (f"{name_}.{i}", v)
+                            for i, v in enumerate(value.items)
+                            if isinstance(v, ParamV) and v.owner is None
+                        )
                     elif isinstance(value, DictV):
-                        params.extend((f"{name_}.{k}", v) for k, v in value.items.items()
-                                      if isinstance(v, ParamV) and v.owner is None)
+                        params.extend(
+                            (f"{name_}.{k}", v)
+                            for k, v in value.items.items()
+                            if isinstance(v, ParamV) and v.owner is None
+                        )
         if name == "parameters":
             return ListV([p for _, p in params])
         return ListV([ListV([Const(n), p], is_tuple=True) for n, p in params])
@@ -337,21 +376,24 @@ class ModulesMixin(Core):
         if tensor is None:
             if not training_call:
                 return UNKNOWN
-            tensor = TensorV((), None)  # a batch from a data loader
+            tensor = TensorV(NodeSeq(), None)  # a batch from a data loader
         result = self.apply_module(module, tensor, [tensor] + list(args[1:]) if args else [tensor], kwargs, node)
         if training_call:
             result = recorder.record_model_call(self, module, tensor, result, node, args[0] if args else None)
         return result
 
-    def apply_module(self, module: Value, tensor: TensorV, args: list[Value], kwargs: dict[str, Value],
-                     node: ast.AST) -> Value:
+    def apply_module(
+        self, module: Value, tensor: TensorV, args: list[Value], kwargs: dict[str, Value], node: ast.AST
+    ) -> Value:
         self.tick()
         if isinstance(module, LayerObj):
             layer = module.layer
             if layer.kind == LayerKind.OTHER and layer.op in catalog.PASSTHROUGH_LAYERS:
                 return tensor
             if layer.op == "GLU":
-                gate = Gate([Layer(LayerKind.ACTIVATION, "GLU", layer.span, layer.framework, activation="sigmoid")], layer.span)
+                gate = Gate(
+                    [Layer(LayerKind.ACTIVATION, "GLU", layer.span, layer.framework, activation="sigmoid")], layer.span
+                )
                 return TensorV(tensor.nodes + (gate,), tensor.hint)
             if layer.kind == LayerKind.RECURRENT or layer.kind == LayerKind.ATTENTION:
                 out = TensorV(tensor.nodes + (layer,), tensor.hint)
@@ -369,11 +411,15 @@ class ModulesMixin(Core):
                     current = longest_tensor(current) or UNKNOWN
                     if not isinstance(current, TensorV):
                         return UNKNOWN
-                current = self.apply_module(item, current, [current], {}, node) if is_module(item) else \
-                    self.call(item, [current], {}, node)
+                current = (
+                    self.apply_module(item, current, [current], {}, node)
+                    if is_module(item)
+                    else self.call(item, [current], {}, node)
+                )
             if module.partial and isinstance(current, TensorV):
-                current = TensorV(current.nodes + (Layer(LayerKind.UNKNOWN, "partial", module.span, module.framework),),
-                                  current.hint)
+                current = TensorV(
+                    current.nodes + (Layer(LayerKind.UNKNOWN, "partial", module.span, module.framework),), current.hint
+                )
             return current
         if isinstance(module, FunctionalModelV):
             return TensorV(tensor.nodes + module.output.nodes, tensor.hint)

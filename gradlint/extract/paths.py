@@ -16,7 +16,7 @@ def _common_prefix(a: Sequence[Node], b: Sequence[Node]) -> int:
         if known is not None:
             return known  # two views of one path list: O(1)
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x is not y:
             break
         n += 1

@@ -426,7 +426,7 @@ class _Uses:
             inner += [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
         loads: set[str] = set()
         stores: set[str] = set()
-        for part in inner:
+        for part in inner:  # type: ignore[assignment]  # the function branch bound part to its statements
             if isinstance(part, ast.arguments):
                 for arg in [*part.posonlyargs, *part.args, *part.kwonlyargs, part.vararg, part.kwarg]:
                     if arg is not None:
@@ -667,7 +667,8 @@ class ProjectView:
                     return True
         return False
 
-    def _import_reaches(self, path: str, imp: ast.Import | ast.ImportFrom, alias: str, seen: set[tuple[str, str]]) -> bool:
+    def _import_reaches(self, path: str, imp: ast.Import | ast.ImportFrom, alias: str,
+                        seen: set[tuple[str, str]]) -> bool:
         module = imp.module or "" if isinstance(imp, ast.ImportFrom) else alias
         level = imp.level if isinstance(imp, ast.ImportFrom) else 0
         top = module.split(".")[0]
@@ -679,7 +680,6 @@ class ProjectView:
         if found is None or not found[0].endswith(".py"):
             return True  # third party, a framework, or missing
         return self._reaches(found[0], alias, seen)
-
 
     # ---- what import statements bind
 

@@ -223,7 +223,7 @@ def _zip(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast
     lists = [interp.iterate(a) for a in args]
     if any(item is None for item in lists):
         return UNKNOWN
-    return ListV([ListV(list(group), is_tuple=True) for group in zip(*lists)])  # type: ignore[arg-type]
+    return ListV([ListV(list(group), is_tuple=True) for group in zip(*lists, strict=False)])  # type: ignore[arg-type]
 
 def _getattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if not (len(args) >= 2 and isinstance(args[1], Const) and isinstance(args[1].value, str)):
@@ -315,7 +315,8 @@ def _numpy_number(name: str, args: Args) -> Value | None:
             raw = list(source.value)
         elif isinstance(source, ListV) and not source.partial:
             raw = [i.value if isinstance(i, Const) else None for i in source.items]
-        if raw is None or len(raw) > 64 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+        numeric = raw is not None and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
+        if raw is None or len(raw) > 64 or not numeric:
             return None
         return Const(math.prod(raw))  # type: ignore[arg-type]
     fn = _NUMPY_SCALAR.get(name)

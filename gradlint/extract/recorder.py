@@ -8,6 +8,7 @@ calls these hooks; everything recorded lands in ``Interp.facts``.
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 
 from gradlint.extract import catalog
 from gradlint.extract.api import Args, Interp, Kwargs
@@ -27,6 +28,7 @@ from gradlint.extract.values import (
     ListV,
     LossObjV,
     LossV,
+    NodeSeq,
     OptimizerV,
     Ref,
     TensorConstV,
@@ -164,7 +166,7 @@ def _model_of(interp: Interp, tensor: TensorV) -> int | None:
     """The model whose training-code output ``tensor`` is, possibly with more applied (a sigmoid)."""
     for call in reversed(interp.facts.model_calls):
         n = len(call.output)
-        if n and len(tensor.nodes) >= n and all(a is b for a, b in zip(tensor.nodes, call.output)):
+        if n and len(tensor.nodes) >= n and all(a is b for a, b in zip(tensor.nodes, call.output, strict=False)):
             return call.model_id
     return None
 
@@ -206,7 +208,7 @@ def _logs_prediction(interp: Interp, loss: FunctionV) -> bool:
     starts with that log. A softmax, clip or normalization before the log is not this."""
     if isinstance(loss.node, ast.Lambda) or len(loss.node.args.args) != 2:
         return False
-    result = longest_tensor(interp.call_function(loss, [UNKNOWN, TensorV((), None)], {}))
+    result = longest_tensor(interp.call_function(loss, [UNKNOWN, TensorV(NodeSeq(), None)], {}))
     first = result.nodes[0] if result is not None and len(result.nodes) else None
     return isinstance(first, Layer) and first.kind == LayerKind.UNKNOWN and first.op == "log"
 
@@ -236,7 +238,7 @@ _TIME_PRESERVING = frozenset({LayerKind.EMBEDDING, LayerKind.DENSE, LayerKind.AC
 _AXIS_MOVES = frozenset({"transpose", "permute", "swapaxes", "swapdims", "movedim", "moveaxis", "t", "T", "mT"})
 
 
-def _time_steps(module: Value, shape: tuple[int, ...], path: tuple[Node, ...] | list[Node]) -> int | None:
+def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node]) -> int | None:
     """The number of time steps the model's first torch RNN/LSTM/GRU runs over for an input batch
     of ``shape``, when the layer's ``batch_first`` and the path before it say which axis is time."""
     first: Layer | None = None

@@ -12,8 +12,8 @@ from typing import Any
 
 from gradlint.extract import catalog
 from gradlint.extract.api import AttributedV, Core
-from gradlint.extract.configs import click_defaults
 from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, merge_envs, prefer, source_text
+from gradlint.extract.configs import click_defaults
 from gradlint.extract.inits import apply_init_value
 from gradlint.extract.state import (
     MAX_LOOP_ITERATIONS,
@@ -24,7 +24,6 @@ from gradlint.extract.state import (
     ReturnSignal,
     Scope,
 )
-from gradlint.model import Configuration
 from gradlint.extract.values import (
     UNKNOWN,
     ClassInfo,
@@ -43,10 +42,14 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
+from gradlint.model import Configuration
 
 
 class StatementsMixin(Core):
     """``stmt_<Node>`` handlers, dispatched by ``exec_stmt``; assignment to names, attributes, items."""
+
+    unrolled: int
+    deferrable: ast.AST | None
 
     def exec_block(self, body: list[ast.stmt], scope: Scope) -> None:
         for stmt in body:
@@ -102,9 +105,9 @@ class StatementsMixin(Core):
         args = node.args
         defaults: dict[str, Value] = {}
         positional = args.posonlyargs + args.args
-        for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+        for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=False):
             defaults[arg.arg] = self.eval_safe(default, scope)
-        for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults):
+        for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults, strict=False):
             if kw_default is not None:
                 defaults[arg.arg] = self.eval_safe(kw_default, scope)
         name = getattr(node, "name", "<lambda>")
@@ -177,7 +180,8 @@ class StatementsMixin(Core):
     def stmt_AugAssign(self, stmt: ast.AugAssign, scope: Scope) -> None:
         current = self.eval_safe(stmt.target, scope)
         right = self.eval_safe(stmt.value, scope)
-        if isinstance(stmt.op, ast.Add) and isinstance(current, (ListV, ContainerV)) and isinstance(right, (ListV, ContainerV)):
+        sequences = (ListV, ContainerV)
+        if isinstance(stmt.op, ast.Add) and isinstance(current, sequences) and isinstance(right, sequences):
             self.list_extend(current, right)  # in place, like list.__iadd__
             return
         result = self.binop(stmt.op, current, right, stmt)
@@ -262,7 +266,9 @@ class StatementsMixin(Core):
 
     def exec_loop_once_uncertain(self, stmt: ast.For | ast.While, scope: Scope) -> None:
         if isinstance(stmt, ast.For):
-            self.assign(stmt.target, UnknownV(f"unknown depth: loop over {source_text(stmt.iter)} of unknown length"), scope)
+            self.assign(
+                stmt.target, UnknownV(f"unknown depth: loop over {source_text(stmt.iter)} of unknown length"), scope
+            )
         self.enter_uncertain()
         try:
             self.exec_block(stmt.body, scope)
@@ -344,8 +350,8 @@ class StatementsMixin(Core):
             if starred and items is not None:
                 i = starred[0]
                 tail = len(target.elts) - i - 1
-                middle = items[i:len(items) - tail] if tail else items[i:]
-                items = items[:i] + [ListV(list(middle))] + (items[len(items) - tail:] if tail else [])
+                middle = items[i : len(items) - tail] if tail else items[i:]
+                items = items[:i] + [ListV(list(middle))] + (items[len(items) - tail :] if tail else [])
             for i, elt in enumerate(target.elts):
                 item = items[i] if items is not None and i < len(items) else UNKNOWN
                 if isinstance(elt, ast.Starred):
@@ -417,8 +423,9 @@ class StatementsMixin(Core):
                 self.own(item)
 
 
-_CONFIG_DECORATORS = frozenset({"dataclasses.dataclass", "attr.s", "attr.define", "attrs.define", "attr.attrs",
-                                "attrs.frozen", "attr.frozen"})
+_CONFIG_DECORATORS = frozenset(
+    {"dataclasses.dataclass", "attr.s", "attr.define", "attrs.define", "attr.attrs", "attrs.frozen", "attr.frozen"}
+)
 _CONFIG_BASES = frozenset({"typing.NamedTuple"})
 
 
@@ -432,8 +439,9 @@ def _is_config_class(bases: list[Value], decorators: list[Value]) -> bool:
 
 def _is_classvar(annotation: ast.expr) -> bool:
     target = annotation.value if isinstance(annotation, ast.Subscript) else annotation
-    return (isinstance(target, ast.Name) and target.id == "ClassVar") or \
-        (isinstance(target, ast.Attribute) and target.attr == "ClassVar")
+    return (isinstance(target, ast.Name) and target.id == "ClassVar") or (
+        isinstance(target, ast.Attribute) and target.attr == "ClassVar"
+    )
 
 
 # ---------------------------------------------------------------------- training loops
@@ -450,14 +458,26 @@ def configuration_labels(target: ast.expr, items: list[Value]) -> list[str] | No
     None for any other loop."""
     if len(items) < 2:
         return None
-    names = [target.id] if isinstance(target, ast.Name) else \
-        [e.id if isinstance(e, ast.Name) else "" for e in target.elts] if isinstance(target, ast.Tuple) else []
+    names = (
+        [target.id]
+        if isinstance(target, ast.Name)
+        else [e.id if isinstance(e, ast.Name) else "" for e in target.elts]
+        if isinstance(target, ast.Tuple)
+        else []
+    )
     if not names or "" in names:
         return None
     rows: list[list[Any]] = []
     for item in items:
-        parts: list[Value] | None = [item] if len(names) == 1 else item.items if isinstance(item, ListV) else \
-            [Const(v) for v in item.value] if isinstance(item, Const) and isinstance(item.value, tuple) else None
+        parts: list[Value] | None = (
+            [item]
+            if len(names) == 1
+            else item.items
+            if isinstance(item, ListV)
+            else [Const(v) for v in item.value]
+            if isinstance(item, Const) and isinstance(item.value, tuple)
+            else None
+        )
         if parts is None or len(parts) != len(names):
             return None
         row: list[str] = []
@@ -475,8 +495,9 @@ def configuration_labels(target: ast.expr, items: list[Value]) -> list[str] | No
     return [", ".join(f"{names[i]}={row[i]}" for i in varying) for row in rows]
 
 
-def _tag_configuration(core: Core, start: int, labels: list[str] | None, index: int,
-                       stmt: ast.For | ast.AsyncFor, items: list[Value]) -> list[str] | None:
+def _tag_configuration(
+    core: Core, start: int, labels: list[str] | None, index: int, stmt: ast.For | ast.AsyncFor, items: list[Value]
+) -> list[str] | None:
     """Models built by iteration ``index`` carry its configuration (an inner loop's label comes
     after). Returns the loop's labels, computed on the first iteration that built a model."""
     if len(core.built) == start or len(items) < 2:
@@ -489,8 +510,11 @@ def _tag_configuration(core: Core, start: int, labels: list[str] | None, index: 
     for value in core.built[start:]:
         if isinstance(value, (InstanceV, ContainerV, FunctionalModelV)):
             inner = value.configuration
-            value.configuration = Configuration(label, group, count) if inner is None else \
-                Configuration(f"{label}, {inner.label}", f"{group}/{inner.group}", count * inner.count)
+            value.configuration = (
+                Configuration(label, group, count)
+                if inner is None
+                else Configuration(f"{label}, {inner.label}", f"{group}/{inner.group}", count * inner.count)
+            )
     return labels
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from gradlint.extract import catalog, recorder, tf_catalog
 from gradlint.extract.api import Args, Interp, Kwargs
@@ -42,6 +42,7 @@ from gradlint.extract.values import (
     LayerObj,
     ListV,
     LossV,
+    NodeSeq,
     OptimizerV,
     ParamV,
     Ref,
@@ -217,7 +218,7 @@ class TFGraph:
             shape = kwargs.get("shape", args[1] if len(args) > 1 else UNKNOWN)
         hint = _hint_from_shape(shape_dims(shape))
         self.roots[id(hint)] = (hint, span_of(node))
-        return TensorV((), hint)
+        return TensorV(NodeSeq(), hint)
 
     def variable(self, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         span = span_of(node)
@@ -267,13 +268,19 @@ class TFGraph:
     def initializer(self, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         spec = tf_catalog.INITIALIZERS[name]
         defaults = dict(spec.tf1_defaults if self.tf1 and spec.tf1_defaults is not None else spec.defaults)
-        bound: dict[str, Value] = dict(zip(spec.params, args))
-        bound.update({k: v for k, v in kwargs.items() if k in spec.params or k in ("stddev", "mean", "minval", "maxval")})
+        bound: dict[str, Value] = dict(zip(spec.params, args, strict=False))
+        scales = ("stddev", "mean", "minval", "maxval")
+        bound.update({k: v for k, v in kwargs.items() if k in spec.params or k in scales})
         values: dict[str, float] = dict(defaults)
         for key, value in bound.items():
             if isinstance(value, Const) and _number(value.value) is not None:
                 values[key] = float(value.value)
-            elif isinstance(value, Const) and isinstance(value.value, (str, bool)) or isinstance(value, Const) and value.value is None:
+            elif (
+                isinstance(value, Const)
+                and isinstance(value.value, (str, bool))
+                or isinstance(value, Const)
+                and value.value is None
+            ):
                 continue
             elif key in ("stddev", "minval", "maxval", "value", "gain", "scale", "factor"):
                 return InitializerV(Init("unknown", {}, span_of(node)))
@@ -306,7 +313,7 @@ class TFGraph:
         spec = tf_catalog.TENSOR_FACTORIES[name]
         shape = shape_dims(args[0] if args else kwargs.get("shape", kwargs.get("dims")))
         values = dict(spec.defaults)
-        bound = dict(zip(spec.params, args[1:]))
+        bound = dict(zip(spec.params, args[1:], strict=False))
         bound.update({k: v for k, v in kwargs.items() if k in spec.params})
         for key, value in bound.items():
             if isinstance(value, Const) and _number(value.value) is not None:
@@ -329,6 +336,60 @@ class TFGraph:
 
     # ------------------------------------------------------------------ ops on tensors
 
+    def _dense_op(self, leaf: str, args: list[Value], span: Span) -> Value | None:
+        """``tf.nn.xw_plus_b(x, w, b)`` / ``tf.nn.relu_layer(x, w, b)``: a dense layer in one op."""
+        out = self.matmul(args[0], args[1], span)
+        if isinstance(out, TensorV) and len(args) > 2 and isinstance(args[2], ParamV):
+            out = attach_bias(out, args[2])
+        if isinstance(out, TensorV) and leaf == "relu_layer":
+            out = self.record(
+                TensorV(
+                    out.nodes
+                    + (Layer(LayerKind.ACTIVATION, leaf, span, self.framework, activation="relu", bias=False),),
+                    out.hint,
+                )
+            )
+        return out
+
+    def _embedding_lookup(self, args: list[Value], kwargs: dict[str, Value], span: Span) -> Value | None:
+        """``tf.nn.embedding_lookup(params, ids)``: an embedding layer whose weight is ``params``."""
+        params = args[0] if args else kwargs.get("params", UNKNOWN)
+        ids = args[1] if len(args) > 1 else kwargs.get("ids", UNKNOWN)
+        if isinstance(params, ParamV):
+            dims = params.dims if isinstance(params, VariableV) else params.shape
+            layer = Layer(
+                LayerKind.EMBEDDING,
+                "embedding_lookup",
+                span,
+                self.framework,
+                bias=False,
+                weight_init=params.init,
+                fan_in=_dim(dims, 0),
+                fan_out=_dim(dims, 1),
+            )
+            layer._tf_weight = id(params)  # type: ignore[attr-defined]
+            layer._tf_weight_ref = params  # type: ignore[attr-defined]  # keeps the id unique (see below)
+            root = ids if isinstance(ids, TensorV) else self._root(None)
+            return self.record(TensorV(root.nodes + (layer,), root.hint))
+        return None
+
+    def _activation_op(self, leaf: str, args: list[Value], kwargs: dict[str, Value], span: Span,
+                       tensor: TensorV) -> Value:
+        """``tf.nn.relu(x)``, ``tf.nn.leaky_relu(x, alpha)``, ``tf.nn.gelu(x, approximate=True)``..."""
+        act = "other" if leaf == "crelu" else catalog.canonical_activation(leaf) or "other"
+        layer = Layer(LayerKind.ACTIVATION, leaf, span, self.framework, activation=act, bias=False)
+        if act == "leaky_relu":
+            alpha = kwargs.get("alpha", kwargs.get("negative_slope", args[1] if len(args) > 1 else None))
+            number = _number(alpha.value) if isinstance(alpha, Const) else None
+            layer.act_param = (
+                number
+                if number is not None and abs(number) <= 1e6
+                else (tf_catalog.LEAKY_RELU_DEFAULT if alpha is None else 0.2)
+            )
+        if act == "gelu" and _truthy(kwargs.get("approximate", args[1] if len(args) > 1 else None)):
+            layer.activation = "gelu_tanh"
+        return self.record(TensorV(tensor.nodes + (layer,), tensor.hint))
+
     def op(self, leaf: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
         span = span_of(node)
         if leaf in tf_catalog.MATMUL_OPS:
@@ -339,25 +400,9 @@ class TFGraph:
         if leaf in tf_catalog.CONV_OPS:
             return self.conv(leaf, args, kwargs, span)
         if leaf in ("xw_plus_b", "relu_layer") and len(args) >= 2:  # matmul + bias (+ relu) in one op
-            out = self.matmul(args[0], args[1], span)
-            if isinstance(out, TensorV) and len(args) > 2 and isinstance(args[2], ParamV):
-                out = attach_bias(out, args[2])
-            if isinstance(out, TensorV) and leaf == "relu_layer":
-                out = self.record(TensorV(out.nodes + (Layer(LayerKind.ACTIVATION, leaf, span, self.framework,
-                                                             activation="relu", bias=False),), out.hint))
-            return out
+            return self._dense_op(leaf, args, span)
         if leaf == "embedding_lookup":
-            params = args[0] if args else kwargs.get("params", UNKNOWN)
-            ids = args[1] if len(args) > 1 else kwargs.get("ids", UNKNOWN)
-            if isinstance(params, ParamV):
-                dims = params.dims if isinstance(params, VariableV) else params.shape
-                layer = Layer(LayerKind.EMBEDDING, "embedding_lookup", span, self.framework, bias=False,
-                              weight_init=params.init, fan_in=_dim(dims, 0), fan_out=_dim(dims, 1))
-                layer._tf_weight = id(params)  # type: ignore[attr-defined]
-                layer._tf_weight_ref = params  # type: ignore[attr-defined]  # keeps the id unique (see below)
-                root = ids if isinstance(ids, TensorV) else self._root(None)
-                return self.record(TensorV(root.nodes + (layer,), root.hint))
-            return None
+            return self._embedding_lookup(args, kwargs, span)
         tensor = first_tensor(args, kwargs)
         if tensor is None and leaf in ("reshape", "transpose") and args and isinstance(args[0], TensorConstV):
             return _rearranged(leaf, args, kwargs)  # tf.Variable(tf.transpose(tf.reshape(tf.random_uniform(...))))
@@ -377,19 +422,14 @@ class TFGraph:
         if tensor is None:
             return None
         if leaf in tf_catalog.ACTIVATION_OPS:
-            act = "other" if leaf == "crelu" else catalog.canonical_activation(leaf) or "other"
-            layer = Layer(LayerKind.ACTIVATION, leaf, span, self.framework, activation=act, bias=False)
-            if act == "leaky_relu":
-                alpha = kwargs.get("alpha", kwargs.get("negative_slope", args[1] if len(args) > 1 else None))
-                number = _number(alpha.value) if isinstance(alpha, Const) else None
-                layer.act_param = number if number is not None and abs(number) <= 1e6 else \
-                    (tf_catalog.LEAKY_RELU_DEFAULT if alpha is None else 0.2)
-            if act == "gelu" and _truthy(kwargs.get("approximate", args[1] if len(args) > 1 else None)):
-                layer.activation = "gelu_tanh"
-            return self.record(TensorV(tensor.nodes + (layer,), tensor.hint))
+            return self._activation_op(leaf, args, kwargs, span, tensor)
         if leaf in tf_catalog.NORMALIZATION_OPS:
-            return self.record(TensorV(tensor.nodes + (Layer(LayerKind.NORMALIZATION, leaf, span, self.framework,
-                                                                 bias=False),), tensor.hint))
+            return self.record(
+                TensorV(
+                    tensor.nodes + (Layer(LayerKind.NORMALIZATION, leaf, span, self.framework, bias=False),),
+                    tensor.hint,
+                )
+            )
         if leaf in tf_catalog.DROPOUT_OPS:
             return tensor
         if leaf == "reshape":
@@ -452,15 +492,33 @@ class TFGraph:
                 fan_out = receptive * cout if isinstance(cout, int) else None
         return self._weight_layer(source, weight, LayerKind.CONV, leaf, span, fan_in, fan_out, receptive)
 
-    def _weight_layer(self, source: Value, weight: ParamV, kind: LayerKind, op: str, span: Span,
-                      fan_in: int | None, fan_out: int | None, receptive: int | None) -> Value:
+    def _weight_layer(
+        self,
+        source: Value,
+        weight: ParamV,
+        kind: LayerKind,
+        op: str,
+        span: Span,
+        fan_in: int | None,
+        fan_out: int | None,
+        receptive: int | None,
+    ) -> Value:
         tensor = source if isinstance(source, TensorV) else self._root(fan_in if kind == LayerKind.DENSE else None)
         if any(getattr(seen, "_tf_weight", None) == id(weight) for seen in iter_layers(list(tensor.nodes))):
             # The same variable again on one path: a hand-unrolled recurrence (h = tanh(x W + h U)), whose
             # gradient through time is not a plain stack's; an explicit unknown rather than a guess.
             return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "recurrence", span, self.framework),), tensor.hint)
-        layer = Layer(kind, op, span, self.framework, weight_init=weight.init, bias=False, fan_in=fan_in,
-                      fan_out=fan_out, receptive=receptive)
+        layer = Layer(
+            kind,
+            op,
+            span,
+            self.framework,
+            weight_init=weight.init,
+            bias=False,
+            fan_in=fan_in,
+            fan_out=fan_out,
+            receptive=receptive,
+        )
         layer._tf_weight = id(weight)  # type: ignore[attr-defined]  # layers sharing a variable: one network
         # The variable must outlive the layer: a helper's local tf.Variable is freed when the helper
         # returns, and the next helper call's variable could reuse its id -- two different weights
@@ -472,7 +530,7 @@ class TFGraph:
         """A weight op on something that is not a tensor (a batch from a dataset loop, an argument of an
         uncalled function): the graph starts here."""
         hint = InputHint("features", (width,)) if width else InputHint("unknown")
-        return TensorV((), hint)
+        return TensorV(NodeSeq(), hint)
 
     def add(self, args: list[Value], kwargs: dict[str, Value], span: Span) -> Value | None:
         values = list(args[:2]) or [kwargs.get(k, UNKNOWN) for k in ("x", "value", "y", "bias")]
@@ -492,22 +550,23 @@ class TFGraph:
         dims = shape_dims(args[1] if len(args) > 1 else kwargs.get("shape"))
         if tensor.nodes:
             last = dims[-1] if dims else None
-            return TensorV(tensor.nodes + (_reshaped(span_of(node), last if last else None, self.framework),),
-                           tensor.hint)
+            return TensorV(
+                tensor.nodes + (_reshaped(span_of(node), last if last else None, self.framework),), tensor.hint
+            )
         if tensor.hint is None or id(tensor.hint) not in self.roots:
             return tensor
         if dims is None or len(dims) < 2:
             return tensor
         hint = _hint_from_shape(dims)
         self.roots[id(hint)] = (hint, self.roots[id(tensor.hint)][1])
-        return TensorV((), hint)
+        return TensorV(NodeSeq(), hint)
 
     def layer_function(self, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
         """``tf.layers.dense(x, 64, activation=tf.nn.relu, kernel_initializer=...)`` and contrib/slim."""
         spec = tf_catalog.LAYER_FUNCTIONS[name]
         span = span_of(node)
         source = args[0] if args else kwargs.get("inputs", UNKNOWN)
-        bound: dict[str, Value] = dict(zip(spec.params, args[1:]))
+        bound: dict[str, Value] = dict(zip(spec.params, args[1:], strict=False))
         bound.update(kwargs)
         kind = LayerKind.DENSE if spec.kind == "dense" else LayerKind.CONV
         layer = Layer(kind, name.rsplit(".", 1)[-1], span, self.framework)
@@ -516,9 +575,12 @@ class TFGraph:
         if kind == LayerKind.CONV:
             kernel = bound.get("kernel_size")
             if isinstance(kernel, Const) and isinstance(kernel.value, int) and not isinstance(kernel.value, bool):
-                receptive = kernel.value ** spec.dims
-            elif isinstance(kernel, Const) and isinstance(kernel.value, tuple) and all(
-                    isinstance(k, int) for k in kernel.value):
+                receptive = kernel.value**spec.dims
+            elif (
+                isinstance(kernel, Const)
+                and isinstance(kernel.value, tuple)
+                and all(isinstance(k, int) for k in kernel.value)
+            ):
                 receptive = math.prod(kernel.value)
             elif isinstance(kernel, ListV):
                 sizes = [i.value for i in kernel.items if isinstance(i, Const) and isinstance(i.value, int)]
@@ -543,25 +605,43 @@ class TFGraph:
         bias_value = bound.get(spec.bias_initializer)
         use_bias = bound.get(spec.use_bias)
         if (isinstance(use_bias, Const) and use_bias.value is False) or (
-                spec.contrib and bias_value is not None and is_none(bias_value) is True):
+            spec.contrib and bias_value is not None and is_none(bias_value) is True
+        ):
             layer.bias = False
         else:
             layer.bias = True
-            layer.bias_init = Init("zeros") if bias_value is None or is_none(bias_value) is True \
+            layer.bias_init = (
+                Init("zeros")
+                if bias_value is None or is_none(bias_value) is True
                 else self.init_of(bias_value, node)[0]
+            )
         out = TensorV(tensor.nodes + (layer,), tensor.hint)
         if spec.contrib:
             norm = bound.get("normalizer_fn")
             if norm is not None and is_none(norm) is False:
                 layer.bias = False  # contrib drops the bias when a normalizer follows
-                out = TensorV(out.nodes + (Layer(LayerKind.NORMALIZATION, _leaf(norm), span, self.framework,
-                                                 bias=False),), out.hint)
+                out = TensorV(
+                    out.nodes + (Layer(LayerKind.NORMALIZATION, _leaf(norm), span, self.framework, bias=False),),
+                    out.hint,
+                )
         act_value = bound.get(spec.activation)
         if act_value is None and scoped:
             out = TensorV(out.nodes + (Layer(LayerKind.UNKNOWN, "arg_scope", span, self.framework),), out.hint)
         elif act_value is None and spec.default_activation is not None:
-            out = TensorV(out.nodes + (Layer(LayerKind.ACTIVATION, spec.default_activation, span, self.framework,
-                                             activation=spec.default_activation, bias=False),), out.hint)
+            out = TensorV(
+                out.nodes
+                + (
+                    Layer(
+                        LayerKind.ACTIVATION,
+                        spec.default_activation,
+                        span,
+                        self.framework,
+                        activation=spec.default_activation,
+                        bias=False,
+                    ),
+                ),
+                out.hint,
+            )
         elif act_value is not None and is_none(act_value) is False:
             out = self._apply_activation(out, act_value, span, node)
         return self.record(out)
@@ -569,12 +649,23 @@ class TFGraph:
     def _apply_activation(self, tensor: TensorV, value: Value, span: Span, node: ast.AST) -> TensorV:
         act = activation_of(value)
         if act is not None:
-            return TensorV(tensor.nodes + (Layer(LayerKind.ACTIVATION, _leaf(value), span, self.framework,
-                                                 activation=act, bias=False,
-                                                 act_param=tf_catalog.LEAKY_RELU_DEFAULT if act == "leaky_relu"
-                                                 else None),), tensor.hint)
+            return TensorV(
+                tensor.nodes
+                + (
+                    Layer(
+                        LayerKind.ACTIVATION,
+                        _leaf(value),
+                        span,
+                        self.framework,
+                        activation=act,
+                        bias=False,
+                        act_param=tf_catalog.LEAKY_RELU_DEFAULT if act == "leaky_relu" else None,
+                    ),
+                ),
+                tensor.hint,
+            )
         result = longest_tensor(self.interp.call(value, [tensor], {}, node))  # activation=lambda x: ...
-        if result is not None and result.nodes[:len(tensor.nodes)] == tensor.nodes:
+        if result is not None and result.nodes[: len(tensor.nodes)] == tensor.nodes:
             return result
         return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "activation", span, self.framework),), tensor.hint)
 
@@ -600,8 +691,9 @@ class TFGraph:
         if tensor is None:
             return UNKNOWN
         leaf = name.rsplit(".", 1)[-1]
-        result = recorder.apply_loss(self.interp, LossSpec(leaf, "tensorflow", spec.from_logits, span_of(node)),
-                                     [tensor], {}, node)
+        result = recorder.apply_loss(
+            self.interp, LossSpec(leaf, "tensorflow", spec.from_logits, span_of(node)), [tensor], {}, node
+        )
         if isinstance(result, LossV) and result.use.model_id is None:
             model = self.graph_model(tensor)
             if model is not None:
@@ -614,8 +706,12 @@ class TFGraph:
         last = _output_activation(tensor.nodes)
         if last in ("softmax", "sigmoid", "linear") and self._graph_tensor(tensor):
             model = self.graph_model(tensor)
-            use = LossUse(LossSpec("log", "tensorflow", False, span_of(node)), tensor.nodes, span_of(node),
-                          id(model) if model is not None else None)
+            use = LossUse(
+                LossSpec("log", "tensorflow", False, span_of(node)),
+                tensor.nodes,
+                span_of(node),
+                id(model) if model is not None else None,
+            )
             return LossV(use, pending=True)  # recorded once minimized (recorder.backward)
         # TF 2: the log of a Keras model's output in a GradientTape loop (recorded at tape.gradient)
         loss = recorder.hand_written_log(self.interp, "tensorflow", tensor, node) if last is not None else None
@@ -639,8 +735,12 @@ class TFGraph:
 
     def record(self, value: Value) -> Value:
         """Remember a graph tensor as a possible model output (outside Keras/torch classes only)."""
-        if isinstance(value, TensorV) and not self._in_model_class() and len(self.candidates) < MAX_CANDIDATES \
-                and self._graph_tensor(value):
+        if (
+            isinstance(value, TensorV)
+            and not self._in_model_class()
+            and len(self.candidates) < MAX_CANDIDATES
+            and self._graph_tensor(value)
+        ):
             self.candidates.append(value)
         return value
 
@@ -648,8 +748,9 @@ class TFGraph:
         """Rooted at a placeholder, or built with TF weight ops outside any Keras/torch class."""
         if tensor.hint is not None and id(tensor.hint) in self.roots:
             return True
-        return any(layer.framework == "tensorflow" and layer.kind in WEIGHT_KINDS
-                   for layer in iter_layers(list(tensor.nodes)))
+        return any(
+            layer.framework == "tensorflow" and layer.kind in WEIGHT_KINDS for layer in iter_layers(list(tensor.nodes))
+        )
 
     def graph_model(self, tensor: TensorV) -> FunctionalModelV | None:
         """The model a loss's prediction belongs to: an existing graph sharing its weights, or a new one."""
@@ -675,8 +776,9 @@ class TFGraph:
     def finish(self) -> None:
         """After the whole file ran: graphs no loss named become models too (largest first), and every
         graph model gets a name from the variables holding its input and output."""
-        scope_tensors = [v for v in self.interp.module_scope.vars.values()
-                         if isinstance(v, TensorV) and self._graph_tensor(v)]
+        scope_tensors = [
+            v for v in self.interp.module_scope.vars.values() if isinstance(v, TensorV) and self._graph_tensor(v)
+        ]
         pool = sorted(self.candidates + scope_tensors, key=lambda t: -_weight_count(t.nodes))
         for tensor in pool:
             keys = _weight_keys(tensor.nodes)
@@ -694,8 +796,13 @@ class TFGraph:
                 continue
             out = getattr(model, "tf_output", model.output)
             out_name = names.get(id(out)) or next(
-                (var for var, value in self.interp.module_scope.vars.items()
-                 if isinstance(value, TensorV) and value.nodes == out.nodes), None)
+                (
+                    var
+                    for var, value in self.interp.module_scope.vars.items()
+                    if isinstance(value, TensorV) and value.nodes == out.nodes
+                ),
+                None,
+            )
             in_name = names.get(id(out.hint)) if out.hint is not None else None
             if in_name and out_name:
                 model.name = f"graph({in_name} -> {out_name})"
@@ -711,8 +818,14 @@ class TFGraph:
 def attach_bias(tensor: TensorV, bias: ParamV) -> TensorV:
     """``tf.matmul(x, W) + b``: the bias belongs to the weight layer just applied (its init enters σ_b²)."""
     last = tensor.nodes[-1] if tensor.nodes else None
-    if isinstance(last, Layer) and last.kind in (LayerKind.DENSE, LayerKind.CONV) and last.bias is False \
-            and last.bias_init is None and hasattr(last, "_tf_weight") and bias.init is not None:
+    if (
+        isinstance(last, Layer)
+        and last.kind in (LayerKind.DENSE, LayerKind.CONV)
+        and last.bias is False
+        and last.bias_init is None
+        and hasattr(last, "_tf_weight")
+        and bias.init is not None
+    ):
         last.bias = True
         last.bias_init = bias.init
     return tensor
@@ -744,22 +857,23 @@ def _rearranged(leaf: str, args: list[Value], kwargs: dict[str, Value]) -> Value
     return TensorConstV(source.init, shape)
 
 
-def _weight_keys(nodes: tuple[Node, ...] | list[Node]) -> frozenset[int]:
-    return frozenset(getattr(layer, "_tf_weight", id(layer)) for layer in iter_layers(list(nodes))
-                     if layer.kind in WEIGHT_KINDS)
+def _weight_keys(nodes: Sequence[Node]) -> frozenset[int]:
+    return frozenset(
+        getattr(layer, "_tf_weight", id(layer)) for layer in iter_layers(list(nodes)) if layer.kind in WEIGHT_KINDS
+    )
 
 
-def _weight_count(nodes: tuple[Node, ...] | list[Node]) -> int:
+def _weight_count(nodes: Sequence[Node]) -> int:
     return sum(1 for layer in iter_layers(list(nodes)) if layer.kind in WEIGHT_KINDS)
 
 
-def _first_span(nodes: tuple[Node, ...]) -> Span:
+def _first_span(nodes: Sequence[Node]) -> Span:
     for layer in iter_layers(list(nodes)):
         return layer.span
     return Span(1, 0, 1, 0)
 
 
-def _output_activation(nodes: tuple[Node, ...]) -> str | None:
+def _output_activation(nodes: Sequence[Node]) -> str | None:
     for node in reversed(nodes):
         if not isinstance(node, Layer):
             return None
@@ -846,7 +960,9 @@ def _uses_tf1(tree: ast.Module) -> bool:
         if isinstance(node, ast.Attribute) and node.attr in tf_catalog.TF1_MARKERS:
             return True
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = [a.name for a in node.names] + (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            )
             if any(n and ("compat.v1" in n or n.startswith("tensorflow.contrib")) for n in names):
                 return True
     return False

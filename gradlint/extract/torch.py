@@ -35,9 +35,9 @@ from gradlint.extract.values import (
     DictV,
     InstanceV,
     LayerObj,
-    LossV,
     ListV,
     LossObjV,
+    LossV,
     ParamV,
     TensorConstV,
     TensorV,
@@ -160,7 +160,7 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
     spec = catalog.TORCH_LAYERS.get(leaf)
     if spec is None:
         return interp.unknown_call(args, kwargs, node, leaf) if first_tensor(args, kwargs) else UNKNOWN
-    bound = dict(zip(spec.params, args))
+    bound = dict(zip(spec.params, args, strict=False))
     bound.update(kwargs)
     layer = Layer(spec.kind, leaf, span, "torch", activation=spec.activation)
     if spec.kind == LayerKind.POOLING and leaf.startswith("MaxPool"):
@@ -500,5 +500,5 @@ def _window(value: Value | None, dims: int, default: int | None = None) -> int |
         return math.prod(value.value)
     if isinstance(value, ListV) and len(value.items) == dims and all(
             isinstance(v, Const) and isinstance(v.value, int) and v.value > 0 for v in value.items):
-        return math.prod(int(v.value) for v in value.items)  # type: ignore[union-attr]
+        return math.prod(int(v.value) for v in value.items)  # type: ignore[attr-defined,misc]
     return None

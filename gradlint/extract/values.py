@@ -270,7 +270,7 @@ class NodeSeq(Sequence[Node]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (NodeSeq, tuple, list)):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=False))
         return NotImplemented
 
     def __hash__(self) -> int:
