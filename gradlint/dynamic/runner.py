@@ -205,7 +205,7 @@ def _run_subprocess(job: dict[str, Any], options: DynamicOptions) -> _Outcome:
 
 
 class ForkServer:
-    """Parent side of `python -m gradlint.dynamic.worker --serve` (protocol in worker.py).
+    """Parent side of `python -m gradlint.dynamic.forkserver` (protocol in forkserver.py).
 
     torch/keras are imported once in the server; each job runs in a child forked from it.
     Thread-safe: run() may be called from several threads.
@@ -216,7 +216,7 @@ class ForkServer:
         self.tmp = tempfile.TemporaryDirectory(prefix="gradlint-dynamic-")
         self.server_log = open(Path(self.tmp.name) / "server.log", "w+", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [options.python or sys.executable, "-m", "gradlint.dynamic.worker", "--serve", *sorted(set(frameworks))],
+            [options.python or sys.executable, "-m", "gradlint.dynamic.forkserver", *sorted(set(frameworks))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.server_log,
