@@ -41,7 +41,7 @@ from gradlint.gradflow.activations import (
     canonical_activation,
     shifted_moments,
 )
-from gradlint.gradflow.chain import ResidualBlock, WeightLayer
+from gradlint.gradflow.chain import ResidualBlock, WeightLayer, _ln, _logaddexp
 
 #: float32's largest value: an activation beyond it is inf (its square, the loss, at 3.4e38).
 F32_MAX = 3.4028234663852886e38
@@ -175,19 +175,6 @@ class Propagation:
     def log10_first_relative_grad(self) -> float | None:
         first = self.first
         return first.log10_relative if first is not None else None
-
-
-def _ln(x: float) -> float:
-    return math.log(x) if x > 0 else -math.inf
-
-
-def _logaddexp(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    hi, lo = max(a, b), min(a, b)
-    return hi + math.log1p(math.exp(lo - hi))
 
 
 @dataclass
