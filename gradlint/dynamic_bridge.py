@@ -28,6 +28,7 @@ EXPECTED_VERDICT = {
     "GRD005": {"vanishing", "exploding"},
     "GRD006": {"exploding"},
     "GRD010": {"vanishing", "exploding"},  # every gradient exactly 0: measured as 0/0 or after a blow-up
+    "GRD011": {"vanishing"},  # dead ReLU units: no gradient reaches the first layers
 }
 
 

@@ -47,7 +47,7 @@ def diagnosis_severity(diagnosis: Diagnosis, options: RuleOptions) -> Severity:
     a loss ≥ 1e12, ‖∂L/∂θ‖/‖θ‖ ≥ 1e8 or a first layer frozen below 1e-10 of its weights."""
     e = diagnosis.estimate
     criterion = diagnosis.criterion
-    if criterion in ("nonfinite", "dead_output"):
+    if criterion in ("nonfinite", "dead_output", "dead_units"):
         return Severity.ERROR
     if criterion == "loss" and e.log10_loss is not None:
         return Severity.ERROR if e.log10_loss >= 12 else Severity.WARNING

@@ -85,11 +85,13 @@ class Config:
     residual: str = "none"
     head: str = "linear"
     framework: str = "torch"
+    bias: float | None = None  # a constant every bias starts at (None: the init's own bias)
 
     @property
     def name(self) -> str:
+        suffix = "" if self.bias is None else f"_bias{self.bias:g}".replace("-", "m")
         return (f"{self.framework}_{self.act}_{self.init}_w{self.width}_d{self.depth}_{self.norm}_"
-                f"{self.residual}_{self.head}").replace(".", "p")
+                f"{self.residual}_{self.head}{suffix}").replace(".", "p")
 
     @property
     def path(self) -> str:
@@ -100,7 +102,8 @@ class Config:
                 "preln": f"{self.depth} pre-norm residual blocks", "zero_branch":
                 f"{self.depth} residual blocks, last branch layer zero-initialised",
                 "scaled_branch": f"{self.depth} residual blocks, branch scaled by 1/sqrt({self.depth})"}[self.residual]
-        return (f"{self.act} MLP, width {self.width}, {kind}, init {self.init}, norm {self.norm}, "
+        bias = "" if self.bias is None else f", biases constant {self.bias:g}"
+        return (f"{self.act} MLP, width {self.width}, {kind}, init {self.init}{bias}, norm {self.norm}, "
                 f"head {self.head} ({self.framework})")
 
 
@@ -173,11 +176,42 @@ def _sample_unnormalized(count: int, rng: random.Random) -> list[Config]:
     return out
 
 
+#: Constant biases (issue 11): a negative one in front of ReLU kills units, a small positive one is
+#: common and fine; a norm after the layer removes it; sigmoid/tanh only shift.
+BIAS_VALUES = (-10.0, -3.0, -1.0, -0.1, 0.0, 0.1, 1.0)
+
+
+def bias_configs() -> list[Config]:
+    out = []
+    widths = {4: 64, 8: 128, 16: 256}
+    for value in BIAS_VALUES:
+        for init in ("kaiming", "default", "normal0.05"):
+            for depth in (4, 8, 16):
+                out.append(Config("relu", init, widths[depth], depth, bias=value))
+    for value in (-10.0, -3.0, -1.0, 1.0):
+        out.append(Config("relu", "kaiming", 128, 8, "batch", bias=value))
+    for value in (-3.0, -1.0):
+        out.append(Config("relu", "default", 128, 8, "layer", bias=value))
+        out.append(Config("relu", "kaiming", 128, 8, residual="add", bias=value))
+        for act in ("sigmoid", "tanh"):
+            out.append(Config(act, "default", 64, 4, bias=value))
+            out.append(Config(act, "xavier", 128, 8, bias=value))
+        for act in ("gelu", "leaky_relu", "elu", "softplus"):
+            out.append(Config(act, "kaiming", 128, 8, bias=value))
+    for value in (-10.0, -3.0, -1.0, -0.1, 0.1, 1.0):
+        out.append(Config("relu", "default", 64, 8, framework="keras", bias=value))
+    for value in (-5.0, -1.0, 0.1):
+        out.append(Config("relu", "kaiming", 128, 16, framework="keras", bias=value))
+    out.append(Config("relu", "kaiming", 128, 8, "batch", framework="keras", bias=-3.0))
+    out.append(Config("sigmoid", "default", 64, 4, framework="keras", bias=-1.0))
+    return out
+
+
 def corpus_configs(torch_count: int = 380, keras_count: int = 60, unnormalized: int = 60) -> list[Config]:
     rng = random.Random(GENERATOR_SEED)
     found: dict[str, Config] = {}
     for cfg in (*NAMED, *_sample(torch_count, rng, "torch"), *_sample(keras_count, rng, "keras"),
-                *_sample_unnormalized(unnormalized, random.Random(GENERATOR_SEED + 1))):
+                *_sample_unnormalized(unnormalized, random.Random(GENERATOR_SEED + 1)), *bias_configs()):
         found.setdefault(cfg.name, cfg)
     return list(found.values())
 
@@ -232,11 +266,12 @@ def torch_source(cfg: Config) -> str:
     lines.append(f"        self.head = nn.Linear(width, {out_units})")
     if head_act:
         lines.append(f"        self.out = {head_act}")
-    if cfg.init in _TORCH_INIT:
+    init = _torch_init(cfg)
+    if init:
         lines.append("        self.reset_parameters()")
         lines += ["", "    def reset_parameters(self):", "        for m in self.modules():",
                   "            if isinstance(m, nn.Linear):"]
-        lines += [f"                {stmt}" for stmt in _TORCH_INIT[cfg.init]]
+        lines += [f"                {stmt}" for stmt in init]
         if cfg.residual == "zero_branch":
             lines += ["        for block in self.blocks:", "            nn.init.zeros_(block.fc2.weight)",
                       "            nn.init.zeros_(block.fc2.bias)"]
@@ -248,6 +283,17 @@ def torch_source(cfg: Config) -> str:
     lines.append("        return self.out(self.head(x))" if head_act else "        return self.head(x)")
     lines += ["", "", "def build_model():", "    return Net()", ""]
     return "\n".join(lines)
+
+
+def _torch_init(cfg: Config) -> list[str]:
+    """The init statements of every Linear; a constant bias is written the two ways people write it
+    (``nn.init.constant_`` next to an explicit weight init, ``bias.data.fill_`` on its own)."""
+    stmts = list(_TORCH_INIT.get(cfg.init, []))
+    if cfg.bias is None:
+        return stmts
+    stmts = [s for s in stmts if "m.bias" not in s]
+    stmts.append(f"nn.init.constant_(m.bias, {cfg.bias!r})" if stmts else f"m.bias.data.fill_({cfg.bias!r})")
+    return stmts
 
 
 def _torch_block(cfg: Config, act: str, norm: str | None) -> list[str]:
@@ -299,11 +345,14 @@ _KERAS_HEAD = {"linear": (OUT_FEATURES, None), "sigmoid": (1, "sigmoid"), "softm
 def keras_source(cfg: Config) -> str:
     init = _KERAS_INIT[cfg.init]
     kernel = f", kernel_initializer={init}" if init else ""
+    head_kernel = kernel
+    if cfg.bias is not None:  # the hidden layers' biases (the head keeps its zeros)
+        kernel += f", bias_initializer=keras.initializers.Constant({cfg.bias!r})"
     norm = _KERAS_NORM.get(cfg.norm)
     act = f'"{cfg.act}"'
     units, head_act = _KERAS_HEAD[cfg.head]
     head_kw = f', activation="{head_act}"' if head_act else ""
-    head = f"layers.Dense({units}{head_kw}{kernel})"
+    head = f"layers.Dense({units}{head_kw}{head_kernel})"
     lines = [f"# generated by tools/calibrate.py corpus generate: {cfg.describe()}",
              "import keras", "from keras import layers", "", "",
              "def build_model():"]
@@ -643,7 +692,7 @@ def label(directory: Path = DEFAULT_DIR, out: Path = LABELS_PATH, jobs: int = 2,
         else:
             results.append(next(fresh))
     seconds = time.perf_counter() - started
-    models = [{"file": cfg.path, "framework": cfg.framework, "config": asdict(cfg), "sha256": sha, **result}
+    models = [{"file": cfg.path, "framework": cfg.framework, "config": _config_json(cfg), "sha256": sha, **result}
               for (cfg, _, sha), result in zip(files, results, strict=True)]
     table = {
         "description": "Measured labels of the generated corpus (tools/measured_corpus.py; docs/calibration.md).",
@@ -659,6 +708,11 @@ def label(directory: Path = DEFAULT_DIR, out: Path = LABELS_PATH, jobs: int = 2,
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(table, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return table
+
+
+def _config_json(cfg: Config) -> dict[str, Any]:
+    """The config as stored: fields at their "not set" default (a bias of None) are left out."""
+    return {k: v for k, v in asdict(cfg).items() if not (k == "bias" and v is None)}
 
 
 def _counts(labels: Iterable[str]) -> dict[str, int]:
@@ -683,7 +737,7 @@ SCORED = ("healthy", "vanishing", "exploding", "symmetric")
 # What a static code says when its estimate carries no ``verdict``. Other codes (the estimator is
 # growing) are read from their estimate's sign and, failing that, from their message.
 _CODE_CLASS = {"GRD001": "vanishing", "GRD002": "symmetric", "GRD003": "vanishing", "GRD006": "exploding",
-               "GRD010": "vanishing"}
+               "GRD010": "vanishing", "GRD011": "vanishing"}
 _NOT_GRADIENT = {"GRD007", "GRD009", "GRD100"}
 # (measured quantity, how to get log10 of it from the label table, estimate JSON keys that may
 # hold the static twin, in order of preference). Read defensively: the estimate's fields grow.

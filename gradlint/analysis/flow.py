@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from gradlint import gradflow
-from gradlint.analysis.inits import bias_var_of, sigma_w2_of
+from gradlint.analysis.inits import bias_moments_of, sigma_w2_of
 from gradlint.analysis.units import Unit, input_width
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Activation, Block, Gated, Item, MaxPool, Norm, Propagation, Scale, propagate
@@ -124,9 +124,10 @@ class _Builder:
         if unit.activation not in gradflow.ACTIVATIONS and unit.activation not in ("linear", "softmax"):
             ctx.note(f"activation {unit.activation} treated as linear")
         has_bias = layer.bias is not False and layer.kind != LayerKind.EMBEDDING
-        wl = WeightLayer(sigma_w2, act, bias_var_of(unit), False, unit.act_param, layer.describe(), fan_in,
+        bias_mean, bias_var = bias_moments_of(unit) if has_bias else (0.0, 0.0)
+        wl = WeightLayer(sigma_w2, act, bias_var, False, unit.act_param, layer.describe(), fan_in,
                          fan_out=out, embedding=layer.kind == LayerKind.EMBEDDING, rows=rows,
-                         bias_width=out if has_bias else None, key=id(layer))
+                         bias_width=out if has_bias else None, key=id(layer), bias_mean=bias_mean)
         if main:
             ctx.units.append(unit)
         return wl, unit, out if out is not None else width
@@ -346,7 +347,8 @@ def _is_unknown(item: Item) -> bool:
     return False
 
 
-def _fill(items: list[Item] | tuple[Item, ...], value: float, override: dict[int, float] | None) -> list[Item]:
+def _fill(items: list[Item] | tuple[Item, ...], value: float, override: dict[int, float] | None,
+          zero_bias: bool = False) -> list[Item]:
     out: list[Item] = []
     for item in items:
         if isinstance(item, WeightLayer):
@@ -354,11 +356,13 @@ def _fill(items: list[Item] | tuple[Item, ...], value: float, override: dict[int
                 item = replace(item, sigma_w2=override[item.key])
             elif item.sigma_w2 is None:
                 item = replace(item, sigma_w2=value)
+            if zero_bias and item.bias_mean:
+                item = replace(item, bias_mean=0.0)
         elif isinstance(item, Block):
-            item = replace(item, branch=tuple(_fill(item.branch, value, override)),
-                           shortcut=tuple(_fill(item.shortcut, value, override)))
+            item = replace(item, branch=tuple(_fill(item.branch, value, override, zero_bias)),
+                           shortcut=tuple(_fill(item.shortcut, value, override, zero_bias)))
         elif isinstance(item, Gated):
-            item = replace(item, path=tuple(_fill(item.path, value, override)))
+            item = replace(item, path=tuple(_fill(item.path, value, override, zero_bias)))
         out.append(item)
     return out
 
@@ -374,8 +378,10 @@ def _badness(p: Propagation) -> float:
     return bad + (50.0 if p.nonfinite else 0.0)
 
 
-def run_segment(seg: Segment, override: dict[int, float] | None = None) -> Propagation | None:
-    """Propagate one segment; ``override`` maps layer keys to a σ_w² to use instead (what-ifs).
+def run_segment(seg: Segment, override: dict[int, float] | None = None, zero_bias: bool = False
+                ) -> Propagation | None:
+    """Propagate one segment; ``override`` maps layer keys to a σ_w² to use instead, ``zero_bias``
+    sets constant biases to 0 (what-ifs).
 
     An unknown init is tried at each plausible σ_w² and the most benign result kept, so that a
     finding survives whatever common init was used."""
@@ -384,7 +390,7 @@ def run_segment(seg: Segment, override: dict[int, float] | None = None) -> Propa
     candidates = _UNKNOWN_CANDIDATES if seg.unknown_init else (1.0,)
     best: Propagation | None = None
     for value in candidates:
-        items = _fill(seg.items, value, override)
+        items = _fill(seg.items, value, override, zero_bias)
         try:
             prop = propagate(items, ends_output=seg.ends_output)
         except (ArithmeticError, ValueError):

@@ -49,12 +49,30 @@ def sigma_w2_of(unit: Unit) -> tuple[float | None, str | None]:
 
 
 def bias_var_of(unit: Unit) -> float:
-    """σ_b² of a unit's bias (0 when there is none or it is unknown)."""
+    """σ_b² of a unit's bias as the chain estimator takes it: E[b²], a constant's square included
+    (0 when there is none or it is unknown)."""
     try:
         value = _bias_var(unit)
     except (ArithmeticError, ValueError):
         return 0.0
     return value if math.isfinite(value) else 0.0
+
+
+def bias_moments_of(unit: Unit) -> tuple[float, float]:
+    """(mean, variance) of a unit's bias at init, for the end-to-end propagation: a constant bias c
+    (``constant_(b, c)``, ``b.data.fill_(c)``, Keras ``Constant(c)``) shifts every pre-activation by
+    c — below zero a ReLU unit is dead — where a random bias spreads them. (0, 0) when unknown."""
+    layer = unit.layer
+    init = layer.bias_init
+    mean = 0.0
+    if layer.bias is not False and init is not None:
+        if init.is_constant:
+            mean = init.constant_value or 0.0
+        elif init.scheme in ("normal", "random_normal", "truncated_normal", "trunc_normal"):
+            mean = init.params.get("mean", 0.0)
+    if not math.isfinite(mean):
+        return 0.0, 0.0
+    return mean, max(bias_var_of(unit) - mean * mean, 0.0)
 
 
 def _bias_var(unit: Unit) -> float:

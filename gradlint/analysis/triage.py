@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from gradlint import gradflow
 from gradlint.analysis.flow import Segment, model_segments, run_segment, segment_flow
-from gradlint.analysis.inits import FAN_AWARE_INITS, FIXED_SCALE_INITS, matched_sigma_w2
+from gradlint.analysis.inits import FAN_AWARE_INITS, FIXED_SCALE_INITS, RELU_LIKE, matched_sigma_w2
 from gradlint.analysis.units import Unit
 from gradlint.estimate import Estimate
 from gradlint.gradflow.propagate import Propagation
@@ -43,6 +43,7 @@ class Cause(str, enum.Enum):
     EXPANDING = "expanding"  # a stack that amplifies (chaos, exponential activations)
     RESIDUAL_GROWTH = "residual_growth"  # unnormalized residual blocks whose variance compounds
     DEAD_OUTPUT = "dead_output"  # softmax over one unit, or a head saturated by a forward blow-up
+    NEGATIVE_BIAS = "negative_bias"  # a constant negative bias in front of ReLU-family units: dead at init
 
 
 # The one table of who reports what.
@@ -54,6 +55,7 @@ OWNERS: Mapping[Cause, str] = {
     Cause.EXPANDING: "GRD006",
     Cause.RESIDUAL_GROWTH: "GRD006",
     Cause.DEAD_OUTPUT: "GRD010",
+    Cause.NEGATIVE_BIAS: "GRD011",
 }
 
 
@@ -69,7 +71,7 @@ class Diagnosis:
     flow: Propagation | None = None
     matched: Estimate | None = None  # the same path with the init matching each activation
     matched_ok: bool = False  # ... and that path is healthy: the matching init is a fix
-    criterion: str = "ratio"  # ratio | loss | relative_grad | frozen | nonfinite | dead_output
+    criterion: str = "ratio"  # ratio | loss | relative_grad | frozen | nonfinite | dead_output | dead_units
     blocks: int = 0  # residual blocks involved (RESIDUAL_GROWTH)
     upstream: Cause | None = None  # DEAD_OUTPUT after a blow-up: what blew it up
 
@@ -103,6 +105,11 @@ def _judge(p: Propagation, seg: Segment, vanishing_log10: float, exploding_log10
         return "exploding", "loss"
     if whole and p.log10_relative_grad is not None and p.log10_relative_grad > LOG10_EXPLODING_RELATIVE:
         return "exploding", "relative_grad"
+    dead = p.dead
+    if dead is not None and dead.depth == 0:
+        # Every unit of a main-path layer is dead (a constant bias below the ReLU's kink): everything
+        # before it gets exactly 0 — measured as a NaN ratio (both ends zero) or a zero first layer.
+        return "vanishing", "dead_units"
     if ratio is not None and not math.isnan(ratio) and ratio <= vanishing_log10:
         return "vanishing", "ratio"
     first = p.log10_first_relative_grad
@@ -155,6 +162,26 @@ def _healthy_with(seg: Segment, units: list[Unit], vanishing_log10: float, explo
     return _judge(what_if, seg, vanishing_log10, exploding_log10) is None, what_if
 
 
+def _negative_bias(seg: Segment, p: Propagation) -> list[Unit]:
+    """Main-path ReLU-family units whose constant bias is negative, in execution order."""
+    by_key = seg.unit_by_key
+    out: list[Unit] = []
+    for lf in p.layers:
+        unit = by_key.get(lf.key) if lf.key is not None else None
+        if unit is not None and lf.bias_mean < 0 and not unit.normalized and unit.activation in RELU_LIKE:
+            out.append(unit)
+    return out
+
+
+def _healthy_without_bias(seg: Segment, vanishing_log10: float, exploding_log10: float
+                          ) -> tuple[bool, Propagation | None]:
+    """Would the segment be healthy with its constant biases at 0?"""
+    what_if = run_segment(seg, zero_bias=True)
+    if what_if is None:
+        return False, None
+    return _judge(what_if, seg, vanishing_log10, exploding_log10) is None, what_if
+
+
 def _saturating_share(p: Propagation, seg: Segment) -> tuple[list[Unit], float]:
     """The main-path saturating units and the share of the attenuation they cause (log √χ)."""
     by_key = seg.unit_by_key
@@ -195,8 +222,17 @@ def _attribute(seg: Segment, p: Propagation, direction: str, criterion: str,
         d = diagnosis(Cause.DEAD_OUTPUT, units[-1:])
         d.upstream = upstream
         return d
+    negative = _negative_bias(seg, p)
+    if criterion == "dead_units":
+        return diagnosis(Cause.NEGATIVE_BIAS, negative, _healthy_without_bias(seg, vanishing_log10, exploding_log10))
     if direction == "vanishing" and len(sat) >= 2 and (2 * len(sat) >= len(units) or share >= 0.5):
         return diagnosis(Cause.SATURATING, sat, _healthy_with(seg, units, vanishing_log10, exploding_log10))
+    if direction == "vanishing" and negative:
+        # Not dead but in the flat part (leaky ReLU's slope, GELU's tail): the bias is the cause when
+        # the same path with zero biases is healthy.
+        what_if = _healthy_without_bias(seg, vanishing_log10, exploding_log10)
+        if what_if[0]:
+            return diagnosis(Cause.NEGATIVE_BIAS, negative, what_if)
     if fixed:
         return diagnosis(Cause.INIT_SCALE, fixed, _healthy_with(seg, units, vanishing_log10, exploding_log10))
     if fan:

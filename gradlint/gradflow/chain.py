@@ -42,6 +42,10 @@ class WeightLayer:
     embedding: bool = False  # a lookup: its input is a token, fan_in is 1
     rows: int | None = None  # rows of the weight matrix when not fan_in (an embedding's vocabulary)
     bias_width: int | None = None  # units of its bias, when it has one
+    # The bias's mean when every unit starts at the same constant (``constant_(b, c)``): it shifts
+    # the pre-activations (a dead ReLU below zero) instead of spreading them; ``sigma_b2`` is then
+    # the bias's variance around it. Propagation only: the chain estimator folds c² into sigma_b2.
+    bias_mean: float = 0.0
     key: int | None = None  # identity of the model-description layer it stands for
 
 

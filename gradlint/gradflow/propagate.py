@@ -135,6 +135,10 @@ class LayerFlow:
     key: int | None = None
     embedding: bool = False
     depth: int = 0  # residual nesting: 0 on the top-level path
+    # A ReLU-family layer whose pre-activations a constant bias shifts: the share of (example, unit)
+    # pairs above zero (None: not shifted); 0 when a typical batch has none (every unit dead).
+    alive: float | None = None
+    bias_mean: float = 0.0
 
     @property
     def log10_relative(self) -> float:
@@ -168,6 +172,12 @@ class Propagation:
     log10_ce_rescale: float | None = None
 
     @property
+    def dead(self) -> LayerFlow | None:
+        """The first weight layer whose units are all dead at init (a constant bias below a ReLU's
+        kink with too little spread to cross it): every gradient before it is exactly 0."""
+        return next((lf for lf in self.layers if lf.alive == 0.0), None)
+
+    @property
     def first(self) -> LayerFlow | None:
         return next((lf for lf in self.layers if lf.log10_grad > -math.inf and not lf.embedding), None)
 
@@ -192,6 +202,7 @@ class _Rec:
     key_path: bool  # on the main path (not a gate path)
     depth: int = 0
     breaks: int = 0  # non-homogeneous items seen before it (see _Pass.breaks)
+    alive: float | None = None  # see LayerFlow.alive
     lg: float = -math.inf
     rho: float = 0.0
 
@@ -288,10 +299,15 @@ class _Pass:
         param = _param(act, layer.act_param)
         sw2, sb2 = float(layer.sigma_w2 or 0.0), float(layer.sigma_b2)
         m_in, mab_in = (1.0, 0.0) if layer.embedding else (s.m, s.mab)
-        q_pre, qab_pre = sw2 * m_in + sb2, min(sw2 * mab_in + sb2, sw2 * m_in + sb2)
+        # A constant bias c is the same offset for every unit and example: part of what two examples
+        # share (mab), and the mean of the pre-activation, which the activation sees shifted.
+        c = 0.0 if layer.embedding else float(layer.bias_mean)
+        q_pre = sw2 * m_in + sb2 + c * c
+        qab_pre = min(sw2 * mab_in + sb2, sw2 * m_in + sb2) + c * c
         if q_pre > _Q_CLAMP:
             self.note(f"forward variance overflows (q > {_Q_CLAMP:g}) at {where}: clamped")
-            qab_pre, q_pre = _Q_CLAMP * qab_pre / q_pre, _Q_CLAMP
+            f = _Q_CLAMP / q_pre
+            qab_pre, q_pre, c = qab_pre * f, _Q_CLAMP, c * math.sqrt(f)
         self.max_m = max(self.max_m, q_pre)
         norm_var: float | None = None
         q, qab = q_pre, qab_pre
@@ -299,20 +315,40 @@ class _Pass:
             if layer.norm_kind == "batch":
                 norm_var = max(q_pre - qab_pre, q_pre * 1e-12)
                 q, qab = 1.0, 0.0
-            else:
-                norm_var = q_pre
-                q, qab = 1.0, qab_pre / q_pre
-        st = _act_stats(act, q, param)
-        m_ab, d_ab = _two_point(act, q, param, qab / q if q > 0 else 1.0, st)
-        m_out, d2, mean = st.m2, st.d2, st.mean
+            else:  # LayerNorm subtracts each example's mean over the units: c with it
+                norm_var = max(q_pre - c * c, q_pre * 1e-12)
+                q, qab = 1.0, max(qab_pre - c * c, 0.0) / norm_var
+            c = 0.0  # a norm after the layer removes the shift (BatchNorm per unit, LayerNorm per example)
+        alive: float | None = None
+        if c != 0.0:
+            v = max(q - c * c, 0.0)
+            sh = shifted_moments(act, c, v, param, (qab - c * c) / v if v > 0 else 1.0)
+            m_out, d2, mean, m_ab, d_ab = sh.m2, sh.d2, sh.mean, sh.m_ab, sh.d_ab
+            if act in _KINKED_ACTS:
+                # φ′ is 1 where the unit is alive and 0 elsewhere: E[φ′²] is the share of live pairs. The
+                # mean field is an average over inits; a typical batch of B examples × n units has
+                # none alive once B·n·share < ln 2 (no live pair with probability > ½, the protocol's
+                # median over seeds): then the layer outputs exactly 0 and passes no gradient back.
+                alive = d2
+                if self.batch * (layer.fan_out or 1) * d2 < math.log(2.0):
+                    alive = 0.0
+                    m_out = d2 = mean = m_ab = d_ab = 0.0
+                    self.note(f"every unit of {where} is dead at init: its bias {c:g} is below the ReLU's "
+                              "kink by more than the pre-activations spread")
+        else:
+            st = _act_stats(act, q, param)
+            m_ab, d_ab = _two_point(act, q, param, qab / q if q > 0 else 1.0, st)
+            m_out, d2, mean = st.m2, st.d2, st.mean
         if not (math.isfinite(m_out) and math.isfinite(d2) and math.isfinite(m_ab)):
             self.note(f"activation moments overflow at {where}: clamped")
             m_out, d2, m_ab, d_ab = (min(v, _Q_CLAMP) for v in (m_out, d2, m_ab, d_ab))
             mean = min(mean, math.sqrt(_Q_CLAMP))
-        rec = _Rec(layer, sw2, sb2, q_pre, q, norm_var, m_in, mab_in, d2, d_ab, main, self.depth, self.breaks)
+        rec = _Rec(layer, sw2, sb2, q_pre, q, norm_var, m_in, mab_in, d2, d_ab, main, self.depth, self.breaks,
+                   alive=alive)
         self.recs.append(rec)
         if main and self.depth == 0:
-            self.head_in = _HeadIn(layer, act, q, min(max(qab, 0.0), q), 0.0, d2)
+            v_head = max(q - c * c, 0.0)  # the head's input around its mean c (0 unless a constant bias)
+            self.head_in = _HeadIn(layer, act, v_head, min(max(qab - c * c, 0.0), v_head), c, d2)
         return _State(m_out, min(m_ab, m_out), mean, layer.fan_out), rec
 
     def _norm(self, norm: Norm, s: _State) -> tuple[_State, tuple[float, float]]:
@@ -428,6 +464,8 @@ class _Pass:
 
 
 _HOMOGENEOUS_ACTS = frozenset({"relu", "leaky_relu", "linear"})
+#: Activations whose derivative is exactly 0 outside a band (a unit there is dead, not just slow).
+_KINKED_ACTS = frozenset({"relu", "relu6"})
 
 
 @functools.lru_cache(maxsize=64)
@@ -675,12 +713,13 @@ def propagate(
         weight_terms.append(ln_w)
         if rec.layer.bias_width and rec.lg > -math.inf:
             grad_terms.append(math.log(b) + rec.lg + math.log(max(1.0 + (b - 1) * rec.rho, 1.0 / b)))
-            if rec.sb2 > 0:
-                weight_terms.append(math.log(rec.sb2 * rec.layer.bias_width))
+            bias2 = rec.sb2 + rec.layer.bias_mean ** 2  # E[b²]: its variance and its constant
+            if bias2 > 0:
+                weight_terms.append(math.log(bias2 * rec.layer.bias_width))
         chi = rec.sw2 * rec.d2 / (rec.norm_var or 1.0)
         layers.append(LayerFlow(rec.layer.label, rec.q, rec.q_pre, chi, 0.5 * ln_grad / math.log(10),
                                 0.5 * ln_w / math.log(10), 0.5 * rec.lg / math.log(10), rec.layer.key,
-                                rec.layer.embedding, rec.depth))
+                                rec.layer.embedding, rec.depth, rec.alive, rec.layer.bias_mean))
     total_g = _logsum(grad_terms)
     total_w = _logsum(weight_terms)
     rel = 0.5 * (total_g - total_w) / math.log(10) if ends_output and total_w > -math.inf else None
