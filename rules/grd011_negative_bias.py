@@ -182,7 +182,9 @@ for m in model:
         if diagnosis.criterion == "dead_units":
             flow = diagnosis.flow
             dead = flow.dead if flow is not None else None
-            share = f": {_share_text(dead_first)} of the first layer's units start dead" if dead_first is not None else ""
+            share = ""
+            if dead_first is not None:
+                share = f": {_share_text(dead_first)} of the first layer's units start dead"
             where = ""
             if flow is not None and dead is not None:
                 index = flow.layers.index(dead) + 1
