@@ -170,13 +170,14 @@ for m in model:
 
     def _message(self, diagnosis: Diagnosis) -> str:
         units = diagnosis.units
-        init = units[0].layer.bias_init
-        assert init is not None
-        value = init.constant_value or 0.0
+        init = next((u.layer.bias_init for u in units if u.layer.bias_init is not None
+                     and u.layer.bias_init.constant_value is not None), None)
+        value = (init.constant_value or 0.0) if init is not None else 0.0
+        written = f"{init.describe()}{set_at(init.span)}" if init is not None else "a constant bias"
         flows = {lf.key: lf for lf in diagnosis.flow.layers} if diagnosis.flow is not None else {}
         first = flows.get(id(units[0].layer))
         dead_first = 1.0 - first.alive if first is not None and first.alive is not None else None
-        head = (f"{init.describe()}{set_at(init.span)} starts the biases of {len(units)} "
+        head = (f"{written} starts the biases of {len(units)} "
                 f"{activations_text(units)} layers at {value:g} ({lines_text(units)}), with no normalization "
                 f"before the activation")
         if diagnosis.criterion == "dead_units":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,44 @@ def test_max_pooling_raises_the_second_moment() -> None:
     plain = propagate(body, ends_output=False).log10_out_m
     pooled = propagate([*body, MaxPool(4)], ends_output=False).log10_out_m
     assert 0.15 < pooled - plain < 0.25  # m: 1 → 1.06 + 0.49 = 1.55
+
+
+def _relu_stack(bias: float, sw2: float = 2.0, depth: int = 8, width: int = 128, normalized: bool = False) -> list:
+    layers: list = [WeightLayer(sw2, "relu", fan_in=32 if i == 0 else width, fan_out=width, bias_width=width,
+                                bias_mean=bias, normalized=normalized, key=i) for i in range(depth)]
+    return layers + [WeightLayer(1.0, "linear", fan_in=width, fan_out=10, bias_width=10, key=depth)]
+
+
+def test_a_constant_bias_is_a_shift_not_a_spread() -> None:
+    """A constant bias c moves the pre-activations to mean c: ReLU units below their kink are dead.
+    Measured (tools/measured_corpus.py, bias stratum: docs/measured_corpus.json), He init, width 128,
+    8 layers: c = −1 → 76 % of the first layer's units dead and none alive a few layers in (first and
+    last weight gradients exactly 0); c = −0.1 → healthy (ratio 0.20); c = +0.1 → healthy (0.075)."""
+    dead = propagate(_relu_stack(-1.0))
+    assert dead.dead is not None and dead.layers[0].alive is not None
+    assert dead.layers[0].alive == pytest.approx(0.24, abs=0.01)  # P(N(−1, 2) > 0)
+    assert all(lf.log10_grad == -math.inf for lf in dead.layers)
+    assert math.isnan(dead.log10_ratio)
+    for bias, measured in ((-0.1, math.log10(0.201)), (0.1, math.log10(0.0752))):
+        p = propagate(_relu_stack(bias))
+        assert p.dead is None
+        assert abs(p.log10_ratio - measured) < 0.5, (bias, p.log10_ratio, measured)
+
+
+def test_a_norm_after_the_layer_cancels_a_constant_bias() -> None:
+    """Measured: 8 × Linear(bias −10) → BatchNorm1d → ReLU, He init: healthy (ratio 0.16)."""
+    for kind in ("batch", "layer"):
+        stack = [replace(wl, norm_kind=kind) if wl.normalized else wl
+                 for wl in _relu_stack(-10.0, normalized=True)]
+        stack[-1] = replace(stack[-1], normalized=False)
+        p = propagate(stack)
+        assert p.dead is None and all(lf.alive is None for lf in p.layers)
+        assert abs(p.log10_ratio - math.log10(0.165)) < 0.6, (kind, p.log10_ratio)
+
+
+def test_dead_units_depend_on_the_batch_not_only_the_mean_field() -> None:
+    """With c = −3 and He init the first layer keeps P(N(−3, 2) > 0) ≈ 1.7 % of its pairs alive (a
+    batch of 128 × 128 has ~280): not dead; the second layer's input is so small that none survive."""
+    p = propagate(_relu_stack(-3.0))
+    assert p.layers[0].alive == pytest.approx(0.017, abs=0.002)
+    assert p.dead is p.layers[1]

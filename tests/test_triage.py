@@ -86,3 +86,22 @@ def test_constant_init_fix_and_init_messages_agree_on_the_matching_init() -> Non
     assert diag.fix is not None and "kaiming" in diag.fix.scheme  # type: ignore[attr-defined]
     unit = model_units(result.models[0])[0]
     assert unit.activation == "softplus" and "kaiming" in recommended_init(unit)
+
+
+@pytest.mark.parametrize("rel", ["torch/relu_bias_fill_negative.py", "torch/conv_relu_bias_negative.py",
+                                 "keras/dense_relu_bias_negative.py"])
+def test_a_negative_constant_bias_before_relu_is_grd011s(rel: str) -> None:
+    """Measured: no gradient reaches the first or the last weight layer (fixture headers). The cause is
+    the bias, not the depth or the init: with zero biases the same path is healthy."""
+    (model,) = extract(ast.parse((FIXTURES / rel).read_text(encoding="utf-8"))).models
+    (diagnosis,) = diagnose(model)
+    assert diagnosis.cause == Cause.NEGATIVE_BIAS and diagnosis.owner == "GRD011"
+    assert diagnosis.criterion == "dead_units" and diagnosis.direction == "vanishing"
+    assert diagnosis.matched_ok
+
+
+@pytest.mark.parametrize("rel", ["torch/relu_bias_small_positive.py", "torch/bn_relu_bias_negative.py",
+                                 "torch/lstm_forget_bias_one.py", "keras/gate_sigmoid_bias_negative.py"])
+def test_constant_biases_that_measure_healthy_are_quiet(rel: str) -> None:
+    for model in extract(ast.parse((FIXTURES / rel).read_text(encoding="utf-8"))).models:
+        assert not diagnose(model), rel
