@@ -46,7 +46,7 @@ a leaky ReLU, GELU, ELU or softplus.
 A constant bias c shifts every pre-activation by c, the same for every unit and example: it does not
 add spread. Behind a ReLU, a unit whose pre-activation stays below 0 outputs 0 and has derivative 0.
 With c = −10 and He init no unit of a batch ever crosses 0: the first layer's output is exactly 0,
-so is every later layer's, and every weight gradient before the head is exactly 0 (measured: the
+so is every later layer's, and every weight gradient, the head's included, is exactly 0 (measured: the
 first and the last weight layer both get no gradient at all). Smaller negative constants do the
 same a few layers in: with PyTorch's default weight init (σ_w² = 1/3) each layer shrinks the spread
 that could cross 0, and −0.1 is enough to kill a 4-layer stack. A small positive bias (0.01, 0.1)
