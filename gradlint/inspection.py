@@ -49,6 +49,7 @@ class LayerNumbers:
     log10_q: float | None
     log10_backward: float | None
     log10_weight_grad: float | None
+    alive: float | None = None  # share of live ReLU pairs when a constant bias shifts the layer (0: all dead)
 
 
 # ---------------------------------------------------------------------- selection
@@ -92,7 +93,8 @@ def layer_estimates(model: Model) -> tuple[dict[int, LayerNumbers], list[str]]:
             if lf.key is None:
                 continue
             out[lf.key] = LayerNumbers(_log10(lf.q_pre), _finite(lf.log10_backward - last.log10_backward),
-                                       _finite(lf.log10_grad - last.log10_grad))
+                                       _finite(lf.log10_grad - last.log10_grad),
+                                       None if lf.alive is None else round(lf.alive, 4))
     return out, assumptions
 
 
@@ -171,7 +173,9 @@ def _layer_json(layer: Layer, unit: Unit | None, numbers: LayerNumbers | None) -
             "log10_q": numbers.log10_q,
             "log10_backward": numbers.log10_backward,
             "log10_weight_grad": numbers.log10_weight_grad,
+            "alive": numbers.alive,
         },
+        "bias": _constant_bias(layer) if layer.has_weight else None,
     }
 
 
@@ -230,6 +234,13 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1f}"
 
 
+def _constant_bias(layer: Layer) -> float | None:
+    """A bias every unit starts at (``constant_(b, c)``), when it is not 0: it shifts the units."""
+    init = layer.bias_init
+    value = init.constant_value if init is not None and layer.bias is not False else None
+    return value if value else None
+
+
 def _layer_line(node: dict[str, Any]) -> str:
     width = ""
     if node["fan_in"] is not None or node["fan_out"] is not None:
@@ -247,12 +258,16 @@ def _layer_line(node: dict[str, Any]) -> str:
             parts.append(f"act={node['activation']}")
         if node["init"] and node["kind"] != LayerKind.NORMALIZATION.value:
             parts.append(f"init={node['init']}")
+        if node.get("bias") is not None:
+            parts.append(f"bias={node['bias']:g}")
         if node["normalization"]:
             parts.append(f"norm={node['normalization']}")
         est = node["estimate"]
         if est is not None:
+            alive = est.get("alive")
+            live = "" if alive is None else ", all units dead" if alive == 0 else f", {100 * alive:.0f} % alive"
             parts.append(f"log10 q {_num(est['log10_q'])}, backward {_num(est['log10_backward'])}, "
-                         f"∂W {_num(est['log10_weight_grad'])}")
+                         f"∂W {_num(est['log10_weight_grad'])}{live}")
     return "  ".join(p for p in parts).rstrip()
 
 

@@ -77,8 +77,8 @@ class Small(nn.Module):
 
 MODEL_KEYS = {"name", "framework", "origin", "line", "fully_understood", "unknowns", "nodes", "assumptions"}
 LAYER_KEYS = {"type", "kind", "op", "name", "line", "fan_in", "fan_out", "receptive", "activation", "init",
-              "normalization", "reason", "estimate"}
-ESTIMATE_KEYS = {"log10_q", "log10_backward", "log10_weight_grad"}
+              "normalization", "reason", "estimate", "bias"}
+ESTIMATE_KEYS = {"log10_q", "log10_backward", "log10_weight_grad", "alive"}
 
 
 def _write(tmp_path: Path, name: str, text: str) -> str:
@@ -199,3 +199,8 @@ def test_found_summary_says_how_many_were_understood() -> None:
     proc = run_cli("--no-cache", str(FIXTURES / "keras" / "seed_sigmoid_deep.py"))
     assert proc.returncode == 1
     assert proc.stdout.rstrip().endswith("Found 1 problem (1 error) in 1 file, 1 model (1 fully understood).")
+
+
+def test_a_constant_bias_and_its_dead_units_are_shown() -> None:
+    text = run_cli("inspect", str(FIXTURES / "torch" / "relu_bias_fill_negative.py")).stdout
+    assert "bias=-3" in text and "2 % alive" in text and "all units dead" in text
