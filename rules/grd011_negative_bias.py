@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from gradlint.analysis.triage import Diagnosis, diagnoses_for
 from gradlint.analysis.units import Unit
-from gradlint.estimate import format_ratio
+from gradlint.estimate import approx, format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
@@ -57,7 +57,8 @@ The end-to-end propagation carries the bias mean c: the pre-activation of unit i
 Var((Wx)_i) = σ_w²·E[x²], and the activation's moments are those of the shifted Gaussian
 (E[φ(c + √v·z)], E[φ′²] by quadrature). For ReLU the share of live (example, unit) pairs is
 P(c + √v·z > 0); a layer is dead for a typical batch when B·n·share < ln 2 (B = 128 examples,
-n units: no live pair with probability > ½, the protocol's median over 3 seeds). Reported when a
+n units, a conv layer's at 32×32 positions each: no live pair with probability > ½, the protocol's
+median over 3 seeds). Reported when a
 main-path layer is dead, or the path vanishes by the ratio or a frozen first layer and the same
 path with zero biases is healthy. Sigmoid and tanh stacks (gates, LSTM) are GRD001's; a norm after
 the layer cancels c.
@@ -199,5 +200,10 @@ for m in model:
         with_zero = ""
         if m is not None and diagnosis.matched_ok:
             with_zero = f" (with zero biases: ratio ≈ {format_ratio(m.log10_weight_ratio)})"
+        elif m is not None:  # the biases are not the only problem (a weight init far too small, say)
+            rel = m.log10_first_relative_grad
+            frozen = f", first layer ‖∂W‖/‖W‖ ≈ {approx(rel, plain=True)}" if rel is not None else ""
+            with_zero = (f" (not enough on its own: with zero biases, ratio ≈ {format_ratio(m.log10_weight_ratio)}"
+                         f"{frozen})")
         return (f"{head}{body}. Initialise the biases to 0 ({_bias_fix(units[0])}) or, for ReLU, a small "
                 f"positive constant such as 0.01, or normalize after the layer{with_zero}.")

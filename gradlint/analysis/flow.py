@@ -24,6 +24,9 @@ from gradlint.model import Gate, Layer, LayerKind, Model, Node
 _WEIGHT_KINDS = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
 _BARRIER_KINDS = (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)
 _TRANSPARENT_KINDS = (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER)
+#: Spatial positions a conv layer's units are taken to see per example, for whether a whole batch
+#: leaves them dead: the map's size is unknown statically; 32×32 errs towards "alive" (not reported).
+_CONV_POSITIONS = 32 * 32
 #: Plausible σ_w² for an init gradlint could not resolve (PyTorch default, Glorot/LeCun, He).
 _UNKNOWN_CANDIDATES = (1.0 / 3.0, 1.0, 2.0)
 
@@ -127,7 +130,8 @@ class _Builder:
         bias_mean, bias_var = bias_moments_of(unit) if has_bias else (0.0, 0.0)
         wl = WeightLayer(sigma_w2, act, bias_var, False, unit.act_param, layer.describe(), fan_in,
                          fan_out=out, embedding=layer.kind == LayerKind.EMBEDDING, rows=rows,
-                         bias_width=out if has_bias else None, key=id(layer), bias_mean=bias_mean)
+                         bias_width=out if has_bias else None, key=id(layer), bias_mean=bias_mean,
+                         positions=_CONV_POSITIONS if conv else 1)
         if main:
             ctx.units.append(unit)
         return wl, unit, out if out is not None else width

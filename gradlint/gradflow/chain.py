@@ -46,6 +46,9 @@ class WeightLayer:
     # the pre-activations (a dead ReLU below zero) instead of spreading them; ``sigma_b2`` is then
     # the bias's variance around it. Propagation only: the chain estimator folds c² into sigma_b2.
     bias_mean: float = 0.0
+    # Positions each unit is applied at per example (a conv layer's spatial map), for counting how
+    # many (example, unit) pairs a batch has: whether a layer is dead for a whole batch.
+    positions: int = 1
     key: int | None = None  # identity of the model-description layer it stands for
 
 

@@ -330,7 +330,7 @@ class _Pass:
                 # none alive once B·n·share < ln 2 (no live pair with probability > ½, the protocol's
                 # median over seeds): then the layer outputs exactly 0 and passes no gradient back.
                 alive = d2
-                if self.batch * (layer.fan_out or 1) * d2 < math.log(2.0):
+                if self.batch * (layer.fan_out or 1) * max(layer.positions, 1) * d2 < math.log(2.0):
                     alive = 0.0
                     m_out = d2 = mean = m_ab = d_ab = 0.0
                     self.note(f"every unit of {where} is dead at init: its bias {c:g} is below the ReLU's "
