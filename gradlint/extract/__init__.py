@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from gradlint.extract.common import ANCHOR, longest_tensor, span_of
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
+from gradlint.extract.reinit import mark_reinitialised
 from gradlint.extract.values import (
     ClassInfo,
     ContainerV,
@@ -91,9 +92,12 @@ def _extract(interp: Interpreter, tree: ast.Module) -> Extraction:
     except (BudgetExceeded, RecursionError):
         line = interp.statement_line
         unanalysed.append((f"the module body from line {line} on (the file's budget ran out there)", line))
-    _build_unreached(interp, unanalysed)
+    built_by: dict[int, str] = {}
+    _build_unreached(interp, unanalysed, built_by)
     for framework in interp.frameworks:  # TensorFlow graphs become models once everything has run
         framework.finish(interp)
+    # Inits a re-initialisation hook gradlint cannot run may overwrite are unknown (reinit.py).
+    mark_reinitialised(interp, [v for v in interp.built if not getattr(v, "owned", True)], built_by)
     module_names = _module_level_names(interp)
     factories = _factory_names(interp)
     if not interp.facts.clips:
@@ -158,7 +162,7 @@ class _TooComplex(Exception):
         self.what, self.line = what, line
 
 
-def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> None:
+def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]], built_by: dict[int, str]) -> None:
     """Build what the module body did not: entry points first (classes and factory functions no
     other definition uses), then, as a fallback, helpers that nothing reached.
 
@@ -173,17 +177,19 @@ def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> 
       helpers of other project modules included;
     - a factory calling only builders of this file that gave nothing new in an earlier factory
       gives nothing new either and is not run;
-    - all factories share FACTORY_BUDGET steps; past it the rest are reported (GRD903), once."""
+    - all factories share FACTORY_BUDGET steps; past it the rest are reported (GRD903), once.
+
+    ``built_by`` receives, for each value built here (by id), the name of the definition built."""
     interp.entry_configs = {}
     try:
-        _build_entry_points(interp, unanalysed)
+        _build_entry_points(interp, unanalysed, built_by)
     finally:
         interp.entry_configs = None
 
 
-def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]]) -> None:
+def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]], built_by: dict[int, str]) -> None:
     used = _names_used_in_definitions(interp.tree)
-    deferred: list[tuple[Callable[[], object], str, int]] = []
+    deferred: list[tuple[Callable[[], object], str, int, str]] = []
     module_functions = {f.name for f in interp.functions}
     exhausted: set[str] = set()
     skipped: list[FunctionV] = []
@@ -208,13 +214,13 @@ def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]]) 
                 finally:
                     interp.entry_configs = saved
 
-            if not _guarded(build_class, interp, PROBE_BUDGET):
+            if not _guarded(build_class, interp, PROBE_BUDGET, built_by, info.name):
                 # Too large to build with its modules' helpers within the probe budget (timm's
                 # networks run named_apply over every submodule): built as when those modules were
                 # not read. Following them in full cost timm/models 2.4x the steps, and 5 networks
                 # their analysis (GRD903).
                 deferred.append((functools.partial(build_class, info, follow=False), f"class {info.name}",
-                                 info.node.lineno))
+                                 info.node.lineno, info.name))
         for func in interp.functions:
             if id(func.node) in interp.called_functions:
                 continue
@@ -232,12 +238,12 @@ def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]]) 
                 return None
 
             before = len(interp.built)
-            if not _guarded(build_factory, interp, PROBE_BUDGET):
-                deferred.append((build_factory, f"function {func.name}", getattr(func.node, "lineno", 1)))
+            if not _guarded(build_factory, interp, PROBE_BUDGET, built_by, func.name):
+                deferred.append((build_factory, f"function {func.name}", getattr(func.node, "lineno", 1), func.name))
             elif not any(not getattr(v, "owned", True) for v in interp.built[before:]):
                 exhausted |= builders or _called_names(func.node) & module_functions
-    for action, what, line in deferred:
-        if not _guarded(action, interp, PER_ROOT_BUDGET):
+    for action, what, line, name in deferred:
+        if not _guarded(action, interp, PER_ROOT_BUDGET, built_by, name):
             unanalysed.append((what, line))
     if skipped:
         unanalysed.append((f"the model zoo from factory function {skipped[0].name} on ({len(skipped)} functions)",
@@ -259,8 +265,10 @@ def _called_names(node: ast.AST) -> set[str]:
     return out
 
 
-def _guarded(action: Callable[[], object], interp: Interpreter, budget: int = PER_ROOT_BUDGET) -> bool:
-    """Run one build within ``budget``; what a build that ran out had built is abandoned."""
+def _guarded(action: Callable[[], object], interp: Interpreter, budget: int = PER_ROOT_BUDGET,
+             built_by: dict[int, str] | None = None, name: str = "") -> bool:
+    """Run one build within ``budget``; what a build that ran out had built is abandoned. What
+    it built is recorded in ``built_by`` under ``name``."""
     if interp.file_budget <= 0:
         return False
     interp.budget = budget
@@ -271,6 +279,9 @@ def _guarded(action: Callable[[], object], interp: Interpreter, budget: int = PE
         for value in interp.built[built_before:]:
             value.abandoned = True  # type: ignore[attr-defined]
         return False
+    if built_by is not None:
+        for value in interp.built[built_before:]:
+            built_by.setdefault(id(value), name)
     return True
 
 
