@@ -1,0 +1,286 @@
+"""Re-initialisation hooks (gradlint/extract/reinit.py): an ``_init_weights(self, module)``-style
+method that dispatches on module types and rewrites their weights decides the model's init.
+
+Where gradlint can run it (``self.apply(self._init_weights)``) it does, and what the hook writes is
+judged -- a zero init there is a bug. Where it cannot (the hook is applied by a base class it does
+not read, Hugging Face's ``post_init()``; or the layer is a helper built on its own because its
+network's depth comes from a config), the inits written before the hook are an explicit unknown:
+no finding about them. A hook nothing applies in a hierarchy gradlint reads in full is dead code
+and changes nothing."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from gradlint.engine import LintConfig, lint_file, lint_source
+from gradlint.model import Layer, Model, Node, Residual
+
+LAYERS = """
+import torch
+from torch import nn
+
+
+class ScaledLinear(nn.Module):
+    \"\"\"A linear layer with a learned output scale; the model's _init_weights sets its weights.\"\"\"
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return nn.functional.linear(x, self.weight, self.bias) * self.scale
+"""
+
+# The blocks of a Hugging Face-style model: the encoder's depth comes from the config, so the
+# layer is built on its own (a fallback helper), outside the network whose hook re-initialises it.
+BLOCKS = """
+import torch
+from torch import nn
+{imports}
+
+
+class TinyLayer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.up = ScaledLinear(config.hidden_size, config.intermediate_size)
+        self.down = ScaledLinear(config.intermediate_size, config.hidden_size)
+        self.mix = ScaledLinear(config.hidden_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size)
+
+    def forward(self, hidden_states):
+        h = self.mix(hidden_states)
+        h = torch.tanh(self.up(h))
+        return self.norm(hidden_states + self.down(h))
+
+
+class TinyEncoder(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.layer = nn.ModuleList([TinyLayer(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, hidden_states):
+        for layer_module in self.layer:
+            hidden_states = layer_module(hidden_states)
+        return hidden_states
+"""
+
+HOOK = """
+    def _init_weights(self, module):
+        \"\"\"Initialize the weights\"\"\"
+        if isinstance(module, (ScaledLinear, nn.Linear)):
+            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
+            if module.bias is not None:
+                module.bias.data.zero_()
+        elif isinstance(module, nn.LayerNorm):
+            module.bias.data.zero_()
+            module.weight.data.fill_(1.0)
+"""
+
+# Not a re-initialisation: it dispatches on the module but writes no weight.
+CHECKPOINTING = """
+    def _set_gradient_checkpointing(self, module, value=False):
+        if isinstance(module, TinyEncoder):
+            module.gradient_checkpointing = value
+"""
+
+PRETRAINED = """
+class TinyPreTrainedModel(PreTrainedModel):
+    base_model_prefix = "tiny"
+{hook}
+"""
+
+MODEL = """
+
+class TinyModel(TinyPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.encoder = TinyEncoder(config)
+        self.post_init()
+
+    def forward(self, input_ids):
+        return self.encoder(self.embeddings(input_ids))
+"""
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    (root / "pyproject.toml").write_text("")
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+def lint(path: Path) -> tuple[list[tuple[str, int]], list[Model]]:
+    result = lint_file(str(path), LintConfig(search_roots=(str(path.parent),)))
+    return [(d.code, d.line) for d in result.diagnostics if d.code.startswith("GRD0")], result.models
+
+
+def layers(path: list[Node]) -> list[Layer]:
+    out: list[Layer] = []
+    for node in path:
+        if isinstance(node, Layer):
+            out.append(node)
+        elif isinstance(node, Residual):
+            out += layers(node.branch) + layers(node.shortcut)
+    return out
+
+
+def weight_inits(models: list[Model], name: str) -> list[str]:
+    model = next(m for m in models if m.name == name)
+    return [layer.weight_init.scheme if layer.weight_init else "none" for layer in layers(model.path)
+            if layer.op == "linear"]
+
+
+def hf_project(tmp_path: Path, hook: str, split_base: bool = False) -> Path:
+    """``tiny/modeling_tiny.py`` as a Hugging Face model is written: ``PreTrainedModel`` (not part
+    of the project, never read), weights set by ``_init_weights`` through ``post_init()``, a
+    custom layer from a sibling module whose own ``__init__`` leaves zeros."""
+    imports = "from transformers import PreTrainedModel\n\nfrom .layers import ScaledLinear"
+    pretrained = PRETRAINED.format(hook=hook)
+    files = {"tiny/__init__.py": "", "tiny/layers.py": LAYERS}
+    if split_base:  # the hierarchy's base class in a module of its own
+        files["tiny/base.py"] = "from torch import nn\nfrom transformers import PreTrainedModel\n\n" \
+            "from .layers import ScaledLinear\n\n" + pretrained
+        imports += "\nfrom .base import TinyPreTrainedModel"
+        pretrained = ""
+    files["tiny/modeling_tiny.py"] = BLOCKS.format(imports=imports) + pretrained + MODEL
+    write(tmp_path, files)
+    return tmp_path / "tiny" / "modeling_tiny.py"
+
+
+def test_hf_style_init_weights_through_post_init_leaves_the_layer_init_unknown(tmp_path: Path) -> None:
+    found, models = lint(hf_project(tmp_path, HOOK))
+    assert found == []
+    # Still understood as a network -- only its weights' init is unknown, not the layer.
+    assert weight_inits(models, "TinyLayer") == ["unknown"] * 3
+
+
+def test_hf_style_hook_in_a_sibling_modules_base_class(tmp_path: Path) -> None:
+    found, models = lint(hf_project(tmp_path, HOOK, split_base=True))
+    assert found == []
+    assert weight_inits(models, "TinyLayer") == ["unknown"] * 3
+
+
+def test_hf_style_model_without_a_reinitialising_hook_keeps_its_zero_init(tmp_path: Path) -> None:
+    """The same project when nothing rewrites the sibling layer's zeros: a real bug, reported
+    (a hook that only toggles a flag re-initialises nothing)."""
+    for hook in ("    pass\n", CHECKPOINTING):
+        found, models = lint(hf_project(tmp_path, hook))
+        assert [code for code, _ in found] == ["GRD002", "GRD002"], hook
+        assert weight_inits(models, "TinyLayer") == ["zeros"] * 3
+
+
+PLAIN = """
+import torch.nn as nn
+
+
+class MLP(nn.Module):
+    def __init__(self, width=256, depth=6):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+        self.head = nn.Linear(width, 10)
+{apply}
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            {init}(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x).relu()
+        return self.head(x)
+"""
+
+
+def plain(init: str, apply: str = "        self.apply(self._init_weights)\n") -> list[str]:
+    result = lint_source(textwrap.dedent(PLAIN.format(init=init, apply=apply)), "plain.py")
+    return [d.code for d in result.diagnostics if d.code.startswith("GRD0")]
+
+
+def test_a_hook_gradlint_runs_is_judged_by_what_it_writes() -> None:
+    assert plain("nn.init.zeros_") == ["GRD002"]
+    assert plain("nn.init.kaiming_normal_") == []
+
+
+def test_a_hook_nothing_applies_does_not_hide_a_zero_init() -> None:
+    """A model read in full whose __init__ zeroes its layers and never applies its hook."""
+    zeroing = "        for layer in self.layers:\n            nn.init.zeros_(layer.weight)\n"
+    assert plain("nn.init.xavier_uniform_", apply=zeroing) == ["GRD002"]
+
+
+FALLBACK = """
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc1 = nn.Linear(width, width)
+        self.fc2 = nn.Linear(width, width)
+        nn.init.zeros_(self.fc1.weight)
+        nn.init.zeros_(self.fc2.weight)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x).relu()).relu()
+
+
+class Net(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(cfg.width) for _ in range(cfg.depth)])
+{apply}
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+"""
+
+
+def test_a_helper_built_on_its_own_takes_its_users_hook_into_account() -> None:
+    """Block is built on its own (Net's depth comes from a config). Net applies its hook, which
+    rewrites Block's zeros in the real program: Block's init is unknown. When Net never applies
+    it, Block's zeros are what the program runs with."""
+    applied = lint_source(FALLBACK.format(apply="        self.apply(self._init_weights)\n"), "net.py")
+    assert [d.code for d in applied.diagnostics if d.code.startswith("GRD0")] == []
+    dead = lint_source(FALLBACK.format(apply=""), "net.py")
+    assert [d.code for d in dead.diagnostics if d.code.startswith("GRD0")] == ["GRD002"]
+
+
+DIRECT = """
+import torch.nn as nn
+from transformers import PreTrainedModel
+
+
+class TinyClassifier(PreTrainedModel):
+    def __init__(self, config=None, width=256, depth=6):
+        super().__init__(config)
+        self.layers = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+        for layer in self.layers:
+            nn.init.zeros_(layer.weight)
+        self.head = nn.Linear(width, 2)
+        self.post_init()
+{hook}
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x).relu()
+        return self.head(x)
+"""
+
+
+def test_a_model_of_an_unread_base_with_a_hook_nothing_here_runs() -> None:
+    """The network itself derives from the unread base: its post_init() may apply the hook, which
+    rewrites the zeros; without a hook they stay."""
+    hooked = lint_source(DIRECT.format(hook=textwrap.indent(textwrap.dedent(HOOK), "    ")), "clf.py")
+    assert [d.code for d in hooked.diagnostics if d.code.startswith("GRD0")] == []
+    assert hooked.models and all(layer.weight_init is not None and layer.weight_init.scheme == "unknown"
+                                 for layer in layers(hooked.models[0].path) if layer.op == "Linear")
+    bare = lint_source(DIRECT.format(hook=""), "clf.py")
+    assert [d.code for d in bare.diagnostics if d.code.startswith("GRD0")] == ["GRD002"]
