@@ -31,18 +31,13 @@ from gradlint.model import Init
 Hook = ast.FunctionDef | ast.AsyncFunctionDef
 
 
-def reinit_hooks(info: ClassInfo, cache: dict[int, list[tuple[ClassInfo, Hook]]]) -> list[tuple[ClassInfo, Hook]]:
-    """The re-initialisation hooks of a class's hierarchy (as far as gradlint reads it): methods
-    taking a module that dispatch on its type (``isinstance(module, ...)``) and write to it
-    (call a method of one of its attributes, pass one to a function, or assign a built value)."""
-    found = cache.get(id(info.node))
-    if found is None:
-        found = [(cls, method) for cls in info.mro() for method in cls.methods.values() if _is_hook(method)]
-        cache[id(info.node)] = found
-    return found
-
-
 def _is_hook(method: Hook) -> bool:
+    """A re-initialisation hook: a method taking a module that dispatches on its type
+    (``isinstance(module, ...)``) and rewrites one of its attributes in place -- torch's in-place
+    convention, a trailing underscore: ``module.weight.data.normal_(...)``, ``init.zeros_(module.bias)``,
+    ``trunc_normal_(m.weight, std=.02)`` -- or assigns it a built value (``module.weight =
+    nn.Parameter(...)``). A ``forward`` that checks ``isinstance(cache, ...)`` and calls
+    ``cache.update(...)`` is no hook."""
     params = [a.arg for a in method.args.posonlyargs + method.args.args][1:]  # after self
     if not params:
         return False
@@ -50,113 +45,140 @@ def _is_hook(method: Hook) -> bool:
     written: set[str] = set()
     for node in ast.walk(method):
         if isinstance(node, ast.Call):
-            if isinstance(node.func, ast.Name) and node.func.id == "isinstance" and node.args \
+            func = node.func
+            if isinstance(func, ast.Name) and func.id == "isinstance" and node.args \
                     and isinstance(node.args[0], ast.Name):
                 dispatched.add(node.args[0].id)
                 continue
-            # module.weight.data.normal_(...), module.reset_parameters(), init.zeros_(module.bias)
-            if isinstance(node.func, ast.Attribute):
-                written.update(_attribute_root(node.func.value, allow_bare=True))
-            for arg in node.args:
-                written.update(_attribute_root(arg, allow_bare=False))
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if not _in_place(name):
+                continue
+            if isinstance(func, ast.Attribute):  # module.weight.data.normal_(...)
+                written.update(_attribute_root(func.value))
+            for arg in node.args[:1]:  # init.normal_(module.weight, ...): the tensor comes first
+                written.update(_attribute_root(arg))
         elif isinstance(node, (ast.Assign, ast.AugAssign)) and isinstance(node.value, ast.Call):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:  # module.weight = nn.Parameter(...); module.weight.data = torch.randn(...)
-                written.update(_attribute_root(target, allow_bare=False))
+                written.update(_attribute_root(target))
     return any(p in dispatched and p in written for p in params)
 
 
-def _attribute_root(node: ast.expr, allow_bare: bool) -> Iterable[str]:
-    """The name an attribute chain (``m.weight.data``, ``m.weight[0]``) starts from; a bare name
-    only when ``allow_bare`` (``m.reset_parameters()`` calls a method of ``m`` itself)."""
+def _in_place(name: str) -> bool:
+    return name.endswith("_") and not name.startswith("__") and name.strip("_") != ""
+
+
+def _attribute_root(node: ast.expr) -> Iterable[str]:
+    """The name an attribute chain (``m.weight.data``, ``m.weight[0]``) starts from, when there
+    is at least one attribute (a bare name is the module itself, not one of its tensors)."""
     depth = 0
     while isinstance(node, (ast.Attribute, ast.Subscript)):
         node = node.value
         depth += 1
-    if isinstance(node, ast.Name) and (depth > 0 or allow_bare):
+    if isinstance(node, ast.Name) and depth > 0:
         yield node.id
+
+
+# Bases that call no method of their subclasses' on their own (beyond the frameworks' model bases).
+_INERT_BASES = frozenset({"object", "builtins.object", "abc.ABC", "typing.Generic", "typing.Protocol"})
 
 
 def reads_every_base(interp: Interpreter, info: ClassInfo) -> bool:
     """Whether every base in the class's hierarchy is one gradlint reads (a class it interpreted)
-    or a framework base that runs no user hook (``nn.Module``, ``keras.Model``)."""
+    or one that runs no user hook (``nn.Module``, ``keras.Model``, ``abc.ABC``)."""
     for cls in info.mro():
         for base in cls.bases:
             if isinstance(base, ClassV):
                 continue
-            if isinstance(base, Ref) and (interp.framework_of_base(base.qualname) is not None
-                                          or base.qualname in ("object", "builtins.object")):
+            if isinstance(base, Ref) and (base.qualname in _INERT_BASES
+                                          or interp.framework_of_base(base.qualname) is not None):
                 continue
             return False
     return True
 
 
-def _reinitialises(interp: Interpreter, info: ClassInfo, cache: dict[int, list[tuple[ClassInfo, Hook]]],
-                   run_counts: bool) -> tuple[ClassInfo, Hook] | None:
-    """The hook of ``info``'s hierarchy that may re-initialise its modules: one the interpreter did
-    not run while the hierarchy has a base it cannot read; with ``run_counts``, one it ran too."""
-    hooks = reinit_hooks(info, cache)
-    if not hooks:
+Found = tuple[ClassInfo, Hook]
+
+
+class _Hooks:
+    """Which hooks may re-initialise what, computed lazily (most files have none: the costly
+    part, reading method bodies, is done only for methods the interpreter ran, or those of a
+    hierarchy with an unread base)."""
+
+    def __init__(self, interp: Interpreter) -> None:
+        self.interp = interp
+        self.is_hook: dict[int, bool] = {}
+        self.governed: dict[str, Found] | None = None
+
+    def hook(self, method: Hook) -> bool:
+        known = self.is_hook.get(id(method))
+        if known is None:
+            known = self.is_hook[id(method)] = _is_hook(method)
+        return known
+
+    def of_class(self, info: ClassInfo, run_counts: bool) -> Found | None:
+        """The hook of ``info``'s hierarchy that may re-initialise its modules: one the interpreter
+        did not run while the hierarchy has a base it cannot read; with ``run_counts``, also one
+        it ran."""
+        called = self.interp.called_functions
+        unread = not reads_every_base(self.interp, info)
+        for cls in info.mro():
+            for method in cls.methods.values():
+                ran = id(method) in called
+                if ((ran and run_counts) or (unread and not ran)) and self.hook(method):
+                    return cls, method
         return None
-    for cls, hook in hooks:
-        if run_counts and id(hook) in interp.called_functions:
-            return cls, hook
-    if reads_every_base(interp, info):
-        return None
-    for cls, hook in hooks:
-        if id(hook) not in interp.called_functions:
-            return cls, hook
-    return None
+
+    def governing(self, name: str) -> Found | None:
+        """The hook of a class of this file that (transitively) names the definition ``name`` --
+        in the real program the definition lives inside that class's modules."""
+        if self.governed is None:
+            self.governed = self._governed()
+        return self.governed.get(name)
+
+    def _governed(self) -> dict[str, Found]:
+        definitions = {node.name: node for node in self.interp.tree.body
+                       if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        names: dict[str, set[str]] = {}
+        governed: dict[str, Found] = {}
+        for info in self.interp.classes:
+            found = self.of_class(info, run_counts=True)
+            if found is None:
+                continue
+            stack = [info.name]
+            reached = {info.name}
+            while stack:
+                current = stack.pop()
+                if current not in names:
+                    names[current] = _names_read(definitions[current]) if current in definitions else set()
+                for used in names[current] - reached:
+                    reached.add(used)
+                    stack.append(used)
+                    governed.setdefault(used, found)
+        return governed
 
 
-def _users(tree: ast.Module) -> dict[str, set[str]]:
-    """For each top-level definition's name, the top-level definitions whose bodies name it."""
-    users: dict[str, set[str]] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for inner in ast.walk(node):
-                if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load) and inner.id != node.name:
-                    users.setdefault(inner.id, set()).add(node.name)
-    return users
-
-
-def _transitive_users(name: str, users: dict[str, set[str]]) -> list[str]:
-    seen: list[str] = []
-    stack = [name]
-    while stack:
-        for user in users.get(stack.pop(), ()):
-            if user not in seen and user != name:
-                seen.append(user)
-                stack.append(user)
-    return seen
+def _names_read(node: ast.AST) -> set[str]:
+    own = getattr(node, "name", None)
+    return {inner.id for inner in ast.walk(node)
+            if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load) and inner.id != own}
 
 
 def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[int, str]) -> None:
     """Make the inits of the roots' weights unknown where a hook gradlint cannot follow may
     rewrite them (see the module docstring). ``fallback`` maps a value built on its own as a
     fallback helper (by id) to the name of the definition that built it."""
-    cache: dict[int, list[tuple[ClassInfo, Hook]]] = {}
-    classes = {info.name: info for info in interp.classes}
-    users: dict[str, set[str]] | None = None
+    hooks = _Hooks(interp)
     for value in roots:
-        found = None
-        if isinstance(value, InstanceV):
-            found = _reinitialises(interp, value.info, cache, run_counts=False)
+        found = hooks.of_class(value.info, run_counts=False) if isinstance(value, InstanceV) else None
         name = fallback.get(id(value))
         if found is None and name is not None:
-            if users is None:
-                users = _users(interp.tree)
-            for user in _transitive_users(name, users):
-                info = classes.get(user)
-                if info is not None:
-                    found = _reinitialises(interp, info, cache, run_counts=True)
-                    if found is not None:
-                        break
+            found = hooks.governing(name)
         if found is not None:
             _forget_inits(interp, value, found)
 
 
-def _forget_inits(interp: Interpreter, root: Value, via: tuple[ClassInfo, Hook]) -> None:
+def _forget_inits(interp: Interpreter, root: Value, via: Found) -> None:
     cls, hook = via
     span = span_of(hook) if hook.lineno < FOREIGN_LINE_BASE else None
     reason = f"unknown: {cls.name}.{hook.name} may re-initialise it"
