@@ -69,13 +69,13 @@ def _in_place(name: str) -> bool:
 
 
 def _attribute_root(node: ast.expr) -> Iterable[str]:
-    """The name an attribute chain (``m.weight.data``, ``m.weight[0]``) starts from, when there
-    is at least one attribute (a bare name is the module itself, not one of its tensors)."""
-    depth = 0
+    """The name an attribute chain (``m.weight.data``, ``m.weight[0]``) starts from, when it has
+    an attribute (a bare name is the module itself, ``m[k]`` an item, neither one of its tensors)."""
+    attributes = 0
     while isinstance(node, (ast.Attribute, ast.Subscript)):
+        attributes += isinstance(node, ast.Attribute)
         node = node.value
-        depth += 1
-    if isinstance(node, ast.Name) and depth > 0:
+    if isinstance(node, ast.Name) and attributes:  # outputs["image"] = ... is a dict, not a tensor
         yield node.id
 
 
