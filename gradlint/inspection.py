@@ -117,6 +117,8 @@ def render_init(init: Init | None) -> str | None:
         return "PyTorch default"
     if init.scheme == "keras_default":
         return "Keras default (glorot_uniform)"
+    if init.scheme == "unknown" and init.written:
+        return init.written  # why: "unknown (Net._init_weights may re-initialise it)"
     args = []
     for key, value in sorted(init.params.items(), key=lambda kv: (kv[0] != "mode", kv[0])):  # mode first
         if key == "mode":  # a code (params are numbers): say which mode

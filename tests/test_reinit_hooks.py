@@ -13,6 +13,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from conftest import run_cli
+
 from gradlint.engine import LintConfig, lint_file, lint_source
 from gradlint.model import Layer, Model, Node, Residual
 
@@ -153,10 +155,13 @@ def hf_project(tmp_path: Path, hook: str, split_base: bool = False) -> Path:
 
 
 def test_hf_style_init_weights_through_post_init_leaves_the_layer_init_unknown(tmp_path: Path) -> None:
-    found, models = lint(hf_project(tmp_path, HOOK))
+    path = hf_project(tmp_path, HOOK)
+    found, models = lint(path)
     assert found == []
     # Still understood as a network -- only its weights' init is unknown, not the layer.
     assert weight_inits(models, "TinyLayer") == ["unknown"] * 3
+    shown = run_cli("inspect", f"{path}:TinyLayer").stdout
+    assert shown.count("init=unknown (TinyPreTrainedModel._init_weights may re-initialise it)") == 3
 
 
 def test_hf_style_hook_in_a_sibling_modules_base_class(tmp_path: Path) -> None:

@@ -181,7 +181,7 @@ def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[i
 def _forget_inits(interp: Interpreter, root: Value, via: Found) -> None:
     cls, hook = via
     span = span_of(hook) if hook.lineno < FOREIGN_LINE_BASE else None
-    reason = f"unknown: {cls.name}.{hook.name} may re-initialise it"
+    reason = f"unknown ({cls.name}.{hook.name} may re-initialise it)"
 
     def unknown() -> Init:
         return Init("unknown", {}, span, reason)
