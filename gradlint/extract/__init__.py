@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gradlint.extract.common import ANCHOR, longest_tensor, span_of
+from gradlint.extract.common import ANCHOR, longest_tensor
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
 from gradlint.extract.reinit import mark_reinitialised
+from gradlint.extract.syntax_index import SyntaxIndex
 from gradlint.extract.values import (
     ClassInfo,
     ContainerV,
@@ -27,7 +28,7 @@ from gradlint.extract.values import (
     TensorV,
     Value,
 )
-from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual, Span
+from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual
 from gradlint.training import TrainingFacts
 
 # Symbolic steps (~3-10 µs of CPU each, ~10 µs measured on 2 busy cores). Budgets are per
@@ -93,7 +94,8 @@ def _extract(interp: Interpreter, tree: ast.Module) -> Extraction:
         line = interp.statement_line
         unanalysed.append((f"the module body from line {line} on (the file's budget ran out there)", line))
     built_by: dict[int, str] = {}
-    _build_unreached(interp, unanalysed, built_by)
+    index = SyntaxIndex(tree)
+    _build_unreached(interp, index, unanalysed, built_by)
     for framework in interp.frameworks:  # TensorFlow graphs become models once everything has run
         framework.finish(interp)
     # Inits a re-initialisation hook gradlint cannot run may overwrite are unknown (reinit.py).
@@ -101,8 +103,8 @@ def _extract(interp: Interpreter, tree: ast.Module) -> Extraction:
     module_names = _module_level_names(interp)
     factories = _factory_names(interp)
     if not interp.facts.clips:
-        interp.facts.clips.extend(_unevaluated_clipping(tree))
-    module_facts = _ModuleFacts(tree, interp.facts)
+        interp.facts.clips.extend(index.unevaluated_clipping())
+    module_facts = _ModuleFacts(tree, index, interp.facts)
 
     models: list[Model] = []
     opaque: list[Model] = []
@@ -162,7 +164,8 @@ class _TooComplex(Exception):
         self.what, self.line = what, line
 
 
-def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]], built_by: dict[int, str]) -> None:
+def _build_unreached(interp: Interpreter, index: SyntaxIndex, unanalysed: list[tuple[str, int]],
+                     built_by: dict[int, str]) -> None:
     """Build what the module body did not: entry points first (classes and factory functions no
     other definition uses), then, as a fallback, helpers that nothing reached.
 
@@ -182,13 +185,14 @@ def _build_unreached(interp: Interpreter, unanalysed: list[tuple[str, int]], bui
     ``built_by`` receives, for each value built here (by id), the name of the definition built."""
     interp.entry_configs = {}
     try:
-        _build_entry_points(interp, unanalysed, built_by)
+        _build_entry_points(interp, index.used_in_definitions, unanalysed, built_by)
     finally:
         interp.entry_configs = None
 
 
-def _build_entry_points(interp: Interpreter, unanalysed: list[tuple[str, int]], built_by: dict[int, str]) -> None:
-    used = _names_used_in_definitions(interp.tree)
+def _build_entry_points(interp: Interpreter, used: set[str], unanalysed: list[tuple[str, int]],
+                        built_by: dict[int, str]) -> None:
+    """``used``: names read inside function and class bodies (such definitions are helpers)."""
     deferred: list[tuple[Callable[[], object], str, int, str]] = []
     module_functions = {f.name for f in interp.functions}
     exhausted: set[str] = set()
@@ -283,17 +287,6 @@ def _guarded(action: Callable[[], object], interp: Interpreter, budget: int = PE
         for value in interp.built[built_before:]:
             built_by.setdefault(id(value), name)
     return True
-
-
-def _names_used_in_definitions(tree: ast.Module) -> set[str]:
-    """Names read inside function and class bodies: such functions/classes are helpers."""
-    used: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            # super(Net, self) inside Net does not make Net a helper.
-            used |= {inner.id for inner in ast.walk(node)
-                     if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load) and inner.id != node.name}
-    return used
 
 
 def _name_result(result: Value, name: str, factory: bool) -> None:
@@ -464,67 +457,35 @@ def _infer_input(path: list[Node]) -> InputHint | None:
     return None
 
 
-# Gradient-clipping calls by their unambiguous names (tf.clip_by_value is left to the interpreter:
-# on a model's tensor it bounds an activation).
-_GRADIENT_CLIP_NAMES = frozenset(
-    {"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grad_value", "clip_by_global_norm", "clip_by_norm"}
-)
-
-
-def _unevaluated_clipping(tree: ast.Module) -> list[Span]:
-    """Clipping in code the interpreter did not run (a comprehension over gradients it cannot list,
-    ``[tf.clip_by_norm(g, 1.0) for g in grads]``; a branch it could not decide), and gradients
-    clamped by hand (``p.grad.data.clamp_(-1, 1)``). Missing one would make GRD007 cry wolf."""
-    found: list[Span] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in _GRADIENT_CLIP_NAMES:
-            found.append(span_of(node))
-        elif (
-            name in ("clamp_", "clamp", "clip_")
-            and isinstance(func, ast.Attribute)
-            and any(isinstance(sub, ast.Attribute) and sub.attr == "grad" for sub in ast.walk(func.value))
-        ):
-            found.append(span_of(node))
-    # [tf.clip_by_value(g, -1, 1) for g in grads]: clip_by_value of each item of a list, the way
-    # gradient lists are clipped (a model's tensor is clipped whole).
-    for comp in ast.walk(tree):
-        if isinstance(comp, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
-            items = {n.id for gen in comp.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
-            for call in ast.walk(comp.elt):
-                if (
-                    isinstance(call, ast.Call)
-                    and isinstance(call.func, ast.Attribute)
-                    and call.func.attr == "clip_by_value"
-                    and call.args
-                    and isinstance(call.args[0], ast.Name)
-                    and call.args[0].id in items
-                ):
-                    found.append(span_of(call))
-    return found
-
-
 class _ModuleFacts:
     """What the dynamic check needs to know about the module's top level, computed in one pass
-    (per-model scans were quadratic on generated files with thousands of models)."""
+    (per-model scans were quadratic on generated files with thousands of models), and only when a
+    model bound to a module-level name asks for it."""
 
-    def __init__(self, tree: ast.Module, training: TrainingFacts | None = None) -> None:
+    def __init__(self, tree: ast.Module, index: SyntaxIndex, training: TrainingFacts | None = None) -> None:
         self.tree = tree
         self.class_names = {s.name for s in tree.body if isinstance(s, ast.ClassDef)}
-        self.building_line: dict[str, int] = {}
-        trained = _training_lines(training) if training is not None else []
-        frozen: set[str] = set()  # names a training statement (fit/compile) has touched
-        for stmt in tree.body:
-            names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-            if _is_training_statement(stmt) or _holds_training(stmt, trained):
-                frozen |= names
-                continue
-            end = stmt.end_lineno or stmt.lineno
-            for name in names - frozen:
-                self.building_line[name] = end
+        self._index = index
+        # The training lines as they are now: describing models runs their forward(), which must not
+        # change what counts as training code.
+        self._trained = _training_lines(training) if training is not None else []
+        self._building_line: dict[str, int] | None = None
+
+    @property
+    def building_line(self) -> dict[str, int]:
+        """Name -> last line of the top-level statements that build it (up to the first training
+        statement, fit/compile, that touches it)."""
+        if self._building_line is None:
+            self._building_line = {}
+            frozen: set[str] = set()  # names a training statement (fit/compile) has touched
+            for stmt, names in zip(self.tree.body, self._index.statement_names, strict=True):
+                if _is_training_statement(stmt) or _holds_training(stmt, self._trained):
+                    frozen |= names
+                    continue
+                end = stmt.end_lineno or stmt.lineno
+                for name in names - frozen:
+                    self._building_line[name] = end
+        return self._building_line
 
 
 def _training_lines(training: TrainingFacts) -> list[int]:

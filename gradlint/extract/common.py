@@ -72,10 +72,19 @@ def _local_span(node: ast.AST) -> Span:
     return Span(line, col, getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or col)
 
 
+def unparsed(node: ast.AST) -> str:
+    """``ast.unparse(node)``, kept on the node: the interpreter evaluates the same call once per
+    model built from it (a model zoo's init helper, thousands of times per file)."""
+    text = node.__dict__.get("_gradlint_unparsed")
+    if text is None:
+        text = node.__dict__["_gradlint_unparsed"] = ast.unparse(node)
+    return text
+
+
 def source_text(node: ast.AST, limit: int = 48) -> str:
     """The expression as written, shortened, to say which call an UNKNOWN came from."""
     try:
-        text = ast.unparse(node)
+        text = unparsed(node)
     except (ValueError, TypeError, RecursionError):
         return "?"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -35,6 +35,7 @@ from gradlint.extract.state import (
     ContinueSignal,
     ReturnSignal,
     Scope,
+    dispatch_table,
 )
 from gradlint.extract.values import (
     UNKNOWN,
@@ -90,10 +91,10 @@ class ExpressionsMixin(Core):
 
     def eval(self, node: ast.expr, scope: Scope) -> Value:
         self.tick()
-        method = getattr(self, "eval_" + type(node).__name__, None)
+        method = dispatch_table(type(self), "eval_").get(type(node))
         if method is None:
             return UNKNOWN
-        return method(node, scope)
+        return method(self, node, scope)  # type: ignore[no-any-return]
 
     def eval_Constant(self, node: ast.Constant, scope: Scope) -> Value:
         return Const(node.value)

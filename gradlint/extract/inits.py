@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import math
 
-from gradlint.extract.common import span_of
+from gradlint.extract.common import span_of, unparsed
 from gradlint.extract.values import UNKNOWN, Const, ParamV, TensorConstV, Value
 from gradlint.gradflow import torch_gain
 from gradlint.model import Init
@@ -42,7 +42,7 @@ def written_as(node: ast.AST, limit: int = 100) -> str | None:
                   else node.args) + [k.value for k in node.keywords]
     if not all(_literal(v) for v in values):
         return None  # `std=scale`: the numbers (Init.params) say more than the names
-    text = ast.unparse(node)
+    text = unparsed(node)
     return text if len(text) <= limit else None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
+from typing import Any
 
 from gradlint.extract.values import LazyV, Value
 
@@ -63,3 +65,27 @@ class Scope:
                 return scope.loader(name)
             scope = scope.parent
         return None
+
+
+_TABLES: dict[tuple[type, str], dict[type, Callable[..., Any]]] = {}
+
+
+def dispatch_table(cls: type, prefix: str) -> dict[type, Callable[..., Any]]:
+    """Syntax node class -> the method of ``cls`` named ``prefix + node class name`` (``eval_Call``).
+
+    Built once per interpreter class: ``getattr(self, "eval_" + type(node).__name__)`` built a
+    string and a bound method on every one of the ~10^6 expressions a cold lint of a model zoo
+    evaluates."""
+    key = (cls, prefix)
+    table = _TABLES.get(key)
+    if table is None:
+        table = {}
+        stack: list[type] = [ast.AST]
+        while stack:
+            node_class = stack.pop()
+            stack.extend(node_class.__subclasses__())
+            method = getattr(cls, prefix + node_class.__name__, None)
+            if method is not None:
+                table[node_class] = method
+        table = _TABLES.setdefault(key, table)
+    return table

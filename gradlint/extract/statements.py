@@ -23,6 +23,7 @@ from gradlint.extract.state import (
     ContinueSignal,
     ReturnSignal,
     Scope,
+    dispatch_table,
 )
 from gradlint.extract.values import (
     UNKNOWN,
@@ -59,9 +60,9 @@ class StatementsMixin(Core):
         self.tick()
         if stmt.lineno < FOREIGN_LINE_BASE:
             ANCHOR.stmt = stmt
-        method = getattr(self, "stmt_" + type(stmt).__name__, None)
+        method = dispatch_table(type(self), "stmt_").get(type(stmt))
         if method is not None:
-            method(stmt, scope)
+            method(self, stmt, scope)
 
     def stmt_Import(self, stmt: ast.Import, scope: Scope) -> None:
         for alias in stmt.names:
