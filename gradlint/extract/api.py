@@ -14,8 +14,8 @@ talks to its type checker through a shared API class.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from gradlint.extract.state import Scope
 from gradlint.extract.values import (
@@ -128,6 +128,9 @@ class Core(Interp, Protocol):
     called_functions: set[int]
     frameworks: Sequence[Framework]
     unrolled: int  # iterations of the enclosing loop nest run one by one (see state.MAX_UNROLLED)
+    # Syntax node class -> the ``eval_*`` / ``stmt_*`` method handling it (state.dispatch_table).
+    eval_methods: dict[type, Callable[..., Any]]
+    stmt_methods: dict[type, Callable[..., Any]]
 
     def enter_uncertain(self) -> None:
         ...

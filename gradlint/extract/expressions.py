@@ -35,7 +35,6 @@ from gradlint.extract.state import (
     ContinueSignal,
     ReturnSignal,
     Scope,
-    dispatch_table,
 )
 from gradlint.extract.values import (
     UNKNOWN,
@@ -91,7 +90,7 @@ class ExpressionsMixin(Core):
 
     def eval(self, node: ast.expr, scope: Scope) -> Value:
         self.tick()
-        method = dispatch_table(type(self), "eval_").get(type(node))
+        method = self.eval_methods.get(type(node))
         if method is None:
             return UNKNOWN
         return method(self, node, scope)  # type: ignore[no-any-return]

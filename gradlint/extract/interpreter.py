@@ -33,6 +33,7 @@ from gradlint.extract.state import (
     ContinueSignal,
     ReturnSignal,
     Scope,
+    dispatch_table,
 )
 from gradlint.extract.statements import StatementsMixin
 from gradlint.extract.values import UNKNOWN, ClassInfo, Frame, FunctionV, Value, next_serial
@@ -46,6 +47,8 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
                  frameworks: Sequence[Framework] = FRAMEWORKS, path: str | None = None,
                  roots: tuple[str, ...] = ()) -> None:
         self.tree = tree
+        self.eval_methods = dispatch_table(type(self), "eval_")
+        self.stmt_methods = dispatch_table(type(self), "stmt_")
         self.budget = budget  # per root model; reset by the caller for each root
         self.file_budget = file_budget  # all roots together: a huge file cannot take minutes
         self.frameworks = frameworks

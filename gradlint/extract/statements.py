@@ -23,7 +23,6 @@ from gradlint.extract.state import (
     ContinueSignal,
     ReturnSignal,
     Scope,
-    dispatch_table,
 )
 from gradlint.extract.values import (
     UNKNOWN,
@@ -60,7 +59,7 @@ class StatementsMixin(Core):
         self.tick()
         if stmt.lineno < FOREIGN_LINE_BASE:
             ANCHOR.stmt = stmt
-        method = dispatch_table(type(self), "stmt_").get(type(stmt))
+        method = self.stmt_methods.get(type(stmt))
         if method is not None:
             method(self, stmt, scope)
 
