@@ -32,7 +32,7 @@ import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gradlint.extract import catalog, common
+from gradlint.extract import common
 from gradlint.extract.api import AttributedV, Core, Interp
 from gradlint.extract.state import BreakSignal, ContinueSignal, ReturnSignal, Scope
 from gradlint.extract.values import (
@@ -330,6 +330,7 @@ def imports_project_module(path: str, data: bytes, roots: tuple[str, ...] = ()) 
 _OPAQUE_BUILTINS = frozenset({"__import__", "eval", "exec", "compile", "globals", "locals", "vars", "open",
                               "input", "breakpoint", "memoryview"})
 _SAFE_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_")) - _OPAQUE_BUILTINS
+_PYTHON_BUILTINS = frozenset(dir(builtins))
 # Standard-library modules through which a function could import or run anything.
 _OPAQUE_STDLIB = frozenset({"importlib", "builtins", "runpy", "pickle", "copyreg", "ctypes", "types", "pkgutil",
                             "code", "codeop", "multiprocessing", "subprocess", "marshal", "sys", "inspect"})
@@ -713,7 +714,9 @@ class ProjectView:
         return True
 
     def star_lookup(self, scope: Scope, name: str) -> Value | None:
-        if name in catalog.BUILTIN_NAMES or name.startswith("__"):
+        # A star import is not read for a builtin's name (``globals()["__file__"]`` in a package
+        # __init__ star-importing its modules would parse every one of them): no module exports one.
+        if name in _PYTHON_BUILTINS or name.startswith("__"):
             return None
         for target in reversed(self._stars.get(id(scope), ())):  # the last star import wins
             foreign = self._module(target.path, target.dotted)
