@@ -34,6 +34,7 @@ from gradlint.extract.values import (
     FunctionalModelV,
     FunctionV,
     InstanceV,
+    ItemList,
     LayerObj,
     ListV,
     ParamV,
@@ -519,11 +520,10 @@ def _tag_configuration(
 
 
 def _model_state(core: Core) -> tuple[int, int, int]:
-    """(training facts recorded, models built, items in built containers) — what an iteration changes."""
+    """(training facts recorded, models built, items ever added to containers) — what an iteration changes."""
     facts = core.facts
     recorded = len(facts.model_calls) + len(facts.backwards) + len(facts.steps) + len(facts.fits)
-    items = sum(len(v.items) for v in core.built if isinstance(v, ContainerV))
-    return recorded, len(core.built), items
+    return recorded, len(core.built), ItemList.added
 
 
 def _trained_only(core: Core, before: tuple[int, int, int]) -> bool:

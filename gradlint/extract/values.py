@@ -29,6 +29,34 @@ def next_serial() -> int:
     return next(_serials)
 
 
+class ItemList(list[Value]):
+    """The items of a built container (``nn.Sequential``, ``ModuleList``, Keras ``Sequential``).
+
+    It counts every item added to any container (``ItemList.added``), so that a loop can tell
+    whether an iteration grew a model without summing the sizes of every container built so far
+    (which made a file of deep networks quadratic)."""
+
+    __slots__ = ()
+    added = 0
+
+    def append(self, value: Value) -> None:
+        ItemList.added += 1
+        super().append(value)
+
+    def insert(self, index: Any, value: Value) -> None:
+        ItemList.added += 1
+        super().insert(index, value)
+
+    def extend(self, values: Iterable[Value]) -> None:
+        before = len(self)
+        super().extend(values)
+        ItemList.added += len(self) - before
+
+    def __iadd__(self, values: Iterable[Value]) -> ItemList:  # type: ignore[override,misc]
+        self.extend(values)
+        return self
+
+
 class UnknownV(Value):
     """Something the interpreter cannot know (config objects, imports from other modules).
 
@@ -120,6 +148,10 @@ class ContainerV(Value):
     serial: int = field(default_factory=next_serial)
     factory: str | None = None  # the module-level function that builds it with default arguments
     configuration: Configuration | None = None  # the configuration-loop iteration that built it
+
+    def __post_init__(self) -> None:
+        if type(self.items) is not ItemList:
+            self.items = ItemList(self.items)
 
 
 @dataclass(eq=False)
