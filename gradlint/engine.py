@@ -596,7 +596,9 @@ def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None
     ``on_progress(done, total)`` is called after each file."""
     files, problems = discover(paths, config.exclude, config.project_root)
     if not config.search_roots:
-        roots = tuple(os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".") for p in paths)
+        # once each: pre-commit passes every changed file, often hundreds in a few directories
+        roots = tuple(dict.fromkeys(os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".")
+                                    for p in paths))
         config = replace(config, search_roots=roots)
     for problem in problems:
         yield FileResult(problem.path, [problem])

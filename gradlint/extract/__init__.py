@@ -478,7 +478,7 @@ class _ModuleFacts:
         if self._building_line is None:
             self._building_line = {}
             frozen: set[str] = set()  # names a training statement (fit/compile) has touched
-            for stmt, names in zip(self.tree.body, self._index.statement_names, strict=True):
+            for stmt, names in zip(self.tree.body, self._index.statement_names(), strict=True):
                 if _is_training_statement(stmt) or _holds_training(stmt, self._trained):
                     frozen |= names
                     continue

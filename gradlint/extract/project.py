@@ -111,6 +111,7 @@ class ProjectFiles:
         self._found: dict[tuple[str, str], str | None] = {}
         self._roots: dict[str, str | None] = {}
         self._isdir: dict[str, bool] = {}
+        self._import_roots: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def forget_lookups(self) -> None:
         """Drop what was found (or not) on disk; parsed modules stay, re-read when their size or
@@ -119,6 +120,7 @@ class ProjectFiles:
         self._found.clear()
         self._roots.clear()
         self._isdir.clear()
+        self._import_roots.clear()
 
     def isdir(self, path: str) -> bool:
         found = self._isdir.get(path)
@@ -139,6 +141,20 @@ class ProjectFiles:
                 parent = os.path.dirname(directory)
                 found = self.project_root(parent) if parent != directory else None
         self._roots[directory] = found
+        return found
+
+    def import_root(self, directory: str, roots: tuple[str, ...]) -> str:
+        """See the module function ``import_root``; memoized, as every import of a file asks (and
+        pre-commit passes hundreds of ``roots``)."""
+        key = (directory, roots)
+        found = self._import_roots.get(key)
+        if found is None:
+            found = self.project_root(directory)
+            if found is None:
+                given = [os.path.abspath(r) for r in roots]
+                inside = [r for r in given if directory == r or directory.startswith(r.rstrip(os.sep) + os.sep)]
+                found = max(inside, key=len) if inside else directory
+            self._import_roots[key] = found
         return found
 
     def module_file(self, base: str, dotted: str) -> str | None:
@@ -177,13 +193,7 @@ FILES = ProjectFiles()
 def import_root(path: str, roots: tuple[str, ...] = ()) -> str:
     """The directory imports of ``path`` resolve within: its project root, else the longest of
     ``roots`` holding it, else its own directory."""
-    directory = os.path.dirname(os.path.abspath(path))
-    root = FILES.project_root(directory)
-    if root is not None:
-        return root
-    given = [os.path.abspath(r) for r in roots]
-    inside = [r for r in given if directory == r or directory.startswith(r.rstrip(os.sep) + os.sep)]
-    return max(inside, key=len) if inside else directory
+    return FILES.import_root(os.path.dirname(os.path.abspath(path)), roots)
 
 
 def _parse(text: str, path: str) -> ast.Module:

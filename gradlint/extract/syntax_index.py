@@ -27,19 +27,36 @@ _CALL = ast.Call
 _LOAD = ast.Load
 
 
+# Fields that never hold a syntax node (names, operators' contexts, flags); a Constant's value is
+# data. Skipping them makes a walk visit only what can hold a Name or a Call.
+_SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "name", "arg", "asname", "module", "level", "kind", "type_comment",
+                            "conversion", "is_async", "simple", "names", "tag", "n", "s"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        skip = _SCALAR_FIELDS | ({"value"} if kind in (ast.Constant, ast.MatchSingleton) else set())
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in skip)  # type: ignore[attr-defined]
+    return fields
+
+
 def iter_nodes(root: ast.AST) -> Iterator[ast.AST]:
-    """Every node under ``root`` (itself included), in no particular order: ``ast.walk`` without
-    its per-node generators. Expression contexts (``Load``/``Store``) are skipped."""
-    stack = [root]
+    """The nodes under ``root`` (itself included) that can hold a Name or a Call, in no particular
+    order: ``ast.walk`` without its per-node generators, expression contexts or aliases."""
+    stack: list[object] = [root]
     pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
         node = pop()
+        if not isinstance(node, _AST):
+            continue  # None in Dict.keys
         yield node
-        for name in node._fields:
+        for name in _child_fields(type(node)):
             value = getattr(node, name, None)
             if type(value) is list:
-                extend(v for v in value if isinstance(v, _AST))
-            elif isinstance(value, _AST) and not isinstance(value, ast.expr_context):
+                extend(value)
+            elif value is not None:
                 push(value)
 
 
@@ -50,20 +67,16 @@ class SyntaxIndex:
         # Names read inside function and class bodies (such definitions are helpers); super(Net, self)
         # inside Net does not make Net a helper.
         self.used_in_definitions: set[str] = set()
-        # Per top-level statement: every name it mentions (loads and stores).
-        self.statement_names: list[set[str]] = []
         self._clip_candidates: list[ast.Call] = []
         self._clip_by_value = False
+        used = self.used_in_definitions
         for stmt in tree.body:
-            names: set[str] = set()
             own = stmt.name if isinstance(stmt, _DEFINITIONS) else None
             for node in iter_nodes(stmt):
                 kind = type(node)
                 if kind is _NAME:
-                    ident = node.id  # type: ignore[attr-defined]
-                    names.add(ident)
-                    if own is not None and ident != own and type(node.ctx) is _LOAD:  # type: ignore[attr-defined]
-                        self.used_in_definitions.add(ident)
+                    if own is not None and node.id != own and type(node.ctx) is _LOAD:  # type: ignore[attr-defined]
+                        used.add(node.id)  # type: ignore[attr-defined]
                 elif kind is _CALL:
                     func = node.func  # type: ignore[attr-defined]
                     leaf = func.attr if type(func) is ast.Attribute else func.id if type(func) is _NAME else ""
@@ -71,8 +84,17 @@ class SyntaxIndex:
                         self._clip_candidates.append(node)  # type: ignore[arg-type]
                     elif leaf == "clip_by_value":
                         self._clip_by_value = True
-            self.statement_names.append(names)
         self._tree = tree
+        self._statement_names: list[set[str]] | None = None
+
+    def statement_names(self) -> list[set[str]]:
+        """Per top-level statement: every name it mentions (loads and stores)."""
+        if self._statement_names is None:
+            self._statement_names = [
+                {n.id for n in iter_nodes(stmt) if type(n) is _NAME}  # type: ignore[attr-defined]
+                for stmt in self._tree.body
+            ]
+        return self._statement_names
 
     def unevaluated_clipping(self) -> list[Span]:
         """Clipping in code the interpreter did not run (a comprehension over gradients it cannot
