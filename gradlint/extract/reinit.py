@@ -30,6 +30,36 @@ from gradlint.model import Init
 
 Hook = ast.FunctionDef | ast.AsyncFunctionDef
 
+# The constructor and the methods a framework runs a model through are no hooks (and the
+# interpreter runs all of them: reading their bodies would cost more than anything else here).
+_NOT_HOOKS = frozenset({"__init__", "forward", "call", "__call__", "build"})
+# Fields that hold no syntax node: skipping them makes a walk visit only what can hold a name.
+_SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "name", "arg", "asname", "module", "level", "kind", "type_comment",
+                            "conversion", "is_async", "simple", "names", "tag", "n", "s", "value"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _nodes(root: ast.AST) -> Iterable[ast.AST]:
+    """The nodes under ``root``, in no particular order: ``ast.walk`` without its per-node
+    generators, or expression contexts."""
+    stack: list[object] = [root]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, ast.AST):
+            continue
+        yield node
+        kind = type(node)
+        fields = _CHILD_FIELDS.get(kind)
+        if fields is None:  # `value` is a child everywhere but in a Constant
+            skip = _SCALAR_FIELDS - ({"value"} if kind is not ast.Constant else set())
+            fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in skip)
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                stack.extend(value)
+            elif value is not None:
+                stack.append(value)
+
 
 def _is_hook(method: Hook) -> bool:
     """A re-initialisation hook: a method taking a module that dispatches on its type
@@ -39,11 +69,11 @@ def _is_hook(method: Hook) -> bool:
     nn.Parameter(...)``). A ``forward`` that checks ``isinstance(cache, ...)`` and calls
     ``cache.update(...)`` is no hook."""
     params = [a.arg for a in method.args.posonlyargs + method.args.args][1:]  # after self
-    if not params:
+    if not params or method.name in _NOT_HOOKS:
         return False
     dispatched: set[str] = set()
     written: set[str] = set()
-    for node in ast.walk(method):
+    for node in _nodes(method):
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name) and func.id == "isinstance" and node.args \
@@ -108,7 +138,11 @@ class _Hooks:
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
         self.is_hook: dict[int, bool] = {}
-        self.governed: dict[str, Found] | None = None
+        # governing(): the definitions reached from hooked classes, and what is left to search.
+        self.governed: dict[str, Found] = {}
+        self.frontier: list[tuple[str, Found]] | None = None
+        self.expanded: set[str] = set()
+        self.definitions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef] = {}
 
     def hook(self, method: Hook) -> bool:
         known = self.is_hook.get(id(method))
@@ -131,37 +165,36 @@ class _Hooks:
 
     def governing(self, name: str) -> Found | None:
         """The hook of a class of this file that (transitively) names the definition ``name`` --
-        in the real program the definition lives inside that class's modules."""
-        if self.governed is None:
-            self.governed = self._governed()
+        in the real program the definition lives inside that class's modules. A search from the
+        hooked classes through the definitions they name, taken only as far as the question needs."""
+        if self.frontier is None:
+            self.definitions = {node.name: node for node in self.interp.tree.body
+                                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+            self.frontier = []
+            for info in self.interp.classes:
+                found = self.of_class(info, run_counts=True)
+                if found is not None:
+                    self.frontier.append((info.name, found))
+            self.expanded = {name for name, _ in self.frontier}
+        while name not in self.governed and self.frontier:
+            current, found = self.frontier.pop()
+            node = self.definitions.get(current)
+            for used in _names_read(node) if node is not None else ():
+                self.governed.setdefault(used, found)
+                if used not in self.expanded:
+                    self.expanded.add(used)
+                    self.frontier.append((used, found))
         return self.governed.get(name)
 
-    def _governed(self) -> dict[str, Found]:
-        definitions = {node.name: node for node in self.interp.tree.body
-                       if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-        names: dict[str, set[str]] = {}
-        governed: dict[str, Found] = {}
-        for info in self.interp.classes:
-            found = self.of_class(info, run_counts=True)
-            if found is None:
-                continue
-            stack = [info.name]
-            reached = {info.name}
-            while stack:
-                current = stack.pop()
-                if current not in names:
-                    names[current] = _names_read(definitions[current]) if current in definitions else set()
-                for used in names[current] - reached:
-                    reached.add(used)
-                    stack.append(used)
-                    governed.setdefault(used, found)
-        return governed
 
-
-def _names_read(node: ast.AST) -> set[str]:
-    own = getattr(node, "name", None)
-    return {inner.id for inner in ast.walk(node)
-            if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load) and inner.id != own}
+def _names_read(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> set[str]:
+    """Names a definition reads, but in the methods a model is run through: what a forward names
+    it calls, not a module it holds."""
+    roots: list[ast.AST] = [node] if not isinstance(node, ast.ClassDef) else \
+        [item for item in node.body if not (isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                            and item.name in _NOT_HOOKS - {"__init__", "build"})]
+    return {inner.id for root in roots for inner in _nodes(root)
+            if type(inner) is ast.Name and type(inner.ctx) is ast.Load and inner.id != node.name}
 
 
 def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[int, str]) -> None:
