@@ -34,10 +34,18 @@ def make_init(scheme: str, names: tuple[str, ...], args: list[Value], kwargs: di
     return Init(scheme, params, span_of(node), written_as(node))
 
 
-def written_as(node: ast.AST, limit: int = 100) -> str | None:
-    """A call as the source writes it (normalized by ``ast.unparse``), for messages."""
+def written_as(node: ast.AST) -> str | None:
+    """A call as the source writes it (normalized by ``ast.unparse``), for messages; kept on the
+    node (a model zoo's init helper runs once per layer built)."""
     if not isinstance(node, ast.Call):
         return None
+    memo = node.__dict__
+    if "_gradlint_written_as" not in memo:
+        memo["_gradlint_written_as"] = _written_as(node)
+    return memo["_gradlint_written_as"]  # type: ignore[no-any-return]
+
+
+def _written_as(node: ast.Call, limit: int = 100) -> str | None:
     values = list(node.args[1:] if isinstance(node.func, ast.Attribute) and node.args and node.func.attr.endswith("_")
                   else node.args) + [k.value for k in node.keywords]
     if not all(_literal(v) for v in values):
