@@ -25,7 +25,11 @@ gradlint's own is left alone, and point ``--tools-bin`` (or ``GRADLINT_BENCH_TOO
 
 Options: ``--corpus NAME`` (repeatable; default all four), ``--external-corpus NAME`` (corpora
 TorchFix and Fixit run on; default timm/models and torchvision/models, ``all`` for every
-corpus; they take minutes each), ``--jobs N`` (default: CPU count), ``--json FILE``.
+corpus; they take minutes each), ``--jobs N`` (default: CPU count), ``--json FILE``,
+``--baseline-python PY`` (an interpreter with another gradlint installed, e.g. an older checkout's
+venv: its cold runs are timed in the same run). gradlint's bytecode is compiled before timing, as
+``pip install`` does (an editable install under PYTHONDONTWRITEBYTECODE=1 would compile every
+module at every start).
 """
 
 from __future__ import annotations
@@ -119,12 +123,26 @@ def time_libcst(files: list[Path]) -> tuple[float, int] | None:
 
 def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[bytes]]:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, env=env, cwd=ROOT)
     return time.perf_counter() - start, proc
 
 
-def gradlint_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gradlint", "--format", "json", *args]
+def gradlint_cmd(*args: str, python: str = sys.executable) -> list[str]:
+    return [python, "-m", "gradlint", "--format", "json", *args]
+
+
+def ensure_bytecode(python: str) -> str:
+    """Compile the bytecode of the gradlint that ``python`` imports, as ``pip install`` does: an
+    editable install (and PYTHONDONTWRITEBYTECODE=1) would otherwise compile every module on every
+    start, which no installed copy does. Returns the package directories compiled."""
+    where = subprocess.run(
+        [python, "-c", "import os, gradlint, gradlint.rules as r; print(os.path.dirname(gradlint.__file__)); "
+                       "print(os.path.dirname(r.__file__))"],
+        capture_output=True, text=True, cwd=tempfile.gettempdir(), timeout=120)
+    dirs = where.stdout.split()
+    if dirs:
+        subprocess.run([python, "-m", "compileall", "-q", *dirs], capture_output=True, timeout=600)
+    return ", ".join(dirs) or "?"
 
 
 def gradlint_env() -> dict[str, str]:
@@ -162,6 +180,12 @@ def tool_version(exe: str) -> str:
         return f"unknown ({exc})"
 
 
+def small_file_baseline(python: str, repeats: int = 7) -> float:
+    env = gradlint_env()
+    samples = [run_timed([python, "-m", "gradlint", "--no-cache", str(SMALL_FILE)], env)[0] for _ in range(repeats)]
+    return statistics.median(samples)
+
+
 def small_file_wall(repeats: int = 7) -> dict[str, float]:
     env = gradlint_env()
     out: dict[str, float] = {}
@@ -192,6 +216,52 @@ def fmt_x(value: float | None) -> str:
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
+
+
+def _render_baseline(rows: list[Row], small: dict[str, float], facts: dict[str, object]) -> list[str]:
+    out: list[str] = []
+    baselined = [r for r in rows if "baseline" in r.times]
+    if not baselined:
+        return out
+    out.append("\n## Against the baseline gradlint (same run)\n")
+    out.append(f"Baseline: {facts.get('baseline', '?')}\n")
+    out.append("| corpus | baseline cold | cold | cold / baseline | baseline cold / libcst | cold / libcst |")
+    out.append("|---|---|---|---|---|---|")
+    for row in baselined:
+        t = row.times
+        out.append("| " + " | ".join([row.corpus, fmt_s(t["baseline"]), fmt_s(t.get("cold")),
+                                       fmt_x(ratio(t.get("cold"), t["baseline"])),
+                                       fmt_x(ratio(t["baseline"], t.get("libcst"))),
+                                       fmt_x(ratio(t.get("cold"), t.get("libcst")))]) + " |")
+    if "baseline" in small:
+        one = small.get("python -m gradlint FILE (--no-cache)")
+        out.append(f"| one small file (--no-cache) | {small['baseline']:.3f} | "
+                   f"{fmt_s(one)} | {fmt_x(ratio(one, small['baseline']))} | | |")
+    return out
+
+
+def _render_issue12_targets(tm: Row | None, tr: Row | None, small: dict[str, float]) -> list[str]:
+    out: list[str] = []
+    out.append("\n## Issue 12 targets (2 cores)\n")
+    checks12 = []
+    if tm is not None:
+        r = ratio(tm.times.get("cold"), tm.times.get("libcst"))
+        if r is not None:
+            checks12.append(("timm/models cold ≤ 1.0 × libcst parse", f"{r:.2f}×", r <= 1.0))
+        if "warm" in tm.times:
+            checks12.append(("warm re-run ≤ 0.5 s (timm/models)", f"{tm.times['warm']:.2f} s", tm.times["warm"] <= 0.5))
+    one = small.get("python -m gradlint FILE (--no-cache)")
+    if one is not None:
+        checks12.append(("one small file ≤ 0.4 s end to end", f"{one:.2f} s", one <= 0.4))
+    if tr is not None:
+        r = ratio(tr.times.get("cold"), tr.times.get("ast"))
+        if r is not None:
+            checks12.append(("transformers/models cold ≤ 3 × serial ast.parse", f"{r:.2f}×", r <= 3.0))
+    out.append("| target | measured | met |")
+    out.append("|---|---|---|")
+    for name, value, ok in checks12:
+        out.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+    return out
 
 
 def render(rows: list[Row], small: dict[str, float], facts: dict[str, object]) -> str:
@@ -240,6 +310,9 @@ def render(rows: list[Row], small: dict[str, float], facts: dict[str, object]) -
     out.append("|---|---|")
     for key, value in small.items():
         out.append(f"| `{key}` | {value:.3f} |")
+    by_name = {r.corpus: r for r in rows}
+    tm = by_name.get("timm/models")
+    tr = by_name.get("transformers/models")
     out.append("\n## What gradlint found\n")
     for row in rows:
         cold = row.notes.get("cold")
@@ -247,10 +320,9 @@ def render(rows: list[Row], small: dict[str, float], facts: dict[str, object]) -
         for key in ("ast_errors", "libcst_errors", "torchfix_exit", "fixit_exit", "fixit_tail"):
             if key in row.notes:
                 out.append(f"  - {key}: {row.notes[key]}")
+    out.extend(_render_baseline(rows, small, facts))
+    out.extend(_render_issue12_targets(tm, tr, small))
     out.append("\n## Issue 6 targets (2 cores)\n")
-    by_name = {r.corpus: r for r in rows}
-    tm = by_name.get("timm/models")
-    tr = by_name.get("transformers/models")
     checks = []
     for row in rows + ([total] if len(rows) > 1 else []):
         r = ratio(row.times.get("cold"), row.times.get("libcst"))
@@ -284,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                         else DEFAULT_TOOLS, help="bin/ directory holding torchfix and fixit")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--baseline-python", help="an interpreter with another gradlint installed (an older "
+                        "checkout's venv): its cold runs are timed in the same run, for same-run ratios")
     args = parser.parse_args(argv)
 
     corpora = args.corpus or list(CORPORA)
@@ -311,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         "TorchFix": tool_version(torchfix) + f" ({torchfix})" if torchfix else "not installed",
         "Fixit": tool_version(fixit) + f" ({fixit})" if fixit else "not installed",
     }
+    facts["bytecode"] = "compiled before timing, as pip install does: " + ensure_bytecode(sys.executable)
+    if args.baseline_python:
+        facts["baseline"] = f"{args.baseline_python} ({ensure_bytecode(args.baseline_python)})"
     rows: list[Row] = []
     env = gradlint_env()
     for name in corpora:
@@ -344,6 +421,13 @@ def main(argv: list[str] | None = None) -> int:
         row.times["nocache"], proc = run_timed(gradlint_cmd("--no-cache", "--jobs", str(args.jobs), str(directory)),
                                                env)
         print(f"  gradlint --no-cache {row.times['nocache']:.2f} s", file=sys.stderr, flush=True)
+        if args.baseline_python:
+            with tempfile.TemporaryDirectory(prefix="gradlint-bench-cache-") as cache:
+                row.times["baseline"], proc = run_timed(
+                    gradlint_cmd("--cache-dir", cache, "--jobs", str(args.jobs), str(directory),
+                                 python=args.baseline_python), env)
+            row.notes["baseline"] = summarize_gradlint(proc)
+            print(f"  baseline cold  {row.times['baseline']:.2f} s", file=sys.stderr, flush=True)
         if name in external and torchfix:
             row.times["torchfix"], proc = run_timed([torchfix, "-j", str(args.jobs), str(directory)])
             row.notes["torchfix_exit"] = proc.returncode
@@ -362,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
 
     small = small_file_wall()
+    if args.baseline_python:
+        small["baseline"] = small_file_baseline(args.baseline_python)
     text = render(rows, small, facts)
     print(text)
     if args.json:
