@@ -347,7 +347,7 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
         if masked is text:
             raise
         tree = parse_source(masked, path)  # still invalid: the error past the IPython lines
-    result.diagnostics, result.models = lint_tree(tree, suppressions, path, config, result)
+    result.diagnostics, result.models = lint_tree(tree, suppressions, path, config, result, text)
     if result.diagnostics:
         to_characters = character_columns(text)  # ast's columns count UTF-8 bytes
         for diag in result.diagnostics:
@@ -392,9 +392,9 @@ def lint_virtual(source: VirtualSource, path: str, config: LintConfig) -> FileRe
     return result
 
 
-def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str,
-              config: LintConfig, sink: FileResult | None = None) -> tuple[list[Diagnostic], list[Model]]:
-    extraction = extract(tree, path=path if os.path.isfile(path) else None, roots=config.search_roots)
+def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str, config: LintConfig,
+              sink: FileResult | None = None, source: str | None = None) -> tuple[list[Diagnostic], list[Model]]:
+    extraction = extract(tree, path=path if os.path.isfile(path) else None, roots=config.search_roots, source=source)
     models = extraction.models
     if sink is not None:
         sink.opaque = extraction.opaque

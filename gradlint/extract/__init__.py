@@ -74,19 +74,21 @@ def extract_models(tree: ast.Module) -> list[Model]:
     return extract(tree).models
 
 
-def extract(tree: ast.Module, path: str | None = None, roots: tuple[str, ...] = ()) -> Extraction:
+def extract(tree: ast.Module, path: str | None = None, roots: tuple[str, ...] = (),
+            source: str | None = None) -> Extraction:
     """Root models and training facts of a module. With the file's ``path``, imports of its own
-    project (under its project root, or under one of ``roots``) are read and interpreted too."""
+    project (under its project root, or under one of ``roots``) are read and interpreted too.
+    ``source``, the module's text, only spares searches for what it does not spell."""
     ANCHOR.reset()
     interp = Interpreter(tree, budget=STATEMENT_BUDGET, file_budget=FILE_BUDGET, path=path, roots=roots)
     interp.deadline = time.process_time() + FILE_CPU_SECONDS
     try:
-        return _extract(interp, tree)
+        return _extract(interp, tree, source)
     finally:
         ANCHOR.reset()
 
 
-def _extract(interp: Interpreter, tree: ast.Module) -> Extraction:
+def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -> Extraction:
     unanalysed: list[tuple[str, int]] = []
     try:
         unanalysed.extend(interp.run_module(statement_budget=STATEMENT_BUDGET))
@@ -94,7 +96,7 @@ def _extract(interp: Interpreter, tree: ast.Module) -> Extraction:
         line = interp.statement_line
         unanalysed.append((f"the module body from line {line} on (the file's budget ran out there)", line))
     built_by: dict[int, str] = {}
-    index = SyntaxIndex(tree)
+    index = SyntaxIndex(tree, source)
     _build_unreached(interp, index, unanalysed, built_by)
     for framework in interp.frameworks:  # TensorFlow graphs become models once everything has run
         framework.finish(interp)
@@ -185,14 +187,15 @@ def _build_unreached(interp: Interpreter, index: SyntaxIndex, unanalysed: list[t
     ``built_by`` receives, for each value built here (by id), the name of the definition built."""
     interp.entry_configs = {}
     try:
-        _build_entry_points(interp, index.used_in_definitions, unanalysed, built_by)
+        _build_entry_points(interp, index, unanalysed, built_by)
     finally:
         interp.entry_configs = None
 
 
-def _build_entry_points(interp: Interpreter, used: set[str], unanalysed: list[tuple[str, int]],
+def _build_entry_points(interp: Interpreter, index: SyntaxIndex, unanalysed: list[tuple[str, int]],
                         built_by: dict[int, str]) -> None:
-    """``used``: names read inside function and class bodies (such definitions are helpers)."""
+    """``index.used_in_definitions``: names read inside function and class bodies (such
+    definitions are helpers), computed when a candidate asks."""
     deferred: list[tuple[Callable[[], object], str, int, str]] = []
     module_functions = {f.name for f in interp.functions}
     exhausted: set[str] = set()
@@ -204,7 +207,7 @@ def _build_entry_points(interp: Interpreter, used: set[str], unanalysed: list[tu
         for info in reversed(interp.classes):
             if info.framework is None or info.name in interp.instantiated_classes:
                 continue
-            if (info.name in used) != helpers and not helpers:
+            if not helpers and info.name in index.used_in_definitions:
                 continue
 
             def build_class(info: ClassInfo = info, follow: bool = True) -> object:
@@ -228,7 +231,7 @@ def _build_entry_points(interp: Interpreter, used: set[str], unanalysed: list[tu
         for func in interp.functions:
             if id(func.node) in interp.called_functions:
                 continue
-            if (func.name in used) != helpers and not helpers:
+            if not helpers and func.name in index.used_in_definitions:
                 continue
             builders = _called_names(func.node) & module_functions if exhausted else set()
             if builders and builders <= exhausted:

@@ -61,31 +61,29 @@ def iter_nodes(root: ast.AST) -> Iterator[ast.AST]:
 
 
 class SyntaxIndex:
-    """Computed once per linted module."""
+    """Computed once per linted module, each part on first use. With the module's ``source``, a
+    file that spells no clipping call (no ``clip_``, no ``clamp``) is not searched for one."""
 
-    def __init__(self, tree: ast.Module) -> None:
-        # Names read inside function and class bodies (such definitions are helpers); super(Net, self)
-        # inside Net does not make Net a helper.
-        self.used_in_definitions: set[str] = set()
-        self._clip_candidates: list[ast.Call] = []
-        self._clip_by_value = False
-        used = self.used_in_definitions
-        for stmt in tree.body:
-            own = stmt.name if isinstance(stmt, _DEFINITIONS) else None
-            for node in iter_nodes(stmt):
-                kind = type(node)
-                if kind is _NAME:
-                    if own is not None and node.id != own and type(node.ctx) is _LOAD:  # type: ignore[attr-defined]
-                        used.add(node.id)  # type: ignore[attr-defined]
-                elif kind is _CALL:
-                    func = node.func  # type: ignore[attr-defined]
-                    leaf = func.attr if type(func) is ast.Attribute else func.id if type(func) is _NAME else ""
-                    if leaf in GRADIENT_CLIP_NAMES or leaf in _CLAMPS:
-                        self._clip_candidates.append(node)  # type: ignore[arg-type]
-                    elif leaf == "clip_by_value":
-                        self._clip_by_value = True
+    def __init__(self, tree: ast.Module, source: str | None = None) -> None:
         self._tree = tree
+        self._may_clip = source is None or "clip_" in source or "clamp" in source
+        self._used: set[str] | None = None
         self._statement_names: list[set[str]] | None = None
+
+    @property
+    def used_in_definitions(self) -> set[str]:
+        """Names read inside function and class bodies (such definitions are helpers); super(Net,
+        self) inside Net does not make Net a helper."""
+        if self._used is None:
+            used: set[str] = set()
+            for stmt in self._tree.body:
+                if isinstance(stmt, _DEFINITIONS):
+                    own = stmt.name
+                    for node in iter_nodes(stmt):
+                        if type(node) is _NAME and node.id != own and type(node.ctx) is _LOAD:  # type: ignore[attr-defined]
+                            used.add(node.id)  # type: ignore[attr-defined]
+            self._used = used
+        return self._used
 
     def statement_names(self) -> list[set[str]]:
         """Per top-level statement: every name it mentions (loads and stores)."""
@@ -96,13 +94,30 @@ class SyntaxIndex:
             ]
         return self._statement_names
 
+    def _clip_calls(self) -> tuple[list[ast.Call], bool]:
+        """(calls named like a clipping or clamping function, whether clip_by_value is called)."""
+        candidates: list[ast.Call] = []
+        by_value = False
+        for node in iter_nodes(self._tree):
+            if type(node) is _CALL:
+                func = node.func  # type: ignore[attr-defined]
+                leaf = func.attr if type(func) is ast.Attribute else func.id if type(func) is _NAME else ""
+                if leaf in GRADIENT_CLIP_NAMES or leaf in _CLAMPS:
+                    candidates.append(node)  # type: ignore[arg-type]
+                elif leaf == "clip_by_value":
+                    by_value = True
+        return candidates, by_value
+
     def unevaluated_clipping(self) -> list[Span]:
         """Clipping in code the interpreter did not run (a comprehension over gradients it cannot
         list, ``[tf.clip_by_norm(g, 1.0) for g in grads]``; a branch it could not decide), and
         gradients clamped by hand (``p.grad.data.clamp_(-1, 1)``). Missing one would make GRD007
         cry wolf."""
         found: list[Span] = []
-        for node in self._clip_candidates:
+        if not self._may_clip:
+            return found
+        candidates, by_value = self._clip_calls()
+        for node in candidates:
             func = node.func
             leaf = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
             if leaf in GRADIENT_CLIP_NAMES:
@@ -111,7 +126,7 @@ class SyntaxIndex:
                 isinstance(sub, ast.Attribute) and sub.attr == "grad" for sub in iter_nodes(func.value)
             ):
                 found.append(span_of(node))
-        if not self._clip_by_value:
+        if not by_value:
             return _in_source_order(found)
         # [tf.clip_by_value(g, -1, 1) for g in grads]: clip_by_value of each item of a list, the
         # way gradient lists are clipped (a model's tensor is clipped whole).
