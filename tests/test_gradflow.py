@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -378,13 +377,14 @@ def test_exponential_overflow_is_flagged() -> None:
     assert not est.exact
 
 
-def test_speed_of_a_deep_smooth_chain() -> None:
-    """Runs in a pre-commit hook: 200 distinct GELU layers in well under a second."""
+def test_work_of_a_deep_smooth_chain_is_linear() -> None:
+    """Runs in a pre-commit hook: 200 distinct GELU layers cost one quadrature each, never one per
+    pair of layers (speed itself is measured by benchmarks/bench_static.py, not asserted here)."""
     gf._act_stats.cache_clear()
     gf._hermite.cache_clear()
-    t0 = time.perf_counter()
     estimate_chain([WeightLayer(1.0 + i * 1e-3, "gelu", 1e-3) for i in range(200)] + [WeightLayer(1.0)])
-    assert time.perf_counter() - t0 < 3.0
+    assert gf._act_stats.cache_info().misses <= 201
+    assert gf._hermite.cache_info().misses <= 200
 
 
 def test_module_is_stdlib_only() -> None:
