@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import run_cli
 
-from gradlint.engine import LintConfig, lint_file, lint_source
+from gradlint.engine import FileResult, LintConfig, lint_file, lint_source
 from gradlint.model import Layer, Model, Node, Residual
 
 LAYERS = """
@@ -239,8 +239,8 @@ class Net(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg.width) for _ in range(cfg.depth)])
 {apply}
     def _init_weights(self, module):
-        if isinstance(module, nn.Linear):
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        if isinstance(module, {kind}):
+            {init}(module.weight)
 
     def forward(self, x):
         for block in self.blocks:
@@ -248,15 +248,40 @@ class Net(nn.Module):
         return x
 """
 
+APPLY = "        self.apply(self._init_weights)\n"
 
-def test_a_helper_built_on_its_own_takes_its_users_hook_into_account() -> None:
-    """Block is built on its own (Net's depth comes from a config). Net applies its hook, which
-    rewrites Block's zeros in the real program: Block's init is unknown. When Net never applies
-    it, Block's zeros are what the program runs with."""
-    applied = lint_source(FALLBACK.format(apply="        self.apply(self._init_weights)\n"), "net.py")
-    assert [d.code for d in applied.diagnostics if d.code.startswith("GRD0")] == []
-    dead = lint_source(FALLBACK.format(apply=""), "net.py")
-    assert [d.code for d in dead.diagnostics if d.code.startswith("GRD0")] == ["GRD002"]
+
+def fallback(apply: str = APPLY, kind: str = "nn.Linear", init: str = "nn.init.kaiming_normal_") -> FileResult:
+    return lint_source(FALLBACK.format(apply=apply, kind=kind, init=init), "net.py")
+
+
+def codes(result: FileResult) -> list[str]:
+    return [d.code for d in result.diagnostics if d.code.startswith("GRD0")]
+
+
+def test_a_helper_built_on_its_own_gets_the_hook_its_user_applies() -> None:
+    """Block is built on its own (Net's depth comes from a config). Net applies its hook, which in
+    the real program reaches Block's layers too: it is replayed on them, and judged by what it
+    writes. When Net never applies it, Block's zeros are what the program runs with."""
+    applied = fallback()
+    assert codes(applied) == []
+    block = next(m for m in applied.models if m.name == "Block")
+    assert [layer.weight_init.scheme for layer in layers(block.path)
+            if layer.weight_init is not None] == ["kaiming_normal"] * 2
+    assert codes(fallback(init="nn.init.zeros_")) == ["GRD002"]  # the hook itself zeroes them
+    assert codes(fallback(kind="nn.Conv2d")) == ["GRD002"]  # it rewrites no Linear
+    assert codes(fallback(apply="")) == ["GRD002"]  # never applied
+
+
+def test_a_hook_that_cannot_be_replayed_leaves_the_helper_unknown() -> None:
+    """Net's hierarchy has a base gradlint does not read: Net's hook ran, but the unread base may
+    apply more; Block's init is unknown, not its zeros."""
+    unread = FALLBACK.replace("class Net(nn.Module):", "class Net(nn.Module, ExternalMixin):")
+    result = lint_source("from elsewhere import ExternalMixin\n" + unread.format(
+        apply=APPLY, kind="nn.Linear", init="nn.init.kaiming_normal_"), "net.py")
+    assert codes(result) == []
+    block = next(m for m in result.models if m.name == "Block")
+    assert {layer.weight_init.scheme for layer in layers(block.path) if layer.weight_init is not None} == {"unknown"}
 
 
 DIRECT = """

@@ -13,6 +13,9 @@ guesses across. Two cases:
 - a helper built on its own as a fallback (``_build_unreached``: its users' layer count comes from
   a config) whose users -- the definitions naming it, transitively -- belong to such a hierarchy,
   or run such a hook: in the real program it lives inside them and their hook re-initialises it.
+  A hook the user ran, in a hierarchy read in full, is replayed on the helper's modules instead
+  (with the user's instance as ``self``), so its dispatch and what it writes are judged -- a hook
+  that zeroes them is still a bug; only one that cannot be replayed leaves them unknown.
 
 A hook defined but never applied in a hierarchy gradlint reads in full is dead code: the inits
 written in ``__init__`` stay, and a zero init there is still reported.
@@ -24,8 +27,8 @@ import ast
 from collections.abc import Iterable
 
 from gradlint.extract.common import FOREIGN_LINE_BASE, span_of
-from gradlint.extract.interpreter import Interpreter
-from gradlint.extract.values import ClassInfo, ClassV, DictV, InstanceV, LayerObj, ListV, ParamV, Ref, Value
+from gradlint.extract.interpreter import BudgetExceeded, Interpreter
+from gradlint.extract.values import BoundV, ClassInfo, ClassV, DictV, InstanceV, LayerObj, ListV, ParamV, Ref, Value
 from gradlint.model import Init
 
 Hook = ast.FunctionDef | ast.AsyncFunctionDef
@@ -127,7 +130,10 @@ def reads_every_base(interp: Interpreter, info: ClassInfo) -> bool:
     return True
 
 
-Found = tuple[ClassInfo, Hook]
+Found = tuple[ClassInfo, Hook]  # the class defining the hook, the hook
+Governing = tuple[ClassInfo, ClassInfo, Hook]  # the class whose hierarchy has it, then Found
+# Steps to replay a hook on a helper built on its own: as much as building one class in the first pass.
+REPLAY_BUDGET = 25_000
 
 
 class _Hooks:
@@ -139,8 +145,8 @@ class _Hooks:
         self.interp = interp
         self.is_hook: dict[int, bool] = {}
         # governing(): the definitions reached from hooked classes, and what is left to search.
-        self.governed: dict[str, Found] = {}
-        self.frontier: list[tuple[str, Found]] | None = None
+        self.governed: dict[str, Governing] = {}
+        self.frontier: list[tuple[str, Governing]] | None = None
         self.expanded: set[str] = set()
         self.definitions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef] = {}
 
@@ -163,27 +169,28 @@ class _Hooks:
                     return cls, method
         return None
 
-    def governing(self, name: str) -> Found | None:
+    def governing(self, name: str) -> Governing | None:
         """The hook of a class of this file that (transitively) names the definition ``name`` --
-        in the real program the definition lives inside that class's modules. A search from the
-        hooked classes through the definitions they name, taken only as far as the question needs."""
+        in the real program the definition lives inside that class's modules -- with that class.
+        A search from the hooked classes through the definitions they name, taken only as far as
+        the question needs."""
         if self.frontier is None:
             self.definitions = {node.name: node for node in self.interp.tree.body
                                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
             self.frontier = []
             for info in self.interp.classes:
-                found = self.of_class(info, run_counts=True)
-                if found is not None:
-                    self.frontier.append((info.name, found))
+                hooked = self.of_class(info, run_counts=True)
+                if hooked is not None:
+                    self.frontier.append((info.name, (info, *hooked)))
             self.expanded = {name for name, _ in self.frontier}
         while name not in self.governed and self.frontier:
-            current, found = self.frontier.pop()
+            current, governing = self.frontier.pop()
             node = self.definitions.get(current)
             for used in _names_read(node) if node is not None else ():
-                self.governed.setdefault(used, found)
+                self.governed.setdefault(used, governing)
                 if used not in self.expanded:
                     self.expanded.add(used)
-                    self.frontier.append((used, found))
+                    self.frontier.append((used, governing))
         return self.governed.get(name)
 
 
@@ -206,9 +213,36 @@ def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[i
         found = hooks.of_class(value.info, run_counts=False) if isinstance(value, InstanceV) else None
         name = fallback.get(id(value))
         if found is None and name is not None:
-            found = hooks.governing(name)
+            governing = hooks.governing(name)
+            if governing is not None:
+                user, cls, hook = governing
+                found = (cls, hook)
+                if _replay(interp, user, found, value):
+                    continue
         if found is not None:
             _forget_inits(interp, value, found)
+
+
+def _replay(interp: Interpreter, user: ClassInfo, via: Found, root: Value) -> bool:
+    """Apply the hook that ``user`` ran on its own modules (``self.apply(self._init_weights)``) to
+    a helper built on its own, as it reaches the helper in the real program: its isinstance
+    dispatch and what it writes are then read as for the user's other modules. Only when the
+    user's hierarchy is read in full (an unread base may do more) and an instance of it was built
+    (the hook's ``self``); False when it cannot be done within REPLAY_BUDGET steps."""
+    cls, hook = via
+    if id(hook) not in interp.called_functions or not reads_every_base(interp, user):
+        return False
+    owner = next((v for v in interp.built if isinstance(v, InstanceV) and v.info is user), None)
+    if owner is None:
+        return False
+    bound = BoundV(owner, interp.make_function(hook, cls.scope, cls))
+    interp.budget = REPLAY_BUDGET
+    try:
+        for module in interp.walk_modules(root):
+            interp.call(bound, [module], {}, hook)
+    except (BudgetExceeded, RecursionError):
+        return False
+    return True
 
 
 def _forget_inits(interp: Interpreter, root: Value, via: Found) -> None:
