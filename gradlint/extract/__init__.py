@@ -28,7 +28,7 @@ from gradlint.extract.values import (
     TensorV,
     Value,
 )
-from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual
+from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.training import TrainingFacts
 
 # Symbolic steps (~3-10 µs of CPU each, ~10 µs measured on 2 busy cores). Budgets are per
@@ -49,6 +49,13 @@ PER_ROOT_BUDGET = 150_000
 FILE_BUDGET = 1_500_000  # everything in one file: ~5-15 s of CPU at most
 FILE_CPU_SECONDS = 15.0  # extraction of one file, CPU time of this process (not wall clock)
 FACTORY_BUDGET = 100_000  # all the factory functions nothing in the file calls (a model zoo), together
+# A root whose forward cannot be described (a detector returning losses or detections) is checked
+# through its parts: the submodules that are models themselves, described on their own, descending
+# into those that are opaque too. Bounded per root: torchvision's Faster R-CNN needs depth 3
+# (FasterRCNN.rpn.head.conv) and 9 descriptions. Each part's description has its own budget
+# (PROBE_BUDGET, then PER_ROOT_BUDGET) within the file's.
+PART_DEPTH = 4
+PARTS_PER_ROOT = 48
 
 _TRAINING_CALLS = frozenset({"fit", "compile", "evaluate", "predict", "train_on_batch", "fit_generator", "save"})
 
@@ -110,28 +117,43 @@ def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -
 
     models: list[Model] = []
     opaque: list[Model] = []
+    opaque_roots: list[tuple[str, Value]] = []  # (name, value) of the roots that went to ``opaque``
     seen: set[int] = set()
     deferred: list[Value] = []
+
+    def describe_root(value: Value, budget: int) -> None:
+        before = len(opaque)
+        model = _describe(interp, value, module_names, factories, module_facts, opaque, budget)
+        if model is not None:
+            models.append(model)
+        elif len(opaque) > before:
+            opaque_roots.append((opaque[-1].name, value))
+
     # Two passes, as for builds: every root first within PROBE_BUDGET, then the costly ones.
     for value in interp.built:
         if id(value) in seen or getattr(value, "owned", True) or getattr(value, "abandoned", False):
             continue  # owned by another model; or built by a statement that ran out of budget
         seen.add(id(value))
         try:
-            model = _describe(interp, value, module_names, factories, module_facts, opaque, PROBE_BUDGET)
+            describe_root(value, PROBE_BUDGET)
         except _TooComplex:
             deferred.append(value)
-            continue
-        if model is not None:
-            models.append(model)
     for value in deferred:
         try:
-            model = _describe(interp, value, module_names, factories, module_facts, opaque, PER_ROOT_BUDGET)
+            describe_root(value, PER_ROOT_BUDGET)
         except _TooComplex as exc:
             unanalysed.append((exc.what, exc.line))
-            continue
-        if model is not None:
-            models.append(model)
+    models.sort(key=lambda m: (m.span.line, m.span.col))
+    models = _drop_duplicates(models)
+    parts = _describe_parts(interp, opaque_roots, module_names, factories, module_facts, unanalysed)
+    # A part is the same definition as a root (or another part) when it is built alike where it
+    # is defined, whatever it is called.
+    keys = {_definition_key(m) for m in models}
+    for part in parts:
+        key = _definition_key(part)
+        if key not in keys:
+            keys.add(key)
+            models.append(part)
     models.sort(key=lambda m: (m.span.line, m.span.col))
     facts = interp.facts
     for model in models:
@@ -141,7 +163,7 @@ def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -
     described = {(m.name, m.span.line) for m in models}
     opaque = [m for m in opaque if (m.name, m.span.line) not in described and m.symbol is not None]
     project = interp.project
-    return Extraction(_drop_duplicates(models), facts, unanalysed, _drop_duplicates(opaque),
+    return Extraction(models, facts, unanalysed, _drop_duplicates(opaque),
                       dict(project.dependencies) if project else {}, sorted(project.missing) if project else [])
 
 
@@ -420,6 +442,91 @@ def _describe_value(
     return model
 
 
+def _describe_parts(
+    interp: Interpreter,
+    roots: list[tuple[str, Value]],
+    module_names: dict[int, str],
+    factories: dict[int, str],
+    facts: _ModuleFacts,
+    unanalysed: list[tuple[str, int]],
+) -> list[Model]:
+    """The parts of opaque roots that are models themselves, each described as a model of its own
+    and named by its attribute path (``FasterRCNN.roi_heads.box_head``, ``Net.heads.0``), so that
+    what such a root owns is checked although its own forward cannot be. Parts that are opaque
+    too (or module lists/dicts) are descended into, up to PART_DEPTH levels and PARTS_PER_ROOT
+    descriptions per root. Two passes, as for roots: each part within PROBE_BUDGET, the costly
+    ones (and what they hold) after all others within PER_ROOT_BUDGET; what still runs out is
+    reported (GRD903)."""
+    models: list[Model] = []
+    seen: set[int] = {id(value) for _, value in roots}  # a part shared by two owners: described once
+    deferred: list[tuple[str, Value, int, list[int]]] = []
+
+    def visit(name: str, value: Value, depth: int, budget: int, left: list[int]) -> None:
+        # ``left``: the descriptions its root has left (shared by all its parts)
+        for attr, part in _parts_of(value):
+            if id(part) in seen:
+                continue
+            if left[0] <= 0:
+                return
+            seen.add(id(part))
+            left[0] -= 1
+            describe(f"{name}.{attr}", part, depth, budget, left)
+
+    def describe(name: str, part: Value, depth: int, budget: int, left: list[int]) -> None:
+        scratch: list[Model] = []
+        try:
+            model = _describe(interp, part, module_names, factories, facts, scratch, budget)
+        except _TooComplex as exc:
+            if budget < PER_ROOT_BUDGET:
+                deferred.append((name, part, depth, left))
+            else:
+                unanalysed.append((f"model {name}", exc.line))
+            return
+        if model is not None:
+            model.name = name
+            _keep_build_target_sound(model, part, facts)
+            models.append(model)
+        elif depth < PART_DEPTH and (scratch or isinstance(part, ContainerV)):
+            visit(name, part, depth + 1, budget, left)  # opaque as well, or a module list/dict
+
+    for name, value in roots:
+        visit(name, value, 1, PROBE_BUDGET, [PARTS_PER_ROOT])
+    for name, part, depth, left in deferred:  # grows no more: these run with PER_ROOT_BUDGET
+        describe(name, part, depth, PER_ROOT_BUDGET, left)
+    return models
+
+
+def _parts_of(value: Value) -> list[tuple[str, Value]]:
+    """The submodules of a model that could be models themselves, in attribute order, named as
+    ``named_modules()`` names them (``box_head``; ``0`` or a key for module list/dict items)."""
+    if isinstance(value, InstanceV):
+        items = list(value.attrs.items())
+    elif isinstance(value, ContainerV):
+        keys = value.keys if value.keys is not None and len(value.keys) == len(value.items) else None
+        items = list(zip(keys or [str(i) for i in range(len(value.items))], value.items, strict=True))
+    else:
+        return []
+    return [
+        (str(attr), part) for attr, part in items
+        if (isinstance(part, InstanceV) and part.info.framework is not None)
+        or (isinstance(part, ContainerV) and part.framework)
+    ]
+
+
+def _keep_build_target_sound(model: Model, part: Value, facts: _ModuleFacts) -> None:
+    """A part is built by its owner, with the arguments its owner passes: building its class on its
+    own (``TwoMLPHead()``) measures something else, unless the class takes no arguments at all. A
+    module-level variable or a factory holding the part builds it as it is."""
+    if model.build != "class" or not isinstance(part, InstanceV):
+        return
+    init = part.info.find_method("__init__")
+    # No __init__ of its own: dataclass fields, or a constructor of a class gradlint did not read.
+    arguments = init[1].args if init is not None else None
+    if arguments is None or len(arguments.posonlyargs) + len(arguments.args) > 1 or arguments.vararg \
+            or arguments.kwarg or arguments.kwonlyargs:
+        model.symbol = model.build = None
+
+
 def _as_tensor(result: Value) -> TensorV | None:
     """The main output of forward(): a tensor, or the deepest tensor of a tuple/list/dict."""
     return longest_tensor(result)
@@ -562,10 +669,24 @@ def _drop_duplicates(models: list[Model]) -> list[Model]:
     return out
 
 
+def _definition_key(model: Model) -> tuple[object, int, str | None]:
+    """Where a model is defined (a project module's line, not the call site its span is placed
+    at) and how it is built, whatever it is called."""
+    span = model.span
+    return (span.origin or (span.line, span.col), _signature(model.path),
+            model.configuration.label if model.configuration else None)
+
+
 def _signature(path: list[Node]) -> int:
-    return hash(
-        tuple((type(n).__name__, getattr(n, "op", ""), getattr(getattr(n, "span", None), "line", 0)) for n in path)
-    )
+    # A node of a project module is known by its own line (``origin``), not by the call site it is
+    # placed at.
+    return hash(tuple((type(n).__name__, getattr(n, "op", ""), _where(getattr(n, "span", None))) for n in path))
+
+
+def _where(span: Span | None) -> object:
+    if span is None:
+        return 0
+    return span.origin or span.line
 
 
 __all__ = ["Extraction", "extract", "extract_models"]
