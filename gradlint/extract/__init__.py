@@ -28,7 +28,7 @@ from gradlint.extract.values import (
     TensorV,
     Value,
 )
-from gradlint.model import InputHint, Layer, LayerKind, Model, Node, Residual, Span
+from gradlint.model import Init, InputHint, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.training import TrainingFacts
 
 # Symbolic steps (~3-10 µs of CPU each, ~10 µs measured on 2 busy cores). Budgets are per
@@ -669,12 +669,22 @@ def _drop_duplicates(models: list[Model]) -> list[Model]:
     return out
 
 
-def _definition_key(model: Model) -> tuple[object, int, str | None]:
+def _definition_key(model: Model) -> tuple[object, ...]:
     """Where a model is defined (a project module's line, not the call site its span is placed
-    at) and how it is built, whatever it is called."""
+    at) and how it is built -- its layers with their widths and inits: a part built twice with other
+    arguments (``Level(32)``, ``Level(64)``) is two models --, whatever it is called."""
     span = model.span
-    return (span.origin or (span.line, span.col), _signature(model.path),
+    layers = tuple(
+        (layer.op, _where(layer.span), layer.fan_in, layer.fan_out, layer.activation, layer.act_param,
+         _init_key(layer.weight_init), _init_key(layer.bias_init), layer.scale_value)
+        for layer in model.layers()
+    )
+    return (span.origin or (span.line, span.col), _signature(model.path), layers,
             model.configuration.label if model.configuration else None)
+
+
+def _init_key(init: Init | None) -> object:
+    return None if init is None else (init.scheme, tuple(sorted(init.params.items())))
 
 
 def _signature(path: list[Node]) -> int:
