@@ -28,6 +28,7 @@ from collections.abc import Iterable
 
 from gradlint.extract.common import FOREIGN_LINE_BASE, span_of
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
+from gradlint.extract.syntax_index import iter_nodes
 from gradlint.extract.values import BoundV, ClassInfo, ClassV, DictV, InstanceV, LayerObj, ListV, ParamV, Ref, Value
 from gradlint.model import Init
 
@@ -36,32 +37,6 @@ Hook = ast.FunctionDef | ast.AsyncFunctionDef
 # The constructor and the methods a framework runs a model through are no hooks (and the
 # interpreter runs all of them: reading their bodies would cost more than anything else here).
 _NOT_HOOKS = frozenset({"__init__", "forward", "call", "__call__", "build"})
-# Fields that hold no syntax node: skipping them makes a walk visit only what can hold a name.
-_SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "name", "arg", "asname", "module", "level", "kind", "type_comment",
-                            "conversion", "is_async", "simple", "names", "tag", "n", "s", "value"})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _nodes(root: ast.AST) -> Iterable[ast.AST]:
-    """The nodes under ``root``, in no particular order: ``ast.walk`` without its per-node
-    generators, or expression contexts."""
-    stack: list[object] = [root]
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, ast.AST):
-            continue
-        yield node
-        kind = type(node)
-        fields = _CHILD_FIELDS.get(kind)
-        if fields is None:  # `value` is a child everywhere but in a Constant
-            skip = _SCALAR_FIELDS - ({"value"} if kind is not ast.Constant else set())
-            fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in skip)
-        for name in fields:
-            value = getattr(node, name, None)
-            if type(value) is list:
-                stack.extend(value)
-            elif value is not None:
-                stack.append(value)
 
 
 def _is_hook(method: Hook) -> bool:
@@ -76,7 +51,7 @@ def _is_hook(method: Hook) -> bool:
         return False
     dispatched: set[str] = set()
     written: set[str] = set()
-    for node in _nodes(method):
+    for node in iter_nodes(method):
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name) and func.id == "isinstance" and node.args \
@@ -200,7 +175,7 @@ def _names_read(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> 
     roots: list[ast.AST] = [node] if not isinstance(node, ast.ClassDef) else \
         [item for item in node.body if not (isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
                                             and item.name in _NOT_HOOKS - {"__init__", "build"})]
-    return {inner.id for root in roots for inner in _nodes(root)
+    return {inner.id for root in roots for inner in iter_nodes(root)
             if type(inner) is ast.Name and type(inner.ctx) is ast.Load and inner.id != node.name}
 
 
