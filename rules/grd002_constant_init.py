@@ -121,6 +121,11 @@ constant — `nn.init.zeros_/ones_/constant_`, `.data.fill_()`, `.data.zero_()`,
 Not reported: biases; normalization weights; the output head; the last weight layer of a
 residual branch (Fixup, ReZero, `zero_init_residual`, adaLN-Zero and layer scale start a
 residual block as the identity on purpose); layers inside gating paths.
+
+An `_init_weights(self, module)` hook applied with `self.apply(...)` decides the init: what it
+writes is judged (a hook that zeroes hidden layers is reported). Zeros written before a hook
+gradlint cannot run — a pretrained model's `_init_weights`, applied by `post_init()` of a base
+class gradlint does not read — are an unknown init, not reported.
 """
     why_bad = """
 Units of a layer that start with identical weights compute identical outputs and receive
