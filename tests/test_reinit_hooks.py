@@ -314,3 +314,54 @@ def test_a_model_of_an_unread_base_with_a_hook_nothing_here_runs() -> None:
                                  for layer in layers(hooked.models[0].path) if layer.op == "Linear")
     bare = lint_source(DIRECT.format(hook=""), "clf.py")
     assert [d.code for d in bare.diagnostics if d.code.startswith("GRD0")] == ["GRD002"]
+
+
+FACTORY = """
+from torch import nn
+from transformers import PreTrainedModel
+
+from .layers import ScaledLinear
+
+
+def build_layer(config):
+    return nn.Sequential(
+        ScaledLinear(config.hidden_size, config.hidden_size),
+        nn.Tanh(),
+        ScaledLinear(config.hidden_size, config.hidden_size),
+        nn.Tanh(),
+        ScaledLinear(config.hidden_size, config.hidden_size),
+    )
+
+
+class TinyEncoder(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.layer = nn.ModuleList([build_layer(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, hidden_states):
+        for layer_module in self.layer:
+            hidden_states = layer_module(hidden_states)
+        return hidden_states
+
+
+class TinyPreTrainedModel(PreTrainedModel):
+{hook}
+
+class TinyModel(TinyPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.encoder = TinyEncoder(config)
+        self.post_init()
+
+    def forward(self, x):
+        return self.encoder(x)
+"""
+
+
+def test_a_helper_function_built_on_its_own_is_governed_like_a_class(tmp_path: Path) -> None:
+    """The layers come from a module-level builder the encoder calls once per configured layer."""
+    write(tmp_path, {"tiny/__init__.py": "", "tiny/layers.py": LAYERS,
+                     "tiny/modeling_tiny.py": FACTORY.format(hook=HOOK)})
+    assert lint(tmp_path / "tiny" / "modeling_tiny.py")[0] == []
+    write(tmp_path, {"tiny/modeling_tiny.py": FACTORY.format(hook="    pass\n")})
+    assert [code for code, _ in lint(tmp_path / "tiny" / "modeling_tiny.py")[0]] == ["GRD002"]
