@@ -76,6 +76,32 @@ def test_a_healthy_detector_head_is_quiet(tmp_path: Path) -> None:
     assert lint(tmp_path, src) == []
 
 
+def test_a_keras_model_returning_no_tensor_is_checked_through_its_layers(tmp_path: Path) -> None:
+    src = """
+import keras
+from keras import layers
+
+
+class Detector(keras.Model):
+    def __init__(self, num_classes=10, act="{act}"):
+        super().__init__()
+        self.head = keras.Sequential([layers.Dense(64, activation=act) for _ in range(12)]
+                                     + [layers.Dense(num_classes)])
+
+    def call(self, x):
+        return {{"labels": [int(v) for v in keras.ops.argmax(self.head(x), -1)]}}
+
+
+model = Detector()
+model.build((None, 64))
+"""
+    found = run(src.format(act="sigmoid"))
+    assert [(m.name, m.symbol) for m in found.opaque] == [("Detector", "model")]
+    assert [m.name for m in found.models] == ["Detector.head"]
+    assert lint(tmp_path, src.format(act="sigmoid")) == [("GRD001", 9, "Detector.head")]
+    assert lint(tmp_path, src.format(act="relu")) == []
+
+
 def test_parts_are_built_by_the_dynamic_check_only_as_they_are() -> None:
     """A part built with its owner's arguments cannot be built from its class on its own; a class
     that takes no arguments can; the opaque root keeps its own build target."""
