@@ -206,11 +206,17 @@ def test_the_descent_is_bounded_and_a_part_out_of_budget_is_reported(monkeypatch
                 return None
     """
     assert sorted(m.name for m in run(src).models) == ["Outer.inner.fc", "Outer.inner.leaf"]
+    assert run(src).unanalysed == []
+    cut = [("model Outer past its first 48 parts or 1 levels of parts (its forward could not be described)", 23)]
     monkeypatch.setattr(extraction, "PART_DEPTH", 1)
-    assert run(src).models == []  # Outer.inner is opaque and one level deep only
+    found = run(src)
+    assert found.models == []  # Outer.inner is opaque and one level deep only
+    assert found.unanalysed == cut
     monkeypatch.setattr(extraction, "PART_DEPTH", 4)
     monkeypatch.setattr(extraction, "PARTS_PER_ROOT", 2)  # Outer.inner, Outer.inner.leaf
-    assert [m.name for m in run(src).models] == ["Outer.inner.leaf"]
+    found = run(src)
+    assert [m.name for m in found.models] == ["Outer.inner.leaf"]
+    assert [line for _, line in found.unanalysed] == [23]
     monkeypatch.setattr(extraction, "PARTS_PER_ROOT", 48)
     monkeypatch.setattr(extraction, "PROBE_BUDGET", 500)
     monkeypatch.setattr(extraction, "PER_ROOT_BUDGET", 1000)

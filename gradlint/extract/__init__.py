@@ -442,6 +442,16 @@ def _describe_value(
     return model
 
 
+class _Root:
+    """An opaque root whose parts are described: how many descriptions it has left, and whether a
+    bound (PART_DEPTH, PARTS_PER_ROOT, the file's budget) left some of its parts unchecked."""
+
+    __slots__ = ("name", "line", "left", "cut")
+
+    def __init__(self, name: str, line: int) -> None:
+        self.name, self.line, self.left, self.cut = name, line, PARTS_PER_ROOT, False
+
+
 def _describe_parts(
     interp: Interpreter,
     roots: list[tuple[str, Value]],
@@ -455,44 +465,56 @@ def _describe_parts(
     what such a root owns is checked although its own forward cannot be. Parts that are opaque
     too (or module lists/dicts) are descended into, up to PART_DEPTH levels and PARTS_PER_ROOT
     descriptions per root. Two passes, as for roots: each part within PROBE_BUDGET, the costly
-    ones (and what they hold) after all others within PER_ROOT_BUDGET; what still runs out is
-    reported (GRD903)."""
+    ones (and what they hold) after all others within PER_ROOT_BUDGET; a part that still runs out
+    is reported (GRD903), and so, once per root, are parts a bound left unchecked."""
     models: list[Model] = []
     seen: set[int] = {id(value) for _, value in roots}  # a part shared by two owners: described once
-    deferred: list[tuple[str, Value, int, list[int]]] = []
+    deferred: list[tuple[str, Value, int, _Root]] = []
 
-    def visit(name: str, value: Value, depth: int, budget: int, left: list[int]) -> None:
-        # ``left``: the descriptions its root has left (shared by all its parts)
+    def visit(name: str, value: Value, depth: int, budget: int, root: _Root) -> None:
         for attr, part in _parts_of(value):
             if id(part) in seen:
                 continue
-            if left[0] <= 0:
+            if root.left <= 0 or depth > PART_DEPTH:
+                root.cut = True
                 return
             seen.add(id(part))
-            left[0] -= 1
-            describe(f"{name}.{attr}", part, depth, budget, left)
+            root.left -= 1
+            describe(f"{name}.{attr}", part, depth, budget, root)
 
-    def describe(name: str, part: Value, depth: int, budget: int, left: list[int]) -> None:
+    def describe(name: str, part: Value, depth: int, budget: int, root: _Root) -> None:
+        if interp.file_budget <= 0:
+            root.cut = True
+            return
         scratch: list[Model] = []
         try:
             model = _describe(interp, part, module_names, factories, facts, scratch, budget)
         except _TooComplex as exc:
             if budget < PER_ROOT_BUDGET:
-                deferred.append((name, part, depth, left))
-            else:
+                deferred.append((name, part, depth, root))
+            elif interp.file_budget > 0:
                 unanalysed.append((f"model {name}", exc.line))
+            else:
+                root.cut = True
             return
         if model is not None:
             model.name = name
             _keep_build_target_sound(model, part, facts)
             models.append(model)
-        elif depth < PART_DEPTH and (scratch or isinstance(part, ContainerV)):
-            visit(name, part, depth + 1, budget, left)  # opaque as well, or a module list/dict
+        elif scratch or isinstance(part, ContainerV):
+            visit(name, part, depth + 1, budget, root)  # opaque as well, or a module list/dict
 
-    for name, value in roots:
-        visit(name, value, 1, PROBE_BUDGET, [PARTS_PER_ROOT])
-    for name, part, depth, left in deferred:  # grows no more: these run with PER_ROOT_BUDGET
-        describe(name, part, depth, PER_ROOT_BUDGET, left)
+    states = [_Root(name, value.span.line if isinstance(value, (InstanceV, ContainerV)) else 1)
+              for name, value in roots]
+    for (name, value), root in zip(roots, states, strict=True):
+        visit(name, value, 1, PROBE_BUDGET, root)
+    for name, part, depth, root in deferred:  # grows no more: these run with PER_ROOT_BUDGET
+        describe(name, part, depth, PER_ROOT_BUDGET, root)
+    for root in states:
+        if root.cut:
+            # Read by GRD903 as "<what> is too large to analyse within gradlint's budget".
+            unanalysed.append((f"model {root.name} past its first {PARTS_PER_ROOT} parts or {PART_DEPTH} levels of "
+                               f"parts (its forward could not be described)", root.line))
     return models
 
 
