@@ -266,17 +266,24 @@ class _ActStats:
     d2: float  # E[φ′²]
 
 
-def _hermite_coeffs(vals: Sequence[float], zs: Sequence[float], ws: Sequence[float]) -> tuple[float, ...]:
-    """a_k = E[f(z)·He_k(z)/√k!], k < _N_HERMITE, from values at quadrature nodes."""
-    wv = [w * v for w, v in zip(ws, vals, strict=False)]
-    out = [0.0] * _N_HERMITE
+@lru_cache(maxsize=256)
+def _hermite_table(zs: tuple[float, ...]) -> tuple[tuple[float, ...], ...]:
+    """He_k(z_i)/√k! at the nodes, k < _N_HERMITE: the Gauss–Hermite nodes are the same for every
+    moderate variance, so the table is computed once, not once per layer."""
+    rows: list[tuple[float, ...]] = []
     h_prev = [0.0] * len(zs)
     h = [1.0] * len(zs)
     for k in range(_N_HERMITE):
-        out[k] = sum(map(_mul, wv, h))
+        rows.append(tuple(h))
         sk, sk1 = math.sqrt(k), 1.0 / math.sqrt(k + 1)
         h, h_prev = [(z * hk - sk * hp) * sk1 for z, hk, hp in zip(zs, h, h_prev, strict=False)], h
-    return tuple(out)
+    return tuple(rows)
+
+
+def _hermite_coeffs(vals: Sequence[float], zs: Sequence[float], ws: Sequence[float]) -> tuple[float, ...]:
+    """a_k = E[f(z)·He_k(z)/√k!], k < _N_HERMITE, from values at quadrature nodes."""
+    wv = [w * v for w, v in zip(ws, vals, strict=False)]
+    return tuple(sum(map(_mul, wv, row)) for row in _hermite_table(tuple(zs)))
 
 
 @lru_cache(maxsize=8192)
