@@ -122,8 +122,10 @@ def time_libcst(files: list[Path]) -> tuple[float, int] | None:
 
 
 def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    # Run outside any checkout: `python -m gradlint` in this one would import its gradlint/ whatever
+    # gradlint the interpreter has installed (a --baseline-python's own, for instance).
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, env=env, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, env=env, cwd=tempfile.gettempdir())
     return time.perf_counter() - start, proc
 
 
