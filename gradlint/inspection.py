@@ -67,6 +67,8 @@ def select(models: list[Model], name: str | None) -> list[Model]:
     if name is None:
         return models
     chosen = [m for m in models if name in (m.name, m.symbol)]
+    if not chosen:  # a model whose forward could not be described is shown through its parts
+        chosen = [m for m in models if m.name.startswith(f"{name}.")]
     if not chosen:
         raise ModelNotFound(name, sorted({m.name for m in models}))
     return chosen

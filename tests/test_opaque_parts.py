@@ -16,6 +16,8 @@ import gradlint.extract as extraction
 from gradlint.engine import LintConfig, lint_file
 from gradlint.extract import Extraction, extract
 
+from conftest import run_cli
+
 DETECTOR = """
 import torch
 import torch.nn as nn
@@ -251,3 +253,12 @@ def test_faster_rcnn_heads_are_checked_again() -> None:
         assert any(name.startswith("FasterRCNN.roi_heads.") and at == line for name, at in names), (cls, names)
     assert all(m.symbol is None for m in found.models)  # built with FasterRCNN's arguments
     assert [d for d in lint_file(str(path), LintConfig()).diagnostics if d.severity.value != "info"] == []
+
+
+def test_inspect_names_a_model_that_could_not_be_described_and_shows_its_parts(tmp_path: Path) -> None:
+    path = tmp_path / "detector.py"
+    path.write_text(textwrap.dedent(DETECTOR.format(depth=3, act="ReLU")))
+    proc = run_cli("inspect", f"{path}:Detector")
+    assert proc.returncode == 0, proc.stderr
+    assert "Detector.head (torch class)" in proc.stdout and "Detector.backbone (torch sequential)" in proc.stdout
+    assert run_cli("inspect", f"{path}:Detector.head").stdout.count("(torch ") == 1
