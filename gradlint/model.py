@@ -43,6 +43,11 @@ class LayerKind(str, enum.Enum):
 
 WEIGHT_KINDS = frozenset({LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING})
 
+#: OTHER layers that re-arrange the features (Keras Flatten/Reshape, ``tf.reshape``): their
+#: ``fan_out`` is the width on the last axis after them, None when it is unknown — never the
+#: width before them (channels are not the features after a Flatten).
+RESHAPE_OPS = frozenset({"reshape", "Flatten", "Reshape"})
+
 
 # Init.params["mode"] codes (params are numbers): the fan a variance-scaling init divides by.
 INIT_MODES = {0: "fan_in", 1: "fan_out", 2: "fan_avg"}

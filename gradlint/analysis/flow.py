@@ -19,7 +19,7 @@ from gradlint.analysis.inits import bias_moments_of, sigma_w2_of
 from gradlint.analysis.units import Unit, input_width
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Activation, Block, Gated, Item, MaxPool, Norm, Propagation, Scale, propagate
-from gradlint.model import Gate, Layer, LayerKind, Model, Node
+from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Model, Node
 
 _WEIGHT_KINDS = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
 _BARRIER_KINDS = (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)
@@ -175,6 +175,9 @@ class _Builder:
                 if kind == LayerKind.POOLING and node.op.lower().startswith("max") and (node.receptive or 0) > 1:
                     items.append(MaxPool(int(node.receptive or 1), node.describe()))
                     pending = None
+                    continue
+                if kind == LayerKind.OTHER and node.op in RESHAPE_OPS:
+                    width = node.fan_out  # re-arranged features: the width after it as extracted, or unknown
                     continue
                 if kind in _TRANSPARENT_KINDS:
                     continue

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from gradlint import gradflow
-from gradlint.model import Gate, Init, Layer, LayerKind, Model, Node
+from gradlint.model import RESHAPE_OPS, Gate, Init, Layer, LayerKind, Model, Node
 
 # Layers that do not end a unit: they scale or re-arrange, they do not saturate.
 _TRANSPARENT_KINDS = frozenset({LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER})
@@ -92,6 +92,9 @@ def units_and_barriers(path: list[Node], width: int | None = None) -> Iterator[U
                     yield current
                     current = None
                 yield node
+                continue
+            if kind == LayerKind.OTHER and node.op in RESHAPE_OPS:
+                width = node.fan_out  # re-arranged features: the width after it as extracted, or unknown
                 continue
             if kind in _TRANSPARENT_KINDS or kind == LayerKind.SCALE:
                 continue

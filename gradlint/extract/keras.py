@@ -33,6 +33,7 @@ from gradlint.extract.values import (
     Const,
     ContainerV,
     FunctionalModelV,
+    Geometry,
     InitV,
     InstanceV,
     LayerObj,
@@ -190,8 +191,27 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         if rescaled is not None:
             return rescaled
     if leaf in catalog.KERAS_PASSTHROUGH:
-        return LayerObj(Layer(LayerKind.OTHER, leaf, span, "keras", activation="linear", bias=False))
+        layer = Layer(LayerKind.OTHER, leaf, span, "keras", activation="linear", bias=False)
+        geometry = _reshape_geometry(leaf, args, kwargs)
+        if geometry is not None and geometry.target and geometry.target[-1] > 0:
+            layer.fan_out = geometry.target[-1]  # Reshape((7, 7, 64)): the width as written
+        hint = _keras_hint(kwargs["input_shape"]) if "input_shape" in kwargs else None  # Flatten(input_shape=)
+        return LayerObj(layer, input_hint=hint, geometry=geometry)
     return _layer(interp, leaf, args, kwargs, node)
+
+
+def _reshape_geometry(leaf: str, args: Args, kwargs: Kwargs) -> Geometry | None:
+    if leaf == "Flatten":
+        return Geometry("flatten")
+    if leaf == "Reshape":
+        target = kwargs.get("target_shape", args[0] if args else UNKNOWN)
+        items = list(target.value) if isinstance(target, Const) and isinstance(target.value, tuple) else (
+            [i.value if isinstance(i, Const) else None for i in target.items]
+            if isinstance(target, ListV) and not target.partial else [])
+        if items and all(isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in items):
+            return Geometry("reshape", target=tuple(items))
+        return Geometry("reshape")  # target not known: the width after it is unknown
+    return None
 
 
 def _rescaling(args: Args, kwargs: Kwargs, span: Span) -> Value | None:
@@ -308,7 +328,54 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
         layer.receptive = _pool_window(bound.get("pool_size"), int(leaf[-2]))
     else:
         layer.bias = False
-    return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound))
+    return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound), geometry=_geometry(leaf, spec, args, kwargs))
+
+
+_POOL_PARAMS = ("pool_size", "strides", "padding", "data_format")
+_CONV_GEOMETRY = ("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
+                  "SeparableConv1D", "SeparableConv2D")
+
+
+def _geometry(leaf: str, spec: catalog.LayerSpec, args: Args, kwargs: Kwargs) -> Geometry | None:
+    """How a Keras conv/pooling layer maps spatial sizes, when every argument that decides it is a
+    literal (channels last); None otherwise (transposed convs, Keras 1 spellings, channels first)."""
+    if spec.kind not in (LayerKind.CONV, LayerKind.POOLING):
+        return None
+    conv = spec.kind == LayerKind.CONV
+    bound: dict[str, Value] = dict(zip(spec.params if conv else _POOL_PARAMS, args, strict=False))
+    bound.update(kwargs)
+    data_format = bound.get("data_format")
+    if data_format is not None and not (is_none(data_format) or (isinstance(data_format, Const)
+                                                                 and data_format.value == "channels_last")):
+        return None
+    if "Global" in leaf:
+        keepdims = bound.get("keepdims")
+        if keepdims is not None and not (isinstance(keepdims, Const) and isinstance(keepdims.value, bool)):
+            return None
+        return Geometry("global", keepdims=bool(keepdims.value) if isinstance(keepdims, Const) else False)
+    if not leaf[-2].isdigit() or (conv and leaf not in _CONV_GEOMETRY):
+        return None
+    axes = int(leaf[-2])
+    kernel = _per_axis(bound.get("kernel_size") if conv else bound.get("pool_size", Const(2)), axes)
+    default_strides = Const(1) if conv else bound.get("pool_size", Const(2))  # pooling: strides=None is pool_size
+    strides_value = bound.get("strides")
+    strides = _per_axis(default_strides if strides_value is None or is_none(strides_value) else strides_value, axes)
+    dilation = _per_axis(bound.get("dilation_rate", Const(1)), axes)
+    padding = bound.get("padding", Const("valid"))
+    if kernel is None or strides is None or dilation is None or not isinstance(padding, Const) \
+            or not isinstance(padding.value, str) or padding.value.lower() not in ("valid", "same"):
+        return None
+    return Geometry("window", kernel, strides, dilation, padding.value.lower())
+
+
+def _per_axis(value: Value | None, axes: int) -> tuple[int, ...] | None:
+    """An int or a tuple of ints (``kernel_size=3``, ``strides=(2, 2)``), one per spatial axis."""
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return (value.value,) * axes if value.value > 0 else None
+    dims = shape_dims(value) if value is not None else None
+    if dims is not None and len(dims) == axes and all(isinstance(d, int) and d > 0 for d in dims):
+        return tuple(d for d in dims if d is not None)
+    return None
 
 
 def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.AST) -> None:

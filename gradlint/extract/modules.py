@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from gradlint.extract import catalog, recorder
+from gradlint.extract import catalog, paths, recorder
 from gradlint.extract.api import Core
 from gradlint.extract.common import (
     const_values,
@@ -388,6 +388,8 @@ class ModulesMixin(Core):
         self.tick()
         if isinstance(module, LayerObj):
             layer = module.layer
+            if layer.framework == "keras" and layer.kind not in (LayerKind.RECURRENT, LayerKind.ATTENTION):
+                return paths.applied(module, tensor)  # with its shape: the width after a Flatten
             if layer.kind == LayerKind.OTHER and layer.op in catalog.PASSTHROUGH_LAYERS:
                 return tensor
             if layer.op == "GLU":

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from gradlint.extract import catalog
-from gradlint.extract.values import UNKNOWN, NodeSeq, TensorV, Value
-from gradlint.model import Gate, Layer, LayerKind, Node, Residual, Span
+from gradlint.extract.values import UNKNOWN, Geometry, LayerObj, NodeSeq, TensorV, Value
+from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Node, Residual, Span
 
 
 def _common_prefix(a: Sequence[Node], b: Sequence[Node]) -> int:
@@ -136,7 +137,7 @@ def merge_all(tensors: list[TensorV], span: Span,
     return result
 
 
-_RESHAPES = frozenset({"reshape", "Flatten", "Reshape"})
+_RESHAPES = RESHAPE_OPS
 
 
 def current_width(tensor: TensorV | None) -> int | None:
@@ -180,3 +181,111 @@ def _path_width(nodes: list[Node]) -> int | None:
             if width is None:
                 return None
     return 0
+
+
+# ----------------------------------------------------------------------------- Keras shapes
+
+#: Layer kinds that keep the per-example shape as it is.
+_SAME_SHAPE_KINDS = (LayerKind.ACTIVATION, LayerKind.NORMALIZATION, LayerKind.DROPOUT, LayerKind.SCALE)
+#: Keras pass-through layers that keep the shape (the others — Permute, RepeatVector, Resizing,
+#: crops, paddings, up-sampling — change it in ways not tracked: the shape becomes unknown).
+_SAME_SHAPE_PASSTHROUGH = frozenset({
+    "InputLayer", "Rescaling", "Normalization", "RandomFlip", "RandomRotation", "RandomZoom",
+    "RandomTranslation", "RandomContrast", "Identity", "Masking",
+})
+_MAX_ELEMENTS = 1 << 40  # a flattened width beyond this is a typo, not a model
+
+
+def input_shape(tensor: TensorV) -> tuple[int, ...] | None:
+    """``tensor``'s per-example shape: tracked, or the model input's (Keras: channels last) when no
+    layer has acted on it yet."""
+    if tensor.shape is not None:
+        return tensor.shape or None  # (): known to be unknown, even before the first layer
+    hint = tensor.hint
+    if tensor.nodes or hint is None or not hint.shape or hint.kind not in ("features", "image", "sequence"):
+        return None
+    dims = tuple(hint.shape)
+    return dims if all(isinstance(d, int) and d > 0 for d in dims) else None
+
+
+def output_shape(obj: LayerObj, shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The per-example shape after the Keras layer ``obj`` on an input of ``shape``; None: unknown
+    (an unknown input, or a layer whose effect on the shape is not understood)."""
+    if not shape:
+        return None
+    layer, geometry = obj.layer, obj.geometry
+    if geometry is None:
+        if layer.kind in _SAME_SHAPE_KINDS or (layer.kind == LayerKind.OTHER and layer.op in _SAME_SHAPE_PASSTHROUGH):
+            return shape
+        if layer.kind == LayerKind.DENSE and layer.op == "Dense" and layer.fan_out:
+            return shape[:-1] + (layer.fan_out,)  # Dense maps the last axis
+        if layer.kind == LayerKind.EMBEDDING and layer.fan_out:
+            return shape + (layer.fan_out,)
+        return None
+    if geometry.op == "flatten":
+        return _checked((math.prod(shape),))
+    if geometry.op == "reshape":
+        return _reshaped(shape, geometry.target)
+    if geometry.op == "global":
+        return (1,) * (len(shape) - 1) + shape[-1:] if geometry.keepdims else shape[-1:]
+    return _windowed(layer, geometry, shape)
+
+
+def _windowed(layer: Layer, g: Geometry, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """A sliding window over the spatial axes (Keras' conv/pooling output-size rule)."""
+    axes = len(g.kernel)
+    if len(shape) != axes + 1 or len(g.strides) != axes or len(g.dilation) != axes:
+        return None
+    spatial: list[int] = []
+    for n, k, s, d in zip(shape[:-1], g.kernel, g.strides, g.dilation, strict=True):
+        if g.padding == "same":
+            size = -(-n // s)
+        elif g.padding == "valid":
+            size = (n - d * (k - 1) - 1) // s + 1
+        else:
+            return None
+        if size <= 0:
+            return None
+        spatial.append(size)
+    if layer.kind == LayerKind.CONV:
+        if layer.fan_out is None or not layer.receptive:
+            return None
+        channels = layer.fan_out // layer.receptive  # Keras' fan_out counts the kernel area
+    else:
+        channels = shape[-1]
+    return (*spatial, channels)
+
+
+def _reshaped(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...] | None:
+    if not target:
+        return None
+    total = math.prod(shape)
+    known = math.prod(t for t in target if t != -1)
+    if target.count(-1) == 1:
+        if known <= 0 or total % known:
+            return None
+        return _checked(tuple(total // known if t == -1 else t for t in target))
+    if -1 in target or known != total:
+        return None
+    return target
+
+
+def _checked(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    return shape if all(0 < d <= _MAX_ELEMENTS for d in shape) else None
+
+
+def applied(obj: LayerObj, tensor: TensorV) -> TensorV:
+    """A Keras layer object applied to ``tensor``: the tensor after it, with its per-example shape.
+    A Flatten/Reshape goes on the path (a copy per call) with the width after it as ``fan_out``:
+    computed from the tracked shape, the last axis as written (``Reshape((7, 7, 64))``), or unknown."""
+    layer = obj.layer
+    shape = output_shape(obj, input_shape(tensor))
+    if layer.kind == LayerKind.OTHER and layer.op in _RESHAPES:
+        width = shape[-1] if shape else layer.fan_out
+        return TensorV(tensor.nodes + (Layer(LayerKind.OTHER, layer.op, layer.span, layer.framework, name=layer.name,
+                                             activation="linear", bias=False, fan_out=width),), tensor.hint,
+                       shape or ())
+    if layer.kind == LayerKind.OTHER and layer.op in catalog.PASSTHROUGH_LAYERS:
+        return tensor if shape is not None and shape == input_shape(tensor) else TensorV(tensor.nodes, tensor.hint,
+                                                                                         shape or ())
+    return TensorV(tensor.nodes + (layer,), tensor.hint, shape or ())

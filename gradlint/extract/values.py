@@ -120,6 +120,22 @@ class Ref(Value):
         return self.qualname.rsplit(".", 1)[-1]
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """How a Keras layer maps the per-example shape of its input (channels last), beyond what its
+    kind says (see ``paths.output_shape``): a sliding ``window`` (Conv, MaxPooling, AveragePooling:
+    kernel, strides, dilation per spatial axis, padding ``valid``/``same``), ``flatten``, ``reshape``
+    to ``target`` (-1: the axis Keras infers), or ``global`` pooling (``keepdims``)."""
+
+    op: str  # window | flatten | reshape | global
+    kernel: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
+    dilation: tuple[int, ...] = ()
+    padding: str = "valid"
+    target: tuple[int, ...] = ()
+    keepdims: bool = False
+
+
 @dataclass(eq=False)
 class LayerObj(Value):
     """A framework layer object (nn.Linear, keras Dense, nn.Sigmoid ...)."""
@@ -130,6 +146,7 @@ class LayerObj(Value):
     input_hint: InputHint | None = None
     # torch nn.RNN/LSTM/GRU: the axis of an input batch that is time (0, or 1 with batch_first=True).
     time_axis: int | None = None
+    geometry: Geometry | None = None  # Keras: how it maps spatial sizes, when its arguments say
 
 
 @dataclass(eq=False)
@@ -322,6 +339,10 @@ class NodeSeq(Sequence[Node]):
 class TensorV(Value):
     nodes: NodeSeq
     hint: InputHint | None = None
+    # Keras: the per-example shape (channels last) when every layer since the model input is
+    # understood (``paths.output_shape``); None: unknown (the model input's when ``nodes`` is empty),
+    # (): unknown even then (a crop before the first layer). Only a Flatten/Reshape's width needs it.
+    shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.nodes, NodeSeq):
