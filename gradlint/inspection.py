@@ -19,7 +19,7 @@ from typing import Any
 
 from gradlint.analysis.flow import model_segments, segment_flow
 from gradlint.analysis.units import Unit, input_width, units_and_barriers
-from gradlint.model import INIT_MODES, Gate, Init, Layer, LayerKind, Model, Node, Residual
+from gradlint.model import INIT_MODES, RESHAPE_OPS, Gate, Init, Layer, LayerKind, Model, Node, Residual
 
 SCHEMA_VERSION = 1
 
@@ -247,7 +247,9 @@ def _constant_bias(layer: Layer) -> float | None:
 
 def _layer_line(node: dict[str, Any]) -> str:
     width = ""
-    if node["fan_in"] is not None or node["fan_out"] is not None:
+    if node["kind"] == LayerKind.OTHER.value and node["op"] in RESHAPE_OPS:
+        width = f"→ {'?' if node['fan_out'] is None else node['fan_out']}"  # the width after it (Flatten)
+    elif node["fan_in"] is not None or node["fan_out"] is not None:
         # conv: channels in → out and the kernel area, not torch's fan (channels x kernel area)
         area = node["receptive"] if node["kind"] == LayerKind.CONV.value and node["receptive"] else 1
         fan_in = "?" if node["fan_in"] is None else str(node["fan_in"] // area)

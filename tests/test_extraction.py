@@ -262,3 +262,147 @@ def test_torch_functional_alias_and_tensor_methods() -> None:
                 return torch.add(x, torch.relu(self.c(x)))
     """)
     assert top_kinds(model) == ["dense", "tanh", "dense", "sigmoid", "Residual"]
+
+
+# --------------------------------------------------------------------------- Keras Flatten widths
+
+def _dense_fan_ins(model: Model) -> list[int | None]:
+    return [u.fan_in for u in model_units(model) if u.layer.kind == LayerKind.DENSE]
+
+
+def _flow_fan_ins(model: Model) -> list[int | None]:
+    from gradlint.analysis.flow import model_segments
+    from gradlint.gradflow.chain import WeightLayer
+
+    return [item.fan_in for seg in model_segments(model) for item in seg.items if isinstance(item, WeightLayer)]
+
+
+def _reshapes(model: Model) -> list[int | None]:
+    return [n.fan_out for n in model.path if isinstance(n, Layer) and n.op in ("Flatten", "Reshape")]
+
+
+MNIST_CNN = """
+    from tensorflow import keras
+    from tensorflow.keras import layers
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu", kernel_initializer=keras.initializers.RandomNormal(stddev=0.05)),
+        layers.Dense(10, activation="softmax"),
+    ])
+"""
+
+
+def test_keras_flatten_after_convs_is_the_flattened_size() -> None:
+    model = one(MNIST_CNN)
+    assert _reshapes(model) == [5 * 5 * 64]  # 28 -conv3-> 26 -pool-> 13 -conv3-> 11 -pool-> 5
+    assert _dense_fan_ins(model) == [1600, 128]
+    assert _flow_fan_ins(model) == [9 * 1, 9 * 32, 1600, 128]
+    from gradlint.analysis.flow import model_segments
+    from gradlint.gradflow.chain import WeightLayer
+
+    dense = [i for i in model_segments(model)[0].items if isinstance(i, WeightLayer)][2]
+    assert abs(dense.sigma_w2 - 0.05**2 * 1600) < 1e-9  # RandomNormal: σ_w² = σ²·fan_in, not σ²·64
+
+
+def test_keras_flatten_follows_strides_padding_dilation_and_pooling() -> None:
+    model = one("""
+        import keras
+        from keras import layers
+        inputs = keras.Input(shape=(32, 32, 3))
+        x = layers.Conv2D(16, (3, 3), strides=2, padding="same")(inputs)        # 16 x 16
+        x = layers.Conv2D(16, 3, dilation_rate=2)(x)                             # 12 x 12
+        x = layers.AveragePooling2D(3, strides=1)(x)                             # 10 x 10
+        x = layers.MaxPooling2D(pool_size=(2, 3), strides=(2, 2), padding="same")(x)   # 5 x 5
+        x = layers.BatchNormalization()(x)
+        x = layers.Dropout(0.2)(x)
+        x = layers.Flatten()(x)
+        model = keras.Model(inputs, layers.Dense(10)(x))
+    """)
+    assert _reshapes(model) == [5 * 5 * 16] and _dense_fan_ins(model) == [400]
+
+
+def test_keras_flatten_of_sequences_embeddings_and_plain_inputs() -> None:
+    conv1d, embedded, plain = models("""
+        import keras
+        from keras import layers
+        conv1d = keras.Sequential([layers.Conv1D(8, 5, input_shape=(100, 4)), layers.MaxPooling1D(4),
+                                   layers.Flatten(), layers.Dense(1)])
+        embedded = keras.Sequential([keras.Input(shape=(50,)), layers.Embedding(1000, 16), layers.Flatten(),
+                                     layers.Dense(1, activation="sigmoid")])
+        plain = keras.Sequential([layers.Flatten(input_shape=(28, 28)), layers.Dense(10)])
+    """)
+    assert _dense_fan_ins(conv1d) == [24 * 8]  # 100 -5-> 96 -pool 4-> 24
+    assert _dense_fan_ins(embedded) == [50 * 16]
+    assert _dense_fan_ins(plain) == [784]
+
+
+def test_keras_reshape_width_as_computed_or_written() -> None:
+    computed, written = models("""
+        import keras
+        from keras import layers
+        computed = keras.Sequential([keras.Input(shape=(8, 8, 4)), layers.Reshape((-1,)), layers.Dense(3)])
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.conv = layers.Conv2D(64, 3)
+                self.reshape = layers.Reshape((49, 64))
+                self.fc = layers.Dense(10)
+            def call(self, x):
+                return self.fc(self.reshape(self.conv(x)))
+        written = Net()
+    """)
+    assert _dense_fan_ins(computed) == [256]
+    assert _dense_fan_ins(written) == [64]  # the last axis as the target shape writes it
+
+
+def test_keras_flatten_width_is_unknown_when_the_shape_is_not_known() -> None:
+    """Never the channel count of the last conv: a shape gradlint does not follow makes the width unknown."""
+    found = models("""
+        import keras
+        from keras import layers
+        class Net(keras.Model):          # no input shape stated
+            def __init__(self):
+                super().__init__()
+                self.conv = layers.Conv2D(64, 3)
+                self.flat = layers.Flatten()
+                self.fc = layers.Dense(10)
+            def call(self, x):
+                return self.fc(self.flat(self.conv(x)))
+        net = Net()
+        padded = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.ZeroPadding2D(2), layers.Conv2D(8, 3),
+                                   layers.Flatten(), layers.Dense(10)])
+        transposed = keras.Sequential([keras.Input(shape=(7, 7, 8)), layers.Conv2DTranspose(8, 3, strides=2),
+                                       layers.Flatten(), layers.Dense(10)])
+        causal = keras.Sequential([keras.Input(shape=(20, 3)), layers.Conv1D(8, 3, padding="causal"),
+                                   layers.Flatten(), layers.Dense(10)])
+        first = keras.Sequential([keras.Input(shape=(28, 28, 1)),
+                                  layers.Conv2D(8, 3, data_format="channels_first"),
+                                  layers.Flatten(), layers.Dense(10)])
+    """)
+    assert len(found) == 5
+    for model in found:
+        assert _reshapes(model) == [None], model.name
+        assert _dense_fan_ins(model) == [None] and _flow_fan_ins(model)[-1] is None, model.name
+
+
+def test_keras_global_pooling_keeps_the_channels() -> None:
+    model = one("""
+        import keras
+        from keras import layers
+        model = keras.Sequential([keras.Input(shape=(32, 32, 3)), layers.Conv2D(64, 3), layers.GlobalAveragePooling2D(),
+                                  layers.Dense(10)])
+    """)
+    assert _dense_fan_ins(model) == [64] and _flow_fan_ins(model) == [27, 64]
+
+
+def test_torch_flatten_keeps_explicit_in_features() -> None:
+    model = one("""
+        import torch.nn as nn
+        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 13 * 13, 10))
+    """)
+    assert _dense_fan_ins(model) == [5408] and _flow_fan_ins(model) == [9, 5408]

@@ -204,3 +204,31 @@ def test_found_summary_says_how_many_were_understood() -> None:
 def test_a_constant_bias_and_its_dead_units_are_shown() -> None:
     text = run_cli("inspect", str(FIXTURES / "torch" / "relu_bias_fill_negative.py")).stdout
     assert "bias=-3" in text and "2 % alive" in text and "all units dead" in text
+
+
+KERAS_CNN = """\
+from tensorflow import keras
+from tensorflow.keras import layers
+model = keras.Sequential([
+    keras.Input(shape=(28, 28, 1)),
+    layers.Conv2D(32, 3, activation="relu"),
+    layers.MaxPooling2D(),
+    layers.Conv2D(64, 3, activation="relu"),
+    layers.MaxPooling2D(),
+    layers.Flatten(),
+    layers.Dense(128, activation="relu"),
+    layers.Dense(10, activation="softmax"),
+])
+"""
+
+
+def test_keras_flatten_shows_the_flattened_width(tmp_path: Path) -> None:
+    path = _write(tmp_path, "mnist_cnn.py", KERAS_CNN)
+    proc = run_cli("inspect", path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    flatten = next(line for line in lines if "Flatten" in line)
+    dense = next(line for line in lines if "Dense" in line)
+    assert "→ 1600" in flatten and "1600 → 128" in dense  # 5·5·64, not the 64 channels
+    (model,) = _json(path)["models"]
+    assert [n["fan_in"] for n in model["nodes"] if n["kind"] == "dense"] == [1600, 128]
