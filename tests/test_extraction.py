@@ -403,6 +403,7 @@ def test_keras_global_pooling_keeps_the_channels() -> None:
 def test_torch_flatten_keeps_explicit_in_features() -> None:
     model = one("""
         import torch.nn as nn
-        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 13 * 13, 10))
+        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(32 * 13 * 13, 10))
     """)
     assert _dense_fan_ins(model) == [5408] and _flow_fan_ins(model) == [9, 5408]

@@ -205,11 +205,12 @@ def _reshape_geometry(leaf: str, args: Args, kwargs: Kwargs) -> Geometry | None:
         return Geometry("flatten")
     if leaf == "Reshape":
         target = kwargs.get("target_shape", args[0] if args else UNKNOWN)
-        items = list(target.value) if isinstance(target, Const) and isinstance(target.value, tuple) else (
-            [i.value if isinstance(i, Const) else None for i in target.items]
-            if isinstance(target, ListV) and not target.partial else [])
-        if items and all(isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in items):
-            return Geometry("reshape", target=tuple(items))
+        items: list[object] = list(target.value) if isinstance(target, Const) and isinstance(target.value, tuple) \
+            else [i.value if isinstance(i, Const) else None for i in target.items] \
+            if isinstance(target, ListV) and not target.partial else []
+        dims = [d for d in items if isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1)]
+        if items and len(dims) == len(items):
+            return Geometry("reshape", target=tuple(dims))
         return Geometry("reshape")  # target not known: the width after it is unknown
     return None
 
