@@ -407,3 +407,30 @@ def test_torch_flatten_keeps_explicit_in_features() -> None:
                               nn.Linear(32 * 13 * 13, 10))
     """)
     assert _dense_fan_ins(model) == [5408] and _flow_fan_ins(model) == [9, 5408]
+
+
+def test_keras_flatten_after_merges() -> None:
+    added, concatenated, functional_concat, unaligned = models("""
+        import keras
+        from keras import layers
+        inputs = keras.Input(shape=(16, 16, 8))
+        x = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+        x = layers.Add()([inputs, layers.Conv2D(8, 3, padding="same")(x)])
+        added = keras.Model(inputs, layers.Dense(10)(layers.Flatten()(x)))
+
+        a = keras.Input(shape=(4, 4, 3))
+        y = layers.Concatenate()([a, layers.Conv2D(5, 1)(a)])
+        concatenated = keras.Model(a, layers.Dense(1)(layers.Flatten()(y)))
+
+        b = keras.Input(shape=(10, 2))
+        z = layers.concatenate([b, layers.Dense(6)(b)], axis=2)
+        functional_concat = keras.Model(b, layers.Dense(1)(layers.Flatten()(z)))
+
+        c = keras.Input(shape=(4, 4, 3))
+        w = layers.Concatenate(axis=1)([c, layers.Conv2D(5, 1)(c)])   # channels differ: not along axis 1
+        unaligned = keras.Model(c, layers.Dense(1)(layers.Flatten()(w)))
+    """)
+    assert _reshapes(added) == [16 * 16 * 8]
+    assert _reshapes(concatenated) == [4 * 4 * 8]
+    assert _reshapes(functional_concat) == [10 * 8]
+    assert _reshapes(unaligned) == [None]

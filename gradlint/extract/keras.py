@@ -27,7 +27,7 @@ from gradlint.extract.common import (
 )
 from gradlint.extract.inits import make_init
 from gradlint.extract.invocable import InitializerV
-from gradlint.extract.paths import current_width, merge_all, merge_gate, merge_residual
+from gradlint.extract.paths import current_width, merge_all, merge_gate, merge_residual, merged_shape
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
@@ -142,15 +142,25 @@ def build_on_first_call(interp: Interp, instance: InstanceV, args: Args, kwargs:
 class MergeLayerV(InvocableV):
     """keras ``Add()`` / ``Multiply()`` / ``Concatenate()`` layer objects, called on a list."""
 
-    def __init__(self, name: str, span: Span, merge: Merge | None) -> None:
+    def __init__(self, name: str, span: Span, merge: Merge | None, axis: Value | None = None) -> None:
         self.name = name
         self.span = span
         self.merge = merge
         self.owned = False
+        self.axis = axis  # Concatenate(axis=...)
 
     def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
         tensors = [a for a in flatten_args(args) if isinstance(a, TensorV)]
-        return merge_all(tensors, self.span, self.merge)
+        return _with_shape(merge_all(tensors, self.span, self.merge), self.name, tensors, self.axis)
+
+
+def _with_shape(result: Value, leaf: str, tensors: list[TensorV], axis: Value | None) -> Value:
+    """A merge's result with its per-example shape (for a Flatten after it), when the inputs' are known."""
+    if not isinstance(result, TensorV) or leaf.lower() == "dot":
+        return result
+    concat = leaf.lower() == "concatenate"
+    written = axis.value if isinstance(axis, Const) and isinstance(axis.value, int) else -1 if axis is None else None
+    return TensorV(result.nodes, result.hint, merged_shape(tensors, concat, written) or ())
 
 
 def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
@@ -181,11 +191,11 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
             )
         return Ref(q)
     if leaf in catalog.KERAS_MERGE_ADD:
-        return keras_merge(leaf, args, span, merge_residual)
+        return keras_merge(leaf, args, kwargs, span, merge_residual)
     if leaf in catalog.KERAS_MERGE_MULTIPLY:
-        return keras_merge(leaf, args, span, merge_gate)
+        return keras_merge(leaf, args, kwargs, span, merge_gate)
     if leaf in catalog.KERAS_MERGE_CONCAT:
-        return keras_merge(leaf, args, span, None)
+        return keras_merge(leaf, args, kwargs, span, None)
     if leaf == "Rescaling":
         rescaled = _rescaling(args, kwargs, span)
         if rescaled is not None:
@@ -437,11 +447,12 @@ def keras_init(value: Value | None, node: ast.AST, default: Init) -> Init | None
     return None
 
 
-def keras_merge(leaf: str, args: Args, span: Span, merge: Merge | None) -> Value:
+def keras_merge(leaf: str, args: Args, kwargs: Kwargs, span: Span, merge: Merge | None) -> Value:
+    axis = kwargs.get("axis", args[1] if leaf == "concatenate" and len(args) > 1 else None)
     if leaf[0].islower():  # functional form: add([a, b])
-        tensors = [a for a in flatten_args(args) if isinstance(a, TensorV)]
-        return merge_all(tensors, span, merge)
-    return MergeLayerV(leaf, span, merge)
+        tensors = [a for a in flatten_args(args[:1]) if isinstance(a, TensorV)]
+        return _with_shape(merge_all(tensors, span, merge), leaf, tensors, axis)
+    return MergeLayerV(leaf, span, merge, kwargs.get("axis", args[0] if leaf == "Concatenate" and args else None))
 
 
 def layer_input_hint(value: Value) -> InputHint | None:

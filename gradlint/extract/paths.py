@@ -270,6 +270,22 @@ def _reshaped(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...
     return target
 
 
+def merged_shape(tensors: Sequence[TensorV], concat: bool, axis: int | None) -> tuple[int, ...] | None:
+    """The per-example shape after a Keras merge: the common shape of an element-wise merge (``Add``,
+    ``Multiply``, ...), or a ``Concatenate`` along the last axis (``axis`` counts the batch axis, as
+    Keras does); None when an input's shape is unknown or they do not line up."""
+    shapes = [input_shape(t) for t in tensors]
+    if not shapes or any(s is None for s in shapes):
+        return None
+    first = shapes[0]
+    assert first is not None
+    if not concat:
+        return first if all(s == first for s in shapes) else None
+    if axis not in (-1, len(first)) or any(s is None or s[:-1] != first[:-1] for s in shapes):
+        return None
+    return _checked((*first[:-1], sum(s[-1] for s in shapes if s is not None)))
+
+
 def _checked(shape: tuple[int, ...]) -> tuple[int, ...] | None:
     return shape if all(0 < d <= _MAX_ELEMENTS for d in shape) else None
 
