@@ -327,7 +327,7 @@ def test_keras_flatten_follows_strides_padding_dilation_and_pooling() -> None:
 
 
 def test_keras_flatten_of_sequences_embeddings_and_plain_inputs() -> None:
-    conv1d, embedded, plain = models("""
+    conv1d, embedded, plain, keras3 = models("""
         import keras
         from keras import layers
         conv1d = keras.Sequential([layers.Conv1D(8, 5, input_shape=(100, 4)), layers.MaxPooling1D(4),
@@ -335,10 +335,16 @@ def test_keras_flatten_of_sequences_embeddings_and_plain_inputs() -> None:
         embedded = keras.Sequential([keras.Input(shape=(50,)), layers.Embedding(1000, 16), layers.Flatten(),
                                      layers.Dense(1, activation="sigmoid")])
         plain = keras.Sequential([layers.Flatten(input_shape=(28, 28)), layers.Dense(10)])
+        keras3 = keras.Sequential()
+        keras3.add(layers.InputLayer(shape=(8, 8, 3)))
+        keras3.add(layers.Conv2D(4, 3, padding="same"))
+        keras3.add(layers.Flatten())
+        keras3.add(layers.Dense(1))
     """)
     assert _dense_fan_ins(conv1d) == [24 * 8]  # 100 -5-> 96 -pool 4-> 24
     assert _dense_fan_ins(embedded) == [50 * 16]
     assert _dense_fan_ins(plain) == [784]
+    assert _dense_fan_ins(keras3) == [8 * 8 * 4]
 
 
 def test_keras_reshape_width_as_computed_or_written() -> None:
