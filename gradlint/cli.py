@@ -8,6 +8,7 @@ subprocesses.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -85,6 +86,7 @@ class _DefaultToCheck(click.Group):
         """Every way gradlint itself fails exits 2 with a message, never 1 ("findings")."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        _tune_garbage_collector()  # the process is gradlint's own
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as exc:  # usage errors: click's message, exit 2
@@ -218,6 +220,18 @@ class CheckOptions:
     timeout: float
     seeds: int
     plot_dir: str | None
+
+
+def _tune_garbage_collector() -> None:
+    """A lint run allocates millions of short-lived, often cyclic objects (one file's
+    interpretation) next to a small long-lived set. With CPython's defaults the oldest generation
+    is collected dozens of times, each walking whatever is alive: 42 % of the CPU time of a cold
+    lint of transformers/models (27 of 65 s). Objects that exist now (the imported modules) never
+    become garbage, so they are frozen out of every collection, and young collections run less
+    often (as mypy does): 10 s of 51 s. Only a process gradlint's command line owns (and the
+    workers it forks) is tuned, never a caller's that runs ``main`` with ``standalone_mode=False``."""
+    gc.freeze()
+    gc.set_threshold(200_000, 30, 30)
 
 
 def run_check(options: CheckOptions) -> int:

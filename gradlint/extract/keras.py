@@ -205,8 +205,8 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         geometry = _reshape_geometry(leaf, args, kwargs)
         if geometry is not None and geometry.target and geometry.target[-1] > 0:
             layer.fan_out = geometry.target[-1]  # Reshape((7, 7, 64)): the width as written
-        shape = kwargs.get("input_shape", kwargs.get("shape") if leaf == "InputLayer" else None)  # Keras 3: shape=
-        hint = _keras_hint(shape) if shape is not None else None  # Flatten(input_shape=), InputLayer(...)
+        stated = kwargs.get("input_shape", kwargs.get("shape") if leaf == "InputLayer" else None)  # Keras 3: shape=
+        hint = _keras_hint(stated) if stated is not None else None  # Flatten(input_shape=), InputLayer(...)
         return LayerObj(layer, input_hint=hint, geometry=geometry)
     return _layer(interp, leaf, args, kwargs, node)
 
