@@ -9,7 +9,7 @@ question about this list, not about tokens.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 
@@ -205,3 +205,18 @@ def iter_layers(path: list[Node], include_gates: bool = True) -> Iterator[Layer]
             yield from iter_layers(node.branch, include_gates)
         elif isinstance(node, Gate) and include_gates:
             yield from iter_layers(node.path, include_gates)
+
+
+def output_activation(nodes: Sequence[Node]) -> str | None:
+    """The activation a path ends with: ``linear`` for a bare weight layer; None when unknown."""
+    for node in reversed(nodes):
+        if not isinstance(node, Layer):
+            return None
+        if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.SCALE):
+            continue
+        if node.kind == LayerKind.ACTIVATION:
+            return node.activation
+        if node.kind in (LayerKind.DENSE, LayerKind.CONV):
+            return node.activation or "linear"
+        return None
+    return None

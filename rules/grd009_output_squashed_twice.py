@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from gradlint.analysis.units import output_activation
-from gradlint.model import Layer, Model, Node
+from gradlint.model import Layer, Model, Node, output_activation
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import (
     KERAS_PROBABILISTIC_LOSSES,

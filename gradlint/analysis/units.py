@@ -7,7 +7,7 @@ propagates over the whole path: ``gradlint.analysis.flow``.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gradlint import gradflow
@@ -132,16 +132,3 @@ def model_units(model: Model) -> list[Unit]:
     return [u for u in units_and_barriers(model.path, input_width(model)) if isinstance(u, Unit)]
 
 
-def output_activation(nodes: Sequence[Node]) -> str | None:
-    """The activation a path ends with: ``linear`` for a bare weight layer; None when unknown."""
-    for node in reversed(nodes):
-        if not isinstance(node, Layer):
-            return None
-        if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.SCALE):
-            continue
-        if node.kind == LayerKind.ACTIVATION:
-            return node.activation
-        if node.kind in (LayerKind.DENSE, LayerKind.CONV):
-            return node.activation or "linear"
-        return None
-    return None

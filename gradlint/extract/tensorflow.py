@@ -40,7 +40,6 @@ from gradlint.extract.tf_helpers import (
     _known,
     _leaf,
     _number,
-    _output_activation,
     _rearranged,
     _reshaped,
     _truthy,
@@ -69,7 +68,7 @@ from gradlint.extract.values import (
     Value,
     VariableV,
 )
-from gradlint.model import WEIGHT_KINDS, Init, InputHint, Layer, LayerKind, Span, iter_layers
+from gradlint.model import WEIGHT_KINDS, Init, InputHint, Layer, LayerKind, Span, iter_layers, output_activation
 from gradlint.training import LossSpec, LossUse
 
 MAX_CANDIDATES = 4096  # graph tensors remembered as possible model outputs (a generated file can build millions)
@@ -720,7 +719,7 @@ class TFGraph:
     def log(self, tensor: TensorV, node: ast.AST) -> Value:
         """``tf.log(p)``: the start of a hand-written cross-entropy when p is a model's output (ends in
         softmax/sigmoid or in a bare weight layer); inside a model, an op gradlint does not model."""
-        last = _output_activation(tensor.nodes)
+        last = output_activation(tensor.nodes)
         if last in ("softmax", "sigmoid", "linear") and self._graph_tensor(tensor):
             model = self.graph_model(tensor)
             use = LossUse(

@@ -81,20 +81,6 @@ def _first_span(nodes: Sequence[Node]) -> Span:
     return Span(1, 0, 1, 0)
 
 
-def _output_activation(nodes: Sequence[Node]) -> str | None:
-    for node in reversed(nodes):
-        if not isinstance(node, Layer):
-            return None
-        if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.SCALE):
-            continue
-        if node.kind == LayerKind.ACTIVATION:
-            return node.activation
-        if node.kind in (LayerKind.DENSE, LayerKind.CONV):
-            return node.activation or "linear"
-        return None
-    return None
-
-
 def _known(dims: tuple[int | None, ...] | None) -> tuple[int, ...] | None:
     if dims is None or any(d is None for d in dims):
         return None
