@@ -13,6 +13,7 @@ from gradlint.extract import catalog, recorder
 from gradlint.extract.api import Core, InvocableV
 from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, first_tensor, is_module, source_text, span_of
 from gradlint.extract.configs import construct_dataclass, dataclass_fields
+from gradlint.extract.invocable import apply_sequential_items
 from gradlint.extract.state import (
     MAX_CALL_DEPTH,
     BreakSignal,
@@ -316,17 +317,7 @@ class CallsMixin(Core):
             found = instance.info.find_method("forward")
         if found is None:
             if instance.seq_items is not None:
-                seq = ContainerV(
-                    "sequential",
-                    instance.seq_items,
-                    None,
-                    instance.span,
-                    instance.info.framework or "torch",
-                    instance.partial,
-                    owned=True,
-                )
-                tensor = first_tensor(args, kwargs)
-                return self.apply_module(seq, tensor, [tensor], {}, node) if tensor else UNKNOWN
+                return apply_sequential_items(self, instance, args, kwargs, node)
             return self.unknown_call(args, kwargs, node, instance.info.name)
         cls, fnode = found
         func = self.make_function(fnode, cls.scope, cls)

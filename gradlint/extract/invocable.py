@@ -80,17 +80,7 @@ class SuperMethodV(InvocableV):
             return Const(None)
         if self.name in ("forward", "call", "__call__"):
             if instance.seq_items is not None:
-                seq = ContainerV(
-                    "sequential",
-                    instance.seq_items,
-                    None,
-                    instance.span,
-                    instance.info.framework or "torch",
-                    instance.partial,
-                    owned=True,
-                )
-                tensor = first_tensor(args, kwargs)
-                return interp.apply_module(seq, tensor, [tensor], {}, node) if tensor else UNKNOWN
+                return apply_sequential_items(interp, instance, args, kwargs, node)
             return interp.unknown_call(args, kwargs, node, "super." + self.name)
         if self.name == "__init__":
             if any(
@@ -100,3 +90,12 @@ class SuperMethodV(InvocableV):
                 instance.partial = True  # an unknown base class may build layers we cannot see
             return Const(None)
         return UNKNOWN
+
+
+def apply_sequential_items(interp: Interp, instance: InstanceV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """The forward of a subclass of nn.Sequential (or Keras Sequential) that defines none: its
+    items applied in order to the first tensor argument."""
+    seq = ContainerV("sequential", instance.seq_items or [], None, instance.span, instance.info.framework or "torch",
+                     instance.partial, owned=True)
+    tensor = first_tensor(args, kwargs)
+    return interp.apply_module(seq, tensor, [tensor], {}, node) if tensor else UNKNOWN
