@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import gc
 import io
 import os
 import stat
@@ -575,6 +576,28 @@ def _summarized(result: FileResult) -> FileResult:
 
 
 _POOL_CONFIG: tuple[LintConfig, ResultCache | None] | None = None
+_COLLECT_BETWEEN_FILES = False
+
+
+def collect_between_files(enabled: bool = True) -> None:
+    """Collect cyclic garbage once per linted file, then freeze what survived it.
+
+    One file's interpretation is a graph of reference cycles (scopes, values, the syntax they
+    point into) that dies as a whole when the file is done. The generational collector instead
+    walks it many times while it is alive, and walks everything that outlived earlier files (the
+    results, the parsed-module memo) on each older-generation collection. Collected right after
+    the file and frozen, the survivors are never walked again: the collector's time on a cold
+    lint of a quarter of transformers/models went from 2.8 s to 1.2 s (of 14 s), and the peak
+    memory from 93 to 58 MB. Only for a process gradlint owns (its command line and the workers
+    it forks): frozen objects that later become cyclic garbage are never freed."""
+    global _COLLECT_BETWEEN_FILES
+    _COLLECT_BETWEEN_FILES = enabled
+
+
+def _after_file() -> None:
+    if _COLLECT_BETWEEN_FILES:
+        gc.collect()
+        gc.freeze()
 
 
 def _pool_init(config: LintConfig, cache: ResultCache | None) -> None:
@@ -584,7 +607,10 @@ def _pool_init(config: LintConfig, cache: ResultCache | None) -> None:
 
 def _pool_lint(path: str) -> FileResult:
     assert _POOL_CONFIG is not None
-    return _lint_cached(path, *_POOL_CONFIG)
+    try:
+        return _lint_cached(path, *_POOL_CONFIG)
+    finally:
+        _after_file()
 
 
 def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None,
@@ -614,7 +640,9 @@ def _lint_files(files: list[str], config: LintConfig, jobs: int | None,
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if workers <= 1 or len(files) < PARALLEL_THRESHOLD:
         for path in files:
-            yield _lint_cached(path, config, cache)
+            result = _lint_cached(path, config, cache)
+            _after_file()
+            yield result
         return
     import concurrent.futures
     import multiprocessing
@@ -638,5 +666,5 @@ def lint_source(text: str, path: str = "<stdin>", config: LintConfig | None = No
     return lint_file(path, config or LintConfig(), data=data)
 
 
-__all__ = ["LintConfig", "Selection", "FileResult", "lint_file", "lint_paths", "lint_source", "lint_virtual",
-           "discover"]
+__all__ = ["LintConfig", "Selection", "FileResult", "collect_between_files", "lint_file", "lint_paths", "lint_source",
+           "lint_virtual", "discover"]

@@ -57,3 +57,31 @@ def test_clean_removes_the_cache(tmp_path: Path) -> None:
     assert cache.exists()
     proc = run_cli("clean", "--cache-dir", str(cache))
     assert proc.returncode == 0 and not cache.exists()
+
+
+def test_garbage_is_collected_between_files_only_when_the_command_line_asks(tmp_path: Path) -> None:
+    """A library caller's process keeps its own collector settings: lint_paths never freezes its
+    objects. The command line opts in (engine.collect_between_files), and then each linted file's
+    survivors are frozen out of later collections."""
+    import gc
+    import subprocess
+    import sys
+    import textwrap
+
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text((FIXTURES / "torch" / "he_relu_mlp.py").read_text())
+    script = textwrap.dedent(f"""
+        import gc
+        from gradlint import engine
+        files = [{str(tmp_path / "a.py")!r}, {str(tmp_path / "b.py")!r}]
+        before = gc.get_freeze_count()
+        list(engine.lint_paths(files, engine.LintConfig(), jobs=1))
+        library = gc.get_freeze_count() - before
+        engine.collect_between_files()
+        list(engine.lint_paths(files, engine.LintConfig(), jobs=1))
+        print(library, gc.get_freeze_count() - before - library)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "0"
+    assert int(out[1]) > 0
+    assert gc.isenabled()  # and the test process itself was never touched
