@@ -8,6 +8,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
 
 from gradlint.engine import LintConfig, lint_file
@@ -356,3 +357,55 @@ def test_relative_imports_stop_at_the_project_root(tmp_path: Path) -> None:
     assert [d.code for d in outside.diagnostics if d.code.startswith("GRD0")] == []
     inside = lint_file(str(tmp_path / "pkg/models/net.py"), LintConfig(search_roots=(str(tmp_path / "pkg"),)))
     assert [d.code for d in inside.diagnostics] == ["GRD004"]
+
+
+def test_a_class_gives_up_following_a_costly_helper_of_another_module_early(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class nothing in its file builds is first built following the helpers it calls from
+    other project modules; when those cost more than FOREIGN_PROBE_BUDGET steps (timm's
+    named_apply over every submodule), it is built again leaving them unknown. The first attempt
+    stops as soon as the helpers have spent that budget, not at the whole probe's, and the
+    network is still checked."""
+    from gradlint import extract as extraction
+    from gradlint.extract.interpreter import Interpreter
+
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.walk import visit
+
+
+        class Deep(nn.Module):
+            def __init__(self, depth=12):
+                super().__init__()
+                self.body = nn.Sequential(*[nn.Sequential(nn.Linear(128, 128), nn.Sigmoid()) for _ in range(depth)])
+                self.head = nn.Linear(128, 10)
+                visit(self)
+
+            def forward(self, x):
+                return self.head(self.body(x))
+    """, {"models/walk.py": """
+        def visit(module, depth=0):
+            total = 0
+            for i in range(40):
+                for j in range(40):
+                    total = total + i * j - depth
+            for child in module.children():
+                visit(child, depth + 1)
+            return total
+    """})
+    spent = [0]
+    tick = Interpreter.tick
+
+    def counting_tick(self: Interpreter, n: int = 1) -> None:
+        if self.foreign_depth:
+            spent[0] += n
+        tick(self, n)
+
+    monkeypatch.setattr(Interpreter, "tick", counting_tick)
+    assert [(c, line) for c, line, _ in lint(train)] == [("GRD001", 9)]
+    limit = extraction.FOREIGN_PROBE_BUDGET
+    assert 0 < spent[0] <= limit + 1
+    monkeypatch.setattr(extraction, "FOREIGN_PROBE_BUDGET", extraction.PROBE_BUDGET)
+    spent[0] = 0
+    assert [(c, line) for c, line, _ in lint(train)] == [("GRD001", 9)]
+    assert spent[0] > 2 * limit  # the helper is costly: without the limit the probe spends more in it

@@ -120,6 +120,8 @@ class Core(Interp, Protocol):
     project: Imports | None  # None: the file has no path on disk (stdin, a test string)
     entry_configs: dict[int, int] | None  # not None while unreached factory functions run
     foreign_depth: int  # calls of project modules' functions on the stack
+    foreign_budget: int | None  # steps the current build may still spend in them (None: no limit)
+    budget: int  # steps the current build may still spend
     deferrable: ast.AST | None  # the call a module-level ``name = f(...)`` assigns (see eval_Call)
     depth: int
     classes: list[ClassInfo]

@@ -53,6 +53,7 @@ class CallsMixin(Core):
     """``eval_Call`` and everything a call can reach that is not a builtin or a method of a value."""
 
     frame: Frame  # set per call by call_function (declared here too: mypy cannot infer it across the mixins)
+    budget: int  # steps the current build may still spend (declared here too, as frame is)
 
     def eval_Call(self, node: ast.Call, scope: Scope) -> Value:
         func = self.eval(node.func, scope)
@@ -212,12 +213,30 @@ class CallsMixin(Core):
             # unknown for them, as when the module was not read. Its classes are still built.
             return self.unknown_call(args, kwargs, func.node, func.name)
         if foreign:
+            if self.foreign_depth == 0 and self.foreign_budget is not None:
+                return self._call_foreign_within_budget(func, args, kwargs, self_val)
             self.foreign_depth += 1
             try:
                 return self._call_function(func, args, kwargs, self_val)
             finally:
                 self.foreign_depth -= 1
         return self._call_function(func, args, kwargs, self_val)
+
+    def _call_foreign_within_budget(self, func: FunctionV, args: list[Value], kwargs: dict[str, Value],
+                                    self_val: Value | None) -> Value:
+        """An outermost call of a project module's function while ``foreign_budget`` limits them:
+        the steps it spends count against both that and the build's own budget."""
+        assert self.foreign_budget is not None
+        outer = self.budget
+        self.budget = allowed = min(outer, self.foreign_budget)
+        self.foreign_depth += 1
+        try:
+            return self._call_function(func, args, kwargs, self_val)
+        finally:
+            self.foreign_depth -= 1
+            spent = allowed - self.budget
+            self.foreign_budget -= spent
+            self.budget = outer - spent
 
     def _call_function(self, func: FunctionV, args: list[Value], kwargs: dict[str, Value],
                        self_val: Value | None) -> Value:

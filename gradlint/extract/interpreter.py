@@ -49,7 +49,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.tree = tree
         self.eval_methods = dispatch_table(type(self), "eval_")
         self.stmt_methods = dispatch_table(type(self), "stmt_")
-        self.budget = budget  # per root model; reset by the caller for each root
+        self.budget: int = budget  # per root model; reset by the caller for each root
         self.file_budget = file_budget  # all roots together: a huge file cannot take minutes
         self.frameworks = frameworks
         self.module_scope = Scope()
@@ -73,6 +73,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         # While unreached factory functions run: model classes -> configurations built so far.
         self.entry_configs: dict[int, int] | None = None
         self.foreign_depth = 0  # calls of project modules' functions on the stack
+        self.foreign_budget: int | None = None  # see extract.FOREIGN_PROBE_BUDGET
         self.deferrable: ast.AST | None = None  # see CallsMixin.eval_Call
         # Imports of the file's own project are read (never run) when the file's path is known.
         self.project: ProjectView | None = None
