@@ -292,6 +292,27 @@ OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "Adamax", "RMSprop", "Adagrad", 
                         "LBFGS", "SparseAdam", "ASGD", "Rprop", "Lion", "Adafactor", "LAMB", "Lamb", "Nadam",
                         "Ftrl", "Adamw", "Muon"})
 
+# --------------------------------------------------------------------------- star imports
+
+# What ``from MODULE import *`` binds (MODULE folded: ``tensorflow.keras.layers`` -> ``keras.layers``),
+# for the framework modules whose API the catalog models: the names of the tables above that the
+# module really exports (tests/test_star_imports.py checks each against the installed keras 3 and
+# torch), each bound as ``from MODULE import NAME`` would bind it. A name the module exports but the
+# catalog does not know stays unbound (UNKNOWN), as any name of an unread module.
+STAR_EXPORTS: dict[str, frozenset[str]] = {
+    "keras.layers": (frozenset(KERAS_LAYERS) - {"ThresholdedReLU"}) | KERAS_PASSTHROUGH | KERAS_MERGE_ADD
+    | KERAS_MERGE_MULTIPLY | KERAS_MERGE_CONCAT | {"Input", "Layer", "Lambda"},
+    "keras.models": frozenset({"Sequential", "Model", "load_model", "clone_model"}),
+    "keras.initializers": frozenset(KERAS_INIT_CLASSES)
+    - {"normal", "one", "uniform", "xavier_normal", "xavier_uniform", "zero"},
+    "keras.optimizers": OPTIMIZERS - {"ASGD", "Adamw", "LAMB", "LBFGS", "NAdam", "RAdam", "Rprop", "SparseAdam"},
+    "torch.nn": frozenset(TORCH_LAYERS) | TORCH_PASSTHROUGH
+    | {"Module", "Sequential", "ModuleList", "ModuleDict", "Parameter", "ParameterList", "ParameterDict",
+       "init", "functional"},
+    "torch.nn.init": frozenset(TORCH_INIT_FUNCTIONS)
+    - {"lecun_normal", "lecun_normal_", "ones", "zeros", "trunc_normal", "variance_scaling", "variance_scaling_"},
+}
+
 # --------------------------------------------------------------------------- python
 
 BUILTIN_NAMES = frozenset({

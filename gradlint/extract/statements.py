@@ -82,13 +82,24 @@ class StatementsMixin(Core):
         project = self.project
         for alias in stmt.names:
             if alias.name == "*":
-                if project is not None:
-                    project.star_import(stmt, module, stmt.level, scope)
+                if project is None or not project.star_import(stmt, module, stmt.level, scope):
+                    self.star_import_framework(module, stmt.level, scope)
                 continue
             found = project.import_name(stmt, module, stmt.level, alias.name) if project is not None else None
             if found is None:  # not a project module (or not found in the project): an external name
                 found = Ref(catalog.fold_name(f"{'.' * stmt.level}{module}.{alias.name}"))
             scope.vars[alias.asname or alias.name] = found
+
+    @staticmethod
+    def star_import_framework(module: str, level: int, scope: Scope) -> None:
+        """``from keras.layers import *`` (not a project module): binds the names the catalog knows the
+        framework module exports (``catalog.STAR_EXPORTS``), each as its explicit import would; the
+        module's other names stay unbound, so what uses them is UNKNOWN, never guessed."""
+        if level:
+            return
+        folded = catalog.fold_name(module)
+        for name in catalog.STAR_EXPORTS.get(folded, ()):
+            scope.vars[name] = Ref(catalog.fold_name(f"{folded}.{name}"))
 
     def stmt_FunctionDef(self, stmt: ast.FunctionDef, scope: Scope) -> None:
         func = self.make_function(stmt, scope)
