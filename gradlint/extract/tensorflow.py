@@ -80,7 +80,7 @@ class TensorFlowFramework:
 
     name = "tensorflow"
     prefixes = ("tensorflow.", "keras.ops.")
-    model_bases: Mapping[str, str | None] = {}
+    model_bases: Mapping[str, str | None] = {"tensorflow.Module": None}
     model_base_suffixes: tuple[str, ...] = ()
 
     def call(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
