@@ -21,9 +21,7 @@ import importlib
 import json
 import math
 import os
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +196,8 @@ class ResultCache:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._write_tag()
+            import tempfile  # here, not at start-up: it imports random and hashlib's seeding
+
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -306,6 +306,8 @@ def clear(directory: Path) -> bool:
     """Delete a gradlint cache directory (one holding our CACHEDIR.TAG; never through a symlink)."""
     if directory.is_symlink() or not directory.is_dir() or not (directory / "CACHEDIR.TAG").is_file():
         return False
+    import shutil  # here, not at start-up: it imports bz2 and lzma
+
     shutil.rmtree(directory)
     return True
 

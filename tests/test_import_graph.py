@@ -151,3 +151,27 @@ def test_allowlist_is_not_stale() -> None:
     on_cycle = {m for cycle in _cycles(graph) for m in cycle}
     acyclic = sorted(edge for edge in KNOWN_CYCLE_EDGES if not set(edge) <= on_cycle)
     assert not acyclic, f"these edges no longer close a cycle; remove them from KNOWN_CYCLE_EDGES: {acyclic}"
+
+
+def test_a_lazily_imported_framework_states_what_its_handler_says() -> None:
+    """The interpreter reads a lazy handler's name, prefixes and model bases before importing it:
+    they must be the handler's own."""
+    from gradlint.extract.frameworks import FRAMEWORKS, LazyFramework
+
+    lazy = [f for f in FRAMEWORKS if isinstance(f, LazyFramework)]
+    assert lazy
+    for framework in lazy:
+        handler = framework.handler()
+        assert (framework.name, framework.prefixes, dict(framework.model_bases), framework.model_base_suffixes) == (
+            handler.name, handler.prefixes, dict(handler.model_bases), handler.model_base_suffixes)
+
+
+def test_a_torch_file_is_linted_without_importing_the_tensorflow_handler() -> None:
+    import subprocess
+    import sys
+
+    script = ("import sys; from gradlint.engine import lint_source\n"
+              "lint_source('import torch.nn as nn\\nm = nn.Sequential(nn.Linear(4, 4), nn.Tanh())\\n')\n"
+              "print('gradlint.extract.tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

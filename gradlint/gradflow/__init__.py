@@ -68,12 +68,11 @@ from gradlint.gradflow.chain import (
     _run as _run,  # for tests and tools/calibration_support.py
 )
 from gradlint.gradflow.inits import init_sigma_w2, torch_default_bias_var, torch_gain
-from gradlint.gradflow.quadrature import _GH_W as _GH_W  # for tests
-from gradlint.gradflow.quadrature import _GH_Z as _GH_Z
-from gradlint.gradflow.quadrature import gaussian_expectation
+from gradlint.gradflow.quadrature import gaussian_expectation, hermite_rule
 
 __all__ = [
     "ACTIVATIONS",
+    "hermite_rule",
     "ACTIVATION_ALIASES",
     "DEFAULT_BATCH_SIZE",
     "SATURATING",

@@ -70,9 +70,20 @@ def _gauss_legendre(n: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(xs), tuple(ws)
 
 
-_GH_Z, _GH_W = _gauss_hermite(100)
-#: nodes whose weight is below 1e-22 contribute nothing measurable; dropped for speed.
-_GH_KEEP = tuple((z, w) for z, w in zip(_GH_Z, _GH_W, strict=False) if w > 1e-22)
+@lru_cache(maxsize=1)
+def hermite_rule() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The 100-node probabilists' Gauss–Hermite rule, computed on first use (Newton iterations
+    cost a few milliseconds, which a run that estimates nothing should not pay at start-up)."""
+    return _gauss_hermite(100)
+
+
+@lru_cache(maxsize=1)
+def _hermite_kept() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The Hermite nodes whose weight is above 1e-22 (the rest contribute nothing measurable)."""
+    kept = [(z, w) for z, w in zip(*hermite_rule(), strict=False) if w > 1e-22]
+    return tuple(z for z, _ in kept), tuple(w for _, w in kept)
+
+
 _GL_X, _GL_W = _gauss_legendre(10)
 #: above this q the Hermite nodes near z=0 are too sparse to resolve features of
 #: width ~1 in u = √q·z (φ′ of sigmoid/tanh); switch to panels.
@@ -89,7 +100,7 @@ def _nodes(q: float, kinks: tuple[float, ...] = ()) -> tuple[tuple[float, ...], 
     """
     s = math.sqrt(q)
     if q <= _GH_QMAX and not kinks:
-        return tuple(z for z, _ in _GH_KEEP), tuple(w for _, w in _GH_KEEP)
+        return _hermite_kept()
     edges = {0.0, _Z_MAX, -_Z_MAX}
     for e in (1.0, 2.0, 3.0, 4.5, 6.0, 8.0):
         edges.update((e, -e))
@@ -116,7 +127,7 @@ def gaussian_expectation(
 ) -> float:
     """E[f(√q·z)], z ~ N(0, 1).
 
-    Gauss–Hermite (probabilists', 100 nodes, computed once at import) when q is
+    Gauss–Hermite (probabilists', 100 nodes, computed once, on first use) when q is
     moderate and f is smooth.  Activation derivatives have features of width ~1
     in u = √q·z, which Hermite nodes (spacing ~0.3 in z) miss once √q ≳ 2, so for
     q > 4, and whenever ``breakpoints`` (kinks of f in u) are given, a composite
