@@ -62,7 +62,8 @@ class LazyFramework:
             self._loaded.finish(interp)
 
 
-TENSORFLOW = LazyFramework("gradlint.extract.tensorflow", "TENSORFLOW", "tensorflow", ("tensorflow.", "keras.ops."))
+TENSORFLOW = LazyFramework("gradlint.extract.tensorflow", "TENSORFLOW", "tensorflow", ("tensorflow.", "keras.ops."),
+                           model_bases={"tensorflow.Module": None})
 
 # TensorFlow before Keras: it claims ``keras.ops.*`` (and hands what it does not model to Keras).
 FRAMEWORKS: tuple[Framework, ...] = (TORCH, TENSORFLOW, KERAS)

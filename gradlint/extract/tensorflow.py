@@ -29,6 +29,7 @@ from gradlint.extract.common import (
     shape_dims,
     span_of,
 )
+from gradlint.extract.frameworks import TENSORFLOW as DECLARED
 from gradlint.extract.invocable import InitializerV
 from gradlint.extract.keras import call_keras, keras_init
 from gradlint.extract.paths import current_width, merge_gate, merge_many, merge_residual
@@ -78,10 +79,11 @@ class TensorFlowFramework:
     """The ``Framework`` handler for TensorFlow graph code and ``keras.ops``; its per-file state is a
     ``TFGraph`` in ``interp.framework_state``."""
 
-    name = "tensorflow"
-    prefixes = ("tensorflow.", "keras.ops.")
-    model_bases: Mapping[str, str | None] = {"tensorflow.Module": None}
-    model_base_suffixes: tuple[str, ...] = ()
+    # Stated where the lazy registration is (the interpreter reads them before importing this module).
+    name = DECLARED.name
+    prefixes = DECLARED.prefixes
+    model_bases: Mapping[str, str | None] = DECLARED.model_bases
+    model_base_suffixes: tuple[str, ...] = DECLARED.model_base_suffixes
 
     def call(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
         result = graph_of(interp).call_ref(q, args, kwargs, node)
