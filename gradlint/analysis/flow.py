@@ -154,12 +154,13 @@ class _Builder:
                     if top and node is last_meaningful:
                         ctx.head = node
                     if unit.activation == "softmax":  # Keras Dense(k, activation="softmax"): the last axis
-                        if top and node is last_meaningful:
+                        if top and node is last_meaningful or self._hidden_softmax(node, top, main):
                             items.append(Activation("softmax", label=node.describe(), width=width))
                         pending = None
                     continue
                 if kind == LayerKind.ACTIVATION:
-                    pending = self._activation_node(node, items, pending, width, ctx, top and node is last_meaningful)
+                    pending = self._activation_node(node, items, pending, width, ctx, top and node is last_meaningful,
+                                                    top and main)
                     continue
                 if kind == LayerKind.NORMALIZATION:
                     pending = self._norm_node(node, items, pending, width, segments, barriers, top)
@@ -217,8 +218,17 @@ class _Builder:
             width = (w_short or 0) + (w_branch or 0) if node.concat and w_short and w_branch else (w_branch or width)
         return segments, barriers, width
 
+    def _hidden_softmax(self, layer: Layer, top: bool, main: bool) -> bool:
+        """A Keras Dense's softmax inside the stack (``Dense(64, activation="softmax")``, or
+        ``Activation("softmax")`` right after a Dense) normalizes over that layer's own units (the last
+        axis): modelled as the head's softmax is, per unit sigmoid(u − ln(k − 1)), whose derivative ≈ 1/k
+        shrinks the gradient by about the width per layer (6 such Dense(64) layers measured 3.3e-10).
+        Elsewhere (torch, attention scores, gates) a mid-path softmax keeps passing the values on."""
+        return top and main and self.framework == "keras" and layer.kind == LayerKind.DENSE
+
     def _activation_node(self, node: Layer, items: list[Item], pending: tuple[int, Unit] | None,
-                         width: int | None, ctx: _Ctx, is_head: bool) -> tuple[int, Unit] | None:
+                         width: int | None, ctx: _Ctx, is_head: bool, top_level: bool = False
+                         ) -> tuple[int, Unit] | None:
         """An activation layer: folded into the weight layer before it when it can be; the new pending."""
         act = node.activation or "other"
         if act == "softmax":
@@ -229,6 +239,10 @@ class _Builder:
                 known = after_dense and (self.framework == "keras" or self.flat_input or node.axis == -1)
                 items.append(Activation("softmax", label=node.describe(), width=width if known else None))
                 ctx.head = node
+            elif top_level and pending is not None and pending[1].activation in (None, "linear") \
+                    and self._hidden_softmax(pending[1].layer, True, True):
+                items.append(Activation("softmax", label=node.describe(), width=width))
+                pending[1].activation, pending[1].act_layer = "softmax", node  # described as that layer's activation
             return None  # mid-path softmax (attention weights): passes the values on
         if act not in gradflow.ACTIVATIONS:
             ctx.note(f"activation {act} treated as linear")

@@ -187,13 +187,16 @@ def _saturating_share(p: Propagation, seg: Segment) -> tuple[list[Unit], float]:
     by_key = seg.unit_by_key
     sat: list[Unit] = []
     total = own = 0.0
+    last = p.layers[-1].key if p.layers else None
     for lf in p.layers:
         unit = by_key.get(lf.key) if lf.key is not None else None
         if unit is None or lf.chi <= 0:
             continue
         loss = -min(0.0, 0.5 * math.log10(lf.chi))
         total += loss
-        if unit.activation in gradflow.SATURATING and not unit.gated:
+        # A softmax inside the stack (not the output's) saturates like a sigmoid of u − ln(k − 1).
+        hidden_softmax = unit.activation == "softmax" and lf.key != last
+        if (unit.activation in gradflow.SATURATING or hidden_softmax) and not unit.gated:
             sat.append(unit)
             own += loss
     return sat, (own / total if total > 0 else 0.0)
