@@ -262,8 +262,9 @@ def _sequential(interp: Interp, args: Args, kwargs: Kwargs, span: Span) -> Value
 
 
 def _functional_model(interp: Interp, args: Args, kwargs: Kwargs, span: Span) -> Value:
-    outputs = kwargs.get("outputs", args[1] if len(args) > 1 else UNKNOWN)
-    inputs = kwargs.get("inputs", args[0] if args else UNKNOWN)
+    # Keras 1 (and Keras 2, deprecated) spell them ``Model(input=..., output=...)``.
+    outputs = kwargs.get("outputs", kwargs.get("output", args[1] if len(args) > 1 else UNKNOWN))
+    inputs = kwargs.get("inputs", kwargs.get("input", args[0] if args else UNKNOWN))
     out = longest_tensor(outputs)
     if out is None:
         return UNKNOWN
