@@ -605,12 +605,41 @@ def _pool_init(config: LintConfig, cache: ResultCache | None) -> None:
     _POOL_CONFIG = (config, cache)
 
 
-def _pool_lint(path: str) -> FileResult:
+def _pool_lint(paths: list[str]) -> list[FileResult]:
     assert _POOL_CONFIG is not None
-    try:
-        return _lint_cached(path, *_POOL_CONFIG)
-    finally:
+    results = []
+    for path in paths:
+        results.append(_lint_cached(path, *_POOL_CONFIG))
         _after_file()
+    return results
+
+
+def balanced_batches(files: Sequence[str], workers: int) -> list[list[int]]:
+    """Indices of ``files`` in batches for the workers, largest files first (a file's size is
+    what its lint costs, roughly): the big ones start at once and alone, and small ones, batched
+    so that each batch is about 1/(16·workers) of the bytes, fill in behind. In discovery order a
+    model zoo's largest file could start last and keep one worker busy while the other idles (on
+    timm/models the two workers' CPU differed by a fifth)."""
+    sizes = []
+    for path in files:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(0)
+    order = sorted(range(len(files)), key=lambda i: (-sizes[i], i))
+    target = max(1, sum(sizes) // (16 * max(1, workers)))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    weight = 0
+    for i in order:
+        current.append(i)
+        weight += sizes[i]
+        if weight >= target or len(current) >= 32:
+            batches.append(current)
+            current, weight = [], 0
+    if current:
+        batches.append(current)
+    return batches
 
 
 def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None,
@@ -650,7 +679,12 @@ def _lint_files(files: list[str], config: LintConfig, jobs: int | None,
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pool_init,
                                                 initargs=(config, cache)) as pool:
-        yield from pool.map(_pool_lint, files, chunksize=max(1, min(32, len(files) // (workers * 4) or 1)))
+        batches = balanced_batches(files, workers)
+        futures = [pool.submit(_pool_lint, [files[i] for i in batch]) for batch in batches]
+        where = {i: (b, k) for b, batch in enumerate(batches) for k, i in enumerate(batch)}
+        for i in range(len(files)):  # results in discovery order, whatever order they finish in
+            b, k = where[i]
+            yield futures[b].result()[k]
 
 
 def lint_source(text: str, path: str = "<stdin>", config: LintConfig | None = None) -> FileResult:

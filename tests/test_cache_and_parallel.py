@@ -85,3 +85,20 @@ def test_garbage_is_collected_between_files_only_when_the_command_line_asks(tmp_
     assert out[0] == "0"
     assert int(out[1]) > 0
     assert gc.isenabled()  # and the test process itself was never touched
+
+
+def test_parallel_batches_cover_every_file_once_largest_first(tmp_path: Path) -> None:
+    from gradlint.engine import balanced_batches
+
+    sizes = [10, 5000, 30, 30, 20000, 1, 400, 7, 7, 7] * 4
+    files = []
+    for i, size in enumerate(sizes):
+        path = tmp_path / f"m{i}.py"
+        path.write_text("#" * size)
+        files.append(str(path))
+    batches = balanced_batches(files, workers=2)
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(files)))  # each file once
+    assert [sizes[i] for i in flat] == sorted(sizes, reverse=True)  # largest first
+    assert all(len(batch) == 1 for batch in batches if sizes[batch[0]] == 20000)  # the big ones alone
+    assert len(batches[-1]) > 1  # small ones batched
