@@ -27,10 +27,11 @@ Finds stacks of weight layers (Linear, Dense, Conv) whose activation squashes �
 hard_sigmoid, softsign, hardtanh — on the model's main path whose gradient vanishes: with no
 normalization or residual connection between them, or with a normalization that does not
 rescue them (LayerNorm between sigmoid layers keeps the per-unit offsets of their mean-½
-outputs), also when they alternate with other layers (sigmoid, ReLU, sigmoid, ...). A Keras
-Dense's softmax inside the network (`Dense(64, activation="softmax")`, or `Activation("softmax")`
-after a Dense) counts too: per unit it is sigmoid(u − ln(k − 1)), which passes on about 1/k of the
-gradient (6 such Dense(64) layers measured 3.3e-10; 3 of them 4.5e-5). It
+outputs), also when they alternate with other layers (sigmoid, ReLU, sigmoid, ...). A softmax
+inside the network over a Dense/Linear layer's own units (`Dense(64, activation="softmax")`,
+`Activation("softmax")` after a Dense, `nn.Softmax(dim=1)` after a `Linear` on flat inputs) counts
+too: per unit it is sigmoid(u − ln(k − 1)), which passes on about 1/k of the gradient (6 such
+Dense(64) layers measured 3.3e-10, 3 of them 4.5e-5; 4 torch Linear(64) + Softmax 1.4e-7). It
 estimates, from the layers' init, width and norms, how much smaller the weight gradient of the
 first layer is than that of the last (or how small the first layer's gradient is relative to
 its weights) and reports the stack when that attenuation exceeds 1000× (or 1e-7).

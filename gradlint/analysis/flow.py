@@ -154,7 +154,7 @@ class _Builder:
                     if top and node is last_meaningful:
                         ctx.head = node
                     if unit.activation == "softmax":  # Keras Dense(k, activation="softmax"): the last axis
-                        if top and node is last_meaningful or self._hidden_softmax(node, top, main):
+                        if top and node is last_meaningful or self._hidden_softmax(node, top, main, nodes):
                             items.append(Activation("softmax", label=node.describe(), width=width))
                         pending = None
                     continue
@@ -218,13 +218,24 @@ class _Builder:
             width = (w_short or 0) + (w_branch or 0) if node.concat and w_short and w_branch else (w_branch or width)
         return segments, barriers, width
 
-    def _hidden_softmax(self, layer: Layer, top: bool, main: bool) -> bool:
-        """A Keras Dense's softmax inside the stack (``Dense(64, activation="softmax")``, or
-        ``Activation("softmax")`` right after a Dense) normalizes over that layer's own units (the last
-        axis): modelled as the head's softmax is, per unit sigmoid(u − ln(k − 1)), whose derivative ≈ 1/k
-        shrinks the gradient by about the width per layer (6 such Dense(64) layers measured 3.3e-10).
-        Elsewhere (torch, attention scores, gates) a mid-path softmax keeps passing the values on."""
-        return top and main and self.framework == "keras" and layer.kind == LayerKind.DENSE
+    def _hidden_softmax(self, layer: Layer, top: bool, main: bool, nodes: list[Node] | None = None,
+                        softmax: Layer | None = None) -> bool:
+        """A softmax inside the stack right after a Dense/Linear, over that layer's own units (Keras:
+        ``Dense(64, activation="softmax")`` or ``Activation("softmax")`` after a Dense, always the last
+        axis; torch: ``nn.Softmax``/``F.softmax`` after a Linear, over ``dim=-1``, or ``dim=1`` of a flat
+        input): modelled as the head's softmax is, per unit sigmoid(u − ln(k − 1)), whose derivative
+        ≈ 1/k shrinks the gradient by about the width per layer (6 such Dense(64) layers measured
+        3.3e-10, 4 torch Linear(64) + Softmax(dim=1) 1.4e-7). Elsewhere (attention scores after a matmul,
+        gates, other axes) a mid-path softmax keeps passing the values on."""
+        if not (top and main and layer.kind == LayerKind.DENSE):
+            return False
+        if self.framework == "keras":
+            return True
+        if softmax is None and nodes is not None:  # the torch Linear's softmax is the node after it
+            index = next((i for i, n in enumerate(nodes) if n is layer), -1)
+            after = nodes[index + 1] if 0 <= index < len(nodes) - 1 else None
+            softmax = after if isinstance(after, Layer) and after.activation == "softmax" else None
+        return softmax is not None and (self.flat_input or softmax.axis == -1)
 
     def _activation_node(self, node: Layer, items: list[Item], pending: tuple[int, Unit] | None,
                          width: int | None, ctx: _Ctx, is_head: bool, top_level: bool = False
@@ -240,7 +251,7 @@ class _Builder:
                 items.append(Activation("softmax", label=node.describe(), width=width if known else None))
                 ctx.head = node
             elif top_level and pending is not None and pending[1].activation in (None, "linear") \
-                    and self._hidden_softmax(pending[1].layer, True, True):
+                    and self._hidden_softmax(pending[1].layer, True, True, softmax=node):
                 items.append(Activation("softmax", label=node.describe(), width=width))
                 pending[1].activation, pending[1].act_layer = "softmax", node  # described as that layer's activation
             return None  # mid-path softmax (attention weights): passes the values on
