@@ -32,6 +32,7 @@ from gradlint.extract.values import (
     UNKNOWN,
     Const,
     ContainerV,
+    DictV,
     FunctionalModelV,
     Geometry,
     InitV,
@@ -139,6 +140,27 @@ def build_on_first_call(interp: Interp, instance: InstanceV, args: Args, kwargs:
     interp.call_function(interp.make_function(fnode, cls.scope, cls), [instance, shape], {}, self_val=instance)
 
 
+class LambdaLayerV(InvocableV):
+    """keras ``Lambda(function, arguments={...})``: applying it runs ``function`` on the tensor, read
+    like any user function (``lambda t: K.sigmoid(t)`` is a sigmoid); what it does not resolve to a
+    tensor stays an UNKNOWN layer."""
+
+    def __init__(self, function: Value, arguments: Value | None, span: Span) -> None:
+        self.function = function
+        self.arguments = arguments
+        self.span = span
+        self.owned = False
+
+    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        extra = dict(self.arguments.items) if isinstance(self.arguments, DictV) and not self.arguments.partial else {}
+        if self.arguments is not None and not extra or not all(isinstance(k, str) for k in extra):
+            return interp.unknown_call(args, kwargs, node, "Lambda")
+        result = interp.call(self.function, args[:1], extra, node) if args else UNKNOWN
+        if isinstance(result, TensorV):
+            return result
+        return interp.unknown_call(args, kwargs, node, "Lambda")
+
+
 class MergeLayerV(InvocableV):
     """keras ``Add()`` / ``Multiply()`` / ``Concatenate()`` layer objects, called on a list."""
 
@@ -181,7 +203,11 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         and leaf not in catalog.KERAS_LAYERS
     ):
         return _initializer(leaf, args, kwargs, node)
-    if q.startswith("keras.activations.") or q in ("keras.ops.sigmoid", "keras.ops.tanh", "keras.ops.relu"):
+    if leaf == "Lambda" and q.startswith("keras.layers."):
+        function = kwargs.get("function", args[0] if args else UNKNOWN)
+        return LambdaLayerV(function, kwargs.get("arguments"), span)
+    if q.startswith("keras.activations.") or q in ("keras.ops.sigmoid", "keras.ops.tanh", "keras.ops.relu") \
+            or q.startswith("keras.backend.") and catalog.canonical_activation(leaf):  # K.sigmoid(x)
         act = catalog.canonical_activation(leaf)
         tensor = first_tensor(args, kwargs)
         if tensor is not None and act:
