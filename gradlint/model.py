@@ -90,8 +90,11 @@ class Init:
         if self.scheme == "keras_default":
             return "Keras default init (glorot_uniform)"
         args = ", ".join(f"mode={INIT_MODES.get(int(v), v)!r}" if k == "mode" else f"{k}={v:g}"
-                         for k, v in sorted(self.params.items(), key=lambda kv: (kv[0] != "mode", kv[0])))
-        return f"{self.scheme}({args})" if args else self.scheme
+                         for k, v in sorted(self.params.items(), key=lambda kv: (kv[0] != "mode", kv[0]))
+                         if k != "rescale")
+        text = f"{self.scheme}({args})" if args else self.scheme
+        rescale = self.params.get("rescale")
+        return f"{text} scaled by {rescale:g}" if rescale is not None else text
 
 
 @dataclass(eq=False)

@@ -440,3 +440,45 @@ def test_keras_flatten_after_merges() -> None:
     assert _reshapes(concatenated) == [4 * 4 * 8]
     assert _reshapes(functional_concat) == [10 * 8]
     assert _reshapes(unaligned) == [None]
+
+
+def test_inits_rescaled_in_place_keep_their_scheme_times_the_factor() -> None:
+    """``w.data.mul_(k)``, ``w.div_(k)``, ``w *= k``, ``w.data = w.data * k`` after any init (the default
+    included) scale every drawn value: σ_w² (and a random bias's variance) times k²; an unknown factor
+    leaves the init unknown. ``calculate_gain`` is a number."""
+    from gradlint.analysis.inits import bias_var_of, sigma_w2_of
+
+    model = one("""
+        import torch
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self, k):
+                super().__init__()
+                self.a = nn.Linear(64, 64)
+                self.b = nn.Linear(64, 64)
+                self.c = nn.Linear(64, 64)
+                self.d = nn.Linear(64, 64)
+                self.e = nn.Linear(64, 64)
+                self.f = nn.Linear(64, 64)
+                self.a.weight.data.mul_(10)
+                nn.init.kaiming_normal_(self.b.weight)
+                self.b.weight.div_(2)
+                with torch.no_grad():
+                    self.c.weight *= 3
+                self.d.weight.data = self.d.weight.data * 0.5
+                self.e.weight.data.mul_(k)
+                nn.init.xavier_uniform_(self.f.weight, gain=nn.init.calculate_gain("tanh") * 4)
+                self.f.bias.data.mul_(4)
+            def forward(self, x):
+                return self.f(self.e(self.d(self.c(self.b(self.a(x))))))
+    """)
+    units = {u.layer.name: u for u in model_units(model)}
+    sigma = {name: sigma_w2_of(u)[0] for name, u in units.items()}
+    assert abs(sigma["self.a"] - 100 / 3) < 1e-9  # type: ignore[operator]
+    assert abs(sigma["self.b"] - 2 / 4) < 1e-9  # type: ignore[operator]
+    assert abs(sigma["self.c"] - 9 / 3) < 1e-9  # type: ignore[operator]
+    assert abs(sigma["self.d"] - 0.25 / 3) < 1e-9  # type: ignore[operator]
+    assert sigma["self.e"] is None  # k unknown
+    assert abs(sigma["self.f"] - (5 / 3 * 4) ** 2) < 1e-9  # type: ignore[operator]
+    assert abs(bias_var_of(units["self.f"]) - 16 / (3 * 64)) < 1e-12  # U(±1/√64) times 4
+    assert units["self.a"].init is not None and "scaled by 10" in units["self.a"].init.describe()

@@ -43,6 +43,16 @@ MEASURED = [
     ("torch/layernorm_sigmoid_deep.py", "ratio", -6.25, 0.5),
     ("torch/batchnorm_sigmoid_deep.py", "ratio", -0.89, 0.5),
     ("torch/sigmoid_relu_alternating.py", "ratio", math.log10(5.3e-12), 0.5),
+    # In-place rescaling of an init (weight.data.mul_(10), weight *= 20 under no_grad, p.data *= 8) and
+    # a gain written as calculate_gain('tanh') * 4.
+    ("torch/relu_weight_data_mul.py", "loss", 11.10, 1.0),
+    ("torch/relu_weight_data_mul.py", "rel", 10.40, 1.0),
+    ("torch/tanh_nograd_weight_imul.py", "ratio", 5.14, 0.5),
+    ("torch/tanh_nograd_weight_imul.py", "rel", 2.92, 0.5),
+    ("torch/tanh_nograd_weight_imul_shallow.py", "ratio", -0.20, 0.5),
+    ("torch/relu_parameters_data_imul.py", "loss", 6.29, 0.7),
+    ("torch/tanh_xavier_gain_calculate_x4.py", "ratio", 5.78, 0.5),
+    ("torch/tanh_xavier_gain_calculate.py", "ratio", 0.59, 0.5),
 ]
 
 

@@ -11,7 +11,7 @@ import math
 
 from gradlint import gradflow
 from gradlint.analysis.units import Unit
-from gradlint.model import Layer
+from gradlint.model import Init, Layer
 
 # Inits whose scale is fixed, whatever the layer's width: they only suit one width.
 FIXED_SCALE_INITS = frozenset({"normal", "uniform", "random_normal", "random_uniform", "trunc_normal",
@@ -69,7 +69,7 @@ def bias_moments_of(unit: Unit) -> tuple[float, float]:
         if init.is_constant:
             mean = init.constant_value or 0.0
         elif init.scheme in ("normal", "random_normal", "truncated_normal", "trunc_normal"):
-            mean = init.params.get("mean", 0.0)
+            mean = init.params.get("mean", 0.0) * init.params.get("rescale", 1.0)
     if not math.isfinite(mean):
         return 0.0, 0.0
     return mean, max(bias_var_of(unit) - mean * mean, 0.0)
@@ -82,6 +82,11 @@ def _bias_var(unit: Unit) -> float:
     init = layer.bias_init
     if init is None:
         return 0.0
+    rescale = init.params.get("rescale", 1.0)  # b.data.mul_(k): every value k times (constants carry it in value)
+    return _drawn_bias_var(unit, init) * rescale * rescale
+
+
+def _drawn_bias_var(unit: Unit, init: Init) -> float:
     if init.scheme == "torch_default_bias":
         return gradflow.torch_default_bias_var(unit.fan_in) or 0.0
     if init.is_constant:

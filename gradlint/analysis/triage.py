@@ -149,7 +149,15 @@ def to_estimate(p: Propagation, direction: str | None = None, criterion: str | N
 
 
 def _explicit(units: list[Unit], schemes: frozenset[str]) -> list[Unit]:
-    return [u for u in units if u.init is not None and u.init.span is not None and u.init.scheme in schemes]
+    return [u for u in units if u.init is not None and u.init.span is not None and u.init.scheme in schemes
+            and "rescale" not in u.init.params]
+
+
+def _hand_scaled(units: list[Unit]) -> list[Unit]:
+    """Units whose init the code sets to a hand-picked scale: a fixed-scale scheme (N(0, s²), U(a, b)),
+    or any scheme multiplied afterwards by a number (``w.data.mul_(10)``, ``w *= 5``)."""
+    return [u for u in units if u.init is not None and u.init.span is not None
+            and (u.init.scheme in FIXED_SCALE_INITS or "rescale" in u.init.params)]
 
 
 def _healthy_with(seg: Segment, units: list[Unit], vanishing_log10: float, exploding_log10: float
@@ -206,7 +214,7 @@ def _attribute(seg: Segment, p: Propagation, direction: str, criterion: str,
                vanishing_log10: float, exploding_log10: float) -> Diagnosis | None:
     units = seg.units
     estimate = to_estimate(p, direction, criterion, seg.starts_input and seg.ends_output)
-    fixed = _explicit(units, FIXED_SCALE_INITS)
+    fixed = _hand_scaled(units)
     fan = _explicit(units, FAN_AWARE_INITS)
     sat, share = _saturating_share(p, seg)
 

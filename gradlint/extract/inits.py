@@ -63,7 +63,8 @@ def _literal(node: ast.expr) -> bool:
 def scale_init(op: ast.operator, left: Value, right: Value) -> Value:
     """``torch.ones(d) * 1e-5``, ``torch.randn(n, m) * 0.01``: keep the init, scaled."""
     tensor, scalar = (left, right) if isinstance(left, (TensorConstV, ParamV)) else (right, left)
-    init = tensor.init if isinstance(tensor, (TensorConstV, ParamV)) else None
+    init = param_init(tensor) if isinstance(tensor, ParamV) else tensor.init if isinstance(tensor, TensorConstV) \
+        else None
     if init is None or not isinstance(scalar, Const) or not isinstance(scalar.value, (int, float)):
         return UNKNOWN
     factor = float(scalar.value)
@@ -84,14 +85,58 @@ def scale_init(op: ast.operator, left: Value, right: Value) -> Value:
         a, b = params.get("a", 0.0) * factor, params.get("b", 1.0) * factor
         params["a"], params["b"] = min(a, b), max(a, b)
     else:
-        return UNKNOWN
+        scaled = rescaled(init, factor)
+        if scaled is None:
+            return UNKNOWN
+        return TensorConstV(scaled, getattr(tensor, "shape", None))
     return TensorConstV(Init(scheme, params), getattr(tensor, "shape", None))
+
+
+def param_init(param: ParamV) -> Init | None:
+    """The init a parameter has now: its layer's for a layer's weight/bias, its own when free."""
+    owner = param.owner
+    if owner is None:
+        return param.init
+    return owner.weight_init if param.role == "weight" else owner.bias_init if param.role == "bias" else None
+
+
+def rescaled(init: Init, factor: float, node: ast.AST | None = None) -> Init | None:
+    """``init`` with every drawn value multiplied by ``factor`` (``w.data.mul_(10)``, ``w *= 5`` under
+    ``no_grad``, ``w.data = w.data * s`` after any scheme, the framework default included): the scheme
+    stays what it was and ``params["rescale"]`` carries the factor, which σ_w² takes squared
+    (``gradflow.init_sigma_w2``). None when nothing can be said (an unknown init, an absurd factor).
+    The result is a new Init: one init object may be shared by several parameters."""
+    if init.scheme == "unknown" or not math.isfinite(factor) or abs(factor) > 1e6:
+        return None
+    params = dict(init.params)
+    if init.is_constant:
+        if init.scheme == "zeros":
+            return Init("zeros", params, span_of(node) if node is not None else init.span)
+        params["value"] = (init.constant_value or 0.0) * factor
+        return Init("constant", params, span_of(node) if node is not None else init.span)
+    params["rescale"] = params.get("rescale", 1.0) * factor
+    written = f"{init.describe()} scaled by {factor:g}"
+    return Init(init.scheme, params, span_of(node) if node is not None else init.span, written)
+
+
+def rescale_param(param: ParamV, factor: float, node: ast.AST) -> bool:
+    """``w.mul_(k)`` / ``w.div_(k)`` in place on a parameter whose init is known: scaled (the site is
+    now the in-place call: a fix rewriting the first init would change what the scaling does).
+    False when the init is unknown or constant (``perturb_param`` handles constants)."""
+    current = param_init(param)
+    if current is None or current.is_constant:
+        return False
+    scaled = rescaled(current, factor, node)
+    if scaled is None:
+        return False
+    set_param_init(param, scaled)
+    return True
 
 
 def apply_init_value(param: ParamV, value: Value, node: ast.AST) -> None:
     init: Init | None = None
     if isinstance(value, TensorConstV):
-        init = Init(value.init.scheme, dict(value.init.params), span_of(node))
+        init = Init(value.init.scheme, dict(value.init.params), span_of(node), value.init.written)
     elif isinstance(value, ParamV) and value.init is not None:
         init = value.init
     set_param_init(param, init)
@@ -121,4 +166,12 @@ def perturb_param(param: ParamV, args: list[Value], kwargs: dict[str, Value], no
     if all(isinstance(v, Const) and isinstance(v.value, (int, float)) for v in values):
         set_param_init(param, Init("constant", {}, span_of(node)))
     else:
+        set_param_init(param, Init("unknown", {}, span_of(node)))
+
+
+def forget_scale(param: ParamV, node: ast.AST) -> None:
+    """``w.mul_(k)`` with ``k`` unresolved after a random init: the init's scale is unknown now
+    (constants: ``perturb_param`` says what stays known)."""
+    current = param_init(param)
+    if current is not None and not current.is_constant:
         set_param_init(param, Init("unknown", {}, span_of(node)))

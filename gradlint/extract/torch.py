@@ -25,6 +25,8 @@ from gradlint.extract.inits import (
     apply_init_value,
     make_init,
     perturb_param,
+    forget_scale,
+    rescale_param,
     set_param_init,
 )
 from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual
@@ -43,6 +45,7 @@ from gradlint.extract.values import (
     TensorV,
     Value,
 )
+from gradlint.gradflow import torch_gain
 from gradlint.model import Gate, Init, Layer, LayerKind, Span
 from gradlint.training import TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec
 
@@ -121,6 +124,8 @@ TORCH = TorchFramework()
 
 
 def call_torch_init(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    if leaf == "calculate_gain":
+        return _calculate_gain(args, kwargs)
     spec = catalog.TORCH_INIT_FUNCTIONS.get(leaf)
     if spec is None:
         return UNKNOWN
@@ -134,6 +139,23 @@ def call_torch_init(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
             if isinstance(item, ParamV):
                 set_param_init(item, init)
     return target
+
+
+def _calculate_gain(args: Args, kwargs: Kwargs) -> Value:
+    """``nn.init.calculate_gain('tanh')`` as a number, so ``gain=calculate_gain('tanh') * 4`` is one."""
+    name = args[0] if args else kwargs.get("nonlinearity", UNKNOWN)
+    param = args[1] if len(args) > 1 else kwargs.get("param")
+    if not isinstance(name, Const) or not isinstance(name.value, str):
+        return UNKNOWN
+    slope: float | None = None
+    if param is not None and not (isinstance(param, Const) and param.value is None):
+        if not isinstance(param, Const) or not isinstance(param.value, (int, float)) or isinstance(param.value, bool):
+            return UNKNOWN
+        slope = float(param.value)
+    try:
+        return Const(torch_gain(name.value, slope))
+    except ValueError:  # a name torch rejects too
+        return UNKNOWN
 
 
 # ---------------------------------------------------------------------- torch.nn constructors
@@ -476,6 +498,13 @@ def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: as
         return UNKNOWN
     if name in ("requires_grad_", "detach", "clone", "to"):
         return target
+    if name in ("mul_", "div_") and len(args) == 1 and not kwargs and isinstance(args[0], Const) \
+            and isinstance(args[0].value, (int, float)) and not isinstance(args[0].value, bool) and args[0].value:
+        factor = float(args[0].value)
+        if rescale_param(target, factor if name == "mul_" else 1.0 / factor, node):
+            return target
+    elif name in ("mul_", "div_"):
+        forget_scale(target, node)  # multiplied by something unresolved: the scale is no longer known
     if name in ("mul_", "div_", "clamp_", "add_", "sub_"):
         perturb_param(target, args, kwargs, node)
         return target

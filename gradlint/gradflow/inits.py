@@ -108,9 +108,17 @@ def init_sigma_w2(
     * keras ``variance_scaling`` – ``scale`` (1), ``mode`` (fan_in); all keras
       distributions are variance-corrected, so the distribution does not matter.
     * ``zeros``/``ones``/``constant`` – 0.0.
+    * any scheme with ``rescale`` (k): its σ_w² times k² (the tensor multiplied by k after drawing).
     """
-    name = init.strip().lower()
     p: Mapping[str, object] = params or {}
+    # Every drawn value multiplied afterwards (``w.data.mul_(k)``): Var(W) scales by k².
+    rescale = _num(p, "rescale", default=1.0)
+    value = _scheme_sigma_w2(init, p, fan_in, fan_out)
+    return None if value is None else value * rescale * rescale
+
+
+def _scheme_sigma_w2(init: str, p: Mapping[str, object], fan_in: int | None, fan_out: int | None) -> float | None:
+    name = init.strip().lower()
     if name in ("zeros", "zero", "ones", "one", "constant"):
         return 0.0
     if name == "torch_default":
