@@ -23,9 +23,9 @@ from gradlint.extract.common import (
 )
 from gradlint.extract.inits import (
     apply_init_value,
+    forget_scale,
     make_init,
     perturb_param,
-    forget_scale,
     rescale_param,
     set_param_init,
 )
