@@ -317,7 +317,7 @@ def _loss_or_optimizer(q: str, leaf: str, kwargs: Kwargs, span: Span) -> Value:
 
 
 def _initializer(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    if leaf == "get" and args and isinstance(args[0], (Const, InitV)):  # initializers.get("he_normal")
+    if leaf == "get" and args and isinstance(args[0], (Const, InitV, DictV)):  # initializers.get("he_normal")
         got = keras_init(args[0], node, Init("glorot_uniform"))
         return InitV(got) if got is not None else UNKNOWN
     spec = catalog.KERAS_INIT_CLASSES.get(leaf)
@@ -472,7 +472,19 @@ def keras_init(value: Value | None, node: ast.AST, default: Init) -> Init | None
     if isinstance(value, Ref):
         spec = catalog.KERAS_INIT_CLASSES.get(value.leaf)
         return Init(spec[0], {}, span_of(node)) if spec else None
+    if isinstance(value, DictV):  # the serialized form: {"class_name": "RandomNormal", "config": {"stddev": 1.0}}
+        return _serialized_init(value, node)
     return None
+
+
+def _serialized_init(value: DictV, node: ast.AST) -> Init | None:
+    name = value.items.get("class_name")
+    config = value.items.get("config", DictV({}))
+    if value.partial or not isinstance(name, Const) or not isinstance(name.value, str) \
+            or not isinstance(config, DictV) or config.partial or not all(isinstance(k, str) for k in config.items):
+        return None
+    made = _initializer(name.value, [], dict(config.items), node)
+    return made.init if isinstance(made, InitV) else None
 
 
 def keras_merge(leaf: str, args: Args, kwargs: Kwargs, span: Span, merge: Merge | None) -> Value:
