@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from gradlint.extract.common import ANCHOR, longest_tensor
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
 from gradlint.extract.reinit import mark_reinitialised
-from gradlint.extract.syntax_index import SyntaxIndex
+from gradlint.extract.syntax_index import SyntaxIndex, called_names
 from gradlint.extract.values import (
     ClassInfo,
     ContainerV,
@@ -263,7 +263,7 @@ def _build_entry_points(interp: Interpreter, index: SyntaxIndex, unanalysed: lis
                 continue
             if not helpers and func.name in index.used_in_definitions:
                 continue
-            builders = _called_names(func.node) & module_functions if exhausted else set()
+            builders = called_names(func.node) & module_functions if exhausted else set()
             if builders and builders <= exhausted:
                 continue
             if start - interp.file_budget > FACTORY_BUDGET:
@@ -278,28 +278,13 @@ def _build_entry_points(interp: Interpreter, index: SyntaxIndex, unanalysed: lis
             if not _guarded(build_factory, interp, PROBE_BUDGET, built_by, func.name):
                 deferred.append((build_factory, f"function {func.name}", getattr(func.node, "lineno", 1), func.name))
             elif not any(not getattr(v, "owned", True) for v in interp.built[before:]):
-                exhausted |= builders or _called_names(func.node) & module_functions
+                exhausted |= builders or called_names(func.node) & module_functions
     for action, what, line, name in deferred:
         if not _guarded(action, interp, PER_ROOT_BUDGET, built_by, name):
             unanalysed.append((what, line))
     if skipped:
         unanalysed.append((f"the model zoo from factory function {skipped[0].name} on ({len(skipped)} functions)",
                            getattr(skipped[0].node, "lineno", 1)))
-
-
-def _called_names(node: ast.AST) -> set[str]:
-    """Names a function calls directly (``_create_resnet(...)``): its own body only."""
-    out: set[str] = set()
-    body = getattr(node, "body", [])
-    stack: list[ast.AST] = list(body) if isinstance(body, list) else [body]
-    while stack:
-        inner = stack.pop()
-        if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name):
-            out.add(inner.func.id)
-        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        stack.extend(ast.iter_child_nodes(inner))
-    return out
 
 
 def _guarded(action: Callable[[], object], interp: Interpreter, budget: int = PER_ROOT_BUDGET,

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from gradlint.extract import common
 from gradlint.extract.api import AttributedV, Core, Interp
 from gradlint.extract.state import BreakSignal, ContinueSignal, ReturnSignal, Scope
+from gradlint.extract.syntax_index import child_fields
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
@@ -346,6 +347,8 @@ _OPAQUE_STDLIB = frozenset({"importlib", "builtins", "runpy", "pickle", "copyreg
                             "code", "codeop", "multiprocessing", "subprocess", "marshal", "sys", "inspect"})
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp,
            ast.DictComp, ast.GeneratorExp)
+_SCOPE_KINDS = frozenset(_SCOPES)
+_NAMED_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 
 
 class _Uses:
@@ -366,29 +369,39 @@ class _Uses:
         """(loads, stores) of ``root``'s own scope; nested scopes add their free names to the loads."""
         loads: set[str] = set()
         stores: set[str] = set()
-        stack: list[ast.AST] = [root]
+        stack: list[object] = [root]
+        pop, push, extend = stack.pop, stack.append, stack.extend
         while stack:
-            node = stack.pop()
-            if node is not root and isinstance(node, _SCOPES):
+            node = pop()
+            kind = type(node)
+            if kind is ast.Name:  # the commonest node, and it holds no other
+                (loads if type(node.ctx) is ast.Load else stores).add(node.id)  # type: ignore[attr-defined]
+                continue
+            if not isinstance(node, ast.AST):
+                continue  # None in Dict.keys
+            if node is not root and kind in _SCOPE_KINDS:
                 loads |= self._outer_parts(node)
                 loads |= self._scope(node)
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    stores.add(node.name)
+                if kind in _NAMED_DEFINITIONS:
+                    stores.add(node.name)  # type: ignore[attr-defined]
                 continue
-            if isinstance(node, ast.Name):
-                (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                self.imports.append(node)
-                stores.update((a.asname or a.name.split(".")[0]) for a in node.names if a.name != "*")
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                stores.add(node.name)
-            elif isinstance(node, ast.arg):
-                stores.add(node.arg)
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                loads.update(node.names)
-            elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-                stores.add(node.name)
-            stack.extend(ast.iter_child_nodes(node))
+            if kind is ast.Import or kind is ast.ImportFrom:
+                self.imports.append(node)  # type: ignore[arg-type]
+                stores.update((a.asname or a.name.split(".")[0]) for a in node.names if a.name != "*")  # type: ignore[attr-defined]
+            elif kind is ast.ExceptHandler and node.name:  # type: ignore[attr-defined]
+                stores.add(node.name)  # type: ignore[attr-defined]
+            elif kind is ast.arg:
+                stores.add(node.arg)  # type: ignore[attr-defined]
+            elif kind is ast.Global or kind is ast.Nonlocal:
+                loads.update(node.names)  # type: ignore[attr-defined]
+            elif (kind is ast.MatchAs or kind is ast.MatchStar) and node.name:  # type: ignore[attr-defined]
+                stores.add(node.name)  # type: ignore[attr-defined]
+            for name in child_fields(kind):  # what can hold a name (not an alias, a context, a constant)
+                value = getattr(node, name, None)
+                if type(value) is list:
+                    extend(value)
+                elif value is not None:
+                    push(value)
         return loads, stores
 
     def _outer_parts(self, node: ast.AST) -> set[str]:

@@ -34,7 +34,9 @@ _SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "name", "arg", "asname", "modul
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _child_fields(kind: type) -> tuple[str, ...]:
+def child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node kind that can hold a syntax node (not names, contexts, flags or a
+    Constant's value)."""
     fields = _CHILD_FIELDS.get(kind)
     if fields is None:
         skip = _SCALAR_FIELDS | ({"value"} if kind in (ast.Constant, ast.MatchSingleton) else set())
@@ -52,12 +54,48 @@ def iter_nodes(root: ast.AST) -> Iterator[ast.AST]:
         if not isinstance(node, _AST):
             continue  # None in Dict.keys
         yield node
-        for name in _child_fields(type(node)):
+        for name in child_fields(type(node)):
             value = getattr(node, name, None)
             if type(value) is list:
                 extend(value)
             elif value is not None:
                 push(value)
+
+
+_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def called_names(function: ast.AST) -> frozenset[str]:
+    """Names a function calls directly (``_create_resnet(...)``), in its own body only (not in
+    nested definitions or lambdas); kept on the node, as a model zoo asks for each of its
+    factories twice."""
+    memo = function.__dict__
+    found = memo.get("_gradlint_called_names")
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    out: set[str] = set()
+    body = getattr(function, "body", [])
+    stack: list[object] = list(body) if isinstance(body, list) else [body]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        node = pop()
+        if not isinstance(node, _AST):
+            continue
+        kind = type(node)
+        if kind is _CALL:
+            func = node.func  # type: ignore[attr-defined]
+            if type(func) is _NAME:
+                out.add(func.id)
+        elif isinstance(node, _NESTED):
+            continue
+        for name in child_fields(kind):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    found = memo["_gradlint_called_names"] = frozenset(out)
+    return found
 
 
 class SyntaxIndex:
