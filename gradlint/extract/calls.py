@@ -92,6 +92,14 @@ class CallsMixin(Core):
             ANCHOR.node = saved
 
     def call(self, func: Value, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        kind = type(func)  # the commonest callees first (no class derives from these, so order is free)
+        if kind is Ref:
+            return self.call_ref(func, args, kwargs, node)  # type: ignore[arg-type]
+        if kind is MethodV:
+            return self.call_method(func.target, func.name, args, kwargs, node)  # type: ignore[attr-defined]
+        if kind is BoundV:
+            return self.call_function(func.func, [func.self_val] + args, kwargs,  # type: ignore[attr-defined]
+                                      self_val=func.self_val)  # type: ignore[attr-defined]
         if isinstance(func, InvocableV):
             return func.invoke(self, args, kwargs, node)
         if isinstance(func, LossObjV):

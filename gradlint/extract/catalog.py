@@ -7,6 +7,7 @@ folded to ``keras.*``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -339,6 +340,7 @@ _TF_COMPAT_PREFIXES = ("tensorflow.compat.v1.", "tensorflow.compat.v2.")
 FRAMEWORK_PACKAGES = frozenset(p.split(".")[0] for p in _KERAS_PREFIXES + _TF_COMPAT_PREFIXES) | {"torch", "keras"}
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure, and asked for every attribute of a module name
 def fold_name(qualname: str) -> str:
     """Fold the many spellings of one API to one: ``tensorflow.keras.layers.Dense`` ->
     ``keras.layers.Dense``; keras 2 submodules ``keras.layers.core.Dense`` -> ``keras.layers.Dense``;

@@ -90,9 +90,16 @@ def source_text(node: ast.AST, limit: int = 48) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 def span_of(node: ast.AST) -> Span:
     line = getattr(node, "lineno", 1)
-    if line < FOREIGN_LINE_BASE:
-        col = getattr(node, "col_offset", 0)
-        return Span(line, col, getattr(node, "end_lineno", None) or line, getattr(node, "end_col_offset", None) or col)
+    if line < FOREIGN_LINE_BASE:  # kept on the node: a Span is immutable, and a loop asks for one per iteration
+        memo = getattr(node, "__dict__", None)
+        found = memo.get("_gradlint_span") if memo is not None else None
+        if found is None:
+            col = getattr(node, "col_offset", 0)
+            end_line = getattr(node, "end_lineno", None) or line
+            found = Span(line, col, end_line, getattr(node, "end_col_offset", None) or col)
+            if memo is not None:
+                memo["_gradlint_span"] = found
+        return found  # type: ignore[no-any-return]
     file_id, real = divmod(line, FOREIGN_LINE_BASE)
     here = ANCHOR.here()
     return Span(here.line, here.col, here.end_line, here.end_col, origin=(_FOREIGN_FILES[file_id], real))

@@ -113,18 +113,17 @@ class ExpressionsMixin(Core):
         return self.get_attribute(obj, node.attr, node)
 
     def get_attribute(self, obj: Value, attr: str, node: ast.AST | None = None) -> Value:
+        kind = type(obj)  # the commonest first (no class derives from these, so order is free)
+        if kind is InstanceV:
+            return self._instance_attribute(obj, attr)  # type: ignore[arg-type]
+        if kind is Ref:
+            return self._ref_attribute(obj, attr)  # type: ignore[arg-type]
         if isinstance(obj, AttributedV):
             return obj.attribute(self, attr)
         if isinstance(obj, SuperV):
             return SuperMethodV(obj, attr)
         if isinstance(obj, (LossV, OptimizerV, GradientTapeV)):
             return MethodV(obj, attr)
-        if isinstance(obj, Ref):
-            if obj.qualname == "math" and attr in catalog.MATH:
-                return Const(catalog.MATH[attr]) if not callable(catalog.MATH[attr]) else Ref(f"math.{attr}")
-            return Ref(catalog.fold_name(f"{obj.qualname}.{attr}"))
-        if isinstance(obj, InstanceV):
-            return self._instance_attribute(obj, attr)
         if isinstance(obj, ClassV):
             if attr in obj.info.methods:
                 return self.make_function(obj.info.methods[attr], obj.info.scope, obj.info)
@@ -156,6 +155,11 @@ class ExpressionsMixin(Core):
                 return obj.items[obj.keys.index(attr)]
             return MethodV(obj, attr)
         return UNKNOWN
+
+    def _ref_attribute(self, obj: Ref, attr: str) -> Value:
+        if obj.qualname == "math" and attr in catalog.MATH:
+            return Const(catalog.MATH[attr]) if not callable(catalog.MATH[attr]) else Ref(f"math.{attr}")
+        return Ref(catalog.fold_name(f"{obj.qualname}.{attr}"))
 
     def _instance_attribute(self, obj: InstanceV, attr: str) -> Value:
         """Instance attributes, then methods (properties are called), then class attributes."""
