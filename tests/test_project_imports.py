@@ -394,14 +394,16 @@ def test_a_class_gives_up_following_a_costly_helper_of_another_module_early(
             return total
     """})
     spent = [0]
-    tick = Interpreter.tick
+    call = Interpreter._call_foreign_within_budget
 
-    def counting_tick(self: Interpreter, n: int = 1) -> None:
-        if self.foreign_depth:
-            spent[0] += n
-        tick(self, n)
+    def counting_call(self: Interpreter, *args: object) -> object:
+        before = self.foreign_budget
+        try:
+            return call(self, *args)  # type: ignore[arg-type]
+        finally:
+            spent[0] += (before or 0) - (self.foreign_budget or 0)
 
-    monkeypatch.setattr(Interpreter, "tick", counting_tick)
+    monkeypatch.setattr(Interpreter, "_call_foreign_within_budget", counting_call)
     assert [(c, line) for c, line, _ in lint(train)] == [("GRD001", 9)]
     limit = extraction.FOREIGN_PROBE_BUDGET
     assert 0 < spent[0] <= limit + 1

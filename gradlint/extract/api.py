@@ -122,6 +122,8 @@ class Core(Interp, Protocol):
     foreign_depth: int  # calls of project modules' functions on the stack
     foreign_budget: int | None  # steps the current build may still spend in them (None: no limit)
     budget: int  # steps the current build may still spend
+    file_budget: int  # steps the whole file may still spend
+    until_clock: int  # steps until the CPU-time deadline is next read
     deferrable: ast.AST | None  # the call a module-level ``name = f(...)`` assigns (see eval_Call)
     depth: int
     classes: list[ClassInfo]

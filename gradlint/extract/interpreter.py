@@ -68,7 +68,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         # CPU-time backstop (time.process_time() seconds; None: none): steps are the budget,
         # this only bounds what steps do not measure (an expensive step).
         self.deadline: float | None = None
-        self._until_clock = 4096
+        self.until_clock = 4096
         self.statement_line = 1  # the top-level statement being run
         # While unreached factory functions run: model classes -> configurations built so far.
         self.entry_configs: dict[int, int] | None = None
@@ -86,9 +86,9 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.file_budget -= n
         if self.budget < 0 or self.file_budget < 0:
             raise BudgetExceeded()
-        self._until_clock -= n
-        if self._until_clock <= 0:
-            self._until_clock = 4096
+        self.until_clock -= n
+        if self.until_clock <= 0:
+            self.until_clock = 4096
             if self.deadline is not None and time.process_time() > self.deadline:
                 self.file_budget = 0  # nothing more in this file: everything left is reported
                 raise BudgetExceeded()
