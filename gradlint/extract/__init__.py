@@ -99,6 +99,7 @@ def extract(tree: ast.Module, path: str | None = None, roots: tuple[str, ...] = 
         return _extract(interp, tree, source)
     finally:
         ANCHOR.reset()
+        interp.release()
 
 
 def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -> Extraction:
@@ -460,55 +461,66 @@ def _describe_parts(
     descriptions per root. Two passes, as for roots: each part within PROBE_BUDGET, the costly
     ones (and what they hold) after all others within PER_ROOT_BUDGET; a part that still runs out
     is reported (GRD903), and so, once per root, are parts a bound left unchecked."""
-    models: list[Model] = []
-    seen: set[int] = {id(value) for _, value in roots}  # a part shared by two owners: described once
-    deferred: list[tuple[str, Value, int, _Root]] = []
-
-    def visit(name: str, value: Value, depth: int, budget: int, root: _Root) -> None:
-        for attr, part in _parts_of(value):
-            if id(part) in seen:
-                continue
-            if root.left <= 0 or depth > PART_DEPTH:
-                root.cut = True
-                return
-            seen.add(id(part))
-            root.left -= 1
-            describe(f"{name}.{attr}", part, depth, budget, root)
-
-    def describe(name: str, part: Value, depth: int, budget: int, root: _Root) -> None:
-        if interp.file_budget <= 0:
-            root.cut = True
-            return
-        scratch: list[Model] = []
-        try:
-            model = _describe(interp, part, module_names, factories, facts, scratch, budget)
-        except _TooComplex as exc:
-            if budget < PER_ROOT_BUDGET:
-                deferred.append((name, part, depth, root))
-            elif interp.file_budget > 0:
-                unanalysed.append((f"model {name}", exc.line))
-            else:
-                root.cut = True
-            return
-        if model is not None:
-            model.name = name
-            _keep_build_target_sound(model, part, facts)
-            models.append(model)
-        elif scratch or isinstance(part, ContainerV):
-            visit(name, part, depth + 1, budget, root)  # opaque as well, or a module list/dict
-
+    parts = _PartDescriber(interp, module_names, factories, facts, unanalysed, {id(value) for _, value in roots})
     states = [_Root(name, value.span.line if isinstance(value, (InstanceV, ContainerV)) else 1)
               for name, value in roots]
     for (name, value), root in zip(roots, states, strict=True):
-        visit(name, value, 1, PROBE_BUDGET, root)
-    for name, part, depth, root in deferred:  # grows no more: these run with PER_ROOT_BUDGET
-        describe(name, part, depth, PER_ROOT_BUDGET, root)
+        parts.visit(name, value, 1, PROBE_BUDGET, root)
+    for name, part, depth, root in parts.deferred:  # grows no more: these run with PER_ROOT_BUDGET
+        parts.describe(name, part, depth, PER_ROOT_BUDGET, root)
     for root in states:
         if root.cut:
             # Read by GRD903 as "<what> is too large to analyse within gradlint's budget".
             unanalysed.append((f"model {root.name} past its first {PARTS_PER_ROOT} parts or {PART_DEPTH} levels of "
                                f"parts (its forward could not be described)", root.line))
-    return models
+    return parts.models
+
+
+class _PartDescriber:
+    """``_describe_parts``' walk: ``visit`` and ``describe`` call each other (as nested functions
+    they would be a reference cycle holding the whole interpretation until the collector ran)."""
+
+    def __init__(self, interp: Interpreter, module_names: dict[int, str], factories: dict[int, str],
+                 facts: _ModuleFacts, unanalysed: list[tuple[str, int]], seen: set[int]) -> None:
+        self.interp, self.module_names, self.factories, self.facts = interp, module_names, factories, facts
+        self.unanalysed = unanalysed
+        self.seen = seen  # a part shared by two owners: described once
+        self.models: list[Model] = []
+        self.deferred: list[tuple[str, Value, int, _Root]] = []
+
+    def visit(self, name: str, value: Value, depth: int, budget: int, root: _Root) -> None:
+        for attr, part in _parts_of(value):
+            if id(part) in self.seen:
+                continue
+            if root.left <= 0 or depth > PART_DEPTH:
+                root.cut = True
+                return
+            self.seen.add(id(part))
+            root.left -= 1
+            self.describe(f"{name}.{attr}", part, depth, budget, root)
+
+    def describe(self, name: str, part: Value, depth: int, budget: int, root: _Root) -> None:
+        interp = self.interp
+        if interp.file_budget <= 0:
+            root.cut = True
+            return
+        scratch: list[Model] = []
+        try:
+            model = _describe(interp, part, self.module_names, self.factories, self.facts, scratch, budget)
+        except _TooComplex as exc:
+            if budget < PER_ROOT_BUDGET:
+                self.deferred.append((name, part, depth, root))
+            elif interp.file_budget > 0:
+                self.unanalysed.append((f"model {name}", exc.line))
+            else:
+                root.cut = True
+            return
+        if model is not None:
+            model.name = name
+            _keep_build_target_sound(model, part, self.facts)
+            self.models.append(model)
+        elif scratch or isinstance(part, ContainerV):
+            self.visit(name, part, depth + 1, budget, root)  # opaque as well, or a module list/dict
 
 
 def _parts_of(value: Value) -> list[tuple[str, Value]]:

@@ -93,6 +93,19 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
                 self.file_budget = 0  # nothing more in this file: everything left is reported
                 raise BudgetExceeded()
 
+    def release(self) -> None:
+        """Drop the file's interpretation once its extraction is done. Scopes, the functions and
+        classes defined in them, and project modules' scopes refer to each other: left as they are,
+        the whole graph (and the syntax it points into) is garbage only the cyclic collector can
+        free, walking all of it; emptied, reference counting frees most of it."""
+        self.module_scope.vars.clear()
+        for info in self.classes:
+            info.scope.vars.clear()
+        if self.project is not None:
+            for module in self.project.modules.values():
+                module.scope.vars.clear()
+        self.__dict__.clear()
+
     def enter_uncertain(self) -> None:
         self.uncertain_since.append(next_serial())
 
