@@ -48,13 +48,17 @@ def iter_nodes(root: ast.AST) -> Iterator[ast.AST]:
     """The nodes under ``root`` (itself included) that can hold a Name or a Call, in no particular
     order: ``ast.walk`` without its per-node generators, expression contexts or aliases."""
     stack: list[object] = [root]
-    pop, push, extend = stack.pop, stack.append, stack.extend
+    pop, push, extend, fields_of = stack.pop, stack.append, stack.extend, _CHILD_FIELDS.get
     while stack:
         node = pop()
         if not isinstance(node, _AST):
             continue  # None in Dict.keys
         yield node
-        for name in child_fields(type(node)):
+        kind = type(node)
+        fields = fields_of(kind)
+        if fields is None:
+            fields = child_fields(kind)
+        for name in fields:
             value = getattr(node, name, None)
             if type(value) is list:
                 extend(value)
@@ -98,6 +102,33 @@ def called_names(function: ast.AST) -> frozenset[str]:
     return found
 
 
+def _loaded_names(root: ast.AST) -> set[str]:
+    """The names ``root`` reads (``Name`` nodes in a load context): ``iter_nodes`` inlined, as
+    this walks every definition of every linted file."""
+    out: set[str] = set()
+    stack: list[object] = [root]
+    pop, push, extend, fields_of = stack.pop, stack.append, stack.extend, _CHILD_FIELDS.get
+    while stack:
+        node = pop()
+        kind = type(node)
+        if kind is _NAME:
+            if type(node.ctx) is _LOAD:  # type: ignore[attr-defined]
+                out.add(node.id)  # type: ignore[attr-defined]
+            continue
+        if not isinstance(node, _AST):
+            continue
+        fields = fields_of(kind)
+        if fields is None:
+            fields = child_fields(kind)
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return out
+
+
 class SyntaxIndex:
     """Computed once per linted module, each part on first use. With the module's ``source``, a
     file that spells no clipping call (no ``clip_``, no ``clamp``) is not searched for one."""
@@ -116,10 +147,9 @@ class SyntaxIndex:
             used: set[str] = set()
             for stmt in self._tree.body:
                 if isinstance(stmt, _DEFINITIONS):
-                    own = stmt.name
-                    for node in iter_nodes(stmt):
-                        if type(node) is _NAME and node.id != own and type(node.ctx) is _LOAD:  # type: ignore[attr-defined]
-                            used.add(node.id)  # type: ignore[attr-defined]
+                    found = _loaded_names(stmt)
+                    found.discard(stmt.name)
+                    used |= found
             self._used = used
         return self._used
 
