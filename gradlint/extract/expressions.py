@@ -48,6 +48,7 @@ from gradlint.extract.values import (
     GradientTapeV,
     InstanceV,
     LayerObj,
+    LazyV,
     ListV,
     LossV,
     MethodV,
@@ -104,6 +105,9 @@ class ExpressionsMixin(Core):
         return Const(node.value)
 
     def eval_Name(self, node: ast.Name, scope: Scope) -> Value:
+        found = scope.vars.get(node.id)  # the innermost scope, as Scope.lookup would look first
+        if found is not None and type(found) is not LazyV:
+            return found
         found = scope.lookup(node.id)
         if found is not None:
             return found

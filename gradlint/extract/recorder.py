@@ -82,7 +82,7 @@ def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs) -> Non
         if not (args and isinstance(args[0], TensorV)):
             interp.facts.clips.append(span_of(node))
         return
-    for key in catalog.CLIP_KWARGS & kwargs.keys():
+    for key in catalog.CLIP_KWARGS & kwargs.keys() if kwargs else ():
         if key == "max_norm" and name in catalog.TORCH_LAYERS:
             continue  # nn.Embedding(max_norm=...) renormalizes embedding rows
         value = kwargs[key]
