@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gradlint.analysis.inits import matched_sigma_w2, recommended_init, sigma_w2_of
+from gradlint.analysis.inits import matched_sigma_w2, recommended_init, sigma_w2_of, weight_mean_of
 from gradlint.analysis.triage import diagnoses_for
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
@@ -109,7 +109,9 @@ for p in net.parameters():
             init = units[0].init
             assert init is not None
             where = set_at(init.span)
-            larger = [s > matched_sigma_w2(u) for u in units if (s := sigma_w2_of(u)[0]) is not None]
+            # fan_in·E[W²]: a non-centred init (U(0, 1)) is too large by its mean, whatever its variance.
+            larger = [s + (u.fan_in or 0) * weight_mean_of(u) ** 2 > matched_sigma_w2(u)
+                      for u in units if (s := sigma_w2_of(u)[0]) is not None]
             if larger:
                 too = "too large" if 2 * sum(larger) >= len(larger) else "too small"
             else:

@@ -54,6 +54,13 @@ MEASURED = [
     ("torch/tanh_xavier_gain_calculate_x4.py", "ratio", 5.78, 0.5),
     ("torch/tanh_xavier_gain_calculate.py", "ratio", 0.59, 0.5),
     ("keras/relu_serialized_initializer.py", "loss", 13.94, 1.0),
+    # Non-centred weights (U(0, 1), N(1, 0.1²)): the mean's shift fan_in·E[W]·E[x], not the variance.
+    ("torch/relu_uniform_default_range.py", "loss", 8.00, 1.0),
+    ("torch/relu_uniform_default_range.py", "rel", 6.30, 1.0),
+    ("torch/relu_normal_mean_one.py", "loss", 11.36, 1.0),
+    ("keras/relu_random_uniform_positive.py", "loss", 7.11, 1.0),
+    ("torch/elu_uniform_positive.py", "loss", 8.20, 1.0),
+    ("torch/relu_uniform_small_positive.py", "loss", 0.0, 0.5),
 ]
 
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from gradlint import gradflow
-from gradlint.analysis.inits import bias_moments_of, sigma_w2_of
+from gradlint.analysis.inits import bias_moments_of, sigma_w2_of, weight_mean_of
 from gradlint.analysis.units import Unit, input_width
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Activation, Block, Gated, Item, MaxPool, Norm, Propagation, Scale, propagate
@@ -131,7 +131,8 @@ class _Builder:
         wl = WeightLayer(sigma_w2, act, bias_var, False, unit.act_param, layer.describe(), fan_in,
                          fan_out=out, embedding=layer.kind == LayerKind.EMBEDDING, rows=rows,
                          bias_width=out if has_bias else None, key=id(layer), bias_mean=bias_mean,
-                         positions=_CONV_POSITIONS if conv else 1)
+                         positions=_CONV_POSITIONS if conv else 1,
+                         weight_mean=max(weight_mean_of(unit), 0.0) if sigma_w2 is not None else 0.0)
         if main:
             ctx.units.append(unit)
         return wl, unit, out if out is not None else width
@@ -384,8 +385,8 @@ def _fill(items: list[Item] | tuple[Item, ...], value: float, override: dict[int
     out: list[Item] = []
     for item in items:
         if isinstance(item, WeightLayer):
-            if override and item.key in override:
-                item = replace(item, sigma_w2=override[item.key])
+            if override and item.key in override:  # the matched init: fan-aware, centred
+                item = replace(item, sigma_w2=override[item.key], weight_mean=0.0)
             elif item.sigma_w2 is None:
                 item = replace(item, sigma_w2=value)
             if zero_bias and item.bias_mean:

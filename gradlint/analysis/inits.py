@@ -48,6 +48,18 @@ def sigma_w2_of(unit: Unit) -> tuple[float | None, str | None]:
     return value, None
 
 
+def weight_mean_of(unit: Unit) -> float:
+    """E[W] of a unit's weights at init when the code sets a non-centred init (0 otherwise)."""
+    init = unit.init
+    if init is None or init.scheme == "unknown" or init.is_constant:
+        return 0.0
+    try:
+        mean = gradflow.init_weight_mean(init.scheme, init.params)
+    except (ArithmeticError, ValueError):
+        return 0.0
+    return mean if math.isfinite(mean) else 0.0
+
+
 def bias_var_of(unit: Unit) -> float:
     """σ_b² of a unit's bias as the chain estimator takes it: E[b²], a constant's square included
     (0 when there is none or it is unknown)."""

@@ -67,7 +67,7 @@ from gradlint.gradflow.chain import (
 from gradlint.gradflow.chain import (
     _run as _run,  # for tests and tools/calibration_support.py
 )
-from gradlint.gradflow.inits import init_sigma_w2, torch_default_bias_var, torch_gain
+from gradlint.gradflow.inits import init_sigma_w2, init_weight_mean, torch_default_bias_var, torch_gain
 from gradlint.gradflow.quadrature import gaussian_expectation, hermite_rule
 
 __all__ = [
@@ -86,6 +86,7 @@ __all__ = [
     "estimate_chain",
     "gaussian_expectation",
     "init_sigma_w2",
+    "init_weight_mean",
     "per_layer_bound",
     "torch_default_bias_var",
     "torch_gain",

@@ -50,6 +50,10 @@ class WeightLayer:
     # many (example, unit) pairs a batch has: whether a layer is dead for a whole batch.
     positions: int = 1
     key: int | None = None  # identity of the model-description layer it stands for
+    # E[W] of the weights when their init is not centred (``uniform_(w)`` is U(0, 1), ``normal_(w, mean=1)``):
+    # every unit then sums fan_in·E[W]·E[x] of a non-centred input, a shift common to all units that a
+    # variance alone misses. Propagation only (positive means; 0: centred).
+    weight_mean: float = 0.0
 
 
 @dataclass(frozen=True)

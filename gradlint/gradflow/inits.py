@@ -174,6 +174,23 @@ def _scheme_sigma_w2(init: str, p: Mapping[str, object], fan_in: int | None, fan
     return None
 
 
+def init_weight_mean(init: str, params: Mapping[str, float]) -> float:
+    """E[W] of a named init (0 for every fan-aware scheme and the defaults): U(a, b) → (a+b)/2
+    (torch's ``uniform_`` defaults to U(0, 1), Keras' ``RandomUniform`` to ±0.05), N(mean, s²) → mean;
+    constants are left to the symmetry rule (0 here). Times ``rescale`` when the tensor was scaled."""
+    name = init.strip().lower()
+    p: Mapping[str, object] = params or {}
+    if name == "uniform":
+        mean = (_num(p, "a", "minval", default=0.0) + _num(p, "b", "maxval", default=1.0)) / 2.0
+    elif name == "random_uniform":
+        mean = (_num(p, "minval", "a", default=-0.05) + _num(p, "maxval", "b", default=0.05)) / 2.0
+    elif name in ("normal", "random_normal", "trunc_normal", "truncated_normal"):
+        mean = _num(p, "mean", default=0.0)
+    else:
+        return 0.0
+    return mean * _num(p, "rescale", default=1.0)
+
+
 def torch_default_bias_var(fan_in: int | None) -> float | None:
     """Var(b) of PyTorch's default Linear/Conv bias U(±1/√fan_in) = 1/(3·fan_in)."""
     if fan_in is None or fan_in <= 0:

@@ -302,7 +302,14 @@ class _Pass:
         # A constant bias c is the same offset for every unit and example: part of what two examples
         # share (mab), and the mean of the pre-activation, which the activation sees shifted.
         c = 0.0 if layer.embedding else float(layer.bias_mean)
-        q_pre = sw2 * m_in + sb2 + c * c
+        extra = 0.0
+        if layer.weight_mean > 0 and not layer.embedding and layer.fan_in:
+            # Non-centred weights (U(0, 1)): every unit adds fan_in·E[W]·E[x] of a non-centred input, the
+            # same for all units and examples (a shift, like a constant bias), and E[W]²·fan_in·Var(x) of
+            # each example's fluctuation, common to the units of one example.
+            c += layer.fan_in * layer.weight_mean * s.mu
+            extra = layer.weight_mean ** 2 * layer.fan_in * max(m_in - s.mu * s.mu, 0.0)
+        q_pre = sw2 * m_in + sb2 + c * c + extra
         qab_pre = min(sw2 * mab_in + sb2, sw2 * m_in + sb2) + c * c
         if q_pre > _Q_CLAMP:
             self.note(f"forward variance overflows (q > {_Q_CLAMP:g}) at {where}: clamped")
@@ -422,7 +429,9 @@ class _Pass:
                         r = 0.0
                     lg -= math.log(rec.norm_var)
                 rec.lg, rec.rho = lg, r
-                lg = lg + _ln(rec.sw2) if not rec.layer.embedding else -math.inf
+                # Back through Wᵀ: ‖δ_in‖² = fan_in·E[W²]·‖δ_out‖² (σ_w², plus fan_in·E[W]² when not centred).
+                lg = lg + _ln(rec.sw2 + (rec.layer.fan_in or 0) * rec.layer.weight_mean ** 2) \
+                    if not rec.layer.embedding else -math.inf
             elif isinstance(item, Block):
                 tb, ts, fs, fb = cast("tuple[list[tuple[Item, object]], list[tuple[Item, object]], float, float]", info)
                 lb, rb = self.backward(tb, lg + _ln(fb), r)
@@ -703,7 +712,9 @@ def propagate(
             boost = max(1.0 + (b - 1) * rec.rho * (rec.mab_in / m_in), 1.0 / b)
             ln_grad = math.log(b) + rec.lg + math.log((1 if rec.layer.embedding else fan_in) * m_in * boost)
         rows = rec.layer.rows or fan_in
-        ln_w = _ln(rec.sw2 * fan_out * (rows / fan_in if rec.layer.embedding else 1.0))
+        # ‖W‖² = fan_out·fan_in·E[W²]: the variance and, for a non-centred init, its mean squared.
+        ln_w = _ln((rec.sw2 + fan_in * rec.layer.weight_mean ** 2) * fan_out
+                   * (rows / fan_in if rec.layer.embedding else 1.0))
         coherent = m_y * signal[index]
         if ends_output and rec.breaks == p.breaks and ln_w > -math.inf and not rec.layer.embedding and coherent > 0:
             # The prediction part of the MSE gradient adds up coherently over the batch: for the part
