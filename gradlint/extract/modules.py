@@ -188,6 +188,8 @@ class ModulesMixin(Core):
             return target
         if name in ("modules", "named_modules", "parameters", "named_parameters", "named_children"):
             return self.module_listing(target, name)
+        if name == "state_dict" and target.framework == "torch":
+            return self.state_dict(target)
         if name in ("forward", "__call__"):
             return self.call_module(target, args, kwargs, node)
         if name in _SAME_MODULE:
@@ -195,6 +197,21 @@ class ModulesMixin(Core):
         if name in ("compile", "summary", "build", "fit", "save"):
             return Const(None)
         return UNKNOWN
+
+    def state_dict(self, target: InstanceV | ContainerV) -> Value:
+        """``module.state_dict()``: its parameters by name (the tensors share the parameters' storage, so
+        ``value.normal_(0, 1)`` over its items initialises them; buffers are not modelled)."""
+        pairs = self.module_listing(target, "named_parameters")
+        if not isinstance(pairs, ListV):
+            return UNKNOWN
+        return DictV(
+            {
+                p.items[0].value: p.items[1]
+                for p in pairs.items
+                if isinstance(p, ListV) and isinstance(p.items[0], Const)
+            },
+            pairs.partial,
+        )
 
     def instance_builtin_method(
         self, target: InstanceV, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST
@@ -224,15 +241,7 @@ class ModulesMixin(Core):
         if name in ("modules", "named_modules", "parameters", "named_parameters", "children", "named_children"):
             return self.module_listing(target, name)
         if name == "state_dict":
-            pairs = self.module_listing(target, "named_parameters")
-            assert isinstance(pairs, ListV)
-            return DictV(
-                {
-                    p.items[0].value: p.items[1]
-                    for p in pairs.items  # type: ignore[union-attr]
-                    if isinstance(p, ListV) and isinstance(p.items[0], Const)
-                }
-            )
+            return self.state_dict(target)
         if name in ("forward", "__call__", "call"):
             return self.call_module(target, args, kwargs, node)
         if name in (
