@@ -20,8 +20,10 @@ class InitScale(Rule):
     what_it_does = """
 Finds runs of weight layers initialised with a fixed scale that ignores the layer's width —
 `nn.init.normal_(w, 0, 0.01)`, `w.data.uniform_(-1, 1)`, `torch.randn(n, m) * s`, Keras
-`RandomNormal(stddev=...)`, `RandomUniform()` — and estimates the weight-gradient ratio over
-the run. Reported when the first layer's gradient is estimated below 1/1000 or above 1000×
+`RandomNormal(stddev=...)`, `RandomUniform()`, or any init multiplied afterwards by a number
+(`w.data.mul_(10)`, `w *= 5` under `no_grad`) — and estimates the weight-gradient ratio over
+the run. A non-centred init (`nn.init.uniform_(w)` is U(0, 1)) also shifts every unit by
+fan_in·E[W]·E[x] of a non-centred input, which the estimate includes. Reported when the first layer's gradient is estimated below 1/1000 or above 1000×
 the last layer's.
 """
     why_bad = """
