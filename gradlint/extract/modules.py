@@ -29,6 +29,7 @@ from gradlint.extract.values import (
     ListV,
     NodeSeq,
     ParamV,
+    TensorConstV,
     TensorV,
     Value,
 )
@@ -53,6 +54,13 @@ class ModulesMixin(Core):
                 if result is not None:
                     return result
             return self.unknown_call([target] + args, kwargs, node, name) if isinstance(target, TensorV) else UNKNOWN
+        if isinstance(target, TensorConstV):  # torch.randn(n, m).requires_grad_(), x.mm(w): raw-tensor models
+            for framework in self.frameworks:
+                if framework.name == "torch":  # only torch makes these (and a lazy handler stays unloaded)
+                    result = framework.method(self, target, name, args, kwargs, node)
+                    if result is not None:
+                        return result
+            return UNKNOWN
         if isinstance(target, ListV):
             return self.list_method(target, name, args)
         if isinstance(target, DictV):

@@ -11,7 +11,7 @@ import ast
 import math
 from collections.abc import Callable, Mapping
 
-from gradlint.extract import catalog, recorder
+from gradlint.extract import catalog, recorder, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     first_tensor,
@@ -101,6 +101,13 @@ class TorchFramework:
 
     def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
                node: ast.AST) -> Value | None:
+        if isinstance(target, TensorConstV) and name == "requires_grad_":
+            return torch_tensors.state_of(interp).method(target, name, args, kwargs, node)
+        raw = torch_tensors.existing(interp)
+        if raw is not None and isinstance(target, (TensorV, TensorConstV)):
+            result = raw.method(target, name, args, kwargs, node)
+            if result is not None:
+                return result
         if isinstance(target, TensorV):
             return tensor_method(interp, target, name, args, kwargs, node)
         if isinstance(target, ParamV):
@@ -108,13 +115,16 @@ class TorchFramework:
         return None
 
     def binop(self, interp: Interp, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:
-        return None
+        raw = torch_tensors.existing(interp)
+        return raw.binop(op, left, right, node) if raw is not None else None
 
     def before_call(self, interp: Interp, instance: InstanceV, args: Args, kwargs: Kwargs) -> None:
         return None
 
     def finish(self, interp: Interp) -> None:
-        return None
+        raw = torch_tensors.existing(interp)
+        if raw is not None:
+            raw.finish()
 
 
 TORCH = TorchFramework()
@@ -178,6 +188,9 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         source = args[0] if args else kwargs.get("data", UNKNOWN)
         init = source.init if isinstance(source, TensorConstV) else None
         shape = source.shape if isinstance(source, TensorConstV) else None
+        if interp.frame.cls is None and isinstance(source, TensorConstV) and not isinstance(source, ParamV):
+            # outside any class: a raw-tensor model's weight (a Module's parameters are its attributes)
+            return torch_tensors.state_of(interp).weight(init, shape, span)
         return ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
     spec = catalog.TORCH_LAYERS.get(leaf)
     if spec is None:
@@ -301,7 +314,16 @@ def _torch_weight_layer(layer: Layer, leaf: str, bound: dict[str, Value]) -> Non
 
 def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if leaf in _TENSOR_FACTORIES:
-        return _tensor_factory(leaf, args)
+        made = _tensor_factory(leaf, args)
+        grad = kwargs.get("requires_grad")
+        if isinstance(made, TensorConstV) and isinstance(grad, Const) and grad.value is True:
+            return torch_tensors.state_of(interp).weight(made.init, made.shape, span_of(node))
+        return made
+    if leaf in ("mm", "matmul") and len(args) >= 2:
+        raw = torch_tensors.existing(interp)
+        result = raw.matmul(args[0], args[1], node) if raw is not None else None
+        if result is not None:
+            return result
     tensor = first_tensor(args, kwargs)
     if tensor is None:
         loss = next((a for a in list(flatten_args(args)) + list(kwargs.values()) if isinstance(a, LossV)), None)

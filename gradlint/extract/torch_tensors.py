@@ -1,0 +1,255 @@
+"""PyTorch models written with raw tensors (the "learning PyTorch with examples" style).
+
+There is no ``nn.Module``: the weights are tensors created with ``requires_grad=True`` (or
+``.requires_grad_()``, or ``nn.Parameter`` outside any class), the input is a data tensor such as
+``x = torch.randn(N, D_in)``, and the forward is a chain ``x.mm(w1).clamp(min=0).mm(w2)`` /
+``torch.sigmoid(x @ w1 + b1) @ w2``, often inside a training loop. The torch counterpart of
+``tensorflow.TFGraph``: a matmul of a data tensor with a weight starts a chain (the data tensor is
+the model's input), each matmul with a weight is a dense layer whose fan-in is the weight's first
+dimension, ``+ b`` sets its bias, and once the whole file ran every chain becomes one model per set
+of weights (a loop that runs the forward each iteration gives one model). Only weights created in
+this file count, and only chains rooted at a data tensor of this file: library code doing tensor
+arithmetic on its arguments builds nothing. Nothing is imported or run.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+from gradlint.extract.api import Args, Interp, Kwargs
+from gradlint.extract.common import span_of
+from gradlint.extract.values import (
+    Const,
+    FunctionalModelV,
+    NodeSeq,
+    ParamV,
+    TensorConstV,
+    TensorV,
+    Value,
+)
+from gradlint.model import WEIGHT_KINDS, Init, InputHint, Layer, LayerKind, Node, Span, iter_layers
+
+STATE = "torch_tensors"
+MAX_CANDIDATES = 4096  # chains remembered as possible model outputs
+_MATMUL_METHODS = frozenset({"mm", "matmul", "__matmul__"})
+
+
+class RawTensors:
+    """Per-file state: the raw weights created in this file, the data tensors that became chain roots,
+    the chains built, and the models made of them."""
+
+    def __init__(self, interp: Interp) -> None:
+        self.interp = interp
+        self.weights: dict[int, ParamV] = {}  # id -> weight (kept alive so ids stay unique)
+        self.roots: dict[int, tuple[InputHint, Span]] = {}  # id(hint) -> the data tensor's hint, span
+        self.data: dict[int, TensorConstV] = {}  # data tensors already made roots (one hint each)
+        self.candidates: list[TensorV] = []
+        self.models: list[tuple[FunctionalModelV, frozenset[int]]] = []
+
+    # ------------------------------------------------------------------ weights and roots
+
+    def weight(self, init: Init | None, shape: tuple[int, ...] | None, span: Span) -> ParamV:
+        init = Init(init.scheme, dict(init.params), span) if init is not None else Init("unknown", {}, span)
+        param = ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
+        self.weights[id(param)] = param
+        return param
+
+    def make_weight(self, tensor: TensorConstV, span: Span) -> ParamV:
+        """``w.requires_grad_()`` works in place (its result is often dropped): the very object every
+        name holding the tensor sees becomes the weight, as the torch tensor becomes a leaf parameter."""
+        init = tensor.init
+        shape = tensor.shape
+        param: Value = tensor
+        param.__class__ = ParamV  # the same attributes plus owner/role/ndim, set here
+        assert isinstance(param, ParamV)
+        param.owner, param.role = None, "param"
+        param.init = Init(init.scheme, dict(init.params), span)
+        param.ndim, param.shape = (len(shape) if shape else None), shape
+        self.weights[id(param)] = param
+        return param
+
+    def is_weight(self, value: Value) -> bool:
+        return isinstance(value, ParamV) and self.weights.get(id(value)) is value
+
+    def root(self, data: TensorConstV, span: Span) -> TensorV:
+        """The data tensor ``torch.randn(N, D)`` as a model input: features of its last dimension."""
+        hint = getattr(data, "_raw_root", None)
+        if not isinstance(hint, InputHint):
+            shape = data.shape
+            hint = InputHint("features", (shape[-1],)) if shape and len(shape) == 2 else InputHint("unknown")
+            data._raw_root = hint  # type: ignore[attr-defined]  # every use of one data tensor: one input
+            self.roots[id(hint)] = (hint, span)
+            self.data[id(data)] = data
+        return TensorV(NodeSeq(), hint)
+
+    def rooted(self, tensor: TensorV) -> bool:
+        return tensor.hint is not None and id(tensor.hint) in self.roots
+
+    # ------------------------------------------------------------------ operations
+
+    def matmul(self, left: Value, right: Value, node: ast.AST) -> TensorV | None:
+        """``x @ w`` / ``x.mm(w)`` / ``torch.matmul(x, w)`` with a weight of this file: a dense layer."""
+        if not self.is_weight(right) or self.is_weight(left):
+            return None
+        assert isinstance(right, ParamV)
+        span = span_of(node)
+        if isinstance(left, TensorConstV) and not isinstance(left, ParamV):
+            tensor = self.root(left, span)
+        elif isinstance(left, TensorV) and self.rooted(left):
+            tensor = left
+        else:
+            return None
+        if any(getattr(seen, "_raw_weight", None) == id(right) for seen in iter_layers(list(tensor.nodes))):
+            # The same weight twice on one path: a hand-unrolled recurrence, not a stack; unknown.
+            return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "recurrence", span, "torch"),), tensor.hint)
+        shape = right.shape
+        layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=right.init, bias=False,
+                      fan_in=shape[0] if shape and len(shape) == 2 else None,
+                      fan_out=shape[1] if shape and len(shape) == 2 else None)
+        layer._raw_weight = id(right)  # type: ignore[attr-defined]
+        layer._raw_weight_ref = right  # type: ignore[attr-defined]  # keeps the id unique
+        return self.record(TensorV(tensor.nodes + (layer,), tensor.hint))
+
+    def add_bias(self, tensor: TensorV, bias: ParamV) -> TensorV:
+        """``x @ w + b``: the bias belongs to the dense layer just applied (its init enters σ_b²)."""
+        last = tensor.nodes[-1] if tensor.nodes else None
+        if isinstance(last, Layer) and hasattr(last, "_raw_weight") and last.bias is False and bias.init is not None:
+            last.bias = True
+            last.bias_init = bias.init
+        return tensor
+
+    def binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:
+        if isinstance(op, ast.MatMult):
+            return self.matmul(left, right, node)
+        if isinstance(op, ast.Add):
+            for tensor, other in ((left, right), (right, left)):
+                if isinstance(tensor, TensorV) and self.rooted(tensor) and self.is_weight(other):
+                    assert isinstance(other, ParamV)
+                    return self.add_bias(tensor, other)
+        if self.is_weight(left) and not isinstance(right, (TensorV, ParamV)):
+            assert isinstance(left, ParamV)
+            if isinstance(op, (ast.Mult, ast.Div)):
+                return self.scaled(left, op, right, node)
+            if isinstance(op, (ast.Add, ast.Sub)):
+                return left  # ``w1 -= lr * w1.grad``: the update keeps the weight (its init is what counts)
+        if isinstance(op, ast.Mult) and self.is_weight(right) and not isinstance(left, (TensorV, ParamV)):
+            assert isinstance(right, ParamV)
+            return self.scaled(right, op, left, node)
+        return None
+
+    def scaled(self, weight: ParamV, op: ast.operator, scalar: Value, node: ast.AST) -> Value:
+        """``torch.randn(n, m, requires_grad=True) * 0.01``: the tensor the forward uses has the scaled init."""
+        from gradlint.extract.inits import scale_init
+
+        made = scale_init(op, TensorConstV(weight.init or Init("unknown"), weight.shape), scalar)
+        init = made.init if isinstance(made, TensorConstV) else Init("unknown")
+        return self.weight(init, weight.shape, span_of(node))
+
+    def method(self, target: Value, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value | None:
+        if isinstance(target, TensorConstV):
+            if name == "requires_grad_" and (not args or _true(args[0])):
+                return self.make_weight(target, span_of(node))
+            if name in _MATMUL_METHODS and args:
+                return self.matmul(target, args[0], node)
+            return None
+        if isinstance(target, TensorV) and name in _MATMUL_METHODS and args:
+            return self.matmul(target, args[0], node)
+        if isinstance(target, TensorV) and name in ("clamp", "clamp_", "clip") and self.rooted(target):
+            low = args[0] if args else kwargs.get("min")
+            high = args[1] if len(args) > 1 else kwargs.get("max")
+            if isinstance(low, Const) and low.value == 0 and (high is None or isinstance(high, Const)
+                                                               and high.value is None):
+                layer = Layer(LayerKind.ACTIVATION, name, span_of(node), "torch", activation="relu", bias=False)
+                return TensorV(target.nodes + (layer,), target.hint)
+        return None
+
+    def record(self, tensor: TensorV) -> TensorV:
+        if len(self.candidates) < MAX_CANDIDATES:
+            self.candidates.append(tensor)
+        return tensor
+
+    # ------------------------------------------------------------------ models
+
+    def finish(self) -> None:
+        """After the whole file ran: one model per set of weights (the longest chain through them)."""
+        interp = self.interp
+        scope = interp.module_scope.vars
+        pool = self.candidates + [v for v in scope.values() if isinstance(v, TensorV) and self.rooted(v)]
+        best: dict[frozenset[int], TensorV] = {}
+        order: list[frozenset[int]] = []
+        for tensor in pool:
+            keys = _weight_keys(tensor.nodes)
+            if not keys:
+                continue
+            trimmed = _trim(tensor)
+            known = next((k for k in order if k >= keys or k <= keys), None)
+            if known is None:
+                order.append(keys)
+                best[keys] = trimmed
+            elif keys > known:  # a longer chain through the same weights and more
+                order[order.index(known)] = keys
+                del best[known]
+                best[keys] = trimmed
+            elif keys == known and len(trimmed.nodes) > len(best[known].nodes):
+                best[known] = trimmed
+        names: dict[int, str] = {}
+        for var, value in scope.items():
+            if isinstance(value, TensorConstV) and id(value) in self.data:
+                names.setdefault(id(value._raw_root), var)  # type: ignore[attr-defined]
+        for keys in order:
+            tensor = best[keys]
+            root = self.roots[id(tensor.hint)] if tensor.hint is not None else None
+            span = root[1] if root is not None else _first_span(tensor.nodes)
+            model = FunctionalModelV(TensorV(tensor.nodes, tensor.hint), span)
+            out_name = next((var for var, value in scope.items() if isinstance(value, TensorV)
+                             and self.rooted(value) and _weight_keys(value.nodes) == keys
+                             and _trim(value) is value), None)
+            in_name = names.get(id(tensor.hint)) if tensor.hint is not None else None
+            if in_name and out_name:
+                model.name = f"tensors({in_name} -> {out_name})"
+            else:
+                model.name = f"tensors@{span.line}"
+            self.models.append((model, keys))
+            interp.built.append(model)
+
+
+def _true(value: Value) -> bool:
+    return isinstance(value, Const) and value.value is True
+
+
+def _weight_keys(nodes: Sequence[Node]) -> frozenset[int]:
+    return frozenset(getattr(layer, "_raw_weight", id(layer)) for layer in iter_layers(list(nodes))
+                     if layer.kind in WEIGHT_KINDS)
+
+
+def _trim(tensor: TensorV) -> TensorV:
+    """Drop what follows the chain's last known layer when it is an op gradlint does not model (the
+    loss's ``(y_pred - y) ** 2``): the model ends where the loss begins."""
+    nodes = list(tensor.nodes)
+    end = len(nodes)
+    while end and isinstance(nodes[end - 1], Layer) and nodes[end - 1].kind == LayerKind.UNKNOWN:  # type: ignore[union-attr]
+        end -= 1
+    return tensor if end == len(nodes) else TensorV(NodeSeq(nodes[:end]), tensor.hint)
+
+
+def _first_span(nodes: Sequence[Node]) -> Span:
+    for layer in iter_layers(list(nodes)):
+        return layer.span
+    return Span(1, 0, 1, 0)
+
+
+def state_of(interp: Interp) -> RawTensors:
+    state = interp.framework_state.get(STATE)
+    if not isinstance(state, RawTensors):
+        state = interp.framework_state[STATE] = RawTensors(interp)
+    return state
+
+
+def existing(interp: Interp) -> RawTensors | None:
+    """The file's state when it made any raw weight (no state: nothing of this module can apply)."""
+    state = interp.framework_state.get(STATE)
+    return state if isinstance(state, RawTensors) and state.weights else None
+
+
+__all__ = ["RawTensors", "existing", "state_of"]
