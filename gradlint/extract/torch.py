@@ -188,10 +188,11 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         source = args[0] if args else kwargs.get("data", UNKNOWN)
         init = source.init if isinstance(source, TensorConstV) else None
         shape = source.shape if isinstance(source, TensorConstV) else None
-        if interp.frame.cls is None and isinstance(source, TensorConstV) and not isinstance(source, ParamV):
-            # outside any class: a raw-tensor model's weight (a Module's parameters are its attributes)
-            return torch_tensors.state_of(interp).weight(init, shape, span)
-        return ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
+        param = ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
+        if interp.frame.cls is None and isinstance(source, TensorConstV):
+            # outside any class: maybe a raw-tensor model's weight (a Module's parameters are its attributes)
+            torch_tensors.state_of(interp).register(param)
+        return param
     spec = catalog.TORCH_LAYERS.get(leaf)
     if spec is None:
         return interp.unknown_call(args, kwargs, node, leaf) if first_tensor(args, kwargs) else UNKNOWN

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import span_of
+from gradlint.extract.inits import scale_init
 from gradlint.extract.values import (
     Const,
     FunctionalModelV,
@@ -51,7 +52,9 @@ class RawTensors:
 
     def weight(self, init: Init | None, shape: tuple[int, ...] | None, span: Span) -> ParamV:
         init = Init(init.scheme, dict(init.params), span) if init is not None else Init("unknown", {}, span)
-        param = ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
+        return self.register(ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape))
+
+    def register(self, param: ParamV) -> ParamV:
         self.weights[id(param)] = param
         return param
 
@@ -131,8 +134,9 @@ class RawTensors:
             assert isinstance(left, ParamV)
             if isinstance(op, (ast.Mult, ast.Div)):
                 return self.scaled(left, op, right, node)
-            if isinstance(op, (ast.Add, ast.Sub)):
-                return left  # ``w1 -= lr * w1.grad``: the update keeps the weight (its init is what counts)
+            if isinstance(op, (ast.Add, ast.Sub)) and isinstance(node, ast.AugAssign) \
+                    and not isinstance(right, TensorConstV):
+                return left  # ``w1 -= lr * w1.grad``: the training step keeps the weight (its init is what counts)
         if isinstance(op, ast.Mult) and self.is_weight(right) and not isinstance(left, (TensorV, ParamV)):
             assert isinstance(right, ParamV)
             return self.scaled(right, op, left, node)
@@ -140,8 +144,6 @@ class RawTensors:
 
     def scaled(self, weight: ParamV, op: ast.operator, scalar: Value, node: ast.AST) -> Value:
         """``torch.randn(n, m, requires_grad=True) * 0.01``: the tensor the forward uses has the scaled init."""
-        from gradlint.extract.inits import scale_init
-
         made = scale_init(op, TensorConstV(weight.init or Init("unknown"), weight.shape), scalar)
         init = made.init if isinstance(made, TensorConstV) else Init("unknown")
         return self.weight(init, weight.shape, span_of(node))

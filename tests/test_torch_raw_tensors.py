@@ -1,0 +1,171 @@
+"""PyTorch models written with raw tensors (requires_grad weights, ``x.mm(w)`` chains from a data
+tensor, the "learning PyTorch with examples" style) become models: checked on the model description
+and the diagnostics, never by running torch."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from gradlint.analysis.units import model_units
+from gradlint.engine import LintConfig, lint_source
+from gradlint.extract import extract
+from gradlint.model import LayerKind, Model
+
+
+def _models(src: str) -> list[Model]:
+    return extract(ast.parse(textwrap.dedent(src))).models
+
+
+def one(src: str) -> Model:
+    models = _models(src)
+    assert len(models) == 1, [m.name for m in models]
+    return models[0]
+
+
+def codes(src: str) -> list[str]:
+    return sorted(d.code for d in lint_source(textwrap.dedent(src), "example.py", LintConfig()).diagnostics)
+
+
+TUTORIAL = """
+    import torch
+    N, D_in, H, D_out = 64, 1000, 100, 10
+    x = torch.randn(N, D_in)
+    y = torch.randn(N, D_out)
+    w1 = {w1}
+    w2 = torch.randn(H, D_out, requires_grad=True)
+    for t in range(500):
+        h = {hidden}
+        y_pred = h.mm(w2)
+        loss = (y_pred - y).pow(2).sum()
+        loss.backward()
+        with torch.no_grad():
+            w1 -= 1e-6 * w1.grad
+            w2 -= 1e-6 * w2.grad
+            w1.grad.zero_()
+            w2.grad.zero_()
+"""
+
+
+@pytest.mark.parametrize("w1,scheme,params", [
+    ("torch.randn(D_in, H, requires_grad=True)", "normal", {"std": 1.0}),
+    ("(torch.randn(D_in, H) * 0.01).requires_grad_()", "normal", {"std": 0.01}),
+    ("torch.randn(D_in, H, requires_grad=True) * 0.01", "normal", {"std": 0.01}),  # the tensor the forward uses
+    ("torch.zeros(D_in, H, requires_grad=True)", "zeros", {}),
+    ("(torch.ones(D_in, H) * 0.5).requires_grad_()", "constant", {"value": 0.5}),
+    ("torch.nn.Parameter(torch.randn(D_in, H) * (2 / D_in) ** 0.5)", "normal", {"std": (2 / 1000) ** 0.5}),
+])
+@pytest.mark.parametrize("hidden,act", [
+    ("x.mm(w1).clamp(min=0)", "relu"),
+    ("torch.relu(x @ w1)", "relu"),
+    ("torch.sigmoid(torch.mm(x, w1))", "sigmoid"),
+    ("x.matmul(w1).tanh()", "tanh"),
+])
+def test_tutorial_loop_is_one_model(w1: str, scheme: str, params: dict[str, float], hidden: str, act: str) -> None:
+    model = one(TUTORIAL.format(w1=w1, hidden=hidden))  # 500 iterations of the forward: one model
+    units = model_units(model)
+    assert [(u.fan_in, u.fan_out, u.activation) for u in units] == [(1000, 100, act), (100, 10, "linear")]
+    first = units[0].init
+    assert first is not None and first.scheme == scheme
+    assert first.params == pytest.approx(params)
+    assert model.framework == "torch" and model.input_hint is not None and model.input_hint.shape == (1000,)
+    assert model.fully_understood
+
+
+def test_forward_function_with_dict_params_and_biases() -> None:
+    model = one("""
+        import torch
+        x = torch.randn(128, 32)
+        params = {"w1": torch.randn(32, 64, requires_grad=True), "b1": torch.zeros(64, requires_grad=True),
+                  "w2": torch.randn(64, 1, requires_grad=True)}
+
+        def forward(x, p):
+            return torch.sigmoid(x @ p["w1"] + p["b1"]) @ p["w2"]
+
+        for step in range(10):
+            y_pred = forward(x, params)
+            y_pred.sum().backward()
+    """)
+    units = model_units(model)
+    assert [(u.fan_in, u.fan_out, u.activation) for u in units] == [(32, 64, "sigmoid"), (64, 1, "linear")]
+    assert units[0].layer.bias and units[0].layer.bias_init is not None and units[0].layer.bias_init.scheme == "zeros"
+    assert not units[1].layer.bias
+
+
+def test_deep_sigmoid_and_blowup_are_flagged_and_he_is_clean() -> None:
+    deep = """
+        import torch
+        x = torch.randn(128, 256)
+        ws = [{w} for _ in range(10)]
+        h = x
+        for w in ws:
+            h = {act}(h @ w)
+        y_pred = h
+    """
+    assert "GRD001" in codes(deep.format(w="(torch.randn(256, 256) / 256 ** 0.5).requires_grad_()",
+                                         act="torch.sigmoid"))
+    assert "GRD004" in codes(deep.format(w="torch.randn(256, 256, requires_grad=True)", act="torch.relu"))
+    assert codes(deep.format(w="(torch.randn(256, 256) * (2 / 256) ** 0.5).requires_grad_()",
+                             act="torch.relu")) == []
+
+
+def test_in_place_requires_grad_makes_the_bound_tensor_a_weight() -> None:
+    model = one("""
+        import torch
+        x = torch.randn(16, 8)
+        w = torch.randn(8, 4) * 0.1
+        w.requires_grad_()
+        y_pred = torch.tanh(x @ w)
+    """)
+    assert [(u.fan_in, u.fan_out) for u in model_units(model)] == [(8, 4)]
+
+
+@pytest.mark.parametrize("src", [
+    # library style: arithmetic on a function's arguments with a weight made inside: no data tensor
+    """
+    import torch
+    def project(q, k):
+        w = torch.randn(64, 64, requires_grad=True)
+        return torch.sigmoid(q @ w) @ k
+    """,
+    # a tensor without requires_grad is data, not a weight
+    """
+    import torch
+    x = torch.randn(16, 8)
+    w = torch.randn(8, 4)
+    y_pred = torch.sigmoid(x @ w)
+    """,
+    # a weight that does not come from this file (loaded, passed in)
+    """
+    import torch
+    x = torch.randn(16, 8)
+    w = torch.load("w.pt")
+    y_pred = torch.sigmoid(x.mm(w))
+    """,
+])
+def test_no_model_without_a_data_tensor_and_a_weight_of_this_file(src: str) -> None:
+    assert _models(src) == []
+
+
+def test_same_weight_twice_on_a_path_is_unknown_not_a_stack() -> None:
+    model = one("""
+        import torch
+        x = torch.randn(16, 32)
+        w = torch.randn(32, 32, requires_grad=True)
+        h = x
+        for t in range(20):
+            h = torch.tanh(h @ w)
+        y_pred = h
+    """)
+    assert any(layer.kind == LayerKind.UNKNOWN for layer in model.layers())
+    assert codes("""
+        import torch
+        x = torch.randn(16, 32)
+        w = torch.randn(32, 32, requires_grad=True)
+        h = x
+        for t in range(20):
+            h = torch.tanh(h @ w)
+        y_pred = h
+    """) == []
