@@ -23,8 +23,8 @@ Finds runs of weight layers initialised with a fixed scale that ignores the laye
 `RandomNormal(stddev=...)`, `RandomUniform()`, or any init multiplied afterwards by a number
 (`w.data.mul_(10)`, `w *= 5` under `no_grad`) — and estimates the weight-gradient ratio over
 the run. A non-centred init (`nn.init.uniform_(w)` is U(0, 1)) also shifts every unit by
-fan_in·E[W]·E[x] of a non-centred input, which the estimate includes. Reported when the first layer's gradient is estimated below 1/1000 or above 1000×
-the last layer's.
+fan_in·E[W]·E[x] of a non-centred input, which the estimate includes. Reported when the first
+layer's gradient is estimated below 1/1000 or above 1000× the last layer's.
 """
     why_bad = """
 What matters for signal propagation is σ_w² = fan_in·Var(W). A std of 0.01 at fan-in 256

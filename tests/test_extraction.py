@@ -482,3 +482,44 @@ def test_inits_rescaled_in_place_keep_their_scheme_times_the_factor() -> None:
     assert abs(sigma["self.f"] - (5 / 3 * 4) ** 2) < 1e-9  # type: ignore[operator]
     assert abs(bias_var_of(units["self.f"]) - 16 / (3 * 64)) < 1e-12  # U(±1/√64) times 4
     assert units["self.a"].init is not None and "scaled by 10" in units["self.a"].init.describe()
+
+
+def test_layer_subclass_overriding_only_reset_parameters_is_that_layer_with_its_init() -> None:
+    """torch's constructor calls ``reset_parameters``: an override decides the init; one that draws nothing
+    leaves torch.empty's garbage (unknown). A subclass defining anything else is not read this way."""
+    from gradlint.analysis.inits import sigma_w2_of
+
+    def first_unit(body: str):  # type: ignore[no-untyped-def]
+        model = one(f"""
+            import torch.nn as nn
+            class Wide(nn.Linear):
+{textwrap.indent(textwrap.dedent(body), " " * 16)}
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.a = Wide(64, 64)
+                    self.b = nn.Linear(64, 1)
+                def forward(self, x):
+                    return self.b(self.a(x).relu())
+        """)
+        return model_units(model)[0]
+
+    drawn = first_unit("""
+        def reset_parameters(self):
+            nn.init.normal_(self.weight, std=1.0)
+            nn.init.zeros_(self.bias)
+    """)
+    assert drawn.layer.kind == LayerKind.DENSE and sigma_w2_of(drawn)[0] == 64.0
+    assert drawn.layer.bias_init is not None and drawn.layer.bias_init.scheme == "zeros"
+    empty = first_unit("""
+        def reset_parameters(self):
+            pass
+    """)
+    assert sigma_w2_of(empty)[0] is None
+    with_forward = first_unit("""
+        def reset_parameters(self):
+            nn.init.normal_(self.weight, std=1.0)
+        def forward(self, x):
+            return super().forward(x) * 2
+    """)
+    assert with_forward.layer.kind != LayerKind.DENSE or sigma_w2_of(with_forward)[0] != 64.0

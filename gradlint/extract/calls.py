@@ -46,7 +46,7 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
-from gradlint.model import Layer, LayerKind
+from gradlint.model import Init, Layer, LayerKind
 
 
 class CallsMixin(Core):
@@ -292,6 +292,9 @@ class CallsMixin(Core):
 
     def _instantiate(self, info: ClassInfo, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         self.instantiated_classes.add(info.name)
+        layer = self._layer_subclass(info, args, kwargs, node)
+        if layer is not None:
+            return layer
         instance = InstanceV(info, {}, span_of(info.node))
         if info.container_base in ("sequential", "keras_sequential"):
             instance.seq_items = []
@@ -311,6 +314,33 @@ class CallsMixin(Core):
         if info.framework is not None:
             self.built.append(instance)
         return instance
+
+    def _layer_subclass(self, info: ClassInfo, args: list[Value], kwargs: dict[str, Value], node: ast.AST
+                        ) -> Value | None:
+        """``class WideLinear(nn.Linear)`` overriding only ``reset_parameters``: the torch layer built with
+        the same arguments, its weights then set by the override (which torch's constructor calls in place of
+        its own). A hierarchy defining ``__init__``, ``forward`` or anything else is not this (None)."""
+        if info.framework is not None or info.fields is not None:
+            return None
+        chain = info.mro()
+        bases = [b for cls in chain for b in cls.bases if not isinstance(b, ClassV)]
+        if len(bases) != 1 or not isinstance(bases[0], Ref) or not bases[0].qualname.startswith("torch.nn.") \
+                or bases[0].qualname.count(".") != 2 or bases[0].leaf not in catalog.TORCH_LAYERS:
+            return None
+        methods = {name for cls in chain for name in cls.methods}
+        if methods != {"reset_parameters"}:
+            return None
+        built = self.call_ref(bases[0], args, kwargs, node)
+        if not isinstance(built, LayerObj) or built.layer.kind not in (LayerKind.DENSE, LayerKind.CONV):
+            return None
+        # torch's constructor draws nothing itself (torch.empty) and calls the override: what it sets counts.
+        built.layer.weight_init = Init("unknown", {})
+        built.layer.bias_init = Init("unknown", {}) if built.layer.bias is not False else built.layer.bias_init
+        found = info.find_method("reset_parameters")
+        assert found is not None
+        cls, fnode = found
+        self.call_function(self.make_function(fnode, cls.scope, cls), [built], {}, self_val=built)
+        return built
 
     def fill_sequential(self, instance: InstanceV, args: list[Value], kwargs: dict[str, Value]) -> None:
         assert instance.seq_items is not None
