@@ -50,7 +50,8 @@ def main() -> int:
         status = diag.get("dynamic", {}).get("status")
         if status == "not reproduced":
             not_reproduced += 1
-            print(f"NOT REPRODUCED {diag['path']}:{diag['line']} {diag['code']} (measured {diag['dynamic']['verdict']})")
+            where = f"{diag['path']}:{diag['line']} {diag['code']}"
+            print(f"NOT REPRODUCED {where} (measured {diag['dynamic']['verdict']})")
     print(f"label vs dynamic: {agree} agree, {disagree} disagree, {unmeasured} not measured; "
           f"static findings not reproduced: {not_reproduced}")
     return 0

@@ -198,7 +198,8 @@ def render_torch(c: Config) -> str:
             lines.append(f"            x = {_act(c, 'layer(x)', 'i')}")
         if c.conv:
             lines.append("        x = x.mean(dim=(2, 3))")
-    lines += [f"        return {head_expr.format('self.head(x)')}", "", "", "def build_model():", "    return Net()", ""]
+    lines += [f"        return {head_expr.format('self.head(x)')}", "", "",
+              "def build_model():", "    return Net()", ""]
     return "\n".join(lines)
 
 
@@ -222,7 +223,8 @@ def render_keras(c: Config) -> str:
     init = _keras_init(c)
     kw = f", {init}" if init else ""
     head_units = {"linear": 1, "linear10": 10, "sigmoid": 1, "softmax10": 10, "softmax1": 1, "tanh": 1}[c.head]
-    head_act = {"linear": "", "linear10": "", "sigmoid": ', activation="sigmoid"', "softmax10": ', activation="softmax"',
+    head_act = {"linear": "", "linear10": "", "sigmoid": ', activation="sigmoid"',
+                "softmax10": ', activation="softmax"',
                 "softmax1": ', activation="softmax"', "tanh": ', activation="tanh"'}[c.head]
     act = c.act if c.act != "sigmoid/relu" else None
     lines = ["import keras", "from keras import initializers, layers", "", "", "def build_model():",
@@ -252,9 +254,11 @@ def render_keras(c: Config) -> str:
         lines.append(f"    x = layers.Dense({w}{kw})(inputs)")
         lines.append(f"    for _ in range({max(1, d // 2)}):")
         src = "layers.LayerNormalization()(x)" if c.residual == "preln" else "x"
-        lines += [f'        h = layers.Dense({w}, activation="{a}"{kw})({src})', f"        h = layers.Dense({w}{kw})(h)",
+        lines += [f'        h = layers.Dense({w}, activation="{a}"{kw})({src})',
+                  f"        h = layers.Dense({w}{kw})(h)",
                   "        x = layers.Add()([x, h])"]
-    lines += [f"    outputs = layers.Dense({head_units}{head_act}{kw})(x)", "    return keras.Model(inputs, outputs)", ""]
+    lines += [f"    outputs = layers.Dense({head_units}{head_act}{kw})(x)",
+              "    return keras.Model(inputs, outputs)", ""]
     return "\n".join(lines)
 
 
@@ -308,7 +312,8 @@ def _weights(model, x):  # type: ignore[no-untyped-def]
     """Weight tensors (≥ 2-D, not normalization) in execution order, and the model output."""
     import torch
 
-    if hasattr(model, "trainable_variables") and not isinstance(model, torch.nn.Sequential) and hasattr(model, "layers"):
+    keras_like = hasattr(model, "trainable_variables") and hasattr(model, "layers")
+    if keras_like and not isinstance(model, torch.nn.Sequential):
         y = model(x, training=True)  # the protocol's train mode: BatchNormalization on batch statistics
         weights = []
         for layer in model.layers:
@@ -359,7 +364,8 @@ def measure(path: Path, input_shape: tuple[int, ...]) -> dict[str, float | bool 
         g = [float(w.grad.norm()) if w.grad is not None else 0.0 for _, w, _ in weights]
         grad2 = sum(float(p.grad.norm()) ** 2 for p in params if p.grad is not None)
         par2 = sum(float(p.detach().norm()) ** 2 for p in params)
-        nonfinite = not math.isfinite(float(loss.detach())) or not all(math.isfinite(v) for v in g) or not math.isfinite(grad2)
+        nonfinite = (not math.isfinite(float(loss.detach())) or not all(math.isfinite(v) for v in g)
+                     or not math.isfinite(grad2))
         rows.append({
             "ratio": g[0] / g[-1] if g[-1] > 0 else (math.nan if g[0] == 0 else math.inf),
             "loss": float(loss.detach()), "rel": math.sqrt(grad2 / par2) if par2 > 0 else math.nan,
@@ -375,7 +381,7 @@ def measure(path: Path, input_shape: tuple[int, ...]) -> dict[str, float | bool 
         out[key] = statistics.median(finite) if finite else math.nan
     out["nonfinite"] = sum(r["nonfinite"] for r in rows) >= 2
     out["symmetric"] = sum(r["symmetric"] for r in rows) >= 2
-    out["per_layer"] = [statistics.median(v) for v in zip(*[r["per_layer"] for r in rows])]
+    out["per_layer"] = [statistics.median(v) for v in zip(*[r["per_layer"] for r in rows], strict=True)]
     q = Quantities(ratio=out["ratio"], loss=out["loss"], nonfinite=out["nonfinite"], relative_grad=out["rel"],
                    first_relative_grad=out["first_rel"], symmetric=["hidden"] if out["symmetric"] else ())
     out["label"] = judge(q).label
@@ -402,7 +408,7 @@ def static(source: str) -> dict[str, object]:
     if result.models:
         segs = model_segments(result.models[0])
         flows = [segment_flow(s) for s in segs]
-        whole = [f for s, f in zip(segs, flows) if f is not None and s.ends_output]
+        whole = [f for s, f in zip(segs, flows, strict=True) if f is not None and s.ends_output]
         if whole:
             p = whole[-1]
             estimate = {"ratio": p.log10_ratio, "loss": p.log10_loss, "first_rel": p.log10_first_relative_grad,
