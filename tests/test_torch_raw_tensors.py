@@ -169,3 +169,67 @@ def test_same_weight_twice_on_a_path_is_unknown_not_a_stack() -> None:
             h = torch.tanh(h @ w)
         y_pred = h
     """) == []
+
+
+def test_function_parameter_is_the_input_when_the_batch_is_unseen() -> None:
+    model = one("""
+        import math
+        import torch
+        weights = torch.randn(784, 128) / math.sqrt(784)
+        weights.requires_grad_()
+        bias = torch.zeros(128, requires_grad=True)
+        w2 = torch.randn(128, 10, requires_grad=True)
+
+        def model(xb):
+            return torch.sigmoid(xb @ weights + bias) @ w2
+
+        for xb, yb in train_dl:
+            pred = model(xb)
+    """)
+    units = model_units(model)
+    assert [(u.fan_in, u.fan_out, u.activation) for u in units] == [(784, 128, "sigmoid"), (128, 10, "linear")]
+    assert units[0].init is not None and units[0].init.params == pytest.approx({"std": 1 / 784 ** 0.5})
+    assert model.input_hint is not None and model.input_hint.shape == (784,)
+
+
+@pytest.mark.parametrize("src", [
+    # a parameter rebound inside the function is no longer the input as written
+    """
+    import torch
+    w = torch.randn(8, 4, requires_grad=True)
+    def f(xb):
+        xb = load(xb)
+        return torch.tanh(xb @ w)
+    f(batch)
+    """,
+    # inside a Module, tensors with requires_grad belong to the module (no second, raw-tensor model)
+    """
+    import torch
+    import torch.nn as nn
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.randn(32, 32, requires_grad=True)
+        def forward(self, x):
+            return torch.sigmoid(x @ self.w)
+    """,
+])
+def test_no_raw_model_from_rebound_parameters_or_module_methods(src: str) -> None:
+    assert not any(m.name.startswith("tensors") for m in _models(src))
+
+
+def test_a_name_starting_as_the_parameter_carries_the_chain() -> None:
+    model = one("""
+        import torch
+        ws = [torch.randn(64, 64, requires_grad=True) for _ in range(3)]
+
+        def forward(xb):
+            h = xb
+            for w in ws:
+                h = torch.tanh(h @ w)
+            return h
+
+        for xb, _ in loader:
+            y_pred = forward(xb)
+    """)
+    assert [(u.fan_in, u.fan_out, u.activation) for u in model_units(model)] == [(64, 64, "tanh")] * 3

@@ -101,7 +101,7 @@ class TorchFramework:
 
     def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
                node: ast.AST) -> Value | None:
-        if isinstance(target, TensorConstV) and name == "requires_grad_":
+        if isinstance(target, TensorConstV) and name == "requires_grad_" and interp.frame.cls is None:
             return torch_tensors.state_of(interp).method(target, name, args, kwargs, node)
         raw = torch_tensors.existing(interp)
         if raw is not None and isinstance(target, (TensorV, TensorConstV)):
@@ -317,7 +317,8 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
     if leaf in _TENSOR_FACTORIES:
         made = _tensor_factory(leaf, args)
         grad = kwargs.get("requires_grad")
-        if isinstance(made, TensorConstV) and isinstance(grad, Const) and grad.value is True:
+        if isinstance(made, TensorConstV) and isinstance(grad, Const) and grad.value is True \
+                and interp.frame.cls is None:  # outside any class (a Module's weights are its parameters)
             return torch_tensors.state_of(interp).weight(made.init, made.shape, span_of(node))
         return made
     if leaf in ("mm", "matmul") and len(args) >= 2:

@@ -47,6 +47,9 @@ class RawTensors:
         self.data: dict[int, TensorConstV] = {}  # data tensors already made roots (one hint each)
         self.candidates: list[TensorV] = []
         self.models: list[tuple[FunctionalModelV, frozenset[int]]] = []
+        self._parameters: set[int] | None = None  # ids of Name nodes reading a function's own parameter
+        self._parameter_hints: dict[int, InputHint] = {}
+        self.made_in: dict[int, object] = {}  # id(weight) -> the call frame that created it
 
     # ------------------------------------------------------------------ weights and roots
 
@@ -56,6 +59,7 @@ class RawTensors:
 
     def register(self, param: ParamV) -> ParamV:
         self.weights[id(param)] = param
+        self.made_in[id(param)] = self.interp.frame
         return param
 
     def make_weight(self, tensor: TensorConstV, span: Span) -> ParamV:
@@ -69,7 +73,7 @@ class RawTensors:
         param.owner, param.role = None, "param"
         param.init = Init(init.scheme, dict(init.params), span)
         param.ndim, param.shape = (len(shape) if shape else None), shape
-        self.weights[id(param)] = param
+        self.register(param)
         return param
 
     def is_weight(self, value: Value) -> bool:
@@ -84,6 +88,35 @@ class RawTensors:
             data._raw_root = hint  # type: ignore[attr-defined]  # every use of one data tensor: one input
             self.roots[id(hint)] = (hint, span)
             self.data[id(data)] = data
+        return TensorV(NodeSeq(), hint)
+
+    def parameter_root(self, node: ast.AST) -> ast.Name | None:
+        """The left operand of ``xb @ w`` / ``xb.mm(w)`` / ``torch.mm(xb, w)`` when it is, as written, a
+        parameter of the function the expression is in (``def model(xb): return xb @ weights``, called
+        with a batch gradlint cannot see): the model's input, like a data tensor."""
+        if isinstance(node, ast.BinOp):
+            operand: ast.AST = node.left
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            operand = node.func.value if node.func.attr in _MATMUL_METHODS else (node.args[0] if node.args else node)
+        elif isinstance(node, ast.Call) and node.args:
+            operand = node.args[0]
+        else:
+            return None
+        if not isinstance(operand, ast.Name):
+            return None
+        if self._parameters is None:
+            self._parameters = _parameter_names(self.interp.tree)
+        return operand if id(operand) in self._parameters else None
+
+    def parameter_input(self, node: ast.AST, weight: ParamV) -> TensorV:
+        name = self.parameter_root(node)
+        assert name is not None
+        hint = self._parameter_hints.get(id(name))
+        if hint is None:
+            shape = weight.shape
+            hint = InputHint("features", (shape[0],)) if shape and len(shape) == 2 else InputHint("unknown")
+            self._parameter_hints[id(name)] = hint
+            self.roots[id(hint)] = (hint, span_of(name))
         return TensorV(NodeSeq(), hint)
 
     def rooted(self, tensor: TensorV) -> bool:
@@ -101,6 +134,11 @@ class RawTensors:
             tensor = self.root(left, span)
         elif isinstance(left, TensorV) and self.rooted(left):
             tensor = left
+        elif not isinstance(left, (TensorV, ParamV, TensorConstV)) and self.interp.frame.cls is None \
+                and self.made_in.get(id(right)) is not self.interp.frame and self.parameter_root(node) is not None:
+            # a function's argument times a weight made outside that call (at module level, by an
+            # init function); a weight made by the call itself is a library's arithmetic, not a model
+            tensor = self.parameter_input(node, right)
         else:
             return None
         if any(getattr(seen, "_raw_weight", None) == id(right) for seen in iter_layers(list(tensor.nodes))):
@@ -214,6 +252,40 @@ class RawTensors:
                 model.name = f"tensors@{span.line}"
             self.models.append((model, keys))
             interp.built.append(model)
+
+
+def _parameter_names(tree: ast.AST) -> set[int]:
+    """Name nodes that read a parameter of their own function which the function never rebinds, or
+    a name that starts as such a parameter and is only ever rebound to an expression of itself
+    (``h = xb`` then ``h = torch.sigmoid(h @ w)`` in a loop: the chain from the parameter)."""
+    out: set[int] = set()
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        a = fn.args
+        params = {p.arg for p in a.posonlyargs + a.args + a.kwonlyargs}
+        body = fn.body if isinstance(fn.body, list) else [fn.body]
+        nodes = [n for stmt in body for n in ast.walk(stmt)]
+        names = [n for n in nodes if isinstance(n, ast.Name)]
+        stored = {n.id for n in names if isinstance(n.ctx, ast.Store)}
+        params -= stored
+        assigns: dict[str, list[ast.expr]] = {}
+        plain = set()  # names bound by a plain ``name = value`` only
+        for n in nodes:
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                assigns.setdefault(n.targets[0].id, []).append(n.value)
+                plain.add(id(n.targets[0]))
+        unplain = {n.id for n in names if isinstance(n.ctx, ast.Store) and id(n) not in plain}
+        for var, values in assigns.items():
+            if var in unplain or var in params:
+                continue
+            starts = [v for v in values if isinstance(v, ast.Name) and v.id in params]
+            rest = [v for v in values if v not in starts]
+            if len(starts) == 1 and all(any(isinstance(m, ast.Name) and m.id == var for m in ast.walk(v))
+                                        for v in rest):
+                params.add(var)
+        out.update(id(n) for n in names if n.id in params and isinstance(n.ctx, ast.Load))
+    return out
 
 
 def _true(value: Value) -> bool:
