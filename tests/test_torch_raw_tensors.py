@@ -233,3 +233,25 @@ def test_a_name_starting_as_the_parameter_carries_the_chain() -> None:
             y_pred = forward(xb)
     """)
     assert [(u.fan_in, u.fan_out, u.activation) for u in model_units(model)] == [(64, 64, "tanh")] * 3
+
+
+def test_torch_init_functions_read_a_raw_weight_in_their_own_layout() -> None:
+    # kaiming_normal_(w) takes fan_in from w.size(1): for x @ w with w (64, 128) that is the layer's
+    # fan-out, so σ_w² = 64 · 2/128 = 1, not 2 (checked with torch: Var(x @ w) ≈ 1.0 for unit x)
+    from gradlint.gradflow.inits import init_sigma_w2
+
+    model = one("""
+        import torch
+        import torch.nn as nn
+        x = torch.randn(128, 64)
+        w1 = torch.empty(64, 128, requires_grad=True)
+        nn.init.kaiming_normal_(w1)
+        w2 = torch.empty(128, 10, requires_grad=True)
+        nn.init.xavier_uniform_(w2)
+        y_pred = torch.relu(x @ w1) @ w2
+    """)
+    units = model_units(model)
+    assert [u.init.scheme for u in units if u.init] == ["kaiming_normal", "xavier_uniform"]
+    first = units[0].init
+    assert first is not None
+    assert init_sigma_w2(first.scheme, first.params, 64, 128) == pytest.approx(1.0)

@@ -145,7 +145,7 @@ class RawTensors:
             # The same weight twice on one path: a hand-unrolled recurrence, not a stack; unknown.
             return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "recurrence", span, "torch"),), tensor.hint)
         shape = right.shape
-        layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=right.init, bias=False,
+        layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=_as_right_operand(right.init), bias=False,
                       fan_in=shape[0] if shape and len(shape) == 2 else None,
                       fan_out=shape[1] if shape and len(shape) == 2 else None)
         layer._raw_weight = id(right)  # type: ignore[attr-defined]
@@ -286,6 +286,20 @@ def _parameter_names(tree: ast.AST) -> set[int]:
                 params.add(var)
         out.update(id(n) for n in names if n.id in params and isinstance(n.ctx, ast.Load))
     return out
+
+
+def _as_right_operand(init: Init | None) -> Init | None:
+    """``x @ w`` reads ``w`` as (fan_in, fan_out), but torch's init functions take fan_in from dim 1 and
+    fan_out from dim 0 (the nn.Linear layout): ``kaiming_normal_(w)`` on such a ``w`` scales by the
+    layer's fan_out, i.e. it is the layer's ``mode='fan_out'`` (and the reverse)."""
+    if init is None or not init.scheme.startswith("kaiming"):
+        return init
+    params = dict(init.params)
+    mode = params.get("mode", 0.0)  # codes: 0 fan_in (torch's default), 1 fan_out
+    if mode not in (0.0, 1.0):
+        return init
+    params["mode"] = 1.0 - mode
+    return Init(init.scheme, params, init.span, init.written)
 
 
 def _true(value: Value) -> bool:
