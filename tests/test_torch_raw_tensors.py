@@ -255,3 +255,21 @@ def test_torch_init_functions_read_a_raw_weight_in_their_own_layout() -> None:
     first = units[0].init
     assert first is not None
     assert init_sigma_w2(first.scheme, first.params, 64, 128) == pytest.approx(1.0)
+
+
+def test_weight_times_data_is_not_a_rescaled_weight() -> None:
+    # the polynomial-fit tutorial: scalar weights times a data tensor; no layer, no model, no guess
+    assert _models("""
+        import math
+        import torch
+        x = torch.linspace(-math.pi, math.pi, 2000)
+        a = torch.randn((), requires_grad=True)
+        b = torch.randn((), requires_grad=True)
+        for t in range(100):
+            y_pred = a + b * x
+            loss = (y_pred - torch.sin(x)).pow(2).sum()
+            loss.backward()
+            with torch.no_grad():
+                a -= 1e-6 * a.grad
+                b -= 1e-6 * b.grad
+    """) == []

@@ -170,12 +170,12 @@ class RawTensors:
                     return self.add_bias(tensor, other)
         if self.is_weight(left) and not isinstance(right, (TensorV, ParamV)):
             assert isinstance(left, ParamV)
-            if isinstance(op, (ast.Mult, ast.Div)):
+            if isinstance(op, (ast.Mult, ast.Div)) and _number(right):
                 return self.scaled(left, op, right, node)
             if isinstance(op, (ast.Add, ast.Sub)) and isinstance(node, ast.AugAssign) \
                     and not isinstance(right, TensorConstV):
                 return left  # ``w1 -= lr * w1.grad``: the training step keeps the weight (its init is what counts)
-        if isinstance(op, ast.Mult) and self.is_weight(right) and not isinstance(left, (TensorV, ParamV)):
+        if isinstance(op, ast.Mult) and self.is_weight(right) and _number(left):
             assert isinstance(right, ParamV)
             return self.scaled(right, op, left, node)
         return None
@@ -300,6 +300,11 @@ def _as_right_operand(init: Init | None) -> Init | None:
         return init
     params["mode"] = 1.0 - mode
     return Init(init.scheme, params, init.span, init.written)
+
+
+def _number(value: Value) -> bool:
+    """A literal scale (``w * 0.01``); a weight times data (``b * x``) is not a rescaled weight."""
+    return isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
 
 
 def _true(value: Value) -> bool:
