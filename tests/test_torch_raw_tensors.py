@@ -273,3 +273,153 @@ def test_weight_times_data_is_not_a_rescaled_weight() -> None:
                 a -= 1e-6 * a.grad
                 b -= 1e-6 * b.grad
     """) == []
+
+
+# ---------------------------------------------------------------------- raw tensors inside an nn.Module
+
+MODULE = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Net(nn.Module):
+        def __init__(self, n_in=64, n_out=128):
+            super().__init__()
+            self.w = {weight}
+            self.head = nn.Parameter(torch.randn(n_out, 10) / n_out ** 0.5)
+
+        def forward(self, x):
+            return torch.relu({use}) @ self.head
+"""
+
+
+@pytest.mark.parametrize("weight,scheme,params", [
+    ("torch.randn(n_in, n_out, requires_grad=True)", "normal", {"std": 1.0}),
+    ("nn.Parameter(torch.randn(n_in, n_out))", "normal", {"std": 1.0}),
+    ("nn.Parameter(torch.zeros(n_in, n_out))", "zeros", {}),
+    ("nn.Parameter(torch.empty(n_in, n_out).normal_(0, 1))", "normal", {"mean": 0.0, "std": 1.0}),
+    ("nn.Parameter(torch.Tensor(n_in, n_out).uniform_(-1, 1))", "uniform", {"a": -1.0, "b": 1.0}),
+    ("torch.empty(n_in, n_out).normal_(0, 0.5).requires_grad_()", "normal", {"mean": 0.0, "std": 0.5}),
+    ("(torch.randn(n_in, n_out) * 0.1).requires_grad_()", "normal", {"std": 0.1}),
+])
+@pytest.mark.parametrize("use", ["x @ self.w", "x.mm(self.w)", "torch.matmul(x, self.w)", "torch.mm(x, self.w)"])
+def test_module_matrix_is_a_dense_layer(weight: str, scheme: str, params: dict[str, float], use: str) -> None:
+    model = one(MODULE.format(weight=weight, use=use))
+    units = model_units(model)
+    assert [(u.fan_in, u.fan_out) for u in units] == [(64, 128), (128, 10)]
+    first = units[0].init
+    assert first is not None and first.scheme == scheme and dict(first.params) == pytest.approx(params)
+    assert not any(layer.kind == LayerKind.UNKNOWN for layer in model.layers())
+
+
+@pytest.mark.parametrize("weight,use", [
+    ("nn.Parameter(torch.randn(n_out, n_in))", "x.mm(self.w.t())"),
+    ("nn.Parameter(torch.randn(n_out, n_in))", "x @ self.w.T"),
+    ("nn.Parameter(torch.randn(n_out, n_in))", "x @ self.w.transpose(0, 1)"),
+    ("nn.Parameter(torch.randn(n_out, n_in))", "torch.matmul(x, torch.t(self.w))"),
+    ("nn.Parameter(torch.randn(n_out, n_in))", "F.linear(x, self.w)"),
+    ("nn.Parameter(torch.randn(n_in, n_out))", "F.linear(x, self.w.t())"),
+    ("torch.randn(n_out, n_in, requires_grad=True)", "F.linear(x, self.w)"),
+])
+def test_transposed_views_and_linear_layout(weight: str, use: str) -> None:
+    units = model_units(one(MODULE.format(weight=weight, use=use)))
+    assert [(u.fan_in, u.fan_out) for u in units] == [(64, 128), (128, 10)]
+
+
+@pytest.mark.parametrize("weight,use,mode", [
+    # torch's kaiming reads fan_in from dim 1 of the tensor as created. Measured with torch (4096 x 64
+    # unit-variance x): x @ w for w (64, 128) after kaiming_normal_(w): Var 1.00 (the layer's fan_out
+    # mode); after kaiming_normal_(w, mode='fan_out'): 1.98 (its fan_in mode); x @ w.t() and
+    # F.linear(x, w) for w (128, 64) after kaiming_normal_(w): 1.99 / 2.03 (fan_in mode).
+    ("torch.empty(n_in, n_out)", "x @ self.w", 1.0),
+    ("torch.empty(n_out, n_in)", "x @ self.w.t()", 0.0),
+    ("torch.empty(n_out, n_in)", "F.linear(x, self.w)", 0.0),
+])
+def test_kaiming_mode_follows_the_layout_the_layer_reads(weight: str, use: str, mode: float) -> None:
+    src = MODULE.format(weight=f"nn.Parameter({weight})", use=use).replace(
+        "self.head = ", "nn.init.kaiming_normal_(self.w)\n            self.head = ")
+    for variant, expected in ((src, mode), (src.replace("kaiming_normal_(self.w)",
+                                                        "kaiming_normal_(self.w, mode='fan_out')"), 1.0 - mode)):
+        first = model_units(one(variant))[0].init
+        assert first is not None and first.scheme == "kaiming_normal"
+        assert first.params.get("mode", 0.0) == expected
+
+
+def test_kaiming_on_an_empty_tensor_before_it_becomes_a_parameter() -> None:
+    model = one("""
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                w = torch.empty(64, 128)
+                nn.init.kaiming_normal_(w)
+                self.w = nn.Parameter(w)
+
+            def forward(self, x):
+                return x @ self.w
+    """)
+    first = model_units(model)[0].init
+    assert first is not None and first.scheme == "kaiming_normal" and first.params.get("mode") == 1.0
+
+
+@pytest.mark.parametrize("weight", [
+    "torch.randn(n_in, n_out)",  # a fixed tensor (no requires_grad): not a weight
+    "unknown_factory(n_in, n_out)",  # unresolved
+])
+def test_matmul_with_what_is_not_a_weight_is_an_explicit_unknown(weight: str) -> None:
+    model = one(MODULE.format(weight=weight, use="x @ self.w"))
+    assert any(layer.kind == LayerKind.UNKNOWN for layer in model.layers())
+    assert [(u.fan_in, u.fan_out) for u in model_units(model)][-1:] == [(128, 10)]
+
+
+def test_requires_grad_attribute_makes_a_module_tensor_a_weight() -> None:
+    model = one("""
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = torch.randn(64, 128)
+                self.w.requires_grad = True
+
+            def forward(self, x):
+                return x @ self.w
+    """)
+    assert [(u.fan_in, u.fan_out) for u in model_units(model)] == [(64, 128)]
+
+
+def test_module_level_linear_layout_chain() -> None:
+    model = one("""
+        import torch
+        x = torch.randn(128, 256)
+        w1 = torch.empty(512, 256).normal_(0, 0.01).requires_grad_()
+        w2 = torch.Tensor(10, 512).uniform_(-0.1, 0.1).requires_grad_()
+        w3 = torch.empty(512, 256, requires_grad=True)
+        for step in range(10):
+            y_pred = x.mm(w1.t()).clamp(min=0) @ w2.T
+    """)
+    units = model_units(model)
+    assert [(u.fan_in, u.fan_out) for u in units] == [(256, 512), (512, 10)]
+    assert [u.init.scheme for u in units if u.init] == ["normal", "uniform"]
+
+
+def test_deep_module_raw_tensors_are_flagged_and_the_he_twin_is_clean() -> None:
+    src = """
+        import torch
+        import torch.nn as nn
+
+        class Deep(nn.Module):
+            def __init__(self, width=256, depth=8):
+                super().__init__()
+                self.ws = [{weight} for _ in range(depth)]
+
+            def forward(self, x):
+                for w in self.ws:
+                    x = torch.relu(x @ w)
+                return x
+    """
+    assert codes(src.format(weight="torch.randn(width, width, requires_grad=True)"))
+    assert codes(src.format(weight="(torch.randn(width, width) * (2 / width) ** 0.5).requires_grad_()")) == []

@@ -36,6 +36,7 @@ from gradlint.extract.state import (
     ReturnSignal,
     Scope,
 )
+from gradlint.extract.torch_tensors import matmul_layer, transposed
 from gradlint.extract.values import (
     UNKNOWN,
     BoundV,
@@ -57,6 +58,7 @@ from gradlint.extract.values import (
     Ref,
     TensorConstV,
     TensorV,
+    TransposedV,
     TypeV,
     UnknownV,
     Value,
@@ -146,6 +148,12 @@ class ExpressionsMixin(Core):
             return _layer_attribute(obj, attr)
         if isinstance(obj, TypeV) and attr == "__name__":
             return self.type_name(obj.of)
+        if isinstance(obj, (ParamV, TensorConstV, TransposedV)) and attr in ("T", "mT"):
+            view = transposed(obj, attr, [])
+            if view is not None:
+                return view
+        if isinstance(obj, TransposedV):
+            return obj if attr == "data" else MethodV(obj, attr)
         if isinstance(obj, ParamV):
             return _param_attribute(obj, attr)
         if isinstance(obj, Const):
@@ -411,8 +419,12 @@ class ExpressionsMixin(Core):
             isinstance(op, ast.Pow) and isinstance(other, Const) and other.value == 1
         ):
             return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "elementwise", span, "torch"),), tensor.hint)
+        if isinstance(op, ast.MatMult) and tensor is left:
+            result = matmul_layer(tensor, other, "matmul", span)
+            if result is not None:
+                return result
         if isinstance(op, ast.MatMult) and isinstance(other, ParamV):
-            shape = other.shape if tensor is left else None
+            shape = None  # W @ x: which dimension is the fan-in depends on x's layout
             layer = Layer(
                 LayerKind.DENSE,
                 "matmul",

@@ -7,7 +7,7 @@ import ast
 import math
 
 from gradlint.extract.common import span_of, unparsed
-from gradlint.extract.values import UNKNOWN, Const, ParamV, TensorConstV, Value
+from gradlint.extract.values import UNKNOWN, Const, ParamV, TensorConstV, TransposedV, Value
 from gradlint.gradflow import torch_gain
 from gradlint.model import Init
 
@@ -88,8 +88,55 @@ def scale_init(op: ast.operator, left: Value, right: Value) -> Value:
         scaled = rescaled(init, factor)
         if scaled is None:
             return UNKNOWN
-        return TensorConstV(scaled, getattr(tensor, "shape", None))
-    return TensorConstV(Init(scheme, params), getattr(tensor, "shape", None))
+        return TensorConstV(scaled, getattr(tensor, "shape", None), _trainable(tensor))
+    return TensorConstV(Init(scheme, params), getattr(tensor, "shape", None), _trainable(tensor))
+
+
+def _trainable(tensor: Value) -> bool:
+    """``torch.randn(n, m, requires_grad=True) * 0.01``: the scaled tensor is still the weight its author
+    trains (the gradient reaches the leaf through the product)."""
+    return isinstance(tensor, ParamV) or isinstance(tensor, TensorConstV) and tensor.trainable
+
+
+def dense_operand(value: Value, layout: str) -> tuple[ParamV | TensorConstV, Init | None, int | None, int | None] \
+        | None:
+    """A matrix read as a dense layer's weight: the tensor (a transposed view's base), its init as the
+    layer sees it, the layer's fan_in and fan_out. ``layout`` is how the layer reads the matrix as used:
+    ``"right"`` for ``x @ w`` / ``x.mm(w)`` / ``torch.matmul(x, w)`` (rows are inputs: (fan_in, fan_out)),
+    ``"linear"`` for ``F.linear(x, w)`` ((fan_out, fan_in), the ``nn.Linear`` layout).
+
+    torch's init functions read fan_in from dim 1 of the tensor as created and fan_out from dim 0
+    (``_calculate_fan_in_and_fan_out``: the ``nn.Linear`` layout). When the layer reads the created
+    tensor the other way round — ``x @ w`` of a ``(fan_in, fan_out)`` tensor, or ``F.linear`` of a
+    transposed view — ``kaiming_normal_(w)`` scales by the layer's fan_out: it is the layer's
+    ``mode='fan_out'`` (and the reverse). Measured: ``kaiming_normal_`` on a 64 x 128 ``w`` gives
+    Var(x @ w) = 1.02 for unit-variance x (the layer's fan_in mode would give 2.0)."""
+    transposed = isinstance(value, TransposedV)
+    base = value.base if isinstance(value, TransposedV) else value
+    if not isinstance(base, (ParamV, TensorConstV)):
+        return None
+    init = param_init(base) if isinstance(base, ParamV) else base.init
+    shape = base.shape
+    fan_in = fan_out = None
+    if shape and len(shape) == 2:
+        rows, cols = (shape[1], shape[0]) if transposed else shape
+        fan_in, fan_out = (rows, cols) if layout == "right" else (cols, rows)
+    if (layout == "right") != transposed:
+        init = torch_fan_swapped(init)
+    return base, init, fan_in, fan_out
+
+
+def torch_fan_swapped(init: Init | None) -> Init | None:
+    """A torch kaiming init whose ``mode`` refers to the other dimension of the layer (see
+    ``dense_operand``). Xavier uses fan_in + fan_out and the other schemes no fan: unchanged."""
+    if init is None or not init.scheme.startswith("kaiming"):
+        return init
+    params = dict(init.params)
+    mode = params.get("mode", 0.0)  # codes: 0 fan_in (torch's default), 1 fan_out
+    if mode not in (0.0, 1.0):
+        return init
+    params["mode"] = 1.0 - mode
+    return Init(init.scheme, params, init.span, init.written)
 
 
 def param_init(param: ParamV) -> Init | None:

@@ -39,6 +39,7 @@ from gradlint.extract.values import (
     ListV,
     ParamV,
     Ref,
+    TensorConstV,
     TensorV,
     UnknownV,
     Value,
@@ -402,6 +403,10 @@ class StatementsMixin(Core):
                 value.layer.name = f"self.{attr}"
         elif isinstance(obj, ParamV) and attr == "data":
             apply_init_value(obj, value, node)
+        elif isinstance(obj, TensorConstV) and attr == "requires_grad":
+            for framework in self.frameworks:  # ``w.requires_grad = True``: as ``w.requires_grad_()``
+                if framework.method(self, obj, "requires_grad_", [value], {}, node) is not None:
+                    break
         elif isinstance(obj, LayerObj) and attr in ("weight", "bias"):
             apply_init_value(ParamV(obj.layer, attr), value, node)
         elif isinstance(obj, ClassV):

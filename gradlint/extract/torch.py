@@ -23,8 +23,10 @@ from gradlint.extract.common import (
 )
 from gradlint.extract.inits import (
     apply_init_value,
+    dense_operand,
     forget_scale,
     make_init,
+    param_init,
     perturb_param,
     rescale_param,
     set_param_init,
@@ -51,12 +53,15 @@ from gradlint.training import TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, Loss
 
 # torch.zeros(...), torch.randn(...): tensors with a known init, used for parameters.
 _TENSOR_FACTORIES = frozenset({"zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "randn", "rand",
-                               "empty", "tensor", "eye", "normal", "randn_like", "empty_like"})
+                               "empty", "tensor", "eye", "normal", "randn_like", "empty_like", "Tensor",
+                               "FloatTensor"})
 _FACTORY_INITS: dict[str, Init] = {
     "zeros": Init("zeros"), "zeros_like": Init("zeros"), "ones": Init("ones"), "ones_like": Init("ones"),
     "randn": Init("normal", {"std": 1.0}), "randn_like": Init("normal", {"std": 1.0}),
     "rand": Init("uniform", {"a": 0.0, "b": 1.0}), "eye": Init("eye"),
     "empty": Init("unknown"), "empty_like": Init("unknown"),
+    # torch.Tensor(n, m) / torch.FloatTensor(n, m): uninitialised memory, like torch.empty (then .uniform_())
+    "Tensor": Init("unknown"), "FloatTensor": Init("unknown"),
 }
 # Functions that combine several tensors (found inside a list argument when no argument is a tensor).
 _MULTI_TENSOR = frozenset({"cat", "stack", "concat", "add", "mul", "matmul", "bmm", "einsum", "where"})
@@ -101,8 +106,13 @@ class TorchFramework:
 
     def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
                node: ast.AST) -> Value | None:
-        if isinstance(target, TensorConstV) and name == "requires_grad_" and interp.frame.cls is None:
-            return torch_tensors.state_of(interp).method(target, name, args, kwargs, node)
+        view = torch_tensors.transposed(target, name, args) if not kwargs else None
+        if view is not None:
+            return view
+        if isinstance(target, TensorConstV):
+            made = _tensor_init_method(interp, target, name, args, kwargs, node)
+            if made is not None:
+                return made
         raw = torch_tensors.existing(interp)
         if raw is not None and isinstance(target, (TensorV, TensorConstV)):
             result = raw.method(target, name, args, kwargs, node)
@@ -130,6 +140,26 @@ class TorchFramework:
 TORCH = TorchFramework()
 
 
+def _tensor_init_method(interp: Interp, target: TensorConstV, name: str, args: Args, kwargs: Kwargs,
+                        node: ast.AST) -> Value | None:
+    """In-place methods of a tensor with a known init: ``torch.empty(n, m).normal_(0, 1)`` draws (the same
+    tensor, a new init), ``.requires_grad_()`` makes it a weight (outside a class: a raw-tensor model's;
+    inside one: a module attribute its forward trains, ``x @ self.w``)."""
+    if name == "requires_grad_":
+        if args and not (isinstance(args[0], Const) and args[0].value is True):
+            return None
+        if interp.frame.cls is None:
+            return torch_tensors.state_of(interp).method(target, name, args, kwargs, node)
+        target.trainable = True
+        return target
+    spec = catalog.TENSOR_INIT_METHODS.get(name)
+    if spec is None:
+        return None
+    scheme, params = spec
+    target.init = make_init(scheme, params, args, kwargs, node) or Init("unknown", {}, span_of(node))
+    return target
+
+
 # ---------------------------------------------------------------------- torch.nn.init
 
 
@@ -144,6 +174,8 @@ def call_torch_init(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
     init = make_init(scheme, names, args[1:], kwargs, node)
     if isinstance(target, ParamV):
         set_param_init(target, init)
+    elif isinstance(target, TensorConstV):  # torch.empty(n, m) initialised before nn.Parameter(...) wraps it
+        target.init = init or Init("unknown", {}, span_of(node))
     elif isinstance(target, ListV):
         for item in target.items:
             if isinstance(item, ParamV):
@@ -186,8 +218,9 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         return LayerObj(Layer(LayerKind.OTHER, leaf, span, "torch", activation="linear", bias=False))
     if leaf == "Parameter":
         source = args[0] if args else kwargs.get("data", UNKNOWN)
-        init = source.init if isinstance(source, TensorConstV) else None
-        shape = source.shape if isinstance(source, TensorConstV) else None
+        init = source.init if isinstance(source, TensorConstV) else param_init(source) \
+            if isinstance(source, ParamV) else None
+        shape = source.shape if isinstance(source, (TensorConstV, ParamV)) else None
         param = ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
         if interp.frame.cls is None and isinstance(source, TensorConstV):
             # outside any class: maybe a raw-tensor model's weight (a Module's parameters are its attributes)
@@ -317,10 +350,15 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
     if leaf in _TENSOR_FACTORIES:
         made = _tensor_factory(leaf, args)
         grad = kwargs.get("requires_grad")
-        if isinstance(made, TensorConstV) and isinstance(grad, Const) and grad.value is True \
-                and interp.frame.cls is None:  # outside any class (a Module's weights are its parameters)
-            return torch_tensors.state_of(interp).weight(made.init, made.shape, span_of(node))
+        if isinstance(made, TensorConstV) and isinstance(grad, Const) and grad.value is True:
+            if interp.frame.cls is None:  # outside any class: a raw-tensor model's weight
+                return torch_tensors.state_of(interp).weight(made.init, made.shape, span_of(node))
+            made.trainable = True  # a module attribute its forward trains (``x @ self.w``)
         return made
+    if leaf in ("t", "transpose", "swapaxes", "swapdims", "permute") and args and not kwargs:
+        view = torch_tensors.transposed(args[0], leaf, args[1:])
+        if view is not None:
+            return view
     if leaf in ("mm", "matmul") and len(args) >= 2:
         raw = torch_tensors.existing(interp)
         result = raw.matmul(args[0], args[1], node) if raw is not None else None
@@ -406,6 +444,10 @@ def _matmul(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwar
     params = [a for a in args if isinstance(a, ParamV)]
     if len(tensors) >= 2:
         return merge_many(tensors, span, concat=False)
+    if leaf in ("matmul", "mm") and len(args) == 2 and args[0] is tensor:
+        made = torch_tensors.matmul_layer(tensor, args[1], leaf, span)
+        if made is not None:
+            return made
     if params:
         shape = params[0].shape
         layer = Layer(LayerKind.DENSE, leaf, span, "torch", weight_init=params[0].init, bias=False,
@@ -422,14 +464,20 @@ def _linear(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwar
     owner = weight.owner if isinstance(weight, ParamV) else None
     if owner is not None:
         return TensorV(tensor.nodes + (owner,), tensor.hint)
-    shape = weight.shape if isinstance(weight, ParamV) else None
+    found = dense_operand(weight, "linear")
+    if found is not None and isinstance(found[0], TensorConstV) and not found[0].trainable:
+        # a fixed tensor as the weight: not a layer gradlint can read as one
+        return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "linear with a fixed tensor", span_of(node),
+                                             "torch"),), tensor.hint)
+    fan_in = fan_out = None
+    if found is not None:
+        _, init, fan_in, fan_out = found
     bias_arg = args[2] if len(args) > 2 else kwargs.get("bias")
-    layer = Layer(LayerKind.DENSE, "linear", span_of(node), "torch", weight_init=init,
-                  fan_in=shape[1] if shape and len(shape) == 2 else None,
-                  fan_out=shape[0] if shape and len(shape) == 2 else None,
-                  bias=isinstance(bias_arg, ParamV))
-    if isinstance(bias_arg, ParamV) and bias_arg.init is not None:
-        layer.bias_init = bias_arg.init
+    bias_init = bias_arg.init if isinstance(bias_arg, (ParamV, TensorConstV)) else None
+    layer = Layer(LayerKind.DENSE, "linear", span_of(node), "torch", weight_init=init, fan_in=fan_in, fan_out=fan_out,
+                  bias=isinstance(bias_arg, (ParamV, TensorConstV)))
+    if bias_init is not None:
+        layer.bias_init = bias_init
     return TensorV(tensor.nodes + (layer,), tensor.hint)
 
 

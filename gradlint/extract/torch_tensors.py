@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import span_of
-from gradlint.extract.inits import scale_init
+from gradlint.extract.inits import dense_operand, scale_init
 from gradlint.extract.values import (
     Const,
     FunctionalModelV,
@@ -27,6 +27,7 @@ from gradlint.extract.values import (
     ParamV,
     TensorConstV,
     TensorV,
+    TransposedV,
     Value,
 )
 from gradlint.model import WEIGHT_KINDS, Init, InputHint, Layer, LayerKind, Node, Span, iter_layers
@@ -108,13 +109,12 @@ class RawTensors:
             self._parameters = _parameter_names(self.interp.tree)
         return operand if id(operand) in self._parameters else None
 
-    def parameter_input(self, node: ast.AST, weight: ParamV) -> TensorV:
+    def parameter_input(self, node: ast.AST, features: int | None) -> TensorV:
         name = self.parameter_root(node)
         assert name is not None
         hint = self._parameter_hints.get(id(name))
         if hint is None:
-            shape = weight.shape
-            hint = InputHint("features", (shape[0],)) if shape and len(shape) == 2 else InputHint("unknown")
+            hint = InputHint("features", (features,)) if features is not None else InputHint("unknown")
             self._parameter_hints[id(name)] = hint
             self.roots[id(hint)] = (hint, span_of(name))
         return TensorV(NodeSeq(), hint)
@@ -125,10 +125,15 @@ class RawTensors:
     # ------------------------------------------------------------------ operations
 
     def matmul(self, left: Value, right: Value, node: ast.AST) -> TensorV | None:
-        """``x @ w`` / ``x.mm(w)`` / ``torch.matmul(x, w)`` with a weight of this file: a dense layer."""
-        if not self.is_weight(right) or self.is_weight(left):
+        """``x @ w`` / ``x.mm(w)`` / ``torch.matmul(x, w)`` (or ``x.mm(w.t())``) with a weight of this
+        file: a dense layer."""
+        operand = dense_operand(right, "right")
+        if operand is None or not self.is_weight(operand[0]) or self.is_weight(left) \
+                or isinstance(left, TransposedV):
             return None
-        assert isinstance(right, ParamV)
+        weight, init, fan_in, fan_out = operand
+        assert isinstance(weight, ParamV)
+        right = weight
         span = span_of(node)
         if isinstance(left, TensorConstV) and not isinstance(left, ParamV):
             tensor = self.root(left, span)
@@ -138,16 +143,14 @@ class RawTensors:
                 and self.made_in.get(id(right)) is not self.interp.frame and self.parameter_root(node) is not None:
             # a function's argument times a weight made outside that call (at module level, by an
             # init function); a weight made by the call itself is a library's arithmetic, not a model
-            tensor = self.parameter_input(node, right)
+            tensor = self.parameter_input(node, fan_in)
         else:
             return None
         if any(getattr(seen, "_raw_weight", None) == id(right) for seen in iter_layers(list(tensor.nodes))):
             # The same weight twice on one path: a hand-unrolled recurrence, not a stack; unknown.
             return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "recurrence", span, "torch"),), tensor.hint)
-        shape = right.shape
-        layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=_as_right_operand(right.init), bias=False,
-                      fan_in=shape[0] if shape and len(shape) == 2 else None,
-                      fan_out=shape[1] if shape and len(shape) == 2 else None)
+        layer = Layer(LayerKind.DENSE, "matmul", span, "torch", weight_init=init, bias=False,
+                      fan_in=fan_in, fan_out=fan_out)
         layer._raw_weight = id(right)  # type: ignore[attr-defined]
         layer._raw_weight_ref = right  # type: ignore[attr-defined]  # keeps the id unique
         return self.record(TensorV(tensor.nodes + (layer,), tensor.hint))
@@ -254,6 +257,24 @@ class RawTensors:
             interp.built.append(model)
 
 
+def matmul_layer(tensor: TensorV, operand: Value, name: str, span: Span) -> TensorV | None:
+    """``x @ w`` / ``x.mm(w.t())`` / ``torch.matmul(x, w)`` inside a model (the forward's symbolic
+    tensor times a module's matrix): a dense layer when ``w`` is a weight (an ``nn.Parameter``, a
+    tensor created with ``requires_grad``); an explicit unknown when it is a fixed tensor or anything
+    unresolved, which the model must not be read as fully understood across. None: ``operand`` is a
+    tensor of the model's own path (``q @ k.T``, merged by the caller)."""
+    if isinstance(operand, TensorV):
+        return None
+    found = dense_operand(operand, "right")
+    if found is None or isinstance(found[0], TensorConstV) and not found[0].trainable:
+        what = "fixed tensor" if found is not None else "unresolved matrix"
+        return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, f"{name} with a {what}", span, "torch"),),
+                       tensor.hint)
+    _, init, fan_in, fan_out = found
+    layer = Layer(LayerKind.DENSE, name, span, "torch", weight_init=init, bias=False, fan_in=fan_in, fan_out=fan_out)
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
 def _parameter_names(tree: ast.AST) -> set[int]:
     """Name nodes that read a parameter of their own function which the function never rebinds, or
     a name that starts as such a parameter and is only ever rebound to an expression of itself
@@ -288,18 +309,33 @@ def _parameter_names(tree: ast.AST) -> set[int]:
     return out
 
 
-def _as_right_operand(init: Init | None) -> Init | None:
-    """``x @ w`` reads ``w`` as (fan_in, fan_out), but torch's init functions take fan_in from dim 1 and
-    fan_out from dim 0 (the nn.Linear layout): ``kaiming_normal_(w)`` on such a ``w`` scales by the
-    layer's fan_out, i.e. it is the layer's ``mode='fan_out'`` (and the reverse)."""
-    if init is None or not init.scheme.startswith("kaiming"):
-        return init
-    params = dict(init.params)
-    mode = params.get("mode", 0.0)  # codes: 0 fan_in (torch's default), 1 fan_out
-    if mode not in (0.0, 1.0):
-        return init
-    params["mode"] = 1.0 - mode
-    return Init(init.scheme, params, init.span, init.written)
+_SWAPS = frozenset({(0, 1), (1, 0), (-1, -2), (-2, -1), (0, -1), (-1, 0), (1, -2), (-2, 1)})
+
+
+def transposed(value: Value, name: str, args: Args) -> Value | None:
+    """``w.t()``, ``w.T``, ``w.mT``, ``w.transpose(0, 1)``, ``w.permute(1, 0)``, ``torch.t(w)`` of a weight
+    or a tensor with a known init: the same matrix read the other way round (a view of a 2-D tensor;
+    a 1-D one is itself). ``.contiguous()`` keeps the view. None: not such a call."""
+    if not isinstance(value, (ParamV, TensorConstV, TransposedV)):
+        return None
+    if name == "contiguous" and not args and isinstance(value, TransposedV):
+        return value
+    if name in ("t", "T", "mT") and not args:
+        pass
+    elif name in ("transpose", "swapaxes", "swapdims", "permute") and len(args) == 2 \
+            and all(isinstance(a, Const) and isinstance(a.value, int) for a in args):
+        if (args[0].value, args[1].value) not in _SWAPS:  # type: ignore[attr-defined]
+            return None
+        if name == "permute" and {args[0].value, args[1].value} != {0, 1}:  # type: ignore[attr-defined]
+            return None
+    else:
+        return None
+    if isinstance(value, TransposedV):
+        return value.base
+    shape = value.shape
+    if shape is not None and len(shape) != 2:
+        return value if len(shape) < 2 and name in ("t", "T") else None
+    return TransposedV(value)
 
 
 def _number(value: Value) -> bool:
@@ -345,4 +381,4 @@ def existing(interp: Interp) -> RawTensors | None:
     return state if isinstance(state, RawTensors) and state.weights else None
 
 
-__all__ = ["RawTensors", "existing", "state_of"]
+__all__ = ["RawTensors", "existing", "matmul_layer", "state_of", "transposed"]

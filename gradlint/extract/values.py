@@ -376,6 +376,17 @@ class TensorConstV(Value):
 
     init: Init
     shape: tuple[int, ...] | None = None
+    # created with ``requires_grad=True`` or made so by ``requires_grad_()`` / ``.requires_grad = True``:
+    # a weight of whatever uses it (``x @ self.w`` in a forward); otherwise a fixed tensor
+    trainable: bool = False
+
+
+@dataclass(eq=False)
+class TransposedV(Value):
+    """``w.t()`` / ``w.T`` / ``w.transpose(0, 1)`` of a 2-D weight or tensor: the same tensor read with
+    its dimensions swapped (``x.mm(w.t())`` with ``w`` in the ``nn.Linear`` layout (out, in))."""
+
+    base: ParamV | TensorConstV
 
 
 @dataclass(eq=False)
