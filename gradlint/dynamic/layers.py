@@ -129,6 +129,42 @@ def torch_units(model: nn.Module) -> list[Unit]:
                 symmetry=not isinstance(module, _NO_SYMMETRY_TYPES),
             )
         )
+    units.extend(_raw_tensor_units(model, seen))
+    return units
+
+
+def _raw_tensor_units(model: nn.Module, seen: set[int]) -> list[Unit]:
+    """Plain tensors a module keeps as attributes that are trained by hand: ``self.w =
+    torch.randn(n, m, requires_grad=True)`` or a list/tuple/dict of them (``self.weights = [...]``).
+    They are no registered parameters (``model.parameters()`` misses them), but they are the weights
+    the forward uses (``x @ self.w``): one unit each, both unit axes tried, like a raw Parameter.
+    Only leaves that require grad; a buffer or a fixed tensor is not a weight."""
+    units: list[Unit] = []
+    for mname, module in model.named_modules():
+        for attr, value in vars(module).items():
+            if attr.startswith("_"):  # _parameters, _buffers, _modules and torch's own state
+                continue
+            if isinstance(value, torch.Tensor):
+                items: list[tuple[str, Any]] = [(attr, value)]
+            elif isinstance(value, (list, tuple)):
+                items = [(f"{attr}[{i}]", v) for i, v in enumerate(value)]
+            elif isinstance(value, dict):
+                items = [(f"{attr}[{k!r}]", v) for k, v in value.items()]
+            else:
+                continue
+            for name, tensor in items:
+                if not (isinstance(tensor, torch.Tensor) and tensor.is_leaf and tensor.requires_grad
+                        and tensor.is_floating_point()) or id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                units.append(Unit(
+                    name=f"{mname}.{name}" if mname else name,
+                    kind="tensor",
+                    params=[tensor],
+                    main=tensor if tensor.dim() >= 2 else None,
+                    unit_axes=(0, tensor.dim() - 1) if tensor.dim() >= 2 else (),
+                    act_axis=-1,
+                ))
     return units
 
 

@@ -404,7 +404,13 @@ def _torch_candidates(model: Any, job: dict[str, Any], hint: dict[str, Any]) -> 
     elif isinstance(first, nn.RNNBase):
         specs.append(InputSpec("sequence", (seq, first.input_size), seq_first=first is model and not first.batch_first))
     # Raw 2-D parameters used by hand (x @ W or F.linear(x, W)): either side may be the input.
-    for p in [p for p in model.parameters() if p.dim() == 2][:3]:
+    # Plain requires_grad tensors the module keeps (``self.w = torch.randn(n, m, requires_grad=True)``)
+    # are such weights too (``layers.torch_units`` measures them).
+    from gradlint.dynamic.layers import torch_units
+
+    matrices = [p for p in model.parameters() if p.dim() == 2][:3] or \
+        [u.main for u in torch_units(model) if u.main is not None and u.main.dim() == 2][:3]
+    for p in matrices:
         specs += [InputSpec("features", (int(p.shape[0]),)), InputSpec("features", (int(p.shape[1]),))]
     if not specs:
         raise Skip("cannot infer the input shape (no Linear/Conv/Embedding/RNN layer reads it); pass --input-shape")

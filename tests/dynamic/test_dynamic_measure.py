@@ -51,6 +51,7 @@ TORCH_TARGETS = [
     target("torch_extra.py", "DeadRelu"),
     target("torch_extra.py", "TwoInputs"),
     target("torch_extra.py", "FreeParamsOnes"),
+    target("torch_extra.py", "RawTensorsRelu"),
     target("pkg/net.py", "PackagedNet"),
     # Keras: the seed (tf.keras imports, model.fit after the model that must not run) and its fix.
     target("keras_seed.py", "model", "variable", "keras", model="keras_seed", line=11, end_line=15),
@@ -206,6 +207,15 @@ def test_free_parameters_are_separate_layers(results: dict[str, DynamicResult]) 
     r = results["FreeParamsOnes"]
     assert [layer.name for layer in r.layers] == ["w1", "b1", "w2"], _explain(r)
     assert r.verdict == "symmetric", _explain(r)  # ones/d: every hidden unit the same
+
+
+def test_module_held_requires_grad_tensors_are_measured(results: dict[str, DynamicResult]) -> None:
+    # not parameters (model.parameters() is empty): each leaf tensor attribute is a layer, in the
+    # order the forward uses it; the tensor without requires_grad is none
+    r = results["RawTensorsRelu"]
+    assert r.status == "measured", _explain(r)
+    assert [layer.name for layer in r.layers] == [f"weights[{i}]" for i in range(8)] + ["head"], _explain(r)
+    assert r.verdict == "exploding", _explain(r)
 
 
 def test_multi_input_forward_is_skipped(results: dict[str, DynamicResult]) -> None:

@@ -66,3 +66,19 @@ class FreeParamsOnes(nn.Module):
 
     def forward(self, x):
         return torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(x, self.w1, self.b1)), self.w2)
+
+
+class RawTensorsRelu(nn.Module):
+    """Weights as plain requires_grad tensors (no nn.Parameter): model.parameters() is empty, the
+    forward's x @ w still trains them. std-1 ReLU layers at width 64: the forward blows up."""
+
+    def __init__(self, d: int = 64, depth: int = 8):
+        super().__init__()
+        self.weights = [torch.randn(d, d, requires_grad=True) for _ in range(depth)]
+        self.head = torch.randn(d, 1, requires_grad=True)
+        self.fixed = torch.randn(d, d)  # no requires_grad: not a weight
+
+    def forward(self, x):
+        for w in self.weights:
+            x = torch.relu(x @ w)
+        return x @ self.head
