@@ -25,6 +25,7 @@ from gradlint.extract import extract
 from gradlint.extract.project import FILES as PROJECT_FILES
 from gradlint.extract.project import import_root, imports_project_module
 from gradlint.model import Configuration, Model
+from gradlint.py2 import Reading, python3_reading
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.suppress import Suppressions
 
@@ -336,6 +337,7 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
     suppressions = Suppressions(text)
     if suppressions.file_level:
         return
+    reading: Reading | None = None
     try:
         tree = parse_source(text, path)
     except SourceError as exc:
@@ -345,10 +347,21 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
         from gradlint.notebook import mask_python
 
         masked = mask_python(text) if exc.code == "GRD901" else text
-        if masked is text:
+        reading = python3_reading(masked) if exc.code == "GRD901" else None
+        if reading is not None:
+            try:
+                tree = parse_source(reading.text, path)
+            except SourceError:
+                raise exc from None  # not (only) Python 2: the file's own error
+        elif masked is text:
             raise
-        tree = parse_source(masked, path)  # still invalid: the error past the IPython lines
+        else:
+            tree = parse_source(masked, path)  # still invalid: the error past the IPython lines
     result.diagnostics, result.models = lint_tree(tree, suppressions, path, config, result, text)
+    if reading is not None and config.selection_for(path).enabled("GRD904") \
+            and not suppressions.suppresses("GRD904", {reading.rewritten[0][0]}):
+        result.diagnostics.append(_python2_note(path, reading))
+        result.diagnostics.sort(key=Diagnostic.sort_key)
     if result.diagnostics:
         to_characters = character_columns(text)  # ast's columns count UTF-8 bytes
         for diag in result.diagnostics:
@@ -357,6 +370,22 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> 
         lines = text.splitlines()
         for diag in result.diagnostics:
             diag.fingerprint = fingerprint(diag, lines)
+
+
+def _python2_note(path: str, reading: Reading) -> Diagnostic:
+    """GRD904 at the first rewritten statement: the file was read as Python 3 reads it rewritten."""
+    kinds: dict[str, list[int]] = {}
+    for line, what in reading.rewritten:
+        kinds.setdefault(what, []).append(line)
+    parts = []
+    for what, lines in kinds.items():
+        shown = ", ".join(str(n) for n in lines[:3]) + (", ..." if len(lines) > 3 else "")
+        parts.append(f"{len(lines)} {what}{'s' if len(lines) > 1 and what.endswith('statement') else ''} "
+                     f"(line{'s' if len(lines) > 1 else ''} {shown})")
+    line = reading.rewritten[0][0]
+    return Diagnostic(path, line, 1, line, 1, "GRD904", SYSTEM_CODES["GRD904"][0], Severity.INFO,
+                      f"Python 2 syntax, read as Python 3 with these statements rewritten in place: "
+                      f"{'; '.join(parts)}. The models were checked; Python 2's integer division is not modelled")
 
 
 def notebook_source(data: bytes) -> VirtualSource | None:

@@ -192,10 +192,13 @@ SYSTEM_CODES: Mapping[str, tuple[str, str]] = {
     "GRD100": ("unused-suppression", "A `# noqa: GRD...` or `# gradlint: ignore[...]` comment that silences nothing "
                                      "(off by default; enable with --extend-select GRD100)."),
     "GRD900": ("unreadable-file", "The file could not be read or decoded."),
-    "GRD901": ("syntax-error", "The file is not valid Python (3.x) and was not linted."),
+    "GRD901": ("syntax-error", "The file is not valid Python 3 (nor Python 2 that reads as Python 3 "
+                                "line for line, see GRD904) and was not linted."),
     "GRD902": ("internal-error", "gradlint failed on this file; please report it with the file attached."),
     "GRD903": ("too-complex", "A model, function or module-level statement needs more symbolic steps than gradlint "
                               "allows; the note says what was not checked (never changes the exit code)."),
+    "GRD904": ("python2-syntax", "The file is Python 2 (print statement, `except X, e`, ...): it was linted with those "
+                                 "statements rewritten in place, line for line (a note: never changes the exit code)."),
 }
 
 # What `gradlint explain` prints for the system codes, beyond the one-line summary.
@@ -231,7 +234,21 @@ exhausts a budget.
   called in a loop); or measure it with `gradlint --dynamic`, which builds and runs it.
 - It is a note: it never changes the exit code. Silence it with `# noqa: GRD903` on the reported
   line or `--ignore too-complex`.""",
+    "GRD904": """## What it means
+Python 3 cannot parse the file because of Python 2 statements: `print "x"`, `print >>f, x`,
+`exec code`, `except IOError, e:`, `raise ValueError, "msg"`. None of them builds a model, so
+gradlint reads the file with just those statements rewritten as Python 3 writes them, in place
+(no line moves: every location reported is the file's own), and checks its models. A file that
+still does not parse is reported as GRD901 at its own error. What differs in meaning between the
+two languages is not modelled: `7 / 2` is 3.5 here and 3 in Python 2 (a layer width computed
+with `/` may be left unknown).
+
+## What to do
+Nothing is required: it is a note and never changes the exit code. Porting the script
+(`2to3`, or `print(...)` and `except X as e`) removes it; `--ignore python2-syntax` or
+`# noqa: GRD904` on the reported line silences it.""",
 }
+
 
 _registry: dict[str, type[Rule]] | None = None
 

@@ -320,6 +320,7 @@ BUILTIN_NAMES = frozenset({
     "range", "len", "int", "float", "bool", "str", "list", "tuple", "dict", "set", "enumerate", "zip",
     "isinstance", "type", "getattr", "setattr", "hasattr", "super", "print", "min", "max", "sum", "abs",
     "round", "sorted", "reversed", "pow", "divmod", "callable", "delattr",
+    "xrange",  # Python 2's lazy range (a Python 2 script read as Python 3, see gradlint/py2.py)
 })
 MATH: dict[str, object] = {
     "sqrt": math.sqrt, "log": math.log, "log2": math.log2, "exp": math.exp, "ceil": math.ceil,

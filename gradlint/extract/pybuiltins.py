@@ -54,7 +54,7 @@ class BuiltinsMixin(Core):
     """``call_builtin`` (one handler per builtin), ``isinstance_check`` and ``call_stdlib``."""
 
     def call_builtin(self, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-        if name == "range":
+        if name in ("range", "xrange"):
             consts = [a.value for a in args if isinstance(a, Const)]
             if len(consts) == len(args) and all(isinstance(c, int) for c in consts) and consts:
                 return Const(range(*consts))
