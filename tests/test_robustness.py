@@ -98,11 +98,10 @@ def assert_reported(run: Run, name: str, codes: set[str], *words: str) -> dict[s
 # ------------------------------------------------------------------------------ syntax errors
 
 SYNTAX_ERRORS = {
-    "py2_print.py": (b'import torch\nprint "x"\n', 2),
-    "py2_except.py": (b"import torch.nn as nn\ntry:\n    pass\nexcept Exception, e:\n    pass\n", 4),
+    # Python 2 that does not read as Python 3 line for line (print/exec/except/raise do: GRD904)
     "py2_backticks.py": (b"import torch\nx = `1`\n", 2),
     "py2_octal.py": (b"import torch\ny = 0777\n", 2),
-    "py2_exec_and_ur.py": (b"import torch\nexec 'x = 1'\n", 2),
+    "py2_print_and_octal.py": (b'import torch\nprint "x"\ny = 0777\n', 3),  # Python's own first error
     # IPython lines in an exported notebook are masked (docs/notebooks.md); a real syntax
     # error beside them is still one.
     "notebook_export_broken.py": (b"#!/usr/bin/env python\n!pip install torch\nimport torch.nn as nn\n"
@@ -127,6 +126,21 @@ def test_syntax_errors_are_reported_and_the_rest_is_linted(tmp_path: Path, name:
     diag = assert_reported(run, name, {"GRD901"}, "syntax", "parse", "indent", "nest")
     if line is not None:
         assert diag["line"] == line, diag
+
+
+@pytest.mark.parametrize("name, source, line", [
+    ("py2_print.py", b'import torch\nprint "x"\n', 2),
+    ("py2_except.py", b"import torch.nn as nn\ntry:\n    pass\nexcept Exception, e:\n    pass\n", 4),
+    ("py2_exec.py", b"import torch\nexec 'x = 1'\n", 2),
+])
+def test_python2_statements_are_read_as_python3_with_a_note(tmp_path: Path, name: str, source: bytes,
+                                                            line: int) -> None:
+    (with_good(tmp_path) / name).write_bytes(source)
+    run = gradlint(".", cwd=tmp_path)
+    run.assert_no_internal_error()
+    run.assert_good_file_linted()
+    diags = run.for_name(name)
+    assert [(d["code"], d["line"], d["severity"]) for d in diags] == [("GRD904", line, "info")], diags
 
 
 @pytest.mark.parametrize("source", [
