@@ -103,7 +103,8 @@ def test_fixture_agrees_with_measured_label(path: Path) -> None:
     if label not in LABEL_CODES:
         pytest.skip(f"no measured label in {path.name}")
 
-    codes = {line.split()[1] for line in _lint_all().get(str(path.resolve()), [])}
+    # GRD904 says how the file was read (Python 2 syntax), nothing about its gradients.
+    codes = {line.split()[1] for line in _lint_all().get(str(path.resolve()), [])} - {"GRD904"}
     if label == "healthy":
         assert not codes, f"false alarm on a model measured healthy: {sorted(codes)}"
     else:
