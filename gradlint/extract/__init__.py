@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gradlint.extract.common import ANCHOR, longest_tensor
+from gradlint.extract.common import ANCHOR, longest_tensor, span_of
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
 from gradlint.extract.reinit import mark_reinitialised
 from gradlint.extract.syntax_index import SyntaxIndex, called_names
 from gradlint.extract.values import (
+    UNKNOWN,
     ClassInfo,
+    Const,
     ContainerV,
     FunctionalModelV,
     FunctionV,
@@ -112,6 +114,7 @@ def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -
     built_by: dict[int, str] = {}
     index = SyntaxIndex(tree, source)
     _build_unreached(interp, index, unanalysed, built_by)
+    _run_training_steps(interp)
     for framework in interp.frameworks:  # TensorFlow graphs become models once everything has run
         framework.finish(interp)
     # Inits a re-initialisation hook gradlint cannot run may overwrite are unknown (reinit.py).
@@ -286,6 +289,44 @@ def _build_entry_points(interp: Interpreter, index: SyntaxIndex, unanalysed: lis
     if skipped:
         unanalysed.append((f"the model zoo from factory function {skipped[0].name} on ({len(skipped)} functions)",
                            getattr(skipped[0].node, "lineno", 1)))
+
+
+# Models whose training_step is run (a file defining more is a zoo of variants: the first ones say it).
+TRAINING_STEP_MODELS = 8
+
+
+def _run_training_steps(interp: Interpreter) -> None:
+    """A PyTorch Lightning module's ``training_step(batch, batch_idx)`` is its training loop: the
+    Trainer calls it and takes the gradient of the loss it returns. Run it once per model, on a
+    batch gradlint cannot see (``x, y = batch``: a model called on it gets a fresh input), so the
+    loss it applies to the model's output is recorded, with a backward and an update as the
+    Trainer does them. A model of the file that defines no training_step is left alone."""
+    done = 0
+    for value in list(interp.built):
+        if done >= TRAINING_STEP_MODELS:
+            return
+        if not isinstance(value, InstanceV) or value.info.framework != "torch" or getattr(value, "owned", True) \
+                or getattr(value, "abandoned", False):
+            continue
+        found = value.info.find_method("training_step")
+        if found is None:
+            continue
+        cls, fnode = found
+        done += 1
+        step = interp.make_function(fnode, cls.scope, cls)
+        losses_before = len(interp.facts.losses)
+
+        def run(step: FunctionV = step, instance: InstanceV = value) -> object:
+            return interp.call_function(step, [instance, UNKNOWN, Const(0)], {}, self_val=instance)
+
+        result: list[object] = []
+        if not _guarded(lambda: result.append(run()), interp, PROBE_BUDGET):
+            continue
+        span = span_of(fnode)
+        for use in interp.facts.losses[losses_before:]:
+            interp.facts.backwards.append((span, use))
+        if len(interp.facts.losses) > losses_before:
+            interp.facts.steps.append(span)
 
 
 def _guarded(action: Callable[[], object], interp: Interpreter, budget: int = PER_ROOT_BUDGET,
