@@ -319,8 +319,7 @@ def _run_training_steps(interp: Interpreter) -> None:
         def run(step: FunctionV = step, instance: InstanceV = value) -> object:
             return interp.call_function(step, [instance, UNKNOWN, Const(0)], {}, self_val=instance)
 
-        result: list[object] = []
-        if not _guarded(lambda: result.append(run()), interp, PROBE_BUDGET):
+        if not _guarded(run, interp, PROBE_BUDGET):
             continue
         span = span_of(fnode)
         for use in interp.facts.losses[losses_before:]:
