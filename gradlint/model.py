@@ -113,6 +113,10 @@ class Layer:
     weight_init: Init | None = None  # None: unknown
     bias: bool | None = True
     bias_init: Init | None = None
+    # RECURRENT layers: the hidden-to-hidden matrix's init (torch weight_hh_l*, Keras recurrent_kernel);
+    # ``weight_init`` is the input kernel's. None: unknown.
+    recurrent_init: Init | None = None
+    units: int | None = None  # RECURRENT layers: the hidden size of one direction (fan_out may be 2× it)
     scale_value: float | None = None  # SCALE layers: the initial multiplier when constant
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
     axis: int | None = None  # softmax: the dimension it normalizes over, when written (torch's dim=)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+from gradlint.analysis.estimation import RecurrentGain, recurrent_gain
 from gradlint.analysis.inits import describe_inits
 from gradlint.analysis.triage import Diagnosis
-from gradlint.analysis.units import Unit
+from gradlint.analysis.units import Unit, input_width
 from gradlint.estimate import FLOAT32_MAX_LOG10, approx, format_ratio
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Block, Norm
@@ -189,3 +190,39 @@ def long_sequence_steps(options: RuleOptions) -> int:
     """How many time steps make a sequence long: those over which the grown recurrence multiplies
     the gradient through time past 10^exploding-log10 (1e3: ~176 steps)."""
     return math.ceil(options.exploding_log10 / math.log10(GROWN_RECURRENT_STEP_GAIN))
+
+
+def recurrent_estimate(model: Model, layer: Layer) -> RecurrentGain | None:
+    """``recurrent_gain`` for a recurrent layer of ``model``: when the layer does not state its input
+    width and is the first layer with weights on the path, the model input's features are its input."""
+    width = None
+    if layer.fan_in is None:
+        first = next((item for item in model.layers() if item.has_weight or item.kind == LayerKind.RECURRENT), None)
+        if first is layer:
+            width = input_width(model)
+    return recurrent_gain(layer, width)
+
+
+def sequence_steps(model: Model, context: RuleContext) -> int | None:
+    """The statically known number of time steps the model's first recurrence runs over."""
+    facts = context.training
+    if facts is None or model.origin_id not in facts.sequence_lengths:
+        return None
+    return facts.sequence_lengths[model.origin_id]
+
+
+def explodes_through_time(model: Model, context: RuleContext) -> Iterator[tuple[Layer, RecurrentGain, int, float]]:
+    """Recurrent layers whose gradient through time is estimated to grow past 10^exploding-log10 at
+    init over the model's known sequence length: (layer, its gain, steps, log10 of the growth)."""
+    steps = sequence_steps(model, context)
+    if steps is None:
+        return
+    for layer in model.layers():
+        if layer.kind != LayerKind.RECURRENT:
+            continue
+        found = recurrent_estimate(model, layer)
+        if found is None:
+            continue
+        growth = found.log10_over(steps)
+        if growth >= context.options.exploding_log10:
+            yield layer, found, steps, growth

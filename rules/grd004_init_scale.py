@@ -6,10 +6,20 @@ from collections.abc import Iterable
 
 from gradlint.analysis.inits import matched_sigma_w2, recommended_init, sigma_w2_of, weight_mean_of
 from gradlint.analysis.triage import diagnoses_for
+from gradlint.estimate import Estimate, format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
-from ._shared import diagnosis_severity, estimate_text, lines_text, matched_text, run_span, set_at
+from ._shared import (
+    diagnosis_severity,
+    estimate_text,
+    explodes_through_time,
+    lines_text,
+    matched_text,
+    run_span,
+    set_at,
+    severity_for,
+)
 
 
 class InitScale(Rule):
@@ -124,3 +134,25 @@ for p in net.parameters():
                 f"{matched_text(diagnosis)}."
             )
             yield Finding(run_span(units), message, diagnosis_severity(diagnosis, options), diagnosis.estimate)
+        yield from _recurrent(model, context)
+
+
+def _recurrent(model: Model, context: RuleContext) -> Iterable[Finding]:
+    """A recurrent init large enough that the gradient through time explodes over the known sequence."""
+    for layer, found, steps, growth in explodes_through_time(model, context):
+        init = layer.recurrent_init
+        assert init is not None
+        default = ("the default U(±1/√H) or nn.init.orthogonal_ (gain 1)" if layer.framework == "torch" else
+                   "the default recurrent_initializer='orthogonal' (gain 1)")
+        forward = (" (ReLU: the forward pass grows by the same factor, the loss with it)" if found.cell == "relu"
+                   else "")
+        message = (
+            f"{init.describe()}{set_at(init.span)} on the recurrent weights of {layer.op}"
+            f"{f' ({layer.name})' if layer.name else ''} is too large for {steps} time steps: "
+            f"σ_rec² = H·Var(W_hh) = {found.sigma_rec2:.3g} per gate, so each step multiplies the gradient through "
+            f"time by ≈{found.gain:.2f}{forward} and the first steps get ≈{format_ratio(growth)}× the last "
+            f"step's gradient at init. Use {default}."
+        )
+        estimate = Estimate(growth, growth, steps, False, [*found.assumptions, "input of unit variance per step"],
+                            per_layer_gain=found.gain, verdict="exploding", criterion="ratio")
+        yield Finding(layer.span, message, severity_for(growth, context.options), estimate)

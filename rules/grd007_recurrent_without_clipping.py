@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from gradlint.analysis.estimation import recurrent_step_gain
+from gradlint.analysis.estimation import recurrent_gain, recurrent_step_gain
 from gradlint.estimate import format_ratio
 from gradlint.model import Layer, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
@@ -222,6 +222,12 @@ def _at_init(layer: Layer, steps: int) -> str:
     if layer.activation not in (None, "tanh"):
         return ""
     gain = recurrent_step_gain("tanh", 1.0 if layer.framework == "keras" else 1.0 / 3.0, 1.0)
+    init = layer.recurrent_init
+    if init is None or init.span is not None:  # set by hand: its own gain (GRD004 reports an exploding one)
+        found = recurrent_gain(layer)
+        if found is None or found.cell != "tanh" or found.gain >= 1.0:
+            return ""
+        gain = found.gain
     return f"; at init it vanishes instead (the first steps get ≈{format_ratio(steps * math.log10(gain))} of it)"
 
 

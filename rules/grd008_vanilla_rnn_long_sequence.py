@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 from gradlint.analysis.estimation import recurrent_step_gain
 from gradlint.estimate import Estimate, format_ratio
-from gradlint.model import LayerKind, Model
+from gradlint.model import Layer, LayerKind, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
-from ._shared import long_sequence_steps, unclipped_long_recurrence
+from ._shared import long_sequence_steps, recurrent_estimate, unclipped_long_recurrence
 
 
 class VanillaRnnLongSequence(Rule):
@@ -76,6 +76,12 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
                 continue
             sigma_rec2 = 1.0 if layer.framework == "keras" else 1.0 / 3.0
             gain = recurrent_step_gain("tanh", sigma_rec2, 1.0)
+            if not _default_recurrent_init(layer):
+                # A recurrent init set by hand: its own gain (GRD004 reports one that explodes); unknown: nothing.
+                found = recurrent_estimate(model, layer)
+                if found is None or found.cell != "tanh":
+                    continue
+                sigma_rec2, gain = found.sigma_rec2, found.gain
             log10_total = steps * math.log10(gain)
             if log10_total > context.options.vanishing_log10:
                 continue
@@ -85,3 +91,13 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
                        f"first steps get ≈ {format_ratio(log10_total)} of the gradient of the last. Use LSTM or GRU "
                        f"(gated, additive memory), or shorten the sequences.")
             yield Finding(layer.span, message, Severity.WARNING, estimate)
+
+
+def _default_recurrent_init(layer: Layer) -> bool:
+    """The framework's own recurrent init (torch U(±1/√H), Keras orthogonal with gain 1)."""
+    init = layer.recurrent_init
+    if init is None:
+        return False
+    if init.scheme == "torch_rnn_default":
+        return True
+    return layer.framework == "keras" and init.scheme == "orthogonal" and init.span is None

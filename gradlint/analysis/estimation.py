@@ -5,11 +5,14 @@ The model-level verdicts use the end-to-end propagation of ``gradlint.analysis.f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from gradlint import gradflow
 from gradlint.analysis.inits import bias_var_of, norm_kind, sigma_w2_of
 from gradlint.analysis.units import Unit
 from gradlint.estimate import Estimate
+from gradlint.model import Layer
 
 
 def estimate_units(units: list[Unit], input_q: float = 1.0,
@@ -73,3 +76,206 @@ def recurrent_step_gain(activation: str, sigma_rec2: float, sigma_in2: float) ->
         q = q_new
     _, slope = gradflow.activation_moments(activation, q)
     return math.sqrt(max(sigma_rec2 * slope, 0.0))
+
+
+# ----------------------------------------------------------------------------- gated recurrences
+# Mean-field per-step gain of the gradient through time for LSTM and GRU cells at init, with each
+# hidden-to-hidden block drawn with σ_rec² = H·Var(W_hh) (one block per gate) and σ_in² the
+# variance the input (and biases) add to every gate pre-activation. Forward: iterate the
+# stationary second moments (E[c²], E[h²]) with each gate pre-activation a ~ N(μ, q_a); backward:
+# a small perturbation's variances (u_c, u_h) are multiplied each step by a transfer matrix whose
+# entries are those moments (zero-mean recurrent weights make the cross terms vanish); the
+# gradient's gain per step is √ of its leading eigenvalue. Measured (PyTorch, hidden 128, T = 400,
+# 3 seeds; tools/measure_recurrent.py) the gradient through time grows only past σ_rec ≈ 2–3:
+# saturated gates (σ′ → 0) bound what the h → gates → h loop passes on, and the cell path's
+# forget gate (< 1) never amplifies.
+#
+# This treats W_hh as drawn afresh at every step (the mean-field "untied weights" assumption),
+# which adds the carried path (f, z) and the random path in quadrature. With the same W_hh at
+# every step they add partly in the spectral radius instead, so the measured gain lies between
+# this and f + √(rest): e.g. LSTM, σ_rec = 3, hidden 128: this 0.86 per step, measured 1.02–1.06,
+# f + √(rest) 1.21. Findings use this lower estimate: it never calls a measured-healthy cell
+# exploding (std=1 at hidden ≥ 32 it puts at 1.2–2.7 per step, measured ×1e6–1e19 over 100–400
+# steps), at the price of missing σ_rec ≈ 3 over hundreds of steps.
+
+
+def _gauss(f: Callable[[float], float], q: float, mean: float = 0.0) -> float:
+    return gradflow.gaussian_expectation(lambda u: f(u + mean), max(q, 0.0))
+
+
+def _sig(u: float) -> float:
+    return 1.0 / (1.0 + math.exp(-u)) if u >= 0 else math.exp(u) / (1.0 + math.exp(u))
+
+
+def _dsig(u: float) -> float:
+    s = _sig(u)
+    return s * (1.0 - s)
+
+
+def _dtanh(u: float) -> float:
+    t = math.tanh(u)
+    return 1.0 - t * t
+
+
+def _leading_eigenvalue(a: float, b: float, c: float, d: float) -> float:
+    """The largest eigenvalue of [[a, b], [c, d]] with non-negative entries (Perron root)."""
+    half_trace = (a + d) / 2
+    return half_trace + math.sqrt(max(half_trace * half_trace - (a * d - b * c), 0.0))
+
+
+def lstm_step_gain(sigma_rec2: float, sigma_in2: float, forget_bias: float = 0.0) -> float:
+    """√λ: the LSTM's per-step gain of the gradient through time at init (see above).
+
+    c' = f·c + i·g, h' = o·tanh(c'); f, i, o = σ(a), g = tanh(a_g); a = W_hh h + (input) with
+    Var(a) = σ_rec²·E[h²] + σ_in² (the forget gate's mean is ``forget_bias``: Keras' unit_forget_bias)."""
+    h2, c2 = 0.0, 0.0
+    for _ in range(500):
+        q = sigma_rec2 * h2 + sigma_in2
+        f2 = _gauss(lambda u: _sig(u) ** 2, q, forget_bias)
+        i2 = _gauss(lambda u: _sig(u) ** 2, q)
+        g2 = gradflow.activation_moments("tanh", q)[0]
+        c2_new = i2 * g2 / max(1.0 - f2, 1e-12)
+        h2_new = i2 * gradflow.activation_moments("tanh", c2_new)[0]  # o² has i²'s law (same q, zero mean)
+        if abs(c2_new - c2) < 1e-12 and abs(h2_new - h2) < 1e-12:
+            break
+        h2, c2 = h2_new, c2_new
+    q = sigma_rec2 * h2 + sigma_in2
+    f2 = _gauss(lambda u: _sig(u) ** 2, q, forget_bias)
+    o2 = _gauss(lambda u: _sig(u) ** 2, q)
+    i2, g2 = o2, gradflow.activation_moments("tanh", q)[0]
+    ds2_f = _gauss(lambda u: _dsig(u) ** 2, q, forget_bias)
+    ds2 = _gauss(lambda u: _dsig(u) ** 2, q)
+    dtanh2_g = gradflow.activation_moments("tanh", q)[1]
+    tanh_c2, dtanh_c2 = gradflow.activation_moments("tanh", c2)
+    # u_c' = f²·u_c + k·u_h ; u_h' = d·u_c' + p·u_h
+    k = sigma_rec2 * (c2 * ds2_f + g2 * ds2 + i2 * dtanh2_g)
+    d = o2 * dtanh_c2
+    p = sigma_rec2 * tanh_c2 * ds2
+    return math.sqrt(_leading_eigenvalue(f2, k, d * f2, d * k + p))
+
+
+def gru_step_gain(sigma_rec2: float, sigma_in2: float) -> float:
+    """√λ: the GRU's per-step gain of the gradient through time at init.
+
+    h' = (1 − z)·n + z·h, n = tanh(a_n + r·(W_hn h)), z, r = σ(a); the perturbation's variance is
+    multiplied by E[z²] (the carried path) plus σ_rec²·(E[(1−z)²]·E[tanh′²]·(E[r²] + σ_rec²E[h²]·E[σ′²])
+    + E[(h − n)²]·E[σ′²])."""
+    h2 = 0.0
+    for _ in range(500):
+        q = sigma_rec2 * h2 + sigma_in2
+        z2 = _gauss(lambda u: _sig(u) ** 2, q)
+        one_minus_z2 = _gauss(lambda u: (1.0 - _sig(u)) ** 2, q)
+        qn = z2 * sigma_rec2 * h2 + sigma_in2  # r²'s law is z²'s
+        n2 = gradflow.activation_moments("tanh", qn)[0]
+        h2_new = one_minus_z2 * n2 / max(1.0 - z2, 1e-12)
+        if abs(h2_new - h2) < 1e-12:
+            break
+        h2 = h2_new
+    q = sigma_rec2 * h2 + sigma_in2
+    z2 = _gauss(lambda u: _sig(u) ** 2, q)
+    one_minus_z2 = _gauss(lambda u: (1.0 - _sig(u)) ** 2, q)
+    ds2 = _gauss(lambda u: _dsig(u) ** 2, q)
+    qn = z2 * sigma_rec2 * h2 + sigma_in2
+    n2, dtanh_n2 = gradflow.activation_moments("tanh", qn)
+    rest = sigma_rec2 * (one_minus_z2 * dtanh_n2 * (z2 + sigma_rec2 * h2 * ds2) + (h2 + n2) * ds2)
+    return math.sqrt(z2 + rest)
+
+
+def relu_rnn_step_gain(sigma_rec2: float) -> float:
+    """√χ of a ReLU RNN step with random (Gaussian or orthogonal) W_hh: σ_rec²/2 exactly, forward
+    and backward alike (the forward variance grows by the same factor, minus what the input adds)."""
+    return math.sqrt(sigma_rec2 / 2.0)
+
+
+# ----------------------------------------------------------------------------- one recurrent layer
+
+#: Gate blocks stacked in the hidden-to-hidden matrix ((k·H, H) in torch, (H, k·H) in Keras).
+_GATES = {"RNN": 1, "RNNCell": 1, "SimpleRNN": 1, "SimpleRNNCell": 1, "LSTM": 4, "LSTMCell": 4,
+          "GRU": 3, "GRUCell": 3}
+
+
+@dataclass(frozen=True)
+class RecurrentGain:
+    """The per-step gain of a recurrent layer's gradient through time at init, and what it used."""
+
+    cell: str  # tanh | relu | lstm | gru
+    gain: float  # per step (√χ, √λ)
+    sigma_rec2: float  # H·Var(W_hh) of one gate block
+    sigma_in2: float  # what the input (and biases) add to each pre-activation
+    assumptions: tuple[str, ...] = ()
+
+    def log10_over(self, steps: int) -> float:
+        return steps * math.log10(self.gain) if self.gain > 0 else -math.inf
+
+
+def _cell(layer: Layer) -> str | None:
+    if layer.op.startswith(("LSTM", "GRU")):
+        return "lstm" if layer.op.startswith("LSTM") else "gru"
+    if layer.activation in (None, "tanh"):
+        return "tanh"
+    return "relu" if layer.activation == "relu" else None
+
+
+def recurrent_gain(layer: Layer, input_width: int | None = None) -> RecurrentGain | None:
+    """Mean-field per-step gain of ``layer``'s gradient through time at init, from its recurrent
+    init (and its input kernel's), for a unit-variance input of ``input_width`` features (the
+    layer's own ``fan_in`` wins). None when something it needs is unknown: the cell's activation,
+    the hidden size, an init, or the input width where the input kernel's variance depends on it;
+    and for an identity recurrence under ReLU (the IRNN, which is not random: its forward pass
+    grows linearly in T rather than by a per-step gain)."""
+    gates = _GATES.get(layer.op)
+    cell = _cell(layer)
+    hidden = layer.units
+    rec = layer.recurrent_init
+    if gates is None or cell is None or not hidden or rec is None or rec.scheme == "unknown":
+        return None
+    if cell == "relu" and rec.scheme in ("eye", "identity"):
+        return None
+    if rec.scheme == "torch_rnn_default":
+        sigma_rec2 = 1.0 / 3.0  # U(±1/√H): Var = 1/(3H), times fan-in H
+    else:
+        scheme = "glorot_uniform" if rec.scheme == "keras_default" else rec.scheme
+        try:
+            value = gradflow.init_sigma_w2(scheme, rec.params, hidden, gates * hidden)
+        except (ArithmeticError, ValueError):
+            return None
+        if value is None or not math.isfinite(value):
+            return None
+        sigma_rec2 = value
+    assumptions: list[str] = []
+    fan_in = layer.fan_in or input_width
+    kernel = layer.weight_init
+    if kernel is None or kernel.scheme == "unknown":
+        return None
+    if kernel.scheme == "torch_rnn_default":
+        if fan_in is None:
+            return None
+        bias = 0.0 if layer.bias is False else 2.0 / (3.0 * hidden)  # bias_ih + bias_hh, U(±1/√H) each
+        sigma_in2 = fan_in / (3.0 * hidden) + bias
+    else:
+        scheme = "glorot_uniform" if kernel.scheme == "keras_default" else kernel.scheme
+        try:
+            value = gradflow.init_sigma_w2(scheme, kernel.params, fan_in, gates * hidden) if fan_in else None
+        except (ArithmeticError, ValueError):
+            return None
+        if value is None and scheme in ("glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal"):
+            # 2F/(F + kH) < 2 whatever F: the bound (more input drive damps the recurrence)
+            value = 2.0 * float(kernel.params.get("gain", 1.0)) ** 2
+            assumptions.append(f"input width of {layer.describe()} unknown: input variance bounded by {value:g}")
+        if value is None or not math.isfinite(value):
+            return None
+        sigma_in2 = value
+    try:
+        if cell == "lstm":
+            gain = lstm_step_gain(sigma_rec2, sigma_in2, 1.0 if layer.framework == "keras" else 0.0)
+            if layer.framework == "keras":
+                assumptions.append("Keras unit_forget_bias (forget-gate bias 1)")
+        elif cell == "gru":
+            gain = gru_step_gain(sigma_rec2, sigma_in2)
+        elif cell == "relu":
+            gain = relu_rnn_step_gain(sigma_rec2)
+        else:
+            gain = recurrent_step_gain("tanh", sigma_rec2, sigma_in2)
+    except (ArithmeticError, ValueError):
+        return None
+    return RecurrentGain(cell, gain, sigma_rec2, sigma_in2, tuple(assumptions))

@@ -231,6 +231,23 @@ def number(value: Value | None, default: float, limit: float = 1e6) -> float:
     return default
 
 
+_TORCH_RECURRENT_PARAM = re.compile(r"(weight|bias)_(ih|hh)(_l\d+)?(_reverse)?")
+
+
+def recurrent_param_role(layer: Layer, attr: str) -> str | None:
+    """The role of a torch RNN/LSTM/GRU(Cell) parameter named ``attr``: ``weight`` for the input
+    kernels (weight_ih_l*), ``recurrent`` for the hidden-to-hidden ones (weight_hh_l*), ``bias``
+    for either bias; None for any other name. All layers of a stack share the layer's inits."""
+    if layer.kind != LayerKind.RECURRENT or layer.framework != "torch":
+        return None
+    match = _TORCH_RECURRENT_PARAM.fullmatch(attr)
+    if match is None:
+        return None
+    if match.group(1) == "bias":
+        return "bias"
+    return "recurrent" if match.group(2) == "hh" else "weight"
+
+
 def param_ndim(layer: Layer, role: str) -> int:
     if role == "bias" or layer.kind == LayerKind.NORMALIZATION:
         return 1

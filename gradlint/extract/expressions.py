@@ -20,6 +20,7 @@ from gradlint.extract.common import (
     is_property,
     param_ndim,
     prefer,
+    recurrent_param_role,
     span_of,
 )
 from gradlint.extract.formulas import activation_formula
@@ -719,6 +720,9 @@ def _large_data_literal(elts: list[ast.expr]) -> bool:
 def _layer_attribute(obj: LayerObj, attr: str) -> Value:
     if attr in ("weight", "bias"):
         return ParamV(obj.layer, attr, ndim=param_ndim(obj.layer, attr))
+    role = recurrent_param_role(obj.layer, attr)
+    if role is not None:  # lstm.weight_hh_l0, rnn.weight_ih_l1_reverse, cell.bias_hh
+        return ParamV(obj.layer, role, ndim=param_ndim(obj.layer, role))
     if attr == "__class__":
         return TypeV(obj)
     if attr in ("in_features", "in_channels") and obj.layer.fan_in is not None:

@@ -144,7 +144,8 @@ def param_init(param: ParamV) -> Init | None:
     owner = param.owner
     if owner is None:
         return param.init
-    return owner.weight_init if param.role == "weight" else owner.bias_init if param.role == "bias" else None
+    return owner.weight_init if param.role == "weight" else owner.bias_init if param.role == "bias" else \
+        owner.recurrent_init if param.role == "recurrent" else None
 
 
 def rescaled(init: Init, factor: float, node: ast.AST | None = None) -> Init | None:
@@ -197,6 +198,8 @@ def set_param_init(param: ParamV, init: Init | None) -> None:
         param.owner.weight_init = init
     elif param.role == "bias":
         param.owner.bias_init = init
+    elif param.role == "recurrent":
+        param.owner.recurrent_init = init
 
 
 def perturb_param(param: ParamV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> None:
@@ -204,9 +207,7 @@ def perturb_param(param: ParamV, args: list[Value], kwargs: dict[str, Value], no
     By a tensor or an unknown value it is no longer known to be constant (no finding, no
     fix); by constants it stays constant, but the site is now the in-place call, which no
     fix rewrites (rewriting the first init would change what the second one does)."""
-    owner = param.owner
-    current = param.init if owner is None else owner.weight_init if param.role == "weight" else \
-        owner.bias_init if param.role == "bias" else None
+    current = param_init(param)
     if current is None or not current.is_constant:
         return
     values = [*args, *kwargs.values()]

@@ -456,6 +456,18 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
     elif embedding:
         layer.fan_in = positive_int(bound.get("input_dim"))
         layer.fan_out = positive_int(bound.get("output_dim"))
+    elif layer.kind == LayerKind.RECURRENT:
+        layer.recurrent_init = keras_init(bound.get("recurrent_initializer", bound.get("inner_init")), node,
+                                          Init("orthogonal"))  # Keras 1: inner_init=
+        if not leaf.startswith("ConvLSTM"):
+            layer.fan_out = layer.units = positive_int(bound.get("units", bound.get("output_dim")))  # Keras 1
+        dim = positive_int(bound.get("input_dim"))
+        shape = bound.get("input_shape")
+        if dim is not None:
+            layer.fan_in = dim
+        elif isinstance(shape, Const) and isinstance(shape.value, tuple) and shape.value \
+                and isinstance(shape.value[-1], int) and shape.value[-1] > 0:
+            layer.fan_in = shape.value[-1]
 
 
 def keras_init(value: Value | None, node: ast.AST, default: Init) -> Init | None:

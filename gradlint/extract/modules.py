@@ -344,6 +344,14 @@ class ModulesMixin(Core):
             LayerKind.NORMALIZATION,
             LayerKind.ATTENTION,
         ):
+            if layer.kind == LayerKind.RECURRENT and layer.framework == "torch":
+                # torch's own names, which init loops test (``if "weight_hh" in name: orthogonal_(p)``)
+                params.append((f"{dot}weight_ih_l0", ParamV(layer, "weight", ndim=2)))
+                params.append((f"{dot}weight_hh_l0", ParamV(layer, "recurrent", ndim=2)))
+                if layer.bias is not False:
+                    params += [(f"{dot}bias_ih_l0", ParamV(layer, "bias", ndim=1)),
+                               (f"{dot}bias_hh_l0", ParamV(layer, "bias", ndim=1))]
+                return params
             params.append((f"{dot}weight", ParamV(layer, "weight", ndim=param_ndim(layer, "weight"))))
             if layer.bias is not False and layer.kind != LayerKind.EMBEDDING:
                 params.append((f"{dot}bias", ParamV(layer, "bias", ndim=1)))

@@ -247,6 +247,8 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         layer.fan_in = positive_int(bound.get("input_size"))
         layer.fan_out = positive_int(bound.get("hidden_size"))
         layer.weight_init = Init("torch_rnn_default")
+        layer.recurrent_init = Init("torch_rnn_default")
+        layer.units = layer.fan_out
         if leaf in ("RNN", "RNNCell"):  # nonlinearity is the 4th parameter of both
             nonlinearity = kwargs.get("nonlinearity", args[3] if len(args) > 3 else Const("tanh"))
             if isinstance(nonlinearity, Const) and nonlinearity.value in ("tanh", "relu"):

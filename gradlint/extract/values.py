@@ -354,7 +354,7 @@ class ParamV(Value):
     """A weight/bias of a layer, or a free nn.Parameter."""
 
     owner: Layer | None
-    role: str  # weight | bias | param
+    role: str  # weight | bias | param | recurrent (a torch RNN's weight_hh_l*)
     init: Init | None = None  # free parameters only
     ndim: int | None = None
     shape: tuple[int, ...] | None = None  # free parameters, when the factory call states it
