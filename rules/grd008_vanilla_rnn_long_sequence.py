@@ -76,12 +76,11 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
                 continue
             sigma_rec2 = 1.0 if layer.framework == "keras" else 1.0 / 3.0
             gain = recurrent_step_gain("tanh", sigma_rec2, 1.0)
-            if not _default_recurrent_init(layer):
-                # A recurrent init set by hand: its own gain (GRD004 reports one that explodes); unknown: nothing.
-                found = recurrent_estimate(model, layer)
-                if found is None or found.cell != "tanh":
-                    continue
+            found = recurrent_estimate(model, layer)
+            if found is not None and found.cell == "tanh":
                 sigma_rec2, gain = found.sigma_rec2, found.gain
+            elif not _default_recurrent_init(layer):
+                continue  # a recurrent init set by hand that cannot be estimated: nothing
             log10_total = steps * math.log10(gain)
             if log10_total > context.options.vanishing_log10:
                 continue

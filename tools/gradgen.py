@@ -323,13 +323,25 @@ def _weights(model, x):  # type: ignore[no-untyped-def]
         params = [v.value for v in model.trainable_variables]
         return y, weights, params
     order: list = []
+    # Recurrent modules too (RNN/LSTM/GRU and their cells): their 2-D weights in torch's order
+    # (weight_ih_l0, weight_hh_l0, weight_ih_l1, ...), so a recurrence first on the path is the
+    # protocol's first weight layer (its input kernel), as Keras' kernel is.
+    recurrent = (torch.nn.RNNBase, torch.nn.RNNCellBase)
     hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod) if mod not in order else None)
              for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d,
-                                                        torch.nn.ConvTranspose2d, torch.nn.Embedding))]
+                                                        torch.nn.ConvTranspose2d, torch.nn.Embedding, *recurrent))]
     y = model(x)
+    if isinstance(y, tuple):  # (output, state) from a bare recurrent module
+        y = y[0]
     for h in hooks:
         h.remove()
-    return y, [(type(m).__name__, m.weight, "torch") for m in order], [p for p in model.parameters() if p.requires_grad]
+    weights = []
+    for m in order:
+        if isinstance(m, recurrent):
+            weights += [(f"{type(m).__name__}.{name}", p, "torch") for name, p in m.named_parameters() if p.dim() >= 2]
+        else:
+            weights.append((type(m).__name__, m.weight, "torch"))
+    return y, weights, [p for p in model.parameters() if p.requires_grad]
 
 
 def _symmetric(weights) -> bool:  # type: ignore[no-untyped-def]
