@@ -38,6 +38,10 @@ KNOWN_MISSES = {
                                             "construction: values computed from arrays are not modelled",
     "holdout/torch/sine_activation_default_init.py": "sin(30·x) activation (SIREN w0) is not in the estimator's "
                                                      "activation set",
+    "torch/rnn_relu_identity_irnn.py": "IRNN (ReLU RNN, identity recurrence): not a random recurrence, its hidden "
+                                       "state grows linearly in T; the recurrent estimate does not model it",
+    "keras/simplernn_relu_identity_irnn.py": "IRNN (ReLU SimpleRNN, Identity recurrent init): as "
+                                             "torch/rnn_relu_identity_irnn.py",
     "holdout/torch/weight_norm_large_g_tanh.py": "weight_norm magnitude `original0` filled after wrapping: the "
                                                  "parametrization's effective weight scale is not modelled",
 }
