@@ -86,8 +86,10 @@ def test_grd008_reports_itself_when_grd007_is_not_selected(tmp_path: Path) -> No
 @pytest.mark.parametrize("batch_first,shape,expected", [
     ("", "600, 8, 4", ["GRD007"]),                    # (T, B, F): time is axis 0
     (", batch_first=True", "8, 600, 4", ["GRD007"]),  # (B, T, F)
-    (", batch_first=True", "600, 8, 4", ["GRD008"]),  # 8 steps of a batch of 600: short
-    ("", "8, 600, 4", ["GRD008"]),                    # likewise, time-major
+    # 16 steps of a batch of 600: short for GRD007, long enough for GRD008 (≈0.56 per step at the default
+    # init, measured 1.2e-2 over 8 steps: 8 would not reach 1e-3)
+    (", batch_first=True", "600, 16, 4", ["GRD008"]),
+    ("", "16, 600, 4", ["GRD008"]),                    # likewise, time-major
 ])
 def test_torch_time_axis_follows_batch_first(tmp_path: Path, batch_first: str, shape: str,
                                              expected: list[str]) -> None:
