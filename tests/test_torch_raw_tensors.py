@@ -423,3 +423,9 @@ def test_deep_module_raw_tensors_are_flagged_and_the_he_twin_is_clean() -> None:
     """
     assert codes(src.format(weight="torch.randn(width, width, requires_grad=True)"))
     assert codes(src.format(weight="(torch.randn(width, width) * (2 / width) ** 0.5).requires_grad_()")) == []
+
+
+def test_script_model_names_its_output_for_the_dynamic_check() -> None:
+    # --dynamic runs such a script up to its first backward and reads this module-level variable
+    model = one(TUTORIAL.format(w1="torch.randn(D_in, H, requires_grad=True)", hidden="x.mm(w1).clamp(min=0)"))
+    assert (model.build, model.symbol) == ("script", "y_pred")

@@ -15,7 +15,8 @@ that requires grad in the order the forward first uses it: the ≥ 2-D ones are 
   model output is the module-level ``--output`` variable and the input is the script's own data
   tensor.
 
-Then: MSE (mean) to N(0, 1) targets, seeds 0, 1, 2, medians, label from ``gradlint.verdict.judge``.
+Then: MSE (mean) to N(0, 1) targets (norms in float64, as the dynamic check takes them), seeds 0, 1, 2,
+medians, label from ``gradlint.verdict.judge``.
 Symmetry is checked on both orientations of each hidden weight (rows of ``F.linear``'s ``w``,
 columns of ``x @ w``'s): with a random init neither has identical rows, with a constant init both.
 """
@@ -108,9 +109,10 @@ def _symmetric(weights) -> bool:  # type: ignore[no-untyped-def]
         for rows, grads in ((w, w.grad), (w.T, w.grad.T)):
             if rows.shape[0] < 2:
                 continue
-            tol_w = 1e-6 * float(rows.abs().max()) + 1e-12
+            tol_w = 1e-6 * float(rows.detach().abs().max()) + 1e-12
             tol_g = 1e-6 * float(grads.abs().max()) + 1e-30
-            if float((rows - rows[0]).abs().max()) <= tol_w and float((grads - grads[0]).abs().max()) <= tol_g:
+            same_rows = float((rows - rows[0]).detach().abs().max()) <= tol_w
+            if same_rows and float((grads - grads[0]).abs().max()) <= tol_g:
                 return True
     return False
 
@@ -126,9 +128,9 @@ def measure(path: Path, n_in: int, output: str) -> dict:
         t = torch.randn(y.shape, generator=torch.Generator().manual_seed(2000 + seed))
         loss = torch.nn.functional.mse_loss(y, t)
         loss.backward()
-        g = [float(w.grad.norm()) if w.grad is not None else 0.0 for w in weights]
-        grad2 = sum(float(p.grad.norm()) ** 2 for p in params if p.grad is not None)
-        par2 = sum(float(p.detach().norm()) ** 2 for p in params)
+        g = [float(w.grad.double().norm()) if w.grad is not None else 0.0 for w in weights]
+        grad2 = sum(float(p.grad.double().norm()) ** 2 for p in params if p.grad is not None)
+        par2 = sum(float(p.detach().double().norm()) ** 2 for p in params)
         w0 = float(weights[0].detach().norm())
         rows.append({
             "ratio": g[0] / g[-1] if g[-1] > 0 else (math.nan if g[0] == 0 else math.inf),

@@ -51,9 +51,12 @@ _RECTIFIERS = _funcs(torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.re
 class _Recorder(TorchFunctionMode):
     """Sees every torch call of the forward pass (see module docstring)."""
 
-    def __init__(self, units: list[Unit], thresholds: Thresholds) -> None:
+    def __init__(self, units: list[Unit], thresholds: Thresholds, discover: bool = False) -> None:
         super().__init__()
         self.units = units
+        # A raw-tensor script: its weights are made while it runs, so every leaf tensor requiring
+        # grad that a torch call receives with autograd on (not an init under no_grad) becomes a layer.
+        self.discover = discover
         self.owner: dict[int, int] = {id(p): i for i, u in enumerate(units) for p in u.params}
         self.bound = thresholds.saturation_bound
         self.margin = thresholds.saturation_margin
@@ -63,6 +66,12 @@ class _Recorder(TorchFunctionMode):
 
     def _note(self, value: Any) -> int | None:
         index = self.owner.get(id(value))
+        if index is None and self.discover and value.is_leaf and value.requires_grad \
+                and value.is_floating_point() and torch.is_grad_enabled():
+            index = self.owner[id(value)] = len(self.units)
+            self.units.append(Unit(name=f"tensor{index}", kind="tensor", params=[value],
+                                   main=value if value.dim() >= 2 else None,
+                                   unit_axes=(0, value.dim() - 1) if value.dim() >= 2 else (), act_axis=-1))
         if index is None:
             return None
         unit = self.units[index]
@@ -170,6 +179,36 @@ def measure_once(
     recorder = _Recorder(units, thresholds)
     with recorder:
         out = forward()
+    return _backward(units, out, thresholds, generator)
+
+
+def measure_script(run: Callable[[], tuple[Any, dict[str, Any]]], thresholds: Thresholds,
+                   generator: torch.Generator) -> dict[str, Any]:
+    """A raw-tensor script (no model object): ``run()`` executes it up to its first backward and
+    returns its output and namespace. Its weights are the leaf tensors requiring grad that the run
+    passes to torch calls with autograd on, in that order (``x.mm(w1)`` in the loop body), named by
+    the module-level variable (or list/dict item) holding them; then the same backward as a model's."""
+    recorder = _Recorder([], thresholds, discover=True)
+    with recorder:
+        out, namespace = run()
+    units = recorder.units
+    if not units:
+        raise Skip("the script's output uses no tensor that requires grad")
+    names: dict[int, str] = {}
+    for var, value in namespace.items():
+        items = [(var, value)] if isinstance(value, torch.Tensor) else \
+            [(f"{var}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, (list, tuple)) else \
+            [(f"{var}[{k!r}]", v) for k, v in value.items()] if isinstance(value, dict) else []
+        for name, item in items:
+            if isinstance(item, torch.Tensor):
+                names.setdefault(id(item), name)
+    for unit in units:
+        unit.name = names.get(id(unit.params[0]), unit.name)
+        unit.params[0].grad = None
+    return _backward(units, out, thresholds, generator)
+
+
+def _backward(units: list[Unit], out: Any, thresholds: Thresholds, generator: torch.Generator) -> dict[str, Any]:
     outputs = _tensors(out)
     if not outputs:
         raise Skip("the model's output does not depend on its trainable weights (no floating tensor requiring grad)")

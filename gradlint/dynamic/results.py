@@ -30,7 +30,9 @@ class DynamicTarget:
     path: str  # file to load
     model: str  # display name, e.g. "DeepSigmoidNet" or "model"
     line: int  # definition line (for output)
-    kind: str  # 'class' (instantiate symbol()), 'factory' (call symbol()), 'variable' (module-level object)
+    # 'class' (instantiate symbol()), 'factory' (call symbol()), 'variable' (module-level object),
+    # 'script' (a raw-tensor script run up to its first backward; symbol: the variable holding its output)
+    kind: str
     symbol: str  # name to look up in the loaded module namespace
     framework: str  # 'torch' | 'keras'
     input_hint: InputHint | None = None

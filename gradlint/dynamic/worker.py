@@ -206,7 +206,8 @@ def load_namespace(path: str, kind: str, end_line: int | None) -> dict[str, Any]
     sys.stderr = tail
     try:
         for stmt in statements:
-            if kind != "variable" and not isinstance(stmt, _DEFINITIONS) and _uses_model(stmt, namespace, skipped):
+            if kind not in ("variable", "script") and not isinstance(stmt, _DEFINITIONS) \
+                    and _uses_model(stmt, namespace, skipped):
                 skipped |= _bound_names(stmt)
                 continue
             code = compile(ast.Module(body=[stmt], type_ignores=[]), str(file), "exec", flags=flags, dont_inherit=True)
@@ -217,6 +218,54 @@ def load_namespace(path: str, kind: str, end_line: int | None) -> dict[str, Any]
     finally:
         sys.stderr = tail.stream
     return namespace
+
+
+class _ScriptStop(BaseException):
+    """Raised by the first backward of a raw-tensor script: the forward has run, training has not.
+    A BaseException, so the script's own ``except Exception`` does not swallow it."""
+
+
+def run_script(path: str, output: str) -> tuple[Any, dict[str, Any]]:
+    """Run a raw-tensor script as written (its training loop included) until its first
+    ``backward()`` — or to its end — and return the module-level ``output`` (``y_pred``) and the
+    namespace. What the forward computed is then measured by the protocol's own loss and backward."""
+    import torch
+
+    saved = torch.Tensor.backward, torch.autograd.backward
+
+    def stop(*_args: Any, **_kwargs: Any) -> None:
+        raise _ScriptStop
+
+    torch.Tensor.backward = stop  # type: ignore[method-assign,assignment]
+    torch.autograd.backward = stop  # type: ignore[assignment]
+    namespace: dict[str, Any] = {}
+    try:
+        namespace = load_namespace(path, "script", None)
+    except _ScriptStop:
+        namespace = sys.modules[_module_name_for(Path(path).resolve())[0]].__dict__
+    finally:
+        torch.Tensor.backward, torch.autograd.backward = saved  # type: ignore[method-assign,assignment]
+    if output not in namespace:
+        raise Skip(f"the script defines no {output!r} at top level before its first backward()")
+    return namespace[output], namespace
+
+
+def run_script_job(job: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
+    """``kind == 'script'``: one run of the script per seed (it draws its own data and weights)."""
+    from gradlint.dynamic import measure  # imports torch: only in the worker
+
+    per_seed: list[dict[str, Any]] = []
+    for seed in range(max(1, int(job["seeds"]))):
+        generator = _seed_everything(seed, "torch")
+        Stage.name = "running the script up to its first backward"
+        per_seed.append(measure.measure_script(lambda: run_script(job["path"], job["symbol"]), thresholds,
+                                               generator))
+    Stage.name = "aggregating"
+    result = measure.aggregate(per_seed, thresholds)
+    result["input_shape"] = None
+    result["input_kind"] = "the script's own data"
+    result["seeds"] = len(per_seed)
+    return result
 
 
 # --------------------------------------------------------------------------- tf.keras shim
@@ -568,6 +617,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     from gradlint.dynamic import measure  # imports torch: only in the worker
 
     thresholds = Thresholds.from_json(job.get("thresholds"))
+    if job["kind"] == "script":
+        if framework != "torch":
+            raise Skip(f"a {framework} script is not measured")
+        return run_script_job(job, thresholds)
     namespace: dict[str, Any] | None = None
 
     def fresh_model(seed: int) -> tuple[Any, Any]:

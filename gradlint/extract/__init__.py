@@ -691,6 +691,10 @@ def _set_build_target(
     model: Model, value: Value, module_names: dict[int, str], factories: dict[int, str], facts: _ModuleFacts
 ) -> None:
     """How the dynamic check can build this model from the module namespace."""
+    if isinstance(value, FunctionalModelV) and value.script_output is not None:
+        # a raw-tensor script: run as written up to its first backward, its output read from there
+        model.symbol, model.build = value.script_output, "script"
+        return
     if isinstance(value, InstanceV):
         var = module_names.get(id(value))
         if var is not None:

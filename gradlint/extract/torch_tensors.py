@@ -253,6 +253,7 @@ class RawTensors:
                 model.name = f"tensors({in_name} -> {out_name})"
             else:
                 model.name = f"tensors@{span.line}"
+            model.script_output = out_name  # what the dynamic check reads after running the script
             self.models.append((model, keys))
             interp.built.append(model)
 

@@ -406,6 +406,9 @@ class FunctionalModelV(Value):
     name: str | None = None
     factory: str | None = None  # the module-level function that builds it with default arguments
     configuration: Configuration | None = None  # the configuration-loop iteration that built it
+    # a raw-tensor script's model (``torch_tensors``): the module-level variable holding its output
+    # (``y_pred``), which the dynamic check reads after running the script up to its first backward
+    script_output: str | None = None
 
 
 @dataclass(eq=False)

@@ -52,6 +52,7 @@ TORCH_TARGETS = [
     target("torch_extra.py", "TwoInputs"),
     target("torch_extra.py", "FreeParamsOnes"),
     target("torch_extra.py", "RawTensorsRelu"),
+    target("torch_raw_script.py", "y_pred", "script", model="raw_script"),
     target("pkg/net.py", "PackagedNet"),
     # Keras: the seed (tf.keras imports, model.fit after the model that must not run) and its fix.
     target("keras_seed.py", "model", "variable", "keras", model="keras_seed", line=11, end_line=15),
@@ -216,6 +217,15 @@ def test_module_held_requires_grad_tensors_are_measured(results: dict[str, Dynam
     assert r.status == "measured", _explain(r)
     assert [layer.name for layer in r.layers] == [f"weights[{i}]" for i in range(8)] + ["head"], _explain(r)
     assert r.verdict == "exploding", _explain(r)
+
+
+def test_raw_tensor_script_runs_to_its_first_backward(results: dict[str, DynamicResult]) -> None:
+    # the weights in the order the loop body uses them (not the order of their init calls), named
+    # by the variables holding them; tanh layers of std 0.01: the first layer's gradient vanishes
+    r = results["raw_script"]
+    assert r.status == "measured", _explain(r)
+    assert [layer.name for layer in r.layers] == ["w_in"] + [f"hidden[{i}]" for i in range(10)] + ["w_out"]
+    assert r.verdict == "vanishing", _explain(r)
 
 
 def test_multi_input_forward_is_skipped(results: dict[str, DynamicResult]) -> None:
