@@ -34,6 +34,7 @@ from gradlint.extract.values import (
     ContainerV,
     DictV,
     FunctionalModelV,
+    FunctionV,
     Geometry,
     InitV,
     InstanceV,
@@ -69,6 +70,9 @@ class KerasFramework:
 
     def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
                         node: ast.AST) -> Value | None:
+        if q.startswith("scikeras.wrappers.") and leaf in SKLEARN_WRAPPERS:
+            return build_wrapped_model(interp, kwargs.get("model", args[0] if args else UNKNOWN), kwargs,
+                                       routed_prefix="model__")
         return None
 
     def method(self, interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
@@ -185,8 +189,71 @@ def _with_shape(result: Value, leaf: str, tensors: list[TensorV], axis: Value | 
     return TensorV(result.nodes, result.hint, merged_shape(tensors, concat, written) or ())
 
 
+# scikit-learn wrappers of a model-building function: keras.wrappers.scikit_learn (Keras 2,
+# ``build_fn=``) and scikeras (``model=``).
+SKLEARN_WRAPPERS = frozenset({"KerasClassifier", "KerasRegressor"})
+
+
+def build_wrapped_model(interp: Interp, build: Value, kwargs: Kwargs, routed_prefix: str | None = None) -> Value:
+    """``KerasClassifier(build_fn=create_model, epochs=100, depth=14)``: the wrapper calls the function
+    with the keyword arguments its signature names (``sk_params`` in Keras 2; scikeras also routes
+    ``model__depth=`` to ``depth``), the others (``epochs``, ``batch_size``) being the wrapper's own.
+    The model is built here as the wrapper builds it; the wrapper itself stays unknown. A build
+    function that is not a function of the file (a class, an unresolved name) is not called."""
+    if not isinstance(build, FunctionV) or isinstance(build.node, ast.Lambda):
+        return UNKNOWN
+    fargs = build.node.args
+    names = {a.arg for a in fargs.posonlyargs + fargs.args + fargs.kwonlyargs}
+    passed = {k: v for k, v in kwargs.items() if k in names}
+    if routed_prefix is not None:
+        passed.update({k[len(routed_prefix):]: v for k, v in kwargs.items()
+                       if k.startswith(routed_prefix) and k[len(routed_prefix):] in names})
+    interp.call_function(build, [], passed)
+    return UNKNOWN
+
+
+_CUSTOM_OBJECTS = "keras.custom_objects"  # key of the file's registry in ``interp.framework_state``
+
+
+def custom_objects(interp: Interp) -> DictV:
+    """What ``keras.utils.get_custom_objects()`` returns: one dict for the whole file, so that
+    ``get_custom_objects().update({"my_act": Activation(f)})`` is seen by ``Dense(activation="my_act")``."""
+    registry = interp.framework_state.get(_CUSTOM_OBJECTS)
+    if not isinstance(registry, DictV):
+        registry = interp.framework_state[_CUSTOM_OBJECTS] = DictV({})
+    return registry
+
+
+def resolve_activation(interp: Interp, value: Value, node: ast.AST, depth: int = 0) -> str | None:
+    """The activation ``value`` names: a known name or object, a name registered in the custom objects,
+    or a function of the file that applies exactly one known activation to its input
+    (``def act(x): return K.sigmoid(x)``, read by running it on a fresh tensor). None otherwise."""
+    act = activation_of(value)
+    if act is not None or depth > 3:
+        return act
+    if isinstance(value, Const) and isinstance(value.value, str):
+        registry = interp.framework_state.get(_CUSTOM_OBJECTS)
+        found = registry.items.get(value.value) if isinstance(registry, DictV) else None
+        return resolve_activation(interp, found, node, depth + 1) if found is not None else None
+    if isinstance(value, FunctionV):
+        # The probe input carries a marker layer, so that what the function combines with its input
+        # (x * sigmoid(x), sigmoid(x) + tanh(x)) shares it and shows as a gate or a residual.
+        marker = Layer(LayerKind.OTHER, "activation-probe", span_of(node), "keras", activation="linear", bias=False)
+        result = interp.call(value, [TensorV(NodeSeq((marker,)), None)], {}, node)
+        if isinstance(result, TensorV) and len(result.nodes) == 2 and result.nodes[0] is marker:
+            only = result.nodes[1]
+            known = only.activation not in (None, "unknown") if isinstance(only, Layer) else False
+            if isinstance(only, Layer) and only.kind == LayerKind.ACTIVATION and known:
+                return only.activation
+    return None
+
+
 def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     span = span_of(node)
+    if leaf == "get_custom_objects" and q.startswith(("keras.utils.", "keras.saving.")):
+        return custom_objects(interp)
+    if q.startswith("keras.wrappers.") and leaf in SKLEARN_WRAPPERS:
+        return build_wrapped_model(interp, kwargs.get("build_fn", args[0] if args else UNKNOWN), kwargs)
     if q in ("keras.Input", "keras.layers.Input") or leaf == "Input":
         shape = kwargs.get("shape", args[0] if args else UNKNOWN)
         return TensorV(NodeSeq(), _keras_hint(shape))
@@ -349,7 +416,7 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     layer = Layer(spec.kind, leaf, span_of(node), "keras", activation=spec.activation)
     act_value = bound.get("activation")
     if act_value is not None:
-        act = activation_of(act_value)
+        act = resolve_activation(interp, act_value, node)
         layer.activation = act if act is not None else ("unknown" if not is_none(act_value) else spec.activation)
     if leaf in ("LeakyReLU",):
         layer.act_param = number(bound.get("negative_slope", bound.get("alpha")), 0.3)

@@ -64,6 +64,10 @@ class ModulesMixin(Core):
         if isinstance(target, ListV):
             return self.list_method(target, name, args)
         if isinstance(target, DictV):
+            if name == "update" and len(args) == 1 and not kwargs and isinstance(args[0], DictV) \
+                    and not args[0].partial and not self.mutating_uncertainly(target):
+                target.items.update(args[0].items)  # registry.update({"my_act": f}): the entries are known
+                return Const(None)
             return _dict_method(target, name, args)
         if isinstance(target, Const) and isinstance(target.value, str):
             return _str_method(target.value, name, args)
