@@ -1,7 +1,8 @@
 """Measure recurrent models at init by the protocol (reference.md §1b), over a grid of cells ×
 hidden sizes × sequence lengths × recurrent init scales.
 
-    .venv/bin/python tools/measure_recurrent.py [--keras] [--out rows.jsonl] [--quick]
+    .venv/bin/python tools/measure_recurrent.py [--keras] [--out rows.jsonl]   # measure (~3 + 15 min)
+    .venv/bin/python tools/measure_recurrent.py --table docs/recurrent_measurements.jsonl   # + static verdict
 
 Model: input (B, T, F) ~ N(0, 1) → one recurrent layer (F → H) → its last step's output →
 Linear(H, 1); MSE to N(0, 1) targets; batch 32; seeds 0, 1, 2; medians. Quantities: the protocol's
@@ -51,10 +52,6 @@ def _init_hh(torch, w, init: str, hidden: int) -> None:  # type: ignore[no-untyp
                 block.copy_(value * torch.eye(hidden))
             else:
                 raise ValueError(init)
-
-
-class _Net:
-    pass
 
 
 def torch_model(cell: str, hidden: int, init: str):  # type: ignore[no-untyped-def]
@@ -150,6 +147,72 @@ def measure_one(cell: str, hidden: int, steps: int, init: str, use_keras: bool) 
     return out
 
 
+# ----------------------------------------------------------------------------- static side
+
+_OPS = {("torch", "rnn"): "RNN", ("torch", "rnn_relu"): "RNN", ("torch", "lstm"): "LSTM", ("torch", "gru"): "GRU",
+        ("keras", "rnn"): "SimpleRNN", ("keras", "rnn_relu"): "SimpleRNN", ("keras", "lstm"): "LSTM",
+        ("keras", "gru"): "GRU"}
+
+
+def static_layer(row: dict):  # type: ignore[no-untyped-def]
+    """The model description gradlint extracts for a measured row's recurrent layer (the inits as
+    ``_init_hh``/``keras_model`` set them: torch per gate block, Keras on the whole recurrent kernel)."""
+    from gradlint.model import Init, Layer, LayerKind, Span
+
+    framework, cell, hidden = row["framework"], row["cell"], row["hidden"]
+    op = _OPS[(framework, cell)]
+    gated = cell in ("lstm", "gru")
+    kind, _, arg = row["init"].partition(":")
+    value = float(arg) if arg else 1.0
+    std_name = "std" if framework == "torch" else "stddev"
+    scheme = "normal" if framework == "torch" else "random_normal"
+    if kind == "default":
+        rec = Init("torch_rnn_default") if framework == "torch" else Init("orthogonal")
+    elif kind == "normal":
+        rec = Init(scheme, {std_name: value / math.sqrt(hidden)})
+    elif kind == "std":
+        rec = Init(scheme, {std_name: value})
+    elif framework == "torch" and gated:  # orthogonal/identity per gate block: σ_rec² = gain² per block
+        rec = Init("normal", {"std": value / math.sqrt(hidden)})
+    else:
+        rec = Init("orthogonal" if kind == "orthogonal" else "eye", {"gain": value})
+    layer = Layer(LayerKind.RECURRENT, op, Span(1, 0, 1, 0), framework, fan_in=FEATURES, fan_out=hidden,
+                  activation="relu" if cell == "rnn_relu" else None, units=hidden,
+                  weight_init=Init("torch_rnn_default") if framework == "torch" else Init("glorot_uniform"),
+                  recurrent_init=rec)
+    return layer
+
+
+def static_verdict(row: dict, exploding_log10: float = 3.0) -> tuple[float | None, str]:
+    """(estimated log10 growth of the gradient through time, verdict): what GRD004 reports."""
+    from gradlint.analysis.estimation import recurrent_gain
+
+    found = recurrent_gain(static_layer(row))
+    if found is None:
+        return None, "not estimated"
+    growth = found.log10_over(row["steps"])
+    return growth, "exploding" if growth >= exploding_log10 else "—"
+
+
+def table(rows: list[dict]) -> str:
+    """The measured rows as the markdown table of docs/calibration.md."""
+    def log(v: float) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "nan"
+        if math.isinf(v) or v <= 0:
+            return "inf" if v > 0 else ("0" if v == 0 else "-inf")
+        return f"{math.log10(v):+.1f}"
+
+    out = ["| framework | cell | hidden | T | recurrent init | log10 ratio | log10 ‖∂L/∂θ‖/‖θ‖ | log10 through time "
+           "| label | static: est. log10 growth | static verdict |", "|" + "---|" * 11]
+    for r in rows:
+        growth, verdict = static_verdict(r)
+        est = f"{growth:+.1f}" if growth is not None and math.isfinite(growth) else "n/a"
+        out.append(f"| {r['framework']} | {r['cell']} | {r['hidden']} | {r['steps']} | {r['init']} | {log(r['ratio'])} "
+                   f"| {log(r['rel'])} | {log(r['through'])} | {r['label']} | {est} | {verdict} |")
+    return "\n".join(out) + "\n"
+
+
 TORCH_INITS = ["default", "normal:0.5", "normal:1", "normal:1.5", "normal:2", "normal:3", "std:1",
                "orthogonal:1", "orthogonal:1.5", "orthogonal:3", "identity:1"]
 KERAS_INITS = ["default", "normal:1", "normal:2", "std:1", "orthogonal:3", "identity:1"]
@@ -163,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", default="32,128")
     parser.add_argument("--steps", default="20,100,400")
     parser.add_argument("--inits")
+    parser.add_argument("--table", type=Path, help="print the markdown table of a JSONL of measured rows")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table([json.loads(line) for line in args.table.read_text(encoding="utf-8").splitlines()]), end="")
+        return 0
     import torch
 
     torch.set_num_threads(1)
