@@ -117,6 +117,9 @@ class Layer:
     # ``weight_init`` is the input kernel's. None: unknown.
     recurrent_init: Init | None = None
     units: int | None = None  # RECURRENT layers: the hidden size of one direction (fan_out may be 2× it)
+    # Transposed convs: the product of the strides (each output sees receptive/stride_area taps of each
+    # input channel); None: not a transposed conv, or its stride is not a literal.
+    stride_area: int | None = None
     scale_value: float | None = None  # SCALE layers: the initial multiplier when constant
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
     axis: int | None = None  # softmax: the dimension it normalizes over, when written (torch's dim=)

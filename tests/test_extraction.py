@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import textwrap
 
+import pytest
+
 from gradlint.analysis.units import model_units
 from gradlint.extract import extract_models
 from gradlint.model import Gate, Layer, LayerKind, Model, Residual
@@ -382,7 +384,8 @@ def test_keras_flatten_width_is_unknown_when_the_shape_is_not_known() -> None:
         net = Net()
         padded = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.ZeroPadding2D(2), layers.Conv2D(8, 3),
                                    layers.Flatten(), layers.Dense(10)])
-        transposed = keras.Sequential([keras.Input(shape=(7, 7, 8)), layers.Conv2DTranspose(8, 3, strides=2),
+        transposed = keras.Sequential([keras.Input(shape=(7, 7, 8)),
+                                       layers.Conv2DTranspose(8, 3, strides=2, output_padding=1),
                                        layers.Flatten(), layers.Dense(10)])
         causal = keras.Sequential([keras.Input(shape=(20, 3)), layers.Conv1D(8, 3, padding="causal"),
                                    layers.Flatten(), layers.Dense(10)])
@@ -394,6 +397,34 @@ def test_keras_flatten_width_is_unknown_when_the_shape_is_not_known() -> None:
     for model in found:
         assert _reshapes(model) == [None], model.name
         assert _dense_fan_ins(model) == [None] and _flow_fan_ins(model)[-1] is None, model.name
+
+
+@pytest.mark.parametrize("layers_src,width", [
+    # widths as Keras 3 reports them (model.output_shape)
+    ('keras.Input(shape=(7, 7, 8)), layers.Conv2DTranspose(8, 3, strides=2)', 1800),
+    ('keras.Input(shape=(5, 6, 8)), layers.Conv2DTranspose(4, (4, 3), strides=(2, 3), padding="same")', 720),
+    ('keras.Input(shape=(3, 32, 30)), layers.Conv2D(8, 3, strides=2, data_format="channels_first"), '
+     'layers.MaxPooling2D(2, data_format="channels_first")', 392),
+])
+def test_keras_flatten_width_through_transposed_and_channels_first(layers_src: str, width: int) -> None:
+    model = one(f"""
+        import keras
+        from keras import layers
+        model = keras.Sequential([{layers_src}, layers.Flatten(), layers.Dense(10)])
+    """)
+    assert _dense_fan_ins(model) == [width]
+
+
+def test_keras_channels_first_conv_reads_its_channels_from_the_first_axis() -> None:
+    model = one("""
+        import keras
+        from keras import layers
+        model = keras.Sequential([keras.Input(shape=(3, 32, 30)), layers.Conv2D(8, 3, data_format="channels_first"),
+                                  layers.GlobalAveragePooling2D(data_format="channels_first"), layers.Dense(1)])
+    """)
+    conv = next(layer for layer in model.layers() if layer.op == "Conv2D")
+    assert conv.fan_in == 3 * 9
+    assert _dense_fan_ins(model) == [8]
 
 
 def test_keras_global_pooling_keeps_the_channels() -> None:

@@ -248,6 +248,18 @@ def recurrent_param_role(layer: Layer, attr: str) -> str | None:
     return "recurrent" if match.group(2) == "hh" else "weight"
 
 
+def stride_area(value: Value | None, dims: int) -> int | None:
+    """∏ strides of a conv (``stride=2``, ``stride=(2, 1)``; 1 when not given); None when not literal."""
+    if value is None or is_none(value):
+        return 1
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return value.value ** dims if value.value > 0 else None
+    if isinstance(value, Const) and isinstance(value.value, tuple) and len(value.value) == dims \
+            and all(isinstance(v, int) and v > 0 for v in value.value):
+        return math.prod(value.value)
+    return None
+
+
 def param_ndim(layer: Layer, role: str) -> int:
     if role == "bias" or layer.kind == LayerKind.NORMALIZATION:
         return 1

@@ -24,6 +24,7 @@ from gradlint.extract.common import (
     positive_int,
     shape_dims,
     span_of,
+    stride_area,
 )
 from gradlint.extract.inits import make_init
 from gradlint.extract.invocable import InitializerV
@@ -439,7 +440,7 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
 
 _POOL_PARAMS = ("pool_size", "strides", "padding", "data_format")
 _CONV_GEOMETRY = ("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
-                  "SeparableConv1D", "SeparableConv2D")
+                  "SeparableConv1D", "SeparableConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 
 def _geometry(leaf: str, spec: catalog.LayerSpec, args: Args, kwargs: Kwargs) -> Geometry | None:
@@ -451,17 +452,20 @@ def _geometry(leaf: str, spec: catalog.LayerSpec, args: Args, kwargs: Kwargs) ->
     bound: dict[str, Value] = dict(zip(spec.params if conv else _POOL_PARAMS, args, strict=False))
     bound.update(kwargs)
     data_format = bound.get("data_format")
-    if data_format is not None and not (is_none(data_format) or (isinstance(data_format, Const)
-                                                                 and data_format.value == "channels_last")):
+    channels_first = isinstance(data_format, Const) and data_format.value == "channels_first"
+    if data_format is not None and not (is_none(data_format) or channels_first or (
+            isinstance(data_format, Const) and data_format.value == "channels_last")):
         return None
     if "Global" in leaf:
         keepdims = bound.get("keepdims")
         if keepdims is not None and not (isinstance(keepdims, Const) and isinstance(keepdims.value, bool)):
             return None
-        return Geometry("global", keepdims=bool(keepdims.value) if isinstance(keepdims, Const) else False)
-    if not leaf[-2].isdigit() or (conv and leaf not in _CONV_GEOMETRY):
+        return Geometry("global", keepdims=bool(keepdims.value) if isinstance(keepdims, Const) else False,
+                        channels_first=channels_first)
+    digit = leaf[-2] if "Transpose" not in leaf else leaf[-len("DTranspose") - 1]  # Conv2DTranspose: 2
+    if not digit.isdigit() or (conv and leaf not in _CONV_GEOMETRY):
         return None
-    axes = int(leaf[-2])
+    axes = int(digit)
     kernel = _per_axis(bound.get("kernel_size") if conv else bound.get("pool_size", Const(2)), axes)
     default_strides = Const(1) if conv else bound.get("pool_size", Const(2))  # pooling: strides=None is pool_size
     strides_value = bound.get("strides")
@@ -471,7 +475,11 @@ def _geometry(leaf: str, spec: catalog.LayerSpec, args: Args, kwargs: Kwargs) ->
     if kernel is None or strides is None or dilation is None or not isinstance(padding, Const) \
             or not isinstance(padding.value, str) or padding.value.lower() not in ("valid", "same"):
         return None
-    return Geometry("window", kernel, strides, dilation, padding.value.lower())
+    transposed = "Transpose" in leaf
+    if transposed and not is_none(bound.get("output_padding", Const(None))):
+        return None  # output_padding changes the output size: not modelled
+    return Geometry("transpose" if transposed else "window", kernel, strides, dilation, padding.value.lower(),
+                    channels_first=channels_first)
 
 
 def _per_axis(value: Value | None, axes: int) -> tuple[int, ...] | None:
@@ -508,7 +516,8 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
     elif layer.kind == LayerKind.CONV:
         layer.fan_out = positive_int(bound.get("filters", bound.get("nb_filter")))  # Keras 1: nb_filter
         kernel = bound.get("kernel_size")
-        dims = int(leaf[-2]) if leaf[-2].isdigit() else 2
+        digit = leaf[-len("DTranspose") - 1] if "Transpose" in leaf else leaf[-2]  # Conv1DTranspose: 1
+        dims = int(digit) if digit.isdigit() else 2
         rows, cols = positive_int(bound.get("nb_row")), positive_int(bound.get("nb_col"))
         if dims == 2 and rows and cols:  # Keras 1: Convolution2D(32, 3, 3) / nb_row=, nb_col=
             kernel = Const((rows, cols))
@@ -520,6 +529,8 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
                 layer.receptive = math.prod(k)
         if layer.fan_out is not None and layer.receptive is not None:
             layer.fan_out *= layer.receptive  # Keras' fan_out counts the kernel area too
+        if "Transpose" in leaf:
+            layer.stride_area = stride_area(bound.get("strides"), dims)
     elif embedding:
         layer.fan_in = positive_int(bound.get("input_dim"))
         layer.fan_out = positive_int(bound.get("output_dim"))

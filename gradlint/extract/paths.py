@@ -227,7 +227,12 @@ def output_shape(obj: LayerObj, shape: tuple[int, ...] | None) -> tuple[int, ...
     if geometry.op == "reshape":
         return _reshaped(shape, geometry.target)
     if geometry.op == "global":
+        if geometry.channels_first:
+            return shape[:1] + (1,) * (len(shape) - 1) if geometry.keepdims else shape[:1]
         return (1,) * (len(shape) - 1) + shape[-1:] if geometry.keepdims else shape[-1:]
+    if geometry.channels_first:  # (C, *spatial): the same rule on the spatial axes, channels first again
+        moved = _windowed(layer, geometry, shape[1:] + shape[:1])
+        return moved[-1:] + moved[:-1] if moved is not None else None
     return _windowed(layer, geometry, shape)
 
 
@@ -238,7 +243,10 @@ def _windowed(layer: Layer, g: Geometry, shape: tuple[int, ...]) -> tuple[int, .
         return None
     spatial: list[int] = []
     for n, k, s, d in zip(shape[:-1], g.kernel, g.strides, g.dilation, strict=True):
-        if g.padding == "same":
+        if g.op == "transpose":  # Keras' deconv_output_length (no output_padding)
+            span = k + (k - 1) * (d - 1)
+            size = n * s if g.padding == "same" else n * s + max(span - s, 0)
+        elif g.padding == "same":
             size = -(-n // s)
         elif g.padding == "valid":
             size = (n - d * (k - 1) - 1) // s + 1
@@ -295,7 +303,11 @@ def applied(obj: LayerObj, tensor: TensorV) -> TensorV:
     A Flatten/Reshape goes on the path (a copy per call) with the width after it as ``fan_out``:
     computed from the tracked shape, the last axis as written (``Reshape((7, 7, 64))``), or unknown."""
     layer = obj.layer
-    shape = output_shape(obj, input_shape(tensor))
+    before = input_shape(tensor)
+    shape = output_shape(obj, before)
+    if layer.kind == LayerKind.CONV and obj.geometry is not None and obj.geometry.channels_first and before \
+            and layer.fan_in is None and layer.receptive:
+        layer.fan_in = before[0] * layer.receptive  # channels first: the path's last axis is not the channels
     if layer.kind == LayerKind.OTHER and layer.op in _RESHAPES:
         width = shape[-1] if shape else layer.fan_out
         return TensorV(tensor.nodes + (Layer(LayerKind.OTHER, layer.op, layer.span, layer.framework, name=layer.name,

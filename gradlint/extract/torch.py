@@ -20,6 +20,7 @@ from gradlint.extract.common import (
     positive_int,
     shape_of,
     span_of,
+    stride_area,
 )
 from gradlint.extract.inits import (
     apply_init_value,
@@ -335,10 +336,12 @@ def _torch_weight_layer(layer: Layer, leaf: str, bound: dict[str, Value]) -> Non
         elif isinstance(k, tuple) and all(isinstance(i, int) for i in k):
             area = math.prod(k)
     transpose = "Transpose" in leaf
+    if transpose:
+        layer.stride_area = stride_area(bound.get("stride"), dims)
     if area is not None:
-        if transpose and out_ch is not None:
-            layer.fan_in = out_ch // groups * area  # torch computes fan_in from weight.size(1)
-        elif in_ch is not None:
+        # Transposed too: the forward fan (input channels × kernel); the init's own fans (torch reads
+        # fan_in from weight.size(1), the output channels) are swapped in analysis.inits.
+        if in_ch is not None:
             layer.fan_in = in_ch // groups * area
         if out_ch is not None:
             layer.fan_out = out_ch * area

@@ -127,13 +127,14 @@ class Geometry:
     kernel, strides, dilation per spatial axis, padding ``valid``/``same``), ``flatten``, ``reshape``
     to ``target`` (-1: the axis Keras infers), or ``global`` pooling (``keepdims``)."""
 
-    op: str  # window | flatten | reshape | global
+    op: str  # window | transpose (a transposed conv's window) | flatten | reshape | global
     kernel: tuple[int, ...] = ()
     strides: tuple[int, ...] = ()
     dilation: tuple[int, ...] = ()
     padding: str = "valid"
     target: tuple[int, ...] = ()
     keepdims: bool = False
+    channels_first: bool = False  # data_format="channels_first": (C, *spatial)
 
 
 @dataclass(eq=False)
