@@ -284,6 +284,8 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
                 tensor.hint,
             )
         return Ref(q)
+    if leaf == "merge" and q.startswith("keras.layers."):
+        return _keras1_merge(interp, args, kwargs, node)
     if leaf in catalog.KERAS_MERGE_ADD:
         return keras_merge(leaf, args, kwargs, span, merge_residual)
     if leaf in catalog.KERAS_MERGE_MULTIPLY:
@@ -575,6 +577,24 @@ def _serialized_init(value: DictV, node: ast.AST) -> Init | None:
         return None
     made = _initializer(name.value, [], dict(config.items), node)
     return made.init if isinstance(made, InitV) else None
+
+
+# Keras 1's ``merge(inputs, mode=...)``: the Keras 2 function each mode became.
+_KERAS1_MERGE_MODES = {"sum": "add", "mul": "multiply", "concat": "concatenate", "ave": "average", "max": "maximum",
+                       "dot": "dot", "cos": "dot"}
+
+
+def _keras1_merge(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``merge([x, y], mode='sum')`` (Keras 1): read as the Keras 2 merge of that mode (``add``: a
+    residual); a mode given as a function, or unknown, is an UNKNOWN merge."""
+    inputs = kwargs.get("inputs", args[0] if args else UNKNOWN)
+    mode = kwargs.get("mode", args[1] if len(args) > 1 else Const("sum"))
+    leaf = _KERAS1_MERGE_MODES.get(mode.value) if isinstance(mode, Const) and isinstance(mode.value, str) else None
+    if leaf is None:
+        return interp.unknown_call([inputs], {}, node, "merge")
+    merge = merge_residual if leaf == "add" else merge_gate if leaf == "multiply" else None
+    axis = kwargs.get("concat_axis", Const(-1)) if leaf == "concatenate" else None
+    return keras_merge(leaf, [inputs], {"axis": axis} if axis is not None else {}, span_of(node), merge)
 
 
 def keras_merge(leaf: str, args: Args, kwargs: Kwargs, span: Span, merge: Merge | None) -> Value:
