@@ -398,7 +398,11 @@ class StatementsMixin(Core):
             obj.set_attribute(self, attr, value)
         elif isinstance(obj, InstanceV):
             obj.attrs[attr] = value
-            self.own(value)
+            if obj.info.framework is not None:
+                # A model's attribute is its submodule. A plain object holding a model (a trainer, a
+                # wrapper class building ``self.model = Sequential()`` in a method) is no model itself:
+                # what it holds stays a model of its own.
+                self.own(value)
             if isinstance(value, LayerObj) and value.layer.name is None:
                 value.layer.name = f"self.{attr}"
         elif isinstance(obj, ParamV) and attr == "data":
