@@ -429,3 +429,26 @@ def test_script_model_names_its_output_for_the_dynamic_check() -> None:
     # --dynamic runs such a script up to its first backward and reads this module-level variable
     model = one(TUTORIAL.format(w1="torch.randn(D_in, H, requires_grad=True)", hidden="x.mm(w1).clamp(min=0)"))
     assert (model.build, model.symbol) == ("script", "y_pred")
+
+
+def test_addmm_and_a_layers_own_weight_read_through_a_transpose() -> None:
+    model = one("""
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(64, 32)
+                self.w = nn.Parameter(torch.randn(32, 16) * 0.1)
+                self.b = nn.Parameter(torch.zeros(16))
+
+            def forward(self, x):
+                h = torch.relu(x @ self.fc.weight.t())
+                return torch.addmm(self.b, h, self.w)
+    """)
+    units = model_units(model)
+    assert [(u.fan_in, u.fan_out) for u in units] == [(64, 32), (32, 16)]
+    layers = [layer for layer in model.layers() if layer.kind == LayerKind.DENSE]
+    assert layers[1].weight_init is not None and layers[1].weight_init.params.get("std") == pytest.approx(0.1)
+    assert layers[1].bias_init is not None and layers[1].bias_init.scheme == "zeros"

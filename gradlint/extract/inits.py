@@ -9,7 +9,7 @@ import math
 from gradlint.extract.common import span_of, unparsed
 from gradlint.extract.values import UNKNOWN, Const, ParamV, TensorConstV, TransposedV, Value
 from gradlint.gradflow import torch_gain
-from gradlint.model import Init
+from gradlint.model import Init, LayerKind
 
 
 def make_init(scheme: str, names: tuple[str, ...], args: list[Value], kwargs: dict[str, Value],
@@ -117,6 +117,10 @@ def dense_operand(value: Value, layout: str) -> tuple[ParamV | TensorConstV, Ini
         return None
     init = param_init(base) if isinstance(base, ParamV) else base.init
     shape = base.shape
+    owner = base.owner if isinstance(base, ParamV) and base.role == "weight" else None
+    if shape is None and owner is not None and owner.kind == LayerKind.DENSE \
+            and owner.fan_in is not None and owner.fan_out is not None:
+        shape = (owner.fan_out, owner.fan_in)  # ``x @ self.fc.weight.t()``: nn.Linear's (out, in)
     fan_in = fan_out = None
     if shape and len(shape) == 2:
         rows, cols = (shape[1], shape[0]) if transposed else shape

@@ -453,6 +453,16 @@ def _matmul(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwar
         made = torch_tensors.matmul_layer(tensor, args[1], leaf, span)
         if made is not None:
             return made
+    if leaf == "addmm" and len(args) >= 3 and args[1] is tensor:  # torch.addmm(b, x, w) = b + x @ w
+        made = torch_tensors.matmul_layer(tensor, args[2], leaf, span)
+        last = made.nodes[-1] if made is not None and made.nodes else None
+        if isinstance(last, Layer) and last.kind == LayerKind.DENSE:
+            bias = args[0]
+            init = param_init(bias) if isinstance(bias, ParamV) else bias.init \
+                if isinstance(bias, TensorConstV) else None
+            last.bias, last.bias_init = init is not None, init
+        if made is not None:
+            return made
     if params:
         shape = params[0].shape
         layer = Layer(LayerKind.DENSE, leaf, span, "torch", weight_init=params[0].init, bias=False,

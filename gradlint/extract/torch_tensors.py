@@ -268,8 +268,8 @@ def matmul_layer(tensor: TensorV, operand: Value, name: str, span: Span) -> Tens
         return None
     found = dense_operand(operand, "right")
     if found is None or isinstance(found[0], TensorConstV) and not found[0].trainable:
-        what = "fixed tensor" if found is not None else "unresolved matrix"
-        return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, f"{name} with a {what}", span, "torch"),),
+        what = "a fixed tensor" if found is not None else "an unresolved matrix"
+        return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, f"{name} with {what}", span, "torch"),),
                        tensor.hint)
     _, init, fan_in, fan_out = found
     layer = Layer(LayerKind.DENSE, name, span, "torch", weight_init=init, bias=False, fan_in=fan_in, fan_out=fan_out)
