@@ -382,7 +382,7 @@ def test_keras_flatten_width_is_unknown_when_the_shape_is_not_known() -> None:
             def call(self, x):
                 return self.fc(self.flat(self.conv(x)))
         net = Net()
-        padded = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.ZeroPadding2D(2), layers.Conv2D(8, 3),
+        padded = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.ZeroPadding2D(pad), layers.Conv2D(8, 3),
                                    layers.Flatten(), layers.Dense(10)])
         transposed = keras.Sequential([keras.Input(shape=(7, 7, 8)),
                                        layers.Conv2DTranspose(8, 3, strides=2, output_padding=1),
@@ -405,8 +405,14 @@ def test_keras_flatten_width_is_unknown_when_the_shape_is_not_known() -> None:
     ('keras.Input(shape=(5, 6, 8)), layers.Conv2DTranspose(4, (4, 3), strides=(2, 3), padding="same")', 720),
     ('keras.Input(shape=(3, 32, 30)), layers.Conv2D(8, 3, strides=2, data_format="channels_first"), '
      'layers.MaxPooling2D(2, data_format="channels_first")', 392),
+    ('keras.Input(shape=(28, 28, 1)), layers.ZeroPadding2D(2), layers.Conv2D(8, 3)', 7200),
+    ('keras.Input(shape=(10, 12, 3)), layers.ZeroPadding2D(((1, 2), (0, 3))), layers.Cropping2D((1, 2)), '
+     'layers.UpSampling2D((2, 3))', 2178),
+    ('keras.Input(shape=(3, 10, 12)), layers.ZeroPadding2D(1, data_format="channels_first"), '
+     'layers.UpSampling2D(2, data_format="channels_first")', 2016),
+    ('keras.Input(shape=(20, 4)), layers.ZeroPadding1D((1, 3)), layers.UpSampling1D(3), layers.Cropping1D(2)', 272),
 ])
-def test_keras_flatten_width_through_transposed_and_channels_first(layers_src: str, width: int) -> None:
+def test_keras_flatten_width_through_transposed_padding_and_channels_first(layers_src: str, width: int) -> None:
     model = one(f"""
         import keras
         from keras import layers

@@ -299,6 +299,8 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
     if leaf in catalog.KERAS_PASSTHROUGH:
         layer = Layer(LayerKind.OTHER, leaf, span, "keras", activation="linear", bias=False)
         geometry = _reshape_geometry(leaf, args, kwargs)
+        if geometry is None and leaf.startswith(("ZeroPadding", "Cropping", "UpSampling")) and leaf[-2].isdigit():
+            geometry = _resize_geometry(leaf, args, kwargs)
         if geometry is not None and geometry.target and geometry.target[-1] > 0:
             layer.fan_out = geometry.target[-1]  # Reshape((7, 7, 64)): the width as written
         stated = kwargs.get("input_shape", kwargs.get("shape") if leaf == "InputLayer" else None)  # Keras 3: shape=
@@ -445,9 +447,48 @@ _CONV_GEOMETRY = ("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D"
                   "SeparableConv1D", "SeparableConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 
+def _resize_geometry(leaf: str, args: Args, kwargs: Kwargs) -> Geometry | None:
+    """ZeroPadding/Cropping/UpSampling{1,2,3}D: each spatial size n becomes n·size + added, from literal
+    arguments (``padding=1``, ``(1, 2)``, ``((1, 1), (2, 2))``; ``size=2``); None otherwise."""
+    axes = int(leaf[-2])
+    name = "size" if leaf.startswith("UpSampling") else "cropping" if leaf.startswith("Cropping") else "padding"
+    default = {"size": 2, "cropping": 0, "padding": 1}[name]
+    value = args[0] if args else kwargs.get(name, Const(default))
+    data_format = kwargs.get("data_format", args[1] if len(args) > 1 else None)
+    channels_first = isinstance(data_format, Const) and data_format.value == "channels_first"
+    if data_format is not None and not (is_none(data_format) or channels_first or (
+            isinstance(data_format, Const) and data_format.value == "channels_last")):
+        return None
+    if not isinstance(value, Const):
+        return None
+    raw = value.value
+    per_axis: list[tuple[int, int]] = []
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        per_axis = [(raw, raw)] * axes
+    elif isinstance(raw, tuple) and axes == 1 and len(raw) == 2 and all(isinstance(v, int) for v in raw):
+        per_axis = [(raw[0], raw[1])]  # 1D: (left, right)
+    elif isinstance(raw, tuple) and len(raw) == axes and all(isinstance(v, int) for v in raw):
+        per_axis = [(v, v) for v in raw]
+    elif isinstance(raw, tuple) and len(raw) == axes and all(
+            isinstance(v, tuple) and len(v) == 2 and all(isinstance(i, int) for i in v) for v in raw):
+        per_axis = [(v[0], v[1]) for v in raw]
+    else:
+        return None
+    if any(a < 0 or b < 0 for a, b in per_axis):
+        return None
+    if name == "size":
+        if any(a != b or a <= 0 for a, b in per_axis):
+            return None
+        return Geometry("resize", kernel=(0,) * axes, strides=tuple(a for a, _ in per_axis),
+                        channels_first=channels_first)
+    sign = -1 if name == "cropping" else 1
+    return Geometry("resize", kernel=tuple(sign * (a + b) for a, b in per_axis), strides=(1,) * axes,
+                    channels_first=channels_first)
+
+
 def _geometry(leaf: str, spec: catalog.LayerSpec, args: Args, kwargs: Kwargs) -> Geometry | None:
     """How a Keras conv/pooling layer maps spatial sizes, when every argument that decides it is a
-    literal (channels last); None otherwise (transposed convs, Keras 1 spellings, channels first)."""
+    literal; None otherwise (Keras 1 spellings, output_padding, causal padding)."""
     if spec.kind not in (LayerKind.CONV, LayerKind.POOLING):
         return None
     conv = spec.kind == LayerKind.CONV

@@ -230,6 +230,14 @@ def output_shape(obj: LayerObj, shape: tuple[int, ...] | None) -> tuple[int, ...
         if geometry.channels_first:
             return shape[:1] + (1,) * (len(shape) - 1) if geometry.keepdims else shape[:1]
         return (1,) * (len(shape) - 1) + shape[-1:] if geometry.keepdims else shape[-1:]
+    if geometry.op == "resize":
+        spatial = shape[1:] if geometry.channels_first else shape[:-1]
+        if len(spatial) != len(geometry.kernel):
+            return None
+        sized = tuple(n * m + a for n, m, a in zip(spatial, geometry.strides, geometry.kernel, strict=True))
+        if any(d <= 0 for d in sized):
+            return None
+        return _checked(shape[:1] + sized if geometry.channels_first else sized + shape[-1:])
     if geometry.channels_first:  # (C, *spatial): the same rule on the spatial axes, channels first again
         moved = _windowed(layer, geometry, shape[1:] + shape[:1])
         return moved[-1:] + moved[:-1] if moved is not None else None

@@ -127,7 +127,8 @@ class Geometry:
     kernel, strides, dilation per spatial axis, padding ``valid``/``same``), ``flatten``, ``reshape``
     to ``target`` (-1: the axis Keras infers), or ``global`` pooling (``keepdims``)."""
 
-    op: str  # window | transpose (a transposed conv's window) | flatten | reshape | global
+    op: str  # window | transpose (a transposed conv's window) | resize | flatten | reshape | global
+    # resize (ZeroPadding/Cropping/UpSampling): each spatial n -> n·strides[i] + kernel[i]
     kernel: tuple[int, ...] = ()
     strides: tuple[int, ...] = ()
     dilation: tuple[int, ...] = ()
