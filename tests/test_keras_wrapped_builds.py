@@ -96,3 +96,33 @@ def test_the_wrappers_own_parameters_are_not_passed() -> None:
                             params="verbose=0").replace('def create_model(activation="relu", depth=2):',
                                                         'def create_model(activation="relu", depth=2, **kw):')
     assert _codes(source) == []
+
+
+INIT = """
+import numpy as np
+import keras
+from keras import backend as K
+from keras.layers import Dense
+from keras.models import Sequential
+
+def my_init(shape, dtype=None):
+    return {body}
+
+model = Sequential()
+model.add(Dense(128, input_dim=20, activation="tanh", kernel_initializer=my_init))
+for _ in range(15):
+    model.add(Dense(128, activation="tanh", kernel_initializer=my_init))
+model.add(Dense(1))
+"""
+
+
+@pytest.mark.parametrize("body", ["K.random_normal(shape, stddev=1.0, dtype=dtype)",
+                                  "keras.random.normal(shape, mean=0.0, stddev=1.0)"])
+def test_an_initializer_function_draws_what_it_returns(body: str) -> None:
+    assert _codes(INIT.format(body=body)) == ["GRD004"]
+
+
+@pytest.mark.parametrize("body", ["K.random_normal(shape, stddev=np.sqrt(1.0 / shape[0]))",
+                                  "np.random.normal(0, 1, size=shape)", "K.random_normal(shape, stddev=0.088)"])
+def test_an_initializer_function_of_the_shape_or_scaled_is_not_flagged(body: str) -> None:
+    assert _codes(INIT.format(body=body)) == []

@@ -45,6 +45,7 @@ from gradlint.extract.values import (
     NodeSeq,
     OptimizerV,
     Ref,
+    TensorConstV,
     TensorV,
     Value,
     VariableV,
@@ -253,6 +254,10 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
     span = span_of(node)
     if leaf == "get_custom_objects" and q.startswith(("keras.utils.", "keras.saving.")):
         return custom_objects(interp)
+    if q in _KERAS_RANDOM:
+        from gradlint.extract.tensorflow import graph_of  # imported only for these calls (start-up)
+
+        return graph_of(interp).tensor_factory(_KERAS_RANDOM[q], args, kwargs)
     if q.startswith("keras.wrappers.") and leaf in SKLEARN_WRAPPERS:
         return build_wrapped_model(interp, kwargs.get("build_fn", args[0] if args else UNKNOWN), kwargs)
     if q in ("keras.Input", "keras.layers.Input") or leaf == "Input":
@@ -428,6 +433,9 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     if leaf == "ELU":
         layer.act_param = number(bound.get("alpha"), 1.0)
     if spec.kind in _WEIGHTED:
+        for key in _INIT_KEYS:
+            if isinstance(bound.get(key), FunctionV):
+                bound[key] = _initializer_function(interp, bound[key], node)
         if leaf.startswith("Convolution") and len(args) > 2 and "nb_row" not in bound:
             bound["nb_row"], bound["nb_col"] = args[1], args[2]  # Keras 1: Convolution2D(32, 3, 3)
         _weighted_layer(layer, leaf, bound, node)
@@ -440,6 +448,26 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     else:
         layer.bias = False
     return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound), geometry=_geometry(leaf, spec, args, kwargs))
+
+
+_INIT_KEYS = ("kernel_initializer", "init", "embeddings_initializer", "bias_initializer", "recurrent_initializer")
+
+
+def _initializer_function(interp: Interp, function: Value, node: ast.AST) -> Value:
+    """``kernel_initializer=my_init`` with ``def my_init(shape, dtype=None): return K.random_normal(shape,
+    stddev=1.0)``: Keras calls it with the weight's shape; run on an unknown shape, the tensor it returns
+    says the draw (an init that depends on the shape's numbers stays unknown)."""
+    result = interp.call(function, [UNKNOWN], {}, node)
+    if isinstance(result, TensorConstV) and result.init.scheme != "unknown":
+        return InitV(Init(result.init.scheme, dict(result.init.params), span_of(node)))
+    return UNKNOWN
+
+
+# Keras' random tensors (``K.random_normal(shape, mean, stddev)``, Keras 3 ``keras.random.normal``):
+# TensorFlow's factories of the same names and signatures.
+_KERAS_RANDOM = {"keras.backend.random_normal": "random_normal", "keras.backend.random_uniform": "random_uniform",
+                 "keras.backend.truncated_normal": "truncated_normal", "keras.random.normal": "random.normal",
+                 "keras.random.uniform": "random.uniform", "keras.random.truncated_normal": "random.truncated_normal"}
 
 
 _POOL_PARAMS = ("pool_size", "strides", "padding", "data_format")
