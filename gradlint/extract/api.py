@@ -184,7 +184,7 @@ class Core(Interp, Protocol):
     def call_builtin(self, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
         ...
 
-    def call_stdlib(self, q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
+    def call_stdlib(self, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST | None = None) -> Value | None:
         ...
 
     def call_method(self, target: Value, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:

@@ -139,7 +139,7 @@ class CallsMixin(Core):
         leaf = ref.leaf
         if q.startswith("builtins."):
             return self.call_builtin(leaf, args, kwargs, node)
-        result = self.call_stdlib(q, leaf, args, kwargs)
+        result = self.call_stdlib(q, leaf, args, kwargs, node)
         if result is None:
             result = recorder.construct(self, q, leaf, node)
         if result is not None:

@@ -115,8 +115,23 @@ class BuiltinsMixin(Core):
 
     # ---- stdlib
 
-    def call_stdlib(self, q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
-        """``math.*`` on constants, ``OrderedDict(...)``, ``functools.partial(...)``; None for other names."""
+    def call_stdlib(self, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST | None = None) -> Value | None:
+        """``math.*`` on constants, ``OrderedDict(...)``, ``functools.partial(...)``, ``functools.reduce``,
+        ``itertools.chain``; None for other names."""
+        if q == "itertools.chain" and not kwargs:
+            return _concatenated(self, list(args))
+        if q == "itertools.chain.from_iterable" and len(args) == 1:
+            outer = self.iterate(args[0])
+            return _concatenated(self, outer) if outer is not None else ListV([], partial=True)
+        if q == "functools.reduce" and node is not None and 2 <= len(args) <= 3 and not kwargs:
+            # reduce(lambda h, layer: torch.sigmoid(layer(h)), self.layers, x): the fold, step by step
+            items = self.iterate(args[1])
+            if items is None or (len(args) == 2 and not items):
+                return UNKNOWN
+            acc, rest = (args[2], items) if len(args) == 3 else (items[0], items[1:])
+            for item in rest:
+                acc = self.call(args[0], [acc, item], {}, node)
+            return acc
         if q.startswith("math.") and leaf in catalog.MATH and callable(catalog.MATH[leaf]):
             values = const_values(args)
             if values is not None and foldable(values) and \
@@ -180,7 +195,9 @@ def _ordered_dict(args: Args, kwargs: Kwargs) -> Value:
 
 
 def _reduce(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    """min/max/sum over one iterable of constants."""
+    """min/max/sum over one iterable of constants; ``sum(lists, [])`` concatenates lists of layers."""
+    if name == "sum" and len(args) == 2 and isinstance(args[1], ListV):
+        return _concatenated(interp, [args[1], *(interp.iterate(args[0]) or [UNKNOWN])])
     if len(args) != 1:
         return UNKNOWN
     items = interp.iterate(args[0])
@@ -191,6 +208,19 @@ def _reduce(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: 
         except Exception:
             return UNKNOWN
     return UNKNOWN
+
+def _concatenated(interp: BuiltinsMixin, parts: list[Value]) -> Value:
+    """The items of iterables one after the other (``sum(blocks, [])``, ``itertools.chain``); a part
+    that cannot be iterated leaves the result partial."""
+    items: list[Value] = []
+    partial = False
+    for part in parts:
+        found = interp.iterate(part)
+        if found is None or isinstance(part, (ListV, ContainerV)) and part.partial:
+            partial = True
+        items.extend(found or [])
+    return ListV(items, partial=partial)
+
 
 def _sequence(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     """list/tuple/set/sorted/reversed of an iterable."""
