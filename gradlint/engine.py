@@ -23,7 +23,7 @@ from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.diagnostics import Diagnostic, character_columns
 from gradlint.extract import extract
 from gradlint.extract.project import FILES as PROJECT_FILES
-from gradlint.extract.project import import_root, imports_project_module
+from gradlint.extract.project import file_stamp, import_root, imports_project_module
 from gradlint.model import Configuration, Model
 from gradlint.py2 import Reading, python3_reading
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
@@ -290,12 +290,18 @@ def parse_source(text: str, path: str) -> ast.Module:
 # ---------------------------------------------------------------------- linting
 
 
-def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileResult:
-    """Lint one file. Never raises: every failure becomes a diagnostic of the file."""
+def lint_file(path: str, config: LintConfig, data: bytes | None = None,
+              stamp: tuple[int, int] | None = None) -> FileResult:
+    """Lint one file. Never raises: every failure becomes a diagnostic of the file.
+
+    ``data``: the bytes to lint instead of the file's (an editor's unsaved buffer); when they were
+    read from disk, ``stamp`` is the file's ``file_stamp`` taken before reading them, and a later
+    file importing this one reuses its parse."""
     PROJECT_FILES.forget_lookups()  # a sibling module created or deleted since the last lint counts
     result = FileResult(path)
     try:
         if data is None:
+            stamp = file_stamp(path)
             data = read_bounded(path)
         elif len(data) > MAX_FILE_BYTES:
             raise too_large(len(data), MAX_FILE_BYTES)
@@ -317,7 +323,7 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
             result.dependencies, result.missing = cells.dependencies, cells.missing
             _keep_applicable_fixes(data, result.diagnostics, notebook=True)
             return result
-        _lint_text(result, decode_source(data), path, config)
+        _lint_text(result, decode_source(data), path, config, stamp)
         if result.diagnostics:
             _keep_applicable_fixes(data, result.diagnostics)
     except SourceError as exc:
@@ -333,13 +339,16 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None) -> FileR
     return result
 
 
-def _lint_text(result: FileResult, text: str, path: str, config: LintConfig) -> None:
+def _lint_text(result: FileResult, text: str, path: str, config: LintConfig,
+               stamp: tuple[int, int] | None = None) -> None:
     suppressions = Suppressions(text)
     if suppressions.file_level:
         return
     reading: Reading | None = None
     try:
         tree = parse_source(text, path)
+        if stamp is not None and result.digest is not None:  # the file as on disk: importers reuse it
+            PROJECT_FILES.seed(path, stamp, result.digest, text, tree)
     except SourceError as exc:
         # A file exported from a notebook keeps its `!pip install` / `%cd` lines: lint the rest
         # (lines are masked one for one, so locations do not move). Valid Python is never masked.
@@ -582,6 +591,7 @@ def config_fingerprint(config: LintConfig, path: str) -> str:
 def _lint_cached(path: str, config: LintConfig, cache: ResultCache | None) -> FileResult:
     if cache is None:
         return _summarized(lint_file(path, config))
+    stamp = file_stamp(path)
     try:
         data = read_bounded(path)
     except (OSError, SourceError):
@@ -591,7 +601,7 @@ def _lint_cached(path: str, config: LintConfig, cache: ResultCache | None) -> Fi
     if hit is not None:
         diagnostics, models, skipped = hit
         return FileResult(path, diagnostics, models, skipped, digest=content_digest(data))
-    result = _summarized(lint_file(path, config, data=data))
+    result = _summarized(lint_file(path, config, data=data, stamp=stamp))
     if not any(d.code == "GRD902" for d in result.diagnostics):  # never cache our own crash
         cache.store(key, result.diagnostics, result.models, result.skipped, result.dependencies, result.missing)
     return result
@@ -645,25 +655,39 @@ def _pool_lint(paths: list[str]) -> list[FileResult]:
 
 
 def balanced_batches(files: Sequence[str], workers: int) -> list[list[int]]:
-    """Indices of ``files`` in batches for the workers, largest files first (a file's size is
-    what its lint costs, roughly): the big ones start at once and alone, and small ones, batched
-    so that each batch is about 1/(16·workers) of the bytes, fill in behind. In discovery order a
-    model zoo's largest file could start last and keep one worker busy while the other idles (on
-    timm/models the two workers' CPU differed by a fifth)."""
+    """Indices of ``files`` in batches for the workers, largest first (a file's size is what its
+    lint costs, roughly): the big ones start at once, and small ones, batched so that each batch is
+    about 1/(16·workers) of the bytes, fill in behind. In discovery order a model zoo's largest
+    file could start last and keep one worker busy while the other idles (on timm/models the two
+    workers' CPU differed by a fifth).
+
+    A directory whose files together fit in one batch stays together, in discovery order: its
+    files import each other (a model's configuration, then the modeling module importing it), and
+    one worker then reads each such module once, reusing the parse of a file it already linted
+    (on transformers/models: 787 module parses in all the workers instead of ~1,600)."""
     sizes = []
     for path in files:
         try:
             sizes.append(os.stat(path).st_size)
         except OSError:
             sizes.append(0)
-    order = sorted(range(len(files)), key=lambda i: (-sizes[i], i))
     target = max(1, sum(sizes) // (16 * max(1, workers)))
+    by_directory: dict[str, list[int]] = {}
+    for i, path in enumerate(files):
+        by_directory.setdefault(os.path.dirname(path), []).append(i)
+    units: list[list[int]] = []  # each kept in one batch, in discovery order
+    for members in by_directory.values():
+        if sum(sizes[i] for i in members) <= target:
+            units.append(members)
+        else:  # a big directory (a flat model zoo): its files are spread, largest first
+            units.extend([i] for i in members)
+    units.sort(key=lambda unit: (-sum(sizes[i] for i in unit), unit[0]))
     batches: list[list[int]] = []
     current: list[int] = []
     weight = 0
-    for i in order:
-        current.append(i)
-        weight += sizes[i]
+    for unit in units:
+        current.extend(unit)
+        weight += sum(sizes[i] for i in unit)
         if weight >= target or len(current) >= 32:
             batches.append(current)
             current, weight = [], 0

@@ -102,3 +102,25 @@ def test_parallel_batches_cover_every_file_once_largest_first(tmp_path: Path) ->
     assert [sizes[i] for i in flat] == sorted(sizes, reverse=True)  # largest first
     assert all(len(batch) == 1 for batch in batches if sizes[batch[0]] == 20000)  # the big ones alone
     assert len(batches[-1]) > 1  # small ones batched
+
+
+def test_a_small_directory_stays_in_one_batch_in_discovery_order(tmp_path: Path) -> None:
+    from gradlint.engine import balanced_batches
+
+    files = []
+    for d in range(40):  # forty model packages: configuration, then the modeling module importing it
+        for name, size in (("__init__.py", 10), ("configuration.py", 300), ("modeling.py", 3000 + 10 * d)):
+            path = tmp_path / f"model{d}" / name
+            path.parent.mkdir(exist_ok=True)
+            path.write_text("#" * size)
+            files.append(str(path))
+    batches = balanced_batches(files, workers=2)
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(files)))
+    where = {i: b for b, batch in enumerate(batches) for i in batch}
+    for d in range(40):
+        package = [3 * d, 3 * d + 1, 3 * d + 2]
+        assert len({where[i] for i in package}) == 1  # one worker reads the package once
+        batch = batches[where[package[0]]]
+        assert [batch.index(i) for i in package] == sorted(batch.index(i) for i in package)
+    assert where[3 * 39] == 0  # the heaviest package starts first

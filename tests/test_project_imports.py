@@ -411,3 +411,42 @@ def test_a_class_gives_up_following_a_costly_helper_of_another_module_early(
     spent[0] = 0
     assert [(c, line) for c, line, _ in lint(train)] == [("GRD001", 9)]
     assert spent[0] > 2 * limit  # the helper is costly: without the limit the probe spends more in it
+
+
+def test_a_linted_files_parse_is_reused_by_its_importers_until_it_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradlint.extract import project as project_module
+
+    parsed: list[str] = []
+    real_parse = project_module._parse_module
+
+    def counting_parse(path: str) -> project_module.ParsedModule:
+        parsed.append(path)
+        return real_parse(path)
+
+    monkeypatch.setattr(project_module, "_parse_module", counting_parse)
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.blocks import TanhBlock
+        model = nn.Sequential(*[TanhBlock() for _ in range(12)])
+    """)
+    blocks = tmp_path / "models" / "blocks.py"
+    lint(blocks)  # linted first, as a directory walk does with a package's modules
+    assert [c for c, _, _ in lint(train)] == ["GRD004"]
+    assert str(blocks) not in parsed  # its own parse served the import
+    # edited on disk since: read again, the new text counts
+    blocks.write_text(blocks.read_text().replace("nn.init.normal_(self.fc.weight, std=1.0)", "pass  # default"))
+    assert lint(train) == []
+    assert parsed.count(str(blocks)) == 1
+
+
+def test_an_editor_buffer_is_not_what_importers_read(tmp_path: Path) -> None:
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.blocks import TanhBlock
+        model = nn.Sequential(*[TanhBlock() for _ in range(12)])
+    """)
+    blocks = tmp_path / "models" / "blocks.py"
+    unsaved = TANH_BLOCK.replace("nn.init.normal_(self.fc.weight, std=1.0)", "pass")
+    lint_file(str(blocks), LintConfig(search_roots=(str(tmp_path),)), data=unsaved.encode())
+    assert [c for c, _, _ in lint(train)] == ["GRD004"]  # the saved file, not the buffer

@@ -75,7 +75,9 @@ class ParsedModule:
     star_imports: list[int] = field(default_factory=list)
     public: list[str] = field(default_factory=list)  # what ``from m import *`` binds
     offset: int = 0  # added to the line numbers of a statement's syntax
-    lines: list[str] = field(default_factory=list)  # the source, newline-normalized, by line
+    # the source, newline-normalized, by line (see ``source_lines``); empty for a module seeded
+    # from a linted file's parse until one of its statements is asked for
+    lines: list[str] = field(default_factory=list)
     # per top-level statement: (first line including decorators, last line, its line, its column)
     ranges: list[tuple[int, int, int, int]] = field(default_factory=list)
     statements: dict[int, ast.stmt] = field(default_factory=dict)
@@ -87,16 +89,30 @@ class ParsedModule:
         if found is not None:
             return found
         first, last, line, col = self.ranges[index]
+        lines = self.source_lines()
+        if len(lines) < last:  # edited on disk since it was linted: nothing is bound here
+            return ast.Pass(lineno=line + self.offset, col_offset=col, end_lineno=line + self.offset,
+                            end_col_offset=col)
         try:
-            body = _parse("".join(self.lines[first - 1:last]), self.path).body
+            body = _parse("".join(lines[first - 1:last]), self.path).body
             # statements sharing a line (``a = 1; b = 2``) come out together: pick ours by position
             stmt = next(s for s in body if (s.lineno + first - 1, s.col_offset) == (line, col))
             shift = first - 1
         except (SyntaxError, StopIteration):  # its first line ends another statement (``f(1,\n 2); g()``)
-            stmt, shift = _parse("".join(self.lines), self.path).body[index], 0
+            stmt, shift = _parse("".join(lines), self.path).body[index], 0
         _shift_lines(stmt, self.offset + shift)
         self.statements[index] = stmt
         return stmt
+
+    def source_lines(self) -> list[str]:
+        """The module's lines. A module seeded from a linted file's own parse (``ProjectFiles.seed``)
+        reads them from disk on first use: most linted files are never imported, and keeping every
+        linted file's text would hold the whole corpus in memory (45 MB for transformers/models).
+        Bytes that no longer match the digest (edited in between) read as no lines."""
+        if not self.lines and self.readable:
+            text = _read_text(self.path, self.digest)
+            self.lines = _split_lines(text) if text is not None else []
+        return self.lines
 
     @property
     def is_package(self) -> bool:
@@ -175,11 +191,7 @@ class ProjectFiles:
         return found
 
     def parse(self, path: str) -> ParsedModule:
-        try:
-            st = os.stat(path)
-            stamp = (st.st_size, st.st_mtime_ns)
-        except OSError:
-            stamp = (-1, -1)
+        stamp = file_stamp(path)
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -187,8 +199,31 @@ class ProjectFiles:
         self._parsed[path] = (stamp, parsed)
         return parsed
 
+    def seed(self, path: str, stamp: tuple[int, int], digest: str, text: str, tree: ast.Module) -> None:
+        """Remember a linted file's own parse, so that a later file importing it does not parse it
+        again (transformers' configuration modules are linted, then imported by their modeling
+        modules: 440 parses of 787 on transformers/models). ``stamp`` is the file's (size, mtime)
+        taken *before* its bytes were read: if it changed since, ``parse`` reads it again. Call
+        before the tree is interpreted (interpretation annotates nodes)."""
+        path = os.path.abspath(path)
+        cached = self._parsed.get(path)
+        if cached is not None and cached[0] == stamp:
+            return
+        if not 0 <= stamp[0] <= _MAX_MODULE_BYTES or text.startswith("\ufeff"):  # read as _parse_module would
+            return
+        self._parsed[path] = (stamp, _module_from_tree(path, digest, tree, lines=[]))
+
 
 FILES = ProjectFiles()
+
+
+def file_stamp(path: str) -> tuple[int, int]:
+    """(size, mtime) of a file, the memo's test that it is unchanged; (-1, -1) when unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
 
 
 def import_root(path: str, roots: tuple[str, ...] = ()) -> str:
@@ -211,23 +246,51 @@ def _parse(text: str, path: str) -> ast.Module:
             gc.enable()
 
 
-def _parse_module(path: str) -> ParsedModule:
+def _read_bytes(path: str) -> bytes | None:
     try:
         with open(path, "rb") as handle:
-            data = handle.read(_MAX_MODULE_BYTES + 1)
+            return handle.read(_MAX_MODULE_BYTES + 1)
     except OSError:
+        return None
+
+
+def _decode(data: bytes) -> str:
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding).lstrip("\ufeff")
+
+
+def _read_text(path: str, digest: str) -> str | None:
+    """The module's text, None when its bytes no longer have ``digest``."""
+    data = _read_bytes(path)
+    if data is None or hashlib.sha256(data).hexdigest() != digest:
+        return None
+    try:
+        return _decode(data)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return None
+
+
+def _split_lines(text: str) -> list[str]:
+    # Line numbers as the tokenizer counts them: \r\n, \r and \n end a line (not \f or \x1c).
+    return [line + "\n" for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+
+
+def _parse_module(path: str) -> ParsedModule:
+    data = _read_bytes(path)
+    if data is None:
         return ParsedModule(path, False, "")
     digest = hashlib.sha256(data).hexdigest()
     if len(data) > _MAX_MODULE_BYTES:
         return ParsedModule(path, False, digest)
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        text = data.decode(encoding).lstrip("\ufeff")
+        text = _decode(data)
         tree = _parse(text, path)
     except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, RecursionError, MemoryError):
         return ParsedModule(path, False, digest)
-    # Line numbers as the tokenizer counts them: \r\n, \r and \n end a line (not \f or \x1c).
-    lines = [line + "\n" for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return _module_from_tree(path, digest, tree, _split_lines(text))
+
+
+def _module_from_tree(path: str, digest: str, tree: ast.Module, lines: list[str]) -> ParsedModule:
     module = ParsedModule(path, True, digest, offset=common.register_foreign_file(path) * common.FOREIGN_LINE_BASE,
                           lines=lines)
     for i, stmt in enumerate(tree.body):
