@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.diagnostics import Diagnostic, character_columns
 from gradlint.extract import extract
-from gradlint.extract.project import FILES as PROJECT_FILES
-from gradlint.extract.project import file_stamp, import_root, imports_project_module
+from gradlint.extract.project_files import FILES as PROJECT_FILES
+from gradlint.extract.project_files import file_stamp, import_root, imports_project_module
 from gradlint.model import Configuration, Model
 from gradlint.py2 import Reading, python3_reading
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules

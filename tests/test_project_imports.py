@@ -415,7 +415,7 @@ def test_a_class_gives_up_following_a_costly_helper_of_another_module_early(
 
 def test_a_linted_files_parse_is_reused_by_its_importers_until_it_changes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradlint.extract import project as project_module
+    from gradlint.extract import project_files as project_module
 
     parsed: list[str] = []
     real_parse = project_module._parse_module

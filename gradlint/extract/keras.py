@@ -254,10 +254,8 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
     span = span_of(node)
     if leaf == "get_custom_objects" and q.startswith(("keras.utils.", "keras.saving.")):
         return custom_objects(interp)
-    if q in _KERAS_RANDOM:
-        from gradlint.extract.tensorflow import graph_of  # imported only for these calls (start-up)
-
-        return graph_of(interp).tensor_factory(_KERAS_RANDOM[q], args, kwargs)
+    if q in _KERAS_RANDOM:  # TensorFlow's factory of the same signature, through the core's dispatch
+        return interp.call(Ref("tensorflow." + _KERAS_RANDOM[q]), args, kwargs, node)
     if q.startswith("keras.wrappers.") and leaf in SKLEARN_WRAPPERS:
         return build_wrapped_model(interp, kwargs.get("build_fn", args[0] if args else UNKNOWN), kwargs)
     if q in ("keras.Input", "keras.layers.Input") or leaf == "Input":
