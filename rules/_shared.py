@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 
 from gradlint.analysis.estimation import RecurrentGain, recurrent_gain
 from gradlint.analysis.inits import describe_inits
-from gradlint.analysis.triage import Diagnosis
+from gradlint.analysis.triage import Cause, Diagnosis
 from gradlint.analysis.units import Unit, input_width
-from gradlint.estimate import FLOAT32_MAX_LOG10, approx, format_ratio
+from gradlint.estimate import FLOAT32_MAX_LOG10, Estimate, approx, format_ratio
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Block, Norm
 from gradlint.model import Layer, LayerKind, Model, Span
@@ -209,6 +209,22 @@ def sequence_steps(model: Model, context: RuleContext) -> int | None:
     if facts is None or model.origin_id not in facts.sequence_lengths:
         return None
     return facts.sequence_lengths[model.origin_id]
+
+
+def through_time_diagnoses(model: Model, context: RuleContext) -> list[tuple[Diagnosis, Layer, RecurrentGain, int]]:
+    """The recurrent layers of ``explodes_through_time`` as diagnoses (cause ``RECURRENT_INIT``, owned by
+    its rule in ``triage.OWNERS``), with the layer, its gain and the steps; cached per model like
+    ``triage.diagnose``, so every caller sees the same diagnosis objects."""
+    key = ("through_time", sequence_steps(model, context), context.options.exploding_log10)
+    cache = model.__dict__.setdefault("_diagnoses", {})
+    if key not in cache:
+        found = []
+        for layer, gain, steps, growth in explodes_through_time(model, context):
+            estimate = Estimate(growth, growth, steps, False, [*gain.assumptions, "input of unit variance per step"],
+                                per_layer_gain=gain.gain, verdict="exploding", criterion="ratio")
+            found.append((Diagnosis(Cause.RECURRENT_INIT, "exploding", estimate), layer, gain, steps))
+        cache[key] = found
+    return cache[key]  # type: ignore[no-any-return]
 
 
 def explodes_through_time(model: Model, context: RuleContext) -> Iterator[tuple[Layer, RecurrentGain, int, float]]:

@@ -6,19 +6,19 @@ from collections.abc import Iterable
 
 from gradlint.analysis.inits import matched_sigma_w2, recommended_init, sigma_w2_of, weight_mean_of
 from gradlint.analysis.triage import diagnoses_for
-from gradlint.estimate import Estimate, format_ratio
+from gradlint.estimate import format_ratio
 from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
 from ._shared import (
     diagnosis_severity,
     estimate_text,
-    explodes_through_time,
     lines_text,
     matched_text,
     run_span,
     set_at,
     severity_for,
+    through_time_diagnoses,
 )
 
 
@@ -171,7 +171,8 @@ for p in net.parameters():
 
 def _recurrent(model: Model, context: RuleContext) -> Iterable[Finding]:
     """A recurrent init large enough that the gradient through time explodes over the known sequence."""
-    for layer, found, steps, growth in explodes_through_time(model, context):
+    for diagnosis, layer, found, steps in through_time_diagnoses(model, context):
+        growth = diagnosis.estimate.log10_weight_ratio
         init = layer.recurrent_init
         assert init is not None
         default = ("the default U(±1/√H) or nn.init.orthogonal_ (gain 1)" if layer.framework == "torch" else
@@ -185,6 +186,4 @@ def _recurrent(model: Model, context: RuleContext) -> Iterable[Finding]:
             f"time by ≈{found.gain:.2f}{forward} and the first steps get ≈{format_ratio(growth)}× the last "
             f"step's gradient at init. Use {default}."
         )
-        estimate = Estimate(growth, growth, steps, False, [*found.assumptions, "input of unit variance per step"],
-                            per_layer_gain=found.gain, verdict="exploding", criterion="ratio")
-        yield Finding(layer.span, message, severity_for(growth, context.options), estimate)
+        yield Finding(layer.span, message, severity_for(growth, context.options), diagnosis.estimate)

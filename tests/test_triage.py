@@ -18,7 +18,9 @@ import pytest
 from conftest import FIXTURES
 from gradlint.analysis.triage import OWNERS, Cause, diagnose
 from gradlint.extract import extract
+from gradlint.py2 import python3_reading
 from gradlint.rule import RuleContext, RuleOptions, all_rules
+from rules._shared import through_time_diagnoses
 
 OWNER_CODES = frozenset(OWNERS.values())
 
@@ -43,7 +45,13 @@ def test_every_cause_has_exactly_one_owner_and_it_is_a_rule() -> None:
 
 @pytest.mark.parametrize("name,source", SOURCES, ids=[n for n, _ in SOURCES])
 def test_every_diagnosis_is_reported_by_exactly_one_rule(name: str, source: str) -> None:
-    extraction = extract(ast.parse(source))
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a Python 2 script: read as the engine reads it
+        reading = python3_reading(source)
+        assert reading is not None, name
+        tree = ast.parse(reading.text)
+    extraction = extract(tree)
     options = RuleOptions()
     context = RuleContext(options, extraction.models, extraction.training)
     rules = [cls() for code, cls in all_rules().items() if code in OWNER_CODES]
@@ -54,6 +62,7 @@ def test_every_diagnosis_is_reported_by_exactly_one_rule(name: str, source: str)
                 assert finding.estimate is not None, f"{rule.code} finding without an estimate"
                 reported.setdefault(id(finding.estimate), []).append(rule.code)
         diagnoses = diagnose(model, options.vanishing_log10, options.exploding_log10, options.frozen_log10)
+        diagnoses = diagnoses + [d for d, *_ in through_time_diagnoses(model, context)]
         for diagnosis in diagnoses:
             codes = reported.pop(id(diagnosis.estimate), [])
             assert codes == [diagnosis.owner], (model.name, diagnosis.cause, codes)

@@ -44,6 +44,9 @@ class Cause(str, enum.Enum):
     RESIDUAL_GROWTH = "residual_growth"  # unnormalized residual blocks whose variance compounds
     DEAD_OUTPUT = "dead_output"  # softmax over one unit, or a head saturated by a forward blow-up
     NEGATIVE_BIAS = "negative_bias"  # a constant negative bias in front of ReLU-family units: dead at init
+    # a recurrent init whose gradient through time explodes over the known sequence (diagnosed with the
+    # sequence length training code states: ``rules._shared.through_time_diagnoses``)
+    RECURRENT_INIT = "recurrent_init"
 
 
 # The one table of who reports what.
@@ -56,6 +59,7 @@ OWNERS: Mapping[Cause, str] = {
     Cause.RESIDUAL_GROWTH: "GRD006",
     Cause.DEAD_OUTPUT: "GRD010",
     Cause.NEGATIVE_BIAS: "GRD011",
+    Cause.RECURRENT_INIT: "GRD004",
 }
 
 
