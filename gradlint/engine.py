@@ -25,12 +25,12 @@ from gradlint.extract import extract
 from gradlint.extract.project_files import FILES as PROJECT_FILES
 from gradlint.extract.project_files import file_stamp, import_root, imports_project_module
 from gradlint.model import Configuration, Model
-from gradlint.py2 import Reading, python3_reading
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.suppress import Suppressions
 
 if TYPE_CHECKING:
     from gradlint.notebook import VirtualSource
+    from gradlint.py2 import Reading
 
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "__pycache__", ".tox", ".nox", "build", "dist",
@@ -354,6 +354,7 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig,
         # (lines are masked one for one, so locations do not move). Valid Python is never masked.
         # imported only when a file does not parse
         from gradlint.notebook import mask_python
+        from gradlint.py2 import python3_reading
 
         masked = mask_python(text) if exc.code == "GRD901" else text
         reading = python3_reading(masked) if exc.code == "GRD901" else None
