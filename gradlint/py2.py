@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import tokenize
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Statement keywords of Python 2 rewritten here, with what the note calls them.
@@ -106,40 +107,36 @@ def _comma_width(comma: tokenize.TokenInfo, tokens: list[tokenize.TokenInfo]) ->
     return 2 if following is not None and following.start == (comma.end[0], comma.end[1] + 1) else 1
 
 
+def _at_depth_zero(tokens: list[tokenize.TokenInfo]) -> Iterator[tuple[int, tokenize.TokenInfo]]:
+    """The tokens outside any bracket (brackets themselves left out), with their indices."""
+    depth = 0
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.OP and tok.string in _OPENERS:
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in _CLOSERS:
+            depth -= 1
+        elif depth == 0:
+            yield i, tok
+
+
 def _header_colon(tokens: list[tokenize.TokenInfo]) -> int | None:
     """The index of a compound statement header's colon (not a lambda's, a slice's or a dict's)."""
-    depth = 0
     lambdas = 0
-    for i, tok in enumerate(tokens):
-        if tok.type == tokenize.NAME and tok.string == "lambda" and depth == 0:
+    for i, tok in _at_depth_zero(tokens):
+        if tok.type == tokenize.NAME and tok.string == "lambda":
             lambdas += 1
-        if tok.type != tokenize.OP:
-            continue
-        if tok.string in _OPENERS:
-            depth += 1
-        elif tok.string in _CLOSERS:
-            depth -= 1
-        elif tok.string == ":" and depth == 0:
-            if lambdas:
-                lambdas -= 1
-                continue
-            return i
+        elif tok.type == tokenize.OP and tok.string == ":":
+            if not lambdas:
+                return i
+            lambdas -= 1
     return None
 
 
 def _top_level_comma(tokens: list[tokenize.TokenInfo]) -> tokenize.TokenInfo | None:
-    depth = 0
-    for tok in tokens:
-        if tok.type != tokenize.OP:
-            continue
-        if tok.string in _OPENERS:
-            depth += 1
-        elif tok.string in _CLOSERS:
-            depth -= 1
-        elif tok.string == "," and depth == 0:
-            return tok
-        elif tok.string == ":" and depth == 0:
-            return None
+    for _, tok in _at_depth_zero(tokens):
+        if tok.type == tokenize.OP and tok.string in (",", ":"):
+            return tok if tok.string == "," else None
+    return None
     return None
 
 
