@@ -38,6 +38,9 @@ class LayerKind(str, enum.Enum):
     POOLING = "pooling"
     SCALE = "scale"  # multiplication by a learned or constant scalar/vector (layer scale, ReZero α)
     OTHER = "other"
+    # A gradient stop: the value passes unchanged, no gradient flows back through it (``x.detach()``,
+    # ``x.data``, a ``torch.no_grad()`` block, a numpy round trip, ``tf.stop_gradient``).
+    STOP = "stop"
     UNKNOWN = "unknown"  # a call gradlint could not resolve: rules must not guess across it
 
 
@@ -124,6 +127,10 @@ class Layer:
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
     axis: int | None = None  # softmax: the dimension it normalizes over, when written (torch's dim=)
     reason: str | None = None  # UNKNOWN layers: why extraction could not resolve it (for `gradlint inspect`)
+    # The code freezes its parameters (``requires_grad = False``, ``requires_grad_(False)``, Keras
+    # ``trainable = False``) or loads them (``load_state_dict``): it is not meant to learn from this
+    # model's gradient, so a gradient stop before it is by design.
+    frozen: bool = False
 
     @property
     def has_weight(self) -> bool:
@@ -193,6 +200,10 @@ class Model:
     # has no layers, so it carries the answer computed when the layers were there).
     understood: bool | None = None
     configuration: Configuration | None = None  # built by one iteration of a configuration loop
+    # Other routes a gradient can take from what the model computes back to its layers, besides
+    # ``path``: the other tensors its forward returns (a tuple's items), stores on an attribute or
+    # hands to a loss (an auxiliary loss, Keras ``add_loss``). Only gradient stops need them.
+    side_routes: list[Sequence[Node]] = field(default_factory=list)
 
     @property
     def fully_understood(self) -> bool:
@@ -222,7 +233,7 @@ def output_activation(nodes: Sequence[Node]) -> str | None:
     for node in reversed(nodes):
         if not isinstance(node, Layer):
             return None
-        if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.SCALE):
+        if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.SCALE, LayerKind.STOP):
             continue
         if node.kind == LayerKind.ACTIVATION:
             return node.activation
@@ -230,3 +241,21 @@ def output_activation(nodes: Sequence[Node]) -> str | None:
             return node.activation or "linear"
         return None
     return None
+
+
+def gradient_blocked(nodes: Sequence[Node]) -> bool:
+    """Whether no gradient flows from the end of ``nodes`` back to its start: a gradient stop on it,
+    or a residual whose branch and shortcut are both blocked (a sum of a stopped and a live value
+    is live). A gate's sub-path does not block the path it multiplies. Cached per residual."""
+    for node in nodes:
+        if isinstance(node, Layer):
+            if node.kind == LayerKind.STOP:
+                return True
+        elif isinstance(node, Residual):
+            cached = getattr(node, "_blocked", None)
+            if cached is None:
+                cached = gradient_blocked(node.branch) and gradient_blocked(node.shortcut)
+                node._blocked = cached  # type: ignore[attr-defined]
+            if cached:
+                return True
+    return False

@@ -62,6 +62,9 @@ class Segment:
     unnormalized_blocks: int = 0  # residual blocks with no norm and no scale in their branch
     head: Layer | None = None  # the layer holding the output activation
     notes: list[str] = field(default_factory=list)
+    # A gradient stop (``x.detach()``, ``torch.no_grad()``) on the main path after it: on that path the
+    # segment's layers get exactly no gradient (GRD012's), so no estimate of its gradient applies.
+    behind_cut: bool = False
     flow: Propagation | None = None
 
     @property
@@ -344,6 +347,7 @@ def model_segments(model: Model) -> list[Segment]:
         for key in _keys(items):
             where[key] = index
     segments: list[Segment] = []
+    last_cut = max((i for i, b in enumerate(barriers) if b is not None and b.kind == LayerKind.STOP), default=0)
     for index, items in enumerate(raw):
         units = [u for u in ctx.units if where.get(id(u.layer)) == index]
         seg = Segment(items, units, starts_input=index == 0, ends_output=index == len(raw) - 1,
@@ -355,6 +359,7 @@ def model_segments(model: Model) -> list[Segment]:
         seg.unnormalized_blocks = ctx.unnormalized if seg.residual_blocks else 0
         seg.head = ctx.head if seg.ends_output else None
         seg.notes = list(ctx.notes)
+        seg.behind_cut = index < last_cut
         segments.append(seg)
     model.__dict__["_flow_segments"] = segments
     return segments

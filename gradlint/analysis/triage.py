@@ -272,6 +272,8 @@ def diagnose(model: Model, vanishing_log10: float = -3.0, exploding_log10: float
         return cache[cache_key]  # type: ignore[no-any-return]
     out: list[Diagnosis] = []
     for seg in model_segments(model):
+        if seg.behind_cut:
+            continue  # no gradient reaches it along the main path at all: a gradient stop's (GRD012)
         p = segment_flow(seg)
         if p is None:
             continue

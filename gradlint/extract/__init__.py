@@ -11,11 +11,12 @@ import ast
 import bisect
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gradlint.extract.common import ANCHOR, longest_tensor, span_of
+from gradlint.extract.common import ANCHOR, all_tensors, longest_tensor, span_of
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
+from gradlint.extract.paths import reset_stops, stops_made
 from gradlint.extract.reinit import mark_reinitialised
 from gradlint.extract.syntax_index import SyntaxIndex, called_names
 from gradlint.extract.values import (
@@ -95,6 +96,7 @@ def extract(tree: ast.Module, path: str | None = None, roots: tuple[str, ...] = 
     project (under its project root, or under one of ``roots``) are read and interpreted too.
     ``source``, the module's text, only spares searches for what it does not spell."""
     ANCHOR.reset()
+    reset_stops()
     interp = Interpreter(tree, budget=STATEMENT_BUDGET, file_budget=FILE_BUDGET, path=path, roots=roots)
     interp.deadline = time.process_time() + FILE_CPU_SECONDS
     try:
@@ -426,6 +428,7 @@ def _describe_value(
             span = value.span
             origin = "class"
             hint = None
+            interp.escaped.clear()
             result = interp.forward(value, [TensorV(NodeSeq(), None)], {}, value.info.node)
         elif isinstance(value, ContainerV):
             if value.kind in ("modulelist", "moduledict"):
@@ -434,6 +437,7 @@ def _describe_value(
             span = value.span
             origin = "sequential"
             hint = value.input_hint
+            interp.escaped.clear()
             result = interp.apply_module(value, TensorV(NodeSeq(), hint), [], {}, facts.tree)
         elif isinstance(value, FunctionalModelV):
             name = value.name or module_names.get(id(value)) or f"Model@{value.span.line}"
@@ -441,6 +445,7 @@ def _describe_value(
             origin = "functional"
             hint = value.output.hint
             result = value.output
+            interp.escaped[:] = list(value.others)
         else:
             return None
     except (BudgetExceeded, RecursionError):
@@ -471,9 +476,25 @@ def _describe_value(
         input_hint=hint or (tensor.hint if tensor is not None else None) or _infer_input(path),
         origin_id=id(value),
         configuration=value.configuration,
+        side_routes=_side_routes(result, tensor, interp.escaped),
     )
+    interp.escaped.clear()
     _set_build_target(model, value, module_names, factories, facts)
     return model
+
+
+def _side_routes(result: Value, main: TensorV | None, escaped: list[TensorV]) -> list[Sequence[Node]]:
+    """The paths of the other tensors a forward returns, stores or hands to a loss, when a gradient
+    stop makes them matter (otherwise none: they change nothing the rules read)."""
+    if main is None or not stops_made():
+        return []
+    seen = {id(main)}
+    routes: list[Sequence[Node]] = []
+    for other in all_tensors(result) + escaped:
+        if id(other) not in seen and other.nodes:
+            seen.add(id(other))
+            routes.append(other.nodes)
+    return routes
 
 
 class _Root:

@@ -46,6 +46,9 @@ class Interp(Protocol):
     # Per-file state a framework handler keeps between calls, by framework name (TensorFlow: the
     # graph's placeholders and candidate outputs). Handlers themselves are shared and stateless.
     framework_state: dict[str, object]
+    # Tensors the code hands on other than by returning them (stored on an attribute, given to a loss
+    # or to Keras ``add_loss``): other routes a gradient can take back (``Model.side_routes``).
+    escaped: list[TensorV]
 
     def tick(self, n: int = 1) -> None:
         """Spend ``n`` symbolic steps of the budget (raises ``BudgetExceeded`` when it runs out)."""
@@ -137,6 +140,10 @@ class Core(Interp, Protocol):
     stmt_methods: dict[type, Callable[..., Any]]
 
     def enter_uncertain(self) -> None:
+        ...
+
+    def freeze(self, target: Value) -> None:
+        """Mark every layer of a module frozen (``requires_grad_(False)``, ``trainable = False``)."""
         ...
 
     def leave_uncertain(self) -> None:

@@ -128,13 +128,23 @@ FUNCTIONAL_DROPOUT = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d"
 # Tensor plumbing: same values or a re-arrangement; no effect on gradient scale worth modelling.
 PASSTHROUGH_CALLS = frozenset({
     "view", "reshape", "flatten", "unflatten", "permute", "transpose", "contiguous", "squeeze",
-    "unsqueeze", "expand", "expand_as", "repeat", "clone", "detach_", "to", "float", "half",
+    "unsqueeze", "expand", "expand_as", "repeat", "clone", "to", "float", "half",
     "double", "type", "type_as", "cuda", "cpu", "chunk", "split", "narrow", "roll", "flip",
     "pad", "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle", "movedim", "swapaxes",
-    "view_as", "reshape_as", "mT", "T", "permute_", "t", "requires_grad_", "masked_fill",
+    "view_as", "reshape_as", "mT", "T", "permute_", "t", "masked_fill",
     "index_select", "gather", "unbind", "stack", "identity", "channel_shuffle", "rearrange",
     "contiguous_format", "squeeze_", "unsqueeze_", "clamp", "clip", "nan_to_num", "abs",
 })
+
+# Tensor methods whose result carries the values without their gradient (torch): ``x.detach()``,
+# in place ``x.detach_()``, and ``x.numpy()`` / ``x.tolist()``, whose values a ``torch.tensor(...)``
+# or ``torch.from_numpy(...)`` turns back into a tensor that no gradient connects to ``x``.
+TORCH_GRADIENT_STOPS = frozenset({"detach", "detach_", "numpy", "tolist"})
+# torch functions that make a new tensor from data: a copy no gradient flows back through
+# (``torch.tensor(x)`` of a tensor copies it as a leaf). ``torch.as_tensor(x)`` and
+# ``torch.from_numpy(a)`` keep what they are given (a tensor stays itself; an array has no gradient).
+TORCH_DATA_COPIES = frozenset({"tensor", "Tensor", "FloatTensor", "DoubleTensor", "LongTensor"})
+TORCH_DATA_VIEWS = frozenset({"as_tensor", "from_numpy", "asarray"})
 
 # --------------------------------------------------------------------------- keras layers
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gradlint.extract import catalog
+from gradlint.extract.paths import blocked
 from gradlint.extract.state import MAX_LIST_ITEMS
 from gradlint.extract.values import (
     Const,
@@ -146,14 +147,22 @@ def is_module(value: Value) -> bool:
 
 
 def first_tensor(args: list[Value], kwargs: dict[str, Value]) -> TensorV | None:
+    """The first tensor among the arguments (inside a list argument too). When several are given and
+    the first one's gradient is stopped, the first live one: a call that keeps one path keeps a
+    route the gradient takes (``f(x.detach(), h)`` still trains what ``h`` comes from)."""
+    found: TensorV | None = None
     for value in list(args) + list(kwargs.values()):
-        if isinstance(value, TensorV):
-            return value
-        if isinstance(value, ListV):
-            for item in value.items:
-                if isinstance(item, TensorV):
-                    return item
-    return None
+        items = value.items if isinstance(value, ListV) else (value,)
+        for item in items:
+            if not isinstance(item, TensorV):
+                continue
+            if found is None:
+                found = item
+                if not blocked(found.nodes):  # free while the file made no gradient stop
+                    return found
+            elif not blocked(item.nodes):
+                return item
+    return found
 
 
 def flatten_args(args: Iterable[Value]) -> Iterator[Value]:
@@ -162,6 +171,16 @@ def flatten_args(args: Iterable[Value]) -> Iterator[Value]:
             yield from arg.items
         else:
             yield arg
+
+
+def all_tensors(value: Value, depth: int = 0) -> list[TensorV]:
+    """Every tensor in a value (a tuple, list or dict of outputs, nested)."""
+    if isinstance(value, TensorV):
+        return [value]
+    if depth < 8 and isinstance(value, (ListV, DictV)):
+        items = value.items if isinstance(value, ListV) else list(value.items.values())
+        return [t for item in items for t in all_tensors(item, depth + 1)]
+    return []
 
 
 def longest_tensor(value: Value) -> TensorV | None:
@@ -173,7 +192,9 @@ def longest_tensor(value: Value) -> TensorV | None:
         if tensors:
             # Path length, not weight depth: O(1) per candidate (an RNN's (out, hidden) inside a long
             # loop made this quadratic).
-            return max(tensors, key=lambda t: len(t.nodes))
+            # A live output before a stopped one (``return p, z.detach()``): the main path is one the
+            # gradient takes.
+            return max(tensors, key=lambda t: (not blocked(t.nodes), len(t.nodes)))
     return None
 
 

@@ -26,7 +26,7 @@ from gradlint.extract.common import (
 from gradlint.extract.formulas import activation_formula
 from gradlint.extract.inits import scale_init
 from gradlint.extract.invocable import SuperMethodV, SuperV
-from gradlint.extract.paths import merge_gate, merge_other, merge_residual
+from gradlint.extract.paths import merge_gate, merge_other, merge_residual, stopped
 from gradlint.extract.state import (
     MAX_LIST_ITEMS,
     MAX_LOOP_ITERATIONS,
@@ -167,6 +167,8 @@ class ExpressionsMixin(Core):
         if isinstance(obj, (TensorV, ContainerV, ListV, DictV, FunctionalModelV, TensorConstV)):
             if isinstance(obj, TensorV) and attr in ("T", "mT", "shape", "dtype", "device"):
                 return obj if attr in ("T", "mT") else UNKNOWN
+            if isinstance(obj, TensorV) and attr == "data" and node is not None:
+                return stopped(obj, "data", span_of(node), "torch")  # x.data: the values, no gradient
             if isinstance(obj, ContainerV) and obj.kind == "moduledict" and obj.keys and attr in obj.keys:
                 return obj.items[obj.keys.index(attr)]
             if isinstance(obj, ContainerV) and obj.keys and attr in obj.keys:

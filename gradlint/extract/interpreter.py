@@ -36,7 +36,7 @@ from gradlint.extract.state import (
     dispatch_table,
 )
 from gradlint.extract.statements import StatementsMixin
-from gradlint.extract.values import UNKNOWN, ClassInfo, Frame, FunctionV, Value, next_serial
+from gradlint.extract.values import UNKNOWN, ClassInfo, Frame, FunctionV, TensorV, Value, next_serial
 from gradlint.training import TrainingFacts
 
 
@@ -64,6 +64,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.frame = Frame()
         self.facts = TrainingFacts()
         self.framework_state: dict[str, object] = {}
+        self.escaped: list[TensorV] = []  # see Interp.escaped
         self.unrolled = 1  # iterations of the enclosing loop nest run one by one
         # CPU-time backstop (time.process_time() seconds; None: none): steps are the budget,
         # this only bounds what steps do not measure (an expensive step).

@@ -16,6 +16,7 @@ from gradlint.extract import catalog
 from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
 from gradlint.extract.common import (
     activation_of,
+    all_tensors,
     first_tensor,
     flatten_args,
     is_none,
@@ -372,7 +373,8 @@ def _functional_model(interp: Interp, args: Args, kwargs: Kwargs, span: Span) ->
     hint = out.hint
     if isinstance(inputs, TensorV) and inputs.hint is not None:
         hint = inputs.hint
-    value = FunctionalModelV(TensorV(out.nodes, hint), span)
+    value = FunctionalModelV(TensorV(out.nodes, hint), span,
+                             others=tuple(t for t in all_tensors(outputs) if t is not out))
     interp.built.append(value)
     return value
 

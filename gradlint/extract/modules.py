@@ -39,6 +39,16 @@ from gradlint.model import Gate, Layer, LayerKind
 _SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
 
 
+def _freezes(name: str, args: list[Value], kwargs: dict[str, Value]) -> bool:
+    """A module method call that freezes the module's parameters or loads them from a checkpoint."""
+    if name in ("load_state_dict", "load_weights", "freeze"):
+        return True
+    if name == "requires_grad_":
+        flag = args[0] if args else kwargs.get("requires_grad")
+        return isinstance(flag, Const) and flag.value is False
+    return False
+
+
 class ModulesMixin(Core):
     """Method calls on values that are not user functions, and module application."""
 
@@ -101,9 +111,18 @@ class ModulesMixin(Core):
             return ListV([target])
         if name in ("forward", "__call__"):
             return self.call_module(target, args, kwargs, node)
+        if _freezes(name, args, kwargs):
+            target.layer.frozen = True
         if name in _SAME_MODULE:
             return target
         return UNKNOWN
+
+    def freeze(self, target: Value) -> None:
+        """``module.requires_grad_(False)``, ``module.load_state_dict(...)``, Keras ``model.trainable =
+        False``: every layer of the module is frozen (not meant to learn from the model's gradient)."""
+        for module in self.walk_modules(target):
+            if isinstance(module, LayerObj):
+                module.layer.frozen = True
 
     def list_method(self, target: ListV, name: str, args: list[Value]) -> Value:
         if name == "append" and args:
@@ -204,6 +223,8 @@ class ModulesMixin(Core):
             return self.state_dict(target)
         if name in ("forward", "__call__"):
             return self.call_module(target, args, kwargs, node)
+        if _freezes(name, args, kwargs):
+            self.freeze(target)
         if name in _SAME_MODULE:
             return target
         if name in ("compile", "summary", "build", "fit", "save"):
@@ -256,6 +277,10 @@ class ModulesMixin(Core):
             return self.state_dict(target)
         if name in ("forward", "__call__", "call"):
             return self.call_module(target, args, kwargs, node)
+        if _freezes(name, args, kwargs):
+            self.freeze(target)
+        if name in ("add_loss", "add_metric", "log"):  # Keras self.add_loss(t), Lightning self.log(...)
+            self.escaped.extend(a for a in list(args) + list(kwargs.values()) if isinstance(a, TensorV))
         if name in (
             "register_buffer",
             "register_parameter",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from gradlint.extract import catalog
 from gradlint.extract.values import UNKNOWN, Geometry, LayerObj, NodeSeq, TensorV, Value
-from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Node, Residual, Span
+from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Node, Residual, Span, gradient_blocked
 
 
 def _common_prefix(a: Sequence[Node], b: Sequence[Node]) -> int:
@@ -24,6 +24,49 @@ def _common_prefix(a: Sequence[Node], b: Sequence[Node]) -> int:
     return n
 
 
+class _Stops:
+    """How many gradient stops the current file's interpretation made: while none, no path can be
+    stopped and merges skip the check (reset per file by ``gradlint.extract.extract``)."""
+
+    made = 0
+
+
+def reset_stops() -> None:
+    _Stops.made = 0
+
+
+def stops_made() -> bool:
+    return bool(_Stops.made)
+
+
+def blocked(nodes: Sequence[Node]) -> bool:
+    """``gradient_blocked``, free while the file made no gradient stop."""
+    return bool(_Stops.made) and gradient_blocked(nodes)
+
+
+def stopped(tensor: TensorV, op: str, span: Span, framework: str) -> TensorV:
+    """``tensor`` with its gradient stopped at ``op`` (``x.detach()``, ``tf.stop_gradient(x)``): the
+    same values and shape, and a STOP node that no gradient flows back through. A new value (an
+    in-place ``detach_()`` rebinds the tensor to it)."""
+    nodes = tensor.nodes
+    if nodes and isinstance(nodes[-1], Layer) and nodes[-1].kind == LayerKind.STOP:
+        return TensorV(nodes, tensor.hint, tensor.shape)  # x.detach().cpu().numpy(): one stop
+    _Stops.made += 1
+    return TensorV(nodes + (Layer(LayerKind.STOP, op, span, framework, bias=False),), tensor.hint, tensor.shape)
+
+
+def _live_first(a: Sequence[Node], b: Sequence[Node]) -> bool | None:
+    """Which of two paths a merge that keeps one should keep for the gradient: True for ``a``, False
+    for ``b`` when exactly one of them is stopped (the merged value is live through the other);
+    None when that does not decide it."""
+    if not _Stops.made:
+        return None
+    blocked_a, blocked_b = gradient_blocked(a), gradient_blocked(b)
+    if blocked_a == blocked_b:
+        return None
+    return blocked_b
+
+
 def merge_residual(left: TensorV, right: TensorV, span: Span) -> TensorV:
     n = _common_prefix(left.nodes, right.nodes)
     a, b = list(left.nodes[n:]), list(right.nodes[n:])
@@ -31,7 +74,11 @@ def merge_residual(left: TensorV, right: TensorV, span: Span) -> TensorV:
         return left  # x + x
     hint = left.hint or right.hint
     if n == 0 and a and b:
-        # Two unrelated inputs (e.g. two model inputs): keep the longer as the main path.
+        # Two unrelated inputs (e.g. two model inputs): keep the longer as the main path (the live
+        # one when the other's gradient is stopped).
+        live = _live_first(a, b)
+        if live is not None:
+            return left if live else right
         return left if len(a) >= len(b) else right
     branch, shortcut = (a, b) if _weight_depth(a) >= _weight_depth(b) else (b, a)
     return _bounded(TensorV(left.nodes[:n] + (Residual(branch, shortcut, span),), hint), span)
@@ -41,7 +88,12 @@ def merge_gate(left: TensorV, right: TensorV, span: Span) -> TensorV:
     n = _common_prefix(left.nodes, right.nodes)
     a, b = list(left.nodes[n:]), list(right.nodes[n:])
     hint = left.hint or right.hint
-    if _ends_in_gate(b) and not _ends_in_gate(a):
+    live = _live_first(a, b)
+    if live is not None and n == 0:
+        return left if live else right
+    if live is not None:  # ``x * mask.detach()``: the stopped factor is the gate, the live one the path
+        main, gate = (a, b) if live else (b, a)
+    elif _ends_in_gate(b) and not _ends_in_gate(a):
         main, gate = a, b
     elif _ends_in_gate(a) and not _ends_in_gate(b):
         main, gate = b, a
@@ -56,6 +108,9 @@ def merge_gate(left: TensorV, right: TensorV, span: Span) -> TensorV:
 def merge_other(left: TensorV, right: TensorV) -> TensorV:
     n = _common_prefix(left.nodes, right.nodes)
     a, b = left.nodes[n:], right.nodes[n:]
+    live = _live_first(a, b)  # q @ k.detach(): the gradient reaches the shared layers through q
+    if live is not None:
+        return left if live else right
     return left if _weight_depth(list(a)) >= _weight_depth(list(b)) else right
 
 
@@ -117,7 +172,7 @@ def _ends_in_gate(nodes: list[Node]) -> bool:
         if isinstance(node, Layer):
             if node.kind == LayerKind.ACTIVATION:
                 return node.activation in catalog.GATE_ACTIVATIONS
-            if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER):
+            if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.STOP):
                 continue
             return node.activation in catalog.GATE_ACTIVATIONS if node.activation else False
         return False

@@ -148,6 +148,9 @@ def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
 
 
 def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    # Prediction and target alike: a loss in a forward (VQ-VAE's codebook and commitment terms) is a
+    # route the gradient takes back to both.
+    interp.escaped.extend(a for a in list(args) + list(kwargs.values()) if isinstance(a, TensorV))
     if spec.framework == "keras":  # Keras losses take (y_true, y_pred)
         prediction = args[1] if len(args) > 1 else kwargs.get("y_pred", UNKNOWN)
     else:

@@ -12,9 +12,10 @@ from typing import Any
 
 from gradlint.extract import catalog
 from gradlint.extract.api import AttributedV, Core
-from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, merge_envs, prefer, source_text
+from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, merge_envs, prefer, source_text, span_of
 from gradlint.extract.configs import click_defaults
 from gradlint.extract.inits import apply_init_value
+from gradlint.extract.paths import stopped
 from gradlint.extract.state import (
     MAX_LOOP_ITERATIONS,
     MAX_UNROLLED,
@@ -33,6 +34,7 @@ from gradlint.extract.values import (
     DictV,
     FunctionalModelV,
     FunctionV,
+    GradModeV,
     InstanceV,
     ItemList,
     LayerObj,
@@ -44,7 +46,7 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
-from gradlint.model import Configuration
+from gradlint.model import Configuration, Span
 
 
 class StatementsMixin(Core):
@@ -322,11 +324,28 @@ class StatementsMixin(Core):
             self.unrolled = outer
 
     def stmt_With(self, stmt: ast.With, scope: Scope) -> None:
+        no_grad = False
         for item in stmt.items:
             value = self.eval_safe(item.context_expr, scope)
+            no_grad |= isinstance(value, GradModeV) and not value.enabled
             if item.optional_vars is not None:
                 self.assign(item.optional_vars, value, scope)
-        self.exec_block(stmt.body, scope)
+        if not no_grad:
+            self.exec_block(stmt.body, scope)
+            return
+        # ``with torch.no_grad():`` -- what the block computes carries no gradient: the tensors it binds
+        # to names (and returns) leave it stopped.
+        before = dict(scope.vars)
+        span = span_of(stmt.items[0].context_expr)
+        try:
+            self.exec_block(stmt.body, scope)
+        except ReturnSignal as signal:
+            signal.value = _without_gradient(signal.value, span)
+            raise
+        finally:
+            for name, value in list(scope.vars.items()):
+                if before.get(name) is not value:
+                    scope.vars[name] = _without_gradient(value, span)
 
     stmt_AsyncWith = stmt_With
 
@@ -394,10 +413,15 @@ class StatementsMixin(Core):
         return None
 
     def set_attribute(self, obj: Value, attr: str, value: Value, node: ast.AST) -> None:
+        if attr == "trainable" and isinstance(value, Const) and value.value is False \
+                and isinstance(obj, (LayerObj, InstanceV, ContainerV)):
+            self.freeze(obj)  # Keras: layer.trainable = False / base_model.trainable = False
         if isinstance(obj, AttributedV):
             obj.set_attribute(self, attr, value)
         elif isinstance(obj, InstanceV):
             obj.attrs[attr] = value
+            if isinstance(value, TensorV) and obj.info.framework is not None:
+                self.escaped.append(value)  # self.aux = h: a tensor the training code may read
             if obj.info.framework is not None:
                 # A model's attribute is its submodule. A plain object holding a model (a trainer, a
                 # wrapper class building ``self.model = Sequential()`` in a method) is no model itself:
@@ -407,7 +431,10 @@ class StatementsMixin(Core):
                 value.layer.name = f"self.{attr}"
         elif isinstance(obj, ParamV) and attr == "data":
             apply_init_value(obj, value, node)
-        elif isinstance(obj, TensorConstV) and attr == "requires_grad":
+        elif isinstance(obj, ParamV) and attr == "requires_grad":
+            if obj.owner is not None and isinstance(value, Const) and value.value is False:
+                obj.owner.frozen = True  # for p in self.encoder.parameters(): p.requires_grad = False
+        elif isinstance(obj, (TensorConstV, TensorV)) and attr == "requires_grad":
             for framework in self.frameworks:  # ``w.requires_grad = True``: as ``w.requires_grad_()``
                 if framework.method(self, obj, "requires_grad_", [value], {}, node) is not None:
                     break
@@ -452,6 +479,16 @@ _CONFIG_DECORATORS = frozenset(
     {"dataclasses.dataclass", "attr.s", "attr.define", "attrs.define", "attr.attrs", "attrs.frozen", "attr.frozen"}
 )
 _CONFIG_BASES = frozenset({"typing.NamedTuple"})
+
+
+def _without_gradient(value: Value, span: Span) -> Value:
+    """A value computed with gradient recording off: its tensors (also in a tuple or list) stopped."""
+    if isinstance(value, TensorV):
+        return stopped(value, "no_grad", span, "torch")
+    if isinstance(value, ListV) and any(isinstance(item, TensorV) for item in value.items):
+        return ListV([_without_gradient(item, span) for item in value.items], partial=value.partial,
+                     is_tuple=value.is_tuple)
+    return value
 
 
 def _is_config_class(bases: list[Value], decorators: list[Value]) -> bool:

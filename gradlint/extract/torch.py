@@ -32,12 +32,13 @@ from gradlint.extract.inits import (
     rescale_param,
     set_param_init,
 )
-from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual
+from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual, stopped
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
     ContainerV,
     DictV,
+    GradModeV,
     InstanceV,
     LayerObj,
     ListV,
@@ -70,8 +71,7 @@ _MATMULS = frozenset({"matmul", "bmm", "einsum", "baddbmm", "addmm", "mm"})
 _OTHER_LOSSES = frozenset({"mse_loss", "nll_loss", "l1_loss"})
 # Tensor methods that keep the path (or leave it for a number: .size(), .item()).
 _TENSOR_KEEPS = frozenset({"div", "div_", "sub", "sub_", "neg", "pow", "sqrt", "norm", "softmax", "log_softmax",
-                           "masked_fill_", "clamp_", "detach", "item", "numpy", "size", "dim", "chunk", "split",
-                           "tolist"})
+                           "masked_fill_", "clamp_", "item", "size", "dim", "chunk", "split"})
 # timm and other libraries' copies of torch.nn.init functions, found by their leaf name.
 _INIT_HELPERS = {"trunc_normal_": "trunc_normal_", "lecun_normal_": "lecun_normal_",
                  "variance_scaling_": "variance_scaling_", "trunc_normal_tf_": "trunc_normal_"}
@@ -352,6 +352,12 @@ def _torch_weight_layer(layer: Layer, leaf: str, bound: dict[str, Value]) -> Non
 
 
 def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    data = args[0] if args else kwargs.get("data")
+    if isinstance(data, TensorV) and q.count(".") == 1:
+        if leaf in catalog.TORCH_DATA_COPIES or leaf == "detach":  # torch.tensor(x): a new leaf, no gradient to x
+            return stopped(data, leaf, span_of(node), "torch")
+        if leaf in catalog.TORCH_DATA_VIEWS:  # torch.as_tensor(x) is x; from_numpy(x.numpy()) is stopped already
+            return data
     if leaf in _TENSOR_FACTORIES:
         made = _tensor_factory(leaf, args)
         grad = kwargs.get("requires_grad")
@@ -374,8 +380,8 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         loss = next((a for a in list(flatten_args(args)) + list(kwargs.values()) if isinstance(a, LossV)), None)
         if loss is not None:
             return loss  # torch.sum(y * torch.log(p)), torch.mean(...): still the hand-written loss
-        if leaf in ("no_grad", "enable_grad", "inference_mode"):
-            return Const(None)
+        if leaf in ("no_grad", "enable_grad", "inference_mode", "set_grad_enabled"):
+            return _grad_mode(leaf, args, kwargs)
         if q.startswith("torch.nn.functional.") or leaf not in _MULTI_TENSOR:
             return UNKNOWN
         tensors = [a for a in flatten_args(args) if isinstance(a, TensorV)]
@@ -395,6 +401,17 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
     if leaf in catalog.FUNCTIONAL_POOLING or leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
         return tensor
     return interp.unknown_call(args, kwargs, node, leaf)
+
+
+def _grad_mode(leaf: str, args: Args, kwargs: Kwargs) -> Value:
+    """``torch.no_grad()``, ``inference_mode()``, ``set_grad_enabled(False)``: a context turning gradients
+    off; ``enable_grad()`` and a mode that is not literally off change nothing gradlint models."""
+    flag = args[0] if args else kwargs.get("mode")
+    if leaf == "no_grad" or leaf == "inference_mode" and (flag is None or isinstance(flag, Const) and flag.value):
+        return GradModeV(False)
+    if leaf == "set_grad_enabled" and isinstance(flag, Const) and flag.value is False:
+        return GradModeV(False)
+    return GradModeV(True)
 
 
 def _tensor_factory(leaf: str, args: Args) -> Value:
@@ -556,17 +573,40 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
         loss = recorder.hand_written_log(interp, "torch", tensor, node)
         if loss is not None:
             return loss
+    if name in catalog.TORCH_GRADIENT_STOPS or name == "requires_grad_":
+        return _stop_method(interp, tensor, name, args, kwargs, span)
     if name in catalog.FUNCTIONAL_POOLING or name in catalog.PASSTHROUGH_CALLS or name in _TENSOR_KEEPS:
         if name in ("softmax", "log_softmax"):
             layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)
             layer.axis = _axis(args[0] if args else kwargs.get("dim"))
             return TensorV(tensor.nodes + (layer,), tensor.hint)
-        if name in ("size", "dim", "item", "tolist", "numpy"):
+        if name in ("size", "dim", "item"):
             return UNKNOWN
         if name in ("chunk", "split", "unbind"):
             return ListV([tensor, tensor], partial=False, is_tuple=True)
         return tensor
     return interp.unknown_call([tensor] + args, kwargs, node, name)
+
+
+def _stop_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs: Kwargs, span: Span) -> Value:
+    """``x.detach()``, in place ``x.detach_()`` / ``x.requires_grad_(False)``, and inside a model's
+    methods ``x.numpy()`` / ``x.tolist()`` (values a ``torch.tensor(...)`` makes a tensor again)."""
+    if name == "requires_grad_":
+        flag = args[0] if args else kwargs.get("requires_grad", Const(True))
+        if not (isinstance(flag, Const) and flag.value is False):
+            return tensor
+    if name in ("numpy", "tolist") and not _in_model_class(interp):
+        return UNKNOWN  # training code's metrics: numbers, as before
+    result = stopped(tensor, name, span, "torch")
+    if name in ("detach_", "requires_grad_"):  # in place: every name bound to the tensor sees it
+        tensor.nodes, tensor.shape = result.nodes, result.shape
+        return tensor
+    return result
+
+
+def _in_model_class(interp: Interp) -> bool:
+    cls = interp.frame.cls
+    return cls is not None and cls.framework is not None
 
 
 def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
@@ -583,7 +623,12 @@ def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: as
         return Const(target.ndim) if target.ndim is not None else UNKNOWN
     if name in ("size",):
         return UNKNOWN
-    if name in ("requires_grad_", "detach", "clone", "to"):
+    if name == "requires_grad_":
+        flag = args[0] if args else kwargs.get("requires_grad")
+        if target.owner is not None and isinstance(flag, Const) and flag.value is False:
+            target.owner.frozen = True  # layer.weight.requires_grad_(False): frozen on purpose
+        return target
+    if name in ("detach", "clone", "to"):
         return target
     if name in ("mul_", "div_") and len(args) == 1 and not kwargs and isinstance(args[0], Const) \
             and isinstance(args[0].value, (int, float)) and not isinstance(args[0].value, bool) and args[0].value:

@@ -405,6 +405,7 @@ class FunctionalModelV(Value):
     output: TensorV
     span: Span
     owned: bool = False
+    others: tuple[TensorV, ...] = ()  # the model's other outputs (``outputs=[a, b]``)
     name: str | None = None
     factory: str | None = None  # the module-level function that builds it with default arguments
     configuration: Configuration | None = None  # the configuration-loop iteration that built it
@@ -427,6 +428,14 @@ class Frame:
     cls: ClassInfo | None = None
     self_val: Value | None = None
     returned: list[Value] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class GradModeV(Value):
+    """A context that turns gradient recording off or on (``torch.no_grad()``, ``torch.enable_grad()``):
+    what a ``with`` block under it computes carries no gradient when ``enabled`` is False."""
+
+    enabled: bool
 
 
 @dataclass(eq=False)
