@@ -255,7 +255,7 @@ def test_uncalled_function_and_dataset_input_start_a_graph() -> None:
     assert len(units) == 12 and units[0].fan_in == 32 and units[0].init.params == {"std": 1.0}
 
 
-def test_rnn_and_stop_gradient_are_explicit_unknowns() -> None:
+def test_rnn_is_an_explicit_unknown_and_stop_gradient_a_stop() -> None:
     model = one("""
         import tensorflow as tf
         x = tf.placeholder(tf.float32, [None, 20, 8])
@@ -265,7 +265,7 @@ def test_rnn_and_stop_gradient_are_explicit_unknowns() -> None:
         out = tf.matmul(tf.stop_gradient(outputs[:, -1]), W)
     """)
     kinds = [n.kind for n in model.path]
-    assert kinds[:2] == [LayerKind.UNKNOWN, LayerKind.UNKNOWN] and kinds[-1] == LayerKind.DENSE
+    assert kinds[:2] == [LayerKind.UNKNOWN, LayerKind.STOP] and kinds[-1] == LayerKind.DENSE
 
 
 def test_log_inside_model_code_is_not_a_loss() -> None:

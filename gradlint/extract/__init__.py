@@ -11,12 +11,12 @@ import ast
 import bisect
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gradlint.extract.common import ANCHOR, all_tensors, longest_tensor, span_of
+from gradlint.extract.common import ANCHOR, longest_tensor, side_routes, span_of
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
-from gradlint.extract.paths import reset_stops, stops_made
+from gradlint.extract.paths import reset_stops
 from gradlint.extract.reinit import mark_reinitialised
 from gradlint.extract.syntax_index import SyntaxIndex, called_names
 from gradlint.extract.values import (
@@ -420,6 +420,23 @@ def _describe_value(
     facts: _ModuleFacts,
     opaque: list[Model] | None = None,
 ) -> Model | None:
+    # What the module level handed on (``interp.escaped``) outlives this description: a forward's own
+    # side routes are collected from an empty list, a functional graph's on top of the module's.
+    module_level = list(interp.escaped)
+    try:
+        return _describe_one(interp, value, module_names, factories, facts, opaque)
+    finally:
+        interp.escaped[:] = module_level
+
+
+def _describe_one(
+    interp: Interpreter,
+    value: Value,
+    module_names: dict[int, str],
+    factories: dict[int, str],
+    facts: _ModuleFacts,
+    opaque: list[Model] | None = None,
+) -> Model | None:
     try:
         if isinstance(value, InstanceV):
             if value.info.framework is None:
@@ -445,7 +462,8 @@ def _describe_value(
             origin = "functional"
             hint = value.output.hint
             result = value.output
-            interp.escaped[:] = list(value.others)
+            # A graph built at module level: what its layers handed on (``add_loss``) was recorded then.
+            interp.escaped.extend(value.others)
         else:
             return None
     except (BudgetExceeded, RecursionError):
@@ -476,25 +494,11 @@ def _describe_value(
         input_hint=hint or (tensor.hint if tensor is not None else None) or _infer_input(path),
         origin_id=id(value),
         configuration=value.configuration,
-        side_routes=_side_routes(result, tensor, interp.escaped),
+        side_routes=side_routes(result, tensor, interp.escaped),
     )
-    interp.escaped.clear()
     _set_build_target(model, value, module_names, factories, facts)
     return model
 
-
-def _side_routes(result: Value, main: TensorV | None, escaped: list[TensorV]) -> list[Sequence[Node]]:
-    """The paths of the other tensors a forward returns, stores or hands to a loss, when a gradient
-    stop makes them matter (otherwise none: they change nothing the rules read)."""
-    if main is None or not stops_made():
-        return []
-    seen = {id(main)}
-    routes: list[Sequence[Node]] = []
-    for other in all_tensors(result) + escaped:
-        if id(other) not in seen and other.nodes:
-            seen.add(id(other))
-            routes.append(other.nodes)
-    return routes
 
 
 class _Root:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from gradlint.extract import catalog
-from gradlint.extract.paths import blocked
+from gradlint.extract.paths import blocked, stops_made
 from gradlint.extract.state import MAX_LIST_ITEMS
 from gradlint.extract.values import (
     Const,
@@ -24,7 +24,7 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
-from gradlint.model import Layer, LayerKind, Span
+from gradlint.model import Layer, LayerKind, Node, Span
 
 # Project modules read for a linted file have their line numbers shifted by file_id × this base
 # (``gradlint.extract.project``): any span made from their syntax is recognised as foreign.
@@ -181,6 +181,20 @@ def all_tensors(value: Value, depth: int = 0) -> list[TensorV]:
         items = value.items if isinstance(value, ListV) else list(value.items.values())
         return [t for item in items for t in all_tensors(item, depth + 1)]
     return []
+
+
+def side_routes(result: Value, main: TensorV | None, escaped: list[TensorV]) -> list[Sequence[Node]]:
+    """The paths of the other tensors a forward returns, stores or hands to a loss, when a gradient
+    stop makes them matter (otherwise none: they change nothing the rules read)."""
+    if main is None or not stops_made():
+        return []
+    seen = {id(main)}
+    routes: list[Sequence[Node]] = []
+    for other in all_tensors(result) + escaped:
+        if id(other) not in seen and other.nodes:
+            seen.add(id(other))
+            routes.append(other.nodes)
+    return routes
 
 
 def longest_tensor(value: Value) -> TensorV | None:

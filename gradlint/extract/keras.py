@@ -29,7 +29,7 @@ from gradlint.extract.common import (
 )
 from gradlint.extract.inits import make_init
 from gradlint.extract.invocable import InitializerV
-from gradlint.extract.paths import current_width, merge_all, merge_gate, merge_residual, merged_shape
+from gradlint.extract.paths import current_width, merge_all, merge_gate, merge_residual, merged_shape, stopped
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
@@ -275,6 +275,9 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         and leaf not in catalog.KERAS_LAYERS
     ):
         return _initializer(leaf, args, kwargs, node)
+    if leaf == "stop_gradient" and q.startswith(("keras.backend.", "keras.ops.")):  # K.stop_gradient(x)
+        tensor = first_tensor(args, kwargs)
+        return stopped(tensor, leaf, span, "keras") if tensor is not None else UNKNOWN
     if leaf == "Lambda" and q.startswith("keras.layers."):
         function = kwargs.get("function", args[0] if args else UNKNOWN)
         return LambdaLayerV(function, kwargs.get("arguments"), span)

@@ -32,7 +32,7 @@ from gradlint.extract.common import (
 from gradlint.extract.frameworks import TENSORFLOW as DECLARED
 from gradlint.extract.invocable import InitializerV
 from gradlint.extract.keras import call_keras, keras_init
-from gradlint.extract.paths import current_width, merge_gate, merge_many, merge_residual
+from gradlint.extract.paths import current_width, merge_gate, merge_many, merge_residual, stopped
 from gradlint.extract.tf_helpers import (
     _constant_init,
     _dim,
@@ -215,7 +215,12 @@ class TFGraph:
             if isinstance(value, Const) and _number(value.value) is not None:
                 return TensorConstV(_constant_init(float(value.value)), _known(shape))
             return UNKNOWN
-        return self.op(leaf, args, kwargs, node)
+        return self.stop_gradient(args, kwargs, node) if leaf == "stop_gradient" else self.op(leaf, args, kwargs, node)
+
+    def stop_gradient(self, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
+        """``tf.stop_gradient(x)``, ``keras.ops.stop_gradient(x)``: the values, no gradient back to ``x``."""
+        tensor = first_tensor(args, kwargs)
+        return self.record(stopped(tensor, "stop_gradient", span_of(node), self.framework)) if tensor else None
 
     # ------------------------------------------------------------------ graph inputs and weights
 

@@ -163,8 +163,8 @@ PASSTHROUGH_OPS = frozenset({
 })
 CONCAT_OPS = frozenset({"concat", "concatenate", "stack", "add_n"})
 SPLIT_OPS = frozenset({"split", "unstack"})
-# Not differentiable, or stop the gradient on purpose: the path ends in an explicit unknown.
-BARRIER_OPS = frozenset({"stop_gradient", "argmax", "argmin", "round", "sign", "floor", "ceil", "one_hot"})
+# Not differentiable: the path ends in an explicit unknown (``stop_gradient`` is a gradient stop instead).
+BARRIER_OPS = frozenset({"argmax", "argmin", "round", "sign", "floor", "ceil", "one_hot"})
 RNN_OPS = frozenset({"dynamic_rnn", "static_rnn", "bidirectional_dynamic_rnn", "raw_rnn", "static_bidirectional_rnn"})
 LOG_OPS = frozenset({"log", "log1p"})
 
