@@ -1,0 +1,349 @@
+"""GRD012: a gradient stop on the model's path (``x.detach()``, ``torch.no_grad()``, ``tf.stop_gradient``)
+that leaves weight layers with no gradient at all."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from gradlint.analysis.cuts import Cut, gradient_cuts
+from gradlint.estimate import Estimate
+from gradlint.model import Layer, LayerKind, Model, Span, iter_layers
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
+
+# How each stop is spelled, for the message (the op as extraction records it).
+_SPELLED = {
+    "detach": "`.detach()`",
+    "detach_": "`.detach_()`",
+    "data": "`.data`",
+    "no_grad": "a `torch.no_grad()` block",
+    "numpy": "a `.numpy()` round trip",
+    "tolist": "a `.tolist()` round trip",
+    "tensor": "a `torch.tensor(...)` copy",
+    "Tensor": "a `torch.Tensor(...)` copy",
+    "FloatTensor": "a `torch.FloatTensor(...)` copy",
+    "requires_grad_": "`requires_grad_(False)`",
+    "requires_grad": "`requires_grad = False`",
+    "stop_gradient": "`stop_gradient`",
+}
+_LISTED = 3  # layers named one by one; more are given as a range
+
+
+def _spelled(stop: Layer) -> str:
+    return _SPELLED.get(stop.op, f"`{stop.op}`")
+
+
+def _layers_text(layers: list[Layer]) -> str:
+    if len(layers) == 1:
+        return f"weight layer {layers[0].describe()} receives"
+    if len(layers) <= _LISTED:
+        return "weight layers " + ", ".join(layer.describe() for layer in layers) + " receive"
+    return f"{len(layers)} weight layers, {layers[0].describe()} to {layers[-1].describe()}, receive"
+
+
+def _stops_text(stops: list[Layer]) -> str:
+    if len(stops) == 1:
+        return f"the gradient stop at line {stops[0].span.line} ({_spelled(stops[0])})"
+    parts = " and ".join(f"line {s.span.line} ({_spelled(s)})" for s in stops)
+    return f"the gradient stops at {parts}, on both sides of a residual sum"
+
+
+def _first_weight_layer(model: Model) -> Layer | None:
+    return next((layer for layer in iter_layers(model.path, include_gates=False)
+                 if layer.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)), None)
+
+
+def _estimate(cut: Cut, first: Layer | None) -> Estimate:
+    """Exactly no gradient: the protocol's vanishing (a first weight layer's ‖∂W‖/‖W‖ of 0)."""
+    includes_first = first is not None and any(layer is first for layer in cut.layers)
+    return Estimate(
+        log10_weight_ratio=-math.inf if includes_first else 0.0,
+        log10_backward_ratio=-math.inf,
+        layers=len(cut.layers),
+        exact=True,
+        assumptions=[],
+        log10_first_relative_grad=-math.inf if includes_first else None,
+        verdict="vanishing",
+        criterion="cut",
+    )
+
+
+class GradientStopped(Rule):
+    code = "GRD012"
+    name = "gradient-stopped"
+    summary = ("A gradient stop on the model's path (`x.detach()`, `x.data`, `torch.no_grad()`, a numpy round trip, "
+               "`tf.stop_gradient`) leaves the weight layers before it with no gradient at all.")
+    what_it_does = """
+Finds weight layers that no gradient can reach because every route from the model's outputs
+back to them passes through a gradient stop inside the model: `x = x.detach()`, `x.detach_()`,
+`x = x.data`, `x.requires_grad_(False)`, a `with torch.no_grad():` block in `forward`, a round
+trip through data (`torch.tensor(x)`, `torch.from_numpy(x.detach().numpy())`,
+`torch.tensor(x.tolist())`), and in Keras/TensorFlow `tf.stop_gradient`, `keras.ops.stop_gradient`,
+`K.stop_gradient` (also inside a `Lambda` layer).
+
+It reasons on the model's tensor paths, not on tokens: a stopped value added to a live one is
+live (the straight-through estimator `x + (q - x).detach()`), a stop on a side branch leaves
+what another output, a stored tensor or a loss computed in the forward reaches live
+(`return p, z.detach()`, `loss = mse(p, z.detach())`, a target network, an EMA teacher computed
+under `no_grad`), and a stop outside the model (a GAN's `D(fake.detach())` in the training step,
+a value detached for logging, a mask or indices, `@torch.no_grad()` inference methods, init code
+under `no_grad`) is not on the model's path at all. Layers the code freezes or loads on purpose
+(`requires_grad = False`, `requires_grad_(False)`, Keras `trainable = False`, `load_state_dict`)
+are not reported.
+"""
+    why_bad = """
+Autograd records no operation behind a stop: the layers before it get no gradient at all
+(`p.grad` stays `None`; the measurement protocol reads ‖∂W‖/‖W‖ = 0 exactly, vanishing), so the
+optimizer never moves them and they stay at their random initialization for the whole training
+run, while the loss still goes down through the layers after the stop — which hides the bug.
+Usually the stop was meant for a value used only for logging, a target or a mask, or a
+`torch.tensor(...)` / numpy conversion slipped into `forward`.
+"""
+    formula = """
+Structural, exact: a weight layer is reported when every route from the main output back to it
+crosses a STOP node. A route ends at a stop; a residual sum passes the gradient through its
+branch and its shortcut (blocked only when both are); a gate's sub-path is a route into the
+gating layers; the other tensors the forward returns, stores on `self` or hands to a loss are
+routes too. The stop reported is the last one on the path in front of the layers.
+"""
+    fix = """No automatic fix: remove the stop from the model's path (`x = x.detach()` → keep `x`; compute
+inside `forward` without `torch.no_grad()`; keep tensors as tensors instead of converting them).
+Detach only the copy used for logging, a target or a mask. To freeze the layers on purpose, say
+so: `module.requires_grad_(False)` (Keras: `layer.trainable = False`)."""
+
+    VALID = [
+        Valid("""
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        self.last_hidden = h.detach()  # a copy for logging; the path stays live
+        return self.fc2(h)
+""", use_instead=True),
+        # VQ-VAE's straight-through estimator: a stopped value added to a live one is live; the codebook
+        # learns from the losses computed in the forward.
+        Valid("""
+import torch.nn as nn
+import torch.nn.functional as F
+
+class VQ(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(64, 16)
+        self.codebook = nn.Embedding(128, 16)
+        self.dec = nn.Linear(16, 64)
+
+    def forward(self, x):
+        z = self.enc(x)
+        q = self.codebook((z @ self.codebook.weight.t()).argmax(-1))
+        vq_loss = F.mse_loss(q, z.detach()) + 0.25 * F.mse_loss(q.detach(), z)
+        q = z + (q - z).detach()
+        return self.dec(q), vq_loss
+"""),
+        # SimSiam: the targets are detached side outputs; the predictions keep the encoder live.
+        Valid("""
+import torch.nn as nn
+
+class SimSiam(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 32))
+        self.predictor = nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 32))
+
+    def forward(self, x1, x2):
+        z1, z2 = self.encoder(x1), self.encoder(x2)
+        return self.predictor(z1), self.predictor(z2), z1.detach(), z2.detach()
+"""),
+        # A frozen pretrained encoder under no_grad, frozen on purpose; an EMA teacher as a side output.
+        Valid("""
+import torch
+import torch.nn as nn
+
+class Probe(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64))
+        self.encoder.requires_grad_(False)
+        self.teacher = nn.Linear(64, 10)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        with torch.no_grad():
+            f = self.encoder(x)
+            t = self.teacher(f)
+        return self.head(f), t
+
+    @torch.no_grad()
+    def predict(self, x):
+        return self.head(self.encoder(x)).argmax(-1)
+"""),
+        # A GAN's training step detaches the generator's output for the discriminator's update.
+        Valid("""
+import torch
+import torch.nn as nn
+
+G = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 32))
+D = nn.Sequential(nn.Linear(32, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+bce = nn.BCEWithLogitsLoss()
+opt_d = torch.optim.Adam(D.parameters())
+for _ in range(10):
+    fake = G(torch.randn(64, 16))
+    d_loss = bce(D(fake.detach()), torch.zeros(64, 1)) + bce(D(torch.randn(64, 32)), torch.ones(64, 1))
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+"""),
+        # Keras: a straight-through estimator in a functional model.
+        Valid("""
+import keras
+from keras import layers, ops
+
+inputs = keras.Input(shape=(32,))
+z = layers.Dense(16)(inputs)
+q = layers.Lambda(lambda t: ops.round(t))(z)
+z = layers.Lambda(lambda t: t[0] + ops.stop_gradient(t[1] - t[0]))([z, q])
+outputs = layers.Dense(10)(z)
+model = keras.Model(inputs, outputs)
+"""),
+    ]
+    INVALID = [
+        Invalid("""
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        h = h.detach()
+        return self.fc2(h)
+""", line=12, column=13, message=r"weight layer Linear \(self\.fc1\) at line 7 receives no gradient: every path "
+                                  r"to the output passes through the gradient stop at line 12", example=True),
+        Invalid("""
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU())
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        with torch.no_grad():
+            f = self.encoder(x)
+        return self.head(f)
+""", line=11, message=r"weight layers .* receive no gradient.*torch\.no_grad\(\)"),
+        Invalid("""
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = torch.tanh(self.fc1(x))
+        h = torch.from_numpy(h.detach().cpu().numpy())
+        return self.fc2(h)
+""", line=12, message=r"fc1"),
+        Invalid("""
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = self.fc1(x).data
+        return self.fc2(torch.relu(h))
+""", line=11, message=r"`\.data`"),
+        Invalid("""
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        h = torch.tensor(h.tolist())
+        return self.fc2(h)
+""", line=12, message=r"fc1"),
+        # Inside a residual branch: the branch's layer never learns (the shortcut carries the rest).
+        Invalid("""
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.branch = nn.Linear(64, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        h = h + self.branch(h).detach()
+        return self.fc2(h)
+""", line=13, message=r"Linear \(self\.branch\) at line 8 receives no gradient"),
+        Invalid("""
+from tensorflow import keras
+from tensorflow.keras import backend as K
+from tensorflow.keras.layers import Dense, Lambda
+
+model = keras.Sequential([
+    Dense(64, activation="relu", input_shape=(32,)),
+    Dense(64, activation="relu"),
+    Lambda(lambda t: K.stop_gradient(t)),
+    Dense(10, activation="softmax"),
+])
+""", line=8, message=r"weight layers Dense at line 6, Dense at line 7 receive no gradient.*`stop_gradient`"),
+        Invalid("""
+import tensorflow as tf
+from tensorflow import keras
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.d1 = keras.layers.Dense(64, activation="relu")
+        self.d2 = keras.layers.Dense(10)
+
+    def call(self, x):
+        h = tf.stop_gradient(self.d1(x))
+        return self.d2(h)
+""", line=11, message=r"Dense \(self\.d1\)"),
+    ]
+
+    def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
+        cuts = gradient_cuts(model)
+        if not cuts:
+            return
+        first = _first_weight_layer(model)
+        for cut in cuts:
+            stop = cut.stops[-1]
+            message = (f"{_layers_text(cut.layers)} no gradient: every path to the output passes through "
+                       f"{_stops_text(cut.stops)}, so ‖∂L/∂W‖ is exactly 0 and they never learn. Remove the stop "
+                       f"from the model's path (detach only a copy used for logging, a target or a mask); to "
+                       f"freeze them on purpose, use requires_grad_(False) (Keras: trainable = False).")
+            span = Span(stop.span.line, stop.span.col, stop.span.end_line, stop.span.end_col, stop.span.origin)
+            yield Finding(span, message, Severity.ERROR, _estimate(cut, first))
