@@ -29,6 +29,7 @@ EXPECTED_VERDICT = {
     "GRD006": {"exploding"},
     "GRD010": {"vanishing", "exploding"},  # every gradient exactly 0: measured as 0/0 or after a blow-up
     "GRD011": {"vanishing"},  # dead ReLU units: no gradient reaches the first layers
+    "GRD012": {"vanishing"},  # a gradient stop: the layers behind it get no gradient at all (disconnected)
 }
 
 

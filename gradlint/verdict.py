@@ -20,7 +20,9 @@ Adam alike leave it in place); exploding when ‖∂L/∂θ‖/‖θ‖ > 1e2, t
 > 1e4 or a value is NaN/Inf; symmetric when a hidden layer has identical weight rows and
 identical gradient rows (constant init: its units stay copies of each other) — unless no
 parameter gets any gradient at all because the output passes none back (a dead output:
-vanishing, checked first); healthy when
+vanishing), or a weight layer that ran gets no gradient at all, not even a zero one (nothing
+connects it to the loss: a detach, ``no_grad`` or stop_gradient on every path; vanishing,
+checked first); healthy when
 the ratio is in [1e-2, 1e2], ‖∂L/∂θ‖/‖θ‖ in [1e-5, 10] and the first layer's ‖∂W‖/‖W‖ ≥ 1e-4;
 anything between is borderline.
 
@@ -102,6 +104,9 @@ class Quantities:
     # none back (a dead output); None: not measured (the dead-output criterion is not applied)
     output_grad: float | None = None
     symmetric: Sequence[str] = ()  # hidden layers with identical weight and gradient rows
+    # weight layers that ran in the forward and got no gradient at all (autograd left their gradient
+    # unset: a detach, ``no_grad`` block or stop_gradient on every path from them to the loss)
+    disconnected: Sequence[str] = ()
     first: str | None = None  # names of the first and last weight layers, for the reason
     last: str | None = None
     evidence: Sequence[str] = ()  # saturation / dead units (``layer_evidence``)
@@ -136,7 +141,8 @@ def _finite(value: float | None) -> bool:
 def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
     """The protocol's label for one measurement.
 
-    Order: a non-finite value; no gradient at all (‖∂L/∂θ‖ exactly 0 with ‖θ‖ > 0 and none at
+    Order: a non-finite value; a weight layer no gradient reaches at all (disconnected: autograd
+    left its gradient unset); no gradient at all (‖∂L/∂θ‖ exactly 0 with ‖θ‖ > 0 and none at
     the last weight layer's output: a dead output, whatever else the model has); identical units
     (a constant init is symmetric, not vanishing, even when its hidden gradients are zero); forward
     scale and relative gradient too large; the ratio or the first layer's relative gradient too
@@ -147,6 +153,12 @@ def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
     ends = f" [first: {q.first}, last: {q.last}]" if q.first is not None else ""
     if q.nonfinite or (q.loss is not None and math.isnan(q.loss)):
         return Verdict("exploding", "loss or gradients are NaN/Inf", evidence)
+    if q.disconnected:
+        more = len(q.disconnected) - 3
+        shown = ", ".join(q.disconnected[:3]) + (f" (+{more} more)" if more > 0 else "")
+        return Verdict("vanishing", f"no gradient at all reaches {len(q.disconnected)} weight layer(s): {shown} — "
+                       "nothing connects them to the loss (a detach, no_grad block or stop_gradient on every path)"
+                       + ends, evidence)
     if q.relative_grad == 0.0 and q.output_grad == 0.0:
         # Every gradient is exactly 0 while some weight is not (‖θ‖ > 0), and already at the output of
         # the last weight layer: the output passes nothing back (softmax over one unit, a saturated

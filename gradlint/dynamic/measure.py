@@ -141,14 +141,15 @@ class _Recorder(TorchFunctionMode):
         return out
 
 
-def _tensors(out: Any) -> list[torch.Tensor]:
-    """Floating tensors in a model output (tensor, tuple, dict, dataclass-like ModelOutput)."""
+def _tensors(out: Any, detached: bool = False) -> list[torch.Tensor]:
+    """Floating tensors requiring grad in a model output (tensor, tuple, dict, dataclass-like
+    ModelOutput); ``detached``: the floating tensors that do not."""
     if isinstance(out, torch.Tensor):
-        return [out] if out.is_floating_point() and out.requires_grad else []
+        return [out] if out.is_floating_point() and out.requires_grad != detached else []
     if isinstance(out, dict):
-        return [t for v in out.values() for t in _tensors(v)]
+        return [t for v in out.values() for t in _tensors(v, detached)]
     if isinstance(out, (list, tuple)):
-        return [t for v in out for t in _tensors(v)]
+        return [t for v in out for t in _tensors(v, detached)]
     return []
 
 
@@ -210,16 +211,22 @@ def measure_script(run: Callable[[], tuple[Any, dict[str, Any]]], thresholds: Th
 
 def _backward(units: list[Unit], out: Any, thresholds: Thresholds, generator: torch.Generator) -> dict[str, Any]:
     outputs = _tensors(out)
+    ran = sorted((u for u in units if u.first_use is not None), key=lambda u: u.first_use or 0)
     if not outputs:
-        raise Skip("the model's output does not depend on its trainable weights (no floating tensor requiring grad)")
+        # Floating outputs none of which requires grad, while weight layers ran: the forward cut them off
+        # (a detach, no_grad or numpy round trip on every path). Every layer gets no gradient at all.
+        outputs = _tensors(out, detached=True) if ran else []
+        if not outputs:
+            raise Skip("the model's output does not depend on its trainable weights (no floating tensor "
+                       "requiring grad)")
     # The protocol's loss: MSE to a random N(0, 1) target of the output's shape (no labels
     # needed; docs/dynamic.md).
     loss = torch.stack(
         [F.mse_loss(o.float(), torch.randn(o.shape, generator=generator, dtype=torch.float32)) for o in outputs]
     ).sum()
-    loss.backward()
+    if loss.requires_grad:
+        loss.backward()
 
-    ran = sorted((u for u in units if u.first_use is not None), key=lambda u: u.first_use or 0)
     if not ran:
         raise Skip("no parameter was used in the forward pass")
     candidates = [i for i, u in enumerate(ran) if not u.is_norm and u.main is not None]
@@ -243,6 +250,9 @@ def _backward(units: list[Unit], out: Any, thresholds: Thresholds, generator: to
         start += count + len(unit.extra)
         finite = math.isfinite(grad_norm)
         result.nonfinite |= not finite
+        # No gradient at all (``.grad`` still None after backward): nothing connects the layer to the loss.
+        # Only weight layers (a weight matrix, not a norm) are judged by it.
+        connected = unit.main is None or unit.is_norm or any(p.grad is not None for p in unit.params)
         # Hidden layers only: the output layer's units are the model's outputs.
         symmetric = bool(candidates) and index != candidates[-1] and is_symmetric(unit, tol)
         result.layers.append(
@@ -258,6 +268,7 @@ def _backward(units: list[Unit], out: Any, thresholds: Thresholds, generator: to
                 "dead_fraction": unit.dead / unit.dead_total if unit.dead_total else None,
                 "is_norm": unit.is_norm,
                 "symmetric": symmetric,
+                "connected": connected,
             }
         )
     result.nonfinite |= not math.isfinite(total_grad)
@@ -299,8 +310,10 @@ def aggregate(seeds: list[dict[str, Any]], thresholds: Thresholds) -> dict[str, 
         merged = dict(layer)
         for key in ("grad_norm", "output_grad_norm", "weight_norm", "relative_grad", "saturation", "dead_fraction"):
             merged[key] = _median([s["layers"][i][key] for s in seeds])
-        # Symmetry is structural (constant init): report it when most seeds show it.
+        # Symmetry is structural (constant init): report it when most seeds show it; so is a layer
+        # no gradient reaches at all.
         merged["symmetric"] = sum(s["layers"][i]["symmetric"] for s in seeds) * 2 > len(seeds)
+        merged["connected"] = sum(not s["layers"][i].get("connected", True) for s in seeds) * 2 <= len(seeds)
         layers.append(merged)
 
     first, last = seeds[0]["first"], seeds[0]["last"]
@@ -313,6 +326,7 @@ def aggregate(seeds: list[dict[str, Any]], thresholds: Thresholds) -> dict[str, 
                              if first is not None else None),
         output_grad=layers[last]["output_grad_norm"] if last is not None else None,
         symmetric=[layer["name"] for layer in layers if layer["symmetric"]],
+        disconnected=[layer["name"] for layer in layers if not layer["connected"]],
         first=layers[first]["name"] if first is not None else None,
         last=layers[last]["name"] if last is not None else None,
         evidence=layer_evidence(layers, thresholds),

@@ -113,6 +113,8 @@ def render_result(result: DynamicResult, color: bool = False) -> str:
         cells = bar(layer.grad_norm, lo, hi).ljust(BAR_WIDTH)
         painted = _paint(cells, "2" if layer.is_norm else bar_color, color)
         flag = "  ≡ symmetric" if layer.symmetric else ("  (norm)" if layer.is_norm else "")
+        if not layer.connected:
+            flag += "  ⊘ no gradient (not connected to the loss)"
         lines.append(
             f"  {i:>3}  {name:<{name_w}}  {layer.kind[:kind_w]:<{kind_w}}  {_num(layer.grad_norm):>8}  {painted}  "
             f"{_num(layer.weight_norm):>8}  {_num(layer.relative_grad):>8}  {_pct(layer.saturation):>4}  "

@@ -106,6 +106,8 @@ class LayerMeasurement:
     output_grad_norm: float | None = None
     is_norm: bool = False  # normalization layer (never first/last for the ratio)
     symmetric: bool = False  # identical weight rows and gradient rows (hidden layers only)
+    # False: no gradient at all reached it (autograd left it unset: not connected to the loss)
+    connected: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +121,7 @@ class LayerMeasurement:
             "dead_fraction": self.dead_fraction,
             "is_norm": self.is_norm,
             "symmetric": self.symmetric,
+            "connected": self.connected,
             "finite": math.isfinite(self.grad_norm),
         }
 
@@ -139,6 +142,7 @@ class LayerMeasurement:
             dead_fraction=data.get("dead_fraction"),
             is_norm=bool(data.get("is_norm", False)),
             symmetric=bool(data.get("symmetric", False)),
+            connected=bool(data.get("connected", True)),
         )
 
 

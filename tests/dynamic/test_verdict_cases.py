@@ -132,3 +132,12 @@ def test_softmax_over_one_unit_passes_no_gradient(measured: dict) -> None:
 def test_zero_init_is_symmetric_not_vanishing(measured: dict) -> None:
     r = measured["AllZeros"]
     assert r.verdict == "symmetric", r.reason
+
+
+def test_a_disconnected_weight_layer_is_vanishing_whatever_the_ratio() -> None:
+    """A layer autograd left without any gradient (a detach/no_grad on every path) never learns: the
+    verdict names it even when the first/last ratio and the relative gradients look healthy."""
+    healthy = {"ratio": 0.4, "loss": 1.0, "relative_grad": 0.05, "first_relative_grad": 0.03}
+    verdict = judge(Quantities(**healthy, disconnected=["block.fc"]))  # type: ignore[arg-type]
+    assert verdict.label == "vanishing" and "block.fc" in verdict.reason
+    assert _label(**healthy) == "healthy"
