@@ -36,8 +36,17 @@ def _spelled(stop: Layer) -> str:
 def _layers_text(layers: list[Layer]) -> str:
     if len(layers) == 1:
         return f"weight layer {layers[0].describe()} receives"
-    if len(layers) <= _LISTED:
-        return "weight layers " + ", ".join(layer.describe() for layer in layers) + " receive"
+    # Layers built by one line (a comprehension, a loop) are counted, not repeated.
+    names: list[tuple[str, int]] = []
+    for layer in layers:
+        text = layer.describe()
+        if names and names[-1][0] == text:
+            names[-1] = (text, names[-1][1] + 1)
+        else:
+            names.append((text, 1))
+    if len(names) <= _LISTED:
+        listed = ", ".join(text if n == 1 else f"{n} × {text}" for text, n in names)
+        return f"weight layers {listed} receive"
     return f"{len(layers)} weight layers, {layers[0].describe()} to {layers[-1].describe()}, receive"
 
 
@@ -341,9 +350,11 @@ class Net(keras.Model):
         first = _first_weight_layer(model)
         for cut in cuts:
             stop = cut.stops[-1]
+            one = len(cut.layers) == 1
             message = (f"{_layers_text(cut.layers)} no gradient: every path to the output passes through "
-                       f"{_stops_text(cut.stops)}, so ‖∂L/∂W‖ is exactly 0 and they never learn. Remove the stop "
-                       f"from the model's path (detach only a copy used for logging, a target or a mask); to "
-                       f"freeze them on purpose, use requires_grad_(False) (Keras: trainable = False).")
+                       f"{_stops_text(cut.stops)}, so ‖∂L/∂W‖ is exactly 0 and {'it never learns' if one else 'they never learn'}. "
+                       f"Remove the stop from the model's path (detach only a copy used for logging, a target or a "
+                       f"mask); to freeze {'it' if one else 'them'} on purpose, use requires_grad_(False) (Keras: "
+                       f"trainable = False).")
             span = Span(stop.span.line, stop.span.col, stop.span.end_line, stop.span.end_col, stop.span.origin)
             yield Finding(span, message, Severity.ERROR, _estimate(cut, first))

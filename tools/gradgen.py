@@ -41,7 +41,7 @@ from gradlint.verdict import Quantities, judge  # noqa: E402
 
 BATCH = 128
 SEEDS = (0, 1, 2)
-GRADIENT_CODES = {"GRD001", "GRD003", "GRD004", "GRD005", "GRD006", "GRD010", "GRD011"}
+GRADIENT_CODES = {"GRD001", "GRD003", "GRD004", "GRD005", "GRD006", "GRD010", "GRD011", "GRD012"}
 
 # ----------------------------------------------------------------------------- configurations
 
