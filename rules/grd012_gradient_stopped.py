@@ -351,8 +351,9 @@ class Net(keras.Model):
         for cut in cuts:
             stop = cut.stops[-1]
             one = len(cut.layers) == 1
+            learns = "it never learns" if one else "they never learn"
             message = (f"{_layers_text(cut.layers)} no gradient: every path to the output passes through "
-                       f"{_stops_text(cut.stops)}, so ‖∂L/∂W‖ is exactly 0 and {'it never learns' if one else 'they never learn'}. "
+                       f"{_stops_text(cut.stops)}, so ‖∂L/∂W‖ is exactly 0 and {learns}. "
                        f"Remove the stop from the model's path (detach only a copy used for logging, a target or a "
                        f"mask); to freeze {'it' if one else 'them'} on purpose, use requires_grad_(False) (Keras: "
                        f"trainable = False).")

@@ -40,7 +40,8 @@ class _Walk:
         self.record = True  # stops on the main path are reported; side routes only reach layers
         self.live: set[int] = set()
         self.visited: set[int] = set()  # residuals and gates already walked (paths are DAGs)
-        self.behind: list[tuple[list[Layer], Sequence[Node]]] = []  # (stops, the path before them)
+        # (stops, the paths before them): what a route ends in front of
+        self.behind: list[tuple[list[Layer], list[Sequence[Node]]]] = []
 
     def route(self, nodes: Sequence[Node]) -> None:
         for index in range(len(nodes) - 1, -1, -1):
@@ -48,17 +49,21 @@ class _Walk:
             if isinstance(node, Layer):
                 if node.kind == LayerKind.STOP:
                     if self.record:
-                        self.behind.append(([node], nodes[:index]))
+                        self.behind.append(([node], [nodes[:index]]))
                     return
                 self.live.add(id(node))
             elif isinstance(node, Residual):
+                inner = len(self.behind)
                 if id(node) not in self.visited:
                     self.visited.add(id(node))
                     self.route(node.branch)
                     self.route(node.shortcut)
                 if gradient_blocked(node.branch) and gradient_blocked(node.shortcut):
+                    # Stopped on both sides: one cut, in front of the sides' layers and of the path before.
+                    paths = [p for _, ps in self.behind[inner:] for p in ps]
+                    del self.behind[inner:]
                     if self.record:
-                        self.behind.append((_stops_in([node]), nodes[:index]))
+                        self.behind.append((_stops_in([node]), paths + [nodes[:index]]))
                     return
             elif isinstance(node, Gate) and id(node) not in self.visited:
                 self.visited.add(id(node))
@@ -122,9 +127,11 @@ def gradient_cuts(model: Model) -> list[Cut]:
         for route in model.side_routes:
             walk.route(route)
         reported: set[int] = set()
-        for stops, before in walk.behind:
+        for stops, paths in walk.behind:
             layers: list[Layer] = []
-            _weight_layers(before, set(), layers)
+            seen: set[int] = set()
+            for before in reversed(paths):  # the path before the stop first: execution order
+                _weight_layers(before, seen, layers)
             dead = [layer for layer in layers if id(layer) not in walk.live and id(layer) not in reported]
             reported.update(id(layer) for layer in dead)
             if dead and not all(layer.frozen for layer in dead):
