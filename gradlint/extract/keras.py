@@ -251,6 +251,21 @@ def resolve_activation(interp: Interp, value: Value, node: ast.AST, depth: int =
     return None
 
 
+def _activation_lookup(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``keras.activations.get("sigmoid")`` / ``deserialize("tanh")``: the activation function the name
+    (or a function, returned as is) stands for; ``get(None)`` is the linear activation. Anything it
+    does not resolve stays UNKNOWN (a layer given it then has an unknown activation)."""
+    value = args[0] if args else kwargs.get("identifier", kwargs.get("config", UNKNOWN))
+    if is_none(value):
+        return Ref("keras.activations.linear")
+    if isinstance(value, (FunctionV, Ref, LayerObj)):  # a callable: returned as it is
+        return value
+    act = resolve_activation(interp, value, node)
+    if act is not None:
+        return Ref(f"keras.activations.{act}")
+    return UNKNOWN
+
+
 def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     span = span_of(node)
     if leaf == "get_custom_objects" and q.startswith(("keras.utils.", "keras.saving.")):
@@ -281,6 +296,8 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
     if leaf == "Lambda" and q.startswith("keras.layers."):
         function = kwargs.get("function", args[0] if args else UNKNOWN)
         return LambdaLayerV(function, kwargs.get("arguments"), span)
+    if q in ("keras.activations.get", "keras.activations.deserialize"):
+        return _activation_lookup(interp, args, kwargs, node)
     if q.startswith("keras.activations.") or q in ("keras.ops.sigmoid", "keras.ops.tanh", "keras.ops.relu") \
             or q.startswith("keras.backend.") and catalog.canonical_activation(leaf):  # K.sigmoid(x)
         act = catalog.canonical_activation(leaf)
