@@ -283,6 +283,8 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         return _functional_model(interp, args, kwargs, span)
     if q.startswith(("keras.losses.", "keras.optimizers.")):
         return _loss_or_optimizer(q, leaf, kwargs, span)
+    if q.startswith("keras.initializations."):
+        return _keras1_initialization(leaf, args, kwargs, node)
     if q.startswith("keras.initializers.") or (
         q.startswith("keras.")
         and leaf in catalog.KERAS_INIT_CLASSES
@@ -425,6 +427,40 @@ def _initializer(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if init is not None and init.params.get("seed") is not None:
         init.params.pop("seed", None)
     return InitializerV(init) if init is not None else UNKNOWN
+
+
+# Keras 1's ``keras.initializations`` functions, ``f(shape, scale=..., name=None)``: the Keras 2 class
+# each became and how its ``scale`` maps onto that class (normal: N(0, scale²); uniform: U(±scale);
+# orthogonal/identity: the gain). Keras 1 defaults: scale 0.05 (normal, uniform), 1.1 (orthogonal), 1.
+_KERAS1_INITIALIZATIONS: dict[str, tuple[str, float | None]] = {
+    "normal": ("RandomNormal", 0.05), "uniform": ("RandomUniform", 0.05), "orthogonal": ("Orthogonal", 1.1),
+    "identity": ("Identity", 1.0), "zero": ("Zeros", None), "one": ("Ones", None),
+    "glorot_uniform": ("GlorotUniform", None), "glorot_normal": ("GlorotNormal", None),
+    "he_uniform": ("HeUniform", None), "he_normal": ("HeNormal", None), "lecun_uniform": ("LecunUniform", None),
+}
+
+
+def _keras1_initialization(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``initializations.normal(shape, scale=0.01, name=name)`` (Keras 1, in a custom ``init=`` function):
+    a tensor drawn as the Keras 2 initializer of the same statistics; a scale that is not a number, or
+    a function not in the table, stays UNKNOWN."""
+    spec = _KERAS1_INITIALIZATIONS.get(leaf)
+    if spec is None:
+        return UNKNOWN
+    cls, default = spec
+    config: Mapping[str, Value] = {}
+    if default is not None:
+        value = number(kwargs.get("scale", args[1] if len(args) > 1 else Const(default)), math.nan)
+        if not math.isfinite(value):
+            return UNKNOWN
+        config = {"normal": {"stddev": Const(value)}, "uniform": {"minval": Const(-value), "maxval": Const(value)},
+                  }.get(leaf, {"gain": Const(value)})
+    made = _initializer(cls, [], dict(config), node)
+    if not isinstance(made, InitV) or made.init.scheme == "unknown":
+        return UNKNOWN
+    shape = shape_dims(kwargs.get("shape", args[0] if args else None))
+    known = tuple(d for d in shape if d is not None) if shape is not None and None not in shape else None
+    return TensorConstV(made.init, known)
 
 
 def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
