@@ -490,8 +490,10 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
         layer.act_param = number(bound.get("alpha"), 1.0)
     if spec.kind in _WEIGHTED:
         for key in _INIT_KEYS:
-            if isinstance(bound.get(key), FunctionV):
-                bound[key] = _initializer_function(interp, bound[key], node)
+            value = bound.get(key)
+            if isinstance(value, FunctionV) or (isinstance(value, InstanceV)
+                                                and value.info.find_method("__call__") is not None):
+                bound[key] = _initializer_function(interp, value, node)
         if leaf.startswith("Convolution") and len(args) > 2 and "nb_row" not in bound:
             bound["nb_row"], bound["nb_col"] = args[1], args[2]  # Keras 1: Convolution2D(32, 3, 3)
         _weighted_layer(layer, leaf, bound, node)
@@ -511,9 +513,16 @@ _INIT_KEYS = ("kernel_initializer", "init", "embeddings_initializer", "bias_init
 
 def _initializer_function(interp: Interp, function: Value, node: ast.AST) -> Value:
     """``kernel_initializer=my_init`` with ``def my_init(shape, dtype=None): return K.random_normal(shape,
-    stddev=1.0)``: Keras calls it with the weight's shape; run on an unknown shape, the tensor it returns
+    stddev=1.0)``, or an instance of an ``Initializer`` subclass whose ``__call__(shape, dtype)`` does
+    the same: Keras calls it with the weight's shape; run on an unknown shape, the tensor it returns
     says the draw (an init that depends on the shape's numbers stays unknown)."""
-    result = interp.call(function, [UNKNOWN], {}, node)
+    found = function.info.find_method("__call__") if isinstance(function, InstanceV) else None
+    if isinstance(function, InstanceV) and found is not None:
+        cls, fnode = found
+        result = interp.call_function(interp.make_function(fnode, cls.scope, cls), [function, UNKNOWN], {},
+                                      self_val=function)
+    else:
+        result = interp.call(function, [UNKNOWN], {}, node)
     if isinstance(result, TensorConstV) and result.init.scheme != "unknown":
         return InitV(Init(result.init.scheme, dict(result.init.params), span_of(node)))
     return UNKNOWN

@@ -41,6 +41,11 @@ TENSOR_FACTORIES: dict[str, TensorFactory] = {
     "ones": TensorFactory("ones", ()),
     "fill": TensorFactory("constant", ("value",)),
     "eye": TensorFactory("eye", ()),
+    # keras.ops (Keras 3): ``ops.ones(shape)``, ``ops.full(shape, fill_value)``, ``ops.eye(n)``
+    "ops.zeros": TensorFactory("zeros", ()),
+    "ops.ones": TensorFactory("ones", ()),
+    "ops.full": TensorFactory("constant", ("value",)),
+    "ops.eye": TensorFactory("eye", ()),
 }
 
 # --------------------------------------------------------------------------- initializers
