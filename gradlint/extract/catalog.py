@@ -312,7 +312,7 @@ OPTIMIZERS = frozenset({"SGD", "Adam", "AdamW", "Adamax", "RMSprop", "Adagrad", 
 # catalog does not know stays unbound (UNKNOWN), as any name of an unread module.
 STAR_EXPORTS: dict[str, frozenset[str]] = {
     "keras.layers": (frozenset(KERAS_LAYERS) - {"ThresholdedReLU"}) | KERAS_PASSTHROUGH | KERAS_MERGE_ADD
-    | KERAS_MERGE_MULTIPLY | KERAS_MERGE_CONCAT | {"Input", "Layer", "Lambda"},
+    | KERAS_MERGE_MULTIPLY | KERAS_MERGE_CONCAT | {"Input", "Layer", "Lambda", "TimeDistributed"},
     "keras.models": frozenset({"Sequential", "Model", "load_model", "clone_model"}),
     "keras.initializers": frozenset(KERAS_INIT_CLASSES)
     - {"normal", "one", "uniform", "xavier_normal", "xavier_uniform", "zero"},

@@ -56,6 +56,8 @@ from gradlint.training import LossSpec
 
 Merge = Callable[[TensorV, TensorV, Span], TensorV]
 _WEIGHTED = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)
+# Layers TimeDistributed applies step by step without changing what the path sees: on the last axis.
+_PER_STEP_KINDS = (LayerKind.DENSE, LayerKind.ACTIVATION, LayerKind.DROPOUT)
 _OPTIMIZER_CLIP_KWARGS = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
@@ -474,6 +476,13 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
             wrapped.fan_out = 2 * wrapped.fan_out if isinstance(merge, Const) and merge.value == "concat" else None
         inner.owned = True
         return LayerObj(wrapped, input_hint=_hint_from_arguments(wrapped, kwargs))
+    if leaf == "TimeDistributed" and isinstance(inner, LayerObj) and inner.geometry is None \
+            and inner.layer.kind in _PER_STEP_KINDS:
+        # TimeDistributed(Dense(64)): the inner layer applied to every step alike, on the last axis (the
+        # same fan-in, fan-out and init); a wrapped layer with a spatial geometry (Conv2D, Flatten) would
+        # see per-frame shapes the path does not follow, and stays unknown.
+        inner.owned = True
+        return LayerObj(replace(inner.layer, span=span_of(node)), input_hint=_hint_from_arguments(inner.layer, kwargs))
     spec = catalog.KERAS_LAYERS.get(leaf)
     if spec is None:
         return interp.unknown_call(args, kwargs, node, leaf) if first_tensor(args, kwargs) else UNKNOWN
