@@ -314,6 +314,8 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         return Ref(q)
     if leaf == "merge" and q.startswith("keras.layers."):
         return _keras1_merge(interp, args, kwargs, node)
+    if leaf == "Merge" and q.startswith("keras.layers."):
+        return _keras1_merge_layer(interp, args, kwargs, node)
     if leaf in catalog.KERAS_MERGE_ADD:
         return keras_merge(leaf, args, kwargs, span, merge_residual)
     if leaf in catalog.KERAS_MERGE_MULTIPLY:
@@ -740,6 +742,49 @@ def _keras1_merge(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> 
     return keras_merge(leaf, [inputs], {"axis": axis} if axis is not None else {}, span_of(node), merge)
 
 
+class Keras1MergeV(InvocableV):
+    """Keras 1's ``Merge`` layer. ``Merge([left, right], mode='concat')`` as the first layer of a
+    ``Sequential`` runs each branch model on the input and merges their outputs; ``Merge(mode='sum')``
+    without branches is called on a list of tensors. A mode it does not know is an UNKNOWN merge."""
+
+    def __init__(self, branches: list[Value] | None, leaf: str | None, axis: Value | None, span: Span) -> None:
+        self.branches = branches
+        self.leaf = leaf
+        self.axis = axis
+        self.span = span
+        self.owned = False
+        self.input_hint = next((h for h in (getattr(b, "input_hint", None) for b in branches or []) if h), None)
+
+    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+        tensor = first_tensor(args, kwargs)
+        if self.branches is not None and tensor is not None:
+            outputs: list[Value] = [interp.apply_module(b, tensor, [tensor], {}, node) for b in self.branches]
+        else:
+            outputs = list(flatten_args(args[:1]))
+        if self.leaf is None or not outputs or not all(isinstance(o, TensorV) for o in outputs):
+            return interp.unknown_call(outputs or list(args), {}, node, "Merge")
+        merge = merge_residual if self.leaf == "add" else merge_gate if self.leaf == "multiply" else None
+        extra = {"axis": self.axis} if self.axis is not None else {}
+        return keras_merge(self.leaf, [ListV(outputs)], extra, self.span, merge)
+
+
+def _keras1_merge_layer(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    branches_value = kwargs.get("layers", args[0] if args else None)
+    mode = kwargs.get("mode", args[1] if len(args) > 1 else Const("sum"))
+    leaf = _KERAS1_MERGE_MODES.get(mode.value) if isinstance(mode, Const) and isinstance(mode.value, str) else None
+    branches: list[Value] | None = None
+    if branches_value is not None and not is_none(branches_value):
+        items = interp.iterate(branches_value)
+        branches = items if items and all(isinstance(b, (ContainerV, FunctionalModelV, InstanceV, LayerObj))
+                                          for b in items) else None
+        if branches is None:
+            leaf = None  # branches it cannot run: the merge is unknown
+        for branch in branches or []:
+            interp.own(branch)  # a branch is part of the merged model, not a model of its own
+    axis = kwargs.get("concat_axis", Const(-1)) if leaf == "concatenate" else None
+    return Keras1MergeV(branches, leaf, axis, span_of(node))
+
+
 def keras_merge(leaf: str, args: Args, kwargs: Kwargs, span: Span, merge: Merge | None) -> Value:
     axis = kwargs.get("axis", args[1] if leaf == "concatenate" and len(args) > 1 else None)
     if leaf[0].islower():  # functional form: add([a, b])
@@ -750,7 +795,7 @@ def keras_merge(leaf: str, args: Args, kwargs: Kwargs, span: Span, merge: Merge 
 
 def layer_input_hint(value: Value) -> InputHint | None:
     """The input a model starting with ``value`` expects, when the layer states it."""
-    return value.input_hint if isinstance(value, LayerObj) else None
+    return value.input_hint if isinstance(value, (LayerObj, Keras1MergeV)) else None
 
 
 def _hint_from_arguments(layer: Layer, bound: dict[str, Value]) -> InputHint | None:
