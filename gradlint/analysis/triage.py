@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from gradlint import gradflow
 from gradlint.analysis.flow import Segment, model_segments, run_segment, segment_flow
-from gradlint.analysis.inits import FAN_AWARE_INITS, FIXED_SCALE_INITS, RELU_LIKE, matched_sigma_w2
+from gradlint.analysis.inits import FAN_AWARE_INITS, FIXED_SCALE_INITS, RELU_LIKE, matched_sigma_w2, sigma_w2_of
 from gradlint.analysis.units import Unit
 from gradlint.estimate import Estimate
 from gradlint.gradflow.propagate import Propagation
@@ -164,6 +164,16 @@ def _hand_scaled(units: list[Unit]) -> list[Unit]:
             and (u.init.scheme in FIXED_SCALE_INITS or "rescale" in u.init.params)]
 
 
+def _textbook_scale(units: list[Unit]) -> bool:
+    """Every unit's hand-picked scale is the textbook init for its activation (σ_w² within a factor
+    √10 of He for ReLU, Glorot/LeCun otherwise): an ``N(0, 2/fan_in)`` written out by hand."""
+    for unit in units:
+        value, _ = sigma_w2_of(unit)
+        if value is None or value <= 0 or abs(math.log10(value / matched_sigma_w2(unit))) > 0.5:
+            return False
+    return True
+
+
 def _healthy_with(seg: Segment, units: list[Unit], vanishing_log10: float, exploding_log10: float
                   ) -> tuple[bool, Propagation | None]:
     """Would the segment be healthy with the init matching each activation on ``units``?"""
@@ -249,7 +259,11 @@ def _attribute(seg: Segment, p: Propagation, direction: str, criterion: str,
         if what_if[0]:
             return diagnosis(Cause.NEGATIVE_BIAS, negative, what_if)
     if fixed:
-        return diagnosis(Cause.INIT_SCALE, fixed, _healthy_with(seg, units, vanishing_log10, exploding_log10))
+        what_if = _healthy_with(seg, units, vanishing_log10, exploding_log10)
+        if direction == "exploding" and seg.unnormalized_blocks and not what_if[0] and _textbook_scale(fixed):
+            # N(0, 2/fan_in) written by hand is He init: the blocks' variance compounds whatever the init
+            return diagnosis(Cause.RESIDUAL_GROWTH, units)
+        return diagnosis(Cause.INIT_SCALE, fixed, what_if)
     if fan:
         what_if = _healthy_with(seg, units, vanishing_log10, exploding_log10)
         if what_if[0]:
