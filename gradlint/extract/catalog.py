@@ -347,15 +347,20 @@ _KERAS_PREFIXES = (
 
 
 _TF_COMPAT_PREFIXES = ("tensorflow.compat.v1.", "tensorflow.compat.v2.")
+_TF_SLIM = "tf_slim."  # TF-Slim as its own package (``import tf_slim as slim``): tf.contrib.slim's API
 # Top-level packages whose API the framework handlers model: an import of them is never a project file.
-FRAMEWORK_PACKAGES = frozenset(p.split(".")[0] for p in _KERAS_PREFIXES + _TF_COMPAT_PREFIXES) | {"torch", "keras"}
+FRAMEWORK_PACKAGES = frozenset(p.split(".")[0] for p in _KERAS_PREFIXES + _TF_COMPAT_PREFIXES) \
+    | {"torch", "keras", "tf_slim"}
 
 
 @functools.lru_cache(maxsize=1 << 16)  # pure, and asked for every attribute of a module name
 def fold_name(qualname: str) -> str:
     """Fold the many spellings of one API to one: ``tensorflow.keras.layers.Dense`` ->
     ``keras.layers.Dense``; keras 2 submodules ``keras.layers.core.Dense`` -> ``keras.layers.Dense``;
-    ``tensorflow.compat.v1.X`` -> ``tensorflow.X`` (``import tensorflow.compat.v1 as tf``)."""
+    ``tensorflow.compat.v1.X`` -> ``tensorflow.X`` (``import tensorflow.compat.v1 as tf``); the TF-Slim
+    package ``tf_slim.X`` -> ``tensorflow.contrib.slim.X``."""
+    if qualname.startswith(_TF_SLIM):
+        qualname = "tensorflow.contrib.slim." + qualname[len(_TF_SLIM):]
     for prefix in _TF_COMPAT_PREFIXES:
         if qualname.startswith(prefix):
             qualname = "tensorflow." + qualname[len(prefix):]

@@ -17,29 +17,26 @@ import ast
 import math
 from collections.abc import Mapping
 
-from gradlint.extract import catalog, recorder, tf_catalog
+from gradlint.extract import catalog, recorder, tf_catalog, tf_layers
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
-    activation_of,
     first_tensor,
     flatten_args,
     is_none,
     longest_tensor,
-    positive_int,
     shape_dims,
     span_of,
 )
 from gradlint.extract.frameworks import TENSORFLOW as DECLARED
 from gradlint.extract.invocable import InitializerV
 from gradlint.extract.keras import call_keras, keras_init
-from gradlint.extract.paths import current_width, merge_gate, merge_many, merge_residual, stopped
+from gradlint.extract.paths import merge_gate, merge_many, merge_residual, stopped
 from gradlint.extract.tf_helpers import (
     _constant_init,
     _dim,
     _first_span,
     _hint_from_shape,
     _known,
-    _leaf,
     _number,
     _rearranged,
     _reshaped,
@@ -188,6 +185,8 @@ class TFGraph:
             return call_keras(interp, f"keras.initializers.{leaf}", leaf, args, kwargs, node)
         if namespace == "layers." and leaf[:1].isupper():  # tf.layers.Dense: the Keras layer
             return call_keras(interp, f"keras.layers.{leaf}", leaf, args, kwargs, node)
+        if name in tf_layers.COMBINATORS:
+            return tf_layers.combinator(self, name, args, kwargs, node)
         if name in tf_catalog.LAYER_FUNCTIONS:
             return self.layer_function(name, args, kwargs, node)
         if name in tf_catalog.LAYER_NORMALIZATION:
@@ -392,7 +391,7 @@ class TFGraph:
             )
             layer._tf_weight = id(params)  # type: ignore[attr-defined]
             layer._tf_weight_ref = params  # type: ignore[attr-defined]  # keeps the id unique (see below)
-            root = ids if isinstance(ids, TensorV) else self._root(None)
+            root = ids if isinstance(ids, TensorV) else self.root(None)
             return self.record(TensorV(root.nodes + (layer,), root.hint))
         return None
 
@@ -526,7 +525,7 @@ class TFGraph:
         fan_out: int | None,
         receptive: int | None,
     ) -> Value:
-        tensor = source if isinstance(source, TensorV) else self._root(fan_in if kind == LayerKind.DENSE else None)
+        tensor = source if isinstance(source, TensorV) else self.root(fan_in if kind == LayerKind.DENSE else None)
         if any(getattr(seen, "_tf_weight", None) == id(weight) for seen in iter_layers(list(tensor.nodes))):
             # The same variable again on one path: a hand-unrolled recurrence (h = tanh(x W + h U)), whose
             # gradient through time is not a plain stack's; an explicit unknown rather than a guess.
@@ -549,7 +548,7 @@ class TFGraph:
         layer._tf_weight_ref = weight  # type: ignore[attr-defined]
         return self.record(TensorV(tensor.nodes + (layer,), tensor.hint))
 
-    def _root(self, width: int | None) -> TensorV:
+    def root(self, width: int | None) -> TensorV:
         """A weight op on something that is not a tensor (a batch from a dataset loop, an argument of an
         uncalled function): the graph starts here."""
         hint = InputHint("features", (width,)) if width else InputHint("unknown")
@@ -585,112 +584,7 @@ class TFGraph:
         return TensorV(NodeSeq(), hint)
 
     def layer_function(self, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
-        """``tf.layers.dense(x, 64, activation=tf.nn.relu, kernel_initializer=...)`` and contrib/slim."""
-        spec = tf_catalog.LAYER_FUNCTIONS[name]
-        span = span_of(node)
-        source = args[0] if args else kwargs.get("inputs", UNKNOWN)
-        bound: dict[str, Value] = dict(zip(spec.params, args[1:], strict=False))
-        bound.update(kwargs)
-        kind = LayerKind.DENSE if spec.kind == "dense" else LayerKind.CONV
-        layer = Layer(kind, name.rsplit(".", 1)[-1], span, self.framework)
-        units = positive_int(bound.get(spec.units))
-        receptive = None
-        if kind == LayerKind.CONV:
-            kernel = bound.get("kernel_size")
-            if isinstance(kernel, Const) and isinstance(kernel.value, int) and not isinstance(kernel.value, bool):
-                receptive = kernel.value**spec.dims
-            elif (
-                isinstance(kernel, Const)
-                and isinstance(kernel.value, tuple)
-                and all(isinstance(k, int) for k in kernel.value)
-            ):
-                receptive = math.prod(kernel.value)
-            elif isinstance(kernel, ListV):
-                sizes = [i.value for i in kernel.items if isinstance(i, Const) and isinstance(i.value, int)]
-                receptive = math.prod(sizes) if len(sizes) == len(kernel.items) else None
-        tensor = source if isinstance(source, TensorV) else self._root(None)
-        width = current_width(tensor)
-        layer.receptive = receptive
-        if kind == LayerKind.DENSE:
-            layer.fan_in = width
-            layer.fan_out = units
-        else:
-            layer.fan_in = width * receptive if width is not None and receptive is not None else None
-            layer.fan_out = units * receptive if units is not None and receptive is not None else None
-        init_value = bound.get(spec.kernel_initializer)
-        scoped = spec.contrib and self.arg_scope  # defaults set elsewhere by slim.arg_scope
-        if init_value is None and scoped:
-            layer.weight_init = Init("unknown")
-        elif init_value is None or is_none(init_value) is True:
-            layer.weight_init = Init("glorot_uniform")
-        else:
-            layer.weight_init = self.init_of(init_value, node)[0]
-        bias_value = bound.get(spec.bias_initializer)
-        use_bias = bound.get(spec.use_bias)
-        if (isinstance(use_bias, Const) and use_bias.value is False) or (
-            spec.contrib and bias_value is not None and is_none(bias_value) is True
-        ):
-            layer.bias = False
-        else:
-            layer.bias = True
-            layer.bias_init = (
-                Init("zeros")
-                if bias_value is None or is_none(bias_value) is True
-                else self.init_of(bias_value, node)[0]
-            )
-        out = TensorV(tensor.nodes + (layer,), tensor.hint)
-        if spec.contrib:
-            norm = bound.get("normalizer_fn")
-            if norm is not None and is_none(norm) is False:
-                layer.bias = False  # contrib drops the bias when a normalizer follows
-                out = TensorV(
-                    out.nodes + (Layer(LayerKind.NORMALIZATION, _leaf(norm), span, self.framework, bias=False),),
-                    out.hint,
-                )
-        act_value = bound.get(spec.activation)
-        if act_value is None and scoped:
-            out = TensorV(out.nodes + (Layer(LayerKind.UNKNOWN, "arg_scope", span, self.framework),), out.hint)
-        elif act_value is None and spec.default_activation is not None:
-            out = TensorV(
-                out.nodes
-                + (
-                    Layer(
-                        LayerKind.ACTIVATION,
-                        spec.default_activation,
-                        span,
-                        self.framework,
-                        activation=spec.default_activation,
-                        bias=False,
-                    ),
-                ),
-                out.hint,
-            )
-        elif act_value is not None and is_none(act_value) is False:
-            out = self._apply_activation(out, act_value, span, node)
-        return self.record(out)
-
-    def _apply_activation(self, tensor: TensorV, value: Value, span: Span, node: ast.AST) -> TensorV:
-        act = activation_of(value)
-        if act is not None:
-            return TensorV(
-                tensor.nodes
-                + (
-                    Layer(
-                        LayerKind.ACTIVATION,
-                        _leaf(value),
-                        span,
-                        self.framework,
-                        activation=act,
-                        bias=False,
-                        act_param=tf_catalog.LEAKY_RELU_DEFAULT if act == "leaky_relu" else None,
-                    ),
-                ),
-                tensor.hint,
-            )
-        result = longest_tensor(self.interp.call(value, [tensor], {}, node))  # activation=lambda x: ...
-        if result is not None and result.nodes[: len(tensor.nodes)] == tensor.nodes:
-            return result
-        return TensorV(tensor.nodes + (Layer(LayerKind.UNKNOWN, "activation", span, self.framework),), tensor.hint)
+        return tf_layers.layer_function(self, name, args, kwargs, node)
 
     def _append(self, args: list[Value], kwargs: dict[str, Value], layer: Layer) -> Value:
         tensor = first_tensor(args, kwargs)
