@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 
 from gradlint.extract import catalog
@@ -18,7 +18,6 @@ from gradlint.extract.common import (
     activation_of,
     all_tensors,
     first_tensor,
-    flatten_args,
     is_none,
     longest_tensor,
     number,
@@ -27,9 +26,15 @@ from gradlint.extract.common import (
     span_of,
     stride_area,
 )
-from gradlint.extract.inits import make_init
-from gradlint.extract.invocable import InitializerV
-from gradlint.extract.paths import current_width, merge_all, merge_gate, merge_residual, merged_shape, stopped
+from gradlint.extract.keras_inits import (
+    INIT_KEYS,
+    initializer_function,
+    keras1_initialization,
+    keras_init,
+    make_initializer,
+)
+from gradlint.extract.keras_merges import Keras1MergeV, keras1_merge, keras1_merge_layer, keras_merge
+from gradlint.extract.paths import current_width, merge_gate, merge_residual, stopped
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
@@ -38,7 +43,6 @@ from gradlint.extract.values import (
     FunctionalModelV,
     FunctionV,
     Geometry,
-    InitV,
     InstanceV,
     LayerObj,
     ListV,
@@ -46,7 +50,6 @@ from gradlint.extract.values import (
     NodeSeq,
     OptimizerV,
     Ref,
-    TensorConstV,
     TensorV,
     Value,
     VariableV,
@@ -54,7 +57,6 @@ from gradlint.extract.values import (
 from gradlint.model import Init, InputHint, Layer, LayerKind, Span
 from gradlint.training import LossSpec
 
-Merge = Callable[[TensorV, TensorV, Span], TensorV]
 _WEIGHTED = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)
 # Layers TimeDistributed applies step by step without changing what the path sees: on the last axis.
 _PER_STEP_KINDS = (LayerKind.DENSE, LayerKind.ACTIVATION, LayerKind.DROPOUT)
@@ -170,30 +172,6 @@ class LambdaLayerV(InvocableV):
         return interp.unknown_call(args, kwargs, node, "Lambda")
 
 
-class MergeLayerV(InvocableV):
-    """keras ``Add()`` / ``Multiply()`` / ``Concatenate()`` layer objects, called on a list."""
-
-    def __init__(self, name: str, span: Span, merge: Merge | None, axis: Value | None = None) -> None:
-        self.name = name
-        self.span = span
-        self.merge = merge
-        self.owned = False
-        self.axis = axis  # Concatenate(axis=...)
-
-    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-        tensors = [a for a in flatten_args(args) if isinstance(a, TensorV)]
-        return _with_shape(merge_all(tensors, self.span, self.merge), self.name, tensors, self.axis)
-
-
-def _with_shape(result: Value, leaf: str, tensors: list[TensorV], axis: Value | None) -> Value:
-    """A merge's result with its per-example shape (for a Flatten after it), when the inputs' are known."""
-    if not isinstance(result, TensorV) or leaf.lower() == "dot":
-        return result
-    concat = leaf.lower() == "concatenate"
-    written = axis.value if isinstance(axis, Const) and isinstance(axis.value, int) else -1 if axis is None else None
-    return TensorV(result.nodes, result.hint, merged_shape(tensors, concat, written) or ())
-
-
 # scikit-learn wrappers of a model-building function: keras.wrappers.scikit_learn (Keras 2,
 # ``build_fn=``) and scikeras (``model=``).
 SKLEARN_WRAPPERS = frozenset({"KerasClassifier", "KerasRegressor"})
@@ -286,14 +264,14 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
     if q.startswith(("keras.losses.", "keras.optimizers.")):
         return _loss_or_optimizer(q, leaf, kwargs, span)
     if q.startswith("keras.initializations."):
-        return _keras1_initialization(leaf, args, kwargs, node)
+        return keras1_initialization(leaf, args, kwargs, node)
     if q.startswith("keras.initializers.") or (
         q.startswith("keras.")
         and leaf in catalog.KERAS_INIT_CLASSES
         and leaf[0].isupper()
         and leaf not in catalog.KERAS_LAYERS
     ):
-        return _initializer(leaf, args, kwargs, node)
+        return make_initializer(leaf, args, kwargs, node)
     if leaf == "stop_gradient" and q.startswith(("keras.backend.", "keras.ops.")):  # K.stop_gradient(x)
         tensor = first_tensor(args, kwargs)
         return stopped(tensor, leaf, span, "keras") if tensor is not None else UNKNOWN
@@ -313,9 +291,9 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
             )
         return Ref(q)
     if leaf == "merge" and q.startswith("keras.layers."):
-        return _keras1_merge(interp, args, kwargs, node)
+        return keras1_merge(interp, args, kwargs, node)
     if leaf == "Merge" and q.startswith("keras.layers."):
-        return _keras1_merge_layer(interp, args, kwargs, node)
+        return keras1_merge_layer(interp, args, kwargs, node)
     if leaf in catalog.KERAS_MERGE_ADD:
         return keras_merge(leaf, args, kwargs, span, merge_residual)
     if leaf in catalog.KERAS_MERGE_MULTIPLY:
@@ -419,54 +397,6 @@ def _loss_or_optimizer(q: str, leaf: str, kwargs: Kwargs, span: Span) -> Value:
     return Ref(q)
 
 
-def _initializer(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    if leaf == "get" and args and isinstance(args[0], (Const, InitV, DictV)):  # initializers.get("he_normal")
-        got = keras_init(args[0], node, Init("glorot_uniform"))
-        return InitV(got) if got is not None else UNKNOWN
-    spec = catalog.KERAS_INIT_CLASSES.get(leaf)
-    if spec is None:
-        return UNKNOWN
-    scheme, names = spec
-    init = make_init(scheme, names, args, {k: v for k, v in kwargs.items() if k in names or k == "seed"}, node)
-    if init is not None and init.params.get("seed") is not None:
-        init.params.pop("seed", None)
-    return InitializerV(init) if init is not None else UNKNOWN
-
-
-# Keras 1's ``keras.initializations`` functions, ``f(shape, scale=..., name=None)``: the Keras 2 class
-# each became and how its ``scale`` maps onto that class (normal: N(0, scale²); uniform: U(±scale);
-# orthogonal/identity: the gain). Keras 1 defaults: scale 0.05 (normal, uniform), 1.1 (orthogonal), 1.
-_KERAS1_INITIALIZATIONS: dict[str, tuple[str, float | None]] = {
-    "normal": ("RandomNormal", 0.05), "uniform": ("RandomUniform", 0.05), "orthogonal": ("Orthogonal", 1.1),
-    "identity": ("Identity", 1.0), "zero": ("Zeros", None), "one": ("Ones", None),
-    "glorot_uniform": ("GlorotUniform", None), "glorot_normal": ("GlorotNormal", None),
-    "he_uniform": ("HeUniform", None), "he_normal": ("HeNormal", None), "lecun_uniform": ("LecunUniform", None),
-}
-
-
-def _keras1_initialization(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    """``initializations.normal(shape, scale=0.01, name=name)`` (Keras 1, in a custom ``init=`` function):
-    a tensor drawn as the Keras 2 initializer of the same statistics; a scale that is not a number, or
-    a function not in the table, stays UNKNOWN."""
-    spec = _KERAS1_INITIALIZATIONS.get(leaf)
-    if spec is None:
-        return UNKNOWN
-    cls, default = spec
-    config: Mapping[str, Value] = {}
-    if default is not None:
-        value = number(kwargs.get("scale", args[1] if len(args) > 1 else Const(default)), math.nan)
-        if not math.isfinite(value):
-            return UNKNOWN
-        config = {"normal": {"stddev": Const(value)}, "uniform": {"minval": Const(-value), "maxval": Const(value)},
-                  }.get(leaf, {"gain": Const(value)})
-    made = _initializer(cls, [], dict(config), node)
-    if not isinstance(made, InitV) or made.init.scheme == "unknown":
-        return UNKNOWN
-    shape = shape_dims(kwargs.get("shape", args[0] if args else None))
-    known = tuple(d for d in shape if d is not None) if shape is not None and None not in shape else None
-    return TensorConstV(made.init, known)
-
-
 def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     inner = args[0] if args else kwargs.get("layer")
     if leaf == "Bidirectional" and isinstance(inner, LayerObj) and inner.layer.kind == LayerKind.RECURRENT:
@@ -500,11 +430,11 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     if leaf == "ELU":
         layer.act_param = number(bound.get("alpha"), 1.0)
     if spec.kind in _WEIGHTED:
-        for key in _INIT_KEYS:
+        for key in INIT_KEYS:
             value = bound.get(key)
             if isinstance(value, FunctionV) or (isinstance(value, InstanceV)
                                                 and value.info.find_method("__call__") is not None):
-                bound[key] = _initializer_function(interp, value, node)
+                bound[key] = initializer_function(interp, value, node)
         if leaf.startswith("Convolution") and len(args) > 2 and "nb_row" not in bound:
             bound["nb_row"], bound["nb_col"] = args[1], args[2]  # Keras 1: Convolution2D(32, 3, 3)
         _weighted_layer(layer, leaf, bound, node)
@@ -517,26 +447,6 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     else:
         layer.bias = False
     return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound), geometry=_geometry(leaf, spec, args, kwargs))
-
-
-_INIT_KEYS = ("kernel_initializer", "init", "embeddings_initializer", "bias_initializer", "recurrent_initializer")
-
-
-def _initializer_function(interp: Interp, function: Value, node: ast.AST) -> Value:
-    """``kernel_initializer=my_init`` with ``def my_init(shape, dtype=None): return K.random_normal(shape,
-    stddev=1.0)``, or an instance of an ``Initializer`` subclass whose ``__call__(shape, dtype)`` does
-    the same: Keras calls it with the weight's shape; run on an unknown shape, the tensor it returns
-    says the draw (an init that depends on the shape's numbers stays unknown)."""
-    found = function.info.find_method("__call__") if isinstance(function, InstanceV) else None
-    if isinstance(function, InstanceV) and found is not None:
-        cls, fnode = found
-        result = interp.call_function(interp.make_function(fnode, cls.scope, cls), [function, UNKNOWN], {},
-                                      self_val=function)
-    else:
-        result = interp.call(function, [UNKNOWN], {}, node)
-    if isinstance(result, TensorConstV) and result.init.scheme != "unknown":
-        return InitV(Init(result.init.scheme, dict(result.init.params), span_of(node)))
-    return UNKNOWN
 
 
 # Keras' random tensors (``K.random_normal(shape, mean, stddev)``, Keras 3 ``keras.random.normal``):
@@ -693,104 +603,6 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
         elif isinstance(shape, Const) and isinstance(shape.value, tuple) and shape.value \
                 and isinstance(shape.value[-1], int) and shape.value[-1] > 0:
             layer.fan_in = shape.value[-1]
-
-
-def keras_init(value: Value | None, node: ast.AST, default: Init) -> Init | None:
-    """A layer's ``kernel_initializer=``: an initialiser object, a name, or the default; None: unknown."""
-    if value is None or is_none(value):
-        return default
-    if isinstance(value, InitV):
-        return value.init
-    if isinstance(value, Const) and isinstance(value.value, str):
-        spec = catalog.KERAS_INIT_CLASSES.get(value.value) or catalog.KERAS_INIT_CLASSES.get(value.value.lower())
-        if spec is None:
-            return None
-        return Init(spec[0], {}, span_of(node), repr(value.value))
-    if isinstance(value, Ref):
-        spec = catalog.KERAS_INIT_CLASSES.get(value.leaf)
-        return Init(spec[0], {}, span_of(node)) if spec else None
-    if isinstance(value, DictV):  # the serialized form: {"class_name": "RandomNormal", "config": {"stddev": 1.0}}
-        return _serialized_init(value, node)
-    return None
-
-
-def _serialized_init(value: DictV, node: ast.AST) -> Init | None:
-    name = value.items.get("class_name")
-    config = value.items.get("config", DictV({}))
-    if value.partial or not isinstance(name, Const) or not isinstance(name.value, str) \
-            or not isinstance(config, DictV) or config.partial or not all(isinstance(k, str) for k in config.items):
-        return None
-    made = _initializer(name.value, [], dict(config.items), node)
-    return made.init if isinstance(made, InitV) else None
-
-
-# Keras 1's ``merge(inputs, mode=...)``: the Keras 2 function each mode became.
-_KERAS1_MERGE_MODES = {"sum": "add", "mul": "multiply", "concat": "concatenate", "ave": "average", "max": "maximum",
-                       "dot": "dot", "cos": "dot"}
-
-
-def _keras1_merge(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    """``merge([x, y], mode='sum')`` (Keras 1): read as the Keras 2 merge of that mode (``add``: a
-    residual); a mode given as a function, or unknown, is an UNKNOWN merge."""
-    inputs = kwargs.get("inputs", args[0] if args else UNKNOWN)
-    mode = kwargs.get("mode", args[1] if len(args) > 1 else Const("sum"))
-    leaf = _KERAS1_MERGE_MODES.get(mode.value) if isinstance(mode, Const) and isinstance(mode.value, str) else None
-    if leaf is None:
-        return interp.unknown_call([inputs], {}, node, "merge")
-    merge = merge_residual if leaf == "add" else merge_gate if leaf == "multiply" else None
-    axis = kwargs.get("concat_axis", Const(-1)) if leaf == "concatenate" else None
-    return keras_merge(leaf, [inputs], {"axis": axis} if axis is not None else {}, span_of(node), merge)
-
-
-class Keras1MergeV(InvocableV):
-    """Keras 1's ``Merge`` layer. ``Merge([left, right], mode='concat')`` as the first layer of a
-    ``Sequential`` runs each branch model on the input and merges their outputs; ``Merge(mode='sum')``
-    without branches is called on a list of tensors. A mode it does not know is an UNKNOWN merge."""
-
-    def __init__(self, branches: list[Value] | None, leaf: str | None, axis: Value | None, span: Span) -> None:
-        self.branches = branches
-        self.leaf = leaf
-        self.axis = axis
-        self.span = span
-        self.owned = False
-        self.input_hint = next((h for h in (getattr(b, "input_hint", None) for b in branches or []) if h), None)
-
-    def invoke(self, interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-        tensor = first_tensor(args, kwargs)
-        if self.branches is not None and tensor is not None:
-            outputs: list[Value] = [interp.apply_module(b, tensor, [tensor], {}, node) for b in self.branches]
-        else:
-            outputs = list(flatten_args(args[:1]))
-        if self.leaf is None or not outputs or not all(isinstance(o, TensorV) for o in outputs):
-            return interp.unknown_call(outputs or list(args), {}, node, "Merge")
-        merge = merge_residual if self.leaf == "add" else merge_gate if self.leaf == "multiply" else None
-        extra = {"axis": self.axis} if self.axis is not None else {}
-        return keras_merge(self.leaf, [ListV(outputs)], extra, self.span, merge)
-
-
-def _keras1_merge_layer(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    branches_value = kwargs.get("layers", args[0] if args else None)
-    mode = kwargs.get("mode", args[1] if len(args) > 1 else Const("sum"))
-    leaf = _KERAS1_MERGE_MODES.get(mode.value) if isinstance(mode, Const) and isinstance(mode.value, str) else None
-    branches: list[Value] | None = None
-    if branches_value is not None and not is_none(branches_value):
-        items = interp.iterate(branches_value)
-        branches = items if items and all(isinstance(b, (ContainerV, FunctionalModelV, InstanceV, LayerObj))
-                                          for b in items) else None
-        if branches is None:
-            leaf = None  # branches it cannot run: the merge is unknown
-        for branch in branches or []:
-            interp.own(branch)  # a branch is part of the merged model, not a model of its own
-    axis = kwargs.get("concat_axis", Const(-1)) if leaf == "concatenate" else None
-    return Keras1MergeV(branches, leaf, axis, span_of(node))
-
-
-def keras_merge(leaf: str, args: Args, kwargs: Kwargs, span: Span, merge: Merge | None) -> Value:
-    axis = kwargs.get("axis", args[1] if leaf == "concatenate" and len(args) > 1 else None)
-    if leaf[0].islower():  # functional form: add([a, b])
-        tensors = [a for a in flatten_args(args[:1]) if isinstance(a, TensorV)]
-        return _with_shape(merge_all(tensors, span, merge), leaf, tensors, axis)
-    return MergeLayerV(leaf, span, merge, kwargs.get("axis", args[0] if leaf == "Concatenate" and args else None))
 
 
 def layer_input_hint(value: Value) -> InputHint | None:

@@ -29,7 +29,8 @@ from gradlint.extract.common import (
 )
 from gradlint.extract.frameworks import TENSORFLOW as DECLARED
 from gradlint.extract.invocable import InitializerV
-from gradlint.extract.keras import call_keras, keras_init
+from gradlint.extract.keras import call_keras
+from gradlint.extract.keras_inits import keras_init
 from gradlint.extract.paths import merge_gate, merge_many, merge_residual, stopped
 from gradlint.extract.tf_helpers import (
     _constant_init,
