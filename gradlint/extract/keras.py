@@ -446,7 +446,48 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
         layer.receptive = _pool_window(bound.get("pool_size"), int(leaf[-2]))
     else:
         layer.bias = False
-    return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound), geometry=_geometry(leaf, spec, args, kwargs))
+    geometry = _geometry(leaf, spec, *_keras2_geometry_arguments(leaf, spec, args, kwargs))
+    return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound), geometry=geometry)
+
+
+# Keras 1 spellings of the arguments that decide a conv/pooling layer's output size.
+_KERAS1_GEOMETRY = frozenset({"nb_filter", "nb_row", "nb_col", "border_mode", "subsample", "filter_length",
+                              "subsample_length", "dim_ordering"})
+
+
+def _keras2_geometry_arguments(leaf: str, spec: catalog.LayerSpec, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    """Keras 1's ``Convolution2D(32, 3, 3, border_mode='same', subsample=(2, 2))`` /
+    ``Convolution1D(nb_filter, filter_length, subsample_length=)`` / ``MaxPooling2D(border_mode=)``
+    and ``dim_ordering='th'`` as the Keras 2 arguments they became (``kernel_size``, ``padding``,
+    ``strides``, ``data_format``); Keras 2 calls unchanged."""
+    keras1_positional = spec.kind == LayerKind.CONV and leaf.startswith("Convolution") and len(args) > 2
+    if not keras1_positional and not _KERAS1_GEOMETRY & set(kwargs):
+        return args, kwargs
+    out = {k: v for k, v in kwargs.items() if k not in _KERAS1_GEOMETRY}
+    if "border_mode" in kwargs:
+        out["padding"] = kwargs["border_mode"]
+    ordering = kwargs.get("dim_ordering")
+    if isinstance(ordering, Const) and ordering.value in ("th", "tf"):
+        out["data_format"] = Const("channels_first" if ordering.value == "th" else "channels_last")
+    elif ordering is not None:
+        out["data_format"] = UNKNOWN
+    if spec.kind != LayerKind.CONV:
+        return args, out
+    filters = kwargs.get("nb_filter", args[0] if args else UNKNOWN)
+    if leaf.startswith("Convolution1D"):
+        out["kernel_size"] = kwargs.get("filter_length", args[1] if len(args) > 1 else UNKNOWN)
+        if "subsample_length" in kwargs:
+            out["strides"] = kwargs["subsample_length"]
+    elif leaf.startswith("Convolution2D") and (keras1_positional or {"nb_row", "nb_col"} & set(kwargs)):
+        rows = kwargs.get("nb_row", args[1] if len(args) > 1 else UNKNOWN)
+        cols = kwargs.get("nb_col", args[2] if len(args) > 2 else UNKNOWN)
+        out["kernel_size"] = Const((rows.value, cols.value)) if isinstance(rows, Const) and isinstance(cols, Const) \
+            else UNKNOWN
+    elif len(args) > 1:
+        out.setdefault("kernel_size", args[1])
+    if "subsample" in kwargs:
+        out["strides"] = kwargs["subsample"]
+    return [filters], out
 
 
 # Keras' random tensors (``K.random_normal(shape, mean, stddev)``, Keras 3 ``keras.random.normal``):
