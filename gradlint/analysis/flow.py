@@ -116,6 +116,14 @@ class _Builder:
             rows, fan_in = layer.fan_in, 1
         elif fan_in is None and width is not None:
             fan_in = width * receptive
+        grad_fan_in = fan_in
+        if fan_in is None and layer.kind == LayerKind.DENSE and layer.fan_out is not None:
+            # A dense layer whose input width nothing states (a subclassed Keras model never given a shape):
+            # its weight gradient taken as a square layer's, as its Glorot σ_w² is (analysis.inits), not as
+            # one input feature's. (A first conv keeps the small fan-in: images have few channels.)
+            grad_fan_in = layer.fan_out
+            if main:
+                ctx.note(f"input width of {layer.describe()} unknown: its gradient taken as a square layer's")
         unit = Unit(layer, fan_in=fan_in, fan_out=layer.fan_out)
         if layer.activation and layer.activation != "linear":
             unit.activation, unit.act_param, unit.act_layer = layer.activation, layer.act_param, layer
@@ -131,7 +139,7 @@ class _Builder:
             ctx.note(f"activation {unit.activation} treated as linear")
         has_bias = layer.bias is not False and layer.kind != LayerKind.EMBEDDING
         bias_mean, bias_var = bias_moments_of(unit) if has_bias else (0.0, 0.0)
-        wl = WeightLayer(sigma_w2, act, bias_var, False, unit.act_param, layer.describe(), fan_in,
+        wl = WeightLayer(sigma_w2, act, bias_var, False, unit.act_param, layer.describe(), grad_fan_in,
                          fan_out=out, embedding=layer.kind == LayerKind.EMBEDDING, rows=rows,
                          bias_width=out if has_bias else None, key=id(layer), bias_mean=bias_mean,
                          positions=_CONV_POSITIONS if conv else 1,
