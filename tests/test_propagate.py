@@ -61,6 +61,16 @@ MEASURED = [
     ("keras/relu_random_uniform_positive.py", "loss", 7.11, 1.0),
     ("torch/elu_uniform_positive.py", "loss", 8.20, 1.0),
     ("torch/relu_uniform_small_positive.py", "loss", 0.0, 0.5),
+    # ... and their gradient: Wᵀδ adds E[W]·Σδ to every input unit, coherently once δ is common to the units.
+    ("keras/relu_random_uniform_positive.py", "ratio", -2.16, 0.5),
+    ("keras/relu_random_uniform_positive.py", "first", 4.49, 0.7),
+    ("recall/tensorflow/random_uniform_default_relu.py", "ratio", -0.77, 0.5),
+    ("recall/tensorflow/random_uniform_default_relu.py", "first", 16.00, 0.7),
+    # A dense first layer whose input width nothing states: its gradient as a square layer's.
+    ("recall/keras/build_method_layers_sigmoid.py", "ratio", -6.66, 0.5),
+    ("recall/keras/layernorm_sigmoid_subclass_pairs.py", "ratio", -6.21, 0.5),
+    # Keras 1 conv geometry (Convolution2D(nb_filter=, nb_row=, nb_col=, border_mode=)): the head's fan-in.
+    ("recall/keras/keras1_conv_border_mode_subsample_sigmoid.py", "ratio", -5.30, 0.5),
 ]
 
 

@@ -205,6 +205,24 @@ class _Rec:
     alive: float | None = None  # see LayerFlow.alive
     lg: float = -math.inf
     rho: float = 0.0
+    # The pre-activation as the units of one example share it (non-centred weights): its activation,
+    # shift and fluctuation variance, and the correlation of two units' fluctuations (see _unit_d2).
+    act: str = "linear"
+    param: float = 0.0
+    shift: float = 0.0
+    spread: float = 0.0
+    unit_corr: float = 0.0
+
+
+def _unit_d2(rec: _Rec) -> float:
+    """E[φ′(z_j)·φ′(z_k)] for two units j ≠ k of one example: their pre-activations share the shift and
+    the part of the fluctuation the non-centred weights make common (``unit_corr``)."""
+    if rec.alive == 0.0:
+        return 0.0
+    if rec.shift == 0.0 and rec.unit_corr == 0.0:
+        return _two_point(rec.act, rec.spread, rec.param, 0.0, _act_stats(rec.act, rec.spread, rec.param))[1] \
+            if rec.spread > 0 else rec.d2
+    return min(shifted_moments(rec.act, rec.shift, rec.spread, rec.param, rec.unit_corr).d_ab, rec.d2)
 
 
 @dataclass
@@ -249,6 +267,9 @@ class _Pass:
         self.breaks = 0
         self.depth = 0
         self.head_in: _HeadIn | None = None  # the last top-level activation's input (the output head)
+        # Backward: the share of ‖δ‖² common to the units of one example (non-centred weights make it:
+        # Wᵀδ with E[W] = μ adds μ·Σδ to every input unit, and a common δ adds up coherently).
+        self.kappa = 0.0
 
     def note(self, text: str) -> None:
         self.exact = False
@@ -289,6 +310,27 @@ class _Pass:
             self.max_m = max(self.max_m, s.m)
             tape.append((item, info))
         return tape, s
+
+    def _transposed(self, rec: _Rec) -> float:
+        """‖Wᵀδ‖²/‖δ‖² for the current coherence κ of δ over the output units, and κ after it. With
+        E[W] = μ, every input unit gets μ·Σ_i δ_i:
+        E[(Σ_i W_ij δ_i)²] = n_out·E[W²]·E[δ²] + μ²·n_out·(n_out − 1)·κ·E[δ²],
+        and two input units share μ²·(Σ_i δ_i)² of it (8 ReLU layers of U(0, 1) weights: the gradient
+        grows toward the input as fast as the forward pass grows toward the output)."""
+        fan_in = rec.layer.fan_in or 0
+        mean2 = rec.layer.weight_mean ** 2
+        base = rec.sw2 + fan_in * mean2
+        if mean2 <= 0.0 or fan_in <= 0:
+            self.kappa = 0.0
+            return base
+        n_out = rec.layer.fan_out or fan_in
+        coherent = mean2 * fan_in * (n_out - 1) * self.kappa
+        gain = base + coherent
+        e_w2 = base / fan_in
+        self.kappa = mean2 * (1.0 + (n_out - 1) * self.kappa) / (e_w2 + mean2 * (n_out - 1) * self.kappa) \
+            if gain > 0 else 0.0
+        self.kappa = min(max(self.kappa, 0.0), 1.0)
+        return gain
 
     def _weight(self, layer: WeightLayer, s: _State, main: bool) -> tuple[_State, _Rec]:
         act = canonical_activation(layer.activation)
@@ -351,7 +393,8 @@ class _Pass:
             m_out, d2, m_ab, d_ab = (min(v, _Q_CLAMP) for v in (m_out, d2, m_ab, d_ab))
             mean = min(mean, math.sqrt(_Q_CLAMP))
         rec = _Rec(layer, sw2, sb2, q_pre, q, norm_var, m_in, mab_in, d2, d_ab, main, self.depth, self.breaks,
-                   alive=alive)
+                   alive=alive, act=act, param=param, shift=c, spread=max(q - c * c, 0.0),
+                   unit_corr=extra / (q - c * c) if norm_var is None and q - c * c > 0 else 0.0)
         self.recs.append(rec)
         if main and self.depth == 0:
             v_head = max(q - c * c, 0.0)  # the head's input around its mean c (0 unless a constant bias)
@@ -419,8 +462,12 @@ class _Pass:
                 rec = info
                 assert isinstance(rec, _Rec)
                 lg = lg + _ln(rec.d2)
+                if self.kappa > 0.0:
+                    self.kappa *= _unit_d2(rec) / rec.d2 if rec.d2 > 0 else 0.0
                 r = r * rec.dab / rec.d2 if rec.d2 > 0 else 0.0
                 if rec.norm_var is not None:
+                    if rec.layer.norm_kind != "batch":
+                        self.kappa = 0.0  # LayerNorm's Jacobian removes each example's mean over the units
                     width = rec.layer.fan_out
                     if width:  # γ, β see the gradient at the norm's output (before its 1/σ)
                         self._affine(width, lg, r)
@@ -429,10 +476,11 @@ class _Pass:
                         r = 0.0
                     lg -= math.log(rec.norm_var)
                 rec.lg, rec.rho = lg, r
-                # Back through Wᵀ: ‖δ_in‖² = fan_in·E[W²]·‖δ_out‖² (σ_w², plus fan_in·E[W]² when not centred).
-                lg = lg + _ln(rec.sw2 + (rec.layer.fan_in or 0) * rec.layer.weight_mean ** 2) \
-                    if not rec.layer.embedding else -math.inf
+                # Back through Wᵀ: ‖δ_in‖² = fan_in·E[W²]·‖δ_out‖² (σ_w², plus fan_in·E[W]² when not centred),
+                # plus, for non-centred weights, μ²·fan_in·(fan_out − 1)·κ of a δ common to the units.
+                lg = lg + _ln(self._transposed(rec)) if not rec.layer.embedding else -math.inf
             elif isinstance(item, Block):
+                self.kappa = 0.0  # not followed through a merge (kept out, as before it was modelled)
                 tb, ts, fs, fb = cast("tuple[list[tuple[Item, object]], list[tuple[Item, object]], float, float]", info)
                 lb, rb = self.backward(tb, lg + _ln(fb), r)
                 ls, rs = self.backward(ts, lg + _ln(fs), r)
@@ -454,6 +502,7 @@ class _Pass:
                 lg -= math.log(var)
             elif isinstance(item, Activation):
                 d2, dab = cast("tuple[float, float]", info)
+                self.kappa = 0.0
                 lg += _ln(d2)
                 r = r * dab / d2 if d2 > 0 else 0.0
             elif isinstance(item, Scale):
