@@ -557,3 +557,35 @@ def test_softmax_into_a_logits_loss_whatever_the_argument_order(call: str) -> No
         train = tf.train.GradientDescentOptimizer(0.5).minimize(loss)
     """
     assert codes(src) == ["GRD009"]
+
+
+@pytest.mark.parametrize("module", ["tensorflow.contrib.slim", "tf_slim"])
+def test_slim_repeat_and_stack_call_their_layer_per_entry(module: str) -> None:
+    model = one(f"""
+        import tensorflow as tf
+        import {module} as slim
+        x = tf.placeholder(tf.float32, [None, 32, 32, 3])
+        net = slim.repeat(x, 3, slim.conv2d, 16, [3, 3], activation_fn=tf.nn.sigmoid, scope='conv')
+        net = slim.stack(net, slim.conv2d, [(16, [3, 3]), (8, [1, 1])], activation_fn=tf.nn.sigmoid)
+        net = slim.flatten(net)
+        out = slim.fully_connected(net, 1, activation_fn=None)
+        loss = tf.reduce_mean(tf.square(out))
+    """)
+    units = model_units(model)
+    assert [u.layer.kind for u in units] == [LayerKind.CONV] * 5 + [LayerKind.DENSE]
+    assert [u.activation for u in units[:5]] == ["sigmoid"] * 5
+    assert [u.layer.fan_out for u in units[:5]] == [16 * 9, 16 * 9, 16 * 9, 16 * 9, 8]
+
+
+def test_slim_stack_of_unknown_entries_is_unknown() -> None:
+    model = one("""
+        import tensorflow as tf
+        import tensorflow.contrib.slim as slim
+        from config import SIZES
+        x = tf.placeholder(tf.float32, [None, 30])
+        net = slim.fully_connected(x, 64)
+        net = slim.stack(net, slim.fully_connected, SIZES, activation_fn=tf.nn.sigmoid)
+        out = slim.fully_connected(net, 1, activation_fn=None)
+        loss = tf.reduce_mean(tf.square(out))
+    """)
+    assert any(getattr(n, "kind", None) == LayerKind.UNKNOWN and n.op == "stack" for n in model.path)
