@@ -49,6 +49,8 @@ class Interp(Protocol):
     # Tensors the code hands on other than by returning them (stored on an attribute, given to a loss
     # or to Keras ``add_loss``): other routes a gradient can take back (``Model.side_routes``).
     escaped: list[TensorV]
+    # The serial (``values.next_serial``) at which each open undecidable branch or loop began, innermost last.
+    uncertain_since: list[int]
 
     def tick(self, n: int = 1) -> None:
         """Spend ``n`` symbolic steps of the budget (raises ``BudgetExceeded`` when it runs out)."""
@@ -128,6 +130,7 @@ class Core(Interp, Protocol):
     file_budget: int  # steps the whole file may still spend
     until_clock: int  # steps until the CPU-time deadline is next read
     deferrable: ast.AST | None  # the call a module-level ``name = f(...)`` assigns (see eval_Call)
+    layer_flags: set[str]  # attribute names the file sets on some layer object (``fc.is_last = True``)
     depth: int
     classes: list[ClassInfo]
     functions: list[FunctionV]

@@ -336,6 +336,13 @@ MATH: dict[str, object] = {
     "sqrt": math.sqrt, "log": math.log, "log2": math.log2, "exp": math.exp, "ceil": math.ceil,
     "floor": math.floor, "pow": math.pow, "prod": math.prod, "pi": math.pi, "e": math.e, "inf": math.inf}
 # str methods folded on constants (``"conv{}".format(i)``).
+# Methods of a framework layer that ``getattr(layer, name, None)`` finds (``reset_parameters``):
+# any other name a file never sets on a layer is an attribute gradlint does not know.
+LAYER_METHODS = frozenset({"reset_parameters", "_reset_parameters", "forward", "__call__", "apply", "parameters",
+                           "named_parameters", "modules", "named_modules", "children", "named_children", "to",
+                           "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_",
+                           "zero_grad", "state_dict", "load_state_dict", "register_buffer", "register_parameter",
+                           "add_module", "extra_repr", "build", "call", "get_config"})
 STR_METHODS = frozenset({"find", "startswith", "endswith", "lower", "upper", "split", "replace", "format",
                          "join", "strip", "rstrip", "lstrip", "count", "index", "rfind", "title"})
 

@@ -720,6 +720,8 @@ def _large_data_literal(elts: list[ast.expr]) -> bool:
 
 
 def _layer_attribute(obj: LayerObj, attr: str) -> Value:
+    if attr in obj.attrs:
+        return obj.attrs[attr]
     if attr in ("weight", "bias"):
         return ParamV(obj.layer, attr, ndim=param_ndim(obj.layer, attr))
     role = recurrent_param_role(obj.layer, attr)

@@ -7,7 +7,7 @@ import ast
 import math
 
 from gradlint.extract.common import span_of, unparsed
-from gradlint.extract.values import UNKNOWN, Const, ParamV, TensorConstV, TransposedV, Value
+from gradlint.extract.values import UNKNOWN, Const, ParamV, TensorConstV, TransposedV, Value, layer_birth
 from gradlint.gradflow import torch_gain
 from gradlint.model import Init, LayerKind
 
@@ -171,7 +171,7 @@ def rescaled(init: Init, factor: float, node: ast.AST | None = None) -> Init | N
     return Init(init.scheme, params, span_of(node) if node is not None else init.span, written)
 
 
-def rescale_param(param: ParamV, factor: float, node: ast.AST) -> bool:
+def rescale_param(param: ParamV, factor: float, node: ast.AST, since: int | None = None) -> bool:
     """``w.mul_(k)`` / ``w.div_(k)`` in place on a parameter whose init is known: scaled (the site is
     now the in-place call: a fix rewriting the first init would change what the scaling does).
     False when the init is unknown or constant (``perturb_param`` handles constants)."""
@@ -181,20 +181,32 @@ def rescale_param(param: ParamV, factor: float, node: ast.AST) -> bool:
     scaled = rescaled(current, factor, node)
     if scaled is None:
         return False
-    set_param_init(param, scaled)
+    set_param_init(param, scaled, since)
     return True
 
 
-def apply_init_value(param: ParamV, value: Value, node: ast.AST) -> None:
+def apply_init_value(param: ParamV, value: Value, node: ast.AST, since: int | None = None) -> None:
     init: Init | None = None
     if isinstance(value, TensorConstV):
         init = Init(value.init.scheme, dict(value.init.params), span_of(node), value.init.written)
     elif isinstance(value, ParamV) and value.init is not None:
         init = value.init
-    set_param_init(param, init)
+    set_param_init(param, init, since)
 
 
-def set_param_init(param: ParamV, init: Init | None) -> None:
+def set_param_init(param: ParamV, init: Init | None, since: int | None = None) -> None:
+    """Write ``init`` onto ``param``. ``since``: the serial at which the innermost undecidable
+    condition (an ``if`` on an unresolved value, a loop of unknown length) began, None outside one. A
+    write there to a parameter that existed before it may or may not happen: the parameter keeps a
+    known init only when the write leaves the one it has, otherwise its init is unknown (both arms
+    of the ``if`` run; neither is a guess of which one Python takes)."""
+    if since is not None:
+        born = layer_birth(param.owner) if param.owner is not None else param.born
+        if born is None or born < since:
+            current = param_init(param)
+            if not _same_init(current, init):
+                span = init.span if init is not None else current.span if current is not None else None
+                init = Init("unknown", {}, span)
     if param.owner is None:
         param.init = init
         return
@@ -206,7 +218,14 @@ def set_param_init(param: ParamV, init: Init | None) -> None:
         param.owner.recurrent_init = init
 
 
-def perturb_param(param: ParamV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> None:
+def _same_init(a: Init | None, b: Init | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.scheme == b.scheme and a.scheme != "unknown" and a.params == b.params
+
+
+def perturb_param(param: ParamV, args: list[Value], kwargs: dict[str, Value], node: ast.AST,
+                  since: int | None = None) -> None:
     """``w.add_(noise)`` after ``zeros_(w)``: a constant init the code changes afterwards.
     By a tensor or an unknown value it is no longer known to be constant (no finding, no
     fix); by constants it stays constant, but the site is now the in-place call, which no
@@ -216,14 +235,14 @@ def perturb_param(param: ParamV, args: list[Value], kwargs: dict[str, Value], no
         return
     values = [*args, *kwargs.values()]
     if all(isinstance(v, Const) and isinstance(v.value, (int, float)) for v in values):
-        set_param_init(param, Init("constant", {}, span_of(node)))
+        set_param_init(param, Init("constant", {}, span_of(node)), since)
     else:
-        set_param_init(param, Init("unknown", {}, span_of(node)))
+        set_param_init(param, Init("unknown", {}, span_of(node)), since)
 
 
-def forget_scale(param: ParamV, node: ast.AST) -> None:
+def forget_scale(param: ParamV, node: ast.AST, since: int | None = None) -> None:
     """``w.mul_(k)`` with ``k`` unresolved after a random init: the init's scale is unknown now
     (constants: ``perturb_param`` says what stays known)."""
     current = param_init(param)
     if current is not None and not current.is_constant:
-        set_param_init(param, Init("unknown", {}, span_of(node)))
+        set_param_init(param, Init("unknown", {}, span_of(node)), since)

@@ -258,12 +258,35 @@ def _zip(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast
 def _getattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if not (len(args) >= 2 and isinstance(args[1], Const) and isinstance(args[1].value, str)):
         return UNKNOWN
+    if isinstance(args[0], LayerObj) and len(args) == 3:
+        flag = _layer_flag(interp, args[0], args[1].value)
+        if flag is not None:
+            return flag if flag is not _ABSENT else args[2]
     value = interp.get_attribute(args[0], args[1].value)
     if isinstance(value, (UnknownV, MethodV)) and len(args) == 3 and not isinstance(args[0], InstanceV):
         return args[2] if isinstance(value, UnknownV) else value
     if isinstance(value, MethodV) and isinstance(args[0], InstanceV) and len(args) == 3:
         return args[2]
     return value
+
+_ABSENT = UnknownV("attribute not set on this layer")
+
+
+def _layer_flag(interp: BuiltinsMixin, obj: LayerObj, attr: str) -> Value | None:
+    """What ``getattr(layer, attr, default)`` / ``hasattr(layer, attr)`` find beyond the layer's own
+    parameters: a flag the file set on it (``fc2.is_last = True``); ``_ABSENT`` for a flag the file
+    sets on other layers but not on this one (the hook's ``else``); UNKNOWN for a name the file never
+    sets that is no layer method gradlint knows (it may be any framework attribute: never guessed
+    present); None: answer as for any attribute (parameters, sizes, methods)."""
+    if attr in obj.attrs:
+        return obj.attrs[attr]
+    value = interp.get_attribute(obj, attr)
+    if not isinstance(value, MethodV):
+        return None
+    if attr in interp.layer_flags:
+        return _ABSENT
+    return None if attr in catalog.LAYER_METHODS else UNKNOWN
+
 
 def _setattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if len(args) == 3 and isinstance(args[1], Const) and isinstance(args[1].value, str):
@@ -274,6 +297,12 @@ def _hasattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node:
     if not (len(args) == 2 and isinstance(args[1], Const)):
         return UNKNOWN
     obj, attr = args[0], args[1].value
+    if isinstance(obj, LayerObj) and isinstance(attr, str):
+        flag = _layer_flag(interp, obj, attr)
+        if flag is _ABSENT:
+            return Const(False)
+        if flag is not None:
+            return UNKNOWN if isinstance(flag, UnknownV) else Const(True)
     if isinstance(obj, LayerObj):
         if attr == "weight":
             return Const(obj.layer.kind not in _PARAMETERLESS)

@@ -430,7 +430,7 @@ class StatementsMixin(Core):
             if isinstance(value, LayerObj) and value.layer.name is None:
                 value.layer.name = f"self.{attr}"
         elif isinstance(obj, ParamV) and attr == "data":
-            apply_init_value(obj, value, node)
+            apply_init_value(obj, value, node, self.uncertain_since[-1] if self.uncertain_since else None)
         elif isinstance(obj, ParamV) and attr == "requires_grad":
             if obj.owner is not None and isinstance(value, Const) and value.value is False:
                 obj.owner.frozen = True  # for p in self.encoder.parameters(): p.requires_grad = False
@@ -439,7 +439,13 @@ class StatementsMixin(Core):
                 if framework.method(self, obj, "requires_grad_", [value], {}, node) is not None:
                     break
         elif isinstance(obj, LayerObj) and attr in ("weight", "bias"):
-            apply_init_value(ParamV(obj.layer, attr), value, node)
+            apply_init_value(ParamV(obj.layer, attr), value, node,
+                             self.uncertain_since[-1] if self.uncertain_since else None)
+        elif isinstance(obj, LayerObj):
+            # A flag an init hook reads back (``getattr(m, "is_last", False)``); set under an
+            # undecidable condition it may or may not be there.
+            self.layer_flags.add(attr)
+            obj.attrs[attr] = UNKNOWN if self.uncertain_since else value
         elif isinstance(obj, ClassV):
             obj.info.class_attrs[attr] = value
 

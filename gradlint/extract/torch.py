@@ -122,7 +122,7 @@ class TorchFramework:
         if isinstance(target, TensorV):
             return tensor_method(interp, target, name, args, kwargs, node)
         if isinstance(target, ParamV):
-            return param_method(target, name, args, kwargs, node)
+            return param_method(target, name, args, kwargs, node, uncertain_start(interp))
         return None
 
     def binop(self, interp: Interp, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:
@@ -164,6 +164,11 @@ def _tensor_init_method(interp: Interp, target: TensorConstV, name: str, args: A
 # ---------------------------------------------------------------------- torch.nn.init
 
 
+def uncertain_start(interp: Interp) -> int | None:
+    """The serial at which the innermost undecidable condition began; None outside one."""
+    return interp.uncertain_since[-1] if interp.uncertain_since else None
+
+
 def call_torch_init(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if leaf == "calculate_gain":
         return _calculate_gain(args, kwargs)
@@ -173,14 +178,15 @@ def call_torch_init(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
     scheme, names = spec
     target = args[0] if args else kwargs.get("tensor", UNKNOWN)
     init = make_init(scheme, names, args[1:], kwargs, node)
+    since = uncertain_start(interp)
     if isinstance(target, ParamV):
-        set_param_init(target, init)
+        set_param_init(target, init, since)
     elif isinstance(target, TensorConstV):  # torch.empty(n, m) initialised before nn.Parameter(...) wraps it
         target.init = init or Init("unknown", {}, span_of(node))
     elif isinstance(target, ListV):
         for item in target.items:
             if isinstance(item, ParamV):
-                set_param_init(item, init)
+                set_param_init(item, init, since)
     return target
 
 
@@ -609,15 +615,18 @@ def _in_model_class(interp: Interp) -> bool:
     return cls is not None and cls.framework is not None
 
 
-def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: ast.AST,
+                 since: int | None = None) -> Value:
+    """``w.normal_(0, 1)``, ``w.copy_(t)``, ``w.mul_(k)`` ... on a parameter (``since``: see
+    ``inits.set_param_init``)."""
     spec = catalog.TENSOR_INIT_METHODS.get(name)
     if spec is not None:
         scheme, params = spec
-        set_param_init(target, make_init(scheme, params, args, kwargs, node))
+        set_param_init(target, make_init(scheme, params, args, kwargs, node), since)
         return target
     if name == "copy_":
         source = args[0] if args else UNKNOWN
-        apply_init_value(target, source, node)
+        apply_init_value(target, source, node, since)
         return target
     if name in ("dim", "ndimension"):
         return Const(target.ndim) if target.ndim is not None else UNKNOWN
@@ -633,12 +642,12 @@ def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: as
     if name in ("mul_", "div_") and len(args) == 1 and not kwargs and isinstance(args[0], Const) \
             and isinstance(args[0].value, (int, float)) and not isinstance(args[0].value, bool) and args[0].value:
         factor = float(args[0].value)
-        if rescale_param(target, factor if name == "mul_" else 1.0 / factor, node):
+        if rescale_param(target, factor if name == "mul_" else 1.0 / factor, node, since):
             return target
     elif name in ("mul_", "div_"):
-        forget_scale(target, node)  # multiplied by something unresolved: the scale is no longer known
+        forget_scale(target, node, since)  # multiplied by something unresolved: the scale is no longer known
     if name in ("mul_", "div_", "clamp_", "add_", "sub_"):
-        perturb_param(target, args, kwargs, node)
+        perturb_param(target, args, kwargs, node, since)
         return target
     return UNKNOWN
 

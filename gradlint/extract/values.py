@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -149,6 +150,22 @@ class LayerObj(Value):
     # torch nn.RNN/LSTM/GRU: the axis of an input batch that is time (0, or 1 with batch_first=True).
     time_axis: int | None = None
     geometry: Geometry | None = None  # Keras: how it maps spatial sizes, when its arguments say
+    # Attributes the file sets on the layer object (``self.fc2.is_last = True``, nanoGPT's
+    # ``c_proj.SCALE_INIT = 1``): flags that an init hook reads back with ``getattr``/``hasattr``.
+    attrs: dict[str, Value] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.layer not in _BIRTHS:
+            _BIRTHS[self.layer] = next_serial()
+
+
+# When each layer was first built, on the serial clock (``next_serial``): an init written under an
+# undecidable condition is certain only for a layer built inside it (``inits.set_param_init``).
+_BIRTHS: weakref.WeakKeyDictionary[Layer, int] = weakref.WeakKeyDictionary()
+
+
+def layer_birth(layer: Layer) -> int | None:
+    return _BIRTHS.get(layer)
 
 
 @dataclass(eq=False)
@@ -360,6 +377,7 @@ class ParamV(Value):
     init: Init | None = None  # free parameters only
     ndim: int | None = None
     shape: tuple[int, ...] | None = None  # free parameters, when the factory call states it
+    born: int = field(default_factory=next_serial)  # free parameters: when created (see layer_birth)
 
 
 @dataclass(eq=False)

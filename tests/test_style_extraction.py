@@ -1,0 +1,64 @@
+"""Coding styles of held-out model code that extraction reads exactly, or leaves explicitly unknown."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+from gradlint.extract import extract_models
+from gradlint.model import Layer, LayerKind, Model
+
+
+def one(src: str) -> Model:
+    found = extract_models(ast.parse(textwrap.dedent(src)))
+    assert len(found) == 1, [m.name for m in found]
+    return found[0]
+
+
+def dense_layers(model: Model) -> list[Layer]:
+    return [layer for layer in model.layers() if layer.kind == LayerKind.DENSE]
+
+
+_FLAGGED = """
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.fc1 = nn.Linear(d, d)
+            self.fc2 = nn.Linear(d, d)
+            self.fc2.{flag} = True
+
+        def forward(self, x):
+            return x + self.fc2(self.fc1(x).relu())
+
+    class Net(nn.Module):
+        def __init__(self, n=4, d=32):
+            super().__init__()
+            self.blocks = nn.Sequential(*[Block(d) for _ in range(n)])
+            self.apply(self._init)
+
+        def _init(self, m):
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if {check}:
+                    nn.init.zeros_(m.weight)
+
+        def forward(self, x):
+            return self.blocks(x)
+"""
+
+
+def test_a_flag_set_on_some_layers_is_read_back_by_the_init_hook() -> None:
+    for check in ('getattr(m, "is_last", False)', 'hasattr(m, "is_last")'):
+        model = one(_FLAGGED.format(flag="is_last", check=check))
+        inits = [layer.weight_init.scheme for layer in dense_layers(model) if layer.weight_init]
+        assert inits == ["kaiming_normal", "zeros"] * 4, (check, inits)
+
+
+def test_an_attribute_no_layer_is_given_is_not_guessed_present() -> None:
+    # ``padding_idx`` is no flag the file sets: gradlint does not know whether a Linear has it, so the
+    # zero init under it is not taken as certain (it was: an unknown attribute read as a method).
+    model = one(_FLAGGED.format(flag="is_last", check='getattr(m, "padding_idx", None)'))
+    assert not any(layer.weight_init is not None and layer.weight_init.scheme == "zeros"
+                   for layer in dense_layers(model))
