@@ -62,3 +62,40 @@ def test_an_attribute_no_layer_is_given_is_not_guessed_present() -> None:
     model = one(_FLAGGED.format(flag="is_last", check='getattr(m, "padding_idx", None)'))
     assert not any(layer.weight_init is not None and layer.weight_init.scheme == "zeros"
                    for layer in dense_layers(model))
+
+
+def test_static_and_class_methods_bind_as_python_binds_them() -> None:
+    found = extract_models(ast.parse(textwrap.dedent("""
+        import torch
+        import torch.nn as nn
+
+        class Base(nn.Module):
+            act = staticmethod(torch.sigmoid)
+
+            @staticmethod
+            def init_weights(m):
+                if isinstance(m, nn.Linear):
+                    nn.init.normal_(m.weight, std=0.01)
+
+            @classmethod
+            def from_config(cls, cfg):
+                return cls(depth=cfg["depth"])
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = self.act(layer(x))
+                return x
+
+        class Stack(Base):
+            def __init__(self, depth=2):
+                super().__init__()
+                self.layers = nn.ModuleList(nn.Linear(16, 16) for _ in range(depth))
+
+        model = Stack.from_config({"depth": 9})
+        model.apply(Stack.init_weights)
+    """)))
+    model = next(m for m in found if m.fully_understood)
+    layers = dense_layers(model)
+    assert len(layers) == 9
+    assert all(layer.weight_init is not None and layer.weight_init.scheme == "normal" for layer in layers)
+    assert [n.activation for n in model.layers() if n.kind == LayerKind.ACTIVATION] == ["sigmoid"] * 9

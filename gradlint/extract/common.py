@@ -315,6 +315,15 @@ def is_property(fnode: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any(isinstance(d, ast.Name) and d.id in ("property", "cached_property") for d in fnode.decorator_list)
 
 
+def method_binding(fnode: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """``"static"`` (``@staticmethod``: called without ``self``), ``"class"`` (``@classmethod``: the
+    class comes first) or ``"instance"``."""
+    for d in fnode.decorator_list:
+        if isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod"):
+            return d.id[:-len("method")]
+    return "instance"
+
+
 def const_values(values: Iterable[Value]) -> list[Any] | None:
     """The Python values of ``values`` when every one is a constant, else None."""
     out = []

@@ -18,6 +18,7 @@ from gradlint.extract.common import (
     const_values,
     is_none,
     is_property,
+    method_binding,
     param_ndim,
     prefer,
     recurrent_param_role,
@@ -137,8 +138,11 @@ class ExpressionsMixin(Core):
         if isinstance(obj, (LossV, OptimizerV, GradientTapeV)):
             return MethodV(obj, attr)
         if isinstance(obj, ClassV):
-            if attr in obj.info.methods:
-                return self.make_function(obj.info.methods[attr], obj.info.scope, obj.info)
+            found = obj.info.find_method(attr)
+            if found is not None:
+                cls, fnode = found
+                function = self.make_function(fnode, cls.scope, cls)
+                return BoundV(obj, function) if method_binding(fnode) == "class" else function
             cattr = obj.info.find_class_attr(attr)
             if cattr is not None:
                 return cattr
@@ -190,7 +194,11 @@ class ExpressionsMixin(Core):
             cls, fnode = found
             if is_property(fnode):
                 return self.call_function(self.make_function(fnode, cls.scope, cls), [obj], {})
-            return BoundV(obj, self.make_function(fnode, cls.scope, cls))
+            binding = method_binding(fnode)
+            function = self.make_function(fnode, cls.scope, cls)
+            if binding == "static":
+                return function
+            return BoundV(ClassV(obj.info) if binding == "class" else obj, function)
         cattr = obj.info.find_class_attr(attr)
         if cattr is not None:
             return cattr

@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass
 
 from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
-from gradlint.extract.common import first_tensor, shape_dims
+from gradlint.extract.common import first_tensor, method_binding, shape_dims
 from gradlint.extract.values import (
     UNKNOWN,
     ClassInfo,
@@ -72,7 +72,9 @@ class SuperMethodV(InvocableV):
         found = instance.info.find_method(self.name, after=sup.cls)
         if found is not None:
             cls, fnode = found
-            return interp.call_function(interp.make_function(fnode, cls.scope, cls), [instance] + args, kwargs,
+            binding = method_binding(fnode)
+            first = [] if binding == "static" else [ClassV(instance.info) if binding == "class" else instance]
+            return interp.call_function(interp.make_function(fnode, cls.scope, cls), first + args, kwargs,
                                         self_val=instance)
         # Reached the framework base class.
         if self.name == "__init__" and instance.seq_items is not None:

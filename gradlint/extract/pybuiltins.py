@@ -340,6 +340,11 @@ def _none(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: as
     return Const(None)
 
 
+def _staticmethod(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``act = staticmethod(torch.sigmoid)`` in a class body: ``self.act`` is the function itself."""
+    return args[0] if len(args) == 1 and not kwargs else UNKNOWN
+
+
 def _vars(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     found = namespace_dict(args[0]) if len(args) == 1 else None
     return found if found is not None else UNKNOWN
@@ -356,7 +361,7 @@ _HANDLERS: dict[str, Handler] = {
     "list": _sequence, "tuple": _sequence, "set": _sequence, "sorted": _sequence, "reversed": _sequence,
     "dict": _dict, "enumerate": _enumerate, "zip": _zip, "isinstance": _isinstance, "type": _type,
     "getattr": _getattr, "setattr": _setattr, "hasattr": _hasattr, "super": _super,
-    "print": _none, "delattr": _none, "callable": _callable, "vars": _vars,
+    "print": _none, "delattr": _none, "callable": _callable, "vars": _vars, "staticmethod": _staticmethod,
 }
 
 
