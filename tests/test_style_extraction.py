@@ -99,3 +99,35 @@ def test_static_and_class_methods_bind_as_python_binds_them() -> None:
     assert len(layers) == 9
     assert all(layer.weight_init is not None and layer.weight_init.scheme == "normal" for layer in layers)
     assert [n.activation for n in model.layers() if n.kind == LayerKind.ACTIVATION] == ["sigmoid"] * 9
+
+
+def test_namedtuple_configs_give_their_fields_and_defaults() -> None:
+    template = """
+        import collections
+        import typing
+        import torch.nn as nn
+        {define}
+        HP = HParams({call})
+
+        class Net(nn.Module):
+            def __init__(self, hp=HP):
+                super().__init__()
+                self.layers = nn.ModuleList(nn.Linear(hp.width, hp.width) for _ in range(hp.depth))
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x).sigmoid()
+                return x
+    """
+    cases = [
+        ('HParams = collections.namedtuple("HParams", ["depth", "width"])', "depth=7, width=32"),
+        ('HParams = collections.namedtuple("HParams", "depth width")', "7, 32"),
+        ('HParams = collections.namedtuple("HParams", "width, depth", defaults=[7])', "32"),
+        ('HParams = typing.NamedTuple("HParams", [("depth", int), ("width", int)])', "7, width=32"),
+    ]
+    for define, call in cases:
+        model = one(template.format(define=define, call=call))
+        layers = dense_layers(model)
+        assert len(layers) == 7 and layers[0].fan_in == 32, (define, call)
+    unknown = one(template.format(define='HParams = collections.namedtuple("HParams", FIELDS)', call="7, 32"))
+    assert not unknown.fully_understood

@@ -13,7 +13,8 @@ import ast
 from typing import Any
 
 from gradlint.extract.api import Args, AttributedV, Interp, InvocableV, Kwargs
-from gradlint.extract.values import UNKNOWN, ClassInfo, Const, DictV, ListV, Ref, UnknownV, Value
+from gradlint.extract.common import is_none
+from gradlint.extract.values import UNKNOWN, ClassInfo, ClassV, Const, DictV, ListV, Ref, UnknownV, Value
 
 # argparse ``type=`` converters applied to string defaults and parsed strings (argparse applies
 # ``type`` to a default only when the default is a string).
@@ -156,8 +157,11 @@ class FieldV(Value):
         self.factory = factory
 
 
-def call_config(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
+def call_config(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
+                node: ast.AST | None = None) -> Value | None:
     """Constructors of configuration sources; None for other names."""
+    if q in ("collections.namedtuple", "typing.NamedTuple"):
+        return namedtuple_class(q, args, kwargs, node)
     if q == "argparse.ArgumentParser":
         return ArgParserV()
     if q in ("argparse.Namespace", "types.SimpleNamespace"):
@@ -172,6 +176,33 @@ def call_config(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs) -
         default = args[0] if args else kwargs.get("default", UNKNOWN)
         return UNKNOWN if isinstance(default, Const) and default.value is Ellipsis else default
     return None
+
+
+def namedtuple_class(q: str, args: Args, kwargs: Kwargs, node: ast.AST | None) -> Value:
+    """``HParams = namedtuple("HParams", ["depth", "width"], defaults=[64])`` (or ``"depth width"``,
+    or ``typing.NamedTuple("HParams", [("depth", int), ...])``): a config class whose generated
+    ``__init__`` takes the fields in order, the defaults for the last ones. UNKNOWN when the names
+    or the defaults are not literal."""
+    name = _const_str(args[0] if args else kwargs.get("typename"))
+    spec = args[1] if len(args) > 1 else kwargs.get("field_names", kwargs.get("fields"))
+    fields: list[str] | None = None
+    if isinstance(spec, Const) and isinstance(spec.value, str):
+        fields = spec.value.replace(",", " ").split()
+    elif isinstance(spec, ListV) and not spec.partial:
+        names = [_const_str(item.items[0] if isinstance(item, ListV) and item.items else item) for item in spec.items]
+        fields = [n for n in names if n is not None] if all(names) else None
+    if name is None or fields is None or not all(f.isidentifier() for f in fields):
+        return UNKNOWN
+    class_attrs: dict[str, Value] = {}
+    defaults = kwargs.get("defaults")
+    if defaults is not None and q == "collections.namedtuple" and not is_none(defaults):  # ``defaults=None``
+        if not isinstance(defaults, ListV) or defaults.partial or len(defaults.items) > len(fields):
+            return UNKNOWN
+        class_attrs = dict(zip(fields[len(fields) - len(defaults.items):], defaults.items, strict=True))
+    where = node if node is not None else ast.Pass()
+    cls = ast.ClassDef(name=name, bases=[], keywords=[], body=[], decorator_list=[])
+    ast.copy_location(cls, where)
+    return ClassV(ClassInfo(name, cls, [], {}, class_attrs, None, fields=fields))
 
 
 def namespace_dict(value: Value) -> Value | None:

@@ -147,7 +147,7 @@ class BuiltinsMixin(Core):
             return _ordered_dict(args, kwargs)
         if q in ("functools.partial",) and args:
             return PartialV(args[0], args[1:], kwargs)
-        return call_config(self, q, leaf, args, kwargs)
+        return call_config(self, q, leaf, args, kwargs, node)
 
 
 def _layer_isinstance(value: LayerObj, classes: Value, exact: bool) -> bool | None:
