@@ -131,3 +131,19 @@ def test_namedtuple_configs_give_their_fields_and_defaults() -> None:
         assert len(layers) == 7 and layers[0].fan_in == 32, (define, call)
     unknown = one(template.format(define='HParams = collections.namedtuple("HParams", FIELDS)', call="7, 32"))
     assert not unknown.fully_understood
+
+
+def test_torch_special_expit_is_the_sigmoid() -> None:
+    model = one("""
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 8)
+
+            def forward(self, x):
+                return torch.special.expit(self.fc(x))
+    """)
+    assert [n.activation for n in model.layers() if n.kind == LayerKind.ACTIVATION] == ["sigmoid"]

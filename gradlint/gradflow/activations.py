@@ -28,7 +28,7 @@ _DEFAULT_ACT_PARAM: dict[str, float] = {"leaky_relu": 0.01, "elu": 1.0, "celu": 
 ACTIVATION_ALIASES: dict[str, str] = {
     **{name: name for name in ACTIVATIONS},
     "identity": "linear", "none": "linear", "": "linear",
-    "logistic": "sigmoid",
+    "logistic": "sigmoid", "expit": "sigmoid",  # torch.special.expit
     "leakyrelu": "leaky_relu", "prelu": "leaky_relu", "rrelu": "leaky_relu",
     "swish": "silu",
     "hardswish": "hard_swish", "hard_silu": "hard_swish", "hardsilu": "hard_swish",
