@@ -147,3 +147,27 @@ def test_torch_special_expit_is_the_sigmoid() -> None:
                 return torch.special.expit(self.fc(x))
     """)
     assert [n.activation for n in model.layers() if n.kind == LayerKind.ACTIVATION] == ["sigmoid"]
+
+
+def _whole_ratio(src: str) -> float:
+    from gradlint.analysis.flow import model_segments, segment_flow
+
+    segments = model_segments(one(src))
+    flows = [segment_flow(s) for s in segments if s.ends_output]
+    assert flows and flows[-1] is not None
+    return flows[-1].log10_ratio
+
+
+def test_an_unknown_input_width_is_read_at_its_most_benign() -> None:
+    # A first nn.LazyLinear (input width not written): ‖∂L/∂W‖ of the first layer scales with √fan_in.
+    # Fan-in 1 made a vanishing stack look ~√width worse than any real input; square and 1 are both
+    # tried and the more benign kept, as for an unknown init.
+    template = """
+        import torch.nn as nn
+        model = nn.Sequential({first}, nn.Sigmoid(), *[m for _ in range(7) for m in (nn.Linear(64, 64), nn.Sigmoid())],
+                              nn.Linear(64, 1))
+    """
+    lazy = _whole_ratio(template.format(first="nn.LazyLinear(64)"))
+    square = _whole_ratio(template.format(first="nn.Linear(64, 64)"))
+    narrow = _whole_ratio(template.format(first="nn.Linear(1, 64)"))
+    assert abs(lazy - square) < 0.05 and lazy > narrow + 0.5

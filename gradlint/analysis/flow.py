@@ -413,6 +413,37 @@ def _fill(items: list[Item] | tuple[Item, ...], value: float, override: dict[int
     return out
 
 
+def _unknown_fan_in(items: list[Item] | tuple[Item, ...]) -> bool:
+    for item in items:
+        if isinstance(item, WeightLayer):
+            if item.fan_in is None and item.fan_out and not item.embedding:
+                return True
+        elif isinstance(item, Block):
+            if _unknown_fan_in(item.branch) or _unknown_fan_in(item.shortcut):
+                return True
+        elif isinstance(item, Gated) and _unknown_fan_in(item.path):
+            return True
+    return False
+
+
+def _with_fan_in(items: list[Item] | tuple[Item, ...], square: bool) -> list[Item]:
+    """Weight layers whose input width nothing states (a first ``nn.LazyLinear``, a Keras ``Dense``
+    before any input shape) read with fan-in 1 or as square (fan-in = fan-out): ‖∂L/∂W‖ grows with
+    √fan_in, and a fixed-scale init's σ_w² with fan_in."""
+    out: list[Item] = []
+    for item in items:
+        if isinstance(item, WeightLayer):
+            if item.fan_in is None and item.fan_out and not item.embedding:
+                item = replace(item, fan_in=item.fan_out if square else 1)
+        elif isinstance(item, Block):
+            item = replace(item, branch=tuple(_with_fan_in(item.branch, square)),
+                           shortcut=tuple(_with_fan_in(item.shortcut, square)))
+        elif isinstance(item, Gated):
+            item = replace(item, path=tuple(_with_fan_in(item.path, square)))
+        out.append(item)
+    return out
+
+
 def _badness(p: Propagation) -> float:
     """How far a propagation is from healthy (to keep, for an unknown init, the most benign guess)."""
     bad = max(0.0, abs(p.log10_ratio) - 2.0) if math.isfinite(p.log10_ratio) else 50.0
@@ -430,20 +461,29 @@ def run_segment(seg: Segment, override: dict[int, float] | None = None, zero_bia
     sets constant biases to 0 (what-ifs).
 
     An unknown init is tried at each plausible σ_w² and the most benign result kept, so that a
-    finding survives whatever common init was used."""
+    finding survives whatever common init was used; an unknown input width likewise at fan-in 1 and
+    square (``_with_fan_in``)."""
     if not seg.units:
         return None
     candidates = _UNKNOWN_CANDIDATES if seg.unknown_init else (1.0,)
+    widths: tuple[bool | None, ...] = (False, True) if _unknown_fan_in(seg.items) else (None,)
     best: Propagation | None = None
     for value in candidates:
-        items = _fill(seg.items, value, override, zero_bias)
-        try:
-            prop = propagate(items, ends_output=seg.ends_output)
-        except (ArithmeticError, ValueError):
-            return None  # absurd constants: no number rather than a made-up one
-        if best is None or _badness(prop) < _badness(best):
-            best = prop
+        for square in widths:
+            items = _fill(seg.items, value, override, zero_bias)
+            if square is not None:
+                items = _with_fan_in(items, square)
+            try:
+                prop = propagate(items, ends_output=seg.ends_output)
+            except (ArithmeticError, ValueError):
+                return None  # absurd constants: no number rather than a made-up one
+            if best is None or _badness(prop) < _badness(best):
+                best = prop
     assert best is not None
+    if widths != (None,):
+        best.exact = False
+        best.assumptions.insert(0, "input width of some layers unknown: tried fan-in 1 and square, kept the most "
+                                   "benign")
     if seg.unknown_init:
         best.exact = False
         best.assumptions.insert(0, "init unknown for some layers: tried σ_w² ∈ {1/3, 1, 2}, kept the most benign")
