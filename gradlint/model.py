@@ -124,6 +124,7 @@ class Layer:
     # input channel); None: not a transposed conv, or its stride is not a literal.
     stride_area: int | None = None
     scale_value: float | None = None  # SCALE layers: the initial multiplier when constant
+    shift_value: float | None = None  # SCALE layers: a constant added after it (``1 - g``: scale −1, shift 1)
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
     axis: int | None = None  # softmax: the dimension it normalizes over, when written (torch's dim=)
     reason: str | None = None  # UNKNOWN layers: why extraction could not resolve it (for `gradlint inspect`)

@@ -171,3 +171,29 @@ def test_an_unknown_input_width_is_read_at_its_most_benign() -> None:
     square = _whole_ratio(template.format(first="nn.Linear(64, 64)"))
     narrow = _whole_ratio(template.format(first="nn.Linear(1, 64)"))
     assert abs(lazy - square) < 0.05 and lazy > narrow + 0.5
+
+
+def test_one_minus_a_gate_passes_one_minus_sigma() -> None:
+    # Highway carry gate ``(1 - t) * x`` with t = σ(W x − 2) ≈ 0.12: the shortcut passes ≈ 0.88 a layer.
+    # ``1 - t`` was read as t itself (a shift was dropped): 20 layers of 0.12 drew GRD003 at ≈ 1e-16 on a
+    # model measured healthy (ratio 0.33).
+    template = """
+        import torch
+        import torch.nn as nn
+
+        class Highway(nn.Module):
+            def __init__(self, d):
+                super().__init__()
+                self.h = nn.Linear(d, d)
+                self.t = nn.Linear(d, d)
+                nn.init.constant_(self.t.bias, -2.0)
+
+            def forward(self, x):
+                t = torch.sigmoid(self.t(x))
+                return t * torch.relu(self.h(x)) + {carry} * x
+
+        model = nn.Sequential(nn.Linear(16, 64), *[Highway(64) for _ in range(20)], nn.Linear(64, 1))
+    """
+    carry = _whole_ratio(template.format(carry="(1 - t)"))
+    same = _whole_ratio(template.format(carry="t"))
+    assert carry > -2.0 and same < carry - 8

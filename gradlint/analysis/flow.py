@@ -182,7 +182,7 @@ class _Builder:
                         pending = None
                         self._barrier(node, segments, barriers, top)
                         continue
-                    items.append(Scale(node.scale_value, node.describe()))
+                    items.append(Scale(node.scale_value, node.describe(), node.shift_value or 0.0))
                     pending = None
                     continue
                 if kind == LayerKind.POOLING and node.op.lower().startswith("max") and (node.receptive or 0) > 1:

@@ -772,7 +772,7 @@ def _definition_key(model: Model) -> tuple[object, ...]:
     span = model.span
     layers = tuple(
         (layer.op, _where(layer.span), layer.fan_in, layer.fan_out, layer.activation, layer.act_param,
-         _init_key(layer.weight_init), _init_key(layer.bias_init), layer.scale_value)
+         _init_key(layer.weight_init), _init_key(layer.bias_init), layer.scale_value, layer.shift_value)
         for layer in model.layers()
     )
     return (span.origin or (span.line, span.col), _signature(model.path), layers,

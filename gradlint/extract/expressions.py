@@ -465,7 +465,15 @@ class ExpressionsMixin(Core):
             if value is not None:
                 layer = Layer(LayerKind.SCALE, "scale", span, "torch", scale_value=value)
                 return TensorV(tensor.nodes + (layer,), tensor.hint)
-        return tensor  # x + c, x - c: a shift; the variance of the path is unchanged
+        shift = _scalar(other) if isinstance(op, (ast.Add, ast.Sub)) and isinstance(other, Const) else None
+        if shift is not None and (shift != 0.0 or (isinstance(op, ast.Sub) and tensor is right)):
+            # x + c, x - c, c - x: the variance is unchanged but not the mean, which the next activation
+            # and a gate see (``(1 - t) * x`` in a highway or GRU cell passes 1 − σ, not σ).
+            negated = isinstance(op, ast.Sub) and tensor is right
+            layer = Layer(LayerKind.SCALE, "shift", span, "torch", scale_value=-1.0 if negated else 1.0,
+                          shift_value=-shift if isinstance(op, ast.Sub) and not negated else shift)
+            return TensorV(tensor.nodes + (layer,), tensor.hint)
+        return tensor  # x + c with c unresolved: a shift; the variance of the path is unchanged
 
     def eval_UnaryOp(self, node: ast.UnaryOp, scope: Scope) -> Value:
         operand = self.eval(node.operand, scope)

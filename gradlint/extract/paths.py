@@ -172,8 +172,8 @@ def _ends_in_gate(nodes: list[Node]) -> bool:
         if isinstance(node, Layer):
             if node.kind == LayerKind.ACTIVATION:
                 return node.activation in catalog.GATE_ACTIVATIONS
-            if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.STOP):
-                continue
+            if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER, LayerKind.STOP, LayerKind.SCALE):
+                continue  # a scaled or shifted gate (``1 - t``) still gates
             return node.activation in catalog.GATE_ACTIVATIONS if node.activation else False
         return False
     return False

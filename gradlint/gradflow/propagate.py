@@ -79,10 +79,12 @@ class Activation:
 
 @dataclass(frozen=True)
 class Scale:
-    """Multiplication by a constant (layer scale, ReZero α, SkipInit, DeepNorm's α): ``value``."""
+    """Multiplication by a constant (layer scale, ReZero α, SkipInit, DeepNorm's α): ``value``, then
+    ``shift`` added (``1 - g``: value −1, shift 1; it moves the mean, not the gradient)."""
 
     value: float
     label: str = ""
+    shift: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,7 @@ class _Pass:
             elif isinstance(item, Activation):
                 s, info = self._activation(item, s)
             elif isinstance(item, Scale):
-                s, info = _State(s.m * item.value ** 2, s.mab * item.value ** 2, s.mu * abs(item.value), s.width), None
+                s, info = _scaled(s, item), None
             elif isinstance(item, MaxPool):
                 s, info = _max_pool(s, item.k), None
             elif isinstance(item, Gated):
@@ -550,6 +552,16 @@ def _max_pool(s: _State, k: int) -> _State:
     return _State(shared + mu * mu + fluct * var_k, shared + mu * mu, mu, s.width)
 
 
+def _scaled(s: _State, item: Scale) -> _State:
+    """The stream times ``item.value`` plus ``item.shift``: second moments
+    E[(v·x + c)²] = v²·E[x²] + 2·v·c·E[x] + c² (likewise across examples)."""
+    v, c = item.value, item.shift
+    if not c:
+        return _State(s.m * v ** 2, s.mab * v ** 2, s.mu * abs(v), s.width)
+    cross = 2.0 * v * c * s.mu + c * c
+    return _State(max(s.m * v ** 2 + cross, 0.0), max(s.mab * v ** 2 + cross, 0.0), v * s.mu + c, s.width)
+
+
 def _homogeneous(item: Item) -> bool:
     """Positively homogeneous of degree 1 in its input (ReLU, linear maps, sums of such)."""
     if isinstance(item, MaxPool):
@@ -559,7 +571,7 @@ def _homogeneous(item: Item) -> bool:
     if isinstance(item, Activation):
         return item.activation in _HOMOGENEOUS_ACTS
     if isinstance(item, Scale):
-        return True
+        return not item.shift
     if isinstance(item, Block):
         return all(_homogeneous(i) for i in item.branch + item.shortcut)
     if isinstance(item, ResidualBlock):
