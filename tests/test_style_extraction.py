@@ -197,3 +197,16 @@ def test_one_minus_a_gate_passes_one_minus_sigma() -> None:
     carry = _whole_ratio(template.format(carry="(1 - t)"))
     same = _whole_ratio(template.format(carry="t"))
     assert carry > -2.0 and same < carry - 8
+
+
+def test_map_and_json_literal_configs_build_the_layers() -> None:
+    model = one("""
+        import json
+        import torch.nn as nn
+
+        CFG = json.loads('{"depth": 6, "width": 32}')
+        dims = [CFG["width"]] * (CFG["depth"] + 1)
+        model = nn.Sequential(*map(lambda a, b: nn.Linear(a, b), dims[:-1], dims[1:]))
+    """)
+    layers = dense_layers(model)
+    assert len(layers) == 6 and layers[0].fan_in == 32

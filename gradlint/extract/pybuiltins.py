@@ -8,6 +8,7 @@ would take it minutes; calls on symbolic values (``len(self.layers)``, ``isinsta
 from __future__ import annotations
 
 import ast
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -143,11 +144,32 @@ class BuiltinsMixin(Core):
             return UNKNOWN
         if q.startswith("numpy."):
             return _numpy_number(leaf, args)
+        if q == "json.loads" and len(args) == 1 and isinstance(args[0], Const) and isinstance(args[0].value, str):
+            return _json_literal(args[0].value)
         if q in ("collections.OrderedDict", "typing.OrderedDict"):
             return _ordered_dict(args, kwargs)
         if q in ("functools.partial",) and args:
             return PartialV(args[0], args[1:], kwargs)
         return call_config(self, q, leaf, args, kwargs, node)
+
+
+def _json_literal(text: str) -> Value:
+    """``json.loads('{"depth": 12}')`` of a literal string: its data (a file's contents stay unknown)."""
+    if len(text) > 100_000:
+        return UNKNOWN
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return UNKNOWN
+
+    def lift(obj: Any) -> Value:
+        if isinstance(obj, dict):
+            return DictV({k: lift(v) for k, v in obj.items()})
+        if isinstance(obj, list):
+            return ListV([lift(v) for v in obj])
+        return Const(obj)
+
+    return lift(data)
 
 
 def _layer_isinstance(value: LayerObj, classes: Value, exact: bool) -> bool | None:
@@ -255,6 +277,15 @@ def _zip(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast
         return UNKNOWN
     return ListV([ListV(list(group), is_tuple=True) for group in zip(*lists, strict=False)])  # type: ignore[arg-type]
 
+def _map(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``map(f, xs)`` / ``map(f, xs, ys)``: ``f`` called on each item (the shortest iterable's length)."""
+    if len(args) < 2 or kwargs:
+        return UNKNOWN
+    lists = [interp.iterate(a) for a in args[1:]]
+    if any(items is None for items in lists):
+        return UNKNOWN
+    return ListV([interp.call(args[0], list(group), {}, node) for group in zip(*lists, strict=False)])
+
 def _getattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if not (len(args) >= 2 and isinstance(args[1], Const) and isinstance(args[1].value, str)):
         return UNKNOWN
@@ -359,7 +390,7 @@ def _callable(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node
 _HANDLERS: dict[str, Handler] = {
     "min": _reduce, "max": _reduce, "sum": _reduce,
     "list": _sequence, "tuple": _sequence, "set": _sequence, "sorted": _sequence, "reversed": _sequence,
-    "dict": _dict, "enumerate": _enumerate, "zip": _zip, "isinstance": _isinstance, "type": _type,
+    "dict": _dict, "enumerate": _enumerate, "zip": _zip, "map": _map, "isinstance": _isinstance, "type": _type,
     "getattr": _getattr, "setattr": _setattr, "hasattr": _hasattr, "super": _super,
     "print": _none, "delattr": _none, "callable": _callable, "vars": _vars, "staticmethod": _staticmethod,
 }
