@@ -177,6 +177,15 @@ class _Builder:
                 if kind == LayerKind.NORMALIZATION:
                     pending = self._norm_node(node, items, pending, width, segments, barriers, top)
                     continue
+                if kind == LayerKind.SCALE and node.scale_value == 1.0 and node.shift_value is not None \
+                        and math.isfinite(node.shift_value) and pending is not None:
+                    folded_into = items[pending[0]]
+                    if isinstance(folded_into, WeightLayer) and folded_into.activation == "linear" \
+                            and not folded_into.normalized:
+                        # ``sigmoid(fc(x) + 6)``: a constant added to a weight layer's output is a bias
+                        # offset; the activation still folds in (its saturation is the layer's).
+                        items[pending[0]] = replace(folded_into, bias_mean=folded_into.bias_mean + node.shift_value)
+                        continue
                 if kind == LayerKind.SCALE:
                     if node.scale_value is None or not math.isfinite(node.scale_value):
                         pending = None
