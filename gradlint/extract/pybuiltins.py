@@ -223,6 +223,14 @@ def _reduce(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node: 
     if len(args) != 1:
         return UNKNOWN
     items = interp.iterate(args[0])
+    numeric = (int, float)
+    if name == "sum" and items and any(isinstance(i, TensorV) for i in items) \
+            and all(isinstance(i, TensorV) or isinstance(i, Const) and isinstance(i.value, numeric) for i in items):
+        # sum(torch.relu(b(x)) for b in self.branches): the branches added up, as ``+`` adds them
+        acc = items[0]
+        for item in items[1:]:
+            acc = interp.binop(ast.Add(), acc, item, node)
+        return acc
     values = const_values(items) if items is not None else None
     if values:
         try:
