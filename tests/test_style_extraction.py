@@ -210,3 +210,47 @@ def test_map_and_json_literal_configs_build_the_layers() -> None:
     """)
     layers = dense_layers(model)
     assert len(layers) == 6 and layers[0].fan_in == 32
+
+
+def test_a_constant_added_to_a_layer_output_is_a_bias_offset() -> None:
+    template = """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = nn.ModuleList(nn.Linear(64, 64) for _ in range(4))
+                for layer in self.layers:
+                    nn.init.xavier_normal_(layer.weight)
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = torch.sigmoid(layer(x){shift})
+                return x
+    """
+    assert _whole_ratio(template.format(shift=" + 6.0")) < _whole_ratio(template.format(shift="")) - 4
+
+
+def test_sum_of_branch_tensors_adds_them() -> None:
+    model = one("""
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Linear(16, 16)
+                self.branches = nn.ModuleList(nn.Linear(16, 16) for _ in range(3))
+
+            def forward(self, x):
+                x = self.stem(x)
+                return sum(torch.relu(b(x)) for b in self.branches)
+    """)
+    assert len(dense_layers(model)) == 4 and model.fully_understood
+
+
+def test_sparse_init_scale() -> None:
+    from gradlint import gradflow
+
+    assert abs(gradflow.init_sigma_w2("sparse", {"sparsity": 0.9, "std": 0.01}, 128, 128) - 128 * 0.1 * 1e-4) < 1e-12

@@ -97,6 +97,7 @@ def init_sigma_w2(
     * ``normal`` (torch ``normal_``) – ``std``/``stddev`` (1.0): fan_in·std².
     * ``uniform`` (torch ``uniform_``) – ``a``, ``b`` (0, 1): fan_in·(b−a)²/12.
     * ``trunc_normal`` (torch/timm) – ``std`` (1), ``a``, ``b`` (−2, 2, absolute cut-offs).
+    * ``sparse`` (torch ``sparse_``) – ``sparsity``, ``std`` (0.01): fan_in·(1 − sparsity)·std².
     * ``orthogonal`` – ``gain`` (1): gain² (× fan_in/fan_out for a tall matrix).  ``eye``/``identity`` – ``gain``
       (1): gain² (likewise).
     * keras ``glorot_uniform``/``glorot_normal`` (fan_avg, 1), ``he_uniform``/``he_normal``
@@ -171,6 +172,10 @@ def _scheme_sigma_w2(init: str, p: Mapping[str, object], fan_in: int | None, fan
     if name == "truncated_normal":
         std = _num(p, "stddev", "std", default=0.05)
         return fan_in * std * std * _TRUNC2_VAR
+    if name == "sparse":
+        # torch ``sparse_``: N(0, std²) with a ``sparsity`` share of each column zeroed
+        sparsity, std = _num(p, "sparsity", default=0.0), _num(p, "std", default=0.01)
+        return fan_in * (1.0 - min(max(sparsity, 0.0), 1.0)) * std * std
     return None
 
 
