@@ -254,3 +254,24 @@ def test_sparse_init_scale() -> None:
     from gradlint import gradflow
 
     assert abs(gradflow.init_sigma_w2("sparse", {"sparsity": 0.9, "std": 0.01}, 128, 128) - 128 * 0.1 * 1e-4) < 1e-12
+
+
+def test_clamp_bounds_that_are_activations() -> None:
+    template = """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 8)
+
+            def forward(self, x):
+                return {expr}
+    """
+    cases = {"self.fc(x).clamp(0, 6)": ["relu6"], "self.fc(x).clamp(min=0)": ["relu"],
+             "torch.clamp(self.fc(x), -1, 1)": ["hardtanh"], "self.fc(x).clamp_min(0.0)": ["relu"],
+             "self.fc(x).clamp(1e-7, 1 - 1e-7)": []}
+    for expr, acts in cases.items():
+        model = one(template.format(expr=expr))
+        assert [n.activation for n in model.layers() if n.kind == LayerKind.ACTIVATION] == acts, expr

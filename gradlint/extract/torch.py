@@ -541,6 +541,36 @@ def _checkpoint(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: 
     return interp.call(args[0], args[1:], {}, node)
 
 
+def _clamp(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """torch.clamp(x, min, max) / torch.clip: see ``clamped``."""
+    return clamped(tensor, args[1:], kwargs, node)
+
+
+# clamp bounds that are an activation: (min, max) -> its name
+_CLAMP_ACTIVATIONS = {(0.0, None): "relu", (0.0, 6.0): "relu6", (-1.0, 1.0): "hardtanh"}
+
+
+def clamped(tensor: TensorV, bounds: Args, kwargs: Kwargs, node: ast.AST, floor_only: bool = False) -> Value:
+    """``x.clamp(0, 6)``, ``x.clamp(min=0)``, ``torch.clip(x, -1, 1)``, ``x.clamp_min(0)``: the ReLU6 / ReLU /
+    hardtanh these bounds are; other bounds (``clamp(p, 1e-7, 1 - 1e-7)`` before a log) pass the path on."""
+    names = ("min",) if floor_only else ("min", "max")
+    values: list[float | None] = []
+    for i, key in enumerate(names):
+        given = bounds[i] if i < len(bounds) else kwargs.get(key)
+        if given is None or isinstance(given, Const) and given.value is None:
+            values.append(None)
+        elif isinstance(given, Const) and isinstance(given.value, (int, float)) and not isinstance(given.value, bool):
+            values.append(float(given.value))
+        else:
+            return tensor
+    low, high = values[0], values[1] if len(values) > 1 else None
+    act = _CLAMP_ACTIVATIONS.get((low, high)) if low is not None else None
+    if act is None:
+        return tensor
+    layer = Layer(LayerKind.ACTIVATION, "clamp", span_of(node), "torch", activation=act, bias=False)
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
 _FunctionHandler = Callable[[Interp, str, TensorV, Args, Kwargs, ast.AST], Value]
 # Functions with their own semantics; checked before the activation / normalisation / plumbing tables
 # (``stack`` is plumbing and a merge: the merge wins).
@@ -550,6 +580,7 @@ _FUNCTIONS: dict[str, _FunctionHandler] = {
     "scaled_dot_product_attention": _attention, "multi_head_attention_forward": _attention,
     "embedding": _same, "one_hot": _same, "log": _log,
     "checkpoint": _checkpoint, "checkpoint_sequential": _checkpoint, "checkpoint_seq": _checkpoint,
+    "clamp": _clamp, "clip": _clamp,
 }
 
 
@@ -564,6 +595,8 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
         if act == "softmax":  # x.softmax(dim)
             layer.axis = _axis(args[0] if args else kwargs.get("dim"))
         return TensorV(tensor.nodes + (layer,), tensor.hint)
+    if name in ("clamp", "clip", "clamp_", "clip_", "clamp_min", "clamp_min_"):
+        return clamped(tensor, args, kwargs, node, floor_only=name.startswith("clamp_min"))
     other = args[0] if args else UNKNOWN
     if name in ("add", "add_", "__add__"):
         return merge_residual(tensor, other, span) if isinstance(other, TensorV) else tensor
