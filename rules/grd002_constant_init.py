@@ -68,6 +68,12 @@ def _hidden_layers(model: Model) -> list[Layer]:
     return out
 
 
+def _random_bias(layer: Layer) -> bool:
+    """The layer's biases are drawn at random (so its units differ even with identical weights)."""
+    init = layer.bias_init
+    return layer.bias is not False and init is not None and not init.is_constant and init.scheme != "unknown"
+
+
 def _group_names(layers: list[Layer]) -> str:
     """"3 × Linear (self.fc) at line 11, Conv2d at line 20": layers built in a loop share a line."""
     groups: dict[tuple[str, int], list[Layer]] = {}
@@ -118,7 +124,9 @@ Finds Linear/Dense/Conv layers on a model's path whose *weights* are set to zero
 constant — `nn.init.zeros_/ones_/constant_`, `.data.fill_()`, `.data.zero_()`,
 `weight.data = torch.zeros(...)`, Keras `kernel_initializer="zeros"`/`"ones"`/`Constant(c)`.
 
-Not reported: biases; normalization weights; the output head; the last weight layer of a
+Not reported: biases; normalization weights; the output head; a non-zero constant weight layer
+whose biases are random (torch's default bias: its units differ by their bias, so their
+gradients differ), unless a zero layer after it sends it no gradient; the last weight layer of a
 residual branch (Fixup, ReZero, `zero_init_residual`, adaLN-Zero and layer scale start a
 residual block as the identity on purpose); layers inside gating paths.
 
@@ -209,6 +217,16 @@ class Net(nn.Module):
     def forward(self, x):
         return self.blocks(x)
 """),
+        # Constant weights whose biases are torch's random default: the units differ by their bias and
+        # get different gradients (measured: 4-16-16-1 tanh at 0.5, ratio 0.08, no identical rows).
+        Valid("""
+import torch.nn as nn
+def init_weights(m):
+    if type(m) == nn.Linear:
+        m.weight.data.fill_(0.5)
+model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
+model.apply(init_weights)
+"""),
         # Zero-initialised output head.
         Valid("""
 from keras import layers, Sequential
@@ -258,6 +276,7 @@ import torch.nn as nn
 def init_weights(m):
     if type(m) == nn.Linear:
         m.weight.data.fill_(0.5)
+        m.bias.data.fill_(0.0)
 model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
 model.apply(init_weights)
 """, line=4, column=9, message=r"every weight the constant 0\.5"),
@@ -269,9 +288,19 @@ model.apply(init_weights)
         by_site: dict[tuple[int, int], list[Layer]] = {}
         hidden = _hidden_layers(model)
         first_layer = hidden[0] if hidden else None
-        for layer in hidden:
+        for index, layer in enumerate(hidden):
             init = layer.weight_init
             if init is None or not init.is_constant or id(layer) in exempt:
+                continue
+            after = hidden[index + 1].weight_init if index + 1 < len(hidden) else None
+            starved = after is not None and after.is_constant and after.constant_value == 0
+            if init.constant_value != 0 and _random_bias(layer) and not starved:
+                # Identical non-zero weights, but units that differ by a random bias (torch's default
+                # U(±1/√fan_in)) see different φ′(z) and get different gradients: they do not stay
+                # identical (measured: 0.02-0.5 constant ReLU/tanh weights with default biases, ratio
+                # 0.08-0.6, no identical rows) -- unless a zero layer after them sends them none. Zero
+                # weights are reported whatever the bias: the layer ignores its input and every
+                # gradient row is a multiple of one vector (and it starves the layers before it).
                 continue
             span = init.span or layer.span
             by_site.setdefault((span.line, span.col), []).append(layer)

@@ -42,6 +42,9 @@ KNOWN_MISSES = {
                                        "state grows linearly in T; the recurrent estimate does not model it",
     "keras/simplernn_relu_identity_irnn.py": "IRNN (ReLU SimpleRNN, Identity recurrent init): as "
                                              "torch/rnn_relu_identity_irnn.py",
+    "recall/torch/zero_head_only_relu.py": "zero-initialised output head (weights and bias): at init no gradient reaches "
+                                            "the hidden layers (the protocol's vanishing), but a zero head is a deliberate "
+                                            "init (ViT/timm heads) that one step undoes; GRD002 exempts heads by design",
     "holdout/torch/weight_norm_large_g_tanh.py": "weight_norm magnitude `original0` filled after wrapping: the "
                                                  "parametrization's effective weight scale is not modelled",
 }
