@@ -12,7 +12,6 @@ import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from gradlint.engine import (
     lint_file,
     lint_paths,
 )
+from gradlint.records import dataclass
 from gradlint.reporters import (
     STATISTICS_FORMATS,
     BaselineNote,

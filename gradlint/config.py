@@ -13,9 +13,11 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
+
+from gradlint.records import dataclass
 
 if sys.version_info >= (3, 11):
     import tomllib

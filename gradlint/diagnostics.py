@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gradlint.estimate import Estimate
+from gradlint.records import dataclass
 from gradlint.rule import Severity
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

@@ -16,7 +16,7 @@ import sys
 import tokenize
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING
 
 from gradlint.cache import ResultCache, cache_key, summarize
@@ -25,6 +25,7 @@ from gradlint.extract import extract
 from gradlint.extract.project_files import FILES as PROJECT_FILES
 from gradlint.extract.project_files import file_stamp, import_root, imports_project_module
 from gradlint.model import Configuration, Model
+from gradlint.records import dataclass
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
 from gradlint.suppress import Suppressions
 

@@ -8,7 +8,9 @@ It holds no reasoning, only the value, its JSON form and how numbers are display
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
+
+from gradlint.records import dataclass
 
 # Pre-activation variance at which float32 values (max 3.4e38) overflow in the loss: an MSE
 # loss sums squares of outputs of scale √q, so q ≈ 1e38 already gives inf.

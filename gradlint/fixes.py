@@ -31,13 +31,14 @@ import stat
 import tempfile
 import tokenize
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from gradlint.diagnostics import Diagnostic, character_columns
+from gradlint.records import dataclass
 from gradlint.rule import InitFix
 
 _CONSTANT_INITS = {"zeros_", "ones_", "constant_", "zeros", "ones", "constant"}

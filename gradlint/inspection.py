@@ -14,12 +14,12 @@ propagation of the analysis package is a change in one place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from gradlint.analysis.flow import model_segments, segment_flow
 from gradlint.analysis.units import Unit, input_width, units_and_barriers
 from gradlint.model import INIT_MODES, RESHAPE_OPS, Gate, Init, Layer, LayerKind, Model, Node, Residual
+from gradlint.records import dataclass
 
 SCHEMA_VERSION = 1
 

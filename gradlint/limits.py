@@ -5,7 +5,8 @@ silently rounded (``memory-mb = 0.5`` once became 0, which removed the memory ca
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from gradlint.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,11 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from gradlint.dynamic.results import DynamicOptions, DynamicResult, LayerMeasurement
+from gradlint.records import dataclass
 
 LIVE_PATH = "<in memory>"
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from gradlint.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from gradlint.records import dataclass
 
 NOTEBOOK_SUFFIX = ".ipynb"
 

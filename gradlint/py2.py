@@ -14,7 +14,9 @@ from __future__ import annotations
 import io
 import tokenize
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from gradlint.records import dataclass
 
 # Statement keywords of Python 2 rewritten here, with what the note calls them.
 _STATEMENTS = {"print": "print statement", "exec": "exec statement", "except": "`except X, e`",

@@ -15,11 +15,12 @@ import importlib
 import pkgutil
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from gradlint.estimate import Estimate
 from gradlint.model import Model, Span
+from gradlint.records import dataclass
 from gradlint.training import TrainingFacts
 
 

@@ -16,7 +16,7 @@ import asyncio
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -30,6 +30,7 @@ from gradlint.diagnostics import Diagnostic
 from gradlint.engine import LintConfig, Selection, lint_file, lint_virtual
 from gradlint.model import Model, Span
 from gradlint.notebook import split_lines, virtual_source
+from gradlint.records import dataclass
 from gradlint.rule import SYSTEM_CODES, InitFix, Severity, all_rules
 
 DEBOUNCE_SECONDS = 0.3  # after the last keystroke, before linting a changed document

@@ -5,9 +5,10 @@ are clipped. Extracted by the same abstract interpreter as the models; rules see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gradlint.model import Node, Span
+from gradlint.records import dataclass
 
 # Losses that apply sigmoid/softmax themselves and want raw logits.
 TORCH_LOGIT_LOSSES = frozenset({"BCEWithLogitsLoss", "CrossEntropyLoss", "MultiLabelSoftMarginLoss",

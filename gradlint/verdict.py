@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any
+
+from gradlint.records import dataclass
 
 __all__ = [
     "LABELS",

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from gradlint import gradflow
 from gradlint.analysis.inits import bias_var_of, norm_kind, sigma_w2_of
 from gradlint.analysis.units import Unit
 from gradlint.estimate import Estimate
 from gradlint.model import Layer
+from gradlint.records import dataclass
 
 
 def estimate_units(units: list[Unit], input_q: float = 1.0,

@@ -12,7 +12,7 @@ absolute quantities are only judged when it ends the model.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from gradlint import gradflow
 from gradlint.analysis.inits import bias_moments_of, sigma_w2_of, weight_mean_of
@@ -20,6 +20,7 @@ from gradlint.analysis.units import Unit, input_width
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Activation, Block, Gated, Item, MaxPool, Norm, Propagation, Scale, propagate
 from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Model, Node
+from gradlint.records import dataclass
 
 _WEIGHT_KINDS = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
 _BARRIER_KINDS = (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gradlint import gradflow
 from gradlint.analysis.flow import Segment, model_segments, run_segment, segment_flow
@@ -23,6 +23,7 @@ from gradlint.analysis.units import Unit
 from gradlint.estimate import Estimate
 from gradlint.gradflow.propagate import Propagation
 from gradlint.model import Model
+from gradlint.records import dataclass
 from gradlint.verdict import DEFAULT as PROTOCOL
 
 # A ratio-only vanishing verdict on a plain stack of non-saturating layers shorter than this is

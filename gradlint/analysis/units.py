@@ -8,10 +8,10 @@ propagates over the whole path: ``gradlint.analysis.flow``.)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from gradlint import gradflow
 from gradlint.model import RESHAPE_OPS, Gate, Init, Layer, LayerKind, Model, Node
+from gradlint.records import dataclass
 
 # Layers that do not end a unit: they scale or re-arrange, they do not saturate.
 _TRANSPARENT_KINDS = frozenset({LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER})

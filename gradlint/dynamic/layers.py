@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import torch
 from torch import nn
+
+from gradlint.records import dataclass
 
 __all__ = ["Unit", "combine_norms", "is_symmetric", "keras_units", "rows_identical", "tensor_norms", "torch_units"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ from gradlint.dynamic.layers import (
     tensor_norms,
     torch_units,
 )
+from gradlint.records import dataclass
 from gradlint.verdict import Quantities, Thresholds, judge, layer_evidence
 
 

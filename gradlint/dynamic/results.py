@@ -7,10 +7,11 @@ these types; the worker subprocess produces their JSON form.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from gradlint.model import InputHint
+from gradlint.records import dataclass
 from gradlint.verdict import PROBLEMS, Thresholds
 
 __all__ = ["DynamicOptions", "DynamicResult", "DynamicTarget", "InputHint", "LayerMeasurement", "hint_json"]

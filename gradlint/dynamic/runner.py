@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from gradlint.dynamic.results import (
     LayerMeasurement,
     hint_json,
 )
+from gradlint.records import dataclass
 
 # Written by the worker's guard when the model's own process died of a signal (worker.py).
 _GUARD_MARKER = "gradlint-worker: the model's process ended by signal"

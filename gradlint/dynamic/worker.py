@@ -25,11 +25,11 @@ import tokenize
 import traceback
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gradlint.dynamic.errors import Skip, Stage
+from gradlint.records import dataclass
 from gradlint.verdict import Thresholds
 
 # Keras 3 must run on the torch backend: gradients are taken with torch autograd.

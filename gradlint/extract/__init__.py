@@ -12,7 +12,7 @@ import bisect
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gradlint.extract.common import ANCHOR, longest_tensor, side_routes, span_of
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
@@ -32,6 +32,7 @@ from gradlint.extract.values import (
     Value,
 )
 from gradlint.model import Init, InputHint, Layer, LayerKind, Model, Node, Residual, Span
+from gradlint.records import dataclass
 from gradlint.training import TrainingFacts
 
 # Symbolic steps (~3-10 µs of CPU each, ~10 µs measured on 2 busy cores). Budgets are per

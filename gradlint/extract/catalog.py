@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 
 from gradlint.gradflow import ACTIVATION_ALIASES, activation_alias
 from gradlint.model import LayerKind
+from gradlint.records import dataclass
 
 # --------------------------------------------------------------------------- activations
 

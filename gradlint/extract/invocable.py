@@ -7,7 +7,6 @@ initializer objects (``w_init(shape=(n, m))``).
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 
 from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
 from gradlint.extract.common import first_tensor, method_binding, shape_dims
@@ -24,6 +23,7 @@ from gradlint.extract.values import (
     Value,
 )
 from gradlint.model import Init
+from gradlint.records import dataclass
 
 
 @dataclass(eq=False)

@@ -14,9 +14,10 @@ import re
 import sys
 import tokenize
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gradlint.extract import common
+from gradlint.records import dataclass
 
 _MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 # The engine's default read limit: a module larger than this is not read (its names are UNKNOWN).

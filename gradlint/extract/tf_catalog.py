@@ -11,7 +11,7 @@ kernels and zero biases, contrib's ``variance_scaling_initializer()`` is He (fac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from gradlint.records import dataclass
 
 # Namespaces whose members are plain ops (tf.nn.relu, tf.math.sigmoid, tf.sigmoid, keras.ops.relu).
 OP_NAMESPACES = ("", "nn.", "math.", "ops.", "ops.nn.", "ops.math.", "ops.numpy.", "linalg.", "random.",

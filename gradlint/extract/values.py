@@ -11,10 +11,11 @@ import ast
 import itertools
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, overload
 
 from gradlint.model import Configuration, Init, InputHint, Layer, Node, Span
+from gradlint.records import dataclass
 
 
 class Value:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from operator import mul as _mul
 
 from gradlint.gradflow.quadrature import _INV_SQRT_2PI, _SQRT2, _nodes
+from gradlint.records import dataclass
 
 ACTIVATIONS: frozenset[str] = frozenset(
     {

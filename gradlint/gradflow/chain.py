@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, cast
 
 from gradlint.gradflow.activations import (
@@ -14,6 +14,7 @@ from gradlint.gradflow.activations import (
     _two_point,
     canonical_activation,
 )
+from gradlint.records import dataclass
 
 NormKind = str  # "batch" (BatchNorm, InstanceNorm) or "layer" (LayerNorm, GroupNorm, RMSNorm)
 

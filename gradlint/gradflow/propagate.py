@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import cast
 
 from gradlint.gradflow.activations import (
@@ -42,6 +42,7 @@ from gradlint.gradflow.activations import (
     shifted_moments,
 )
 from gradlint.gradflow.chain import ResidualBlock, WeightLayer, _ln, _logaddexp
+from gradlint.records import dataclass
 
 #: float32's largest value: an activation beyond it is inf (its square, the loss, at 3.4e38).
 F32_MAX = 3.4028234663852886e38

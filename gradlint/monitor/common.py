@@ -10,9 +10,11 @@ import json
 import math
 import statistics
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
+
+from gradlint.records import dataclass
 
 __all__ = ["Alert", "GradientAlert", "LossPlateauAlert", "PlateauDetector", "plot_record", "read_log"]
 

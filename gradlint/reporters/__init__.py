@@ -3,8 +3,7 @@ import nothing of the engine: what they need (source lines for snippets) comes i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from gradlint.records import dataclass
 from gradlint.reporters.report import (
     FORMATS,
     STATISTICS_FORMATS,

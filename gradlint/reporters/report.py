@@ -6,9 +6,10 @@ to the reporters (gradlint.reporters)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gradlint.diagnostics import Diagnostic
+from gradlint.records import dataclass
 from gradlint.rule import Severity
 
 

@@ -1,0 +1,112 @@
+"""``gradlint.records.dataclass`` behaves as ``dataclasses.dataclass`` for every option gradlint uses.
+
+Each shape is declared twice, once with each decorator, and the two are compared on equality,
+hashing, repr, frozenness, ``replace`` and inheritance; pickling on a class gradlint sends between processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import re
+from typing import Any
+
+import pytest
+
+from gradlint import records
+
+OPTIONS = [{}, {"eq": False}, {"frozen": True}, {"repr": False}, {"kw_only": True}]
+
+
+def _shapes(decorate: Any, options: dict[str, Any]) -> dict[str, type]:
+    @decorate(**options)
+    class Point:
+        x: float
+        y: float = 0.0
+        tags: list[str] = dataclasses.field(default_factory=list, compare=False, repr=False)
+        weight: tuple[int, ...] = dataclasses.field(default=(), hash=False)
+
+    @decorate(**options)
+    class Labelled(Point):
+        label: str = ""
+
+    @decorate(**options)
+    class OwnEquality:
+        key: str
+        other: int = 0
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, OwnEquality) and other.key == self.key
+
+        def __hash__(self) -> int:
+            return hash(self.key)
+
+        def __repr__(self) -> str:
+            return f"<{self.key}>"
+
+    return {"Point": Point, "Labelled": Labelled, "OwnEquality": OwnEquality}
+
+
+def _behaviour(cls: type, kw_only: bool) -> dict[str, Any]:
+    def make(*args: Any) -> Any:
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+        return cls(**dict(zip(names, args))) if kw_only else cls(*args)
+
+    a, b, c = make("k", 2.0), make("k", 2.0), make("j", 3.0)
+    out: dict[str, Any] = {
+        "eq": (a == b, a == c, a != b, a == "k"),
+        "repr": re.sub(r" at 0x[0-9a-f]+", "", repr(a).replace(cls.__qualname__, "CLS")),
+        "fields": [(f.name, f.compare, f.repr, f.hash) for f in dataclasses.fields(cls)],
+        "replace": dataclasses.replace(a, y=5.0) == dataclasses.replace(b, y=5.0) if "y" in cls.__dataclass_fields__
+        else None,
+    }
+    try:
+        out["hash"] = (hash(a) == hash(b), hash(a) == hash(a))
+    except TypeError:
+        out["hash"] = "unhashable"
+    try:
+        a.x = "changed"
+        out["setattr"] = "allowed"
+    except dataclasses.FrozenInstanceError:
+        out["setattr"] = "frozen"
+    return out
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "plain")
+def test_same_behaviour_as_dataclasses(options: dict[str, Any]) -> None:
+    ours = _shapes(records.dataclass, options)
+    theirs = _shapes(dataclasses.dataclass, options)
+    for name in ours:
+        assert _behaviour(ours[name], options.get("kw_only", False)) == \
+            _behaviour(theirs[name], options.get("kw_only", False)), name
+
+
+def test_without_parentheses_and_with_a_subclass_that_is_not_decorated() -> None:
+    @records.dataclass
+    class Base:
+        a: int
+
+    class Child(Base):
+        pass
+
+    assert Base(1) == Base(1) and Base(1) != Base(2)
+    assert Child(1) != Base(1)  # the same class only, as dataclasses compares
+    assert repr(Child(1)) == "test_without_parentheses_and_with_a_subclass_that_is_not_decorated.<locals>.Child(a=1)"
+    assert Base.__doc__ == "Base"  # dataclasses would build it from inspect.signature at import
+
+
+def test_recursive_repr_does_not_recurse_forever() -> None:
+    @records.dataclass
+    class Node:
+        children: list[Any]
+
+    node = Node([])
+    node.children.append(node)
+    assert repr(node).endswith("Node(children=[...])")
+
+
+def test_instances_pickle_as_dataclasses_do() -> None:
+    from gradlint.model import Span  # a frozen record gradlint sends between processes
+
+    span = Span(3, 4, 3, 9)
+    assert pickle.loads(pickle.dumps(span)) == span
+    assert hash(pickle.loads(pickle.dumps(span))) == hash(span)
