@@ -110,3 +110,24 @@ def test_instances_pickle_as_dataclasses_do() -> None:
     span = Span(3, 4, 3, 9)
     assert pickle.loads(pickle.dumps(span)) == span
     assert hash(pickle.loads(pickle.dumps(span))) == hash(span)
+
+
+def test_gradlint_declares_its_dataclasses_with_records() -> None:
+    """Every class gradlint creates at start-up pays the exec-compiled methods of the standard
+    decorator otherwise (the reason ``records`` exists): only records.py may import it."""
+    import ast
+    from pathlib import Path
+
+    root = Path(records.__file__).resolve().parent.parent
+    offenders = []
+    for path in sorted([*(root / "gradlint").rglob("*.py"), *(root / "rules").rglob("*.py")]):
+        if path.name == "records.py" and path.parent.name == "gradlint":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "dataclasses" and \
+                    any(a.name == "dataclass" for a in node.names):
+                offenders.append(str(path.relative_to(root)))
+            elif isinstance(node, ast.Attribute) and node.attr == "dataclass" and \
+                    isinstance(node.value, ast.Name) and node.value.id == "dataclasses":
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []

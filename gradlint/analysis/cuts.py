@@ -17,9 +17,10 @@ on the main path are reported: a side output stopped as a whole (an EMA teacher 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, gradient_blocked
+from gradlint.records import dataclass
 
 #: Layers with weights a gradient stop can leave untrained.
 _TRAINED_KINDS = frozenset({LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT})
