@@ -6,10 +6,11 @@ plain dataclass, and also ``__hash__``, ``__setattr__`` and ``__delattr__`` for 
 is about 2 M instructions per plain class and 4.5 M per frozen one (CPython 3.11, counted with
 callgrind), and a lint run creates about 90 of them before it reads a file: a quarter of the
 start-up of linting one small file. Here only ``__init__`` (and a frozen class's attribute guards)
-is generated; ``__eq__``, ``__repr__`` and ``__hash__`` are shared functions that read the class's
-field names, with the generated ones' semantics: equality compares the field tuples of two
-instances of the same class, ``eq`` without ``frozen`` makes instances unhashable, a frozen class
-hashes its field tuple, and methods the class body defines are kept.
+is generated; ``__eq__``, ``__repr__`` and ``__hash__`` are closures over the class's field names
+(read with ``operator.attrgetter``, as fast as the generated methods: they are hot, ``Span`` keys
+dicts), with their semantics: equality compares the field tuples of two instances of the same
+class, ``eq`` without ``frozen`` makes instances unhashable, a frozen class hashes its field
+tuple, and methods the class body defines are kept.
 
 Instances are ordinary dataclass instances (``fields``, ``replace``, ``asdict`` work).
 """
@@ -17,6 +18,7 @@ Instances are ordinary dataclass instances (``fields``, ``replace``, ``asdict`` 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import reprlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -29,26 +31,44 @@ else:  # in typing from Python 3.11 (3.10 is supported); at run time it only mar
 
 _T = TypeVar("_T", bound=type)
 
-_COMPARED = "__gradlint_compared__"  # names of the fields __eq__ and __hash__ compare, in order
-_HASHED = "__gradlint_hashed__"  # names of the fields a frozen class's __hash__ hashes
-_SHOWN = "__gradlint_shown__"  # names of the fields __repr__ shows
+def _fields_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The tuple of an instance's ``names`` (``operator.attrgetter`` runs in C; one name is wrapped
+    so that comparisons stay those of tuples, which test identity first, as for a NaN field)."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if len(names) == 1:
+        one = operator.attrgetter(names[0])
+        return lambda instance: (one(instance),)
+    return lambda instance: ()
 
 
-def _eq(self: Any, other: Any) -> Any:
-    if other.__class__ is self.__class__:
-        names = getattr(self.__class__, _COMPARED)
-        return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
-    return NotImplemented
+def _eq_of(names: tuple[str, ...]) -> Callable[[Any, Any], Any]:
+    values = _fields_getter(names)
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return values(self) == values(other)
+        return NotImplemented
+
+    return __eq__
 
 
-def _hash(self: Any) -> int:
-    return hash(tuple(getattr(self, n) for n in getattr(self.__class__, _HASHED)))
+def _hash_of(names: tuple[str, ...]) -> Callable[[Any], int]:
+    values = _fields_getter(names)
+
+    def __hash__(self: Any) -> int:
+        return hash(values(self))
+
+    return __hash__
 
 
-@reprlib.recursive_repr()
-def _repr(self: Any) -> str:
-    shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in getattr(self.__class__, _SHOWN))
-    return f"{self.__class__.__qualname__}({shown})"
+def _repr_of(names: tuple[str, ...]) -> Callable[[Any], str]:
+    @reprlib.recursive_repr()
+    def __repr__(self: Any) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+        return f"{self.__class__.__qualname__}({shown})"
+
+    return __repr__
 
 
 @overload
@@ -72,18 +92,15 @@ def dataclass(cls: _T | None = None, /, *, eq: bool = True, frozen: bool = False
         made: Any = dataclasses.dataclass(klass, eq=False, repr=False, frozen=frozen, kw_only=kw_only)
         fields = dataclasses.fields(made)
         if eq:
-            setattr(made, _COMPARED, tuple(f.name for f in fields if f.compare))
             if "__eq__" not in body:
-                made.__eq__ = _eq  # type: ignore[assignment]
+                made.__eq__ = _eq_of(tuple(f.name for f in fields if f.compare))
             if not explicit_hash:
                 if frozen:
-                    setattr(made, _HASHED, tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)))
-                    made.__hash__ = _hash  # type: ignore[assignment]
+                    made.__hash__ = _hash_of(tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)))
                 else:
-                    made.__hash__ = None  # type: ignore[assignment]
+                    made.__hash__ = None
         if repr and "__repr__" not in body:
-            setattr(made, _SHOWN, tuple(f.name for f in fields if f.repr))
-            made.__repr__ = _repr  # type: ignore[assignment]
+            made.__repr__ = _repr_of(tuple(f.name for f in fields if f.repr))
         return made
 
     return wrap if cls is None else wrap(cls)

@@ -220,3 +220,31 @@ for x, y in dataset:
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """
     assert _codes(tmp_path, source) == expected
+
+
+def test_the_clipping_prefilter_never_hides_a_clip() -> None:
+    """``may_clip`` only skips texts the syntax walk would find nothing in: checked on every fixture
+    and on spellings near its boundary."""
+    import ast
+
+    from conftest import ROOT
+
+    from gradlint.extract.syntax_index import SyntaxIndex, may_clip
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "fixtures").rglob("*.py"))]
+    texts += ["p.grad.data.clamp_(-1, 1)\n", "for p in ps:\n    p . grad.clamp_(-1, 1)\n",
+              "torch.nn.utils.clip_grad_norm_(ps, 1.0)\n", "gs = [tf.clip_by_value(g, -1, 1) for g in gs]\n",
+              "x = x.clamp(min=1e-6)\ny = model.gradient_checkpointing\n"]
+    walked = 0
+    for text in texts:
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue  # Python 2 fixtures
+        if not may_clip(text):
+            walked += 1
+            assert SyntaxIndex(tree, None).unevaluated_clipping() == [], text[:200]
+    assert walked > 100
+    assert not may_clip("x = x.clamp(min=1e-6)\ny = model.gradient_checkpointing\n")
+    assert may_clip("for p in ps:\n    p . grad.clamp_(-1, 1)\n")
+
