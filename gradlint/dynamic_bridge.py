@@ -84,8 +84,11 @@ def run_dynamic_check(results: Sequence[FileResult], options: DynamicOptions, pr
     return measured + skipped
 
 
-def covers(diag: Diagnostic, verdict: str | None) -> bool:
-    """Whether a static finding predicts this measured verdict."""
+def covers(diag: Diagnostic, verdict: str | None, disconnected: bool = False) -> bool:
+    """Whether a static finding predicts this measured verdict; ``disconnected``: some weight layer
+    got no gradient at all, what a gradient stop (GRD012) predicts wherever it cuts."""
+    if diag.code == "GRD012" and disconnected:
+        return True
     expected = EXPECTED_VERDICT.get(diag.code)
     if expected is not None:
         return verdict in expected
@@ -112,7 +115,7 @@ def _mark_findings(results: Sequence[FileResult], measured: Sequence[DynamicResu
             predicts = diag.code in EXPECTED_VERDICT or getattr(diag.estimate, "verdict", None) in PROBLEMS
             if outcome is None or not predicts:
                 continue
-            confirmed = covers(diag, outcome.verdict)
+            confirmed = covers(diag, outcome.verdict, any(not layer.connected for layer in outcome.layers))
             ratio = f"{outcome.ratio:.1e}" if outcome.ratio is not None else "n/a"
             diag.extra["dynamic"] = {"status": "confirmed" if confirmed else "not reproduced",
                                      "verdict": outcome.verdict, "ratio": _finite(outcome.ratio)}

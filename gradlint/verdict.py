@@ -143,7 +143,7 @@ def _finite(value: float | None) -> bool:
 def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
     """The protocol's label for one measurement.
 
-    Order: a non-finite value; a weight layer no gradient reaches at all (disconnected: autograd
+    Order: a non-finite value; a first weight layer no gradient reaches at all (disconnected: autograd
     left its gradient unset); no gradient at all (‖∂L/∂θ‖ exactly 0 with ‖θ‖ > 0 and none at
     the last weight layer's output: a dead output, whatever else the model has); identical units
     (a constant init is symmetric, not vanishing, even when its hidden gradients are zero); forward
@@ -155,7 +155,11 @@ def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
     ends = f" [first: {q.first}, last: {q.last}]" if q.first is not None else ""
     if q.nonfinite or (q.loss is not None and math.isnan(q.loss)):
         return Verdict("exploding", "loss or gradients are NaN/Inf", evidence)
-    if q.disconnected:
+    # The protocol reads the first weight layer's ‖∂W‖/‖W‖: no gradient there at all is vanishing. A
+    # layer further in that nothing reaches (a detached side branch, an EMA teacher run under no_grad)
+    # leaves the label to the other quantities; it stays evidence (``layer_evidence``) and confirms a
+    # GRD012 finding (``dynamic_bridge.covers``).
+    if q.disconnected and (q.first is None or q.first in q.disconnected):
         more = len(q.disconnected) - 3
         shown = ", ".join(q.disconnected[:3]) + (f" (+{more} more)" if more > 0 else "")
         return Verdict("vanishing", f"no gradient at all reaches {len(q.disconnected)} weight layer(s): {shown} — "
@@ -227,13 +231,18 @@ def judge(q: Quantities, t: Thresholds = DEFAULT) -> Verdict:
 def layer_evidence(
     layers: Sequence[Mapping[str, Any]], t: Thresholds = DEFAULT, limit: int = 3
 ) -> list[str]:
-    """Saturation and dead-unit evidence lines from per-layer ``saturation``/``dead_fraction``.
+    """Evidence lines: layers no gradient reaches (``connected`` False), and saturation and dead
+    units from per-layer ``saturation``/``dead_fraction``.
 
     ``saturation``: share of a layer's sigmoid/tanh pre-activations beyond ±saturation_bound
     (or activations within saturation_margin of the bounds); ``dead_fraction``: share of its
     ReLU units with at least ``dead_share`` of their outputs <= 0.
     """
     out = []
+    cut = [str(x["name"]) for x in layers if x.get("connected") is False]
+    if cut:
+        more = f" (+{len(cut) - limit} more)" if len(cut) > limit else ""
+        out.append(f"no gradient at all reaches {len(cut)} weight layer(s): {', '.join(cut[:limit])}{more}")
     saturated = [(str(x["name"]), float(x["saturation"])) for x in layers
                  if x.get("saturation") is not None and float(x["saturation"]) > t.saturated_share]
     if saturated:

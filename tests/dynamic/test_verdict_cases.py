@@ -134,10 +134,14 @@ def test_zero_init_is_symmetric_not_vanishing(measured: dict) -> None:
     assert r.verdict == "symmetric", r.reason
 
 
-def test_a_disconnected_weight_layer_is_vanishing_whatever_the_ratio() -> None:
-    """A layer autograd left without any gradient (a detach/no_grad on every path) never learns: the
-    verdict names it even when the first/last ratio and the relative gradients look healthy."""
+def test_a_disconnected_first_weight_layer_is_vanishing_whatever_the_ratio() -> None:
+    """A first layer autograd left without any gradient (a detach/no_grad on every path) never learns:
+    the verdict names it even when the first/last ratio and the relative gradients look healthy (its
+    measured ‖∂W‖/‖W‖ is 0: the protocol's vanishing). A layer further in that nothing reaches (a
+    detached side branch, a teacher under no_grad) leaves the label to the other quantities."""
     healthy = {"ratio": 0.4, "loss": 1.0, "relative_grad": 0.05, "first_relative_grad": 0.03}
-    verdict = judge(Quantities(**healthy, disconnected=["block.fc"]))  # type: ignore[arg-type]
-    assert verdict.label == "vanishing" and "block.fc" in verdict.reason
+    verdict = judge(Quantities(**healthy, disconnected=["fc1"], first="fc1", last="head"))  # type: ignore[arg-type]
+    assert verdict.label == "vanishing" and "fc1" in verdict.reason
+    side = judge(Quantities(**healthy, disconnected=["teacher.fc"], first="fc1", last="head"))  # type: ignore[arg-type]
+    assert side.label == "healthy"
     assert _label(**healthy) == "healthy"

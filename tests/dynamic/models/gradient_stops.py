@@ -1,4 +1,4 @@
-"""Models whose forward stops the gradient (tests/dynamic/test_gradient_stops.py measures them)."""
+"""Models whose forward stops the gradient (tests/dynamic/test_dynamic_gradient_stops.py measures them)."""
 import keras
 import torch
 import torch.nn as nn
