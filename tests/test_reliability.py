@@ -145,7 +145,9 @@ def test_fix_keeps_every_comment_in_multiline_calls(tmp_path: Path) -> None:
         "            self.fc1.weight,  # the first layer\n"
         "            # a comment line of its own\n"
         "            0.5,  # half\n"
-        "        )  # after"))
+        "        )  # after\n"
+        # a constant weight is reported when its units cannot differ by their biases either
+        "        nn.init.zeros_(self.fc1.bias)"))
     tanh_src = torch_src.replace(".relu()", ".tanh()")  # xavier: the value's slot is dropped
     keras_src = ("import keras\nfrom keras import layers\n"
                  "model = keras.Sequential([\n"
