@@ -42,16 +42,11 @@ from gradlint.gradflow.activations import (
     shifted_moments,
 )
 from gradlint.gradflow.chain import ResidualBlock, WeightLayer, _ln, _logaddexp
+from gradlint.gradflow.heads import DEAD_BANDS, HeadIn, head_derivative, head_moment, typical_margin
 from gradlint.records import dataclass
 
 #: float32's largest value: an activation beyond it is inf (its square, the loss, at 3.4e38).
 F32_MAX = 3.4028234663852886e38
-#: Saturating heads: outside (lo, hi) in the pre-activation, float32 gives a gradient of exactly 0
-#: (sigmoid rounds to 1 above 17 and its e^u underflows below −88; tanh rounds to ±1 beyond 9).
-_DEAD_BANDS: dict[str, tuple[float, float]] = {
-    "sigmoid": (-88.0, 17.0), "softmax": (-88.0, 17.0), "tanh": (-9.0, 9.0),
-    "hard_sigmoid": (-3.0, 3.0), "hardtanh": (-1.0, 1.0),
-}
 
 
 @dataclass(frozen=True)
@@ -229,19 +224,6 @@ def _unit_d2(rec: _Rec) -> float:
 
 
 @dataclass
-class _HeadIn:
-    """What enters the last top-level activation: u = c + ε per (example, unit), with a per-unit
-    offset c ~ N(mu, qab) shared by the batch and ε ~ N(0, q − qab) per example."""
-
-    item: object
-    act: str
-    q: float
-    qab: float
-    mu: float
-    d2: float  # the mean-field E[φ′(u)²]
-
-
-@dataclass
 class _State:
     m: float
     mab: float
@@ -269,7 +251,7 @@ class _Pass:
         # a weight layer with none after it scales the output linearly (Euler: ⟨W, ∂L/∂W⟩ = 2·Σy²/N).
         self.breaks = 0
         self.depth = 0
-        self.head_in: _HeadIn | None = None  # the last top-level activation's input (the output head)
+        self.head_in: HeadIn | None = None  # the last top-level activation's input (the output head)
         # Backward: the share of ‖δ‖² common to the units of one example (non-centred weights make it:
         # Wᵀδ with E[W] = μ adds μ·Σδ to every input unit, and a common δ adds up coherently).
         self.kappa = 0.0
@@ -401,7 +383,7 @@ class _Pass:
         self.recs.append(rec)
         if main and self.depth == 0:
             v_head = max(q - c * c, 0.0)  # the head's input around its mean c (0 unless a constant bias)
-            self.head_in = _HeadIn(layer, act, v_head, min(max(qab - c * c, 0.0), v_head), c, d2)
+            self.head_in = HeadIn(layer, act, v_head, min(max(qab - c * c, 0.0), v_head), c, d2)
         return _State(m_out, min(m_ab, m_out), mean, layer.fan_out), rec
 
     def _norm(self, norm: Norm, s: _State) -> tuple[_State, tuple[float, float]]:
@@ -435,7 +417,7 @@ class _Pass:
         st = shifted_moments(name, mu, v, _param(name, item.act_param), c)
         if self.depth == 0:
             kind = "softmax" if item.activation == "softmax" else name  # softmax: per unit sigmoid(u − ln(k − 1))
-            self.head_in = _HeadIn(item, kind, v, min(max(s.mab - s.mu * s.mu, 0.0), v), mu, st.d2)
+            self.head_in = HeadIn(item, kind, v, min(max(s.mab - s.mu * s.mu, 0.0), v), mu, st.d2)
         if not (math.isfinite(st.m2) and math.isfinite(st.d2)):
             self.note(f"activation moments overflow at {item.label or act}: clamped")
             return _State(_Q_CLAMP, _Q_CLAMP, math.sqrt(_Q_CLAMP), s.width), (_Q_CLAMP, 1.0)
@@ -591,98 +573,12 @@ def _residual_branch(block: ResidualBlock) -> list[Item]:
     return items
 
 
-#: Where a saturating head's float32 derivative is exactly 0: sigmoid rounds to 1 above 16.6 (then
-#: σ(1 − σ) = 0) and its e^u underflows below −88 (flushed denormals); tanh rounds to ±1 beyond 9.
-#: Inside the band the derivative decays like e^{−|u|} (sigmoid, softmax) or 4e^{−2|u|} (tanh).
-_SMOOTH_HEADS = frozenset({"sigmoid", "softmax", "tanh"})
-
-
-def _head_derivative(act: str, u: float) -> float:
-    if act == "tanh":
-        return 1.0 - math.tanh(u) ** 2
-    if act in ("hard_sigmoid", "hardtanh"):
-        lo, hi = _DEAD_BANDS[act]
-        return (1.0 / (hi - lo)) * (hi - lo) / 6.0 if act == "hard_sigmoid" else 1.0
-    e = math.exp(-abs(u))
-    return e / (1.0 + e) ** 2
-
-
-def _typical_margin(h: _HeadIn, batch: int, n_units: int) -> float | None:
-    """The margin m of the (example, unit) pair that carries a typical batch's head gradient.
-
-    Every gradient behind a saturating head is a sum over the batch of φ′(u)·(error); once the
-    pre-activations are spread far wider than φ′ (std ≫ 1), the sum is carried by the few pairs
-    that happen to fall near the centre, and for most draws of the weights there are none: the
-    mean-field E[φ′²] is a mean over draws dominated by rare ones. This finds the smallest m such
-    that, with probability ½ over the init (the protocol's median over seeds), some pair lies in
-    the window {u : |u| ≤ m} ∩ (float32 band): per unit with probability p* = 1 − 2^{−1/n}, where a
-    unit "has" a pair when its batch of B puts ≥ ln 2 of them in the window (the median of a
-    Poisson count ≥ 1). None: no window inside the band will do — every gradient is exactly 0."""
-    lo, hi = _DEAD_BANDS[h.act]
-    s_c = math.sqrt(max(h.qab, 0.0))
-    s_e = math.sqrt(max(h.q - h.qab, 0.0))
-    target = 1.0 - 2.0 ** (-1.0 / max(n_units, 1))
-    nodes = [(-8.0 + 16.0 * (i + 0.5) / 400) for i in range(400)] if s_c > 0 else [0.0]
-    weights = [math.exp(-0.5 * z * z) for z in nodes]
-    total = sum(weights)
-    need = math.log(2.0) / max(batch, 1)
-
-    def share(m: float) -> float:
-        a, b = max(-m, lo), min(m, hi)
-        if a >= b:
-            return 0.0
-        got = 0.0
-        for z, w in zip(nodes, weights, strict=False):
-            c = h.mu + s_c * z
-            if s_e > 0:
-                inside = _phi_cdf((b - c) / s_e) - _phi_cdf((a - c) / s_e)
-            else:
-                inside = 1.0 if a <= c <= b else 0.0
-            if inside >= need:
-                got += w
-        return got / total
-
-    top = max(-lo, hi)
-    if share(top) < target:
-        return None
-    if h.act in ("hard_sigmoid", "hardtanh"):
-        return 0.0  # a flat derivative inside the band: any pair inside carries the full gradient
-    low, high = 0.0, top
-    for _ in range(40):
-        mid = 0.5 * (low + high)
-        if share(mid) >= target:
-            high = mid
-        else:
-            low = mid
-    return high
-
-
-def _head_moment(h: _HeadIn, m: float) -> float:
-    """E[φ′(u)²; |u| ≥ m] for u ~ N(mu, q) inside the head's float32 band (midpoint rule: φ′ is about
-    one unit wide, the band at most ~105)."""
-    lo, hi = _DEAD_BANDS[h.act]
-    s = math.sqrt(max(h.q, 1e-300))
-    a, b = max(lo, h.mu - 9.0 * s), min(hi, h.mu + 9.0 * s)
-    if a >= b:
-        return 0.0
-    steps = 2000
-    du = (b - a) / steps
-    total = 0.0
-    for i in range(steps):
-        u = a + (i + 0.5) * du
-        if abs(u) < m:
-            continue
-        z = (u - h.mu) / s
-        total += _head_derivative(h.act, u) ** 2 * math.exp(-0.5 * z * z)
-    return total * du / (s * math.sqrt(2.0 * math.pi))
-
-
 def _dead_head(items: Sequence[Item], p: _Pass, batch: int, n_out: int
                ) -> tuple[str | None, float | None, float]:
     """(why every gradient is exactly 0 in float32, the head's pre-activation variance, ln of the
     factor by which a typical batch's head gradient falls short of the mean field (≤ 0)).
 
-    The factor: a typical batch has no pair within the margin m* of :func:`_typical_margin`, so its
+    The factor: a typical batch has no pair within the margin m* of :func:`typical_margin`, so its
     Σφ′² is the mean field's over |u| ≥ m* (pairs there are plentiful) plus one pair at m*, against
     the mean field's B·n·E[φ′²] over all u. When the centre is populated m* ≈ 0 and the factor is 1."""
     head: str | None = None
@@ -703,21 +599,21 @@ def _dead_head(items: Sequence[Item], p: _Pass, batch: int, n_out: int
     if head == "softmax" and width == 1:  # the width the softmax normalizes over, when it is known
         return "softmax over a single output is the constant 1", None, 0.0
     h = p.head_in
-    if head not in _DEAD_BANDS or h is None or h.item is not found:
+    if head not in DEAD_BANDS or h is None or h.item is not found:
         return None, None, 0.0
     q = h.q + h.mu * h.mu
     if h.q <= 4.0:
         return None, q, 0.0  # spread no wider than φ′ itself: the mean field describes the batch
     n = max(n_out, 1)
-    margin = _typical_margin(h, batch, n)
+    margin = typical_margin(h, batch, n)
     if margin is None:
         return f"{head} head saturated: pre-activations of std ≈ {math.sqrt(q):.1e}", q, 0.0
     if h.act in ("hard_sigmoid", "hardtanh"):
         return None, q, 0.0
-    full = _head_moment(h, 0.0)
+    full = head_moment(h, 0.0)
     if full <= 0:
         return None, q, 0.0
-    typical = batch * n * _head_moment(h, margin) + _head_derivative(head, margin) ** 2
+    typical = batch * n * head_moment(h, margin) + head_derivative(head, margin) ** 2
     return None, q, min(0.0, math.log(typical) - math.log(batch * n * full))
 
 

@@ -1,0 +1,115 @@
+"""The output head's float32 saturation: where a saturating head's derivative is exactly 0, and what a
+typical batch's head gradient is against the mean field (used by :mod:`.propagate`)."""
+
+from __future__ import annotations
+
+import math
+
+from gradlint.gradflow.activations import _phi_cdf
+from gradlint.records import dataclass
+
+#: Saturating heads: outside (lo, hi) in the pre-activation, float32 gives a gradient of exactly 0
+#: (sigmoid rounds to 1 above 17 and its e^u underflows below −88; tanh rounds to ±1 beyond 9).
+DEAD_BANDS: dict[str, tuple[float, float]] = {
+    "sigmoid": (-88.0, 17.0), "softmax": (-88.0, 17.0), "tanh": (-9.0, 9.0),
+    "hard_sigmoid": (-3.0, 3.0), "hardtanh": (-1.0, 1.0),
+}
+
+
+@dataclass
+class HeadIn:
+    """What enters the last top-level activation: u = c + ε per (example, unit), with a per-unit
+    offset c ~ N(mu, qab) shared by the batch and ε ~ N(0, q − qab) per example."""
+
+    item: object
+    act: str
+    q: float
+    qab: float
+    mu: float
+    d2: float  # the mean-field E[φ′(u)²]
+
+
+#: Where a saturating head's float32 derivative is exactly 0: sigmoid rounds to 1 above 16.6 (then
+#: σ(1 − σ) = 0) and its e^u underflows below −88 (flushed denormals); tanh rounds to ±1 beyond 9.
+#: Inside the band the derivative decays like e^{−|u|} (sigmoid, softmax) or 4e^{−2|u|} (tanh).
+SMOOTH_HEADS = frozenset({"sigmoid", "softmax", "tanh"})
+
+
+def head_derivative(act: str, u: float) -> float:
+    if act == "tanh":
+        return 1.0 - math.tanh(u) ** 2
+    if act in ("hard_sigmoid", "hardtanh"):
+        lo, hi = DEAD_BANDS[act]
+        return (1.0 / (hi - lo)) * (hi - lo) / 6.0 if act == "hard_sigmoid" else 1.0
+    e = math.exp(-abs(u))
+    return e / (1.0 + e) ** 2
+
+
+def typical_margin(h: HeadIn, batch: int, n_units: int) -> float | None:
+    """The margin m of the (example, unit) pair that carries a typical batch's head gradient.
+
+    Every gradient behind a saturating head is a sum over the batch of φ′(u)·(error); once the
+    pre-activations are spread far wider than φ′ (std ≫ 1), the sum is carried by the few pairs
+    that happen to fall near the centre, and for most draws of the weights there are none: the
+    mean-field E[φ′²] is a mean over draws dominated by rare ones. This finds the smallest m such
+    that, with probability ½ over the init (the protocol's median over seeds), some pair lies in
+    the window {u : |u| ≤ m} ∩ (float32 band): per unit with probability p* = 1 − 2^{−1/n}, where a
+    unit "has" a pair when its batch of B puts ≥ ln 2 of them in the window (the median of a
+    Poisson count ≥ 1). None: no window inside the band will do — every gradient is exactly 0."""
+    lo, hi = DEAD_BANDS[h.act]
+    s_c = math.sqrt(max(h.qab, 0.0))
+    s_e = math.sqrt(max(h.q - h.qab, 0.0))
+    target = 1.0 - 2.0 ** (-1.0 / max(n_units, 1))
+    nodes = [(-8.0 + 16.0 * (i + 0.5) / 400) for i in range(400)] if s_c > 0 else [0.0]
+    weights = [math.exp(-0.5 * z * z) for z in nodes]
+    total = sum(weights)
+    need = math.log(2.0) / max(batch, 1)
+
+    def share(m: float) -> float:
+        a, b = max(-m, lo), min(m, hi)
+        if a >= b:
+            return 0.0
+        got = 0.0
+        for z, w in zip(nodes, weights, strict=False):
+            c = h.mu + s_c * z
+            if s_e > 0:
+                inside = _phi_cdf((b - c) / s_e) - _phi_cdf((a - c) / s_e)
+            else:
+                inside = 1.0 if a <= c <= b else 0.0
+            if inside >= need:
+                got += w
+        return got / total
+
+    top = max(-lo, hi)
+    if share(top) < target:
+        return None
+    if h.act in ("hard_sigmoid", "hardtanh"):
+        return 0.0  # a flat derivative inside the band: any pair inside carries the full gradient
+    low, high = 0.0, top
+    for _ in range(40):
+        mid = 0.5 * (low + high)
+        if share(mid) >= target:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def head_moment(h: HeadIn, m: float) -> float:
+    """E[φ′(u)²; |u| ≥ m] for u ~ N(mu, q) inside the head's float32 band (midpoint rule: φ′ is about
+    one unit wide, the band at most ~105)."""
+    lo, hi = DEAD_BANDS[h.act]
+    s = math.sqrt(max(h.q, 1e-300))
+    a, b = max(lo, h.mu - 9.0 * s), min(hi, h.mu + 9.0 * s)
+    if a >= b:
+        return 0.0
+    steps = 2000
+    du = (b - a) / steps
+    total = 0.0
+    for i in range(steps):
+        u = a + (i + 0.5) * du
+        if abs(u) < m:
+            continue
+        z = (u - h.mu) / s
+        total += head_derivative(h.act, u) ** 2 * math.exp(-0.5 * z * z)
+    return total * du / (s * math.sqrt(2.0 * math.pi))
