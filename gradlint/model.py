@@ -102,6 +102,24 @@ class Init:
         return f"{text} scaled by {rescale:g}" if rescale is not None else text
 
 
+@dataclass(frozen=True)
+class Window:
+    """How a conv or pooling layer maps the spatial sizes of its input, per spatial axis, as its
+    arguments say: a sliding window (``kernel``, ``stride``, zero ``padding`` per axis or Keras'
+    ``"same"``/``"valid"``, ``dilation``; a transposed conv's ``output_padding``), an adaptive pool to
+    ``output`` sizes (1: global pooling), or a reduction over tensor axes ``reduce`` (``x.mean((2, 3))``,
+    axes counted with the batch axis as torch counts them)."""
+
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] | str = ()
+    dilation: tuple[int, ...] = ()
+    transposed: bool = False
+    output_padding: tuple[int, ...] = ()
+    output: tuple[int, ...] = ()
+    reduce: tuple[int, ...] = ()
+
+
 @dataclass(eq=False)
 class Layer:
     """One operation on the main path. ``eq=False``: identity matters (shared modules)."""
@@ -134,6 +152,7 @@ class Layer:
     # ``trainable = False``) or loads them (``load_state_dict``): it is not meant to learn from this
     # model's gradient, so a gradient stop before it is by design.
     frozen: bool = False
+    window: Window | None = None  # conv and pooling layers: how they map spatial sizes (None: unknown)
 
     @property
     def has_weight(self) -> bool:

@@ -16,9 +16,22 @@ from dataclasses import field, replace
 
 from gradlint import gradflow
 from gradlint.analysis.inits import bias_moments_of, sigma_w2_of, weight_mean_of
+from gradlint.analysis.spatial import Dims, conv_spatial, input_dims, keeps_dims, pool_dims, reduced_dims
 from gradlint.analysis.units import Unit, input_width
 from gradlint.gradflow.chain import WeightLayer
-from gradlint.gradflow.propagate import Activation, Block, Gated, Item, MaxPool, Norm, Propagation, Scale, propagate
+from gradlint.gradflow.propagate import (
+    Activation,
+    Block,
+    Flatten,
+    Gated,
+    Item,
+    MaxPool,
+    Norm,
+    Propagation,
+    Scale,
+    SpatialMean,
+    propagate,
+)
 from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Model, Node
 from gradlint.records import dataclass
 
@@ -103,13 +116,55 @@ class _Ctx:
 
 
 class _Builder:
-    def __init__(self, framework: str, flat_input: bool) -> None:
+    def __init__(self, framework: str, flat_input: bool, dims: Dims | None = None) -> None:
         self.framework = framework
         # torch's nn.Softmax(dim=1) after a 1-unit Linear is the constant 1 only when dim 1 holds the
         # features: on flat (batch, features) inputs; on sequences it is attention pooling over time.
         self.flat_input = flat_input
+        # The per-example spatial size of the stream at the node being read (gradlint.analysis.spatial):
+        # () for flat features, None when unknown. ``spatial``: some layer's estimate used it.
+        self.dims = dims
+        self.spatial = False
 
-    def weight(self, layer: Layer, width: int | None, ctx: _Ctx, main: bool) -> tuple[WeightLayer, Unit, int | None]:
+    def _spatial_weight(self, layer: Layer, fan_in: int | None, width: int | None, sigma_w2: float | None
+                        ) -> tuple[dict[str, int], float | None, bool]:
+        """The spatial fields of a weight layer's WeightLayer (uses, out_positions, and for a conv whose
+        in-bounds taps differ from its kernel the forward fan-in and kernel rows), its σ_w² over the
+        taps it really sums, and whether a flatten comes before it; updates ``self.dims``."""
+        dims, self.dims = self.dims, None
+        transposed = layer.kind == LayerKind.CONV and "Transpose" in layer.op
+        if transposed and fan_in and layer.stride_area and (dims is None or not dims):
+            # no spatial size: the interior's share of the kernel, k²/∏stride taps per output
+            return {"fan_in": max(1, fan_in // layer.stride_area), "rows": fan_in}, sigma_w2, False
+        if dims is None or layer.kind == LayerKind.EMBEDDING or (layer.kind == LayerKind.OTHER):
+            return {}, sigma_w2, False
+        positions = math.prod(dims)
+        if layer.kind == LayerKind.CONV:
+            cs = conv_spatial(layer.window, dims, self.framework) if layer.window is not None and dims else None
+            if cs is None or not fan_in or not layer.receptive:
+                return {}, sigma_w2, False
+            self.dims = cs.out_dims
+            forward = max(1, round(fan_in / layer.receptive * cs.taps))
+            if sigma_w2 is not None:  # σ_w² as the init gives it is over fan_in (a transposed conv's: fan_in/∏stride)
+                stride = (layer.stride_area or 1) if transposed else 1
+                sigma_w2 *= forward * stride / fan_in
+            self.spatial = self.spatial or cs.out_positions > 1 or cs.uses > 1
+            return {"uses": max(1, round(cs.uses)), "out_positions": cs.out_positions, "fan_in": forward,
+                    "rows": fan_in}, sigma_w2, False
+        if positions <= 1:
+            self.dims = ()
+            return {}, sigma_w2, False
+        if self.framework == "keras":  # Dense maps the last axis: applied at every position
+            self.dims = dims
+            self.spatial = True
+            return {"uses": positions, "out_positions": positions}, sigma_w2, False
+        if fan_in is not None and width is not None and fan_in == width * positions:
+            self.dims = ()  # the map flattened into its features (x.view(n, -1), torch.flatten)
+            return {}, sigma_w2, True
+        return {}, sigma_w2, False
+
+    def weight(self, layer: Layer, width: int | None, ctx: _Ctx, main: bool
+               ) -> tuple[WeightLayer, Unit, int | None, bool]:
         receptive = layer.receptive or 1
         fan_in = layer.fan_in
         rows = None
@@ -133,6 +188,7 @@ class _Builder:
             ctx.note(note)
         if sigma_w2 is None:
             ctx.unknown_init = True
+        spatial, sigma_w2, flatten = self._spatial_weight(layer, fan_in, width, sigma_w2)
         conv = layer.fan_out is not None and layer.kind == LayerKind.CONV
         out = layer.fan_out // receptive if conv and layer.fan_out is not None else layer.fan_out
         act = unit.activation if unit.activation in gradflow.ACTIVATIONS else "linear"
@@ -140,14 +196,16 @@ class _Builder:
             ctx.note(f"activation {unit.activation} treated as linear")
         has_bias = layer.bias is not False and layer.kind != LayerKind.EMBEDDING
         bias_mean, bias_var = bias_moments_of(unit) if has_bias else (0.0, 0.0)
-        wl = WeightLayer(sigma_w2, act, bias_var, False, unit.act_param, layer.describe(), grad_fan_in,
-                         fan_out=out, embedding=layer.kind == LayerKind.EMBEDDING, rows=rows,
+        wl = WeightLayer(sigma_w2, act, bias_var, False, unit.act_param, layer.describe(),
+                         spatial.get("fan_in", grad_fan_in), fan_out=out, embedding=layer.kind == LayerKind.EMBEDDING,
+                         rows=spatial.get("rows", rows),
                          bias_width=out if has_bias else None, key=id(layer), bias_mean=bias_mean,
                          positions=_CONV_POSITIONS if conv else 1,
-                         weight_mean=max(weight_mean_of(unit), 0.0) if sigma_w2 is not None else 0.0)
+                         weight_mean=max(weight_mean_of(unit), 0.0) if sigma_w2 is not None else 0.0,
+                         uses=spatial.get("uses", 1), out_positions=spatial.get("out_positions", 1))
         if main:
             ctx.units.append(unit)
-        return wl, unit, out if out is not None else width
+        return wl, unit, out if out is not None else width, flatten
 
     def path(self, nodes: list[Node], width: int | None, ctx: _Ctx, main: bool, top: bool = False
              ) -> tuple[list[list[Item]], list[Layer | None], int | None]:
@@ -161,7 +219,9 @@ class _Builder:
             if isinstance(node, Layer):
                 kind = node.kind
                 if kind in _WEIGHT_KINDS or (kind == LayerKind.OTHER and node.op == "matmul"):
-                    wl, unit, width = self.weight(node, width, ctx, main)
+                    wl, unit, width, flatten = self.weight(node, width, ctx, main)
+                    if flatten:
+                        items.append(Flatten(node.describe()))
                     items.append(wl)
                     pending = (len(items) - 1, unit)
                     if top and node is last_meaningful:
@@ -195,13 +255,21 @@ class _Builder:
                     items.append(Scale(node.scale_value, node.describe(), node.shift_value or 0.0))
                     pending = None
                     continue
-                if kind == LayerKind.POOLING and node.op.lower().startswith("max") and (node.receptive or 0) > 1:
-                    items.append(MaxPool(int(node.receptive or 1), node.describe()))
-                    pending = None
+                if kind == LayerKind.POOLING:
+                    if self._pool(node, items):
+                        pending = None
                     continue
                 if kind == LayerKind.OTHER and node.op in RESHAPE_OPS:
                     width = node.fan_out  # re-arranged features: the width after it as extracted, or unknown
+                    if node.op == "Flatten" and self.dims:
+                        if math.prod(self.dims) > 1:
+                            items.append(Flatten(node.describe()))
+                        self.dims = ()
+                    else:
+                        self.dims = None
                     continue
+                if not keeps_dims(node):
+                    self.dims = None
                 if kind in _TRANSPARENT_KINDS:
                     continue
                 # recurrent, attention, unknown
@@ -213,23 +281,30 @@ class _Builder:
             if isinstance(node, Gate):
                 if pending is not None:
                     pending[1].gated = True
+                dims, self.dims = self.dims, None  # a gate path is read without spatial terms
                 try:
                     sub, _, _ = self.path(node.path, width, _Ctx(), main=False)
                 except _Barrier:
                     pending = None
                     self._barrier(None, segments, barriers, top)
                     continue
+                finally:
+                    self.dims = dims
                 items.append(Gated(tuple(sub[0]), "gate"))
                 pending = None
                 continue
             # Residual
             pending = None
+            start = self.dims
             try:
                 branch, _, w_branch = self.path(node.branch, width, ctx, main)
+                branch_dims, self.dims = self.dims, start
                 shortcut, _, w_short = self.path(node.shortcut, width, ctx, main)
             except _Barrier:
+                self.dims = None
                 self._barrier(None, segments, barriers, top)
                 continue
+            self.dims = branch_dims if branch_dims == (self.dims if node.shortcut else start) else None
             self._check_branch(branch[0], ctx)
             ctx.blocks += 1
             if not any(isinstance(i, (Norm, Scale)) or (isinstance(i, WeightLayer) and i.normalized)
@@ -239,6 +314,26 @@ class _Builder:
                                (w_short if node.shortcut else width, w_branch)))
             width = (w_short or 0) + (w_branch or 0) if node.concat and w_short and w_branch else (w_branch or width)
         return segments, barriers, width
+
+    def _pool(self, node: Layer, items: list[Item]) -> bool:
+        """A pooling layer: its item (max over windows, a spatial mean) when it has one; True then."""
+        op = node.op.lower()
+        is_max = "max" in op
+        got = None
+        if self.dims and node.window is not None:
+            w = node.window
+            got = reduced_dims(w, self.dims) if w.reduce else pool_dims(w, self.dims, self.framework)
+        if got is None:
+            self.dims = None
+            if op.startswith("max") and (node.receptive or 0) > 1:
+                items.append(MaxPool(int(node.receptive or 1), node.describe()))
+                return True
+            return False
+        self.dims, k = got
+        if k <= 1:
+            return False
+        items.append(MaxPool(k, node.describe()) if is_max else SpatialMean(k, node.describe()))
+        return True
 
     def _hidden_softmax(self, layer: Layer, top: bool, main: bool, nodes: list[Node] | None = None,
                         softmax: Layer | None = None) -> bool:
@@ -353,12 +448,16 @@ def model_segments(model: Model) -> list[Segment]:
         return cached  # type: ignore[no-any-return]
     ctx = _Ctx()
     hint = model.input_hint
+    dims = input_dims(hint, model.framework)
     builder = _Builder(model.framework, hint is not None and hint.kind == "features" and hint.shape is not None
-                       and len(hint.shape) == 1)
+                       and len(hint.shape) == 1, dims)
     try:
         raw, barriers, _ = builder.path(model.path, input_width(model), ctx, main=True, top=True)
     except (_Barrier, RecursionError):
         raw, barriers = [], []
+    if builder.spatial and model.framework == "torch" and dims:
+        # torch code does not declare its input: the model's input hint is the guess the dynamic check uses
+        ctx.note(f"input of spatial size {'×'.join(str(d) for d in dims)} assumed for the conv layers")
     # Units per segment, in order: split ctx.units by which segment holds their weight layer.
     where: dict[int, int] = {}
     for index, items in enumerate(raw):

@@ -646,11 +646,13 @@ def _infer_input(path: list[Node]) -> InputHint | None:
             return InputHint("features", (node.fan_in,))
         if node.kind == LayerKind.CONV and node.fan_in and node.receptive:
             channels = node.fan_in // node.receptive
+            # A transposed conv first decodes a latent: (channels, 1, 1), as generators take their noise.
+            size = 1 if "Transpose" in node.op else None
             if node.op.endswith("1d"):
-                return InputHint("sequence", (channels, 64))
+                return InputHint("sequence", (channels, size or 64))
             if node.op.endswith("3d"):
-                return InputHint("image", (channels, 16, 16, 16))
-            return InputHint("image", (channels, 32, 32))
+                return InputHint("image", (channels, *(size or 16,) * 3))
+            return InputHint("image", (channels, size or 32, size or 32))
         if node.kind == LayerKind.EMBEDDING:
             return InputHint("tokens", (16,), vocab=node.fan_in)
         if node.kind == LayerKind.RECURRENT and node.fan_in:

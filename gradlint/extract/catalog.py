@@ -36,13 +36,16 @@ class LayerSpec:
 
 
 _CONV_PARAMS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias")
+# torch's ConvTranspose*d puts output_padding before groups, and dilation last
+_CONV_TRANSPOSE_PARAMS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                          "groups", "bias", "dilation")
 
 TORCH_LAYERS: dict[str, LayerSpec] = {
     "Linear": LayerSpec(LayerKind.DENSE, ("in_features", "out_features", "bias")),
     "LazyLinear": LayerSpec(LayerKind.DENSE, ("out_features", "bias")),
     "Bilinear": LayerSpec(LayerKind.DENSE, ("in1_features", "in2_features", "out_features", "bias")),
     **{f"Conv{d}d": LayerSpec(LayerKind.CONV, _CONV_PARAMS) for d in (1, 2, 3)},
-    **{f"ConvTranspose{d}d": LayerSpec(LayerKind.CONV, _CONV_PARAMS) for d in (1, 2, 3)},
+    **{f"ConvTranspose{d}d": LayerSpec(LayerKind.CONV, _CONV_TRANSPOSE_PARAMS) for d in (1, 2, 3)},
     **{f"LazyConv{d}d": LayerSpec(LayerKind.CONV, ("out_channels", "kernel_size")) for d in (1, 2, 3)},
     "Embedding": LayerSpec(LayerKind.EMBEDDING, ("num_embeddings", "embedding_dim")),
     "EmbeddingBag": LayerSpec(LayerKind.EMBEDDING, ("num_embeddings", "embedding_dim")),
@@ -57,11 +60,14 @@ TORCH_LAYERS: dict[str, LayerSpec] = {
         "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CrossMapLRN2d")},
     **{n: LayerSpec(LayerKind.DROPOUT) for n in
        ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
-    **{n: LayerSpec(LayerKind.POOLING, ("kernel_size",)) for n in ("MaxPool1d", "MaxPool2d", "MaxPool3d")},
-    **{n: LayerSpec(LayerKind.POOLING) for n in
-       ("AvgPool1d", "AvgPool2d", "AvgPool3d",
-        "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-        "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d", "FractionalMaxPool2d")},
+    **{n: LayerSpec(LayerKind.POOLING, ("kernel_size", "stride", "padding", "dilation"))
+       for n in ("MaxPool1d", "MaxPool2d", "MaxPool3d")},
+    **{n: LayerSpec(LayerKind.POOLING, ("kernel_size", "stride", "padding"))
+       for n in ("AvgPool1d", "AvgPool2d", "AvgPool3d")},
+    **{n: LayerSpec(LayerKind.POOLING, ("output_size",)) for n in
+       ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+        "AdaptiveMaxPool2d", "AdaptiveMaxPool3d")},
+    **{n: LayerSpec(LayerKind.POOLING) for n in ("LPPool1d", "LPPool2d", "FractionalMaxPool2d")},
     # activation modules
     "Sigmoid": LayerSpec(LayerKind.ACTIVATION, (), "sigmoid"),
     "Tanh": LayerSpec(LayerKind.ACTIVATION, (), "tanh"),

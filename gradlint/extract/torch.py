@@ -49,8 +49,9 @@ from gradlint.extract.values import (
     TensorV,
     Value,
 )
+from gradlint.extract.windows import conv_window, pool_window, reduced_axes
 from gradlint.gradflow import torch_gain
-from gradlint.model import Gate, Init, Layer, LayerKind, Span
+from gradlint.model import Gate, Init, Layer, LayerKind, Span, Window
 from gradlint.training import TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec
 
 # torch.zeros(...), torch.randn(...): tensors with a known init, used for parameters.
@@ -241,6 +242,8 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
     layer = Layer(spec.kind, leaf, span, "torch", activation=spec.activation)
     if spec.kind == LayerKind.POOLING and leaf.startswith("MaxPool"):
         layer.receptive = _window(bound.get("kernel_size"), int(leaf[-2]))
+    if spec.kind == LayerKind.POOLING and leaf[-2].isdigit():
+        layer.window = pool_window(leaf, bound, int(leaf[-2]))
     if spec.kind == LayerKind.ACTIVATION:
         _activation_module(layer, leaf, bound)
     elif spec.kind in (LayerKind.DENSE, LayerKind.CONV):
@@ -344,6 +347,7 @@ def _torch_weight_layer(layer: Layer, leaf: str, bound: dict[str, Value]) -> Non
     transpose = "Transpose" in leaf
     if transpose:
         layer.stride_area = stride_area(bound.get("stride"), dims)
+    layer.window = conv_window(bound, dims, transpose)
     if area is not None:
         # Transposed too: the forward fan (input channels × kernel); the init's own fans (torch reads
         # fan_in from weight.size(1), the output channels) are swapped in analysis.inits.
@@ -404,7 +408,9 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         return _functional_activation(leaf, act, tensor, args, kwargs, span)
     if leaf in catalog.FUNCTIONAL_NORMALIZATION:
         return TensorV(tensor.nodes + (Layer(LayerKind.NORMALIZATION, leaf, span, "torch", bias=False),), tensor.hint)
-    if leaf in catalog.FUNCTIONAL_POOLING or leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
+    if leaf in catalog.FUNCTIONAL_POOLING:
+        return _functional_pool(leaf, tensor, args[1:], kwargs, span)
+    if leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
         return tensor
     return interp.unknown_call(args, kwargs, node, leaf)
 
@@ -418,6 +424,33 @@ def _grad_mode(leaf: str, args: Args, kwargs: Kwargs) -> Value:
     if leaf == "set_grad_enabled" and isinstance(flag, Const) and flag.value is False:
         return GradModeV(False)
     return GradModeV(True)
+
+
+#: F.max_pool2d(input, kernel_size, stride, padding, dilation) / F.avg_pool2d(input, kernel_size, stride,
+#: padding) / F.adaptive_avg_pool2d(input, output_size), after the input.
+_POOL_PARAMS = {"max": ("kernel_size", "stride", "padding", "dilation"), "avg": ("kernel_size", "stride", "padding"),
+                "adaptive": ("output_size",)}
+
+
+def _functional_pool(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span) -> Value:
+    """A functional pooling or a mean over literal axes: a pooling node with its window (what the
+    spatial estimate needs); other reductions (sum, max over an axis) pass the tensor on as before."""
+    if leaf == "mean":
+        axes = reduced_axes(args[0] if args else kwargs.get("dim"))
+        if axes is None:
+            return tensor
+        layer = Layer(LayerKind.POOLING, "mean", span, "torch", bias=False, window=Window(reduce=axes))
+        return TensorV(tensor.nodes + (layer,), tensor.hint)
+    kind = "adaptive" if leaf.startswith("adaptive") else leaf.split("_")[0]
+    params = _POOL_PARAMS.get(kind)
+    if params is None or not leaf[-2].isdigit():
+        return tensor
+    bound = dict(zip(params, args, strict=False))
+    bound.update(kwargs)
+    layer = Layer(LayerKind.POOLING, leaf, span, "torch", bias=False, window=pool_window(leaf, bound, int(leaf[-2])))
+    if kind == "max":
+        layer.receptive = _window(bound.get("kernel_size"), int(leaf[-2]))
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
 
 
 def _tensor_factory(leaf: str, args: Args) -> Value:
@@ -614,6 +647,8 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
             return loss
     if name in catalog.TORCH_GRADIENT_STOPS or name == "requires_grad_":
         return _stop_method(interp, tensor, name, args, kwargs, span)
+    if name == "mean":
+        return _functional_pool(name, tensor, args, kwargs, span)
     if name in catalog.FUNCTIONAL_POOLING or name in catalog.PASSTHROUGH_CALLS or name in _TENSOR_KEEPS:
         if name in ("softmax", "log_softmax"):
             layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from operator import mul as _mul
 
-from gradlint.gradflow.quadrature import _INV_SQRT_2PI, _SQRT2, _nodes
+from gradlint.gradflow.quadrature import _INV_SQRT_2PI, _SQRT2, _nodes, gaussian_expectation
 from gradlint.records import dataclass
 
 ACTIVATIONS: frozenset[str] = frozenset(
@@ -382,6 +382,17 @@ def activation_moments(act: str, q: float, act_param: float | None = None) -> tu
         raise ValueError(f"unsupported activation {act!r}")
     st = _act_stats(name, float(q), _param(name, act_param))
     return st.m2, st.d2
+
+
+@lru_cache(maxsize=4096)
+def signal_moment(act: str, q: float, param: float, mean: float = 0.0) -> float:
+    """E[(u − mean)·φ(u)·φ′(u)] for u ~ N(mean, q): how much of E[φ·Dφ] follows a rescaling of u's
+    fluctuation (for a positively homogeneous φ and no shift — ReLU, linear — it is E[φ(u)²]; a
+    saturating φ, or one shifted into its flat part, passes less of it on)."""
+    if q <= 0.0 or act == "exponential":
+        return 0.0
+    f, df, kinks = _act_fns(act, param)
+    return gaussian_expectation(lambda z: z * f(z + mean) * df(z + mean), q, tuple(k - mean for k in kinks))
 
 
 

@@ -50,6 +50,11 @@ class WeightLayer:
     # Positions each unit is applied at per example (a conv layer's spatial map), for counting how
     # many (example, unit) pairs a batch has: whether a layer is dead for a whole batch.
     positions: int = 1
+    # Propagation only, spatial layers (conv): the positions per example each weight is applied at (a conv:
+    # its output positions; a transposed conv: its input positions), so its gradient sums B·uses terms;
+    # and the positions per example of its output (a conv head's MSE averages over them too).
+    uses: int = 1
+    out_positions: int = 1
     key: int | None = None  # identity of the model-description layer it stands for
     # E[W] of the weights when their init is not centred (``uniform_(w)`` is U(0, 1), ``normal_(w, mean=1)``):
     # every unit then sums fan_in·E[W]·E[x] of a non-centred input, a shift common to all units that a
