@@ -31,7 +31,8 @@ def _init_lines(init: str, bn_dcgan: bool) -> list[str]:
              "            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):",
              f"                {body or 'pass'}"]
     if bn_dcgan:
-        lines += ["            elif isinstance(m, nn.BatchNorm2d):", "                nn.init.normal_(m.weight, 1.0, 0.02)",
+        lines += ["            elif isinstance(m, nn.BatchNorm2d):",
+                  "                nn.init.normal_(m.weight, 1.0, 0.02)",
                   "                nn.init.zeros_(m.bias)"]
     return lines
 
@@ -74,8 +75,8 @@ def discriminator(bn: bool, init: str, features: int = 64) -> str:
 def stack(kernel: int, stride: int, bn: bool, init: str, act: str, head: str) -> str:
     """6 Conv2d(32, kernel, padding kernel//2; ``stride`` on every other layer) [+ BN] + act on 3×32×32, then
     a 1×1 conv head (``conv``) or a spatial mean and a Linear(32, 10) (``pool``)."""
-    out = ["import torch.nn as nn", "", "", "class Net(nn.Module):", "    def __init__(self):", "        super().__init__()",
-           "        layers = []", "        c = 3", "        for i in range(6):",
+    out = ["import torch.nn as nn", "", "", "class Net(nn.Module):", "    def __init__(self):",
+           "        super().__init__()", "        layers = []", "        c = 3", "        for i in range(6):",
            f"            layers.append(nn.Conv2d(c, 32, {kernel}, stride={stride} if i % 2 == 0 else 1, "
            f"padding={kernel // 2}))"]
     out += ["            layers.append(nn.BatchNorm2d(32))"] if bn else []
@@ -84,11 +85,46 @@ def stack(kernel: int, stride: int, bn: bool, init: str, act: str, head: str) ->
         out += ["        layers.append(nn.Conv2d(c, 3, 1))", "        self.body = nn.Sequential(*layers)"]
     else:
         out += ["        self.body = nn.Sequential(*layers)", "        self.head = nn.Linear(c, 10)"]
-    out += [*_init_lines(init, False), "", "    def forward(self, x):",
-            "        return self.body(x)" if head == "conv" else "        return self.head(self.body(x).mean(dim=(2, 3)))",
-            ""]
+    forward = "self.body(x)" if head == "conv" else "self.head(self.body(x).mean(dim=(2, 3)))"
+    out += [*_init_lines(init, False), "", "    def forward(self, x):", f"        return {forward}", ""]
     return "\n".join(out)
 
+
+KERAS_CONV_GAP = """\
+import keras
+from keras import layers
+
+
+def build_model():
+    inputs = keras.Input(shape=(32, 32, 3))
+    x = inputs
+    for i in range(6):
+        x = layers.Conv2D(32, 3, strides=2 if i % 2 == 0 else 1, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(10)(x)
+    return keras.Model(inputs, outputs)
+"""
+
+KERAS_GENERATOR = """\
+import keras
+from keras import layers
+
+
+def build_model():
+    inputs = keras.Input(shape=(100,))
+    x = layers.Dense(4 * 4 * 256, use_bias=False)(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Reshape((4, 4, 256))(x)
+    for filters in (128, 64, 32):
+        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    outputs = layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh")(x)
+    return keras.Model(inputs, outputs)
+"""
 
 # (source, measured log10 ratio / ‖∂L/∂θ‖/‖θ‖ / first-layer ‖∂W‖/‖W‖, the ratio estimated before)
 MEASURED = {
@@ -101,6 +137,8 @@ MEASURED = {
     "k3 s2 relu, mean pool": (stack(3, 2, False, "default", "relu", "pool"), (-1.66, -1.93, -4.11), -0.98),
     "k5 s2 BN tanh, mean pool": (stack(5, 2, True, "default", "tanh", "pool"), (0.41, -1.32, -1.39), 0.31),
     "k5 s2 relu N(0, 0.02), conv head": (stack(5, 2, False, "dcgan", "relu", "conv"), (-2.20, -1.69, -4.11), -1.28),
+    "keras conv BN, global average pool": (KERAS_CONV_GAP, (-0.32, -1.18, -0.79), 0.38),
+    "keras DCGAN generator (Dense, Reshape, Conv2DTranspose)": (KERAS_GENERATOR, (-1.00, -2.23, -2.60), 0.16),
 }
 
 
@@ -161,7 +199,8 @@ def test_flatten_before_a_linear_keeps_the_dense_estimate() -> None:
     source = "\n".join([
         "import torch.nn as nn", "import torch.nn.functional as F", "", "",
         "class Net(nn.Module):", "    def __init__(self):", "        super().__init__()",
-        "        self.c1 = nn.Conv2d(3, 16, 3, padding=1)", "        self.c2 = nn.Conv2d(16, 16, 3, stride=2, padding=1)",
+        "        self.c1 = nn.Conv2d(3, 16, 3, padding=1)",
+        "        self.c2 = nn.Conv2d(16, 16, 3, stride=2, padding=1)",
         "        self.fc = nn.Linear(16 * 16 * 16, 10)", "",
         "    def forward(self, x):", "        x = F.relu(self.c2(F.relu(self.c1(x))))",
         "        return self.fc(x.view(x.size(0), -1))", ""])

@@ -261,12 +261,7 @@ class _Builder:
                     continue
                 if kind == LayerKind.OTHER and node.op in RESHAPE_OPS:
                     width = node.fan_out  # re-arranged features: the width after it as extracted, or unknown
-                    if node.op == "Flatten" and self.dims:
-                        if math.prod(self.dims) > 1:
-                            items.append(Flatten(node.describe()))
-                        self.dims = ()
-                    else:
-                        self.dims = None
+                    self._reshape(node, items)
                     continue
                 if not keeps_dims(node):
                     self.dims = None
@@ -314,6 +309,17 @@ class _Builder:
                                (w_short if node.shortcut else width, w_branch)))
             width = (w_short or 0) + (w_branch or 0) if node.concat and w_short and w_branch else (w_branch or width)
         return segments, barriers, width
+
+    def _reshape(self, node: Layer, items: list[Item]) -> None:
+        """A flatten (the map's positions become features) or a reshape: the spatial size after it."""
+        if node.op == "Flatten" and self.dims:
+            if math.prod(self.dims) > 1:
+                items.append(Flatten(node.describe()))
+            self.dims = ()
+        elif node.op == "Reshape" and self.framework == "keras" and node.window is not None and node.window.output:
+            self.dims = node.window.output  # Reshape((4, 4, 256)): a map again, channels last
+        else:
+            self.dims = None
 
     def _pool(self, node: Layer, items: list[Item]) -> bool:
         """A pooling layer: its item (max over windows, a spatial mean) when it has one; True then."""

@@ -54,7 +54,7 @@ from gradlint.extract.values import (
     Value,
     VariableV,
 )
-from gradlint.model import Init, InputHint, Layer, LayerKind, Span
+from gradlint.model import Init, InputHint, Layer, LayerKind, Span, Window
 from gradlint.training import LossSpec
 
 _WEIGHTED = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)
@@ -311,6 +311,8 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
             geometry = _resize_geometry(leaf, args, kwargs)
         if geometry is not None and geometry.target and geometry.target[-1] > 0:
             layer.fan_out = geometry.target[-1]  # Reshape((7, 7, 64)): the width as written
+            if len(geometry.target) > 1 and all(d > 0 for d in geometry.target):
+                layer.window = Window(output=geometry.target[:-1])  # the spatial size after it (channels last)
         stated = kwargs.get("input_shape", kwargs.get("shape") if leaf == "InputLayer" else None)  # Keras 3: shape=
         hint = _keras_hint(stated) if stated is not None else None  # Flatten(input_shape=), InputLayer(...)
         return LayerObj(layer, input_hint=hint, geometry=geometry)
@@ -447,7 +449,21 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     else:
         layer.bias = False
     geometry = _geometry(leaf, spec, *_keras2_geometry_arguments(leaf, spec, args, kwargs))
+    layer.window = _window_of(leaf, geometry)
     return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound), geometry=geometry)
+
+
+def _window_of(leaf: str, geometry: Geometry | None) -> Window | None:
+    """The model description's spatial window of a channels-last Keras conv/pooling layer."""
+    if geometry is None or geometry.channels_first:
+        return None
+    if geometry.op == "global":
+        digit = leaf[-2]
+        return Window(output=(1,) * int(digit)) if digit.isdigit() else None
+    if geometry.op not in ("window", "transpose"):
+        return None
+    return Window(geometry.kernel, geometry.strides, geometry.padding, geometry.dilation,
+                  transposed=geometry.op == "transpose")
 
 
 # Keras 1 spellings of the arguments that decide a conv/pooling layer's output size.

@@ -374,8 +374,8 @@ def applied(obj: LayerObj, tensor: TensorV) -> TensorV:
     if layer.kind == LayerKind.OTHER and layer.op in _RESHAPES:
         width = shape[-1] if shape else layer.fan_out
         return TensorV(tensor.nodes + (Layer(LayerKind.OTHER, layer.op, layer.span, layer.framework, name=layer.name,
-                                             activation="linear", bias=False, fan_out=width),), tensor.hint,
-                       shape or ())
+                                             activation="linear", bias=False, fan_out=width, window=layer.window),),
+                       tensor.hint, shape or ())
     if layer.kind == LayerKind.OTHER and layer.op in catalog.PASSTHROUGH_LAYERS:
         return tensor if shape is not None and shape == input_shape(tensor) else TensorV(tensor.nodes, tensor.hint,
                                                                                          shape or ())
