@@ -18,7 +18,7 @@ from typing import Any
 
 from gradlint.analysis.flow import model_segments, segment_flow
 from gradlint.analysis.units import Unit, input_width, units_and_barriers
-from gradlint.model import INIT_MODES, RESHAPE_OPS, Gate, Init, Layer, LayerKind, Model, Node, Residual
+from gradlint.model import INIT_MODES, RESHAPE_OPS, Gate, Init, Layer, LayerKind, Model, Node, Residual, unresolved
 from gradlint.records import dataclass
 
 SCHEMA_VERSION = 1
@@ -197,15 +197,15 @@ def _nodes_json(path: list[Node], units: dict[int, Unit], numbers: dict[int, Lay
     return out
 
 
-def _unknowns(nodes: list[dict[str, Any]], on_main: bool = True) -> list[dict[str, Any]]:
+def _unknowns(model: Model) -> list[dict[str, Any]]:
+    """What gradlint could not resolve, in execution order: unknown calls, activations and inits
+    (``model.unresolved``); ``main_path`` False inside a gate (``fully_understood`` does not count those)."""
+    main = {(id(layer), why) for layer, why in unresolved(model.path, include_gates=False)}
     found: list[dict[str, Any]] = []
-    for node in nodes:
-        if node["type"] == "layer" and node["kind"] == LayerKind.UNKNOWN.value:
-            found.append({"line": node["line"], "op": node["op"], "reason": node["reason"], "main_path": on_main})
-        elif node["type"] == "residual":
-            found += _unknowns(node["branch"], on_main) + _unknowns(node["shortcut"], on_main)
-        elif node["type"] == "gate":
-            found += _unknowns(node["path"], False)
+    for layer, why in unresolved(model.path, include_gates=True):
+        reason = unknown_reason(layer) if layer.kind == LayerKind.UNKNOWN else why
+        found.append({"line": layer.span.line, "op": layer.op, "reason": reason,
+                      "main_path": (id(layer), why) in main})
     return found
 
 
@@ -221,7 +221,7 @@ def describe(model: Model) -> dict[str, Any]:
         "origin": model.origin,
         "line": model.span.line,
         "fully_understood": model.fully_understood,
-        "unknowns": _unknowns(nodes),
+        "unknowns": _unknowns(model),
         "nodes": nodes,
         "assumptions": assumptions,
     }

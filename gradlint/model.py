@@ -229,15 +229,49 @@ class Model:
 
     @property
     def fully_understood(self) -> bool:
-        """No UNKNOWN node on the main path (residual branches included, gating sub-paths not)."""
+        """Nothing unresolved on the main path (residual branches included, gating sub-paths not): no
+        UNKNOWN node, no activation that could not be resolved, no weight layer whose init (or a recurrent
+        layer's recurrent init) is unknown. See ``unresolved``."""
         if self.understood is not None:
             return self.understood
-        return not any(layer.kind == LayerKind.UNKNOWN for layer in iter_layers(self.path, include_gates=False))
+        return not any(True for _ in unresolved(self.path))
 
     def layers(self) -> Iterator[Layer]:
         """All layers in execution order, including residual branches and gates."""
         yield from iter_layers(self.path)
 
+
+#: Activation names extraction gives what it could not resolve (``activation=act_fn`` from a variable, an
+#: RNN's ``nonlinearity=`` not a literal) or recognised without a model of it (Tanhshrink, Softshrink).
+UNRESOLVED_ACTIVATIONS = frozenset({"unknown", "other"})
+_INIT_KINDS = frozenset({LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT})
+
+
+def _init_unknown(init: Init | None) -> bool:
+    return init is None or init.scheme == "unknown"
+
+
+def unresolved(path: list[Node], include_gates: bool = False) -> Iterator[tuple[Layer, str]]:
+    """(layer, what about it is unresolved) for each layer of ``path`` gradlint could not read in full: an
+    UNKNOWN node, an unresolved activation, an unknown weight, bias or recurrent init. Rules never reason
+    across these; ``Model.fully_understood`` is whether there are none on the main path."""
+    for layer in iter_layers(path, include_gates):
+        if layer.kind == LayerKind.UNKNOWN:
+            yield layer, layer.reason or f"unresolved call {layer.op}"
+            continue
+        if layer.activation in UNRESOLVED_ACTIVATIONS and (layer.kind == LayerKind.ACTIVATION or layer.has_weight
+                                                           or layer.kind == LayerKind.RECURRENT):
+            what = "not resolved" if layer.activation == "unknown" else "not modelled (treated as linear)"
+            yield layer, f"activation of {layer.describe()} {what}"
+        if layer.kind not in _INIT_KINDS:
+            continue
+        if _init_unknown(layer.weight_init):
+            why = layer.weight_init.written if layer.weight_init is not None and layer.weight_init.written else None
+            yield layer, f"init of {layer.describe()} unknown" + (f": {why}" if why else "")
+        elif layer.kind == LayerKind.RECURRENT and _init_unknown(layer.recurrent_init):
+            yield layer, f"recurrent init of {layer.describe()} unknown"
+        elif layer.bias is not False and layer.bias_init is not None and layer.bias_init.scheme == "unknown":
+            yield layer, f"bias init of {layer.describe()} unknown"
 
 def iter_layers(path: list[Node], include_gates: bool = True) -> Iterator[Layer]:
     for node in path:

@@ -232,3 +232,63 @@ def test_keras_flatten_shows_the_flattened_width(tmp_path: Path) -> None:
     assert "→ 1600" in flatten and "1600 → 128" in dense  # 5·5·64, not the 64 channels
     (model,) = _json(path)["models"]
     assert [n["fan_in"] for n in model["nodes"] if n["kind"] == "dense"] == [1600, 128]
+
+
+UNRESOLVED_ACTIVATION_AND_INIT = """\
+import keras
+import torch.nn as nn
+from keras import layers
+from mylib import ACT, INIT, STD
+
+
+def build_model():
+    inputs = keras.Input(shape=(32,))
+    x = layers.Dense(64, activation=ACT)(inputs)
+    outputs = layers.Dense(1)(x)
+    return keras.Model(inputs, outputs)
+
+
+def build_with_init():
+    inputs = keras.Input(shape=(32,))
+    x = layers.Dense(64, activation="relu", kernel_initializer=INIT)(inputs)
+    outputs = layers.Dense(1)(x)
+    return keras.Model(inputs, outputs)
+
+
+class TorchNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(64, 1)
+        nn.init.normal_(self.fc1.weight, std=STD)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x).relu())
+
+
+def build_resolved():
+    inputs = keras.Input(shape=(32,))
+    x = layers.Dense(64, activation="relu")(inputs)
+    outputs = layers.Dense(1)(x)
+    return keras.Model(inputs, outputs)
+"""
+
+
+def test_an_unresolved_activation_or_init_is_not_fully_understood(tmp_path: Path) -> None:
+    """Rules never reason across an activation or init gradlint could not resolve, so `inspect` (and the
+    summary's "fully understood" count) must not call such a model fully understood."""
+    path = _write(tmp_path, "partly.py", UNRESOLVED_ACTIVATION_AND_INIT)
+    models = {m["name"]: m for m in _json(str(path))["models"]}
+    activation, init = models["build_model"], models["build_with_init"]
+    assert not activation["fully_understood"]
+    assert [u["reason"] for u in activation["unknowns"]] == ["activation of Dense at line 9 not resolved"]
+    assert not init["fully_understood"]
+    assert [u["reason"] for u in init["unknowns"]] == ["init of Dense at line 16 unknown"]
+    torch_model = next(m for name, m in models.items() if name.startswith("TorchNet"))
+    assert not torch_model["fully_understood"] and torch_model["unknowns"][0]["line"] == 24
+    assert models["build_resolved"]["fully_understood"] and models["build_resolved"]["unknowns"] == []
+    proc = run_cli("inspect", f"{path}:build_model")
+    assert "build_model (keras functional) — not fully understood" in proc.stdout
+    assert "unknown at line 9: activation of Dense at line 9 not resolved" in proc.stdout
+    summary = run_cli("check", "--isolated", "--no-cache", "--format", "json", "--exit-zero", str(path))
+    assert json.loads(summary.stdout)["summary"]["models_understood"] == 1
