@@ -140,6 +140,9 @@ class Layer:
     # ``weight_init`` is the input kernel's. None: unknown.
     recurrent_init: Init | None = None
     units: int | None = None  # RECURRENT layers: the hidden size of one direction (fan_out may be 2× it)
+    # LSTM layers: the forget gate's bias at init (Keras' unit_forget_bias=True, its default: 1; torch's
+    # U(±1/√H) biases: 0 in the mean); None: unknown (unit_forget_bias not a literal).
+    forget_bias: float | None = 0.0
     # Transposed convs: the product of the strides (each output sees receptive/stride_area taps of each
     # input channel); None: not a transposed conv, or its stride is not a literal.
     stride_area: int | None = None

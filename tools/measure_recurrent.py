@@ -179,7 +179,7 @@ def static_layer(row: dict):  # type: ignore[no-untyped-def]
     layer = Layer(LayerKind.RECURRENT, op, Span(1, 0, 1, 0), framework, fan_in=FEATURES, fan_out=hidden,
                   activation="relu" if cell == "rnn_relu" else None, units=hidden,
                   weight_init=Init("torch_rnn_default") if framework == "torch" else Init("glorot_uniform"),
-                  recurrent_init=rec)
+                  recurrent_init=rec, forget_bias=1.0 if framework == "keras" and cell == "lstm" else 0.0)
     return layer
 
 

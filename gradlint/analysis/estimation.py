@@ -222,7 +222,7 @@ def recurrent_gain(layer: Layer, input_width: int | None = None) -> RecurrentGai
     layer's own ``fan_in`` wins). None when something it needs is unknown: the cell's activation,
     the hidden size, an init, or the input width where the input kernel's variance depends on it;
     and for an identity recurrence under ReLU (the IRNN, which is not random: its forward pass
-    grows linearly in T rather than by a per-step gain)."""
+    grows linearly in T rather than by a per-step gain), and an LSTM whose forget-gate bias is unknown."""
     gates = _GATES.get(layer.op)
     cell = _cell(layer)
     hidden = layer.units
@@ -265,11 +265,15 @@ def recurrent_gain(layer: Layer, input_width: int | None = None) -> RecurrentGai
         if value is None or not math.isfinite(value):
             return None
         sigma_in2 = value
+    if cell == "lstm" and (layer.forget_bias is None or not math.isfinite(layer.forget_bias)):
+        return None  # the forget gate's bias decides how much the cell path carries
     try:
         if cell == "lstm":
-            gain = lstm_step_gain(sigma_rec2, sigma_in2, 1.0 if layer.framework == "keras" else 0.0)
-            if layer.framework == "keras":
-                assumptions.append("Keras unit_forget_bias (forget-gate bias 1)")
+            forget = float(layer.forget_bias or 0.0)
+            gain = lstm_step_gain(sigma_rec2, sigma_in2, forget)
+            if forget:
+                assumptions.append(f"forget-gate bias {forget:g} (Keras unit_forget_bias)" if layer.framework == "keras"
+                                   else f"forget-gate bias {forget:g}")
         elif cell == "gru":
             gain = gru_step_gain(sigma_rec2, sigma_in2)
         elif cell == "relu":

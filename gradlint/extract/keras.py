@@ -651,6 +651,8 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
     elif layer.kind == LayerKind.RECURRENT:
         layer.recurrent_init = keras_init(bound.get("recurrent_initializer", bound.get("inner_init")), node,
                                           Init("orthogonal"))  # Keras 1: inner_init=
+        if leaf.startswith(("LSTM", "ConvLSTM")):
+            layer.forget_bias = _forget_bias(layer, bound.get("unit_forget_bias", bound.get("forget_bias_init")))
         if not leaf.startswith("ConvLSTM"):
             layer.fan_out = layer.units = positive_int(bound.get("units", bound.get("output_dim")))  # Keras 1
         dim = positive_int(bound.get("input_dim"))
@@ -660,6 +662,25 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
         elif isinstance(shape, Const) and isinstance(shape.value, tuple) and shape.value \
                 and isinstance(shape.value[-1], int) and shape.value[-1] > 0:
             layer.fan_in = shape.value[-1]
+
+
+def _forget_bias(layer: Layer, flag: Value | None) -> float | None:
+    """An LSTM's forget-gate bias at init: Keras sets that block of the bias to ones when
+    ``unit_forget_bias`` is True (the default), to the bias initializer's values otherwise."""
+    if layer.bias is False:
+        return 0.0
+    if flag is None or (isinstance(flag, Const) and flag.value is True):
+        return 1.0
+    if isinstance(flag, Const) and isinstance(flag.value, str):  # Keras 1: forget_bias_init='one'
+        return {"one": 1.0, "ones": 1.0, "zero": 0.0, "zeros": 0.0}.get(flag.value.lower())
+    if isinstance(flag, Const) and flag.value is False:
+        init = layer.bias_init
+        if init is None or init.scheme == "unknown":
+            return None
+        if init.is_constant:
+            return init.constant_value
+        return init.params.get("mean", 0.0)
+    return None
 
 
 def layer_input_hint(value: Value) -> InputHint | None:

@@ -37,7 +37,7 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
-from gradlint.model import LayerKind
+from gradlint.model import Layer, LayerKind
 
 # Builtins folded on all-constant arguments.
 _FOLDED: dict[str, Callable[..., Any]] = {
@@ -343,14 +343,49 @@ def _hasattr(interp: BuiltinsMixin, name: str, args: Args, kwargs: Kwargs, node:
         if flag is not None:
             return UNKNOWN if isinstance(flag, UnknownV) else Const(True)
     if isinstance(obj, LayerObj):
-        if attr == "weight":
-            return Const(obj.layer.kind not in _PARAMETERLESS)
-        if attr == "bias":
-            return Const(obj.layer.kind not in _PARAMETERLESS and obj.layer.bias is not False)
-        if attr in ("reset_parameters",):
-            return Const(True)
+        return _layer_hasattr(obj.layer, attr)
     if isinstance(obj, InstanceV) and (attr in obj.attrs or obj.info.find_method(attr)):
         return Const(True)
+    return UNKNOWN
+
+
+#: torch modules with a ``weight`` attribute (a tensor, or None when not affine): weight layers, norms but
+#: the local-response ones, PReLU. A recurrent layer has ``weight_ih_l0``/``weight_hh_l0``, attention
+#: ``in_proj_weight``, a pass-through (Identity, Flatten, Upsample) or a GLU none.
+_TORCH_WEIGHTED = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
+_NO_WEIGHT_NORMS = frozenset({"LocalResponseNorm", "CrossMapLRN2d"})
+
+
+def _layer_hasattr(layer: Layer, attr: object) -> Value:
+    """``hasattr(module, attr)`` on a layer object, as the framework's class answers it."""
+    kind = layer.kind
+    if kind == LayerKind.UNKNOWN or not isinstance(attr, str):
+        return UNKNOWN
+    if layer.framework == "keras":  # Keras layers: kernel / bias / recurrent_kernel, never weight
+        if attr == "weight":
+            return Const(False)
+        if attr == "kernel" and kind in (LayerKind.DENSE, LayerKind.CONV):
+            return Const(True)
+        if attr == "bias" and kind in (LayerKind.DENSE, LayerKind.CONV):
+            return Const(layer.bias is not False)
+        return UNKNOWN
+    if attr == "weight":
+        if kind == LayerKind.NORMALIZATION:
+            return Const(layer.op not in _NO_WEIGHT_NORMS)
+        return Const(kind in _TORCH_WEIGHTED or (kind == LayerKind.ACTIVATION and layer.op == "PReLU"))
+    if attr == "bias":
+        if kind in _PARAMETERLESS or kind in (LayerKind.ATTENTION, LayerKind.OTHER):
+            return Const(False)
+        if kind == LayerKind.NORMALIZATION and layer.op in _NO_WEIGHT_NORMS:
+            return Const(False)
+        return Const(layer.bias is not False)  # a recurrent layer's bias is its constructor flag
+    if kind == LayerKind.RECURRENT and attr.startswith(("weight_ih_l", "weight_hh_l")):
+        return Const(True)
+    if kind == LayerKind.RECURRENT and attr.startswith(("bias_ih_l", "bias_hh_l")):
+        return Const(layer.bias is not False)
+    if attr == "reset_parameters":
+        return Const(kind in _TORCH_WEIGHTED or kind in (LayerKind.NORMALIZATION, LayerKind.RECURRENT)
+                     or layer.op == "PReLU")
     return UNKNOWN
 
 
