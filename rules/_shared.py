@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 
 from gradlint.analysis.estimation import RecurrentGain, recurrent_gain
 from gradlint.analysis.inits import describe_inits
-from gradlint.analysis.triage import Cause, Diagnosis
+from gradlint.analysis.irnn import identity_recurrence
+from gradlint.analysis.triage import LOG10_EXPLODING_LOSS, LOG10_EXPLODING_RELATIVE, Cause, Diagnosis
 from gradlint.analysis.units import Unit, input_width
 from gradlint.estimate import FLOAT32_MAX_LOG10, Estimate, approx, format_ratio
 from gradlint.gradflow.chain import WeightLayer
@@ -223,8 +224,39 @@ def through_time_diagnoses(model: Model, context: RuleContext) -> list[tuple[Dia
             estimate = Estimate(growth, growth, steps, False, [*gain.assumptions, "input of unit variance per step"],
                                 per_layer_gain=gain.gain, verdict="exploding", criterion="ratio")
             found.append((Diagnosis(Cause.RECURRENT_INIT, "exploding", estimate), layer, gain, steps))
+        found += _identity_recurrences(model, context)
         cache[key] = found
     return cache[key]  # type: ignore[no-any-return]
+
+
+def _identity_recurrences(model: Model, context: RuleContext) -> list[tuple[Diagnosis, Layer, RecurrentGain, int]]:
+    """ReLU recurrences with an identity recurrent init (the IRNN) whose state grows over the known sequence
+    until the protocol's ‖∂L/∂θ‖/‖θ‖ (or loss) is past its exploding threshold (gradlint.analysis.irnn).
+    Their gradient through time does not grow: the gain is 1 and cell ``irnn``."""
+    steps = sequence_steps(model, context)
+    if steps is None:
+        return []
+    layers = list(model.layers())
+    out = []
+    for index, layer in enumerate(layers):
+        if layer.kind != LayerKind.RECURRENT:
+            continue
+        head = next((item for item in layers[index + 1:] if item.has_weight or item.kind == LayerKind.RECURRENT), None)
+        width = input_width(model) if layer.fan_in is None and next(
+            (item for item in layers if item.has_weight or item.kind == LayerKind.RECURRENT), None) is layer else None
+        irnn = identity_recurrence(layer, head, width)
+        if irnn is None:
+            continue
+        loss, rel = irnn.quantities(steps)
+        if rel <= LOG10_EXPLODING_RELATIVE and loss <= LOG10_EXPLODING_LOSS:
+            continue
+        criterion = "relative_grad" if rel > LOG10_EXPLODING_RELATIVE else "loss"
+        notes = ["input of unit variance per step", f"read by {head.describe()} at the last step" if head else ""]
+        estimate = Estimate(0.0, 0.0, steps, False, [n for n in notes if n], per_layer_gain=1.0, log10_loss=loss,
+                            log10_relative_grad=rel, verdict="exploding", criterion=criterion)
+        gain = RecurrentGain("irnn", 1.0, 1.0, irnn.sigma_in2)
+        out.append((Diagnosis(Cause.RECURRENT_INIT, "exploding", estimate), layer, gain, steps))
+    return out
 
 
 def explodes_through_time(model: Model, context: RuleContext) -> Iterator[tuple[Layer, RecurrentGain, int, float]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gradlint.analysis.inits import matched_sigma_w2, recommended_init, sigma_w2_of, weight_mean_of
-from gradlint.analysis.triage import diagnoses_for
+from gradlint.analysis.triage import Diagnosis, diagnoses_for
 from gradlint.estimate import format_ratio
-from gradlint.model import Model
+from gradlint.model import Layer, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
 from ._shared import (
@@ -175,6 +175,9 @@ def _recurrent(model: Model, context: RuleContext) -> Iterable[Finding]:
         growth = diagnosis.estimate.log10_weight_ratio
         init = layer.recurrent_init
         assert init is not None
+        if found.cell == "irnn":
+            yield _identity_recurrence(diagnosis, layer, steps, context)
+            continue
         default = ("the default U(±1/√H) or nn.init.orthogonal_ (gain 1)" if layer.framework == "torch" else
                    "the default recurrent_initializer='orthogonal' (gain 1)")
         forward = (" (ReLU: the forward pass grows by the same factor, the loss with it)" if found.cell == "relu"
@@ -187,3 +190,21 @@ def _recurrent(model: Model, context: RuleContext) -> Iterable[Finding]:
             f"step's gradient at init. Use {default}."
         )
         yield Finding(layer.span, message, severity_for(growth, context.options), diagnosis.estimate)
+
+
+def _identity_recurrence(diagnosis: Diagnosis, layer: Layer, steps: int, context: RuleContext) -> Finding:
+    """A ReLU recurrence whose recurrent weights start as the identity: its state sums every input and bias."""
+    init = layer.recurrent_init
+    assert init is not None
+    est = diagnosis.estimate
+    rel, loss = est.log10_relative_grad or 0.0, est.log10_loss or 0.0
+    default = ("the default U(±1/√H) or nn.init.orthogonal_ (gain 1)" if layer.framework == "torch" else
+               "the default recurrent_initializer='orthogonal' (gain 1)")
+    message = (
+        f"{init.describe()}{set_at(init.span)} makes the ReLU recurrence of {layer.op}"
+        f"{f' ({layer.name})' if layer.name else ''} the identity: over {steps} time steps each unit adds up its "
+        f"inputs and its bias (a random walk that only grows), so the state reaching the output grows with T and "
+        f"‖∂L/∂θ‖/‖θ‖ ≈ {format_ratio(rel)} at init (loss ≈ {format_ratio(loss)}, MSE to unit-variance targets). "
+        f"Use {default}, or scale the identity below 1 and zero the biases."
+    )
+    return Finding(layer.span, message, severity_for(max(rel, loss), context.options), est)

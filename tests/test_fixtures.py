@@ -38,10 +38,6 @@ KNOWN_MISSES = {
                                             "construction: values computed from arrays are not modelled",
     "holdout/torch/sine_activation_default_init.py": "sin(30·x) activation (SIREN w0) is not in the estimator's "
                                                      "activation set",
-    "torch/rnn_relu_identity_irnn.py": "IRNN (ReLU RNN, identity recurrence): not a random recurrence, its hidden "
-                                       "state grows linearly in T; the recurrent estimate does not model it",
-    "keras/simplernn_relu_identity_irnn.py": "IRNN (ReLU SimpleRNN, Identity recurrent init): as "
-                                             "torch/rnn_relu_identity_irnn.py",
     "recall/torch/zero_head_only_relu.py": "zero-initialised output head (weights and bias): at init no gradient reaches "
                                             "the hidden layers (the protocol's vanishing), but a zero head is a deliberate "
                                             "init (ViT/timm heads) that one step undoes; GRD002 exempts heads by design",

@@ -186,10 +186,23 @@ def static_layer(row: dict):  # type: ignore[no-untyped-def]
 def static_verdict(row: dict, exploding_log10: float = 3.0) -> tuple[float | None, str]:
     """(estimated log10 growth of the gradient through time, verdict): what GRD004 reports."""
     from gradlint.analysis.estimation import recurrent_gain
+    from gradlint.analysis.irnn import identity_recurrence
+    from gradlint.model import Init, Layer, LayerKind, Span
 
-    found = recurrent_gain(static_layer(row))
+    layer = static_layer(row)
+    found = recurrent_gain(layer)
     if found is None:
-        return None, "not estimated"
+        # An identity ReLU recurrence (IRNN): judged by what its growing state does to the loss and
+        # ‖∂L/∂θ‖/‖θ‖ (gradlint.analysis.irnn); the "growth" column is then log10 ‖∂L/∂θ‖/‖θ‖.
+        torch = row["framework"] == "torch"
+        head = Layer(LayerKind.DENSE, "Linear" if torch else "Dense", Span(2, 0, 2, 0), row["framework"],
+                     fan_in=row["hidden"], fan_out=1, weight_init=Init("torch_default" if torch else "glorot_uniform"),
+                     bias_init=Init("torch_default_bias" if torch else "zeros"))
+        irnn = identity_recurrence(layer, head, FEATURES)
+        if irnn is None:
+            return None, "not estimated"
+        loss, rel = irnn.quantities(row["steps"])
+        return rel, "exploding" if rel > 2.0 or loss > 6.0 else "—"
     growth = found.log10_over(row["steps"])
     return growth, "exploding" if growth >= exploding_log10 else "—"
 
