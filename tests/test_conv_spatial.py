@@ -182,7 +182,8 @@ def test_padded_borders_sum_fewer_taps() -> None:
     big = conv_spatial(Window((3, 3), (1, 1), (1, 1), (1, 1)), (32, 32), "torch")
     small = conv_spatial(Window((5, 5), (1, 1), (2, 2), (1, 1)), (4, 4), "torch")
     assert big is not None and big.out_dims == (32, 32) and 8.4 < big.taps < 9.0
-    assert small is not None and small.taps == pytest.approx(3.5 * 3.5)  # 3, 4, 4, 3 of 5 taps per axis
+    # 3, 4, 4, 3 of 5 taps per axis (3.5 on average); repeated layers weight the centre: the Perron value 3.56
+    assert small is not None and 3.5 ** 2 <= small.taps <= 3.6 ** 2
     keras_same = conv_spatial(Window((3, 3), (2, 2), "same", (1, 1)), (32, 32), "keras")
     assert keras_same is not None and keras_same.out_dims == (16, 16)
 

@@ -22,13 +22,13 @@ example shares.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from gradlint import gradflow
 from gradlint.analysis.inits import bias_var_of, sigma_w2_of
 from gradlint.analysis.units import Unit
 from gradlint.gradflow.quadrature import _gauss_hermite
 from gradlint.model import Layer, LayerKind
+from gradlint.records import dataclass
 
 #: Steps followed one by one; a longer sequence is judged at this many (its quantities only grow with T).
 MAX_STEPS = 2048

@@ -310,9 +310,7 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         if geometry is None and leaf.startswith(("ZeroPadding", "Cropping", "UpSampling")) and leaf[-2].isdigit():
             geometry = _resize_geometry(leaf, args, kwargs)
         if geometry is not None and geometry.target and geometry.target[-1] > 0:
-            layer.fan_out = geometry.target[-1]  # Reshape((7, 7, 64)): the width as written
-            if len(geometry.target) > 1 and all(d > 0 for d in geometry.target):
-                layer.window = Window(output=geometry.target[:-1])  # the spatial size after it (channels last)
+            _reshape_target(layer, geometry.target)
         stated = kwargs.get("input_shape", kwargs.get("shape") if leaf == "InputLayer" else None)  # Keras 3: shape=
         hint = _keras_hint(stated) if stated is not None else None  # Flatten(input_shape=), InputLayer(...)
         return LayerObj(layer, input_hint=hint, geometry=geometry)
@@ -451,6 +449,13 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     geometry = _geometry(leaf, spec, *_keras2_geometry_arguments(leaf, spec, args, kwargs))
     layer.window = _window_of(leaf, geometry)
     return LayerObj(layer, input_hint=_hint_from_arguments(layer, bound), geometry=geometry)
+
+
+def _reshape_target(layer: Layer, target: tuple[int, ...]) -> None:
+    """``Reshape((7, 7, 64))``: the width as written and, for a map, the spatial size after it (channels last)."""
+    layer.fan_out = target[-1]
+    if len(target) > 1 and all(d > 0 for d in target):
+        layer.window = Window(output=target[:-1])
 
 
 def _window_of(leaf: str, geometry: Geometry | None) -> Window | None:

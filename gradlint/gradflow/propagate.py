@@ -44,97 +44,14 @@ from gradlint.gradflow.activations import (
 )
 from gradlint.gradflow.chain import ResidualBlock, WeightLayer, _ln, _logaddexp
 from gradlint.gradflow.heads import DEAD_BANDS, HeadIn, head_derivative, head_moment, typical_margin
+from gradlint.gradflow.items import Activation, Block, Flatten, Gated, Item, MaxPool, Norm, Scale, SpatialMean
 from gradlint.records import dataclass
 
 #: float32's largest value: an activation beyond it is inf (its square, the loss, at 3.4e38).
 F32_MAX = 3.4028234663852886e38
 
-
-@dataclass(frozen=True)
-class Norm:
-    """A normalization on its own (not right after a weight layer): ``batch`` (BatchNorm,
-    InstanceNorm: statistics per unit), ``layer`` (LayerNorm, GroupNorm: per example over
-    features, centred), ``rms`` (RMSNorm: per example, not centred)."""
-
-    kind: str
-    label: str = ""
-    width: int | None = None  # for its affine parameters in ‖θ‖
-
-
-@dataclass(frozen=True)
-class Activation:
-    """An activation on its own: after a residual sum, after a norm, or a second activation.
-
-    ``softmax`` over ``width`` outputs is modelled per unit as sigmoid(u − ln(width − 1)); over
-    one output it is the constant 1."""
-
-    activation: str
-    act_param: float | None = None
-    label: str = ""
-    width: int | None = None
-
-
-@dataclass(frozen=True)
-class Scale:
-    """Multiplication by a constant (layer scale, ReZero α, SkipInit, DeepNorm's α): ``value``, then
-    ``shift`` added (``1 - g``: value −1, shift 1; it moves the mean, not the gradient)."""
-
-    value: float
-    label: str = ""
-    shift: float = 0.0
-
-
-@dataclass(frozen=True)
-class MaxPool:
-    """Max over a window of ``k`` positions (non-global max pooling). The window's values are taken
-    as the stream's per-unit offset (shared by the window) plus independent fluctuations, so the
-    pool raises the mean by √(m − mab)·E[M_k] and keeps Var[M_k] of the fluctuation (M_k: the largest
-    of k standard normals). Backward the gradient is routed to one position of each window: its
-    norm is kept."""
-
-    k: int
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class SpatialMean:
-    """Average over windows of ``k`` positions (average pooling; 0: all of them, global pooling). Each
-    window's values share the stream's per-unit offset and average their independent fluctuations:
-    m → mab + (m − mab)/k. Backward each position gets 1/k of its window's gradient."""
-
-    k: int = 0
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class Flatten:
-    """Positions become features (``flatten``/``view`` before a dense layer): one position per example."""
-
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class Gated:
-    """``x * g(x)``: the stream times the output of ``path`` (SE, GLU, SwiGLU), applied to the
-    current stream. The gate path's weights are not on the main path (no records)."""
-
-    path: tuple[Item, ...]
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class Block:
-    """``shortcut(x) + branch(x)`` (``concat``: DenseNet-style concatenation), general form of
-    :class:`ResidualBlock`: any items in the branch and the shortcut (empty = identity)."""
-
-    branch: tuple[Item, ...]
-    shortcut: tuple[Item, ...] = ()
-    concat: bool = False
-    label: str = ""
-    widths: tuple[int | None, int | None] = (None, None)  # (shortcut, branch) output widths, for concat
-
-
-Item = WeightLayer | ResidualBlock | Norm | Activation | Scale | Gated | Block | MaxPool | SpatialMean | Flatten
+__all__ = ["F32_MAX", "Activation", "Block", "Flatten", "Gated", "Item", "LayerFlow", "MaxPool", "Norm", "Propagation",
+           "Scale", "SpatialMean", "propagate"]
 
 
 @dataclass
@@ -748,7 +665,7 @@ def propagate(
         # ‖W‖² = fan_out·rows·E[W²] (rows = fan_in but for an embedding, and a transposed conv whose
         # forward fan-in is a share of its kernel): the variance and, for a non-centred init, its mean².
         ln_w = _ln((rec.sw2 + fan_in * rec.layer.weight_mean ** 2) * fan_out * rows / fan_in)
-        coherent = coherent_of[index]
+        coherent = abs(coherent_of[index])
         if ends_output and rec.breaks == p.breaks and ln_w > -math.inf and not rec.layer.embedding and coherent > 0:
             # The prediction part of the MSE gradient adds up coherently over the batch: for the part
             # of y of degree 1 in W (Euler), its component along W is 2·m_y/‖W‖ (dominant once m_y ≫ 1).
@@ -800,12 +717,13 @@ def propagate(
     )
 
 
-def _signal(rec: _Rec) -> float:
+def _signal(rec: _Rec) -> float | None:
     """E[ε·φ(u)·φ′(u)]/Var(ε) of a layer's smooth activation, u = c + ε its pre-activation around a
-    constant bias c; −1 for a homogeneous one (the caller uses the status-quo ratio E[φ(u)²]/q)."""
+    constant bias c (negative where φ′ falls with u: a unit shifted into saturation); None for a
+    homogeneous one (the caller uses E[φ(u)²]/q, shifts included)."""
     act = canonical_activation(rec.layer.activation) or "linear"
     if act in _HOMOGENEOUS_ACTS:
-        return -1.0
+        return None
     c = rec.layer.bias_mean if not rec.layer.normalized else 0.0
     v = rec.q - c * c
     if v <= 0 or rec.layer.weight_mean > 0:
@@ -829,8 +747,9 @@ def _coherent_prediction(main: list[_Rec], m_y: float) -> list[float]:
         return out  # trained with cross-entropy (the frozen check is judged so): not this MSE term
     head = _signal(main[-1])
     # Per layer: out = σ_w²·m_in·F, F = E[φ·Dφ]/Cov(Du, u) after its activation times what the layers
-    # after it pass on (a homogeneous φ: E[φ²]/q, the output's m_y/q for the head).
-    acc = m_y / main[-1].q_pre if head < 0 and main[-1].q_pre > 0 else max(head, 0.0)
+    # after it pass on (a homogeneous φ: E[φ²]/q, the output's m_y/q for the head); signed, it enters squared.
+    last = main[-1]
+    acc = (m_y / last.q_pre if last.q_pre > 0 else 0.0) if head is None else head
     for i in range(len(main) - 1, -1, -1):
         rec = main[i]
         if rec.q_pre <= 0:
@@ -840,7 +759,7 @@ def _coherent_prediction(main: list[_Rec], m_y: float) -> list[float]:
         if i > 0:
             before = main[i - 1]
             own = _signal(before)
-            acc *= rec.sw2 * (rec.m_in / before.q_pre if own < 0 and before.q_pre > 0 else max(own, 0.0))
+            acc *= rec.sw2 * ((rec.m_in / before.q_pre if before.q_pre > 0 else 0.0) if own is None else own)
     return out
 
 
