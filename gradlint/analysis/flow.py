@@ -136,6 +136,10 @@ class _Builder:
         if transposed and fan_in and layer.stride_area and (dims is None or not dims):
             # no spatial size: the interior's share of the kernel, k²/∏stride taps per output
             return {"fan_in": max(1, fan_in // layer.stride_area), "rows": fan_in}, sigma_w2, False
+        if dims is None and layer.kind == LayerKind.DENSE and self.spatial:
+            # A dense layer after feature maps whose size was lost on the way: read as a flatten (each
+            # position its own weights), the estimate's view before it followed positions.
+            return {}, sigma_w2, True
         if dims is None or layer.kind == LayerKind.EMBEDDING or (layer.kind == LayerKind.OTHER):
             return {}, sigma_w2, False
         positions = math.prod(dims)
