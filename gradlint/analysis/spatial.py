@@ -19,6 +19,7 @@ estimate treats the layers as if they saw one position, as a dense layer does.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from gradlint.model import InputHint, Layer, LayerKind, Window
@@ -54,6 +55,7 @@ def input_dims(hint: InputHint | None, framework: str) -> Dims | None:
     return shape[:-1] if framework in ("keras", "tensorflow") else shape[1:]
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a model zoo repeats a few geometries thousands of times
 def _axis(n: int, k: int, s: int, d: int, pad: int, out_pad: int, transposed: bool, n_out: int | None = None
           ) -> tuple[int, int] | None:
     """(output size, in-bounds (input, tap) pairs) along one axis; None for an empty output.
@@ -73,6 +75,7 @@ def _axis(n: int, k: int, s: int, d: int, pad: int, out_pad: int, transposed: bo
     return size, pairs
 
 
+@functools.lru_cache(maxsize=4096)  # pure: the power iteration cost torchvision/models a sixth of its lint
 def _perron_taps(n: int, k: int, d: int, pad: int) -> float:
     """The growth per layer of a variance profile under a stride-1 conv that keeps the size n: the top
     eigenvalue of its in-bounds tap matrix (power iteration). Repeated layers concentrate the variance
