@@ -407,26 +407,13 @@ def _describe(
         if isinstance(value, (InstanceV, ContainerV, FunctionalModelV)) and value.span.origin is not None
         else None
     )
-    try:
-        return _describe_value(interp, value, module_names, factories, facts, opaque)
-    finally:
-        ANCHOR.span = None
-
-
-def _describe_value(
-    interp: Interpreter,
-    value: Value,
-    module_names: dict[int, str],
-    factories: dict[int, str],
-    facts: _ModuleFacts,
-    opaque: list[Model] | None = None,
-) -> Model | None:
     # What the module level handed on (``interp.escaped``) outlives this description: a forward's own
     # side routes are collected from an empty list, a functional graph's on top of the module's.
     module_level = list(interp.escaped)
     try:
         return _describe_one(interp, value, module_names, factories, facts, opaque)
     finally:
+        ANCHOR.span = None
         interp.escaped[:] = module_level
 
 
