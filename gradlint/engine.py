@@ -27,6 +27,7 @@ from gradlint.extract.project_files import file_stamp, import_root, imports_proj
 from gradlint.model import Configuration, Model
 from gradlint.records import dataclass
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
+from gradlint.stack_room import with_stack_room
 from gradlint.suppress import Suppressions
 
 if TYPE_CHECKING:
@@ -435,6 +436,11 @@ def lint_virtual(source: VirtualSource, path: str, config: LintConfig) -> FileRe
 
 def lint_tree(tree: ast.Module, suppressions: Suppressions, path: str, config: LintConfig,
               sink: FileResult | None = None, source: str | None = None) -> tuple[list[Diagnostic], list[Model]]:
+    return with_stack_room(_lint_tree, tree, suppressions, path, config, sink, source)
+
+
+def _lint_tree(tree: ast.Module, suppressions: Suppressions, path: str, config: LintConfig,
+               sink: FileResult | None, source: str | None) -> tuple[list[Diagnostic], list[Model]]:
     extraction = extract(tree, path=path if os.path.isfile(path) else None, roots=config.search_roots, source=source)
     models = extraction.models
     if sink is not None:
