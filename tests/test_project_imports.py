@@ -450,3 +450,33 @@ def test_an_editor_buffer_is_not_what_importers_read(tmp_path: Path) -> None:
     unsaved = TANH_BLOCK.replace("nn.init.normal_(self.fc.weight, std=1.0)", "pass")
     lint_file(str(blocks), LintConfig(search_roots=(str(tmp_path),)), data=unsaved.encode())
     assert [c for c, _, _ in lint(train)] == ["GRD004"]  # the saved file, not the buffer
+
+
+def test_statements_of_a_whole_parse_match_their_own_parse(tmp_path: Path) -> None:
+    """A module read whole for one linted file hands that file its statements; later files parse
+    them from their lines. Both give the same syntax, placed in the module's own line range."""
+    import ast
+
+    import copy
+
+    from gradlint.extract.project_files import ParsedModule, ProjectFiles, _shift_lines
+
+    def local(module: ParsedModule, i: int) -> str:  # its syntax at the file's own line numbers
+        stmt = copy.deepcopy(module.statement(i))
+        _shift_lines(stmt, -module.offset)
+        return ast.dump(stmt, include_attributes=True)
+
+    module = tmp_path / "blocks.py"
+    module.write_text("import torch.nn as nn\n\nWIDTH = 4; DEPTH = 2\n\n\n@staticmethod\ndef make(w=WIDTH):\n"
+                      "    return nn.Linear(w,\n                     w)\n\nclass Block(nn.Module):\n    pass\n")
+    files = ProjectFiles()
+    parsed = files.parse(str(module))
+    assert parsed.held is not None
+    held = [local(parsed, i) for i in range(len(parsed.ranges))]
+    again = ProjectFiles()
+    reparsed = again.parse(str(module))
+    again.forget_lookups()  # the whole parse is dropped: statements come from their lines
+    assert reparsed.held is None
+    fresh = [local(reparsed, i) for i in range(len(reparsed.ranges))]
+    assert held == fresh
+    assert [parsed.statement(i).lineno - parsed.offset for i in range(len(parsed.ranges))] == [1, 3, 3, 7, 11]
