@@ -29,14 +29,15 @@ def test_no_measured_healthy_recurrence_is_called_exploding() -> None:
 
 
 def test_recall_on_measured_explosions() -> None:
-    """108 of the 117 measured explosions (the 9 IRNN rows included: gradlint.analysis.irnn). The misses,
-    each understood: LSTM/GRU at σ_rec ≈ 3 (or Keras' forget bias 1 at 2) over 400 steps, where the
-    mean-field estimate is a lower bound (6 rows), and a ReLU RNN at σ_rec = 1.5 over 100 steps, where
-    ‖∂L/∂θ‖/‖θ‖ crosses 1e2 before the gradient through time reaches 1e3 (3 rows)."""
+    """113 of the 117 measured explosions (the 9 IRNN rows included: gradlint.analysis.irnn). The misses,
+    each understood: a GRU at σ_rec = 3, hidden 32, over 400 steps, where the tied-weight estimate less
+    its 10 % margin (``RecurrentGain.lower``) stays just above 1 per step (1 row), and a ReLU RNN at
+    σ_rec = 1.5 over 100 steps, where ‖∂L/∂θ‖/‖θ‖ crosses 1e2 before the gradient through time
+    reaches 1e3 (3 rows)."""
     exploding = [r for r in ROWS if r["label"] == "exploding"]
     found = [r for r in exploding if mr.static_verdict(r)[1] == "exploding"]
     assert len(exploding) == 117
-    assert len(found) >= 108, len(found)
+    assert len(found) >= 113, len(found)
 
 
 def test_identity_relu_recurrence_matches_the_measured_relative_gradient() -> None:

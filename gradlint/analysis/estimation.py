@@ -90,13 +90,24 @@ def recurrent_step_gain(activation: str, sigma_rec2: float, sigma_in2: float) ->
 # saturated gates (σ′ → 0) bound what the h → gates → h loop passes on, and the cell path's
 # forget gate (< 1) never amplifies.
 #
-# This treats W_hh as drawn afresh at every step (the mean-field "untied weights" assumption),
-# which adds the carried path (f, z) and the random path in quadrature. With the same W_hh at
-# every step they add partly in the spectral radius instead, so the measured gain lies between
-# this and f + √(rest): e.g. LSTM, σ_rec = 3, hidden 128: this 0.86 per step, measured 1.02–1.06,
-# f + √(rest) 1.21. Findings use this lower estimate: it never calls a measured-healthy cell
-# exploding (std=1 at hidden ≥ 32 it puts at 1.2–2.7 per step, measured ×1e6–1e19 over 100–400
-# steps), at the price of missing σ_rec ≈ 3 over hundreds of steps.
+# Drawing W_hh afresh at every step (the mean-field "untied weights" assumption) adds the carried
+# path (f, z) and the random path in quadrature, λ_u: a lower estimate (LSTM, σ_rec = 3, hidden 128:
+# 0.86 per step against 1.05–1.09 measured). With one W_hh at every step the paths through it add
+# coherently wherever their coefficients' *means* multiply the same matrix: split each step's
+# Jacobian into its mean M = ā·I + b̄·W (ā the carried path's mean coefficient, b̄·W the recurrent
+# path's mean) and a fluctuation that stays incoherent across steps. Pairing the W's of two
+# expansion terms (Ginibre, planar limit) turns E‖δ_T‖² into a walk on the difference of their
+# W counts: off the diagonal the mean parts give the free transfer ā² + b̄²σ² + 2āb̄σ·cos θ (top
+# (ā + b̄σ)², the spectral radius of M), on it the fluctuations add V = λ_u − ā² − b̄²σ². The 1-D
+# bound state of that defect is the per-step growth of E‖δ‖² (`_tied_gain`):
+#     λ = ā² + B² + √(V² + 4ā²B²),  B = b̄·σ_rec
+# (λ_u when ā·B = 0, e.g. a plain RNN, whose M = b̄W has no carried part; (ā + B)² when V = 0).
+# Against the 146 finite gated rows of docs/recurrent_measurements.jsonl: median |log10 error| of
+# the gradient through time 3.4 decades (untied) -> 0.6; per step within 1–4 % up to σ_rec = 2, but
+# 5–11 % high at σ_rec ≈ 3, where the gates saturate. GRD004 therefore decides on
+# ``RecurrentGain.lower`` = max(√λ_u, 0.9·√λ) per step: the untied value, or the tied value less
+# the largest over-estimate measured (no measured-healthy row is called exploding; 24 of the 25
+# gated explosions found, 19 before).
 
 
 def _gauss(f: Callable[[float], float], q: float, mean: float = 0.0) -> float:
@@ -123,8 +134,17 @@ def _leading_eigenvalue(a: float, b: float, c: float, d: float) -> float:
     return half_trace + math.sqrt(max(half_trace * half_trace - (a * d - b * c), 0.0))
 
 
-def lstm_step_gain(sigma_rec2: float, sigma_in2: float, forget_bias: float = 0.0) -> float:
-    """√λ: the LSTM's per-step gain of the gradient through time at init (see above).
+def _tied_gain(untied: float, carried: float, coherent: float) -> float:
+    """√λ, λ = ā² + B² + √(V² + 4ā²B²) with V = λ_u − ā² − B² (see above): ``untied`` = λ_u,
+    ``carried`` = ā, ``coherent`` = B."""
+    a2, b2 = carried * carried, coherent * coherent
+    fluct = max(untied - a2 - b2, 0.0)
+    return math.sqrt(a2 + b2 + math.sqrt(fluct * fluct + 4.0 * a2 * b2))
+
+
+def lstm_step_gain(sigma_rec2: float, sigma_in2: float, forget_bias: float = 0.0, tied: bool = True) -> float:
+    """√λ: the LSTM's per-step gain of the gradient through time at init (see above); ``tied=False``:
+    the untied λ_u.
 
     c' = f·c + i·g, h' = o·tanh(c'); f, i, o = σ(a), g = tanh(a_g); a = W_hh h + (input) with
     Var(a) = σ_rec²·E[h²] + σ_in² (the forget gate's mean is ``forget_bias``: Keras' unit_forget_bias)."""
@@ -151,11 +171,19 @@ def lstm_step_gain(sigma_rec2: float, sigma_in2: float, forget_bias: float = 0.0
     k = sigma_rec2 * (c2 * ds2_f + g2 * ds2 + i2 * dtanh2_g)
     d = o2 * dtanh_c2
     p = sigma_rec2 * tanh_c2 * ds2
-    return math.sqrt(_leading_eigenvalue(f2, k, d * f2, d * k + p))
+    untied = _leading_eigenvalue(f2, k, d * f2, d * k + p)
+    if not tied:
+        return math.sqrt(untied)
+    # Mean Jacobian on (c, h): [[f̄, m·W_g], [d̄·f̄, d̄·m·W_g]] (the other gates' coefficients c·σ′, g·σ′,
+    # tanh(c)·σ′ have zero mean), m = E[i]·E[tanh′(a_g)], d̄ = E[o]·E[tanh′(c)]; its eigenvalues are 0 and
+    # f̄ + d̄·m·μ over W_g's eigenvalues μ: ā = f̄, B = d̄·m·σ_rec.
+    i_mean = _gauss(_sig, q)
+    coherent = i_mean * _gauss(_dtanh, q) * i_mean * _gauss(_dtanh, c2) * math.sqrt(sigma_rec2)
+    return _tied_gain(untied, _gauss(_sig, q, forget_bias), coherent)
 
 
-def gru_step_gain(sigma_rec2: float, sigma_in2: float) -> float:
-    """√λ: the GRU's per-step gain of the gradient through time at init.
+def gru_step_gain(sigma_rec2: float, sigma_in2: float, tied: bool = True) -> float:
+    """√λ: the GRU's per-step gain of the gradient through time at init (``tied=False``: the untied λ_u).
 
     h' = (1 − z)·n + z·h, n = tanh(a_n + r·(W_hn h)), z, r = σ(a); the perturbation's variance is
     multiplied by E[z²] (the carried path) plus σ_rec²·(E[(1−z)²]·E[tanh′²]·(E[r²] + σ_rec²E[h²]·E[σ′²])
@@ -178,7 +206,13 @@ def gru_step_gain(sigma_rec2: float, sigma_in2: float) -> float:
     qn = z2 * sigma_rec2 * h2 + sigma_in2
     n2, dtanh_n2 = gradflow.activation_moments("tanh", qn)
     rest = sigma_rec2 * (one_minus_z2 * dtanh_n2 * (z2 + sigma_rec2 * h2 * ds2) + (h2 + n2) * ds2)
-    return math.sqrt(z2 + rest)
+    if not tied:
+        return math.sqrt(z2 + rest)
+    # Mean Jacobian: z̄·I + E[1 − z]·E[r]·E[tanh′(a_n)]·W_n ((h − n)·σ′ and (W_n h)·σ′·tanh′ have zero
+    # mean): ā = z̄, B = (1 − z̄)·r̄·E[tanh′]·σ_rec (r has z's law).
+    z_mean = _gauss(_sig, q)
+    coherent = (1.0 - z_mean) * z_mean * _gauss(_dtanh, qn) * math.sqrt(sigma_rec2)
+    return _tied_gain(z2 + rest, z_mean, coherent)
 
 
 def relu_rnn_step_gain(sigma_rec2: float) -> float:
@@ -203,9 +237,15 @@ class RecurrentGain:
     sigma_rec2: float  # H·Var(W_hh) of one gate block
     sigma_in2: float  # what the input (and biases) add to each pre-activation
     assumptions: tuple[str, ...] = ()
+    lower: float | None = None  # the per-step gain findings decide on, when below ``gain`` (gated cells)
+
+    @property
+    def decisive(self) -> float:
+        return self.gain if self.lower is None else self.lower
 
     def log10_over(self, steps: int) -> float:
-        return steps * math.log10(self.gain) if self.gain > 0 else -math.inf
+        """log10 of the growth over ``steps`` at the decisive (lower) gain."""
+        return steps * math.log10(self.decisive) if self.decisive > 0 else -math.inf
 
 
 def _cell(layer: Layer) -> str | None:
@@ -267,19 +307,32 @@ def recurrent_gain(layer: Layer, input_width: int | None = None) -> RecurrentGai
         sigma_in2 = value
     if cell == "lstm" and (layer.forget_bias is None or not math.isfinite(layer.forget_bias)):
         return None  # the forget gate's bias decides how much the cell path carries
+    lower = None
     try:
         if cell == "lstm":
             forget = float(layer.forget_bias or 0.0)
             gain = lstm_step_gain(sigma_rec2, sigma_in2, forget)
+            lower = _lower(gain, lstm_step_gain(sigma_rec2, sigma_in2, forget, tied=False))
             if forget:
                 assumptions.append(f"forget-gate bias {forget:g} (Keras unit_forget_bias)" if layer.framework == "keras"
                                    else f"forget-gate bias {forget:g}")
         elif cell == "gru":
             gain = gru_step_gain(sigma_rec2, sigma_in2)
+            lower = _lower(gain, gru_step_gain(sigma_rec2, sigma_in2, tied=False))
         elif cell == "relu":
             gain = relu_rnn_step_gain(sigma_rec2)
         else:
             gain = recurrent_step_gain("tanh", sigma_rec2, sigma_in2)
     except (ArithmeticError, ValueError):
         return None
-    return RecurrentGain(cell, gain, sigma_rec2, sigma_in2, tuple(assumptions))
+    return RecurrentGain(cell, gain, sigma_rec2, sigma_in2, tuple(assumptions), lower)
+
+
+#: What the tied gated gain is taken down by for findings: its largest measured over-estimate per
+#: step (σ_rec ≈ 3, saturated gates: 5–11 %).
+_TIED_MARGIN = 0.9
+
+
+def _lower(tied: float, untied: float) -> float:
+    """max(√λ_u, 0.9·√λ): the per-step gain a finding may rely on (see the gated-recurrence comment above)."""
+    return max(untied, _TIED_MARGIN * tied)
