@@ -148,6 +148,7 @@ class Layer:
     stride_area: int | None = None
     scale_value: float | None = None  # SCALE layers: the initial multiplier when constant
     shift_value: float | None = None  # SCALE layers: a constant added after it (``1 - g``: scale −1, shift 1)
+    rate: float | None = None  # DROPOUT layers: the drop probability when a literal in [0, 1); None: unknown
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
     axis: int | None = None  # softmax: the dimension it normalizes over, when written (torch's dim=)
     reason: str | None = None  # UNKNOWN layers: why extraction could not resolve it (for `gradlint inspect`)

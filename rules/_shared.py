@@ -222,7 +222,7 @@ def through_time_diagnoses(model: Model, context: RuleContext) -> list[tuple[Dia
         found = []
         for layer, gain, steps, growth in explodes_through_time(model, context):
             estimate = Estimate(growth, growth, steps, False, [*gain.assumptions, "input of unit variance per step"],
-                                per_layer_gain=gain.gain, verdict="exploding", criterion="ratio")
+                                per_layer_gain=gain.decisive, verdict="exploding", criterion="ratio")
             found.append((Diagnosis(Cause.RECURRENT_INIT, "exploding", estimate), layer, gain, steps))
         found += _identity_recurrences(model, context)
         cache[key] = found

@@ -182,11 +182,15 @@ def _recurrent(model: Model, context: RuleContext) -> Iterable[Finding]:
                    "the default recurrent_initializer='orthogonal' (gain 1)")
         forward = (" (ReLU: the forward pass grows by the same factor, the loss with it)" if found.cell == "relu"
                    else "")
+        # Gated cells: the lower estimate the finding relies on, and the tied-weight one above it.
+        per_step = (f"{found.decisive:.2f}–{found.gain:.2f}" if f"{found.decisive:.2f}" != f"{found.gain:.2f}"
+                    else f"{found.gain:.2f}")
+        least = "at least " if found.decisive < found.gain else ""
         message = (
             f"{init.describe()}{set_at(init.span)} on the recurrent weights of {layer.op}"
             f"{f' ({layer.name})' if layer.name else ''} is too large for {steps} time steps: "
             f"σ_rec² = H·Var(W_hh) = {found.sigma_rec2:.3g} per gate, so each step multiplies the gradient through "
-            f"time by ≈{found.gain:.2f}{forward} and the first steps get ≈{format_ratio(growth)}× the last "
+            f"time by ≈{per_step}{forward} and the first steps get {least}≈{format_ratio(growth)}× the last "
             f"step's gradient at init. Use {default}."
         )
         yield Finding(layer.span, message, severity_for(growth, context.options), diagnosis.estimate)

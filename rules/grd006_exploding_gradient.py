@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from gradlint.analysis.triage import Cause, diagnoses_for
-from gradlint.model import Model
+from gradlint.model import LayerKind, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
 
 from ._shared import diagnosis_severity, estimate_text, lines_text, quantity_text, run_span
@@ -135,7 +136,20 @@ class Net(nn.Module):
             units = diagnosis.units
             message = (
                 f"{len(units)} weight layers ({lines_text(units)}) amplify the signal: "
-                f"{estimate_text(diagnosis)}. Add normalization, use bounded activations or the init matching "
-                f"the activation, and clip gradients during training."
+                f"{estimate_text(diagnosis)}{_dropout_text(model)}. Add normalization, use bounded activations or "
+                f"the init matching the activation, and clip gradients during training."
             )
             yield Finding(run_span(units), message, diagnosis_severity(diagnosis, options), estimate)
+
+
+def _dropout_text(model: Model) -> str:
+    """How much of the growth train-mode dropout adds, when a decade or more: inverted dropout multiplies the
+    second moment by 1/(1 − p) each time (gradflow.Dropout)."""
+    drops = [layer for layer in model.layers() if layer.kind == LayerKind.DROPOUT and layer.rate
+             and not layer.op.endswith("AlphaDropout")]
+    decades = sum(-math.log10(1.0 - layer.rate) for layer in drops if layer.rate)
+    if decades < 1.0:
+        return ""
+    first = drops[0]
+    return (f"; {len(drops)} × {first.op}({first.rate:g}) (line {first.span.line}) multiply the forward second "
+            f"moment by ≈1e{decades:.0f} in training (1/(1 − p) each)")

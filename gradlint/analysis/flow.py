@@ -22,6 +22,7 @@ from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import (
     Activation,
     Block,
+    Dropout,
     Flatten,
     Gated,
     Item,
@@ -38,6 +39,7 @@ from gradlint.records import dataclass
 _WEIGHT_KINDS = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
 _BARRIER_KINDS = (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)
 _TRANSPARENT_KINDS = (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER)
+_ALPHA_DROPOUTS = frozenset({"AlphaDropout", "FeatureAlphaDropout"})
 #: Spatial positions a conv layer's units are taken to see per example, for whether a whole batch
 #: leaves them dead: the map's size is unknown statically; 32×32 errs towards "alive" (not reported).
 _CONV_POSITIONS = 32 * 32
@@ -270,6 +272,7 @@ class _Builder:
                 if not keeps_dims(node):
                     self.dims = None
                 if kind in _TRANSPARENT_KINDS:
+                    _dropout(node, items)
                     continue
                 # recurrent, attention, unknown
                 pending = None
@@ -440,6 +443,13 @@ class _Builder:
         for wl in weights[:-1]:
             if wl.sigma_w2 == 0.0:
                 ctx.constant_hidden = True
+
+
+def _dropout(node: Layer, items: list[Item]) -> None:
+    """A dropout layer of known rate, as it acts in train mode (the protocol's): ``gradflow.Dropout``.
+    One whose rate is not a literal stays transparent (as every dropout did before it was modelled)."""
+    if node.kind == LayerKind.DROPOUT and node.rate:
+        items.append(Dropout(node.rate, node.op in _ALPHA_DROPOUTS, node.describe()))
 
 
 def _last_meaningful(nodes: list[Node]) -> Node | None:

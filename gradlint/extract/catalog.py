@@ -58,7 +58,7 @@ TORCH_LAYERS: dict[str, LayerSpec] = {
        ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm1d",
         "LazyBatchNorm2d", "LazyBatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d",
         "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CrossMapLRN2d")},
-    **{n: LayerSpec(LayerKind.DROPOUT) for n in
+    **{n: LayerSpec(LayerKind.DROPOUT, ("p", "inplace")) for n in
        ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
     **{n: LayerSpec(LayerKind.POOLING, ("kernel_size", "stride", "padding", "dilation"))
        for n in ("MaxPool1d", "MaxPool2d", "MaxPool3d")},
@@ -172,9 +172,9 @@ KERAS_LAYERS: dict[str, LayerSpec] = {
     **{n: LayerSpec(LayerKind.NORMALIZATION) for n in
        ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
         "SpectralNormalization", "RMSNormalization")},
-    **{n: LayerSpec(LayerKind.DROPOUT) for n in
-       ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-        "GaussianDropout", "AlphaDropout", "ActivityRegularization")},
+    **{n: LayerSpec(LayerKind.DROPOUT, ("rate",)) for n in
+       ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout", "AlphaDropout")},
+    **{n: LayerSpec(LayerKind.DROPOUT) for n in ("GaussianNoise", "ActivityRegularization")},
     **{n: LayerSpec(LayerKind.POOLING, ("pool_size",)) for n in
        ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D")},
     **{n: LayerSpec(LayerKind.POOLING) for n in

@@ -266,6 +266,14 @@ def number(value: Value | None, default: float, limit: float = 1e6) -> float:
     return default
 
 
+def dropout_rate(value: Value | None, default: float | None) -> float | None:
+    """A dropout layer's drop probability: a literal in [0, 1), ``default`` when not given, else None."""
+    if value is None:
+        return default
+    rate = number(value, math.nan)
+    return rate if 0.0 <= rate < 1.0 else None
+
+
 _TORCH_RECURRENT_PARAM = re.compile(r"(weight|bias)_(ih|hh)(_l\d+)?(_reverse)?")
 
 

@@ -17,6 +17,7 @@ from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
 from gradlint.extract.common import (
     activation_of,
     all_tensors,
+    dropout_rate,
     first_tensor,
     is_none,
     longest_tensor,
@@ -429,6 +430,8 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
         layer.act_param = number(bound.get("negative_slope", bound.get("alpha")), 0.3)
     if leaf == "ELU":
         layer.act_param = number(bound.get("alpha"), 1.0)
+    if spec.params == ("rate",):  # Keras 1 spelled it p=
+        layer.rate = dropout_rate(bound.get("rate", bound.get("p")), None)
     if spec.kind in _WEIGHTED:
         for key in INIT_KEYS:
             value = bound.get(key)

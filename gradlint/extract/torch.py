@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from gradlint.extract import catalog, recorder, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
+    dropout_rate,
     first_tensor,
     flatten_args,
     number,
@@ -240,6 +241,8 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
     bound = dict(zip(spec.params, args, strict=False))
     bound.update(kwargs)
     layer = Layer(spec.kind, leaf, span, "torch", activation=spec.activation)
+    if spec.kind == LayerKind.DROPOUT:
+        layer.rate = dropout_rate(bound.get("p"), 0.5)
     if spec.kind == LayerKind.POOLING and leaf.startswith("MaxPool"):
         layer.receptive = _window(bound.get("kernel_size"), int(leaf[-2]))
     if spec.kind == LayerKind.POOLING and leaf[-2].isdigit():

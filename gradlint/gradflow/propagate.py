@@ -44,14 +44,14 @@ from gradlint.gradflow.activations import (
 )
 from gradlint.gradflow.chain import ResidualBlock, WeightLayer, _ln, _logaddexp
 from gradlint.gradflow.heads import DEAD_BANDS, HeadIn, head_derivative, head_moment, typical_margin
-from gradlint.gradflow.items import Activation, Block, Flatten, Gated, Item, MaxPool, Norm, Scale, SpatialMean
+from gradlint.gradflow.items import Activation, Block, Dropout, Flatten, Gated, Item, MaxPool, Norm, Scale, SpatialMean
 from gradlint.records import dataclass
 
 #: float32's largest value: an activation beyond it is inf (its square, the loss, at 3.4e38).
 F32_MAX = 3.4028234663852886e38
 
-__all__ = ["F32_MAX", "Activation", "Block", "Flatten", "Gated", "Item", "LayerFlow", "MaxPool", "Norm", "Propagation",
-           "Scale", "SpatialMean", "propagate"]
+__all__ = ["F32_MAX", "Activation", "Block", "Dropout", "Flatten", "Gated", "Item", "LayerFlow", "MaxPool", "Norm",
+           "Propagation", "Scale", "SpatialMean", "propagate"]
 
 
 @dataclass
@@ -223,6 +223,8 @@ class _Pass:
                 s, info = _spatial_mean(s, item.k), s.pos
             elif isinstance(item, Flatten):
                 s, info = _State(s.m, s.mab, s.mu, s.width, 1), None
+            elif isinstance(item, Dropout):
+                s, info = _State(*item.moments(s.m, s.mab, s.mu), s.width, s.pos), None
             elif isinstance(item, Gated):
                 _, g = self.forward(item.path, s, main=False)
                 info = g
@@ -432,6 +434,9 @@ class _Pass:
                 c = c.times(dab / d2 if d2 > 0 else 0.0)
             elif isinstance(item, Scale):
                 lg += _ln(item.value ** 2)
+            elif isinstance(item, Dropout):  # an independent mask per term: correlations of δ × (1 − p)
+                lg += _ln(item.backward_gain())
+                c, self.kappa = c.times(1.0 - item.rate), self.kappa * (1.0 - item.rate)
             elif isinstance(item, Gated):
                 g = info
                 assert isinstance(g, _State)
@@ -550,6 +555,8 @@ def _homogeneous(item: Item, smooth: bool = False) -> bool:
         return item.activation in _HOMOGENEOUS_ACTS
     if isinstance(item, Scale):
         return not item.shift
+    if isinstance(item, Dropout):
+        return not item.alpha
     if isinstance(item, Block):
         return all(_homogeneous(i) for i in item.branch + item.shortcut)
     if isinstance(item, ResidualBlock):
