@@ -13,12 +13,14 @@ from gradlint.extract import catalog
 from gradlint.extract.paths import blocked, stops_made
 from gradlint.extract.state import MAX_LIST_ITEMS
 from gradlint.extract.values import (
+    UNKNOWN,
     Const,
     ContainerV,
     DictV,
     InstanceV,
     LayerObj,
     ListV,
+    ParamV,
     Ref,
     TensorV,
     UnknownV,
@@ -264,6 +266,43 @@ def number(value: Value | None, default: float, limit: float = 1e6) -> float:
             and math.isfinite(value.value) and abs(value.value) <= limit:
         return float(value.value)
     return default
+
+
+def param_dims(param: ParamV) -> tuple[int | None, ...] | None:
+    """The leading dimensions of a parameter's tensor as torch lays it out, where known: a free
+    parameter's stated shape; ``nn.Linear``'s weight (out_features, in_features) and bias (out_features,);
+    a (non-transposed) conv weight's (out_channels, in_channels / groups), its kernel dims left out
+    (``receptive`` keeps only their product). None: not known."""
+    layer = param.owner
+    if layer is None:
+        return param.shape
+    if layer.framework != "torch" or param.role not in ("weight", "bias"):
+        return None
+    if layer.op == "Linear":
+        return (layer.fan_out, layer.fan_in) if param.role == "weight" else (layer.fan_out,)
+    if layer.kind == LayerKind.CONV and layer.receptive and "Transpose" not in layer.op and param.role == "weight":
+        area = layer.receptive
+        return (layer.fan_out // area if layer.fan_out else None, layer.fan_in // area if layer.fan_in else None)
+    return None
+
+
+def param_size(param: ParamV, args: Sequence[Value]) -> Value:
+    """``w.size()`` / ``w.size(i)`` (and ``w.shape``: no ``args``) from ``param_dims``; UNKNOWN where
+    not known (a conv's kernel dims, a negative index into them)."""
+    dims = param_dims(param)
+    if dims is None:
+        return UNKNOWN
+    complete = param.owner is None or param.owner.op == "Linear"
+    if not args:
+        return ListV([Const(d) for d in dims], is_tuple=True) if complete and all(dims) else UNKNOWN
+    index = args[0]
+    if not isinstance(index, Const) or not isinstance(index.value, int) or isinstance(index.value, bool):
+        return UNKNOWN
+    i = index.value
+    if not (0 <= i < len(dims) or (complete and -len(dims) <= i < 0)):
+        return UNKNOWN
+    found = dims[i]
+    return Const(found) if found else UNKNOWN
 
 
 def dropout_rate(value: Value | None, default: float | None) -> float | None:

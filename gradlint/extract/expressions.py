@@ -20,6 +20,7 @@ from gradlint.extract.common import (
     is_property,
     method_binding,
     param_ndim,
+    param_size,
     prefer,
     recurrent_param_role,
     span_of,
@@ -758,7 +759,7 @@ def _param_attribute(obj: ParamV, attr: str) -> Value:
     if attr in ("ndim",):
         return Const(obj.ndim) if obj.ndim is not None else UNKNOWN
     if attr == "shape":
-        return UNKNOWN
+        return param_size(obj, ())
     return MethodV(obj, attr)
 
 

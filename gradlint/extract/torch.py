@@ -18,6 +18,7 @@ from gradlint.extract.common import (
     first_tensor,
     flatten_args,
     number,
+    param_size,
     positive_int,
     shape_of,
     span_of,
@@ -701,8 +702,8 @@ def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: as
         return target
     if name in ("dim", "ndimension"):
         return Const(target.ndim) if target.ndim is not None else UNKNOWN
-    if name in ("size",):
-        return UNKNOWN
+    if name == "size" and not kwargs:
+        return param_size(target, args)
     if name == "requires_grad_":
         flag = args[0] if args else kwargs.get("requires_grad")
         if target.owner is not None and isinstance(flag, Const) and flag.value is False:
