@@ -167,6 +167,11 @@ class _Builder:
         if fan_in is not None and width is not None and fan_in == width * positions:
             self.dims = ()  # the map flattened into its features (x.view(n, -1), torch.flatten)
             return {}, sigma_w2, True
+        if fan_in is not None and width is not None and fan_in != width and fan_in % width == 0:
+            # Neither the channels nor channels × the positions followed: the map's size differs from the
+            # one followed (torch code does not state its input; a guess) but a flatten it is, each
+            # position its own weights, as when the size is lost.
+            return {}, sigma_w2, True
         return {}, sigma_w2, False
 
     def weight(self, layer: Layer, width: int | None, ctx: _Ctx, main: bool

@@ -749,7 +749,14 @@ def _layer_attribute(obj: LayerObj, attr: str) -> Value:
     if attr in ("in_features", "in_channels") and obj.layer.fan_in is not None:
         return Const(obj.layer.fan_in // (obj.layer.receptive or 1))
     if attr in ("out_features", "out_channels", "units", "filters", "embedding_dim"):
-        return Const(obj.layer.fan_out) if obj.layer.fan_out is not None else UNKNOWN
+        if obj.layer.fan_out is None:
+            return UNKNOWN
+        # a conv's fan_out is out_channels × its kernel area (``receptive``)
+        return Const(obj.layer.fan_out // (obj.layer.receptive or 1) if obj.layer.kind == LayerKind.CONV
+                     else obj.layer.fan_out)
+    if attr == "kernel_size" and obj.layer.kind == LayerKind.CONV and obj.layer.framework == "torch" \
+            and obj.layer.window is not None and obj.layer.window.kernel:
+        return ListV([Const(k) for k in obj.layer.window.kernel], is_tuple=True)  # torch keeps it as a tuple
     return MethodV(obj, attr)
 
 
