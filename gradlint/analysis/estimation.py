@@ -144,7 +144,13 @@ def _tied_gain(untied: float, carried: float, coherent: float) -> float:
 
 def lstm_step_gain(sigma_rec2: float, sigma_in2: float, forget_bias: float = 0.0, tied: bool = True) -> float:
     """√λ: the LSTM's per-step gain of the gradient through time at init (see above); ``tied=False``:
-    the untied λ_u.
+    the untied √λ_u."""
+    gains = _lstm_gains(sigma_rec2, sigma_in2, forget_bias)
+    return gains[0] if tied else gains[1]
+
+
+def _lstm_gains(sigma_rec2: float, sigma_in2: float, forget_bias: float) -> tuple[float, float]:
+    """(√λ, √λ_u) of an LSTM step.
 
     c' = f·c + i·g, h' = o·tanh(c'); f, i, o = σ(a), g = tanh(a_g); a = W_hh h + (input) with
     Var(a) = σ_rec²·E[h²] + σ_in² (the forget gate's mean is ``forget_bias``: Keras' unit_forget_bias)."""
@@ -172,18 +178,23 @@ def lstm_step_gain(sigma_rec2: float, sigma_in2: float, forget_bias: float = 0.0
     d = o2 * dtanh_c2
     p = sigma_rec2 * tanh_c2 * ds2
     untied = _leading_eigenvalue(f2, k, d * f2, d * k + p)
-    if not tied:
-        return math.sqrt(untied)
     # Mean Jacobian on (c, h): [[f̄, m·W_g], [d̄·f̄, d̄·m·W_g]] (the other gates' coefficients c·σ′, g·σ′,
     # tanh(c)·σ′ have zero mean), m = E[i]·E[tanh′(a_g)], d̄ = E[o]·E[tanh′(c)]; its eigenvalues are 0 and
     # f̄ + d̄·m·μ over W_g's eigenvalues μ: ā = f̄, B = d̄·m·σ_rec.
-    i_mean = _gauss(_sig, q)
-    coherent = i_mean * _gauss(_dtanh, q) * i_mean * _gauss(_dtanh, c2) * math.sqrt(sigma_rec2)
-    return _tied_gain(untied, _gauss(_sig, q, forget_bias), coherent)
+    # (E[σ(a)] = ½ for a zero-mean gate: σ(u) + σ(−u) = 1; E[tanh′] = 1 − E[tanh²])
+    coherent = 0.25 * (1.0 - g2) * (1.0 - tanh_c2) * math.sqrt(sigma_rec2)
+    f_mean = _gauss(_sig, q, forget_bias) if forget_bias else 0.5
+    return _tied_gain(untied, f_mean, coherent), math.sqrt(untied)
 
 
 def gru_step_gain(sigma_rec2: float, sigma_in2: float, tied: bool = True) -> float:
-    """√λ: the GRU's per-step gain of the gradient through time at init (``tied=False``: the untied λ_u).
+    """√λ: the GRU's per-step gain of the gradient through time at init (``tied=False``: the untied √λ_u)."""
+    gains = _gru_gains(sigma_rec2, sigma_in2)
+    return gains[0] if tied else gains[1]
+
+
+def _gru_gains(sigma_rec2: float, sigma_in2: float) -> tuple[float, float]:
+    """(√λ, √λ_u) of a GRU step.
 
     h' = (1 − z)·n + z·h, n = tanh(a_n + r·(W_hn h)), z, r = σ(a); the perturbation's variance is
     multiplied by E[z²] (the carried path) plus σ_rec²·(E[(1−z)²]·E[tanh′²]·(E[r²] + σ_rec²E[h²]·E[σ′²])
@@ -206,13 +217,11 @@ def gru_step_gain(sigma_rec2: float, sigma_in2: float, tied: bool = True) -> flo
     qn = z2 * sigma_rec2 * h2 + sigma_in2
     n2, dtanh_n2 = gradflow.activation_moments("tanh", qn)
     rest = sigma_rec2 * (one_minus_z2 * dtanh_n2 * (z2 + sigma_rec2 * h2 * ds2) + (h2 + n2) * ds2)
-    if not tied:
-        return math.sqrt(z2 + rest)
     # Mean Jacobian: z̄·I + E[1 − z]·E[r]·E[tanh′(a_n)]·W_n ((h − n)·σ′ and (W_n h)·σ′·tanh′ have zero
     # mean): ā = z̄, B = (1 − z̄)·r̄·E[tanh′]·σ_rec (r has z's law).
-    z_mean = _gauss(_sig, q)
-    coherent = (1.0 - z_mean) * z_mean * _gauss(_dtanh, qn) * math.sqrt(sigma_rec2)
-    return _tied_gain(z2 + rest, z_mean, coherent)
+    z_mean = 0.5  # E[σ(a)] of a zero-mean gate; E[tanh′] = 1 − E[tanh²]
+    coherent = (1.0 - z_mean) * z_mean * (1.0 - n2) * math.sqrt(sigma_rec2)
+    return _tied_gain(z2 + rest, z_mean, coherent), math.sqrt(z2 + rest)
 
 
 def relu_rnn_step_gain(sigma_rec2: float) -> float:
@@ -311,14 +320,14 @@ def recurrent_gain(layer: Layer, input_width: int | None = None) -> RecurrentGai
     try:
         if cell == "lstm":
             forget = float(layer.forget_bias or 0.0)
-            gain = lstm_step_gain(sigma_rec2, sigma_in2, forget)
-            lower = _lower(gain, lstm_step_gain(sigma_rec2, sigma_in2, forget, tied=False))
+            gain, untied = _lstm_gains(sigma_rec2, sigma_in2, forget)
+            lower = _lower(gain, untied)
             if forget:
                 assumptions.append(f"forget-gate bias {forget:g} (Keras unit_forget_bias)" if layer.framework == "keras"
                                    else f"forget-gate bias {forget:g}")
         elif cell == "gru":
-            gain = gru_step_gain(sigma_rec2, sigma_in2)
-            lower = _lower(gain, gru_step_gain(sigma_rec2, sigma_in2, tied=False))
+            gain, untied = _gru_gains(sigma_rec2, sigma_in2)
+            lower = _lower(gain, untied)
         elif cell == "relu":
             gain = relu_rnn_step_gain(sigma_rec2)
         else:
