@@ -123,11 +123,6 @@ def _dsig(u: float) -> float:
     return s * (1.0 - s)
 
 
-def _dtanh(u: float) -> float:
-    t = math.tanh(u)
-    return 1.0 - t * t
-
-
 def _leading_eigenvalue(a: float, b: float, c: float, d: float) -> float:
     """The largest eigenvalue of [[a, b], [c, d]] with non-negative entries (Perron root)."""
     half_trace = (a + d) / 2
