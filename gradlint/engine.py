@@ -347,10 +347,12 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig,
     if suppressions.file_level:
         return
     reading: Reading | None = None
+    seeded = False
     try:
         tree = parse_source(text, path)
         if stamp is not None and result.digest is not None:  # the file as on disk: importers reuse it
             PROJECT_FILES.seed(path, stamp, result.digest, text, tree)
+            seeded = True
     except SourceError as exc:
         # A file exported from a notebook keeps its `!pip install` / `%cd` lines: lint the rest
         # (lines are masked one for one, so locations do not move). Valid Python is never masked.
@@ -370,6 +372,8 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig,
         else:
             tree = parse_source(masked, path)  # still invalid: the error past the IPython lines
     result.diagnostics, result.models = lint_tree(tree, suppressions, path, config, result, text)
+    if seeded and stamp is not None:  # done with it: the next files importing this one take its statements
+        PROJECT_FILES.donate(path, stamp, tree)
     if reading is not None and config.selection_for(path).enabled("GRD904") \
             and not suppressions.suppresses("GRD904", {reading.rewritten[0][0]}):
         result.diagnostics.append(_python2_note(path, reading))

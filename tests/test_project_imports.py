@@ -4,6 +4,7 @@ definition are reported in the linted file, at the line that uses it, naming the
 
 from __future__ import annotations
 
+import ast
 import json
 import textwrap
 from pathlib import Path
@@ -420,7 +421,7 @@ def test_a_linted_files_parse_is_reused_by_its_importers_until_it_changes(
     parsed: list[str] = []
     real_parse = project_module._parse_module
 
-    def counting_parse(path: str) -> project_module.ParsedModule:
+    def counting_parse(path: str) -> tuple[project_module.ParsedModule, list[ast.stmt] | None]:
         parsed.append(path)
         return real_parse(path)
 
@@ -430,10 +431,19 @@ def test_a_linted_files_parse_is_reused_by_its_importers_until_it_changes(
         from models.blocks import TanhBlock
         model = nn.Sequential(*[TanhBlock() for _ in range(12)])
     """)
+    statement_parses: list[str] = []
+    real_statement_parse = project_module._parse
+
+    def counting_statement_parse(text: str, path: str) -> ast.Module:
+        statement_parses.append(path)
+        return real_statement_parse(text, path)
+
+    monkeypatch.setattr(project_module, "_parse", counting_statement_parse)
     blocks = tmp_path / "models" / "blocks.py"
     lint(blocks)  # linted first, as a directory walk does with a package's modules
     assert [c for c, _, _ in lint(train)] == ["GRD004"]
     assert str(blocks) not in parsed  # its own parse served the import
+    assert str(blocks) not in statement_parses  # ... its statements too, handed over once its lint was done
     # edited on disk since: read again, the new text counts
     blocks.write_text(blocks.read_text().replace("nn.init.normal_(self.fc.weight, std=1.0)", "pass  # default"))
     assert lint(train) == []
@@ -453,8 +463,8 @@ def test_an_editor_buffer_is_not_what_importers_read(tmp_path: Path) -> None:
 
 
 def test_statements_of_a_whole_parse_match_their_own_parse(tmp_path: Path) -> None:
-    """A module read whole for one linted file hands that file its statements; later files parse
-    them from their lines. Both give the same syntax, placed in the module's own line range."""
+    """A module read whole hands its importers its statements while the parse is held; once it is
+    evicted they are parsed from their lines. Both give the same syntax, in the module's line range."""
     import ast
 
     import copy
@@ -475,8 +485,7 @@ def test_statements_of_a_whole_parse_match_their_own_parse(tmp_path: Path) -> No
     held = [local(parsed, i) for i in range(len(parsed.ranges))]
     again = ProjectFiles()
     reparsed = again.parse(str(module))
-    again.forget_lookups()  # the whole parse is dropped: statements come from their lines
-    assert reparsed.held is None
+    reparsed.held = None  # as when evicted (ProjectFiles keeps HELD_LINES): statements come from their lines
     fresh = [local(reparsed, i) for i in range(len(reparsed.ranges))]
     assert held == fresh
     assert [parsed.statement(i).lineno - parsed.offset for i in range(len(parsed.ranges))] == [1, 3, 3, 7, 11]

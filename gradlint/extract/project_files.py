@@ -22,6 +22,8 @@ from gradlint.records import dataclass
 _MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 # The engine's default read limit: a module larger than this is not read (its names are UNKNOWN).
 _MAX_MODULE_BYTES = 2 * 1024 * 1024
+# Lines of whole-module parses kept at hand for the statements importers ask for next (``held``).
+HELD_LINES = 20_000
 STDLIB_MODULES = frozenset(getattr(sys, "stdlib_module_names", ()))
 
 
@@ -48,9 +50,11 @@ class ParsedModule:
     # per top-level statement: (first line including decorators, last line, its line, its column)
     ranges: list[tuple[int, int, int, int]] = field(default_factory=list)
     statements: dict[int, ast.stmt] = field(default_factory=dict)
-    # The top-level statements of the whole-module parse that read this module for the file being
-    # linted, until that file is done (``ProjectFiles.forget_lookups``): its statements are taken
-    # from there instead of being parsed a second time (on timm/layers 188 of 248 statement parses).
+    # The top-level statements of a whole parse of this module that is still at hand (``ProjectFiles``
+    # holds a few recent ones): the parse that read it for an importer, or a linted file's own parse
+    # once its lint is done. Its statements are taken from there instead of being parsed again
+    # from their lines (timm/layers: 280 parses -> 131; transformers' configuration modules are
+    # linted just before the modeling modules that import them).
     held: list[ast.stmt] | None = None
 
     def statement(self, index: int) -> ast.stmt:
@@ -105,7 +109,10 @@ class ProjectFiles:
         self._roots: dict[str, str | None] = {}
         self._isdir: dict[str, bool] = {}
         self._import_roots: dict[tuple[str, tuple[str, ...]], str] = {}
-        self._holding: list[ParsedModule] = []  # modules whose whole parse is ``held``
+        # modules whose whole parse is ``held``, oldest first, with their line counts (bounded by
+        # HELD_LINES: syntax trees are ~1 KB a line, and most of a module is never asked for)
+        self._holding: dict[str, tuple[ParsedModule, int]] = {}
+        self._held_lines = 0
 
     def forget_lookups(self) -> None:
         """Drop what was found (or not) on disk; parsed modules stay, re-read when their size or
@@ -115,9 +122,6 @@ class ProjectFiles:
         self._roots.clear()
         self._isdir.clear()
         self._import_roots.clear()
-        for module in self._holding:
-            module.held = None
-        self._holding.clear()
 
     def isdir(self, path: str) -> bool:
         found = self._isdir.get(path)
@@ -175,11 +179,36 @@ class ProjectFiles:
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        parsed = _parse_module(path)
+        parsed, body = _parse_module(path)
         self._parsed[path] = (stamp, parsed)
-        if parsed.held is not None:
-            self._holding.append(parsed)
+        if body is not None:
+            self._hold(parsed, body)
         return parsed
+
+    def donate(self, path: str, stamp: tuple[int, int], tree: ast.Module) -> None:
+        """A linted file's own parse, once its lint is done (nothing reads it any more), for the
+        files that import it next: only when it is the parse ``seed`` recorded (same size and
+        mtime). The interpretation left only memos on it that depend on the syntax alone, and spans
+        of foreign lines are never memoized (``common.span_of``), so the statements it hands out
+        read exactly as parsed anew."""
+        cached = self._parsed.get(os.path.abspath(path))
+        if cached is None or cached[0] != stamp or not cached[1].readable or cached[1].held is not None \
+                or len(cached[1].ranges) != len(tree.body):
+            return
+        self._hold(cached[1], tree.body)
+
+    def _hold(self, module: ParsedModule, body: list[ast.stmt]) -> None:
+        lines = module.ranges[-1][1] if module.ranges else 0
+        if lines > HELD_LINES:
+            return
+        module.held = body
+        self._holding[module.path] = (module, lines)
+        self._held_lines += lines
+        while self._held_lines > HELD_LINES:
+            oldest = next(iter(self._holding))
+            evicted, count = self._holding.pop(oldest)
+            evicted.held = None
+            self._held_lines -= count
 
     def seed(self, path: str, stamp: tuple[int, int], digest: str, text: str, tree: ast.Module) -> None:
         """Remember a linted file's own parse, so that a later file importing it does not parse it
@@ -257,21 +286,20 @@ def _split_lines(text: str) -> list[str]:
     return [line + "\n" for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
 
 
-def _parse_module(path: str) -> ParsedModule:
+def _parse_module(path: str) -> tuple[ParsedModule, list[ast.stmt] | None]:
+    """The module and its top-level statements (None when it could not be parsed)."""
     data = _read_bytes(path)
     if data is None:
-        return ParsedModule(path, False, "")
+        return ParsedModule(path, False, ""), None
     digest = hashlib.sha256(data).hexdigest()
     if len(data) > _MAX_MODULE_BYTES:
-        return ParsedModule(path, False, digest)
+        return ParsedModule(path, False, digest), None
     try:
         text = _decode(data)
         tree = _parse(text, path)
     except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, RecursionError, MemoryError):
-        return ParsedModule(path, False, digest)
-    module = _module_from_tree(path, digest, tree, _split_lines(text))
-    module.held = tree.body
-    return module
+        return ParsedModule(path, False, digest), None
+    return _module_from_tree(path, digest, tree, _split_lines(text)), tree.body
 
 
 def _module_from_tree(path: str, digest: str, tree: ast.Module, lines: list[str]) -> ParsedModule:
