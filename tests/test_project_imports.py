@@ -489,3 +489,32 @@ def test_statements_of_a_whole_parse_match_their_own_parse(tmp_path: Path) -> No
     fresh = [local(reparsed, i) for i in range(len(reparsed.ranges))]
     assert held == fresh
     assert [parsed.statement(i).lineno - parsed.offset for i in range(len(parsed.ranges))] == [1, 3, 3, 7, 11]
+
+
+def test_shifting_a_statement_moves_every_position_as_increment_lineno_does() -> None:
+    import ast
+
+    from gradlint.extract.project_files import _shift_lines
+
+    source = textwrap.dedent('''
+        from a import (b as c,
+                       d)
+        @deco(x=1)
+        class K(Base, metaclass=M):
+            def f(self, a: int = 2, *args, k=3, **kw) -> None:
+                try:
+                    y = [i for i in a if i] + {k: v for k, v in kw.items()}
+                except (E1, E2) as e:
+                    raise ValueError(f"{e!r:>4}") from e
+                match a:
+                    case {"k": [1, *rest]} | Point(x=0) as p if p:
+                        pass
+                lambda q, /, r: q @ r
+                async def g():
+                    async with z as w:
+                        await w
+    ''')
+    ours, reference = ast.parse(source), ast.parse(source)
+    _shift_lines(ours, 1 << 24)
+    ast.increment_lineno(reference, 1 << 24)
+    assert ast.dump(ours, include_attributes=True) == ast.dump(reference, include_attributes=True)

@@ -317,23 +317,43 @@ def _module_from_tree(path: str, digest: str, tree: ast.Module, lines: list[str]
     return module
 
 
+# Fields that never hold a syntax node (names, flags, contexts and operators, which have no lines).
+_SCALAR_FIELDS = frozenset({"ctx", "op", "id", "name", "attr", "arg", "asname", "module", "level", "kind",
+                            "type_comment", "conversion", "is_async", "simple"})
+_SHIFT_PLANS: dict[type, tuple[bool, bool, tuple[str, ...]]] = {}
+
+
+def _shift_plan(kind: type) -> tuple[bool, bool, tuple[str, ...]]:
+    attributes = kind._attributes  # type: ignore[attr-defined]
+    plan = _SHIFT_PLANS[kind] = ("lineno" in attributes, "end_lineno" in attributes,
+                                 tuple(f for f in kind._fields if f not in _SCALAR_FIELDS))  # type: ignore[attr-defined]
+    return plan
+
+
 def _shift_lines(root: ast.AST, offset: int) -> None:
-    """``ast.increment_lineno`` for one subtree (a plain stack walk: this runs on every definition
-    of a project module that gets used)."""
+    """``ast.increment_lineno`` for one subtree: a plain stack walk with each node kind's fields
+    looked up once (this runs on every definition of a project module that gets used)."""
     stack = [root]
+    pop, push, extend, plans, node_type = stack.pop, stack.append, stack.extend, _SHIFT_PLANS, ast.AST
     while stack:
-        node = stack.pop()
-        if "lineno" in node._attributes:
+        node = pop()
+        kind = type(node)
+        plan = plans.get(kind)
+        if plan is None:
+            plan = _shift_plan(kind)
+        lines, ends, fields = plan
+        if lines:
             node.lineno += offset  # type: ignore[attr-defined]
-            end = getattr(node, "end_lineno", None)
-            if end is not None:
-                node.end_lineno = end + offset  # type: ignore[attr-defined]
-        for name in node._fields:
+            if ends:
+                end = node.end_lineno  # type: ignore[attr-defined]
+                if end is not None:
+                    node.end_lineno = end + offset  # type: ignore[attr-defined]
+        for name in fields:
             child = getattr(node, name, None)
-            if isinstance(child, list):
-                stack.extend(c for c in child if isinstance(c, ast.AST))
-            elif isinstance(child, ast.AST):
-                stack.append(child)
+            if type(child) is list:
+                extend([c for c in child if isinstance(c, node_type)])
+            elif isinstance(child, node_type):
+                push(child)
 
 
 def _bound_names(stmt: ast.stmt) -> Iterable[str]:
