@@ -349,7 +349,9 @@ def _lint_text(result: FileResult, text: str, path: str, config: LintConfig,
     reading: Reading | None = None
     seeded = False
     try:
-        tree = parse_source(text, path)
+        held = PROJECT_FILES.take_tree(path, stamp, result.digest) \
+            if stamp is not None and result.digest is not None and not text.startswith("\ufeff") else None
+        tree = held if held is not None else parse_source(text, path)
         if stamp is not None and result.digest is not None:  # the file as on disk: importers reuse it
             PROJECT_FILES.seed(path, stamp, result.digest, text, tree)
             seeded = True

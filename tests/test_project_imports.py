@@ -518,3 +518,35 @@ def test_shifting_a_statement_moves_every_position_as_increment_lineno_does() ->
     _shift_lines(ours, 1 << 24)
     ast.increment_lineno(reference, 1 << 24)
     assert ast.dump(ours, include_attributes=True) == ast.dump(reference, include_attributes=True)
+
+
+def test_a_module_read_for_an_importer_lints_as_when_read_first(tmp_path: Path) -> None:
+    """A module imported before its own lint hands that lint the parse it was read with (its
+    statements back at their own lines): the findings are those of a lint that came first."""
+    from gradlint.extract.project_files import FILES
+
+    blocks_text = TANH_BLOCK + textwrap.dedent("""
+        class Deep(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.Sequential(*[TanhBlock() for _ in range(12)])
+
+            def forward(self, x):
+                return self.blocks(x)
+    """)
+    train = project(tmp_path, """
+        import torch.nn as nn
+        from models.blocks import TanhBlock, Deep
+        model = nn.Sequential(*[TanhBlock() for _ in range(12)])
+        other = Deep()
+    """, {"models/blocks.py": blocks_text})
+    blocks = tmp_path / "models" / "blocks.py"
+    FILES.__init__()  # type: ignore[misc]  # a fresh process
+    first = lint(blocks)
+    assert first  # the deep tanh stack is reported where it is defined
+    FILES.__init__()  # type: ignore[misc]
+    from_train = lint(train)
+    after_import = lint(blocks)
+    assert after_import == first
+    assert lint(train) == from_train  # and the importer, served from the lint's parse given back, too
+    assert lint(blocks) == first

@@ -197,6 +197,24 @@ class ProjectFiles:
             return
         self._hold(cached[1], tree.body)
 
+    def take_tree(self, path: str, stamp: tuple[int, int], digest: str) -> ast.Module | None:
+        """The whole parse of a file about to be linted, when one is held from reading it for an
+        importer (a directory walk reaches a package's helpers after the modules importing them):
+        the same bytes (``stamp`` and ``digest``), its statements back at their own lines. The lint
+        then owns it; ``donate`` gives it back when done."""
+        cached = self._parsed.get(os.path.abspath(path))
+        if cached is None or cached[0] != stamp:
+            return None
+        module = cached[1]
+        body = module.held
+        if body is None or module.digest != digest:
+            return None
+        for index in [i for i, stmt in module.statements.items() if stmt is body[i]]:
+            _shift_lines(module.statements.pop(index), -module.offset)
+        module.held = None
+        self._held_lines -= self._holding.pop(module.path)[1]
+        return ast.Module(body=body, type_ignores=[])
+
     def _hold(self, module: ParsedModule, body: list[ast.stmt]) -> None:
         lines = module.ranges[-1][1] if module.ranges else 0
         if lines > HELD_LINES:
