@@ -118,6 +118,13 @@ class Window:
     output_padding: tuple[int, ...] = ()
     output: tuple[int, ...] = ()
     reduce: tuple[int, ...] = ()
+    # A resampling (an OTHER layer: upsampling, pixel (un)shuffle, padding, cropping): each spatial size
+    # n becomes ⌊n·scale⌋ + added (or ``output`` when the size is given); ``zero_pad``: the left/right
+    # zeros per axis of a symmetric constant-0 padding, which a conv right after it sees as its own
+    # padding (taps on zeros add nothing).
+    scale: tuple[float, ...] = ()
+    added: tuple[int, ...] = ()
+    zero_pad: tuple[int, ...] = ()
 
 
 @dataclass(eq=False)

@@ -16,7 +16,16 @@ from dataclasses import field, replace
 
 from gradlint import gradflow
 from gradlint.analysis.inits import bias_moments_of, sigma_w2_of, weight_mean_of
-from gradlint.analysis.spatial import Dims, conv_spatial, input_dims, keeps_dims, pool_dims, reduced_dims
+from gradlint.analysis.spatial import (
+    Dims,
+    conv_spatial,
+    input_dims,
+    is_resample,
+    keeps_dims,
+    pool_dims,
+    reduced_dims,
+    resampled_dims,
+)
 from gradlint.analysis.units import Unit, input_width
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import (
@@ -127,6 +136,9 @@ class _Builder:
         # () for flat features, None when unknown. ``spatial``: some layer's estimate used it.
         self.dims = dims
         self.spatial = False
+        # A symmetric zero padding just read (the size before it, the zeros per axis): a conv right after
+        # it sees them as its own padding.
+        self.padded: tuple[Dims, tuple[int, ...]] | None = None
 
     def _spatial_weight(self, layer: Layer, fan_in: int | None, width: int | None, sigma_w2: float | None
                         ) -> tuple[dict[str, int], float | None, bool]:
@@ -146,7 +158,12 @@ class _Builder:
             return {}, sigma_w2, False
         positions = math.prod(dims)
         if layer.kind == LayerKind.CONV:
-            cs = conv_spatial(layer.window, dims, self.framework) if layer.window is not None and dims else None
+            window, padded, self.padded = layer.window, self.padded, None
+            if padded is not None and window is not None and isinstance(window.padding, tuple) \
+                    and len(window.padding) == len(padded[0]) == len(padded[1]):
+                dims = padded[0]
+                window = replace(window, padding=tuple(p + z for p, z in zip(window.padding, padded[1], strict=True)))
+            cs = conv_spatial(window, dims, self.framework) if window is not None and dims else None
             if cs is None or not fan_in or not layer.receptive:
                 return {}, sigma_w2, False
             self.dims = cs.out_dims
@@ -227,6 +244,7 @@ class _Builder:
         last_meaningful = _last_meaningful(nodes) if top else None
         for node in nodes:
             items = segments[-1]
+            self._meet(node)
             if isinstance(node, Layer):
                 kind = node.kind
                 if kind in _WEIGHT_KINDS or (kind == LayerKind.OTHER and node.op == "matmul"):
@@ -274,8 +292,8 @@ class _Builder:
                     width = node.fan_out  # re-arranged features: the width after it as extracted, or unknown
                     self._reshape(node, items)
                     continue
-                if not keeps_dims(node):
-                    self.dims = None
+                if self._other_dims(node):
+                    continue
                 if kind in _TRANSPARENT_KINDS:
                     _dropout(node, items)
                     continue
@@ -321,6 +339,28 @@ class _Builder:
                                (w_short if node.shortcut else width, w_branch)))
             width = (w_short or 0) + (w_branch or 0) if node.concat and w_short and w_branch else (w_branch or width)
         return segments, barriers, width
+
+    def _meet(self, node: Node) -> None:
+        if self.padded is not None and not (isinstance(node, Layer) and node.kind == LayerKind.CONV):
+            self.padded = None  # the zeros met something else first: positions like any other
+
+    def _other_dims(self, node: Layer) -> bool:
+        """The spatial size after a layer that is not a weight, norm, pooling or reshape; True for a
+        resampling (nothing else to do with it)."""
+        if is_resample(node):
+            self._resample(node)
+            return True
+        if not keeps_dims(node):
+            self.dims = None
+        return False
+
+    def _resample(self, node: Layer) -> None:
+        """Upsampling, pixel (un)shuffle, padding: the values passed on, the spatial size they leave."""
+        w, before = node.window, self.dims
+        assert w is not None
+        self.dims = resampled_dims(w, before) if before else None
+        if self.dims is not None and before and w.zero_pad and len(w.zero_pad) == len(before):
+            self.padded = (before, w.zero_pad)
 
     def _reshape(self, node: Layer, items: list[Item]) -> None:
         """A flatten (the map's positions become features) or a reshape: the spatial size after it."""

@@ -189,3 +189,32 @@ def reduced_dims(w: Window, dims: Dims) -> tuple[Dims, int] | None:
 
 def keeps_dims(layer: Layer) -> bool:
     return layer.kind in _KEEP_KINDS or (layer.kind == LayerKind.OTHER and layer.op in _KEEP_OPS)
+
+
+def is_resample(layer: Layer) -> bool:
+    """An OTHER layer that says how it changes the spatial size (upsampling, pixel shuffle, padding)."""
+    w = layer.window
+    return layer.kind == LayerKind.OTHER and w is not None and bool(w.scale or w.added or w.output)
+
+
+def resampled_dims(w: Window, dims: Dims) -> Dims | None:
+    """The spatial size after a resampling (``Window.scale`` / ``added`` / ``output``, one value for
+    every axis or one per axis; a padding's ``added`` counts the last axes); None when it does not fit."""
+    axes = len(dims)
+    if w.output:
+        out = w.output * axes if len(w.output) == 1 else w.output
+        return tuple(out) if len(out) == axes and all(v > 0 for v in out) else None
+    sizes = list(dims)
+    if w.scale:
+        scale = w.scale * axes if len(w.scale) == 1 else w.scale
+        if len(scale) != axes:
+            return None
+        sizes = [math.floor(n * s + 1e-9) for n, s in zip(sizes, scale, strict=True)]
+    if w.added:
+        if len(w.added) > axes:
+            return None  # pads the channels too
+        for i, a in enumerate(w.added):
+            sizes[axes - len(w.added) + i] += a
+    if any(n <= 0 or n > _MAX_AXIS for n in sizes):
+        return None
+    return tuple(sizes)

@@ -103,7 +103,8 @@ TORCH_PASSTHROUGH = frozenset({
     "Identity", "Flatten", "Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "PixelShuffle", "PixelUnshuffle", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d",
     "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d",
-    "ReplicationPad2d", "ChannelShuffle",
+    "ReplicationPad2d", "ChannelShuffle", "ReflectionPad3d", "ReplicationPad3d",
+    "CircularPad1d", "CircularPad2d", "CircularPad3d",
 })
 # Container constructors -> the ContainerV kind they build.
 TORCH_CONTAINER_KINDS: dict[str, str] = {
@@ -140,6 +141,7 @@ PASSTHROUGH_CALLS = frozenset({
     "view_as", "reshape_as", "mT", "T", "permute_", "t", "masked_fill",
     "index_select", "gather", "unbind", "stack", "identity", "channel_shuffle", "rearrange",
     "contiguous_format", "squeeze_", "unsqueeze_", "clamp", "clip", "nan_to_num", "abs",
+    "rot90", "fliplr", "flipud",
 })
 
 # Tensor methods whose result carries the values without their gradient (torch): ``x.detach()``,

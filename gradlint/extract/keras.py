@@ -309,7 +309,7 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         layer = Layer(LayerKind.OTHER, leaf, span, "keras", activation="linear", bias=False)
         geometry = _reshape_geometry(leaf, args, kwargs)
         if geometry is None and leaf.startswith(("ZeroPadding", "Cropping", "UpSampling")) and leaf[-2].isdigit():
-            geometry = _resize_geometry(leaf, args, kwargs)
+            geometry = _resize_geometry(leaf, args, kwargs, layer)
         if geometry is not None and geometry.target and geometry.target[-1] > 0:
             _reshape_target(layer, geometry.target)
         stated = kwargs.get("input_shape", kwargs.get("shape") if leaf == "InputLayer" else None)  # Keras 3: shape=
@@ -526,9 +526,17 @@ _CONV_GEOMETRY = ("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D"
                   "SeparableConv1D", "SeparableConv2D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 
-def _resize_geometry(leaf: str, args: Args, kwargs: Kwargs) -> Geometry | None:
+def _resize_geometry(leaf: str, args: Args, kwargs: Kwargs, layer: Layer) -> Geometry | None:
     """ZeroPadding/Cropping/UpSampling{1,2,3}D: each spatial size n becomes n·size + added, from literal
-    arguments (``padding=1``, ``(1, 2)``, ``((1, 1), (2, 2))``; ``size=2``); None otherwise."""
+    arguments (``padding=1``, ``(1, 2)``, ``((1, 1), (2, 2))``; ``size=2``); None otherwise. The layer's
+    window says the same for the estimate's spatial terms (channels last)."""
+    geometry = _resize_geometry_of(leaf, args, kwargs)
+    if geometry is not None and not geometry.channels_first:
+        layer.window = Window(scale=tuple(float(s) for s in geometry.strides), added=geometry.kernel)
+    return geometry
+
+
+def _resize_geometry_of(leaf: str, args: Args, kwargs: Kwargs) -> Geometry | None:
     axes = int(leaf[-2])
     name = "size" if leaf.startswith("UpSampling") else "cropping" if leaf.startswith("Cropping") else "padding"
     default = {"size": 2, "cropping": 0, "padding": 1}[name]

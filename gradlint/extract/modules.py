@@ -445,7 +445,8 @@ class ModulesMixin(Core):
             if layer.framework == "keras" and layer.kind not in (LayerKind.RECURRENT, LayerKind.ATTENTION):
                 return paths.applied(module, tensor)  # with its shape: the width after a Flatten
             if layer.kind == LayerKind.OTHER and layer.op in catalog.PASSTHROUGH_LAYERS:
-                return tensor
+                # a resampling (Upsample, PixelShuffle, ZeroPad2d) stays on the path: the spatial size after it
+                return tensor if layer.window is None else TensorV(tensor.nodes + (layer,), tensor.hint)
             if layer.op == "GLU":
                 gate = Gate(
                     [Layer(LayerKind.ACTIVATION, "GLU", layer.span, layer.framework, activation="sigmoid")], layer.span

@@ -377,6 +377,8 @@ def applied(obj: LayerObj, tensor: TensorV) -> TensorV:
                                              activation="linear", bias=False, fan_out=width, window=layer.window),),
                        tensor.hint, shape or ())
     if layer.kind == LayerKind.OTHER and layer.op in catalog.PASSTHROUGH_LAYERS:
-        return tensor if shape is not None and shape == input_shape(tensor) else TensorV(tensor.nodes, tensor.hint,
-                                                                                         shape or ())
+        # a resampling (UpSampling2D, ZeroPadding2D) stays on the path: the spatial size after it
+        nodes = tensor.nodes if layer.window is None else tensor.nodes + (layer,)
+        return tensor if shape is not None and shape == input_shape(tensor) and nodes is tensor.nodes else \
+            TensorV(nodes, tensor.hint, shape or ())
     return TensorV(tensor.nodes + (layer,), tensor.hint, shape or ())

@@ -51,7 +51,7 @@ from gradlint.extract.values import (
     TensorV,
     Value,
 )
-from gradlint.extract.windows import conv_window, pool_window, reduced_axes
+from gradlint.extract.windows import RESAMPLE_PARAMS, conv_window, pool_window, reduced_axes, resample_window
 from gradlint.gradflow import torch_gain
 from gradlint.model import Gate, Init, Layer, LayerKind, Span, Window
 from gradlint.training import TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec
@@ -225,7 +225,13 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         source = args[0] if args else DictV({})
         return DictV(dict(source.items), source.partial) if isinstance(source, DictV) else DictV({}, partial=True)
     if leaf in catalog.TORCH_PASSTHROUGH:
-        return LayerObj(Layer(LayerKind.OTHER, leaf, span, "torch", activation="linear", bias=False))
+        layer = Layer(LayerKind.OTHER, leaf, span, "torch", activation="linear", bias=False)
+        params = RESAMPLE_PARAMS.get(leaf)
+        if params is not None:  # Upsample, PixelShuffle, ZeroPad2d ...: the spatial size after it
+            bound = dict(zip(params, args, strict=False))
+            bound.update(kwargs)
+            layer.window = resample_window(leaf, bound)
+        return LayerObj(layer)
     if leaf == "Parameter":
         source = args[0] if args else kwargs.get("data", UNKNOWN)
         init = source.init if isinstance(source, TensorConstV) else param_init(source) \
@@ -414,9 +420,25 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         return TensorV(tensor.nodes + (Layer(LayerKind.NORMALIZATION, leaf, span, "torch", bias=False),), tensor.hint)
     if leaf in catalog.FUNCTIONAL_POOLING:
         return _functional_pool(leaf, tensor, args[1:], kwargs, span)
+    if leaf in RESAMPLE_PARAMS:
+        return resampled(leaf, tensor, args[1:] if args and args[0] is tensor else args, kwargs, span)
     if leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
         return tensor
     return interp.unknown_call(args, kwargs, node, leaf)
+
+
+def resampled(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span) -> TensorV:
+    """``F.interpolate`` / ``F.pixel_shuffle`` / ``F.pad`` ...: the values passed on (gain 1: a copy, a
+    re-arrangement, an interpolation or added zeros), as a node that says how the spatial size changes
+    (unknown after it when its arguments are not literal)."""
+    bound = dict(zip(RESAMPLE_PARAMS[leaf], args, strict=False))
+    bound.update(kwargs)
+    window = resample_window(leaf, bound)
+    if window is None and leaf in catalog.PASSTHROUGH_CALLS:
+        # ``F.interpolate(x, size=skip.shape[-2:])``: most often back to a size the path had; read as before
+        return tensor
+    layer = Layer(LayerKind.OTHER, leaf, span, "torch", activation="linear", bias=False, window=window)
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
 
 
 def _grad_mode(leaf: str, args: Args, kwargs: Kwargs) -> Value:
@@ -653,6 +675,8 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
         return _stop_method(interp, tensor, name, args, kwargs, span)
     if name == "mean":
         return _functional_pool(name, tensor, args, kwargs, span)
+    if name in RESAMPLE_PARAMS:
+        return resampled(name, tensor, args, kwargs, span)
     if name in catalog.FUNCTIONAL_POOLING or name in catalog.PASSTHROUGH_CALLS or name in _TENSOR_KEEPS:
         if name in ("softmax", "log_softmax"):
             layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)

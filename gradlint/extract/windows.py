@@ -90,3 +90,87 @@ def reduced_axes(value: Value | None) -> tuple[int, ...] | None:
             isinstance(i, Const) and isinstance(i.value, int) and not isinstance(i.value, bool) for i in value.items):
         return tuple(int(i.value) for i in value.items)  # type: ignore[attr-defined]
     return None
+
+
+#: Resampling modules and functions whose effect on the spatial size ``resample_window`` reads.
+UPSAMPLES = frozenset({"Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "interpolate", "upsample",
+                       "upsample_nearest", "upsample_bilinear"})
+SHUFFLES = frozenset({"PixelShuffle", "PixelUnshuffle", "pixel_shuffle", "pixel_unshuffle"})
+PADS = frozenset({"ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+                  "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+                  "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "pad"})
+#: Their parameters after the input (modules: their constructor's).
+RESAMPLE_PARAMS: dict[str, tuple[str, ...]] = {
+    **{n: ("size", "scale_factor", "mode", "align_corners") for n in UPSAMPLES},
+    "PixelShuffle": ("upscale_factor",), "pixel_shuffle": ("upscale_factor",),
+    "PixelUnshuffle": ("downscale_factor",), "pixel_unshuffle": ("downscale_factor",),
+    **{n: ("padding",) for n in PADS if n.startswith(("Zero", "Reflection", "Replication", "Circular"))},
+    **{n: ("padding", "value") for n in PADS if n.startswith("Constant")},
+    "pad": ("pad", "mode", "value"),
+    # copies along an axis (x.repeat_interleave(2, dim=2): a nearest upsampling of one axis): the values
+    # passed on, the spatial size after them not followed
+    "repeat_interleave": (), "tile": (),
+}
+
+
+def _number(value: Value | None) -> float | None:
+    if isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool) \
+            and value.value > 0:
+        return float(value.value)
+    return None
+
+
+def _numbers(value: Value | None) -> tuple[float, ...] | None:
+    """``2`` / ``2.0`` / ``(2, 2)`` / ``[2, 2]`` as one factor (every axis) or one per axis."""
+    one = _number(value)
+    if one is not None:
+        return (one,)
+    raw: tuple[object, ...] | None = value.value if isinstance(value, Const) and isinstance(value.value, tuple) \
+        else tuple(i.value if isinstance(i, Const) else None for i in value.items) if isinstance(value, ListV) else None
+    out: list[float] = []
+    for v in raw or ():
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+            return None
+        out.append(float(v))
+    return tuple(out) or None
+
+
+def resample_window(leaf: str, bound: dict[str, Value]) -> Window | None:
+    """How a torch resampling maps the spatial size, from literal arguments: ``nn.Upsample(scale_factor=2)``
+    / ``F.interpolate(x, size=(64, 64))``, ``PixelShuffle(r)`` (each axis ×r) / ``PixelUnshuffle(r)``,
+    ``nn.ZeroPad2d(1)`` / ``F.pad(x, (l, r, t, b))`` (the last axes first, as torch reads them); None
+    when an argument is not literal (the spatial size after it is then unknown)."""
+    if leaf in UPSAMPLES:
+        size = bound.get("size")
+        if size is not None and not is_none(size):
+            sizes = _numbers(size)
+            if sizes is None or not all(v == int(v) for v in sizes):
+                return None
+            return Window(output=tuple(int(v) for v in sizes))
+        factors = _numbers(bound.get("scale_factor"))
+        return Window(scale=factors) if factors is not None else None
+    if leaf in SHUFFLES:
+        factor = _number(bound.get("upscale_factor", bound.get("downscale_factor")))
+        if factor is None or factor != int(factor):
+            return None
+        return Window(scale=(factor if "nshuffle" not in leaf.lower() else 1.0 / factor,))
+    if leaf not in PADS:
+        return None
+    raw = bound.get("pad", bound.get("padding"))
+    if leaf != "pad" and isinstance(raw, Const) and isinstance(raw.value, int) and not isinstance(raw.value, bool):
+        pads = (raw.value,) * (2 * int(leaf[-2]))
+    else:
+        got = literal_ints(raw, len(raw.items) if isinstance(raw, ListV) else
+                           len(raw.value) if isinstance(raw, Const) and isinstance(raw.value, tuple) else 0)
+        if not got or len(got) % 2:
+            return None
+        pads = got
+    pairs = [(pads[i], pads[i + 1]) for i in range(0, len(pads), 2)][::-1]  # torch: the last axis first
+    mode = bound.get("mode")
+    value = bound.get("value")
+    constant = leaf.startswith(("Zero", "Constant")) or (leaf == "pad" and (
+        mode is None or isinstance(mode, Const) and mode.value == "constant"))
+    zero = constant and (value is None or is_none(value) or isinstance(value, Const) and value.value == 0)
+    symmetric = all(a == b for a, b in pairs)
+    return Window(added=tuple(a + b for a, b in pairs),
+                  zero_pad=tuple(a for a, _ in pairs) if zero and symmetric else ())
