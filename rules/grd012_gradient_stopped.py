@@ -17,8 +17,13 @@ _SPELLED = {
     "detach_": "`.detach_()`",
     "data": "`.data`",
     "no_grad": "a `torch.no_grad()` block",
+    "no_grad_method": "a `@torch.no_grad()` decorator",
+    "inference_mode_method": "a `@torch.inference_mode()` decorator",
     "numpy": "a `.numpy()` round trip",
     "tolist": "a `.tolist()` round trip",
+    "item": "an `.item()` round trip",
+    "float": "a `float(...)` round trip",
+    "int": "an `int(...)` round trip",
     "tensor": "a `torch.tensor(...)` copy",
     "Tensor": "a `torch.Tensor(...)` copy",
     "FloatTensor": "a `torch.FloatTensor(...)` copy",
@@ -50,11 +55,15 @@ def _layers_text(layers: list[Layer]) -> str:
     return f"{len(layers)} weight layers, {layers[0].describe()} to {layers[-1].describe()}, receive"
 
 
-def _stops_text(stops: list[Layer]) -> str:
-    if len(stops) == 1:
-        return f"the gradient stop at line {stops[0].span.line} ({_spelled(stops[0])})"
-    parts = " and ".join(f"line {s.span.line} ({_spelled(s)})" for s in stops)
-    return f"the gradient stops at {parts}, on both sides of a residual sum"
+def _stops_text(stops: list[Layer], concat: bool = False) -> str:
+    # One stop written once and run several times (a loop's x.detach()) is named once.
+    distinct = list({(s.span.line, s.span.col, _spelled(s)): s for s in stops}.values())
+    where = "on every tensor the concatenation joins" if concat else "on both sides of a residual sum"
+    if len(distinct) == 1:
+        text = f"the gradient stop at line {distinct[0].span.line} ({_spelled(distinct[0])})"
+        return text if len(stops) == 1 else f"{text}, {where}"
+    parts = " and ".join(f"line {s.span.line} ({_spelled(s)})" for s in distinct)
+    return f"the gradient stops at {parts}, {where}"
 
 
 def _first_weight_layer(model: Model) -> Layer | None:
@@ -85,10 +94,12 @@ class GradientStopped(Rule):
     what_it_does = """
 Finds weight layers that no gradient can reach because every route from the model's outputs
 back to them passes through a gradient stop inside the model: `x = x.detach()`, `x.detach_()`,
-`x = x.data`, `x.requires_grad_(False)`, a `with torch.no_grad():` block in `forward`, a round
-trip through data (`torch.tensor(x)`, `torch.from_numpy(x.detach().numpy())`,
-`torch.tensor(x.tolist())`), and in Keras/TensorFlow `tf.stop_gradient`, `keras.ops.stop_gradient`,
-`K.stop_gradient` (also inside a `Lambda` layer).
+`x = x.data`, `x.requires_grad_(False)`, a `with torch.no_grad():` block in `forward`, a `forward`
+decorated with `@torch.no_grad()` / `@torch.inference_mode()`, a round trip through data
+(`torch.tensor(x)`, `torch.from_numpy(x.detach().numpy())`, `torch.tensor(x.tolist())`, numbers read
+out with `x.item()` / `float(x)` and made a tensor again), detached tensors collected in a list that
+`torch.cat`/`torch.stack` feeds to the path, and in Keras/TensorFlow `tf.stop_gradient`,
+`keras.ops.stop_gradient`, `K.stop_gradient` (also inside a `Lambda` layer).
 
 It reasons on the model's tensor paths, not on tokens: a stopped value added to a live one is
 live (the straight-through estimator `x + (q - x).detach()`), a stop on a side branch leaves
@@ -97,8 +108,9 @@ what another output, a stored tensor or a loss computed in the forward reaches l
 under `no_grad`), and a stop outside the model (a GAN's `D(fake.detach())` in the training step,
 a value detached for logging, a mask or indices, `@torch.no_grad()` inference methods, init code
 under `no_grad`) is not on the model's path at all. Layers the code freezes or loads on purpose
-(`requires_grad = False`, `requires_grad_(False)`, Keras `trainable = False`, `load_state_dict`)
-are not reported.
+(`requires_grad = False`, `requires_grad_(False)`, Keras `trainable = False` or
+`Dense(..., trainable=False)`, `load_state_dict`) are not reported; a frozen layer is no stop: the
+layers before it still get their gradient through it.
 """
     why_bad = """
 Autograd records no operation behind a stop: the layers before it get no gradient at all
@@ -258,6 +270,43 @@ class Net(nn.Module):
 import torch
 import torch.nn as nn
 
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(32, 64)
+
+    @torch.no_grad()
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+""", line=9, message=r"Linear \(self\.fc\) at line 7 receives no gradient.*`@torch\.no_grad\(\)` decorator"),
+        Invalid("""
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(1, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        score = torch.tensor([[row.sum().item()] for row in h.unbind(0)])
+        return self.fc2(score)
+""", line=12, message=r"weight layer Linear \(self\.fc1\) at line 7 receives no gradient.*`\.item\(\)` round trip"),
+        Invalid("""
+import torch
+import torch.nn as nn
+
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
@@ -353,7 +402,7 @@ class Net(keras.Model):
             one = len(cut.layers) == 1
             learns = "it never learns" if one else "they never learn"
             message = (f"{_layers_text(cut.layers)} no gradient: every path to the output passes through "
-                       f"{_stops_text(cut.stops)}, so ‖∂L/∂W‖ is exactly 0 and {learns}. "
+                       f"{_stops_text(cut.stops, cut.concat)}, so ‖∂L/∂W‖ is exactly 0 and {learns}. "
                        f"Remove the stop from the model's path (detach only a copy used for logging, a target or a "
                        f"mask); to freeze {'it' if one else 'them'} on purpose, use requires_grad_(False) (Keras: "
                        f"trainable = False).")

@@ -56,6 +56,9 @@ class Net(nn.Module):
     "h = torch.from_numpy(h.detach().numpy())",
     "h = torch.tensor(h.tolist())",
     "h = torch.as_tensor(np.clip(h.detach().cpu().numpy(), 0, 1))",
+    "h = torch.tensor([[h.sum().item()] * 16])",  # numbers read out of the tensor, a tensor again
+    "h = torch.tensor(float(h.mean())) * torch.ones(4, 16)",
+    "h = torch.FloatTensor([h.max().item(), h.min().item()]).repeat(4, 8)",
 ])
 def test_each_torch_spelling_cuts_the_first_layer(cut: str) -> None:
     assert _dead(TORCH.replace("{cut}", cut)) == ["self.fc1"]
@@ -68,6 +71,9 @@ def test_each_torch_spelling_cuts_the_first_layer(cut: str) -> None:
     "self.cache = h.detach()",  # a copy for logging
     "n = h.detach().norm().item()",
     "h = h.clone().float().cpu()",
+    "h = h / (h.norm().item() + 1e-6)",  # a number read out scales the live tensor
+    "h = h * float(h.detach().abs().max())",
+    "steps = int(h.size(0))",
 ])
 def test_live_spellings_cut_nothing(live: str) -> None:
     assert _dead(TORCH.replace("{cut}", live)) == []
@@ -82,6 +88,66 @@ def test_a_no_grad_block_stops_what_it_binds_and_returns() -> None:
     assert _dead(returns) == ["self.fc1", "self.fc3"]
     enabled = TORCH.replace("        {cut}\n", "        with torch.enable_grad():\n            h = self.fc2(h)\n")
     assert _dead(enabled) == []
+
+
+@pytest.mark.parametrize("decorator", ["@torch.no_grad()", "@torch.no_grad", "@torch.inference_mode()"])
+def test_a_forward_decorated_to_record_no_gradient_stops_what_it_returns(decorator: str) -> None:
+    inner = f"""
+import torch
+import torch.nn as nn
+
+class Features(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+
+    {decorator}
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = Features()
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+"""
+    assert _dead(inner) == ["self.fc"]
+    assert _dead(inner.replace(decorator, "@torch.inference_mode(False)")) == []
+    # on another method only (inference helpers): the forward records gradients
+    other = inner.replace(f"    {decorator}\n    def forward(self, x):\n        return torch.relu(self.fc(x))",
+                          f"    def forward(self, x):\n        return torch.relu(self.fc(x))\n\n    {decorator}\n"
+                          "    def embed(self, x):\n        return self.forward(x)")
+    assert "def embed" in other and _dead(other) == []
+
+
+def test_detached_tensors_collected_in_a_list_cut_only_when_the_list_feeds_the_path() -> None:
+    head = """
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(16, 16) for _ in range(3)])
+        self.head = nn.Linear(48, 2)
+        self.head1 = nn.Linear(16, 2)
+
+    def forward(self, x):
+        feats = []
+        for blk in self.blocks:
+            x = torch.relu(blk(x))
+"""
+    assert len(_dead(head + "            feats.append(x.detach())\n"
+                            "        return self.head(torch.cat(feats, dim=1))\n")) == 3
+    assert len(_dead(head + "            feats.append(x.detach())\n"
+                            "        return self.head1(torch.stack(feats).mean(0))\n")) == 3
+    assert _dead(head + "            feats.append(x)\n        return self.head(torch.cat(feats, dim=1))\n") == []
+    assert _dead(head + "            feats.append(x.detach())\n        self.feats = feats\n"
+                        "        return self.head1(x)\n") == []
+    assert _dead(head + "            feats.append(x.detach())\n        return self.head1(x), feats\n") == []
 
 
 def test_the_stop_is_a_node_on_the_path_and_the_estimate_skips_what_is_behind_it() -> None:
@@ -152,3 +218,16 @@ def test_keras_straight_through_and_other_outputs_are_live() -> None:
         'outputs = layers.Dense(2)(layers.Dense(16, activation="relu")(x))',
         "outputs = [layers.Dense(2)(ops.stop_gradient(x)), layers.Dense(2)(x)]")
     assert _dead(two_outputs) == []
+
+
+def test_a_keras_layer_frozen_by_its_constructor_is_frozen_not_a_stop() -> None:
+    """Dense(..., trainable=False) is layer.trainable = False: it passes the gradient on to the layers
+    before it, and behind a stop it is frozen by design (not reported)."""
+    frozen_after = KERAS.replace("{cut}", "x").replace(
+        'layers.Dense(16, activation="relu")(x))', 'layers.Dense(16, activation="relu", trainable=False)(x))')
+    assert _dead(frozen_after) == []
+    frozen_first = KERAS.replace('x = layers.Dense(16, activation="relu")(inputs)',
+                                 'x = layers.Dense(16, activation="relu", trainable=False)(inputs)')
+    assert _dead(frozen_first.replace("{cut}", "ops.stop_gradient(x)")) == []
+    assert len(_dead(frozen_first.replace("trainable=False", "trainable=True").replace(
+        "{cut}", "ops.stop_gradient(x)"))) == 1

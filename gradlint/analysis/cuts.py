@@ -32,6 +32,7 @@ class Cut:
 
     stops: list[Layer]  # in execution order (one, or both sides of a residual that stops either way)
     layers: list[Layer] = field(default_factory=list)  # in execution order
+    concat: bool = False  # the stops are on the inputs of a concatenation (torch.cat, stack), not of a sum
 
 
 class _Walk:
@@ -41,8 +42,8 @@ class _Walk:
         self.record = True  # stops on the main path are reported; side routes only reach layers
         self.live: set[int] = set()
         self.visited: set[int] = set()  # residuals and gates already walked (paths are DAGs)
-        # (stops, the paths before them): what a route ends in front of
-        self.behind: list[tuple[list[Layer], list[Sequence[Node]]]] = []
+        # (stops, the paths before them, whether they meet at a concatenation): what a route ends in front of
+        self.behind: list[tuple[list[Layer], list[Sequence[Node]], bool]] = []
 
     def route(self, nodes: Sequence[Node]) -> None:
         for index in range(len(nodes) - 1, -1, -1):
@@ -50,7 +51,7 @@ class _Walk:
             if isinstance(node, Layer):
                 if node.kind == LayerKind.STOP:
                     if self.record:
-                        self.behind.append(([node], [nodes[:index]]))
+                        self.behind.append(([node], [nodes[:index]], False))
                     return
                 self.live.add(id(node))
             elif isinstance(node, Residual):
@@ -61,10 +62,10 @@ class _Walk:
                     self.route(node.shortcut)
                 if gradient_blocked(node.branch) and gradient_blocked(node.shortcut):
                     # Stopped on both sides: one cut, in front of the sides' layers and of the path before.
-                    paths = [p for _, ps in self.behind[inner:] for p in ps]
+                    paths = [p for _, ps, _ in self.behind[inner:] for p in ps]
                     del self.behind[inner:]
                     if self.record:
-                        self.behind.append((_stops_in([node]), paths + [nodes[:index]]))
+                        self.behind.append((_stops_in([node]), paths + [nodes[:index]], node.concat))
                     return
             elif isinstance(node, Gate) and id(node) not in self.visited:
                 self.visited.add(id(node))
@@ -128,7 +129,7 @@ def gradient_cuts(model: Model) -> list[Cut]:
         for route in model.side_routes:
             walk.route(route)
         reported: set[int] = set()
-        for stops, paths in walk.behind:
+        for stops, paths, concat in walk.behind:
             layers: list[Layer] = []
             seen: set[int] = set()
             for before in reversed(paths):  # the path before the stop first: execution order
@@ -136,7 +137,7 @@ def gradient_cuts(model: Model) -> list[Cut]:
             dead = [layer for layer in layers if id(layer) not in walk.live and id(layer) not in reported]
             reported.update(id(layer) for layer in dead)
             if dead and not all(layer.frozen for layer in dead):
-                cuts.append(Cut(stops, [layer for layer in dead if not layer.frozen]))
+                cuts.append(Cut(stops, [layer for layer in dead if not layer.frozen], concat))
         cuts.sort(key=lambda c: (c.stops[0].span.line, c.stops[0].span.col) if c.stops else (0, 0))
     model.__dict__["_gradient_cuts"] = cuts
     return cuts

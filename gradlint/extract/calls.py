@@ -14,6 +14,7 @@ from gradlint.extract.api import Core, InvocableV
 from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, first_tensor, is_module, source_text, span_of
 from gradlint.extract.configs import construct_dataclass, dataclass_fields
 from gradlint.extract.invocable import apply_sequential_items
+from gradlint.extract.paths import without_gradient
 from gradlint.extract.state import (
     MAX_CALL_DEPTH,
     BreakSignal,
@@ -32,6 +33,7 @@ from gradlint.extract.values import (
     Frame,
     FunctionalModelV,
     FunctionV,
+    GradModeV,
     InitV,
     InstanceV,
     LayerObj,
@@ -46,7 +48,10 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
-from gradlint.model import Init, Layer, LayerKind
+from gradlint.model import Init, Layer, LayerKind, Span
+
+#: Decorators that may turn gradient recording off for a whole method.
+_GRAD_OFF = frozenset({"no_grad", "inference_mode"})
 
 
 class CallsMixin(Core):
@@ -268,11 +273,31 @@ class CallsMixin(Core):
             else:
                 if self.frame.returned:
                     result = self.frame.returned[0]
+            if func.node.decorator_list:
+                off = self._grad_off(func)
+                if off is not None:  # @torch.no_grad() def forward(...): what it returns has no gradient
+                    result = without_gradient(result, off[0], f"{off[1]}_method")
             self._note_factory(func, result)
             return result
         finally:
             self.depth -= 1
             self.frame = saved
+
+    def _grad_off(self, func: FunctionV) -> tuple[Span, str] | None:
+        """Where a decorator turns gradient recording off for the whole method (``@torch.no_grad()``,
+        ``@torch.no_grad``, ``@torch.inference_mode()``); None otherwise."""
+        assert not isinstance(func.node, ast.Lambda)
+        for deco in func.node.decorator_list:
+            callee = deco.func if isinstance(deco, ast.Call) else deco
+            name = callee.attr if isinstance(callee, ast.Attribute) else callee.id if isinstance(callee, ast.Name) \
+                else None
+            if name not in _GRAD_OFF:
+                continue
+            value = self.eval_safe(deco, func.scope)
+            if isinstance(value, GradModeV) and not value.enabled or (
+                    isinstance(value, Ref) and value.qualname.startswith("torch.") and value.leaf in _GRAD_OFF):
+                return span_of(deco), name
+        return None
 
     def _note_factory(self, func: FunctionV, result: Value) -> None:
         """A module-level function that builds a model with all-default arguments is a factory the

@@ -422,6 +422,9 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     bound = dict(zip(spec.params, args, strict=False))
     bound.update(kwargs)
     layer = Layer(spec.kind, leaf, span_of(node), "keras", activation=spec.activation)
+    trainable = kwargs.get("trainable")
+    if isinstance(trainable, Const) and trainable.value is False:
+        layer.frozen = True  # Dense(64, trainable=False): as layer.trainable = False (passes the gradient on)
     act_value = bound.get("activation")
     if act_value is not None:
         act = resolve_activation(interp, act_value, node)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from gradlint.extract import catalog
-from gradlint.extract.values import UNKNOWN, Geometry, LayerObj, NodeSeq, TensorV, Value
+from gradlint.extract.values import UNKNOWN, Geometry, LayerObj, ListV, NodeSeq, TensorV, Value
 from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Node, Residual, Span, gradient_blocked
 
 
@@ -53,6 +53,17 @@ def stopped(tensor: TensorV, op: str, span: Span, framework: str) -> TensorV:
         return TensorV(nodes, tensor.hint, tensor.shape)  # x.detach().cpu().numpy(): one stop
     _Stops.made += 1
     return TensorV(nodes + (Layer(LayerKind.STOP, op, span, framework, bias=False),), tensor.hint, tensor.shape)
+
+
+def without_gradient(value: Value, span: Span, op: str = "no_grad") -> Value:
+    """A value computed with gradient recording off (a ``torch.no_grad()`` block, a method decorated with
+    ``@torch.no_grad()``): its tensors (also in a tuple or list) stopped."""
+    if isinstance(value, TensorV):
+        return stopped(value, op, span, "torch")
+    if isinstance(value, ListV) and any(isinstance(item, TensorV) for item in value.items):
+        return ListV([without_gradient(item, span, op) for item in value.items], partial=value.partial,
+                     is_tuple=value.is_tuple)
+    return value
 
 
 def _live_first(a: Sequence[Node], b: Sequence[Node]) -> bool | None:

@@ -31,6 +31,7 @@ from gradlint.extract.values import (
     ListV,
     MethodV,
     ParamV,
+    ReadOutV,
     Ref,
     TensorV,
     TypeV,
@@ -63,6 +64,8 @@ class BuiltinsMixin(Core):
         if name == "len":
             items = self.iterate(args[0]) if args else None
             return Const(len(items)) if items is not None else UNKNOWN
+        if name in ("float", "int") and len(args) == 1 and isinstance(args[0], TensorV):
+            return ReadOutV(args[0], name)  # float(x): a number read out of the tensor
         consts = [a.value for a in args if isinstance(a, Const)]
         if not foldable(consts) or (name == "pow" and len(consts) >= 2 and isinstance(consts[1], (int, float))
                                     and abs(consts[1]) > 64):

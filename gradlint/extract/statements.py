@@ -15,7 +15,7 @@ from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, merge_envs, prefer, source_text, span_of
 from gradlint.extract.configs import click_defaults
 from gradlint.extract.inits import apply_init_value
-from gradlint.extract.paths import stopped
+from gradlint.extract.paths import without_gradient
 from gradlint.extract.state import (
     MAX_LOOP_ITERATIONS,
     MAX_UNROLLED,
@@ -46,7 +46,7 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
-from gradlint.model import Configuration, Span
+from gradlint.model import Configuration
 
 
 class StatementsMixin(Core):
@@ -340,12 +340,12 @@ class StatementsMixin(Core):
         try:
             self.exec_block(stmt.body, scope)
         except ReturnSignal as signal:
-            signal.value = _without_gradient(signal.value, span)
+            signal.value = without_gradient(signal.value, span)
             raise
         finally:
             for name, value in list(scope.vars.items()):
                 if before.get(name) is not value:
-                    scope.vars[name] = _without_gradient(value, span)
+                    scope.vars[name] = without_gradient(value, span)
 
     stmt_AsyncWith = stmt_With
 
@@ -485,16 +485,6 @@ _CONFIG_DECORATORS = frozenset(
     {"dataclasses.dataclass", "attr.s", "attr.define", "attrs.define", "attr.attrs", "attrs.frozen", "attr.frozen"}
 )
 _CONFIG_BASES = frozenset({"typing.NamedTuple"})
-
-
-def _without_gradient(value: Value, span: Span) -> Value:
-    """A value computed with gradient recording off: its tensors (also in a tuple or list) stopped."""
-    if isinstance(value, TensorV):
-        return stopped(value, "no_grad", span, "torch")
-    if isinstance(value, ListV) and any(isinstance(item, TensorV) for item in value.items):
-        return ListV([_without_gradient(item, span) for item in value.items], partial=value.partial,
-                     is_tuple=value.is_tuple)
-    return value
 
 
 def _is_config_class(bases: list[Value], decorators: list[Value]) -> bool:

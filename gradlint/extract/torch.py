@@ -47,9 +47,11 @@ from gradlint.extract.values import (
     LossObjV,
     LossV,
     ParamV,
+    ReadOutV,
     TensorConstV,
     TensorV,
     Value,
+    read_out_of,
 )
 from gradlint.extract.windows import RESAMPLE_PARAMS, conv_window, pool_window, reduced_axes, resample_window
 from gradlint.gradflow import torch_gain
@@ -378,6 +380,10 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
             return stopped(data, leaf, span_of(node), "torch")
         if leaf in catalog.TORCH_DATA_VIEWS:  # torch.as_tensor(x) is x; from_numpy(x.numpy()) is stopped already
             return data
+    number = read_out_of(data) if data is not None and q.count(".") == 1 and (
+        leaf in catalog.TORCH_DATA_COPIES or leaf in catalog.TORCH_DATA_VIEWS) else None
+    if number is not None:  # torch.tensor([h.item()]), torch.tensor(float(h)): the values, no gradient
+        return stopped(number.tensor, number.op, span_of(node), "torch") if _in_model_class(interp) else UNKNOWN
     if leaf in _TENSOR_FACTORIES:
         made = _tensor_factory(leaf, args)
         grad = kwargs.get("requires_grad")
@@ -682,7 +688,9 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
             layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)
             layer.axis = _axis(args[0] if args else kwargs.get("dim"))
             return TensorV(tensor.nodes + (layer,), tensor.hint)
-        if name in ("size", "dim", "item"):
+        if name == "item":
+            return ReadOutV(tensor, "item")
+        if name in ("size", "dim"):
             return UNKNOWN
         if name in ("chunk", "split", "unbind"):
             return ListV([tensor, tensor], partial=False, is_tuple=True)

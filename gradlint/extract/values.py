@@ -369,6 +369,26 @@ class TensorV(Value):
             self.nodes = NodeSeq(self.nodes)
 
 
+class ReadOutV(UnknownV):
+    """A Python number read out of a tensor (``x.item()``, ``float(x)``, ``int(x)``): unknown as a number,
+    as any number computed at run time; a tensor made from it again (``torch.tensor([v])``) holds the
+    tensor's values with no gradient to it."""
+
+    def __init__(self, tensor: TensorV, op: str) -> None:
+        super().__init__()
+        self.tensor = tensor
+        self.op = op
+
+
+def read_out_of(value: Value, depth: int = 0) -> ReadOutV | None:
+    """The read-out number ``value`` is, or a list or tuple of them holds (``[a.item(), b.item()]``)."""
+    if isinstance(value, ReadOutV):
+        return value
+    if isinstance(value, ListV) and depth < 3:
+        return next((got for item in value.items if (got := read_out_of(item, depth + 1)) is not None), None)
+    return None
+
+
 @dataclass(eq=False)
 class ParamV(Value):
     """A weight/bias of a layer, or a free nn.Parameter."""
