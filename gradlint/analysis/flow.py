@@ -358,6 +358,9 @@ class _Builder:
         """Upsampling, pixel (un)shuffle, padding: the values passed on, the spatial size they leave."""
         w, before = node.window, self.dims
         assert w is not None
+        if node.op in ("view", "Unflatten"):  # x.view(-1, 256, 4, 4): a feature map of that size, whatever before
+            self.dims = w.output
+            return
         self.dims = resampled_dims(w, before) if before else None
         if self.dims is not None and before and w.zero_pad and len(w.zero_pad) == len(before):
             self.padded = (before, w.zero_pad)

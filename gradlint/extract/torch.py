@@ -53,7 +53,14 @@ from gradlint.extract.values import (
     Value,
     read_out_of,
 )
-from gradlint.extract.windows import RESAMPLE_PARAMS, conv_window, pool_window, reduced_axes, resample_window
+from gradlint.extract.windows import (
+    RESAMPLE_PARAMS,
+    conv_window,
+    pool_window,
+    reduced_axes,
+    resample_window,
+    view_window,
+)
 from gradlint.gradflow import torch_gain
 from gradlint.model import Gate, Init, Layer, LayerKind, Span, Window
 from gradlint.training import TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec
@@ -233,6 +240,10 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
             bound = dict(zip(params, args, strict=False))
             bound.update(kwargs)
             layer.window = resample_window(leaf, bound)
+        elif leaf == "Unflatten" and len(args) == 2 and isinstance(args[0], Const) and args[0].value == 1:
+            layer.window = view_window([UNKNOWN, *(args[1].items if isinstance(args[1], ListV) else [
+                Const(v) for v in args[1].value] if isinstance(args[1], Const) and isinstance(args[1].value, tuple)
+                else [])])  # nn.Unflatten(1, (256, 4, 4)) after a Linear: a feature map
         return LayerObj(layer)
     if leaf == "Parameter":
         source = args[0] if args else kwargs.get("data", UNKNOWN)
@@ -485,6 +496,16 @@ def _functional_pool(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, spa
     return TensorV(tensor.nodes + (layer,), tensor.hint)
 
 
+def _view(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``x.view(-1, 256, 4, 4)`` / ``torch.reshape(x, (b, c, 8, 8))``: the values passed on; to a feature map
+    of literal size, a node that says its spatial size (a generator's projection, then convs)."""
+    window = view_window(args[1:])
+    if window is None:
+        return tensor
+    layer = Layer(LayerKind.OTHER, "view", span_of(node), "torch", activation="linear", bias=False, window=window)
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
 def _tensor_factory(leaf: str, args: Args) -> Value:
     shape = shape_of(args if leaf not in ("full", "full_like") else args[:1])
     init = _FACTORY_INITS.get(leaf)
@@ -645,7 +666,7 @@ _FUNCTIONS: dict[str, _FunctionHandler] = {
     "scaled_dot_product_attention": _attention, "multi_head_attention_forward": _attention,
     "embedding": _same, "one_hot": _same, "log": _log,
     "checkpoint": _checkpoint, "checkpoint_sequential": _checkpoint, "checkpoint_seq": _checkpoint,
-    "clamp": _clamp, "clip": _clamp,
+    "clamp": _clamp, "clip": _clamp, "reshape": _view,
 }
 
 
@@ -683,6 +704,8 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
         return _functional_pool(name, tensor, args, kwargs, span)
     if name in RESAMPLE_PARAMS:
         return resampled(name, tensor, args, kwargs, span)
+    if name in ("view", "reshape"):
+        return _view(interp, name, tensor, [tensor] + args, kwargs, node)
     if name in catalog.FUNCTIONAL_POOLING or name in catalog.PASSTHROUGH_CALLS or name in _TENSOR_KEEPS:
         if name in ("softmax", "log_softmax"):
             layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)

@@ -7,7 +7,7 @@ leaves the window unknown (None), and the spatial size after it unknown.
 
 from __future__ import annotations
 
-from gradlint.extract.common import is_none
+from gradlint.extract.common import is_none, positive_int
 from gradlint.extract.values import Const, ListV, Value
 from gradlint.model import Window
 
@@ -174,3 +174,21 @@ def resample_window(leaf: str, bound: dict[str, Value]) -> Window | None:
     symmetric = all(a == b for a, b in pairs)
     return Window(added=tuple(a + b for a, b in pairs),
                   zero_pad=tuple(a for a, _ in pairs) if zero and symmetric else ())
+
+
+def view_window(args: list[Value]) -> Window | None:
+    """``x.view(-1, 256, 4, 4)`` / ``x.reshape(b, c, 8, 8)`` / ``nn.Unflatten(1, (256, 4, 4))``: a feature
+    map of literal spatial size again (the batch axis first, anything; channels and 2 or 3 spatial axes
+    literal), as its output size; None for any other shape (a flatten, attention heads, unknown sizes)."""
+    if len(args) == 1 and isinstance(args[0], (Const, ListV)):
+        items: list[Value] = list(args[0].items) if isinstance(args[0], ListV) else \
+            [Const(v) for v in args[0].value] if isinstance(args[0].value, tuple) else []
+    else:
+        items = list(args)
+    rest = items[1:]
+    if len(rest) not in (3, 4):
+        return None
+    sizes = [positive_int(v) for v in rest]
+    if any(v is None for v in sizes):
+        return None
+    return Window(output=tuple(v for v in sizes[1:] if v is not None))
