@@ -75,6 +75,7 @@ def test_symmetric_zero_padding_counts_as_the_convs_own() -> None:
 
 
 @pytest.mark.parametrize("op", ["x.repeat_interleave(2, dim=2)", "torch.tile(x, (1, 1, 2, 2))",
+                                "x.unfold(2, 1, 1)[..., 0]",
                                 "torch.rot90(x, 1, [2, 3])", "torch.fliplr(x)"])
 def test_repeats_and_rotations_keep_the_path(op: str) -> None:
     result = lint_source(_TORCH.format(op=op, aux="None", pad=1), "net.py", LintConfig())
@@ -243,3 +244,17 @@ class Gen(nn.Module):
         return self.conv(x)
 """
     assert _positions(source) == [1, dims[0] * dims[1]]
+
+
+@pytest.mark.parametrize("op", ["rearrange(x, 'b c h w -> b c w h')", "repeat(x, 'b c h w -> b c (h 2) w')",
+                                "self.aux(x)"])
+def test_einops_rearrangements_keep_the_path(op: str) -> None:
+    source = _TORCH.format(op=op, aux="Rearrange('b c h w -> b c w h')", pad=1).replace(
+        "import torch.nn.functional as F\n",
+        "import torch.nn.functional as F\nfrom einops import rearrange, repeat\nfrom einops.layers.torch import Rearrange\n")
+    result = lint_source(source, "net.py", LintConfig())
+    assert result.models[0].fully_understood
+    assert len(model_segments(result.models[0])) == 1
+    reduced = source.replace(op, "reduce(x, 'b c h w -> b c', 'mean')").replace(
+        "import rearrange, repeat", "import rearrange, reduce, repeat")
+    assert not lint_source(reduced, "net.py", LintConfig()).models[0].fully_understood  # its pattern decides

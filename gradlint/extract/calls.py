@@ -158,6 +158,10 @@ class CallsMixin(Core):
             result = framework.call_unprefixed(self, q, leaf, args, kwargs, node)
             if result is not None:
                 return result
+        if q.startswith("einops."):
+            result = _einops(q, leaf, args, kwargs, node)
+            if result is not None:
+                return result
         return self.unknown_call(args, kwargs, node, leaf, f"unresolved import {q}")
 
     def unknown_call(self, args: list[Value], kwargs: dict[str, Value], node: ast.AST, name: str,
@@ -404,3 +408,20 @@ class CallsMixin(Core):
         cls, fnode = found
         func = self.make_function(fnode, cls.scope, cls)
         return self.call_function(func, [instance] + list(args), kwargs, self_val=instance)
+
+
+#: einops re-arrangements: the same values (``repeat``: copies) in another layout, whatever the backend.
+_EINOPS_CALLS = frozenset({"rearrange", "repeat"})
+_EINOPS_MODULES = frozenset({"Rearrange", "Repeat"})
+
+
+def _einops(q: str, leaf: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
+    """``einops.rearrange(x, "b c h w -> b (h w) c")`` / ``repeat``: the tensor passes on (gain 1), as a node
+    after which the spatial size is not followed; ``einops.layers.torch.Rearrange(...)`` the same as a
+    module. Reductions (``reduce``, ``Reduce``) stay unknown: their effect depends on the pattern."""
+    if leaf in _EINOPS_CALLS and args and isinstance(args[0], TensorV):
+        layer = Layer(LayerKind.OTHER, leaf, span_of(node), "torch", activation="linear", bias=False)
+        return TensorV(args[0].nodes + (layer,), args[0].hint)
+    if leaf in _EINOPS_MODULES and q.startswith("einops.layers.torch."):
+        return LayerObj(Layer(LayerKind.OTHER, leaf, span_of(node), "torch", activation="linear", bias=False))
+    return None

@@ -110,6 +110,8 @@ RESAMPLE_PARAMS: dict[str, tuple[str, ...]] = {
     # copies along an axis (x.repeat_interleave(2, dim=2): a nearest upsampling of one axis): the values
     # passed on, the spatial size after them not followed
     "repeat_interleave": (), "tile": (),
+    # sliding windows (F.unfold's im2col, x.unfold(dim, size, step)): copies of the values, gain 1
+    "unfold": (),
 }
 
 
