@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from gradlint.model import Layer, Model, Node, output_activation
+from gradlint.model import Layer, LayerKind, Model, Node, output_activation
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import (
     KERAS_PROBABILISTIC_LOSSES,
     TF_PROBABILITY_LOSSES,
     TORCH_PROBABILITY_LOSSES,
+    LossSpec,
 )
 
 _SQUASH = frozenset({"sigmoid", "softmax"})
@@ -19,6 +20,10 @@ _SQUASH = frozenset({"sigmoid", "softmax"})
 _LOG_PROBABILITY_LOSSES = frozenset({"NLLLoss", "nll_loss"})
 _NOT_PROBABILITIES = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish",
                                 "softplus", "tanh", "exponential", "hard_swish"})
+# Keras losses over a class distribution (from_logits=False: y_pred is renormalized to sum 1 over the classes).
+_CATEGORICAL_LOSSES = frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy",
+                                 "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+                                 "categorical_focal_crossentropy", "CategoricalFocalCrossentropy"})
 
 
 class OutputSquashedTwice(Rule):
@@ -40,9 +45,12 @@ cross-entropy whose gradient is taken — `-tf.reduce_sum(y * tf.log(p))`, `-tor
 `F.nll_loss(torch.log(p), y)`, a Keras `compile(loss=f)` whose `f(y_true, y_pred)` takes
 `K.log(y_pred)` (run symbolically on the prediction). And `torch.log(softmax(logits))` where the training code applies
 the softmax to a model's logits (use `log_softmax`). Also a Keras probability loss on an output
-whose activation does not produce probabilities (`relu`, `tanh`, `elu`, `softplus`...). A model
-that itself ends in softmax/sigmoid, then a hand-written log, is a correct cross-entropy and is not
-reported.
+whose activation does not produce probabilities (`relu`, `tanh`, `elu`, `softplus`...), and the
+same into `nn.BCELoss`; a sigmoid output over k ≥ 2 classes into a Keras categorical cross-entropy
+(it wants a softmax distribution); and an output squashed twice in a row, in the model or between
+the model and its loss (`Dense(k, activation="softmax")` then `Activation("softmax")`,
+`nn.Sigmoid()` then `torch.sigmoid`). A model that itself ends in softmax/sigmoid, then a
+hand-written log, is a correct cross-entropy and is not reported.
 """
     why_bad = """
 Squashing twice flattens the gradient at the output: sigmoid(sigmoid(x)) lies in (0.5, 0.73),
@@ -53,6 +61,19 @@ outside (0, 1), clipping inside Keras) and trains the wrong objective.
     fix = "No automatic fix."
 
     VALID = [
+        # Multi-label: independent sigmoids with a binary cross-entropy; a binary head with BCELoss.
+        Valid("""
+from tensorflow import keras
+import torch.nn as nn
+
+model = keras.Sequential([keras.layers.Dense(128, activation="relu", input_shape=(300,)),
+                          keras.layers.Dense(20, activation="sigmoid")])
+model.compile(optimizer="adam", loss="binary_crossentropy")
+net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+criterion = nn.BCELoss()
+for x, y in loader:
+    criterion(net(x), y).backward()
+"""),
         Valid("""
 import torch
 import torch.nn as nn
@@ -114,6 +135,41 @@ model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
 """),
     ]
     INVALID = [
+        Invalid("""
+from keras.models import Sequential
+from keras.layers import Dense, Activation
+
+model = Sequential()
+model.add(Dense(64, input_dim=20, activation="relu"))
+model.add(Dense(5, activation="softmax"))
+model.add(Activation("softmax"))
+model.compile(loss="categorical_crossentropy", optimizer="adam")
+""", line=7, message=r"through softmax \(Dense at line 6\) and then through softmax again"),
+        Invalid("""
+import torch
+import torch.nn as nn
+
+model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1), nn.ReLU())
+criterion = nn.BCELoss()
+for x, y in loader:
+    criterion(model(x), y).backward()
+""", line=7, message=r"BCELoss expects probabilities in \[0, 1\] but receives model's relu output"),
+        Invalid("""
+from keras.models import Sequential
+from keras.layers import Dense
+
+model = Sequential([Dense(128, activation="relu", input_shape=(784,)), Dense(10, activation="sigmoid")])
+model.compile(loss="categorical_crossentropy", optimizer="adam")
+""", line=5, message=r"categorical_crossentropy expects a distribution over the classes \(softmax\)"),
+        Invalid("""
+import torch
+import torch.nn as nn
+
+model = nn.Sequential(nn.Linear(784, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1), nn.Sigmoid())
+criterion = nn.BCELoss()
+for x, y in loader:
+    criterion(torch.sigmoid(model(x)), y).backward()
+""", line=7, message=r"through sigmoid \(Sigmoid at line 4\) and then through sigmoid again"),
         Invalid("""
 from tensorflow import keras
 
@@ -233,6 +289,12 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                 yield Finding(use.span, (
                     f"{spec.name} expects probabilities but receives {model.name}'s raw output (no sigmoid): use "
                     f"BCEWithLogitsLoss on the logits, which is also numerically stable."), Severity.WARNING), model
+            elif spec.name in TORCH_PROBABILITY_LOSSES and act in _NOT_PROBABILITIES:
+                yield Finding(use.span, (
+                    f"{spec.name} expects probabilities in [0, 1] but receives {model.name}'s {act} output, whose "
+                    f"values are not probabilities: outside [0, 1] the loss is undefined, and at 0 it takes log(0), "
+                    f"clamped, with no useful gradient. End the model in sigmoid, or drop the {act} and use "
+                    f"BCEWithLogitsLoss on the logits."), Severity.WARNING), model
             elif spec.framework == "torch" and spec.name in _LOG_PROBABILITY_LOSSES and act in _SQUASH:
                 yield Finding(use.span, (
                     f"{spec.name} expects log-probabilities but receives {model.name}'s {act} output "
@@ -250,6 +312,8 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
             elif spec.framework == "keras" and spec.name in KERAS_PROBABILISTIC_LOSSES and not spec.from_logits \
                     and act in _NOT_PROBABILITIES:
                 yield Finding(use.span, _not_probabilities(spec.name, model.name, act), Severity.WARNING), model
+            elif spec.framework == "keras" and _sigmoid_into_categorical(spec, act, use.prediction):
+                yield Finding(use.span, _sigmoid_categorical(spec.name, model.name), Severity.WARNING), model
             elif spec.framework == "torch" and spec.name == "log" and act == "linear":
                 binary = _output_width(use.prediction) == 1
                 fix = ("F.binary_cross_entropy_with_logits(logits, target) (nn.BCEWithLogitsLoss)" if binary else
@@ -273,6 +337,9 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                     f"{what} expects probabilities but receives {model.name}'s raw output (no softmax/sigmoid): "
                     f"pass the logits to tf.nn.softmax_cross_entropy_with_logits_v2 (or "
                     f"sigmoid_cross_entropy_with_logits), which is also numerically stable."), Severity.WARNING), model
+            elif (pair := double_squash(use.prediction)) is not None and double_squash(model.path) is None:
+                # Squashed again between the model and the loss (the model's own double squash is check's).
+                yield Finding(use.span, _squashed_twice(model.name, *pair), Severity.WARNING), model
         for model_id, (loss, _, span) in facts.compiled.items():
             model = context.model_by_id(model_id)
             if model is None or loss is None:
@@ -297,6 +364,62 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                     Severity.WARNING), model
             elif loss.name in KERAS_PROBABILISTIC_LOSSES and not loss.from_logits and act in _NOT_PROBABILITIES:
                 yield Finding(span, _not_probabilities(loss.name, model.name, act), Severity.WARNING), model
+            elif _sigmoid_into_categorical(loss, act, model.path):
+                yield Finding(span, "loss " + _sigmoid_categorical(loss.name, model.name), Severity.WARNING), model
+
+    def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
+        pair = double_squash(model.path)
+        if pair is not None:
+            yield Finding(pair[0].span, _squashed_twice(model.name, *pair), Severity.WARNING)
+
+
+def double_squash(nodes: Sequence[Node]) -> tuple[Layer, Layer] | None:
+    """The path's last squash and the squash right before it (only dropout between them), when the path
+    ends in sigmoid/softmax twice: ``Dense(k, activation="softmax")`` then ``Activation("softmax")``,
+    ``nn.Sigmoid()`` then ``torch.sigmoid``. None when it does not, or when a node between is not a layer."""
+    found: list[Layer] = []
+    for node in reversed(nodes):
+        if not isinstance(node, Layer):
+            return None
+        if node.kind == LayerKind.DROPOUT:
+            continue
+        fused = node.kind in (LayerKind.DENSE, LayerKind.CONV)
+        if node.kind == LayerKind.ACTIVATION or fused:
+            if node.activation not in _SQUASH:
+                return None
+            found.append(node)
+            if len(found) == 2:
+                return found[0], found[1]
+            if fused:
+                return None  # the weight layer before the first squash: a single squash
+            continue
+        return None
+    return None
+
+
+def _squashed_twice(model: str, outer: Layer, inner: Layer) -> str:
+    again = outer.activation
+    band = "into (0.5, 0.73)" if again == "sigmoid" else "close to the uniform distribution"
+    return (f"{model}'s output goes through {inner.activation} ({inner.describe()}) and then through {again} again "
+            f"({outer.describe()}): the second {again} sees values in (0, 1) only, so its output is squeezed "
+            f"{band}, the loss cannot be driven down, and the gradient is scaled by the second {again}'s "
+            f"derivative on top of the first's. Keep one {inner.activation} (or none, with a from_logits loss).")
+
+
+def _sigmoid_into_categorical(loss: LossSpec, act: str | None, nodes: Sequence[Node]) -> bool:
+    """A Keras categorical cross-entropy (from_logits=False) on a sigmoid output over k ≥ 2 classes."""
+    if act != "sigmoid" or loss.from_logits or loss.name not in _CATEGORICAL_LOSSES:
+        return False
+    width = _output_width(nodes)
+    return width is not None and width >= 2
+
+
+def _sigmoid_categorical(loss: str, model: str) -> str:
+    return (f"{loss} expects a distribution over the classes (softmax), but {model}'s last layer uses sigmoid: "
+            f"the independent sigmoids are renormalized by their sum, and a wrong class whose sigmoid saturates "
+            f"near 1 passes almost no gradient (σ′ → 0) where softmax would push it down with its full "
+            f"probability. Use softmax on the output layer (or no activation and from_logits=True); sigmoid "
+            f"outputs go with binary_crossentropy (multi-label).")
 
 
 def _not_probabilities(loss: str, model: str, act: str) -> str:

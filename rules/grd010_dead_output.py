@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from gradlint.analysis.inits import recommended_init
 from gradlint.analysis.triage import Cause, diagnoses_for
 from gradlint.estimate import approx
-from gradlint.model import Model, Span
-from gradlint.rule import Finding, Invalid, Rule, RuleContext, Valid
+from gradlint.model import Layer, LayerKind, Model, Node, Span, output_activation
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
 from ._shared import diagnosis_severity
 
@@ -32,7 +32,9 @@ can learn: a softmax over a single output (`Dense(1, activation="softmax")`, `nn
 `torch.softmax` after a 1-unit `Linear`), which is the constant 1 whatever the input; and a
 sigmoid/tanh/softmax head whose pre-activations the estimate puts so far beyond the head's
 float32 range (sigmoid: 17 above, 88 below; tanh: ±9) that no example of a batch of 128 keeps
-a non-zero derivative.
+a non-zero derivative. Also a Keras categorical cross-entropy (not the sparse one) on a model
+whose output has a single unit: Keras renormalizes `y_pred` to sum 1 over the classes (or applies
+softmax, with `from_logits=True`), so over one unit the prediction is the constant 1, the loss 0.
 """
     why_bad = """
 softmax normalizes over its units: over one unit it outputs exactly 1, its Jacobian is 0, and
@@ -71,6 +73,16 @@ for _ in range(8):
     layers += [lin, nn.ReLU()]
 model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
 """),
+        # One unit with the binary cross-entropy; ten with the sparse categorical one.
+        Valid("""
+from keras.models import Sequential
+from keras.layers import Dense
+
+model = Sequential([Dense(12, input_dim=8, activation="relu"), Dense(1, activation="sigmoid")])
+model.compile(loss="binary_crossentropy", optimizer="adam")
+classifier = Sequential([Dense(12, input_dim=8, activation="relu"), Dense(10)])
+classifier.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+"""),
     ]
     INVALID = [
         Invalid("""
@@ -83,6 +95,13 @@ model = Sequential([layers.Dense(64, activation="relu", input_shape=(16,)),
 import torch.nn as nn
 model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1), nn.Softmax(dim=1))
 """, line=2, column=71, message=r"softmax over a single output"),
+        Invalid("""
+from keras.models import Sequential
+from keras.layers import Dense
+
+model = Sequential([Dense(12, input_dim=8, activation="relu"), Dense(1, activation="sigmoid")])
+model.compile(loss="categorical_crossentropy", optimizer="adam")
+""", line=5, column=1, message=r"categorical_crossentropy over a single output"),
         # 8 ReLU layers with N(0, 1) weights into a sigmoid head.
         Invalid("""
 import torch.nn as nn
@@ -126,3 +145,44 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
                            f"blows up on the way and the head saturates, so {effect}. To fix the cause, {fix}.")
             span = Span(head.span.line, head.span.col, head.span.end_line, head.span.end_col)
             yield Finding(span, message, diagnosis_severity(diagnosis, options), diagnosis.estimate)
+
+    def check_training(self, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
+        facts = context.training
+        if facts is None:
+            return
+        sites: list[tuple[str, bool, Span, Model, Sequence[Node]]] = []
+        for model_id, (loss, _, span) in facts.compiled.items():
+            model = context.model_by_id(model_id)
+            if model is not None and loss is not None:
+                sites.append((loss.name, loss.from_logits, span, model, model.path))
+        for use in facts.losses:
+            model = context.model_by_id(use.model_id)
+            if model is not None and use.loss.framework == "keras":
+                sites.append((use.loss.name, use.loss.from_logits, use.span, model, use.prediction))
+        for name, from_logits, span, model, nodes in sites:
+            # softmax over one unit is already the model's dead output (check).
+            if name in _CATEGORICAL and output_activation(nodes) not in (None, "softmax") \
+                    and _output_units(nodes) == 1:
+                how = ("applies softmax over the classes" if from_logits
+                       else "renormalizes y_pred to sum 1 over the classes")
+                yield Finding(span, (
+                    f"{name} over a single output ({model.name} ends in 1 unit): the loss {how}, so over one unit "
+                    f"the prediction is the constant 1 and the loss is 0 whatever the model does — every gradient "
+                    f"is exactly 0. For a binary target use binary_crossentropy with a sigmoid output; for k "
+                    f"classes, k output units."), Severity.ERROR), model
+
+
+# Keras cross-entropies over the class axis that take one-hot targets (the sparse ones take class indices).
+_CATEGORICAL = frozenset({"categorical_crossentropy", "CategoricalCrossentropy", "categorical_focal_crossentropy",
+                          "CategoricalFocalCrossentropy"})
+
+
+def _output_units(nodes: Sequence[Node]) -> int | None:
+    """The width of a path's output when it ends in a weight layer followed only by activations and dropout."""
+    for node in reversed(nodes):
+        if not isinstance(node, Layer):
+            return None
+        if node.kind in (LayerKind.ACTIVATION, LayerKind.DROPOUT):
+            continue
+        return node.fan_out if node.kind in (LayerKind.DENSE, LayerKind.CONV) else None
+    return None
