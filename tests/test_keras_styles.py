@@ -128,3 +128,17 @@ def test_keras1_conv_geometry_gives_the_head_its_fan_in() -> None:
         model.add(Dense(output_dim=10))
     """)
     assert model_units(model)[-1].fan_in == 6 * 6 * 8  # 28 -> 26 (valid) -> 13 (stride 2, same) -> 6 (pool)
+
+
+@pytest.mark.parametrize("shape", ["[20]", "(20,)", "[WIDTH]"])
+def test_input_shape_list_literal_reads_like_the_tuple(shape: str) -> None:
+    """``input_shape=[20]`` (a list, as many tutorials write it) declares the same input as ``(20,)``."""
+    model = one(f"""
+        from keras.models import Sequential
+        from keras.layers import Dense
+        WIDTH = 20
+        model = Sequential()
+        model.add(Dense(64, input_shape={shape}, activation='tanh'))
+        model.add(Dense(1))
+    """)
+    assert model_units(model)[0].fan_in == 20

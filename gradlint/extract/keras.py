@@ -17,6 +17,7 @@ from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
 from gradlint.extract.common import (
     activation_of,
     all_tensors,
+    const_values,
     dropout_rate,
     first_tensor,
     is_none,
@@ -721,10 +722,14 @@ def _hint_from_arguments(layer: Layer, bound: dict[str, Value]) -> InputHint | N
 
 
 def _keras_hint(shape: Value) -> InputHint | None:
+    """The input a shape as written declares: ``(784,)``, ``[20]`` (a list literal reads the same), ``(T, F)``."""
+    if isinstance(shape, ListV) and not shape.partial:
+        written = const_values(shape.items)
+        shape = Const(tuple(written)) if written is not None else shape
     if (
         isinstance(shape, Const)
         and isinstance(shape.value, tuple)
-        and all(isinstance(s, (int, type(None))) for s in shape.value)
+        and all(isinstance(s, (int, type(None))) and not isinstance(s, bool) for s in shape.value)
     ):
         dims = shape.value
         if any(d is None for d in dims):
