@@ -70,7 +70,7 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
         for layer in model.layers():
             if exploding is not None and layer is exploding[0]:
                 continue
-            if layer.kind != LayerKind.RECURRENT or layer.op not in ("SimpleRNN", "RNN"):
+            if layer.kind != LayerKind.RECURRENT or layer.op not in ("SimpleRNN", "RNN", "RNNCell"):
                 continue
             if layer.activation not in (None, "tanh"):
                 continue

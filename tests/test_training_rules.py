@@ -248,3 +248,53 @@ def test_the_clipping_prefilter_never_hides_a_clip() -> None:
     assert not may_clip("x = x.clamp(min=1e-6)\ny = model.gradient_checkpointing\n")
     assert may_clip("for p in ps:\n    p . grad.clamp_(-1, 1)\n")
 
+
+
+_CELL_LOOP = """
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.{cell}(3, 64)
+        self.out = nn.Linear(64, 1)
+
+    def forward(self, x):
+        h = torch.zeros(8, 64)
+        {loop}
+            h = self.cell(step, h)
+        return self.out(h)
+
+model = Net()
+opt = torch.optim.Adam(model.parameters())
+for it in range(5):
+    loss = nn.MSELoss()(model(torch.randn({shape})), torch.zeros(8, 1))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+
+@pytest.mark.parametrize("loop,shape,expected", [
+    ("for t in range(x.size(1)):\n            step = x[:, t]", "8, 600, 3", ["GRD007"]),
+    ("for t in range(x.shape[1]):\n            step = x[:, t]", "8, 600, 3", ["GRD007"]),
+    ("for t in range(x.size()[0]):\n            step = x[t]", "600, 8, 3", ["GRD007"]),
+    ("for step in x.unbind(1):", "8, 600, 3", ["GRD007"]),
+    ("for step in torch.unbind(x, dim=0):", "600, 8, 3", ["GRD007"]),
+    ("for step in x:", "600, 8, 3", ["GRD007"]),
+    ("for t in range(x.size(1)):\n            step = x[:, t]", "8, 4, 3", []),  # short
+    ("for t in range(x.size(2)):\n            step = x[:, :, t]", "8, 3, 600", ["GRD007"]),
+])
+def test_torch_cell_stepped_by_a_loop_over_an_input_axis(tmp_path: Path, loop: str, shape: str,
+                                                         expected: list[str]) -> None:
+    """A cell stepped by hand runs over the axis of the model's input that the forward's loop walks."""
+    assert _codes(tmp_path, _CELL_LOOP.format(cell="RNNCell", loop=loop, shape=shape)) == expected
+
+
+def test_torch_gated_cell_loop_and_other_tensor_axis_are_not_reported(tmp_path: Path) -> None:
+    loop = "for t in range(x.size(1)):\n            step = x[:, t]"
+    assert _codes(tmp_path, _CELL_LOOP.format(cell="LSTMCell", loop=loop, shape="8, 600, 3").replace(
+        "h = self.cell(step, h)", "h, c = self.cell(step)")) == []
+    other = "y = torch.zeros(8, 600, 3)\n        for t in range(y.size(1)):\n            step = x[:, 0]"
+    assert _codes(tmp_path, _CELL_LOOP.format(cell="RNNCell", loop=other, shape="8, 600, 3")) == []

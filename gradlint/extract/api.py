@@ -138,6 +138,9 @@ class Core(Interp, Protocol):
     called_functions: set[int]
     frameworks: Sequence[Framework]
     unrolled: int  # iterations of the enclosing loop nest run one by one (see state.MAX_UNROLLED)
+    # Open loops of unknown length over an axis of a tensor (``for t in range(x.size(1))``), innermost
+    # last: the tensor iterated and the axis. A recurrent cell stepped in one runs over that axis.
+    time_loops: list[tuple[TensorV, int]]
     # Syntax node class -> the ``eval_*`` / ``stmt_*`` method handling it (state.dispatch_table).
     eval_methods: dict[type, Callable[..., Any]]
     stmt_methods: dict[type, Callable[..., Any]]

@@ -117,6 +117,8 @@ CONTAINER_CLASS_NAMES: dict[str, str] = {
 }
 # Modules whose forward returns (output, hidden): the hidden state carries the same path.
 TORCH_TUPLE_OUTPUT = frozenset({"RNN", "LSTM", "GRU", "MultiheadAttention"})
+# torch recurrent cells: one time step per call, stepped by a loop in the forward.
+TORCH_CELLS = frozenset({"RNNCell", "LSTMCell", "GRUCell"})
 
 # torch.nn.functional / torch / Tensor method names that are activations.
 FUNCTIONAL_ACTIVATIONS: dict[str, str] = {

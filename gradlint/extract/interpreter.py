@@ -67,6 +67,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.framework_state: dict[str, object] = {}
         self.escaped: list[TensorV] = []  # see Interp.escaped
         self.unrolled = 1  # iterations of the enclosing loop nest run one by one
+        self.time_loops: list[tuple[TensorV, int]] = []  # see Interp.time_loops
         # CPU-time backstop (time.process_time() seconds; None: none): steps are the budget,
         # this only bounds what steps do not measure (an expensive step).
         self.deadline: float | None = None

@@ -453,6 +453,9 @@ class ModulesMixin(Core):
                 )
                 return TensorV(tensor.nodes + (gate,), tensor.hint)
             if layer.kind == LayerKind.RECURRENT or layer.kind == LayerKind.ATTENTION:
+                if layer.framework == "torch" and layer.op in catalog.TORCH_CELLS and self.time_loops \
+                        and module.time_axis is None:
+                    module.time_input, module.time_axis = self.time_loops[-1]  # stepped over that axis
                 out = TensorV(tensor.nodes + (layer,), tensor.hint)
                 if layer.framework == "torch" and layer.op in catalog.TORCH_TUPLE_OUTPUT:
                     # (output, hidden) — the hidden state (or (h, c)) carries the same path

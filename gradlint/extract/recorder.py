@@ -115,6 +115,10 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
             backward(interp, target, node)
             return Const(None)
         return target if name in ("mean", "sum", "__add__", "float", "to") else UNKNOWN
+    if isinstance(target, TensorV) and name == "backward" and not inside_model_code(interp.frame) \
+            and _model_of(interp, target) is not None:
+        backward(interp, target, node)  # a loss written as tensor arithmetic on a model's output
+        return Const(None)
     if isinstance(target, GradientTapeV):
         if name == "gradient":
             backward(interp, args[0] if args else kwargs.get("target", UNKNOWN), node)
@@ -144,7 +148,13 @@ def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
     if isinstance(loss, LossV) and loss.pending:
         loss.pending = False
         interp.facts.losses.append(loss.use)
-    interp.facts.backwards.append((span_of(node), loss.use if isinstance(loss, LossV) else None))
+    use = loss.use if isinstance(loss, LossV) else None
+    model_id = _model_of(interp, loss) if use is None and isinstance(loss, TensorV) else None
+    if isinstance(loss, TensorV) and model_id is not None:
+        # A loss written as tensor arithmetic on the output (``(model(x) - y).pow(2).mean()``): which
+        # model it trains, for the update site (not a loss any rule judges: not in facts.losses).
+        use = LossUse(LossSpec("expression", "torch", False, span_of(node)), loss.nodes, span_of(node), model_id)
+    interp.facts.backwards.append((span_of(node), use))
 
 
 def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
@@ -227,7 +237,7 @@ def record_model_call(interp: Interp, module: Value, tensor: TensorV, result: Va
     own = out.nodes[len(tensor.nodes):]
     interp.facts.model_calls.append(ModelCall(id(module), own, span_of(node)))
     if isinstance(batch, TensorConstV) and batch.shape:
-        steps = _time_steps(module, batch.shape, own)
+        steps = _time_steps(module, batch.shape, own, tensor)
         if steps is not None:
             known = interp.facts.sequence_lengths.get(id(module), 0)
             interp.facts.sequence_lengths[id(module)] = max(known, steps)
@@ -241,9 +251,10 @@ _TIME_PRESERVING = frozenset({LayerKind.EMBEDDING, LayerKind.DENSE, LayerKind.AC
 _AXIS_MOVES = frozenset({"transpose", "permute", "swapaxes", "swapdims", "movedim", "moveaxis", "t", "T", "mT"})
 
 
-def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node]) -> int | None:
+def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node], given: TensorV) -> int | None:
     """The number of time steps the model's first torch RNN/LSTM/GRU runs over for an input batch
-    of ``shape``, when the layer's ``batch_first`` and the path before it say which axis is time."""
+    of ``shape``, when the layer's ``batch_first`` and the path before it say which axis is time; for
+    a cell, the axis of the model's input (``given``) that the forward's loop steps it over."""
     first: Layer | None = None
     embedded = False
     for item in path:
@@ -260,6 +271,8 @@ def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node]) -> 
     layer_obj = _layer_object(module, first)
     if layer_obj is None or layer_obj.time_axis is None or _moves_axes(module):
         return None
+    if layer_obj.time_input is not None and layer_obj.time_input is not given:
+        return None  # a cell stepped over the axis of another tensor than the model's input
     # (B, T, F) / (T, B, F) features, (B, T) / (T, B) token ids; an unbatched (T, F) sequence.
     batched = len(shape) == (2 if embedded else 3)
     if not batched and len(shape) != (1 if embedded else 2):

@@ -255,6 +255,10 @@ class StatementsMixin(Core):
         outer = self.unrolled
         self.unrolled = outer * max(1, len(items))
         labels: list[str] | None = None  # computed once an iteration builds a model
+        # x.unbind(1) / x.split(1, dim=1) read as a few slices: still a loop over that axis of x.
+        over = None if _is_range(stmt.iter) else _tensor_axis_loop(stmt.iter, scope)
+        if over is not None:
+            self.time_loops.append(over)
         try:
             for count, item in enumerate(items):
                 if count >= MAX_LOOP_ITERATIONS:
@@ -280,14 +284,20 @@ class StatementsMixin(Core):
             pass
         finally:
             self.unrolled = outer
+            if over is not None:
+                self.time_loops.pop()
 
     stmt_AsyncFor = stmt_For
 
     def exec_loop_once_uncertain(self, stmt: ast.For | ast.While, scope: Scope) -> None:
+        over = _tensor_axis_loop(stmt.iter, scope) if isinstance(stmt, ast.For) else None
         if isinstance(stmt, ast.For):
-            self.assign(
-                stmt.target, UnknownV(f"unknown depth: loop over {source_text(stmt.iter)} of unknown length"), scope
-            )
+            slices = over is not None and not _is_range(stmt.iter) and isinstance(stmt.target, ast.Name)
+            # Iterating a tensor's slices (``for x_t in x.unbind(1)``): each is x's path, one step of it.
+            self.assign(stmt.target, TensorV(over[0].nodes, None) if over is not None and slices else
+                        UnknownV(f"unknown depth: loop over {source_text(stmt.iter)} of unknown length"), scope)
+        if over is not None:
+            self.time_loops.append(over)
         self.enter_uncertain()
         try:
             self.exec_block(stmt.body, scope)
@@ -297,6 +307,8 @@ class StatementsMixin(Core):
             self.frame.returned.append(ret.value)
         finally:
             self.leave_uncertain()
+            if over is not None:
+                self.time_loops.pop()
 
     def stmt_While(self, stmt: ast.While, scope: Scope) -> None:
         outer = self.unrolled
@@ -594,3 +606,54 @@ def _forget_loop_names(stmt: ast.For | ast.AsyncFor | ast.While, scope: Scope) -
     for node in ast.walk(stmt):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             scope.vars[node.id] = UNKNOWN
+
+
+def _is_range(iterable: ast.expr) -> bool:
+    return isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id == "range"
+
+
+def _tensor_axis_loop(iterable: ast.expr, scope: Scope) -> tuple[TensorV, int] | None:
+    """The tensor and axis a loop steps over, when it says so: ``range(x.size(1))``, ``range(x.shape[1])``,
+    ``range(x.size()[1])``, ``range(len(x))`` (axis 0), ``x.unbind(1)`` / ``torch.unbind(x, 1)``,
+    ``x.split(1, dim=1)``, or the tensor itself (axis 0); ``x`` a name bound to a tensor. None otherwise."""
+    def axis(node: ast.expr | None) -> int | None:
+        return node.value if isinstance(node, ast.Constant) and type(node.value) is int and node.value >= 0 else None
+
+    name: ast.expr | None = None
+    dim: int | None = None
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id == "range" \
+            and len(iterable.args) == 1 and not iterable.keywords:
+        size = iterable.args[0]
+        if isinstance(size, ast.Call) and isinstance(size.func, ast.Attribute) and size.func.attr == "size" \
+                and len(size.args) == 1 and not size.keywords:
+            name, dim = size.func.value, axis(size.args[0])  # x.size(1)
+        elif isinstance(size, ast.Subscript) and isinstance(size.value, ast.Attribute) \
+                and size.value.attr == "shape":
+            name, dim = size.value.value, axis(size.slice)  # x.shape[1]
+        elif isinstance(size, ast.Subscript) and isinstance(size.value, ast.Call) \
+                and isinstance(size.value.func, ast.Attribute) and size.value.func.attr == "size" \
+                and not size.value.args:
+            name, dim = size.value.func.value, axis(size.slice)  # x.size()[1]
+        elif isinstance(size, ast.Call) and isinstance(size.func, ast.Name) and size.func.id == "len" \
+                and len(size.args) == 1:
+            name, dim = size.args[0], 0  # len(x)
+    elif isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) \
+            and iterable.func.attr == "unbind":
+        dims = [k.value for k in iterable.keywords if k.arg == "dim"]
+        if isinstance(iterable.func.value, ast.Name) and iterable.func.value.id == "torch":
+            name = iterable.args[0] if iterable.args else None  # torch.unbind(x, 1)
+            dim = axis(iterable.args[1]) if len(iterable.args) > 1 else axis(dims[0]) if dims else 0
+        else:
+            name = iterable.func.value  # x.unbind(1)
+            dim = axis(iterable.args[0]) if iterable.args else axis(dims[0]) if dims else 0
+    elif isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) \
+            and iterable.func.attr == "split" and iterable.args and axis(iterable.args[0]) == 1:
+        dims = [k.value for k in iterable.keywords if k.arg == "dim"]  # x.split(1, dim=1): one step a chunk
+        name = iterable.func.value
+        dim = axis(iterable.args[1]) if len(iterable.args) > 1 else axis(dims[0]) if dims else 0
+    elif isinstance(iterable, ast.Name):
+        name, dim = iterable, 0
+    if not isinstance(name, ast.Name) or dim is None:
+        return None
+    value = scope.vars.get(name.id)
+    return (value, dim) if isinstance(value, TensorV) else None

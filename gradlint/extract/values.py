@@ -148,8 +148,10 @@ class LayerObj(Value):
     owned: bool = False
     # The input a model starting with this layer expects, when its arguments say (Keras input_shape=).
     input_hint: InputHint | None = None
-    # torch nn.RNN/LSTM/GRU: the axis of an input batch that is time (0, or 1 with batch_first=True).
+    # torch nn.RNN/LSTM/GRU: the axis of an input batch that is time (0, or 1 with batch_first=True);
+    # a cell (nn.RNNCell...) stepped in a loop over an axis of ``time_input``: that axis.
     time_axis: int | None = None
+    time_input: Value | None = None
     geometry: Geometry | None = None  # Keras: how it maps spatial sizes, when its arguments say
     # Attributes the file sets on the layer object (``self.fc2.is_last = True``, nanoGPT's
     # ``c_proj.SCALE_INIT = 1``): flags that an init hook reads back with ``getattr``/``hasattr``.
