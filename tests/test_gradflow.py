@@ -119,7 +119,7 @@ def test_activation_moments_small_q_limit(act: str) -> None:
         "linear": 1, "sigmoid": 1 / 16, "tanh": 1, "relu": 1, "relu6": 1, "leaky_relu": 1, "elu": 1,
         "selu": gf._SELU_SCALE**2 * (1 + gf._SELU_ALPHA**2) / 2, "celu": 1, "gelu": 1 / 4,
         "gelu_tanh": 1 / 4, "silu": 1 / 4, "mish": 0.6**2, "softplus": 1 / 4, "softsign": 1,
-        "hardtanh": 1, "hard_sigmoid": 1 / 36, "hard_swish": 1 / 4, "exponential": 1,
+        "hardtanh": 1, "hard_sigmoid": 1 / 36, "hard_swish": 1 / 4, "exponential": 1, "log_sigmoid": 1 / 4,
     }[act]
     m2, d2 = activation_moments(act, 1e-8)
     if act in ("relu", "relu6", "leaky_relu", "elu", "celu"):

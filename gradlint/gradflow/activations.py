@@ -14,7 +14,7 @@ ACTIVATIONS: frozenset[str] = frozenset(
     {
         "linear", "sigmoid", "tanh", "relu", "relu6", "leaky_relu", "elu", "selu",
         "celu", "gelu", "gelu_tanh", "silu", "mish", "softplus", "softsign",
-        "hardtanh", "hard_sigmoid", "hard_swish", "exponential",
+        "hardtanh", "hard_sigmoid", "hard_swish", "exponential", "log_sigmoid",
     }
 )
 SATURATING: frozenset[str] = frozenset({"sigmoid", "tanh", "softsign", "hardtanh", "hard_sigmoid"})
@@ -23,7 +23,7 @@ _DEFAULT_ACT_PARAM: dict[str, float] = {"leaky_relu": 0.01, "elu": 1.0, "celu": 
 
 #: Every spelling users write (torch, keras, HF, functional) -> one canonical name. The one
 #: table of activation names: extraction (``gradlint.extract.catalog``) reads it too. Canonical
-#: names outside ``ACTIVATIONS`` (softmax, log_softmax, log_sigmoid, other) are activations the
+#: names outside ``ACTIVATIONS`` (softmax, log_softmax, other) are activations the
 #: extractor recognizes but this estimator does not model.
 ACTIVATION_ALIASES: dict[str, str] = {
     **{name: name for name in ACTIVATIONS},
@@ -126,6 +126,7 @@ _SMOOTH: dict[str, tuple[Fn, Fn, tuple[float, ...]]] = {
     "tanh": (math.tanh, lambda u: 1.0 - math.tanh(u) ** 2, ()),
     "softsign": (lambda u: u / (1.0 + abs(u)), lambda u: 1.0 / (1.0 + abs(u)) ** 2, (0.0,)),
     "softplus": (_softplus, _sigmoid, ()),
+    "log_sigmoid": (lambda u: -_softplus(-u), lambda u: _sigmoid(-u), ()),  # log σ(u) = −softplus(−u)
     "silu": (lambda u: u * _sigmoid(u), lambda u: _sigmoid(u) * (1.0 + u * (1.0 - _sigmoid(u))), ()),
     "gelu": (_gelu, _dgelu, ()),
     "gelu_tanh": (_gelu_tanh, _dgelu_tanh, ()),
