@@ -41,9 +41,6 @@ KNOWN_MISSES = {
     "recall/torch/zero_head_only_relu.py": "zero-initialised output head (weights and bias): at init no gradient reaches "
                                             "the hidden layers (the protocol's vanishing), but a zero head is a deliberate "
                                             "init (ViT/timm heads) that one step undoes; GRD002 exempts heads by design",
-    "recall/torch/rnncell_python_loop_sigma2p5.py": "an RNNCell stepped in a Python loop over x.size(1): the loop's trip "
-                                                     "count (the sequence length) is not read from the shape the "
-                                                     "model is called with, so GRD004 has no T",
     "holdout/torch/weight_norm_large_g_tanh.py": "weight_norm magnitude `original0` filled after wrapping: the "
                                                  "parametrization's effective weight scale is not modelled",
 }
