@@ -131,3 +131,62 @@ def test_gradlint_declares_its_dataclasses_with_records() -> None:
                     isinstance(node.value, ast.Name) and node.value.id == "dataclasses":
                 offenders.append(str(path.relative_to(root)))
     assert offenders == []
+
+
+def _init_shapes(decorate: Any, frozen: bool) -> Any:
+    @decorate(frozen=frozen)
+    class Built:
+        a: int
+        b: list[int] = dataclasses.field(default_factory=list)
+        c: str = "c"
+        hidden: dict[str, int] = dataclasses.field(default_factory=dict, init=False)
+        fixed: int = dataclasses.field(default=7, init=False)
+        post: int = dataclasses.field(default=0, init=False)
+        d: int = dataclasses.field(default=1, kw_only=True)
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "post", self.a + self.fixed)
+
+    return Built
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_the_compiled_init_is_dataclasses_init(frozen: bool) -> None:
+    ours, theirs = _init_shapes(records.dataclass, frozen), _init_shapes(dataclasses.dataclass, frozen)
+    for cls in (ours, theirs):
+        first, second = cls(1), cls(2, [3], "x", d=4)
+        assert first.b is not cls(1).b  # a fresh default per instance, from the first call on
+        assert dataclasses.asdict(first) == {"a": 1, "b": [], "c": "c", "hidden": {}, "fixed": 7, "post": 8, "d": 1}
+        assert dataclasses.asdict(second) == {"a": 2, "b": [3], "c": "x", "hidden": {}, "fixed": 7, "post": 9, "d": 4}
+        with pytest.raises(TypeError):
+            cls(1, [], "c", 5)  # d is keyword-only
+        with pytest.raises(TypeError):
+            cls()  # a has no default
+    assert dataclasses.replace(ours(1), c="y") == ours(1, [], "y")
+
+
+def test_argument_order_is_checked_when_the_class_is_created() -> None:
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+        @records.dataclass
+        class Wrong:
+            a: int = 0
+            b: int  # type: ignore[misc]
+
+
+def test_frozen_guards_as_dataclasses() -> None:
+    @records.dataclass(frozen=True)
+    class Frozen:
+        a: int
+
+    class Child(Frozen):
+        pass
+
+    item, child = Frozen(1), Child(1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        item.other = 2  # type: ignore[attr-defined]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del item.a
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        child.a = 2  # type: ignore[misc]
+    child.extra = 3  # type: ignore[attr-defined]  # a subclass's own attributes, as dataclasses allows
+    assert child.extra == 3  # type: ignore[attr-defined]
