@@ -365,3 +365,33 @@ def test_a_helper_function_built_on_its_own_is_governed_like_a_class(tmp_path: P
     assert lint(tmp_path / "tiny" / "modeling_tiny.py")[0] == []
     write(tmp_path, {"tiny/modeling_tiny.py": FACTORY.format(hook="    pass\n")})
     assert [code for code, _ in lint(tmp_path / "tiny" / "modeling_tiny.py")[0]] == ["GRD002"]
+
+
+def test_the_text_prefilter_never_hides_a_hook() -> None:
+    """A method whose lines never spell ``isinstance`` is not walked: checked against the walk on
+    every method of every fixture and of the real model code the precision test reads."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    from gradlint.extract.reinit import _Hooks, _is_hook
+
+    paths = sorted((ROOT / "fixtures").rglob("*.py"))
+    spec = importlib.util.find_spec("timm")
+    if spec is not None and spec.submodule_search_locations:
+        paths += sorted(Path(list(spec.submodule_search_locations)[0], "models").glob("*.py"))[:40]
+    skipped = 0
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue  # Python 2 fixtures
+        hooks = _Hooks(None, text)  # type: ignore[arg-type]  # the prefilter reads no interpreter state
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and hooks._cannot_dispatch(node):
+                skipped += 1
+                assert not _is_hook(node), (path, node.name)
+    assert skipped > 500

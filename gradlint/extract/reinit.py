@@ -116,9 +116,11 @@ class _Hooks:
     part, reading method bodies, is done only for methods the interpreter ran, or those of a
     hierarchy with an unread base)."""
 
-    def __init__(self, interp: Interpreter) -> None:
+    def __init__(self, interp: Interpreter, source: str | None = None) -> None:
         self.interp = interp
         self.is_hook: dict[int, bool] = {}
+        self.source = source
+        self.lines: list[str] | None = None  # the linted file's, split when a method is first asked about
         # governing(): the definitions reached from hooked classes, and what is left to search.
         self.governed: dict[str, Governing] = {}
         self.frontier: list[tuple[str, Governing]] | None = None
@@ -128,8 +130,18 @@ class _Hooks:
     def hook(self, method: Hook) -> bool:
         known = self.is_hook.get(id(method))
         if known is None:
-            known = self.is_hook[id(method)] = _is_hook(method)
+            known = self.is_hook[id(method)] = not self._cannot_dispatch(method) and _is_hook(method)
         return known
+
+    def _cannot_dispatch(self, method: Hook) -> bool:
+        """A method of the linted file whose text never spells ``isinstance`` is no hook: its body
+        need not be walked (most methods of a model class are not; transformers' classes have many)."""
+        if self.source is None or method.lineno >= FOREIGN_LINE_BASE or method.end_lineno is None:
+            return False
+        if self.lines is None:
+            self.lines = self.source.splitlines()
+        first = min([method.lineno, *(d.lineno for d in method.decorator_list)])  # the walk reads decorators too
+        return not any("isinstance" in line for line in self.lines[first - 1:method.end_lineno])
 
     def of_class(self, info: ClassInfo, run_counts: bool) -> Found | None:
         """The hook of ``info``'s hierarchy that may re-initialise its modules: one the interpreter
@@ -179,11 +191,13 @@ def _names_read(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> 
             if type(inner) is ast.Name and type(inner.ctx) is ast.Load and inner.id != node.name}
 
 
-def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[int, str]) -> None:
+def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[int, str],
+                       source: str | None = None) -> None:
     """Make the inits of the roots' weights unknown where a hook gradlint cannot follow may
     rewrite them (see the module docstring). ``fallback`` maps a value built on its own as a
-    fallback helper (by id) to the name of the definition that built it."""
-    hooks = _Hooks(interp)
+    fallback helper (by id) to the name of the definition that built it; ``source``, the linted
+    file's text, spares reading the bodies of its methods that cannot be hooks."""
+    hooks = _Hooks(interp, source)
     for value in roots:
         found = hooks.of_class(value.info, run_counts=False) if isinstance(value, InstanceV) else None
         name = fallback.get(id(value))
