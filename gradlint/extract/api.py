@@ -128,7 +128,7 @@ class Core(Interp, Protocol):
     foreign_budget: int | None  # steps the current build may still spend in them (None: no limit)
     budget: int  # steps the current build may still spend
     file_budget: int  # steps the whole file may still spend
-    until_clock: int  # steps until the CPU-time deadline is next read
+    steps: int  # countdown to the nearest step limit (see Interpreter.budget)
     deferrable: ast.AST | None  # the call a module-level ``name = f(...)`` assigns (see eval_Call)
     layer_flags: set[str]  # attribute names the file sets on some layer object (``fc.is_last = True``)
     depth: int

@@ -95,11 +95,8 @@ class ExpressionsMixin(Core):
             return UNKNOWN
 
     def eval(self, node: ast.expr, scope: Scope) -> Value:
-        # self.tick(), inlined (the commonest call there is); tick(0) raises or reads the clock
-        self.budget -= 1
-        self.file_budget -= 1
-        self.until_clock -= 1
-        if self.budget < 0 or self.file_budget < 0 or self.until_clock <= 0:
+        self.steps -= 1  # self.tick(), inlined (the commonest call there is); tick(0) raises or reads the clock
+        if self.steps < 0:
             self.tick(0)
         method = self.eval_methods.get(type(node))
         if method is None:

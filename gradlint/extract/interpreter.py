@@ -40,6 +40,10 @@ from gradlint.extract.values import UNKNOWN, ClassInfo, Frame, FunctionV, Tensor
 from gradlint.training import TrainingFacts
 
 
+# Steps between two readings of the CPU clock (the deadline of ``extract.FILE_CPU_SECONDS``).
+CLOCK_STEPS = 4096
+
+
 class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, ModulesMixin):
     """Interprets one file. ``run_module`` first; then ``forward`` / ``apply_module`` on roots."""
 
@@ -49,8 +53,14 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.tree = tree
         self.eval_methods = dispatch_table(type(self), "eval_")
         self.stmt_methods = dispatch_table(type(self), "stmt_")
-        self.budget: int = budget  # per root model; reset by the caller for each root
-        self.file_budget = file_budget  # all roots together: a huge file cannot take minutes
+        # The step limits count down together in ``steps`` (see ``budget``): a build's budget, reset
+        # by the caller for each root; the file's, all roots together (a huge file cannot take
+        # minutes); and the steps until the CPU clock is next read.
+        self.steps = 0
+        self._budget_base = budget
+        self._file_base = file_budget
+        self._clock_base = CLOCK_STEPS
+        self._rewindow()
         self.frameworks = frameworks
         self.module_scope = Scope()
         self.depth = 0
@@ -71,7 +81,6 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         # CPU-time backstop (time.process_time() seconds; None: none): steps are the budget,
         # this only bounds what steps do not measure (an expensive step).
         self.deadline: float | None = None
-        self.until_clock = 4096
         self.statement_line = 1  # the top-level statement being run
         # While unreached factory functions run: model classes -> configurations built so far.
         self.entry_configs: dict[int, int] | None = None
@@ -84,17 +93,51 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
             external = {p.split(".")[0] for f in frameworks for p in f.prefixes} | catalog.FRAMEWORK_PACKAGES
             self.project = ProjectView(self, path, roots, tuple(sorted(external)))
 
+    # Each limit is its base plus ``steps``, the countdown to the nearest of them, so that a step
+    # (``eval``, ``exec_stmt``: about 10^6 a file) decrements one counter and compares it with 0,
+    # instead of three. ``tick`` settles the limits when the countdown runs out.
+
+    @property
+    def budget(self) -> int:
+        """Steps the current build may still spend."""
+        return self._budget_base + self.steps
+
+    @budget.setter
+    def budget(self, value: int) -> None:
+        self._budget_base = value - self.steps
+        self._rewindow()
+
+    @property
+    def file_budget(self) -> int:
+        """Steps the whole file may still spend."""
+        return self._file_base + self.steps
+
+    @file_budget.setter
+    def file_budget(self, value: int) -> None:
+        self._file_base = value - self.steps
+        self._rewindow()
+
+    def _rewindow(self) -> None:
+        """Count down to the nearest limit: a budget below 0, or the clock's turn."""
+        steps = self.steps
+        budget, file_budget, clock = self._budget_base + steps, self._file_base + steps, self._clock_base + steps
+        window = min(budget, file_budget, clock - 1)
+        self.steps = window
+        self._budget_base, self._file_base, self._clock_base = budget - window, file_budget - window, clock - window
+
     def tick(self, n: int = 1) -> None:
-        self.budget -= n
-        self.file_budget -= n
-        if self.budget < 0 or self.file_budget < 0:
-            raise BudgetExceeded()
-        self.until_clock -= n
-        if self.until_clock <= 0:
-            self.until_clock = 4096
+        self.steps -= n
+        if self.steps >= 0:
+            return
+        steps = self.steps
+        if self._budget_base + steps < 0 or self._file_base + steps < 0:
+            raise BudgetExceeded()  # the countdown stays below 0: every later step raises again
+        if self._clock_base + steps <= 0:
+            self._clock_base = CLOCK_STEPS - steps
             if self.deadline is not None and time.process_time() > self.deadline:
                 self.file_budget = 0  # nothing more in this file: everything left is reported
                 raise BudgetExceeded()
+        self._rewindow()
 
     def release(self) -> None:
         """Drop the file's interpretation once its extraction is done. Scopes, the functions and

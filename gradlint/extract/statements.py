@@ -60,10 +60,8 @@ class StatementsMixin(Core):
             self.exec_stmt(stmt, scope)
 
     def exec_stmt(self, stmt: ast.stmt, scope: Scope) -> None:
-        self.budget -= 1  # self.tick(), inlined as in eval
-        self.file_budget -= 1
-        self.until_clock -= 1
-        if self.budget < 0 or self.file_budget < 0 or self.until_clock <= 0:
+        self.steps -= 1  # self.tick(), inlined (the commonest call there is): see Interpreter.budget
+        if self.steps < 0:
             self.tick(0)
         if stmt.lineno < FOREIGN_LINE_BASE:
             ANCHOR.stmt = stmt
