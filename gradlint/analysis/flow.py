@@ -48,7 +48,7 @@ from gradlint.records import dataclass
 _WEIGHT_KINDS = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
 _BARRIER_KINDS = (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)
 _TRANSPARENT_KINDS = (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER)
-_ALPHA_DROPOUTS = frozenset({"AlphaDropout", "FeatureAlphaDropout"})
+_ALPHA_DROPOUTS = frozenset({"AlphaDropout", "FeatureAlphaDropout", "alpha_dropout", "feature_alpha_dropout"})
 #: Spatial positions a conv layer's units are taken to see per example, for whether a whole batch
 #: leaves them dead: the map's size is unknown statically; 32×32 errs towards "alive" (not reported).
 _CONV_POSITIONS = 32 * 32

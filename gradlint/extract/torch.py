@@ -439,6 +439,8 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         return _functional_pool(leaf, tensor, args[1:], kwargs, span)
     if leaf in RESAMPLE_PARAMS:
         return resampled(leaf, tensor, args[1:] if args and args[0] is tensor else args, kwargs, span)
+    if leaf in catalog.FUNCTIONAL_DROPOUT and leaf != "drop_path":
+        return _functional_dropout(leaf, tensor, args, kwargs, node)
     if leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
         return tensor
     return interp.unknown_call(args, kwargs, node, leaf)
@@ -455,6 +457,30 @@ def resampled(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span
         # ``F.interpolate(x, size=skip.shape[-2:])``: most often back to a size the path had; read as before
         return tensor
     layer = Layer(LayerKind.OTHER, leaf, span, "torch", activation="linear", bias=False, window=window)
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
+def _functional_dropout(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``F.dropout(x, p, training=self.training)`` (``dropout1d/2d/3d``, ``alpha_dropout``,
+    ``torch.dropout(x, p, train)``): a dropout layer as ``nn.Dropout(p)`` is, when it drops in train
+    mode — the protocol's, so ``training=self.training`` (any ``*.training``), ``True`` and the default
+    of ``F.dropout`` do; ``False``, the alpha dropouts' default, and a flag gradlint cannot read leave
+    the tensor as it is (as every functional dropout did before)."""
+    given: Value | None = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train"))
+    flag = None  # the flag as written
+    if isinstance(node, ast.Call):
+        flag = node.args[2] if len(node.args) > 2 else next(
+            (k.value for k in node.keywords if k.arg in ("training", "train")), None)
+    if given is None:
+        drops = "alpha" not in leaf
+    elif isinstance(given, Const) and isinstance(given.value, bool):
+        drops = given.value
+    else:
+        drops = isinstance(flag, ast.Attribute) and flag.attr == "training"
+    if not drops:
+        return tensor
+    layer = Layer(LayerKind.DROPOUT, leaf, span_of(node), "torch", bias=False)
+    layer.rate = dropout_rate(args[1] if len(args) > 1 else kwargs.get("p"), 0.5)
     return TensorV(tensor.nodes + (layer,), tensor.hint)
 
 
