@@ -48,6 +48,9 @@ from gradlint.records import dataclass
 _WEIGHT_KINDS = (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING)
 _BARRIER_KINDS = (LayerKind.UNKNOWN, LayerKind.RECURRENT, LayerKind.ATTENTION)
 _TRANSPARENT_KINDS = (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER)
+# What keeps a (batch, features) stream flat: a sum/mean over axis 1 after these reduces its features.
+_FLAT_KINDS = frozenset({LayerKind.DENSE, LayerKind.ACTIVATION, LayerKind.NORMALIZATION, LayerKind.DROPOUT,
+                         LayerKind.SCALE})
 _ALPHA_DROPOUTS = frozenset({"AlphaDropout", "FeatureAlphaDropout", "alpha_dropout", "feature_alpha_dropout"})
 #: Spatial positions a conv layer's units are taken to see per example, for whether a whole batch
 #: leaves them dead: the map's size is unknown statically; 32×32 errs towards "alive" (not reported).
@@ -91,6 +94,7 @@ class Segment:
     # segment's layers get exactly no gradient (GRD012's), so no estimate of its gradient applies.
     behind_cut: bool = False
     flow: Propagation | None = None
+    n_out: int | None = None  # outputs per example the loss sees, when not the last layer's width
 
     @property
     def batch_normalized(self) -> bool:
@@ -139,6 +143,7 @@ class _Builder:
         # A symmetric zero padding just read (the size before it, the zeros per axis): a conv right after
         # it sees them as its own padding.
         self.padded: tuple[Dims, tuple[int, ...]] | None = None
+        self.reductions: set[int] = set()  # ids of the Scale items of heads reducing the output features
 
     def _spatial_weight(self, layer: Layer, fan_in: int | None, width: int | None, sigma_w2: float | None
                         ) -> tuple[dict[str, int], float | None, bool]:
@@ -242,6 +247,7 @@ class _Builder:
         barriers: list[Layer | None] = [None]
         pending: tuple[int, Unit] | None = None  # the last weight layer, while a norm/act can still fold in
         last_meaningful = _last_meaningful(nodes) if top else None
+        heads = _flat_head_reductions(nodes, last_meaningful, top and main and self.flat_input)
         for node in nodes:
             items = segments[-1]
             self._meet(node)
@@ -285,7 +291,8 @@ class _Builder:
                     pending = None
                     continue
                 if kind == LayerKind.POOLING:
-                    if self._pool(node, items):
+                    reset, width = self._pool_node(node, items, width, id(node) in heads)
+                    if reset:
                         pending = None
                     continue
                 if kind == LayerKind.OTHER and node.op in RESHAPE_OPS:
@@ -364,6 +371,24 @@ class _Builder:
         self.dims = resampled_dims(w, before) if before else None
         if self.dims is not None and before and w.zero_pad and len(w.zero_pad) == len(before):
             self.padded = (before, w.zero_pad)
+
+    def _pool_node(self, node: Layer, items: list[Item], width: int | None, head: bool) -> tuple[bool, int | None]:
+        """A pooling node (``head``: a reduction ``_flat_head_reductions`` found): whether it ends the
+        fold of an activation into the last weight layer, and the width after it. A sum other than a
+        head's is read as before (the stream goes on unchanged)."""
+        if self._reduce_features(node, items, width if head else None):
+            return True, 1
+        return node.op != "sum" and self._pool(node, items), width
+
+    def _reduce_features(self, node: Layer, items: list[Item], width: int | None) -> bool:
+        """A head summing (averaging) the ``width`` features of a flat (batch, features) output
+        (``.sum(dim=1)``, ``.mean(dim=-1)``; ``width`` None when not such an output): the loss sees one
+        output of variance n·q (q/n), a scale of √n (1/√n) into a single output. True when it is one."""
+        if not width or node.window is None or node.window.reduce not in ((1,), (-1,)):
+            return False
+        items.append(Scale(math.sqrt(width) if node.op == "sum" else 1.0 / math.sqrt(width), node.describe()))
+        self.reductions.add(id(items[-1]))
+        return True
 
     def _reshape(self, node: Layer, items: list[Item]) -> None:
         """A flatten (the map's positions become features) or a reshape: the spatial size after it."""
@@ -500,6 +525,25 @@ def _dropout(node: Layer, items: list[Item]) -> None:
         items.append(Dropout(node.rate, node.op in _ALPHA_DROPOUTS, node.describe()))
 
 
+def _flat_head_reductions(nodes: list[Node], last_meaningful: Node | None, flat_input: bool) -> set[int]:
+    """The sums/means after the model's last weight layer or activation (``last_meaningful``) while the
+    stream is still the (batch, features) of a flat input: only dense layers and plain ops before."""
+    found: set[int] = set()
+    if not flat_input:
+        return found
+    past_head = False
+    for node in nodes:
+        past_head = past_head or node is last_meaningful
+        if not isinstance(node, Layer):
+            break
+        if node.kind == LayerKind.POOLING and node.op in ("sum", "mean"):
+            if past_head:
+                found.add(id(node))
+        elif node.kind not in _FLAT_KINDS:
+            break
+    return found
+
+
 def _last_meaningful(nodes: list[Node]) -> Node | None:
     for node in reversed(nodes):
         if isinstance(node, Layer) and node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER,
@@ -545,6 +589,10 @@ def model_segments(model: Model) -> list[Segment]:
         seg.head = ctx.head if seg.ends_output else None
         seg.notes = list(ctx.notes)
         seg.behind_cut = index < last_cut
+        reduced = [i for i, item in enumerate(items) if id(item) in builder.reductions]
+        if reduced and seg.ends_output and not any(isinstance(item, (WeightLayer, Block, Gated))
+                                                   for item in items[reduced[-1]:]):
+            seg.n_out = 1  # the loss sees the reduced output only
         segments.append(seg)
     model.__dict__["_flow_segments"] = segments
     return segments
@@ -651,7 +699,7 @@ def run_segment(seg: Segment, override: dict[int, float] | None = None, zero_bia
             if square is not None:
                 items = _with_fan_in(items, square)
             try:
-                prop = propagate(items, ends_output=seg.ends_output)
+                prop = propagate(items, ends_output=seg.ends_output, n_out=seg.n_out)
             except (ArithmeticError, ValueError):
                 return None  # absurd constants: no number rather than a made-up one
             if best is None or _badness(prop) < _badness(best):

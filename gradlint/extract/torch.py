@@ -502,13 +502,14 @@ _POOL_PARAMS = {"max": ("kernel_size", "stride", "padding", "dilation"), "avg": 
 
 
 def _functional_pool(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span) -> Value:
-    """A functional pooling or a mean over literal axes: a pooling node with its window (what the
-    spatial estimate needs); other reductions (sum, max over an axis) pass the tensor on as before."""
-    if leaf == "mean":
+    """A functional pooling or a mean or sum over literal axes: a pooling node with its window (what
+    the spatial estimate and a head reducing the output features need); other reductions (max over
+    an axis) pass the tensor on as before."""
+    if leaf in ("mean", "sum"):
         axes = reduced_axes(args[0] if args else kwargs.get("dim"))
         if axes is None:
             return tensor
-        layer = Layer(LayerKind.POOLING, "mean", span, "torch", bias=False, window=Window(reduce=axes))
+        layer = Layer(LayerKind.POOLING, leaf, span, "torch", bias=False, window=Window(reduce=axes))
         return TensorV(tensor.nodes + (layer,), tensor.hint)
     kind = "adaptive" if leaf.startswith("adaptive") else leaf.split("_")[0]
     params = _POOL_PARAMS.get(kind)
@@ -726,7 +727,7 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
             return loss
     if name in catalog.TORCH_GRADIENT_STOPS or name == "requires_grad_":
         return _stop_method(interp, tensor, name, args, kwargs, span)
-    if name == "mean":
+    if name in ("mean", "sum"):
         return _functional_pool(name, tensor, args, kwargs, span)
     if name in RESAMPLE_PARAMS:
         return resampled(name, tensor, args, kwargs, span)
