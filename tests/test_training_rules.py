@@ -298,3 +298,63 @@ def test_torch_gated_cell_loop_and_other_tensor_axis_are_not_reported(tmp_path: 
         "h = self.cell(step, h)", "h, c = self.cell(step)")) == []
     other = "y = torch.zeros(8, 600, 3)\n        for t in range(y.size(1)):\n            step = x[:, 0]"
     assert _codes(tmp_path, _CELL_LOOP.format(cell="RNNCell", loop=other, shape="8, 600, 3")) == []
+TORCH_CELL_LOOP = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.{layer}(4, 32)
+        self.fc = nn.Linear(32, 1)
+
+    def forward(self, x):
+        h = torch.zeros(x.size(0), 32)
+{loop}
+            h = self.cell(x[:, t], h)
+        return self.fc(h)
+
+
+model = Net()
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+x = {batch}
+for step in range(10):
+    opt.zero_grad()
+    loss = nn.functional.mse_loss(model(x), torch.randn(8, 1))
+    loss.backward()
+    opt.step()
+"""
+_STEPS = "        for t in range({}):"
+
+
+@pytest.mark.parametrize("loop", [
+    _STEPS.format("x.size(1)"),
+    _STEPS.format("x.shape[1]"),
+    _STEPS.format("x.size(dim=-2)"),
+    _STEPS.format("x.size()[1]"),
+    "        seq_len = x.size(1)\n" + _STEPS.format("seq_len"),
+    "        batch, steps, features = x.shape\n" + _STEPS.format("steps"),
+])
+def test_cell_stepped_over_the_batch_length_is_long(tmp_path: Path, loop: str) -> None:
+    """A cell stepped by a Python loop over the time axis of the training batch (8, 600, 4): the loop's
+    trip count is the sequence length, as for nn.RNN's time axis."""
+    source = TORCH_CELL_LOOP.format(layer="RNNCell", loop=loop, batch="torch.randn(8, 600, 4)")
+    assert _codes(tmp_path, source) == ["GRD007"]
+
+
+@pytest.mark.parametrize("loop,batch", [
+    (_STEPS.format("x.size(1)"), "next(iter(loader))"),  # a batch of unknown shape: length unknown
+    ("        x = x.transpose(0, 1)\n" + _STEPS.format("x.size(0)"), "torch.randn(8, 600, 4)"),  # rebound
+    ("        t = 0\n        while t < x.size(1):\n            t += 1\n            if t > 3:\n                break",
+     "torch.randn(8, 600, 4)"),  # a while loop's steps are not read
+    (_STEPS.format("x.size(1)"), "torch.randn(8, 8, 4)"),  # known, and short
+])
+def test_cell_steps_unknown_or_short_are_not_long(tmp_path: Path, loop: str, batch: str) -> None:
+    source = TORCH_CELL_LOOP.format(layer="RNNCell", loop=loop, batch=batch)
+    assert _codes(tmp_path, source) == []
+
+
+def test_gated_cell_stepped_over_a_long_batch_is_not_reported(tmp_path: Path) -> None:
+    source = TORCH_CELL_LOOP.format(layer="GRUCell", loop=_STEPS.format("x.size(1)"), batch="torch.randn(8, 600, 4)")
+    assert _codes(tmp_path, source) == []

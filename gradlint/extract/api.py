@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from gradlint.extract.state import Scope
 from gradlint.extract.values import (
+    BatchProbe,
     ClassInfo,
     ContainerV,
     Frame,
@@ -71,7 +72,8 @@ class Interp(Protocol):
     def call(self, func: Value, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
         ...
 
-    def call_function(self, func: FunctionV, args: Args, kwargs: Kwargs, self_val: Value | None = None) -> Value:
+    def call_function(self, func: FunctionV, args: Args, kwargs: Kwargs, self_val: Value | None = None,
+                      batch: BatchProbe | None = None) -> Value:
         ...
 
     def make_function(self, node: FunctionNode, scope: Scope, owner: ClassInfo | None = None) -> FunctionV:
@@ -137,6 +139,8 @@ class Core(Interp, Protocol):
     instantiated_classes: set[str]
     called_functions: set[int]
     frameworks: Sequence[Framework]
+    # Armed by a training call of a torch model on a batch of known shape, taken by its forward (BatchProbe).
+    batch_probe: BatchProbe | None
     unrolled: int  # iterations of the enclosing loop nest run one by one (see state.MAX_UNROLLED)
     # Open loops of unknown length over an axis of a tensor (``for t in range(x.size(1))``), innermost
     # last: the tensor iterated and the axis. A recurrent cell stepped in one runs over that axis.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from gradlint.extract import catalog, recorder
-from gradlint.extract.api import Core, InvocableV
+from gradlint.extract.api import Core, FunctionNode, InvocableV
 from gradlint.extract.common import ANCHOR, FOREIGN_LINE_BASE, first_tensor, is_module, source_text, span_of
 from gradlint.extract.configs import construct_dataclass, dataclass_fields
 from gradlint.extract.invocable import apply_sequential_items
@@ -24,6 +24,7 @@ from gradlint.extract.state import (
 )
 from gradlint.extract.values import (
     UNKNOWN,
+    BatchProbe,
     BoundV,
     ClassInfo,
     ClassV,
@@ -59,6 +60,7 @@ class CallsMixin(Core):
 
     frame: Frame  # set per call by call_function (declared here too: mypy cannot infer it across the mixins)
     budget: int  # steps the current build may still spend (declared here too, as frame is)
+    batch_probe: BatchProbe | None  # see Core.batch_probe (declared here too, as frame is)
 
     def eval_Call(self, node: ast.Call, scope: Scope) -> Value:
         func = self.eval(node.func, scope)
@@ -220,7 +222,7 @@ class CallsMixin(Core):
         return None
 
     def call_function(self, func: FunctionV, args: list[Value], kwargs: dict[str, Value],
-                      self_val: Value | None = None) -> Value:
+                      self_val: Value | None = None, batch: BatchProbe | None = None) -> Value:
         if self.depth >= MAX_CALL_DEPTH:
             return self.unknown_call(args, kwargs, func.node, func.name)
         foreign = func.node.lineno >= FOREIGN_LINE_BASE
@@ -231,16 +233,16 @@ class CallsMixin(Core):
             return self.unknown_call(args, kwargs, func.node, func.name)
         if foreign:
             if self.foreign_depth == 0 and self.foreign_budget is not None:
-                return self._call_foreign_within_budget(func, args, kwargs, self_val)
+                return self._call_foreign_within_budget(func, args, kwargs, self_val, batch)
             self.foreign_depth += 1
             try:
-                return self._call_function(func, args, kwargs, self_val)
+                return self._call_function(func, args, kwargs, self_val, batch)
             finally:
                 self.foreign_depth -= 1
-        return self._call_function(func, args, kwargs, self_val)
+        return self._call_function(func, args, kwargs, self_val, batch)
 
     def _call_foreign_within_budget(self, func: FunctionV, args: list[Value], kwargs: dict[str, Value],
-                                    self_val: Value | None) -> Value:
+                                    self_val: Value | None, batch: BatchProbe | None) -> Value:
         """An outermost call of a project module's function while ``foreign_budget`` limits them:
         the steps it spends count against both that and the build's own budget."""
         assert self.foreign_budget is not None
@@ -248,7 +250,7 @@ class CallsMixin(Core):
         self.budget = allowed = min(outer, self.foreign_budget)
         self.foreign_depth += 1
         try:
-            return self._call_function(func, args, kwargs, self_val)
+            return self._call_function(func, args, kwargs, self_val, batch)
         finally:
             self.foreign_depth -= 1
             spent = allowed - self.budget
@@ -256,13 +258,13 @@ class CallsMixin(Core):
             self.budget = outer - spent
 
     def _call_function(self, func: FunctionV, args: list[Value], kwargs: dict[str, Value],
-                       self_val: Value | None) -> Value:
+                       self_val: Value | None, batch: BatchProbe | None = None) -> Value:
         self.called_functions.add(id(func.node))
         scope = Scope(func.scope)
         self.bind(func.node, func.defaults, args, kwargs, scope)
         saved: Frame = self.frame
         bound_self = self_val if self_val is not None else (args[0] if args and func.owner else None)
-        self.frame = Frame(cls=func.owner, self_val=bound_self)
+        self.frame = Frame(cls=func.owner, self_val=bound_self, batch=batch)
         self.depth += 1
         try:
             if isinstance(func.node, ast.Lambda):
@@ -394,6 +396,8 @@ class CallsMixin(Core):
         return [a for a in args if not isinstance(a, UnknownV)], None, partial
 
     def forward(self, instance: InstanceV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
+        probe: BatchProbe | None = self.batch_probe  # armed for this call only (see call_module)
+        self.batch_probe = None
         for framework in self.frameworks:
             if framework.name == instance.info.framework:
                 framework.before_call(self, instance, args, kwargs)
@@ -407,7 +411,34 @@ class CallsMixin(Core):
             return self.unknown_call(args, kwargs, node, instance.info.name)
         cls, fnode = found
         func = self.make_function(fnode, cls.scope, cls)
-        return self.call_function(func, [instance] + list(args), kwargs, self_val=instance)
+        if probe is not None:
+            name = batch_parameter(fnode)
+            if name is not None:
+                probe.sizes = {name: probe.shape}
+        return self.call_function(func, [instance] + list(args), kwargs, self_val=instance, batch=probe)
+
+
+def batch_parameter(fnode: FunctionNode) -> str | None:
+    """The parameter of a ``forward(self, x, ...)`` that receives the batch, when the body never
+    rebinds it nor changes it in place (``x = x.view(...)``, ``x.unsqueeze_(1)``): its shape is then
+    the batch's wherever the body reads ``x.size(1)`` / ``x.shape``. Only run for a training call on
+    a batch of known shape."""
+    if isinstance(fnode, ast.Lambda):
+        return None
+    params = fnode.args.posonlyargs + fnode.args.args
+    if len(params) < 2:
+        return None
+    name = params[1].arg
+    for sub in ast.walk(fnode):
+        if isinstance(sub, ast.Name) and sub.id == name and not isinstance(sub.ctx, ast.Load):
+            return None
+        if isinstance(sub, ast.Attribute) and sub.attr.endswith("_") and isinstance(sub.value, ast.Name) \
+                and sub.value.id == name:
+            return None
+        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and sub is not fnode \
+                and name in {a.arg for a in sub.args.posonlyargs + sub.args.args + sub.args.kwonlyargs}:
+            return None  # a nested function's own parameter of that name: keep it simple
+    return name
 
 
 #: einops re-arrangements: the same values (``repeat``: copies) in another layout, whatever the backend.

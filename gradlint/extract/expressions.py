@@ -168,6 +168,9 @@ class ExpressionsMixin(Core):
             return UNKNOWN
         if isinstance(obj, (TensorV, ContainerV, ListV, DictV, FunctionalModelV, TensorConstV)):
             if isinstance(obj, TensorV) and attr in ("T", "mT", "shape", "dtype", "device"):
+                if attr == "shape" and self.frame.batch is not None and isinstance(node, ast.Attribute) \
+                        and isinstance(node.value, ast.Name) and node.value.id in self.frame.batch.sizes:
+                    return ListV([Const(d) for d in self.frame.batch.sizes[node.value.id]], is_tuple=True)
                 return obj if attr in ("T", "mT") else UNKNOWN
             if isinstance(obj, TensorV) and attr == "data" and node is not None:
                 return stopped(obj, "data", span_of(node), "torch")  # x.data: the values, no gradient

@@ -20,6 +20,7 @@ from gradlint.extract.common import (
 from gradlint.extract.state import MAX_LIST_ITEMS
 from gradlint.extract.values import (
     UNKNOWN,
+    BatchProbe,
     Const,
     ContainerV,
     DictV,
@@ -51,6 +52,8 @@ def _freezes(name: str, args: list[Value], kwargs: dict[str, Value]) -> bool:
 
 class ModulesMixin(Core):
     """Method calls on values that are not user functions, and module application."""
+
+    batch_probe: BatchProbe | None  # see Core.batch_probe (declared here too: mypy cannot infer it across the mixins)
 
     def call_method(
         self, target: Value, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST
@@ -431,9 +434,22 @@ class ModulesMixin(Core):
             if not training_call:
                 return UNKNOWN
             tensor = TensorV(NodeSeq(), None)  # a batch from a data loader
-        result = self.apply_module(module, tensor, [tensor] + list(args[1:]) if args else [tensor], kwargs, node)
+        batch = args[0] if args else None
+        probe: BatchProbe | None = None
+        if training_call and isinstance(module, InstanceV) and module.info.framework == "torch" \
+                and isinstance(batch, TensorConstV) and batch.shape:
+            probe = BatchProbe(batch.shape)
+        args = [tensor] + list(args[1:]) if args else [tensor]
+        self.batch_probe = probe  # taken by its forward
+        if probe is None:
+            result = self.apply_module(module, tensor, args, kwargs, node)
+        else:
+            try:
+                result = self.apply_module(module, tensor, args, kwargs, node)
+            finally:
+                self.batch_probe = None
         if training_call:
-            result = recorder.record_model_call(self, module, tensor, result, node, args[0] if args else None)
+            result = recorder.record_model_call(self, module, tensor, result, node, batch, probe)
         return result
 
     def apply_module(
@@ -456,6 +472,8 @@ class ModulesMixin(Core):
                 if layer.framework == "torch" and layer.op in catalog.TORCH_CELLS and self.time_loops \
                         and module.time_axis is None:
                     module.time_input, module.time_axis = self.time_loops[-1]  # stepped over that axis
+                if self.frame.batch is not None and layer.op in catalog.TORCH_CELLS:
+                    self.frame.batch.step_cell(layer)  # one time step of a loop in a forward
                 out = TensorV(tensor.nodes + (layer,), tensor.hint)
                 if layer.framework == "torch" and layer.op in catalog.TORCH_TUPLE_OUTPUT:
                     # (output, hidden) — the hidden state (or (h, c)) carries the same path

@@ -15,6 +15,7 @@ from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import longest_tensor, span_of
 from gradlint.extract.values import (
     UNKNOWN,
+    BatchProbe,
     ClassInfo,
     Const,
     ContainerV,
@@ -227,17 +228,19 @@ def _logs_prediction(interp: Interp, loss: FunctionV) -> bool:
 
 
 def record_model_call(interp: Interp, module: Value, tensor: TensorV, result: Value, node: ast.AST,
-                      batch: Value | None = None) -> Value:
+                      batch: Value | None = None, probe: BatchProbe | None = None) -> Value:
     """A model called on a batch in training code: remember its output path (a loss on it later is
     this model's loss) and return only the model's part of the path. A batch of known shape
-    (``torch.randn(32, 600, 1)``) also tells the sequence length its recurrent layer runs over."""
+    (``torch.randn(32, 600, 1)``) also tells the sequence length its recurrent layer runs over:
+    the time axis of a torch RNN/LSTM/GRU, or the steps a forward's loop takes a cell through
+    (``for t in range(x.size(1)): h = self.cell(x[:, t], h)``, ``probe``)."""
     out = longest_tensor(result)
     if out is None:
         return result
     own = out.nodes[len(tensor.nodes):]
     interp.facts.model_calls.append(ModelCall(id(module), own, span_of(node)))
     if isinstance(batch, TensorConstV) and batch.shape:
-        steps = _time_steps(module, batch.shape, own, tensor)
+        steps = _time_steps(module, batch.shape, own, tensor, probe)
         if steps is not None:
             known = interp.facts.sequence_lengths.get(id(module), 0)
             interp.facts.sequence_lengths[id(module)] = max(known, steps)
@@ -251,10 +254,12 @@ _TIME_PRESERVING = frozenset({LayerKind.EMBEDDING, LayerKind.DENSE, LayerKind.AC
 _AXIS_MOVES = frozenset({"transpose", "permute", "swapaxes", "swapdims", "movedim", "moveaxis", "t", "T", "mT"})
 
 
-def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node], given: TensorV) -> int | None:
+def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node], given: TensorV,
+                probe: BatchProbe | None = None) -> int | None:
     """The number of time steps the model's first torch RNN/LSTM/GRU runs over for an input batch
     of ``shape``, when the layer's ``batch_first`` and the path before it say which axis is time; for
-    a cell, the axis of the model's input (``given``) that the forward's loop steps it over."""
+    a cell, the axis of the model's input (``given``) that the forward's loop steps it over, or else
+    the trip count of the one loop of the forward that steps it (``probe``: ``seq_len = x.size(1)``)."""
     first: Layer | None = None
     embedded = False
     for item in path:
@@ -269,6 +274,9 @@ def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node], giv
     if first is None or first.framework != "torch":
         return None
     layer_obj = _layer_object(module, first)
+    if (layer_obj is None or layer_obj.time_axis is None) and first.op in catalog.TORCH_CELLS:
+        steps = probe.cell_steps.get(id(first)) if probe is not None else None  # the loop's own trip count
+        return steps if steps is not None and steps > 0 else None
     if layer_obj is None or layer_obj.time_axis is None or _moves_axes(module):
         return None
     if layer_obj.time_input is not None and layer_obj.time_input is not given:

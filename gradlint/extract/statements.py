@@ -247,6 +247,17 @@ class StatementsMixin(Core):
         iterable = self.eval_safe(stmt.iter, scope)
         count = self.trip_count(iterable)  # before building the items: an inner loop of a big nest
         items = None if count is not None and self.unrolled * count > MAX_UNROLLED else self.iterate(iterable)
+        probe = self.frame.batch
+        if probe is None:
+            self._run_for(stmt, scope, items)
+            return
+        probe.loops.append(count if count is not None else len(items) if items is not None else None)
+        try:
+            self._run_for(stmt, scope, items)
+        finally:
+            probe.loops.pop()
+
+    def _run_for(self, stmt: ast.For, scope: Scope, items: list[Value] | None) -> None:
         if items is None or self.unrolled * len(items) > MAX_UNROLLED:
             self.exec_loop_once_uncertain(stmt, scope)
             return
@@ -309,6 +320,17 @@ class StatementsMixin(Core):
                 self.time_loops.pop()
 
     def stmt_While(self, stmt: ast.While, scope: Scope) -> None:
+        probe = self.frame.batch
+        if probe is None:
+            self._run_while(stmt, scope)
+            return
+        probe.loops.append(None)  # steps a cell takes in a while loop: not read
+        try:
+            self._run_while(stmt, scope)
+        finally:
+            probe.loops.pop()
+
+    def _run_while(self, stmt: ast.While, scope: Scope) -> None:
         outer = self.unrolled
         try:
             for count in range(MAX_LOOP_ITERATIONS):

@@ -740,7 +740,9 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
             return TensorV(tensor.nodes + (layer,), tensor.hint)
         if name == "item":
             return ReadOutV(tensor, "item")
-        if name in ("size", "dim"):
+        if name == "size":
+            return batch_size(interp, node, args, kwargs)
+        if name == "dim":
             return UNKNOWN
         if name in ("chunk", "split", "unbind"):
             return ListV([tensor, tensor], partial=False, is_tuple=True)
@@ -826,3 +828,21 @@ def _window(value: Value | None, dims: int, default: int | None = None) -> int |
             isinstance(v, Const) and isinstance(v.value, int) and v.value > 0 for v in value.items):
         return math.prod(int(v.value) for v in value.items)  # type: ignore[attr-defined,misc]
     return None
+
+
+def batch_size(interp: Interp, node: ast.AST, args: Args, kwargs: Kwargs) -> Value:
+    """``x.size()`` / ``x.size(1)`` / ``x.size(dim=-1)`` where ``x`` is a forward's parameter bound to
+    a training batch of known shape (``BatchProbe``); UNKNOWN elsewhere."""
+    probe = interp.frame.batch
+    if probe is None or not probe.sizes or not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return UNKNOWN
+    shape = probe.sizes.get(node.func.value.id) if isinstance(node.func.value, ast.Name) else None
+    if shape is None:
+        return UNKNOWN
+    dim = args[0] if args else kwargs.get("dim")
+    if dim is None and not args and not kwargs:
+        return ListV([Const(d) for d in shape], is_tuple=True)
+    if isinstance(dim, Const) and isinstance(dim.value, int) and not isinstance(dim.value, bool) \
+            and -len(shape) <= dim.value < len(shape) and len(args) + len(kwargs) == 1:
+        return Const(shape[dim.value])
+    return UNKNOWN

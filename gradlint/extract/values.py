@@ -462,6 +462,32 @@ class TypeV(Value):
     of: Value
 
 
+class BatchProbe:
+    """A torch model's forward run on a training batch of known shape (``torch.randn(32, 60, 16)``):
+    what it reads of the shape and how many steps its recurrent cells take.
+
+    ``sizes``: the forward's parameter bound to the batch, when its body never rebinds it, -> the
+    batch's shape; ``x.size(1)`` / ``x.shape[1]`` on that name resolve. ``loops``: the trip counts of
+    the forward's own ``for``/``while`` loops open now, innermost last (None: unknown). ``cell_steps``:
+    id of each RNNCell/LSTMCell/GRUCell layer stepped -> the trip count of the one loop it runs in
+    (None: not one known loop, or not always the same)."""
+
+    __slots__ = ("shape", "sizes", "loops", "cell_steps")
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+        self.sizes: dict[str, tuple[int, ...]] = {}
+        self.loops: list[int | None] = []
+        self.cell_steps: dict[int, int | None] = {}
+
+    def step_cell(self, layer: object) -> None:
+        steps = self.loops[0] if len(self.loops) == 1 else None
+        key = id(layer)
+        if key in self.cell_steps and self.cell_steps[key] != steps:
+            steps = None
+        self.cell_steps[key] = steps
+
+
 @dataclass(eq=False)
 class Frame:
     """Per-call interpreter state."""
@@ -469,6 +495,7 @@ class Frame:
     cls: ClassInfo | None = None
     self_val: Value | None = None
     returned: list[Value] = field(default_factory=list)
+    batch: BatchProbe | None = None  # a torch forward run on a training batch of known shape
 
 
 @dataclass(eq=False)
