@@ -39,7 +39,6 @@ from gradlint.extract.statements import StatementsMixin
 from gradlint.extract.values import UNKNOWN, BatchProbe, ClassInfo, Frame, FunctionV, TensorV, Value, next_serial
 from gradlint.training import TrainingFacts
 
-
 # Steps between two readings of the CPU clock (the deadline of ``extract.FILE_CPU_SECONDS``).
 CLOCK_STEPS = 4096
 
