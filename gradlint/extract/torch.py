@@ -35,6 +35,7 @@ from gradlint.extract.inits import (
     set_param_init,
 )
 from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual, stopped
+from gradlint.extract.torch_reads import batch_size, functional_dropout
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
@@ -440,7 +441,7 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
     if leaf in RESAMPLE_PARAMS:
         return resampled(leaf, tensor, args[1:] if args and args[0] is tensor else args, kwargs, span)
     if leaf in catalog.FUNCTIONAL_DROPOUT and leaf != "drop_path":
-        return _functional_dropout(leaf, tensor, args, kwargs, node)
+        return functional_dropout(leaf, tensor, args, kwargs, node)
     if leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
         return tensor
     return interp.unknown_call(args, kwargs, node, leaf)
@@ -457,30 +458,6 @@ def resampled(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span
         # ``F.interpolate(x, size=skip.shape[-2:])``: most often back to a size the path had; read as before
         return tensor
     layer = Layer(LayerKind.OTHER, leaf, span, "torch", activation="linear", bias=False, window=window)
-    return TensorV(tensor.nodes + (layer,), tensor.hint)
-
-
-def _functional_dropout(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    """``F.dropout(x, p, training=self.training)`` (``dropout1d/2d/3d``, ``alpha_dropout``,
-    ``torch.dropout(x, p, train)``): a dropout layer as ``nn.Dropout(p)`` is, when it drops in train
-    mode — the protocol's, so ``training=self.training`` (any ``*.training``), ``True`` and the default
-    of ``F.dropout`` do; ``False``, the alpha dropouts' default, and a flag gradlint cannot read leave
-    the tensor as it is (as every functional dropout did before)."""
-    given: Value | None = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train"))
-    flag = None  # the flag as written
-    if isinstance(node, ast.Call):
-        flag = node.args[2] if len(node.args) > 2 else next(
-            (k.value for k in node.keywords if k.arg in ("training", "train")), None)
-    if given is None:
-        drops = "alpha" not in leaf
-    elif isinstance(given, Const) and isinstance(given.value, bool):
-        drops = given.value
-    else:
-        drops = isinstance(flag, ast.Attribute) and flag.attr == "training"
-    if not drops:
-        return tensor
-    layer = Layer(LayerKind.DROPOUT, leaf, span_of(node), "torch", bias=False)
-    layer.rate = dropout_rate(args[1] if len(args) > 1 else kwargs.get("p"), 0.5)
     return TensorV(tensor.nodes + (layer,), tensor.hint)
 
 
@@ -828,21 +805,3 @@ def _window(value: Value | None, dims: int, default: int | None = None) -> int |
             isinstance(v, Const) and isinstance(v.value, int) and v.value > 0 for v in value.items):
         return math.prod(int(v.value) for v in value.items)  # type: ignore[attr-defined,misc]
     return None
-
-
-def batch_size(interp: Interp, node: ast.AST, args: Args, kwargs: Kwargs) -> Value:
-    """``x.size()`` / ``x.size(1)`` / ``x.size(dim=-1)`` where ``x`` is a forward's parameter bound to
-    a training batch of known shape (``BatchProbe``); UNKNOWN elsewhere."""
-    probe = interp.frame.batch
-    if probe is None or not probe.sizes or not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-        return UNKNOWN
-    shape = probe.sizes.get(node.func.value.id) if isinstance(node.func.value, ast.Name) else None
-    if shape is None:
-        return UNKNOWN
-    dim = args[0] if args else kwargs.get("dim")
-    if dim is None and not args and not kwargs:
-        return ListV([Const(d) for d in shape], is_tuple=True)
-    if isinstance(dim, Const) and isinstance(dim.value, int) and not isinstance(dim.value, bool) \
-            and -len(shape) <= dim.value < len(shape) and len(args) + len(kwargs) == 1:
-        return Const(shape[dim.value])
-    return UNKNOWN

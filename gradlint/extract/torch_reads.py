@@ -1,0 +1,53 @@
+"""PyTorch calls read on their own: functional dropout as the protocol's train mode runs it, and the
+size of a training batch a forward reads (``x.size(1)``; see ``values.BatchProbe``)."""
+
+from __future__ import annotations
+
+import ast
+
+from gradlint.extract.api import Args, Interp, Kwargs
+from gradlint.extract.common import dropout_rate, span_of
+from gradlint.extract.values import UNKNOWN, Const, ListV, TensorV, Value
+from gradlint.model import Layer, LayerKind
+
+
+def functional_dropout(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``F.dropout(x, p, training=self.training)`` (``dropout1d/2d/3d``, ``alpha_dropout``,
+    ``torch.dropout(x, p, train)``): a dropout layer as ``nn.Dropout(p)`` is, when it drops in train
+    mode — the protocol's, so ``training=self.training`` (any ``*.training``), ``True`` and the default
+    of ``F.dropout`` do; ``False``, the alpha dropouts' default, and a flag gradlint cannot read leave
+    the tensor as it is (as every functional dropout did before)."""
+    given: Value | None = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train"))
+    flag = None  # the flag as written
+    if isinstance(node, ast.Call):
+        flag = node.args[2] if len(node.args) > 2 else next(
+            (k.value for k in node.keywords if k.arg in ("training", "train")), None)
+    if given is None:
+        drops = "alpha" not in leaf
+    elif isinstance(given, Const) and isinstance(given.value, bool):
+        drops = given.value
+    else:
+        drops = isinstance(flag, ast.Attribute) and flag.attr == "training"
+    if not drops:
+        return tensor
+    layer = Layer(LayerKind.DROPOUT, leaf, span_of(node), "torch", bias=False)
+    layer.rate = dropout_rate(args[1] if len(args) > 1 else kwargs.get("p"), 0.5)
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
+def batch_size(interp: Interp, node: ast.AST, args: Args, kwargs: Kwargs) -> Value:
+    """``x.size()`` / ``x.size(1)`` / ``x.size(dim=-1)`` where ``x`` is a forward's parameter bound to
+    a training batch of known shape (``BatchProbe``); UNKNOWN elsewhere."""
+    probe = interp.frame.batch
+    if probe is None or not probe.sizes or not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return UNKNOWN
+    shape = probe.sizes.get(node.func.value.id) if isinstance(node.func.value, ast.Name) else None
+    if shape is None:
+        return UNKNOWN
+    dim = args[0] if args else kwargs.get("dim")
+    if dim is None and not args and not kwargs:
+        return ListV([Const(d) for d in shape], is_tuple=True)
+    if isinstance(dim, Const) and isinstance(dim.value, int) and not isinstance(dim.value, bool) \
+            and -len(shape) <= dim.value < len(shape) and len(args) + len(kwargs) == 1:
+        return Const(shape[dim.value])
+    return UNKNOWN
