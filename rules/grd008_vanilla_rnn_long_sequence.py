@@ -87,8 +87,9 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
             estimate = Estimate(log10_total, log10_total, steps, False,
                                 [f"recurrent init σ_rec²={sigma_rec2:.2g}, input variance 1 per step"])
             message = (f"{layer.op} over {steps} time steps: each step passes on ≈{gain:.2f} of the gradient, so the "
-                       f"first steps get ≈ {format_ratio(log10_total)} of the gradient of the last. Use LSTM or GRU "
-                       f"(gated, additive memory), or shorten the sequences.")
+                       f"first steps get ≈ {format_ratio(log10_total)} of the gradient of the last. Use "
+                       f"{'LSTMCell or GRUCell' if layer.op == 'RNNCell' else 'LSTM or GRU'} (gated, additive memory), "
+                       f"or shorten the sequences.")
             yield Finding(layer.span, message, Severity.WARNING, estimate)
 
 

@@ -358,3 +358,17 @@ def test_cell_steps_unknown_or_short_are_not_long(tmp_path: Path, loop: str, bat
 def test_gated_cell_stepped_over_a_long_batch_is_not_reported(tmp_path: Path) -> None:
     source = TORCH_CELL_LOOP.format(layer="GRUCell", loop=_STEPS.format("x.size(1)"), batch="torch.randn(8, 600, 4)")
     assert _codes(tmp_path, source) == []
+
+
+def test_a_vanilla_cell_is_told_to_use_a_gated_cell(tmp_path: Path) -> None:
+    """GRD008 on an nn.RNNCell stepped by hand (clipped, so GRD007 has nothing to say) recommends the
+    gated cells, which drop into the same loop, not the sequence modules."""
+    from gradlint.engine import LintConfig, lint_file
+
+    source = TORCH_CELL_LOOP.format(layer="RNNCell", loop=_STEPS.format("x.size(1)"), batch="torch.randn(8, 600, 4)")
+    source = source.replace("    opt.step()", "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n    opt.step()")
+    path = tmp_path / "cell.py"
+    path.write_text(source)
+    found = [d for d in lint_file(str(path), LintConfig()).diagnostics if d.code == "GRD008"]
+    assert len(found) == 1
+    assert "Use LSTMCell or GRUCell" in found[0].message
