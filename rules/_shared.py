@@ -19,7 +19,7 @@ from gradlint.analysis.units import Unit, input_width
 from gradlint.estimate import FLOAT32_MAX_LOG10, Estimate, approx, format_ratio
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Block, Norm
-from gradlint.model import Layer, LayerKind, Model, Span
+from gradlint.model import Layer, LayerKind, Model, Node, Span, output_activation
 from gradlint.rule import RuleContext, RuleOptions, Severity
 
 
@@ -274,3 +274,27 @@ def explodes_through_time(model: Model, context: RuleContext) -> Iterator[tuple[
         growth = found.log10_over(steps)
         if growth >= context.options.exploding_log10:
             yield layer, found, steps, growth
+
+
+# Keras cross-entropies over the class axis that take one-hot targets (the sparse ones take class indices).
+KERAS_CATEGORICAL_LOSSES = frozenset({"categorical_crossentropy", "CategoricalCrossentropy",
+                                      "categorical_focal_crossentropy", "CategoricalFocalCrossentropy"})
+
+
+def categorical_over_one_unit(loss: str, nodes: Sequence[Node]) -> bool:
+    """A Keras categorical cross-entropy on an output of one unit that is not already a softmax
+    (that one is a dead output of its own): the loss is constant and every gradient 0. GRD010
+    reports it; GRD009 leaves such a site alone (its remedies would not help)."""
+    return loss in KERAS_CATEGORICAL_LOSSES and output_activation(nodes) not in (None, "softmax") \
+        and output_units(nodes) == 1
+
+
+def output_units(nodes: Sequence[Node]) -> int | None:
+    """The width of a path's output when it ends in a weight layer followed only by activations and dropout."""
+    for node in reversed(nodes):
+        if not isinstance(node, Layer):
+            return None
+        if node.kind in (LayerKind.ACTIVATION, LayerKind.DROPOUT):
+            continue
+        return node.fan_out if node.kind in (LayerKind.DENSE, LayerKind.CONV) else None
+    return None

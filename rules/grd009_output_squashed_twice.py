@@ -13,6 +13,8 @@ from gradlint.training import (
     LossSpec,
 )
 
+from ._shared import categorical_over_one_unit
+
 _SQUASH = frozenset({"sigmoid", "softmax"})
 # Output activations whose values are not probabilities: a Keras probability loss clips them into
 # [ε, 1 − ε], and every output clipped (relu's zeros, tanh's negatives, anything above 1) passes no gradient.
@@ -278,6 +280,8 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
             model = context.model_by_id(use.model_id)
             if model is None:
                 continue  # only when the data flow connects a model of this file to the loss
+            if use.loss.framework == "keras" and categorical_over_one_unit(use.loss.name, use.prediction):
+                continue  # a dead output, GRD010's
             act = output_activation(use.prediction)
             spec = use.loss
             if spec.from_logits and act in _SQUASH:
@@ -342,8 +346,8 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                 yield Finding(use.span, _squashed_twice(model.name, *pair), Severity.WARNING), model
         for model_id, (loss, _, span) in facts.compiled.items():
             model = context.model_by_id(model_id)
-            if model is None or loss is None:
-                continue
+            if model is None or loss is None or categorical_over_one_unit(loss.name, model.path):
+                continue  # (the last: a dead output, GRD010's; neither from_logits nor a softmax would help)
             act = output_activation(model.path)
             if loss.from_logits and act in _SQUASH:
                 yield Finding(span, (

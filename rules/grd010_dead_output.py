@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 from gradlint.analysis.inits import recommended_init
 from gradlint.analysis.triage import Cause, diagnoses_for
 from gradlint.estimate import approx
-from gradlint.model import Layer, LayerKind, Model, Node, Span, output_activation
+from gradlint.model import Model, Node, Span
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
-from ._shared import diagnosis_severity
+from ._shared import categorical_over_one_unit, diagnosis_severity
 
 _UPSTREAM_FIX = {
     Cause.INIT_SCALE: "use a fan-aware init such as {init} instead of the fixed-scale one",
@@ -161,8 +161,7 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
                 sites.append((use.loss.name, use.loss.from_logits, use.span, model, use.prediction))
         for name, from_logits, span, model, nodes in sites:
             # softmax over one unit is already the model's dead output (check).
-            if name in _CATEGORICAL and output_activation(nodes) not in (None, "softmax") \
-                    and _output_units(nodes) == 1:
+            if categorical_over_one_unit(name, nodes):
                 how = ("applies softmax over the classes" if from_logits
                        else "renormalizes y_pred to sum 1 over the classes")
                 yield Finding(span, (
@@ -170,19 +169,3 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
                     f"the prediction is the constant 1 and the loss is 0 whatever the model does — every gradient "
                     f"is exactly 0. For a binary target use binary_crossentropy with a sigmoid output; for k "
                     f"classes, k output units."), Severity.ERROR), model
-
-
-# Keras cross-entropies over the class axis that take one-hot targets (the sparse ones take class indices).
-_CATEGORICAL = frozenset({"categorical_crossentropy", "CategoricalCrossentropy", "categorical_focal_crossentropy",
-                          "CategoricalFocalCrossentropy"})
-
-
-def _output_units(nodes: Sequence[Node]) -> int | None:
-    """The width of a path's output when it ends in a weight layer followed only by activations and dropout."""
-    for node in reversed(nodes):
-        if not isinstance(node, Layer):
-            return None
-        if node.kind in (LayerKind.ACTIVATION, LayerKind.DROPOUT):
-            continue
-        return node.fan_out if node.kind in (LayerKind.DENSE, LayerKind.CONV) else None
-    return None

@@ -372,3 +372,16 @@ def test_a_vanilla_cell_is_told_to_use_a_gated_cell(tmp_path: Path) -> None:
     found = [d for d in lint_file(str(path), LintConfig()).diagnostics if d.code == "GRD008"]
     assert len(found) == 1
     assert "Use LSTMCell or GRUCell" in found[0].message
+
+
+@pytest.mark.parametrize("output", ['Dense(1)', 'Dense(1, activation="relu")', 'Dense(1, activation="sigmoid")'])
+def test_categorical_loss_on_one_unit_is_one_dead_output_finding(tmp_path: Path, output: str) -> None:
+    """A categorical cross-entropy over a 1-unit output is constant (every gradient 0): GRD010 says so,
+    and GRD009's remedies (from_logits=True, a softmax on the output) would not help, so it is silent."""
+    source = ("from keras.models import Sequential\nfrom keras.layers import Dense\n\n"
+              "model = Sequential()\nmodel.add(Dense(32, activation='relu', input_dim=8))\n"
+              f"model.add({output})\nmodel.compile(loss='categorical_crossentropy', optimizer='adam')\n"
+              "model.fit(X, y, epochs=10)\n")
+    assert _codes(tmp_path, source) == ["GRD010"]
+    two_units = source.replace(output, output.replace("(1", "(2"))
+    assert "GRD010" not in _codes(tmp_path, two_units)
