@@ -550,3 +550,22 @@ def test_a_module_read_for_an_importer_lints_as_when_read_first(tmp_path: Path) 
     assert after_import == first
     assert lint(train) == from_train  # and the importer, served from the lint's parse given back, too
     assert lint(blocks) == first
+
+
+def test_a_module_parsed_again_after_an_edit_is_held_once(tmp_path: Path) -> None:
+    """The whole parse held for a module is replaced, not added to, when the module is read again
+    (its size or mtime changed): the bound on held lines counts each module once."""
+    import os
+
+    from gradlint.extract.project_files import ProjectFiles
+
+    module = tmp_path / "blocks.py"
+    module.write_text("A = 1\nB = 2\n")
+    files = ProjectFiles()
+    first = files.parse(str(module))
+    module.write_text("A = 1\nB = 2\nC = 3\n")
+    os.utime(module, ns=(1, 1))
+    second = files.parse(str(module))
+    assert second is not first and second.held is not None
+    assert first.held is None
+    assert files._held_lines == 3

@@ -211,22 +211,26 @@ class ProjectFiles:
             return None
         for index in [i for i, stmt in module.statements.items() if stmt is body[i]]:
             _shift_lines(module.statements.pop(index), -module.offset)
-        module.held = None
-        self._held_lines -= self._holding.pop(module.path)[1]
+        self._release(module.path)
         return ast.Module(body=body, type_ignores=[])
 
     def _hold(self, module: ParsedModule, body: list[ast.stmt]) -> None:
         lines = module.ranges[-1][1] if module.ranges else 0
         if lines > HELD_LINES:
             return
+        self._release(module.path)  # an earlier parse of the same path (edited since) is dropped
         module.held = body
         self._holding[module.path] = (module, lines)
         self._held_lines += lines
         while self._held_lines > HELD_LINES:
-            oldest = next(iter(self._holding))
-            evicted, count = self._holding.pop(oldest)
-            evicted.held = None
-            self._held_lines -= count
+            self._release(next(iter(self._holding)))
+
+    def _release(self, path: str) -> None:
+        """Stop holding the whole parse of the module at ``path``, if one is held."""
+        found = self._holding.pop(path, None)
+        if found is not None:
+            found[0].held = None
+            self._held_lines -= found[1]
 
     def seed(self, path: str, stamp: tuple[int, int], digest: str, text: str, tree: ast.Module) -> None:
         """Remember a linted file's own parse, so that a later file importing it does not parse it
