@@ -41,7 +41,8 @@ sigmoid/softmax output passed to `BCEWithLogitsLoss`, `CrossEntropyLoss`,
 `sigmoid_cross_entropy_with_logits` and `tf.losses.*_cross_entropy`; and a raw (linear) output
 passed to a loss that expects probabilities — Keras `binary_crossentropy`/`categorical_crossentropy`
 with `from_logits=False` (the default), `nn.BCELoss`, `tf.losses.log_loss`; a softmax/sigmoid output
-passed to `nn.NLLLoss`/`F.nll_loss`, which want log-probabilities; or a hand-written
+passed to `nn.NLLLoss`/`F.nll_loss`, which want log-probabilities, and raw logits passed to them
+(the loss is −x[target], unbounded below); or a hand-written
 cross-entropy whose gradient is taken — `-tf.reduce_sum(y * tf.log(p))`, `-torch.sum(y * torch.log(p))`,
 `-(y * p.log()).sum()`, `-(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()`,
 `F.nll_loss(torch.log(p), y)`, a Keras `compile(loss=f)` whose `f(y_true, y_pred)` takes
@@ -258,6 +259,15 @@ loss = tf.losses.sigmoid_cross_entropy(multi_class_labels=y_, logits=p)
         Invalid("""
 import torch.nn as nn
 
+model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+criterion = nn.NLLLoss()
+for x, y in loader:
+    loss = criterion(model(x), y)
+    loss.backward()
+""", line=6, column=12, message=r"NLLLoss expects log-probabilities but receives model's raw output"),
+        Invalid("""
+import torch.nn as nn
+
 model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1), nn.Sigmoid())
 criterion = nn.BCEWithLogitsLoss()
 for x, y in loader:
@@ -306,6 +316,13 @@ model.compile(loss="binary_crossentropy", optimizer="adam")
                     f"of classes) of the cross-entropy's (measured: 0.09 at 10 classes, 1e-3 at 1000) and it "
                     f"vanishes where a wrong class is confident. End the model in log_softmax (nn.LogSoftmax), or "
                     f"return logits and use CrossEntropyLoss."), Severity.WARNING), model
+            elif spec.framework == "torch" and spec.name in _LOG_PROBABILITY_LOSSES and act == "linear":
+                yield Finding(use.span, (
+                    f"{spec.name} expects log-probabilities but receives {model.name}'s raw output (no "
+                    f"log_softmax): the loss is −x[target], unbounded below, and its gradient is the constant −1/N "
+                    f"at the target whatever the other outputs, so the logits grow without limit instead of "
+                    f"learning a distribution. End the model in log_softmax (nn.LogSoftmax), or use "
+                    f"CrossEntropyLoss on the logits."), Severity.WARNING), model
             elif spec.framework == "keras" and spec.name in KERAS_PROBABILISTIC_LOSSES and not spec.from_logits \
                     and act == "linear":
                 yield Finding(use.span, (
