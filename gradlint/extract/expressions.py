@@ -25,6 +25,7 @@ from gradlint.extract.common import (
     recurrent_param_role,
     span_of,
 )
+from gradlint.extract.data_shapes import sliced
 from gradlint.extract.formulas import activation_formula
 from gradlint.extract.inits import scale_init
 from gradlint.extract.invocable import SuperMethodV, SuperV
@@ -218,6 +219,8 @@ class ExpressionsMixin(Core):
 
     def eval_Subscript(self, node: ast.Subscript, scope: Scope) -> Value:
         obj = self.eval(node.value, scope)
+        if isinstance(obj, TensorConstV) and isinstance(node.slice, ast.Slice):
+            return sliced(self, obj, node, scope)  # a mini-batch X[i:i + 32] of a data tensor of known shape
         key = self.eval(node.slice, scope)
         return self.get_item(obj, key)
 

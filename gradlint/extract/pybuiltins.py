@@ -17,6 +17,7 @@ from gradlint.extract import catalog
 from gradlint.extract.api import Args, Core, Kwargs
 from gradlint.extract.common import const_values, foldable
 from gradlint.extract.configs import call_config, namespace_dict
+from gradlint.extract.data_shapes import numpy_call
 from gradlint.extract.invocable import PartialV, SuperV
 from gradlint.extract.values import (
     UNKNOWN,
@@ -146,7 +147,8 @@ class BuiltinsMixin(Core):
                     return UNKNOWN
             return UNKNOWN
         if q.startswith("numpy."):
-            return _numpy_number(leaf, args)
+            array = numpy_call(q, leaf, args, kwargs)  # data of known shape: np.random.randn(500, 200, 1)
+            return array if array is not None else _numpy_number(leaf, args)
         if q == "json.loads" and len(args) == 1 and isinstance(args[0], Const) and isinstance(args[0].value, str):
             return _json_literal(args[0].value)
         if q in ("collections.OrderedDict", "typing.OrderedDict"):

@@ -11,7 +11,7 @@ import ast
 import math
 from collections.abc import Callable, Mapping
 
-from gradlint.extract import catalog, recorder, torch_tensors
+from gradlint.extract import catalog, data_shapes, recorder, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     dropout_rate,
@@ -110,6 +110,14 @@ class TorchFramework:
             return recorder.apply_loss(interp, spec, args, kwargs, node)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             return construct_torch(interp, leaf, args, kwargs, node)
+        if q.count(".") == 1 and (leaf in catalog.TORCH_DATA_COPIES or leaf in catalog.TORCH_DATA_VIEWS):
+            same = data_shapes.converted(args, kwargs)  # torch.from_numpy(np.random.randn(500, 200, 1))
+            if same is not None:
+                return same
+        if q.startswith("torch.utils.data."):
+            made = data_shapes.call(interp, leaf, args, kwargs)
+            if made is not None:
+                return made
         return call_torch_function(interp, q, leaf, args, kwargs, node)
 
     def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
@@ -136,6 +144,8 @@ class TorchFramework:
             return tensor_method(interp, target, name, args, kwargs, node)
         if isinstance(target, ParamV):
             return param_method(target, name, args, kwargs, node, uncertain_start(interp))
+        if isinstance(target, TensorConstV):
+            return data_shapes.method(target, name, args)
         return None
 
     def binop(self, interp: Interp, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:

@@ -1,0 +1,179 @@
+"""Training data whose shape a script makes known: a torch batch of known shape tells a recurrent
+model's sequence length (``recorder.record_model_call``).
+
+numpy arrays made with a literal shape (``np.random.randn(500, 200, 1)``, ``np.zeros((n, T, F))``,
+``np.linspace(0, 1, n)``), elementwise numpy functions of them, ``.reshape(...)`` / ``.astype(...)``,
+and ``torch.from_numpy(a)`` / ``torch.tensor(a, dtype=...)`` / ``torch.FloatTensor(a)`` of them are data
+tensors of that shape (a fixed tensor with no known init: never a weight).
+
+``torch.utils.data.TensorDataset(X, y)`` over tensors of known shape and a ``DataLoader`` over it
+yield batches of those shapes with dim 0 the loader's ``batch_size`` (1 by default, what the loader
+really does); a mini-batch slice ``X[i:i + 32]`` / ``X[:256]`` of such a tensor keeps its other
+dims. Conversions that keep the values (``.float()``, ``.to(device)``, ``.cuda()``) keep the shape.
+Anything else (a custom Dataset, a sampler, fancy indexing) stays unknown, as before.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from gradlint.extract.api import Args, Core, Interp, Kwargs
+from gradlint.extract.state import Scope
+from gradlint.extract.values import UNKNOWN, Const, ListV, TensorConstV, Value
+from gradlint.model import Init
+
+# Tensor methods that convert a tensor without changing its shape.
+_SHAPE_KEEPING_METHODS = frozenset({"float", "double", "half", "long", "int", "to", "cuda", "cpu", "contiguous",
+                                    "clone", "type", "pin_memory", "astype", "copy"})
+# numpy functions that make an array of the shape given by their arguments: where the shape sits.
+_NUMPY_SHAPED = {"zeros": 0, "ones": 0, "empty": 0, "full": 0, "rand": None, "randn": None, "random": 0,
+                 "random_sample": 0, "normal": 2, "uniform": 2, "randint": 2, "standard_normal": 0}
+# Elementwise numpy functions: the shape of their array argument.
+_NUMPY_ELEMENTWISE = frozenset({"sin", "cos", "tanh", "exp", "log", "abs", "sqrt", "square", "float32", "float64",
+                                "asarray", "array", "copy"})
+
+
+def call(interp: Interp, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
+    """``TensorDataset(...)`` and ``DataLoader(dataset, batch_size=...)``; None for anything else."""
+    if leaf == "TensorDataset":
+        if args and not kwargs and all(isinstance(a, TensorConstV) and a.shape for a in args) \
+                and len({a.shape[0] for a in args if isinstance(a, TensorConstV) and a.shape}) == 1:
+            return ListV(list(args), is_tuple=True)  # the dataset's tensors, dim 0 the examples
+        return UNKNOWN
+    if leaf == "DataLoader":
+        dataset = args[0] if args else kwargs.get("dataset")
+        size = kwargs.get("batch_size", args[1] if len(args) > 1 else Const(1))
+        if not (isinstance(dataset, ListV) and dataset.is_tuple and dataset.items and not dataset.partial):
+            return UNKNOWN
+        if not (isinstance(size, Const) and isinstance(size.value, int) and not isinstance(size.value, bool)
+                and size.value > 0) or "batch_sampler" in kwargs or "collate_fn" in kwargs:
+            return UNKNOWN
+        batch: list[Value] = []
+        for tensor in dataset.items:
+            assert isinstance(tensor, TensorConstV) and tensor.shape
+            batch.append(TensorConstV(tensor.init, (min(size.value, tensor.shape[0]),) + tensor.shape[1:]))
+        # A loop over the loader sees batches of this shape (how many is not modelled: one stands for all).
+        return ListV([ListV(batch, is_tuple=True)])
+    return None
+
+
+def method(target: TensorConstV, name: str, args: Args) -> Value | None:
+    """``X.float()``, ``X.to(device)``, ``a.reshape(n, T, 1)``: the same data, in its shape; None for other
+    methods."""
+    if name in _SHAPE_KEEPING_METHODS and target.shape and not target.trainable:
+        return target
+    if name == "reshape" and args:
+        return reshaped(target, args)
+    return None
+
+
+def converted(args: Args, kwargs: Kwargs) -> Value | None:
+    """``torch.from_numpy(a)`` / ``torch.tensor(a, dtype=torch.float32)`` of a data array: the same data."""
+    target = args[0] if len(args) == 1 else None
+    if not isinstance(target, TensorConstV):
+        return None
+    grad = kwargs.get("requires_grad")
+    if target.trainable or not target.shape or (grad is not None and not (isinstance(grad, Const)
+                                                                            and grad.value is False)):
+        return None
+    return target
+
+
+def sliced(interp: Core, target: TensorConstV, node: ast.Subscript, scope: Scope) -> Value:
+    """``X[a:b]`` / ``X[i:i + n]`` on dim 0 of a data tensor of known shape: the same tensor with dim 0
+    the slice's length (``n`` for ``i:i + n``, bounded by the size); UNKNOWN when that is not known."""
+    part = node.slice
+    shape = target.shape
+    if not isinstance(part, ast.Slice) or part.step is not None or not shape or target.trainable:
+        return UNKNOWN
+    n = shape[0]
+    length: int | None = None
+    lower = _const_int(interp, part.lower, scope) if part.lower is not None else 0
+    upper = _const_int(interp, part.upper, scope) if part.upper is not None else n
+    if lower is not None and upper is not None:
+        length = len(range(n)[lower:upper])
+    elif part.lower is not None and isinstance(part.upper, ast.BinOp) and isinstance(part.upper.op, ast.Add):
+        start = ast.dump(part.lower)
+        left, right = part.upper.left, part.upper.right
+        other = right if ast.dump(left) == start else left if ast.dump(right) == start else None
+        count = _const_int(interp, other, scope) if other is not None else None
+        if count is not None and count > 0:
+            length = min(count, n)
+    if length is None or length <= 0:
+        return UNKNOWN
+    return TensorConstV(target.init, (length,) + shape[1:])
+
+
+def _const_int(interp: Core, expr: ast.expr | None, scope: Scope) -> int | None:
+    if expr is None:
+        return None
+    value = interp.eval(expr, scope)
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return value.value
+    return None
+
+
+def numpy_call(q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
+    """A numpy array of known shape (see the module's doc); None when not one."""
+    if leaf in _NUMPY_ELEMENTWISE and args and isinstance(args[0], TensorConstV) and not args[0].trainable:
+        return args[0]
+    if leaf == "linspace" and len(args) >= 3 and _size(args[2]) is not None:
+        return _data((_size(args[2]) or 0,))
+    where = _NUMPY_SHAPED.get(leaf, -1)
+    if where == -1 or (leaf in ("rand", "randn", "random", "normal", "uniform", "randint", "random_sample",
+                                 "standard_normal") and not q.startswith("numpy.random.")):
+        return None
+    if where is None:  # np.random.rand(d0, d1, ...)
+        dims = [_size(a) for a in args]
+        return _data(tuple(d for d in dims if d is not None)) if args and None not in dims and not kwargs else None
+    shape = kwargs.get("size", kwargs.get("shape", args[where] if len(args) > where else None))
+    return _data(_dims(shape)) if shape is not None else None
+
+
+def reshaped(target: TensorConstV, args: Args) -> Value | None:
+    """``a.reshape(n, T, 1)`` / ``a.reshape((n, -1, 1))`` of a data array of known size."""
+    if not target.shape or target.trainable:
+        return None
+    dims = _dims(args[0]) if len(args) == 1 else _dims(ListV(list(args)))
+    if dims is None:
+        return None
+    total = 1
+    for d in target.shape:
+        total *= d
+    known = 1
+    for d in dims:
+        known *= d if d != -1 else 1
+    if dims.count(-1) > 1 or any(d == 0 or d < -1 for d in dims) or known == 0:
+        return None
+    if -1 in dims:
+        if total % known:
+            return None
+        dims = tuple(total // known if d == -1 else d for d in dims)
+    elif known != total:
+        return None
+    return TensorConstV(target.init, dims)
+
+
+def _data(shape: tuple[int, ...] | None) -> Value | None:
+    return TensorConstV(Init("unknown"), shape) if shape else None
+
+
+def _size(value: Value) -> int | None:
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool) \
+            and value.value > 0:
+        return value.value
+    return None
+
+
+def _dims(value: Value) -> tuple[int, ...] | None:
+    """A shape argument: an int, a tuple/list of ints (-1 allowed, for reshape)."""
+    if _size(value) is not None:
+        return (_size(value) or 0,)
+    items: list[object] | None = None
+    if isinstance(value, Const) and isinstance(value.value, tuple):
+        items = list(value.value)
+    elif isinstance(value, ListV) and not value.partial:
+        items = [i.value if isinstance(i, Const) else None for i in value.items]
+    if not items or len(items) > 8 or not all(isinstance(d, int) and not isinstance(d, bool) for d in items):
+        return None
+    return tuple(d for d in items if isinstance(d, int))
