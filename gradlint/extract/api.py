@@ -216,6 +216,10 @@ class Core(Interp, Protocol):
     def forward(self, instance: InstanceV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
         ...
 
+    def children_of(self, value: Value) -> list[tuple[str, Value]]:
+        """A module's registered children (``named_children()``), by name."""
+        ...
+
 
 class Framework(Protocol):
     """One framework's API knowledge. The interpreter hands it every call of a qualified name that

@@ -264,7 +264,7 @@ class CallsMixin(Core):
         self.bind(func.node, func.defaults, args, kwargs, scope)
         saved: Frame = self.frame
         bound_self = self_val if self_val is not None else (args[0] if args and func.owner else None)
-        self.frame = Frame(cls=func.owner, self_val=bound_self, batch=batch)
+        self.frame = Frame(cls=func.owner, self_val=bound_self, batch=batch, func=func, scope=scope)
         self.depth += 1
         try:
             if isinstance(func.node, ast.Lambda):

@@ -303,3 +303,37 @@ def _convert(converter: type, raw: str) -> Value:
         return Const(converter(raw))
     except (TypeError, ValueError):
         return UNKNOWN
+
+
+def saved_hyperparameters(interp: Interp, func: Any, scope: Any, args: Args, kwargs: Kwargs) -> Value:
+    """Lightning's ``self.save_hyperparameters()`` in ``__init__``: ``self.hparams`` holds the arguments
+    of the call it is made in, by name, with the values they have when it runs (Lightning reads the
+    frame's locals); ``save_hyperparameters("depth", "width")`` keeps the named ones, ``ignore=`` drops
+    some, and a single dict or namespace argument is the hyperparameters itself. Names it cannot know
+    (``**kwargs`` not known, no calling function) read as UNKNOWN."""
+    if len(args) == 1 and isinstance(args[0], DictV) and not args[0].partial:
+        return NamespaceV({str(k): v for k, v in args[0].items.items()})
+    if len(args) == 1 and isinstance(args[0], NamespaceV):
+        return NamespaceV(dict(args[0].attrs))
+    if func is None or scope is None or isinstance(func.node, ast.Lambda):
+        return NamespaceV({})
+    spec = func.node.args
+    names = [a.arg for a in spec.posonlyargs + spec.args + spec.kwonlyargs]
+    if func.owner is not None and names and not any(
+            isinstance(d, ast.Name) and d.id == "staticmethod" for d in func.node.decorator_list):
+        names = names[1:]  # self
+    picked = [a.value for a in args if isinstance(a, Const) and isinstance(a.value, str)]
+    if picked:
+        names = [n for n in names if n in picked]
+    ignore = kwargs.get("ignore")
+    if isinstance(ignore, Const) and isinstance(ignore.value, str):
+        names = [n for n in names if n != ignore.value]
+    elif isinstance(ignore, ListV):
+        dropped = {i.value for i in ignore.items if isinstance(i, Const)}
+        names = [n for n in names if n not in dropped]
+    attrs: dict[str, Value] = {n: scope.vars.get(n, UNKNOWN) for n in names}
+    if spec.kwarg is not None and not picked:
+        extra = scope.vars.get(spec.kwarg.arg)
+        if isinstance(extra, DictV):
+            attrs.update({str(k): v for k, v in extra.items.items()})
+    return NamespaceV(attrs)

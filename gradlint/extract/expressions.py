@@ -57,6 +57,7 @@ from gradlint.extract.values import (
     ListV,
     LossV,
     MethodV,
+    ModulesView,
     OptimizerV,
     ParamV,
     Ref,
@@ -206,6 +207,10 @@ class ExpressionsMixin(Core):
             return cattr
         if attr == "__class__":
             return ClassV(obj.info)
+        if attr == "_modules" and obj.info.framework == "torch":
+            # nn.Module._modules: the registered submodules by name, in registration order
+            # (``self._modules["fc" + str(i)]`` next to ``add_module``)
+            return ModulesView(dict(self.children_of(obj)), obj.partial, owner=obj)
         return MethodV(obj, attr)
 
     def type_name(self, value: Value) -> Value:

@@ -17,6 +17,7 @@ from gradlint.extract.common import (
     param_ndim,
     safe_string_call,
 )
+from gradlint.extract.configs import saved_hyperparameters
 from gradlint.extract.state import MAX_LIST_ITEMS
 from gradlint.extract.values import (
     UNKNOWN,
@@ -253,6 +254,11 @@ class ModulesMixin(Core):
         self, target: InstanceV, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST
     ) -> Value:
         """nn.Module / keras.Model methods the user did not override."""
+        if name == "register_parameter" and len(args) == 2 and isinstance(args[0], Const) \
+                and isinstance(args[0].value, str) and isinstance(args[1], ParamV):
+            # self.register_parameter("W%d" % i, nn.Parameter(...)): as setattr, read back with getattr
+            self.set_attribute(target, args[0].value, args[1], node)
+            return Const(None)
         if name in ("add_module", "register_module") and len(args) == 2:
             if isinstance(args[0], Const):
                 target.attrs[str(args[0].value)] = args[1]
@@ -278,6 +284,9 @@ class ModulesMixin(Core):
             return self.module_listing(target, name)
         if name == "state_dict":
             return self.state_dict(target)
+        if name == "save_hyperparameters" and target.info.framework == "torch":  # Lightning
+            target.attrs["hparams"] = saved_hyperparameters(self, self.frame.func, self.frame.scope, args, kwargs)
+            return Const(None)
         if name in ("forward", "__call__", "call"):
             return self.call_module(target, args, kwargs, node)
         if _freezes(name, args, kwargs):

@@ -17,6 +17,7 @@ from gradlint.extract import catalog
 from gradlint.extract.api import Args, Core, Kwargs
 from gradlint.extract.common import const_values, foldable
 from gradlint.extract.configs import call_config, namespace_dict
+from gradlint.extract.copies import DeepCopier
 from gradlint.extract.data_shapes import numpy_call
 from gradlint.extract.invocable import PartialV, SuperV
 from gradlint.extract.values import (
@@ -153,6 +154,11 @@ class BuiltinsMixin(Core):
             return _json_literal(args[0].value)
         if q in ("collections.OrderedDict", "typing.OrderedDict"):
             return _ordered_dict(args, kwargs)
+        if q == "copy.deepcopy" and len(args) == 1 and not kwargs:
+            copier = DeepCopier()
+            copied = copier.copy(args[0])
+            self.built.extend(copier.built)
+            return copied
         if q in ("functools.partial",) and args:
             return PartialV(args[0], args[1:], kwargs)
         return call_config(self, q, leaf, args, kwargs, node)

@@ -39,6 +39,7 @@ from gradlint.extract.values import (
     ItemList,
     LayerObj,
     ListV,
+    ModulesView,
     ParamV,
     Ref,
     TensorConstV,
@@ -482,7 +483,13 @@ class StatementsMixin(Core):
             obj.info.class_attrs[attr] = value
 
     def set_item(self, obj: Value, key: Value, value: Value) -> None:
-        if isinstance(obj, ListV) and isinstance(key, Const) and isinstance(key.value, int):
+        if isinstance(obj, ModulesView) and isinstance(obj.owner, InstanceV) and isinstance(key, Const):
+            obj.items[key.value] = value  # as add_module(name, value)
+            obj.owner.attrs[str(key.value)] = value
+            self.own(value)
+            if obj.owner.seq_items is not None:
+                obj.owner.seq_items.append(value)
+        elif isinstance(obj, ListV) and isinstance(key, Const) and isinstance(key.value, int):
             try:
                 obj.items[key.value] = value
             except IndexError:

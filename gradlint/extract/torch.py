@@ -35,7 +35,7 @@ from gradlint.extract.inits import (
     set_param_init,
 )
 from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual, stopped
-from gradlint.extract.torch_reads import batch_size, functional_dropout
+from gradlint.extract.torch_reads import batch_size, functional_dropout, in_place
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
@@ -141,7 +141,7 @@ class TorchFramework:
             if result is not None:
                 return result
         if isinstance(target, TensorV):
-            return tensor_method(interp, target, name, args, kwargs, node)
+            return in_place(target, name, tensor_method(interp, target, name, args, kwargs, node))
         if isinstance(target, ParamV):
             return param_method(target, name, args, kwargs, node, uncertain_start(interp))
         if isinstance(target, TensorConstV):

@@ -1,10 +1,12 @@
-"""PyTorch calls read on their own: functional dropout as the protocol's train mode runs it, and the
-size of a training batch a forward reads (``x.size(1)``; see ``values.BatchProbe``)."""
+"""PyTorch calls read on their own: functional dropout as the protocol's train mode runs it, the
+size of a training batch a forward reads (``x.size(1)``; see ``values.BatchProbe``), and tensor
+methods that work in place."""
 
 from __future__ import annotations
 
 import ast
 
+from gradlint.extract import catalog
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import dropout_rate, span_of
 from gradlint.extract.values import UNKNOWN, Const, ListV, TensorV, Value
@@ -51,3 +53,18 @@ def batch_size(interp: Interp, node: ast.AST, args: Args, kwargs: Kwargs) -> Val
             and -len(shape) <= dim.value < len(shape) and len(args) + len(kwargs) == 1:
         return Const(shape[dim.value])
     return UNKNOWN
+
+
+# Tensor methods that change the tensor they are called on (and return it): ``x.sigmoid_()`` as a
+# statement of its own applies the sigmoid to ``x`` as ``x = x.sigmoid()`` would.
+_IN_PLACE = frozenset(name for name in catalog.FUNCTIONAL_ACTIVATIONS if name.endswith("_")) | frozenset(
+    {"clamp_", "clip_", "clamp_min_", "add_", "mul_"})
+
+
+def in_place(tensor: TensorV, name: str, result: Value) -> Value:
+    """The result of ``tensor.name(...)``; an in-place method's is ``tensor`` itself, now holding it (any
+    name bound to the tensor sees the change, as in torch)."""
+    if name in _IN_PLACE and isinstance(result, TensorV) and result is not tensor:
+        tensor.nodes, tensor.hint, tensor.shape = result.nodes, result.hint, result.shape
+        return tensor
+    return result

@@ -112,6 +112,14 @@ class DictV(Value):
 
 
 @dataclass(eq=False)
+class ModulesView(DictV):
+    """``self._modules`` of a torch module defined in the file: its registered children by name; a
+    write (``self._modules[name] = layer``) registers a child as ``add_module`` does."""
+
+    owner: Value | None = None
+
+
+@dataclass(eq=False)
 class Ref(Value):
     """A name from outside the file: ``torch.nn.Linear``, ``keras.layers.Dense``."""
 
@@ -496,6 +504,8 @@ class Frame:
     self_val: Value | None = None
     returned: list[Value] = field(default_factory=list)
     batch: BatchProbe | None = None  # a torch forward run on a training batch of known shape
+    func: FunctionV | None = None  # the function called, and the scope of its arguments and locals
+    scope: Any = None
 
 
 @dataclass(eq=False)

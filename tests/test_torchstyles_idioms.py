@@ -1,0 +1,217 @@
+"""PyTorch idioms of tutorials and research repos that extraction reads as torch runs them:
+``copy.deepcopy`` of modules, ``self._modules``, Lightning's ``save_hyperparameters``,
+``register_parameter`` and in-place tensor activations."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+from gradlint.extract import extract_models
+from gradlint.model import Layer, LayerKind, Model
+
+
+def models(src: str) -> list[Model]:
+    return extract_models(ast.parse(textwrap.dedent(src)))
+
+
+def named(src: str, name: str) -> Model:
+    found = [m for m in models(src) if m.name == name]
+    assert len(found) == 1, [m.name for m in models(src)]
+    return found[0]
+
+
+def dense(model: Model) -> list[Layer]:
+    return [layer for layer in model.layers() if layer.kind == LayerKind.DENSE]
+
+
+def acts(model: Model) -> list[str | None]:
+    return [layer.activation for layer in model.layers() if layer.kind == LayerKind.ACTIVATION]
+
+
+_CLONES = """
+    import copy
+    import torch
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.lin = nn.Linear(d, d)
+            {block_init}
+
+        def forward(self, x):
+            return torch.tanh(self.lin(x))
+
+    class Stack(nn.Module):
+        def __init__(self, d=16, n=5):
+            super().__init__()
+            self.blocks = nn.ModuleList([copy.deepcopy(Block(d)) for _ in range(n)])
+            {stack_init}
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+"""
+
+
+def test_deep_copies_are_distinct_layers_with_the_original_init() -> None:
+    src = _CLONES.format(block_init="nn.init.xavier_normal_(self.lin.weight)", stack_init="pass")
+    layers = dense(named(src, "Stack"))
+    assert len(layers) == 5 and len({id(layer) for layer in layers}) == 5
+    assert all(layer.fan_in == 16 and layer.weight_init is not None and layer.weight_init.scheme == "xavier_normal"
+               for layer in layers)
+
+
+def test_an_init_after_the_copy_reaches_each_copy_once() -> None:
+    src = _CLONES.format(block_init="pass",
+                         stack_init="nn.init.normal_(self.blocks[0].lin.weight, 0.0, 1.0)")
+    inits = [layer.weight_init.scheme if layer.weight_init else None for layer in dense(named(src, "Stack"))]
+    assert inits[0] == "normal" and all(i != "normal" for i in inits[1:]), inits
+
+
+def test_a_layer_held_twice_stays_one_layer_in_the_copy() -> None:
+    src = """
+        import copy
+        import torch.nn as nn
+
+        class Tied(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(8, 8)
+                self.b = self.a
+
+            def forward(self, x):
+                return self.b(self.a(x))
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.t = copy.deepcopy(Tied())
+
+            def forward(self, x):
+                return self.t(x)
+    """
+    layers = dense(named(src, "Net"))
+    assert len(layers) == 2 and layers[0] is layers[1]
+
+
+def test_modules_dict_reads_and_writes_registered_children() -> None:
+    src = """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, n=4):
+                super().__init__()
+                self.n = n
+                for i in range(n):
+                    self._modules["fc" + str(i)] = nn.Linear(8, 8)
+
+            def forward(self, x):
+                for i in range(self.n):
+                    x = torch.sigmoid(self._modules["fc" + str(i)](x))
+                for m in self._modules.values():
+                    x = m(x)
+                return x
+    """
+    model = named(src, "Net")
+    assert len(dense(model)) == 8 and model.fully_understood
+
+
+def test_save_hyperparameters_gives_hparams_the_init_arguments() -> None:
+    src = """
+        import torch.nn as nn
+        import pytorch_lightning as pl
+
+        class Lit(pl.LightningModule):
+            def __init__(self, width=32, depth=6, dropped=3, lr=1e-3):
+                super().__init__()
+                depth = depth + 1
+                self.save_hyperparameters(ignore=["dropped"])
+                layers = [nn.Linear(self.hparams.width, self.hparams.width) for _ in range(self.hparams.depth)]
+                self.net = nn.Sequential(*layers)
+
+            def forward(self, x):
+                return self.net(x)
+    """
+    layers = dense(named(src, "Lit"))
+    assert len(layers) == 7 and layers[0].fan_in == 32
+
+
+def test_an_ignored_hyperparameter_is_unknown() -> None:
+    src = """
+        import torch.nn as nn
+        import pytorch_lightning as pl
+
+        class Lit(pl.LightningModule):
+            def __init__(self, depth=6):
+                super().__init__()
+                self.save_hyperparameters(ignore="depth")
+                self.net = nn.Sequential(*[nn.Linear(8, 8) for _ in range(self.hparams.depth)])
+
+            def forward(self, x):
+                return self.net(x)
+    """
+    assert len(dense(named(src, "Lit"))) != 6
+
+
+def test_register_parameter_is_read_back_by_getattr() -> None:
+    src = """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, n=3):
+                super().__init__()
+                self.n = n
+                for i in range(n):
+                    self.register_parameter(f"w{i}", nn.Parameter(torch.randn(16, 16)))
+
+            def forward(self, x):
+                for i in range(self.n):
+                    x = torch.tanh(x @ getattr(self, f"w{i}"))
+                return x
+    """
+    model = named(src, "Net")
+    assert len(dense(model)) == 3 and model.fully_understood
+
+
+def test_an_in_place_activation_statement_applies_to_the_tensor() -> None:
+    src = """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(8, 8)
+                self.b = nn.Linear(8, 8)
+
+            def forward(self, x):
+                x = self.a(x)
+                x.sigmoid_()
+                y = self.b(x)
+                y.clamp_(min=0)
+                return y
+    """
+    model = named(src, "Net")
+    assert acts(model)[0] == "sigmoid" and len(acts(model)) == 2
+
+
+def test_an_out_of_place_activation_whose_result_is_dropped_changes_nothing() -> None:
+    src = """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(8, 8)
+
+            def forward(self, x):
+                x = self.a(x)
+                x.sigmoid()
+                return x
+    """
+    assert acts(named(src, "Net")) == []
