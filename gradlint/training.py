@@ -44,6 +44,10 @@ class ModelCall:
     model_id: int
     output: Sequence[Node]
     span: Span
+    # The model whose training-code output this call's input is (``D(G(z))``), and the gradient stop
+    # between them (``D(G(z).detach())``), when there is one.
+    fed_by: int | None = None
+    cut: Node | None = None
 
 
 @dataclass(eq=False)
@@ -66,6 +70,13 @@ class TrainingFacts:
     compiled: dict[int, tuple[LossSpec | None, bool, Span]] = field(default_factory=dict)  # keras: loss, clips
     clips: list[Span] = field(default_factory=list)  # clip_grad_*, clipnorm=, gradient_clip_val=
     sequence_lengths: dict[int, int] = field(default_factory=dict)  # model id -> known time steps
+    # ids of the layers whose parameters an optimizer is given (torch.optim.Adam(G.parameters())), and of
+    # the models called in training code that own any of them
+    optimized_layers: set[int] = field(default_factory=set)
+    optimized_models: set[int] = field(default_factory=set)
+    model_layers: dict[int, frozenset[int]] = field(default_factory=dict)  # model id -> ids of its layers
+    # models whose training-code output is added to a loss as tensor arithmetic (``loss + 0.1 * reg``)
+    term_models: set[int] = field(default_factory=set)
 
     def trained(self) -> list[tuple[int | None, Span]]:
         """Each model the file trains (its id, None when unknown) with where it is updated: the

@@ -111,6 +111,14 @@ under `no_grad`) is not on the model's path at all. Layers the code freezes or l
 (`requires_grad = False`, `requires_grad_(False)`, Keras `trainable = False` or
 `Dense(..., trainable=False)`, `load_state_dict`) are not reported; a frozen layer is no stop: the
 layers before it still get their gradient through it.
+
+In the training code it reports a model whose parameters are given to an optimizer but whose
+output reaches the losses only through a stop: `fake = G(z).detach()` used for the discriminator's
+update *and* the generator's loss, `z = encoder(x).detach()` fed to the decoder that the loss
+trains. A model is trained when a loss is computed on its output, on the output of a model it feeds
+with no stop between, or adds its output as a term (`loss + 0.1 * (out ** 2).mean()`); with a loss
+gradlint cannot read, a `fit`, or a model whose parameters no optimizer is given (a frozen feature
+extractor, a DQN target network, a teacher), nothing is reported.
 """
     why_bad = """
 Autograd records no operation behind a stop: the layers before it get no gradient at all
@@ -221,6 +229,27 @@ for _ in range(10):
     d_loss.backward()
     opt_d.step()
 """),
+        # The generator's step uses the live output: G is trained; only the discriminator's copy is detached.
+        Valid("""
+import torch
+import torch.nn as nn
+
+G = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 2))
+D = nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+opt_g = torch.optim.Adam(G.parameters())
+opt_d = torch.optim.Adam(D.parameters())
+bce = nn.BCEWithLogitsLoss()
+for _ in range(10):
+    fake = G(torch.randn(64, 16))
+    d_loss = bce(D(fake.detach()), torch.zeros(64, 1))
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = bce(D(fake), torch.ones(64, 1))
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+"""),
         # Keras: a straight-through estimator in a functional model.
         Valid("""
 import keras
@@ -235,6 +264,27 @@ model = keras.Model(inputs, outputs)
 """),
     ]
     INVALID = [
+        Invalid("""
+import torch
+import torch.nn as nn
+
+G = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 2))
+D = nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+opt_g = torch.optim.Adam(G.parameters())
+opt_d = torch.optim.Adam(D.parameters())
+bce = nn.BCEWithLogitsLoss()
+for _ in range(10):
+    fake = G(torch.randn(64, 16)).detach()
+    d_loss = bce(D(fake), torch.zeros(64, 1))
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = bce(D(fake), torch.ones(64, 1))
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+""", line=10, column=12, message=r"G's parameters are given to an optimizer, but its output reaches every loss only "
+                                 r"through the gradient stop at line 10 \(`\.detach\(\)`\)"),
         Invalid("""
 import torch
 import torch.nn as nn
@@ -391,6 +441,51 @@ class Net(keras.Model):
         return self.d2(h)
 """, line=11, message=r"Dense \(self\.d1\)"),
     ]
+
+    def check_training(self, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
+        """A model whose parameters an optimizer is given, whose output reaches the losses only through
+        a stop in the training code (``fake = G(z).detach()`` used for the discriminator *and* the
+        generator's loss; ``z = encoder(x).detach()`` into the decoder)."""
+        facts = context.training
+        if facts is None or not facts.backwards or facts.fits or any(use is None for _, use in facts.backwards):
+            return  # a loss gradlint cannot read may reach any model
+        reached = {use.model_id for _, use in facts.backwards if use is not None} | \
+            {use.model_id for use in facts.losses} | facts.term_models
+        if None in reached:
+            return
+        live: dict[int, set[int]] = {}
+        stopped: dict[int, list[tuple[int, Layer]]] = {}
+        for call in facts.model_calls:
+            if call.fed_by is None:
+                continue
+            if call.cut is None:
+                live.setdefault(call.model_id, set()).add(call.fed_by)
+            elif isinstance(call.cut, Layer):
+                stopped.setdefault(call.model_id, []).append((call.fed_by, call.cut))
+        todo = [m for m in reached if m is not None]
+        trained: set[int] = set()
+        while todo:  # the models a loss reaches, and those feeding them with no stop between
+            current = todo.pop()
+            if current not in trained:
+                trained.add(current)
+                todo.extend(live.get(current, ()))
+        # layers trained through any model a loss reaches (a submodule called on its own shares its parent's)
+        trained_layers = set().union(*(facts.model_layers.get(m, frozenset()) for m in trained))
+        for model_id in sorted(facts.optimized_models - trained):
+            stops = [stop for consumer in trained for source, stop in stopped.get(consumer, []) if source == model_id]
+            model = context.model_by_id(model_id)
+            if not stops or model is None or not facts.model_layers.get(model_id, frozenset()).isdisjoint(
+                    trained_layers) or any(layer.frozen for layer in iter_layers(model.path)):
+                continue
+            stop = min(stops, key=lambda s: (s.span.line, s.span.col))
+            span = Span(stop.span.line, stop.span.col, stop.span.end_line, stop.span.end_col, stop.span.origin)
+            yield Finding(span, (
+                f"{model.name}'s parameters are given to an optimizer, but its output reaches every loss only "
+                f"through the gradient stop at line {stop.span.line} ({_spelled(stop)}) in the training code: no "
+                f"gradient reaches {model.name}, ‖∂L/∂W‖ is exactly 0 for all its layers and it stays at its "
+                f"random initialization. Detach only the copy one update must not train (a GAN's "
+                f"discriminator step: D(fake.detach())), and pass the live output to the loss that trains "
+                f"{model.name}."), Severity.ERROR), model
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         cuts = gradient_cuts(model)

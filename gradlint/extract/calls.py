@@ -148,7 +148,7 @@ class CallsMixin(Core):
             return self.call_builtin(leaf, args, kwargs, node)
         result = self.call_stdlib(q, leaf, args, kwargs, node)
         if result is None:
-            result = recorder.construct(self, q, leaf, node)
+            result = recorder.construct(self, q, leaf, node, args, kwargs)
         if result is not None:
             return result
         for framework in self.frameworks:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import ast
 
-from gradlint.extract.api import Args, Core, Interp, Kwargs
+from gradlint.extract import catalog
+from gradlint.extract.api import Args, Core, Kwargs
 from gradlint.extract.state import Scope
 from gradlint.extract.values import UNKNOWN, Const, ListV, TensorConstV, Value
 from gradlint.model import Init
@@ -33,8 +34,13 @@ _NUMPY_ELEMENTWISE = frozenset({"sin", "cos", "tanh", "exp", "log", "abs", "sqrt
                                 "asarray", "array", "copy"})
 
 
-def call(interp: Interp, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
-    """``TensorDataset(...)`` and ``DataLoader(dataset, batch_size=...)``; None for anything else."""
+def torch_call(q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
+    """``torch.from_numpy(a)`` / ``torch.tensor(a)`` of data, ``TensorDataset(...)``, ``DataLoader(...)``;
+    None for anything else."""
+    if q.count(".") == 1 and (leaf in catalog.TORCH_DATA_COPIES or leaf in catalog.TORCH_DATA_VIEWS):
+        return converted(args, kwargs)
+    if not q.startswith("torch.utils.data."):
+        return None
     if leaf == "TensorDataset":
         if args and not kwargs and all(isinstance(a, TensorConstV) and a.shape for a in args) \
                 and len({a.shape[0] for a in args if isinstance(a, TensorConstV) and a.shape}) == 1:

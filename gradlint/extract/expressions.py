@@ -30,6 +30,7 @@ from gradlint.extract.formulas import activation_formula
 from gradlint.extract.inits import scale_init
 from gradlint.extract.invocable import SuperMethodV, SuperV
 from gradlint.extract.paths import merge_gate, merge_other, merge_residual, stopped
+from gradlint.extract.recorder import note_loss_term
 from gradlint.extract.state import (
     MAX_LIST_ITEMS,
     MAX_LOOP_ITERATIONS,
@@ -361,6 +362,7 @@ class ExpressionsMixin(Core):
 
     def binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
         if isinstance(left, LossV) or isinstance(right, LossV):
+            note_loss_term(self, right if isinstance(left, LossV) else left)  # a model's output in the sum
             return left if isinstance(left, LossV) else right  # total = loss + 0.1 * aux
         if isinstance(left, Const) and isinstance(right, Const):
             fn = _BINOPS.get(type(op))

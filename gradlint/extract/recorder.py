@@ -31,13 +31,14 @@ from gradlint.extract.values import (
     LossV,
     NodeSeq,
     OptimizerV,
+    ParamV,
     Ref,
     TensorConstV,
     TensorV,
     UnknownV,
     Value,
 )
-from gradlint.model import Layer, LayerKind, Node
+from gradlint.model import Layer, LayerKind, Node, gradient_blocked
 from gradlint.training import LossSpec, LossUse, ModelCall
 
 _TRAINING_METHODS = frozenset({"fit", "fit_generator", "train_on_batch"})
@@ -98,13 +99,17 @@ def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs) -> Non
                 break
 
 
-def construct(interp: Interp, q: str, leaf: str, node: ast.AST) -> Value | None:
-    """Optimizers and trainers, from any library; None when ``q`` is neither."""
+def construct(interp: Interp, q: str, leaf: str, node: ast.AST, args: Args | None = None,
+              kwargs: Kwargs | None = None) -> Value | None:
+    """Optimizers and trainers, from any library; None when ``q`` is neither. An optimizer's
+    parameter arguments say which layers it trains (``facts.optimized_layers``)."""
     if q.startswith("tensorflow.") and leaf == "GradientTape":
         return GradientTapeV()
     if q.startswith("transformers.") and leaf == "Trainer":
         interp.facts.clips.append(span_of(node))  # TrainingArguments.max_grad_norm defaults to 1.0
     if (q.startswith("torch.optim.") and ".lr_scheduler" not in q and leaf[:1].isupper()) or leaf in catalog.OPTIMIZERS:
+        given = list((args or [])[:1]) + [v for k, v in (kwargs or {}).items() if k == "params"]
+        interp.facts.optimized_layers.update(_param_owners(given))
         return OptimizerV(span_of(node))
     return None
 
@@ -115,6 +120,9 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
         if name == "backward":
             backward(interp, target, node)
             return Const(None)
+        if name == "__add__":
+            for arg in args:
+                note_loss_term(interp, arg)
         return target if name in ("mean", "sum", "__add__", "float", "to") else UNKNOWN
     if isinstance(target, TensorV) and name == "backward" and not inside_model_code(interp.frame) \
             and _model_of(interp, target) is not None:
@@ -176,13 +184,69 @@ def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node:
     return LossV(use)
 
 
-def _model_of(interp: Interp, tensor: TensorV) -> int | None:
-    """The model whose training-code output ``tensor`` is, possibly with more applied (a sigmoid)."""
+def note_loss_term(interp: Interp, value: Value) -> None:
+    """``loss + 0.1 * (G(z) ** 2).mean()``: the model whose training-code output the term is, is in the
+    loss too (``facts.term_models``)."""
+    if isinstance(value, TensorV):
+        model_id = _model_of(interp, value)
+        if model_id is not None:
+            interp.facts.term_models.add(model_id)
+
+
+def _param_owners(values: list[Value]) -> set[int]:
+    """ids of the layers owning the parameters in ``values`` (lists, tuples, ``[{"params": ...}]``)."""
+    owners: set[int] = set()
+    stack = list(values)
+    while stack and len(owners) < 10_000:
+        value = stack.pop()
+        if isinstance(value, ParamV):
+            if value.owner is not None:
+                owners.add(id(value.owner))
+        elif isinstance(value, ListV):
+            stack.extend(value.items)
+        elif isinstance(value, DictV):
+            stack.extend(value.items.values())
+    return owners
+
+
+def _feeding(interp: Interp, module: Value, tensor: TensorV) -> tuple[int | None, Node | None]:
+    """The model whose training-code output ``tensor`` (another model's input) is, and the last
+    gradient stop applied to it on the way (``D(G(z).detach())``); (None, None) for a fresh batch."""
+    source = _call_of(interp, tensor)
+    if source is None or source.model_id == id(module):
+        return None, None
+    after = tensor.nodes[len(source.output):]
+    stop = next((n for n in reversed(after) if isinstance(n, Layer) and n.kind == LayerKind.STOP), None)
+    if stop is None and gradient_blocked(after):
+        return None, None  # blocked some other way (a residual of stops): not told
+    return source.model_id, stop
+
+
+def _note_layers(interp: Interp, module: Value) -> None:
+    """The layers of a model called in training code (``facts.model_layers``: a submodule called on its
+    own shares them with its parent), and whether it owns layers an optimizer was given."""
+    facts = interp.facts
+    layers = facts.model_layers.get(id(module))
+    if layers is None:
+        layers = frozenset(id(v.layer) for v in _modules(module) if isinstance(v, LayerObj))
+        facts.model_layers[id(module)] = layers
+    if not layers.isdisjoint(facts.optimized_layers):
+        facts.optimized_models.add(id(module))
+
+
+def _call_of(interp: Interp, tensor: TensorV) -> ModelCall | None:
+    """The latest training-code model call whose output ``tensor`` starts with."""
     for call in reversed(interp.facts.model_calls):
         n = len(call.output)
         if n and len(tensor.nodes) >= n and all(a is b for a, b in zip(tensor.nodes, call.output, strict=False)):
-            return call.model_id
+            return call
     return None
+
+
+def _model_of(interp: Interp, tensor: TensorV) -> int | None:
+    """The model whose training-code output ``tensor`` is, possibly with more applied (a sigmoid)."""
+    call = _call_of(interp, tensor)
+    return call.model_id if call is not None else None
 
 
 def hand_written_log(interp: Interp, framework: str, tensor: TensorV, node: ast.AST) -> LossV | None:
@@ -238,7 +302,9 @@ def record_model_call(interp: Interp, module: Value, tensor: TensorV, result: Va
     if out is None:
         return result
     own = out.nodes[len(tensor.nodes):]
-    interp.facts.model_calls.append(ModelCall(id(module), own, span_of(node)))
+    fed_by, cut = _feeding(interp, module, tensor) if tensor.nodes else (None, None)
+    interp.facts.model_calls.append(ModelCall(id(module), own, span_of(node), fed_by, cut))
+    _note_layers(interp, module)
     if isinstance(batch, TensorConstV) and batch.shape:
         steps = _time_steps(module, batch.shape, own, tensor, probe)
         if steps is not None:

@@ -110,14 +110,8 @@ class TorchFramework:
             return recorder.apply_loss(interp, spec, args, kwargs, node)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             return construct_torch(interp, leaf, args, kwargs, node)
-        if q.count(".") == 1 and (leaf in catalog.TORCH_DATA_COPIES or leaf in catalog.TORCH_DATA_VIEWS):
-            same = data_shapes.converted(args, kwargs)  # torch.from_numpy(np.random.randn(500, 200, 1))
-            if same is not None:
-                return same
-        if q.startswith("torch.utils.data."):
-            made = data_shapes.call(interp, leaf, args, kwargs)
-            if made is not None:
-                return made
+        if (data := data_shapes.torch_call(q, leaf, args, kwargs)) is not None:  # DataLoader, from_numpy(a)
+            return data
         return call_torch_function(interp, q, leaf, args, kwargs, node)
 
     def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
