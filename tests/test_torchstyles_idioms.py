@@ -215,3 +215,93 @@ def test_an_out_of_place_activation_whose_result_is_dropped_changes_nothing() ->
                 return x
     """
     assert acts(named(src, "Net")) == []
+
+
+def test_fconv2d_over_a_free_weight_is_a_conv_layer_of_its_shape() -> None:
+    src = """
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = nn.Parameter(torch.randn(16, 4, 3, 3))
+                self.conv = nn.Conv2d(16, 8, 3)
+
+            def forward(self, x):
+                x = F.conv2d(x, self.w, padding=1)
+                return F.conv2d(x, self.conv.weight, self.conv.bias)
+    """
+    model = named(src, "Net")
+    convs = [layer for layer in model.layers() if layer.kind == LayerKind.CONV]
+    assert [(c.fan_in, c.fan_out, c.receptive) for c in convs] == [(36, 144, 9), (144, 72, 9)]
+    assert convs[0].weight_init is not None and convs[0].weight_init.scheme == "normal"
+    assert convs[0].window is not None and model.fully_understood
+
+
+def test_fconv2d_over_a_computed_weight_stays_unknown() -> None:
+    src = """
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = nn.Parameter(torch.randn(16, 4, 3, 3))
+
+            def forward(self, x):
+                w = (self.w - self.w.mean()) / self.w.std()
+                return F.conv2d(x, w)
+    """
+    assert not named(src, "Net").fully_understood
+
+
+def test_variable_with_requires_grad_is_a_weight_and_without_it_data() -> None:
+    src = """
+        import torch
+        from torch.autograd import Variable
+
+        x = Variable(torch.randn(64, 10))
+        w1 = Variable(torch.randn(10, 32), requires_grad=True)
+        w2 = Variable(torch.randn(32, 2), requires_grad=True)
+        y_pred = torch.sigmoid(x.mm(w1)).mm(w2)
+    """
+    (model,) = models(src)
+    assert [(layer.fan_in, layer.fan_out) for layer in dense(model)] == [(10, 32), (32, 2)]
+
+
+def test_a_long_training_loop_steps_the_forward_loop_of_its_first_iteration() -> None:
+    src = """
+        import torch
+
+        x = torch.randn(128, 16)
+        ws = [torch.randn(16, 16, requires_grad=True) for _ in range(20)]
+        for step in range(1000):
+            h = x
+            for w in ws:
+                h = torch.tanh(h @ w)
+            loss = h.pow(2).mean()
+            loss.backward()
+    """
+    (model,) = models(src)
+    assert len(dense(model)) == 20 and model.fully_understood
+
+
+def test_torch_nn_parameter_module_path_is_nn_parameter() -> None:
+    src = """
+        import torch
+        from torch.nn.parameter import Parameter
+        from torch.nn.modules.module import Module
+
+        class Layer(Module):
+            def __init__(self):
+                super().__init__()
+                self.weight = Parameter(torch.randn(8, 4))
+
+            def forward(self, x):
+                return torch.mm(x, self.weight)
+    """
+    layers = dense(named(src, "Layer"))
+    assert [(layer.fan_in, layer.fan_out) for layer in layers] == [(8, 4)]

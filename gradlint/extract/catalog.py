@@ -393,7 +393,8 @@ def fold_name(qualname: str) -> str:
                 return f"keras.{family}.{parts[-1]}"
         if len(parts) > 3 and parts[1] == "api" and parts[2] in ("layers", "initializers", "activations", "models"):
             return f"keras.{parts[2]}.{parts[-1]}"
-    if qualname.startswith(("torch.nn.modules.", "torch.nn.init.")):
+    if qualname.startswith(("torch.nn.modules.", "torch.nn.init.", "torch.nn.parameter.")):
+        # torch.nn.modules.linear.Linear, torch.nn.parameter.Parameter (pygcn's import) -> torch.nn.*
         head = "torch.nn.init." if qualname.startswith("torch.nn.init.") else "torch.nn."
         return head + qualname.rsplit(".", 1)[-1]
     if qualname.startswith("torch.nn.functional."):

@@ -274,6 +274,10 @@ class StatementsMixin(Core):
                 if count >= MAX_LOOP_ITERATIONS:
                     break
                 before = _model_state(self) if count == 0 and len(items) > 1 else None
+                if before is not None:
+                    # The first iteration runs as one would on its own: a training loop's first step (the
+                    # one that tells all, below) unrolls the forward's loops as a single step would.
+                    self.unrolled = outer
                 start = len(self.built)
                 self.assign(stmt.target, item, scope)
                 try:
@@ -283,6 +287,8 @@ class StatementsMixin(Core):
                 except BreakSignal:
                     labels = _tag_configuration(self, start, labels, count, stmt, items)
                     raise
+                finally:
+                    self.unrolled = outer * max(1, len(items))
                 labels = _tag_configuration(self, start, labels, count, stmt, items)
                 if before is not None and _trained_only(self, before):
                     _forget_loop_names(stmt, scope)  # a training loop: one iteration tells all

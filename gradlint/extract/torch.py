@@ -35,7 +35,7 @@ from gradlint.extract.inits import (
     set_param_init,
 )
 from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual, stopped
-from gradlint.extract.torch_reads import batch_size, functional_dropout, in_place
+from gradlint.extract.torch_reads import batch_size, functional_conv, functional_dropout, in_place, variable
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
@@ -110,6 +110,8 @@ class TorchFramework:
             return recorder.apply_loss(interp, spec, args, kwargs, node)
         if q.startswith("torch.nn.") and q.count(".") == 2:
             return construct_torch(interp, leaf, args, kwargs, node)
+        if q in ("torch.autograd.Variable", "torch.autograd.variable.Variable"):
+            return variable(interp, args, kwargs, node)
         if (data := data_shapes.torch_call(q, leaf, args, kwargs)) is not None:  # DataLoader, from_numpy(a)
             return data
         return call_torch_function(interp, q, leaf, args, kwargs, node)
@@ -671,6 +673,7 @@ _FunctionHandler = Callable[[Interp, str, TensorV, Args, Kwargs, ast.AST], Value
 _FUNCTIONS: dict[str, _FunctionHandler] = {
     "glu": _glu, "cat": _concat, "concat": _concat, "stack": _concat, "add": _add, "mul": _mul,
     **{name: _matmul for name in _MATMULS}, "linear": _linear,
+    "conv1d": functional_conv, "conv2d": functional_conv, "conv3d": functional_conv,
     "scaled_dot_product_attention": _attention, "multi_head_attention_forward": _attention,
     "embedding": _same, "one_hot": _same, "log": _log,
     "checkpoint": _checkpoint, "checkpoint_sequential": _checkpoint, "checkpoint_seq": _checkpoint,

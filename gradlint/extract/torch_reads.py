@@ -1,15 +1,19 @@
 """PyTorch calls read on their own: functional dropout as the protocol's train mode runs it, the
-size of a training batch a forward reads (``x.size(1)``; see ``values.BatchProbe``), and tensor
-methods that work in place."""
+size of a training batch a forward reads (``x.size(1)``; see ``values.BatchProbe``), tensor
+methods that work in place, ``F.conv2d`` over a module's own weight tensor, and PyTorch 0.3's
+``Variable``."""
 
 from __future__ import annotations
 
 import ast
+import math
 
-from gradlint.extract import catalog
+from gradlint.extract import catalog, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import dropout_rate, span_of
-from gradlint.extract.values import UNKNOWN, Const, ListV, TensorV, Value
+from gradlint.extract.inits import param_init
+from gradlint.extract.values import UNKNOWN, Const, ListV, ParamV, TensorConstV, TensorV, Value
+from gradlint.extract.windows import conv_window
 from gradlint.model import Layer, LayerKind
 
 
@@ -68,3 +72,51 @@ def in_place(tensor: TensorV, name: str, result: Value) -> Value:
         tensor.nodes, tensor.hint, tensor.shape = result.nodes, result.hint, result.shape
         return tensor
     return result
+
+
+_CONV_PARAMS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+
+
+def functional_conv(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``F.conv1d/2d/3d(x, w, b, stride, padding, dilation, groups)``: the conv layer owning ``w``
+    (``F.conv2d(x, self.conv.weight)``), or a conv layer of a free weight tensor of known shape
+    ``(out, in / groups, *kernel)`` and init (``nn.Parameter(torch.randn(16, 3, 3, 3))``), its fans as
+    torch's init reads them (``in / groups × kernel area``); anything else (a weight computed in the
+    forward, weight standardization) stays an explicit unknown."""
+    bound: dict[str, Value] = dict(zip(_CONV_PARAMS, args, strict=False))
+    bound.update(kwargs)
+    weight = bound.get("weight", UNKNOWN)
+    span = span_of(node)
+    if isinstance(weight, ParamV) and weight.owner is not None and weight.role == "weight" \
+            and weight.owner.kind == LayerKind.CONV:
+        return TensorV(tensor.nodes + (weight.owner,), tensor.hint)
+    dims = int(leaf[-2])
+    trainable = isinstance(weight, ParamV) and weight.owner is None \
+        or isinstance(weight, TensorConstV) and weight.trainable
+    shape = weight.shape if isinstance(weight, (ParamV, TensorConstV)) else None
+    if not trainable or shape is None or len(shape) != dims + 2:
+        return interp.unknown_call([tensor], {}, node, leaf)
+    init = param_init(weight) if isinstance(weight, ParamV) else weight.init if isinstance(weight, TensorConstV) \
+        else None
+    area = math.prod(shape[2:])
+    bias = bound.get("bias")
+    layer = Layer(LayerKind.CONV, leaf, span, "torch", weight_init=init, fan_in=shape[1] * area,
+                  fan_out=shape[0] * area, bias=isinstance(bias, (ParamV, TensorConstV)))
+    if isinstance(bias, (ParamV, TensorConstV)):
+        layer.bias_init = param_init(bias) if isinstance(bias, ParamV) else bias.init
+    layer.receptive = area
+    layer.window = conv_window({**bound, "kernel_size": Const(tuple(shape[2:]))}, dims, False)
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
+def variable(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``torch.autograd.Variable(t, requires_grad=True)`` (PyTorch 0.3 tutorials): ``t`` made a weight, as
+    ``t.requires_grad_()``; without the flag (data, ``Variable(x)``) ``t`` itself, which is what a
+    Variable has been since torch 0.4."""
+    data = args[0] if args else kwargs.get("data", UNKNOWN)
+    flag = kwargs.get("requires_grad", args[1] if len(args) > 1 else Const(False))
+    if isinstance(data, TensorConstV) and isinstance(flag, Const) and flag.value is True:
+        if interp.frame.cls is None:  # a raw-tensor script's weight
+            return torch_tensors.state_of(interp).method(data, "requires_grad_", [], {}, node) or data
+        data.trainable = True  # a module attribute its forward trains
+    return data
