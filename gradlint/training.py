@@ -77,6 +77,9 @@ class TrainingFacts:
     model_layers: dict[int, frozenset[int]] = field(default_factory=dict)  # model id -> ids of its layers
     # models whose training-code output is added to a loss as tensor arithmetic (``loss + 0.1 * reg``)
     term_models: set[int] = field(default_factory=set)
+    # backward() of a loss whose values were copied out of the graph first: (the copy's span and op, the
+    # loss it copied, where backward runs)
+    severed: list[tuple[Span, str, LossUse, Span]] = field(default_factory=list)
 
     def trained(self) -> list[tuple[int | None, Span]]:
         """Each model the file trains (its id, None when unknown) with where it is updated: the

@@ -10,6 +10,7 @@ from gradlint.analysis.cuts import Cut, gradient_cuts
 from gradlint.estimate import Estimate
 from gradlint.model import Layer, LayerKind, Model, Span, iter_layers
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
+from gradlint.training import TrainingFacts
 
 # How each stop is spelled, for the message (the op as extraction records it).
 _SPELLED = {
@@ -118,7 +119,11 @@ update *and* the generator's loss, `z = encoder(x).detach()` fed to the decoder 
 trains. A model is trained when a loss is computed on its output, on the output of a model it feeds
 with no stop between, or adds its output as a term (`loss + 0.1 * (out ** 2).mean()`); with a loss
 gradlint cannot read, a `fit`, or a model whose parameters no optimizer is given (a frozen feature
-extractor, a DQN target network, a teacher), nothing is reported.
+extractor, a DQN target network, a teacher), nothing is reported. And it reports a loss "made to
+require grad" before `backward()`: `loss = Variable(loss.data, requires_grad=True)`,
+`torch.tensor(loss.item(), requires_grad=True)`, `Variable(loss, requires_grad=True)`,
+`loss.detach().requires_grad_()` — a new leaf with no graph (measured: every `p.grad` stays `None`),
+when every `backward()` of the file runs on such a copy.
 """
     why_bad = """
 Autograd records no operation behind a stop: the layers before it get no gradient at all
@@ -264,6 +269,21 @@ model = keras.Model(inputs, outputs)
 """),
     ]
     INVALID = [
+        Invalid("""
+import torch
+import torch.nn as nn
+from torch.autograd import Variable
+
+model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+opt = torch.optim.Adam(model.parameters())
+for x, y in loader:
+    loss = nn.CrossEntropyLoss()(model(x), y)
+    loss = Variable(loss.data, requires_grad=True)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+""", line=9, column=21,
+                message=r"the loss backward\(\) runs on at line 11 is a copy of the loss's values \(`loss\.data`\)"),
         Invalid("""
 import torch
 import torch.nn as nn
@@ -447,7 +467,10 @@ class Net(keras.Model):
         a stop in the training code (``fake = G(z).detach()`` used for the discriminator *and* the
         generator's loss; ``z = encoder(x).detach()`` into the decoder)."""
         facts = context.training
-        if facts is None or not facts.backwards or facts.fits or any(use is None for _, use in facts.backwards):
+        if facts is None or not facts.backwards or facts.fits:
+            return
+        yield from _severed_losses(facts, context)
+        if any(use is None for _, use in facts.backwards):
             return  # a loss gradlint cannot read may reach any model
         reached = {use.model_id for _, use in facts.backwards if use is not None} | \
             {use.model_id for use in facts.losses} | facts.term_models
@@ -503,3 +526,31 @@ class Net(keras.Model):
                        f"trainable = False).")
             span = Span(stop.span.line, stop.span.col, stop.span.end_line, stop.span.end_col, stop.span.origin)
             yield Finding(span, message, Severity.ERROR, _estimate(cut, first))
+
+
+_SEVERED_SPELLED = {"data": "`loss.data`", "detach": "`loss.detach()`", "item": "`loss.item()`",
+                    "numpy": "`loss.numpy()`", "tolist": "`loss.tolist()`", "tensor": "`torch.tensor(loss)`",
+                    "Tensor": "`torch.Tensor(loss)`", "FloatTensor": "`torch.FloatTensor(loss)`",
+                    "Variable": "`Variable(loss)`"}
+
+
+def _severed_losses(facts: TrainingFacts, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
+    """Every ``backward()`` of the file runs on a loss whose values were copied out of the graph and
+    made a new leaf (``loss = Variable(loss.data, requires_grad=True)``, ``torch.tensor(loss.item(),
+    requires_grad=True)``): the model the loss was computed from, in an optimizer, gets no gradient."""
+    severed_at = {(b.line, b.col) for _, _, _, b in facts.severed}
+    if not facts.severed or any((span.line, span.col) not in severed_at for span, _ in facts.backwards):
+        return
+    seen: set[int] = set()
+    for span, op, use, where in facts.severed:
+        model = context.model_by_id(use.model_id)
+        if model is None or use.model_id in seen or use.model_id not in facts.optimized_models or any(
+                layer.frozen for layer in iter_layers(model.path)):
+            continue
+        seen.add(use.model_id)
+        yield Finding(span, (
+            f"the loss backward() runs on at line {where.line} is a copy of the loss's values "
+            f"({_SEVERED_SPELLED.get(op, op)}) made a new tensor: it has no graph back to {model.name}, so no "
+            f"gradient reaches any of {model.name}'s layers (‖∂L/∂W‖ is exactly 0, `p.grad` stays None) and "
+            f"the optimizer never moves them. Call backward() on the loss itself; read loss.item() only "
+            f"for logging."), Severity.ERROR), model

@@ -81,3 +81,56 @@ def test_frozen_layers_are_not_reported(tmp_path: Path) -> None:
     body = ("A.requires_grad_(False)\nopt = torch.optim.Adam(list(A.parameters()) + list(B.parameters()))"
             + LOOP.format(step="    loss = nn.functional.mse_loss(B(A(x).detach()), torch.zeros(32, 1))"))
     assert _codes(tmp_path, body) == []
+
+
+REWRAP = """
+import torch
+import torch.nn as nn
+from torch.autograd import Variable
+
+model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+opt = torch.optim.Adam(model.parameters())
+for epoch in range(5):
+    loss = nn.CrossEntropyLoss()(model(torch.randn(8, 10)), torch.randint(0, 3, (8,)))
+{line}
+    opt.zero_grad()
+    {target}.backward()
+    opt.step()
+"""
+
+
+def _rewrap_codes(tmp_path: Path, line: str, target: str = "loss") -> list[str]:
+    path = tmp_path / "rewrap.py"
+    path.write_text(REWRAP.format(line=line, target=target), encoding="utf-8")
+    proc = run_cli("--no-cache", "--format", "json", "--select", "GRD012", str(path))
+    assert proc.returncode in (0, 1), proc.stderr
+    return sorted(d["code"] for d in json.loads(proc.stdout)["diagnostics"])
+
+
+@pytest.mark.parametrize("line", [
+    "    loss = Variable(loss.data, requires_grad=True)",
+    "    loss = torch.tensor(loss.item(), requires_grad=True)",
+    "    loss = torch.tensor(loss, requires_grad=True)",
+    "    loss = Variable(loss, requires_grad=True)",  # measured (torch 2.13): a new leaf, p.grad stays None
+    "    loss = loss.detach().requires_grad_()",
+])
+def test_backward_of_a_copied_loss_is_reported(tmp_path: Path, line: str) -> None:
+    assert _rewrap_codes(tmp_path, line) == ["GRD012"]
+
+
+@pytest.mark.parametrize("line,target", [
+    ("    value = loss.item()", "loss"),                       # logging
+    ("    copy = Variable(loss.data, requires_grad=True)", "loss"),  # the copy is not what backward runs on
+    ("    pass", "loss"),
+])
+def test_backward_of_the_loss_itself_is_not_reported(tmp_path: Path, line: str, target: str) -> None:
+    assert _rewrap_codes(tmp_path, line, target) == []
+
+
+def test_copied_loss_is_not_reported_when_another_backward_trains_the_model(tmp_path: Path) -> None:
+    source = REWRAP.format(line="    copy = Variable(loss.data, requires_grad=True)\n    copy.backward()",
+                           target="loss")
+    path = tmp_path / "both.py"
+    path.write_text(source, encoding="utf-8")
+    proc = run_cli("--no-cache", "--format", "json", "--select", "GRD012", str(path))
+    assert json.loads(proc.stdout)["diagnostics"] == []

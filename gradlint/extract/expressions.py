@@ -30,7 +30,7 @@ from gradlint.extract.formulas import activation_formula
 from gradlint.extract.inits import scale_init
 from gradlint.extract.invocable import SuperMethodV, SuperV
 from gradlint.extract.paths import merge_gate, merge_other, merge_residual, stopped
-from gradlint.extract.recorder import note_loss_term
+from gradlint.extract.recorder import note_loss_term, severed_loss
 from gradlint.extract.state import (
     MAX_LIST_ITEMS,
     MAX_LOOP_ITERATIONS,
@@ -137,7 +137,8 @@ class ExpressionsMixin(Core):
         if isinstance(obj, SuperV):
             return SuperMethodV(obj, attr)
         if isinstance(obj, (LossV, OptimizerV, GradientTapeV)):
-            return MethodV(obj, attr)
+            # loss.data: the values, out of the graph
+            return severed_loss(obj, attr, node) if attr == "data" else MethodV(obj, attr)
         if isinstance(obj, ClassV):
             found = obj.info.find_method(attr)
             if found is not None:

@@ -29,6 +29,7 @@ from gradlint.extract.values import (
     ListV,
     LossObjV,
     LossV,
+    MethodV,
     NodeSeq,
     OptimizerV,
     ParamV,
@@ -120,10 +121,12 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
         if name == "backward":
             backward(interp, target, node)
             return Const(None)
+        if name in _SEVERING_METHODS:
+            return severed_loss(target, name, node)
         if name == "__add__":
             for arg in args:
                 note_loss_term(interp, arg)
-        return target if name in ("mean", "sum", "__add__", "float", "to") else UNKNOWN
+        return target if name in ("mean", "sum", "__add__", "float", "to", "requires_grad_") else UNKNOWN
     if isinstance(target, TensorV) and name == "backward" and not inside_model_code(interp.frame) \
             and _model_of(interp, target) is not None:
         backward(interp, target, node)  # a loss written as tensor arithmetic on a model's output
@@ -152,8 +155,22 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
     return None
 
 
+# A loss's values out of its graph (the training loop's logging reads them; a backward on them reaches nothing).
+_SEVERING_METHODS = frozenset({"detach", "item", "numpy", "tolist"})
+
+
+def severed_loss(loss: Value, op: str, node: ast.AST | None) -> Value:
+    """``loss.data`` / ``loss.detach()`` / ``loss.item()``: the same loss's values, cut from the graph
+    (another training object's attribute: its method, as before)."""
+    if not isinstance(loss, LossV) or node is None:
+        return MethodV(loss, op)
+    return loss if loss.severed is not None else LossV(loss.use, loss.pending, (span_of(node), op))
+
+
 def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
     """Gradients of ``loss`` are taken: a pending hand-written loss becomes a recorded one now."""
+    if isinstance(loss, LossV) and loss.severed is not None:
+        interp.facts.severed.append((loss.severed[0], loss.severed[1], loss.use, span_of(node)))
     if isinstance(loss, LossV) and loss.pending:
         loss.pending = False
         interp.facts.losses.append(loss.use)

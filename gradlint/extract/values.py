@@ -531,6 +531,9 @@ class LossV(Value):
     # A hand-written loss (``-tf.reduce_sum(y * tf.log(p))``) is a loss only once it is minimized or
     # differentiated: until then it is not in the training facts (a log inside model code is not one).
     pending: bool = False
+    # Its values copied out of the graph (``loss.data``, ``loss.item()``, ``torch.tensor(loss)``): (span, op)
+    # of the copy. ``Variable(loss.data, requires_grad=True).backward()`` reaches no model.
+    severed: Any = None
 
 
 @dataclass(eq=False)
