@@ -111,7 +111,7 @@ class TorchFramework:
         if q.startswith("torch.nn.") and q.count(".") == 2:
             return construct_torch(interp, leaf, args, kwargs, node)
         if args and isinstance(args[0], LossV) and (q.count(".") == 1 and leaf in catalog.TORCH_DATA_COPIES
-                                                    or q == "torch.autograd.Variable"):
+                                                    or q.startswith("torch.autograd.") and leaf == "Variable"):
             return recorder.severed_loss(args[0], leaf, node)  # torch.tensor(loss, requires_grad=True): a new leaf
         if q in ("torch.autograd.Variable", "torch.autograd.variable.Variable"):
             return variable(interp, args, kwargs, node)
