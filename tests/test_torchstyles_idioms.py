@@ -305,3 +305,48 @@ def test_torch_nn_parameter_module_path_is_nn_parameter() -> None:
     """
     layers = dense(named(src, "Layer"))
     assert [(layer.fan_in, layer.fan_out) for layer in layers] == [(8, 4)]
+
+
+def test_sequential_setitem_replaces_the_module_at_that_index() -> None:
+    src = """
+        import torch.nn as nn
+
+        model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+        for i, m in enumerate(model):
+            if isinstance(m, nn.ReLU):
+                model[i] = nn.Sigmoid()
+    """
+    (model,) = models(src)
+    assert acts(model) == ["sigmoid", "sigmoid"]
+
+
+def test_a_plain_class_instance_is_called_through_its_dunder_call() -> None:
+    src = """
+        import torch
+
+        class Linear:
+            def __init__(self, n, m):
+                self.weight = torch.randn(n, m)
+
+            def __call__(self, x):
+                self.out = x @ self.weight
+                return self.out
+
+            def parameters(self):
+                return [self.weight]
+
+        layers = [Linear(16, 16) for _ in range(6)]
+        for p in [p for layer in layers for p in layer.parameters()]:
+            p.requires_grad = True
+        x = torch.randn(32, 16)
+        for step in range(10):
+            h = x
+            for layer in layers:
+                h = torch.tanh(layer(h))
+            loss = h.pow(2).mean()
+            loss.backward()
+            for p in [p for layer in layers for p in layer.parameters()]:
+                p.data += -0.1 * p.grad
+    """
+    (model,) = models(src)
+    assert len(dense(model)) == 6 and model.fully_understood

@@ -130,6 +130,12 @@ class CallsMixin(Core):
             return self.instantiate(func.info, args, kwargs, node)
         if isinstance(func, MethodV):
             return self.call_method(func.target, func.name, args, kwargs, node)
+        if kind is InstanceV and func.info.framework is None:  # type: ignore[attr-defined]
+            # a plain object (a tutorial's hand-made ``class Linear:``): Python calls its ``__call__``
+            found = func.info.find_method("__call__")  # type: ignore[attr-defined]
+            if found is not None:
+                return self.call_function(self.make_function(found[1], found[0].scope, found[0]), [func] + args,
+                                          kwargs, self_val=func)
         if isinstance(func, (LayerObj, ContainerV, InstanceV, FunctionalModelV)):
             return self.call_module(func, args, kwargs, node)
         if isinstance(func, InitV):

@@ -511,9 +511,20 @@ class StatementsMixin(Core):
             obj.items[key.value] = value
         elif isinstance(obj, ContainerV) and obj.kind == "moduledict" and isinstance(key, Const):
             self.own(value)
+            if obj.keys is not None and str(key.value) in obj.keys:  # replaces the module of that key
+                obj.items[obj.keys.index(str(key.value))] = value
+                return
             if obj.keys is not None:
                 obj.keys.append(str(key.value))
             obj.items.append(value)
+        elif isinstance(obj, ContainerV) and obj.kind in ("sequential", "modulelist") and isinstance(key, Const) \
+                and type(key.value) is int:
+            # model[i] = nn.Sigmoid(): the module at that index is replaced (swapping a net's activations)
+            self.own(value)
+            if self.mutating_uncertainly(obj) or obj.partial or not -len(obj.items) <= key.value < len(obj.items):
+                obj.partial = True
+                return
+            obj.items[key.value] = value
 
     def own(self, value: Value) -> None:
         if isinstance(value, (LayerObj, ContainerV, InstanceV, FunctionalModelV)):

@@ -171,7 +171,7 @@ def _tensor_init_method(interp: Interp, target: TensorConstV, name: str, args: A
     if name == "requires_grad_":
         if args and not (isinstance(args[0], Const) and args[0].value is True):
             return None
-        if interp.frame.cls is None:
+        if not torch_tensors.in_model_class(interp):
             return torch_tensors.state_of(interp).method(target, name, args, kwargs, node)
         target.trainable = True
         return target
@@ -261,7 +261,7 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
             if isinstance(source, ParamV) else None
         shape = source.shape if isinstance(source, (TensorConstV, ParamV)) else None
         param = ParamV(None, "param", init=init, ndim=len(shape) if shape else None, shape=shape)
-        if interp.frame.cls is None and isinstance(source, TensorConstV):
+        if not torch_tensors.in_model_class(interp) and isinstance(source, TensorConstV):
             # outside any class: maybe a raw-tensor model's weight (a Module's parameters are its attributes)
             torch_tensors.state_of(interp).register(param)
         return param
@@ -409,7 +409,7 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         made = _tensor_factory(leaf, args)
         grad = kwargs.get("requires_grad")
         if isinstance(made, TensorConstV) and isinstance(grad, Const) and grad.value is True:
-            if interp.frame.cls is None:  # outside any class: a raw-tensor model's weight
+            if not torch_tensors.in_model_class(interp):  # outside a model class: a raw-tensor model's weight
                 return torch_tensors.state_of(interp).weight(made.init, made.shape, span_of(node))
             made.trainable = True  # a module attribute its forward trains (``x @ self.w``)
         return made

@@ -116,7 +116,7 @@ def variable(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value
     data = args[0] if args else kwargs.get("data", UNKNOWN)
     flag = kwargs.get("requires_grad", args[1] if len(args) > 1 else Const(False))
     if isinstance(data, TensorConstV) and isinstance(flag, Const) and flag.value is True:
-        if interp.frame.cls is None:  # a raw-tensor script's weight
+        if not torch_tensors.in_model_class(interp):  # a raw-tensor script's weight
             return torch_tensors.state_of(interp).method(data, "requires_grad_", [], {}, node) or data
         data.trainable = True  # a module attribute its forward trains
     return data

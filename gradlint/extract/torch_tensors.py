@@ -29,12 +29,21 @@ from gradlint.extract.values import (
     TensorV,
     TransposedV,
     Value,
+    next_serial,
 )
 from gradlint.model import WEIGHT_KINDS, Init, InputHint, Layer, LayerKind, Node, Span, iter_layers
 
 STATE = "torch_tensors"
 MAX_CANDIDATES = 4096  # chains remembered as possible model outputs
 _MATMUL_METHODS = frozenset({"mm", "matmul", "__matmul__"})
+
+
+def in_model_class(interp: Interp) -> bool:
+    """Code of a model class (an ``nn.Module``) runs now: its tensors are module attributes its forward
+    trains. Outside one — at module level, in a function, or in a plain Python class (a tutorial's
+    hand-made ``class Linear:`` with ``__call__``) — a tensor made a weight is a raw-tensor model's."""
+    cls = interp.frame.cls
+    return cls is not None and cls.framework is not None
 
 
 class RawTensors:
@@ -74,6 +83,7 @@ class RawTensors:
         param.owner, param.role = None, "param"
         param.init = Init(init.scheme, dict(init.params), span)
         param.ndim, param.shape = (len(shape) if shape else None), shape
+        param.born = next_serial()  # a free parameter's birth (inits.set_param_init reads it)
         self.register(param)
         return param
 
@@ -139,7 +149,7 @@ class RawTensors:
             tensor = self.root(left, span)
         elif isinstance(left, TensorV) and self.rooted(left):
             tensor = left
-        elif not isinstance(left, (TensorV, ParamV, TensorConstV)) and self.interp.frame.cls is None \
+        elif not isinstance(left, (TensorV, ParamV, TensorConstV)) and not in_model_class(self.interp) \
                 and self.made_in.get(id(right)) is not self.interp.frame and self.parameter_root(node) is not None:
             # a function's argument times a weight made outside that call (at module level, by an
             # init function); a weight made by the call itself is a library's arithmetic, not a model
