@@ -339,7 +339,7 @@ STAR_EXPORTS: dict[str, frozenset[str]] = {
 BUILTIN_NAMES = frozenset({
     "range", "len", "int", "float", "bool", "str", "list", "tuple", "dict", "set", "enumerate", "zip",
     "isinstance", "type", "getattr", "setattr", "hasattr", "super", "print", "min", "max", "sum", "abs",
-    "round", "sorted", "reversed", "pow", "divmod", "callable", "delattr", "staticmethod", "map",
+    "round", "sorted", "reversed", "pow", "divmod", "callable", "delattr", "staticmethod", "map", "vars",
     "xrange",  # Python 2's lazy range (a Python 2 script read as Python 3, see gradlint/py2.py)
 })
 MATH: dict[str, object] = {
