@@ -350,3 +350,45 @@ def test_a_plain_class_instance_is_called_through_its_dunder_call() -> None:
     """
     (model,) = models(src)
     assert len(dense(model)) == 6 and model.fully_understood
+
+
+_NORM = """
+    import torch
+    import torch.nn as nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.g = nn.Parameter(torch.ones(8))
+
+        def forward(self, x):
+            x = self.fc(x)
+            {body}
+            return x
+"""
+
+
+def norms(body: str) -> list[str]:
+    model = named(_NORM.format(body=body), "Net")
+    return [layer.op for layer in model.layers() if layer.kind == LayerKind.NORMALIZATION]
+
+
+def test_written_out_normalizations_are_read_by_their_dims() -> None:
+    assert norms("x = self.g * (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + 1e-6)") == ["layer_norm"]
+    assert norms("m = x.mean(0, keepdim=True); v = x.var(0, keepdim=True); x = (x - m) / torch.sqrt(v + 1e-5)") \
+        == ["batch_norm"]
+    assert norms("x = (x - x.mean(-1, keepdim=True)) * torch.rsqrt(x.var(-1, keepdim=True) + 1e-5)") == ["layer_norm"]
+    assert norms("x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)") == ["rms_norm"]
+    assert norms("x = x / torch.sqrt((x * x).mean(-1, keepdim=True) + 1e-6)") == ["rms_norm"]
+    c = "c = x - x.mean(1, keepdim=True); x = c / torch.sqrt((c ** 2).mean(1, keepdim=True) + 1e-5)"
+    assert norms(c) == ["layer_norm"]
+
+
+def test_statistics_that_are_no_normalization_keep_their_meaning() -> None:
+    assert norms("x = x / (x.std(-1, keepdim=True) + 1e-6)") == []  # not centred
+    assert norms("x = (x - x.mean(0)) / x.std(-1)") == []  # centred and scaled over different dims
+    y = "y = torch.relu(x); x = (y - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True)"
+    assert norms(y) == []  # the mean of another tensor
+    pooled = named(_NORM.format(body="x = x.mean(dim=1)"), "Net")
+    assert pooled.fully_understood

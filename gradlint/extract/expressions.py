@@ -11,7 +11,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from gradlint.extract import catalog
+from gradlint.extract import catalog, hand_norm
 from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.common import (
     WIDE_FORMAT,
@@ -427,6 +427,8 @@ class ExpressionsMixin(Core):
         return UNKNOWN
 
     def tensor_binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
+        if (normalizing := hand_norm.binop(op, left, right, node)) is not None:
+            return normalizing  # (x - mean) / std written out
         span = span_of(node)
         if isinstance(left, TensorV) and isinstance(right, TensorV):
             if isinstance(op, (ast.Add, ast.Sub)):

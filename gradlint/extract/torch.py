@@ -11,7 +11,7 @@ import ast
 import math
 from collections.abc import Callable, Mapping
 
-from gradlint.extract import catalog, data_shapes, recorder, torch_tensors
+from gradlint.extract import catalog, data_shapes, hand_norm, recorder, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     dropout_rate,
@@ -117,7 +117,7 @@ class TorchFramework:
             return variable(interp, args, kwargs, node)
         if (data := data_shapes.torch_call(q, leaf, args, kwargs)) is not None:  # DataLoader, from_numpy(a)
             return data
-        return call_torch_function(interp, q, leaf, args, kwargs, node)
+        return hand_norm.seen(leaf, args, kwargs, call_torch_function(interp, q, leaf, args, kwargs, node))
 
     def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
                         node: ast.AST) -> Value | None:
@@ -140,7 +140,8 @@ class TorchFramework:
             if result is not None:
                 return result
         if isinstance(target, TensorV):
-            return in_place(target, name, tensor_method(interp, target, name, args, kwargs, node))
+            return in_place(target, name, hand_norm.seen(name, [target, *args], kwargs,
+                                                         tensor_method(interp, target, name, args, kwargs, node)))
         if isinstance(target, ParamV):
             return param_method(target, name, args, kwargs, node, uncertain_start(interp))
         if isinstance(target, TensorConstV):
