@@ -58,6 +58,7 @@ class LossUse:
     prediction: Sequence[Node]
     span: Span
     model_id: int | None  # the model whose output feeds the loss, when known
+    cut: Node | None = None  # a gradient stop between that model's output and the loss (training code)
 
 
 @dataclass(eq=False)

@@ -115,9 +115,11 @@ layers before it still get their gradient through it.
 
 In the training code it reports a model whose parameters are given to an optimizer but whose
 output reaches the losses only through a stop: `fake = G(z).detach()` used for the discriminator's
-update *and* the generator's loss, `z = encoder(x).detach()` fed to the decoder that the loss
-trains. A model is trained when a loss is computed on its output, on the output of a model it feeds
-with no stop between, or adds its output as a term (`loss + 0.1 * (out ** 2).mean()`); with a loss
+update *and* the generator's loss, `z = encoder(x).detach()` (or `torch.tensor(z.detach().numpy())`)
+fed to the decoder that the loss trains, a prediction made a new leaf
+(`torch.tensor(pred.tolist(), requires_grad=True)`) before the loss. A model is trained when a
+loss is computed on its output, on the output of a model it feeds with no stop between, or
+adds its output as a term (`loss + 0.1 * (out ** 2).mean()`); with a loss
 gradlint cannot read, a `fit`, or a model whose parameters no optimizer is given (a frozen feature
 extractor, a DQN target network, a teacher), nothing is reported. And it reports a loss "made to
 require grad" before `backward()`: `loss = Variable(loss.data, requires_grad=True)`,
@@ -472,8 +474,13 @@ class Net(keras.Model):
         yield from _severed_losses(facts, context)
         if any(use is None for _, use in facts.backwards):
             return  # a loss gradlint cannot read may reach any model
-        reached = {use.model_id for _, use in facts.backwards if use is not None} | \
-            {use.model_id for use in facts.losses} | facts.term_models
+        uses = [use for _, use in facts.backwards if use is not None] + list(facts.losses)
+        # a loss on a model's output made a tensor again (torch.tensor(out.tolist(), requires_grad=True))
+        direct: dict[int, list[Layer]] = {}
+        for use in uses:
+            if use.model_id is not None and isinstance(use.cut, Layer):
+                direct.setdefault(use.model_id, []).append(use.cut)
+        reached = {use.model_id for use in uses if use.cut is None} | facts.term_models
         if None in reached:
             return
         live: dict[int, set[int]] = {}
@@ -496,6 +503,7 @@ class Net(keras.Model):
         trained_layers = set().union(*(facts.model_layers.get(m, frozenset()) for m in trained))
         for model_id in sorted(facts.optimized_models - trained):
             stops = [stop for consumer in trained for source, stop in stopped.get(consumer, []) if source == model_id]
+            stops += direct.get(model_id, [])
             model = context.model_by_id(model_id)
             if not stops or model is None or not facts.model_layers.get(model_id, frozenset()).isdisjoint(
                     trained_layers) or any(layer.frozen for layer in iter_layers(model.path)):

@@ -47,6 +47,12 @@ for step in range(10):
     # `.data` in training code
     ("opt = torch.optim.Adam(list(A.parameters()) + list(B.parameters()))",
      "    loss = nn.functional.mse_loss(B(A(x).data), torch.zeros(32, 1))"),
+    # a numpy round trip between the two models
+    ("opt = torch.optim.Adam(list(A.parameters()) + list(B.parameters()))",
+     "    z = torch.tensor(A(x).detach().numpy())\n    loss = nn.functional.mse_loss(B(z), torch.zeros(32, 1))"),
+    # the prediction itself made a new leaf
+    ("opt = torch.optim.Adam(A.parameters())",
+     "    p = torch.tensor(A(x).tolist(), requires_grad=True)\n    loss = nn.functional.mse_loss(p, torch.zeros(32, 8))"),
 ])
 def test_model_fed_only_through_a_stop_is_reported(tmp_path: Path, optimizer: str, step: str) -> None:
     assert _codes(tmp_path, optimizer + LOOP.format(step=step)) == ["GRD012"]
@@ -69,6 +75,13 @@ def test_model_fed_only_through_a_stop_is_reported(tmp_path: Path, optimizer: st
     # a loss gradlint cannot read may train A
     ("opt = torch.optim.Adam(list(A.parameters()) + list(B.parameters()))",
      "    loss = nn.functional.mse_loss(B(A(x).detach()), torch.zeros(32, 1))\n    loss = external.wrap(loss, A)"),
+    # a validation loss on numbers read out, next to the training loss on the live output
+    ("opt = torch.optim.Adam(A.parameters())",
+     "    v = nn.functional.mse_loss(torch.tensor(A(x).detach().numpy()), torch.zeros(32, 8))\n"
+     "    loss = nn.functional.mse_loss(A(x), torch.zeros(32, 8))"),
+    # metrics on a numpy copy
+    ("opt = torch.optim.Adam(list(A.parameters()) + list(B.parameters()))",
+     "    acc = (B(A(x)).detach().numpy() > 0).mean()\n    loss = nn.functional.mse_loss(B(A(x)), torch.zeros(32, 1))"),
     # the optimizer's parameters are not readable
     ("opt = torch.optim.Adam(params)",
      "    loss = nn.functional.mse_loss(B(A(x).detach()), torch.zeros(32, 1))"),

@@ -128,7 +128,7 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
                 note_loss_term(interp, arg)
         return target if name in ("mean", "sum", "__add__", "float", "to", "requires_grad_") else UNKNOWN
     if isinstance(target, TensorV) and name == "backward" and not inside_model_code(interp.frame) \
-            and _model_of(interp, target) is not None:
+            and model_of(interp, target) is not None:
         backward(interp, target, node)  # a loss written as tensor arithmetic on a model's output
         return Const(None)
     if isinstance(target, GradientTapeV):
@@ -175,7 +175,7 @@ def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
         loss.pending = False
         interp.facts.losses.append(loss.use)
     use = loss.use if isinstance(loss, LossV) else None
-    model_id = _model_of(interp, loss) if use is None and isinstance(loss, TensorV) else None
+    model_id = model_of(interp, loss) if use is None and isinstance(loss, TensorV) else None
     if isinstance(loss, TensorV) and model_id is not None:
         # A loss written as tensor arithmetic on the output (``(model(x) - y).pow(2).mean()``): which
         # model it trains, for the update site (not a loss any rule judges: not in facts.losses).
@@ -196,7 +196,9 @@ def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node:
     tensor = longest_tensor(prediction)
     if tensor is None:
         return UNKNOWN
-    use = LossUse(spec, tensor.nodes, span_of(node), _model_of(interp, tensor))
+    call = _call_of(interp, tensor)
+    cut = _last_stop(tensor.nodes[len(call.output):]) if call is not None else None
+    use = LossUse(spec, tensor.nodes, span_of(node), call.model_id if call is not None else None, cut)
     interp.facts.losses.append(use)
     return LossV(use)
 
@@ -205,7 +207,7 @@ def note_loss_term(interp: Interp, value: Value) -> None:
     """``loss + 0.1 * (G(z) ** 2).mean()``: the model whose training-code output the term is, is in the
     loss too (``facts.term_models``)."""
     if isinstance(value, TensorV):
-        model_id = _model_of(interp, value)
+        model_id = model_of(interp, value)
         if model_id is not None:
             interp.facts.term_models.add(model_id)
 
@@ -233,10 +235,14 @@ def _feeding(interp: Interp, module: Value, tensor: TensorV) -> tuple[int | None
     if source is None or source.model_id == id(module):
         return None, None
     after = tensor.nodes[len(source.output):]
-    stop = next((n for n in reversed(after) if isinstance(n, Layer) and n.kind == LayerKind.STOP), None)
+    stop = _last_stop(after)
     if stop is None and gradient_blocked(after):
         return None, None  # blocked some other way (a residual of stops): not told
     return source.model_id, stop
+
+
+def _last_stop(nodes: Sequence[Node]) -> Layer | None:
+    return next((n for n in reversed(nodes) if isinstance(n, Layer) and n.kind == LayerKind.STOP), None)
 
 
 def _note_layers(interp: Interp, module: Value) -> None:
@@ -260,7 +266,7 @@ def _call_of(interp: Interp, tensor: TensorV) -> ModelCall | None:
     return None
 
 
-def _model_of(interp: Interp, tensor: TensorV) -> int | None:
+def model_of(interp: Interp, tensor: TensorV) -> int | None:
     """The model whose training-code output ``tensor`` is, possibly with more applied (a sigmoid)."""
     call = _call_of(interp, tensor)
     return call.model_id if call is not None else None
@@ -271,7 +277,7 @@ def hand_written_log(interp: Interp, framework: str, tensor: TensorV, node: ast.
     cross-entropy (``-(y * torch.log(p)).sum()``), recorded once its gradient is taken."""
     if inside_model_code(interp.frame):
         return None
-    model_id = _model_of(interp, tensor)
+    model_id = model_of(interp, tensor)
     if model_id is None:
         return None
     use = LossUse(LossSpec("log", framework, False, span_of(node)), tensor.nodes, span_of(node), model_id)

@@ -63,7 +63,7 @@ from gradlint.extract.windows import (
     view_window,
 )
 from gradlint.gradflow import torch_gain
-from gradlint.model import Gate, Init, Layer, LayerKind, Span, Window
+from gradlint.model import Gate, Init, Layer, LayerKind, Span, Window, gradient_blocked
 from gradlint.training import TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec
 
 # torch.zeros(...), torch.randn(...): tensors with a known init, used for parameters.
@@ -405,7 +405,12 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
     number = read_out_of(data) if data is not None and q.count(".") == 1 and (
         leaf in catalog.TORCH_DATA_COPIES or leaf in catalog.TORCH_DATA_VIEWS) else None
     if number is not None:  # torch.tensor([h.item()]), torch.tensor(float(h)): the values, no gradient
-        return stopped(number.tensor, number.op, span_of(node), "torch") if _in_model_class(interp) else UNKNOWN
+        if _in_model_class(interp):
+            return stopped(number.tensor, number.op, span_of(node), "torch")
+        # training code: a model's output made a tensor again (torch.tensor(z.detach().numpy())) is that
+        # output, cut from its graph; any other number stays unknown
+        return number.tensor if recorder.model_of(interp, number.tensor) is not None and \
+            gradient_blocked(number.tensor.nodes) else UNKNOWN
     if leaf in _TENSOR_FACTORIES:
         made = _tensor_factory(leaf, args)
         grad = kwargs.get("requires_grad")
@@ -746,7 +751,8 @@ def _stop_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs:
         if not (isinstance(flag, Const) and flag.value is False):
             return tensor
     if name in ("numpy", "tolist") and not _in_model_class(interp):
-        return UNKNOWN  # training code's metrics: numbers, as before
+        # training code's numbers (metrics: unknown as before); made a tensor again, see call_torch_function
+        return ReadOutV(stopped(tensor, name, span, "torch"), name)
     result = stopped(tensor, name, span, "torch")
     if name in ("detach_", "requires_grad_"):  # in place: every name bound to the tensor sees it
         tensor.nodes, tensor.shape = result.nodes, result.shape
