@@ -77,7 +77,7 @@ import os
 import torch.nn as nn
 
 # The activation is chosen when the program runs: the static pass cannot know it.
-Act = getattr(nn, os.environ.get("ACTIVATION", "Sigmoid"))
+Act = getattr(nn, os.environ.get("ACTIVATION") or "Sigmoid")
 
 
 class Net(nn.Module):

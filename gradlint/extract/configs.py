@@ -1,5 +1,6 @@
 """Where scripts take their hyperparameters from: argparse parsers and their defaults, click and
-typer option defaults, dataclass (and ``NamedTuple``) config objects.
+typer option defaults, dataclass (and ``NamedTuple``) config objects, environment variables read
+with a default (``os.environ.get("DEPTH", 12)``, ``os.getenv``).
 
 A script's ``parser.add_argument("--depth", type=int, default=20)`` is what its author runs by
 default: ``args.depth`` is 20, exactly as ``argparse`` would make it with no command-line
@@ -162,6 +163,10 @@ def call_config(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
     """Constructors of configuration sources; None for other names."""
     if q in ("collections.namedtuple", "typing.NamedTuple"):
         return namedtuple_class(q, args, kwargs, node)
+    if q in ("os.getenv", "os.environ.get", "os.environ.setdefault"):
+        # ``int(os.environ.get("DEPTH", 12))``: what the script runs with when the variable is not set
+        default = args[1] if len(args) > 1 else kwargs.get("default")
+        return default if default is not None else UNKNOWN
     if q == "argparse.ArgumentParser":
         return ArgParserV()
     if q in ("argparse.Namespace", "types.SimpleNamespace"):

@@ -31,6 +31,7 @@ from gradlint.extract.values import (
     ClassV,
     Const,
     ContainerV,
+    DefaultsScopeV,
     DictV,
     FunctionalModelV,
     FunctionV,
@@ -364,11 +365,23 @@ class StatementsMixin(Core):
 
     def stmt_With(self, stmt: ast.With, scope: Scope) -> None:
         no_grad = False
+        pushed: list[DefaultsScopeV] = []
         for item in stmt.items:
             value = self.eval_safe(item.context_expr, scope)
             no_grad |= isinstance(value, GradModeV) and not value.enabled
+            if isinstance(value, DefaultsScopeV):
+                value.stack.append(value)
+                pushed.append(value)
             if item.optional_vars is not None:
                 self.assign(item.optional_vars, value, scope)
+        try:
+            self._with_body(stmt, scope, no_grad)
+        finally:
+            for value in reversed(pushed):
+                if value.stack and value.stack[-1] is value:
+                    value.stack.pop()
+
+    def _with_body(self, stmt: ast.With, scope: Scope, no_grad: bool) -> None:
         if not no_grad:
             self.exec_block(stmt.body, scope)
             return

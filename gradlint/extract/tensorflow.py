@@ -52,6 +52,7 @@ from gradlint.extract.values import (
     UNKNOWN,
     ClassInfo,
     Const,
+    DefaultsScopeV,
     FunctionalModelV,
     InitV,
     InstanceV,
@@ -117,6 +118,21 @@ class TensorFlowFramework:
 TENSORFLOW = TensorFlowFramework()
 
 
+def tf_name(q: str) -> str | None:
+    """A qualified name's TensorFlow name, aliases resolved (``tensorflow.contrib.slim.fully_connected``
+    -> ``contrib.layers.fully_connected``, ``keras.ops.x`` -> ``ops.x``); None outside TensorFlow."""
+    if q.startswith("keras.ops."):
+        return "ops." + q[len("keras.ops."):]
+    if not q.startswith("tensorflow."):
+        return None
+    name = q[len("tensorflow."):]
+    for alias, real in (("contrib.slim.", "contrib.layers."), ("contrib.framework.", "contrib.layers."),
+                        ("compat.v1.", ""), ("compat.v2.", "")):
+        if name.startswith(alias):
+            name = real + name[len(alias):]
+    return name
+
+
 def graph_of(interp: Interp) -> TFGraph:
     state = interp.framework_state.get(TENSORFLOW.name)
     if not isinstance(state, TFGraph):
@@ -136,15 +152,45 @@ class TFGraph:
         self.candidates: list[TensorV] = []
         self.models: list[tuple[FunctionalModelV, frozenset[int]]] = []
         self.scope_initializer = False  # a variable_scope(initializer=...) changes get_variable's default
+        self.scope_stack: list[DefaultsScopeV] = []  # the arg_scope blocks open, outermost first
 
     @property
     def arg_scope(self) -> bool:
-        """``slim.arg_scope(...)`` anywhere in the file may change contrib layers' defaults (activation,
-        initializer, normalizer) for any call: then those defaults are unknown, not contrib's."""
+        """``slim.arg_scope(...)`` in the file may change contrib layers' defaults (activation,
+        initializer, normalizer) for any call: then those defaults are unknown, not contrib's -- unless
+        every use is a ``with arg_scope([ops...], ...):`` statement, whose defaults ``scope_stack``
+        holds while its block runs (``scoped_defaults``)."""
         if self._arg_scope is None:
-            self._arg_scope = any(isinstance(n, ast.Attribute) and n.attr == "arg_scope" or
-                                  isinstance(n, ast.Name) and n.id == "arg_scope" for n in ast.walk(self.interp.tree))
+            self._arg_scope = tf_layers.unresolved_arg_scopes(self.interp.tree)
         return self._arg_scope
+
+    def scoped_defaults(self, name: str) -> dict[str, Value] | None:
+        """The defaults the open ``arg_scope`` blocks give the layer function ``name`` (outer first,
+        inner ones win); None when one of them applies to functions not known."""
+        merged: dict[str, Value] = {}
+        for frame in self.scope_stack:
+            if frame.ops is None:
+                return None
+            if name in frame.ops:
+                merged.update(frame.kwargs)
+        return merged
+
+    def open_arg_scope(self, args: list[Value], kwargs: dict[str, Value]) -> Value:
+        """``arg_scope([slim.fully_connected, slim.conv2d], activation_fn=...)``: the scope a ``with``
+        opens; an existing scope (``arg_scope(sc)``) re-opened as it was."""
+        source = args[0] if args else kwargs.get("list_ops_or_scope", UNKNOWN)
+        if isinstance(source, DefaultsScopeV):
+            return DefaultsScopeV(source.ops, dict(source.kwargs), self.scope_stack)
+        ops: set[str] | None = set()
+        items = source.items if isinstance(source, ListV) and not source.partial else [UNKNOWN]
+        for item in items:
+            name = tf_name(item.qualname) if isinstance(item, Ref) else None
+            if name is None or ops is None:
+                ops = None
+                break
+            ops.add(name)
+        defaults = {k: v for k, v in kwargs.items() if k != "list_ops_or_scope"}
+        return DefaultsScopeV(frozenset(ops) if ops is not None else None, defaults, self.scope_stack)
 
     @property
     def tf1(self) -> bool:
@@ -156,15 +202,8 @@ class TFGraph:
 
     def call_ref(self, q: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
         """A call of a ``tensorflow.*`` / ``keras.ops.*`` name; None when this module does not model it."""
-        if q.startswith("keras.ops."):
-            name = "ops." + q[len("keras.ops."):]
-        elif q.startswith("tensorflow."):
-            name = q[len("tensorflow."):]
-            for alias, real in (("contrib.slim.", "contrib.layers."), ("contrib.framework.", "contrib.layers."),
-                                ("compat.v1.", ""), ("compat.v2.", "")):
-                if name.startswith(alias):
-                    name = real + name[len(alias):]
-        else:
+        name = tf_name(q)
+        if name is None:
             return None
         return self.dispatch(name, args, kwargs, node)
 
@@ -186,6 +225,8 @@ class TFGraph:
             return call_keras(interp, f"keras.initializers.{leaf}", leaf, args, kwargs, node)
         if namespace == "layers." and leaf[:1].isupper():  # tf.layers.Dense: the Keras layer
             return call_keras(interp, f"keras.layers.{leaf}", leaf, args, kwargs, node)
+        if name == "contrib.layers.arg_scope":
+            return self.open_arg_scope(args, kwargs)
         if name in tf_layers.COMBINATORS:
             return tf_layers.combinator(self, name, args, kwargs, node)
         if name in tf_catalog.LAYER_FUNCTIONS:

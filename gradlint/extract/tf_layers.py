@@ -1,8 +1,9 @@
 """TensorFlow layer functions applied to a tensor at once: ``tf.layers.dense``/``conv2d`` (TF 1.x,
 ``tf.compat.v1``), ``tf.contrib.layers`` / slim (``fully_connected``, ``conv2d``), and slim's
 ``stack``/``repeat`` that call one of them several times. Their defaults are TF's: a Glorot
-kernel, a zero bias, no activation for ``tf.layers`` and ReLU for contrib; ``slim.arg_scope``
-anywhere in the file makes contrib's defaults unknown. Nothing is imported or run.
+kernel, a zero bias, no activation for ``tf.layers`` and ReLU for contrib; a ``with
+slim.arg_scope([ops...], **defaults):`` block gives the ops it lists those defaults while it runs, and any
+other use of ``arg_scope`` in the file makes contrib's defaults unknown. Nothing is imported or run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class LayerGraph(Protocol):
     @property
     def arg_scope(self) -> bool: ...
 
+    def scoped_defaults(self, name: str) -> dict[str, Value] | None: ...
+
     def init_of(self, value: Value, node: ast.AST) -> tuple[Init | None, tuple[int | None, ...] | None]: ...
 
     def root(self, width: int | None) -> TensorV: ...
@@ -45,7 +48,9 @@ def layer_function(graph: LayerGraph, name: str, args: list[Value], kwargs: dict
     spec = tf_catalog.LAYER_FUNCTIONS[name]
     span = span_of(node)
     source = args[0] if args else kwargs.get("inputs", UNKNOWN)
-    bound: dict[str, Value] = dict(zip(spec.params, args[1:], strict=False))
+    scoped_defaults = graph.scoped_defaults(name) if spec.contrib else {}
+    bound: dict[str, Value] = dict(scoped_defaults or {})  # what open arg_scope blocks set; the call wins
+    bound.update(zip(spec.params, args[1:], strict=False))
     bound.update(kwargs)
     kind = LayerKind.DENSE if spec.kind == "dense" else LayerKind.CONV
     layer = Layer(kind, name.rsplit(".", 1)[-1], span, graph.framework)
@@ -74,7 +79,7 @@ def layer_function(graph: LayerGraph, name: str, args: list[Value], kwargs: dict
         layer.fan_in = width * receptive if width is not None and receptive is not None else None
         layer.fan_out = units * receptive if units is not None and receptive is not None else None
     init_value = bound.get(spec.kernel_initializer)
-    scoped = spec.contrib and graph.arg_scope  # defaults set elsewhere by slim.arg_scope
+    scoped = spec.contrib and (graph.arg_scope or scoped_defaults is None)  # defaults set by an arg_scope not read
     if init_value is None and scoped:
         layer.weight_init = Init("unknown")
     elif init_value is None or is_none(init_value) is True:
@@ -184,3 +189,24 @@ def combinator(graph: LayerGraph, name: str, args: list[Value], kwargs: dict[str
         interp.tick()
         current = interp.call(layer, [current, *call_args], dict(extra), node)
     return current
+
+
+def unresolved_arg_scopes(tree: ast.Module) -> bool:
+    """Whether the file uses ``arg_scope`` other than as ``with arg_scope([op, ...], key=value):`` (a
+    literal list of the ops, no ``as``): a scope saved and re-opened elsewhere, or passed around, may be
+    open around any call, so contrib's defaults are then not known anywhere in the file."""
+    literal: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                call = item.context_expr
+                if (isinstance(call, ast.Call) and item.optional_vars is None and call.args
+                        and isinstance(call.args[0], (ast.List, ast.Tuple)) and len(call.args) == 1
+                        and all(k.arg is not None for k in call.keywords)):
+                    literal.add(id(call.func))
+    for node in ast.walk(tree):
+        named = (isinstance(node, ast.Attribute) and node.attr == "arg_scope"
+                 or isinstance(node, ast.Name) and node.id == "arg_scope")
+        if named and id(node) not in literal:
+            return True
+    return False

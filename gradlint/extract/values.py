@@ -517,6 +517,18 @@ class GradModeV(Value):
 
 
 @dataclass(eq=False)
+class DefaultsScopeV(Value):
+    """A context that changes other calls' default arguments while a ``with`` block runs (slim's
+    ``arg_scope([fully_connected], activation_fn=...)``): ``ops`` the qualified names of the functions
+    it applies to (None: not known which), ``kwargs`` their new defaults. A ``with`` statement pushes it
+    on ``stack`` (its framework's per-file list) for the block and pops it after."""
+
+    ops: frozenset[str] | None
+    kwargs: dict[str, Value]
+    stack: list[DefaultsScopeV]
+
+
+@dataclass(eq=False)
 class LossObjV(Value):
     """A loss object (``nn.BCEWithLogitsLoss()``, ``keras.losses.BinaryCrossentropy(...)``)."""
 
