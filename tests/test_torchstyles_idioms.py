@@ -392,3 +392,25 @@ def test_statistics_that_are_no_normalization_keep_their_meaning() -> None:
     assert norms(y) == []  # the mean of another tensor
     pooled = named(_NORM.format(body="x = x.mean(dim=1)"), "Net")
     assert pooled.fully_understood
+
+
+def test_pairwise_sizes_and_a_starred_unpack_of_the_layers() -> None:
+    src = """
+        import itertools
+        import torch
+        import torch.nn as nn
+
+        class MLP(nn.Module):
+            def __init__(self, sizes=(8, 16, 16, 4)):
+                super().__init__()
+                self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+
+            def forward(self, x):
+                *hidden, last = self.layers
+                for layer in hidden:
+                    x = torch.tanh(layer(x))
+                return last(x)
+    """
+    model = named(src, "MLP")
+    assert [(layer.fan_in, layer.fan_out) for layer in dense(model)] == [(8, 16), (16, 16), (16, 4)]
+    assert acts(model) == ["tanh", "tanh"] and model.fully_understood

@@ -126,6 +126,11 @@ class BuiltinsMixin(Core):
         ``itertools.chain``; None for other names."""
         if q == "itertools.chain" and not kwargs:
             return _concatenated(self, list(args))
+        if q == "itertools.pairwise" and len(args) == 1 and not kwargs:  # pairwise(sizes): (a, b), (b, c), ...
+            seq = self.iterate(args[0])
+            if seq is None:
+                return ListV([], partial=True)
+            return ListV([ListV([a, b], is_tuple=True) for a, b in zip(seq, seq[1:], strict=False)])
         if q == "itertools.chain.from_iterable" and len(args) == 1:
             outer = self.iterate(args[0])
             return _concatenated(self, outer) if outer is not None else ListV([], partial=True)

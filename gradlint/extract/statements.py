@@ -462,6 +462,8 @@ class StatementsMixin(Core):
             return [Const(v) for v in value.value]
         if isinstance(value, TensorV):
             return [value] * n  # q, k, v = x.chunk(3): each carries the same path
+        if isinstance(value, ContainerV) and value.kind in ("sequential", "modulelist") and not value.partial:
+            return list(value.items)  # *hidden, last = self.layers
         return None
 
     def set_attribute(self, obj: Value, attr: str, value: Value, node: ast.AST) -> None:
