@@ -229,7 +229,7 @@ def _build_unreached(interp: Interpreter, index: SyntaxIndex, unanalysed: list[t
 
 def _build_entry_points(interp: Interpreter, index: SyntaxIndex, unanalysed: list[tuple[str, int]],
                         built_by: dict[int, str]) -> None:
-    """``index.used_in_definitions``: names read inside function and class bodies (such
+    """``index.is_used_in_definitions``: names read inside function and class bodies (such
     definitions are helpers), computed when a candidate asks."""
     deferred: list[tuple[Callable[[], object], str, int, str]] = []
     module_functions = {f.name for f in interp.functions}
@@ -242,7 +242,7 @@ def _build_entry_points(interp: Interpreter, index: SyntaxIndex, unanalysed: lis
         for info in reversed(interp.classes):
             if info.framework is None or info.name in interp.instantiated_classes:
                 continue
-            if not helpers and info.name in index.used_in_definitions:
+            if not helpers and index.is_used_in_definitions(info.name):
                 continue
 
             def build_class(info: ClassInfo = info, follow: bool = True) -> object:
@@ -268,7 +268,7 @@ def _build_entry_points(interp: Interpreter, index: SyntaxIndex, unanalysed: lis
         for func in interp.functions:
             if id(func.node) in interp.called_functions:
                 continue
-            if not helpers and func.name in index.used_in_definitions:
+            if not helpers and index.is_used_in_definitions(func.name):
                 continue
             builders = called_names(func.node) & module_functions if exhausted else set()
             if builders and builders <= exhausted:

@@ -8,7 +8,10 @@ all the calls a cold lint made."""
 from __future__ import annotations
 
 import ast
+import bisect
+import itertools
 import re
+import unicodedata
 from collections.abc import Iterator
 
 from gradlint.extract.common import span_of
@@ -130,6 +133,46 @@ def _loaded_names(root: ast.AST) -> set[str]:
     return out
 
 
+def _first_line(node: ast.AST) -> int:
+    """A node's first line; a decorated definition starts at its first decorator."""
+    decorators = getattr(node, "decorator_list", None)
+    line: int = node.lineno  # type: ignore[attr-defined]
+    return min([line, *(d.lineno for d in decorators)]) if decorators else line
+
+
+def _reads_at(root: ast.AST, line: int, column: int, name: str) -> bool:
+    """Whether ``root`` holds a ``Name`` reading ``name`` at ``line`` and ``column``: descends only
+    into the nodes whose lines hold ``line`` (nodes without lines, such as ``arguments``, are
+    small and always entered)."""
+    stack: list[object] = [root]
+    pop, push, extend, fields_of, definitions = stack.pop, stack.append, stack.extend, _CHILD_FIELDS.get, _DEFINITIONS
+    while stack:
+        node = pop()
+        kind = type(node)
+        if kind is _NAME:
+            if node.lineno == line and node.col_offset == column and node.id == name:  # type: ignore[attr-defined]
+                return type(node.ctx) is _LOAD  # type: ignore[attr-defined]
+            continue
+        if not isinstance(node, _AST):
+            continue
+        first = getattr(node, "lineno", None)
+        if first is not None and node is not root:
+            if first > line and not (kind in definitions and _first_line(node) <= line):
+                continue
+            if (node.end_lineno or first) < line:  # type: ignore[attr-defined]
+                continue
+        fields = fields_of(kind)
+        if fields is None:
+            fields = child_fields(kind)
+        for field in fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                extend(value)
+            elif value is not None:
+                push(value)
+    return False
+
+
 def may_clip(source: str) -> bool:
     """Whether ``unevaluated_clipping`` can find anything in this text: a clipping function's name
     (all of them spell ``clip_grad`` or ``clip_by_``), or a clamp of something reached through a
@@ -141,6 +184,9 @@ def may_clip(source: str) -> bool:
 
 
 _GRAD_ATTRIBUTE = re.compile(r"\.\s*grad\b")
+_WORD = re.compile(r"\w")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_WORD_RUN = re.compile(r"\w*")
 
 
 class SyntaxIndex:
@@ -152,6 +198,13 @@ class SyntaxIndex:
         self._may_clip = source is None or may_clip(source)
         self._used: set[str] | None = None
         self._statement_names: list[set[str]] | None = None
+        # Text to find a name's occurrences in, when its lines are ast's: no lone \r (a line break).
+        self._text = source if source is not None and source.count("\r") == source.count("\r\n") else None
+        self._normalized: frozenset[str] | None = None  # what identifiers spelled with non-ASCII read as
+        self._definitions: list[tuple[int, int, ast.stmt]] | None = None  # (first line, last line, definition)
+        self._used_memo: dict[str, bool] = {}
+        self._firsts: list[int] | None = None  # the definitions' first lines
+        self._line_starts: list[int] | None = None  # offset in the text of each line's start
 
     @property
     def used_in_definitions(self) -> set[str]:
@@ -166,6 +219,71 @@ class SyntaxIndex:
                     used |= found
             self._used = used
         return self._used
+
+    def is_used_in_definitions(self, name: str) -> bool:
+        """``name in used_in_definitions``, looking only where the text spells ``name``: whether a
+        ``Name`` read sits at that line and column of a definition not named ``name`` (a file asks
+        for a few of its class and function names; walking every definition of every linted file
+        was 5 % of a cold lint of transformers/models)."""
+        found = self._used_memo.get(name)
+        if found is None:
+            text = self._text
+            if text is None or self._used is not None or name in self._spelled_otherwise(text):
+                found = name in self.used_in_definitions
+            else:
+                found = self._read_where_spelled(name, text)
+            self._used_memo[name] = found
+        return found
+
+    def _read_where_spelled(self, name: str, text: str) -> bool:
+        definitions = self._definitions
+        if definitions is None:
+            definitions = self._definitions = [
+                (_first_line(stmt), stmt.end_lineno or stmt.lineno, stmt) for stmt in self._tree.body
+                if isinstance(stmt, _DEFINITIONS)]
+        firsts = self._firsts
+        if firsts is None:
+            firsts = self._firsts = [first for first, _, _ in definitions]
+        start, size, starts = 0, len(name), self._line_starts
+        while True:
+            pos = text.find(name, start)
+            if pos < 0:
+                return False
+            start = pos + size
+            if (pos and _WORD.match(text, pos - 1)) or _WORD.match(text, start):
+                continue  # part of a longer word
+            if starts is None:
+                starts = self._line_starts = list(itertools.accumulate((len(t) + 1 for t in text.split("\n")),
+                                                                       initial=0))
+            line = bisect.bisect_right(starts, pos)
+            i = bisect.bisect_right(firsts, line) - 1
+            if i < 0 or line > definitions[i][1]:
+                continue  # not inside a definition
+            definition = definitions[i][2]
+            if definition.name == name:  # type: ignore[attr-defined]
+                continue
+            before = text[starts[line - 1]:pos]
+            column = len(before) if before.isascii() else len(before.encode("utf-8"))  # ast counts bytes
+            if _reads_at(definition, line, column, name):
+                return True
+
+    def _spelled_otherwise(self, text: str) -> frozenset[str]:
+        """The names that words with non-ASCII letters read as (identifiers are NFKC-normalized:
+        ``ﬁle`` is ``file``), which a search for the name's own spelling would not find."""
+        if self._normalized is None:
+            words: set[str] = set()
+            end = 0
+            if not text.isascii():
+                for match in _NON_ASCII.finditer(text):
+                    start = match.start()
+                    if start < end:
+                        continue  # in the word just read
+                    while start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                        start -= 1
+                    end = _WORD_RUN.match(text, match.end()).end()  # type: ignore[union-attr]
+                    words.add(unicodedata.normalize("NFKC", text[start:end]))
+            self._normalized = frozenset(words)
+        return self._normalized
 
     def statement_names(self) -> list[set[str]]:
         """Per top-level statement: every name it mentions (loads and stores)."""
