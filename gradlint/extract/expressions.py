@@ -301,6 +301,12 @@ class ExpressionsMixin(Core):
             return ListV([Const(elt.value) for elt in elts])  # type: ignore[attr-defined]
         if len(elts) > 256 and _large_data_literal(elts):
             return None  # exported weights: "many", without a step per number
+        if elts and all(type(elt) is ast.Tuple and _constant_items(elt.elts) for elt in elts):  # type: ignore[attr-defined]
+            # A table of literal tuples (transformers' auto mappings, ``("bert", "BertModel")``), as
+            # evaluating each tuple would give, with the same steps: one per tuple and per item.
+            rows: list[list[ast.expr]] = [elt.elts for elt in elts]  # type: ignore[attr-defined]
+            self.tick(len(rows) + sum(map(len, rows)))
+            return ListV([Const(tuple([item.value for item in row])) for row in rows])  # type: ignore[attr-defined]
         out = ListV([])
         for elt in elts:
             if isinstance(elt, ast.Starred):
@@ -736,6 +742,11 @@ class ExpressionsMixin(Core):
 
 
 _DATA_NODES = (ast.Constant, ast.List, ast.Tuple, ast.UnaryOp, ast.USub, ast.UAdd, ast.Load)
+
+
+def _constant_items(elts: list[ast.expr]) -> bool:
+    """Literal items only, few enough for ``eval_elements`` to list them."""
+    return len(elts) <= MAX_LIST_ITEMS and all(type(elt) is ast.Constant for elt in elts)
 
 
 def _large_data_literal(elts: list[ast.expr]) -> bool:
