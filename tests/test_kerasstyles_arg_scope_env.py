@@ -115,3 +115,36 @@ def test_an_environment_variable_read_with_a_default_has_that_value() -> None:
 def test_an_environment_variable_without_a_default_stays_unknown() -> None:
     for read in ('os.environ.get("DEPTH")', 'os.environ["DEPTH"]', 'os.getenv("DEPTH")'):
         assert codes(ENV.format(read=read)) == []
+
+
+NUMPY_TF = """
+    import numpy as np
+    import tensorflow as tf
+    x = tf.placeholder(tf.float32, [None, 64])
+    h = x
+    for _ in range(14):
+        W = tf.Variable({init})
+        h = tf.nn.tanh(tf.matmul(h, W) + tf.Variable(np.zeros(64, dtype=np.float32)))
+    out = tf.matmul(h, tf.Variable(np.random.randn(64, 1).astype(np.float32) * 0.1))
+"""
+
+
+def test_a_tf_variable_made_from_a_numpy_draw_has_its_distribution() -> None:
+    cases = {
+        "np.random.randn(64, 64).astype(np.float32)": ("normal", {"std": 1.0}),
+        "np.random.normal(0.0, 0.5, size=(64, 64))": ("normal", {"std": 0.5}),
+        "np.random.uniform(-1, 1, (64, 64))": ("uniform", {"a": -1.0, "b": 1.0}),
+        "np.random.randn(64, 64) * np.sqrt(1.0 / 64)": ("normal", {"std": 0.125}),
+        "np.zeros((64, 64), dtype=np.float32)": ("zeros", {}),
+    }
+    for expr, (scheme, params) in cases.items():
+        init = model_units(one(NUMPY_TF.format(init=expr)))[0].init
+        assert init is not None and init.scheme == scheme, expr
+        assert dict(init.params) == params, expr
+    assert codes(NUMPY_TF.format(init="np.random.randn(64, 64).astype(np.float32)")) == ["GRD004"]
+    assert codes(NUMPY_TF.format(init="np.random.randn(64, 64) / np.sqrt(64)")) == []
+
+
+def test_a_numpy_draw_with_parameters_not_known_stays_unknown() -> None:
+    init = model_units(one(NUMPY_TF.format(init="np.random.normal(0.0, SCALE, size=(64, 64))")))[0].init
+    assert init is not None and init.scheme == "unknown"

@@ -4,7 +4,9 @@ model's sequence length (``recorder.record_model_call``).
 numpy arrays made with a literal shape (``np.random.randn(500, 200, 1)``, ``np.zeros((n, T, F))``,
 ``np.linspace(0, 1, n)``), elementwise numpy functions of them, ``.reshape(...)`` / ``.astype(...)``,
 and ``torch.from_numpy(a)`` / ``torch.tensor(a, dtype=...)`` / ``torch.FloatTensor(a)`` of them are data
-tensors of that shape (a fixed tensor with no known init: never a weight).
+tensors of that shape: fixed tensors, never a weight by themselves, but with the init of what numpy
+draws (``randn``: N(0, 1), ``uniform(-1, 1, size)``, ``zeros``) for a weight made from one
+(``tf.Variable(np.random.randn(n, m).astype(np.float32) * 0.01)``).
 
 ``torch.utils.data.TensorDataset(X, y)`` over tensors of known shape and a ``DataLoader`` over it
 yield batches of those shapes with dim 0 the loader's ``batch_size`` (1 by default, what the loader
@@ -16,6 +18,7 @@ Anything else (a custom Dataset, a sampler, fancy indexing) stays unknown, as be
 from __future__ import annotations
 
 import ast
+import math
 
 from gradlint.extract import catalog
 from gradlint.extract.api import Args, Core, Kwargs
@@ -131,9 +134,52 @@ def numpy_call(q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
         return None
     if where is None:  # np.random.rand(d0, d1, ...)
         dims = [_size(a) for a in args]
-        return _data(tuple(d for d in dims if d is not None)) if args and None not in dims and not kwargs else None
+        shaped = tuple(d for d in dims if d is not None) if args and None not in dims and not kwargs else None
+        return _data(shaped, _numpy_init(leaf, [], {}))
     shape = kwargs.get("size", kwargs.get("shape", args[where] if len(args) > where else None))
-    return _data(_dims(shape)) if shape is not None else None
+    return _data(_dims(shape), _numpy_init(leaf, args[:where] if where else args[1:], kwargs)) \
+        if shape is not None else None
+
+
+# The distribution numpy draws from (numpy's parameter names and defaults): what a weight made from the
+# array starts as (``tf.Variable(np.random.randn(n, m).astype(np.float32))`` is N(0, 1)).
+_NUMPY_DRAWS: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
+    "randn": ("normal", ()), "standard_normal": ("normal", ()),
+    "normal": ("normal", (("loc", 0.0), ("scale", 1.0))),
+    "rand": ("uniform", ()), "random": ("uniform", ()), "random_sample": ("uniform", ()),
+    "uniform": ("uniform", (("low", 0.0), ("high", 1.0))),
+    "zeros": ("zeros", ()), "ones": ("ones", ()), "full": ("constant", (("fill_value", math.nan),)),
+}
+
+
+def _numpy_init(leaf: str, args: Args, kwargs: Kwargs) -> Init:
+    """The init of a numpy array drawn by ``leaf`` with these (non-shape) arguments; unknown when a
+    parameter is not a literal number."""
+    draw = _NUMPY_DRAWS.get(leaf)
+    if draw is None:
+        return Init("unknown")
+    scheme, params = draw
+    values: dict[str, float] = {}
+    for i, (name, default) in enumerate(params):
+        given = kwargs.get(name, args[i] if i < len(args) else None)
+        if given is None:
+            values[name] = default
+        elif isinstance(given, Const) and isinstance(given.value, (int, float)) and not isinstance(given.value, bool):
+            values[name] = float(given.value)
+        else:
+            return Init("unknown")
+    if any(not math.isfinite(v) or abs(v) > 1e6 for v in values.values()):
+        return Init("unknown")
+    if scheme == "normal":
+        std = values.get("scale", 1.0)
+        return Init("normal", {"std": abs(std), "mean": values.get("loc", 0.0)}) if values.get("loc") else \
+            Init("normal", {"std": abs(std)})
+    if scheme == "uniform":
+        a, b = values.get("low", 0.0), values.get("high", 1.0)
+        return Init("uniform", {"a": min(a, b), "b": max(a, b)})
+    if scheme == "constant":
+        return Init("constant", {"value": values["fill_value"]})
+    return Init(scheme)
 
 
 def reshaped(target: TensorConstV, args: Args) -> Value | None:
@@ -160,8 +206,8 @@ def reshaped(target: TensorConstV, args: Args) -> Value | None:
     return TensorConstV(target.init, dims)
 
 
-def _data(shape: tuple[int, ...] | None) -> Value | None:
-    return TensorConstV(Init("unknown"), shape) if shape else None
+def _data(shape: tuple[int, ...] | None, init: Init | None = None) -> Value | None:
+    return TensorConstV(init or Init("unknown"), shape) if shape else None
 
 
 def _size(value: Value) -> int | None:
