@@ -657,6 +657,7 @@ def _after_file() -> None:
 def _pool_init(config: LintConfig, cache: ResultCache | None) -> None:
     global _POOL_CONFIG
     _POOL_CONFIG = (config, cache)
+    PROJECT_FILES.keep_lookups = True  # a worker lints one batch of one run
 
 
 def _pool_lint(paths: list[str]) -> list[FileResult]:
@@ -735,11 +736,16 @@ def lint_paths(paths: Sequence[str], config: LintConfig, jobs: int | None = None
 def _lint_files(files: list[str], config: LintConfig, jobs: int | None,
                 cache: ResultCache | None) -> Iterator[FileResult]:
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    PROJECT_FILES.forget_lookups()  # once for the run: the disk as it is now (the workers fork after)
     if workers <= 1 or len(files) < PARALLEL_THRESHOLD:
-        for path in files:
-            result = _lint_cached(path, config, cache)
-            _after_file()
-            yield result
+        PROJECT_FILES.keep_lookups = True
+        try:
+            for path in files:
+                result = _lint_cached(path, config, cache)
+                _after_file()
+                yield result
+        finally:
+            PROJECT_FILES.keep_lookups = False
         return
     import concurrent.futures
     import multiprocessing

@@ -113,11 +113,18 @@ class ProjectFiles:
         # HELD_LINES: syntax trees are ~1 KB a line, and most of a module is never asked for)
         self._holding: dict[str, tuple[ParsedModule, int]] = {}
         self._held_lines = 0
+        # True while the engine lints a batch of files (one command line): what was found on disk
+        # holds for the whole run, as the files were listed once (per file, re-checking each
+        # directory's project markers and candidate modules was ~40 stat calls a file).
+        self.keep_lookups = False
 
     def forget_lookups(self) -> None:
         """Drop what was found (or not) on disk; parsed modules stay, re-read when their size or
         mtime changes. The engine calls this per linted file, so a long-lived process (the language
-        server, a watch loop) sees a module created or deleted since the last lint."""
+        server, a watch loop) sees a module created or deleted since the last lint; not within
+        one batch (``keep_lookups``)."""
+        if self.keep_lookups:
+            return
         self._found.clear()
         self._roots.clear()
         self._isdir.clear()
