@@ -148,3 +148,10 @@ def test_a_tf_variable_made_from_a_numpy_draw_has_its_distribution() -> None:
 def test_a_numpy_draw_with_parameters_not_known_stays_unknown() -> None:
     init = model_units(one(NUMPY_TF.format(init="np.random.normal(0.0, SCALE, size=(64, 64))")))[0].init
     assert init is not None and init.scheme == "unknown"
+
+
+def test_tf_contrib_keras_is_keras() -> None:
+    from gradlint.extract.catalog import fold_name
+
+    assert fold_name("tensorflow.contrib.keras.layers.Dense") == "keras.layers.Dense"
+    assert fold_name("tensorflow.contrib.keras.initializers.RandomNormal") == "keras.initializers.RandomNormal"

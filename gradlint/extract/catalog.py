@@ -360,6 +360,7 @@ STR_METHODS = frozenset({"find", "startswith", "endswith", "lower", "upper", "sp
 
 _KERAS_PREFIXES = (
     "tensorflow.python.keras.", "tensorflow.keras.", "tf_keras.", "keras.src.", "keras.api.",
+    "tensorflow.contrib.keras.",  # TF 1.2-1.3 shipped Keras 2 as tf.contrib.keras (same API)
 )
 
 
