@@ -37,6 +37,9 @@ BATCH = 128
 
 
 def _verdict():  # type: ignore[no-untyped-def]
+    # verdict.py imports gradlint.records (standard library only): the checkout, not an installed gradlint
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     spec = importlib.util.spec_from_file_location("_gradlint_verdict", ROOT / "gradlint" / "verdict.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
