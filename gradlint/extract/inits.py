@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import math
 
-from gradlint.extract.common import span_of, unparsed
+from gradlint.extract import catalog
+from gradlint.extract.api import Args, Kwargs
+from gradlint.extract.common import param_size, span_of, unparsed
 from gradlint.extract.values import UNKNOWN, Const, ParamV, TensorConstV, TransposedV, Value, layer_birth
 from gradlint.gradflow import torch_gain
 from gradlint.model import Init, LayerKind
@@ -246,3 +248,40 @@ def forget_scale(param: ParamV, node: ast.AST, since: int | None = None) -> None
     current = param_init(param)
     if current is not None and not current.is_constant:
         set_param_init(param, Init("unknown", {}, span_of(node)), since)
+
+
+def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: ast.AST,
+                 since: int | None = None) -> Value:
+    """``w.normal_(0, 1)``, ``w.copy_(t)``, ``w.mul_(k)`` ... on a parameter (``since``: see
+    ``inits.set_param_init``)."""
+    spec = catalog.TENSOR_INIT_METHODS.get(name)
+    if spec is not None:
+        scheme, params = spec
+        set_param_init(target, make_init(scheme, params, args, kwargs, node), since)
+        return target
+    if name == "copy_":
+        source = args[0] if args else UNKNOWN
+        apply_init_value(target, source, node, since)
+        return target
+    if name in ("dim", "ndimension"):
+        return Const(target.ndim) if target.ndim is not None else UNKNOWN
+    if name == "size" and not kwargs:
+        return param_size(target, args)
+    if name == "requires_grad_":
+        flag = args[0] if args else kwargs.get("requires_grad")
+        if target.owner is not None and isinstance(flag, Const) and flag.value is False:
+            target.owner.frozen = True  # layer.weight.requires_grad_(False): frozen on purpose
+        return target
+    if name in ("detach", "clone", "to"):
+        return target
+    if name in ("mul_", "div_") and len(args) == 1 and not kwargs and isinstance(args[0], Const) \
+            and isinstance(args[0].value, (int, float)) and not isinstance(args[0].value, bool) and args[0].value:
+        factor = float(args[0].value)
+        if rescale_param(target, factor if name == "mul_" else 1.0 / factor, node, since):
+            return target
+    elif name in ("mul_", "div_"):
+        forget_scale(target, node, since)  # multiplied by something unresolved: the scale is no longer known
+    if name in ("mul_", "div_", "clamp_", "add_", "sub_"):
+        perturb_param(target, args, kwargs, node, since)
+        return target
+    return UNKNOWN

@@ -18,20 +18,16 @@ from gradlint.extract.common import (
     first_tensor,
     flatten_args,
     number,
-    param_size,
     positive_int,
     shape_of,
     span_of,
     stride_area,
 )
 from gradlint.extract.inits import (
-    apply_init_value,
     dense_operand,
-    forget_scale,
     make_init,
     param_init,
-    perturb_param,
-    rescale_param,
+    param_method,
     set_param_init,
 )
 from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual, stopped
@@ -57,10 +53,12 @@ from gradlint.extract.values import (
 from gradlint.extract.windows import (
     RESAMPLE_PARAMS,
     conv_window,
+    literal_axis,
     pool_window,
     reduced_axes,
     resample_window,
     view_window,
+    window_area,
 )
 from gradlint.gradflow import torch_gain
 from gradlint.model import Gate, Init, Layer, LayerKind, Span, Window, gradient_blocked
@@ -275,7 +273,7 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
     if spec.kind == LayerKind.DROPOUT:
         layer.rate = dropout_rate(bound.get("p"), 0.5)
     if spec.kind == LayerKind.POOLING and leaf.startswith("MaxPool"):
-        layer.receptive = _window(bound.get("kernel_size"), int(leaf[-2]))
+        layer.receptive = window_area(bound.get("kernel_size"), int(leaf[-2]))
     if spec.kind == LayerKind.POOLING and leaf[-2].isdigit():
         layer.window = pool_window(leaf, bound, int(leaf[-2]))
     if spec.kind == LayerKind.ACTIVATION:
@@ -343,7 +341,7 @@ def _activation_module(layer: Layer, leaf: str, bound: dict[str, Value]) -> None
     elif leaf == "PReLU":
         layer.act_param = 0.25
     elif leaf == "Softmax":
-        layer.axis = _axis(bound.get("dim"))
+        layer.axis = literal_axis(bound.get("dim"))
     elif leaf == "GELU":
         approx = bound.get("approximate")
         if isinstance(approx, Const) and approx.value == "tanh":
@@ -511,7 +509,7 @@ def _functional_pool(leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, spa
     bound.update(kwargs)
     layer = Layer(LayerKind.POOLING, leaf, span, "torch", bias=False, window=pool_window(leaf, bound, int(leaf[-2])))
     if kind == "max":
-        layer.receptive = _window(bound.get("kernel_size"), int(leaf[-2]))
+        layer.receptive = window_area(bound.get("kernel_size"), int(leaf[-2]))
     return TensorV(tensor.nodes + (layer,), tensor.hint)
 
 
@@ -539,7 +537,7 @@ def _tensor_factory(leaf: str, args: Args) -> Value:
 def _functional_activation(leaf: str, act: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span) -> Value:
     layer = Layer(LayerKind.ACTIVATION, leaf, span, "torch", activation=act, bias=False)
     if act == "softmax":  # F.softmax(x, dim), torch.softmax(x, dim)
-        layer.axis = _axis(args[1] if len(args) > 1 else kwargs.get("dim"))
+        layer.axis = literal_axis(args[1] if len(args) > 1 else kwargs.get("dim"))
     if act == "leaky_relu":
         layer.act_param = number(args[1] if len(args) > 1 else kwargs.get("negative_slope"), 0.01)
     elif act == "gelu":
@@ -699,7 +697,7 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
     if act is not None:
         layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=act, bias=False)
         if act == "softmax":  # x.softmax(dim)
-            layer.axis = _axis(args[0] if args else kwargs.get("dim"))
+            layer.axis = literal_axis(args[0] if args else kwargs.get("dim"))
         return TensorV(tensor.nodes + (layer,), tensor.hint)
     if name in ("clamp", "clip", "clamp_", "clip_", "clamp_min", "clamp_min_"):
         return clamped(tensor, args, kwargs, node, floor_only=name.startswith("clamp_min"))
@@ -729,7 +727,7 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
     if name in catalog.FUNCTIONAL_POOLING or name in catalog.PASSTHROUGH_CALLS or name in _TENSOR_KEEPS:
         if name in ("softmax", "log_softmax"):
             layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=name, bias=False)
-            layer.axis = _axis(args[0] if args else kwargs.get("dim"))
+            layer.axis = literal_axis(args[0] if args else kwargs.get("dim"))
             return TensorV(tensor.nodes + (layer,), tensor.hint)
         if name == "item":
             return ReadOutV(tensor, "item")
@@ -763,62 +761,3 @@ def _stop_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs:
 def _in_model_class(interp: Interp) -> bool:
     cls = interp.frame.cls
     return cls is not None and cls.framework is not None
-
-
-def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: ast.AST,
-                 since: int | None = None) -> Value:
-    """``w.normal_(0, 1)``, ``w.copy_(t)``, ``w.mul_(k)`` ... on a parameter (``since``: see
-    ``inits.set_param_init``)."""
-    spec = catalog.TENSOR_INIT_METHODS.get(name)
-    if spec is not None:
-        scheme, params = spec
-        set_param_init(target, make_init(scheme, params, args, kwargs, node), since)
-        return target
-    if name == "copy_":
-        source = args[0] if args else UNKNOWN
-        apply_init_value(target, source, node, since)
-        return target
-    if name in ("dim", "ndimension"):
-        return Const(target.ndim) if target.ndim is not None else UNKNOWN
-    if name == "size" and not kwargs:
-        return param_size(target, args)
-    if name == "requires_grad_":
-        flag = args[0] if args else kwargs.get("requires_grad")
-        if target.owner is not None and isinstance(flag, Const) and flag.value is False:
-            target.owner.frozen = True  # layer.weight.requires_grad_(False): frozen on purpose
-        return target
-    if name in ("detach", "clone", "to"):
-        return target
-    if name in ("mul_", "div_") and len(args) == 1 and not kwargs and isinstance(args[0], Const) \
-            and isinstance(args[0].value, (int, float)) and not isinstance(args[0].value, bool) and args[0].value:
-        factor = float(args[0].value)
-        if rescale_param(target, factor if name == "mul_" else 1.0 / factor, node, since):
-            return target
-    elif name in ("mul_", "div_"):
-        forget_scale(target, node, since)  # multiplied by something unresolved: the scale is no longer known
-    if name in ("mul_", "div_", "clamp_", "add_", "sub_"):
-        perturb_param(target, args, kwargs, node, since)
-        return target
-    return UNKNOWN
-
-
-def _axis(value: Value | None) -> int | None:
-    """A softmax's ``dim`` when it is a literal integer."""
-    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
-        return int(value.value)
-    return None
-
-
-def _window(value: Value | None, dims: int, default: int | None = None) -> int | None:
-    """A pooling window's area from ``kernel_size``/``pool_size`` (an int or a tuple of ints)."""
-    if value is None and default is not None:
-        return default ** dims
-    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
-        return int(value.value) ** dims if value.value > 0 else None
-    if isinstance(value, Const) and isinstance(value.value, tuple) and len(value.value) == dims \
-            and all(isinstance(v, int) and v > 0 for v in value.value):
-        return math.prod(value.value)
-    if isinstance(value, ListV) and len(value.items) == dims and all(
-            isinstance(v, Const) and isinstance(v.value, int) and v.value > 0 for v in value.items):
-        return math.prod(int(v.value) for v in value.items)  # type: ignore[attr-defined,misc]
-    return None

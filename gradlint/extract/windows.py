@@ -7,6 +7,8 @@ leaves the window unknown (None), and the spatial size after it unknown.
 
 from __future__ import annotations
 
+import math
+
 from gradlint.extract.common import is_none, positive_int
 from gradlint.extract.values import Const, ListV, Value
 from gradlint.model import Window
@@ -194,3 +196,25 @@ def view_window(args: list[Value]) -> Window | None:
     if any(v is None for v in sizes):
         return None
     return Window(output=tuple(v for v in sizes[1:] if v is not None))
+
+
+def literal_axis(value: Value | None) -> int | None:
+    """A softmax's ``dim`` when it is a literal integer."""
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return int(value.value)
+    return None
+
+
+def window_area(value: Value | None, dims: int, default: int | None = None) -> int | None:
+    """A pooling window's area from ``kernel_size``/``pool_size`` (an int or a tuple of ints)."""
+    if value is None and default is not None:
+        return default ** dims
+    if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return int(value.value) ** dims if value.value > 0 else None
+    if isinstance(value, Const) and isinstance(value.value, tuple) and len(value.value) == dims \
+            and all(isinstance(v, int) and v > 0 for v in value.value):
+        return math.prod(value.value)
+    if isinstance(value, ListV) and len(value.items) == dims and all(
+            isinstance(v, Const) and isinstance(v.value, int) and v.value > 0 for v in value.items):
+        return math.prod(int(v.value) for v in value.items)  # type: ignore[attr-defined,misc]
+    return None
