@@ -193,7 +193,7 @@ KERAS_LAYERS: dict[str, LayerSpec] = {
     "PReLU": LayerSpec(LayerKind.ACTIVATION, (), "leaky_relu"),
     "ELU": LayerSpec(LayerKind.ACTIVATION, ("alpha",), "elu"),
     "Softmax": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
-    "ThresholdedReLU": LayerSpec(LayerKind.ACTIVATION, (), "relu"),
+    "ThresholdedReLU": LayerSpec(LayerKind.ACTIVATION, ("theta",), "thresholded_relu"),
 }
 KERAS_PASSTHROUGH = frozenset({
     "Flatten", "Reshape", "Permute", "RepeatVector", "InputLayer", "Rescaling", "Normalization",

@@ -434,6 +434,8 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
         layer.act_param = number(bound.get("negative_slope", bound.get("alpha")), 0.3)
     if leaf == "ELU":
         layer.act_param = number(bound.get("alpha"), 1.0)
+    if leaf == "ThresholdedReLU":
+        layer.act_param = number(bound.get("theta"), 1.0)
     if spec.params == ("rate",):  # Keras 1 spelled it p=
         layer.rate = dropout_rate(bound.get("rate", bound.get("p")), None)
     if spec.kind in _WEIGHTED:

@@ -14,12 +14,12 @@ ACTIVATIONS: frozenset[str] = frozenset(
     {
         "linear", "sigmoid", "tanh", "relu", "relu6", "leaky_relu", "elu", "selu",
         "celu", "gelu", "gelu_tanh", "silu", "mish", "softplus", "softsign",
-        "hardtanh", "hard_sigmoid", "hard_swish", "exponential", "log_sigmoid",
+        "hardtanh", "hard_sigmoid", "hard_swish", "exponential", "log_sigmoid", "thresholded_relu",
     }
 )
 SATURATING: frozenset[str] = frozenset({"sigmoid", "tanh", "softsign", "hardtanh", "hard_sigmoid"})
 
-_DEFAULT_ACT_PARAM: dict[str, float] = {"leaky_relu": 0.01, "elu": 1.0, "celu": 1.0}
+_DEFAULT_ACT_PARAM: dict[str, float] = {"leaky_relu": 0.01, "elu": 1.0, "celu": 1.0, "thresholded_relu": 1.0}
 
 #: Every spelling users write (torch, keras, HF, functional) -> one canonical name. The one
 #: table of activation names: extraction (``gradlint.extract.catalog``) reads it too. Canonical
@@ -31,6 +31,7 @@ ACTIVATION_ALIASES: dict[str, str] = {
     "logistic": "sigmoid", "expit": "sigmoid",  # torch.special.expit
     "leakyrelu": "leaky_relu", "prelu": "leaky_relu", "rrelu": "leaky_relu",
     "swish": "silu",
+    "thresholdedrelu": "thresholded_relu",  # Keras ThresholdedReLU(theta): u if u > theta else 0
     "hardswish": "hard_swish", "hard_silu": "hard_swish", "hardsilu": "hard_swish",
     "hardsigmoid": "hard_sigmoid",
     "hard_tanh": "hardtanh",
@@ -144,6 +145,8 @@ def _act_fns(act: str, p: float) -> tuple[Fn, Fn, tuple[float, ...]]:
         return (lambda u: min(max(u, 0.0), 6.0)), (lambda u: 1.0 if 0 < u < 6 else 0.0), (0.0, 6.0)
     if act == "leaky_relu":
         return (lambda u: u if u > 0 else p * u), (lambda u: 1.0 if u > 0 else p), (0.0,)
+    if act == "thresholded_relu":
+        return (lambda u: u if u > p else 0.0), (lambda u: 1.0 if u > p else 0.0), (p,)
     if act == "hardtanh":
         return (lambda u: min(max(u, -1.0), 1.0)), (lambda u: 1.0 if -1 < u < 1 else 0.0), (-1.0, 1.0)
     if act == "hard_sigmoid":  # relu6(u + 3) / 6 (torch and keras 3 agree)
@@ -230,6 +233,8 @@ def _piecewise(act: str, p: float) -> tuple[Piecewise, Piecewise] | None:
             ((-inf, 0.0, (0.0, p)), (0.0, inf, (0.0, 1.0))),
             ((-inf, 0.0, (p,)), (0.0, inf, (1.0,))),
         )
+    if act == "thresholded_relu":
+        return ((p, inf, (0.0, 1.0)),), ((p, inf, (1.0,)),)
     if act == "hardtanh":
         return (
             ((-inf, -1.0, (-1.0,)), (-1.0, 1.0, (0.0, 1.0)), (1.0, inf, (1.0,))),
