@@ -153,7 +153,7 @@ def matched_text(diagnosis: Diagnosis) -> str:
 # spectral radius 2 their gradient through time still shrinks (1.9e-2 over 35 steps, 1.5e-11 over
 # 300) where a tanh RNN's grows by 4.5e2 and 1e18.
 VANILLA_RECURRENT = frozenset({("torch", "RNN"), ("torch", "RNNCell"), ("keras", "SimpleRNN"),
-                               ("keras", "SimpleRNNCell")})
+                               ("keras", "SimpleRNNCell"), ("tensorflow", "BasicRNNCell"), ("keras", "BasicRNNCell")})
 
 
 def vanilla_recurrence(model: Model) -> Layer | None:

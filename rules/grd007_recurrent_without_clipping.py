@@ -19,13 +19,15 @@ class RecurrentWithoutClipping(Rule):
     summary = ("A plain RNN over a known long sequence is trained with no gradient clipping anywhere in the "
                "training code.")
     what_it_does = """
-Finds a model with a plain (Elman) recurrence — `nn.RNN`, Keras `SimpleRNN` — whose sequence
-length is known from the code (a Keras `Input(shape=(T, F))` / `input_shape=`, or the batch a
+Finds a model with a plain (Elman) recurrence — `nn.RNN`, Keras `SimpleRNN`, TF 1.x `BasicRNNCell`
+run by `tf.nn.dynamic_rnn`/`static_rnn` — whose sequence length is known from the code (a Keras
+`Input(shape=(T, F))` / `input_shape=`, a TF `placeholder([None, T, F])`, or the batch a
 PyTorch training loop feeds it, e.g. `torch.randn(32, 600, 1)` read through `batch_first`; token
 ids `Input(shape=(T,))` / `Embedding(input_length=T)` into an embedding; `Bidirectional` wrappers
 count as their recurrence), when
 the same file trains it (`loss.backward()` then `optimizer.step()`, Keras `model.fit`, a
-trainer's `fit(model)`, a TF 2 `tape.gradient(loss, ...)` then `optimizer.apply_gradients`)
+trainer's `fit(model)`, a TF 2 `tape.gradient(loss, ...)` then `optimizer.apply_gradients`, a TF 1.x
+`optimizer.minimize(loss)`)
 and nothing in the file clips gradients: no
 `torch.nn.utils.clip_grad_norm_`/`clip_grad_value_`, no Keras optimizer `clipnorm`/`clipvalue`/
 `global_clipnorm`, no Lightning `gradient_clip_val`, no `tf.clip_by_global_norm`/`clip_by_norm`,
@@ -223,7 +225,8 @@ def _at_init(layer: Layer, steps: int) -> str:
         return ""
     gain = recurrent_step_gain("tanh", 1.0 if layer.framework == "keras" else 1.0 / 3.0, 1.0)
     init = layer.recurrent_init
-    if init is None or init.span is not None:  # set by hand: its own gain (GRD004 reports an exploding one)
+    # Set by hand: its own gain (GRD004 reports an exploding one); TF cells: their one kernel's share.
+    if init is None or init.span is not None or layer.framework not in ("torch", "keras"):
         found = recurrent_gain(layer)
         if found is None or found.cell != "tanh" or found.gain >= 1.0:
             return ""
@@ -244,6 +247,10 @@ def _fix(model: Model, layer: Layer, by_fit: bool) -> str:
         clip = ("Clip before applying: grads, _ = tf.clip_by_global_norm(grads, 1.0) (or the optimizer's "
                 "clipnorm=1.0)")
         gated = "keras.layers.LSTM/GRU"
+    elif model.framework == "tensorflow":  # graph code: opt.minimize(loss), or compute/apply_gradients
+        clip = ("Clip before applying: grads, variables = zip(*opt.compute_gradients(loss)); grads, _ = "
+                "tf.clip_by_global_norm(grads, 1.0); opt.apply_gradients(zip(grads, variables))")
+        gated = "tf.nn.rnn_cell.LSTMCell/GRUCell"
     elif by_fit:
         clip = "Clip in the trainer: Trainer(gradient_clip_val=1.0)"
         gated = "nn.LSTM/nn.GRU"

@@ -18,8 +18,9 @@ class VanillaRnnLongSequence(Rule):
     name = "vanilla-rnn-long-sequence"
     summary = "A plain (Elman) tanh RNN over a statically known long sequence: the gradient through time vanishes."
     what_it_does = """
-Finds `nn.RNN` / Keras `SimpleRNN` layers whose sequence length is known from the code (a
-Keras `Input(shape=(T, F))` or `input_shape=(T, F)`), estimates the gradient's gain per time
+Finds `nn.RNN` / Keras `SimpleRNN` / TF 1.x `BasicRNNCell` layers whose sequence length is known
+from the code (a Keras `Input(shape=(T, F))` or `input_shape=(T, F)`, a TF `placeholder([None, T, F])`
+into `tf.nn.dynamic_rnn`/`static_rnn`), estimates the gradient's gain per time
 step at the recurrence's fixed point, and reports when the gradient from the last step back
 to the first falls below 1/1000.
 """
@@ -31,7 +32,8 @@ gated additive path that keeps the gradient through time.
 """
     formula = """
 Per-step gain √χ = √(σ_rec²·E[tanh′(√q z)²]) at the fixed point q = σ_rec²·E[tanh(√q z)²] + σ_in²
-(σ_rec² = 1 for Keras' orthogonal recurrent init, 1/3 for PyTorch's U(±1/√h)); over T steps the
+(σ_rec² = 1 for Keras' orthogonal recurrent init, 1/3 for PyTorch's U(±1/√h), 2H/(F + 2H) for a TF
+cell's one glorot kernel over input and state); over T steps the
 gradient scales by (√χ)^T. Reported when that is below 10^vanishing-log10 (−3).
 """
     fix = "No automatic fix."
@@ -70,7 +72,7 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
         for layer in model.layers():
             if exploding is not None and layer is exploding[0]:
                 continue
-            if layer.kind != LayerKind.RECURRENT or layer.op not in ("SimpleRNN", "RNN", "RNNCell"):
+            if layer.kind != LayerKind.RECURRENT or layer.op not in ("SimpleRNN", "RNN", "RNNCell", "BasicRNNCell"):
                 continue
             if layer.activation not in (None, "tanh"):
                 continue
@@ -88,7 +90,8 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
                                 [f"recurrent init σ_rec²={sigma_rec2:.2g}, input variance 1 per step"])
             message = (f"{layer.op} over {steps} time steps: each step passes on ≈{gain:.2f} of the gradient, so the "
                        f"first steps get ≈ {format_ratio(log10_total)} of the gradient of the last. Use "
-                       f"{'LSTMCell or GRUCell' if layer.op == 'RNNCell' else 'LSTM or GRU'} (gated, additive memory), "
+                       f"{'LSTMCell or GRUCell' if layer.op.endswith('RNNCell') else 'LSTM or GRU'} "
+                       f"(gated, additive memory), "
                        f"or shorten the sequences.")
             yield Finding(layer.span, message, Severity.WARNING, estimate)
 

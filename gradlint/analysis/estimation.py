@@ -229,7 +229,9 @@ def relu_rnn_step_gain(sigma_rec2: float) -> float:
 
 #: Gate blocks stacked in the hidden-to-hidden matrix ((k·H, H) in torch, (H, k·H) in Keras).
 _GATES = {"RNN": 1, "RNNCell": 1, "SimpleRNN": 1, "SimpleRNNCell": 1, "LSTM": 4, "LSTMCell": 4,
-          "GRU": 3, "GRUCell": 3}
+          "GRU": 3, "GRUCell": 3,
+          # TensorFlow 1.x cells (gradlint.extract.tf_recurrent)
+          "BasicRNNCell": 1, "BasicLSTMCell": 4, "LSTMBlockCell": 4, "GRUBlockCell": 3}
 
 
 @dataclass(frozen=True)
@@ -253,8 +255,8 @@ class RecurrentGain:
 
 
 def _cell(layer: Layer) -> str | None:
-    if layer.op.startswith(("LSTM", "GRU")):
-        return "lstm" if layer.op.startswith("LSTM") else "gru"
+    if layer.op.startswith(("LSTM", "GRU", "BasicLSTM")):
+        return "gru" if layer.op.startswith("GRU") else "lstm"
     if layer.activation in (None, "tanh"):
         return "tanh"
     return "relu" if layer.activation == "relu" else None

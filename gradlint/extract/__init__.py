@@ -181,14 +181,17 @@ def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -
 
 
 def _keras_time_steps(model: Model) -> int | None:
-    """The time steps a Keras model's input declares: ``Input(shape=(T, F))`` / ``input_shape=``, or
+    """The time steps a Keras model's input declares: ``Input(shape=(T, F))`` / ``input_shape=`` (a TF
+    graph's ``placeholder([None, T, F])``), or
     ``Input(shape=(T,))`` / ``Embedding(input_length=T)`` token ids into an embedding. (torch input
     hints are guesses; torch lengths come from the training batch, see recorder.)"""
     hint = model.input_hint
-    if model.framework != "keras" or hint is None or not hint.shape:
+    if model.framework not in ("keras", "tensorflow") or hint is None or not hint.shape:
         return None
     if hint.kind == "sequence":
         return hint.shape[0]
+    if model.framework != "keras":
+        return None  # a TF graph's placeholder [None, T, F] into tf.nn.dynamic_rnn: the sequence case above
     first = next(iter(model.layers()), None)
     if hint.kind in ("features", "tokens") and len(hint.shape) == 1 and first is not None \
             and first.kind == LayerKind.EMBEDDING:

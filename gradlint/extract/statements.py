@@ -48,7 +48,7 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
-from gradlint.model import Configuration
+from gradlint.model import Configuration, Layer, LayerKind
 
 
 class StatementsMixin(Core):
@@ -315,6 +315,8 @@ class StatementsMixin(Core):
                         UnknownV(f"unknown depth: loop over {source_text(stmt.iter)} of unknown length"), scope)
         if over is not None:
             self.time_loops.append(over)
+        before: dict[str, Value] = {name: value for name, value in scope.vars.items()
+                                    if type(value) is TensorV or isinstance(value, UnknownV)}
         self.enter_uncertain()
         try:
             self.exec_block(stmt.body, scope)
@@ -326,6 +328,8 @@ class StatementsMixin(Core):
             self.leave_uncertain()
             if over is not None:
                 self.time_loops.pop()
+        if over is None:
+            _mark_unknown_depth(stmt, scope, before)
 
     def stmt_While(self, stmt: ast.While, scope: Scope) -> None:
         probe = self.frame.batch
@@ -665,6 +669,28 @@ def _forget_loop_names(stmt: ast.For | ast.AsyncFor | ast.While, scope: Scope) -
     for node in ast.walk(stmt):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             scope.vars[node.id] = UNKNOWN
+
+
+def _mark_unknown_depth(stmt: ast.For | ast.AsyncFor | ast.While, scope: Scope, before: dict[str, Value]) -> None:
+    """A tensor a loop of unknown length extended (``for units in params["hidden"]: x = dense(x, units)``)
+    passed through the body an unknown number of times: its path says so, so that no rule reads the
+    one iteration that ran as the whole stack (or adds it to the layers around it). So does one the
+    body made out of an unknown (TensorFlow graph code: ``net = features`` before the loop)."""
+    header = stmt.iter if isinstance(stmt, (ast.For, ast.AsyncFor)) else stmt.test
+    for name, old in before.items():
+        new = scope.vars.get(name)
+        if type(new) is not TensorV or new is old:
+            continue
+        if isinstance(old, TensorV) and len(new.nodes) <= len(old.nodes):
+            continue
+        added = new.nodes[len(old.nodes):] if isinstance(old, TensorV) else new.nodes
+        if any(isinstance(node, Layer) and node.kind == LayerKind.UNKNOWN for node in added):
+            continue  # the loop already says what it could not read (a container of unknown length)
+        last = new.nodes[-1]
+        framework = last.framework if isinstance(last, Layer) else "torch"
+        reason = f"unknown depth: loop over {source_text(header)} of unknown length"
+        marker = Layer(LayerKind.UNKNOWN, "loop", span_of(header), framework, reason=reason)
+        scope.vars[name] = TensorV(new.nodes + (marker,), new.hint)
 
 
 def _is_range(iterable: ast.expr) -> bool:
