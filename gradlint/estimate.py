@@ -75,6 +75,37 @@ class Estimate:
         return cls(**{k: v for k, v in state.items() if k in names})  # type: ignore[arg-type]
 
 
+def no_gradient(layers: int, criterion: str, reaches_first: bool = True, dead_output: bool = False) -> Estimate:
+    """Exactly no gradient to ``layers`` weight layers (a gradient stop, a loss with no graph back, a
+    constant prediction): the protocol's vanishing, ‖∂L/∂W‖/‖W‖ = 0 (log10 −inf, null in JSON) for the
+    first weight layer when ``reaches_first``. Not an approximation: ``exact``."""
+    return Estimate(
+        log10_weight_ratio=-math.inf if reaches_first else 0.0,
+        log10_backward_ratio=-math.inf,
+        layers=layers,
+        exact=True,
+        log10_first_relative_grad=-math.inf if reaches_first else None,
+        dead_output=dead_output,
+        verdict="vanishing",
+        criterion=criterion,
+    )
+
+
+def symmetric(layers: int, starves: bool) -> Estimate:
+    """Weight layers that start constant: their units stay identical (the protocol's ``symmetric``), an
+    exact statement; ``starves``: zero weights after the first layer, so the layers before them get
+    exactly no gradient (log10 −inf). Otherwise the ratio is not what decides (NaN: null in JSON)."""
+    return Estimate(
+        log10_weight_ratio=-math.inf if starves else math.nan,
+        log10_backward_ratio=-math.inf if starves else math.nan,
+        layers=layers,
+        exact=True,
+        log10_first_relative_grad=-math.inf if starves else None,
+        verdict="symmetric",
+        criterion="symmetry",
+    )
+
+
 def finite_or_none(value: float | None, digits: int = 3) -> float | None:
     """JSON has no inf/nan: a gradient that is exactly zero (log10 = -inf) is reported as null."""
     return round(value, digits) if value is not None and math.isfinite(value) else None

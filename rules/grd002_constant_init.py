@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from gradlint.analysis.inits import RELU_LIKE
 from gradlint.analysis.units import Unit, units_and_barriers
+from gradlint.estimate import symmetric
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.rule import Finding, InitFix, Invalid, Rule, RuleContext, Severity, Valid
 
@@ -325,4 +326,4 @@ model.apply(init_weights)
             )
             fix = _fix_for(layers, span, activations)
             where = Span(span.line, span.col, span.end_line, span.end_col, span.origin)
-            yield Finding(where, message, Severity.WARNING, fix=fix)
+            yield Finding(where, message, Severity.WARNING, symmetric(len(layers), starves), fix=fix)

@@ -86,8 +86,11 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
             log10_total = steps * math.log10(gain)
             if log10_total > context.options.vanishing_log10:
                 continue
+            # through time, first step to last: not the layer-to-layer ratio the dynamic check measures
+            # at init, so no ``verdict`` it would confirm or deny
             estimate = Estimate(log10_total, log10_total, steps, False,
-                                [f"recurrent init σ_rec²={sigma_rec2:.2g}, input variance 1 per step"])
+                                [f"recurrent init σ_rec²={sigma_rec2:.2g}, input variance 1 per step"],
+                                per_layer_gain=gain, criterion="through_time")
             message = (f"{layer.op} over {steps} time steps: each step passes on ≈{gain:.2f} of the gradient, so the "
                        f"first steps get ≈ {format_ratio(log10_total)} of the gradient of the last. Use "
                        f"{'LSTMCell or GRUCell' if layer.op.endswith('RNNCell') else 'LSTM or GRU'} "

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 
 from gradlint.analysis.inits import recommended_init
 from gradlint.analysis.triage import Cause, diagnoses_for
-from gradlint.estimate import approx
-from gradlint.model import Model, Node, Span
+from gradlint.estimate import approx, no_gradient
+from gradlint.model import Model, Node, Span, iter_layers
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
 from ._shared import categorical_over_one_unit, diagnosis_severity
@@ -168,4 +168,9 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
                     f"{name} over a single output ({model.name} ends in 1 unit): the loss {how}, so over one unit "
                     f"the prediction is the constant 1 and the loss is 0 whatever the model does — every gradient "
                     f"is exactly 0. For a binary target use binary_crossentropy with a sigmoid output; for k "
-                    f"classes, k output units."), Severity.ERROR), model
+                    f"classes, k output units."), Severity.ERROR,
+                    no_gradient(_weight_layers(nodes), "dead_output", dead_output=True)), model
+
+
+def _weight_layers(nodes: Sequence[Node]) -> int:
+    return sum(1 for layer in iter_layers(list(nodes), include_gates=False) if layer.has_weight)

@@ -3,11 +3,10 @@ that leaves weight layers with no gradient at all."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from gradlint.analysis.cuts import Cut, gradient_cuts
-from gradlint.estimate import Estimate
+from gradlint.estimate import Estimate, no_gradient
 from gradlint.model import Layer, LayerKind, Model, Span, iter_layers
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import TrainingFacts
@@ -75,16 +74,12 @@ def _first_weight_layer(model: Model) -> Layer | None:
 def _estimate(cut: Cut, first: Layer | None) -> Estimate:
     """Exactly no gradient: the protocol's vanishing (a first weight layer's ‖∂W‖/‖W‖ of 0)."""
     includes_first = first is not None and any(layer is first for layer in cut.layers)
-    return Estimate(
-        log10_weight_ratio=-math.inf if includes_first else 0.0,
-        log10_backward_ratio=-math.inf,
-        layers=len(cut.layers),
-        exact=True,
-        assumptions=[],
-        log10_first_relative_grad=-math.inf if includes_first else None,
-        verdict="vanishing",
-        criterion="cut",
-    )
+    return no_gradient(len(cut.layers), "cut", reaches_first=includes_first)
+
+
+def _weight_layers(model: Model) -> int:
+    return sum(1 for layer in iter_layers(model.path, include_gates=False)
+               if layer.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT))
 
 
 class GradientStopped(Rule):
@@ -516,7 +511,7 @@ class Net(keras.Model):
                 f"gradient reaches {model.name}, ‖∂L/∂W‖ is exactly 0 for all its layers and it stays at its "
                 f"random initialization. Detach only the copy one update must not train (a GAN's "
                 f"discriminator step: D(fake.detach())), and pass the live output to the loss that trains "
-                f"{model.name}."), Severity.ERROR), model
+                f"{model.name}."), Severity.ERROR, no_gradient(_weight_layers(model), "cut")), model
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         cuts = gradient_cuts(model)
@@ -561,4 +556,4 @@ def _severed_losses(facts: TrainingFacts, context: RuleContext) -> Iterable[tupl
             f"({_SEVERED_SPELLED.get(op, op)}) made a new tensor: it has no graph back to {model.name}, so no "
             f"gradient reaches any of {model.name}'s layers (‖∂L/∂W‖ is exactly 0, `p.grad` stays None) and "
             f"the optimizer never moves them. Call backward() on the loss itself; read loss.item() only "
-            f"for logging."), Severity.ERROR), model
+            f"for logging."), Severity.ERROR, no_gradient(_weight_layers(model), "cut")), model

@@ -52,14 +52,19 @@ def snapshot_line(diag: dict[str, Any]) -> str:
 
 
 @lru_cache(maxsize=1)
-def _lint_all() -> dict[str, list[str]]:
-    """Snapshot lines per fixture path, in reading order (line, column, code, message)."""
+def _fixture_diagnostics() -> list[dict[str, Any]]:
+    """Every diagnostic on the corpus (JSON), in reading order (line, column, code, message)."""
     proc = run_cli("--no-cache", "--format", "json", str(FIXTURES))
     assert proc.returncode in (0, 1), proc.stderr
-    diagnostics = sorted(json.loads(proc.stdout)["diagnostics"],
-                         key=lambda d: (d["line"], d["column"], d["code"], d["message"]))
+    return sorted(json.loads(proc.stdout)["diagnostics"],
+                  key=lambda d: (d["line"], d["column"], d["code"], d["message"]))
+
+
+@lru_cache(maxsize=1)
+def _lint_all() -> dict[str, list[str]]:
+    """Snapshot lines per fixture path, in reading order."""
     found: dict[str, list[str]] = {}
-    for diag in diagnostics:
+    for diag in _fixture_diagnostics():
         assert "\n" not in diag["message"], diag  # one line per diagnostic in the snapshot
         found.setdefault(str(Path(diag["path"]).resolve()), []).append(snapshot_line(diag))
     return found
@@ -112,3 +117,22 @@ def test_fixture_agrees_with_measured_label(path: Path) -> None:
         assert not codes, f"false alarm on a model measured healthy: {sorted(codes)}"
     else:
         assert codes & LABEL_CODES[label], f"measured {label}, gradlint reports {sorted(codes) or 'nothing'}"
+
+
+# Findings about the loss's pairing with the output (GRD009) and notes (GRD9xx) are not gradient
+# estimates; every other rule's finding says by how much, in JSON as in its message.
+NOT_ESTIMATED = re.compile(r"GRD009|GRD9\d\d")
+
+
+def test_every_gradient_finding_carries_an_estimate() -> None:
+    diagnostics = [d for d in _fixture_diagnostics() if not NOT_ESTIMATED.fullmatch(d["code"])]
+    assert len({d["code"] for d in diagnostics}) >= 11  # GRD001-008, GRD010-012 all fire on the corpus
+    missing = [f"{d['path']}:{d['line']} {d['code']}" for d in diagnostics if "estimate" not in d]
+    assert not missing, missing
+    for diag in diagnostics:
+        estimate = diag["estimate"]
+        assert estimate["verdict"] in ("vanishing", "exploding", "symmetric", None), diag
+        assert isinstance(estimate["criterion"], str) and estimate["layers"] >= 1, diag
+    by_code = {d["code"]: d["estimate"] for d in diagnostics}
+    assert by_code["GRD002"]["verdict"] == "symmetric" and by_code["GRD007"]["criterion"] == "grown_recurrence"
+    assert by_code["GRD007"]["verdict"] is None  # a risk once trained: nothing the measurement at init could confirm
