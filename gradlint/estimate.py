@@ -41,6 +41,9 @@ class Estimate:
     dead_output: bool = False  # every gradient is exactly 0 at init (dead or saturated head)
     verdict: str | None = None  # vanishing | exploding, as the protocol would label it
     criterion: str | None = None  # the quantity that decided: ratio | loss | relative_grad | frozen | ...
+    # the smallest share of units above a threshold (thresholded ReLU) along the path, log10; None: no such
+    # layer, or no unit alive at all in the mean field
+    log10_live_share: float | None = None
 
     @property
     def overflows(self) -> bool:
@@ -63,6 +66,7 @@ class Estimate:
             "log10_first_relative_grad": finite_or_none(self.log10_first_relative_grad),
             "nonfinite": self.nonfinite,
             "dead_output": self.dead_output,
+            "log10_live_share": finite_or_none(self.log10_live_share),
         }
 
     def to_state(self) -> dict[str, object]:

@@ -51,6 +51,8 @@ def diagnosis_severity(diagnosis: Diagnosis, options: RuleOptions) -> Severity:
     criterion = diagnosis.criterion
     if criterion in ("nonfinite", "dead_output", "dead_units"):
         return Severity.ERROR
+    if criterion == "dead_forward" and diagnosis.flow is not None and diagnosis.flow.dead is not None:
+        return Severity.ERROR  # no unit alive in a typical batch: every gradient before it is exactly 0
     if criterion == "loss" and e.log10_loss is not None:
         return Severity.ERROR if e.log10_loss >= 12 else Severity.WARNING
     if criterion == "relative_grad" and e.log10_relative_grad is not None:

@@ -6,10 +6,10 @@ import math
 from collections.abc import Iterable, Sequence
 
 from gradlint.analysis.inits import recommended_init
-from gradlint.analysis.triage import Cause, diagnoses_for
+from gradlint.analysis.triage import Cause, Diagnosis, diagnoses_for
 from gradlint.estimate import approx, no_gradient
 from gradlint.model import Model, Node, Span, iter_layers
-from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
+from gradlint.rule import Finding, Invalid, Rule, RuleContext, RuleOptions, Severity, Valid
 
 from ._shared import categorical_over_one_unit, diagnosis_severity
 
@@ -118,6 +118,9 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
         options = context.options
         for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10,
                                        options.frozen_log10):
+            if diagnosis.cause == Cause.DEAD_FORWARD:
+                yield _dead_forward(diagnosis, options)
+                continue
             seg = diagnosis.segment
             head = seg.head if seg is not None and seg.head is not None else diagnosis.units[-1].layer
             flow = diagnosis.flow
@@ -174,3 +177,31 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
 
 def _weight_layers(nodes: Sequence[Node]) -> int:
     return sum(1 for layer in iter_layers(list(nodes), include_gates=False) if layer.has_weight)
+
+
+def _dead_forward(diagnosis: Diagnosis, options: RuleOptions) -> Finding:
+    """A stack of thresholded units whose live share collapses: where, by how much, and the fix."""
+    units = diagnosis.units
+    flow = diagnosis.flow
+    first, last = units[0], units[-1]
+    act = first.act_layer or first.layer
+    theta = first.act_param if first.act_param is not None else 1.0
+    where = f"lines {first.layer.span.line}–{last.layer.span.line}" if len(units) > 1 else \
+        f"line {first.layer.span.line}"
+    e = diagnosis.estimate
+    share = approx(e.log10_live_share) if e.log10_live_share is not None else "0"
+    dead = flow.dead if flow is not None else None
+    if dead is not None:
+        effect = ("a batch of 128 examples has no unit alive there, so its output is exactly 0 and every "
+                  "weight layer before it gets no gradient at all")
+    elif e.log10_first_relative_grad is not None and e.criterion == "dead_forward" \
+            and e.log10_first_relative_grad < options.frozen_log10:
+        effect = f"the first layer's ‖∂L/∂W‖/‖W‖ is ≈ {approx(e.log10_first_relative_grad)} (frozen)"
+    else:
+        effect = f"the first/last weight-gradient ratio is ≈ {approx(e.log10_weight_ratio)}"
+    message = (f"the forward signal dies through {len(units)} thresholded layers ({act.op}, threshold {theta:g}; "
+               f"{where}): each passes on only the units above the threshold, so the share of live units falls to "
+               f"≈ {share} of (example, unit) pairs and {effect}. Use plain ReLU (threshold 0) with He init, or a "
+               f"threshold well below the pre-activations' spread.")
+    span = Span(first.layer.span.line, first.layer.span.col, first.layer.span.end_line, first.layer.span.end_col)
+    return Finding(span, message, diagnosis_severity(diagnosis, options), diagnosis.estimate)

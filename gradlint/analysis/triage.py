@@ -45,6 +45,8 @@ class Cause(str, enum.Enum):
     RESIDUAL_GROWTH = "residual_growth"  # unnormalized residual blocks whose variance compounds
     DEAD_OUTPUT = "dead_output"  # softmax over one unit, or a head saturated by a forward blow-up
     NEGATIVE_BIAS = "negative_bias"  # a constant negative bias in front of ReLU-family units: dead at init
+    # a stack of thresholded units (ThresholdedReLU, nn.Threshold) whose live share collapses layer by layer
+    DEAD_FORWARD = "dead_forward"
     # a recurrent init whose gradient through time explodes over the known sequence (diagnosed with the
     # sequence length training code states: ``rules._shared.through_time_diagnoses``)
     RECURRENT_INIT = "recurrent_init"
@@ -60,6 +62,7 @@ OWNERS: Mapping[Cause, str] = {
     Cause.RESIDUAL_GROWTH: "GRD006",
     Cause.DEAD_OUTPUT: "GRD010",
     Cause.NEGATIVE_BIAS: "GRD011",
+    Cause.DEAD_FORWARD: "GRD010",
     Cause.RECURRENT_INIT: "GRD004",
 }
 
@@ -76,7 +79,8 @@ class Diagnosis:
     flow: Propagation | None = None
     matched: Estimate | None = None  # the same path with the init matching each activation
     matched_ok: bool = False  # ... and that path is healthy: the matching init is a fix
-    criterion: str = "ratio"  # ratio | loss | relative_grad | frozen | nonfinite | dead_output | dead_units
+    # ratio | loss | relative_grad | frozen | nonfinite | dead_output | dead_units | dead_forward
+    criterion: str = "ratio"
     blocks: int = 0  # residual blocks involved (RESIDUAL_GROWTH)
     upstream: Cause | None = None  # DEAD_OUTPUT after a blow-up: what blew it up
 
@@ -150,7 +154,33 @@ def to_estimate(p: Propagation, direction: str | None = None, criterion: str | N
         dead_output=p.dead_head is not None,
         verdict=direction,
         criterion=criterion,
+        log10_live_share=_log10_live_share(p),
     )
+
+
+def _log10_live_share(p: Propagation) -> float | None:
+    shares = [lf.live for lf in p.layers if lf.live is not None]
+    return math.log10(min(shares)) if shares and min(shares) > 0 else None
+
+
+#: A thresholded stack is the cause of a vanishing verdict when its live share falls below this (1 %).
+LOG10_COLLAPSED_SHARE = -2.0
+
+
+def _dead_forward(seg: Segment, p: Propagation, criterion: str) -> list[Unit] | None:
+    """The thresholded units of a path whose live share collapses (every unit of one dead in a typical
+    batch, or a share below 1 %) — the units from the first thresholded one to the collapse — or None."""
+    by_key = seg.unit_by_key
+    thresholded = [(lf, by_key[lf.key]) for lf in p.layers if lf.live is not None and lf.key in by_key]
+    if not thresholded:
+        return None
+    dead = p.dead
+    if criterion == "dead_units" and dead is not None and dead.live is None:
+        return None  # a bias below a plain ReLU's kink (GRD011)
+    worst = min(lf.live or 0.0 for lf, _ in thresholded)
+    if criterion != "dead_units" and (worst > 0 and math.log10(worst) > LOG10_COLLAPSED_SHARE):
+        return None
+    return [unit for _, unit in thresholded]
 
 
 def _explicit(units: list[Unit], schemes: frozenset[str]) -> list[Unit]:
@@ -247,6 +277,12 @@ def _attribute(seg: Segment, p: Propagation, direction: str, criterion: str,
                 Cause.RESIDUAL_GROWTH if seg.unnormalized_blocks else Cause.EXPANDING)
         d = diagnosis(Cause.DEAD_OUTPUT, units[-1:])
         d.upstream = upstream
+        return d
+    collapsed = _dead_forward(seg, p, criterion) if direction == "vanishing" else None
+    if collapsed is not None:
+        d = diagnosis(Cause.DEAD_FORWARD, collapsed)
+        d.criterion = "dead_forward"
+        d.estimate.criterion = "dead_forward"
         return d
     negative = _negative_bias(seg, p)
     if criterion == "dead_units":

@@ -95,7 +95,7 @@ TORCH_LAYERS: dict[str, LayerSpec] = {
     "Tanhshrink": LayerSpec(LayerKind.ACTIVATION, (), "other"),
     "Softshrink": LayerSpec(LayerKind.ACTIVATION, (), "other"),
     "Hardshrink": LayerSpec(LayerKind.ACTIVATION, (), "other"),
-    "Threshold": LayerSpec(LayerKind.ACTIVATION, (), "relu"),
+    "Threshold": LayerSpec(LayerKind.ACTIVATION, ("threshold", "value"), "thresholded_relu"),
     "GLU": LayerSpec(LayerKind.OTHER),  # a gate: halves the input and multiplies by sigmoid
 }
 # Modules that do not change gradient flow: shape plumbing.
@@ -123,9 +123,21 @@ TORCH_CELLS = frozenset({"RNNCell", "LSTMCell", "GRUCell"})
 # torch.nn.functional / torch / Tensor method names that are activations.
 FUNCTIONAL_ACTIVATIONS: dict[str, str] = {
     # F.linear is a weight layer and F.threshold/identity are not activations worth a node.
-    name: act for name, act in ACTIVATION_ALIASES.items() if name not in ("linear", "identity", "threshold", "none", "")
+    name: act for name, act in ACTIVATION_ALIASES.items() if name not in ("linear", "identity", "none", "")
 } | {"relu_": "relu", "sigmoid_": "sigmoid", "tanh_": "tanh", "elu_": "elu", "leaky_relu_": "leaky_relu",
-     "hardtanh_": "hardtanh", "silu_": "silu", "exp": "exponential"}
+     "hardtanh_": "hardtanh", "silu_": "silu", "exp": "exponential", "threshold_": "thresholded_relu"}
+
+# Activations whose arguments pick a member of the ReLU family (``gradflow.relu_family``: a threshold θ,
+# a cap, a negative slope, the constant under θ), by framework and name (a layer class, or a function
+# after its input): argument -> (role, default when not given; None: required), in positional order.
+# One reader (``extract.common.relu_family_member``) serves every spelling: no name is special-cased.
+RELU_FAMILY_ARGS: dict[tuple[str, str], dict[str, tuple[str, float | None]]] = {
+    ("keras", "ReLU"): {"max_value": ("cap", None), "negative_slope": ("slope", 0.0), "threshold": ("threshold", 0.0)},
+    ("keras", "ThresholdedReLU"): {"theta": ("threshold", 1.0)},  # Keras 2: u if u > θ else 0
+    ("keras", "relu"): {"negative_slope": ("slope", 0.0), "max_value": ("cap", None), "threshold": ("threshold", 0.0)},
+    ("torch", "Threshold"): {"threshold": ("threshold", None), "value": ("below", None)},
+    ("torch", "threshold"): {"threshold": ("threshold", None), "value": ("below", None)},
+}
 FUNCTIONAL_NORMALIZATION = frozenset({"batch_norm", "layer_norm", "group_norm", "instance_norm",
                                       "local_response_norm", "normalize", "rms_norm"})
 FUNCTIONAL_POOLING = frozenset({
@@ -188,7 +200,7 @@ KERAS_LAYERS: dict[str, LayerSpec] = {
         "AvgPool1D", "AvgPool2D", "AvgPool3D",
         "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D")},
     "Activation": LayerSpec(LayerKind.ACTIVATION, ("activation",)),
-    "ReLU": LayerSpec(LayerKind.ACTIVATION, ("max_value", "negative_slope"), "relu"),
+    "ReLU": LayerSpec(LayerKind.ACTIVATION, ("max_value", "negative_slope", "threshold"), "relu"),
     "LeakyReLU": LayerSpec(LayerKind.ACTIVATION, ("negative_slope",), "leaky_relu"),
     "PReLU": LayerSpec(LayerKind.ACTIVATION, (), "leaky_relu"),
     "ELU": LayerSpec(LayerKind.ACTIVATION, ("alpha",), "elu"),

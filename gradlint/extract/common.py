@@ -26,6 +26,7 @@ from gradlint.extract.values import (
     UnknownV,
     Value,
 )
+from gradlint.gradflow import relu_family
 from gradlint.model import Layer, LayerKind, Node, Span
 
 # Project modules read for a linted file have their line numbers shifted by file_id × this base
@@ -393,3 +394,26 @@ def shape_dims(value: Value | None) -> tuple[int | None, ...] | None:
         return tuple(i.value if isinstance(i, Const) and isinstance(i.value, int) and not isinstance(i.value, bool)
                      and i.value >= 0 else None for i in value.items)
     return None
+
+
+def relu_family_member(framework: str, name: str, bound: dict[str, Value]) -> tuple[str, float | None] | None:
+    """(activation, parameter) that the arguments ``bound`` (by name) of a ReLU-family spelling pick
+    (``catalog.RELU_FAMILY_ARGS``); None when ``name`` is no such spelling. An argument that is not a
+    literal number, or a member the estimator does not model, gives ("unknown", None): no guess."""
+    spec = catalog.RELU_FAMILY_ARGS.get((framework, name.rstrip("_")))
+    if spec is None:
+        return None
+    roles: dict[str, float | None] = {}
+    for arg, (role, default) in spec.items():
+        value = bound.get(arg)
+        if value is None or isinstance(value, Const) and value.value is None and role == "cap":
+            if default is None and role != "cap":
+                return "unknown", None
+            roles[role] = default
+        elif isinstance(value, Const) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+            roles[role] = float(value.value)
+        else:
+            return "unknown", None
+    member = relu_family(threshold=roles.get("threshold") or 0.0, cap=roles.get("cap"),
+                         slope=roles.get("slope") or 0.0, below=roles.get("below"))
+    return member if member is not None else ("unknown", None)

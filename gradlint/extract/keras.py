@@ -24,6 +24,7 @@ from gradlint.extract.common import (
     longest_tensor,
     number,
     positive_int,
+    relu_family_member,
     shape_dims,
     span_of,
     stride_area,
@@ -287,10 +288,13 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         act = catalog.canonical_activation(leaf)
         tensor = first_tensor(args, kwargs)
         if tensor is not None and act:
-            return TensorV(
-                tensor.nodes + (Layer(LayerKind.ACTIVATION, leaf, span, "keras", activation=act, bias=False),),
-                tensor.hint,
-            )
+            layer = Layer(LayerKind.ACTIVATION, leaf, span, "keras", activation=act, bias=False)
+            spec = catalog.RELU_FAMILY_ARGS.get(("keras", leaf))
+            member = relu_family_member("keras", leaf, dict(zip(spec, args[1:], strict=False)) | kwargs) \
+                if spec is not None and q.startswith("keras.activations.") else None
+            if member is not None:  # keras.activations.relu(x, threshold=θ) / (x, max_value=6.0)
+                layer.activation, layer.act_param = member
+            return TensorV(tensor.nodes + (layer,), tensor.hint)
         return Ref(q)
     if leaf == "merge" and q.startswith("keras.layers."):
         return keras1_merge(interp, args, kwargs, node)
@@ -434,8 +438,9 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
         layer.act_param = number(bound.get("negative_slope", bound.get("alpha")), 0.3)
     if leaf == "ELU":
         layer.act_param = number(bound.get("alpha"), 1.0)
-    if leaf == "ThresholdedReLU":
-        layer.act_param = number(bound.get("theta"), 1.0)
+    member = relu_family_member("keras", leaf, bound)
+    if member is not None:  # ReLU(max_value=6) is ReLU6, ReLU(threshold=θ) / ThresholdedReLU(θ) thresholded
+        layer.activation, layer.act_param = member
     if spec.params == ("rate",):  # Keras 1 spelled it p=
         layer.rate = dropout_rate(bound.get("rate", bound.get("p")), None)
     if spec.kind in _WEIGHTED:

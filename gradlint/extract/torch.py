@@ -19,6 +19,7 @@ from gradlint.extract.common import (
     flatten_args,
     number,
     positive_int,
+    relu_family_member,
     shape_of,
     span_of,
     stride_area,
@@ -340,6 +341,9 @@ def _activation_module(layer: Layer, leaf: str, bound: dict[str, Value]) -> None
         layer.act_param = number(bound.get("alpha"), 1.0)
     elif leaf == "PReLU":
         layer.act_param = 0.25
+    member = relu_family_member("torch", leaf, bound)
+    if member is not None:  # nn.Threshold(θ, 0): u if u > θ else 0
+        layer.activation, layer.act_param = member
     elif leaf == "Softmax":
         layer.axis = literal_axis(bound.get("dim"))
     elif leaf == "GELU":
@@ -540,6 +544,11 @@ def _functional_activation(leaf: str, act: str, tensor: TensorV, args: Args, kwa
         layer.axis = literal_axis(args[1] if len(args) > 1 else kwargs.get("dim"))
     if act == "leaky_relu":
         layer.act_param = number(args[1] if len(args) > 1 else kwargs.get("negative_slope"), 0.01)
+    spec = catalog.RELU_FAMILY_ARGS.get(("torch", leaf.rstrip("_")))
+    if spec is not None:  # F.threshold(x, θ, 0)
+        member = relu_family_member("torch", leaf, dict(zip(spec, args[1:], strict=False)) | kwargs)
+        if member is not None:
+            layer.activation, layer.act_param = member
     elif act == "gelu":
         approx = kwargs.get("approximate")
         if isinstance(approx, Const) and approx.value == "tanh":

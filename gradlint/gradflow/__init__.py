@@ -49,6 +49,7 @@ from gradlint.gradflow.activations import (
     activation_moments,
     canonical_activation,
     per_layer_bound,
+    relu_family,
 )
 from gradlint.gradflow.activations import (
     _act_stats as _act_stats,  # for tests and tools/calibration_support.py
@@ -83,6 +84,7 @@ __all__ = [
     "activation_alias",
     "activation_moments",
     "canonical_activation",
+    "relu_family",
     "estimate_chain",
     "gaussian_expectation",
     "init_sigma_w2",

@@ -42,7 +42,7 @@ ACTIVATION_ALIASES: dict[str, str] = {
     "log_softmax": "log_softmax", "logsoftmax": "log_softmax",
     "logsigmoid": "log_sigmoid", "log_sigmoid": "log_sigmoid",
     "tanhshrink": "other", "softshrink": "other", "hardshrink": "other",
-    "threshold": "relu",
+    "threshold": "thresholded_relu",  # torch nn.Threshold(θ, 0) / F.threshold(x, θ, 0): see relu_family
 }
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -58,6 +58,22 @@ def activation_alias(name: str) -> str | None:
     if key.endswith("_") and key[:-1] in ACTIVATION_ALIASES:  # in-place variants: F.relu_
         key = key[:-1]
     return ACTIVATION_ALIASES.get(key)
+
+
+def relu_family(threshold: float = 0.0, cap: float | None = None, slope: float = 0.0,
+                below: float | None = None) -> tuple[str, float | None] | None:
+    """The member of the ReLU family x ↦ (x on (θ, cap), ``slope``·(x − θ) or the constant ``below`` under
+    θ, cap above) that an activation's arguments pick — Keras ``ReLU(max_value, negative_slope,
+    threshold)``, ``ThresholdedReLU(theta)``, torch ``Threshold(threshold, value)`` — as (canonical name,
+    its parameter); None where the family member is not one the estimator models (a cap other than 6
+    with a threshold, a slope and a threshold together, a non-zero floor)."""
+    if below is not None and below != 0.0:
+        return None  # Threshold(θ, v): the constant v under θ (v = θ is max(x, θ), a shifted ReLU)
+    if cap is not None:
+        return ("relu6", None) if cap == 6.0 and threshold == 0.0 and slope == 0.0 else None
+    if slope != 0.0:
+        return ("leaky_relu", slope) if threshold == 0.0 else None
+    return ("thresholded_relu", threshold) if threshold != 0.0 else ("relu", None)
 
 
 def canonical_activation(name: str | None) -> str | None:
@@ -187,6 +203,21 @@ def _act_fns(act: str, p: float) -> tuple[Fn, Fn, tuple[float, ...]]:
 # Exact second moments for the piecewise-polynomial activations (quadrature across a
 # kink converges slowly and these are the most common activations).
 
+def _upper_tail(x: float) -> float:
+    """P(z > x) for z ~ N(0, 1), from the tail itself (1 − Φ(x) cancels to 0 past x ≈ 8)."""
+    return 0.5 * math.erfc(x / _SQRT2)
+
+
+def _mass(lo: float, hi: float) -> float:
+    """P(lo < z < hi), z ~ N(0, 1), from the nearer tail: a band far out in the upper tail (a large
+    threshold over a small pre-activation spread) keeps its few significant digits."""
+    if lo >= 0.0:
+        return _upper_tail(lo) - (0.0 if hi == math.inf else _upper_tail(hi))
+    if hi <= 0.0:
+        return _upper_tail(-hi) - (0.0 if lo == -math.inf else _upper_tail(-lo))
+    return 1.0 - (0.0 if hi == math.inf else _upper_tail(hi)) - (0.0 if lo == -math.inf else _upper_tail(-lo))
+
+
 def _trunc_moments(a: float, b: float, q: float, kmax: int) -> list[float]:
     """I_k = E[u^k·1(a<u<b)], u ~ N(0, q), k = 0..kmax (a, b may be ±inf)."""
     s = math.sqrt(q)
@@ -198,9 +229,7 @@ def _trunc_moments(a: float, b: float, q: float, kmax: int) -> list[float]:
         return 0.0 if math.isinf(u) else u**k
 
     da, db = dens(a), dens(b)
-    lo = 0.0 if a == -math.inf else _phi_cdf(a / s)
-    hi = 1.0 if b == math.inf else _phi_cdf(b / s)
-    moments = [hi - lo]
+    moments = [_mass(a / s, b / s)]
     if kmax >= 1:
         moments.append(q * (da - db))
     for k in range(2, kmax + 1):

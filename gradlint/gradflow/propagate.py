@@ -45,6 +45,7 @@ from gradlint.gradflow.activations import (
 from gradlint.gradflow.chain import ResidualBlock, WeightLayer, _ln, _logaddexp
 from gradlint.gradflow.heads import DEAD_BANDS, HeadIn, head_derivative, head_moment, typical_margin
 from gradlint.gradflow.items import Activation, Block, Dropout, Flatten, Gated, Item, MaxPool, Norm, Scale, SpatialMean
+from gradlint.gradflow.sparse import SPARSE_ACTS, Mix, MixedLayer, back, mixed_layer
 from gradlint.records import dataclass
 
 #: float32's largest value: an activation beyond it is inf (its square, the loss, at 3.4e38).
@@ -72,6 +73,9 @@ class LayerFlow:
     # pairs above zero (None: not shifted); 0 when a typical batch has none (every unit dead).
     alive: float | None = None
     bias_mean: float = 0.0
+    # A thresholded layer: the share of (example, unit) pairs above the threshold (the mean field over the
+    # examples' spread, before a typical batch's zero), None for other layers.
+    live: float | None = None
 
     @property
     def log10_relative(self) -> float:
@@ -145,6 +149,8 @@ class _Rec:
     shift: float = 0.0
     spread: float = 0.0
     unit_corr: float = 0.0
+    mixed: MixedLayer | None = None  # over examples of unequal scales (gradlint.gradflow.sparse)
+    mix_factor: float = 1.0  # E[‖δ_e‖²·m_e] / (E[‖δ‖²]·E[m]) over those examples (set backward)
 
 
 def _unit_d2(rec: _Rec) -> float:
@@ -165,6 +171,7 @@ class _State:
     mu: float
     width: int | None = None
     pos: int = 1  # spatial positions per example (a conv feature map's H·W); 1 for flat features
+    mix: Mix | None = None  # how the examples' scales spread (after a sparse layer); None: alike
 
     def clamp(self) -> _State:
         if self.m > _Q_CLAMP:
@@ -191,6 +198,7 @@ class _Pass:
         # Backward: the share of ‖δ‖² common to the units of one example (non-centred weights make it:
         # Wᵀδ with E[W] = μ adds μ·Σδ to every input unit, and a common δ adds up coherently).
         self.kappa = 0.0
+        self.profile: list[float] | None = None  # ‖δ‖² over the atoms of a mixed stream (mean 1)
 
     def note(self, text: str) -> None:
         self.exact = False
@@ -296,7 +304,19 @@ class _Pass:
                 q, qab = 1.0, max(qab_pre - c * c, 0.0) / norm_var
             c = 0.0  # a norm after the layer removes the shift (BatchNorm per unit, LayerNorm per example)
         alive: float | None = None
-        if c != 0.0:
+        pairs = self.batch * max(layer.positions, 1)
+        mixed = mixed_layer(act, param, sw2, sb2, m_in, s.mix, layer.fan_out or 1, pairs) \
+            if norm_var is None and c == 0.0 and extra == 0.0 and not layer.embedding \
+            and (act in SPARSE_ACTS or s.mix is not None) else None
+        if mixed is not None:
+            m_out, d2, mean = mixed.m_out, mixed.d2, mixed.mean
+            m_ab, d_ab = mean * mean, d2 * d2  # two examples share the mean (their centred parts are apart)
+            if act in SPARSE_ACTS:
+                alive = 0.0 if mixed.dead else d2
+            if mixed.dead:
+                m_out = d2 = mean = m_ab = d_ab = 0.0
+                self.note(f"no unit of {where} is alive in a typical batch: the forward signal dies out")
+        elif c != 0.0:
             v = max(q - c * c, 0.0)
             sh = shifted_moments(act, c, v, param, (qab - c * c) / v if v > 0 else 1.0)
             m_out, d2, mean, m_ab, d_ab = sh.m2, sh.d2, sh.mean, sh.m_ab, sh.d_ab
@@ -321,12 +341,13 @@ class _Pass:
             mean = min(mean, math.sqrt(_Q_CLAMP))
         rec = _Rec(layer, sw2, sb2, q_pre, q, norm_var, m_in, mab_in, d2, d_ab, main, self.depth, self.breaks,
                    alive=alive, act=act, param=param, shift=c, spread=max(q - c * c, 0.0),
-                   unit_corr=extra / (q - c * c) if norm_var is None and q - c * c > 0 else 0.0)
+                   unit_corr=extra / (q - c * c) if norm_var is None and q - c * c > 0 else 0.0, mixed=mixed)
         self.recs.append(rec)
         if main and self.depth == 0:
             v_head = max(q - c * c, 0.0)  # the head's input around its mean c (0 unless a constant bias)
             self.head_in = HeadIn(layer, act, v_head, min(max(qab - c * c, 0.0), v_head), c, d2)
-        return _State(m_out, min(m_ab, m_out), mean, layer.fan_out, max(layer.out_positions, 1)), rec
+        mix = mixed.mix_out if mixed is not None and not mixed.dead else None
+        return _State(m_out, min(m_ab, m_out), mean, layer.fan_out, max(layer.out_positions, 1), mix), rec
 
     def _norm(self, norm: Norm, s: _State) -> tuple[_State, tuple[float, float, int]]:
         width = norm.width or s.width
@@ -385,10 +406,20 @@ class _Pass:
 
     def backward(self, tape: list[tuple[Item, object]], lg: float, c: Corr) -> tuple[float, Corr]:
         for item, info in reversed(tape):
+            if not isinstance(item, WeightLayer):
+                self.profile = None  # only a weight layer carries a stream's mix on (``forward``)
             if isinstance(item, WeightLayer):
                 rec = info
                 assert isinstance(rec, _Rec)
-                lg = lg + _ln(rec.d2)
+                if rec.mixed is not None and rec.mixed.trans:
+                    # Each kind of example passes the gradient through its own live units (sparse.back).
+                    gain, self.profile = back(rec.mixed.trans, rec.mixed.weights_in, self.profile)
+                    rec.mix_factor = sum(w * g * r for w, g, r in zip(rec.mixed.weights_in, self.profile,
+                                                                        rec.mixed.ratios_in, strict=True))
+                    lg = lg + _ln(gain if not rec.mixed.dead else 0.0)
+                else:
+                    self.profile = None
+                    lg = lg + _ln(rec.d2)
                 if self.kappa > 0.0:
                     self.kappa *= _unit_d2(rec) / rec.d2 if rec.d2 > 0 else 0.0
                 c = c.times(rec.dab / rec.d2 if rec.d2 > 0 else 0.0)
@@ -667,7 +698,8 @@ def propagate(
         if rec.lg > -math.inf and m_in > 0:
             # Each weight's gradient sums B·uses terms (a conv weight: every position it is applied at).
             boost = corr.coherence(b, rec.layer.uses, rec.mab_in / m_in)
-            ln_grad = math.log(b) + rec.lg + math.log((1 if rec.layer.embedding else fan_in) * m_in * boost)
+            ln_grad = math.log(b) + rec.lg + math.log((1 if rec.layer.embedding else fan_in) * m_in * boost
+                                                      * max(rec.mix_factor, 1e-300))
         rows = rec.layer.rows or fan_in
         # ‖W‖² = fan_out·rows·E[W²] (rows = fan_in but for an embedding, and a transposed conv whose
         # forward fan-in is a share of its kernel): the variance and, for a non-centred init, its mean².
@@ -687,7 +719,8 @@ def propagate(
         chi = rec.sw2 * rec.d2 / (rec.norm_var or 1.0)
         layers.append(LayerFlow(rec.layer.label, rec.q, rec.q_pre, chi, 0.5 * ln_grad / math.log(10),
                                 0.5 * ln_w / math.log(10), 0.5 * rec.lg / math.log(10), rec.layer.key,
-                                rec.layer.embedding, rec.depth, rec.alive, rec.layer.bias_mean))
+                                rec.layer.embedding, rec.depth, rec.alive, rec.layer.bias_mean,
+                                rec.mixed.d2 if rec.mixed is not None and rec.act in SPARSE_ACTS else None))
     total_g = _logsum(grad_terms)
     total_w = _logsum(weight_terms)
     rel = 0.5 * (total_g - total_w) / math.log(10) if ends_output and total_w > -math.inf else None
