@@ -186,22 +186,23 @@ def _dead_forward(diagnosis: Diagnosis, options: RuleOptions) -> Finding:
     first, last = units[0], units[-1]
     act = first.act_layer or first.layer
     theta = first.act_param if first.act_param is not None else 1.0
-    where = f"lines {first.layer.span.line}–{last.layer.span.line}" if len(units) > 1 else \
-        f"line {first.layer.span.line}"
+    lines = sorted({u.layer.span.line for u in units})
+    where = f"lines {lines[0]}–{lines[-1]}" if len(lines) > 1 else f"line {lines[0]}"
     e = diagnosis.estimate
-    share = approx(e.log10_live_share) if e.log10_live_share is not None else "0"
     dead = flow.dead if flow is not None else None
-    if dead is not None:
-        effect = ("a batch of 128 examples has no unit alive there, so its output is exactly 0 and every "
-                  "weight layer before it gets no gradient at all")
-    elif e.log10_first_relative_grad is not None and e.criterion == "dead_forward" \
-            and e.log10_first_relative_grad < options.frozen_log10:
-        effect = f"the first layer's ‖∂L/∂W‖/‖W‖ is ≈ {approx(e.log10_first_relative_grad)} (frozen)"
+    keys = [lf.key for lf in flow.layers] if flow is not None else []
+    if dead is not None and dead.key in keys:
+        share = f" (a live share {approx(e.log10_live_share)})" if e.log10_live_share is not None else ""
+        effect = (f"at weight layer {keys.index(dead.key) + 1} of {len(keys)} a batch of 128 examples has no unit "
+                  f"alive{share}: its output is exactly 0 and no weight layer before it gets any gradient")
+    elif e.log10_first_relative_grad is not None and e.log10_first_relative_grad < options.frozen_log10:
+        effect = (f"the live share falls to {approx(e.log10_live_share)} and the first layer's ‖∂L/∂W‖/‖W‖ "
+                  f"to {approx(e.log10_first_relative_grad)} (frozen)")
     else:
-        effect = f"the first/last weight-gradient ratio is ≈ {approx(e.log10_weight_ratio)}"
+        effect = (f"the live share falls to {approx(e.log10_live_share)} and the first/last weight-gradient "
+                  f"ratio to {approx(e.log10_weight_ratio)}")
     message = (f"the forward signal dies through {len(units)} thresholded layers ({act.op}, threshold {theta:g}; "
-               f"{where}): each passes on only the units above the threshold, so the share of live units falls to "
-               f"≈ {share} of (example, unit) pairs and {effect}. Use plain ReLU (threshold 0) with He init, or a "
-               f"threshold well below the pre-activations' spread.")
+               f"{where}): each passes on only the units above the threshold, and {effect}. Use plain ReLU "
+               f"(threshold 0) with He init, or a threshold well below the pre-activations' spread.")
     span = Span(first.layer.span.line, first.layer.span.col, first.layer.span.end_line, first.layer.span.end_col)
     return Finding(span, message, diagnosis_severity(diagnosis, options), diagnosis.estimate)

@@ -159,8 +159,14 @@ def to_estimate(p: Propagation, direction: str | None = None, criterion: str | N
 
 
 def _log10_live_share(p: Propagation) -> float | None:
-    shares = [lf.live for lf in p.layers if lf.live is not None]
-    return math.log10(min(shares)) if shares and min(shares) > 0 else None
+    """The smallest live share of a thresholded layer up to the first dead one (after it, nothing is left)."""
+    shares: list[float] = []
+    for lf in p.layers:
+        if lf.live is not None and lf.live > 0:
+            shares.append(lf.live)
+        if lf.alive == 0.0:
+            break
+    return math.log10(min(shares)) if shares else None
 
 
 #: A thresholded stack is the cause of a vanishing verdict when its live share falls below this (1 %).

@@ -708,7 +708,7 @@ def propagate(
         if ends_output and rec.breaks == p.breaks and ln_w > -math.inf and not rec.layer.embedding and coherent > 0:
             # The prediction part of the MSE gradient adds up coherently over the batch: for the part
             # of y of degree 1 in W (Euler), its component along W is 2·m_y/‖W‖ (dominant once m_y ≫ 1).
-            ln_grad = _logaddexp(ln_grad, math.log(4.0 * coherent * coherent) - ln_w)
+            ln_grad = _logaddexp(ln_grad, math.log(4.0) + 2.0 * math.log(coherent) - ln_w)  # no underflow
         grad_terms.append(ln_grad)
         weight_terms.append(ln_w)
         if rec.layer.bias_width and rec.lg > -math.inf:
