@@ -183,7 +183,7 @@ def _dead_forward(diagnosis: Diagnosis, options: RuleOptions) -> Finding:
     """A stack of thresholded units whose live share collapses: where, by how much, and the fix."""
     units = diagnosis.units
     flow = diagnosis.flow
-    first, last = units[0], units[-1]
+    first = units[0]
     act = first.act_layer or first.layer
     theta = first.act_param if first.act_param is not None else 1.0
     lines = sorted({u.layer.span.line for u in units})

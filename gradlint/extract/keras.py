@@ -249,6 +249,22 @@ def _activation_lookup(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST
     return UNKNOWN
 
 
+def _activation_call(q: str, leaf: str, args: Args, kwargs: Kwargs, span: Span) -> Value:
+    """``keras.activations.relu(x, threshold=θ)``, ``K.sigmoid(x)`` on a tensor: its activation node (the
+    function itself, uncalled on a tensor, stays a reference)."""
+    act = catalog.canonical_activation(leaf)
+    tensor = first_tensor(args, kwargs)
+    if tensor is None or not act:
+        return Ref(q)
+    layer = Layer(LayerKind.ACTIVATION, leaf, span, "keras", activation=act, bias=False)
+    spec = catalog.RELU_FAMILY_ARGS.get(("keras", leaf))
+    member = relu_family_member("keras", leaf, dict(zip(spec, args[1:], strict=False)) | kwargs) \
+        if spec is not None and q.startswith("keras.activations.") else None
+    if member is not None:  # keras.activations.relu(x, threshold=θ) / (x, max_value=6.0)
+        layer.activation, layer.act_param = member
+    return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
 def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     span = span_of(node)
     if leaf == "get_custom_objects" and q.startswith(("keras.utils.", "keras.saving.")):
@@ -285,17 +301,7 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
         return _activation_lookup(interp, args, kwargs, node)
     if q.startswith("keras.activations.") or q in ("keras.ops.sigmoid", "keras.ops.tanh", "keras.ops.relu") \
             or q.startswith("keras.backend.") and catalog.canonical_activation(leaf):  # K.sigmoid(x)
-        act = catalog.canonical_activation(leaf)
-        tensor = first_tensor(args, kwargs)
-        if tensor is not None and act:
-            layer = Layer(LayerKind.ACTIVATION, leaf, span, "keras", activation=act, bias=False)
-            spec = catalog.RELU_FAMILY_ARGS.get(("keras", leaf))
-            member = relu_family_member("keras", leaf, dict(zip(spec, args[1:], strict=False)) | kwargs) \
-                if spec is not None and q.startswith("keras.activations.") else None
-            if member is not None:  # keras.activations.relu(x, threshold=θ) / (x, max_value=6.0)
-                layer.activation, layer.act_param = member
-            return TensorV(tensor.nodes + (layer,), tensor.hint)
-        return Ref(q)
+        return _activation_call(q, leaf, args, kwargs, span)
     if leaf == "merge" and q.startswith("keras.layers."):
         return keras1_merge(interp, args, kwargs, node)
     if leaf == "Merge" and q.startswith("keras.layers."):

@@ -4,8 +4,11 @@ typical batch's head gradient is against the mean field (used by :mod:`.propagat
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from gradlint.gradflow.activations import _phi_cdf
+from gradlint.gradflow.activations import _phi_cdf, canonical_activation
+from gradlint.gradflow.chain import WeightLayer
+from gradlint.gradflow.items import Activation, Item, Norm, Scale
 from gradlint.records import dataclass
 
 #: Saturating heads: outside (lo, hi) in the pre-activation, float32 gives a gradient of exactly 0
@@ -113,3 +116,46 @@ def head_moment(h: HeadIn, m: float) -> float:
         z = (u - h.mu) / s
         total += head_derivative(h.act, u) ** 2 * math.exp(-0.5 * z * z)
     return total * du / (s * math.sqrt(2.0 * math.pi))
+
+
+def dead_head(items: Sequence[Item], h: HeadIn | None, batch: int, n_out: int
+               ) -> tuple[str | None, float | None, float]:
+    """(why every gradient is exactly 0 in float32, the head's pre-activation variance, ln of the
+    factor by which a typical batch's head gradient falls short of the mean field (≤ 0)).
+
+    The factor: a typical batch has no pair within the margin m* of :func:`typical_margin`, so its
+    Σφ′² is the mean field's over |u| ≥ m* (pairs there are plentiful) plus one pair at m*, against
+    the mean field's B·n·E[φ′²] over all u. When the centre is populated m* ≈ 0 and the factor is 1."""
+    head: str | None = None
+    width: int | None = None
+    found: object = None
+    for item in reversed(items):
+        if isinstance(item, Activation):
+            head, width, found = item.activation, item.width, item
+            break
+        if isinstance(item, WeightLayer):
+            head, found = canonical_activation(item.activation), item
+            break
+        if isinstance(item, (Scale, Norm)):
+            continue
+        return None, None, 0.0
+    if head is None:
+        return None, None, 0.0
+    if head == "softmax" and width == 1:  # the width the softmax normalizes over, when it is known
+        return "softmax over a single output is the constant 1", None, 0.0
+    if head not in DEAD_BANDS or h is None or h.item is not found:
+        return None, None, 0.0
+    q = h.q + h.mu * h.mu
+    if h.q <= 4.0:
+        return None, q, 0.0  # spread no wider than φ′ itself: the mean field describes the batch
+    n = max(n_out, 1)
+    margin = typical_margin(h, batch, n)
+    if margin is None:
+        return f"{head} head saturated: pre-activations of std ≈ {math.sqrt(q):.1e}", q, 0.0
+    if h.act in ("hard_sigmoid", "hardtanh"):
+        return None, q, 0.0
+    full = head_moment(h, 0.0)
+    if full <= 0:
+        return None, q, 0.0
+    typical = batch * n * head_moment(h, margin) + head_derivative(head, margin) ** 2
+    return None, q, min(0.0, math.log(typical) - math.log(batch * n * full))

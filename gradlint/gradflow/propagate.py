@@ -43,7 +43,7 @@ from gradlint.gradflow.activations import (
     signal_moment,
 )
 from gradlint.gradflow.chain import ResidualBlock, WeightLayer, _ln, _logaddexp
-from gradlint.gradflow.heads import DEAD_BANDS, HeadIn, head_derivative, head_moment, typical_margin
+from gradlint.gradflow.heads import HeadIn, dead_head
 from gradlint.gradflow.items import Activation, Block, Dropout, Flatten, Gated, Item, MaxPool, Norm, Scale, SpatialMean
 from gradlint.gradflow.sparse import SPARSE_ACTS, Mix, MixedLayer, back, mixed_layer
 from gradlint.records import dataclass
@@ -606,50 +606,6 @@ def _residual_branch(block: ResidualBlock) -> list[Item]:
     return items
 
 
-def _dead_head(items: Sequence[Item], p: _Pass, batch: int, n_out: int
-               ) -> tuple[str | None, float | None, float]:
-    """(why every gradient is exactly 0 in float32, the head's pre-activation variance, ln of the
-    factor by which a typical batch's head gradient falls short of the mean field (≤ 0)).
-
-    The factor: a typical batch has no pair within the margin m* of :func:`typical_margin`, so its
-    Σφ′² is the mean field's over |u| ≥ m* (pairs there are plentiful) plus one pair at m*, against
-    the mean field's B·n·E[φ′²] over all u. When the centre is populated m* ≈ 0 and the factor is 1."""
-    head: str | None = None
-    width: int | None = None
-    found: object = None
-    for item in reversed(items):
-        if isinstance(item, Activation):
-            head, width, found = item.activation, item.width, item
-            break
-        if isinstance(item, WeightLayer):
-            head, found = canonical_activation(item.activation), item
-            break
-        if isinstance(item, (Scale, Norm)):
-            continue
-        return None, None, 0.0
-    if head is None:
-        return None, None, 0.0
-    if head == "softmax" and width == 1:  # the width the softmax normalizes over, when it is known
-        return "softmax over a single output is the constant 1", None, 0.0
-    h = p.head_in
-    if head not in DEAD_BANDS or h is None or h.item is not found:
-        return None, None, 0.0
-    q = h.q + h.mu * h.mu
-    if h.q <= 4.0:
-        return None, q, 0.0  # spread no wider than φ′ itself: the mean field describes the batch
-    n = max(n_out, 1)
-    margin = typical_margin(h, batch, n)
-    if margin is None:
-        return f"{head} head saturated: pre-activations of std ≈ {math.sqrt(q):.1e}", q, 0.0
-    if h.act in ("hard_sigmoid", "hardtanh"):
-        return None, q, 0.0
-    full = head_moment(h, 0.0)
-    if full <= 0:
-        return None, q, 0.0
-    typical = batch * n * head_moment(h, margin) + head_derivative(head, margin) ** 2
-    return None, q, min(0.0, math.log(typical) - math.log(batch * n * full))
-
-
 def propagate(
     items: Sequence[Item],
     *,
@@ -675,7 +631,7 @@ def propagate(
     m_y = out.m
     loss = m_y + 1.0
     positions = max(out.pos, 1)  # a conv head: the MSE averages over its positions too
-    dead, head_q, ln_head = _dead_head(items, p, b, n * positions) if ends_output else (None, None, 0.0)
+    dead, head_q, ln_head = dead_head(items, p.head_in, b, n * positions) if ends_output else (None, None, 0.0)
     if ends_output:
         lg0 = math.log(4.0 * loss / (b * b * n * positions))
         r0 = out.mab / loss  # what two outputs share: the per-unit offsets, at any position
