@@ -67,7 +67,8 @@ def test_the_cause_is_dead_forward_not_a_negative_bias() -> None:
     assert d.cause == Cause.DEAD_FORWARD and d.criterion == "dead_forward" and d.owner == "GRD010"
 
 
-_KERAS = "import keras\nfrom keras import layers\nm = keras.Sequential([keras.Input((4,)), layers.Dense(8), {}, layers.Dense(1)])\n"
+_KERAS = ("import keras\nfrom keras import layers\n"
+          "m = keras.Sequential([keras.Input((4,)), layers.Dense(8), {}, layers.Dense(1)])\n")
 
 
 @pytest.mark.parametrize(("spelling", "act", "param"), [
@@ -103,7 +104,8 @@ def test_functional_spellings() -> None:
     src = ("import keras\nfrom keras import layers\ninp = keras.Input((4,))\nh = layers.Dense(8)(inp)\n"
            "h = keras.activations.relu(h, threshold=2.0)\nm = keras.Model(inp, layers.Dense(1)(h))\n")
     (model,) = extract(ast.parse(src), source=src).models
-    assert [(lay.activation, lay.act_param) for lay in model.layers() if lay.op == "relu"] == [("thresholded_relu", 2.0)]
+    found = [(lay.activation, lay.act_param) for lay in model.layers() if lay.op == "relu"]
+    assert found == [("thresholded_relu", 2.0)]
     assert relu_family(threshold=0.0) == ("relu", None) and relu_family(slope=0.1, threshold=1.0) is None
 
 
@@ -120,7 +122,8 @@ def test_sparse_layer_spreads_the_examples() -> None:
     step = sparse_step("thresholded_relu", theta, [q], [1.0], n)
     assert step.mix_out is not None
     weights, ratios = step.mix_out.weights, step.mix_out.ratios
-    assert sum(weights) == pytest.approx(1.0) and sum(w * r for w, r in zip(weights, ratios)) == pytest.approx(1.0)
+    assert sum(weights) == pytest.approx(1.0)
+    assert sum(w * r for w, r in zip(weights, ratios, strict=True)) == pytest.approx(1.0)
     lam = n * step.d2
-    dead = sum(w for w, r in zip(weights, ratios) if r == 0.0)
+    dead = sum(w for w, r in zip(weights, ratios, strict=True) if r == 0.0)
     assert dead == pytest.approx(math.exp(-lam), rel=1e-6)
