@@ -145,7 +145,7 @@ class Net(nn.Module):
 def _dropout_text(model: Model) -> str:
     """How much of the growth train-mode dropout adds, when a decade or more: inverted dropout multiplies the
     second moment by 1/(1 − p) each time (gradflow.Dropout)."""
-    drops = [layer for layer in model.layers() if layer.kind == LayerKind.DROPOUT and layer.rate
+    drops = [layer for layer in model.layers() if layer.kind == LayerKind.DROPOUT and layer.rate and layer.rate < 1
              and "alpha" not in layer.op.lower()]
     decades = sum(-math.log10(1.0 - layer.rate) for layer in drops if layer.rate)
     if decades < 1.0:

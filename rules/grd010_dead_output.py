@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from gradlint.analysis.inits import recommended_init
 from gradlint.analysis.triage import Cause, Diagnosis, diagnoses_for
 from gradlint.estimate import approx, no_gradient
-from gradlint.model import Model, Node, Span, iter_layers
+from gradlint.model import LayerKind, Model, Node, Span, iter_layers
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, RuleOptions, Severity, Valid
 
 from ._shared import categorical_over_one_unit, diagnosis_severity
@@ -119,7 +119,7 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
         for diagnosis in diagnoses_for(model, self.code, options.vanishing_log10, options.exploding_log10,
                                        options.frozen_log10):
             if diagnosis.cause == Cause.DEAD_FORWARD:
-                yield _dead_forward(diagnosis, options)
+                yield _dead_forward(diagnosis, options, model)
                 continue
             seg = diagnosis.segment
             head = seg.head if seg is not None and seg.head is not None else diagnosis.units[-1].layer
@@ -179,10 +179,22 @@ def _weight_layers(nodes: Sequence[Node]) -> int:
     return sum(1 for layer in iter_layers(list(nodes), include_gates=False) if layer.has_weight)
 
 
-def _dead_forward(diagnosis: Diagnosis, options: RuleOptions) -> Finding:
-    """A stack of thresholded units whose live share collapses: where, by how much, and the fix."""
+def _dead_forward(diagnosis: Diagnosis, options: RuleOptions, model: Model) -> Finding:
+    """A stack of thresholded units whose live share collapses, or a dropout of rate 1: where, by how much,
+    and the fix."""
     units = diagnosis.units
     flow = diagnosis.flow
+    drops = [lay for lay in model.layers() if lay.kind == LayerKind.DROPOUT and lay.rate is not None and lay.rate >= 1]
+    if flow is not None and flow.killed is not None and drops:
+        drop = drops[0]
+        order = {id(lay): i for i, lay in enumerate(model.layers())}
+        before = sum(1 for u in units if order.get(id(u.layer), -1) < order[id(drop)])
+        message = (f"{drop.op}({drop.rate:g}) at line {drop.span.line} drops every unit in training mode: its "
+                   f"output is exactly 0, so the loss does not depend on the {before} weight layer(s) before it, "
+                   f"and they (and the layer right after it, whose input is 0) get no gradient at all. Use a drop "
+                   f"probability below 1 (0.1–0.5 is usual), or remove the layer.")
+        span = Span(drop.span.line, drop.span.col, drop.span.end_line, drop.span.end_col)
+        return Finding(span, message, Severity.ERROR, diagnosis.estimate)
     first = units[0]
     act = first.act_layer or first.layer
     theta = first.act_param if first.act_param is not None else 1.0

@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RECALL = ROOT / "fixtures" / "recall"
 FLAGGED = ["torch/threshold_module_default_deep.py", "torch/threshold_functional_default_deep.py",
            "torch/threshold_module_he_theta2_deep.py", "keras/relu_threshold_he_theta2.py",
-           "keras/thresholded_relu_glorot_deep.py"]
+           "keras/thresholded_relu_glorot_deep.py", "torch/dropout_p1_mlp.py", "keras/dropout_rate1_sequential.py"]
 HEALTHY = ["torch/threshold_module_he_theta2_shallow.py", "torch/threshold_module_he_theta1_deep.py",
-           "keras/relu_threshold_he_theta1.py", "keras/activations_relu_threshold_he_deep.py"]
+           "keras/relu_threshold_he_theta1.py", "keras/activations_relu_threshold_he_deep.py",
+           "torch/dropout_p05_mlp.py", "keras/dropout_rate05_sequential.py"]
 
 
 def _codes(rel: str) -> list[str]:
@@ -127,3 +128,13 @@ def test_sparse_layer_spreads_the_examples() -> None:
     lam = n * step.d2
     dead = sum(w for w, r in zip(weights, ratios, strict=True) if r == 0.0)
     assert dead == pytest.approx(math.exp(-lam), rel=1e-6)
+
+
+def test_dropout_of_rate_one_is_the_dead_forward_cause() -> None:
+    src = (RECALL / "torch/dropout_p1_mlp.py").read_text(encoding="utf-8")
+    (model,) = extract(ast.parse(src), source=src).models
+    (d,) = diagnose(model)
+    assert d.cause == Cause.DEAD_FORWARD and d.flow is not None and d.flow.killed is not None
+    result = lint_source(src, "dropout.py", LintConfig())
+    (diag,) = result.diagnostics
+    assert (diag.code, diag.line) == ("GRD010", 12) and "drop probability below 1" in diag.message

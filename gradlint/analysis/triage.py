@@ -110,6 +110,8 @@ def _judge(p: Propagation, seg: Segment, vanishing_log10: float, exploding_log10
         return "exploding", "nonfinite"
     if p.dead_head is not None:
         return "vanishing", "dead_output"
+    if p.killed is not None:
+        return "vanishing", "dead_forward"  # Dropout(p=1.0): every activation after it is exactly 0
     if p.log10_loss is not None and p.log10_loss > LOG10_EXPLODING_LOSS:
         return "exploding", "loss"
     if whole and p.log10_relative_grad is not None and p.log10_relative_grad > LOG10_EXPLODING_RELATIVE:
@@ -176,6 +178,8 @@ LOG10_COLLAPSED_SHARE = -2.0
 def _dead_forward(seg: Segment, p: Propagation, criterion: str) -> list[Unit] | None:
     """The thresholded units of a path whose live share collapses (every unit of one dead in a typical
     batch, or a share below 1 %) — the units from the first thresholded one to the collapse — or None."""
+    if p.killed is not None:
+        return list(seg.units)
     by_key = seg.unit_by_key
     thresholded = [(lf, by_key[lf.key]) for lf in p.layers if lf.live is not None and lf.key in by_key]
     if not thresholded:

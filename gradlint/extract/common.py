@@ -307,11 +307,12 @@ def param_size(param: ParamV, args: Sequence[Value]) -> Value:
 
 
 def dropout_rate(value: Value | None, default: float | None) -> float | None:
-    """A dropout layer's drop probability: a literal in [0, 1), ``default`` when not given, else None."""
+    """A dropout layer's drop probability: a literal in [0, 1] (1 drops everything: a beginner's bug the
+    estimate reports), ``default`` when not given, else None."""
     if value is None:
         return default
     rate = number(value, math.nan)
-    return rate if 0.0 <= rate < 1.0 else None
+    return rate if 0.0 <= rate <= 1.0 else None
 
 
 _TORCH_RECURRENT_PARAM = re.compile(r"(weight|bias)_(ih|hh)(_l\d+)?(_reverse)?")

@@ -93,6 +93,8 @@ class Dropout:
     def moments(self, m: float, mab: float, mu: float) -> tuple[float, float, float]:
         """(E[y²], E[y_a·y_b], E[y]) from the input's (E[x²], E[x_a·x_b], E[x])."""
         p = self.rate
+        if p >= 1.0:
+            return 0.0, 0.0, 0.0  # every unit dropped: torch and Keras output exactly 0 in train mode
         if not self.alpha:
             return m / (1.0 - p), mab, mu
         a = ((1.0 - p) * (1.0 + p * _ALPHA_PRIME ** 2)) ** -0.5
@@ -105,6 +107,8 @@ class Dropout:
     def backward_gain(self) -> float:
         """E[(∂y/∂x)²]: what the gradient's second moment is multiplied by."""
         p = self.rate
+        if p >= 1.0:
+            return 0.0
         return 1.0 / (1.0 + p * _ALPHA_PRIME ** 2) if self.alpha else 1.0 / (1.0 - p)
 
 

@@ -107,6 +107,7 @@ class Propagation:
     # A probability head (sigmoid/softmax) is trained with cross-entropy, whose gradient at the logits is
     # ≈ (p − y)/B whatever the head's Jacobian: log10 of (that) / (the MSE gradient there), else None.
     log10_ce_rescale: float | None = None
+    killed: str | None = None  # a main-path dropout of rate 1 (zeroes every activation in train mode)
 
     @property
     def dead(self) -> LayerFlow | None:
@@ -199,6 +200,7 @@ class _Pass:
         # Wᵀδ with E[W] = μ adds μ·Σδ to every input unit, and a common δ adds up coherently).
         self.kappa = 0.0
         self.profile: list[float] | None = None  # ‖δ‖² over the atoms of a mixed stream (mean 1)
+        self.killed: str | None = None  # a main-path dropout of rate 1: the forward signal is exactly 0 past it
 
     def note(self, text: str) -> None:
         self.exact = False
@@ -233,6 +235,8 @@ class _Pass:
                 s, info = _State(s.m, s.mab, s.mu, s.width, 1), None
             elif isinstance(item, Dropout):
                 s, info = _State(*item.moments(s.m, s.mab, s.mu), s.width, s.pos), None
+                if item.rate >= 1.0 and main and self.depth == 0 and self.killed is None:
+                    self.killed = item.label or "a dropout"
             elif isinstance(item, Gated):
                 _, g = self.forward(item.path, s, main=False)
                 info = g
@@ -710,6 +714,7 @@ def propagate(
         exact=p.exact,
         assumptions=p.notes,
         log10_ce_rescale=ce,
+        killed=p.killed,
     )
 
 
