@@ -24,8 +24,8 @@ _UPSTREAM_FIX = {
 class DeadOutput(Rule):
     code = "GRD010"
     name = "dead-output"
-    summary = ("The model's output passes no gradient at init: softmax over a single unit, or a head saturated by a "
-               "forward blow-up.")
+    summary = ("The model's output passes no gradient at init: softmax over a single unit, a head saturated by a "
+               "forward blow-up, or a forward signal that dies on the way (thresholded units, Dropout(p=1)).")
     what_it_does = """
 Finds outputs whose gradient is exactly zero at initialization, so that no layer of the model
 can learn: a softmax over a single output (`Dense(1, activation="softmax")`, `nn.Softmax` or
@@ -35,6 +35,12 @@ float32 range (sigmoid: 17 above, 88 below; tanh: ±9) that no example of a batc
 a non-zero derivative. Also a Keras categorical cross-entropy (not the sparse one) on a model
 whose output has a single unit: Keras renormalizes `y_pred` to sum 1 over the classes (or applies
 softmax, with `from_logits=True`), so over one unit the prediction is the constant 1, the loss 0.
+
+Also a forward signal that dies on the way: a stack of thresholded units (Keras
+`ThresholdedReLU(theta)`, `ReLU(threshold=θ)`, `keras.activations.relu(x, threshold=θ)`, torch
+`nn.Threshold(θ, 0)`, `F.threshold(x, θ, 0)`: u if u > θ else 0) whose share of live units
+collapses layer by layer, and a `Dropout(p=1.0)` (Keras `Dropout(1.0)`), which zeroes every
+activation in training mode.
 """
     why_bad = """
 softmax normalizes over its units: over one unit it outputs exactly 1, its Jacobian is 0, and
@@ -42,12 +48,23 @@ the loss is a constant of the model — every gradient is exactly 0 and training
 (a frequent bug: one output unit with the softmax of a multi-class head). A head that
 receives pre-activations of std 1e6 rounds to 0 or 1 in float32: sigmoid′ = σ(1 − σ) is
 exactly 0, and so is every gradient behind it, however the layers below are built.
+A thresholded unit passes only pre-activations above θ, and its output is smaller than its input:
+each layer shrinks the spread, so the next one has even fewer units above θ, until a batch has none
+and every gradient before that layer is exactly 0 (8 layers of `nn.Threshold(1.0, 0)` at PyTorch's
+default init: first and last weight gradients exactly 0, 3 seeds).
 """
     formula = """
 Softmax over one unit: structural. Saturated head: the end-to-end propagation (see
 `gradlint explain GRD004`) gives the head's pre-activation variance q; with u ~ N(0, q), the
 share of (example, unit) pairs whose derivative survives float32 is P(lo < u < hi) for the
 head's band (lo, hi); reported when 128 examples × the head's units leave fewer than ½ alive.
+Thresholded stack: the share of live units is P(u > θ) with the exact Gaussian tail; after a layer
+that leaves K ~ Poisson(n·p) units of n alive, the examples' scales spread (some keep none, some
+several large units), and the estimate carries that spread on (`gradlint.gradflow.sparse`): the
+rare large examples keep a high threshold alive far longer than one common variance says. Reported
+(criterion `dead_forward`, `log10_live_share` in the estimate) when a layer has fewer than ln 2 live
+(example, unit) pairs expected in a batch of 128, or when the gradient vanishes (ratio, frozen first
+layer) with a live share below 1 %.
 """
     fix = "No automatic fix: for one binary output use sigmoid (with BCE) instead of softmax."
 
@@ -72,6 +89,16 @@ for _ in range(8):
     nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
     layers += [lin, nn.ReLU()]
 model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
+"""),
+        # 4 thresholded layers at He init keep enough units above θ = 2; dropout 0.5 is healthy.
+        Valid("""
+import torch.nn as nn
+layers = []
+for i in range(4):
+    lin = nn.Linear(32 if i == 0 else 128, 128)
+    nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+    layers += [lin, nn.Threshold(2.0, 0.0), nn.Dropout(0.5)]
+model = nn.Sequential(*layers, nn.Linear(128, 1))
 """),
         # One unit with the binary cross-entropy; ten with the sparse categorical one.
         Valid("""
@@ -103,6 +130,16 @@ model = Sequential([Dense(12, input_dim=8, activation="relu"), Dense(1, activati
 model.compile(loss="categorical_crossentropy", optimizer="adam")
 """, line=5, column=1, message=r"categorical_crossentropy over a single output"),
         # 8 ReLU layers with N(0, 1) weights into a sigmoid head.
+        # 8 thresholded layers at PyTorch default init: the forward signal dies on the way.
+        Invalid("""
+import torch.nn as nn
+model = nn.Sequential(*[m for i in range(8) for m in (nn.Linear(32 if i == 0 else 128, 128), nn.Threshold(1.0, 0.0))],
+                      nn.Linear(128, 1))
+""", line=2, column=55, message=r"forward signal dies through 8 thresholded layers"),
+        Invalid("""
+import torch.nn as nn
+model = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Dropout(p=1.0), nn.Linear(128, 1))
+""", line=2, column=54, message=r"drops every unit in training mode"),
         Invalid("""
 import torch.nn as nn
 layers = []
