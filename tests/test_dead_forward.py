@@ -138,3 +138,11 @@ def test_dropout_of_rate_one_is_the_dead_forward_cause() -> None:
     result = lint_source(src, "dropout.py", LintConfig())
     (diag,) = result.diagnostics
     assert (diag.code, diag.line) == ("GRD010", 12) and "drop probability below 1" in diag.message
+
+
+def test_activation_function_keeps_its_threshold() -> None:
+    src = ("import keras\nfrom keras import layers\nm = keras.Sequential([keras.Input((4,)), layers.Dense(8, "
+           "activation=lambda x: keras.activations.relu(x, threshold=1.5)), layers.Dense(1)])\n")
+    (model,) = extract(ast.parse(src), source=src).models
+    dense = next(lay for lay in model.layers() if lay.op == "Dense")
+    assert (dense.activation, dense.act_param) == ("thresholded_relu", 1.5)

@@ -210,17 +210,20 @@ def custom_objects(interp: Interp) -> DictV:
     return registry
 
 
-def resolve_activation(interp: Interp, value: Value, node: ast.AST, depth: int = 0) -> str | None:
+def resolve_activation(interp: Interp, value: Value, node: ast.AST, depth: int = 0,
+                       params: dict[str, float] | None = None) -> str | None:
     """The activation ``value`` names: a known name or object, a name registered in the custom objects,
     or a function of the file that applies exactly one known activation to its input
-    (``def act(x): return K.sigmoid(x)``, read by running it on a fresh tensor). None otherwise."""
+    (``def act(x): return K.sigmoid(x)``, read by running it on a fresh tensor). None otherwise.
+    ``params`` receives the function's activation parameter as ``act_param`` (``lambda x:
+    keras.activations.relu(x, threshold=1.5)``): a caller that drops it would give the default instead."""
     act = activation_of(value)
     if act is not None or depth > 3:
         return act
     if isinstance(value, Const) and isinstance(value.value, str):
         registry = interp.framework_state.get(_CUSTOM_OBJECTS)
         found = registry.items.get(value.value) if isinstance(registry, DictV) else None
-        return resolve_activation(interp, found, node, depth + 1) if found is not None else None
+        return resolve_activation(interp, found, node, depth + 1, params) if found is not None else None
     if isinstance(value, FunctionV):
         # The probe input carries a marker layer, so that what the function combines with its input
         # (x * sigmoid(x), sigmoid(x) + tanh(x)) shares it and shows as a gate or a residual.
@@ -230,6 +233,8 @@ def resolve_activation(interp: Interp, value: Value, node: ast.AST, depth: int =
             only = result.nodes[1]
             known = only.activation not in (None, "unknown") if isinstance(only, Layer) else False
             if isinstance(only, Layer) and only.kind == LayerKind.ACTIVATION and known:
+                if params is not None and only.act_param is not None:
+                    params["act_param"] = only.act_param
                 return only.activation
     return None
 
@@ -438,8 +443,10 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
         layer.frozen = True  # Dense(64, trainable=False): as layer.trainable = False (passes the gradient on)
     act_value = bound.get("activation")
     if act_value is not None:
-        act = resolve_activation(interp, act_value, node)
+        found: dict[str, float] = {}
+        act = resolve_activation(interp, act_value, node, params=found)
         layer.activation = act if act is not None else ("unknown" if not is_none(act_value) else spec.activation)
+        layer.act_param = found.get("act_param", layer.act_param)
     if leaf in ("LeakyReLU",):
         layer.act_param = number(bound.get("negative_slope", bound.get("alpha")), 0.3)
     if leaf == "ELU":
