@@ -314,7 +314,12 @@ class _Pass:
             and (act in SPARSE_ACTS or s.mix is not None) else None
         if mixed is not None:
             m_out, d2, mean = mixed.m_out, mixed.d2, mixed.mean
-            m_ab, d_ab = mean * mean, d2 * d2  # two examples share the mean (their centred parts are apart)
+            # What two examples share, as a share of the moments: the mean field's at the mean q (their
+            # pre-activations correlate through a non-centred input); apart, the mean alone.
+            st = _act_stats(act, q, param)
+            mf_ab, mf_dab = _two_point(act, q, param, qab / q if q > 0 else 1.0, st)
+            m_ab = m_out * mf_ab / st.m2 if st.m2 > 0 else mean * mean
+            d_ab = d2 * mf_dab / st.d2 if st.d2 > 0 else d2 * d2
             if act in SPARSE_ACTS:
                 alive = 0.0 if mixed.dead else d2
             if mixed.dead:
@@ -530,7 +535,8 @@ class Corr:
         return max(total, 1.0 / (batch * u))
 
 
-_HOMOGENEOUS_ACTS = frozenset({"relu", "leaky_relu", "linear"})
+# φ(u) = u·φ′(u): Euler holds (the thresholded ReLU too: u on its live units, 0 elsewhere).
+_HOMOGENEOUS_ACTS = frozenset({"relu", "leaky_relu", "linear", "thresholded_relu"})
 _PROBABILITY_HEADS = frozenset({"sigmoid", "softmax"})
 #: Activations whose derivative is exactly 0 outside a band (a unit there is dead, not just slow).
 _KINKED_ACTS = frozenset({"relu", "relu6"})
