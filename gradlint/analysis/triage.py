@@ -173,11 +173,6 @@ def _log10_live_share(p: Propagation) -> float | None:
 
 #: A thresholded stack is the cause of a vanishing verdict when its live share falls below this (1 %).
 LOG10_COLLAPSED_SHARE = -2.0
-#: Through a long sparse stack the estimate puts the first/last ratio 1–2 decades below the measurement
-#: (units whose incoming weights are large stay alive layer after layer; the model follows only the
-#: examples' spread): 32 ThresholdedReLU(1.0) layers at He init, width 128, measured 10^-1.3, estimated
-#: 10^-3.2. A ratio-only verdict on a collapsing stack needs this many decades beyond the threshold.
-SPARSE_RATIO_MARGIN = 1.5
 
 
 def _dead_forward(seg: Segment, p: Propagation, criterion: str) -> list[Unit] | None:
@@ -294,9 +289,6 @@ def _attribute(seg: Segment, p: Propagation, direction: str, criterion: str,
         d.upstream = upstream
         return d
     collapsed = _dead_forward(seg, p, criterion) if direction == "vanishing" else None
-    if collapsed is not None and criterion == "ratio" and p.killed is None \
-            and p.log10_ratio > vanishing_log10 - SPARSE_RATIO_MARGIN:
-        return None  # within the estimate's error on a sparse stack: neither this cause nor another's
     if collapsed is not None:
         d = diagnosis(Cause.DEAD_FORWARD, collapsed)
         d.criterion = "dead_forward"
