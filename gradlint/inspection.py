@@ -96,7 +96,7 @@ def layer_estimates(model: Model) -> tuple[dict[int, LayerNumbers], list[str]]:
                 continue
             out[lf.key] = LayerNumbers(_log10(lf.q_pre), _finite(lf.log10_backward - last.log10_backward),
                                        _finite(lf.log10_grad - last.log10_grad),
-                                       None if lf.alive is None else round(lf.alive, 4))
+                                       None if lf.alive is None else float(f"{lf.alive:.3g}"))
     return out, assumptions
 
 
@@ -271,7 +271,9 @@ def _layer_line(node: dict[str, Any]) -> str:
         est = node["estimate"]
         if est is not None:
             alive = est.get("alive")
-            live = "" if alive is None else ", all units dead" if alive == 0 else f", {100 * alive:.0f} % alive"
+            pct = 100 * alive if alive is not None else 0.0  # a thresholded stack's shares go far below 1 %
+            live = "" if alive is None else ", all units dead" if alive == 0 else \
+                f", {pct:.0f} % alive" if pct >= 1 else f", {pct:.1g} % alive"
             parts.append(f"log10 q {_num(est['log10_q'])}, backward {_num(est['log10_backward'])}, "
                          f"∂W {_num(est['log10_weight_grad'])}{live}")
     return "  ".join(p for p in parts).rstrip()
