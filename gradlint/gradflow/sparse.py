@@ -82,6 +82,9 @@ def sparse_step(act: str, theta: float, q_atoms: Sequence[float], w_in: Sequence
         mean += w * m1
         d2 += w * p
         lam = n * p
+        if w < 1e-12:  # too rare to matter (see below): kept whole as one atom
+            entries.append((e, 1.0, m2, p, 1.0))
+            continue
         if p <= 0.0 or lam <= 0.0:
             entries.append((e, 1.0, 0.0, 0.0, 1.0))
             continue
@@ -99,8 +102,8 @@ def sparse_step(act: str, theta: float, q_atoms: Sequence[float], w_in: Sequence
         for k in range(kmax + 1):
             if k > 0:
                 pk *= lam / k
-            if pk < 1e-12 and k > lam:
-                break
+            if w * pk < 1e-12 and k > lam:
+                break  # the rest of this atom's tail weighs nothing against a batch's ln 2 / (B·n) live pairs
             share = k / n
             if k == 0:
                 entries.append((e, pk, 0.0, 0.0, pk))
