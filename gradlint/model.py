@@ -163,6 +163,15 @@ class Layer:
     # ``trainable = False``) or loads them (``load_state_dict``): it is not meant to learn from this
     # model's gradient, so a gradient stop before it is by design.
     frozen: bool = False
+    # Its weights are set by code gradlint does not read: a base class of the model's hierarchy it
+    # cannot read defines how they are initialised or loaded (Hugging Face's ``PreTrainedModel``:
+    # ``post_init``, ``from_pretrained``). Whether they start random or from a checkpoint is
+    # unknown, so a stop that cuts them off while the rest of the model still trains may be a
+    # pretrained part kept frozen on purpose (``analysis/cuts.py``).
+    external_weights: bool = False
+    # The model's own code puts the module holding it in inference mode (``self.encoder.eval()``,
+    # ``Encoder().eval()``): together with a stop in front of it, a part run for its features only.
+    eval_mode: bool = False
     window: Window | None = None  # conv and pooling layers: how they map spatial sizes (None: unknown)
 
     @property

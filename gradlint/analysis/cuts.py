@@ -114,6 +114,46 @@ def _has_stop(nodes: Sequence[Node], seen: set[int]) -> bool:
     return False
 
 
+def _reads_unread_module(paths: Sequence[Sequence[Node]], seen: set[int]) -> bool:
+    """Whether the paths behind a stop apply a module gradlint cannot read (an UNKNOWN node with
+    ``external_weights``: ``self.backbone = timm.create_model(...)``, a class with an unread base)."""
+    for nodes in paths:
+        for node in nodes:
+            if isinstance(node, Layer):
+                if node.kind == LayerKind.UNKNOWN and node.external_weights:
+                    return True
+            elif id(node) not in seen:
+                seen.add(id(node))
+                parts = [node.branch, node.shortcut] if isinstance(node, Residual) else [node.path]
+                if _reads_unread_module(parts, seen):
+                    return True
+    return False
+
+
+class _ByDesign:
+    """Whether a layer behind a stop is kept out of training on purpose. Frozen or loaded layers
+    (``Layer.frozen``) always are. More are when the model still trains through other weight
+    layers (``trains``) -- a stop that cuts off every trainable layer leaves nothing to learn, and
+    is reported whatever they are: layers whose weights a base gradlint cannot read sets
+    (``Layer.external_weights``: a pretrained component, e.g. a codec run under ``no_grad`` in
+    front of a trained projection), a stop in front of a module gradlint cannot read (with the
+    layers computed with it), and layers of a module the model's code puts in eval mode while some
+    live layer stays in train mode (a whole model put in eval mode for evaluation says nothing
+    about one part)."""
+
+    def __init__(self, model: Model, live: set[int]) -> None:
+        weights: list[Layer] = []
+        seen: set[int] = set()
+        for route in [model.path, *model.side_routes]:
+            _weight_layers(route, seen, weights)
+        trained = [layer for layer in weights if id(layer) in live and not layer.frozen]
+        self.trains = bool(trained)
+        self.awake = any(not layer.eval_mode for layer in trained)
+
+    def __call__(self, layer: Layer) -> bool:
+        return layer.frozen or (self.trains and layer.external_weights) or (self.awake and layer.eval_mode)
+
+
 def gradient_cuts(model: Model) -> list[Cut]:
     """The model's weight layers that no route reaches, grouped by the stop(s) in front of them, in
     the order of the stops (cached per model). Layers the code freezes or loads on purpose
@@ -128,6 +168,7 @@ def gradient_cuts(model: Model) -> list[Cut]:
         walk.record = False  # a side output stopped as a whole (an EMA teacher's) is no finding
         for route in model.side_routes:
             walk.route(route)
+        by_design = _ByDesign(model, walk.live)
         reported: set[int] = set()
         for stops, paths, concat in walk.behind:
             layers: list[Layer] = []
@@ -136,8 +177,10 @@ def gradient_cuts(model: Model) -> list[Cut]:
                 _weight_layers(before, seen, layers)
             dead = [layer for layer in layers if id(layer) not in walk.live and id(layer) not in reported]
             reported.update(id(layer) for layer in dead)
-            if dead and not all(layer.frozen for layer in dead):
-                cuts.append(Cut(stops, [layer for layer in dead if not layer.frozen], concat))
+            if by_design.trains and _reads_unread_module(paths, set()):
+                continue  # a frozen component: the stop cuts off a module gradlint cannot read (a pretrained backbone)
+            if dead and not all(by_design(layer) for layer in dead):
+                cuts.append(Cut(stops, [layer for layer in dead if not by_design(layer)], concat))
         cuts.sort(key=lambda c: (c.stops[0].span.line, c.stops[0].span.col) if c.stops else (0, 0))
     model.__dict__["_gradient_cuts"] = cuts
     return cuts

@@ -143,7 +143,10 @@ class CallsMixin(Core):
         reason = func.reason if isinstance(func, UnknownV) else None
         if reason is None:
             reason = f"unresolved call {source_text(getattr(node, 'func', node))}"
-        return self.unknown_call(args, kwargs, node, "call", reason)
+        out = self.unknown_call(args, kwargs, node, "call", reason)
+        if isinstance(func, UnknownV) and func.built and isinstance(out, TensorV) and out.nodes:
+            out.nodes[-1].external_weights = True  # an unread module applied: its weights are set elsewhere
+        return out
 
     def call_ref(self, ref: Ref, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
         """A call of a name from outside the file: Python's builtins and stdlib, training objects, then
@@ -177,7 +180,7 @@ class CallsMixin(Core):
         tensor = first_tensor(args, kwargs)
         if tensor is None:
             # An object built by an unresolved call (``TanhBlock(20)``) keeps the reason for when it is applied.
-            return UnknownV(reason) if reason else UNKNOWN
+            return UnknownV(reason, built=True) if reason else UNKNOWN
         layer = Layer(LayerKind.UNKNOWN, name, span_of(node), "torch", reason=reason)
         return TensorV(tensor.nodes + (layer,), tensor.hint)
 
@@ -414,7 +417,10 @@ class CallsMixin(Core):
         if found is None:
             if instance.seq_items is not None:
                 return apply_sequential_items(self, instance, args, kwargs, node)
-            return self.unknown_call(args, kwargs, node, instance.info.name)
+            out = self.unknown_call(args, kwargs, node, instance.info.name)
+            if isinstance(out, TensorV) and out.nodes:
+                out.nodes[-1].external_weights = True  # its forward is an unread base's: a module gradlint cannot read
+            return out
         cls, fnode = found
         func = self.make_function(fnode, cls.scope, cls)
         if probe is not None:

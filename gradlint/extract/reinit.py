@@ -200,6 +200,7 @@ def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[i
     hooks = _Hooks(interp, source)
     for value in roots:
         found = hooks.of_class(value.info, run_counts=False) if isinstance(value, InstanceV) else None
+        external = found is not None  # of_class without run_counts: only a hierarchy with an unread base
         name = fallback.get(id(value))
         if found is None and name is not None:
             governing = hooks.governing(name)
@@ -208,8 +209,9 @@ def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[i
                 found = (cls, hook)
                 if _replay(interp, user, found, value):
                     continue
+                external = not reads_every_base(interp, user)
         if found is not None:
-            _forget_inits(interp, value, found)
+            _forget_inits(interp, value, found, external)
 
 
 def _replay(interp: Interpreter, user: ClassInfo, via: Found, root: Value) -> bool:
@@ -234,7 +236,9 @@ def _replay(interp: Interpreter, user: ClassInfo, via: Found, root: Value) -> bo
     return True
 
 
-def _forget_inits(interp: Interpreter, root: Value, via: Found) -> None:
+def _forget_inits(interp: Interpreter, root: Value, via: Found, external: bool) -> None:
+    """Make the inits of ``root``'s weights unknown; ``external``: the hook's hierarchy has a base
+    gradlint cannot read, which may also load them (``Layer.external_weights``)."""
     cls, hook = via
     span = span_of(hook) if hook.lineno < FOREIGN_LINE_BASE else None
     reason = f"unknown ({cls.name}.{hook.name} may re-initialise it)"
@@ -245,6 +249,7 @@ def _forget_inits(interp: Interpreter, root: Value, via: Found) -> None:
     for module in interp.walk_modules(root):
         if isinstance(module, LayerObj):
             layer = module.layer
+            layer.external_weights = layer.external_weights or external
             if layer.weight_init is not None:
                 layer.weight_init = unknown()
             if layer.bias_init is not None:

@@ -65,8 +65,11 @@ class UnknownV(Value):
     ``reason`` says why when it is worth telling the user (an unresolved import, a loop of
     unknown length); the shared ``UNKNOWN`` has none. Compare with ``isinstance``, never ``is``."""
 
-    def __init__(self, reason: str | None = None) -> None:
+    def __init__(self, reason: str | None = None, built: bool = False) -> None:
         self.reason = reason
+        # Built by a call gradlint could not resolve (``TanhBlock(20)``, ``timm.create_model(...)``):
+        # applied to a tensor, it is a module whose code -- and weights -- gradlint cannot read.
+        self.built = built
 
     def __repr__(self) -> str:
         return "UNKNOWN"
