@@ -169,9 +169,6 @@ class Layer:
     # unknown, so a stop that cuts them off while the rest of the model still trains may be a
     # pretrained part kept frozen on purpose (``analysis/cuts.py``).
     external_weights: bool = False
-    # The model's own code puts the module holding it in inference mode (``self.encoder.eval()``,
-    # ``Encoder().eval()``): together with a stop in front of it, a part run for its features only.
-    eval_mode: bool = False
     window: Window | None = None  # conv and pooling layers: how they map spatial sizes (None: unknown)
 
     @property

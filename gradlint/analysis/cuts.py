@@ -136,22 +136,20 @@ class _ByDesign:
     layers (``trains``) -- a stop that cuts off every trainable layer leaves nothing to learn, and
     is reported whatever they are: layers whose weights a base gradlint cannot read sets
     (``Layer.external_weights``: a pretrained component, e.g. a codec run under ``no_grad`` in
-    front of a trained projection), a stop in front of a module gradlint cannot read (with the
-    layers computed with it), and layers of a module the model's code puts in eval mode while some
-    live layer stays in train mode (a whole model put in eval mode for evaluation says nothing
-    about one part)."""
+    front of a trained projection), and (``gradient_cuts``) a stop in front of a module gradlint
+    cannot read, with the layers computed with it. A module built from scratch in the file and
+    only put in eval mode (``self.encoder.eval()``) is none of these: measured, its parameters
+    still require a gradient and get none, so they stay at their random init."""
 
     def __init__(self, model: Model, live: set[int]) -> None:
         weights: list[Layer] = []
         seen: set[int] = set()
         for route in [model.path, *model.side_routes]:
             _weight_layers(route, seen, weights)
-        trained = [layer for layer in weights if id(layer) in live and not layer.frozen]
-        self.trains = bool(trained)
-        self.awake = any(not layer.eval_mode for layer in trained)
+        self.trains = any(id(layer) in live and not layer.frozen for layer in weights)
 
     def __call__(self, layer: Layer) -> bool:
-        return layer.frozen or (self.trains and layer.external_weights) or (self.awake and layer.eval_mode)
+        return layer.frozen or (self.trains and layer.external_weights)
 
 
 def gradient_cuts(model: Model) -> list[Cut]:
