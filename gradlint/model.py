@@ -170,6 +170,11 @@ class Layer:
     # pretrained part kept frozen on purpose (``analysis/cuts.py``).
     external_weights: bool = False
     window: Window | None = None  # conv and pooling layers: how they map spatial sizes (None: unknown)
+    # A torch cell (nn.RNNCell ...) whose outputs of several time steps the forward stacks or
+    # concatenates (``outs.append(self.fc(h))`` ... ``torch.stack(outs, 1)``): every step's output
+    # reaches what follows, so the first steps get a gradient of their own, not only the one carried
+    # back through time from the last step (GRD008).
+    reads_every_step: bool = False
 
     @property
     def has_weight(self) -> bool:

@@ -227,8 +227,8 @@ model.fit(x, y, epochs=3)
 
 def _at_init(layer: Layer, steps: int) -> str:
     """GRD008's half of the story, which this finding reports for it (one finding per layer)."""
-    if layer.activation not in (None, "tanh"):
-        return ""
+    if layer.activation not in (None, "tanh") or layer.reads_every_step:
+        return ""  # GRD008 says nothing either: every step's output has a gradient of its own
     gain = recurrent_step_gain("tanh", 1.0 if layer.framework == "keras" else 1.0 / 3.0, 1.0)
     init = layer.recurrent_init
     # Set by hand: its own gain (GRD004 reports an exploding one); TF cells: their one kernel's share.

@@ -22,7 +22,10 @@ Finds `nn.RNN` / Keras `SimpleRNN` / TF 1.x `BasicRNNCell` layers whose sequence
 from the code (a Keras `Input(shape=(T, F))` or `input_shape=(T, F)`, a TF `placeholder([None, T, F])`
 into `tf.nn.dynamic_rnn`/`static_rnn`), estimates the gradient's gain per time
 step at the recurrence's fixed point, and reports when the gradient from the last step back
-to the first falls below 1/1000.
+to the first falls below 1/1000. A hand-stepped `nn.RNNCell` whose outputs of every step the
+forward stacks (`outs.append(self.fc(h))` ... `torch.stack(outs, 1)`) is not reported: each
+step's input gets a gradient of its own from its step's output (measured over 60 steps at the
+default init: ‖∂L/∂x_1‖/‖∂L/∂x_60‖ ≈ 1.3, against 6e-16 when only the last step is read).
 """
     why_bad = """
 Each step multiplies the backward signal by W_hhᵀ·diag(tanh′): with the default recurrent init
@@ -76,6 +79,8 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
                 continue
             if layer.activation not in (None, "tanh"):
                 continue
+            if layer.reads_every_step:
+                continue  # each step's output reaches the loss: the first steps get their own gradient
             sigma_rec2 = 1.0 if layer.framework == "keras" else 1.0 / 3.0
             gain = recurrent_step_gain("tanh", sigma_rec2, 1.0)
             found = recurrent_estimate(model, layer)
