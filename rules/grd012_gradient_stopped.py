@@ -106,7 +106,14 @@ a value detached for logging, a mask or indices, `@torch.no_grad()` inference me
 under `no_grad`) is not on the model's path at all. Layers the code freezes or loads on purpose
 (`requires_grad = False`, `requires_grad_(False)`, Keras `trainable = False` or
 `Dense(..., trainable=False)`, `load_state_dict`) are not reported; a frozen layer is no stop: the
-layers before it still get their gradient through it.
+layers before it still get their gradient through it. Nor, while the rest of the model still
+trains, is a stop in front of a component gradlint cannot read: layers whose weights a base class
+it does not read sets (a Hugging Face `PreTrainedModel`'s `post_init` / `from_pretrained`: a
+pretrained codec run under `no_grad` before a trained projection), or a module whose code it does
+not read (`timm.create_model(..., pretrained=True)`, a class whose `forward` is an unread base's)
+with the layers computed along with it. A stop that cuts off every trainable layer is reported
+whatever they are, and so is a part built from scratch in the file (merely putting it in eval mode
+changes nothing: its parameters still require a gradient and get none).
 
 In the training code it reports a model whose parameters are given to an optimizer but whose
 output reaches the losses only through a stop: `fake = G(z).detach()` used for the discriminator's

@@ -144,8 +144,8 @@ class CallsMixin(Core):
         if reason is None:
             reason = f"unresolved call {source_text(getattr(node, 'func', node))}"
         out = self.unknown_call(args, kwargs, node, "call", reason)
-        if isinstance(func, UnknownV) and func.built and isinstance(out, TensorV) and out.nodes:
-            out.nodes[-1].external_weights = True  # an unread module applied: its weights are set elsewhere
+        if isinstance(func, UnknownV) and func.built:
+            _unread_module(out)  # an object built by an unresolved call, applied: its weights are set elsewhere
         return out
 
     def call_ref(self, ref: Ref, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
@@ -418,8 +418,7 @@ class CallsMixin(Core):
             if instance.seq_items is not None:
                 return apply_sequential_items(self, instance, args, kwargs, node)
             out = self.unknown_call(args, kwargs, node, instance.info.name)
-            if isinstance(out, TensorV) and out.nodes:
-                out.nodes[-1].external_weights = True  # its forward is an unread base's: a module gradlint cannot read
+            _unread_module(out)  # its forward is an unread base's: a module gradlint cannot read
             return out
         cls, fnode = found
         func = self.make_function(fnode, cls.scope, cls)
@@ -428,6 +427,14 @@ class CallsMixin(Core):
             if name is not None:
                 probe.sizes = {name: probe.shape}
         return self.call_function(func, [instance] + list(args), kwargs, self_val=instance, batch=probe)
+
+
+def _unread_module(out: Value) -> None:
+    """Mark the UNKNOWN node ``unknown_call`` just appended as a module gradlint cannot read
+    (``Layer.external_weights``: a stop in front of it may freeze a pretrained part, see cuts.py)."""
+    last = out.nodes[-1] if isinstance(out, TensorV) and out.nodes else None
+    if isinstance(last, Layer) and last.kind == LayerKind.UNKNOWN:
+        last.external_weights = True
 
 
 def batch_parameter(fnode: FunctionNode) -> str | None:
