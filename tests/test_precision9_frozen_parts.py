@@ -195,3 +195,71 @@ def test_transformers_pe_audio_draws_no_finding() -> None:
     found = [f"{d.path}:{d.line} {d.code}" for r in lint_paths([str(root)], LintConfig()) for d in r.diagnostics
              if d.code == "GRD012"]
     assert not found
+
+
+_MODULAR = """
+import torch
+import torch.nn as nn
+from transformers import PreTrainedModel
+
+
+class Codec(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, 64, 7, padding=3)
+        self.conv2 = nn.Conv1d(64, 64, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x)))
+
+
+class AudioEmbedder(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.codec = Codec()
+        self.bottleneck = nn.Conv1d(64, 32, 1)
+        self.data_proj = nn.Linear(32, 64)
+
+    def forward(self, x):
+        with torch.no_grad():
+            h = self.bottleneck(self.codec(x))
+        return self.data_proj(h.transpose(1, 2))
+
+
+class AudioPreTrainedModel(PreTrainedModel):
+    def _init_weights(self, module):
+        if isinstance(module, nn.Conv1d):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+"""
+
+
+def test_a_helper_nothing_in_a_pretrained_file_builds_lives_in_its_unread_hierarchy() -> None:
+    # transformers' modular files define a replacement for a class the unread parent builds; no
+    # statement of the file names it, and the file's hierarchy with an unread base governs it.
+    assert "GRD012" not in _codes(_MODULAR)
+
+
+def test_the_same_helper_without_an_unread_hierarchy_is_reported() -> None:
+    source = _MODULAR.replace("from transformers import PreTrainedModel\n", "").replace(
+        "class AudioPreTrainedModel(PreTrainedModel):", "class AudioPreTrainedModel(nn.Module):")
+    assert "GRD012" in _codes(source)
+
+
+def test_the_same_helper_named_by_a_builder_outside_the_hierarchy_is_reported() -> None:
+    # Something of the file builds it on its own, from scratch: it is not the hierarchy's.
+    source = _MODULAR + "\n\ndef build(config):\n    return AudioEmbedder(config)\n"
+    assert "GRD012" in _codes(source)
+
+
+def test_transformers_pe_audio_read_with_its_sibling_models_draws_no_finding() -> None:
+    """Linting all of transformers/models reads ``..dac`` and ``..pe_audio_video``: the modular file's
+    codec then has visible layers (the failure seen there)."""
+    from dataclasses import replace
+
+    root = _site_packages_dir("transformers", "models/pe_audio")
+    if root is None:
+        pytest.skip("transformers with pe_audio is not installed")
+    config = replace(LintConfig(), search_roots=(str(root.parent),))
+    found = [f"{d.path}:{d.line} {d.code}" for r in lint_paths([str(root)], config) for d in r.diagnostics
+             if d.code == "GRD012"]
+    assert not found

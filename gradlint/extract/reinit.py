@@ -126,6 +126,10 @@ class _Hooks:
         self.frontier: list[tuple[str, Governing]] | None = None
         self.expanded: set[str] = set()
         self.definitions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef] = {}
+        # orphan_governor(): how many top-level statements read each name (not a definition its own
+        # name), and the file's first hierarchy with an unread base and a hook
+        self.readers: dict[str, int] | None = None
+        self.unread_hooked: Governing | None = None
 
     def hook(self, method: Hook) -> bool:
         known = self.is_hook.get(id(method))
@@ -181,6 +185,33 @@ class _Hooks:
         return self.governed.get(name)
 
 
+    def orphan_governor(self, name: str) -> Governing | None:
+        """For a helper no statement of the file names (a modular file's replacement for a class its
+        unread parent builds: transformers' ``PeAudioEncoderEmbedder``): the hierarchy of the file
+        with an unread base and a hook, in which it lives in the real program. None when the file
+        has no such hierarchy, or something in the file names the helper (``governing`` decides)."""
+        if self.readers is None:
+            self.readers = {}
+            self.definitions = self.definitions or {
+                node.name: node for node in self.interp.tree.body
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+            for statement in self.interp.tree.body:
+                own = statement.name if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                               ast.ClassDef)) else None
+                for inner in iter_nodes(statement):
+                    if type(inner) is ast.Name and type(inner.ctx) is ast.Load and inner.id != own:
+                        self.readers[inner.id] = self.readers.get(inner.id, 0) + 1
+            self.unread_hooked = None
+            for info in self.interp.classes:
+                hooked = self.of_class(info, run_counts=False)  # only a hierarchy with an unread base
+                if hooked is not None:
+                    self.unread_hooked = (info, *hooked)
+                    break
+        if self.readers.get(name) or not isinstance(self.definitions.get(name), ast.ClassDef):
+            return None  # named in the file, or a factory function (an entry point): built from scratch
+        return self.unread_hooked
+
+
 def _names_read(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> set[str]:
     """Names a definition reads, but in the methods a model is run through: what a forward names
     it calls, not a module it holds."""
@@ -203,7 +234,7 @@ def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[i
         external = found is not None  # of_class without run_counts: only a hierarchy with an unread base
         name = fallback.get(id(value))
         if found is None and name is not None:
-            governing = hooks.governing(name)
+            governing = hooks.governing(name) or hooks.orphan_governor(name)
             if governing is not None:
                 user, cls, hook = governing
                 found = (cls, hook)
