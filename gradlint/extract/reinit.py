@@ -234,7 +234,12 @@ def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[i
         external = found is not None  # of_class without run_counts: only a hierarchy with an unread base
         name = fallback.get(id(value))
         if found is None and name is not None:
-            governing = hooks.governing(name) or hooks.orphan_governor(name)
+            governing = hooks.governing(name)
+            if governing is None and hooks.orphan_governor(name) is not None:
+                # Where it lives is inferred, not read: its weights count as the unread base's
+                # (cuts.py), the inits written in it stay as they are for the other rules.
+                _mark_external(interp, value)
+                continue
             if governing is not None:
                 user, cls, hook = governing
                 found = (cls, hook)
@@ -265,6 +270,12 @@ def _replay(interp: Interpreter, user: ClassInfo, via: Found, root: Value) -> bo
     except (BudgetExceeded, RecursionError):
         return False
     return True
+
+
+def _mark_external(interp: Interpreter, root: Value) -> None:
+    for module in interp.walk_modules(root):
+        if isinstance(module, LayerObj):
+            module.layer.external_weights = True
 
 
 def _forget_inits(interp: Interpreter, root: Value, via: Found, external: bool) -> None:
