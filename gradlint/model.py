@@ -175,6 +175,9 @@ class Layer:
     # reaches what follows, so the first steps get a gradient of their own, not only the one carried
     # back through time from the last step (GRD008).
     reads_every_step: bool = False
+    # A Keras recurrent layer built with ``return_sequences=True``: it hands on its output at every
+    # step (whether each reaches the loss depends on what follows it: another recurrence does not).
+    returns_sequences: bool = False
 
     @property
     def has_weight(self) -> bool:

@@ -22,10 +22,13 @@ Finds `nn.RNN` / Keras `SimpleRNN` / TF 1.x `BasicRNNCell` layers whose sequence
 from the code (a Keras `Input(shape=(T, F))` or `input_shape=(T, F)`, a TF `placeholder([None, T, F])`
 into `tf.nn.dynamic_rnn`/`static_rnn`), estimates the gradient's gain per time
 step at the recurrence's fixed point, and reports when the gradient from the last step back
-to the first falls below 1/1000. A hand-stepped `nn.RNNCell` whose outputs of every step the
-forward stacks (`outs.append(self.fc(h))` ... `torch.stack(outs, 1)`) is not reported: each
-step's input gets a gradient of its own from its step's output (measured over 60 steps at the
-default init: ‖∂L/∂x_1‖/‖∂L/∂x_60‖ ≈ 1.3, against 6e-16 when only the last step is read).
+to the first falls below 1/1000. A recurrence whose output at every step reaches the loss is not
+reported: a hand-stepped `nn.RNNCell` whose per-step outputs the forward stacks
+(`outs.append(self.fc(h))` ... `torch.stack(outs, 1)`), a Keras layer with `return_sequences=True`
+followed by no other recurrence (and nothing unknown) on the way to the output. Each step's input
+then gets a gradient of its own from its step's output (measured, default inits: ‖∂L/∂x_1‖/‖∂L/∂x_T‖
+≈ 1.3 over 60 steps of an `nn.RNNCell`, ≈ 1.5 over 200 of a `SimpleRNN`, against 6.3e-16 and an
+underflow to 0 when only the last step is read).
 """
     why_bad = """
 Each step multiplies the backward signal by W_hhᵀ·diag(tanh′): with the default recurrent init
@@ -72,14 +75,15 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
         # Trained here without clipping over a long sequence: GRD007 reports the layer, with this estimate.
         exploding = unclipped_long_recurrence(model, context, long_sequence_steps(context.options)) \
             if context.runs("GRD007") else None
-        for layer in model.layers():
+        layers = list(model.layers())
+        for index, layer in enumerate(layers):
             if exploding is not None and layer is exploding[0]:
                 continue
             if layer.kind != LayerKind.RECURRENT or layer.op not in ("SimpleRNN", "RNN", "RNNCell", "BasicRNNCell"):
                 continue
             if layer.activation not in (None, "tanh"):
                 continue
-            if layer.reads_every_step:
+            if layer.reads_every_step or (layer.returns_sequences and _every_step_reaches_output(layers[index + 1:])):
                 continue  # each step's output reaches the loss: the first steps get their own gradient
             sigma_rec2 = 1.0 if layer.framework == "keras" else 1.0 / 3.0
             gain = recurrent_step_gain("tanh", sigma_rec2, 1.0)
@@ -102,6 +106,13 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
                        f"(gated, additive memory), "
                        f"or shorten the sequences.")
             yield Finding(layer.span, message, Severity.WARNING, estimate)
+
+
+def _every_step_reaches_output(after: list[Layer]) -> bool:
+    """Whether a sequence handed on by a recurrence reaches the output step by step: nothing after it
+    on the path runs another recurrence over it (which reads it through its own steps) or is unknown
+    (``Lambda(lambda t: t[:, -1])`` may keep only the last step)."""
+    return all(layer.kind not in (LayerKind.RECURRENT, LayerKind.UNKNOWN) for layer in after)
 
 
 def _default_recurrent_init(layer: Layer) -> bool:

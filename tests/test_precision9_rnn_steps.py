@@ -41,3 +41,20 @@ def test_one_step_concatenated_with_itself_is_still_the_last_step_only() -> None
     codes = _codes(FIXTURES / "torch_rnncell_last_step_read.py",
                    ("        return self.fc(h)", "        return self.fc(torch.cat([h, h], 1)[:, :self.hidden])"))
     assert "GRD008" in codes
+
+
+def test_a_keras_recurrence_returning_sequences_into_a_per_step_head_draws_no_grd008() -> None:
+    # measured: ‖∂L/∂x_1‖/‖∂L/∂x_200‖ = 1.5 (fixtures/training/keras_simple_rnn_every_step_read.py)
+    assert "GRD008" not in _codes(FIXTURES / "keras_simple_rnn_every_step_read.py")
+
+
+def test_a_keras_recurrence_read_at_its_last_step_draws_grd008() -> None:
+    assert _codes(FIXTURES / "keras_simple_rnn_last_step_read.py") == ["GRD008"]
+
+
+def test_a_sequence_read_by_a_second_recurrence_still_reaches_the_output_through_time() -> None:
+    codes = _codes(FIXTURES / "keras_simple_rnn_every_step_read.py", (
+        "hidden = keras.layers.SimpleRNN(64, return_sequences=True)(inputs)\n",
+        "hidden = keras.layers.SimpleRNN(64, return_sequences=True)(inputs)\n"
+        "hidden = keras.layers.SimpleRNN(64)(hidden)\n"))
+    assert codes.count("GRD008") == 2

@@ -693,6 +693,8 @@ def _weighted_layer(layer: Layer, leaf: str, bound: dict[str, Value], node: ast.
                                           Init("orthogonal"))  # Keras 1: inner_init=
         if leaf.startswith(("LSTM", "ConvLSTM")):
             layer.forget_bias = _forget_bias(layer, bound.get("unit_forget_bias", bound.get("forget_bias_init")))
+        returns = bound.get("return_sequences")
+        layer.returns_sequences = isinstance(returns, Const) and returns.value is True
         if not leaf.startswith("ConvLSTM"):
             layer.fan_out = layer.units = positive_int(bound.get("units", bound.get("output_dim")))  # Keras 1
         dim = positive_int(bound.get("input_dim"))
