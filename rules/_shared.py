@@ -300,3 +300,16 @@ def output_units(nodes: Sequence[Node]) -> int | None:
             continue
         return node.fan_out if node.kind in (LayerKind.DENSE, LayerKind.CONV) else None
     return None
+
+
+def reads_every_step(layer: Layer, after: list[Layer]) -> bool:
+    """Whether the recurrence ``layer``'s output at every step reaches the model's output, so each
+    step's input gets a gradient of its own rather than only the one carried back through time
+    (GRD008's estimate): a torch cell whose per-step outputs the forward stacks
+    (``Layer.reads_every_step``), or a Keras layer returning its sequences with nothing after it
+    (``after``: the layers that follow on the path) that runs another recurrence over them or is
+    unknown (``Lambda(lambda t: t[:, -1])`` may keep only the last step)."""
+    if layer.reads_every_step:
+        return True
+    return layer.returns_sequences and all(item.kind not in (LayerKind.RECURRENT, LayerKind.UNKNOWN)
+                                            for item in after)

@@ -10,7 +10,7 @@ from gradlint.estimate import Estimate, format_ratio
 from gradlint.model import Layer, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
-from ._shared import GROWN_RECURRENT_STEP_GAIN, long_sequence_steps, unclipped_long_recurrence
+from ._shared import GROWN_RECURRENT_STEP_GAIN, long_sequence_steps, reads_every_step, unclipped_long_recurrence
 
 
 class RecurrentWithoutClipping(Rule):
@@ -215,7 +215,7 @@ model.fit(x, y, epochs=3)
                        f"clipping: once training grows the recurrent weights (spectral radius ≈1.5) the gradient "
                        f"through time is multiplied by ≈{GROWN_RECURRENT_STEP_GAIN:.2f} per step, "
                        f"≈{format_ratio(grown)} over the sequence, and one batch can throw the weights to NaN"
-                       f"{_at_init(layer, steps)}. {_fix(model, layer, site in _fit_spans(context))}")
+                       f"{_at_init(model, layer, steps)}. {_fix(model, layer, site in _fit_spans(context))}")
             estimate = Estimate(grown, grown, steps, False,
                                 ["recurrent weights grown by training to spectral radius ≈1.5 (measured gain "
                                  f"{GROWN_RECURRENT_STEP_GAIN:g} per step)", "no gradient clipping in the file"],
@@ -225,9 +225,11 @@ model.fit(x, y, epochs=3)
             yield Finding(site, message, Severity.WARNING, estimate), model
 
 
-def _at_init(layer: Layer, steps: int) -> str:
+def _at_init(model: Model, layer: Layer, steps: int) -> str:
     """GRD008's half of the story, which this finding reports for it (one finding per layer)."""
-    if layer.activation not in (None, "tanh") or layer.reads_every_step:
+    layers = list(model.layers())
+    after = layers[next((i for i, item in enumerate(layers) if item is layer), len(layers)) + 1:]
+    if layer.activation not in (None, "tanh") or reads_every_step(layer, after):
         return ""  # GRD008 says nothing either: every step's output has a gradient of its own
     gain = recurrent_step_gain("tanh", 1.0 if layer.framework == "keras" else 1.0 / 3.0, 1.0)
     init = layer.recurrent_init

@@ -10,7 +10,7 @@ from gradlint.estimate import Estimate, format_ratio
 from gradlint.model import Layer, LayerKind, Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
-from ._shared import long_sequence_steps, recurrent_estimate, unclipped_long_recurrence
+from ._shared import long_sequence_steps, reads_every_step, recurrent_estimate, unclipped_long_recurrence
 
 
 class VanillaRnnLongSequence(Rule):
@@ -83,7 +83,7 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
                 continue
             if layer.activation not in (None, "tanh"):
                 continue
-            if layer.reads_every_step or (layer.returns_sequences and _every_step_reaches_output(layers[index + 1:])):
+            if reads_every_step(layer, layers[index + 1:]):
                 continue  # each step's output reaches the loss: the first steps get their own gradient
             sigma_rec2 = 1.0 if layer.framework == "keras" else 1.0 / 3.0
             gain = recurrent_step_gain("tanh", sigma_rec2, 1.0)
@@ -106,13 +106,6 @@ model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
                        f"(gated, additive memory), "
                        f"or shorten the sequences.")
             yield Finding(layer.span, message, Severity.WARNING, estimate)
-
-
-def _every_step_reaches_output(after: list[Layer]) -> bool:
-    """Whether a sequence handed on by a recurrence reaches the output step by step: nothing after it
-    on the path runs another recurrence over it (which reads it through its own steps) or is unknown
-    (``Lambda(lambda t: t[:, -1])`` may keep only the last step)."""
-    return all(layer.kind not in (LayerKind.RECURRENT, LayerKind.UNKNOWN) for layer in after)
 
 
 def _default_recurrent_init(layer: Layer) -> bool:
