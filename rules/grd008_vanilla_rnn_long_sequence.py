@@ -24,7 +24,9 @@ into `tf.nn.dynamic_rnn`/`static_rnn`), estimates the gradient's gain per time
 step at the recurrence's fixed point, and reports when the gradient from the last step back
 to the first falls below 1/1000. A recurrence whose output at every step reaches the loss is not
 reported: a hand-stepped `nn.RNNCell` whose per-step outputs the forward stacks
-(`outs.append(self.fc(h))` ... `torch.stack(outs, 1)`), a Keras layer with `return_sequences=True`
+(`outs.append(self.fc(h))` ... `torch.stack(outs, 1)`), an `nn.RNN` whose output sequence reaches
+the model's output through per-step layers only (`self.fc(out)`, not `out[:, -1]` or `h_n`), a
+Keras layer with `return_sequences=True`
 followed by no other recurrence (and nothing unknown) on the way to the output. Each step's input
 then gets a gradient of its own from its step's output (measured, default inits: ‖∂L/∂x_1‖/‖∂L/∂x_T‖
 ≈ 1.3 over 60 steps of an `nn.RNNCell`, ≈ 1.5 over 200 of a `SimpleRNN`, against 6.3e-16 and an

@@ -58,3 +58,19 @@ def test_a_sequence_read_by_a_second_recurrence_still_reaches_the_output_through
         "hidden = keras.layers.SimpleRNN(64, return_sequences=True)(inputs)\n"
         "hidden = keras.layers.SimpleRNN(64)(hidden)\n"))
     assert codes.count("GRD008") == 2
+
+
+def test_an_nn_rnn_whose_every_output_step_goes_through_the_head_draws_no_grd008() -> None:
+    # measured: ‖∂L/∂x_1‖/‖∂L/∂x_60‖ = 1.3 (fixtures/training/torch_rnn_every_step_read.py)
+    assert "GRD008" not in _codes(FIXTURES / "torch_rnn_every_step_read.py")
+
+
+def test_an_nn_rnn_read_at_its_last_output_step_draws_grd008() -> None:
+    assert _codes(FIXTURES / "torch_rnn_last_step_read.py") == ["GRD008"]
+
+
+def test_an_nn_rnn_read_through_its_hidden_state_draws_grd008() -> None:
+    codes = _codes(FIXTURES / "torch_rnn_every_step_read.py", (
+        "        out, _ = self.rnn(x)\n        return self.fc(self.drop(out))",
+        "        out, h = self.rnn(x)\n        return self.fc(self.drop(h[-1]))"))
+    assert "GRD008" in codes

@@ -460,6 +460,9 @@ def _describe_one(
     except (BudgetExceeded, RecursionError):
         raise _TooComplex(f"model {name}", span.line) from None
     tensor = _as_tensor(result)
+    stepped = interp.step_outputs.get(id(tensor)) if tensor is not None else None
+    if stepped is not None and stepped[0] is tensor:
+        stepped[1].reads_every_step = True  # the output holds every step of the recurrence
     path = list(tensor.nodes) if tensor is not None else []
     if not any(isinstance(n, (Layer, Residual)) for n in path):
         if opaque is not None and isinstance(value, (InstanceV, ContainerV)):

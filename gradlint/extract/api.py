@@ -29,6 +29,7 @@ from gradlint.extract.values import (
     TensorV,
     Value,
 )
+from gradlint.model import Layer
 from gradlint.training import TrainingFacts
 
 Args = list[Value]
@@ -145,6 +146,10 @@ class Core(Interp, Protocol):
     # Open loops of unknown length over an axis of a tensor (``for t in range(x.size(1))``), innermost
     # last: the tensor iterated and the axis. A recurrent cell stepped in one runs over that axis.
     time_loops: list[tuple[TensorV, int]]
+    # id -> (tensor, recurrence): tensors that hold a torch nn.RNN's output at every step (its ``out``),
+    # and what per-step layers (Linear, Dropout, activations, norms) made of them. The tensor is kept
+    # so its id is not reused. A model output among them reads every step (``Layer.reads_every_step``).
+    step_outputs: dict[int, tuple[TensorV, Layer]]
     # Syntax node class -> the ``eval_*`` / ``stmt_*`` method handling it (state.dispatch_table).
     eval_methods: dict[type, Callable[..., Any]]
     stmt_methods: dict[type, Callable[..., Any]]

@@ -259,8 +259,8 @@ class ExpressionsMixin(Core):
                 return Const(obj.value[key.value])
             except Exception:
                 return UNKNOWN
-        if isinstance(obj, TensorV):
-            return obj  # x[:, 0] keeps the path
+        if isinstance(obj, TensorV):  # x[:, 0] keeps the path; of an RNN's outputs (out[:, -1]) not every step
+            return TensorV(obj.nodes, obj.hint, obj.shape) if id(obj) in self.step_outputs else obj
         return UNKNOWN
 
     def eval_Slice(self, node: ast.Slice, scope: Scope) -> Value:

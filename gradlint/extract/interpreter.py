@@ -37,6 +37,7 @@ from gradlint.extract.state import (
 )
 from gradlint.extract.statements import StatementsMixin
 from gradlint.extract.values import UNKNOWN, BatchProbe, ClassInfo, Frame, FunctionV, TensorV, Value, next_serial
+from gradlint.model import Layer
 from gradlint.training import TrainingFacts
 
 # Steps between two readings of the CPU clock (the deadline of ``extract.FILE_CPU_SECONDS``).
@@ -77,6 +78,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.escaped: list[TensorV] = []  # see Interp.escaped
         self.unrolled = 1  # iterations of the enclosing loop nest run one by one
         self.time_loops: list[tuple[TensorV, int]] = []  # see Interp.time_loops
+        self.step_outputs: dict[int, tuple[TensorV, Layer]] = {}  # see Interp.step_outputs
         self.batch_probe: BatchProbe | None = None  # see Core.batch_probe
         # CPU-time backstop (time.process_time() seconds; None: none): steps are the budget,
         # this only bounds what steps do not measure (an expensive step).

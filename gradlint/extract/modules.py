@@ -41,6 +41,10 @@ from gradlint.model import Gate, Layer, LayerKind
 _SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
 
 
+# Layers that map each time step of a sequence on its own (on the feature axis, or elementwise).
+_PER_STEP = frozenset({LayerKind.DENSE, LayerKind.DROPOUT, LayerKind.ACTIVATION, LayerKind.NORMALIZATION})
+
+
 def _freezes(name: str, args: list[Value], kwargs: dict[str, Value]) -> bool:
     """A module method call that freezes the module's parameters or loads them from a checkpoint."""
     if name in ("load_state_dict", "load_weights", "freeze"):
@@ -485,10 +489,18 @@ class ModulesMixin(Core):
                     self.frame.batch.step_cell(layer)  # one time step of a loop in a forward
                 out = TensorV(tensor.nodes + (layer,), tensor.hint)
                 if layer.framework == "torch" and layer.op in catalog.TORCH_TUPLE_OUTPUT:
-                    # (output, hidden) — the hidden state (or (h, c)) carries the same path
-                    return ListV([out, out], is_tuple=True)
+                    # (output, hidden) — the hidden state (or (h, c)) carries the same path; the output
+                    # holds every step (a tensor of its own, so what is made of it can be followed)
+                    steps = TensorV(tensor.nodes + (layer,), tensor.hint)
+                    if layer.kind == LayerKind.RECURRENT:
+                        self.step_outputs[id(steps)] = (steps, layer)
+                    return ListV([steps, out], is_tuple=True)
                 return out
-            return TensorV(tensor.nodes + (layer,), tensor.hint)
+            out = TensorV(tensor.nodes + (layer,), tensor.hint)
+            stepped = self.step_outputs.get(id(tensor))
+            if stepped is not None and stepped[0] is tensor and layer.kind in _PER_STEP:
+                self.step_outputs[id(out)] = (out, stepped[1])  # self.fc(out): still one value per step
+            return out
         if isinstance(module, ContainerV):
             if module.kind in ("modulelist", "moduledict"):
                 return self.unknown_call([tensor], {}, node, "ModuleList")
