@@ -163,3 +163,19 @@ def test_static_rnn_over_unstacked_steps() -> None:
     rnn = next(layer for layer in model.layers() if layer.kind == LayerKind.RECURRENT)
     assert (rnn.op, rnn.fan_in, rnn.units) == ("BasicRNNCell", 4, 64)
     assert _codes(src) == ["GRD007"]
+
+
+def test_every_step_readout_is_not_a_long_vanishing_recurrence() -> None:
+    # A char-RNN reads every step's output (reshape to [-1, H], one dense layer): each step's input gets a
+    # gradient of its own (measured for nn.RNN / SimpleRNN: ~1.3 first/last, rules/_shared.reads_every_step).
+    every = """
+        import tensorflow as tf
+        x = tf.placeholder(tf.float32, [None, 100, 8])
+        outputs, state = tf.nn.dynamic_rnn(tf.nn.rnn_cell.BasicRNNCell(64), x, dtype=tf.float32)
+        flat = tf.reshape(outputs, [-1, 64])
+        W = tf.Variable(tf.random_normal([64, 30], stddev=0.1))
+        logits = tf.matmul(flat, W)
+    """
+    assert _codes(every) == []
+    last = every.replace("tf.reshape(outputs, [-1, 64])", "outputs[:, -1]")
+    assert _codes(last) == ["GRD008"]

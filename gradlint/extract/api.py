@@ -53,6 +53,10 @@ class Interp(Protocol):
     escaped: list[TensorV]
     # The serial (``values.next_serial``) at which each open undecidable branch or loop began, innermost last.
     uncertain_since: list[int]
+    # id -> (tensor, recurrence): tensors that hold a recurrence's output at every step (torch nn.RNN's
+    # ``out``, tf.nn.dynamic_rnn's outputs), and what per-step layers (Linear, Dropout, activations,
+    # norms; TF's reshape, dense and bias) made of them. The tensor is kept so its id is not reused. A model output among them reads every step (``Layer.reads_every_step``).
+    step_outputs: dict[int, tuple[TensorV, Layer]]
 
     def tick(self, n: int = 1) -> None:
         """Spend ``n`` symbolic steps of the budget (raises ``BudgetExceeded`` when it runs out)."""
@@ -146,10 +150,6 @@ class Core(Interp, Protocol):
     # Open loops of unknown length over an axis of a tensor (``for t in range(x.size(1))``), innermost
     # last: the tensor iterated and the axis. A recurrent cell stepped in one runs over that axis.
     time_loops: list[tuple[TensorV, int]]
-    # id -> (tensor, recurrence): tensors that hold a torch nn.RNN's output at every step (its ``out``),
-    # and what per-step layers (Linear, Dropout, activations, norms) made of them. The tensor is kept
-    # so its id is not reused. A model output among them reads every step (``Layer.reads_every_step``).
-    step_outputs: dict[int, tuple[TensorV, Layer]]
     # Syntax node class -> the ``eval_*`` / ``stmt_*`` method handling it (state.dispatch_table).
     eval_methods: dict[type, Callable[..., Any]]
     stmt_methods: dict[type, Callable[..., Any]]

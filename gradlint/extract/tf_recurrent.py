@@ -17,6 +17,7 @@ import math
 from dataclasses import field
 from typing import Protocol
 
+from gradlint.extract.api import Interp
 from gradlint.extract.common import activation_of, first_tensor, positive_int, span_of
 from gradlint.extract.paths import current_width
 from gradlint.extract.values import UNKNOWN, Const, ListV, TensorV, Value
@@ -39,6 +40,9 @@ RUNNERS = frozenset({"nn.dynamic_rnn", "nn.bidirectional_dynamic_rnn", "nn.stati
 
 class CellGraph(Protocol):
     """What the cells need of the file's graph (``tensorflow.TFGraph``)."""
+
+    @property
+    def interp(self) -> Interp: ...
 
     @property
     def framework(self) -> str: ...
@@ -112,10 +116,16 @@ def run_cell(graph: CellGraph, name: str, args: list[Value], kwargs: dict[str, V
     else:
         width = current_width(tensor)
         nodes = tensor.nodes
+        last: Layer | None = None
         for each in cell.stack or [cell]:
-            nodes = nodes + (_layer(graph, each, width),)
+            last = _layer(graph, each, width)
+            nodes = nodes + (last,)
             width = each.units
         out = graph.record(TensorV(nodes, tensor.hint))
+        if isinstance(out, TensorV) and last is not None and not name.endswith("static_rnn"):
+            # dynamic_rnn's outputs hold every step; an index (outputs[:, -1]) keeps the last one. (static_rnn's
+            # list is read one step at a time: outputs[-1].)
+            graph.interp.step_outputs[id(out)] = (out, last)
     outputs = ListV([out, out], is_tuple=True) if bidirectional else out
     return ListV([outputs, UNKNOWN], is_tuple=True)
 
