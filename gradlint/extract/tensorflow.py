@@ -17,7 +17,7 @@ import ast
 import math
 from collections.abc import Mapping
 
-from gradlint.extract import catalog, recorder, tf_catalog, tf_layers, tf_recurrent
+from gradlint.extract import catalog, recorder, tf_catalog, tf_estimator, tf_layers, tf_recurrent
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     first_tensor,
@@ -54,7 +54,6 @@ from gradlint.extract.values import (
     Const,
     DefaultsScopeV,
     FunctionalModelV,
-    FunctionV,
     InitV,
     InstanceV,
     ListV,
@@ -228,8 +227,8 @@ class TFGraph:
             return call_keras(interp, f"keras.layers.{leaf}", leaf, args, kwargs, node)
         if name == "contrib.layers.arg_scope":
             return self.open_arg_scope(args, kwargs)
-        if name in ("estimator.Estimator", "contrib.learn.Estimator"):
-            return self.estimator(args, kwargs)
+        if name in tf_estimator.NAMES:
+            return tf_estimator.build_model_fn(self.interp, args, kwargs)
         if tf_recurrent.is_cell_name(name):
             return tf_recurrent.make_cell(self, name, args, kwargs, node)
         if name in tf_recurrent.RUNNERS:
@@ -264,20 +263,6 @@ class TFGraph:
                 return TensorConstV(_constant_init(float(value.value)), _known(shape))
             return UNKNOWN
         return self.stop_gradient(args, kwargs, node) if leaf == "stop_gradient" else self.op(leaf, args, kwargs, node)
-
-    def estimator(self, args: list[Value], kwargs: dict[str, Value]) -> Value:
-        """``tf.estimator.Estimator(model_fn=fn, params={...})``: TensorFlow calls ``fn(features, labels,
-        mode, params)`` to build the graph; so does this, with the params the call states (the
-        hidden-unit list a model_fn loops over), for training."""
-        fn = kwargs.get("model_fn", args[0] if args else UNKNOWN)
-        if isinstance(fn, FunctionV):
-            params = kwargs.get("params", args[3] if len(args) > 3 else None)
-            call_kwargs: dict[str, Value] = {"features": UNKNOWN, "labels": UNKNOWN, "mode": Const("train")}
-            if params is not None:
-                call_kwargs["params"] = params
-            names = {a.arg for a in getattr(fn.node.args, "args", [])}
-            self.interp.call_function(fn, [], {k: v for k, v in call_kwargs.items() if k in names})
-        return UNKNOWN
 
     def stop_gradient(self, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
         """``tf.stop_gradient(x)``, ``keras.ops.stop_gradient(x)``: the values, no gradient back to ``x``."""
