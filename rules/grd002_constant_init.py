@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gradlint.analysis.flow import norm_kind_of
 from gradlint.analysis.inits import RELU_LIKE
 from gradlint.analysis.units import Unit, units_and_barriers
 from gradlint.estimate import symmetric
@@ -49,6 +50,26 @@ def _all_layers(path: list[Node]) -> Iterable[Layer]:
             yield from _all_layers(node.shortcut)
         elif isinstance(node, Gate):
             yield from _all_layers(node.path)
+
+
+def _bias_cancelled(path: list[Node], out: set[int] | None = None) -> set[int]:
+    """Ids of weight layers followed directly (in the same path) by a normalization with statistics per
+    unit over the batch (BatchNorm; InstanceNorm per example): it removes each unit's constant offset,
+    so a random bias no longer tells constant-init units apart. Anything between keeps them apart: an
+    activation sees each unit's own bias, a train-mode dropout masks each unit its own way (measured:
+    Linear/Conv → Dropout(0.1) → BatchNorm, no identical rows in 3/3 seeds)."""
+    found: set[int] = set() if out is None else out
+    for index, node in enumerate(path):
+        if isinstance(node, Residual):
+            _bias_cancelled(node.branch, found)
+            _bias_cancelled(node.shortcut, found)
+            continue
+        if not isinstance(node, Layer) or node.kind not in (LayerKind.DENSE, LayerKind.CONV):
+            continue
+        after = path[index + 1] if index + 1 < len(path) else None
+        if isinstance(after, Layer) and after.kind == LayerKind.NORMALIZATION and norm_kind_of(after.op) == "batch":
+            found.add(id(node))
+    return found
 
 
 def _hidden_layers(model: Model) -> list[Layer]:
@@ -289,19 +310,23 @@ model.apply(init_weights)
         by_site: dict[tuple[int, int], list[Layer]] = {}
         hidden = _hidden_layers(model)
         first_layer = hidden[0] if hidden else None
+        bias_cancelled = _bias_cancelled(model.path)
         for index, layer in enumerate(hidden):
             init = layer.weight_init
             if init is None or not init.is_constant or id(layer) in exempt:
                 continue
             after = hidden[index + 1].weight_init if index + 1 < len(hidden) else None
             starved = after is not None and after.is_constant and after.constant_value == 0
-            if init.constant_value != 0 and _random_bias(layer) and not starved:
+            if init.constant_value != 0 and _random_bias(layer) and not starved and id(layer) not in bias_cancelled:
                 # Identical non-zero weights, but units that differ by a random bias (torch's default
                 # U(±1/√fan_in)) see different φ′(z) and get different gradients: they do not stay
                 # identical (measured: 0.02-0.5 constant ReLU/tanh weights with default biases, ratio
                 # 0.08-0.6, no identical rows) -- unless a zero layer after them sends them none. Zero
                 # weights are reported whatever the bias: the layer ignores its input and every
                 # gradient row is a multiple of one vector (and it starves the layers before it).
+                # A BatchNorm right after the layer subtracts each unit's batch mean, bias included:
+                # the units are identical again (measured: constant 0.1, ReLU + BatchNorm1d, 24 × 256,
+                # identical rows in 3/3 seeds), so those are reported (``_bias_cancelled``).
                 continue
             span = init.span or layer.span
             by_site.setdefault((span.line, span.col), []).append(layer)

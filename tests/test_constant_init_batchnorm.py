@@ -1,0 +1,61 @@
+"""GRD002 and a BatchNorm right after a constant-init layer: the norm removes each unit's batch mean,
+the random bias that told the units apart included, so they are identical again (symmetric).
+
+Measured (PyTorch, 3 seeds, batch 128, the protocol's row equality): constant 0.1 weights, default
+biases, 6 layers of width 64 — Linear → BatchNorm1d → ReLU: layer 0 identical in 3/3 seeds;
+Conv2d → BatchNorm2d → ReLU: layers 0-4 identical in 3/3; Conv2d → InstanceNorm2d(affine) → ReLU:
+layers 0, 1, 3, 4 in 3/3; Linear → ReLU → BatchNorm1d and Linear/Conv → Dropout(0.1) → BatchNorm:
+none (the ReLU sees each unit's own bias first; dropout masks each unit its own way)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from gradlint.engine import LintConfig, lint_source
+
+NET = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([{first}] + [{layer} for _ in range(5)])
+        self.norms = nn.ModuleList([{norm} for _ in range(6)])
+        self.head = nn.Linear({head_in}, 1)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                nn.init.constant_(m.weight, 0.1)
+
+    def forward(self, x):
+        for layer, norm in zip(self.layers, self.norms):
+            x = {step}
+        return self.head({flat})
+"""
+LINEAR = dict(first="nn.Linear(16, 64)", layer="nn.Linear(64, 64)", head_in="64", flat="x")
+CONV = dict(first="nn.Conv2d(3, 32, 3, padding=1)", layer="nn.Conv2d(32, 32, 3, padding=1)", head_in="32 * 8 * 8",
+            flat="x.flatten(1)")
+
+
+def _codes(**parts: str) -> list[str]:
+    src = textwrap.dedent(NET.format(**parts))
+    return [d.code for d in lint_source(src, "net.py", LintConfig()).diagnostics]
+
+
+@pytest.mark.parametrize("shape, norm", [(LINEAR, "nn.BatchNorm1d(64)"), (CONV, "nn.BatchNorm2d(32)"),
+                                         (CONV, "nn.InstanceNorm2d(32, affine=True)")])
+def test_batchnorm_right_after_a_constant_layer_is_symmetric(shape: dict[str, str], norm: str) -> None:
+    assert _codes(**shape, norm=norm, step="torch.relu(norm(layer(x)))") == ["GRD002"]
+    # a train-mode dropout in between masks each unit its own way: measured, no identical rows
+    assert _codes(**shape, norm=norm, step="torch.relu(norm(nn.functional.dropout(layer(x), 0.1)))") == []
+
+
+def test_an_activation_before_the_norm_or_a_layer_norm_keeps_the_bias_apart() -> None:
+    assert _codes(**LINEAR, norm="nn.BatchNorm1d(64)", step="norm(torch.relu(layer(x)))") == []
+    assert _codes(**LINEAR, norm="nn.LayerNorm(64)", step="torch.relu(norm(layer(x)))") == []
+    # without a bias there is nothing to cancel: constant weights are symmetric anyway
+    no_bias = dict(LINEAR, first="nn.Linear(16, 64, bias=False)", layer="nn.Linear(64, 64, bias=False)")
+    assert _codes(**no_bias, norm="nn.LayerNorm(64)", step="torch.relu(norm(layer(x)))") == ["GRD002"]
