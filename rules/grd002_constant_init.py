@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from gradlint.analysis.flow import norm_kind_of
 from gradlint.analysis.inits import RELU_LIKE
 from gradlint.analysis.units import Unit, units_and_barriers
-from gradlint.estimate import symmetric
+from gradlint.estimate import no_gradient, symmetric
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.rule import Finding, InitFix, Invalid, Rule, RuleContext, Severity, Valid
 
@@ -70,6 +70,52 @@ def _bias_cancelled(path: list[Node], out: set[int] | None = None) -> set[int]:
         if isinstance(after, Layer) and after.kind == LayerKind.NORMALIZATION and norm_kind_of(after.op) == "batch":
             found.add(id(node))
     return found
+
+
+def _common_mode_removed(path: list[Node], out: dict[int, str] | None = None) -> dict[int, str]:
+    """Dense layers (by id) whose output goes straight into what ignores a part shared by every unit:
+    a LayerNorm (it subtracts the mean over the features) or a softmax (invariant to adding one number to
+    every logit), with what that is. A constant-init layer's units all compute one function of the
+    input plus their own bias, so after either the output no longer depends on the input."""
+    found: dict[int, str] = {} if out is None else out
+    for index, node in enumerate(path):
+        if isinstance(node, Residual):
+            _common_mode_removed(node.branch, found)
+            _common_mode_removed(node.shortcut, found)
+            continue
+        if not isinstance(node, Layer) or node.kind != LayerKind.DENSE:
+            continue
+        after = path[index + 1] if index + 1 < len(path) else None
+        if node.activation in ("softmax", "log_softmax"):
+            found[id(node)] = node.activation
+        elif isinstance(after, Layer) and after.kind == LayerKind.ACTIVATION \
+                and after.activation in ("softmax", "log_softmax"):
+            found[id(node)] = after.activation
+        elif isinstance(after, Layer) and after.kind == LayerKind.NORMALIZATION \
+                and norm_kind_of(after.op) == "layer" and "group" not in after.op.lower():
+            found[id(node)] = after.op
+    return found
+
+
+def _shared_part_removed(layers: list[Layer], common_mode: dict[int, str], activations: dict[int, str]) -> Finding:
+    """Constant-init layers (random biases) into a LayerNorm or softmax: the output ignores the input, and
+    no gradient reaches the layers before them (measured: constant 0.1, 6 × 64 into LayerNorm, first
+    layer ‖∂W‖/‖W‖ exactly 0 in 2/3 seeds and 1e-21 in the third; a constant head into softmax 1e-12 to
+    1e-15). One step moves the weights apart, but at init the model is the protocol's vanishing."""
+    init = layers[0].weight_init
+    assert init is not None
+    span = init.span or layers[0].span
+    after = common_mode[id(layers[0])]
+    what = f"the constant {init.constant_value:g}" if init.constant_value is not None else "a constant"
+    count = f"These {len(layers)} weight layers start" if len(layers) > 1 else "A weight layer starts"
+    removes = "ignores a number added to every logit" if "softmax" in after else "subtracts the mean over the features"
+    message = (f"{count} with every weight {what} ({_group_names(layers)}) right before a {after}: each unit "
+               f"computes the same function of the input, told apart only by its bias, and the {after} {removes}, "
+               f"so the output does not depend on the input and no gradient reaches the layers before. "
+               f"Initialise with {_advice(layers, activations)}.")
+    where = Span(span.line, span.col, span.end_line, span.end_col, span.origin)
+    return Finding(where, message, Severity.WARNING, no_gradient(len(layers), "shared_part_removed"),
+                   fix=_fix_for(layers, span, activations))
 
 
 def _hidden_layers(model: Model) -> list[Layer]:
@@ -146,7 +192,14 @@ Finds Linear/Dense/Conv layers on a model's path whose *weights* are set to zero
 constant — `nn.init.zeros_/ones_/constant_`, `.data.fill_()`, `.data.zero_()`,
 `weight.data = torch.zeros(...)`, Keras `kernel_initializer="zeros"`/`"ones"`/`Constant(c)`.
 
-Not reported: biases; normalization weights; the output head; a non-zero constant weight layer
+Also reported, though the units differ by their biases: a constant weight layer right before a
+BatchNorm/InstanceNorm, which subtracts each unit's mean, bias included (the units are identical
+again), and a constant Dense layer (the head included) right before a LayerNorm or a softmax, which
+remove the one function of the input its units share (the output ignores the input: no gradient
+reaches the layers before).
+
+Not reported: biases; normalization weights; the output head (but for a non-zero constant one before
+a softmax, above); a non-zero constant weight layer
 whose biases are random (torch's default bias: its units differ by their bias, so their
 gradients differ), unless a zero layer after it sends it no gradient; the last weight layer of a
 residual branch (Fixup, ReZero, `zero_init_residual`, adaLN-Zero and layer scale start a
@@ -311,6 +364,14 @@ model.apply(init_weights)
         hidden = _hidden_layers(model)
         first_layer = hidden[0] if hidden else None
         bias_cancelled = _bias_cancelled(model.path)
+        common_mode = _common_mode_removed(model.path)
+        shared: dict[tuple[int, int], list[Layer]] = {}  # constant layers whose shared part is removed after them
+        top = _weight_layers(model.path)
+        head = top[-1] if top else None
+        if head is not None and head.weight_init is not None and head.weight_init.is_constant \
+                and head.weight_init.constant_value not in (None, 0) and id(head) in common_mode:
+            span = head.weight_init.span or head.span
+            shared.setdefault((span.line, span.col), []).append(head)
         for index, layer in enumerate(hidden):
             init = layer.weight_init
             if init is None or not init.is_constant or id(layer) in exempt:
@@ -327,6 +388,9 @@ model.apply(init_weights)
                 # A BatchNorm right after the layer subtracts each unit's batch mean, bias included:
                 # the units are identical again (measured: constant 0.1, ReLU + BatchNorm1d, 24 × 256,
                 # identical rows in 3/3 seeds), so those are reported (``_bias_cancelled``).
+                if id(layer) in common_mode:
+                    span = init.span or layer.span
+                    shared.setdefault((span.line, span.col), []).append(layer)
                 continue
             span = init.span or layer.span
             by_site.setdefault((span.line, span.col), []).append(layer)
@@ -352,3 +416,5 @@ model.apply(init_weights)
             fix = _fix_for(layers, span, activations)
             where = Span(span.line, span.col, span.end_line, span.end_col, span.origin)
             yield Finding(where, message, Severity.WARNING, symmetric(len(layers), starves), fix=fix)
+        for layers in shared.values():
+            yield _shared_part_removed(layers, common_mode, activations)

@@ -24,7 +24,8 @@ from conftest import FIXTURES, run_cli
 FILES = sorted(p for p in FIXTURES.rglob("*.py"))
 # Which codes may explain each measured label.
 LABEL_CODES = {
-    "vanishing": {"GRD001", "GRD003", "GRD004", "GRD005", "GRD010", "GRD011", "GRD012"},  # GRD010: every gradient exactly 0
+    # GRD010: every gradient exactly 0; GRD002: constant weights whose shared part a LayerNorm/softmax removes
+    "vanishing": {"GRD001", "GRD002", "GRD003", "GRD004", "GRD005", "GRD010", "GRD011", "GRD012"},
     "exploding": {"GRD004", "GRD005", "GRD006", "GRD010"},  # GRD010: a head saturated by a blow-up
     "symmetric": {"GRD002"},
     "healthy": set(),
