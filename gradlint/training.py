@@ -62,6 +62,24 @@ class LossUse:
 
 
 @dataclass(eq=False)
+class GradEvent:
+    """What the training code does to the gradients, one event in the order the interpreter ran them:
+    ``backward`` (a recorded ``loss.backward()``, ``tape.gradient``, ``opt.minimize``), ``zero_grad`` /
+    ``step`` of an optimizer (``target``: its id), ``clear`` (gradients reset another way:
+    ``model.zero_grad()``), ``opaque`` (what may take or change gradients unseen: a ``backward()`` of
+    something not recorded, ``optimizer.step(closure)``, an unresolved call given a loss, a model or an
+    optimizer)."""
+
+    kind: str
+    span: Span
+    target: int | None
+    # The undecidable regions open when it ran (``Interp.uncertain_since``): an event whose regions
+    # start with another's runs whenever that one does.
+    regions: tuple[int, ...]
+    loops: int  # the ``for`` / ``while`` statements open around it (the file's and its functions')
+
+
+@dataclass(eq=False)
 class TrainingFacts:
     model_calls: list[ModelCall] = field(default_factory=list)
     losses: list[LossUse] = field(default_factory=list)
@@ -81,6 +99,12 @@ class TrainingFacts:
     # backward() of a loss whose values were copied out of the graph first: (the copy's span and op, the
     # loss it copied, where backward runs)
     severed: list[tuple[Span, str, LossUse, Span]] = field(default_factory=list)
+    grad_events: list[GradEvent] = field(default_factory=list)  # in execution order
+    optimizer_loops: dict[int, int] = field(default_factory=dict)  # optimizer id -> loops open where it was made
+    # The file spells a ``.grad`` attribute / a ``zero_grad`` somewhere, run or not (syntax_index): code
+    # that reads, sets or clears gradients by hand, maybe where the interpreter did not go.
+    spells_grad: bool = False
+    spells_zero_grad: bool = False
 
     def trained(self) -> list[tuple[int | None, Span]]:
         """Each model the file trains (its id, None when unknown) with where it is updated: the

@@ -58,6 +58,7 @@ class Interp(Protocol):
     # norms; TF's reshape, dense and bias) made of them. The tensor is kept so its id is not reused.
     # A model output among them reads every step (``Layer.reads_every_step``).
     step_outputs: dict[int, tuple[TensorV, Layer]]
+    loops: int  # open ``for`` / ``while`` statements, the called functions' included
 
     def tick(self, n: int = 1) -> None:
         """Spend ``n`` symbolic steps of the budget (raises ``BudgetExceeded`` when it runs out)."""

@@ -82,7 +82,7 @@ class CallsMixin(Core):
                     kwargs.update({str(k): v for k, v in extra.items.items()})
                 continue
             kwargs[kw.arg] = self.eval(kw.value, scope)
-        recorder.note_call(self, node, args, kwargs)
+        recorder.note_call(self, node, args, kwargs, func)
         if node is self.deferrable and isinstance(func, FunctionV) and self.project is not None \
                 and self.project.plain_data([*args, *kwargs.values()]) and self.project.cannot_build(func):
             # ``default_cfgs = generate_default_cfgs({...})``: a project function that reaches no

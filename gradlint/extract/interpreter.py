@@ -65,6 +65,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.module_scope = Scope()
         self.depth = 0
         self.uncertain_since: list[int] = []  # serial at which each open uncertain region began
+        self.loops = 0  # open for / while statements (training events inside one repeat)
         self.layer_flags: set[str] = set()  # attribute names the file sets on some layer object
         self.classes: list[ClassInfo] = []
         self.functions: list[FunctionV] = []

@@ -8,6 +8,7 @@ calls these hooks; everything recorded lands in ``Interp.facts``.
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Sequence
 
 from gradlint.extract import catalog
@@ -40,7 +41,7 @@ from gradlint.extract.values import (
     Value,
 )
 from gradlint.model import Layer, LayerKind, Node, gradient_blocked
-from gradlint.training import LossSpec, LossUse, ModelCall
+from gradlint.training import GradEvent, LossSpec, LossUse, ModelCall
 
 _TRAINING_METHODS = frozenset({"fit", "fit_generator", "train_on_batch"})
 
@@ -76,9 +77,15 @@ def inside_model_code(frame: Frame) -> bool:
         m in cls.methods for m in ("training_step", "train_step"))
 
 
-def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs) -> None:
-    """Gradient clipping however it is spelled: a clip call, or a clipping argument."""
+def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs, callee: Value | None = None) -> None:
+    """Gradient clipping however it is spelled: a clip call, or a clipping argument. A call gradlint
+    cannot follow that is handed a loss, a model or an optimizer may take or reset gradients: an
+    ``opaque`` gradient event (``accelerator.backward(loss)``, ``helpers.train_step(model, opt)``)."""
     func = node.func
+    if _unfollowed(callee) and not (isinstance(func, ast.Name) and func.id in _BUILTIN_NAMES) and (
+            isinstance(func, ast.Attribute) and func.attr in _BACKWARDS  # (unknown loss).backward()
+            or any(isinstance(v, (LossV, OptimizerV)) or is_model(v) for v in list(args) + list(kwargs.values()))):
+        grad_event(interp, "opaque", node)
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
     if name in catalog.CLIP_CALLS:
         # tf.clip_by_value(probabilities, 1e-7, 1) on a model's tensor bounds an activation, not a gradient
@@ -100,6 +107,26 @@ def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs) -> Non
                 break
 
 
+_BUILTIN_NAMES = frozenset(dir(builtins))  # print(loss), float(loss): read values, take no gradient
+_BACKWARDS = frozenset({"backward", "manual_backward"})
+# Libraries whose functions handed a model or an optimizer do not take or reset its gradients unseen
+# (``torch.save(model)``, ``lr_scheduler.StepLR(opt)``): what takes them is modelled where it is.
+_FRAMEWORK_PREFIXES = ("torch.", "keras.", "tensorflow.", "numpy.", "tf_keras.")
+
+
+def _unfollowed(callee: Value | None) -> bool:
+    """A callee whose code gradlint does not run: unresolved, or from a library it does not model."""
+    if isinstance(callee, UnknownV):
+        return True
+    return isinstance(callee, Ref) and not callee.qualname.startswith(_FRAMEWORK_PREFIXES)
+
+
+def grad_event(interp: Interp, kind: str, node: ast.AST, target: Value | None = None) -> None:
+    """Record what the training code does to gradients now (``facts.grad_events``, in run order)."""
+    interp.facts.grad_events.append(GradEvent(kind, span_of(node), id(target) if target is not None else None,
+                                              tuple(interp.uncertain_since), interp.loops))
+
+
 def construct(interp: Interp, q: str, leaf: str, node: ast.AST, args: Args | None = None,
               kwargs: Kwargs | None = None) -> Value | None:
     """Optimizers and trainers, from any library; None when ``q`` is neither. An optimizer's
@@ -111,7 +138,9 @@ def construct(interp: Interp, q: str, leaf: str, node: ast.AST, args: Args | Non
     if (q.startswith("torch.optim.") and ".lr_scheduler" not in q and leaf[:1].isupper()) or leaf in catalog.OPTIMIZERS:
         given = list((args or [])[:1]) + [v for k, v in (kwargs or {}).items() if k == "params"]
         interp.facts.optimized_layers.update(_param_owners(given))
-        return OptimizerV(span_of(node))
+        optimizer = OptimizerV(span_of(node))
+        interp.facts.optimizer_loops[id(optimizer)] = interp.loops
+        return optimizer
     return None
 
 
@@ -143,6 +172,13 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
             backward(interp, args[0] if args else kwargs.get("loss", UNKNOWN), node)
         if name in ("step", "minimize", "apply_gradients"):
             interp.facts.steps.append(span_of(node))
+        if name == "zero_grad":
+            grad_event(interp, "zero_grad", node, target)
+        elif name == "step":
+            # step(closure): the closure computes the loss and its backward itself
+            grad_event(interp, "opaque" if args or kwargs else "step", node, target)
+        elif name not in ("minimize", "compute_gradients", "get_gradients"):
+            grad_event(interp, "opaque", node, target)  # apply_gradients, load_state_dict, ...
         return UNKNOWN if name in ("minimize", "compute_gradients", "get_gradients", "apply_gradients") else Const(None)
     if name in _TRAINING_METHODS and is_model(target):
         interp.facts.fits.append((span_of(node), id(target)))
@@ -152,6 +188,13 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
         return Const(None)
     if name == "fit" and isinstance(target, UnknownV):
         return UNKNOWN
+    if name in _BACKWARDS:
+        grad_event(interp, "opaque", node)  # a backward of what gradlint did not record as a loss
+    elif name == "zero_grad":
+        grad_event(interp, "clear", node, target)  # model.zero_grad(): clears the model's own gradients
+    elif isinstance(target, UnknownV) and any(isinstance(v, (LossV, OptimizerV)) or is_model(v)
+                                              for v in list(args) + list(kwargs.values())):
+        grad_event(interp, "opaque", node)  # accelerator.backward(loss), scaler.step(optimizer)
     return None
 
 
@@ -171,6 +214,7 @@ def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
     """Gradients of ``loss`` are taken: a pending hand-written loss becomes a recorded one now."""
     if isinstance(loss, LossV) and loss.severed is not None:
         interp.facts.severed.append((loss.severed[0], loss.severed[1], loss.use, span_of(node)))
+    grad_event(interp, "backward", node)
     if isinstance(loss, LossV) and loss.pending:
         loss.pending = False
         interp.facts.losses.append(loss.use)

@@ -246,6 +246,13 @@ class StatementsMixin(Core):
                 self.frame.returned.append(early)
 
     def stmt_For(self, stmt: ast.For, scope: Scope) -> None:
+        self.loops += 1
+        try:
+            self._stmt_for(stmt, scope)
+        finally:
+            self.loops -= 1
+
+    def _stmt_for(self, stmt: ast.For, scope: Scope) -> None:
         iterable = self.eval_safe(stmt.iter, scope)
         count = self.trip_count(iterable)  # before building the items: an inner loop of a big nest
         items = None if count is not None and self.unrolled * count > MAX_UNROLLED else self.iterate(iterable)
@@ -333,14 +340,15 @@ class StatementsMixin(Core):
 
     def stmt_While(self, stmt: ast.While, scope: Scope) -> None:
         probe = self.frame.batch
-        if probe is None:
-            self._run_while(stmt, scope)
-            return
-        probe.loops.append(None)  # steps a cell takes in a while loop: not read
+        self.loops += 1
+        if probe is not None:
+            probe.loops.append(None)  # steps a cell takes in a while loop: not read
         try:
             self._run_while(stmt, scope)
         finally:
-            probe.loops.pop()
+            self.loops -= 1
+            if probe is not None:
+                probe.loops.pop()
 
     def _run_while(self, stmt: ast.While, scope: Scope) -> None:
         outer = self.unrolled

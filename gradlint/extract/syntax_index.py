@@ -294,6 +294,23 @@ class SyntaxIndex:
             ]
         return self._statement_names
 
+    def gradient_spellings(self) -> tuple[bool, bool]:
+        """(the module spells a ``.grad`` attribute, it spells ``zero_grad``), run or not: code that reads,
+        sets or clears gradients by hand (``p.grad = None``, ``p.grad.zero_()``, ``grads = [p.grad ...]``)
+        where the interpreter may not have followed it. A pure text search first, as ``may_clip``."""
+        text = self._text
+        if text is not None and ".grad" not in text and "zero_grad" not in text:
+            return False, False
+        grad = zero = False
+        for node in iter_nodes(self._tree):
+            if type(node) is ast.Attribute:
+                attr = node.attr  # type: ignore[attr-defined]
+                grad = grad or attr == "grad"
+                zero = zero or attr == "zero_grad"
+            elif type(node) is _NAME and node.id == "zero_grad":  # type: ignore[attr-defined]
+                zero = True
+        return grad, zero
+
     def _clip_calls(self) -> tuple[list[ast.Call], bool]:
         """(calls named like a clipping or clamping function, whether clip_by_value is called)."""
         candidates: list[ast.Call] = []
