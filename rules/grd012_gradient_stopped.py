@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from gradlint.analysis.cuts import Cut, gradient_cuts
 from gradlint.estimate import Estimate, no_gradient
-from gradlint.model import Layer, LayerKind, Model, Span, iter_layers
+from gradlint.model import WEIGHT_KINDS, Layer, LayerKind, Model, Span, iter_layers
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import TrainingFacts
 
@@ -30,6 +30,9 @@ _SPELLED = {
     "requires_grad_": "`requires_grad_(False)`",
     "requires_grad": "`requires_grad = False`",
     "stop_gradient": "`stop_gradient`",
+    "argmax": "`argmax` (integer indices: no gradient)",
+    "argmin": "`argmin` (integer indices: no gradient)",
+    "argsort": "`argsort` (integer indices: no gradient)",
 }
 _LISTED = 3  # layers named one by one; more are given as a range
 
@@ -474,6 +477,7 @@ class Net(keras.Model):
         if facts is None or not facts.backwards or facts.fits:
             return
         yield from _severed_losses(facts, context)
+        yield from _all_frozen(facts, context)
         if any(use is None for _, use in facts.backwards):
             return  # a loss gradlint cannot read may reach any model
         uses = [use for _, use in facts.backwards if use is not None] + list(facts.losses)
@@ -544,6 +548,38 @@ _SEVERED_SPELLED = {"data": "`loss.data`", "detach": "`loss.detach()`", "item": 
                     "Variable": "`Variable(loss)`"}
 
 
+# Layers that hold parameters: a model none of whose are trainable has nothing for backward() to reach.
+_PARAMETER_KINDS = WEIGHT_KINDS | {LayerKind.RECURRENT, LayerKind.NORMALIZATION, LayerKind.ATTENTION}
+
+
+def _all_frozen(facts: TrainingFacts, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
+    """The model every ``backward()`` trains (its loss on the model's live output) has every parameter
+    frozen (``for p in model.parameters(): p.requires_grad = False`` before the loop): nothing requires
+    a gradient, backward() raises, and no optimizer step moves anything. Only a fully understood model
+    fed by no other model, whose losses are all read."""
+    uses = [use for _, use in facts.backwards if use is not None]
+    if not uses or len(uses) != len(facts.backwards) or not facts.steps:
+        return
+    reached = {use.model_id for use in uses if use.cut is None}
+    if not reached or None in reached or facts.term_models - reached:
+        return
+    for model_id in sorted(m for m in reached if m is not None):
+        model = context.model_by_id(model_id)
+        if model is None or not model.fully_understood or model_id not in facts.optimized_models or any(
+                call.model_id == model_id and call.fed_by is not None for call in facts.model_calls):
+            continue
+        layers = [layer for layer in iter_layers(model.path) if layer.kind in _PARAMETER_KINDS]
+        if not layers or not all(layer.frozen for layer in layers):
+            continue
+        first = layers[0]
+        yield Finding(first.span, (
+            f"every parameter of {model.name} is frozen (requires_grad=False on all its {len(layers)} layers with "
+            f"parameters, from {first.op} at line {first.span.line} on), but it is the model trained here: the loss "
+            f"has no gradient to take, backward() raises (element 0 of tensors does not require grad) and no "
+            f"step moves any weight. Freeze only the part meant to stay fixed (the feature extractor) and give "
+            f"the optimizer the rest (the new head)."), Severity.ERROR), model
+
+
 def _severed_losses(facts: TrainingFacts, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
     """Every ``backward()`` of the file runs on a loss whose values were copied out of the graph and
     made a new leaf (``loss = Variable(loss.data, requires_grad=True)``, ``torch.tensor(loss.item(),
@@ -558,6 +594,13 @@ def _severed_losses(facts: TrainingFacts, context: RuleContext) -> Iterable[tupl
                 layer.frozen for layer in iter_layers(model.path)):
             continue
         seen.add(use.model_id)
+        if op in ("no_grad", "no_grad_method", "inference_mode_method"):
+            yield Finding(span, (
+                f"the loss backward() runs on at line {where.line} is computed under {_SPELLED[op]}: it has no "
+                f"graph back to {model.name}, so backward() raises (element 0 of tensors does not require grad) "
+                f"and no gradient ever reaches {model.name}'s layers. Compute the training loss outside "
+                f"torch.no_grad(); keep no_grad() for evaluation."), Severity.ERROR), model
+            continue
         yield Finding(span, (
             f"the loss backward() runs on at line {where.line} is a copy of the loss's values "
             f"({_SEVERED_SPELLED.get(op, op)}) made a new tensor: it has no graph back to {model.name}, so no "

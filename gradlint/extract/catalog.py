@@ -162,6 +162,9 @@ PASSTHROUGH_CALLS = frozenset({
 # in place ``x.detach_()``, and ``x.numpy()`` / ``x.tolist()``, whose values a ``torch.tensor(...)``
 # or ``torch.from_numpy(...)`` turns back into a tensor that no gradient connects to ``x``.
 TORCH_GRADIENT_STOPS = frozenset({"detach", "detach_", "numpy", "tolist"})
+# Tensor methods / torch functions returning integer indices: the result has no grad_fn, so a loss on
+# it cannot train what computed the tensor (read as a stop in training code only; see torch.py).
+TORCH_INDEX_OPS = frozenset({"argmax", "argmin", "argsort"})
 # torch functions that make a new tensor from data: a copy no gradient flows back through
 # (``torch.tensor(x)`` of a tensor copies it as a leaf). ``torch.as_tensor(x)`` and
 # ``torch.from_numpy(a)`` keep what they are given (a tensor stays itself; an array has no gradient).

@@ -61,6 +61,7 @@ from gradlint.extract.values import (
     ModulesView,
     OptimizerV,
     ParamV,
+    ReadOutV,
     Ref,
     TensorConstV,
     TensorV,
@@ -428,6 +429,9 @@ class ExpressionsMixin(Core):
                     return result
         if isinstance(left, TensorV) or isinstance(right, TensorV):
             return self.tensor_binop(op, left, right, node)
+        read = left if isinstance(left, ReadOutV) else right if isinstance(right, ReadOutV) else None
+        if read is not None:  # out.detach().numpy() - y: still numbers of the model's values, no gradient
+            return ReadOutV(read.tensor, read.op)
         if isinstance(left, (TensorConstV, ParamV)) or isinstance(right, (TensorConstV, ParamV)):
             return scale_init(op, left, right)
         return UNKNOWN

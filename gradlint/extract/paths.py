@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from gradlint.extract import catalog
-from gradlint.extract.values import UNKNOWN, Geometry, LayerObj, ListV, NodeSeq, TensorV, Value
+from gradlint.extract.values import UNKNOWN, Geometry, LayerObj, ListV, LossV, NodeSeq, TensorV, Value
 from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Node, Residual, Span, gradient_blocked
 
 
@@ -60,6 +60,9 @@ def without_gradient(value: Value, span: Span, op: str = "no_grad") -> Value:
     ``@torch.no_grad()``): its tensors (also in a tuple or list) stopped."""
     if isinstance(value, TensorV):
         return stopped(value, op, span, "torch")
+    if isinstance(value, LossV) and value.severed is None:
+        # a loss computed with recording off: its backward() has no graph to any model
+        return LossV(value.use, value.pending, (span, op))
     if isinstance(value, ListV) and any(isinstance(item, TensorV) for item in value.items):
         return ListV([without_gradient(item, span, op) for item in value.items], partial=value.partial,
                      is_tuple=value.is_tuple)

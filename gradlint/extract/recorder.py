@@ -223,7 +223,9 @@ def backward(interp: Interp, loss: Value, node: ast.AST) -> None:
     if isinstance(loss, TensorV) and model_id is not None:
         # A loss written as tensor arithmetic on the output (``(model(x) - y).pow(2).mean()``): which
         # model it trains, for the update site (not a loss any rule judges: not in facts.losses).
-        use = LossUse(LossSpec("expression", "torch", False, span_of(node)), loss.nodes, span_of(node), model_id)
+        call = _call_of(interp, loss)
+        cut = _last_stop(loss.nodes[len(call.output):]) if call is not None else None  # torch.tensor(np.mean(...))
+        use = LossUse(LossSpec("expression", "torch", False, span_of(node)), loss.nodes, span_of(node), model_id, cut)
     interp.facts.backwards.append((span_of(node), use))
 
 

@@ -404,6 +404,8 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
             return stopped(data, leaf, span_of(node), "torch")
         if leaf in catalog.TORCH_DATA_VIEWS:  # torch.as_tensor(x) is x; from_numpy(x.numpy()) is stopped already
             return data
+        if leaf in catalog.TORCH_INDEX_OPS and not _in_model_class(interp):  # torch.argmax(out, 1), as out.argmax(1)
+            return stopped(data, leaf, span_of(node), "torch")
     number = read_out_of(data) if data is not None and q.count(".") == 1 and (
         leaf in catalog.TORCH_DATA_COPIES or leaf in catalog.TORCH_DATA_VIEWS) else None
     if number is not None:  # torch.tensor([h.item()]), torch.tensor(float(h)): the values, no gradient
@@ -744,6 +746,9 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
             return loss
     if name in catalog.TORCH_GRADIENT_STOPS or name == "requires_grad_":
         return _stop_method(interp, tensor, name, args, kwargs, span)
+    if name in catalog.TORCH_INDEX_OPS and not _in_model_class(interp):
+        # training code: integer indices of a model's output (a prediction, a metric), no gradient to it
+        return stopped(tensor, name, span, "torch")
     if name in ("mean", "sum"):
         return _functional_pool(name, tensor, args, kwargs, span)
     if name in RESAMPLE_PARAMS:
