@@ -169,6 +169,9 @@ class Layer:
     # unknown, so a stop that cuts them off while the rest of the model still trains may be a
     # pretrained part kept frozen on purpose (``analysis/cuts.py``).
     external_weights: bool = False
+    # torch: the code turns ``requires_grad`` off for its parameters (and not back on): not loaded, not
+    # Keras-frozen -- nothing of it can get a gradient.
+    grad_off: bool = False
     window: Window | None = None  # conv and pooling layers: how they map spatial sizes (None: unknown)
     # A torch cell (nn.RNNCell ...) whose outputs of several time steps the forward stacks or
     # concatenates (``outs.append(self.fc(h))`` ... ``torch.stack(outs, 1)``): every step's output

@@ -130,7 +130,16 @@ extractor, a DQN target network, a teacher), nothing is reported. And it reports
 require grad" before `backward()`: `loss = Variable(loss.data, requires_grad=True)`,
 `torch.tensor(loss.item(), requires_grad=True)`, `Variable(loss, requires_grad=True)`,
 `loss.detach().requires_grad_()` — a new leaf with no graph (measured: every `p.grad` stays `None`),
-when every `backward()` of the file runs on such a copy.
+when every `backward()` of the file runs on such a copy; and the same for a loss computed inside
+`with torch.no_grad():` and backpropagated after it (measured: backward() raises "element 0 of
+tensors does not require grad"). A loss on numbers read out of the output
+(`torch.tensor(np.mean((out.detach().numpy() - y) ** 2), requires_grad=True)`) or on its integer
+indices (`F.mse_loss(out.argmax(1).float(), y.float())`, `torch.argmax`) reaches the model through
+that stop only (argmax/argmin/argsort are read as stops in training code only: a model's own
+`forward` may return its decoded prediction). And the model every `backward()` trains, when the
+code turned `requires_grad` off for all of its parameters (`for p in model.parameters():
+p.requires_grad = False`, `model.requires_grad_(False)`, and not back on for any part) — not for
+loaded weights (`load_state_dict`), which still train.
 """
     why_bad = """
 Autograd records no operation behind a stop: the layers before it get no gradient at all
@@ -569,7 +578,7 @@ def _all_frozen(facts: TrainingFacts, context: RuleContext) -> Iterable[tuple[Fi
                 call.model_id == model_id and call.fed_by is not None for call in facts.model_calls):
             continue
         layers = [layer for layer in iter_layers(model.path) if layer.kind in _PARAMETER_KINDS]
-        if not layers or not all(layer.frozen for layer in layers):
+        if model.framework != "torch" or not layers or not all(layer.grad_off for layer in layers):
             continue
         first = layers[0]
         yield Finding(first.span, (

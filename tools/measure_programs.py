@@ -6,9 +6,9 @@ Each program runs in its own subprocess per seed (``random``/``numpy``/``torch``
 the datasets it loads replaced by small synthetic stand-ins of the same type, shape, dtype and value
 range (no network): ``keras.datasets.{mnist,fashion_mnist,cifar10}.load_data`` give 5000 / 1000 real
 Fashion-MNIST images (uint8, 0..255; cifar10: padded to 32x32x3) from Debian's dataset-fashion-mnist
-package (``FASHION_MNIST`` names the directory; class-template synthetic images without it), and a fake ``torchvision`` (the installed one does
-not import here) gives ``datasets.MNIST`` with ``.data`` (uint8) / ``.targets`` and
-``transforms.ToTensor`` (/255, as the real one) / ``Normalize`` / ``Compose``.
+package (``FASHION_MNIST`` names the directory; class-template synthetic images without it), and a
+fake ``torchvision`` (the installed one does not import here) gives ``datasets.MNIST`` with ``.data``
+(uint8) / ``.targets`` and ``transforms.ToTensor`` (/255, as the real one) / ``Normalize`` / ``Compose``.
 
 What is recorded, per seed:
 - torch: every ``optimizer.step()`` (a global step pre-hook): the gradient norm over the optimizer's
@@ -136,7 +136,7 @@ def _weights(params: list) -> list:  # type: ignore[type-arg]
 
 
 def _hook_torch() -> None:
-    import torch
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
 
     def pre(opt, args, kwargs):  # type: ignore[no-untyped-def]
         params = [p for g in opt.param_groups for p in g["params"]]
@@ -149,7 +149,6 @@ def _hook_torch() -> None:
             RECORD["first"] = {"first_rel": rel[0] if rel else None, "last_rel": rel[-1] if rel else None,
                                "params": [p.detach().clone() for p in params], "live": params}
 
-    from torch.optim.optimizer import register_optimizer_step_pre_hook
     register_optimizer_step_pre_hook(pre)
 
 
@@ -167,7 +166,8 @@ def _hook_keras_fit() -> None:
             loss = self.compute_loss(x=xb, y=yb, y_pred=pred)
             kernels = [w for w in self.trainable_weights if len(w.shape) >= 2]
             grads = torch.autograd.grad(loss, [k.value for k in kernels], allow_unused=True)
-            rel = [float(g.norm() / k.value.norm()) if g is not None else 0.0 for g, k in zip(grads, kernels)]
+            rel = [float(g.norm() / k.value.norm()) if g is not None else 0.0
+                   for g, k in zip(grads, kernels, strict=True)]
             RECORD["keras_first_rel"], RECORD["keras_last_rel"] = rel[0], rel[-1]
             RECORD["keras_init_loss"] = float(loss)
         except Exception as exc:  # noqa: BLE001 -- the measurement must not hide the program's own run
@@ -212,7 +212,7 @@ def _child(path: str, seed: int) -> None:
     if first is not None:
         before = first.pop("params")
         live = first.pop("live")
-        delta = math.sqrt(sum(float((p.detach() - b).norm()) ** 2 for p, b in zip(live, before)))
+        delta = math.sqrt(sum(float((p.detach() - b).norm()) ** 2 for p, b in zip(live, before, strict=True)))
         size = math.sqrt(sum(float(b.norm()) ** 2 for b in before))
         result.update(first, param_change=delta / size if size else None)
     lines = [line for line in out.getvalue().splitlines() if line.strip()]

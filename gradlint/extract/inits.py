@@ -271,6 +271,8 @@ def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: as
         flag = args[0] if args else kwargs.get("requires_grad")
         if target.owner is not None and isinstance(flag, Const) and flag.value is False:
             target.owner.frozen = True  # layer.weight.requires_grad_(False): frozen on purpose
+        if target.owner is not None:
+            target.owner.grad_off = isinstance(flag, Const) and flag.value is False
         return target
     if name in ("detach", "clone", "to"):
         return target

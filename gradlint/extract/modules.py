@@ -55,6 +55,14 @@ def _freezes(name: str, args: list[Value], kwargs: dict[str, Value]) -> bool:
     return False
 
 
+def _grad_flag(name: str, args: list[Value], kwargs: dict[str, Value]) -> bool | None:
+    """``module.requires_grad_(flag)`` with a literal flag (True when not given); None otherwise."""
+    if name != "requires_grad_":
+        return None
+    flag = args[0] if args else kwargs.get("requires_grad", Const(True))
+    return flag.value if isinstance(flag, Const) and isinstance(flag.value, bool) else None
+
+
 class ModulesMixin(Core):
     """Method calls on values that are not user functions, and module application."""
 
@@ -121,9 +129,16 @@ class ModulesMixin(Core):
             return self.call_module(target, args, kwargs, node)
         if _freezes(name, args, kwargs):
             target.layer.frozen = True
+        if (flag := _grad_flag(name, args, kwargs)) is not None:
+            target.layer.grad_off = not flag
         if name in _SAME_MODULE:
             return target
         return UNKNOWN
+
+    def _set_grad_off(self, target: Value, off: bool) -> None:
+        for module in self.walk_modules(target):
+            if isinstance(module, LayerObj):
+                module.layer.grad_off = off
 
     def freeze(self, target: Value) -> None:
         """``module.requires_grad_(False)``, ``module.load_state_dict(...)``, Keras ``model.trainable =
@@ -233,6 +248,8 @@ class ModulesMixin(Core):
             return self.call_module(target, args, kwargs, node)
         if _freezes(name, args, kwargs):
             self.freeze(target)
+        if (flag := _grad_flag(name, args, kwargs)) is not None:
+            self._set_grad_off(target, not flag)
         if name in _SAME_MODULE:
             return target
         if name in ("compile", "summary", "build", "fit", "save"):
@@ -295,6 +312,8 @@ class ModulesMixin(Core):
             return self.call_module(target, args, kwargs, node)
         if _freezes(name, args, kwargs):
             self.freeze(target)
+        if (flag := _grad_flag(name, args, kwargs)) is not None:
+            self._set_grad_off(target, not flag)
         if name in ("add_loss", "add_metric", "log"):  # Keras self.add_loss(t), Lightning self.log(...)
             self.escaped.extend(a for a in list(args) + list(kwargs.values()) if isinstance(a, TensorV))
         if name in (

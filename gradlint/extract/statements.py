@@ -500,6 +500,8 @@ class StatementsMixin(Core):
         elif isinstance(obj, ParamV) and attr == "requires_grad":
             if obj.owner is not None and isinstance(value, Const) and value.value is False:
                 obj.owner.frozen = True  # for p in self.encoder.parameters(): p.requires_grad = False
+            if obj.owner is not None:  # p.requires_grad = True after a freeze turns it back on
+                obj.owner.grad_off = isinstance(value, Const) and value.value is False
         elif isinstance(obj, (TensorConstV, TensorV)) and attr == "requires_grad":
             for framework in self.frameworks:  # ``w.requires_grad = True``: as ``w.requires_grad_()``
                 if framework.method(self, obj, "requires_grad_", [value], {}, node) is not None:

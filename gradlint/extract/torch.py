@@ -397,15 +397,23 @@ def _torch_weight_layer(layer: Layer, leaf: str, bound: dict[str, Value]) -> Non
 # ---------------------------------------------------------------------- torch / torch.nn.functional
 
 
+def _tensor_of_tensor(interp: Interp, leaf: str, data: TensorV, node: ast.AST) -> Value | None:
+    """``torch.<leaf>(x)`` of a tensor when it copies, views or indexes it; None for other functions."""
+    if leaf in catalog.TORCH_DATA_COPIES or leaf == "detach":  # torch.tensor(x): a new leaf, no gradient to x
+        return stopped(data, leaf, span_of(node), "torch")
+    if leaf in catalog.TORCH_DATA_VIEWS:  # torch.as_tensor(x) is x; from_numpy(x.numpy()) is stopped already
+        return data
+    if leaf in catalog.TORCH_INDEX_OPS and not _in_model_class(interp):  # torch.argmax(out, 1), as out.argmax(1)
+        return stopped(data, leaf, span_of(node), "torch")
+    return None
+
+
 def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     data = args[0] if args else kwargs.get("data")
     if isinstance(data, TensorV) and q.count(".") == 1:
-        if leaf in catalog.TORCH_DATA_COPIES or leaf == "detach":  # torch.tensor(x): a new leaf, no gradient to x
-            return stopped(data, leaf, span_of(node), "torch")
-        if leaf in catalog.TORCH_DATA_VIEWS:  # torch.as_tensor(x) is x; from_numpy(x.numpy()) is stopped already
-            return data
-        if leaf in catalog.TORCH_INDEX_OPS and not _in_model_class(interp):  # torch.argmax(out, 1), as out.argmax(1)
-            return stopped(data, leaf, span_of(node), "torch")
+        copied = _tensor_of_tensor(interp, leaf, data, node)
+        if copied is not None:
+            return copied
     number = read_out_of(data) if data is not None and q.count(".") == 1 and (
         leaf in catalog.TORCH_DATA_COPIES or leaf in catalog.TORCH_DATA_VIEWS) else None
     if number is not None:  # torch.tensor([h.item()]), torch.tensor(float(h)): the values, no gradient
