@@ -39,7 +39,7 @@ CAUGHT = {
 MISSED = {
     "torch_deep_mlp_sgd_lr10": ("torch_deep_mlp_sgd_lr005", "the learning rate is not judged against the "
                                 "estimated gradient scale"),
-    "keras_deep_dense_sgd_lr100": ("keras_deep_dense_sgd_lr01", "the learning rate is not judged against the "
+    "keras_deep_dense_sgd_lr100": ("keras_deep_dense_sgd_lr005", "the learning rate is not judged against the "
                                    "estimated gradient scale"),
 }
 # Suspected defects the measurement did not confirm (the program learns): no finding is right.

@@ -177,6 +177,7 @@ class CallsMixin(Core):
 
     def unknown_call(self, args: list[Value], kwargs: dict[str, Value], node: ast.AST, name: str,
                      reason: str | None = None) -> Value:
+        recorder.note_unfollowed(self, args, kwargs, node)
         tensor = first_tensor(args, kwargs)
         if tensor is None:
             # An object built by an unresolved call (``TanhBlock(20)``) keeps the reason for when it is applied.

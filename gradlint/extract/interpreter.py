@@ -26,6 +26,7 @@ from gradlint.extract.frameworks import FRAMEWORKS
 from gradlint.extract.modules import ModulesMixin
 from gradlint.extract.project import ProjectView
 from gradlint.extract.pybuiltins import BuiltinsMixin
+from gradlint.extract.recorder import grad_event
 from gradlint.extract.state import (
     DEFAULT_BUDGET,
     BreakSignal,
@@ -198,6 +199,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
                 if statement_budget is None or self.file_budget <= 0:
                     raise
                 abandoned.append((self._abandon(stmt, built_before), stmt.lineno))
+                grad_event(self, "opaque", stmt)  # what it did to gradients past that point is unknown
         return abandoned
 
     def _abandon(self, stmt: ast.stmt, built_before: int) -> str:

@@ -121,6 +121,13 @@ def _unfollowed(callee: Value | None) -> bool:
     return isinstance(callee, Ref) and not callee.qualname.startswith(_FRAMEWORK_PREFIXES)
 
 
+def note_unfollowed(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> None:
+    """A call not followed after all (too deep, a factory left to another module) that is handed a loss,
+    a model or an optimizer: what it does to gradients is unknown (an ``opaque`` event)."""
+    if any(isinstance(v, (LossV, OptimizerV)) or is_model(v) for v in list(args) + list(kwargs.values())):
+        grad_event(interp, "opaque", node)
+
+
 def grad_event(interp: Interp, kind: str, node: ast.AST, target: Value | None = None) -> None:
     """Record what the training code does to gradients now (``facts.grad_events``, in run order)."""
     interp.facts.grad_events.append(GradEvent(kind, span_of(node), id(target) if target is not None else None,
