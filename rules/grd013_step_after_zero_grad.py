@@ -64,7 +64,8 @@ skip parameters whose gradient is None (and move them by nothing, or by momentum
 only, when it is 0). The backward of the iteration then fills `p.grad`, and the next
 `zero_grad()` erases it before any step reads it. The loss is computed, printed and even
 backpropagated every iteration, but the weights stay where the init put them: measured
-(torch 2.13, fixtures/programs2) ‖θ_end − θ_0‖ = 0 exactly after 300 to 320 steps, loss flat.
+(torch 2.13, fixtures/programs2, 3 seeds) ‖θ_end − θ_0‖ = 0 exactly after 60 steps (step before
+backward) and after 320 (zero_grad between backward and step); the twins reach 0.98 accuracy.
 """
     formula = """
 Structural: in the recorded order of gradient events (backward, zero_grad, step, opaque), every

@@ -16,7 +16,10 @@ from conftest import FIXTURES, run_cli
 
 PROGRAMS = FIXTURES / "programs2"
 
-# defect program -> (the rule that reports it, its healthy twin)
+# defect program -> (the rule that reports it, its healthy twin). Two were flagged before this corpus
+# and their measured harm is small here (see their headers): the sigmoid + categorical_crossentropy
+# program trains almost as well as its softmax twin, and the 400-step SimpleRNN forecaster learns a
+# task that needs a few steps of memory in 2 epochs without blowing up.
 CAUGHT = {
     "keras_binary_softmax_one_unit": ("GRD010", "keras_binary_sigmoid_one_unit"),
     "keras_fashion_sigmoid_categorical_crossentropy": ("GRD009", "keras_fashion_softmax_categorical_crossentropy"),
@@ -41,11 +44,13 @@ MISSED = {
                                 "estimated gradient scale"),
     "keras_deep_dense_sgd_lr100": ("keras_deep_dense_sgd_lr005", "the learning rate is not judged against the "
                                    "estimated gradient scale"),
+    "torch_mnist_data_raw_tanh": ("torch_mnist_data_scaled_tanh", "the scale of the input data (raw 0-255 pixels) "
+                                  "is not modelled; and raw pixels measured harmless in two other programs"),
 }
-# Suspected defects the measurement did not confirm (the program learns): no finding is right.
+# Suspected defects the measurement did not confirm (the program learns as well as its twin, or
+# better): no finding is right.
 NOT_DEFECTS = {
     "keras_mnist_raw_pixels_sigmoid": "keras_mnist_scaled_pixels_sigmoid",
-    "torch_mnist_data_raw_tanh": "torch_mnist_data_scaled_tanh",
     "keras_cifar10_raw_pixels_tanh_cnn": "keras_cifar10_scaled_pixels_tanh_cnn",
     "torch_adam_created_every_step": "torch_adam_created_once",
     "torch_bn_model_trained_in_eval_mode": "torch_bn_model_trained_in_train_mode",
