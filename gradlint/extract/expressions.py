@@ -429,9 +429,8 @@ class ExpressionsMixin(Core):
                     return result
         if isinstance(left, TensorV) or isinstance(right, TensorV):
             return self.tensor_binop(op, left, right, node)
-        read = left if isinstance(left, ReadOutV) else right if isinstance(right, ReadOutV) else None
-        if read is not None:  # out.detach().numpy() - y: still numbers of the model's values, no gradient
-            return ReadOutV(read.tensor, read.op)
+        if isinstance(read := left if isinstance(left, ReadOutV) else right, ReadOutV):  # out.detach().numpy() - y
+            return ReadOutV(read.tensor, read.op)  # still numbers of the model's values, with no gradient
         if isinstance(left, (TensorConstV, ParamV)) or isinstance(right, (TensorConstV, ParamV)):
             return scale_init(op, left, right)
         return UNKNOWN
