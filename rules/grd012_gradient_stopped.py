@@ -586,7 +586,8 @@ def _all_frozen(facts: TrainingFacts, context: RuleContext) -> Iterable[tuple[Fi
             f"parameters, from {first.op} at line {first.span.line} on), but it is the model trained here: the loss "
             f"has no gradient to take, backward() raises (element 0 of tensors does not require grad) and no "
             f"step moves any weight. Freeze only the part meant to stay fixed (the feature extractor) and give "
-            f"the optimizer the rest (the new head)."), Severity.ERROR), model
+            f"the optimizer the rest (the new head)."), Severity.ERROR,
+            no_gradient(_weight_layers(model), "cut")), model
 
 
 def _severed_losses(facts: TrainingFacts, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
@@ -608,7 +609,8 @@ def _severed_losses(facts: TrainingFacts, context: RuleContext) -> Iterable[tupl
                 f"the loss backward() runs on at line {where.line} is computed under {_SPELLED[op]}: it has no "
                 f"graph back to {model.name}, so backward() raises (element 0 of tensors does not require grad) "
                 f"and no gradient ever reaches {model.name}'s layers. Compute the training loss outside "
-                f"torch.no_grad(); keep no_grad() for evaluation."), Severity.ERROR), model
+                f"torch.no_grad(); keep no_grad() for evaluation."), Severity.ERROR,
+                no_gradient(_weight_layers(model), "cut")), model
             continue
         yield Finding(span, (
             f"the loss backward() runs on at line {where.line} is a copy of the loss's values "

@@ -3,9 +3,11 @@ between them: the step applies a zero (or None) gradient and the model never mov
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
-from gradlint.model import Model
+from gradlint.estimate import Estimate
+from gradlint.model import LayerKind, Model, iter_layers
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import GradEvent, TrainingFacts
 
@@ -39,6 +41,15 @@ def cleared_steps(facts: TrainingFacts) -> dict[int, list[tuple[GradEvent, GradE
         else:
             found.setdefault(step.target, []).append((step, cleared))
     return {target: pairs for target, pairs in found.items() if target not in fed}
+
+
+def _estimate(model: Model | None) -> Estimate:
+    """Not a gradient at init (the model's own gradients are what they are): what the training code
+    does with them. No ``verdict``: the dynamic check's measurement at init can neither confirm nor deny it."""
+    layers = sum(1 for layer in iter_layers(model.path, include_gates=False) if layer.kind in (
+        LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)) if model is not None else 0
+    return Estimate(math.nan, math.nan, max(layers, 1), True,
+                    ["each step() reads p.grad just after zero_grad() set it to None"], criterion="zeroed_before_step")
 
 
 class StepAfterZeroGrad(Rule):
@@ -203,4 +214,4 @@ for epoch in range(10):
                 f"optimizer.step() runs right after optimizer.zero_grad() at line {zero.span.line} with no "
                 f"backward() between them: {order}, so every step applies a None (zero) gradient and the weights "
                 f"never move (measured: ‖θ_end − θ_0‖ exactly 0, loss flat). Call zero_grad(), then "
-                f"loss.backward(), then optimizer.step()."), Severity.ERROR), model
+                f"loss.backward(), then optimizer.step()."), Severity.ERROR, _estimate(model)), model

@@ -3,9 +3,11 @@ batch's gradient and each ``step()`` applies the growing sum."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
-from gradlint.model import Model
+from gradlint.estimate import Estimate
+from gradlint.model import LayerKind, Model, iter_layers
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import GradEvent, TrainingFacts
 
@@ -30,6 +32,15 @@ def accumulating_steps(facts: TrainingFacts) -> list[GradEvent]:
         if backwards and backwards[-1].loops > made_at:
             found[step.target] = step  # type: ignore[index]  # (checked not None above)
     return list(found.values())
+
+
+def _estimate(model: Model | None) -> Estimate:
+    """Not a gradient at init (the model's own gradients are what they are): what the training code
+    does with them. No ``verdict``: the dynamic check's measurement at init can neither confirm nor deny it."""
+    layers = sum(1 for layer in iter_layers(model.path, include_gates=False) if layer.kind in (
+        LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)) if model is not None else 0
+    return Estimate(math.nan, math.nan, max(layers, 1), False,
+                    ["the k-th step() applies the sum of the k batch gradients so far"], criterion="accumulated")
 
 
 class GradientsNeverZeroed(Rule):
@@ -160,4 +171,4 @@ for epoch in range(5):
                 "gradients (no optimizer.zero_grad(), model.zero_grad() or p.grad = None): backward() adds each "
                 "batch's gradient to p.grad, so the k-th step applies the sum of k gradients and the updates grow "
                 "until training diverges (measured: loss NaN within 100 steps of SGD lr=0.01, momentum 0.9). Call "
-                "optimizer.zero_grad() before each loss.backward()."), Severity.ERROR), model
+                "optimizer.zero_grad() before each loss.backward()."), Severity.ERROR, _estimate(model)), model
