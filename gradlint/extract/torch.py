@@ -32,7 +32,14 @@ from gradlint.extract.inits import (
     set_param_init,
 )
 from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual, stopped
-from gradlint.extract.torch_reads import batch_size, functional_conv, functional_dropout, in_place, variable
+from gradlint.extract.torch_reads import (
+    batch_size,
+    functional_conv,
+    functional_dropout,
+    in_place,
+    tensor_of_tensor,
+    variable,
+)
 from gradlint.extract.values import (
     UNKNOWN,
     Const,
@@ -397,21 +404,10 @@ def _torch_weight_layer(layer: Layer, leaf: str, bound: dict[str, Value]) -> Non
 # ---------------------------------------------------------------------- torch / torch.nn.functional
 
 
-def _tensor_of_tensor(interp: Interp, leaf: str, data: TensorV, node: ast.AST) -> Value | None:
-    """``torch.<leaf>(x)`` of a tensor when it copies, views or indexes it; None for other functions."""
-    if leaf in catalog.TORCH_DATA_COPIES or leaf == "detach":  # torch.tensor(x): a new leaf, no gradient to x
-        return stopped(data, leaf, span_of(node), "torch")
-    if leaf in catalog.TORCH_DATA_VIEWS:  # torch.as_tensor(x) is x; from_numpy(x.numpy()) is stopped already
-        return data
-    if leaf in catalog.TORCH_INDEX_OPS and not _in_model_class(interp):  # torch.argmax(out, 1), as out.argmax(1)
-        return stopped(data, leaf, span_of(node), "torch")
-    return None
-
-
 def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     data = args[0] if args else kwargs.get("data")
     if isinstance(data, TensorV) and q.count(".") == 1:
-        copied = _tensor_of_tensor(interp, leaf, data, node)
+        copied = tensor_of_tensor(leaf, data, node, _in_model_class(interp))
         if copied is not None:
             return copied
     number = read_out_of(data) if data is not None and q.count(".") == 1 and (

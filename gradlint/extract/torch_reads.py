@@ -12,6 +12,7 @@ from gradlint.extract import catalog, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import dropout_rate, span_of
 from gradlint.extract.inits import param_init
+from gradlint.extract.paths import stopped
 from gradlint.extract.values import UNKNOWN, Const, ListV, ParamV, TensorConstV, TensorV, Value
 from gradlint.extract.windows import conv_window
 from gradlint.model import Layer, LayerKind
@@ -120,3 +121,14 @@ def variable(interp: Interp, args: Args, kwargs: Kwargs, node: ast.AST) -> Value
             return torch_tensors.state_of(interp).method(data, "requires_grad_", [], {}, node) or data
         data.trainable = True  # a module attribute its forward trains
     return data
+
+
+def tensor_of_tensor(leaf: str, data: TensorV, node: ast.AST, in_model: bool) -> Value | None:
+    """``torch.<leaf>(x)`` of a tensor when it copies, views or indexes it; None for other functions."""
+    if leaf in catalog.TORCH_DATA_COPIES or leaf == "detach":  # torch.tensor(x): a new leaf, no gradient to x
+        return stopped(data, leaf, span_of(node), "torch")
+    if leaf in catalog.TORCH_DATA_VIEWS:  # torch.as_tensor(x) is x; from_numpy(x.numpy()) is stopped already
+        return data
+    if leaf in catalog.TORCH_INDEX_OPS and not in_model:  # training code: torch.argmax(out, 1), as out.argmax(1)
+        return stopped(data, leaf, span_of(node), "torch")
+    return None
