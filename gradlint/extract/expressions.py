@@ -11,7 +11,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from gradlint.extract import catalog, hand_norm
+from gradlint.extract import catalog, hand_norm, numeric_arrays
 from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.common import (
     WIDE_FORMAT,
@@ -227,12 +227,15 @@ class ExpressionsMixin(Core):
 
     def eval_Subscript(self, node: ast.Subscript, scope: Scope) -> Value:
         obj = self.eval(node.value, scope)
-        if isinstance(obj, TensorConstV) and isinstance(node.slice, ast.Slice):
+        if isinstance(obj, TensorConstV) and obj.values is None and isinstance(node.slice, ast.Slice):
             return sliced(self, obj, node, scope)  # a mini-batch X[i:i + 32] of a data tensor of known shape
         key = self.eval(node.slice, scope)
         return self.get_item(obj, key)
 
     def get_item(self, obj: Value, key: Value) -> Value:
+        if isinstance(obj, TensorConstV) and obj.values is not None:
+            known = numeric_arrays.item(obj, key)
+            return known if known is not None else UNKNOWN
         if isinstance(obj, (ListV, ContainerV)):
             items = obj.items
             partial = obj.partial
@@ -431,6 +434,8 @@ class ExpressionsMixin(Core):
             return self.tensor_binop(op, left, right, node)
         if isinstance(read := left if isinstance(left, ReadOutV) else right, ReadOutV):  # out.detach().numpy() - y
             return ReadOutV(read.tensor, read.op)  # still numbers of the model's values, with no gradient
+        if (known := numeric_arrays.arithmetic(type(op).__name__, left, right)) is not None:
+            return known  # (np.linspace(1, 0.25, 8) * 256): widths
         if isinstance(left, (TensorConstV, ParamV)) or isinstance(right, (TensorConstV, ParamV)):
             return scale_init(op, left, right)
         return UNKNOWN
@@ -708,6 +713,8 @@ class ExpressionsMixin(Core):
                 return len(v)
         if isinstance(value, ListV):
             return len(value.items)
+        if isinstance(value, TensorConstV) and value.values is not None:
+            return len(value.values)
         return None
 
     def iterate(self, value: Value) -> list[Value] | None:
@@ -741,6 +748,8 @@ class ExpressionsMixin(Core):
                 return [Const(i) for i in v]
             if isinstance(v, (tuple, list, str)):
                 return [Const(i) for i in v]
+        if isinstance(value, TensorConstV) and value.values is not None:
+            return [Const(v) for v in value.values]
         return None
 
 

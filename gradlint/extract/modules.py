@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from gradlint.extract import catalog, paths, recorder
+from gradlint.extract import catalog, numeric_arrays, paths, recorder
 from gradlint.extract.api import Core
 from gradlint.extract.common import (
     const_values,
@@ -80,6 +80,9 @@ class ModulesMixin(Core):
                 if result is not None:
                     return result
             return self.unknown_call([target] + args, kwargs, node, name) if isinstance(target, TensorV) else UNKNOWN
+        if isinstance(target, TensorConstV) and target.values is not None and \
+                (known := numeric_arrays.method(target, name, args, kwargs)) is not None:
+            return known  # np.linspace(...).astype(int): the widths, still known
         if isinstance(target, TensorConstV):  # torch.randn(n, m).requires_grad_(), x.mm(w): raw-tensor models
             for framework in self.frameworks:
                 if framework.name == "torch":  # only torch makes these (and a lazy handler stays unloaded)

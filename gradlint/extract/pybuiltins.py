@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gradlint.extract import catalog
+from gradlint.extract import catalog, numeric_arrays
 from gradlint.extract.api import Args, Core, Kwargs
 from gradlint.extract.common import const_values, foldable
 from gradlint.extract.configs import call_config, namespace_dict
@@ -152,6 +152,9 @@ class BuiltinsMixin(Core):
                 except Exception:
                     return UNKNOWN
             return UNKNOWN
+        if q.startswith("numpy.") and q.count(".") == 1 and \
+                (known := numeric_arrays.numpy_function(leaf, args, kwargs)) is not None:
+            return known  # np.linspace(256, 32, 12): layer widths, number by number
         if q.startswith("numpy."):
             read = next((a for a in args if isinstance(a, ReadOutV)), None)
             if read is not None:  # np.mean((out.detach().numpy() - y) ** 2): numbers of the model's values

@@ -433,6 +433,9 @@ class TensorConstV(Value):
     # created with ``requires_grad=True`` or made so by ``requires_grad_()`` / ``.requires_grad = True``:
     # a weight of whatever uses it (``x @ self.w`` in a forward); otherwise a fixed tensor
     trainable: bool = False
+    # a short 1-D numpy array whose numbers are known (``np.linspace(256, 32, 12)``): layer widths
+    # a script computes; iterating, indexing and slicing it give those numbers
+    values: tuple[int | float, ...] | None = None
 
 
 @dataclass(eq=False)
