@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gradlint.extract import catalog, numeric_arrays
+from gradlint.extract import catalog, numeric_arrays, yaml_literal
 from gradlint.extract.api import Args, Core, Kwargs
 from gradlint.extract.common import const_values, foldable
 from gradlint.extract.configs import call_config, namespace_dict
@@ -163,6 +163,9 @@ class BuiltinsMixin(Core):
             return array if array is not None else _numpy_number(leaf, args)
         if q == "json.loads" and len(args) == 1 and isinstance(args[0], Const) and isinstance(args[0].value, str):
             return _json_literal(args[0].value)
+        if q in _YAML_LOADERS and len(args) == 1 and isinstance(args[0], Const) and isinstance(args[0].value, str) \
+                and set(kwargs) <= {"Loader"}:
+            return _yaml_literal(args[0].value)  # a YAML config kept as text in the file
         if q in ("collections.OrderedDict", "typing.OrderedDict"):
             return _ordered_dict(args, kwargs)
         if q == "copy.deepcopy" and len(args) == 1 and not kwargs:
@@ -175,23 +178,33 @@ class BuiltinsMixin(Core):
         return call_config(self, q, leaf, args, kwargs, node)
 
 
+_YAML_LOADERS = frozenset({"yaml.safe_load", "yaml.load", "yaml.full_load", "yaml.unsafe_load"})
+
+
 def _json_literal(text: str) -> Value:
     """``json.loads('{"depth": 12}')`` of a literal string: its data (a file's contents stay unknown)."""
     if len(text) > 100_000:
         return UNKNOWN
     try:
-        data = json.loads(text)
+        return _lift(json.loads(text))
     except ValueError:
         return UNKNOWN
 
-    def lift(obj: Any) -> Value:
-        if isinstance(obj, dict):
-            return DictV({k: lift(v) for k, v in obj.items()})
-        if isinstance(obj, list):
-            return ListV([lift(v) for v in obj])
-        return Const(obj)
 
-    return lift(data)
+def _yaml_literal(text: str) -> Value:
+    """``yaml.safe_load("depth: 12")`` of a literal string, read as PyYAML reads it (yaml_literal)."""
+    try:
+        return _lift(yaml_literal.load(text))
+    except ValueError:
+        return UNKNOWN
+
+
+def _lift(obj: Any) -> Value:
+    if isinstance(obj, dict):
+        return DictV({k: _lift(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return ListV([_lift(v) for v in obj])
+    return Const(obj)
 
 
 def _layer_isinstance(value: LayerObj, classes: Value, exact: bool) -> bool | None:
