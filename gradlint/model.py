@@ -181,6 +181,10 @@ class Layer:
     # A Keras recurrent layer built with ``return_sequences=True``: it hands on its output at every
     # step (whether each reaches the loss depends on what follows it: another recurrence does not).
     returns_sequences: bool = False
+    # NORMALIZATION layers whose arguments decide what they normalize over: "batch" (statistics per
+    # unit: GroupNorm with one channel per group is InstanceNorm) or "layer" (per example over the
+    # features: GroupNorm(1, C) is LayerNorm over C x H x W); None: told by the op alone.
+    norm_stats: str | None = None
 
     @property
     def has_weight(self) -> bool:

@@ -63,8 +63,11 @@ class _Barrier(Exception):
     """A node the estimate cannot see through, inside a block or a gate: the block is a barrier."""
 
 
-def norm_kind_of(op: str) -> str | None:
-    """``batch`` / ``layer`` / ``rms`` from a normalization's name; None: not a variance reset."""
+def norm_kind_of(op: str, stats: str | None = None) -> str | None:
+    """``batch`` / ``layer`` / ``rms`` from a normalization's name, or ``stats`` when its arguments told
+    (``Layer.norm_stats``: GroupNorm(C, C)); None: not a variance reset."""
+    if stats is not None:
+        return stats
     name = op.lower()
     if "batch" in name or "instance" in name:
         return "batch"  # statistics per unit (and per example for InstanceNorm): offsets removed
@@ -477,7 +480,7 @@ class _Builder:
     def _norm_node(self, node: Layer, items: list[Item], pending: tuple[int, Unit] | None, width: int | None,
                    segments: list[list[Item]], barriers: list[Layer | None], top: bool) -> tuple[int, Unit] | None:
         """A normalization layer: folded into the weight layer before it when it can be; the new pending."""
-        norm = norm_kind_of(node.op)
+        norm = norm_kind_of(node.op, node.norm_stats)
         if norm is None:
             if "normalize" in node.op.lower() or "unit" in node.op.lower():
                 pending = None

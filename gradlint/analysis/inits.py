@@ -143,7 +143,7 @@ def _drawn_bias_var(unit: Unit, init: Init) -> float:
 
 def norm_kind(layer: Layer | None) -> str:
     """``batch`` (statistics per unit over the batch) or ``layer`` (per sample over features)."""
-    if layer is None or "batch" in layer.op.lower():
+    if layer is None or "batch" in layer.op.lower() or layer.norm_stats == "batch":
         return "batch"
     return "layer"
 

@@ -56,8 +56,9 @@ TORCH_LAYERS: dict[str, LayerSpec] = {
         "TransformerEncoderLayer", "TransformerDecoderLayer")},
     **{n: LayerSpec(LayerKind.NORMALIZATION) for n in
        ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm1d",
-        "LazyBatchNorm2d", "LazyBatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d",
+        "LazyBatchNorm2d", "LazyBatchNorm3d", "LayerNorm", "InstanceNorm1d",
         "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "CrossMapLRN2d")},
+    "GroupNorm": LayerSpec(LayerKind.NORMALIZATION, ("num_groups", "num_channels", "eps", "affine")),
     **{n: LayerSpec(LayerKind.DROPOUT, ("p", "inplace")) for n in
        ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
     **{n: LayerSpec(LayerKind.POOLING, ("kernel_size", "stride", "padding", "dilation"))
@@ -189,8 +190,9 @@ KERAS_LAYERS: dict[str, LayerSpec] = {
     **{n: LayerSpec(LayerKind.ATTENTION) for n in ("MultiHeadAttention", "Attention", "AdditiveAttention",
                                                    "GroupQueryAttention")},
     **{n: LayerSpec(LayerKind.NORMALIZATION) for n in
-       ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+       ("BatchNormalization", "LayerNormalization", "UnitNormalization",
         "SpectralNormalization", "RMSNormalization")},
+    "GroupNormalization": LayerSpec(LayerKind.NORMALIZATION, ("groups", "axis")),
     **{n: LayerSpec(LayerKind.DROPOUT, ("rate",)) for n in
        ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout", "AlphaDropout")},
     **{n: LayerSpec(LayerKind.DROPOUT) for n in ("GaussianNoise", "ActivityRegularization")},

@@ -230,6 +230,18 @@ def shape_of(args: list[Value]) -> tuple[int, ...] | None:
     return tuple(dims) or None
 
 
+def group_norm_stats(groups: int | None, channels: int | None) -> str | None:
+    """What a group norm's statistics are over, from its literal group and channel counts: one channel
+    per group is InstanceNorm (per example and channel: the per-channel offsets a sigmoid or ReLU
+    input leaves go, as under BatchNorm), one group is LayerNorm over every channel (they stay);
+    None for the groups in between (read as LayerNorm from the op) or counts not known."""
+    if groups is not None and channels is not None and groups == channels:
+        return "batch"
+    if groups == 1:
+        return "layer"
+    return None
+
+
 def positive_int(value: Value | None) -> int | None:
     """A positive integer size (a width of 0 or less is no width at all)."""
     if isinstance(value, Const) and isinstance(value.value, int) and not isinstance(value.value, bool) \

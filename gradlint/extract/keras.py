@@ -20,6 +20,7 @@ from gradlint.extract.common import (
     const_values,
     dropout_rate,
     first_tensor,
+    group_norm_stats,
     is_none,
     longest_tensor,
     number,
@@ -468,6 +469,11 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     elif spec.kind == LayerKind.NORMALIZATION:
         layer.weight_init = keras_init(bound.get("gamma_initializer"), node, Init("ones"))
         layer.bias = True
+        if leaf == "GroupNormalization" and isinstance(bound.get("groups"), Const) \
+                and bound["groups"].value == -1:  # type: ignore[union-attr]
+            layer.norm_stats = "batch"  # groups=-1: one group per channel, InstanceNorm
+        elif leaf == "GroupNormalization":
+            layer.norm_stats = group_norm_stats(positive_int(bound.get("groups", Const(32))), None)
     elif spec.kind == LayerKind.POOLING and leaf.startswith("MaxPool"):
         layer.bias = False
         layer.receptive = _pool_window(bound.get("pool_size"), int(leaf[-2]))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from gradlint.extract import catalog, data_shapes, hand_norm, recorder, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
+    group_norm_stats,
     dropout_rate,
     first_tensor,
     flatten_args,
@@ -313,6 +314,9 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         affine = bound.get("affine", bound.get("elementwise_affine"))
         layer.bias = not (isinstance(affine, Const) and affine.value is False)
         layer.weight_init = Init("ones")
+        if leaf == "GroupNorm":
+            layer.norm_stats = group_norm_stats(positive_int(bound.get("num_groups")),
+                                                positive_int(bound.get("num_channels")))
     else:
         layer.bias = False
     return LayerObj(layer)
