@@ -21,7 +21,8 @@ from gradlint.model import Init
 
 
 def make_initializer(leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
-    if leaf == "get" and args and isinstance(args[0], (Const, InitV, DictV)):  # initializers.get("he_normal")
+    # initializers.get("he_normal"); deserialize({"class_name": ..., "config": ...}) is get of the dict
+    if leaf in ("get", "deserialize") and args and isinstance(args[0], (Const, InitV, DictV)):
         got = keras_init(args[0], node, Init("glorot_uniform"))
         return InitV(got) if got is not None else UNKNOWN
     spec = catalog.KERAS_INIT_CLASSES.get(leaf)
