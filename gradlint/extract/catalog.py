@@ -377,7 +377,9 @@ STR_METHODS = frozenset({"find", "startswith", "endswith", "lower", "upper", "sp
 
 _KERAS_PREFIXES = (
     "tensorflow.python.keras.", "tensorflow.keras.", "tf_keras.", "keras.src.", "keras.api.",
-    "tensorflow.contrib.keras.",  # TF 1.2-1.3 shipped Keras 2 as tf.contrib.keras (same API)
+    # TF 1.2-1.3 shipped Keras 2 as tf.contrib.keras (same API), its modules under python.keras and
+    # its public API under api.keras: the longer spellings first
+    "tensorflow.contrib.keras.python.keras.", "tensorflow.contrib.keras.api.keras.", "tensorflow.contrib.keras.",
 )
 
 
