@@ -135,6 +135,25 @@ def _spaced(leaf: str, n: dict[str, Number | None], endpoint: bool) -> list[Numb
     return [float(v) for v in out]
 
 
+# torch's names for numpy's parameters (torch.linspace(start, end, steps), torch.arange(start, end, step))
+_TORCH_PARAMS = {"end": "stop", "steps": "num"}
+_TORCH_EXTRA = frozenset({"device", "requires_grad", "layout", "out"})
+
+
+def torch_spaced(leaf: str, args: Args, kwargs: Kwargs) -> TensorConstV | None:
+    """``torch.linspace`` / ``torch.logspace`` / ``torch.arange`` on literal numbers (float32 in torch: a
+    width within a unit of numpy's); None otherwise."""
+    if leaf not in ("linspace", "logspace", "arange"):
+        return None
+    grad = kwargs.get("requires_grad")
+    if grad is not None and not (isinstance(grad, Const) and grad.value is False):
+        return None
+    renamed = {_TORCH_PARAMS.get(k, k): v for k, v in kwargs.items() if k not in _TORCH_EXTRA}
+    if "dtype" in renamed and _dtype(renamed["dtype"]) is None:
+        return None
+    return spaced(leaf, args, renamed)
+
+
 def numpy_function(leaf: str, args: Args, kwargs: Kwargs) -> TensorConstV | None:
     """``np.round(a)`` / ``np.floor(a)`` / ``np.array(a)`` / ``np.int32(a)`` of an array of known numbers, and
     ``np.array([64, 32, 16])`` of literal numbers; None otherwise."""
@@ -177,8 +196,10 @@ def method(target: TensorConstV, name: str, args: Args, kwargs: Kwargs) -> Value
         return cast(target, args[0])
     if name == "tolist" and not args:
         return ListV([Const(v) for v in target.values])
-    if name in ("copy", "flatten", "ravel", "squeeze") and not args:
+    if name in ("copy", "flatten", "ravel", "squeeze", "numpy", "cpu", "detach", "clone", "contiguous") and not args:
         return target
+    if name in _TORCH_CASTS and not args:  # torch: t.long(), t.int(), t.float()
+        return cast(target, Const(_TORCH_CASTS[name]))
     if name == "round" and not args and not kwargs:
         return array([float(round(v)) for v in target.values])
     return None
@@ -214,6 +235,8 @@ def arithmetic(op: str, left: Value, right: Value) -> TensorConstV | None:
     return array(values)
 
 
+_TORCH_CASTS = {"long": "int64", "int": "int32", "short": "int16", "float": "float32", "double": "float64",
+                "half": "float16"}
 _OPS = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mult": lambda a, b: a * b,
         "Div": lambda a, b: a / b, "FloorDiv": lambda a, b: a // b,
         "Pow": lambda a, b: a ** b if abs(b) <= 64 else math.nan}

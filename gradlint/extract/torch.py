@@ -11,7 +11,7 @@ import ast
 import math
 from collections.abc import Callable, Mapping
 
-from gradlint.extract import catalog, data_shapes, hand_norm, recorder, torch_tensors
+from gradlint.extract import catalog, data_shapes, hand_norm, numeric_arrays, recorder, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     group_norm_stats,
@@ -122,6 +122,8 @@ class TorchFramework:
             return recorder.severed_loss(args[0], leaf, node)  # torch.tensor(loss, requires_grad=True): a new leaf
         if q in ("torch.autograd.Variable", "torch.autograd.variable.Variable"):
             return variable(interp, args, kwargs, node)
+        if q.count(".") == 1 and (known := numeric_arrays.torch_spaced(leaf, args, kwargs)) is not None:
+            return known  # torch.linspace(256, 32, 12).long().tolist(): layer widths
         if (data := data_shapes.torch_call(q, leaf, args, kwargs)) is not None:  # DataLoader, from_numpy(a)
             return data
         return hand_norm.seen(leaf, args, kwargs, call_torch_function(interp, q, leaf, args, kwargs, node))
