@@ -13,9 +13,22 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from gradlint.extract import yaml_literal
 from gradlint.extract.api import Args, AttributedV, Interp, InvocableV, Kwargs
 from gradlint.extract.common import is_none
-from gradlint.extract.values import UNKNOWN, ClassInfo, ClassV, Const, DictV, ListV, Ref, UnknownV, Value
+from gradlint.extract.values import (
+    UNKNOWN,
+    ClassInfo,
+    ClassV,
+    Const,
+    DictV,
+    InstanceV,
+    ListV,
+    MethodV,
+    Ref,
+    UnknownV,
+    Value,
+)
 
 # argparse ``type=`` converters applied to string defaults and parsed strings (argparse applies
 # ``type`` to a default only when the default is a string).
@@ -150,6 +163,64 @@ class NamespaceV(AttributedV):
         return True
 
 
+class AttrDictV(DictV, AttributedV):
+    """A config dict read by key and by attribute (``OmegaConf.create({...})``, ``EasyDict``,
+    ``ml_collections.ConfigDict``): ``cfg.model.depth`` is ``cfg["model"]["depth"]``; dict methods stay."""
+
+    def attribute(self, interp: Interp, name: str) -> Value:
+        if name in self.items:
+            return self.items[name]
+        if name in _DICT_METHODS:
+            return MethodV(self, name)
+        return UNKNOWN
+
+    def set_attribute(self, interp: Interp, name: str, value: Value) -> bool:
+        if interp.mutating_uncertainly(self):
+            self.partial = True
+        self.items[name] = value
+        return True
+
+
+_DICT_METHODS = frozenset({"get", "items", "keys", "values", "pop", "update", "setdefault"})
+# Constructors of attribute-access config dicts, from a dict (or keyword arguments).
+_ATTR_DICTS = frozenset({"omegaconf.OmegaConf.create", "omegaconf.OmegaConf.structured", "easydict.EasyDict",
+                         "ml_collections.ConfigDict", "ml_collections.config_dict.ConfigDict", "addict.Dict",
+                         "box.Box", "munch.Munch", "munch.munchify"})
+
+
+def attr_dict(value: Value) -> Value:
+    """``value`` with every dict in it (nested, in lists too) read by attribute as well."""
+    if isinstance(value, DictV) and not isinstance(value, AttrDictV):
+        return AttrDictV({k: attr_dict(v) for k, v in value.items.items()}, value.partial)
+    if isinstance(value, ListV):
+        return ListV([attr_dict(v) for v in value.items], value.partial, value.is_tuple)
+    return value
+
+
+def _attr_dict_call(args: Args, kwargs: Kwargs) -> Value:
+    if len(args) == 1 and not kwargs and isinstance(args[0], DictV):
+        return attr_dict(args[0])
+    if len(args) == 1 and not kwargs and isinstance(args[0], (InstanceV, NamespaceV)):
+        return args[0]  # OmegaConf.structured(Config()): the dataclass instance's fields
+    if not args:
+        return attr_dict(DictV(dict(kwargs)))
+    if len(args) == 1 and isinstance(args[0], Const) and isinstance(args[0].value, str):
+        try:  # OmegaConf.create("model:\n  depth: 12"): YAML text
+            return attr_dict(lift(yaml_literal.load(args[0].value)))
+        except ValueError:
+            return UNKNOWN
+    return UNKNOWN
+
+
+def lift(obj: Any) -> Value:
+    """Parsed JSON / YAML data as values."""
+    if isinstance(obj, dict):
+        return DictV({k: lift(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return ListV([lift(v) for v in obj])
+    return Const(obj)
+
+
 class FieldV(Value):
     """``dataclasses.field(default=..., default_factory=...)`` in a dataclass body."""
 
@@ -171,6 +242,8 @@ def call_config(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
         return ArgParserV()
     if q in ("argparse.Namespace", "types.SimpleNamespace"):
         return NamespaceV(dict(kwargs))
+    if q in _ATTR_DICTS:
+        return _attr_dict_call(args, kwargs)
     if q == "dataclasses.field":
         factory = kwargs.get("default_factory")
         return FieldV(kwargs.get("default"), factory)

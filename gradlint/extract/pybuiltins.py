@@ -16,7 +16,7 @@ from typing import Any
 from gradlint.extract import catalog, numeric_arrays, yaml_literal
 from gradlint.extract.api import Args, Core, Kwargs
 from gradlint.extract.common import const_values, foldable
-from gradlint.extract.configs import call_config, namespace_dict
+from gradlint.extract.configs import call_config, lift, namespace_dict
 from gradlint.extract.copies import DeepCopier
 from gradlint.extract.data_shapes import numpy_call
 from gradlint.extract.invocable import PartialV, SuperV
@@ -186,7 +186,7 @@ def _json_literal(text: str) -> Value:
     if len(text) > 100_000:
         return UNKNOWN
     try:
-        return _lift(json.loads(text))
+        return lift(json.loads(text))
     except ValueError:
         return UNKNOWN
 
@@ -194,17 +194,11 @@ def _json_literal(text: str) -> Value:
 def _yaml_literal(text: str) -> Value:
     """``yaml.safe_load("depth: 12")`` of a literal string, read as PyYAML reads it (yaml_literal)."""
     try:
-        return _lift(yaml_literal.load(text))
+        return lift(yaml_literal.load(text))
     except ValueError:
         return UNKNOWN
 
 
-def _lift(obj: Any) -> Value:
-    if isinstance(obj, dict):
-        return DictV({k: _lift(v) for k, v in obj.items()})
-    if isinstance(obj, list):
-        return ListV([_lift(v) for v in obj])
-    return Const(obj)
 
 
 def _layer_isinstance(value: LayerObj, classes: Value, exact: bool) -> bool | None:
