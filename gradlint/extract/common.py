@@ -20,9 +20,11 @@ from gradlint.extract.values import (
     InstanceV,
     LayerObj,
     ListV,
+    MethodV,
     ParamV,
     Ref,
     TensorV,
+    TypeV,
     UnknownV,
     Value,
 )
@@ -430,3 +432,39 @@ def relu_family_member(framework: str, name: str, bound: dict[str, Value]) -> tu
     member = relu_family(threshold=roles.get("threshold") or 0.0, cap=roles.get("cap"),
                          slope=roles.get("slope") or 0.0, below=roles.get("below"))
     return member if member is not None else ("unknown", None)
+
+
+def layer_attribute(obj: LayerObj, attr: str) -> Value:
+    """``layer.weight``, ``layer.in_features``, ``lstm.weight_hh_l0``: what a framework layer's attribute is."""
+    if attr in obj.attrs:
+        return obj.attrs[attr]
+    if attr in ("weight", "bias"):
+        return ParamV(obj.layer, attr, ndim=param_ndim(obj.layer, attr))
+    role = recurrent_param_role(obj.layer, attr)
+    if role is not None:  # lstm.weight_hh_l0, rnn.weight_ih_l1_reverse, cell.bias_hh
+        return ParamV(obj.layer, role, ndim=param_ndim(obj.layer, role))
+    if attr == "__class__":
+        return TypeV(obj)
+    if attr in ("in_features", "in_channels") and obj.layer.fan_in is not None:
+        return Const(obj.layer.fan_in // (obj.layer.receptive or 1))
+    if attr in ("out_features", "out_channels", "units", "filters", "embedding_dim"):
+        if obj.layer.fan_out is None:
+            return UNKNOWN
+        # a conv's fan_out is out_channels × its kernel area (``receptive``)
+        return Const(obj.layer.fan_out // (obj.layer.receptive or 1) if obj.layer.kind == LayerKind.CONV
+                     else obj.layer.fan_out)
+    if attr == "kernel_size" and obj.layer.kind == LayerKind.CONV and obj.layer.framework == "torch" \
+            and obj.layer.window is not None and obj.layer.window.kernel:
+        return ListV([Const(k) for k in obj.layer.window.kernel], is_tuple=True)  # torch keeps it as a tuple
+    return MethodV(obj, attr)
+
+
+def param_attribute(obj: ParamV, attr: str) -> Value:
+    """``w.data``, ``w.ndim``, ``w.shape`` of a parameter; other names are its methods."""
+    if attr == "data":
+        return obj
+    if attr in ("ndim",):
+        return Const(obj.ndim) if obj.ndim is not None else UNKNOWN
+    if attr == "shape":
+        return param_size(obj, ())
+    return MethodV(obj, attr)

@@ -175,7 +175,7 @@ class AttrDictV(DictV, AttributedV):
         return UNKNOWN
 
     def set_attribute(self, interp: Interp, name: str, value: Value) -> bool:
-        if interp.mutating_uncertainly(self):
+        if interp.uncertain_since:  # set under an undecidable branch or loop: maybe not set
             self.partial = True
         self.items[name] = value
         return True

@@ -18,11 +18,10 @@ from gradlint.extract.common import (
     const_values,
     is_none,
     is_property,
+    layer_attribute,
     method_binding,
-    param_ndim,
-    param_size,
+    param_attribute,
     prefer,
-    recurrent_param_role,
     span_of,
 )
 from gradlint.extract.data_shapes import sliced
@@ -153,7 +152,7 @@ class ExpressionsMixin(Core):
                 return Const(obj.info.name)
             return UNKNOWN
         if isinstance(obj, LayerObj):
-            return _layer_attribute(obj, attr)
+            return layer_attribute(obj, attr)
         if isinstance(obj, TypeV) and attr == "__name__":
             return self.type_name(obj.of)
         if isinstance(obj, (ParamV, TensorConstV, TransposedV)) and attr in ("T", "mT"):
@@ -163,7 +162,7 @@ class ExpressionsMixin(Core):
         if isinstance(obj, TransposedV):
             return obj if attr == "data" else MethodV(obj, attr)
         if isinstance(obj, ParamV):
-            return _param_attribute(obj, attr)
+            return param_attribute(obj, attr)
         if isinstance(obj, Const):
             value = obj.value
             if isinstance(value, str) and attr in catalog.STR_METHODS:
@@ -770,40 +769,6 @@ def _large_data_literal(elts: list[ast.expr]) -> bool:
                 return False
             count += 1
     return count > MAX_LIST_ITEMS
-
-
-def _layer_attribute(obj: LayerObj, attr: str) -> Value:
-    if attr in obj.attrs:
-        return obj.attrs[attr]
-    if attr in ("weight", "bias"):
-        return ParamV(obj.layer, attr, ndim=param_ndim(obj.layer, attr))
-    role = recurrent_param_role(obj.layer, attr)
-    if role is not None:  # lstm.weight_hh_l0, rnn.weight_ih_l1_reverse, cell.bias_hh
-        return ParamV(obj.layer, role, ndim=param_ndim(obj.layer, role))
-    if attr == "__class__":
-        return TypeV(obj)
-    if attr in ("in_features", "in_channels") and obj.layer.fan_in is not None:
-        return Const(obj.layer.fan_in // (obj.layer.receptive or 1))
-    if attr in ("out_features", "out_channels", "units", "filters", "embedding_dim"):
-        if obj.layer.fan_out is None:
-            return UNKNOWN
-        # a conv's fan_out is out_channels × its kernel area (``receptive``)
-        return Const(obj.layer.fan_out // (obj.layer.receptive or 1) if obj.layer.kind == LayerKind.CONV
-                     else obj.layer.fan_out)
-    if attr == "kernel_size" and obj.layer.kind == LayerKind.CONV and obj.layer.framework == "torch" \
-            and obj.layer.window is not None and obj.layer.window.kernel:
-        return ListV([Const(k) for k in obj.layer.window.kernel], is_tuple=True)  # torch keeps it as a tuple
-    return MethodV(obj, attr)
-
-
-def _param_attribute(obj: ParamV, attr: str) -> Value:
-    if attr == "data":
-        return obj
-    if attr in ("ndim",):
-        return Const(obj.ndim) if obj.ndim is not None else UNKNOWN
-    if attr == "shape":
-        return param_size(obj, ())
-    return MethodV(obj, attr)
 
 
 def _scalar(value: Value) -> float | None:

@@ -469,8 +469,8 @@ def _layer(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST)
     elif spec.kind == LayerKind.NORMALIZATION:
         layer.weight_init = keras_init(bound.get("gamma_initializer"), node, Init("ones"))
         layer.bias = True
-        if leaf == "GroupNormalization" and isinstance(bound.get("groups"), Const) \
-                and bound["groups"].value == -1:  # type: ignore[union-attr]
+        groups = bound.get("groups")
+        if leaf == "GroupNormalization" and isinstance(groups, Const) and groups.value == -1:
             layer.norm_stats = "batch"  # groups=-1: one group per channel, InstanceNorm
         elif leaf == "GroupNormalization":
             layer.norm_stats = group_norm_stats(positive_int(bound.get("groups", Const(32))), None)

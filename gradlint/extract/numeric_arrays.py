@@ -12,6 +12,7 @@ shape (``data_shapes``), as before.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from gradlint.extract.api import Args, Kwargs
 from gradlint.extract.values import Const, ListV, Ref, TensorConstV, Value
@@ -25,7 +26,8 @@ Number = int | float
 _INT_DTYPES = frozenset({"int", "int8", "int16", "int32", "int64", "int_", "intc", "intp", "uint8", "uint16",
                          "uint32", "uint64", "long", "short"})
 _FLOAT_DTYPES = frozenset({"float", "float16", "float32", "float64", "float_", "double", "half", "single"})
-_ROUNDING = {"round": round, "rint": round, "around": round, "floor": math.floor, "ceil": math.ceil,
+_ROUNDING: dict[str, Callable[[float], Number]] = {
+    "round": round, "rint": round, "around": round, "floor": math.floor, "ceil": math.ceil,
              "trunc": math.trunc, "fix": math.trunc}
 
 
@@ -70,12 +72,12 @@ def spaced(leaf: str, args: Args, kwargs: Kwargs) -> TensorConstV | None:
             return None
         given[key] = value
     params = {key: value for key, value in given.items() if key != "dtype"}
-    if leaf != "arange" and isinstance(params.get("endpoint"), Const) and isinstance(params["endpoint"].value, bool):
-        endpoint = params.pop("endpoint").value  # type: ignore[union-attr]
-    else:
-        endpoint = True
-        if "endpoint" in params:
+    flag = params.pop("endpoint", None)
+    endpoint = True
+    if flag is not None:
+        if leaf == "arange" or not (isinstance(flag, Const) and isinstance(flag.value, bool)):
             return None
+        endpoint = flag.value
     numbers = {key: _number(value) for key, value in params.items()}
     if any(v is None for v in numbers.values()):
         return None
@@ -173,7 +175,8 @@ def numpy_function(leaf: str, args: Args, kwargs: Kwargs) -> TensorConstV | None
     if leaf in ("array", "asarray", "copy"):
         return cast(source, kwargs.get("dtype")) if "dtype" in kwargs else source
     if leaf in _ROUNDING and not kwargs:
-        return array([_ROUNDING[leaf](v) if leaf in ("floor", "ceil", "trunc", "fix") else float(round(v))
+        rounding = _ROUNDING[leaf]
+        return array([rounding(v) if leaf in ("floor", "ceil", "trunc", "fix") else float(round(v))
                       for v in source.values])
     if leaf in _INT_DTYPES or leaf in _FLOAT_DTYPES:
         return cast(source, Const(leaf))

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from gradlint.extract import catalog, data_shapes, hand_norm, numeric_arrays, recorder, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
-    group_norm_stats,
     dropout_rate,
     first_tensor,
     flatten_args,
+    group_norm_stats,
     number,
     positive_int,
     relu_family_member,
