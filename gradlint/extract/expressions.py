@@ -11,7 +11,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from gradlint.extract import catalog, hand_norm, numeric_arrays
+from gradlint.extract import catalog, enums, hand_norm, numeric_arrays
 from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.common import (
     WIDE_FORMAT,
@@ -147,7 +147,7 @@ class ExpressionsMixin(Core):
                 return BoundV(obj, function) if method_binding(fnode) == "class" else function
             cattr = obj.info.find_class_attr(attr)
             if cattr is not None:
-                return cattr
+                return enums.member(obj.info, attr, cattr)  # Act.SIGMOID of an Enum: the member
             if attr == "__name__":
                 return Const(obj.info.name)
             return UNKNOWN
@@ -569,6 +569,9 @@ class ExpressionsMixin(Core):
                 return bool(_CMPOPS[type(op)](left.value, right.value))
             except Exception:
                 return None
+        if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(left, enums.EnumMemberV) \
+                and isinstance(right, enums.EnumMemberV):
+            return (left is right) == isinstance(op, ast.Eq)  # members compare by identity
         if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(left, TypeV):
             match = self.isinstance_check(left.of, right, exact=True)
             if match is None:

@@ -215,6 +215,7 @@ class ClassInfo:
     container_base: str | None = None  # "sequential"/"modulelist" when subclassing nn.Sequential etc.
     scope: Any = None  # defining scope
     fields: list[str] | None = None  # a dataclass / NamedTuple: its own fields, in order
+    members: dict[str, Value] = field(default_factory=dict)  # an Enum: its members read so far (enums.py)
 
     def mro(self) -> list[ClassInfo]:
         order: list[ClassInfo] = [self]
