@@ -383,3 +383,65 @@ def test_an_enum_member_gives_its_value_name_and_identity(bases: str, sigmoid: s
         model = only(src)
         assert model.fully_understood
         assert {layer.activation for layer in model.layers() if layer.kind == LayerKind.ACTIVATION} == {activation}
+
+
+# ------------------------------------------------------------------ loops of unknown length
+
+
+@pytest.mark.parametrize("src", [
+    """
+    import torch
+    import torch.nn as nn
+
+    class Net(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.n = n
+
+        def forward(self, x):
+            for _ in range(self.n):
+                x = torch.sigmoid(self.fc(x))
+            return x
+
+    model = Net(int(input()))
+    """,
+    """
+    import keras
+    from keras import layers
+
+    def build_model(units):
+        inp = keras.Input(shape=(128,))
+        x = inp
+        for u in units:
+            x = layers.Dense(u, activation="sigmoid")(x)
+        return keras.Model(inp, layers.Dense(1)(x))
+
+    model = build_model(input())
+    """,
+])
+def test_a_loop_of_unknown_length_leaves_the_model_not_fully_understood(src: str) -> None:
+    # The body runs once; the path says the loop repeats it an unknown number of times (main reads this too).
+    model = only(src)
+    assert not model.fully_understood
+    assert any("unknown depth" in (u.reason or "") for u in model.layers() if u.kind == LayerKind.UNKNOWN)
+
+
+def test_a_time_loop_over_a_tensor_axis_keeps_its_one_step() -> None:
+    model = only("""
+        import torch
+        import torch.nn as nn
+
+        class Cell(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.cell = nn.RNNCell(4, 16)
+                self.out = nn.Linear(16, 1)
+
+            def forward(self, x):
+                h = torch.zeros(x.size(0), 16)
+                for t in range(x.size(1)):
+                    h = self.cell(x[:, t], h)
+                return self.out(h)
+    """)
+    assert not any(u.kind == LayerKind.UNKNOWN for u in model.layers())
