@@ -11,9 +11,11 @@ without default) stays UNKNOWN.
 from __future__ import annotations
 
 import ast
+import json
+from collections.abc import Callable
 from typing import Any
 
-from gradlint.extract import yaml_literal
+from gradlint.extract import ini_config, yaml_literal
 from gradlint.extract.api import Args, AttributedV, Interp, InvocableV, Kwargs
 from gradlint.extract.common import is_none
 from gradlint.extract.values import (
@@ -30,9 +32,25 @@ from gradlint.extract.values import (
     Value,
 )
 
+
+def _literal(text: str) -> Any:
+    """``ast.literal_eval`` / ``json.loads`` as argparse ``type=``: data, never code (long texts refused)."""
+    if len(text) > 10_000:
+        raise ValueError("too long")
+    return ast.literal_eval(text)
+
+
+def _json(text: str) -> Any:
+    if len(text) > 10_000:
+        raise ValueError("too long")
+    return json.loads(text)
+
+
 # argparse ``type=`` converters applied to string defaults and parsed strings (argparse applies
-# ``type`` to a default only when the default is a string).
-_CONVERTERS: dict[str, type] = {"builtins.int": int, "builtins.float": float, "builtins.str": str}
+# ``type`` to a default only when the default is a string). A string default under any other
+# ``type=`` (a user function) is what that function makes of it: unknown.
+_CONVERTERS: dict[str, Callable[[str], Any]] = {"builtins.int": int, "builtins.float": float, "builtins.str": str,
+                                                "ast.literal_eval": _literal, "json.loads": _json}
 
 
 class ArgParserV(AttributedV):
@@ -40,7 +58,7 @@ class ArgParserV(AttributedV):
 
     def __init__(self) -> None:
         self.defaults: dict[str, Value] = {}
-        self.converters: dict[str, type] = {}
+        self.converters: dict[str, Callable[[str], Any]] = {}
         self.flags: dict[str, str] = {}  # "--depth" -> "depth"
         self.switches: dict[str, Value] = {}  # "--amp" -> the value a store_true/false switch stores
 
@@ -82,6 +100,8 @@ class ArgParserV(AttributedV):
             self.converters[dest] = converter
             if isinstance(default, Const) and isinstance(default.value, str):
                 default = _convert(converter, default.value)
+        elif kind is not None and isinstance(default, Const) and isinstance(default.value, str):
+            default = UNKNOWN  # type=parse_widths on "64,64": the function's result, not the text
         self.defaults[dest] = default
         for flag in flags:
             self.flags[flag] = dest
@@ -244,6 +264,8 @@ def call_config(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
         return NamespaceV(dict(kwargs))
     if q in _ATTR_DICTS:
         return _attr_dict_call(args, kwargs)
+    if (ini := ini_config.make_parser(q, args, kwargs)) is not None:
+        return ini
     if q == "dataclasses.field":
         factory = kwargs.get("default_factory")
         return FieldV(kwargs.get("default"), factory)
@@ -376,10 +398,10 @@ def _const_str(value: Value | None) -> str | None:
     return value.value if isinstance(value, Const) and isinstance(value.value, str) else None
 
 
-def _convert(converter: type, raw: str) -> Value:
+def _convert(converter: Callable[[str], Any], raw: str) -> Value:
     try:
-        return Const(converter(raw))
-    except (TypeError, ValueError):
+        return lift(converter(raw))
+    except (TypeError, ValueError, SyntaxError, MemoryError, RecursionError):
         return UNKNOWN
 
 
