@@ -8,6 +8,7 @@ would take it minutes; calls on symbolic values (``len(self.layers)``, ``isinsta
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import math
 from collections.abc import Callable
@@ -166,6 +167,9 @@ class BuiltinsMixin(Core):
         if q in _YAML_LOADERS and len(args) == 1 and isinstance(args[0], Const) and isinstance(args[0].value, str) \
                 and set(kwargs) <= {"Loader"}:
             return _yaml_literal(args[0].value)  # a YAML config kept as text in the file
+        if q in ("tomllib.loads", "tomli.loads", "toml.loads") and len(args) == 1 and not kwargs \
+                and isinstance(args[0], Const) and isinstance(args[0].value, str):
+            return _toml_literal(args[0].value)
         if q in ("collections.OrderedDict", "typing.OrderedDict"):
             return _ordered_dict(args, kwargs)
         if q == "copy.deepcopy" and len(args) == 1 and not kwargs:
@@ -188,6 +192,21 @@ def _json_literal(text: str) -> Value:
     try:
         return lift(json.loads(text))
     except ValueError:
+        return UNKNOWN
+
+
+def _toml_literal(text: str) -> Value:
+    """``tomllib.loads("[model]\\ndepth = 12")`` of a literal string, read by the standard library's
+    tomllib (Python 3.11+; unknown on 3.10, which has none)."""
+    if len(text) > 100_000:
+        return UNKNOWN
+    try:
+        tomllib: Any = importlib.import_module("tomllib")  # the standard library's, from Python 3.11
+    except ImportError:
+        return UNKNOWN
+    try:
+        return lift(tomllib.loads(text))
+    except ValueError:  # TOMLDecodeError is a ValueError
         return UNKNOWN
 
 
