@@ -4,7 +4,8 @@ hyper-parameters in a literal YAML string or an attribute-access config dict (Om
 GroupNorm read by its group count, Keras ``initializers.deserialize`` and the
 ``tensorflow.contrib.keras.python.keras`` import paths. The measured fixtures are in
 fixtures/recall/{torch,keras}/ (numpy_linspace_*, yaml_literal_*, torch_linspace_*, omegaconf_*,
-groupnorm_*, initializers_deserialize_*, tf_contrib_keras_python_*, enum_member_*)."""
+groupnorm_*, initializers_deserialize_*, tf_contrib_keras_python_*, enum_member_*,
+argparse_literal_eval_*, configparser_*)."""
 
 from __future__ import annotations
 
@@ -445,3 +446,101 @@ def test_a_time_loop_over_a_tensor_axis_keeps_its_one_step() -> None:
                 return self.out(h)
     """)
     assert not any(u.kind == LayerKind.UNKNOWN for u in model.layers())
+
+
+# ------------------------------------------------------------------ argparse converters, INI and TOML text
+
+_ARGPARSE_HIDDEN = """
+    import argparse
+    import ast
+    import json
+    import torch.nn as nn
+
+    def parse_widths(text):
+        return [int(w) for w in text.split(",")]
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hidden", type={kind}, default={default!r})
+    args = parser.parse_args([])
+
+    def build_model():
+        layers, d = [], 32
+        for h in args.hidden:
+            layers += [nn.Linear(d, h), nn.Sigmoid()]
+            d = h
+        return nn.Sequential(*layers, nn.Linear(d, 1))
+"""
+
+
+@pytest.mark.parametrize("kind", ["ast.literal_eval", "json.loads"])
+def test_argparse_applies_a_literal_converter_to_its_string_default(kind: str) -> None:
+    # measured (fixtures/recall/torch/argparse_literal_eval_hidden_*): 12 sigmoid 2.4e-11; 3 tanh 0.79
+    model = only(_ARGPARSE_HIDDEN.format(kind=kind, default="[64, 64, 64]"))
+    assert widths(model) == [(32, 64), (64, 64), (64, 64), (64, 1)]
+
+
+def test_a_string_default_under_a_user_converter_is_unknown_not_its_text() -> None:
+    # Before: args.hidden was the text "64,64,64" and the loop built a layer per character.
+    model = only(_ARGPARSE_HIDDEN.format(kind="parse_widths", default="64,64,64"))
+    assert not model.fully_understood
+    assert codes(_ARGPARSE_HIDDEN.format(kind="parse_widths", default="64," * 11 + "64")) == []
+
+
+_INI_NET = '''
+    import configparser
+    import torch.nn as nn
+
+    config = configparser.{cls}()
+    config.read_string("""
+    [DEFAULT]
+    width = 64
+
+    [model]
+    depth = {depth}
+    scaled = yes
+    """)
+
+    def build_model():
+        depth = config.getint("model", "depth")
+        width = int(config["model"]["width"])
+        assert config["model"].getboolean("scaled")
+        layers = [nn.Linear(32, width), nn.Sigmoid()]
+        for _ in range(depth - config.getint("model", "missing", fallback=1)):
+            layers += [nn.Linear(width, width), nn.Sigmoid()]
+        return nn.Sequential(*layers, nn.Linear(width, 1))
+'''
+
+
+@pytest.mark.parametrize("cls", ["ConfigParser", "RawConfigParser"])
+def test_a_configparser_text_gives_the_model_its_depth(cls: str) -> None:
+    # measured (fixtures/recall/torch/configparser_read_string_*): 12 sigmoid 2.4e-11; 3 tanh 0.79
+    model = only(_INI_NET.format(cls=cls, depth=12))
+    assert model.fully_understood and len(widths(model)) == 13
+    assert codes(_INI_NET.format(cls=cls, depth=12)) == ["GRD001"]
+
+
+def test_a_configparser_that_reads_files_is_unknown_past_its_text() -> None:
+    src = _INI_NET.format(cls="ConfigParser", depth=12).replace(
+        'def build_model():', 'config.read("settings.ini")\n\n    def build_model():')
+    assert not only(src).fully_understood
+
+
+@pytest.mark.skipif(__import__("sys").version_info < (3, 11), reason="tomllib is the standard library's from 3.11")
+def test_tomllib_text_is_read() -> None:
+    model = only('''
+        import tomllib
+        import torch.nn as nn
+
+        CFG = tomllib.loads("""
+        [model]
+        depth = 12
+        width = 64
+        """)
+
+        def build_model(depth=CFG["model"]["depth"], width=CFG["model"]["width"]):
+            layers = [nn.Linear(32, width), nn.Sigmoid()]
+            for _ in range(depth - 1):
+                layers += [nn.Linear(width, width), nn.Sigmoid()]
+            return nn.Sequential(*layers, nn.Linear(width, 1))
+    ''')
+    assert model.fully_understood and len(widths(model)) == 13
