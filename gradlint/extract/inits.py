@@ -287,3 +287,20 @@ def param_method(target: ParamV, name: str, args: Args, kwargs: Kwargs, node: as
         perturb_param(target, args, kwargs, node, since)
         return target
     return UNKNOWN
+
+
+def calculate_gain(args: Args, kwargs: Kwargs) -> Value:
+    """``nn.init.calculate_gain('tanh')`` as a number, so ``gain=calculate_gain('tanh') * 4`` is one."""
+    name = args[0] if args else kwargs.get("nonlinearity", UNKNOWN)
+    param = args[1] if len(args) > 1 else kwargs.get("param")
+    if not isinstance(name, Const) or not isinstance(name.value, str):
+        return UNKNOWN
+    slope: float | None = None
+    if param is not None and not (isinstance(param, Const) and param.value is None):
+        if not isinstance(param, Const) or not isinstance(param.value, (int, float)) or isinstance(param.value, bool):
+            return UNKNOWN
+        slope = float(param.value)
+    try:
+        return Const(torch_gain(name.value, slope))
+    except ValueError:  # a name torch rejects too
+        return UNKNOWN

@@ -26,6 +26,7 @@ from gradlint.extract.common import (
     stride_area,
 )
 from gradlint.extract.inits import (
+    calculate_gain,
     dense_operand,
     make_init,
     param_init,
@@ -69,7 +70,6 @@ from gradlint.extract.windows import (
     view_window,
     window_area,
 )
-from gradlint.gradflow import torch_gain
 from gradlint.model import Gate, Init, Layer, LayerKind, Span, Window, gradient_blocked
 from gradlint.training import TORCH_LOGIT_LOSSES, TORCH_PROBABILITY_LOSSES, LossSpec
 
@@ -203,7 +203,7 @@ def uncertain_start(interp: Interp) -> int | None:
 
 def call_torch_init(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     if leaf == "calculate_gain":
-        return _calculate_gain(args, kwargs)
+        return calculate_gain(args, kwargs)
     spec = catalog.TORCH_INIT_FUNCTIONS.get(leaf)
     if spec is None:
         return UNKNOWN
@@ -220,23 +220,6 @@ def call_torch_init(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
             if isinstance(item, ParamV):
                 set_param_init(item, init, since)
     return target
-
-
-def _calculate_gain(args: Args, kwargs: Kwargs) -> Value:
-    """``nn.init.calculate_gain('tanh')`` as a number, so ``gain=calculate_gain('tanh') * 4`` is one."""
-    name = args[0] if args else kwargs.get("nonlinearity", UNKNOWN)
-    param = args[1] if len(args) > 1 else kwargs.get("param")
-    if not isinstance(name, Const) or not isinstance(name.value, str):
-        return UNKNOWN
-    slope: float | None = None
-    if param is not None and not (isinstance(param, Const) and param.value is None):
-        if not isinstance(param, Const) or not isinstance(param.value, (int, float)) or isinstance(param.value, bool):
-            return UNKNOWN
-        slope = float(param.value)
-    try:
-        return Const(torch_gain(name.value, slope))
-    except ValueError:  # a name torch rejects too
-        return UNKNOWN
 
 
 # ---------------------------------------------------------------------- torch.nn constructors
