@@ -124,3 +124,33 @@ def test_a_small_directory_stays_in_one_batch_in_discovery_order(tmp_path: Path)
         batch = batches[where[package[0]]]
         assert [batch.index(i) for i in package] == sorted(batch.index(i) for i in package)
     assert where[3 * 39] == 0  # the heaviest package starts first
+
+
+def test_every_estimate_field_survives_the_cache() -> None:
+    """A field added to ``Estimate`` must be written and read by the cache, or a warm run's JSON differs
+    from a cold one's (the cached entry would drop it)."""
+    from dataclasses import fields
+
+    from gradlint.cache import _diagnostic_from_json, _diagnostic_to_json
+    from gradlint.diagnostics import Diagnostic
+    from gradlint.estimate import Estimate
+    from gradlint.rule import Severity
+
+    values: dict[str, object] = {}
+    for number, f in enumerate(fields(Estimate), start=1):
+        kind = str(f.type)
+        if "bool" in kind:
+            values[f.name] = True
+        elif "list" in kind:
+            values[f.name] = ["an assumption"]
+        elif kind == "int":
+            values[f.name] = number
+        elif "str" in kind:
+            values[f.name] = f"text {number}"
+        else:
+            values[f.name] = -number - 0.25
+    estimate = Estimate(**values)  # type: ignore[arg-type]
+    diag = Diagnostic("m.py", 1, 1, 1, 2, "GRD001", "saturating-stack", Severity.ERROR, "message", "Net", estimate)
+    back = _diagnostic_from_json(json.loads(json.dumps(_diagnostic_to_json(diag))), "m.py")
+    assert back.estimate is not None
+    assert {f.name: getattr(back.estimate, f.name) for f in fields(Estimate)} == values
