@@ -48,6 +48,48 @@ def _verdict():  # type: ignore[no-untyped-def]
     return module
 
 
+def _shim_tf1() -> None:
+    """TF 2.x dropped ``tf.contrib`` and ``tf.estimator``: graph code written for them runs here on
+    their replacements — ``tf_slim`` (the same ``fully_connected``/``stack``/``arg_scope``, xavier
+    default, zero bias) and a recording ``Estimator`` whose ``model_fn`` the measurement calls itself
+    (``--model-fn``). Measurement only: what the file computes is unchanged."""
+    import types
+
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    try:
+        import tf_slim
+    except ImportError:  # pragma: no cover - only files that use contrib need it
+        tf_slim = None
+    if tf_slim is not None:
+        contrib = types.ModuleType("tensorflow.contrib")
+        contrib.layers = tf_slim  # type: ignore[attr-defined]
+        contrib.slim = tf_slim  # type: ignore[attr-defined]
+        contrib.rnn = v1.nn.rnn_cell  # type: ignore[attr-defined]
+        for owner in (tf, v1):
+            owner.contrib = contrib  # type: ignore[attr-defined]
+        sys.modules["tensorflow.contrib"] = contrib
+        sys.modules["tensorflow.contrib.slim"] = tf_slim
+        sys.modules["tensorflow.contrib.layers"] = tf_slim
+
+    class EstimatorSpec:
+        def __init__(self, mode=None, predictions=None, loss=None, train_op=None, **kw):  # type: ignore[no-untyped-def]
+            self.mode, self.predictions, self.loss, self.train_op = mode, predictions, loss, train_op
+
+    class Estimator:
+        made: list = []
+
+        def __init__(self, model_fn=None, params=None, **kw):  # type: ignore[no-untyped-def]
+            self.model_fn, self.params = model_fn, params or {}
+            Estimator.made.append(self)
+
+    estimator = types.SimpleNamespace(Estimator=Estimator, EstimatorSpec=EstimatorSpec,
+                                      ModeKeys=types.SimpleNamespace(TRAIN="train", EVAL="eval", PREDICT="infer"))
+    for owner in (tf, v1):
+        owner.estimator = estimator  # type: ignore[attr-defined]
+
+
 def _exec(path: Path, seed: int):  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(f"measured_{seed}_{abs(hash(str(path)))}", path)
     assert spec is not None and spec.loader is not None
@@ -135,9 +177,19 @@ def _graph_row(path: Path, shape: list[tuple[int, ...]], seed: int, names: str, 
     v1.reset_default_graph()
     v1.set_random_seed(seed)
     np.random.seed(seed)
+    _shim_tf1()
     module = _exec(path, seed)
     input_name, output_name = names.split(":")
-    x, y = getattr(module, input_name), getattr(module, output_name)
+    if input_name == "model_fn":
+        # ``--graph model_fn:KEY``: the Estimator the file builds; its model_fn on a features dict of one
+        # placeholder, train mode, its own params; the output is predictions[KEY]
+        est = tf.estimator.Estimator.made[-1]
+        x = v1.placeholder(tf.float32, [None, *shape[0]])
+        labels = v1.placeholder(tf.float32, [None, None])
+        spec = est.model_fn({"x": x}, labels, "train", est.params)
+        y = spec.predictions[output_name] if isinstance(spec.predictions, dict) else spec.predictions
+    else:
+        x, y = getattr(module, input_name), getattr(module, output_name)
     rng = np.random.RandomState(1000 + seed)
     target = v1.placeholder(tf.float32, y.shape)
     loss = tf.reduce_mean((y - target) ** 2)
@@ -175,6 +227,13 @@ def measure(path: Path, shape: list[tuple[int, ...]], graph: str | None, feeds: 
                            relative_grad=out["rel"], first_relative_grad=out["first_rel"],
                            symmetric=["hidden"] if out["symmetric"] else ())
     out["label"] = verdict.judge(q).label
+    # the ambiguous band: every seed on its own must give the median's label, or the file is borderline
+    out["seed_labels"] = [verdict.judge(verdict.Quantities(
+        ratio=r["ratio"], loss=r["loss"], nonfinite=r["nonfinite"], relative_grad=r["rel"],
+        first_relative_grad=r["first_rel"], symmetric=["hidden"] if r["symmetric"] else ())).label for r in rows]
+    out["seed_ratios"] = [r["ratio"] for r in rows]
+    if any(lab != out["label"] for lab in out["seed_labels"]):
+        out["label"] = "borderline"
     return out
 
 
@@ -184,6 +243,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("shape")
     parser.add_argument("--graph", help="INPUT:OUTPUT module-level names of the placeholder and the output tensor")
     parser.add_argument("--feed", action="append", default=[], help="NAME=VALUE for another placeholder")
+    parser.add_argument("--json", action="store_true", help="print the measurement as one JSON object")
     args = parser.parse_args(argv)
     if args.graph:
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.compat.v1.layers needs Keras 2 (tf_keras)
@@ -191,6 +251,11 @@ def main(argv: list[str]) -> int:
     feeds = {k: float(v) for k, v in (f.split("=", 1) for f in args.feed)}
     shape = [tuple(int(d) for d in part.split(",")) for part in args.shape.split(";")]
     out = measure(args.file, shape, args.graph, feeds)
+    if args.json:
+        import json
+
+        print(json.dumps(out))
+        return 0
     print(f"# label: {out['label']}")
     print(f"# measured: weight-gradient ratio first/last = {out['ratio']:.1e} (median of 3 seeds, batch {BATCH}); "
           f"loss at init {out['loss']:.1e}; ‖∂L/∂θ‖/‖θ‖ {out['rel']:.1e}; first-layer ‖∂W‖/‖W‖ "
