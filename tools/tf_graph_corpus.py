@@ -248,12 +248,12 @@ def contrib_fc(name: str, act: str, init: str, depth: int, width: int, n_in: int
         wi = wi.replace("tf.contrib.layers.", "slim.")
         body = (f"net = slim.stack(X, slim.fully_connected, [{width}] * {depth}, activation_fn={ACT[act]}{wi}, "
                 f"scope=\"fc\")\nlogits = slim.fully_connected(net, 1, activation_fn=None, scope=\"out\")\n")
-        head = "import tensorflow as tf\nimport tensorflow.contrib.slim as slim\n"
+        head = HEADERS["v1"] + "import tensorflow.contrib.slim as slim\n"
     else:
         body = (f"net = X\nfor i in range({depth}):\n    net = tf.contrib.layers.fully_connected(net, {width}, "
                 f"activation_fn={ACT[act]}{wi})\nlogits = tf.contrib.layers.fully_connected(net, 1, "
                 "activation_fn=None)\n")
-        head = "import tensorflow as tf\n"
+        head = HEADERS["v1"]
     src = head + f"""
 X = tf.placeholder(tf.float32, [None, {n_in}])
 Y = tf.placeholder(tf.float32, [None, 1])
@@ -489,7 +489,59 @@ def measure(out: Path, table: Path, only: list[str] | None = None) -> None:
         table.write_text(json.dumps(results, indent=0, sort_keys=True) + "\n")
 
 
+#: Findings whose estimate carries a gradient verdict (as tools/gradgen.py ``static``).
+GRADIENT_CODES = frozenset({"GRD001", "GRD003", "GRD004", "GRD005", "GRD006", "GRD010", "GRD011", "GRD012"})
+
+
+def static_label(source: str, filename: str = "generated.py") -> tuple[str, list[str]]:
+    """gradlint's static verdict on one file: symmetric for a constant init (GRD002), else the
+    verdict of a gradient finding's estimate, else healthy. Reads the source only."""
+    from gradlint.engine import LintConfig, lint_source
+
+    result = lint_source(source, filename, LintConfig())
+    codes = sorted({d.code for d in result.diagnostics})
+    label = "healthy"
+    for d in result.diagnostics:
+        if d.code == "GRD002":
+            label = "symmetric"
+        elif d.code in GRADIENT_CODES and label != "symmetric":
+            e = d.estimate
+            label = (e.verdict if e is not None and e.verdict else
+                     ("vanishing" if e is not None and e.log10_weight_ratio < 0 else "exploding"))
+    return label, codes
+
+
+def confusion(rows: list[tuple[str, str, str]]) -> str:
+    """A markdown confusion matrix: measured label (rows) × static verdict (columns); borderline unscored."""
+    labels = ("vanishing", "exploding", "symmetric", "healthy")
+    scored = [r for r in rows if r[1] != "borderline"]
+    out = ["| measured \\ static | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for m in labels:
+        out.append(f"| {m} | " + " | ".join(str(sum(r[1] == m and r[2] == s for r in scored)) for s in labels) + " |")
+    agree = sum(r[1] == r[2] for r in scored)
+    out.append(f"\nagree {agree}/{len(scored)}; borderline (not scored) {len(rows) - len(scored)}")
+    return "\n".join(out)
+
+
+def compare(table: Path) -> list[tuple[str, str, str]]:
+    labels = json.loads(table.read_text())
+    rows = []
+    for case in cases():
+        row = labels.get(case.name)
+        if row is None or row["sha256"] != sha256(case.source):
+            continue
+        st, codes = static_label(case.source, f"{case.name}.py")
+        mark = "" if row["label"] in (st, "borderline") else "  <-- " + ("MISS" if st == "healthy" else "WRONG")
+        print(f"{case.name:48s} {row['label']:10s} {st:10s} {','.join(codes)}{mark}")
+        rows.append((case.name, row["label"], st))
+    print(confusion(rows))
+    return rows
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["compare"]:
+        compare(Path(argv[1]))
+        return 0
     if argv[:1] == ["generate"]:
         print(len(generate(Path(argv[1]))), "files")
         return 0
