@@ -153,6 +153,7 @@ class TFGraph:
         self.models: list[tuple[FunctionalModelV, frozenset[int]]] = []
         self.scope_initializer = False  # a variable_scope(initializer=...) changes get_variable's default
         self.scope_stack: list[DefaultsScopeV] = []  # the arg_scope blocks open, outermost first
+        self.var_scopes: list[DefaultsScopeV] = []  # the variable_scope(initializer=...) blocks open
 
     @property
     def arg_scope(self) -> bool:
@@ -218,6 +219,10 @@ class TFGraph:
         if name == "variable_scope" or name == "name_scope":
             if kwargs.get("initializer") is not None and not is_none(kwargs["initializer"]):
                 self.scope_initializer = True
+                # ``with variable_scope(..., initializer=init):`` is get_variable's default inside the
+                # block: a frame the ``with`` statement pushes on ``var_scopes`` and pops after it
+                return DefaultsScopeV(frozenset({"get_variable"}), {"initializer": kwargs["initializer"]},
+                                      self.var_scopes)
             return Const(None)
         if name in tf_catalog.INITIALIZERS:
             return self.initializer(name, args, kwargs, node)
@@ -297,7 +302,7 @@ class TFGraph:
             dims = shape_dims(kwargs.get("shape", args[1] if len(args) > 1 else None))
             source = kwargs.get("initializer", args[3] if len(args) > 3 else None)
             if source is None or is_none(source) is True:
-                init: Init | None = Init("unknown") if self.scope_initializer else Init("glorot_uniform")
+                init: Init | None = self.default_initializer(node)
             else:
                 init, value_dims = self.init_of(source, node)
                 dims = dims or value_dims
@@ -305,6 +310,14 @@ class TFGraph:
             source = kwargs.get("initial_value", args[0] if args else UNKNOWN)
             init, dims = self.init_of(source, node)
         return self.make_variable(init, dims, span)
+
+    def default_initializer(self, node: ast.AST) -> Init | None:
+        """What ``get_variable`` draws without an ``initializer``: the innermost open
+        ``variable_scope(initializer=...)`` block's; unknown when such a scope exists but no block of
+        it is open here (entered another way, or a scope object reused); else glorot_uniform."""
+        if self.var_scopes:
+            return self.init_of(self.var_scopes[-1].kwargs["initializer"], node)[0] or Init("unknown")
+        return Init("unknown") if self.scope_initializer else Init("glorot_uniform")
 
     def make_variable(self, init: Init | None, dims: tuple[int | None, ...] | None, span: Span) -> VariableV:
         init = Init(init.scheme, dict(init.params), span) if init is not None else Init("unknown", {}, span)

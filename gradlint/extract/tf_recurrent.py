@@ -51,6 +51,8 @@ class CellGraph(Protocol):
 
     def record(self, value: Value) -> Value: ...
 
+    def default_initializer(self, node: ast.AST) -> Init | None: ...
+
 
 @dataclass(eq=False)
 class TFCellV(Value):
@@ -117,8 +119,11 @@ def run_cell(graph: CellGraph, name: str, args: list[Value], kwargs: dict[str, V
         width = current_width(tensor)
         nodes = tensor.nodes
         last: Layer | None = None
+        # the cell's variables are made here, by get_variable: a kernel with no initializer of its own
+        # draws the scope's default at this call (an enclosing variable_scope(initializer=...))
+        default = graph.default_initializer(node)
         for each in cell.stack or [cell]:
-            last = _layer(graph, each, width)
+            last = _layer(graph, each, width, default)
             nodes = nodes + (last,)
             width = each.units
         out = graph.record(TensorV(nodes, tensor.hint))
@@ -130,12 +135,12 @@ def run_cell(graph: CellGraph, name: str, args: list[Value], kwargs: dict[str, V
     return ListV([outputs, UNKNOWN], is_tuple=True)
 
 
-def _layer(graph: CellGraph, cell: TFCellV, width: int | None) -> Layer:
+def _layer(graph: CellGraph, cell: TFCellV, width: int | None, default: Init | None) -> Layer:
     gates = CELLS.get(cell.op, 1)
     layer = Layer(LayerKind.RECURRENT, cell.op, cell.span, graph.framework, activation=cell.activation,
                   fan_in=width, fan_out=cell.units, units=cell.units, bias=True, bias_init=Init("zeros"),
                   forget_bias=cell.forget_bias)
-    init = _per_block_init(cell.kernel or Init("glorot_uniform"), width, cell.units, gates)
+    init = _per_block_init(cell.kernel or default or Init("unknown"), width, cell.units, gates)
     layer.weight_init = layer.recurrent_init = init
     return layer
 
