@@ -122,7 +122,7 @@ def weights_dict(name: str, header: str, act: str, init: str, depth: int, width:
                  loss: str = "softmax", clip: bool = False, bias_init: str = "zeros") -> Case:
     p = _p(header)
     keys = [f"h{i + 1}" for i in range(depth)]
-    wl, bl, fl = [], [], []
+    wl, bl = [], []
     prev = "num_input"
     for i, k in enumerate(keys):
         wl.append(f"    '{k}': tf.Variable({_rand(init, f'[{prev}, n_hidden_{i + 1}]', prev, p)}),")
@@ -417,7 +417,8 @@ def cases() -> list[Case]:
     for hdr, act, init, d, w, scale in [("v1", "relu", "he", 16, 128, ""), ("compat", "relu", "he", 16, 128, "0.1 * "),
                                         ("v1", "tanh", "xavier", 12, 128, ""), ("compat", "relu", "normal1", 4, 128, "")]:
         tag = "scaled" if scale else "plain"
-        c.append(residual_matmul(f"resid_{hdr}_{act}_{init}_{tag}_d{d}_w{w}", hdr, act, init, d, w, scale=scale))
+        c.append(residual_matmul(f"resid_{hdr}_{act}_{init}_{tag}_d{d}_w{w}", hdr, act, init, d, w,
+                                 scale=scale))
     c.append(layers_dense("resid_dense_v1_relu_default_d24_w128", "v1", "relu", "default", 24, 128, residual=True))
     c.append(layers_dense("resid_dense_compat_tanh_trunc01_d8_w128", "compat", "tanh", "trunc01", 8, 128,
                           residual=True))

@@ -218,9 +218,7 @@ class TFGraph:
             return self.variable(name, args, kwargs, node)
         if name == "variable_scope" or name == "name_scope":
             if kwargs.get("initializer") is not None and not is_none(kwargs["initializer"]):
-                self.scope_initializer = True
-                # ``with variable_scope(..., initializer=init):`` is get_variable's default inside the
-                # block: a frame the ``with`` statement pushes on ``var_scopes`` and pops after it
+                self.scope_initializer = True  # a frame the ``with`` pushes on var_scopes for its block
                 return DefaultsScopeV(frozenset({"get_variable"}), {"initializer": kwargs["initializer"]},
                                       self.var_scopes)
             return Const(None)
@@ -312,9 +310,8 @@ class TFGraph:
         return self.make_variable(init, dims, span)
 
     def default_initializer(self, node: ast.AST) -> Init | None:
-        """What ``get_variable`` draws without an ``initializer``: the innermost open
-        ``variable_scope(initializer=...)`` block's; unknown when such a scope exists but no block of
-        it is open here (entered another way, or a scope object reused); else glorot_uniform."""
+        """``get_variable``'s init without an ``initializer``: the innermost open variable_scope block's;
+        unknown if a scope has one but none is open (entered another way); else glorot_uniform."""
         if self.var_scopes:
             return self.init_of(self.var_scopes[-1].kwargs["initializer"], node)[0] or Init("unknown")
         return Init("unknown") if self.scope_initializer else Init("glorot_uniform")
