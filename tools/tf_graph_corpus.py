@@ -414,8 +414,10 @@ def cases() -> list[Case]:
                                  ("v1", "tanh", "trunc01", 16, 128)]:
         c.append(layers_dense(f"bn_{hdr}_{act}_{init}_d{d}_w{w}", hdr, act, init, d, w, batch_norm=True))
     # residual
-    for hdr, act, init, d, w, scale in [("v1", "relu", "he", 16, 128, ""), ("compat", "relu", "he", 16, 128, "0.1 * "),
-                                        ("v1", "tanh", "xavier", 12, 128, ""), ("compat", "relu", "normal1", 4, 128, "")]:
+    for hdr, act, init, d, w, scale in [("v1", "relu", "he", 16, 128, ""),
+                                        ("compat", "relu", "he", 16, 128, "0.1 * "),
+                                        ("v1", "tanh", "xavier", 12, 128, ""),
+                                        ("compat", "relu", "normal1", 4, 128, "")]:
         tag = "scaled" if scale else "plain"
         c.append(residual_matmul(f"resid_{hdr}_{act}_{init}_{tag}_d{d}_w{w}", hdr, act, init, d, w,
                                  scale=scale))

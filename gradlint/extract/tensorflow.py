@@ -310,8 +310,8 @@ class TFGraph:
         return self.make_variable(init, dims, span)
 
     def default_initializer(self, node: ast.AST) -> Init | None:
-        """``get_variable``'s init without an ``initializer``: the innermost open variable_scope block's;
-        unknown if a scope has one but none is open (entered another way); else glorot_uniform."""
+        """get_variable's init if none is given: the innermost open variable_scope block's; else
+        glorot_uniform, or unknown once a scope with an initializer was made (entered another way)."""
         if self.var_scopes:
             return self.init_of(self.var_scopes[-1].kwargs["initializer"], node)[0] or Init("unknown")
         return Init("unknown") if self.scope_initializer else Init("glorot_uniform")
