@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 ACT = {"relu": "tf.nn.relu", "tanh": "tf.nn.tanh", "sigmoid": "tf.nn.sigmoid", "elu": "tf.nn.elu",
-       "selu": "tf.nn.selu", "linear": "None"}
+       "selu": "tf.nn.selu", "linear": "None",
+       "softplus": "tf.nn.softplus", "leaky": "tf.nn.leaky_relu"}
 HEADERS = {
     "v1": "import tensorflow.compat.v1 as tf\n\ntf.disable_v2_behavior()\n",
     "compat": "import tensorflow as tf\n\ntf.compat.v1.disable_eager_execution()\n",
@@ -372,6 +373,94 @@ regressor = {p}estimator.Estimator(
     return Case(name, src, (n_in,), "model_fn:logits")
 
 
+def layers_conv(name: str, header: str, act: str, init: str, depth: int, filters: int) -> Case:
+    """``tf.layers.conv2d`` + ``max_pooling2d`` + ``flatten`` + ``dense``."""
+    p = _p(header)
+    src = HEADERS[header] + f"""
+X = {p}placeholder(tf.float32, [None, 28, 28, 1])
+Y = {p}placeholder(tf.float32, [None, 10])
+
+net = X
+for i in range({depth}):
+    net = {p}layers.conv2d(net, {filters}, 3, padding="same", activation={ACT[act]}{_kinit(init, p)})
+    if i % 2 == 1:
+        net = {p}layers.max_pooling2d(net, 2, 2)
+net = {p}layers.flatten(net)
+logits = {p}layers.dense(net, 10)
+""" + _train(LOSSES["softmax"], False, p)
+    return Case(name, src, (28, 28, 1))
+
+
+def dropout_mlp(name: str, header: str, act: str, init: str, depth: int, width: int, keep: float,
+                n_in: int = 64) -> Case:
+    """Raw weights with ``tf.nn.dropout(h, keep_prob=...)`` after every hidden layer (train mode)."""
+    p = _p(header)
+    src = HEADERS[header] + "import numpy as np\n\n" + f"""
+X = {p}placeholder(tf.float32, [None, {n_in}])
+Y = {p}placeholder(tf.float32, [None, 10])
+keep_prob = {keep}
+
+h = X
+n_prev = {n_in}
+for i in range({depth}):
+    W = tf.Variable({_rand(init, f"[n_prev, {width}]", "n_prev", p)})
+    b = tf.Variable(tf.constant(0.1, shape=[{width}]))
+    h = {ACT[act]}(tf.matmul(h, W) + b)
+    h = {p}nn.dropout(h, keep_prob=keep_prob)
+    n_prev = {width}
+W_out = tf.Variable({_rand(init, f"[{width}, 10]", str(width), p)})
+logits = tf.matmul(h, W_out)
+""" + _train(LOSSES["softmax"], False, p)
+    return Case(name, src, (n_in,))
+
+
+def stacked_rnn(name: str, header: str, cell: str, init: str, steps: int, units: int, layers: int,
+                static: bool = False, n_in: int = 8) -> Case:
+    """``MultiRNNCell`` of GRU/LSTM/RNN cells, by ``dynamic_rnn`` or ``static_rnn`` over ``tf.unstack``."""
+    p = _p(header)
+    ctor = {"gru": "GRUCell", "lstm": "BasicLSTMCell", "rnn": "BasicRNNCell"}[cell]
+    cinit = {"default": "", "normal1": f"kernel_initializer={p}random_normal_initializer(stddev=1.0)"}[init]
+    if cinit and cell == "lstm":
+        raise ValueError("BasicLSTMCell takes no initializer")
+    args = f"{units}" + (f", {cinit}" if cinit else "")
+    run = (f"steps = tf.unstack(X, time_steps, 1)\noutputs, state = {p}nn.static_rnn(stack, steps, dtype=tf.float32)\n"
+           "last = outputs[-1]\n") if static else (
+        f"outputs, state = {p}nn.dynamic_rnn(stack, X, dtype=tf.float32)\nlast = outputs[:, -1, :]\n")
+    src = HEADERS[header] + f"""
+time_steps = {steps}
+X = {p}placeholder(tf.float32, [None, time_steps, {n_in}])
+Y = {p}placeholder(tf.float32, [None, 1])
+
+cells = [{p}nn.rnn_cell.{ctor}({args}) for _ in range({layers})]
+stack = {p}nn.rnn_cell.MultiRNNCell(cells)
+{run}logits = {p}layers.dense(last, 1)
+""" + _train(LOSSES["mse"], True, p)
+    return Case(name, src, (steps, n_in))
+
+
+def xw_plus_b(name: str, header: str, act: str, init: str, depth: int, width: int, n_in: int = 64) -> Case:
+    """``tf.nn.xw_plus_b`` with ``get_variable`` weights (contrib's xavier / variance scaling)."""
+    p = _p(header)
+    ini = {"xavier": "tf.contrib.layers.xavier_initializer()",
+           "vs_fan_avg": f"{p}variance_scaling_initializer(scale=1.0, mode='fan_avg')",
+           "he": f"{p}variance_scaling_initializer(scale=2.0, mode='fan_in')",
+           "normal05": f"{p}random_normal_initializer(stddev=0.5)"}[init]
+    src = HEADERS[header] + f"""
+X = {p}placeholder(tf.float32, [None, {n_in}])
+Y = {p}placeholder(tf.float32, [None, 1])
+
+h = X
+for i in range({depth}):
+    n_in = h.get_shape().as_list()[1]
+    W = {p}get_variable("W%d" % i, shape=[n_in, {width}], initializer={ini})
+    b = {p}get_variable("b%d" % i, shape=[{width}], initializer={p}zeros_initializer())
+    h = {ACT[act]}(tf.nn.xw_plus_b(h, W, b))
+W = {p}get_variable("W_out", shape=[{width}, 1], initializer={ini})
+logits = tf.matmul(h, W)
+""" + _train(LOSSES["mse"], False, p)
+    return Case(name, src, (n_in,))
+
+
 def cases() -> list[Case]:
     """The corpus: a fixed list, so every run writes the same files."""
     c: list[Case] = []
@@ -445,6 +534,26 @@ def cases() -> list[Case]:
     for hdr, act, init, d, w in [("v1", "tanh", "normal1", 12, 256), ("compat", "relu", "he", 8, 128),
                                  ("v1", "sigmoid", "default", 12, 128), ("compat", "relu", "default", 6, 128)]:
         c.append(estimator(f"estimator_{hdr}_{act}_{init}_d{d}_w{w}", hdr, act, init, d, w))
+    # second batch: tf.layers convs, dropout, stacked/static RNNs, xw_plus_b, more activations
+    for hdr, act, init, d, f in [("v1", "relu", "default", 6, 32), ("compat", "relu", "normal1", 4, 32),
+                                 ("v1", "sigmoid", "default", 8, 16), ("compat", "relu", "he", 8, 32)]:
+        c.append(layers_conv(f"lconv_{hdr}_{act}_{init}_d{d}_f{f}", hdr, act, init, d, f))
+    for hdr, act, init, d, w, keep in [("v1", "relu", "he", 16, 256, 0.5), ("compat", "relu", "he", 6, 256, 0.8),
+                                       ("v1", "tanh", "xavier", 12, 128, 0.5)]:
+        c.append(dropout_mlp(f"dropout_{hdr}_{act}_{init}_d{d}_w{w}_k{int(keep * 10)}", hdr, act, init, d, w, keep))
+    for hdr, cell, init, steps, units, layers, static in [("v1", "gru", "default", 100, 64, 2, False),
+                                                          ("compat", "gru", "normal1", 50, 64, 2, False),
+                                                          ("v1", "lstm", "default", 50, 32, 3, True),
+                                                          ("compat", "rnn", "normal1", 30, 64, 2, True)]:
+        kind = "static" if static else "dynamic"
+        c.append(stacked_rnn(f"stack_{kind}_{hdr}_{cell}_{init}_T{steps}_u{units}_l{layers}", hdr, cell, init,
+                             steps, units, layers, static))
+    for hdr, act, init, d, w in [("v1", "tanh", "xavier", 10, 128), ("compat", "relu", "vs_fan_avg", 16, 128),
+                                 ("v1", "relu", "he", 24, 128), ("compat", "tanh", "normal05", 8, 256)]:
+        c.append(xw_plus_b(f"xwb_{hdr}_{act}_{init}_d{d}_w{w}", hdr, act, init, d, w))
+    for hdr, act, init, d, w in [("v1", "sigmoid", "he", 10, 128), ("compat", "softplus", "default", 12, 128),
+                                 ("v1", "leaky", "he", 16, 128)]:
+        c.append(layers_dense(f"dense_{hdr}_{act}_{init}_d{d}_w{w}", hdr, act, init, d, w))
     return c
 
 

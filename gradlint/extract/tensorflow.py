@@ -47,6 +47,7 @@ from gradlint.extract.tf_helpers import (
     _weight_count,
     _weight_keys,
     attach_bias,
+    dropout_layer,
 )
 from gradlint.extract.values import (
     UNKNOWN,
@@ -153,7 +154,7 @@ class TFGraph:
         self.models: list[tuple[FunctionalModelV, frozenset[int]]] = []
         self.scope_initializer = False  # a variable_scope(initializer=...) changes get_variable's default
         self.scope_stack: list[DefaultsScopeV] = []  # the arg_scope blocks open, outermost first
-        self.var_scopes: list[DefaultsScopeV] = []  # the variable_scope(initializer=...) blocks open
+        self.var_scopes: list[DefaultsScopeV] = []  # and the variable_scope(initializer=...) ones
 
     @property
     def arg_scope(self) -> bool:
@@ -285,10 +286,7 @@ class TFGraph:
         return cls is not None and cls.framework is not None
 
     def placeholder(self, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
-        if name == "placeholder_with_default":
-            shape = kwargs.get("shape", args[1] if len(args) > 1 else UNKNOWN)
-        else:
-            shape = kwargs.get("shape", args[1] if len(args) > 1 else UNKNOWN)
+        shape = kwargs.get("shape", args[1] if len(args) > 1 else UNKNOWN)  # placeholder_with_default too
         hint = _hint_from_shape(shape_dims(shape))
         self.roots[id(hint)] = (hint, span_of(node))
         return TensorV(NodeSeq(), hint)
@@ -519,6 +517,8 @@ class TFGraph:
                     tensor.hint,
                 )
             )
+        if leaf == "dropout" and (drop := dropout_layer(args, kwargs, span, self.framework, self.tf1)) is not None:
+            return self.record(TensorV(tensor.nodes + (drop,), tensor.hint))
         if leaf in tf_catalog.DROPOUT_OPS:
             return tensor
         if leaf == "reshape":

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from gradlint.extract import tf_catalog
 from gradlint.extract.common import (
+    dropout_rate,
     shape_dims,
 )
 from gradlint.extract.values import (
@@ -161,3 +162,24 @@ def _uses_tf1(tree: ast.Module) -> bool:
                 return True
     return False
 
+
+
+def dropout_layer(args: Sequence[Value], kwargs: dict[str, Value], span: Span, framework: str,
+                  tf1: bool) -> Layer | None:
+    """``tf.nn.dropout(x, keep_prob=0.5)`` / ``(x, rate=0.5)``: graph code drops whenever the op runs
+    (there is no train/eval mode), so a known rate is a train-mode Dropout (inverted: scaled by
+    1/(1 − rate)). The second positional argument is ``keep_prob`` in TF 1.x (``tf.compat.v1``) and
+    ``rate`` in TF 2. None: no rate given or not a literal (a keep_prob placeholder) -- read as before,
+    as the identity."""
+    if "rate" in kwargs:
+        rate = dropout_rate(kwargs["rate"], None)
+    elif "keep_prob" in kwargs or (len(args) > 1 and tf1):
+        keep = dropout_rate(kwargs.get("keep_prob", args[1] if len(args) > 1 else None), None)
+        rate = 1.0 - keep if keep is not None else None
+    else:
+        rate = dropout_rate(args[1], None) if len(args) > 1 else None
+    if rate is None or rate <= 0.0:
+        return None
+    layer = Layer(LayerKind.DROPOUT, "dropout", span, framework, bias=False)
+    layer.rate = rate
+    return layer
