@@ -517,10 +517,9 @@ class TFGraph:
                     tensor.hint,
                 )
             )
-        if leaf == "dropout" and (drop := dropout_layer(args, kwargs, span, self.framework, self.tf1)) is not None:
-            return self.record(TensorV(tensor.nodes + (drop,), tensor.hint))
         if leaf in tf_catalog.DROPOUT_OPS:
-            return tensor
+            drop = dropout_layer(leaf, args, kwargs, span, self.framework, self.tf1)
+            return tensor if drop is None else self.record(TensorV(tensor.nodes + (drop,), tensor.hint))
         if leaf == "reshape":
             return self.reshape(tensor, args, kwargs, node)
         if leaf in tf_catalog.PASSTHROUGH_OPS:

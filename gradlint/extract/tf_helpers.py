@@ -164,13 +164,15 @@ def _uses_tf1(tree: ast.Module) -> bool:
 
 
 
-def dropout_layer(args: Sequence[Value], kwargs: dict[str, Value], span: Span, framework: str,
+def dropout_layer(leaf: str, args: Sequence[Value], kwargs: dict[str, Value], span: Span, framework: str,
                   tf1: bool) -> Layer | None:
     """``tf.nn.dropout(x, keep_prob=0.5)`` / ``(x, rate=0.5)``: graph code drops whenever the op runs
     (there is no train/eval mode), so a known rate is a train-mode Dropout (inverted: scaled by
     1/(1 − rate)). The second positional argument is ``keep_prob`` in TF 1.x (``tf.compat.v1``) and
     ``rate`` in TF 2. None: no rate given or not a literal (a keep_prob placeholder) -- read as before,
-    as the identity."""
+    as the identity (and alpha_dropout, whose keep_prob scaling differs)."""
+    if leaf != "dropout":
+        return None
     if "rate" in kwargs:
         rate = dropout_rate(kwargs["rate"], None)
     elif "keep_prob" in kwargs or (len(args) > 1 and tf1):
