@@ -454,7 +454,7 @@ for i in range({depth}):
     n_in = h.get_shape().as_list()[1]
     W = {p}get_variable("W%d" % i, shape=[n_in, {width}], initializer={ini})
     b = {p}get_variable("b%d" % i, shape=[{width}], initializer={p}zeros_initializer())
-    h = {ACT[act]}(tf.nn.xw_plus_b(h, W, b))
+    h = {ACT[act]}({p}nn.xw_plus_b(h, W, b))
 W = {p}get_variable("W_out", shape=[{width}, 1], initializer={ini})
 logits = tf.matmul(h, W)
 """ + _train(LOSSES["mse"], False, p)
@@ -544,7 +544,7 @@ def cases() -> list[Case]:
     for hdr, cell, init, steps, units, layers, static in [("v1", "gru", "default", 100, 64, 2, False),
                                                           ("compat", "gru", "normal1", 50, 64, 2, False),
                                                           ("v1", "lstm", "default", 50, 32, 3, True),
-                                                          ("compat", "rnn", "normal1", 30, 64, 2, True)]:
+                                                          ("compat", "rnn", "default", 30, 64, 2, True)]:
         kind = "static" if static else "dynamic"
         c.append(stacked_rnn(f"stack_{kind}_{hdr}_{cell}_{init}_T{steps}_u{units}_l{layers}", hdr, cell, init,
                              steps, units, layers, static))
