@@ -5,10 +5,17 @@ files it cannot run: ``tf.compat.v1`` graph code (placeholders, ``tf.layers``, `
 and tf.keras models that call TensorFlow ops. It runs in a separate environment that has
 TensorFlow, never in gradlint's own (static mode must not depend on it)::
 
-    python3 -m venv /work/tfvenv && /work/tfvenv/bin/pip install tensorflow-cpu tf_keras
+    python3 -m venv /work/tfvenv && /work/tfvenv/bin/pip install tensorflow-cpu tf_keras tf-slim
     /work/tfvenv/bin/python tools/measure_tf.py FILE.py 64            # Keras: the model's entry point
     /work/tfvenv/bin/python tools/measure_tf.py FILE.py "16;10,4"     # two inputs (a list, in order)
     /work/tfvenv/bin/python tools/measure_tf.py FILE.py 64 --graph X:logits [--feed keep_prob=1.0]
+    /work/tfvenv/bin/python tools/measure_tf.py FILE.py 8 --graph model_fn:logits --json  # an Estimator
+
+TF 2 has no ``tf.contrib`` or ``tf.estimator``: contrib/slim calls run on ``tf_slim``, and an
+Estimator file's last ``Estimator(model_fn=..., params=...)`` is recorded and its ``model_fn`` called
+on ``{"x": placeholder}`` in train mode, the output ``predictions[KEY]``. A file is ``borderline``
+when any seed's own verdict differs from the median's (the ambiguous band); ``--json`` prints every
+quantity and the per-seed labels and ratios (tools/tf_graph_corpus.py reads it).
 
 The protocol (``../shared/reference.md`` §1b, as ``tools/gradgen.py``): seeds 0-2, batch 128 of
 N(0, 1) inputs of the per-example SHAPE, MSE of the raw output to N(0, 1) targets, one backward
