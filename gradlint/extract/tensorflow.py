@@ -466,16 +466,7 @@ class TFGraph:
             )
         if act == "gelu" and _truthy(kwargs.get("approximate", args[1] if len(args) > 1 else None)):
             layer.activation = "gelu_tanh"
-        return self.carry_steps(tensor, self.record(TensorV(tensor.nodes + (layer,), tensor.hint)))
-
-    def carry_steps(self, source: Value, out: Value) -> Value:
-        """``out`` made of ``source`` step by step (a reshape, a dense layer, an activation, a bias): when
-        ``source`` holds every step of a recurrence (``tf.nn.dynamic_rnn``'s outputs), so does ``out``
-        (``Interp.step_outputs``); an index (``outputs[:, -1]``) keeps one step only."""
-        steps = self.interp.step_outputs.get(id(source))
-        if steps is not None and steps[0] is source and isinstance(out, TensorV):
-            self.interp.step_outputs[id(out)] = (out, steps[1])
-        return out
+        return tf_recurrent.carry_steps(self.interp, tensor, self.record(TensorV(tensor.nodes + (layer,), tensor.hint)))
 
     def op(self, leaf: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
         span = span_of(node)
@@ -613,7 +604,7 @@ class TFGraph:
         # then looked like one (a "recurrence"), at random.
         layer._tf_weight_ref = weight  # type: ignore[attr-defined]
         out = self.record(TensorV(tensor.nodes + (layer,), tensor.hint))
-        return self.carry_steps(tensor, out) if kind == LayerKind.DENSE else out
+        return tf_recurrent.carry_steps(self.interp, tensor, out) if kind == LayerKind.DENSE else out
 
     def root(self, width: int | None) -> TensorV:
         """A weight op on something that is not a tensor (a batch from a dataset loop, an argument of an
@@ -630,7 +621,7 @@ class TFGraph:
             return None
         other = next((v for v in values + list(kwargs.values()) if isinstance(v, ParamV)), None)
         if other is not None:
-            return self.carry_steps(tensors[0], attach_bias(tensors[0], other))
+            return tf_recurrent.carry_steps(self.interp, tensors[0], attach_bias(tensors[0], other))
         return tensors[0]
 
     def reshape(self, tensor: TensorV, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value:
@@ -639,7 +630,7 @@ class TFGraph:
         dims = shape_dims(args[1] if len(args) > 1 else kwargs.get("shape"))
         if tensor.nodes:
             last = dims[-1] if dims else None
-            return self.carry_steps(tensor, TensorV(
+            return tf_recurrent.carry_steps(self.interp, tensor, TensorV(
                 tensor.nodes + (_reshaped(span_of(node), last if last else None, self.framework),), tensor.hint
             ))
         if tensor.hint is None or id(tensor.hint) not in self.roots:
@@ -653,7 +644,8 @@ class TFGraph:
     def layer_function(self, name: str, args: list[Value], kwargs: dict[str, Value], node: ast.AST) -> Value | None:
         out = tf_layers.layer_function(self, name, args, kwargs, node)
         if tf_catalog.LAYER_FUNCTIONS[name].kind == "dense":  # applied to every step alike
-            return self.carry_steps(args[0] if args else kwargs.get("inputs", UNKNOWN), out) if out else out
+            source = args[0] if args else kwargs.get("inputs", UNKNOWN)
+            return tf_recurrent.carry_steps(self.interp, source, out) if out else out
         return out
 
     def _append(self, args: list[Value], kwargs: dict[str, Value], layer: Layer) -> Value:
@@ -754,7 +746,8 @@ class TFGraph:
     def _new_model(self, tensor: TensorV, keys: frozenset[int]) -> FunctionalModelV:
         root = self.roots.get(id(tensor.hint)) if tensor.hint is not None else None
         span = root[1] if root is not None else _first_span(tensor.nodes)
-        model = FunctionalModelV(self.carry_steps(tensor, TensorV(tensor.nodes, tensor.hint)), span)  # type: ignore[arg-type]
+        output = tf_recurrent.carry_steps(self.interp, tensor, TensorV(tensor.nodes, tensor.hint))
+        model = FunctionalModelV(output, span)  # type: ignore[arg-type]
         model.tf_output = tensor  # type: ignore[attr-defined]
         self.models.append((model, keys))
         self.interp.built.append(model)

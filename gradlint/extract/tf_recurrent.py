@@ -160,3 +160,13 @@ def _per_block_init(kernel: Init, width: int | None, units: int | None, gates: i
     if sigma_w2 is None or fan_in is None or not math.isfinite(sigma_w2):
         return Init("unknown")
     return Init("normal", {"std": math.sqrt(sigma_w2 / fan_in)}, kernel.span)
+
+
+def carry_steps(interp: Interp, source: Value, out: Value) -> Value:
+    """``out`` made of ``source`` step by step (a reshape, a dense layer, an activation, a bias): when
+    ``source`` holds every step of a recurrence (``tf.nn.dynamic_rnn``'s outputs), so does ``out``
+    (``Interp.step_outputs``); an index (``outputs[:, -1]``) keeps one step only."""
+    steps = interp.step_outputs.get(id(source))
+    if steps is not None and steps[0] is source and isinstance(out, TensorV):
+        interp.step_outputs[id(out)] = (out, steps[1])
+    return out
