@@ -25,6 +25,7 @@ from gradlint.extract.state import (
     ReturnSignal,
     Scope,
 )
+from gradlint.extract.time_loops import is_range, tensor_axis_loop
 from gradlint.extract.values import (
     UNKNOWN,
     ClassInfo,
@@ -274,7 +275,7 @@ class StatementsMixin(Core):
         self.unrolled = outer * max(1, len(items))
         labels: list[str] | None = None  # computed once an iteration builds a model
         # x.unbind(1) / x.split(1, dim=1) read as a few slices: still a loop over that axis of x.
-        over = None if _is_range(stmt.iter) else _tensor_axis_loop(stmt.iter, scope)
+        over = None if is_range(stmt.iter) else tensor_axis_loop(stmt.iter, scope)
         if over is not None:
             self.time_loops.append(over)
         try:
@@ -314,9 +315,9 @@ class StatementsMixin(Core):
     stmt_AsyncFor = stmt_For
 
     def exec_loop_once_uncertain(self, stmt: ast.For | ast.While, scope: Scope) -> None:
-        over = _tensor_axis_loop(stmt.iter, scope) if isinstance(stmt, ast.For) else None
+        over = tensor_axis_loop(stmt.iter, scope) if isinstance(stmt, ast.For) else None
         if isinstance(stmt, ast.For):
-            slices = over is not None and not _is_range(stmt.iter) and isinstance(stmt.target, ast.Name)
+            slices = over is not None and not is_range(stmt.iter) and isinstance(stmt.target, ast.Name)
             # Iterating a tensor's slices (``for x_t in x.unbind(1)``): each is x's path, one step of it.
             self.assign(stmt.target, TensorV(over[0].nodes, None) if over is not None and slices else
                         UnknownV(f"unknown depth: loop over {source_text(stmt.iter)} of unknown length"), scope)
@@ -703,52 +704,3 @@ def _mark_unknown_depth(stmt: ast.For | ast.AsyncFor | ast.While, scope: Scope, 
         scope.vars[name] = TensorV(new.nodes + (marker,), new.hint)
 
 
-def _is_range(iterable: ast.expr) -> bool:
-    return isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id == "range"
-
-
-def _tensor_axis_loop(iterable: ast.expr, scope: Scope) -> tuple[TensorV, int] | None:
-    """The tensor and axis a loop steps over, when it says so: ``range(x.size(1))``, ``range(x.shape[1])``,
-    ``range(x.size()[1])``, ``range(len(x))`` (axis 0), ``x.unbind(1)`` / ``torch.unbind(x, 1)``,
-    ``x.split(1, dim=1)``, or the tensor itself (axis 0); ``x`` a name bound to a tensor. None otherwise."""
-    def axis(node: ast.expr | None) -> int | None:
-        return node.value if isinstance(node, ast.Constant) and type(node.value) is int and node.value >= 0 else None
-
-    name: ast.expr | None = None
-    dim: int | None = None
-    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id == "range" \
-            and len(iterable.args) == 1 and not iterable.keywords:
-        size = iterable.args[0]
-        if isinstance(size, ast.Call) and isinstance(size.func, ast.Attribute) and size.func.attr == "size" \
-                and len(size.args) == 1 and not size.keywords:
-            name, dim = size.func.value, axis(size.args[0])  # x.size(1)
-        elif isinstance(size, ast.Subscript) and isinstance(size.value, ast.Attribute) \
-                and size.value.attr == "shape":
-            name, dim = size.value.value, axis(size.slice)  # x.shape[1]
-        elif isinstance(size, ast.Subscript) and isinstance(size.value, ast.Call) \
-                and isinstance(size.value.func, ast.Attribute) and size.value.func.attr == "size" \
-                and not size.value.args:
-            name, dim = size.value.func.value, axis(size.slice)  # x.size()[1]
-        elif isinstance(size, ast.Call) and isinstance(size.func, ast.Name) and size.func.id == "len" \
-                and len(size.args) == 1:
-            name, dim = size.args[0], 0  # len(x)
-    elif isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) \
-            and iterable.func.attr == "unbind":
-        dims = [k.value for k in iterable.keywords if k.arg == "dim"]
-        if isinstance(iterable.func.value, ast.Name) and iterable.func.value.id == "torch":
-            name = iterable.args[0] if iterable.args else None  # torch.unbind(x, 1)
-            dim = axis(iterable.args[1]) if len(iterable.args) > 1 else axis(dims[0]) if dims else 0
-        else:
-            name = iterable.func.value  # x.unbind(1)
-            dim = axis(iterable.args[0]) if iterable.args else axis(dims[0]) if dims else 0
-    elif isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) \
-            and iterable.func.attr == "split" and iterable.args and axis(iterable.args[0]) == 1:
-        dims = [k.value for k in iterable.keywords if k.arg == "dim"]  # x.split(1, dim=1): one step a chunk
-        name = iterable.func.value
-        dim = axis(iterable.args[1]) if len(iterable.args) > 1 else axis(dims[0]) if dims else 0
-    elif isinstance(iterable, ast.Name):
-        name, dim = iterable, 0
-    if not isinstance(name, ast.Name) or dim is None:
-        return None
-    value = scope.vars.get(name.id)
-    return (value, dim) if isinstance(value, TensorV) else None

@@ -11,7 +11,7 @@ import ast
 import math
 from collections.abc import Callable, Mapping
 
-from gradlint.extract import catalog, data_shapes, hand_norm, numeric_arrays, recorder, torch_tensors
+from gradlint.extract import catalog, data_shapes, hand_norm, numeric_arrays, recorder, step_reads, torch_tensors
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     dropout_rate,
@@ -126,7 +126,8 @@ class TorchFramework:
             return known  # torch.linspace(256, 32, 12).long().tolist(): layer widths
         if (data := data_shapes.torch_call(q, leaf, args, kwargs)) is not None:  # DataLoader, from_numpy(a)
             return data
-        return hand_norm.seen(leaf, args, kwargs, call_torch_function(interp, q, leaf, args, kwargs, node))
+        result = hand_norm.seen(leaf, args, kwargs, call_torch_function(interp, q, leaf, args, kwargs, node))
+        return step_reads.carry(interp, args[0] if args else None, leaf, args[1:], kwargs, result)
 
     def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
                         node: ast.AST) -> Value | None:
@@ -149,8 +150,8 @@ class TorchFramework:
             if result is not None:
                 return result
         if isinstance(target, TensorV):
-            return in_place(target, name, hand_norm.seen(name, [target, *args], kwargs,
-                                                         tensor_method(interp, target, name, args, kwargs, node)))
+            result = hand_norm.seen(name, [target, *args], kwargs, tensor_method(interp, target, name, args, kwargs, node))
+            return in_place(target, name, step_reads.carry(interp, target, name, args, kwargs, result))
         if isinstance(target, ParamV):
             return param_method(target, name, args, kwargs, node, uncertain_start(interp))
         if isinstance(target, TensorConstV):
