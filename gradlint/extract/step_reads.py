@@ -70,3 +70,23 @@ def carry(interp: Interp, tensor: Value, name: str, args: Args, kwargs: Kwargs, 
     if result is not tensor:
         interp.step_outputs[id(result)] = (result, layer)
     return result
+
+
+def pieces(tensor: TensorV, name: str, args: Args, kwargs: Kwargs) -> ListV:
+    """``x.chunk(3)`` / ``torch.split(x, [a, b])`` / ``x.unbind(1)``: the pieces, each on ``x``'s path; as many
+    as the call says when it says so literally (a few), else two (a loop over them runs its body on
+    more than one step: what it stacks holds several steps)."""
+    count: int | None = None
+    first = args[0] if args else kwargs.get("chunks", kwargs.get("split_size_or_sections"))
+    if name == "chunk" and isinstance(first, Const) and type(first.value) is int:
+        count = first.value
+    elif name == "split" and isinstance(first, Const) and isinstance(first.value, (list, tuple)):
+        count = len(first.value)
+    elif name == "split" and isinstance(first, ListV) and not first.partial:
+        count = len(first.items)
+    if count is None or not 1 <= count <= _MAX_PIECES:
+        count = 2
+    return ListV([tensor] * count, partial=False, is_tuple=True)
+
+
+_MAX_PIECES = 16

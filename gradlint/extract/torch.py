@@ -455,6 +455,8 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         return resampled(leaf, tensor, args[1:] if args and args[0] is tensor else args, kwargs, span)
     if leaf in catalog.FUNCTIONAL_DROPOUT and leaf != "drop_path":
         return functional_dropout(leaf, tensor, args, kwargs, node)
+    if leaf in ("chunk", "split", "unbind") and args and args[0] is tensor:
+        return step_reads.pieces(tensor, leaf, args[1:], kwargs)  # as x.chunk(...) is
     if leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
         return tensor
     return interp.unknown_call(args, kwargs, node, leaf)
@@ -761,7 +763,7 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
         if name == "dim":
             return UNKNOWN
         if name in ("chunk", "split", "unbind"):
-            return ListV([tensor, tensor], partial=False, is_tuple=True)
+            return step_reads.pieces(tensor, name, args, kwargs)
         return tensor
     return interp.unknown_call([tensor] + args, kwargs, node, name)
 
