@@ -150,7 +150,8 @@ class TorchFramework:
             if result is not None:
                 return result
         if isinstance(target, TensorV):
-            result = hand_norm.seen(name, [target, *args], kwargs, tensor_method(interp, target, name, args, kwargs, node))
+            result = tensor_method(interp, target, name, args, kwargs, node)
+            result = hand_norm.seen(name, [target, *args], kwargs, result)
             return in_place(target, name, step_reads.carry(interp, target, name, args, kwargs, result))
         if isinstance(target, ParamV):
             return param_method(target, name, args, kwargs, node, uncertain_start(interp))
@@ -455,8 +456,6 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         return resampled(leaf, tensor, args[1:] if args and args[0] is tensor else args, kwargs, span)
     if leaf in catalog.FUNCTIONAL_DROPOUT and leaf != "drop_path":
         return functional_dropout(leaf, tensor, args, kwargs, node)
-    if leaf in ("chunk", "split", "unbind") and args and args[0] is tensor:
-        return step_reads.pieces(tensor, leaf, args[1:], kwargs)  # as x.chunk(...) is
     if leaf in catalog.FUNCTIONAL_DROPOUT or leaf in catalog.PASSTHROUGH_CALLS:
         return tensor
     return interp.unknown_call(args, kwargs, node, leaf)
@@ -552,6 +551,11 @@ def _functional_activation(leaf: str, act: str, tensor: TensorV, args: Args, kwa
         if isinstance(approx, Const) and approx.value == "tanh":
             layer.activation = "gelu_tanh"
     return TensorV(tensor.nodes + (layer,), tensor.hint)
+
+
+def _pieces(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
+    """``torch.chunk(x, 3)``: the pieces, as ``x.chunk(3)`` gives them."""
+    return step_reads.pieces(tensor, leaf, args[1:] if args and args[0] is tensor else args, kwargs)
 
 
 def _glu(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
@@ -709,6 +713,7 @@ _FUNCTIONS: dict[str, _FunctionHandler] = {
     "embedding": _same, "one_hot": _same, "log": _log,
     "checkpoint": _checkpoint, "checkpoint_sequential": _checkpoint, "checkpoint_seq": _checkpoint,
     "clamp": _clamp, "clip": _clamp, "reshape": _view,
+    **{name: _pieces for name in ("chunk", "split", "unbind")},
 }
 
 
