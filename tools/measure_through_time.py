@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     values = [measure(cls, shape, opts.time_axis, seed) for seed in range(3)]
 
     def log(v: float) -> str:
+        if v == 0:
+            return "-inf: float32 underflow"
         return f"{math.log10(v):+.1f}" if v > 0 and math.isfinite(v) else str(v)
 
     print(f"‖∂L/∂x_1‖/‖∂L/∂x_T‖ seeds 0-2: {', '.join(f'{v:.2g}' for v in values)} "
