@@ -55,8 +55,9 @@ class Interp(Protocol):
     uncertain_since: list[int]
     # id -> (tensor, recurrence): tensors that hold a recurrence's output at every step (torch nn.RNN's
     # ``out``, tf.nn.dynamic_rnn's outputs), and what per-step layers (Linear, Dropout, activations,
-    # norms; TF's reshape, dense and bias) made of them. The tensor is kept so its id is not reused.
-    # A model output among them reads every step (``Layer.reads_every_step``).
+    # norms; elementwise functions and reductions over time, see step_reads; TF's reshape, dense and
+    # bias) made of them. The tensor is kept so its id is not reused. A model output among them reads
+    # every step (``Layer.reads_every_step``).
     step_outputs: dict[int, tuple[TensorV, Layer]]
     loops: int  # open ``for`` / ``while`` statements, the called functions' included
 

@@ -47,7 +47,7 @@ def _fresh(tensor: TensorV) -> TensorV:
     return TensorV(tensor.nodes, tensor.hint, tensor.shape)
 
 
-def carry(interp: Interp, tensor: Value, name: str, args: Args, kwargs: Kwargs, result: Value) -> Value:
+def carry(interp: Interp, tensor: Value | None, name: str, args: Args, kwargs: Kwargs, result: Value) -> Value:
     """``result`` of ``name`` applied to ``tensor`` (first argument or target; ``args`` after it), with
     its every-step reading told: registered in ``Interp.step_outputs`` when the operation keeps every
     step, a copy outside it when the operation selects steps. Any other tensor: ``result`` as it is."""
