@@ -91,7 +91,8 @@ _MATMULS = frozenset({"matmul", "bmm", "einsum", "baddbmm", "addmm", "mm"})
 _OTHER_LOSSES = frozenset({"mse_loss", "nll_loss", "l1_loss"})
 # Tensor methods that keep the path (or leave it for a number: .size(), .item()).
 _TENSOR_KEEPS = frozenset({"div", "div_", "sub", "sub_", "neg", "pow", "sqrt", "norm", "softmax", "log_softmax",
-                           "masked_fill_", "clamp_", "item", "size", "dim", "chunk", "split"})
+                           "masked_fill_", "clamp_", "item", "size", "dim", "chunk", "split",
+                           "select"})  # x.select(1, t) is x[:, t]: one step of an RNN's out (step_reads)
 # timm and other libraries' copies of torch.nn.init functions, found by their leaf name.
 _INIT_HELPERS = {"trunc_normal_": "trunc_normal_", "lecun_normal_": "lecun_normal_",
                  "variance_scaling_": "variance_scaling_", "trunc_normal_tf_": "trunc_normal_"}
@@ -411,7 +412,7 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
         return number.tensor if recorder.model_of(interp, number.tensor) is not None and \
             gradient_blocked(number.tensor.nodes) else UNKNOWN
     if leaf in _TENSOR_FACTORIES:
-        made = _tensor_factory(leaf, args)
+        made = _tensor_factory(leaf, args or [kwargs[k] for k in ("size",) if k in kwargs])  # randn(size=(b, t, f))
         grad = kwargs.get("requires_grad")
         if isinstance(made, TensorConstV) and isinstance(grad, Const) and grad.value is True:
             if not torch_tensors.in_model_class(interp):  # outside a model class: a raw-tensor model's weight
