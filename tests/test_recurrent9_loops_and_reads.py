@@ -84,6 +84,13 @@ def test_a_cell_loop_over_the_batch_time_axis_gets_the_batch_length(loop: str) -
     assert "runs over 400 time steps" in found[0][1]
 
 
+def test_a_batch_made_with_the_size_keyword_gives_its_length_too() -> None:
+    loop = "        for t in range(x.size(1)):\n            h = self.cell(x[:, t], h)"
+    source = _CELL_MODEL.format(loop=loop).replace("torch.randn(32, 400, 8)", "torch.randn(size=(32, 400, 8))")
+    found = _lint(source)
+    assert [code for code, _ in found] == ["GRD007"] and "400 time steps" in found[0][1]
+
+
 @pytest.mark.parametrize("loop", [
     # four chunks of 100 steps: the cell runs 4 times, not 400
     "for x_t in torch.chunk(x, 4, dim=1):\n    h = self.cell(x_t[:, 0], h)",
@@ -92,13 +99,6 @@ def test_a_cell_loop_over_the_batch_time_axis_gets_the_batch_length(loop: str) -
     # pieces of two steps each
     "for x_t in torch.split(x, 2, dim=1):\n    h = self.cell(x_t[:, 0], h)",
 ])
-def test_a_batch_made_with_the_size_keyword_gives_its_length_too() -> None:
-    loop = "        for t in range(x.size(1)):\n            h = self.cell(x[:, t], h)"
-    source = _CELL_MODEL.format(loop=loop).replace("torch.randn(32, 400, 8)", "torch.randn(size=(32, 400, 8))")
-    found = _lint(source)
-    assert [code for code, _ in found] == ["GRD007"] and "400 time steps" in found[0][1]
-
-
 def test_a_loop_over_pieces_that_are_not_single_steps_is_not_read_as_400_steps(loop: str) -> None:
     source = _CELL_MODEL.format(loop="\n".join("        " + line for line in loop.splitlines()))
     assert not any("400 time steps" in message for _, message in _lint(source))
