@@ -23,6 +23,7 @@ _REARRANGES = frozenset({"contiguous", "clone", "to", "float", "double", "half",
                          "view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "flip"})
 KEEPS_STEPS = frozenset(catalog.FUNCTIONAL_ACTIVATIONS) | catalog.FUNCTIONAL_DROPOUT \
     | catalog.FUNCTIONAL_NORMALIZATION | _REDUCTIONS | _REARRANGES
+_EXTREMA = frozenset({"max", "min", "amax", "amin"})
 DROPS_STEPS = frozenset({"narrow", "select", "index_select", "gather", "take", "take_along_dim", "masked_select",
                          "chunk", "split", "unbind", "tensor_split"})
 
@@ -63,6 +64,8 @@ def carry(interp: Interp, tensor: Value | None, name: str, args: Args, kwargs: K
     if name not in KEEPS_STEPS or not isinstance(result, TensorV):
         return result
     dim = args[0] if args else kwargs.get("dim")
+    if name in _EXTREMA and dim is None:
+        return result  # out.max(): one element of one step
     if name in ("max", "min") and isinstance(dim, Const) and type(dim.value) is int:
         values = result if result is not tensor else _fresh(tensor)
         interp.step_outputs[id(values)] = (values, layer)
