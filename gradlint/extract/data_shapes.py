@@ -42,6 +42,10 @@ def torch_call(q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
     None for anything else."""
     if q.count(".") == 1 and (leaf in catalog.TORCH_DATA_COPIES or leaf in catalog.TORCH_DATA_VIEWS):
         return converted(args, kwargs)
+    if q == "torch.randint" and len(args) in (2, 3):
+        # torch.randint(low, high, size) / randint(high, size): token ids of that shape (a batch's (B, T))
+        shape = _dims(kwargs.get("size", args[-1]))
+        return _data(shape) if shape is not None and len(shape) > 0 else None
     if not q.startswith("torch.utils.data."):
         return None
     if leaf == "TensorDataset":

@@ -421,7 +421,7 @@ def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node], giv
         return steps if steps is not None and steps > 0 else None
     if layer_obj is None or layer_obj.time_axis is None or _moves_axes(module):
         return None
-    if layer_obj.time_input is not None and layer_obj.time_input is not given:
+    if layer_obj.time_input is not None and not _same_axes(layer_obj.time_input, given):
         return None  # a cell stepped over the axis of another tensor than the model's input
     # (B, T, F) / (T, B, F) features, (B, T) / (T, B) token ids; an unbatched (T, F) sequence.
     batched = len(shape) == (2 if embedded else 3)
@@ -429,6 +429,18 @@ def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node], giv
         return None
     steps = shape[layer_obj.time_axis] if batched else shape[0]
     return steps if steps > 0 else None
+
+
+def _same_axes(stepped: Value, given: TensorV) -> bool:
+    """Whether ``stepped`` (the tensor a forward's loop steps a cell over) has the axes of the model's
+    input ``given``: it is ``given``, or ``given`` through layers that act on the feature axis only
+    (``emb = self.embed(x)``: token ids (B, T) become (B, T, E), axis 1 still time)."""
+    if stepped is given:
+        return True
+    if not isinstance(stepped, TensorV) or len(stepped.nodes) <= len(given.nodes) \
+            or not all(a is b for a, b in zip(stepped.nodes, given.nodes, strict=False)):
+        return False
+    return all(isinstance(n, Layer) and n.kind in _TIME_PRESERVING for n in stepped.nodes[len(given.nodes):])
 
 
 def _layer_object(root: Value, layer: Layer) -> LayerObj | None:
