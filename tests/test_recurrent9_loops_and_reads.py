@@ -154,3 +154,61 @@ def test_more_every_step_readouts_draw_no_grd008(readout: str) -> None:
 def test_a_step_selection_before_or_after_an_every_step_op_still_draws_grd008(readout: str) -> None:
     source = _fixture("torch_rnn_mean_over_time.py", ("self.fc(out.mean(1))", readout))
     assert "GRD008" in _codes(source)
+
+
+_EMBEDDED = '''import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, vocab=50, n_in=8, hidden=64):
+        super().__init__()
+        self.hidden = hidden
+        self.embed = nn.Embedding(vocab, n_in)
+        self.cell = nn.RNNCell(n_in, hidden)
+        self.fc = nn.Linear(hidden, vocab)
+
+    def forward(self, x):
+{body}
+        return self.fc(h)
+
+
+model = Net()
+opt = torch.optim.Adam(model.parameters())
+crit = nn.CrossEntropyLoss()
+for it in range(100):
+    x = torch.randint(0, 50, (32, 400))
+    loss = crit(model(x), torch.randint(0, 50, (32,)))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+'''
+
+
+@pytest.mark.parametrize("body", [
+    "emb = self.embed(x)\nh = torch.zeros(x.size(0), self.hidden)\nfor t in range(emb.size(1)):\n"
+    "    h = self.cell(emb[:, t], h)",
+    "emb = self.embed(x)\nh = torch.zeros(x.size(0), self.hidden)\nfor e in emb.unbind(1):\n    h = self.cell(e, h)",
+    "x = self.embed(x)\nh = torch.zeros(x.size(0), self.hidden)\nfor t in range(x.size(1)):\n"
+    "    h = self.cell(x[:, t], h)",
+    "b, t_len = x.shape\nemb = self.embed(x)\nh = torch.zeros(b, self.hidden)\nfor t in range(t_len):\n"
+    "    h = self.cell(emb[:, t], h)",
+])
+def test_a_cell_stepped_over_the_embedded_tokens_gets_the_token_batch_length(body: str) -> None:
+    source = _EMBEDDED.format(body="\n".join("        " + line for line in body.splitlines()))
+    found = _lint(source)
+    assert [code for code, _ in found] == ["GRD007"] and "400 time steps" in found[0][1]
+
+
+def test_a_cell_stepped_over_an_axis_of_a_mixed_tensor_is_not_given_the_batch_length() -> None:
+    # the loop steps over axis 1 of the sequence concatenated with itself (800 steps): not the batch's 400
+    body = ("emb = self.embed(x)\nboth = torch.cat([emb, emb], dim=1)\nh = torch.zeros(x.size(0), self.hidden)\n"
+            "for t in range(both.size(1)):\n    h = self.cell(both[:, t], h)")
+    source = _EMBEDDED.format(body="\n".join("        " + line for line in body.splitlines()))
+    assert not any("400 time steps" in message for _, message in _lint(source))
+
+
+def test_the_embedded_fixtures() -> None:
+    assert _codes(_fixture("torch_rnncell_embedded_unbind_unclipped.py")) == ["GRD007"]
+    assert _codes(_fixture("torch_rnncell_embedded_range_clipped.py")) == ["GRD008"]
+    assert _codes(_fixture("torch_rnncell_embedded_unbind_every_step_clipped.py")) == []

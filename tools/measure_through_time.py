@@ -7,7 +7,9 @@ output's shape), and print the per-seed values and their median.
 Only the file's imports, constants, functions and classes are run (its training loop is not): the
 model is built as ``CLASS()``. The input shape is per batch without the batch axis (``400,8``: T, F);
 ``--time-axis`` is the axis of the full input (batch included) holding time (1: batch first, 0: time
-major, whose shape is then given as T,F too and laid out (T, B, F)).
+major, whose shape is then given as T,F too and laid out (T, B, F)). ``--tokens V --embedding ATTR``: the
+input is token ids ``randint(0, V, (B, T))`` (shape ``T``) and the ratio is taken on the output of the
+model's embedding ``model.ATTR`` (‖∂L/∂e_1‖/‖∂L/∂e_T‖).
 """
 
 from __future__ import annotations
@@ -33,18 +35,28 @@ def load_class(path: Path, name: str) -> type:
     return namespace[name]
 
 
-def measure(cls: type, shape: tuple[int, ...], time_axis: int, seed: int) -> float:
+def measure(cls: type, shape: tuple[int, ...], time_axis: int, seed: int, tokens: int | None = None,
+            embedding: str | None = None) -> float:
     import torch
 
     torch.manual_seed(seed)
     model = cls()
     full = (BATCH, *shape) if time_axis == 1 else (shape[0], BATCH, *shape[1:])
-    x = torch.randn(*full, requires_grad=True)
+    seen: list = []
+    if tokens is not None and embedding is not None:
+        x = torch.randint(0, tokens, full)
+        def keep(module, inputs, output) -> None:  # type: ignore[no-untyped-def]
+            output.retain_grad()
+            seen.append(output)
+
+        getattr(model, embedding).register_forward_hook(keep)
+    else:
+        x = torch.randn(*full, requires_grad=True)
     out = model(x)
     out = out[0] if isinstance(out, tuple) else out
     loss = (out - torch.randn_like(out)).pow(2).mean()
     loss.backward()
-    grad = x.grad.movedim(time_axis, 0)
+    grad = (seen[0].grad if seen else x.grad).movedim(time_axis, 0)
     first, last = grad[0].norm().item(), grad[-1].norm().item()
     return first / last if last > 0 else math.nan
 
@@ -55,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cls")
     parser.add_argument("shape")
     parser.add_argument("--time-axis", type=int, default=1)
+    parser.add_argument("--tokens", type=int)
+    parser.add_argument("--embedding")
     opts = parser.parse_args(argv)
     cls = load_class(opts.file, opts.cls)
     shape = tuple(int(d) for d in opts.shape.split(","))
-    values = [measure(cls, shape, opts.time_axis, seed) for seed in range(3)]
+    values = [measure(cls, shape, opts.time_axis, seed, opts.tokens, opts.embedding) for seed in range(3)]
 
     def log(v: float) -> str:
         if v == 0:
