@@ -200,14 +200,6 @@ def test_a_cell_stepped_over_the_embedded_tokens_gets_the_token_batch_length(bod
     assert [code for code, _ in found] == ["GRD007"] and "400 time steps" in found[0][1]
 
 
-def test_a_cell_stepped_over_an_axis_of_a_mixed_tensor_is_not_given_the_batch_length() -> None:
-    # the loop steps over axis 1 of the sequence concatenated with itself (800 steps): not the batch's 400
-    body = ("emb = self.embed(x)\nboth = torch.cat([emb, emb], dim=1)\nh = torch.zeros(x.size(0), self.hidden)\n"
-            "for t in range(both.size(1)):\n    h = self.cell(both[:, t], h)")
-    source = _EMBEDDED.format(body="\n".join("        " + line for line in body.splitlines()))
-    assert not any("400 time steps" in message for _, message in _lint(source))
-
-
 def test_the_embedded_fixtures() -> None:
     assert _codes(_fixture("torch_rnncell_embedded_unbind_unclipped.py")) == ["GRD007"]
     assert _codes(_fixture("torch_rnncell_embedded_range_clipped.py")) == ["GRD008"]
