@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from gradlint.analysis.flow import norm_kind_of
 from gradlint.analysis.inits import RELU_LIKE
-from gradlint.analysis.units import Unit, units_and_barriers
-from gradlint.estimate import no_gradient, symmetric
+from gradlint.analysis.units import Unit, input_width, units_and_barriers
+from gradlint.estimate import FLOAT32_MAX_LOG10, Estimate, format_ratio, no_gradient, symmetric
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.rule import Finding, InitFix, Invalid, Rule, RuleContext, Severity, Valid
 
@@ -118,6 +119,79 @@ def _shared_part_removed(layers: list[Layer], common_mode: dict[int, str], activ
                    fix=_fix_for(layers, span, activations))
 
 
+# Activations that pass a large shared (common-mode) signal on about linearly, at least for one sign:
+# a constant-weight stack through them multiplies it by fan_in · c per layer. Bounded ones saturate.
+_UNBOUNDED = frozenset({None, "linear", "relu", "leaky_relu", "elu", "selu", "celu", "gelu", "gelu_tanh", "silu",
+                        "swish", "mish", "softplus", "prelu"})
+# The protocol's exploding loss (1e6), plus a decade for how crude the common-mode estimate is.
+_LOG10_BLOWUP_LOSS = 7.0
+
+
+def _common_mode_blowups(path: list[Node], reported: set[int],
+                         width: int | None) -> Iterable[tuple[list[Layer], float]]:
+    """Runs of consecutive constant-weight layers on the main path (nothing reported for them: their
+    units differ by random biases) whose shared signal blows up. Every unit of a layer with weights c
+    sums its fan_in inputs alike, so what all units share is multiplied by fan_in · c per layer: an
+    N(0, 1) input of width n enters as c·√n, and after the run the output's scale is
+    c₁·√n · Π (fan_in · c). Measured (torch, default biases): leaky ReLU 24 × 128 at 0.1, the loss
+    overflows to inf; ReLU 8 × 64 at 0.1, 4e8 to 2e10 (estimated 2e11); ReLU 8 × 32 at 0.05, 2 to 14
+    (estimated 5: not reported); tanh 24 × 128 at 0.1 saturates instead, loss 1."""
+    run: list[Layer] = []
+    log10_scale = 0.0
+
+    def close() -> Iterable[tuple[list[Layer], float]]:
+        if len(run) >= 2 and 2 * log10_scale > _LOG10_BLOWUP_LOSS:
+            yield list(run), 2 * log10_scale
+        run.clear()
+
+    for node in path:
+        if not isinstance(node, Layer):  # a residual block or a gate: not a plain stack
+            yield from close()
+            continue
+        if node.kind in (LayerKind.DROPOUT, LayerKind.POOLING, LayerKind.OTHER):
+            continue
+        if node.kind == LayerKind.ACTIVATION:
+            if node.activation not in _UNBOUNDED:
+                yield from close()
+            continue
+        init = node.weight_init
+        constant = init is not None and init.is_constant and init.constant_value not in (None, 0)
+        if node.kind not in (LayerKind.DENSE, LayerKind.CONV) or not constant or id(node) in reported \
+                or node.fan_in is None:
+            yield from close()
+            continue
+        assert init is not None and init.constant_value is not None
+        c = abs(init.constant_value)
+        if not run:
+            fan_in = width if width is not None else node.fan_in
+            log10_scale = math.log10(c * math.sqrt(fan_in)) if fan_in else 0.0
+        else:
+            log10_scale += math.log10(c * node.fan_in)
+        run.append(node)
+        if node.activation not in _UNBOUNDED:  # a fused bounded activation (Keras) ends the run after it
+            yield from close()
+    yield from close()
+
+
+def _common_mode_finding(layers: list[Layer], log10_loss: float, activations: dict[int, str]) -> Finding:
+    init = layers[0].weight_init
+    assert init is not None and init.constant_value is not None
+    span = init.span or layers[0].span
+    per_layer = [abs(init.constant_value) * (layer.fan_in or 0) for layer in layers[1:]]
+    gain = max(per_layer) if per_layer else 0.0
+    overflow = log10_loss >= FLOAT32_MAX_LOG10  # the loss (the square of the output) is inf in float32
+    outcome = "float32 overflows (inf/NaN)" if overflow else f"the loss at init is ≈ {format_ratio(log10_loss)}"
+    message = (f"These {len(layers)} weight layers start with every weight the constant {init.constant_value:g} "
+               f"({_group_names(layers)}): every unit sums its inputs alike, so the part of the signal all units "
+               f"share grows by fan_in × {abs(init.constant_value):g} ≈ {gain:.3g} per layer, and {outcome} "
+               f"(MSE to unit-variance targets). Initialise with {_advice(layers, activations)}.")
+    estimate = Estimate(0.0, 0.0, len(layers), False, ["the shared signal of a constant-weight stack, per-unit "
+                        "biases and fluctuations neglected", "input of unit variance"], log10_loss=log10_loss,
+                        log10_forward_growth=log10_loss, nonfinite=overflow, verdict="exploding", criterion="loss")
+    where = Span(span.line, span.col, span.end_line, span.end_col, span.origin)
+    return Finding(where, message, Severity.WARNING, estimate, fix=_fix_for(layers, span, activations))
+
+
 def _hidden_layers(model: Model) -> list[Layer]:
     out: list[Layer] = []
     seen: set[int] = set()
@@ -196,7 +270,8 @@ Also reported, though the units differ by their biases: a constant weight layer 
 BatchNorm/InstanceNorm, which subtracts each unit's mean, bias included (the units are identical
 again), and a constant Dense layer (the head included) right before a LayerNorm or a softmax, which
 remove the one function of the input its units share (the output ignores the input: no gradient
-reaches the layers before).
+reaches the layers before); and a stack of constant layers through unbounded activations whose
+shared signal, multiplied by fan_in × c per layer, blows the loss past 1e7 (exploding).
 
 Not reported: biases; normalization weights; the output head (but for a non-zero constant one before
 a softmax, above); a non-zero constant weight layer
@@ -418,3 +493,6 @@ model.apply(init_weights)
             yield Finding(where, message, Severity.WARNING, symmetric(len(layers), starves), fix=fix)
         for layers in shared.values():
             yield _shared_part_removed(layers, common_mode, activations)
+        reported = {id(layer) for group in (*by_site.values(), *shared.values()) for layer in group}
+        for run, log10_loss in _common_mode_blowups(model.path, reported, input_width(model)):
+            yield _common_mode_finding(run, log10_loss, activations)

@@ -26,7 +26,8 @@ FILES = sorted(p for p in FIXTURES.rglob("*.py"))
 LABEL_CODES = {
     # GRD010: every gradient exactly 0; GRD002: constant weights whose shared part a LayerNorm/softmax removes
     "vanishing": {"GRD001", "GRD002", "GRD003", "GRD004", "GRD005", "GRD010", "GRD011", "GRD012"},
-    "exploding": {"GRD004", "GRD005", "GRD006", "GRD010"},  # GRD010: a head saturated by a blow-up
+    # GRD010: a head saturated by a blow-up; GRD002: a constant stack whose shared signal blows up
+    "exploding": {"GRD002", "GRD004", "GRD005", "GRD006", "GRD010"},
     "symmetric": {"GRD002"},
     "healthy": set(),
 }
