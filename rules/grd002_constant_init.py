@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from gradlint.analysis.flow import norm_kind_of
 from gradlint.analysis.inits import RELU_LIKE
-from gradlint.analysis.units import Unit, input_width, units_and_barriers
+from gradlint.analysis.units import Unit, units_and_barriers
 from gradlint.estimate import FLOAT32_MAX_LOG10, Estimate, format_ratio, no_gradient, symmetric
 from gradlint.model import Gate, Layer, LayerKind, Model, Node, Residual, Span
 from gradlint.rule import Finding, InitFix, Invalid, Rule, RuleContext, Severity, Valid
@@ -127,8 +127,7 @@ _UNBOUNDED = frozenset({None, "linear", "relu", "leaky_relu", "elu", "selu", "ce
 _LOG10_BLOWUP_LOSS = 7.0
 
 
-def _common_mode_blowups(path: list[Node], reported: set[int],
-                         width: int | None) -> Iterable[tuple[list[Layer], float]]:
+def _common_mode_blowups(path: list[Node], reported: set[int]) -> Iterable[tuple[list[Layer], float]]:
     """Runs of consecutive constant-weight layers on the main path (nothing reported for them: their
     units differ by random biases) whose shared signal blows up. Every unit of a layer with weights c
     sums its fan_in inputs alike, so what all units share is multiplied by fan_in · c per layer: an
@@ -157,14 +156,13 @@ def _common_mode_blowups(path: list[Node], reported: set[int],
         init = node.weight_init
         constant = init is not None and init.is_constant and init.constant_value not in (None, 0)
         if node.kind not in (LayerKind.DENSE, LayerKind.CONV) or not constant or id(node) in reported \
-                or node.fan_in is None:
+                or not node.fan_in:
             yield from close()
             continue
         assert init is not None and init.constant_value is not None
         c = abs(init.constant_value)
-        if not run:
-            fan_in = width if width is not None else node.fan_in
-            log10_scale = math.log10(c * math.sqrt(fan_in)) if fan_in else 0.0
+        if not run:  # a unit-variance signal enters (the model input, or what a norm before the run made)
+            log10_scale = math.log10(c * math.sqrt(node.fan_in))
         else:
             log10_scale += math.log10(c * node.fan_in)
         run.append(node)
@@ -494,5 +492,5 @@ model.apply(init_weights)
         for layers in shared.values():
             yield _shared_part_removed(layers, common_mode, activations)
         reported = {id(layer) for group in (*by_site.values(), *shared.values()) for layer in group}
-        for run, log10_loss in _common_mode_blowups(model.path, reported, input_width(model)):
+        for run, log10_loss in _common_mode_blowups(model.path, reported):
             yield _common_mode_finding(run, log10_loss, activations)
