@@ -19,7 +19,7 @@ from gradlint.analysis.units import Unit, input_width
 from gradlint.estimate import FLOAT32_MAX_LOG10, Estimate, approx, format_ratio
 from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Block, Norm
-from gradlint.model import Layer, LayerKind, Model, Node, Span, output_activation
+from gradlint.model import Layer, LayerKind, Model, Node, Span, iter_layers, output_activation
 from gradlint.rule import RuleContext, RuleOptions, Severity
 
 
@@ -313,3 +313,12 @@ def reads_every_step(layer: Layer, after: list[Layer]) -> bool:
         return True
     return layer.returns_sequences and all(item.kind not in (LayerKind.RECURRENT, LayerKind.UNKNOWN)
                                             for item in after)
+
+
+# Layers with weights of their own that a gradient trains (recurrent ones included).
+TRAINED_KINDS = frozenset({LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT})
+
+
+def trained_layers(path: Sequence[Node]) -> list[Layer]:
+    """The main path's layers with weights (gate paths left out), in execution order."""
+    return [layer for layer in iter_layers(list(path), include_gates=False) if layer.kind in TRAINED_KINDS]

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 from gradlint.analysis.inits import recommended_init
 from gradlint.analysis.triage import Cause, Diagnosis, diagnoses_for
 from gradlint.estimate import approx, no_gradient
-from gradlint.model import LayerKind, Model, Node, Span, iter_layers
+from gradlint.model import LayerKind, Model, Node, Span
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, RuleOptions, Severity, Valid
 
-from ._shared import categorical_over_one_unit, diagnosis_severity
+from ._shared import categorical_over_one_unit, diagnosis_severity, trained_layers
 
 _UPSTREAM_FIX = {
     Cause.INIT_SCALE: "use a fan-aware init such as {init} instead of the fixed-scale one",
@@ -209,11 +209,8 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
                     f"the prediction is the constant 1 and the loss is 0 whatever the model does — every gradient "
                     f"is exactly 0. For a binary target use binary_crossentropy with a sigmoid output; for k "
                     f"classes, k output units."), Severity.ERROR,
-                    no_gradient(_weight_layers(nodes), "dead_output", dead_output=True)), model
+                    no_gradient(len(trained_layers(nodes)), "dead_output", dead_output=True)), model
 
-
-def _weight_layers(nodes: Sequence[Node]) -> int:
-    return sum(1 for layer in iter_layers(list(nodes), include_gates=False) if layer.has_weight)
 
 
 def _dead_forward(diagnosis: Diagnosis, options: RuleOptions, model: Model) -> Finding:

@@ -11,6 +11,8 @@ from gradlint.model import WEIGHT_KINDS, Layer, LayerKind, Model, Span, iter_lay
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import TrainingFacts
 
+from ._shared import trained_layers as path_weight_layers
+
 # How each stop is spelled, for the message (the op as extraction records it).
 _SPELLED = {
     "detach": "`.detach()`",
@@ -70,19 +72,13 @@ def _stops_text(stops: list[Layer], concat: bool = False) -> str:
 
 
 def _first_weight_layer(model: Model) -> Layer | None:
-    return next((layer for layer in iter_layers(model.path, include_gates=False)
-                 if layer.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)), None)
+    return next(iter(path_weight_layers(model.path)), None)
 
 
 def _estimate(cut: Cut, first: Layer | None) -> Estimate:
     """Exactly no gradient: the protocol's vanishing (a first weight layer's ‖∂W‖/‖W‖ of 0)."""
     includes_first = first is not None and any(layer is first for layer in cut.layers)
     return no_gradient(len(cut.layers), "cut", reaches_first=includes_first)
-
-
-def _weight_layers(model: Model) -> int:
-    return sum(1 for layer in iter_layers(model.path, include_gates=False)
-               if layer.kind in (LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT))
 
 
 class GradientStopped(Rule):
@@ -531,7 +527,7 @@ class Net(keras.Model):
                 f"gradient reaches {model.name}, ‖∂L/∂W‖ is exactly 0 for all its layers and it stays at its "
                 f"random initialization. Detach only the copy one update must not train (a GAN's "
                 f"discriminator step: D(fake.detach())), and pass the live output to the loss that trains "
-                f"{model.name}."), Severity.ERROR, no_gradient(_weight_layers(model), "cut")), model
+                f"{model.name}."), Severity.ERROR, no_gradient(len(path_weight_layers(model.path)), "cut")), model
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
         cuts = gradient_cuts(model)
@@ -587,7 +583,7 @@ def _all_frozen(facts: TrainingFacts, context: RuleContext) -> Iterable[tuple[Fi
             f"has no gradient to take, backward() raises (element 0 of tensors does not require grad) and no "
             f"step moves any weight. Freeze only the part meant to stay fixed (the feature extractor) and give "
             f"the optimizer the rest (the new head)."), Severity.ERROR,
-            no_gradient(_weight_layers(model), "cut")), model
+            no_gradient(len(path_weight_layers(model.path)), "cut")), model
 
 
 def _severed_losses(facts: TrainingFacts, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
@@ -610,11 +606,11 @@ def _severed_losses(facts: TrainingFacts, context: RuleContext) -> Iterable[tupl
                 f"graph back to {model.name}, so backward() raises (element 0 of tensors does not require grad) "
                 f"and no gradient ever reaches {model.name}'s layers. Compute the training loss outside "
                 f"torch.no_grad(); keep no_grad() for evaluation."), Severity.ERROR,
-                no_gradient(_weight_layers(model), "cut")), model
+                no_gradient(len(path_weight_layers(model.path)), "cut")), model
             continue
         yield Finding(span, (
             f"the loss backward() runs on at line {where.line} is a copy of the loss's values "
             f"({_SEVERED_SPELLED.get(op, op)}) made a new tensor: it has no graph back to {model.name}, so no "
             f"gradient reaches any of {model.name}'s layers (‖∂L/∂W‖ is exactly 0, `p.grad` stays None) and "
             f"the optimizer never moves them. Call backward() on the loss itself; read loss.item() only "
-            f"for logging."), Severity.ERROR, no_gradient(_weight_layers(model), "cut")), model
+            f"for logging."), Severity.ERROR, no_gradient(len(path_weight_layers(model.path)), "cut")), model

@@ -7,9 +7,11 @@ import math
 from collections.abc import Iterable
 
 from gradlint.estimate import Estimate
-from gradlint.model import LayerKind, Model, iter_layers
+from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import GradEvent, TrainingFacts
+
+from ._shared import trained_layers
 
 
 def _within(inner: GradEvent, outer: GradEvent) -> bool:
@@ -46,8 +48,7 @@ def cleared_steps(facts: TrainingFacts) -> dict[int, list[tuple[GradEvent, GradE
 def _estimate(model: Model | None) -> Estimate:
     """Not a gradient at init (the model's own gradients are what they are): what the training code
     does with them. No ``verdict``: the dynamic check's measurement at init can neither confirm nor deny it."""
-    layers = sum(1 for layer in iter_layers(model.path, include_gates=False) if layer.kind in (
-        LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)) if model is not None else 0
+    layers = len(trained_layers(model.path)) if model is not None else 0
     return Estimate(math.nan, math.nan, max(layers, 1), True,
                     ["each step() reads p.grad just after zero_grad() set it to None"], criterion="zeroed_before_step")
 

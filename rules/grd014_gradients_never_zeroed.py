@@ -7,9 +7,11 @@ import math
 from collections.abc import Iterable
 
 from gradlint.estimate import Estimate
-from gradlint.model import LayerKind, Model, iter_layers
+from gradlint.model import Model
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import GradEvent, TrainingFacts
+
+from ._shared import trained_layers
 
 # Events that clear gradients, or may (unseen): any of them anywhere keeps the rule silent.
 _MAY_CLEAR = frozenset({"zero_grad", "clear", "opaque"})
@@ -37,8 +39,7 @@ def accumulating_steps(facts: TrainingFacts) -> list[GradEvent]:
 def _estimate(model: Model | None) -> Estimate:
     """Not a gradient at init (the model's own gradients are what they are): what the training code
     does with them. No ``verdict``: the dynamic check's measurement at init can neither confirm nor deny it."""
-    layers = sum(1 for layer in iter_layers(model.path, include_gates=False) if layer.kind in (
-        LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING, LayerKind.RECURRENT)) if model is not None else 0
+    layers = len(trained_layers(model.path)) if model is not None else 0
     return Estimate(math.nan, math.nan, max(layers, 1), False,
                     ["the k-th step() applies the sum of the k batch gradients so far"], criterion="accumulated")
 
