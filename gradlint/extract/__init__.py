@@ -123,7 +123,8 @@ def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -
     for framework in interp.frameworks:  # TensorFlow graphs become models once everything has run
         framework.finish(interp)
     # Inits a re-initialisation hook gradlint cannot run may overwrite are unknown (reinit.py).
-    mark_reinitialised(interp, [v for v in interp.built if not getattr(v, "owned", True)], built_by, source)
+    mark_reinitialised(interp, [v for v in interp.built if not getattr(v, "owned", True)], built_by, index,
+                       source)
     module_names = _module_level_names(interp)
     factories = _factory_names(interp)
     if not interp.facts.clips:

@@ -259,11 +259,15 @@ class ProjectView:
         self.missing: set[str] = set()  # candidate files whose absence decided a resolution
         self._stars: dict[int, list[ModuleV]] = {}  # scope -> modules it star-imports, in order
         self._reach_memo: dict[tuple[str, str], bool] = {}  # (path, name) -> may reach a framework
+        self._roots_memo: dict[str, str] = {}  # directory -> its import root (``_root_of``)
 
     # ---- resolution
 
     def _root_of(self, directory: str) -> str:
-        return import_root(os.path.join(directory, "_"), self.roots)
+        found = self._roots_memo.get(directory)
+        if found is None:  # asked per import: abspath's normalization was 2 % of a cold lint of transformers
+            found = self._roots_memo[directory] = import_root(os.path.join(directory, "_"), self.roots)
+        return found
 
     def importer(self, node: ast.AST) -> str:
         """The file a statement belongs to: the linted file, or a project module it reached."""

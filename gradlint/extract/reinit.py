@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 from gradlint.extract.common import FOREIGN_LINE_BASE, span_of
 from gradlint.extract.interpreter import BudgetExceeded, Interpreter
-from gradlint.extract.syntax_index import iter_nodes
+from gradlint.extract.syntax_index import SyntaxIndex, iter_nodes
 from gradlint.extract.values import BoundV, ClassInfo, ClassV, DictV, InstanceV, LayerObj, ListV, ParamV, Ref, Value
 from gradlint.model import Init
 
@@ -116,7 +116,7 @@ class _Hooks:
     part, reading method bodies, is done only for methods the interpreter ran, or those of a
     hierarchy with an unread base)."""
 
-    def __init__(self, interp: Interpreter, source: str | None = None) -> None:
+    def __init__(self, interp: Interpreter, index: SyntaxIndex, source: str | None = None) -> None:
         self.interp = interp
         self.is_hook: dict[int, bool] = {}
         self.source = source
@@ -126,10 +126,10 @@ class _Hooks:
         self.frontier: list[tuple[str, Governing]] | None = None
         self.expanded: set[str] = set()
         self.definitions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef] = {}
-        # orphan_governor(): how many top-level statements read each name (not a definition its own
-        # name), and the file's first hierarchy with an unread base and a hook
-        self.readers: dict[str, int] | None = None
-        self.unread_hooked: Governing | None = None
+        # orphan_governor(): the file's first hierarchy with an unread base and a hook (False: none;
+        # None: not looked for yet), and where the file's syntax says which names it reads
+        self.unread_hooked: Governing | bool | None = None
+        self.index = index
 
     def hook(self, method: Hook) -> bool:
         known = self.is_hook.get(id(method))
@@ -190,26 +190,21 @@ class _Hooks:
         unread parent builds: transformers' ``PeAudioEncoderEmbedder``): the hierarchy of the file
         with an unread base and a hook, in which it lives in the real program. None when the file
         has no such hierarchy, or something in the file names the helper (``governing`` decides)."""
-        if self.readers is None:
-            self.readers = {}
+        if self.unread_hooked is None:
             self.definitions = self.definitions or {
                 node.name: node for node in self.interp.tree.body
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-            for statement in self.interp.tree.body:
-                own = statement.name if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                               ast.ClassDef)) else None
-                for inner in iter_nodes(statement):
-                    if type(inner) is ast.Name and type(inner.ctx) is ast.Load and inner.id != own:
-                        self.readers[inner.id] = self.readers.get(inner.id, 0) + 1
-            self.unread_hooked = None
+            self.unread_hooked = False
             for info in self.interp.classes:
                 hooked = self.of_class(info, run_counts=False)  # only a hierarchy with an unread base
                 if hooked is not None:
                     self.unread_hooked = (info, *hooked)
                     break
-        if self.readers.get(name) or not isinstance(self.definitions.get(name), ast.ClassDef):
+        found = self.unread_hooked
+        if not isinstance(found, tuple) or not isinstance(self.definitions.get(name), ast.ClassDef) \
+                or self.index.is_read_outside_its_definition(name):
             return None  # named in the file, or a factory function (an entry point): built from scratch
-        return self.unread_hooked
+        return found
 
 
 def _names_read(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> set[str]:
@@ -222,13 +217,13 @@ def _names_read(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> 
             if type(inner) is ast.Name and type(inner.ctx) is ast.Load and inner.id != node.name}
 
 
-def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[int, str],
+def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[int, str], index: SyntaxIndex,
                        source: str | None = None) -> None:
     """Make the inits of the roots' weights unknown where a hook gradlint cannot follow may
     rewrite them (see the module docstring). ``fallback`` maps a value built on its own as a
     fallback helper (by id) to the name of the definition that built it; ``source``, the linted
     file's text, spares reading the bodies of its methods that cannot be hooks."""
-    hooks = _Hooks(interp, source)
+    hooks = _Hooks(interp, index, source)
     for value in roots:
         found = hooks.of_class(value.info, run_counts=False) if isinstance(value, InstanceV) else None
         external = found is not None  # of_class without run_counts: only a hierarchy with an unread base

@@ -205,6 +205,8 @@ class SyntaxIndex:
         self._used_memo: dict[str, bool] = {}
         self._firsts: list[int] | None = None  # the definitions' first lines
         self._line_starts: list[int] | None = None  # offset in the text of each line's start
+        self._statements: list[tuple[int, int, ast.stmt]] | None = None  # (first line, last line, statement)
+        self._statement_firsts: list[int] | None = None
 
     @property
     def used_in_definitions(self) -> set[str]:
@@ -244,6 +246,26 @@ class SyntaxIndex:
         firsts = self._firsts
         if firsts is None:
             firsts = self._firsts = [first for first, _, _ in definitions]
+        return self._read_in(name, text, definitions, firsts)
+
+    def is_read_outside_its_definition(self, name: str) -> bool:
+        """Whether a top-level statement reads ``name`` (a ``Name`` load), other than a definition
+        named ``name`` reading itself: looked for only where the text spells ``name``."""
+        text = self._text
+        if text is None or name in self._spelled_otherwise(text):
+            return any(name in (found - {stmt.name} if isinstance(stmt, _DEFINITIONS) else found)
+                       for stmt in self._tree.body for found in (_loaded_names(stmt),))
+        statements = self._statements
+        if statements is None:
+            statements = self._statements = [(_first_line(stmt), stmt.end_lineno or stmt.lineno, stmt)
+                                              for stmt in self._tree.body]
+            self._statement_firsts = [first for first, _, _ in statements]
+        assert self._statement_firsts is not None
+        return self._read_in(name, text, statements, self._statement_firsts)
+
+    def _read_in(self, name: str, text: str, statements: list[tuple[int, int, ast.stmt]], firsts: list[int]) -> bool:
+        """Whether one of ``statements`` (top-level, in order, with their first and last lines) other
+        than a definition named ``name`` holds a ``Name`` reading ``name`` where the text spells it."""
         start, size, starts = 0, len(name), self._line_starts
         while True:
             pos = text.find(name, start)
@@ -256,16 +278,14 @@ class SyntaxIndex:
                 starts = self._line_starts = list(itertools.accumulate((len(t) + 1 for t in text.split("\n")),
                                                                        initial=0))
             line = bisect.bisect_right(starts, pos)
-            i = bisect.bisect_right(firsts, line) - 1
-            if i < 0 or line > definitions[i][1]:
-                continue  # not inside a definition
-            definition = definitions[i][2]
-            if definition.name == name:  # type: ignore[attr-defined]
-                continue
             before = text[starts[line - 1]:pos]
             column = len(before) if before.isascii() else len(before.encode("utf-8"))  # ast counts bytes
-            if _reads_at(definition, line, column, name):
-                return True
+            i = bisect.bisect_right(firsts, line) - 1
+            while i >= 0 and line <= statements[i][1]:  # statements sharing a line (``a = 1; b = x``)
+                statement = statements[i][2]
+                if getattr(statement, "name", None) != name and _reads_at(statement, line, column, name):
+                    return True
+                i -= 1
 
     def _spelled_otherwise(self, text: str) -> frozenset[str]:
         """The names that words with non-ASCII letters read as (identifiers are NFKC-normalized:
