@@ -34,7 +34,7 @@ from gradlint.rule import InitFix, Severity
 CACHE_DIR_NAME = ".gradlint_cache"
 # 3: model summaries say whether the model was fully understood; 4: estimates carry the protocol's quantities;
 # 5: entries carry the project modules the file's imports resolved to; 6: estimates carry the live share
-_FORMAT = 6
+_FORMAT = 7
 MAX_ENTRY_BYTES = 32 * 1024 * 1024  # a 10 MB file with 100,000 models needs ~20 MB
 _SECRET_BYTES = 32
 _MAX_INT = 10**9  # lines, columns, layer counts: anything larger is not ours
@@ -361,7 +361,7 @@ def _diagnostic_to_json(diag: Diagnostic) -> dict[str, Any]:
                                 list(e.assumptions), _enc(e.per_layer_gain), _enc(e.max_log10_q),
                                 _enc(e.log10_loss), _enc(e.log10_forward_growth), _enc(e.log10_relative_grad),
                                 _enc(e.log10_first_relative_grad), e.nonfinite, e.dead_output, e.verdict,
-                                e.criterion, _enc(e.log10_live_share)]
+                                e.criterion, _enc(e.log10_live_share), _enc(e.log10_update)]
     return out
 
 
@@ -371,11 +371,11 @@ def _diagnostic_from_json(raw: Any, path: str) -> Diagnostic:
     estimate = None
     if "estimate_full" in raw:
         (w, b, layers, exact, assumptions, gain, q, loss, growth, rel, first, nonfinite, dead, verdict,
-         criterion, live) = _list(raw["estimate_full"])
+         criterion, live, update) = _list(raw["estimate_full"])
         estimate = Estimate(_dec(w), _dec(b), _int(layers), _bool(exact), [_str(a) for a in _list(assumptions)],
                             _opt_dec(gain), _opt_dec(q), _opt_dec(loss), _opt_dec(growth), _opt_dec(rel),
                             _opt_dec(first), _bool(nonfinite), _bool(dead), _opt_str(verdict), _opt_str(criterion),
-                            _opt_dec(live))
+                            _opt_dec(live), _opt_dec(update))
     known = {"path", "line", "column", "end_line", "end_column", "code", "name", "severity", "message", "model",
              "estimate", "estimate_full", "fingerprint", "fix", "fix_full", "cell"}
     fix = None

@@ -44,6 +44,8 @@ class Estimate:
     # the smallest share of units above a threshold (thresholded ReLU) along the path, log10; None: no such
     # layer, or no unit alive at all in the mean field
     log10_live_share: float | None = None
+    # the first optimizer step's size relative to the weights, ‖ΔW‖/‖W‖ (log10), for the layer it moves most
+    log10_update: float | None = None
 
     @property
     def overflows(self) -> bool:
@@ -67,6 +69,7 @@ class Estimate:
             "nonfinite": self.nonfinite,
             "dead_output": self.dead_output,
             "log10_live_share": finite_or_none(self.log10_live_share),
+            "log10_update": finite_or_none(self.log10_update),
         }
 
     def to_state(self) -> dict[str, object]:

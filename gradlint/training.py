@@ -80,6 +80,18 @@ class GradEvent:
 
 
 @dataclass(eq=False)
+class OptimizerSpec:
+    """An optimizer as configured (``gradlint.extract.optimizers``): None where not known."""
+
+    kind: str | None  # its class: SGD, Adam, GradientDescentOptimizer, ...
+    lr: float | None
+    momentum: float | None
+    span: Span
+    layers: frozenset[int] = frozenset()  # ids of the layers whose parameters it is given (torch)
+    model_id: int | None = None  # the model it is compiled into (Keras)
+
+
+@dataclass(eq=False)
 class TrainingFacts:
     model_calls: list[ModelCall] = field(default_factory=list)
     losses: list[LossUse] = field(default_factory=list)
@@ -103,6 +115,7 @@ class TrainingFacts:
     optimizer_loops: dict[int, int] = field(default_factory=dict)  # optimizer id -> loops open where it was made
     # The file spells a ``.grad`` attribute / a ``zero_grad`` somewhere, run or not (syntax_index): code
     # that reads, sets or clears gradients by hand, maybe where the interpreter did not go.
+    optimizers: list[OptimizerSpec] = field(default_factory=list)  # torch optimizers made, Keras ones compiled
     spells_grad: bool = False
     spells_zero_grad: bool = False
 

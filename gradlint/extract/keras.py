@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import replace
 
-from gradlint.extract import catalog
+from gradlint.extract import catalog, optimizers
 from gradlint.extract.api import Args, Interp, InvocableV, Kwargs
 from gradlint.extract.common import (
     activation_of,
@@ -287,7 +287,7 @@ def call_keras(interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs, no
     if q in ("keras.Model", "keras.models.Model") or (leaf in ("Model", "Functional") and q.startswith("keras.")):
         return _functional_model(interp, args, kwargs, span)
     if q.startswith(("keras.losses.", "keras.optimizers.")):
-        return _loss_or_optimizer(q, leaf, kwargs, span)
+        return _loss_or_optimizer(q, leaf, args, kwargs, span)
     if q.startswith("keras.initializations."):
         return keras1_initialization(leaf, args, kwargs, node)
     if q.startswith("keras.initializers.") or (
@@ -401,13 +401,14 @@ def _functional_model(interp: Interp, args: Args, kwargs: Kwargs, span: Span) ->
     return value
 
 
-def _loss_or_optimizer(q: str, leaf: str, kwargs: Kwargs, span: Span) -> Value:
+def _loss_or_optimizer(q: str, leaf: str, args: Args, kwargs: Kwargs, span: Span) -> Value:
     if q.startswith("keras.optimizers.") and leaf[:1].isupper():
         clips = any(
             k in kwargs and not (isinstance(kwargs[k], Const) and kwargs[k].value in (None, 0))  # type: ignore[attr-defined]
             for k in _OPTIMIZER_CLIP_KWARGS
         )
-        return OptimizerV(span, clips)
+        lr, momentum = optimizers.settings("keras", leaf, args, kwargs)
+        return OptimizerV(span, clips, leaf, lr, momentum)
     if q.startswith("keras.losses.") and leaf[:1].isupper():
         flag = kwargs.get("from_logits")
         from_logits = isinstance(flag, Const) and flag.value is True

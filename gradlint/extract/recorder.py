@@ -11,7 +11,7 @@ import ast
 import builtins
 from collections.abc import Sequence
 
-from gradlint.extract import catalog
+from gradlint.extract import catalog, optimizers
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import longest_tensor, span_of
 from gradlint.extract.values import (
@@ -41,7 +41,7 @@ from gradlint.extract.values import (
     Value,
 )
 from gradlint.model import Layer, LayerKind, Node, gradient_blocked
-from gradlint.training import GradEvent, LossSpec, LossUse, ModelCall
+from gradlint.training import GradEvent, LossSpec, LossUse, ModelCall, OptimizerSpec
 
 _TRAINING_METHODS = frozenset({"fit", "fit_generator", "train_on_batch"})
 
@@ -134,6 +134,10 @@ def grad_event(interp: Interp, kind: str, node: ast.AST, target: Value | None = 
                                               tuple(interp.uncertain_since), interp.loops))
 
 
+# Where an optimizer's settings are read by its framework's signature (gradlint.extract.optimizers).
+_OPTIMIZER_MODULES = (("torch", "torch.optim."), ("keras", "keras.optimizers."), ("tensorflow", "tensorflow.train."))
+
+
 def construct(interp: Interp, q: str, leaf: str, node: ast.AST, args: Args | None = None,
               kwargs: Kwargs | None = None) -> Value | None:
     """Optimizers and trainers, from any library; None when ``q`` is neither. An optimizer's
@@ -144,8 +148,13 @@ def construct(interp: Interp, q: str, leaf: str, node: ast.AST, args: Args | Non
         interp.facts.clips.append(span_of(node))  # TrainingArguments.max_grad_norm defaults to 1.0
     if (q.startswith("torch.optim.") and ".lr_scheduler" not in q and leaf[:1].isupper()) or leaf in catalog.OPTIMIZERS:
         given = list((args or [])[:1]) + [v for k, v in (kwargs or {}).items() if k == "params"]
-        interp.facts.optimized_layers.update(_param_owners(given))
-        optimizer = OptimizerV(span_of(node))
+        owners = _param_owners(given)
+        interp.facts.optimized_layers.update(owners)
+        framework = next((f for f, prefix in _OPTIMIZER_MODULES if q.startswith(prefix)), None)
+        lr, momentum = optimizers.settings(framework, leaf, args or [], kwargs or {}) if framework else (None, None)
+        optimizer = OptimizerV(span_of(node), kind=leaf, lr=lr, momentum=momentum)
+        if framework != "keras":  # a Keras optimizer trains the model it is compiled into (record_compile)
+            interp.facts.optimizers.append(OptimizerSpec(leaf, lr, momentum, span_of(node), frozenset(owners)))
         interp.facts.optimizer_loops[id(optimizer)] = interp.loops
         return optimizer
     return None
@@ -351,6 +360,14 @@ def record_compile(interp: Interp, model: Value, args: Args, kwargs: Kwargs, nod
     elif isinstance(loss, FunctionV) and _logs_prediction(interp, loss):
         spec = LossSpec("log", "keras", False, span_of(node), function=loss.name)
     clips = isinstance(optimizer, OptimizerV) and optimizer.clips
+    if isinstance(optimizer, OptimizerV):
+        interp.facts.optimizers.append(OptimizerSpec(optimizer.kind, optimizer.lr, optimizer.momentum, optimizer.span,
+                                                     model_id=id(model)))
+    elif isinstance(optimizer, Const) and isinstance(optimizer.value, str) \
+            and optimizer.value.lower() in optimizers.KERAS_OPTIMIZER_STRINGS:
+        kind = optimizers.KERAS_OPTIMIZER_STRINGS[optimizer.value.lower()]
+        lr, momentum = optimizers.settings("keras", kind, [], {})
+        interp.facts.optimizers.append(OptimizerSpec(kind, lr, momentum, span_of(node), model_id=id(model)))
     if clips:
         interp.facts.clips.append(span_of(node))
     interp.facts.compiled[id(model)] = (spec, clips, span_of(node))

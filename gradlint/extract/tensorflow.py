@@ -17,7 +17,7 @@ import ast
 import math
 from collections.abc import Mapping
 
-from gradlint.extract import catalog, recorder, tf_catalog, tf_estimator, tf_layers, tf_recurrent
+from gradlint.extract import catalog, optimizers, recorder, tf_catalog, tf_estimator, tf_layers, tf_recurrent
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     first_tensor,
@@ -252,7 +252,8 @@ class TFGraph:
         if name in tf_catalog.LOSSES:
             return self.loss(name, args, kwargs, node)
         if any(name.startswith(ns) for ns in tf_catalog.OPTIMIZER_NAMESPACES) and leaf.endswith("Optimizer"):
-            return OptimizerV(span_of(node))
+            lr, momentum = optimizers.settings("tensorflow", leaf, args, kwargs)
+            return OptimizerV(span_of(node), kind=leaf, lr=lr, momentum=momentum)
         if name == "gradients":
             recorder.backward(interp, args[0] if args else kwargs.get("ys", UNKNOWN), node)
             return UNKNOWN

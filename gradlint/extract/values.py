@@ -564,3 +564,6 @@ class GradientTapeV(Value):
 class OptimizerV(Value):
     span: Span
     clips: bool = False
+    kind: str | None = None  # the class (``SGD``, ``Adam``, ``GradientDescentOptimizer``)
+    lr: float | None = None  # the learning rate it uses (gradlint.extract.optimizers), None: unknown
+    momentum: float | None = None
