@@ -47,15 +47,18 @@ def _rescale(loss: LossSpec, p: Propagation) -> tuple[float, str] | None:
     name = loss.name
     if name in _MSE:
         return 0.0, "MSE, unit-variance targets assumed"
-    logits = name in _TORCH_LOGIT_CE | _TORCH_LOGIT_BCE or (name in _KERAS_CE and loss.from_logits)
+    logits = name in _TORCH_LOGIT_CE | _TORCH_LOGIT_BCE or (name in _KERAS_CE and loss.from_logits) \
+        or (loss.framework == "tensorflow" and loss.from_logits and "cross_entropy" in name)
     if logits and p.log10_logit_ce_rescale is not None and p.log10_ce_rescale is None:
-        if name in _TORCH_LOGIT_BCE or "inary" in name:  # ‖p − y‖² ≈ ¼ per sigmoid unit
+        if name in _TORCH_LOGIT_BCE or "inary" in name or "sigmoid" in name or "weighted" in name:
+            # ‖p − y‖² ≈ ¼ per sigmoid unit
             return p.log10_logit_ce_rescale + 0.5 * math.log10(0.25 * p.n_out), "binary cross-entropy on logits"
         if p.n_out < 2:
             return None  # a softmax over one output is constant (GRD010's)
         # ‖p − y‖² = 1 − 1/k at uniform p over k classes
         return p.log10_logit_ce_rescale + 0.5 * math.log10(1.0 - 1.0 / p.n_out), "softmax cross-entropy on logits"
-    if (name in _TORCH_PROB_CE or name in _KERAS_CE) and not loss.from_logits and p.log10_ce_rescale is not None:
+    probabilities = name in _TORCH_PROB_CE or name in _KERAS_CE or name == "log_loss"
+    if probabilities and not loss.from_logits and p.log10_ce_rescale is not None:
         return p.log10_ce_rescale, "cross-entropy through the output's probability head"
     return None
 

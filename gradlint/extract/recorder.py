@@ -185,7 +185,11 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
         # opt.minimize(loss) is backward and step at once (TF, Keras); compute_gradients + apply_gradients
         # split them; optimizer.step() after loss.backward() (torch).
         if name in ("minimize", "compute_gradients", "get_gradients"):
-            backward(interp, args[0] if args else kwargs.get("loss", UNKNOWN), node)
+            loss = args[0] if args else kwargs.get("loss", UNKNOWN)
+            backward(interp, loss, node)
+            if isinstance(loss, LossV) and loss.use.model_id is not None:  # TF: the model whose loss it minimizes
+                interp.facts.optimizers.append(OptimizerSpec(target.kind, target.lr, target.momentum, target.span,
+                                                             model_id=loss.use.model_id))
         if name in ("step", "minimize", "apply_gradients"):
             interp.facts.steps.append(span_of(node))
         if name == "zero_grad":
