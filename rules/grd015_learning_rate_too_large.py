@@ -193,7 +193,8 @@ for layer in model:
         nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
 criterion = nn.CrossEntropyLoss()
-X, y = torch.randn(1024, 20), torch.randint(0, 2, (1024,))
+X = torch.randn(1024, 20)
+y = (X[:, 0] > 0).long()
 for epoch in range(50):
     optimizer.zero_grad()
     loss = criterion(model(X), y)
@@ -207,7 +208,8 @@ import torch.nn as nn
 
 model = nn.Sequential(nn.Linear(20, 128), nn.ReLU(), nn.Linear(128, 2))
 optimizer = torch.optim.Adam(model.parameters(), lr=10)
-X, y = torch.randn(1024, 20), torch.randint(0, 2, (1024,))
+X = torch.randn(1024, 20)
+y = (X[:, 0] > 0).long()
 for epoch in range(50):
     optimizer.zero_grad()
     loss = nn.functional.cross_entropy(model(X), y)
@@ -222,7 +224,8 @@ import torch.nn as nn
 
 model = nn.Sequential(nn.Linear(20, 128), nn.ReLU(), nn.Linear(128, 2))
 optimizer = torch.optim.SGD(model.parameters(), lr=float(sys.argv[1]))
-X, y = torch.randn(1024, 20), torch.randint(0, 2, (1024,))
+X = torch.randn(1024, 20)
+y = (X[:, 0] > 0).long()
 for epoch in range(50):
     optimizer.zero_grad()
     loss = nn.functional.cross_entropy(model(X), y)
@@ -242,6 +245,8 @@ model.fit(np.random.randn(1000, 32), np.random.randint(0, 2, 1000), epochs=5)
 """),
     ]
     INVALID = [
+        # Measured (tools/measure_programs.py, 3 seeds, 50 full-batch steps): final loss 1.4-3.0 from 0.7, the
+        # gradient norm reaching 6e5-2e13; the same program at lr=0.05 (the first VALID case) ends at 0.22-0.25.
         Invalid("""
 import torch
 import torch.nn as nn
@@ -252,7 +257,8 @@ for layer in model:
         nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
 optimizer = torch.optim.SGD(model.parameters(), lr=10)
 criterion = nn.CrossEntropyLoss()
-X, y = torch.randn(1024, 20), torch.randint(0, 2, (1024,))
+X = torch.randn(1024, 20)
+y = (X[:, 0] > 0).long()
 for epoch in range(50):
     optimizer.zero_grad()
     loss = criterion(model(X), y)
