@@ -108,9 +108,7 @@ class Propagation:
     # ≈ (p − y)/B whatever the head's Jacobian: log10 of (that) / (the MSE gradient there), else None.
     log10_ce_rescale: float | None = None
     killed: str | None = None  # a main-path dropout of rate 1 (zeroes every activation in train mode)
-    # A softmax cross-entropy taken on the output as logits (torch CrossEntropyLoss, from_logits=True):
-    # log10 of its gradient there, ≈ ‖p − y‖/(B·√P) with ‖p − y‖² ≈ 1 per example, over the MSE gradient.
-    log10_logit_ce_rescale: float | None = None
+    log10_logit_ce_rescale: float | None = None  # a logit cross-entropy's ‖p − y‖/(B·√P), ‖p − y‖ = 1, over MSE's
     n_out: int = 1  # outputs per example (per position) the loss sees
 
     @property
@@ -726,8 +724,7 @@ def propagate(
         log10_ce_rescale=ce,
         killed=p.killed,
         log10_logit_ce_rescale=0.5 * (-math.log(b * b * positions) - lg0) / math.log(10) if ends_output else None,
-        n_out=n,
-    )
+        n_out=n)
 
 
 def _signal(rec: _Rec) -> float | None:
