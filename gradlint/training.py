@@ -116,6 +116,9 @@ class TrainingFacts:
     # The file spells a ``.grad`` attribute / a ``zero_grad`` somewhere, run or not (syntax_index): code
     # that reads, sets or clears gradients by hand, maybe where the interpreter did not go.
     optimizers: list[OptimizerSpec] = field(default_factory=list)  # torch optimizers made, Keras ones compiled
+    # The file spells what may set a learning rate after the optimizer is made (syntax_index): a scheduler
+    # that sets the first steps' rate, ``param_groups``, an optimizer's ``.lr`` attribute.
+    rewrites_lr: bool = False
     spells_grad: bool = False
     spells_zero_grad: bool = False
 

@@ -155,7 +155,10 @@ u = lr · ‖∂L/∂W‖/‖W‖ / (1 − momentum), for each weight layer at i
 the file uses (cross-entropy on logits or through a sigmoid/softmax head; MSE), and reports the
 optimizer when u ≥ 5 for the layer it moves most. A learning rate from a variable gradlint cannot
 resolve, a schedule object, or an adaptive optimizer (Adam, RMSprop: their step is ≈ lr per weight
-whatever the gradient) is not judged.
+whatever the gradient) is not judged; nor is a file that may set the rate after the optimizer is
+made (a warm-up or `LambdaLR` / `OneCycleLR` scheduler, Keras' `LearningRateScheduler`,
+`optimizer.param_groups`, an optimizer's `.lr` attribute). Schedulers that only lower the rate later
+(`StepLR`, `ReduceLROnPlateau`) leave the first steps at the rate written.
 """
     why_bad = """
 An SGD step changes W by lr·∂L/∂W. Once that is as large as W, every step overwrites what the
@@ -279,8 +282,8 @@ model.fit(np.random.randn(1000, 32), np.random.randint(0, 2, 1000), epochs=5)
 
     def check_training(self, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
         facts = context.training
-        if facts is None or not facts.trains:
-            return
+        if facts is None or not facts.trains or facts.rewrites_lr:
+            return  # a rate set after the optimizer is made (warm-up, param_groups) is not the one written
         for optimizer in facts.optimizers:
             model = _trained_by(facts, optimizer, context)
             step = first_step(model, optimizer, facts) if model is not None else None

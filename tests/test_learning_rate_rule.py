@@ -74,6 +74,14 @@ CE = "nn.functional.cross_entropy(model(X), y)"
     ("optimizer = torch.optim.SGD(model.parameters(), lr=float(sys.argv[1]))", CE, False),  # unknown
     ("optimizer = torch.optim.Adam(model.parameters(), lr=10)", CE, False),  # adaptive: not judged
     ("optimizer = torch.optim.SGD(model.parameters(), lr=10)", "((model(X) - y[:, None]) ** 2).mean()", False),
+    # a rate set after the optimizer is made: a warm-up scheduler, param_groups, an optimizer's .lr
+    ("optimizer = torch.optim.SGD(model.parameters(), lr=10)\n"
+     "warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / 1000) * 0.001)", CE, False),
+    ("optimizer = torch.optim.SGD(model.parameters(), lr=10)\nfor group in optimizer.param_groups:\n"
+     "    group['lr'] = 0.01", CE, False),
+    # StepLR lowers the rate later: the first steps are at lr=10
+    ("optimizer = torch.optim.SGD(model.parameters(), lr=10)\n"
+     "scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=30)", CE, True),
 ])
 def test_torch(tmp_path: Path, optimizer: str, loss: str, reported: bool) -> None:
     found = _findings(tmp_path, TORCH.format(optimizer=optimizer, loss=loss))

@@ -189,6 +189,14 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _WORD_RUN = re.compile(r"\w*")
 
 
+# What may set a learning rate after the optimizer is made (SyntaxIndex.rewrites_learning_rate).
+_LR_ATTRIBUTES = frozenset({"param_groups", "lr", "learning_rate"})
+_LR_SETTERS = frozenset({"LambdaLR", "MultiplicativeLR", "OneCycleLR", "CyclicLR", "LinearLR", "ConstantLR",
+                         "SequentialLR", "ChainedScheduler", "LearningRateScheduler", "get_linear_schedule_with_warmup",
+                         "get_cosine_schedule_with_warmup", "get_scheduler", "create_scheduler"})
+_LR_WORDS = ("param_groups", ".lr", "learning_rate", "LR", "Scheduler", "schedule")
+
+
 class SyntaxIndex:
     """Computed once per linted module, each part on first use. With the module's ``source``, a
     file that cannot hold a clipping call (``may_clip``) is not searched for one."""
@@ -330,6 +338,23 @@ class SyntaxIndex:
             elif type(node) is _NAME and node.id == "zero_grad":  # type: ignore[attr-defined]
                 zero = True
         return grad, zero
+
+    def rewrites_learning_rate(self) -> bool:
+        """Whether the module spells what may set a learning rate after the optimizer is made, run or not:
+        ``optimizer.param_groups`` (``g["lr"] = ...``), an ``.lr`` / ``.learning_rate`` attribute
+        (``K.set_value(model.optimizer.lr, ...)``), or a scheduler that sets the first step's rate
+        (warm-up, ``LambdaLR``, ``OneCycleLR``, Keras' ``LearningRateScheduler``). Schedulers that only
+        lower the rate later (``StepLR``, ``ReduceLROnPlateau``) leave the first steps at the base rate."""
+        text = self._text
+        if text is not None and not any(word in text for word in _LR_WORDS):
+            return False
+        for node in iter_nodes(self._tree):
+            if type(node) is ast.Attribute:
+                if node.attr in _LR_ATTRIBUTES or node.attr in _LR_SETTERS:  # type: ignore[attr-defined]
+                    return True
+            elif type(node) is _NAME and node.id in _LR_SETTERS:  # type: ignore[attr-defined]
+                return True
+        return False
 
     def _clip_calls(self) -> tuple[list[ast.Call], bool]:
         """(calls named like a clipping or clamping function, whether clip_by_value is called)."""
