@@ -395,3 +395,31 @@ def test_the_text_prefilter_never_hides_a_hook() -> None:
                 skipped += 1
                 assert not _is_hook(node), (path, node.name)
     assert skipped > 500
+
+
+def test_the_spelled_read_search_agrees_with_a_walk() -> None:
+    """``SyntaxIndex.is_read_outside_its_definition`` looks only where the text spells a name: on
+    every top-level definition name of every fixture it answers as a walk of the whole module does
+    (loads of the name in any top-level statement but a definition of that name)."""
+    import ast
+
+    from conftest import ROOT
+
+    from gradlint.extract.syntax_index import SyntaxIndex, _loaded_names
+
+    checked = read = 0
+    for path in sorted((ROOT / "fixtures").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue  # Python 2 fixtures
+        index = SyntaxIndex(tree, text)
+        names = {stmt.name for stmt in tree.body if isinstance(stmt, (ast.FunctionDef, ast.ClassDef))}
+        for name in sorted(names):
+            walked = any(name in _loaded_names(stmt) for stmt in tree.body
+                         if getattr(stmt, "name", None) != name)
+            assert index.is_read_outside_its_definition(name) == walked, (path, name)
+            checked += 1
+            read += walked
+    assert checked > 500 and 0 < read < checked

@@ -116,7 +116,7 @@ class _Hooks:
     part, reading method bodies, is done only for methods the interpreter ran, or those of a
     hierarchy with an unread base)."""
 
-    def __init__(self, interp: Interpreter, index: SyntaxIndex, source: str | None = None) -> None:
+    def __init__(self, interp: Interpreter, source: str | None = None, index: SyntaxIndex | None = None) -> None:
         self.interp = interp
         self.is_hook: dict[int, bool] = {}
         self.source = source
@@ -130,6 +130,11 @@ class _Hooks:
         # None: not looked for yet), and where the file's syntax says which names it reads
         self.unread_hooked: Governing | bool | None = None
         self.index = index
+
+    def _index(self) -> SyntaxIndex:
+        if self.index is None:
+            self.index = SyntaxIndex(self.interp.tree, self.source)
+        return self.index
 
     def hook(self, method: Hook) -> bool:
         known = self.is_hook.get(id(method))
@@ -202,7 +207,7 @@ class _Hooks:
                     break
         found = self.unread_hooked
         if not isinstance(found, tuple) or not isinstance(self.definitions.get(name), ast.ClassDef) \
-                or self.index.is_read_outside_its_definition(name):
+                or self._index().is_read_outside_its_definition(name):
             return None  # named in the file, or a factory function (an entry point): built from scratch
         return found
 
@@ -223,7 +228,7 @@ def mark_reinitialised(interp: Interpreter, roots: list[Value], fallback: dict[i
     rewrite them (see the module docstring). ``fallback`` maps a value built on its own as a
     fallback helper (by id) to the name of the definition that built it; ``source``, the linted
     file's text, spares reading the bodies of its methods that cannot be hooks."""
-    hooks = _Hooks(interp, index, source)
+    hooks = _Hooks(interp, source, index)
     for value in roots:
         found = hooks.of_class(value.info, run_counts=False) if isinstance(value, InstanceV) else None
         external = found is not None  # of_class without run_counts: only a hierarchy with an unread base
