@@ -177,7 +177,8 @@ model = nn.Sequential(*layers, nn.Linear(256, 1), nn.Sigmoid())
                 if flow is not None and flow.dead_head is None:
                     # Not exactly 0: the few examples near the head's centre carry a typical batch.
                     first = flow.log10_first_relative_grad
-                    effect = (f"only the rare examples near its centre pass a gradient: the first layer's "
+                    rare = ("whose two largest logits nearly tie" if act == "softmax" else "near its centre")
+                    effect = (f"only the rare examples {rare} pass a gradient: the first layer's "
                               f"‖∂W‖/‖W‖ {approx(first)} (frozen), and exactly 0 for many inits")
                 else:
                     effect = "every gradient is exactly 0 in float32"

@@ -16,6 +16,8 @@ from gradlint.records import dataclass
 DEAD_BANDS: dict[str, tuple[float, float]] = {
     "sigmoid": (-88.0, 17.0), "softmax": (-88.0, 17.0), "tanh": (-9.0, 9.0),
     "hard_sigmoid": (-3.0, 3.0), "hardtanh": (-1.0, 1.0),
+    # a softmax's top-two logit gap g (its Jacobian is ≈ e^{−g}): p₂ = e^{−g} underflows beyond 88
+    "softmax_gap": (-88.0, 88.0),
 }
 
 
@@ -149,6 +151,8 @@ def dead_head(items: Sequence[Item], h: HeadIn | None, batch: int, n_out: int
     if h.q <= 4.0:
         return None, q, 0.0  # spread no wider than φ′ itself: the mean field describes the batch
     n = max(n_out, 1)
+    if head == "softmax" and n >= 2:
+        return _softmax_head(h, batch, n, q)
     margin = typical_margin(h, batch, n)
     if margin is None:
         return f"{head} head saturated: pre-activations of std ≈ {math.sqrt(q):.1e}", q, 0.0
@@ -159,3 +163,54 @@ def dead_head(items: Sequence[Item], h: HeadIn | None, batch: int, n_out: int
         return None, q, 0.0
     typical = batch * n * head_moment(h, margin) + head_derivative(head, margin) ** 2
     return None, q, min(0.0, math.log(typical) - math.log(batch * n * full))
+
+
+def _softmax_head(h: HeadIn, batch: int, n: int, q: float) -> tuple[str | None, float | None, float]:
+    """``dead_head`` for a softmax over ``n`` ≥ 2 outputs. A softmax is blind to what all its logits
+    share; its Jacobian (diag p − ppᵀ) is ≈ e^{−g} in the gap g between an example's two largest
+    logits. Per-unit offsets shared by the batch (variance ``qab``: a common mode left by an
+    unnormalized residual stack, say) fix one winner with a gap Δ ≈ √qab · g_n for every example,
+    g_n the median top-two gap of n standard normals (the protocol's median over inits); each
+    example's own part (variance q − qab) moves its gap by N(0, 2(q − qab)). The batch's Σ‖J‖² is
+    then the sigmoid-like sum over those gaps (``typical_margin``, one "unit" per example), against
+    the mean field's B·n·E[φ′²] per logit. Measured: a conv residual stack into softmax(10), logits
+    with a common mode of std ≈ 80 and ≈ 8 per example: first-layer ‖∂W‖/‖W‖ ≈ 6e-21."""
+    spread = max(h.q - h.qab, 0.0)
+    gap = math.sqrt(max(h.qab, 0.0)) * top_two_gap_median(n)
+    per_example = HeadIn(item=h.item, act="softmax_gap", q=2.0 * spread, qab=0.0, mu=gap, d2=h.d2)
+    margin = typical_margin(per_example, batch, 1)
+    if margin is None:
+        return f"softmax head saturated: logits of std ≈ {math.sqrt(q):.1e} whose two largest differ by ≈ " \
+               f"{gap:.0f} in every example", q, 0.0
+    full = head_moment(h, 0.0)
+    if full <= 0:
+        return None, q, 0.0
+    # ‖J‖² ≈ 4·σ′(g)² (two diagonal and two off-diagonal entries of size ≈ e^{−g})
+    typical = 4.0 * (batch * head_moment(per_example, margin) + head_derivative("softmax_gap", margin) ** 2)
+    return None, q, min(0.0, math.log(typical) - math.log(batch * n * full))
+
+
+_GAP_MEDIANS: dict[int, float] = {}
+
+
+def top_two_gap_median(n: int) -> float:
+    """The median of X₍₁₎ − X₍₂₎ over n ≥ 2 iid N(0, 1): P(gap > t) = n·∫ φ(x)·Φ(x − t)^{n−1} dx."""
+    found = _GAP_MEDIANS.get(n)
+    if found is not None:
+        return found
+    nodes = [-8.0 + 16.0 * (i + 0.5) / 800 for i in range(800)]
+    dx = 16.0 / 800
+    dens = [math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi) for x in nodes]
+
+    def above(t: float) -> float:
+        return n * sum(d * _phi_cdf(x - t) ** (n - 1) for x, d in zip(nodes, dens, strict=True)) * dx
+
+    low, high = 0.0, 8.0
+    for _ in range(40):
+        mid = 0.5 * (low + high)
+        if above(mid) > 0.5:
+            low = mid
+        else:
+            high = mid
+    _GAP_MEDIANS[n] = found = 0.5 * (low + high)
+    return found
