@@ -89,6 +89,7 @@ class OptimizerSpec:
     span: Span
     layers: frozenset[int] = frozenset()  # ids of the layers whose parameters it is given (torch)
     model_id: int | None = None  # the model it is compiled into (Keras)
+    params_known: bool = False  # torch: every parameter it is given was read, so ``layers`` is all it trains
 
 
 @dataclass(eq=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from gradlint.analysis.estimation import RecurrentGain, recurrent_gain
 from gradlint.analysis.inits import describe_inits
@@ -21,6 +21,7 @@ from gradlint.gradflow.chain import WeightLayer
 from gradlint.gradflow.propagate import Block, Norm
 from gradlint.model import Layer, LayerKind, Model, Node, Span, iter_layers, output_activation
 from gradlint.rule import RuleContext, RuleOptions, Severity
+from gradlint.training import LossUse, TrainingFacts
 
 
 def run_span(units: list[Unit]) -> Span:
@@ -322,3 +323,26 @@ TRAINED_KINDS = frozenset({LayerKind.DENSE, LayerKind.CONV, LayerKind.EMBEDDING,
 def trained_layers(path: Sequence[Node]) -> list[Layer]:
     """The main path's layers with weights (gate paths left out), in execution order."""
     return [layer for layer in iter_layers(list(path), include_gates=False) if layer.kind in TRAINED_KINDS]
+
+
+def models_feeding(facts: TrainingFacts, seeds: Iterable[int]) -> set[int]:
+    """The models ``seeds`` (ids) and those whose training-code output feeds one of them with no
+    gradient stop between (``D(G(z))``: G feeds D), transitively."""
+    live: dict[int, set[int]] = {}
+    for call in facts.model_calls:
+        if call.fed_by is not None and call.cut is None:
+            live.setdefault(call.model_id, set()).add(call.fed_by)
+    todo = list(seeds)
+    found: set[int] = set()
+    while todo:
+        current = todo.pop()
+        if current not in found:
+            found.add(current)
+            todo.extend(live.get(current, ()))
+    return found
+
+
+def models_reached_by_losses(facts: TrainingFacts, uses: Iterable[LossUse]) -> set[int]:
+    """The models a gradient of one of ``uses`` reaches: those whose output feeds the loss with no
+    stop between, and the models feeding them."""
+    return models_feeding(facts, [use.model_id for use in uses if use.model_id is not None and use.cut is None])

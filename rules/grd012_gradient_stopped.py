@@ -11,6 +11,7 @@ from gradlint.model import WEIGHT_KINDS, Layer, LayerKind, Model, Span, iter_lay
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 from gradlint.training import TrainingFacts
 
+from ._shared import models_feeding
 from ._shared import trained_layers as path_weight_layers
 
 # How each stop is spelled, for the message (the op as extraction records it).
@@ -494,22 +495,11 @@ class Net(keras.Model):
         reached = {use.model_id for use in uses if use.cut is None} | facts.term_models
         if None in reached:
             return
-        live: dict[int, set[int]] = {}
         stopped: dict[int, list[tuple[int, Layer]]] = {}
         for call in facts.model_calls:
-            if call.fed_by is None:
-                continue
-            if call.cut is None:
-                live.setdefault(call.model_id, set()).add(call.fed_by)
-            elif isinstance(call.cut, Layer):
+            if call.fed_by is not None and call.cut is not None and isinstance(call.cut, Layer):
                 stopped.setdefault(call.model_id, []).append((call.fed_by, call.cut))
-        todo = [m for m in reached if m is not None]
-        trained: set[int] = set()
-        while todo:  # the models a loss reaches, and those feeding them with no stop between
-            current = todo.pop()
-            if current not in trained:
-                trained.add(current)
-                todo.extend(live.get(current, ()))
+        trained = models_feeding(facts, [m for m in reached if m is not None])
         # layers trained through any model a loss reaches (a submodule called on its own shares its parent's)
         trained_layers = set().union(*(facts.model_layers.get(m, frozenset()) for m in trained))
         for model_id in sorted(facts.optimized_models - trained):

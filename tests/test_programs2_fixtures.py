@@ -29,6 +29,7 @@ CAUGHT = {
     "torch_finetune_everything_frozen": ("GRD012", "torch_finetune_head_trainable"),
     "torch_forward_numpy_activation": ("GRD012", "torch_forward_torch_activation"),
     "torch_iris_loss_on_output_data": ("GRD012", "torch_iris_loss_on_output"),
+    "torch_kfold_optimizer_before_model": ("GRD016", "torch_kfold_optimizer_per_model"),
     "torch_loss_in_numpy_regression": ("GRD012", "torch_loss_in_torch_regression"),
     "torch_loss_item_rewrapped_dataloader": ("GRD012", "torch_loss_dataloader_clean"),
     "torch_mse_on_argmax_prediction": ("GRD012", "torch_cross_entropy_on_logits"),

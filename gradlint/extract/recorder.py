@@ -148,13 +148,14 @@ def construct(interp: Interp, q: str, leaf: str, node: ast.AST, args: Args | Non
         interp.facts.clips.append(span_of(node))  # TrainingArguments.max_grad_norm defaults to 1.0
     if (q.startswith("torch.optim.") and ".lr_scheduler" not in q and leaf[:1].isupper()) or leaf in catalog.OPTIMIZERS:
         given = list((args or [])[:1]) + [v for k, v in (kwargs or {}).items() if k == "params"]
-        owners = _param_owners(given)
+        owners, complete = _param_owners(given)
         interp.facts.optimized_layers.update(owners)
         framework = next((f for f, prefix in _OPTIMIZER_MODULES if q.startswith(prefix)), None)
         lr, momentum = optimizers.settings(framework, leaf, args or [], kwargs or {}) if framework else (None, None)
         optimizer = OptimizerV(span_of(node), kind=leaf, lr=lr, momentum=momentum)
         if framework != "keras":  # a Keras optimizer trains the model it is compiled into (record_compile)
-            interp.facts.optimizers.append(OptimizerSpec(leaf, lr, momentum, span_of(node), frozenset(owners)))
+            interp.facts.optimizers.append(OptimizerSpec(leaf, lr, momentum, span_of(node), frozenset(owners),
+                                                         params_known=complete))
         interp.facts.optimizer_loops[id(optimizer)] = interp.loops
         return optimizer
     return None
@@ -278,20 +279,31 @@ def note_loss_term(interp: Interp, value: Value) -> None:
             interp.facts.term_models.add(model_id)
 
 
-def _param_owners(values: list[Value]) -> set[int]:
-    """ids of the layers owning the parameters in ``values`` (lists, tuples, ``[{"params": ...}]``)."""
+def _param_owners(values: list[Value]) -> tuple[set[int], bool]:
+    """ids of the layers owning the parameters in ``values`` (lists, tuples, ``[{"params": ...}]``), and
+    whether every value was read: parameters of known layers, in lists and param-group dicts."""
     owners: set[int] = set()
+    complete = bool(values)
     stack = list(values)
     while stack and len(owners) < 10_000:
         value = stack.pop()
         if isinstance(value, ParamV):
             if value.owner is not None:
                 owners.add(id(value.owner))
+            else:
+                complete = False
         elif isinstance(value, ListV):
+            complete = complete and not value.partial
             stack.extend(value.items)
         elif isinstance(value, DictV):
-            stack.extend(value.items.values())
-    return owners
+            group = value.items.get("params")
+            if group is None or value.partial:
+                complete = False
+            else:
+                stack.append(group)
+        else:
+            complete = False
+    return owners, complete and not stack
 
 
 def _feeding(interp: Interp, module: Value, tensor: TensorV) -> tuple[int | None, Node | None]:
