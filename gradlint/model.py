@@ -155,6 +155,9 @@ class Layer:
     stride_area: int | None = None
     scale_value: float | None = None  # SCALE layers: the initial multiplier when constant
     shift_value: float | None = None  # SCALE layers: a constant added after it (``1 - g``: scale −1, shift 1)
+    # SCALE layers by a learned parameter (ReZero α, SkipInit, layer scale): how many elements it has
+    # (1 for a scalar or an unstated shape); None: a constant factor, nothing to train.
+    scale_params: int | None = None
     rate: float | None = None  # DROPOUT layers: the drop probability when a literal in [0, 1); None: unknown
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
     axis: int | None = None  # softmax: the dimension it normalizes over, when written (torch's dim=)

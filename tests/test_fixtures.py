@@ -36,6 +36,9 @@ LABEL_CODES = {
 # Measured problems gradlint does not find yet. Each is a strict xfail: when a change makes one
 # pass, the test fails until the entry is removed — gaps stay visible, never silently fixed or hidden.
 KNOWN_MISSES = {
+    "recall/torch/layerscale_leaky_normal1.py": "the layer-scale vectors' gradient is now counted (10^2.0 of "
+                                                "‖∂L/∂θ‖/‖θ‖ estimated, 10^2.4 measured), but the stem's coherent "
+                                                "prediction term is chained through the branch layers, 0.4 decades low",
     "holdout/keras/set_weights_posthoc.py": "weights set with model.set_weights(np.full_like(...)) after "
                                             "construction: values computed from arrays are not modelled",
     "holdout/torch/sine_activation_default_init.py": "sin(30·x) activation (SIREN w0) is not in the estimator's "
@@ -136,5 +139,8 @@ def test_every_gradient_finding_carries_an_estimate() -> None:
         assert estimate["verdict"] in ("vanishing", "exploding", "symmetric", None), diag
         assert isinstance(estimate["criterion"], str) and estimate["layers"] >= 1, diag
     by_code = {d["code"]: d["estimate"] for d in diagnostics}
-    assert by_code["GRD002"]["verdict"] == "symmetric" and by_code["GRD007"]["criterion"] == "grown_recurrence"
+    # GRD002 says symmetric for identical units, vanishing where a constant layer loses the input
+    assert {d["estimate"]["verdict"] for d in diagnostics if d["code"] == "GRD002"} == {"symmetric", "vanishing",
+                                                                                       "exploding"}
+    assert by_code["GRD007"]["criterion"] == "grown_recurrence"
     assert by_code["GRD007"]["verdict"] is None  # a risk once trained: nothing the measurement at init could confirm

@@ -290,7 +290,8 @@ class _Builder:
                         pending = None
                         self._barrier(node, segments, barriers, top)
                         continue
-                    items.append(Scale(node.scale_value, node.describe(), node.shift_value or 0.0))
+                    items.append(Scale(node.scale_value, node.describe(), node.shift_value or 0.0,
+                                       node.scale_params or 0))
                     pending = None
                     continue
                 if kind == LayerKind.POOLING:

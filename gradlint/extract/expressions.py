@@ -7,6 +7,7 @@ real operation minutes); operators on tensors combine their layer paths (``paths
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -476,7 +477,9 @@ class ExpressionsMixin(Core):
             return TensorV(tensor.nodes + (layer,), tensor.hint)
         if isinstance(op, ast.Mult) and isinstance(other, ParamV):
             value = other.init.constant_value if other.init is not None else None
-            layer = Layer(LayerKind.SCALE, "scale", span, "torch", scale_value=value, weight_init=other.init)
+            numel = math.prod(other.shape) if other.shape else 1
+            layer = Layer(LayerKind.SCALE, "scale", span, "torch", scale_value=value, weight_init=other.init,
+                          scale_params=max(numel, 1))
             return TensorV(tensor.nodes + (layer,), tensor.hint)
         if isinstance(op, (ast.Mult, ast.Div)) and not (isinstance(op, ast.Div) and tensor is right):
             # x * c, c * x, x / c: a scale the propagation follows (a branch scaled by depth ** -0.5 does

@@ -40,6 +40,9 @@ class Scale:
     value: float
     label: str = ""
     shift: float = 0.0
+    # A learned factor (ReZero α, SkipInit, layer scale γ): its number of elements, whose gradient
+    # Σ δ·x (x: the stream it multiplies) counts in ‖∂L/∂θ‖ even when it starts at 0; 0: a constant.
+    params: int = 0
 
 
 @dataclass(frozen=True)
