@@ -119,6 +119,101 @@ def _shared_part_removed(layers: list[Layer], common_mode: dict[int, str], activ
                    fix=_fix_for(layers, span, activations))
 
 
+def _centring_norm(node: Node | None) -> Layer | None:
+    """A LayerNorm over the features whose output sums to a constant at init: it subtracts each example's
+    mean, and its γ (ones unless an init wrote a constant) is the same for every feature."""
+    if not isinstance(node, Layer) or node.kind != LayerKind.NORMALIZATION or norm_kind_of(node.op) != "layer" \
+            or "group" in node.op.lower() or node.norm_stats is not None:
+        return None
+    init = node.weight_init
+    return node if init is None or init.is_constant else None
+
+
+def _centred_inputs(path: list[Node], before: Node | None = None, out: dict[int, Layer] | None = None,
+                    top: bool = True) -> dict[int, Layer]:
+    """Dense layers (by id, with the norm) that read a centring LayerNorm's output directly; a residual
+    branch reads what came before its block. Only those on the top-level path when ``top``."""
+    found: dict[int, Layer] = {} if out is None else out
+    prev = before
+    for node in path:
+        if isinstance(node, Residual):
+            if not top:
+                _centred_inputs(node.branch, prev, found, top)
+                _centred_inputs(node.shortcut, prev, found, top)
+            prev = node
+            continue
+        if isinstance(node, Layer) and node.kind == LayerKind.DENSE:
+            norm = _centring_norm(prev)
+            if norm is not None:
+                found[id(node)] = norm
+        prev = node
+    return found
+
+
+def _input_lost(layers: list[Layer], norm: Layer, activations: dict[int, str]) -> Finding:
+    """Constant-weight Dense layers right after a LayerNorm on the main path: the norm's output sums to a
+    constant over the features (0 at init), so each unit computes c·Σx̂ + b = its bias alone, whatever the
+    input, and no gradient reaches the layers before. Measured: 8 × (Linear → ReLU → LayerNorm) at 0.1,
+    and 4 post-LN blocks into a constant head: first-layer ‖∂W‖/‖W‖ 0 to 1e-8 (float rounding)."""
+    init = layers[0].weight_init
+    assert init is not None
+    span = init.span or layers[0].span
+    what = f"the constant {init.constant_value:g}" if init.constant_value is not None else "a constant"
+    count = f"These {len(layers)} weight layers start" if len(layers) > 1 else "A weight layer starts"
+    message = (f"{count} with every weight {what} ({_group_names(layers)}) right after a {norm.op}: the norm's "
+               f"output sums to zero over the features at init, so each unit computes {what} × 0 plus its bias — "
+               f"the output does not depend on the input and no gradient reaches the layers before. "
+               f"Initialise with {_advice(layers, activations)}.")
+    where = Span(span.line, span.col, span.end_line, span.end_col, span.origin)
+    return Finding(where, message, Severity.WARNING, no_gradient(len(layers), "input_lost"),
+                   fix=_fix_for(layers, span, activations))
+
+
+def _branch_reader(branch: list[Node]) -> Layer | None:
+    """The weight layer a residual branch reads its input with, when nothing per unit comes before it (a
+    centring LayerNorm passes a gradient common to the units back as 0, a scalar scale as a multiple)."""
+    for node in branch:
+        if not isinstance(node, Layer):
+            return None
+        if node.kind in (LayerKind.DENSE, LayerKind.CONV):
+            return node
+        if _centring_norm(node) is None and not (node.kind == LayerKind.SCALE and node.scale_params in (None, 1)):
+            return None
+    return None
+
+
+def _constant(layer: Layer | None) -> bool:
+    init = layer.weight_init if layer is not None else None
+    return init is not None and init.is_constant and init.constant_value not in (None, 0)
+
+
+def _common_gradient_layers(path: list[Node], activations: dict[int, str]) -> list[Layer]:
+    """Constant-weight Dense layers of the top-level path with no activation whose output only constant
+    layers read: residual blocks (identity shortcuts) whose branches read the stream with a constant
+    layer, then a constant head. Every such reader passes back Wᵀδ = c·Σᵢδᵢ, one number for all its
+    inputs, so the layer's units get identical gradients, and with identical weights they stay copies
+    whatever their biases (measured: SkipInit, plain, pre-LN and ReZero stacks at constant 0.1 with
+    torch's default biases, identical weight and gradient rows in 3/3 seeds)."""
+    found: list[Layer] = []
+    for index, node in enumerate(path):
+        if not isinstance(node, Layer) or node.kind != LayerKind.DENSE or not _constant(node) \
+                or activations.get(id(node), "linear") != "linear" or not node.fan_out or node.fan_out < 2:
+            continue
+        rest = path[index + 1:]
+        blocks = 0
+        while blocks < len(rest) and isinstance(block := rest[blocks], Residual) and not block.shortcut \
+                and not block.concat and _constant(_branch_reader(block.branch)):
+            blocks += 1
+        head = rest[blocks] if blocks < len(rest) else None
+        # after the head only its output activation (dropout is a per-unit mask, but after the head it
+        # multiplies δ before Wᵀ sums it: still one number per input)
+        tail_ok = all(isinstance(n, Layer) and n.kind in (LayerKind.ACTIVATION, LayerKind.DROPOUT)
+                      for n in rest[blocks + 1:])
+        if blocks and isinstance(head, Layer) and head.kind == LayerKind.DENSE and _constant(head) and tail_ok:
+            found.append(node)
+    return found
+
+
 # Activations that pass a large shared (common-mode) signal on about linearly, at least for one sign:
 # a constant-weight stack through them multiplies it by fan_in · c per layer. Bounded ones saturate.
 _UNBOUNDED = frozenset({None, "linear", "relu", "leaky_relu", "elu", "selu", "celu", "gelu", "gelu_tanh", "silu",
@@ -188,6 +283,19 @@ def _common_mode_finding(layers: list[Layer], log10_loss: float, activations: di
                         log10_forward_growth=log10_loss, nonfinite=overflow, verdict="exploding", criterion="loss")
     where = Span(span.line, span.col, span.end_line, span.end_col, span.origin)
     return Finding(where, message, Severity.WARNING, estimate, fix=_fix_for(layers, span, activations))
+
+
+def _common_gradient_finding(layer: Layer, activations: dict[int, str]) -> Finding:
+    init = layer.weight_init
+    assert init is not None and init.constant_value is not None
+    span = init.span or layer.span
+    message = (f"A hidden weight layer starts with every weight the constant {init.constant_value:g} "
+               f"({_group_names([layer])}) and only layers that start constant read its output (the residual "
+               f"branches and the head): each passes back {init.constant_value:g} × the sum of its gradient, "
+               f"the same number for every unit, so the units of this layer get identical gradients and stay "
+               f"identical (symmetry) although their biases differ. Initialise with {_advice([layer], activations)}.")
+    where = Span(span.line, span.col, span.end_line, span.end_col, span.origin)
+    return Finding(where, message, Severity.WARNING, symmetric(1, False), fix=_fix_for([layer], span, activations))
 
 
 def _hidden_layers(model: Model) -> list[Layer]:
@@ -268,8 +376,13 @@ Also reported, though the units differ by their biases: a constant weight layer 
 BatchNorm/InstanceNorm, which subtracts each unit's mean, bias included (the units are identical
 again), and a constant Dense layer (the head included) right before a LayerNorm or a softmax, which
 remove the one function of the input its units share (the output ignores the input: no gradient
-reaches the layers before); and a stack of constant layers through unbounded activations whose
-shared signal, multiplied by fan_in × c per layer, blows the loss past 1e7 (exploding).
+reaches the layers before); a constant Dense layer right after a LayerNorm (its output sums to zero over the features at
+init, so the layer outputs its bias whatever the input: no gradient reaches the layers before); a
+constant stem whose output only constant layers read (the first layers of residual branches and a
+constant head: each passes back c × the sum of its gradient, the same number for every unit, so
+the stem's units stay copies whatever their biases); and a stack of constant layers through
+unbounded activations whose shared signal, multiplied by fan_in × c per layer, blows the loss
+past 1e7 (exploding).
 
 Not reported: biases; normalization weights; the output head (but for a non-zero constant one before
 a softmax, above); a non-zero constant weight layer
@@ -428,6 +541,40 @@ def init_weights(m):
 model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
 model.apply(init_weights)
 """, line=4, column=9, message=r"every weight the constant 0\.5"),
+        # A constant layer right after a LayerNorm sums a zero-mean vector: it outputs its bias alone.
+        Invalid("""
+import torch.nn as nn
+net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.LayerNorm(32), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
+for m in net:
+    if isinstance(m, nn.Linear):
+        nn.init.constant_(m.weight, 0.1)
+""", line=5, column=9, message=r"right after a LayerNorm: the norm's output sums to zero"),
+        # Constant readers of a residual stream pass every unit of a constant stem the same gradient.
+        Invalid("""
+import torch
+import torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.fc1 = nn.Linear(d, d)
+        self.fc2 = nn.Linear(d, d)
+    def forward(self, x):
+        return x + 0.1 * self.fc2(torch.relu(self.fc1(x)))
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(8, 32)
+        self.blocks = nn.ModuleList([Block(32) for _ in range(3)])
+        self.head = nn.Linear(32, 1)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.constant_(m.weight, 0.1)
+    def forward(self, x):
+        x = self.stem(x)
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x)
+""", line=18, column=17, message=r"only layers that start constant read its output"),
     ]
 
     def check(self, model: Model, context: RuleContext) -> Iterable[Finding]:
@@ -492,5 +639,19 @@ model.apply(init_weights)
         for layers in shared.values():
             yield _shared_part_removed(layers, common_mode, activations)
         reported = {id(layer) for group in (*by_site.values(), *shared.values()) for layer in group}
+        lost: dict[tuple[int, int], list[Layer]] = {}
+        centred = _centred_inputs(model.path)
+        for layer in top[1:]:  # a layer before it gets no gradient
+            if id(layer) in centred and _constant(layer) and id(layer) not in reported:
+                span = layer.weight_init.span or layer.span if layer.weight_init is not None else layer.span
+                lost.setdefault((span.line, span.col), []).append(layer)
+        for layers in lost.values():
+            yield _input_lost(layers, centred[id(layers[0])], activations)
+        reported |= {id(layer) for group in lost.values() for layer in group}
+        if not lost:
+            for layer in _common_gradient_layers(model.path, activations):
+                if id(layer) not in reported:
+                    reported.add(id(layer))
+                    yield _common_gradient_finding(layer, activations)
         for run, log10_loss in _common_mode_blowups(model.path, reported):
             yield _common_mode_finding(run, log10_loss, activations)
