@@ -158,6 +158,8 @@ class Layer:
     # SCALE layers by a learned parameter (ReZero α, SkipInit, layer scale): how many elements it has
     # (1 for a scalar or an unstated shape); None: a constant factor, nothing to train.
     scale_params: int | None = None
+    # GroupNorm with several channels per group but not all of them: the channels per group (literal counts)
+    norm_group: int | None = None
     rate: float | None = None  # DROPOUT layers: the drop probability when a literal in [0, 1); None: unknown
     receptive: int | None = None  # conv kernel area (fan_in = in_channels x receptive / groups)
     axis: int | None = None  # softmax: the dimension it normalizes over, when written (torch's dim=)

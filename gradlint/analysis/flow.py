@@ -495,11 +495,12 @@ class _Builder:
             if isinstance(folded_into, WeightLayer) and folded_into.activation == "linear" \
                     and not folded_into.normalized:
                 items[index] = replace(folded_into, normalized=True,
-                                       norm_kind="batch" if norm == "batch" else "layer")
+                                       norm_kind="batch" if norm == "batch" else "layer",
+                                       norm_group=node.norm_group if norm == "layer" else None)
                 unit.normalized, unit.norm_layer = True, node
                 folded = True
         if not folded:
-            items.append(Norm(norm, node.describe(), width))
+            items.append(Norm(norm, node.describe(), width, node.norm_group if norm == "layer" else None))
             pending = None
         if zero_gamma:
             items.append(Scale(0.0, f"zero-initialised {node.op} weight"))

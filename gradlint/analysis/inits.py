@@ -142,10 +142,15 @@ def _drawn_bias_var(unit: Unit, init: Init) -> float:
 
 
 def norm_kind(layer: Layer | None) -> str:
-    """``batch`` (statistics per unit over the batch) or ``layer`` (per sample over features)."""
-    if layer is None or "batch" in layer.op.lower() or layer.norm_stats == "batch":
+    """``batch`` (statistics per unit: over the batch, or per example and channel for InstanceNorm and
+    GroupNorm(C, C), which remove the per-channel offsets too) or ``layer`` (per sample over features).
+    The same reading as ``flow.norm_kind_of``, which the propagation uses."""
+    if layer is None or layer.norm_stats == "batch":
         return "batch"
-    return "layer"
+    if layer.norm_stats is not None:
+        return "layer"
+    name = layer.op.lower()
+    return "batch" if "batch" in name or "instance" in name else "layer"
 
 
 def describe_inits(units: list[Unit]) -> str:

@@ -303,8 +303,10 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
         layer.bias = not (isinstance(affine, Const) and affine.value is False)
         layer.weight_init = Init("ones")
         if leaf == "GroupNorm":
-            layer.norm_stats = group_norm_stats(positive_int(bound.get("num_groups")),
-                                                positive_int(bound.get("num_channels")))
+            groups, channels = positive_int(bound.get("num_groups")), positive_int(bound.get("num_channels"))
+            layer.norm_stats = group_norm_stats(groups, channels)
+            if groups and channels and 1 < groups < channels and channels % groups == 0:
+                layer.norm_group = channels // groups
     else:
         layer.bias = False
     return LayerObj(layer)

@@ -43,6 +43,8 @@ class WeightLayer:
     embedding: bool = False  # a lookup: its input is a token, fan_in is 1
     rows: int | None = None  # rows of the weight matrix when not fan_in (an embedding's vocabulary)
     bias_width: int | None = None  # units of its bias, when it has one
+    # a group norm's channels per group (norm_kind "layer"): it removes 1/k of the per-channel offsets
+    norm_group: int | None = None
     # The bias's mean when every unit starts at the same constant (``constant_(b, c)``): it shifts
     # the pre-activations (a dead ReLU below zero) instead of spreading them; ``sigma_b2`` is then
     # the bias's variance around it. Propagation only: the chain estimator folds c² into sigma_b2.

@@ -17,6 +17,7 @@ class Norm:
     kind: str
     label: str = ""
     width: int | None = None  # for its affine parameters in ‖θ‖
+    group: int | None = None  # ``layer`` kind over groups of this many channels (GroupNorm(G, C): C/G)
 
 
 @dataclass(frozen=True)
