@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -92,7 +92,7 @@ class ResNet50(nn.Module):
 def mlp(width: int, depth: int, in_features: int = 256) -> nn.Module:
     dims = [in_features] + [width] * (depth - 1)
     layers: list[nn.Module] = []
-    for a, b in zip(dims[:-1], dims[1:]):
+    for a, b in zip(dims[:-1], dims[1:], strict=True):
         layers += [nn.Linear(a, b), nn.Sigmoid()]
     layers.append(nn.Linear(dims[-1], 10))
     return nn.Sequential(*layers)

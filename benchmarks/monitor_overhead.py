@@ -27,8 +27,9 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -104,7 +105,7 @@ def torch_case(name: str, model: nn.Module, x: torch.Tensor, blocks: int, log: P
 
 def _ratios(times: dict[str, list[float]]) -> tuple[float, float]:
     """(median ratio over adjacent bare/monitored block pairs, ratio of total times)."""
-    pairs = [m / b for b, m in zip(times["bare"], times["monitored"])]  # ABBA: k-th of each are adjacent
+    pairs = [m / b for b, m in zip(times["bare"], times["monitored"], strict=True)]  # ABBA: k-th of each are adjacent
     total = sum(times["monitored"]) / sum(times["bare"])
     return statistics.median(pairs), total
 

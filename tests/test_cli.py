@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gradlint.rule import all_rules
+
 from conftest import SEED, run_cli
 
-from gradlint.rule import all_rules
 
 def test_findings_exit_1_and_text_format(tmp_path: Path) -> None:
     path = tmp_path / "seed.py"

@@ -30,12 +30,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES as FIXTURE_DIR
-from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradlint.engine import LintConfig, Selection, lint_source
+
+from conftest import FIXTURES as FIXTURE_DIR
+from conftest import ROOT
 
 FIXTURES = sorted(FIXTURE_DIR.rglob("*.py"))
 LONG = int(os.environ.get("GRADLINT_FUZZ_EXAMPLES", "0") or 0)
@@ -141,7 +142,7 @@ def _mutations(lines: list[str], rng: random.Random) -> list[list[str]]:
     for idxs in by_indent.values():
         values = [body[i] for i in idxs]
         rng.shuffle(values)
-        for i, v in zip(idxs, values):
+        for i, v in zip(idxs, values, strict=True):
             partial[i] = v
     out.append(partial)
     dedented = [ln.strip() + "\n" if rng.random() < 0.1 else ln for ln in lines]  # break indentation
@@ -288,7 +289,8 @@ def torch_init_stmts(draw, targets: list[str]) -> list[str]:
             out.append(_fill(init, draw, w=f"{tgt}.{attr}", act=act))
         elif style == 2:
             out += ["for m in self.modules():",
-                    f"    if isinstance(m, {draw(st.sampled_from(['nn.Linear', '(nn.Linear, nn.Conv2d)', 'nn.LSTM', 'Block']))}):",
+                    "    if isinstance(m, "
+                    f"{draw(st.sampled_from(['nn.Linear', '(nn.Linear, nn.Conv2d)', 'nn.LSTM', 'Block']))}):",
                     "        " + _fill(init, draw, w="m.weight", act=act)]
             if draw(st.booleans()):
                 out.append("        " + _fill(draw(st.sampled_from(TORCH_INITS)), draw, w="m.bias", act=act))
@@ -299,7 +301,8 @@ def torch_init_stmts(draw, targets: list[str]) -> list[str]:
         elif style == 4:
             out.append(f"self.apply({draw(st.sampled_from(['self._init', 'init_weights', 'lambda m: None', 'None']))})")
         else:
-            out += ["with torch.no_grad():", "    " + _fill(init, draw, w=f"{draw(st.sampled_from(targets or ['self']))}.weight", act=act)]
+            out += ["with torch.no_grad():",
+                    "    " + _fill(init, draw, w=f"{draw(st.sampled_from(targets or ['self']))}.weight", act=act)]
     return out
 
 
@@ -318,14 +321,20 @@ def torch_init_body(draw) -> tuple[list[str], list[str]]:
         elif kind == 3:
             lines.append(f"{name} = nn.ModuleList([{layer} for _ in range({n})])")
         elif kind == 4:
-            lines.append(f"{name} = nn.Sequential(*[{draw(st.sampled_from(['nn.Sequential(' + layer + ', ' + draw(torch_layer()) + ')', layer]))} "
-                         f"for {draw(st.sampled_from(['_', 'i', '(a, b)']))} in {draw(st.sampled_from(['range(' + n + ')', 'dims', 'zip(dims, dims[1:])', 'enumerate(dims)', '[]', 'range(3, 0, -1)']))}])")
+            lines.append(f"{name} = nn.Sequential(*["
+                         + draw(st.sampled_from(['nn.Sequential(' + layer + ', ' + draw(torch_layer()) + ')', layer]))
+                         + f" for {draw(st.sampled_from(['_', 'i', '(a, b)']))} in "
+                         + draw(st.sampled_from(['range(' + n + ')', 'dims', 'zip(dims, dims[1:])', 'enumerate(dims)',
+                                                 '[]', 'range(3, 0, -1)']))
+                         + "])")
         elif kind == 5:
             lines += ["layers = []",
                       f"for i in range({n}):",
                       f"    layers.append({layer})",
                       f"    layers += [{draw(torch_layer())}]" if draw(st.booleans()) else "    pass",
-                      f"    {draw(st.sampled_from(['if i > 2: break', 'if i % 2: continue', 'dim = dim * 2', 'pass', 'layers.extend(layers)', 'del layers[0]', 'layers.insert(0, nn.Tanh())']))}",
+                      "    " + draw(st.sampled_from(['if i > 2: break', 'if i % 2: continue', 'dim = dim * 2', 'pass',
+                                                   'layers.extend(layers)', 'del layers[0]',
+                                                   'layers.insert(0, nn.Tanh())'])),
                       f"{name} = nn.Sequential(*layers)"]
         elif kind == 6:
             lines += [f"{name} = nn.ModuleDict({{'a': {layer}, 'b': {draw(torch_layer())}}})",
@@ -367,17 +376,21 @@ def torch_forward_body(draw, attrs: list[str]) -> list[str]:
         elif kind == 4:
             lines.append(f"x = x + {draw(st.sampled_from(['', draw(floats()) + ' * ', 'self.gamma * ']))}{a}(x)")
         elif kind == 5:
-            lines += [f"for layer in {a}:", f"    x = {draw(st.sampled_from(['layer(x)', 'x + layer(x)', act.format(x='layer(x)')]))}"]
+            lines += [f"for layer in {a}:",
+                      f"    x = {draw(st.sampled_from(['layer(x)', 'x + layer(x)', act.format(x='layer(x)')]))}"]
         elif kind == 6:
             lines += [f"for name, layer in {a}.items():", "    x = layer(x)"]
         elif kind == 7:
-            lines += ["h = x", f"x = {a}(x)", f"x = {draw(st.sampled_from(['x + h', 'torch.cat([x, h], dim=1)', 'x * h', 'h - x', 'torch.stack([x, h]).sum(0)', 'x + h + h']))}"]
+            lines += ["h = x", f"x = {a}(x)",
+                      "x = " + draw(st.sampled_from(['x + h', 'torch.cat([x, h], dim=1)', 'x * h', 'h - x',
+                                                     'torch.stack([x, h]).sum(0)', 'x + h + h']))]
         elif kind == 8:
             lines += [f"x = [{draw(st.sampled_from(['l(x)', 'l(x) + x']))} for l in {a}][-1]"]
         elif kind == 9:
             lines += [f"x, _ = {a}(x)", "x = x[:, -1]"]
         elif kind == 10:
-            lines += [f"if {draw(st.sampled_from(['self.training', 'x.dim() > 2', 'mask is None']))}:", f"    x = {a}(x)",
+            lines += [f"if {draw(st.sampled_from(['self.training', 'x.dim() > 2', 'mask is None']))}:",
+                      f"    x = {a}(x)",
                       f"{draw(st.sampled_from(['', 'else:']))}", "    x = " + act.format(x="x")]
             if lines[-2] == "":
                 lines.pop(-2)
@@ -386,7 +399,8 @@ def torch_forward_body(draw, attrs: list[str]) -> list[str]:
             lines += ["i = 0", f"while i < {draw(ints())}:", f"    x = {a}(x)", "    i += 1"]
         else:
             lines.append("x = " + act.format(x="x"))
-    lines.append(draw(st.sampled_from(["return x", "return x, None", "return {'out': x}", "return", "return self.head(x)",
+    lines.append(draw(st.sampled_from(["return x", "return x, None", "return {'out': x}", "return",
+                                       "return self.head(x)",
                                        "return " + draw(st.sampled_from(TORCH_FN_ACTS)).format(x="x")])))
     return lines
 
@@ -423,20 +437,26 @@ def torch_module_class(draw, name: str, base: str = "nn.Module") -> list[str]:
 def torch_training(draw, model_expr: str) -> list[str]:
     loss = draw(st.sampled_from(TORCH_LOSSES))
     lines = [f"model = {model_expr}", f"criterion = {loss}",
-             f"opt = torch.optim.{draw(st.sampled_from(['SGD', 'Adam', 'AdamW']))}(model.parameters(), lr={draw(floats())})",
+             f"opt = torch.optim.{draw(st.sampled_from(['SGD', 'Adam', 'AdamW']))}"
+             f"(model.parameters(), lr={draw(floats())})",
              f"for epoch in range({draw(ints())}):", "    for xb, yb in loader:", "        opt.zero_grad()",
-             f"        out = {draw(st.sampled_from(['model(xb)', 'torch.sigmoid(model(xb))', 'model(xb).softmax(-1)', 'F.log_softmax(model(xb), 1)']))}",
+             "        out = " + draw(st.sampled_from(['model(xb)', 'torch.sigmoid(model(xb))', 'model(xb).softmax(-1)',
+                                                   'F.log_softmax(model(xb), 1)'])),
              "        loss = criterion(out, yb)", "        loss.backward()"]
     if draw(st.booleans()):
-        lines.append(f"        {draw(st.sampled_from(['torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)', 'nn.utils.clip_grad_value_(model.parameters(), 0.5)']))}")
+        lines.append("        " + draw(st.sampled_from(['torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)',
+                                                       'nn.utils.clip_grad_value_(model.parameters(), 0.5)'])))
     lines.append("        opt.step()")
     return lines
 
 
 TORCH_HEADERS = [
-    "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom collections import OrderedDict\n",
-    "import math\nimport torch\nfrom torch import nn\nfrom torch.nn import functional as F\nfrom collections import OrderedDict\n",
-    "import math\nfrom torch.nn import *\nimport torch\nimport torch.nn as nn\nF = nn.functional\nfrom collections import OrderedDict\n",
+    "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+    "from collections import OrderedDict\n",
+    "import math\nimport torch\nfrom torch import nn\nfrom torch.nn import functional as F\n"
+    "from collections import OrderedDict\n",
+    "import math\nfrom torch.nn import *\nimport torch\nimport torch.nn as nn\nF = nn.functional\n"
+    "from collections import OrderedDict\n",
     "import math, torch\nnn = torch.nn\nF = torch.nn.functional\nOrderedDict = dict\n",
     "import torch\nimport torch.nn as nn\n",
 ]
@@ -454,7 +474,8 @@ def torch_programs(draw) -> str:
     base = draw(st.sampled_from(["nn.Module", "Block", "nn.Sequential", "torch.nn.Module", "object", "nn.ModuleList"]))
     parts.append("\n".join(draw(torch_module_class("Net", base))))
     tail = draw(st.integers(0, 5))
-    ctor = draw(st.sampled_from(["Net()", f"Net({draw(ints())})", "Net(dim=32, depth=40)", "Net(*[1, 2])", "Net(**{})"]))
+    ctor = draw(st.sampled_from(["Net()", f"Net({draw(ints())})", "Net(dim=32, depth=40)", "Net(*[1, 2])",
+                                 "Net(**{})"]))
     if tail == 1:
         parts.append(f"model = {ctor}")
     elif tail == 2:
@@ -466,7 +487,8 @@ def torch_programs(draw) -> str:
         parts.append(f"if __name__ == '__main__':\n    model = {ctor}\n    print(model(torch.randn(2, 64)))")
     elif tail == 5:
         parts.append(f"model = nn.Sequential(*[{draw(torch_layer('64'))} for _ in range({draw(ints())})])\n"
-                     f"model.apply(lambda m: {_fill(draw(st.sampled_from(TORCH_INITS)), draw, w='m.weight', act='tanh')} "
+                     "model.apply(lambda m: "
+                     f"{_fill(draw(st.sampled_from(TORCH_INITS)), draw, w='m.weight', act='tanh')} "
                      f"if isinstance(m, nn.Linear) else None)")
     return "\n\n\n".join(parts) + "\n"
 
@@ -478,12 +500,15 @@ def keras_layer(draw) -> str:
     init = _fill(draw(st.sampled_from(KERAS_INITS)), draw)
     if kind <= 4:
         return (f"layers.Dense({draw(ints())}, activation={act}"
-                f"{draw(st.sampled_from(['', ', kernel_initializer=' + init, ', use_bias=False', ', input_shape=(' + draw(ints()) + ',)']))})")
+                + draw(st.sampled_from(['', ', kernel_initializer=' + init, ', use_bias=False',
+                                        ', input_shape=(' + draw(ints()) + ',)']))
+                + ")")
     if kind == 5:
         return f"layers.Activation({act})"
     if kind == 6:
-        return draw(st.sampled_from(["layers.BatchNormalization()", "layers.LayerNormalization()", "layers.Dropout(0.2)",
-                                     "layers.Flatten()", f"layers.Conv2D({draw(ints())}, 3, activation={act})",
+        return draw(st.sampled_from(["layers.BatchNormalization()", "layers.LayerNormalization()",
+                                     "layers.Dropout(0.2)", "layers.Flatten()",
+                                     f"layers.Conv2D({draw(ints())}, 3, activation={act})",
                                      f"layers.LSTM({draw(ints())}, return_sequences=True)",
                                      f"layers.SimpleRNN({draw(ints())}, activation={act})",
                                      f"layers.Embedding({draw(ints())}, {draw(ints())})"]))
@@ -500,8 +525,10 @@ def keras_layer(draw) -> str:
 def keras_programs(draw) -> str:
     header = draw(st.sampled_from([
         "import keras\nfrom keras import layers, initializers, activations\nimport tensorflow as tf\n",
-        "import tensorflow as tf\nfrom tensorflow import keras\nfrom tensorflow.keras import layers, initializers, activations\n",
-        "from tensorflow.keras.layers import *\nfrom tensorflow.keras.models import Sequential, Model\nimport tensorflow as tf\n"
+        "import tensorflow as tf\nfrom tensorflow import keras\n"
+        "from tensorflow.keras import layers, initializers, activations\n",
+        "from tensorflow.keras.layers import *\nfrom tensorflow.keras.models import Sequential, Model\n"
+        "import tensorflow as tf\n"
         "import keras\nfrom keras import layers, initializers, activations\n",
     ]))
     style = draw(st.integers(0, 3))
@@ -514,9 +541,13 @@ def keras_programs(draw) -> str:
     elif style == 1:
         body = ["def build(depth=10, units=64):", f"    inputs = keras.Input(shape=({n},))", "    x = inputs",
                 "    for i in range(depth):", f"        y = {draw(keras_layer())}(x)",
-                f"        x = {draw(st.sampled_from(['layers.Add()([x, y])', 'y', 'layers.add([x, y])', 'layers.Concatenate()([x, y])', 'x + y', 'layers.Multiply()([x, y])']))}",
+                "        x = " + draw(st.sampled_from(['layers.Add()([x, y])', 'y', 'layers.add([x, y])',
+                                                      'layers.Concatenate()([x, y])', 'x + y',
+                                                      'layers.Multiply()([x, y])'])),
                 f"    outputs = {draw(keras_layer())}(x)",
-                f"    return {draw(st.sampled_from(['keras.Model(inputs, outputs)', 'keras.Model(inputs=inputs, outputs=[outputs, x])', KERAS_NAMED_MODEL, 'outputs']))}"]
+                "    return " + draw(st.sampled_from(['keras.Model(inputs, outputs)',
+                                                      'keras.Model(inputs=inputs, outputs=[outputs, x])',
+                                                      KERAS_NAMED_MODEL, 'outputs']))]
         if draw(st.booleans()):
             body.append(f"model = build({draw(ints())}, {draw(ints())})")
     elif style == 2:
@@ -528,7 +559,8 @@ def keras_programs(draw) -> str:
                 f"            x = {draw(st.sampled_from(['block(x)', 'x + block(x)', 'block(x, training=training)']))}",
                 "        return self.head(x)", "", f"model = Net({draw(ints())})"]
     else:
-        body = ["model = Sequential()", f"model.add(Dense({n}, activation={draw(st.sampled_from(KERAS_ACTS))}, input_dim=20))",
+        body = ["model = Sequential()",
+                f"model.add(Dense({n}, activation={draw(st.sampled_from(KERAS_ACTS))}, input_dim=20))",
                 f"for units in [{', '.join(draw(st.lists(ints(), max_size=6)))}]:",
                 f"    model.add(Dense(units, activation={draw(st.sampled_from(KERAS_ACTS))}, "
                 f"kernel_initializer={_fill(draw(st.sampled_from(KERAS_INITS)), draw)}))",

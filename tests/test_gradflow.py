@@ -109,7 +109,7 @@ def test_hermite_nodes_are_correct() -> None:
     nodes, weights = gf.hermite_rule()
     assert len(nodes) == 100
     assert sum(weights) == pytest.approx(1.0, abs=1e-13)
-    assert sum(w * z**10 for z, w in zip(nodes, weights)) == pytest.approx(945.0, rel=1e-10)
+    assert sum(w * z**10 for z, w in zip(nodes, weights, strict=True)) == pytest.approx(945.0, rel=1e-10)
 
 
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))

@@ -10,9 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from gradlint.engine import LintConfig, lint_file
+
+from conftest import run_cli
 
 TANH_BLOCK = """
 import torch
@@ -466,7 +467,6 @@ def test_statements_of_a_whole_parse_match_their_own_parse(tmp_path: Path) -> No
     """A module read whole hands its importers its statements while the parse is held; once it is
     evicted they are parsed from their lines. Both give the same syntax, in the module's line range."""
     import ast
-
     import copy
 
     from gradlint.extract.project_files import ParsedModule, ProjectFiles, _shift_lines

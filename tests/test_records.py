@@ -49,7 +49,7 @@ def _shapes(decorate: Any, options: dict[str, Any]) -> dict[str, type]:
 def _behaviour(cls: type, kw_only: bool) -> dict[str, Any]:
     def make(*args: Any) -> Any:
         names = [f.name for f in dataclasses.fields(cls) if f.init]
-        return cls(**dict(zip(names, args))) if kw_only else cls(*args)
+        return cls(**dict(zip(names, args, strict=False))) if kw_only else cls(*args)
 
     a, b, c = make("k", 2.0), make("k", 2.0), make("j", 3.0)
     out: dict[str, Any] = {

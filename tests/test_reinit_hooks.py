@@ -13,10 +13,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from conftest import run_cli
-
 from gradlint.engine import FileResult, LintConfig, lint_file, lint_source
 from gradlint.model import Layer, Model, Node, Residual
+
+from conftest import run_cli
 
 LAYERS = """
 import torch
@@ -374,9 +374,9 @@ def test_the_text_prefilter_never_hides_a_hook() -> None:
     import importlib.util
     from pathlib import Path
 
-    from conftest import ROOT
-
     from gradlint.extract.reinit import _Hooks, _is_hook
+
+    from conftest import ROOT
 
     paths = sorted((ROOT / "fixtures").rglob("*.py"))
     spec = importlib.util.find_spec("timm")
@@ -403,9 +403,9 @@ def test_the_spelled_read_search_agrees_with_a_walk() -> None:
     (loads of the name in any top-level statement but a definition of that name)."""
     import ast
 
-    from conftest import ROOT
-
     from gradlint.extract.syntax_index import SyntaxIndex, _loaded_names
+
+    from conftest import ROOT
 
     checked = read = 0
     for path in sorted((ROOT / "fixtures").rglob("*.py")):

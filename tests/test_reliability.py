@@ -452,7 +452,7 @@ def _hostile_entries(entry: Path, key: str, secret: bytes) -> dict[str, object]:
     no_findings = json.dumps({"skipped": False, "diagnostics": [], "models": []})
     return {
         "deeply nested": "[" * 200_000 + "]" * 200_000,
-        "1e400 outside": '{"format": 2, "key": "%s", "mac": 1e400, "body": "{}"}' % key,
+        "1e400 outside": f'{{"format": 2, "key": "{key}", "mac": 1e400, "body": "{{}}"}}',
         "forged, no findings, no MAC": json.dumps({"format": 2, "key": key, "body": no_findings}),
         "forged, no findings, wrong MAC": json.dumps({"format": 2, "key": key, "mac": "0" * 64, "body": no_findings}),
         "signed, 1e400 inside": signed('{"skipped": false, "diagnostics": [{"line": 1e400}], "models": []}'),

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import SEED as GOOD
 
 CASES = Path(__file__).resolve().parent / "robustness_cases"

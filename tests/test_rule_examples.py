@@ -13,10 +13,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from gradlint.engine import LintConfig, Selection, lint_source
 from gradlint.rule import Invalid, Rule, Valid, all_rules
+
+from conftest import run_cli
 
 RULES = all_rules()
 # Rules the dynamic check reports (``Rule.measured``) never fire statically: their Invalid cases and
@@ -80,7 +81,7 @@ def test_use_instead_is_clean(code: str) -> None:
 
 def _sections(docs: str) -> dict[str, str]:
     parts = re.split(r"^## (.+)$", docs, flags=re.MULTILINE)
-    return {title.strip(): body.strip() for title, body in zip(parts[1::2], parts[2::2])}
+    return {title.strip(): body.strip() for title, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 def _code_block(section: str) -> str:

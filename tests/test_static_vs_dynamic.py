@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
 import pytest
 
 from conftest import FIXTURES, run_cli
-
-import importlib.util
 
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("keras") is None:
     pytest.skip("the dynamic check needs torch and keras (make setup-test installs them)", allow_module_level=True)

@@ -227,9 +227,9 @@ def test_the_clipping_prefilter_never_hides_a_clip() -> None:
     and on spellings near its boundary."""
     import ast
 
-    from conftest import ROOT
-
     from gradlint.extract.syntax_index import SyntaxIndex, may_clip
+
+    from conftest import ROOT
 
     texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "fixtures").rglob("*.py"))]
     texts += ["p.grad.data.clamp_(-1, 1)\n", "for p in ps:\n    p . grad.clamp_(-1, 1)\n",

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
 from gradlint.analysis.triage import OWNERS, Cause, diagnose
 from gradlint.extract import extract
 from gradlint.py2 import python3_reading
 from gradlint.rule import RuleContext, RuleOptions, all_rules
 from rules._shared import through_time_diagnoses
+
+from conftest import FIXTURES
 
 OWNER_CODES = frozenset(OWNERS.values())
 

@@ -141,10 +141,9 @@ def _row(loss: float, kernels, grads, params, pgrads) -> dict:  # type: ignore[n
 
 
 def _keras_row(path: Path, shape: list[tuple[int, ...]], seed: int) -> dict:
+    import keras
     import numpy as np
     import tensorflow as tf
-
-    import keras
 
     keras.utils.set_random_seed(seed)
     module = _exec(path, seed)

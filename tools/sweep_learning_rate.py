@@ -28,9 +28,11 @@ def mlp(din, widths, dout, act, init):
     m = nn.Sequential(*layers)
     for mod in m.modules():
         if isinstance(mod, nn.Linear) and init == "he":
-            nn.init.kaiming_normal_(mod.weight, nonlinearity="relu"); nn.init.zeros_(mod.bias)
+            nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+            nn.init.zeros_(mod.bias)
         if isinstance(mod, nn.Linear) and init == "glorot":
-            nn.init.xavier_uniform_(mod.weight); nn.init.zeros_(mod.bias)
+            nn.init.xavier_uniform_(mod.weight)
+            nn.init.zeros_(mod.bias)
     return m
 
 FAMILIES = {
@@ -48,8 +50,10 @@ def data(din, dout, task, g):
     w = torch.randn(din, generator=g)
     if task == "ce":
         s = X @ w
-        if dout == 2: y = (s > 0).long()
-        else: y = torch.bucketize(s, torch.quantile(s, torch.linspace(0, 1, dout + 1)[1:-1]))
+        if dout == 2:
+            y = (s > 0).long()
+        else:
+            y = torch.bucketize(s, torch.quantile(s, torch.linspace(0, 1, dout + 1)[1:-1]))
     else:
         y = (torch.sin(X @ w / math.sqrt(din)) + 0.1 * torch.randn(1024, generator=g)).unsqueeze(1)
     return X, y
@@ -62,18 +66,23 @@ def run(fam, opt, lr, seed, steps=300, bs=64):
     X, y = data(din, dout, task, g)
     crit = nn.CrossEntropyLoss() if task == "ce" else nn.MSELoss()
     o = {"sgd": lambda p: torch.optim.SGD(p, lr=lr), "sgdm": lambda p: torch.optim.SGD(p, lr=lr, momentum=0.9),
-         "adam": lambda p: torch.optim.Adam(p, lr=lr), "rmsprop": lambda p: torch.optim.RMSprop(p, lr=lr)}[opt](m.parameters())
+         "adam": lambda p: torch.optim.Adam(p, lr=lr),
+         "rmsprop": lambda p: torch.optim.RMSprop(p, lr=lr)}[opt](m.parameters())
     ws = [p for p in m.parameters() if p.dim() >= 2]
-    with torch.no_grad(): start = crit(m(X), y).item()
-    rel = None; losses = []
+    with torch.no_grad():
+        start = crit(m(X), y).item()
+    rel = None
     for step in range(steps):
         i = (step * bs) % 1024
-        o.zero_grad(); loss = crit(m(X[i:i+bs]), y[i:i+bs]); loss.backward()
+        o.zero_grad()
+        loss = crit(m(X[i:i+bs]), y[i:i+bs])
+        loss.backward()
         if rel is None:
             rel = [float(w.grad.norm() / w.norm()) for w in ws]
             rms = [float(w.pow(2).mean().sqrt()) for w in ws]
         o.step()
-    with torch.no_grad(): end = crit(m(X), y).item()
+    with torch.no_grad():
+        end = crit(m(X), y).item()
     finite = all(torch.isfinite(p).all() for p in m.parameters())
     div = (not math.isfinite(end)) or (not finite) or end > 10 * start
     # "learns": ends below start (CE: below 0.9*start)

@@ -7,7 +7,6 @@ them). All measured models run in one `run_dynamic` call per fixture, two at a t
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path

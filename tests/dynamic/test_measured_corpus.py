@@ -26,9 +26,9 @@ def test_the_generator_writes_the_labelled_sources(tmp_path: Path) -> None:
     configs = [mc.config_of(m) for m in TABLE["models"]]
     assert [c.path for c in configs] == [c.path for c in mc.corpus_configs()]  # same corpus, same order
     written = mc.generate(tmp_path, configs)
-    stale = [cfg.path for (cfg, _, sha), entry in zip(written, TABLE["models"]) if sha != entry["sha256"]]
+    stale = [cfg.path for (cfg, _, sha), entry in zip(written, TABLE["models"], strict=True) if sha != entry["sha256"]]
     assert stale == [], f"relabel: python tools/calibrate.py corpus label ({len(stale)} changed)"
-    for cfg, path, _ in written[:40]:  # real, compilable source files
+    for _cfg, path, _ in written[:40]:  # real, compilable source files
         compile(path.read_text(encoding="utf-8"), str(path), "exec")
 
 

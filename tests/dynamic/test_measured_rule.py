@@ -13,9 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from gradlint.rule import all_rules
+
+from conftest import run_cli
 
 pytest.importorskip("torch")
 RULE = all_rules()["GRD801"]
