@@ -124,7 +124,8 @@ def bench(name: str, model: nn.Module, x: torch.Tensor, reps: int) -> tuple[floa
         measure_once(model, lambda: model(x), "torch", thresholds, torch.Generator().manual_seed(0))
 
     t_bare, t_measured = timed([bare, measured], reps)
-    print(f"{name:<28} bare {t_bare * 1e3:9.1f} ms   measured {t_measured * 1e3:9.1f} ms   ratio {t_measured / t_bare:5.2f}x")
+    print(f"{name:<28} bare {t_bare * 1e3:9.1f} ms   measured {t_measured * 1e3:9.1f} ms   "
+          f"ratio {t_measured / t_bare:5.2f}x")
     return t_bare, t_measured
 
 

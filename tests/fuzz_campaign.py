@@ -124,7 +124,8 @@ class Campaign:
             normal = {key(d) for d in first}
             lost = [d for d in large if d["code"] != "GRD903" and key(d) not in normal]
             if lost:
-                self.stats["budget_losses"].append({"source": source, "lost": [f"{d['line']}:{d['code']}" for d in lost],
+                self.stats["budget_losses"].append({"source": source,
+                                                    "lost": [f"{d['line']}:{d['code']}" for d in lost],
                                                     "notes": [d["message"] for d in first if d["code"] == "GRD903"],
                                                     "text": text[:4000]})
         if any(d.get("fix") for d in first):
@@ -178,7 +179,8 @@ def run_generators(campaign: Campaign, examples: int) -> None:
 
         return one
 
-    for name, strategy in (("torch-generator", test_fuzz.torch_programs()), ("keras-generator", test_fuzz.keras_programs())):
+    for name, strategy in (("torch-generator", test_fuzz.torch_programs()),
+                           ("keras-generator", test_fuzz.keras_programs())):
         make(name, strategy)()
 
 

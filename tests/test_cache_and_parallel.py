@@ -25,9 +25,11 @@ def test_warm_cache_and_parallel_match_serial_uncached(tmp_path: Path) -> None:
 def test_corrupt_and_foreign_cache_entries_are_ignored(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     model = tmp_path / "zero.py"
-    model.write_text("import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    model.write_text("import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n"
+                     "        super().__init__()\n"
                      "        self.a = nn.Linear(4, 4)\n        self.b = nn.Linear(4, 1)\n"
-                     "        nn.init.zeros_(self.a.weight)\n    def forward(self, x):\n        return self.b(self.a(x))\n")
+                     "        nn.init.zeros_(self.a.weight)\n    def forward(self, x):\n"
+                     "        return self.b(self.a(x))\n")
     first = run_cli("--format", "json", "--cache-dir", str(cache), str(model))
     entries = list(cache.rglob("*.json"))
     assert entries

@@ -77,7 +77,8 @@ def test_explicit_config_file(tmp_path: Path) -> None:
 
 def test_gradlint_ignore_comment_and_unused_suppressions(tmp_path: Path) -> None:
     path = tmp_path / "zero.py"
-    path.write_text(ZERO.replace("nn.init.zeros_(self.fc1.weight)", "nn.init.zeros_(self.fc1.weight)  # gradlint: ignore[GRD002]"))
+    path.write_text(ZERO.replace("nn.init.zeros_(self.fc1.weight)",
+                                 "nn.init.zeros_(self.fc1.weight)  # gradlint: ignore[GRD002]"))
     assert run_cli(str(path)).returncode == 0
     path.write_text(ZERO.replace("class Net(nn.Module):", "class Net(nn.Module):  # noqa: GRD002"))
     assert run_cli(str(path)).returncode == 0  # a model's finding is silenced at its definition
@@ -167,7 +168,8 @@ def test_unsafe_fix_rewrites_zero_init_atomically_and_idempotently(tmp_path: Pat
 def test_keras_zero_init_fix(tmp_path: Path) -> None:
     path = tmp_path / "k.py"
     path.write_text("from keras import layers, Sequential\n"
-                    "model = Sequential([layers.Dense(64, activation='tanh', kernel_initializer='zeros', input_shape=(8,)),\n"
+                    "model = Sequential([layers.Dense(64, activation='tanh', kernel_initializer='zeros', "
+                    "input_shape=(8,)),\n"
                     "                    layers.Dense(1)])\n")
     assert run_cli("--fix", "--unsafe-fixes", str(path)).returncode == 0
     assert "kernel_initializer='glorot_uniform'" in path.read_text()  # the file's own quote style

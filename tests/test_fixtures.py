@@ -44,9 +44,10 @@ KNOWN_MISSES = {
                                             "construction: values computed from arrays are not modelled",
     "holdout/torch/sine_activation_default_init.py": "sin(30·x) activation (SIREN w0) is not in the estimator's "
                                                      "activation set",
-    "recall/torch/zero_head_only_relu.py": "zero-initialised output head (weights and bias): at init no gradient reaches "
-                                            "the hidden layers (the protocol's vanishing), but a zero head is a deliberate "
-                                            "init (ViT/timm heads) that one step undoes; GRD002 exempts heads by design",
+    "recall/torch/zero_head_only_relu.py": "zero-initialised output head (weights and bias): at init no "
+                                            "gradient reaches the hidden layers (the protocol's vanishing), but a "
+                                            "zero head is a deliberate init (ViT/timm heads) that one step undoes; "
+                                            "GRD002 exempts heads by design",
     "holdout/torch/weight_norm_large_g_tanh.py": "weight_norm magnitude `original0` filled after wrapping: the "
                                                  "parametrization's effective weight scale is not modelled",
 }

@@ -202,7 +202,8 @@ def test_canonical_activation_aliases() -> None:
         ("normal", {"std": 0.1}, None, 10, None),
     ],
 )
-def test_init_sigma_w2(init: str, params: dict, fan_in: int | None, fan_out: int | None, expected: float | None) -> None:
+def test_init_sigma_w2(init: str, params: dict, fan_in: int | None, fan_out: int | None,
+                       expected: float | None) -> None:
     got = init_sigma_w2(init, params, fan_in, fan_out)
     if expected is None:
         assert got is None

@@ -223,7 +223,8 @@ def test_torch_constant_init_is_symmetric():
     monitor = GradientMonitor(model, every=5, log_path=None, warn=False)
     _train(model, monitor, 20)
     assert [(a.kind, a.step) for a in monitor.alerts][:1] == [("symmetric", 0)]
-    assert monitor.latest["symmetric_layers"] == ["0", "2"] and "initialize the weights randomly" in monitor.alerts[0].message
+    assert (monitor.latest["symmetric_layers"] == ["0", "2"]
+            and "initialize the weights randomly" in monitor.alerts[0].message)
 
 
 class _OutOfOrder(nn.Module):

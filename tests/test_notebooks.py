@@ -112,7 +112,8 @@ def test_cell_magics_that_run_python_have_their_body_linted(tmp_path: Path) -> N
                   new_code_cell("%%time\nlayers = []\nfor _ in range(10):\n"
                                 "    layers += [nn.Linear(8, 8), nn.Sigmoid()]\nmodel = nn.Sequential(*layers)"),
                   new_code_cell("%%capture out\n%matplotlib inline\n"
-                                "net = nn.Sequential(*[m for _ in range(12) for m in (nn.Linear(64, 64), nn.Sigmoid())])"),
+                                "net = nn.Sequential(*[m for _ in range(12) "
+                                "for m in (nn.Linear(64, 64), nn.Sigmoid())])"),
                   new_code_cell("%%bash\nfor i in 1 2; do echo nn.Sigmoid ($i); done"))
     code, report = _json(str(path))
     assert code == 1

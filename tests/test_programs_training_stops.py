@@ -52,7 +52,8 @@ for step in range(10):
      "    z = torch.tensor(A(x).detach().numpy())\n    loss = nn.functional.mse_loss(B(z), torch.zeros(32, 1))"),
     # the prediction itself made a new leaf
     ("opt = torch.optim.Adam(A.parameters())",
-     "    p = torch.tensor(A(x).tolist(), requires_grad=True)\n    loss = nn.functional.mse_loss(p, torch.zeros(32, 8))"),
+     "    p = torch.tensor(A(x).tolist(), requires_grad=True)\n"
+     "    loss = nn.functional.mse_loss(p, torch.zeros(32, 8))"),
 ])
 def test_model_fed_only_through_a_stop_is_reported(tmp_path: Path, optimizer: str, step: str) -> None:
     assert _codes(tmp_path, optimizer + LOOP.format(step=step)) == ["GRD012"]

@@ -174,7 +174,8 @@ def test_fix_never_writes_over_a_file_changed_since_it_was_linted(tmp_path: Path
 
     net = tmp_path / "net.py"
     net.write_text(ZERO_INIT.replace("        nn.init.zeros_(self.fc1.weight)\n",
-                                     "        nn.init.zeros_(self.fc1.weight)\n        nn.init.zeros_(self.fc2.weight)\n"))
+                                     "        nn.init.zeros_(self.fc1.weight)\n"
+                                     "        nn.init.zeros_(self.fc2.weight)\n"))
     result = lint_file(str(net), LintConfig())
     assert any(d.fix is not None for d in result.diagnostics)
     lines = net.read_text().splitlines(keepends=True)
@@ -246,7 +247,8 @@ def test_fix_lists_what_it_changed_and_hints_at_unsafe_fixes(tmp_path: Path) -> 
 INPLACE_AND_KERAS = {
     "fill.py": ZERO_INIT.replace("nn.init.zeros_(self.fc1.weight)", "self.fc1.weight.data.fill_(0.0)"),
     "zero.py": ZERO_INIT.replace("nn.init.zeros_(self.fc1.weight)", "self.fc1.weight.data.zero_()"),
-    "from_import.py": ZERO_INIT.replace("import torch.nn as nn\n", "import torch.nn as nn\nfrom torch.nn.init import zeros_\n")
+    "from_import.py": ZERO_INIT.replace("import torch.nn as nn\n",
+                                        "import torch.nn as nn\nfrom torch.nn.init import zeros_\n")
     .replace("nn.init.zeros_(", "zeros_("),
     "keras_constant.py": ("import keras\nfrom keras import layers, Sequential\n"
                           "model = Sequential([layers.Dense(64, activation='relu', input_shape=(8,),\n"
@@ -456,7 +458,8 @@ def _hostile_entries(entry: Path, key: str, secret: bytes) -> dict[str, object]:
         "forged, no findings, no MAC": json.dumps({"format": 2, "key": key, "body": no_findings}),
         "forged, no findings, wrong MAC": json.dumps({"format": 2, "key": key, "mac": "0" * 64, "body": no_findings}),
         "signed, 1e400 inside": signed('{"skipped": false, "diagnostics": [{"line": 1e400}], "models": []}'),
-        "signed, nested inside": signed('{"skipped": false, "diagnostics": ' + "[" * 100_000 + "]" * 100_000 + ', "models": []}'),
+        "signed, nested inside": signed('{"skipped": false, "diagnostics": ' + "[" * 100_000 + "]" * 100_000
+                                        + ', "models": []}'),
         "signed, huge int": signed('{"skipped": false, "diagnostics": [{"line": ' + "9" * 4000 + '}], "models": []}'),
         "signed, wrong types": signed('{"skipped": "no", "diagnostics": {}, "models": 3}'),
         "FIFO": "fifo",
@@ -487,7 +490,8 @@ def test_hostile_cache_entries_are_misses(tmp_path: Path) -> None:
         assert proc.returncode == 1, (name, proc.stderr)
         assert [d["code"] for d in report(proc)["diagnostics"]] == ["GRD001"], name
     entry.unlink(missing_ok=True)
-    assert [d["code"] for d in report(gradlint("--format", "json", ".", cwd=tmp_path, env=env))["diagnostics"]] == ["GRD001"]
+    assert [d["code"] for d in report(gradlint("--format", "json", ".", cwd=tmp_path, env=env))["diagnostics"]] \
+        == ["GRD001"]
 
 
 def test_cache_tag_is_never_written_through_a_planted_symlink(tmp_path: Path) -> None:
@@ -506,7 +510,8 @@ def test_internal_errors_exit_2_with_a_message(tmp_path: Path) -> None:
     code = ("import sys, gradlint.cli as cli\n"
             "def boom(*a, **k):\n    raise RuntimeError('injected')\n"
             "cli.lint_paths = boom\nsys.argv = ['gradlint', '.']\ncli.main()\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=HANG_GUARD)
     assert proc.returncode == 2, proc.stderr
     assert "internal error" in proc.stderr and "injected" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -543,7 +548,8 @@ def test_non_utf8_file_names_are_escaped_in_every_format(tmp_path: Path) -> None
         if fmt == "json":
             assert json.loads(text)["diagnostics"][0]["path"].endswith("mod\\xe8le.py")
         elif fmt == "sarif":
-            uri = json.loads(text)["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            uri = (json.loads(text)["runs"][0]["results"][0]["locations"][0]
+                   ["physicalLocation"]["artifactLocation"]["uri"])
             assert uri.endswith("mod%E8le.py")
         else:
             assert "mod\\xe8le.py" in text
@@ -666,7 +672,8 @@ def test_dynamic_check_contains_what_models_start(tmp_path: Path) -> None:
     assert not survivors, survivors
     entries = {(Path(r["path"]).name, r["model"]): r for r in report(proc)["dynamic"]}
     assert set(entries) == {("forker.py", "model"), ("killer.py", "model"), ("noisy.py", "model"),
-                            ("opaque.py", "AlwaysRaises"), ("opaque.py", "ReturnsNone"), ("z_last.py", "model")}, entries
+                            ("opaque.py", "AlwaysRaises"), ("opaque.py", "ReturnsNone"),
+                            ("z_last.py", "model")}, entries
     killer = entries[("killer.py", "model")]
     assert killer["status"] == "failed" and "not run again" in killer["reason"], killer
     assert (tmp_path / "runs.log").read_text() == "ran\n"  # never re-run

@@ -251,7 +251,8 @@ class Gen(nn.Module):
 def test_einops_rearrangements_keep_the_path(op: str) -> None:
     source = _TORCH.format(op=op, aux="Rearrange('b c h w -> b c w h')", pad=1).replace(
         "import torch.nn.functional as F\n",
-        "import torch.nn.functional as F\nfrom einops import rearrange, repeat\nfrom einops.layers.torch import Rearrange\n")
+        "import torch.nn.functional as F\nfrom einops import rearrange, repeat\n"
+        "from einops.layers.torch import Rearrange\n")
     result = lint_source(source, "net.py", LintConfig())
     assert result.models[0].fully_understood
     assert len(model_segments(result.models[0])) == 1

@@ -193,8 +193,10 @@ def test_latin1_file_with_pep263_cookie_is_linted(tmp_path: Path) -> None:
 
 
 def test_other_encodings_with_cookies_are_linted(tmp_path: Path) -> None:
-    (tmp_path / "eucjp.py").write_bytes(("# -*- coding: euc-jp -*-\n# 深いシグモイドのネットワーク\n" + GOOD).encode("euc-jp"))
-    (tmp_path / "cp1252.py").write_bytes(("# vim: set fileencoding=cp1252 :\n# “quoted” – dash\n" + GOOD).encode("cp1252"))
+    (tmp_path / "eucjp.py").write_bytes(("# -*- coding: euc-jp -*-\n# 深いシグモイドのネットワーク\n"
+                                         + GOOD).encode("euc-jp"))
+    (tmp_path / "cp1252.py").write_bytes(("# vim: set fileencoding=cp1252 :\n# “quoted” – dash\n"
+                                          + GOOD).encode("cp1252"))
     (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
     run = gradlint(".", cwd=tmp_path)
     run.assert_no_internal_error()
@@ -575,7 +577,8 @@ KNOWN_FAILURES: dict[str, str] = {}
 def _cases():
     params = []
     for path in sorted(CASES.glob("*.py")):
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[path.name])] if path.name in KNOWN_FAILURES else []
+        marks = ([pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[path.name])]
+                 if path.name in KNOWN_FAILURES else [])
         params.append(pytest.param(path, id=path.name, marks=marks))
     return params
 

@@ -366,7 +366,8 @@ def test_a_vanilla_cell_is_told_to_use_a_gated_cell(tmp_path: Path) -> None:
     from gradlint.engine import LintConfig, lint_file
 
     source = TORCH_CELL_LOOP.format(layer="RNNCell", loop=_STEPS.format("x.size(1)"), batch="torch.randn(8, 600, 4)")
-    source = source.replace("    opt.step()", "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n    opt.step()")
+    source = source.replace("    opt.step()",
+                            "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n    opt.step()")
     path = tmp_path / "cell.py"
     path.write_text(source)
     found = [d for d in lint_file(str(path), LintConfig()).diagnostics if d.code == "GRD008"]

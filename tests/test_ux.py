@@ -78,7 +78,8 @@ def test_rule_names_are_accepted_wherever_codes_are(tmp_path: Path) -> None:
 
     (tmp_path / "p").mkdir()
     root = _project(tmp_path / "p", '[tool.gradlint]\nignore = ["constant-weight-init"]\n'
-                                    '[tool.gradlint.per-file-ignores]\n"models/seed.py" = ["saturating-activation-stack"]\n')
+                                    '[tool.gradlint.per-file-ignores]\n'
+                                    '"models/seed.py" = ["saturating-activation-stack"]\n')
     proc = run_cli("--format", "json", "models", cwd=root)
     assert proc.returncode == 0 and _codes(proc) == set(), proc.stdout
     (root / "pyproject.toml").write_text('[tool.gradlint]\nselect = ["saturating-activation-stack"]\n'

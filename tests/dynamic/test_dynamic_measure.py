@@ -155,7 +155,8 @@ def test_keras_tokens(results: dict[str, DynamicResult]) -> None:
 
 def test_constructor_arguments(results: dict[str, DynamicResult]) -> None:
     skipped = results["NeedsArgs"]
-    assert skipped.status == "skipped" and "hidden" in (skipped.reason or "") and "--model-args" in (skipped.reason or "")
+    assert (skipped.status == "skipped" and "hidden" in (skipped.reason or "")
+            and "--model-args" in (skipped.reason or ""))
     given = results["NeedsArgsGiven"]
     assert given.status == "measured" and given.input_shape == (128, 10), _explain(given)
 

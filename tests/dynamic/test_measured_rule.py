@@ -47,7 +47,8 @@ def test_example_fires_in_every_format_and_fails_ci(tmp_path: Path) -> None:
     assert case.message and re.search(case.message, found[0]["message"]), found[0]["message"]
     assert found[0]["dynamic"]["verdict"] == "vanishing" and found[0]["fingerprint"]
     outputs = {}
-    for fmt, marker in (("text", f"{case.line}:1: GRD801"), ("github", "::error file="), ("sarif", '"ruleId": "GRD801"')):
+    for fmt, marker in (("text", f"{case.line}:1: GRD801"), ("github", "::error file="),
+                        ("sarif", '"ruleId": "GRD801"')):
         out = run_cli("--no-cache", "--isolated", "--dynamic", "--format", fmt, str(path))
         assert out.returncode == 1 and marker in out.stdout, (fmt, out.stdout[-2000:])
         outputs[fmt] = out.stdout

@@ -75,7 +75,8 @@ def test_evidence_lines() -> None:
 
 # -- measured ----------------------------------------------------------------------------------
 
-CASES = ["ResidualNoNorm", "ChaoticTanh", "SaturatedTanh", "UniformVanishing", "ForwardBlowUp", "SoftmaxOneUnit", "AllZeros"]
+CASES = ["ResidualNoNorm", "ChaoticTanh", "SaturatedTanh", "UniformVanishing", "ForwardBlowUp", "SoftmaxOneUnit",
+         "AllZeros"]
 
 
 @pytest.fixture(scope="module")
