@@ -59,6 +59,14 @@ class Interp(Protocol):
     # bias) made of them. The tensor is kept so its id is not reused. A model output among them reads
     # every step (``Layer.reads_every_step``).
     step_outputs: dict[int, tuple[TensorV, Layer]]
+    # id -> (view, base, order): a tensor made by moving the axes of ``base`` (``x.transpose(0, 1)``), and for
+    # each of its leading axes the base's axis it is (time_loops.moved). Kept so the id is not reused.
+    axis_views: dict[int, tuple[TensorV, TensorV, tuple[int, ...]]]
+    # id -> (pieces, tensor, axis): the one-step pieces of ``x.unbind(1)`` / ``x.split(1, dim=1)``.
+    time_pieces: dict[int, tuple[Value, TensorV, int]]
+    # id -> list: lists appended to in a loop over time of unknown length, run once (``outputs.append(h)``
+    # under ``for x_t in x.transpose(0, 1)``): they hold one item per step (step_reads.note_stacked).
+    step_lists: dict[int, ListV]
     loops: int  # open ``for`` / ``while`` statements, the called functions' included
 
     def tick(self, n: int = 1) -> None:

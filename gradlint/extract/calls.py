@@ -105,6 +105,8 @@ class CallsMixin(Core):
         if kind is MethodV:
             return self.call_method(func.target, func.name, args, kwargs, node)  # type: ignore[attr-defined]
         if kind is BoundV:
+            if recorder.forward_called(self, func):  # model.forward(x) in training code: model(x)
+                return self.call_module(func.self_val, args, kwargs, node)  # type: ignore[attr-defined]
             return self.call_function(func.func, [func.self_val] + args, kwargs,  # type: ignore[attr-defined]
                                       self_val=func.self_val)  # type: ignore[attr-defined]
         if isinstance(func, InvocableV):

@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from gradlint.extract import catalog, enums, hand_norm, numeric_arrays
+from gradlint.extract import catalog, enums, hand_norm, numeric_arrays, step_reads
 from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.common import (
     WIDE_FORMAT,
@@ -41,6 +41,7 @@ from gradlint.extract.state import (
     ReturnSignal,
     Scope,
 )
+from gradlint.extract.time_loops import unknown_count
 from gradlint.extract.torch_tensors import matmul_layer, transposed
 from gradlint.extract.values import (
     UNKNOWN,
@@ -176,7 +177,7 @@ class ExpressionsMixin(Core):
                 if attr == "shape" and self.frame.batch is not None and isinstance(node, ast.Attribute) \
                         and isinstance(node.value, ast.Name) and node.value.id in self.frame.batch.sizes:
                     return ListV([Const(d) for d in self.frame.batch.sizes[node.value.id]], is_tuple=True)
-                return obj if attr in ("T", "mT") else UNKNOWN
+                return step_reads.transposed_attribute(self, obj, attr) if attr in ("T", "mT") else UNKNOWN
             if isinstance(obj, TensorV) and attr == "data" and node is not None:
                 return stopped(obj, "data", span_of(node), "torch")  # x.data: the values, no gradient
             if isinstance(obj, ContainerV) and obj.kind == "moduledict" and obj.keys and attr in obj.keys:
@@ -248,6 +249,11 @@ class ExpressionsMixin(Core):
                     return items[key.value]
                 except IndexError:
                     return UNKNOWN
+            if isinstance(obj, ListV) and unknown_count(self, obj) and not isinstance(key, Const):
+                return items[0]  # steps[t] of steps = x.unbind(1): one step of x, whichever
+            if isinstance(obj, ListV) and self.step_lists.get(id(obj)) is obj and isinstance(key, Const) \
+                    and key.value == -1:
+                return items[-1]  # outputs[-1] of outputs.append(h) in a loop over time: the last step's
             if isinstance(key, Const) and isinstance(key.value, slice) and not partial:
                 if isinstance(obj, ContainerV):
                     return ContainerV(obj.kind, items[key.value], None, obj.span, obj.framework, owned=True)

@@ -37,7 +37,17 @@ from gradlint.extract.state import (
     dispatch_table,
 )
 from gradlint.extract.statements import StatementsMixin
-from gradlint.extract.values import UNKNOWN, BatchProbe, ClassInfo, Frame, FunctionV, TensorV, Value, next_serial
+from gradlint.extract.values import (
+    UNKNOWN,
+    BatchProbe,
+    ClassInfo,
+    Frame,
+    FunctionV,
+    ListV,
+    TensorV,
+    Value,
+    next_serial,
+)
 from gradlint.model import Layer
 from gradlint.training import TrainingFacts
 
@@ -80,6 +90,9 @@ class Interpreter(StatementsMixin, ExpressionsMixin, CallsMixin, BuiltinsMixin, 
         self.escaped: list[TensorV] = []  # see Interp.escaped
         self.unrolled = 1  # iterations of the enclosing loop nest run one by one
         self.time_loops: list[tuple[TensorV, int]] = []  # see Interp.time_loops
+        self.axis_views: dict[int, tuple[TensorV, TensorV, tuple[int, ...]]] = {}  # see Interp.axis_views
+        self.time_pieces: dict[int, tuple[Value, TensorV, int]] = {}  # see Interp.time_pieces
+        self.step_lists: dict[int, ListV] = {}  # see Interp.step_lists
         self.step_outputs: dict[int, tuple[TensorV, Layer]] = {}  # see Interp.step_outputs
         self.batch_probe: BatchProbe | None = None  # see Core.batch_probe
         # CPU-time backstop (time.process_time() seconds; None: none): steps are the budget,

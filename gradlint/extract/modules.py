@@ -158,6 +158,8 @@ class ModulesMixin(Core):
             target.items.append(args[0])
             if self.mutating_uncertainly(target):
                 target.partial = True
+                if self.time_loops:
+                    self.step_lists[id(target)] = target  # one item a step of a loop over time
             return Const(None)
         if name == "extend" and args:
             self.list_extend(target, args[0])

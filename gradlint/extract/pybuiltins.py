@@ -21,6 +21,7 @@ from gradlint.extract.configs import call_config, lift, namespace_dict
 from gradlint.extract.copies import DeepCopier
 from gradlint.extract.data_shapes import numpy_call
 from gradlint.extract.invocable import PartialV, SuperV
+from gradlint.extract.time_loops import unknown_count
 from gradlint.extract.values import (
     UNKNOWN,
     BoundV,
@@ -65,6 +66,8 @@ class BuiltinsMixin(Core):
                 return Const(range(*consts))
             return UNKNOWN
         if name == "len":
+            if args and unknown_count(self, args[0]):
+                return UNKNOWN  # len(x.unbind(1)): the sequence length, not known here
             items = self.iterate(args[0]) if args else None
             return Const(len(items)) if items is not None else UNKNOWN
         if name in ("float", "int") and len(args) == 1 and isinstance(args[0], TensorV):

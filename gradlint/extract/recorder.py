@@ -17,6 +17,7 @@ from gradlint.extract.common import longest_tensor, span_of
 from gradlint.extract.values import (
     UNKNOWN,
     BatchProbe,
+    BoundV,
     ClassInfo,
     Const,
     ContainerV,
@@ -75,6 +76,12 @@ def inside_model_code(frame: Frame) -> bool:
     cls = frame.cls
     return cls is not None and cls.framework is not None and not any(
         m in cls.methods for m in ("training_step", "train_step"))
+
+
+def forward_called(interp: Interp, bound: Value) -> bool:
+    """``model.forward(x)`` in training code (not in the model's own methods): the training call ``model(x)``."""
+    return isinstance(bound, BoundV) and bound.func.name == "forward" and is_model(bound.self_val) \
+        and not inside_model_code(interp.frame)
 
 
 def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs, callee: Value | None = None) -> None:
@@ -452,8 +459,8 @@ def _time_steps(module: Value, shape: tuple[int, ...], path: Sequence[Node], giv
     if (layer_obj is None or layer_obj.time_axis is None) and first.op in catalog.TORCH_CELLS:
         steps = probe.cell_steps.get(id(first)) if probe is not None else None  # the loop's own trip count
         return steps if steps is not None and steps > 0 else None
-    if layer_obj is None or layer_obj.time_axis is None or _moves_axes(module):
-        return None
+    if layer_obj is None or layer_obj.time_axis is None or (layer_obj.time_input is None and _moves_axes(module)):
+        return None  # a cell's loop said the axis of the tensor it steps over, axis moves followed
     if layer_obj.time_input is not None and not _same_axes(layer_obj.time_input, given):
         return None  # a cell stepped over the axis of another tensor than the model's input
     # (B, T, F) / (T, B, F) features, (B, T) / (T, B) token ids; an unbatched (T, F) sequence.

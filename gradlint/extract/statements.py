@@ -275,7 +275,7 @@ class StatementsMixin(Core):
         self.unrolled = outer * max(1, len(items))
         labels: list[str] | None = None  # computed once an iteration builds a model
         # x.unbind(1) / x.split(1, dim=1) read as a few slices: still a loop over that axis of x.
-        over = None if is_range(stmt.iter) else tensor_axis_loop(stmt.iter, scope)
+        over = None if is_range(stmt.iter) else tensor_axis_loop(stmt.iter, scope, self)
         if over is not None:
             self.time_loops.append(over)
         try:
@@ -315,11 +315,19 @@ class StatementsMixin(Core):
     stmt_AsyncFor = stmt_For
 
     def exec_loop_once_uncertain(self, stmt: ast.For | ast.While, scope: Scope) -> None:
-        over = tensor_axis_loop(stmt.iter, scope) if isinstance(stmt, ast.For) else None
+        over = tensor_axis_loop(stmt.iter, scope, self) if isinstance(stmt, ast.For) else None
         if isinstance(stmt, ast.For):
-            slices = over is not None and not is_range(stmt.iter) and isinstance(stmt.target, ast.Name)
+            target = stmt.target
+            counted = over is not None and isinstance(target, ast.Tuple) and len(target.elts) == 2 \
+                and isinstance(stmt.iter, ast.Call) and isinstance(stmt.iter.func, ast.Name) \
+                and stmt.iter.func.id == "enumerate"
+            if counted:  # for t, x_t in enumerate(seq): the count unknown, the item as below
+                assert isinstance(target, ast.Tuple)
+                self.assign(target.elts[0], UNKNOWN, scope)
+                target = target.elts[1]
+            slices = over is not None and not is_range(stmt.iter) and isinstance(target, ast.Name)
             # Iterating a tensor's slices (``for x_t in x.unbind(1)``): each is x's path, one step of it.
-            self.assign(stmt.target, TensorV(over[0].nodes, None) if over is not None and slices else
+            self.assign(target, TensorV(over[0].nodes, None) if over is not None and slices else
                         UnknownV(f"unknown depth: loop over {source_text(stmt.iter)} of unknown length"), scope)
         if over is not None:
             self.time_loops.append(over)

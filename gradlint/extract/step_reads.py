@@ -14,9 +14,10 @@ re-arrangements keep one value per step. Selecting steps (``narrow``, ``select``
 
 from __future__ import annotations
 
-from gradlint.extract import catalog
+from gradlint.extract import catalog, time_loops
 from gradlint.extract.api import Args, AttributedV, Interp, Kwargs
 from gradlint.extract.values import UNKNOWN, Const, ListV, MethodV, TensorV, Value
+from gradlint.model import Layer, LayerKind
 
 _REDUCTIONS = frozenset({"mean", "sum", "amax", "amin", "max", "min", "logsumexp", "nansum", "nanmean", "norm"})
 _REARRANGES = frozenset({"contiguous", "clone", "to", "float", "double", "half", "cuda", "cpu", "type_as",
@@ -51,7 +52,9 @@ def _fresh(tensor: TensorV) -> TensorV:
 def carry(interp: Interp, tensor: Value | None, name: str, args: Args, kwargs: Kwargs, result: Value) -> Value:
     """``result`` of ``name`` applied to ``tensor`` (first argument or target; ``args`` after it), with
     its every-step reading told: registered in ``Interp.step_outputs`` when the operation keeps every
-    step, a copy outside it when the operation selects steps. Any other tensor: ``result`` as it is."""
+    step, a copy outside it when the operation selects steps. Any other tensor: ``result`` as it is (an
+    axis move a fresh tensor, see time_loops.moved)."""
+    result = time_loops.moved(interp, tensor, name, args, kwargs, result)
     if not isinstance(tensor, TensorV) or not _stepped(interp, tensor):
         return result
     layer = interp.step_outputs[id(tensor)][1]
@@ -75,6 +78,11 @@ def carry(interp: Interp, tensor: Value | None, name: str, args: Args, kwargs: K
     return result
 
 
+def transposed_attribute(interp: Interp, tensor: TensorV, attr: str) -> Value:
+    """``x.T`` / ``x.mT``: a fresh tensor on ``x``'s path (an axis move), every step still if ``x`` was."""
+    return carry(interp, tensor, "transpose", [], {}, time_loops.moved(interp, tensor, attr, [], {}, tensor))
+
+
 def pieces(tensor: TensorV, name: str, args: Args, kwargs: Kwargs) -> ListV:
     """``x.chunk(3)`` / ``torch.split(x, [a, b])`` / ``x.unbind(1)``: the pieces, each on ``x``'s path; as many
     as the call says when it says so literally (a few), else two (a loop over them runs its body on
@@ -93,3 +101,22 @@ def pieces(tensor: TensorV, name: str, args: Args, kwargs: Kwargs) -> ListV:
 
 
 _MAX_PIECES = 16
+
+
+def note_stacked(interp: Interp, joined: Value | None, tensors: list[TensorV]) -> None:
+    """``torch.stack(joined)`` / ``torch.cat(joined)`` of ``tensors``: a cell whose output appears in several
+    of them, or in a list a loop over time filled step by step (``Interp.step_lists``), has the outputs of
+    several of its time steps stacked (one path per step, each ending in the same cell layer and what
+    follows it): it reads every step."""
+    seen: dict[int, int] = {}
+    cells: dict[int, Layer] = {}
+    for item in {id(t): t for t in tensors}.values():  # one tensor twice (torch.cat([h, h])) is one step
+        here = {id(node): node for node in item.nodes
+                if isinstance(node, Layer) and node.kind == LayerKind.RECURRENT and node.op in catalog.TORCH_CELLS}
+        for key, node in here.items():
+            seen[key] = seen.get(key, 0) + 1
+            cells[key] = node
+    stepped = isinstance(joined, ListV) and interp.step_lists.get(id(joined)) is joined
+    for key, count in seen.items():
+        if count >= 2 or stepped:
+            cells[key].reads_every_step = True

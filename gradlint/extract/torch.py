@@ -569,24 +569,8 @@ def _glu(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs,
 
 def _concat(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
     tensors = [a for a in flatten_args(args[:1]) if isinstance(a, TensorV)]
-    _note_steps_read(tensors)
+    step_reads.note_stacked(interp, args[0] if args else None, tensors)
     return merge_many(tensors, span_of(node), concat=True) if tensors else tensor
-
-
-def _note_steps_read(tensors: list[TensorV]) -> None:
-    """A cell whose output appears in several of the tensors joined: the outputs of several of its
-    time steps are stacked (one path per step, each ending in the same cell layer and what follows it)."""
-    seen: dict[int, int] = {}
-    cells: dict[int, Layer] = {}
-    for item in {id(t): t for t in tensors}.values():  # one tensor twice (torch.cat([h, h])) is one step
-        here = {id(node): node for node in item.nodes
-                if isinstance(node, Layer) and node.kind == LayerKind.RECURRENT and node.op in catalog.TORCH_CELLS}
-        for key, node in here.items():
-            seen[key] = seen.get(key, 0) + 1
-            cells[key] = node
-    for key, count in seen.items():
-        if count >= 2:
-            cells[key].reads_every_step = True
 
 
 def _add(interp: Interp, leaf: str, tensor: TensorV, args: Args, kwargs: Kwargs, node: ast.AST) -> Value:
