@@ -14,7 +14,7 @@ from gradlint.gradflow.propagate import LayerFlow, Propagation
 from gradlint.model import Model
 from gradlint.records import dataclass
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
-from gradlint.training import LossSpec, OptimizerSpec, TrainingFacts
+from gradlint.training import TORCH_PROBABILITY_LOSSES, LossSpec, OptimizerSpec, TrainingFacts
 
 # The estimated first step u = lr·‖∂L/∂W‖/‖W‖/(1 − momentum) at or above which training is reported.
 # Measured (docs/calibration.md, "GRD015"): 6 MLPs × plain and momentum SGD × lr 1e-3…100, 3 seeds, 300
@@ -26,7 +26,6 @@ LOG10_UPDATE_LIMIT = math.log10(5.0)
 # model's own probability head); an MSE to the targets.
 _TORCH_LOGIT_CE = frozenset({"CrossEntropyLoss", "cross_entropy"})
 _TORCH_LOGIT_BCE = frozenset({"BCEWithLogitsLoss", "binary_cross_entropy_with_logits"})
-_TORCH_PROB_CE = frozenset({"BCELoss", "binary_cross_entropy"})
 _MSE = frozenset({"MSELoss", "mse_loss", "mse", "mean_squared_error", "MeanSquaredError"})
 _KERAS_CE = frozenset({"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
                        "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy"})
@@ -57,7 +56,7 @@ def _rescale(loss: LossSpec, p: Propagation) -> tuple[float, str] | None:
             return None  # a softmax over one output is constant (GRD010's)
         # ‖p − y‖² = 1 − 1/k at uniform p over k classes
         return p.log10_logit_ce_rescale + 0.5 * math.log10(1.0 - 1.0 / p.n_out), "softmax cross-entropy on logits"
-    probabilities = name in _TORCH_PROB_CE or name in _KERAS_CE or name == "log_loss"
+    probabilities = name in TORCH_PROBABILITY_LOSSES or name in _KERAS_CE or name == "log_loss"
     if probabilities and not loss.from_logits and p.log10_ce_rescale is not None:
         return p.log10_ce_rescale, "cross-entropy through the output's probability head"
     return None
