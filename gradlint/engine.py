@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 from gradlint.cache import ResultCache, cache_key, summarize
 from gradlint.diagnostics import Diagnostic, character_columns
 from gradlint.extract import extract
+from gradlint.extract.framework_reach import may_build_a_model
 from gradlint.extract.project_files import FILES as PROJECT_FILES
-from gradlint.extract.project_files import file_stamp, import_root, imports_project_module
+from gradlint.extract.project_files import file_stamp, import_root
 from gradlint.model import Configuration, Model
 from gradlint.records import dataclass
 from gradlint.rule import SYSTEM_CODES, Rule, RuleContext, RuleOptions, Severity, all_rules
@@ -39,8 +40,6 @@ DEFAULT_EXCLUDES = (
     "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".gradlint_cache", ".eggs", "*.egg-info",
     ".ipynb_checkpoints",
 )
-# A file that mentions none of these cannot define a PyTorch or Keras model: skip it unparsed.
-_MODEL_MARKERS = (b"torch", b"keras", b"nn.", b"tensorflow", b"Module")
 # Python's syntax tree costs ~200 bytes of memory per byte of source (measured: 1 MiB of
 # source -> 130-220 MiB peak for ast.parse alone, 10 MiB -> 1.5-2.1 GB for a whole lint). The
 # largest .py file in torch, torchvision, timm, transformers and keras is 1.4 MiB (a torch test
@@ -311,9 +310,10 @@ def lint_file(path: str, config: LintConfig, data: bytes | None = None,
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
             raise SourceError("GRD900", "UTF-16/UTF-32 encoded: Python source must be UTF-8 or declare an "
                                         "ASCII-compatible encoding (PEP 263)")
-        if not any(marker in data for marker in _MODEL_MARKERS) and \
-                not imports_project_module(path, data, config.search_roots):
+        reach = may_build_a_model(path, data, config.search_roots)
+        if not reach.may:  # no framework in it or in the project modules it imports: skip it unparsed
             result.skipped = True
+            result.dependencies, result.missing = reach.dependencies, reach.missing
             return result
         if path.lower().endswith(".ipynb"):
             source = notebook_source(data)

@@ -10,7 +10,6 @@ import gc
 import hashlib
 import io
 import os
-import re
 import sys
 import tokenize
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from gradlint.records import dataclass
 
 _MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 # The engine's default read limit: a module larger than this is not read (its names are UNKNOWN).
-_MAX_MODULE_BYTES = 2 * 1024 * 1024
+MAX_MODULE_BYTES = 2 * 1024 * 1024
 # Lines of whole-module parses kept at hand for the statements importers ask for next (``held``).
 HELD_LINES = 20_000
 STDLIB_MODULES = frozenset(getattr(sys, "stdlib_module_names", ()))
@@ -249,7 +248,7 @@ class ProjectFiles:
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == stamp:
             return
-        if not 0 <= stamp[0] <= _MAX_MODULE_BYTES or text.startswith("\ufeff"):  # read as _parse_module would
+        if not 0 <= stamp[0] <= MAX_MODULE_BYTES or text.startswith("\ufeff"):  # read as _parse_module would
             return
         self._parsed[path] = (stamp, _module_from_tree(path, digest, tree, lines=[]))
 
@@ -289,7 +288,7 @@ def _parse(text: str, path: str) -> ast.Module:
 def _read_bytes(path: str) -> bytes | None:
     try:
         with open(path, "rb") as handle:
-            return handle.read(_MAX_MODULE_BYTES + 1)
+            return handle.read(MAX_MODULE_BYTES + 1)
     except OSError:
         return None
 
@@ -321,7 +320,7 @@ def _parse_module(path: str) -> tuple[ParsedModule, list[ast.stmt] | None]:
     if data is None:
         return ParsedModule(path, False, ""), None
     digest = hashlib.sha256(data).hexdigest()
-    if len(data) > _MAX_MODULE_BYTES:
+    if len(data) > MAX_MODULE_BYTES:
         return ParsedModule(path, False, digest), None
     try:
         text = _decode(data)
@@ -427,33 +426,3 @@ def _public_names(tree: ast.Module, index: dict[str, list[int]]) -> list[str]:
             if len(names) == len(stmt.value.elts):
                 return names
     return [name for name in index if not name.startswith("_")]
-
-
-_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.MULTILINE)
-
-
-def imports_project_module(path: str, data: bytes, roots: tuple[str, ...] = ()) -> bool:
-    """Whether a file that mentions no framework may still build a model from its own project
-    (``from models import Net; net = Net()``): one of its imports names a project module."""
-    if not os.path.isfile(path):
-        return False
-    directory = os.path.dirname(os.path.abspath(path))
-    root = import_root(path, roots)
-    for match in _IMPORT_LINE.finditer(data):
-        dots, module, plain = match.group(1), match.group(2), match.group(3)
-        if dots:
-            return True  # relative: always the project's
-        name = (module or plain or b"").decode("ascii", "replace").split(".")[0]
-        if not name or name in STDLIB_MODULES:
-            continue
-        base = directory
-        while True:
-            if FILES.module_file(base, name) is not None:
-                return True
-            if base == root or not base.startswith(root):
-                break
-            parent = os.path.dirname(base)
-            if parent == base:
-                break
-            base = parent
-    return False
