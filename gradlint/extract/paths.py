@@ -137,9 +137,18 @@ def merge_many(tensors: list[TensorV], span: Span, concat: bool) -> TensorV:
             branch, shortcut = (a, b) if _weight_depth(a) >= _weight_depth(b) else (b, a)
             result = _bounded(TensorV(result.nodes[:n] + (Residual(branch, shortcut, span, concat=True),),
                                       result.hint or other.hint), span)
+            if _too_complex(result):
+                # Nothing merged after it makes the structure known again; folding on costs O(length)
+                # per tensor: ``torch.stack(steps)`` in each of a 512-step decoding loop took minutes.
+                break
         else:
             result = merge_other(result, other)
     return result
+
+
+def _too_complex(tensor: TensorV) -> bool:
+    last = tensor.nodes[-1] if tensor.nodes else None
+    return isinstance(last, Layer) and last.kind == LayerKind.UNKNOWN and last.op == "too-complex"
 
 
 MAX_STRUCTURE = 20_000  # nodes in one merged structure; beyond it the path becomes UNKNOWN
