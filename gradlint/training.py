@@ -122,6 +122,9 @@ class TrainingFacts:
     rewrites_lr: bool = False
     spells_grad: bool = False
     spells_zero_grad: bool = False
+    # The file spells what may update parameters from their gradients, run or not (SyntaxIndex.spells_update):
+    # a ``.step`` of anything but a learning-rate scheduler, a ``*step*(...)`` call, ``apply_gradients``.
+    spells_update: bool = False
 
     def trained(self) -> list[tuple[int | None, Span]]:
         """Each model the file trains (its id, None when unknown) with where it is updated: the

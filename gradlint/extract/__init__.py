@@ -118,10 +118,7 @@ def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -
     index = SyntaxIndex(tree, source)
     _build_unreached(interp, index, unanalysed, built_by)
     _run_training_steps(interp)
-    if any(event.kind == "step" for event in interp.facts.grad_events):
-        interp.facts.spells_grad, interp.facts.spells_zero_grad = index.gradient_spellings()
-    if interp.facts.optimizers:
-        interp.facts.rewrites_lr = index.rewrites_learning_rate()
+    index.note_spellings(interp.facts)
     for framework in interp.frameworks:  # TensorFlow graphs become models once everything has run
         framework.finish(interp)
     # Inits a re-initialisation hook gradlint cannot run may overwrite are unknown (reinit.py).

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from gradlint.extract.common import span_of
 from gradlint.model import Span
+from gradlint.training import TrainingFacts
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.GeneratorExp, ast.SetComp)
@@ -322,6 +323,19 @@ class SyntaxIndex:
             ]
         return self._statement_names
 
+    def note_spellings(self, facts: TrainingFacts) -> None:
+        """What training facts take from the syntax, run or not, computed only where a rule asks for it: the
+        gradients spelled by hand (a step ran, or a backward with an optimizer and no step: GRD013/014/017),
+        a learning rate set later (an optimizer), what may update parameters (a backward and no step ran)."""
+        stepped = any(event.kind == "step" for event in facts.grad_events)
+        unstepped = bool(facts.optimizers and facts.backwards and not facts.steps)
+        if stepped or unstepped:
+            facts.spells_grad, facts.spells_zero_grad = self.gradient_spellings()
+        if facts.optimizers:
+            facts.rewrites_lr = self.rewrites_learning_rate()
+        if unstepped:
+            facts.spells_update = self.spells_update()
+
     def gradient_spellings(self) -> tuple[bool, bool]:
         """(the module spells a ``.grad`` attribute, it spells ``zero_grad``), run or not: code that reads,
         sets or clears gradients by hand (``p.grad = None``, ``p.grad.zero_()``, ``grads = [p.grad ...]``)
@@ -355,6 +369,66 @@ class SyntaxIndex:
             elif type(node) is _NAME and node.id in _LR_SETTERS:  # type: ignore[attr-defined]
                 return True
         return False
+
+    def spells_update(self) -> bool:
+        """Whether the module spells what may update parameters from their gradients, run or not (GRD017 is
+        silent then): a ``.step`` attribute on anything but what the file only ever binds to a torch
+        learning-rate scheduler (``scheduler = StepLR(opt, 10)``), a call of anything named ``*step*``
+        (``scaler.step(opt)``, ``xm.optimizer_step(opt)``, ``train_step(...)``), ``apply_gradients`` /
+        ``minimize``, or ``getattr(obj, "step")``."""
+        text = self._text
+        if text is not None and not any(word in text for word in ("step", "apply_gradients", "minimize")):
+            return False
+        receivers: set[str] = set()
+        for node in iter_nodes(self._tree):
+            if type(node) is ast.Attribute:
+                attr = node.attr  # type: ignore[attr-defined]
+                if attr == "step":
+                    receivers.add(ast.unparse(node.value))  # type: ignore[attr-defined]
+                elif attr in _UPDATES:
+                    return True
+            elif type(node) is _CALL:
+                func = node.func  # type: ignore[attr-defined]
+                leaf = func.attr if type(func) is ast.Attribute else func.id if type(func) is _NAME else ""
+                if "step" in leaf.lower() and leaf != "step" and leaf not in _SCHEDULERS:
+                    return True
+                if leaf == "getattr" and any(isinstance(a, ast.Constant) and a.value == "step"
+                                             for a in node.args):  # type: ignore[attr-defined]
+                    return True
+        return any(not self._only_a_scheduler(receiver) for receiver in receivers)
+
+    def _only_a_scheduler(self, receiver: str) -> bool:
+        """Whether every binding of ``receiver`` (a name or ``self.attr``) the module spells assigns a torch
+        learning-rate scheduler, and there is one: nothing else (a parameter, a loop target, a ``with``
+        target, an unpacking) may give it an optimizer."""
+        found = False
+        for node in iter_nodes(self._tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                arguments = node.args
+                names = [a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs]
+                names += [a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None]
+                if receiver in names:
+                    return False
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if any(isinstance(sub, (ast.Name, ast.Attribute)) and ast.unparse(sub) == receiver
+                           for sub in ast.walk(target)):
+                        if target is not None and ast.unparse(target) == receiver and _makes_scheduler(node.value):
+                            found = True
+                        else:
+                            return False
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension, ast.withitem)):
+                target = node.optional_vars if isinstance(node, ast.withitem) else node.target
+                if target is not None and any(ast.unparse(sub) == receiver for sub in ast.walk(target)
+                                              if isinstance(sub, (ast.Name, ast.Attribute))):
+                    return False
+            elif isinstance(node, (ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom)):
+                names = node.names if isinstance(node, (ast.Global, ast.Nonlocal)) else \
+                    [alias.asname or alias.name for alias in node.names]
+                if receiver in names:
+                    return False
+        return found
 
     def _clip_calls(self) -> tuple[list[ast.Call], bool]:
         """(calls named like a clipping or clamping function, whether clip_by_value is called)."""
@@ -406,6 +480,23 @@ class SyntaxIndex:
                     ):
                         found.append(span_of(call))
         return _in_source_order(found)
+
+
+# What updates parameters from gradients besides a ``.step`` (SyntaxIndex.spells_update).
+_UPDATES = frozenset({"apply_gradients", "minimize"})
+# torch's learning-rate schedulers, whose ``step()`` sets the rate and moves no parameter.
+_SCHEDULERS = frozenset({"LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
+                         "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "ChainedScheduler", "SequentialLR",
+                         "ReduceLROnPlateau", "CyclicLR", "OneCycleLR", "CosineAnnealingWarmRestarts"})
+
+
+def _makes_scheduler(value: ast.expr | None) -> bool:
+    """``StepLR(opt, 10)``, ``torch.optim.lr_scheduler.OneCycleLR(...)``: a call of a torch scheduler class."""
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    leaf = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return leaf in _SCHEDULERS
 
 
 def _in_source_order(spans: list[Span]) -> list[Span]:
