@@ -13,7 +13,8 @@ fake ``torchvision`` (the installed one does not import here) gives ``datasets.M
 What is recorded, per seed:
 - torch: every ``optimizer.step()`` (a global step pre-hook): the gradient norm over the optimizer's
   parameters at that step (``p.grad`` None counts as 0), the first and last weight's ‖∂L/∂W‖/‖W‖ at
-  the first step, and ‖θ_end − θ_start‖/‖θ_start‖ over the run;
+  the first step, and ‖θ_end − θ_start‖/‖θ_start‖ over the run; ‖θ_end − θ_made‖/‖θ_made‖ over the first
+  optimizer's parameters from when it was made (``param_change_since_made``: also for a run that never steps);
 - keras (torch backend): before ``fit``, the first and last kernel's ‖∂L/∂W‖/‖W‖ on the first batch
   of 64, through ``model.compute_loss``; and the loss/accuracy history ``fit`` returns;
 - the numbers the program prints (its last printed line's numbers) and any exception it raised.
@@ -150,6 +151,16 @@ def _hook_torch() -> None:
                                "params": [p.detach().clone() for p in params], "live": params}
 
     register_optimizer_step_pre_hook(pre)
+    import torch
+    made = torch.optim.Optimizer.__init__
+
+    def init(self, params, *args, **kwargs):  # type: ignore[no-untyped-def]
+        made(self, params, *args, **kwargs)
+        if "made" not in RECORD:  # the first optimizer's parameters as it was made: a run that never steps
+            live = [p for g in self.param_groups for p in g["params"]]
+            RECORD["made"] = {"params": [p.detach().clone() for p in live], "live": live}
+
+    torch.optim.Optimizer.__init__ = init  # type: ignore[method-assign]
 
 
 def _hook_keras_fit() -> None:
@@ -215,6 +226,12 @@ def _child(path: str, seed: int) -> None:
         delta = math.sqrt(sum(float((p.detach() - b).norm()) ** 2 for p, b in zip(live, before, strict=True)))
         size = math.sqrt(sum(float(b.norm()) ** 2 for b in before))
         result.update(first, param_change=delta / size if size else None)
+    made = result.pop("made", None)
+    if made is not None:  # ‖θ_end − θ_made‖/‖θ_made‖ over the first optimizer's parameters, stepped or not
+        before, live = made["params"], made["live"]
+        delta = math.sqrt(sum(float((p.detach() - b).norm()) ** 2 for p, b in zip(live, before, strict=True)))
+        size = math.sqrt(sum(float(b.norm()) ** 2 for b in before))
+        result["param_change_since_made"] = delta / size if size else None
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
     result["printed_first"] = lines[0][:100] if lines else None
     result["printed_last"] = lines[-1][:100] if lines else None
