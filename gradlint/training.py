@@ -66,9 +66,9 @@ class GradEvent:
     """What the training code does to the gradients, one event in the order the interpreter ran them:
     ``backward`` (a recorded ``loss.backward()``, ``tape.gradient``, ``opt.minimize``), ``zero_grad`` /
     ``step`` of an optimizer (``target``: its id), ``clear`` (gradients reset another way:
-    ``model.zero_grad()``), ``opaque`` (what may take or change gradients unseen: a ``backward()`` of
-    something not recorded, ``optimizer.step(closure)``, an unresolved call given a loss, a model or an
-    optimizer)."""
+    ``model.zero_grad()``), ``clip`` (a torch ``clip_grad_norm_`` / ``clip_grad_value_``), ``opaque``
+    (what may take or change gradients unseen: a ``backward()`` of something not recorded,
+    ``optimizer.step(closure)``, an unresolved call given a loss, a model or an optimizer)."""
 
     kind: str
     span: Span
@@ -125,6 +125,42 @@ class TrainingFacts:
     # The file spells what may update parameters from their gradients, run or not (SyntaxIndex.spells_update):
     # a ``.step`` of anything but a learning-rate scheduler, a ``*step*(...)`` call, ``apply_gradients``.
     spells_update: bool = False
+
+    def misplaced_clips(self) -> list[tuple[Span, str]]:
+        """The torch clipping calls that clip no gradient a step applies, with where they run: ``"before
+        backward()"`` (the nearest gradient events around it in its loop are a ``zero_grad()`` before and a
+        ``backward()`` after: it clips the cleared gradients) or ``"after step()"`` (a ``step()`` before, a
+        ``zero_grad()`` after: it clips gradients already applied, then erased). The loop's events are read
+        cyclically (the next iteration follows the last event). Nothing opaque in the loop, and every
+        neighbour in the same undecidable regions as the call; anything else counts as clipping."""
+        events = self.grad_events
+        found: list[tuple[Span, str]] = []
+        seen: set[tuple[int, int]] = set()  # a loop the interpreter ran more than once records its clip each time
+        for index, clip in enumerate(events):
+            if clip.kind != "clip" or clip.loops == 0 or (clip.span.line, clip.span.col) in seen:
+                continue
+            seen.add((clip.span.line, clip.span.col))
+            start, end = index, index + 1
+            while start > 0 and events[start - 1].loops >= clip.loops:
+                start -= 1
+            while end < len(events) and events[end].loops >= clip.loops:
+                end += 1
+            loop = events[start:end]
+            at = index - start
+            around = [e for e in loop[at + 1:] + loop[:at] if e.kind != "clip"]  # after it, cyclically
+            if not around or any(e.kind == "opaque" or e.regions != clip.regions for e in around):
+                continue
+            after, before = around[0].kind, around[-1].kind
+            if before in ("zero_grad", "clear") and after == "backward":
+                found.append((clip.span, "before backward()"))
+            elif before == "step" and after in ("zero_grad", "clear"):
+                found.append((clip.span, "after step()"))
+        return found
+
+    def effective_clips(self) -> list[Span]:
+        """Where gradients are clipped, the misplaced torch clipping calls left out."""
+        misplaced = {span for span, _ in self.misplaced_clips()}
+        return [span for span in self.clips if span not in misplaced]
 
     def trained(self) -> list[tuple[int | None, Span]]:
         """Each model the file trains (its id, None when unknown) with where it is updated: the

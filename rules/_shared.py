@@ -170,7 +170,7 @@ def unclipped_long_recurrence(model: Model, context: RuleContext, min_steps: int
     with the model trained in this file and nothing clipping its gradients: (layer, steps, where
     the update happens). None when any of it is unknown — an unknown length is not long."""
     facts = context.training
-    if facts is None or facts.clips or model.origin_id is None:
+    if facts is None or facts.effective_clips() or model.origin_id is None:
         return None
     steps = facts.sequence_lengths.get(model.origin_id)
     if steps is None or steps < min_steps:

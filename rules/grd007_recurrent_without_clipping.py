@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from gradlint.analysis.estimation import recurrent_gain, recurrent_step_gain
 from gradlint.estimate import Estimate, format_ratio
-from gradlint.model import Layer, Model
+from gradlint.model import Layer, Model, Span
 from gradlint.rule import Finding, Invalid, Rule, RuleContext, Severity, Valid
 
 from ._shared import GROWN_RECURRENT_STEP_GAIN, long_sequence_steps, reads_every_step, unclipped_long_recurrence
@@ -31,7 +31,9 @@ trainer's `fit(model)`, a TF 2 `tape.gradient(loss, ...)` then `optimizer.apply_
 and nothing in the file clips gradients: no
 `torch.nn.utils.clip_grad_norm_`/`clip_grad_value_`, no Keras optimizer `clipnorm`/`clipvalue`/
 `global_clipnorm`, no Lightning `gradient_clip_val`, no `tf.clip_by_global_norm`/`clip_by_norm`,
-no Hugging Face `Trainer` (it clips at max_grad_norm=1.0). A sequence is long from 177 steps on
+no Hugging Face `Trainer` (it clips at max_grad_norm=1.0). A `clip_grad_norm_` or
+`clip_grad_value_` that runs where it clips nothing a step applies does not count: between `zero_grad()` and
+`backward()` (it clips the cleared gradients) or between `step()` and the next `zero_grad()`. A sequence is long from 177 steps on
 (see the formula). LSTM/GRU models, short or unknown lengths are not reported.
 """
     why_bad = """
@@ -191,6 +193,33 @@ for epoch in range(100):
     optimizer.step()
 """, line=23, column=5, message=r"Tagger's RNN \(self\.rnn, line 8\) runs over 500 time steps and is trained "
                                 r"without gradient clipping.*clip_grad_norm_", example=True),
+        # The clipping call runs before backward(): it clips the gradients zero_grad() just cleared.
+        Invalid("""
+import torch
+import torch.nn as nn
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(1, 64, batch_first=True)
+        self.head = nn.Linear(64, 1)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+model = Tagger()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+for epoch in range(100):
+    x, y = torch.randn(32, 500, 1), torch.randn(32, 1)
+    optimizer.zero_grad()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+""", line=24, message=r"the clipping call at line 21 runs before backward\(\)"),
         Invalid("""
 from tensorflow import keras
 model = keras.Sequential([keras.layers.SimpleRNN(32, input_shape=(400, 8)), keras.layers.Dense(1)])
@@ -200,8 +229,9 @@ model.fit(x, y, epochs=3)
     ]
 
     def check_training(self, context: RuleContext) -> Iterable[tuple[Finding, Model | None]]:
-        if context.training is None or context.training.clips:
+        if context.training is None or context.training.effective_clips():
             return
+        misplaced = context.training.misplaced_clips()
         min_steps = long_sequence_steps(context.options)
         for model in context.models:
             found = unclipped_long_recurrence(model, context, min_steps)
@@ -212,8 +242,8 @@ model.fit(x, y, epochs=3)
             where = f"{layer.op} ({layer.name}, line {layer.span.line})" if layer.name else \
                 f"{layer.op} (line {layer.span.line})"
             message = (f"{model.name}'s {where} runs over {steps} time steps and is trained without gradient "
-                       f"clipping: once training grows the recurrent weights (spectral radius ≈1.5) the gradient "
-                       f"through time is multiplied by ≈{GROWN_RECURRENT_STEP_GAIN:.2f} per step, "
+                       f"clipping{_misplaced(misplaced)}: once training grows the recurrent weights (spectral "
+                       f"radius ≈1.5) the gradient through time is multiplied by ≈{GROWN_RECURRENT_STEP_GAIN:.2f} per step, "
                        f"≈{format_ratio(grown)} over the sequence, and one batch can throw the weights to NaN"
                        f"{_at_init(model, layer, steps)}. {_fix(model, layer, site in _fit_spans(context))}")
             estimate = Estimate(grown, grown, steps, False,
@@ -223,6 +253,16 @@ model.fit(x, y, epochs=3)
                                 # ``verdict``, so the dynamic check's measurement at init neither confirms nor denies it
                                 per_layer_gain=GROWN_RECURRENT_STEP_GAIN, criterion="grown_recurrence")
             yield Finding(site, message, Severity.WARNING, estimate), model
+
+
+def _misplaced(misplaced: list[tuple[Span, str]]) -> str:
+    """The clipping calls that run where they clip nothing (``TrainingFacts.misplaced_clips``)."""
+    if not misplaced:
+        return ""
+    span, where = misplaced[0]
+    what = "the cleared gradients" if where.startswith("before") else "gradients already applied"
+    return (f" (the clipping call at line {span.line} runs {where}: it clips {what}, and the step applies "
+            f"the unclipped ones)")
 
 
 def _at_init(model: Model, layer: Layer, steps: int) -> str:

@@ -126,7 +126,7 @@ def _extract(interp: Interpreter, tree: ast.Module, source: str | None = None) -
                        source)
     module_names = _module_level_names(interp)
     factories = _factory_names(interp)
-    if not interp.facts.clips:
+    if not interp.facts.effective_clips():  # a misplaced clip_grad_norm_ (training.misplaced_clips) clips nothing
         interp.facts.clips.extend(index.unevaluated_clipping())
     module_facts = _ModuleFacts(tree, index, interp.facts)
 

@@ -98,6 +98,8 @@ def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs, callee
         # tf.clip_by_value(probabilities, 1e-7, 1) on a model's tensor bounds an activation, not a gradient
         if not (args and isinstance(args[0], TensorV)):
             interp.facts.clips.append(span_of(node))
+            if name in _TORCH_CLIPS:
+                grad_event(interp, "clip", node)  # where it runs among backward/step/zero_grad says what it clips
         return
     for key in catalog.CLIP_KWARGS & kwargs.keys() if kwargs else ():
         if key == "max_norm" and name in catalog.TORCH_LAYERS:
@@ -114,6 +116,7 @@ def note_call(interp: Interp, node: ast.Call, args: Args, kwargs: Kwargs, callee
                 break
 
 
+_TORCH_CLIPS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grad_value"})
 _BUILTIN_NAMES = frozenset(dir(builtins))  # print(loss), float(loss): read values, take no gradient
 _BACKWARDS = frozenset({"backward", "manual_backward"})
 # Libraries whose functions handed a model or an optimizer do not take or reset its gradients unseen

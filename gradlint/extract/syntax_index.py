@@ -419,9 +419,9 @@ class SyntaxIndex:
                         else:
                             return False
             elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension, ast.withitem)):
-                target = node.optional_vars if isinstance(node, ast.withitem) else node.target
-                if target is not None and any(ast.unparse(sub) == receiver for sub in ast.walk(target)
-                                              if isinstance(sub, (ast.Name, ast.Attribute))):
+                bound = node.optional_vars if isinstance(node, ast.withitem) else node.target
+                if bound is not None and any(ast.unparse(sub) == receiver for sub in ast.walk(bound)
+                                             if isinstance(sub, (ast.Name, ast.Attribute))):
                     return False
             elif isinstance(node, (ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom)):
                 names = node.names if isinstance(node, (ast.Global, ast.Nonlocal)) else \
