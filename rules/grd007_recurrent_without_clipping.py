@@ -32,9 +32,10 @@ and nothing in the file clips gradients: no
 `torch.nn.utils.clip_grad_norm_`/`clip_grad_value_`, no Keras optimizer `clipnorm`/`clipvalue`/
 `global_clipnorm`, no Lightning `gradient_clip_val`, no `tf.clip_by_global_norm`/`clip_by_norm`,
 no Hugging Face `Trainer` (it clips at max_grad_norm=1.0). A `clip_grad_norm_` or
-`clip_grad_value_` that runs where it clips nothing a step applies does not count: between `zero_grad()` and
-`backward()` (it clips the cleared gradients) or between `step()` and the next `zero_grad()`. A sequence is long from 177 steps on
-(see the formula). LSTM/GRU models, short or unknown lengths are not reported.
+`clip_grad_value_` that runs where it clips nothing a step applies does not count: between
+`zero_grad()` and `backward()` (it clips the cleared gradients) or between `step()` and the next
+`zero_grad()`. A sequence is long from 177 steps on (see the formula). LSTM/GRU models, short
+or unknown lengths are not reported.
 """
     why_bad = """
 Backpropagation through time multiplies the gradient by W_hhᵀ·diag(φ′) once per step. Training
@@ -243,7 +244,8 @@ model.fit(x, y, epochs=3)
                 f"{layer.op} (line {layer.span.line})"
             message = (f"{model.name}'s {where} runs over {steps} time steps and is trained without gradient "
                        f"clipping{_misplaced(misplaced)}: once training grows the recurrent weights (spectral "
-                       f"radius ≈1.5) the gradient through time is multiplied by ≈{GROWN_RECURRENT_STEP_GAIN:.2f} per step, "
+                       f"radius ≈1.5) the gradient through time is multiplied by "
+                       f"≈{GROWN_RECURRENT_STEP_GAIN:.2f} per step, "
                        f"≈{format_ratio(grown)} over the sequence, and one batch can throw the weights to NaN"
                        f"{_at_init(model, layer, steps)}. {_fix(model, layer, site in _fit_spans(context))}")
             estimate = Estimate(grown, grown, steps, False,
