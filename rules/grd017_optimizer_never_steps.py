@@ -99,7 +99,7 @@ for epoch in range(200):
     optimizer.zero_grad()
     loss = nn.functional.mse_loss(model(X), y)
     loss.backward()
-    optimizer.step()
+    optimizer.step()  # applies the gradients backward() computed
 """, use_instead=True),
         # Mixed precision: the GradScaler steps the optimizer.
         Valid("""

@@ -71,3 +71,83 @@ def test_missed_program_twin_is_clean(twin: str) -> None:
                                      for p in sorted(MISSED)])
 def test_measured_defect_not_yet_found(program: str) -> None:
     assert _codes()[program]
+
+
+_LOOP = '''
+import torch
+import torch.nn as nn
+
+model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+{setup}
+for i in range(100):
+    x, y = torch.randn(16, 8), torch.randn(16, 1)
+{body}
+'''
+
+
+def _lint(tmp_path: Path, setup: str, body: str) -> list[str]:
+    path = tmp_path / "train.py"
+    path.write_text(_LOOP.format(setup=setup, body=body), encoding="utf-8")
+    proc = run_cli("--no-cache", "--isolated", "--format", "json", str(path))
+    assert proc.returncode in (0, 1), proc.stderr
+    return [d["code"] for d in json.loads(proc.stdout)["diagnostics"]]
+
+
+@pytest.mark.parametrize(("setup", "body", "codes"), [
+    # only a scheduler steps: still no update
+    ("sched = torch.optim.lr_scheduler.StepLR(optimizer, 10)",
+     "    optimizer.zero_grad()\n    nn.functional.mse_loss(model(x), y).backward()\n    sched.step()", ["GRD017"]),
+    # `.step` on a name the file also binds otherwise (a parameter may be the optimizer): silent
+    ("def advance(sched):\n    sched.step()",
+     "    optimizer.zero_grad()\n    nn.functional.mse_loss(model(x), y).backward()\n    advance(optimizer)", []),
+    # the step is spelled where the interpreter does not go: silent
+    ("def unused():\n    optimizer.step()",
+     "    optimizer.zero_grad()\n    nn.functional.mse_loss(model(x), y).backward()", []),
+    # gradients read by hand (a manual update may use them): silent
+    ("", "    optimizer.zero_grad()\n    nn.functional.mse_loss(model(x), y).backward()\n"
+         "    with torch.no_grad():\n        model[0].weight -= 0.1 * model[0].weight.grad", []),
+])
+def test_optimizer_never_steps_precision(tmp_path: Path, setup: str, body: str, codes: list[str]) -> None:
+    assert _lint(tmp_path, setup, body) == codes
+
+
+_RNN = '''
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(1, 64, batch_first=True)
+        self.head = nn.Linear(64, 1)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for i in range(100):
+    x, y = torch.randn(32, 500, 1), torch.randn(32, 1)
+{body}
+'''
+
+
+@pytest.mark.parametrize(("body", "misplaced"), [
+    ("    optimizer.zero_grad()\n    nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n"
+     "    nn.functional.mse_loss(model(x), y).backward()\n    optimizer.step()", True),
+    ("    nn.functional.mse_loss(model(x), y).backward()\n    optimizer.step()\n"
+     "    nn.utils.clip_grad_value_(model.parameters(), 1.0)\n    optimizer.zero_grad()", True),
+    ("    nn.functional.mse_loss(model(x), y).backward()\n    nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n"
+     "    optimizer.step()\n    optimizer.zero_grad()", False),
+    # gradient accumulation: the clip at the top of an iteration may see gradients zero_grad() (in an if) left
+    ("    nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n    nn.functional.mse_loss(model(x), y).backward()\n"
+     "    if i % 4 == 3:\n        optimizer.step()\n        optimizer.zero_grad()", False),
+])
+def test_misplaced_clip_is_not_clipping(tmp_path: Path, body: str, misplaced: bool) -> None:
+    path = tmp_path / "rnn.py"
+    path.write_text(_RNN.format(body=body), encoding="utf-8")
+    proc = run_cli("--no-cache", "--isolated", "--format", "json", str(path))
+    codes = [d["code"] for d in json.loads(proc.stdout)["diagnostics"]]
+    assert ("GRD007" in codes) == misplaced, codes
