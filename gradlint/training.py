@@ -35,6 +35,9 @@ class LossSpec:
     span: Span
     explicit_from_logits: bool = False  # Keras: from_logits was written
     function: str | None = None  # a hand-written loss: the user function computing it (Keras compile(loss=f))
+    # That function's log: what it applies to y_pred before (``1 - y_pred``: a SCALE; ``K.clip``/``+ K.epsilon()``:
+    # OTHER bounds, ``paths.floored``), run symbolically; () when it takes the log of y_pred as it comes.
+    before_log: tuple[Node, ...] = ()
 
 
 @dataclass(eq=False)
@@ -59,6 +62,13 @@ class LossUse:
     span: Span
     model_id: int | None  # the model whose output feeds the loss, when known
     cut: Node | None = None  # a gradient stop between that model's output and the loss (training code)
+    # A hand-written loss summing several logs (``y * log(p) + (1 - y) * log(1 - p)``): the others, each a
+    # hand-written log of its own (GRD018 reads every one; the rest judge the first).
+    companions: list[LossUse] = field(default_factory=list)
+    # How a hand-written loss is reduced last, as far as read: "sum" over every axis, the batch's too
+    # (``tf.reduce_sum(...)``, ``.sum()`` with no axis: the step grows with the batch), "mean" (a mean, or a
+    # division: ``/ x.size(0)``); None: not read.
+    reduction: str | None = None
 
 
 @dataclass(eq=False)

@@ -29,8 +29,8 @@ from gradlint.extract.data_shapes import sliced
 from gradlint.extract.formulas import activation_formula
 from gradlint.extract.inits import scale_init
 from gradlint.extract.invocable import SuperMethodV, SuperV
-from gradlint.extract.paths import merge_gate, merge_other, merge_residual, stopped
-from gradlint.extract.recorder import note_loss_term, severed_loss
+from gradlint.extract.paths import floored, merge_gate, merge_other, merge_residual, stopped
+from gradlint.extract.recorder import loss_sum, severed_loss
 from gradlint.extract.state import (
     MAX_LIST_ITEMS,
     MAX_LOOP_ITERATIONS,
@@ -379,8 +379,7 @@ class ExpressionsMixin(Core):
 
     def binop(self, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value:
         if isinstance(left, LossV) or isinstance(right, LossV):
-            note_loss_term(self, right if isinstance(left, LossV) else left)  # a model's output in the sum
-            return left if isinstance(left, LossV) else right  # total = loss + 0.1 * aux
+            return loss_sum(self, left, right, isinstance(op, ast.Div))  # total = loss + 0.1 * aux
         if isinstance(left, Const) and isinstance(right, Const):
             fn = _BINOPS.get(type(op))
             if fn is None:
@@ -509,7 +508,8 @@ class ExpressionsMixin(Core):
             layer = Layer(LayerKind.SCALE, "shift", span, "torch", scale_value=-1.0 if negated else 1.0,
                           shift_value=-shift if isinstance(op, ast.Sub) and not negated else shift)
             return TensorV(tensor.nodes + (layer,), tensor.hint)
-        return tensor  # x + c with c unresolved: a shift; the variance of the path is unchanged
+        # x + c with c unresolved: a shift, the variance of the path unchanged (p + eps under a log: a floor)
+        return floored(tensor, "shift", span, "torch") if isinstance(op, ast.Add) else tensor
 
     def eval_UnaryOp(self, node: ast.UnaryOp, scope: Scope) -> Value:
         operand = self.eval(node.operand, scope)

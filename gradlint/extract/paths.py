@@ -8,7 +8,17 @@ from collections.abc import Callable, Sequence
 
 from gradlint.extract import catalog
 from gradlint.extract.values import UNKNOWN, Geometry, LayerObj, ListV, LossV, NodeSeq, TensorV, Value
-from gradlint.model import RESHAPE_OPS, Gate, Layer, LayerKind, Node, Residual, Span, gradient_blocked
+from gradlint.model import (
+    RESHAPE_OPS,
+    Gate,
+    Layer,
+    LayerKind,
+    Node,
+    Residual,
+    Span,
+    gradient_blocked,
+    output_activation,
+)
 
 
 def _common_prefix(a: Sequence[Node], b: Sequence[Node]) -> int:
@@ -53,6 +63,17 @@ def stopped(tensor: TensorV, op: str, span: Span, framework: str) -> TensorV:
         return TensorV(nodes, tensor.hint, tensor.shape)  # x.detach().cpu().numpy(): one stop
     _Stops.made += 1
     return TensorV(nodes + (Layer(LayerKind.STOP, op, span, framework, bias=False),), tensor.hint, tensor.shape)
+
+
+def floored(tensor: TensorV, op: str, span: Span, framework: str) -> TensorV:
+    """A bound put under a probability before its log: ``p.clamp(1e-7, 1 - 1e-7)``, ``tf.clip_by_value(p, 1e-10,
+    1.0)``, ``tf.maximum(p, eps)``, ``p + K.epsilon()`` (a shift not a literal). When ``p`` is a probability (its
+    path ends in sigmoid/softmax) or a fresh input (the ``y_pred`` a Keras loss is probed with), an OTHER layer
+    ``op`` marks the bound, which every analysis passes through and a log of it reads (GRD018); elsewhere the
+    path goes on unchanged, as before (a clip is not modelled)."""
+    if tensor.nodes and output_activation(tensor.nodes) not in ("sigmoid", "softmax"):
+        return tensor
+    return TensorV(tensor.nodes + (Layer(LayerKind.OTHER, op, span, framework, bias=False),), tensor.hint, tensor.shape)
 
 
 def without_gradient(value: Value, span: Span, op: str = "no_grad") -> Value:

@@ -182,7 +182,9 @@ def method(interp: Interp, target: Value, name: str, args: Args, kwargs: Kwargs,
         if name == "__add__":
             for arg in args:
                 note_loss_term(interp, arg)
-        return target if name in ("mean", "sum", "__add__", "float", "to", "requires_grad_") else UNKNOWN
+        if name in ("mean", "sum"):
+            return reduced(target, name, args, kwargs)
+        return target if name in ("__add__", "float", "to", "requires_grad_") else UNKNOWN
     if isinstance(target, TensorV) and name == "backward" and not inside_model_code(interp.frame) \
             and model_of(interp, target) is not None:
         backward(interp, target, node)  # a loss written as tensor arithmetic on a model's output
@@ -278,6 +280,33 @@ def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node:
     use = LossUse(spec, tensor.nodes, span_of(node), call.model_id if call is not None else None, cut)
     interp.facts.losses.append(use)
     return LossV(use)
+
+
+_AXIS_KEYWORDS = ("axis", "dim", "reduction_indices")
+
+
+def reduced(loss: LossV, leaf: str, axes: Args, kwargs: Kwargs) -> LossV:
+    """``tf.reduce_sum(l)``, ``torch.sum(l)``, ``l.sum()`` (``axes``: the arguments after the loss): a sum with no
+    axis sums over the batch too (``LossUse.reduction``); a mean, with or without one, averages."""
+    if leaf in ("reduce_sum", "sum") and not axes and not any(key in kwargs for key in _AXIS_KEYWORDS):
+        loss.use.reduction = "sum"
+    elif leaf in ("reduce_mean", "mean"):
+        loss.use.reduction = "mean"
+    return loss
+
+
+def loss_sum(interp: Interp, left: Value, right: Value, divides: bool = False) -> Value:
+    """``loss + 0.1 * aux``: the loss (the left one of two). Two hand-written logs not yet recorded
+    (``y * torch.log(p) + (1 - y) * torch.log(1 - p)``): the right one joins the left's companions, recorded with
+    it; a model's training-code output in the sum is a loss term (``note_loss_term``)."""
+    if divides and isinstance(left, LossV):
+        left.use.reduction = "mean"  # -torch.sum(y * torch.log(p)) / x.size(0)
+    if isinstance(left, LossV) and isinstance(right, LossV):
+        if left.pending and right.pending and left.use is not right.use and len(left.use.companions) < 8:
+            left.use.companions.extend([right.use, *right.use.companions])
+        return left
+    note_loss_term(interp, right if isinstance(left, LossV) else left)
+    return left if isinstance(left, LossV) else right
 
 
 def note_loss_term(interp: Interp, value: Value) -> None:
@@ -383,8 +412,8 @@ def record_compile(interp: Interp, model: Value, args: Args, kwargs: Kwargs, nod
         spec = LossSpec(loss.value, "keras", False, span_of(node))
     elif isinstance(loss, Ref):
         spec = LossSpec(loss.leaf, "keras", False, span_of(node))
-    elif isinstance(loss, FunctionV) and _logs_prediction(interp, loss):
-        spec = LossSpec("log", "keras", False, span_of(node), function=loss.name)
+    elif isinstance(loss, FunctionV) and (before := _logs_prediction(interp, loss)) is not None:
+        spec = LossSpec("log", "keras", False, span_of(node), function=loss.name, before_log=before)
     clips = isinstance(optimizer, OptimizerV) and optimizer.clips
     if isinstance(optimizer, OptimizerV):
         interp.facts.optimizers.append(OptimizerSpec(optimizer.kind, optimizer.lr, optimizer.momentum, optimizer.span,
@@ -399,15 +428,21 @@ def record_compile(interp: Interp, model: Value, args: Args, kwargs: Kwargs, nod
     interp.facts.compiled[id(model)] = (spec, clips, span_of(node))
 
 
-def _logs_prediction(interp: Interp, loss: FunctionV) -> bool:
-    """A hand-written Keras loss ``f(y_true, y_pred)`` that takes the log of ``y_pred`` as it comes
+def _logs_prediction(interp: Interp, loss: FunctionV) -> tuple[Node, ...] | None:
+    """A hand-written Keras loss ``f(y_true, y_pred)`` that takes the log of ``y_pred``
     (``-K.sum(y_true * K.log(y_pred))``): run symbolically on a fresh prediction tensor, its result
-    starts with that log. A softmax, clip or normalization before the log is not this."""
+    starts with that log, with before it only bounds ``paths.floored`` marks (``K.log(y_pred + K.epsilon())``)
+    or literal scales and shifts (``K.log(1 - y_pred)``): those nodes (() for the log of ``y_pred`` as it
+    comes). None: not this (a softmax or a normalization before the log)."""
     if isinstance(loss.node, ast.Lambda) or len(loss.node.args.args) != 2:
-        return False
+        return None
     result = longest_tensor(interp.call_function(loss, [UNKNOWN, TensorV(NodeSeq(), None)], {}))
-    first = result.nodes[0] if result is not None and len(result.nodes) else None
-    return isinstance(first, Layer) and first.kind == LayerKind.UNKNOWN and first.op == "log"
+    nodes = list(result.nodes) if result is not None else []
+    for i, node in enumerate(nodes):
+        if not isinstance(node, Layer) or node.kind not in (LayerKind.OTHER, LayerKind.SCALE):
+            log = isinstance(node, Layer) and node.kind == LayerKind.UNKNOWN and node.op == "log"
+            return tuple(nodes[:i]) if log else None
+    return None
 
 
 def record_model_call(interp: Interp, module: Value, tensor: TensorV, result: Value, node: ast.AST,

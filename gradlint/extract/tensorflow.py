@@ -31,7 +31,7 @@ from gradlint.extract.frameworks import TENSORFLOW as DECLARED
 from gradlint.extract.invocable import InitializerV
 from gradlint.extract.keras import call_keras
 from gradlint.extract.keras_inits import keras_init
-from gradlint.extract.paths import merge_gate, merge_many, merge_residual, stopped
+from gradlint.extract.paths import floored, merge_gate, merge_many, merge_residual, stopped
 from gradlint.extract.tf_helpers import (
     _constant_init,
     _dim,
@@ -487,7 +487,7 @@ class TFGraph:
             return _rearranged(leaf, args, kwargs)  # tf.Variable(tf.transpose(tf.reshape(tf.random_uniform(...))))
         loss = next((a for a in list(args) + list(kwargs.values()) if isinstance(a, LossV)), None)
         if loss is not None and tensor is None:  # tf.reduce_mean(-tf.reduce_sum(y * tf.log(p))), tf.add(l1, l2)
-            return loss
+            return recorder.reduced(loss, leaf, args[1:], kwargs)
         if leaf in tf_catalog.ADD_OPS:
             return self.add(args, kwargs, span)
         if leaf in tf_catalog.MULTIPLY_OPS:
@@ -515,7 +515,7 @@ class TFGraph:
         if leaf == "reshape":
             return self.reshape(tensor, args, kwargs, node)
         if leaf in tf_catalog.PASSTHROUGH_OPS:
-            return tensor
+            return floored(tensor, leaf, span, self.framework) if leaf in tf_catalog.FLOOR_OPS else tensor
         if leaf in tf_catalog.CONCAT_OPS:
             tensors = [a for a in flatten_args(args[:1] or list(kwargs.values())) if isinstance(a, TensorV)]
             if not tensors:

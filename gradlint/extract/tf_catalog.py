@@ -166,6 +166,8 @@ PASSTHROUGH_OPS = frozenset({
     "space_to_depth", "depth_to_space", "pool", "spatial_squeeze", "global_avg_pool", "maximum", "minimum",
     "abs", "square", "negative", "neg", "boolean_mask", "nn.moments", "l2_normalize",
 })
+# Passthrough ops that bound a probability away from 0 before a log (``tf.clip_by_value(p, 1e-10, 1.0)``).
+FLOOR_OPS = frozenset({"clip_by_value", "maximum"})
 CONCAT_OPS = frozenset({"concat", "concatenate", "stack", "add_n"})
 SPLIT_OPS = frozenset({"split", "unstack"})
 # Not differentiable: the path ends in an explicit unknown (``stop_gradient`` is a gradient stop instead).

@@ -33,7 +33,7 @@ from gradlint.extract.inits import (
     param_method,
     set_param_init,
 )
-from gradlint.extract.paths import merge_gate, merge_many, merge_other, merge_residual, stopped
+from gradlint.extract.paths import floored, merge_gate, merge_many, merge_other, merge_residual, stopped
 from gradlint.extract.torch_reads import (
     batch_size,
     functional_conv,
@@ -433,8 +433,8 @@ def call_torch_function(interp: Interp, q: str, leaf: str, args: Args, kwargs: K
     tensor = first_tensor(args, kwargs)
     if tensor is None:
         loss = next((a for a in list(flatten_args(args)) + list(kwargs.values()) if isinstance(a, LossV)), None)
-        if loss is not None:
-            return loss  # torch.sum(y * torch.log(p)), torch.mean(...): still the hand-written loss
+        if loss is not None:  # torch.sum(y * torch.log(p)), torch.mean(...): still the hand-written loss
+            return recorder.reduced(loss, leaf, args[1:], kwargs) if args and args[0] is loss else loss
         if leaf in ("no_grad", "enable_grad", "inference_mode", "set_grad_enabled"):
             return _grad_mode(leaf, args, kwargs)
         if q.startswith("torch.nn.functional.") or leaf not in _MULTI_TENSOR:
@@ -680,11 +680,11 @@ def clamped(tensor: TensorV, bounds: Args, kwargs: Kwargs, node: ast.AST, floor_
         elif isinstance(given, Const) and isinstance(given.value, (int, float)) and not isinstance(given.value, bool):
             values.append(float(given.value))
         else:
-            return tensor
+            return floored(tensor, "clamp", span_of(node), "torch")
     low, high = values[0], values[1] if len(values) > 1 else None
     act = _CLAMP_ACTIVATIONS.get((low, high)) if low is not None else None
     if act is None:
-        return tensor
+        return floored(tensor, "clamp", span_of(node), "torch") if low is not None and low > 0 else tensor
     layer = Layer(LayerKind.ACTIVATION, "clamp", span_of(node), "torch", activation=act, bias=False)
     return TensorV(tensor.nodes + (layer,), tensor.hint)
 
