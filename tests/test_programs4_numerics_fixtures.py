@@ -23,6 +23,13 @@ CAUGHT = {
     "tf1_softmax_regression_reduce_sum": ("GRD018", "tf1_softmax_regression_logits_reduce_sum"),
     "torch_mlp_sigmoid_handwritten_bce_adam": ("GRD018", "torch_mlp_logits_bce_with_logits_adam"),
 }
+# Measured defects GRD018 does not report (strict xfail: a change that finds one must move it to CAUGHT).
+MISSED = {
+    "tf1_raw_pixels_softmax_regression_reduce_mean": (
+        "tf1_raw_pixels_softmax_regression_logits", "averaged over the batch, a softmax's log is not reported "
+        "(measured latent on standardized inputs); raw 0-255 pixels made the first step large (NaN at step 2 in "
+        "3/3 seeds), and the input's scale is not modelled"),
+}
 # The unstable form measured harmless (finite at every step, trains like its twin) and not reported: a
 # softmax's log with the loss averaged over the batch (logit gaps 18-23, the float32 limit 104).
 NOT_DEFECTS = {
@@ -53,7 +60,7 @@ def _header(program: str) -> str:
 
 def test_every_program_is_classified() -> None:
     named = set(CAUGHT) | {twin for _, twin in CAUGHT.values()} | set(NOT_DEFECTS) | set(NOT_DEFECTS.values()) \
-        | set(LATENT) | {twin for _, twin in LATENT.values()}
+        | set(LATENT) | {twin for _, twin in LATENT.values()} | set(MISSED) | {twin for twin, _ in MISSED.values()}
     assert named == set(_codes())
 
 
@@ -64,13 +71,21 @@ def test_unstable_log_is_reported_by_its_rule(program: str) -> None:
 
 
 @pytest.mark.parametrize("twin", sorted([twin for _, twin in CAUGHT.values()] + [t for _, t in LATENT.values()]
-                                        + list(NOT_DEFECTS.values()) + list(NOT_DEFECTS)))
+                                        + [t for t, _ in MISSED.values()] + list(NOT_DEFECTS.values())
+                                        + list(NOT_DEFECTS)))
 def test_healthy_program_is_clean(twin: str) -> None:
     assert _codes()[twin] == []
 
 
-@pytest.mark.parametrize("program", sorted(CAUGHT))
+@pytest.mark.parametrize("program", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=MISSED[p][1]))
+                                     for p in sorted(MISSED)])
+def test_measured_defect_not_yet_found(program: str) -> None:
+    assert "GRD018" in _codes()[program]
+
+
+@pytest.mark.parametrize("program", sorted(CAUGHT) + sorted(MISSED))
 def test_header_records_the_measured_nan(program: str) -> None:
     """Every defect's header says at which step each seed turned non-finite; every twin's that it did not."""
+    twin = CAUGHT[program][1] if program in CAUGHT else MISSED[program][0]
     assert "non-finite at step" in _header(program)
-    assert "finite at every step" in _header(CAUGHT[program][1])
+    assert "finite at every step" in _header(twin)
