@@ -48,7 +48,24 @@ model = keras.Sequential([keras.layers.Dense(64, activation="relu", input_shape=
 model.compile(optimizer="adam", loss=custom)
 """
 
+TF2_TAPE = """
+import tensorflow as tf
+from tensorflow import keras
+
+model = keras.Sequential([keras.layers.Dense(64, activation="relu", input_shape=(20,)),
+                          keras.layers.Dense({k}, activation="{act}")])
+optimizer = keras.optimizers.Adam(1e-3)
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        p = model(x, training=True)
+        loss = {loss}
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+
 REPORTED = {
+    "tf2 tape sigmoid": TF2_TAPE.format(k=1, act="sigmoid",
+                                        loss="-tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))"),
     "tf1 softmax summed": TF1.format(k=10, squash="softmax", loss="-tf.reduce_sum(y_ * tf.log(y))"),
     "tf1 softmax summed twice": TF1.format(k=10, squash="softmax",
                                            loss="tf.reduce_sum(-tf.reduce_sum(y_ * tf.log(y), axis=1))"),
@@ -66,6 +83,11 @@ REPORTED = {
 }
 
 CLEAN = {
+    "tf2 tape softmax averaged": TF2_TAPE.format(k=10, act="softmax",
+                                                 loss="-tf.reduce_mean(tf.reduce_sum(y * tf.math.log(p), axis=1))"),
+    "tf2 tape sigmoid clipped": TF2_TAPE.format(
+        k=1, act="sigmoid", loss="-tf.reduce_mean(y * tf.math.log(tf.clip_by_value(p, 1e-7, 1.0))"
+                                 " + (1 - y) * tf.math.log(tf.clip_by_value(1 - p, 1e-7, 1.0)))"),
     "tf1 clip_by_value": TF1.format(k=10, squash="softmax",
                                     loss="-tf.reduce_sum(y_ * tf.log(tf.clip_by_value(y, 1e-10, 1.0)))"),
     "tf1 maximum": TF1.format(k=10, squash="softmax", loss="-tf.reduce_sum(y_ * tf.log(tf.maximum(y, 1e-10)))"),
