@@ -69,6 +69,10 @@ class LossUse:
     # (``tf.reduce_sum(...)``, ``.sum()`` with no axis: the step grows with the batch), "mean" (a mean, or a
     # division: ``/ x.size(0)``); None: not read.
     reduction: str | None = None
+    # torch: the shapes of the prediction and of the target when known (``gradlint.extract.torch_dims``;
+    # an entry None: that size unknown)
+    prediction_dims: tuple[int | None, ...] | None = None
+    target_dims: tuple[int | None, ...] | None = None
 
 
 @dataclass(eq=False)
@@ -123,6 +127,9 @@ class TrainingFacts:
     # loss it copied, where backward runs)
     severed: list[tuple[Span, str, LossUse, Span]] = field(default_factory=list)
     grad_events: list[GradEvent] = field(default_factory=list)  # in execution order
+    # id of each torch softmax/log_softmax layer a training call ran on a tensor of known shape -> that
+    # shape (None: calls that disagree), from ``gradlint.extract.torch_dims``
+    softmax_inputs: dict[int, tuple[int | None, ...] | None] = field(default_factory=dict)
     optimizer_loops: dict[int, int] = field(default_factory=dict)  # optimizer id -> loops open where it was made
     # The file spells a ``.grad`` attribute / a ``zero_grad`` somewhere, run or not (syntax_index): code
     # that reads, sets or clears gradients by hand, maybe where the interpreter did not go.

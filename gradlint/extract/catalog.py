@@ -90,7 +90,7 @@ TORCH_LAYERS: dict[str, LayerSpec] = {
     "Hardswish": LayerSpec(LayerKind.ACTIVATION, (), "hard_swish"),
     "Softmax": LayerSpec(LayerKind.ACTIVATION, ("dim",), "softmax"),
     "Softmax2d": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
-    "LogSoftmax": LayerSpec(LayerKind.ACTIVATION, (), "log_softmax"),
+    "LogSoftmax": LayerSpec(LayerKind.ACTIVATION, ("dim",), "log_softmax"),
     "Softmin": LayerSpec(LayerKind.ACTIVATION, (), "softmax"),
     "LogSigmoid": LayerSpec(LayerKind.ACTIVATION, (), "log_sigmoid"),
     "Tanhshrink": LayerSpec(LayerKind.ACTIVATION, (), "other"),

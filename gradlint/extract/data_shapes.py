@@ -70,13 +70,32 @@ def torch_call(q: str, leaf: str, args: Args, kwargs: Kwargs) -> Value | None:
     return None
 
 
-def method(target: TensorConstV, name: str, args: Args) -> Value | None:
-    """``X.float()``, ``X.to(device)``, ``a.reshape(n, T, 1)``: the same data, in its shape; None for other
-    methods."""
+def method(target: TensorConstV, name: str, args: Args, kwargs: Kwargs | None = None) -> Value | None:
+    """``X.float()``, ``X.to(device)``, ``a.reshape(n, T, 1)``: the same data, in its shape; ``y.view(-1, 1)``,
+    ``y.unsqueeze(1)``, ``y.squeeze(1)``, ``X.sum(dim=1)`` / ``a.mean(axis=0)`` / ``X.argmax(1)``: data of the
+    shape they give (values unknown); None for other methods."""
+    kwargs = kwargs or {}
     if name in _SHAPE_KEEPING_METHODS and target.shape and not target.trainable:
         return target
-    if name == "reshape" and args:
+    if name in ("reshape", "view") and args and not kwargs:
         return reshaped(target, args)
+    shape = target.shape
+    if not shape or target.trainable or target.values is not None:
+        return None
+    axis = kwargs.get("dim", kwargs.get("axis", args[0] if args else None))
+    if not (isinstance(axis, Const) and isinstance(axis.value, int) and not isinstance(axis.value, bool)):
+        return None
+    d = axis.value
+    if name == "unsqueeze" and len(args) + len(kwargs) == 1 and -len(shape) - 1 <= d <= len(shape):
+        d %= len(shape) + 1
+        return _data(shape[:d] + (1,) + shape[d:])
+    if not -len(shape) <= d < len(shape):
+        return None
+    d %= len(shape)
+    if name == "squeeze" and len(args) + len(kwargs) == 1:
+        return _data(shape[:d] + shape[d + 1:]) if shape[d] == 1 else target
+    if name in ("sum", "mean", "argmax", "argmin") and len(args) + len(kwargs) == 1 and len(shape) > 1:
+        return _data(shape[:d] + shape[d + 1:])
     return None
 
 

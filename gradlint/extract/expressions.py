@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from gradlint.extract import catalog, enums, hand_norm, numeric_arrays, step_reads
+from gradlint.extract import catalog, enums, hand_norm, numeric_arrays, step_reads, torch_dims
 from gradlint.extract.api import AttributedV, Core
 from gradlint.extract.common import (
     WIDE_FORMAT,
@@ -177,7 +177,8 @@ class ExpressionsMixin(Core):
                 if attr == "shape" and self.frame.batch is not None and isinstance(node, ast.Attribute) \
                         and isinstance(node.value, ast.Name) and node.value.id in self.frame.batch.sizes:
                     return ListV([Const(d) for d in self.frame.batch.sizes[node.value.id]], is_tuple=True)
-                return step_reads.transposed_attribute(self, obj, attr) if attr in ("T", "mT") else UNKNOWN
+                return torch_dims.forget(obj, step_reads.transposed_attribute(self, obj, attr)) \
+                    if attr in ("T", "mT") else UNKNOWN
             if isinstance(obj, TensorV) and attr == "data" and node is not None:
                 return stopped(obj, "data", span_of(node), "torch")  # x.data: the values, no gradient
             if isinstance(obj, ContainerV) and obj.kind == "moduledict" and obj.keys and attr in obj.keys:
@@ -270,7 +271,8 @@ class ExpressionsMixin(Core):
             except Exception:
                 return UNKNOWN
         if isinstance(obj, TensorV):  # x[:, 0] keeps the path; of an RNN's outputs (out[:, -1]) not every step
-            return TensorV(obj.nodes, obj.hint, obj.shape) if id(obj) in self.step_outputs else obj
+            return TensorV(obj.nodes, obj.hint, obj.shape) if id(obj) in self.step_outputs else \
+                torch_dims.forget(obj, obj)
         return UNKNOWN
 
     def eval_Slice(self, node: ast.Slice, scope: Scope) -> Value:
@@ -436,7 +438,7 @@ class ExpressionsMixin(Core):
                 if result is not None:
                     return result
         if isinstance(left, TensorV) or isinstance(right, TensorV):
-            return self.tensor_binop(op, left, right, node)
+            return torch_dims.binop(left, right, self.tensor_binop(op, left, right, node))
         if isinstance(read := left if isinstance(left, ReadOutV) else right, ReadOutV):  # out.detach().numpy() - y
             return ReadOutV(read.tensor, read.op)  # still numbers of the model's values, with no gradient
         if (known := numeric_arrays.arithmetic(type(op).__name__, left, right)) is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from gradlint.extract import catalog, numeric_arrays, paths, recorder
+from gradlint.extract import catalog, numeric_arrays, paths, recorder, torch_dims
 from gradlint.extract.api import Core
 from gradlint.extract.common import (
     const_values,
@@ -471,6 +471,8 @@ class ModulesMixin(Core):
             if not training_call:
                 return UNKNOWN
             tensor = TensorV(NodeSeq(), None)  # a batch from a data loader
+            if args:
+                tensor.dims = torch_dims.start(args[0])  # a data tensor of known shape
         batch = args[0] if args else None
         probe: BatchProbe | None = None
         if training_call and isinstance(module, InstanceV) and module.info.framework == "torch" \
@@ -490,6 +492,14 @@ class ModulesMixin(Core):
         return result
 
     def apply_module(
+        self, module: Value, tensor: TensorV, args: list[Value], kwargs: dict[str, Value], node: ast.AST
+    ) -> Value:
+        result = self._apply_module(module, tensor, args, kwargs, node)
+        if isinstance(module, LayerObj) and tensor.dims is not None:
+            return torch_dims.follow(self, tensor, result, module.layer)
+        return result
+
+    def _apply_module(
         self, module: Value, tensor: TensorV, args: list[Value], kwargs: dict[str, Value], node: ast.AST
     ) -> Value:
         self.tick()

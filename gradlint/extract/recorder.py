@@ -11,7 +11,7 @@ import ast
 import builtins
 from collections.abc import Sequence
 
-from gradlint.extract import catalog, optimizers
+from gradlint.extract import catalog, optimizers, torch_dims
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import longest_tensor, span_of
 from gradlint.extract.values import (
@@ -278,6 +278,10 @@ def apply_loss(interp: Interp, spec: LossSpec, args: Args, kwargs: Kwargs, node:
     call = _call_of(interp, tensor)
     cut = _last_stop(tensor.nodes[len(call.output):]) if call is not None else None
     use = LossUse(spec, tensor.nodes, span_of(node), call.model_id if call is not None else None, cut)
+    if spec.framework == "torch" and prediction is tensor:
+        target = args[1] if len(args) > 1 else kwargs.get("target")
+        use.prediction_dims = tensor.dims
+        use.target_dims = torch_dims.of(target) if target is not None else None
     interp.facts.losses.append(use)
     return LossV(use)
 
@@ -464,7 +468,7 @@ def record_model_call(interp: Interp, module: Value, tensor: TensorV, result: Va
         if steps is not None:
             known = interp.facts.sequence_lengths.get(id(module), 0)
             interp.facts.sequence_lengths[id(module)] = max(known, steps)
-    return TensorV(own, out.hint) if out is result else result
+    return TensorV(own, out.hint, dims=out.dims) if out is result else result
 
 
 # What may stand between a model's input and its first recurrent layer without moving the time axis:

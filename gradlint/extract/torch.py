@@ -11,7 +11,16 @@ import ast
 import math
 from collections.abc import Callable, Mapping
 
-from gradlint.extract import catalog, data_shapes, hand_norm, numeric_arrays, recorder, step_reads, torch_tensors
+from gradlint.extract import (
+    catalog,
+    data_shapes,
+    hand_norm,
+    numeric_arrays,
+    recorder,
+    step_reads,
+    torch_dims,
+    torch_tensors,
+)
 from gradlint.extract.api import Args, Interp, Kwargs
 from gradlint.extract.common import (
     dropout_rate,
@@ -128,7 +137,10 @@ class TorchFramework:
         if (data := data_shapes.torch_call(q, leaf, args, kwargs)) is not None:  # DataLoader, from_numpy(a)
             return data
         result = hand_norm.seen(leaf, args, kwargs, call_torch_function(interp, q, leaf, args, kwargs, node))
-        return step_reads.carry(interp, args[0] if args else None, leaf, args[1:], kwargs, result)
+        result = step_reads.carry(interp, args[0] if args else None, leaf, args[1:], kwargs, result)
+        if args and isinstance(args[0], TensorV) and args[0].dims is not None:
+            return torch_dims.follow(interp, args[0], result, leaf, args[1:], kwargs)  # F.softmax(x, dim=0)
+        return result
 
     def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
                         node: ast.AST) -> Value | None:
@@ -153,11 +165,18 @@ class TorchFramework:
         if isinstance(target, TensorV):
             result = tensor_method(interp, target, name, args, kwargs, node)
             result = hand_norm.seen(name, [target, *args], kwargs, result)
-            return in_place(target, name, step_reads.carry(interp, target, name, args, kwargs, result))
+            result = step_reads.carry(interp, target, name, args, kwargs, result)
+            if target.dims is None:
+                return in_place(target, name, result)
+            followed = torch_dims.follow(interp, target, result, name, args, kwargs)  # x.view(-1, 784)
+            done = in_place(target, name, followed)
+            if done is target and followed is not target:  # in place: the tensor now holds the result
+                target.dims = followed.dims if isinstance(followed, TensorV) else None
+            return done
         if isinstance(target, ParamV):
             return param_method(target, name, args, kwargs, node, uncertain_start(interp))
         if isinstance(target, TensorConstV):
-            return data_shapes.method(target, name, args)
+            return data_shapes.method(target, name, args, kwargs)
         return None
 
     def binop(self, interp: Interp, op: ast.operator, left: Value, right: Value, node: ast.AST) -> Value | None:
@@ -246,6 +265,9 @@ def construct_torch(interp: Interp, leaf: str, args: Args, kwargs: Kwargs, node:
             bound = dict(zip(params, args, strict=False))
             bound.update(kwargs)
             layer.window = resample_window(leaf, bound)
+        elif leaf == "Flatten":  # its start_dim, when a literal (1 by default)
+            layer.axis = literal_axis(kwargs.get("start_dim", args[0] if args else Const(1))) \
+                if "end_dim" not in kwargs and len(args) < 2 else None
         elif leaf == "Unflatten" and len(args) == 2 and isinstance(args[0], Const) and args[0].value == 1:
             layer.window = view_window([UNKNOWN, *(args[1].items if isinstance(args[1], ListV) else [
                 Const(v) for v in args[1].value] if isinstance(args[1], Const) and isinstance(args[1].value, tuple)
@@ -345,7 +367,7 @@ def _activation_module(layer: Layer, leaf: str, bound: dict[str, Value]) -> None
     member = relu_family_member("torch", leaf, bound)
     if member is not None:  # nn.Threshold(θ, 0): u if u > θ else 0
         layer.activation, layer.act_param = member
-    elif leaf == "Softmax":
+    elif leaf in ("Softmax", "LogSoftmax"):
         layer.axis = literal_axis(bound.get("dim"))
     elif leaf == "GELU":
         approx = bound.get("approximate")
@@ -540,7 +562,7 @@ def _tensor_factory(leaf: str, args: Args) -> Value:
 
 def _functional_activation(leaf: str, act: str, tensor: TensorV, args: Args, kwargs: Kwargs, span: Span) -> Value:
     layer = Layer(LayerKind.ACTIVATION, leaf, span, "torch", activation=act, bias=False)
-    if act == "softmax":  # F.softmax(x, dim), torch.softmax(x, dim)
+    if act in ("softmax", "log_softmax"):  # F.softmax(x, dim), torch.softmax(x, dim), F.log_softmax(x, dim)
         layer.axis = literal_axis(args[1] if len(args) > 1 else kwargs.get("dim"))
     if act == "leaky_relu":
         layer.act_param = number(args[1] if len(args) > 1 else kwargs.get("negative_slope"), 0.01)
@@ -712,7 +734,7 @@ def tensor_method(interp: Interp, tensor: TensorV, name: str, args: Args, kwargs
     act = catalog.FUNCTIONAL_ACTIVATIONS.get(name)
     if act is not None:
         layer = Layer(LayerKind.ACTIVATION, name, span, "torch", activation=act, bias=False)
-        if act == "softmax":  # x.softmax(dim)
+        if act in ("softmax", "log_softmax"):  # x.softmax(dim)
             layer.axis = literal_axis(args[0] if args else kwargs.get("dim"))
         return TensorV(tensor.nodes + (layer,), tensor.hint)
     if name in ("clamp", "clip", "clamp_", "clip_", "clamp_min", "clamp_min_"):

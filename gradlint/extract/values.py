@@ -377,6 +377,9 @@ class TensorV(Value):
     # understood (``paths.output_shape``); None: unknown (the model input's when ``nodes`` is empty),
     # (): unknown even then (a crop before the first layer). Only a Flatten/Reshape's width needs it.
     shape: tuple[int, ...] | None = None
+    # torch: the whole shape, batch axis included, of a tensor made from a training batch of known shape
+    # (``gradlint.extract.torch_dims``); None: unknown. An entry None: that size unknown.
+    dims: tuple[int | None, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.nodes, NodeSeq):
