@@ -140,7 +140,7 @@ class TorchFramework:
         result = step_reads.carry(interp, args[0] if args else None, leaf, args[1:], kwargs, result)
         if args and isinstance(args[0], TensorV) and args[0].dims is not None:
             return torch_dims.follow(interp, args[0], result, leaf, args[1:], kwargs)  # F.softmax(x, dim=0)
-        return result
+        return torch_dims.unmodelled(result, [*args, *kwargs.values()])  # torch.cat([a, b]) is not a's shape
 
     def call_unprefixed(self, interp: Interp, q: str, leaf: str, args: Args, kwargs: Kwargs,
                         node: ast.AST) -> Value | None:
@@ -167,7 +167,7 @@ class TorchFramework:
             result = hand_norm.seen(name, [target, *args], kwargs, result)
             result = step_reads.carry(interp, target, name, args, kwargs, result)
             if target.dims is None:
-                return in_place(target, name, result)
+                return in_place(target, name, torch_dims.unmodelled(result, [*args, *kwargs.values()]))
             followed = torch_dims.follow(interp, target, result, name, args, kwargs)  # x.view(-1, 784)
             done = in_place(target, name, followed)
             if done is target and followed is not target:  # in place: the tensor now holds the result

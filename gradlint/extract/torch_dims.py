@@ -212,6 +212,17 @@ def binop(left: Value, right: Value, result: Value) -> Value:
     return result
 
 
+def unmodelled(result: Value, given: Sequence[Value]) -> Value:
+    """``result`` of a call not modelled here that hands back one of the tensors it was ``given``
+    (``torch.cat([a, b], 1)`` returning ``a``'s path): its shape unknown from then on."""
+    if isinstance(result, TensorV) and result.dims is not None:
+        for value in given:
+            if value is result or isinstance(value, ListV) and any(item is result for item in value.items):
+                result.dims = None
+                break
+    return result
+
+
 def forget(tensor: Value, result: Value) -> Value:
     """``x[:, 0]``, ``x.T``: ``result``; when it is the tensor itself, with its shape unknown."""
     if isinstance(tensor, TensorV) and result is tensor:
