@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
 from gradlint.extract import extract
+
+from conftest import run_cli
 
 HEAD = """
 import torch
