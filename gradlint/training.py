@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import field
 
-from gradlint.model import Node, Span
+from gradlint.model import Layer, Node, Span
 from gradlint.records import dataclass
 
 # Losses that apply sigmoid/softmax themselves and want raw logits.
@@ -127,9 +127,10 @@ class TrainingFacts:
     # loss it copied, where backward runs)
     severed: list[tuple[Span, str, LossUse, Span]] = field(default_factory=list)
     grad_events: list[GradEvent] = field(default_factory=list)  # in execution order
-    # id of each torch softmax/log_softmax layer a training call ran on a tensor of known shape -> that
-    # shape (None: calls that disagree), from ``gradlint.extract.torch_dims``
-    softmax_inputs: dict[int, tuple[int | None, ...] | None] = field(default_factory=dict)
+    # id of each torch softmax/log_softmax layer a training call ran on a tensor of known shape -> the layer
+    # (held, so that its id stays its own) and that shape (None: calls that disagree), from
+    # ``gradlint.extract.torch_dims``
+    softmax_inputs: dict[int, tuple[Layer, tuple[int | None, ...] | None]] = field(default_factory=dict)
     optimizer_loops: dict[int, int] = field(default_factory=dict)  # optimizer id -> loops open where it was made
     # The file spells a ``.grad`` attribute / a ``zero_grad`` somewhere, run or not (syntax_index): code
     # that reads, sets or clears gradients by hand, maybe where the interpreter did not go.

@@ -233,7 +233,8 @@ def _batch_softmax(facts: TrainingFacts, nodes: Sequence[Node]) -> tuple[Layer, 
     if last.framework != "torch" or last.kind != LayerKind.ACTIVATION or last.activation not in _SOFTMAXES \
             or last.axis is None:
         return None
-    dims = facts.softmax_inputs.get(id(last))
+    seen = facts.softmax_inputs.get(id(last))
+    dims = seen[1] if seen is not None and seen[0] is last else None
     if dims is None or len(dims) != 2 or last.axis not in (0, -2):
         return None
     if not (before.kind == LayerKind.DENSE and before.framework == "torch" and before.op in ("Linear", "linear")

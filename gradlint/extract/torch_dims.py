@@ -109,12 +109,12 @@ def _seen_softmax(interp: Interp, layer: Layer, dims: Dims) -> None:
     seen = interp.facts.softmax_inputs
     key = id(layer)
     if key not in seen:
-        seen[key] = dims
+        seen[key] = (layer, dims)
         return
-    known = seen[key]
+    known = seen[key][1]
     # the same rank: the sizes that differ (a training batch, the whole set at evaluation) unknown
-    seen[key] = tuple(a if a == b else None for a, b in zip(known, dims, strict=True)) \
-        if known is not None and len(known) == len(dims) else None
+    seen[key] = (layer, tuple(a if a == b else None for a, b in zip(known, dims, strict=True))
+                 if known is not None and len(known) == len(dims) else None)
 
 
 def _passthrough_layer(layer: Layer, dims: Dims) -> Dims | None:
